@@ -1,0 +1,213 @@
+/**
+ * Rules that relate several config fields. They run on the raw input even when the schema found problems, so
+ * that one run reports every problem at once; each check skips fields whose type the schema already rejected.
+ */
+import { instanceGpu, layoutFits, migProfiles } from "../components/gpu/catalogue";
+import type { Environment } from "./schema";
+
+export interface ConfigIssue {
+    /** Key path, e.g. `models[1].autoscaling.minReplicas`. */
+    path: string;
+    /** The offending value, shown in parentheses after the path. */
+    value?: unknown;
+    message: string;
+}
+
+const isObj = (v: unknown): v is Record<string, any> => v !== null && typeof v === "object" && !Array.isArray(v);
+const isInt = (v: unknown): v is number => typeof v === "number" && Number.isInteger(v);
+const arr = (v: unknown): any[] => (Array.isArray(v) ? v : []);
+
+function duplicates(items: any[], base: string, out: ConfigIssue[]): void {
+    const seen = new Map<string, number>();
+    items.forEach((item, i) => {
+        const name = isObj(item) ? item.name : undefined;
+        if (typeof name !== "string") return;
+        const first = seen.get(name);
+        if (first !== undefined) {
+            out.push({ path: `${base}[${i}].name`, value: name, message: `duplicates ${base}[${first}].name` });
+        } else {
+            seen.set(name, i);
+        }
+    });
+}
+
+function checkPools(pools: any[], out: ConfigIssue[]): void {
+    duplicates(pools, "gpuPools", out);
+    pools.forEach((pool, i) => {
+        if (!isObj(pool)) return;
+        const p = `gpuPools[${i}]`;
+        if (isInt(pool.minSize) && isInt(pool.desiredSize) && pool.minSize > pool.desiredSize) {
+            out.push({ path: `${p}.minSize`, value: pool.minSize, message: `must be ≤ desiredSize (${pool.desiredSize})` });
+        }
+        if (isInt(pool.desiredSize) && isInt(pool.maxSize) && pool.desiredSize > pool.maxSize) {
+            out.push({ path: `${p}.desiredSize`, value: pool.desiredSize, message: `must be ≤ maxSize (${pool.maxSize})` });
+        }
+        if (isInt(pool.minSize) && isInt(pool.maxSize) && pool.minSize > pool.maxSize) {
+            out.push({ path: `${p}.minSize`, value: pool.minSize, message: `must be ≤ maxSize (${pool.maxSize})` });
+        }
+        if (typeof pool.instanceType !== "string") return;
+        const gpu = instanceGpu(pool.instanceType);
+        if (!gpu) {
+            out.push({
+                path: `${p}.instanceType`,
+                value: pool.instanceType,
+                message: "is not a GPU instance type model-fleet knows (p4d, p4de, p5, p5e, p5en, g5, g6, g6e)",
+            });
+            return;
+        }
+        const mig = pool.mig;
+        if (!isObj(mig)) return;
+        const layout = isObj(mig.layout) ? (mig.layout as Record<string, unknown>) : {};
+        const profiles = Object.keys(layout);
+        if (mig.strategy !== "none" && !gpu.migCapable) {
+            out.push({
+                path: `${p}.mig.strategy`,
+                value: mig.strategy,
+                message: `needs a MIG-capable GPU; ${pool.instanceType} has ${gpu.gpu}, which has no MIG (use p4d, p4de, p5, p5e or p5en)`,
+            });
+            return;
+        }
+        if (mig.strategy === "none") {
+            if (profiles.length > 0) {
+                out.push({ path: `${p}.mig.layout`, value: profiles.join(", "), message: "must be empty when the strategy is 'none'" });
+            }
+            return;
+        }
+        if (!gpu.migCapable) return;
+        if (profiles.length === 0) {
+            out.push({ path: `${p}.mig.layout`, value: "{}", message: `must list at least one MIG profile for strategy '${mig.strategy}'` });
+            return;
+        }
+        if (mig.strategy === "single" && profiles.length !== 1) {
+            out.push({
+                path: `${p}.mig.layout`,
+                value: profiles.join(", "),
+                message: "must hold exactly one profile when the strategy is 'single' (use 'mixed' for several)",
+            });
+        }
+        const known = migProfiles(gpu.gpu);
+        let allKnown = true;
+        for (const profile of profiles) {
+            if (!(profile in known)) {
+                allKnown = false;
+                out.push({
+                    path: `${p}.mig.layout.${profile}`,
+                    value: layout[profile],
+                    message: `is not a MIG profile of ${gpu.gpu} (known: ${Object.keys(known).join(", ")})`,
+                });
+            }
+        }
+        if (allKnown && profiles.every((k) => isInt(layout[k]))) {
+            const fit = layoutFits(gpu.gpu, layout as Record<string, number>);
+            if (!fit.ok) {
+                out.push({ path: `${p}.mig.layout`, value: JSON.stringify(layout), message: `does not fit one ${gpu.gpu}: ${fit.reason}` });
+            }
+        }
+    });
+}
+
+function checkModelGpu(model: Record<string, any>, i: number, pools: any[], out: ConfigIssue[]): void {
+    const gpu = model.gpu;
+    if (!isObj(gpu) || typeof gpu.pool !== "string") return;
+    const p = `models[${i}].gpu`;
+    const pool = pools.find((x) => isObj(x) && x.name === gpu.pool);
+    if (!pool) {
+        const names = pools.filter(isObj).map((x) => x.name);
+        out.push({ path: `${p}.pool`, value: gpu.pool, message: `is not a declared gpuPools name (declared: ${names.join(", ") || "none"})` });
+        return;
+    }
+    const strategy: string = isObj(pool.mig) ? pool.mig.strategy : "none";
+    const hwGpu = typeof pool.instanceType === "string" ? instanceGpu(pool.instanceType) : undefined;
+    if (strategy !== "none" && !hwGpu?.migCapable) return; // the pool itself is already reported
+    const layout: Record<string, unknown> = isObj(pool.mig) && isObj(pool.mig.layout) ? pool.mig.layout : {};
+    const count = gpu.count ?? 1;
+    if (strategy === "mixed") {
+        if (typeof gpu.profile !== "string") {
+            out.push({ path: `${p}.profile`, message: `is required: pool '${gpu.pool}' uses MIG strategy 'mixed' (layout: ${Object.keys(layout).join(", ")})` });
+        } else if (!(gpu.profile in layout)) {
+            out.push({ path: `${p}.profile`, value: gpu.profile, message: `is not in pool '${gpu.pool}' layout (${Object.keys(layout).join(", ")})` });
+        }
+        if (isInt(count) && count !== 1) {
+            out.push({ path: `${p}.count`, value: count, message: "must be 1 on a 'mixed' MIG pool (one MIG device per replica)" });
+        }
+    } else if (strategy === "single") {
+        const only = Object.keys(layout)[0];
+        if (gpu.profile !== undefined && gpu.profile !== only) {
+            out.push({ path: `${p}.profile`, value: gpu.profile, message: `must be the pool's only profile (${only}) under strategy 'single'` });
+        }
+    } else if (gpu.profile !== undefined) {
+        out.push({ path: `${p}.profile`, value: gpu.profile, message: `must not be set: pool '${gpu.pool}' does not partition GPUs with MIG` });
+    }
+    if (strategy !== "mixed" && isInt(count) && typeof pool.instanceType === "string") {
+        const hw = instanceGpu(pool.instanceType);
+        const perGpu = strategy === "single" ? Number(Object.values(layout)[0] ?? 1) : 1;
+        if (hw && count > hw.count * perGpu) {
+            out.push({ path: `${p}.count`, value: count, message: `exceeds the ${hw.count * perGpu} GPU device(s) one ${pool.instanceType} node offers` });
+        }
+    }
+}
+
+function checkModels(models: any[], pools: any[], env: Environment, out: ConfigIssue[]): void {
+    duplicates(models, "models", out);
+    models.forEach((model, i) => {
+        if (!isObj(model)) return;
+        const p = `models[${i}]`;
+        const a = model.autoscaling;
+        if (isObj(a) && isInt(a.minReplicas) && isInt(a.maxReplicas)) {
+            if (a.minReplicas > a.maxReplicas) {
+                out.push({ path: `${p}.autoscaling.minReplicas`, value: a.minReplicas, message: `must be ≤ maxReplicas (${a.maxReplicas})` });
+            }
+            if (env === "production" && a.minReplicas < 2) {
+                out.push({ path: `${p}.autoscaling.minReplicas`, value: a.minReplicas, message: "must be ≥ 2 in production (one replica cannot survive a node drain)" });
+            }
+        }
+        const steps = isObj(model.canary) ? model.canary.steps : undefined;
+        if (Array.isArray(steps)) {
+            for (let s = 1; s < steps.length; s++) {
+                if (typeof steps[s] === "number" && typeof steps[s - 1] === "number" && steps[s] <= steps[s - 1]) {
+                    out.push({ path: `${p}.canary.steps[${s}]`, value: steps[s], message: `must be greater than the previous step (${steps[s - 1]}): weights must strictly increase` });
+                }
+            }
+        }
+        if (env === "production" && isObj(model.image) && "build" in model.image) {
+            out.push({
+                path: `${p}.image.build`,
+                value: model.image.build?.context,
+                message: "is not allowed in production: promote the digest built in dev (npm run promote -- --model <m> --from dev --to prod)",
+            });
+        }
+        checkModelGpu(model, i, pools, out);
+    });
+}
+
+function checkRegistry(registry: unknown, region: string | undefined, out: ConfigIssue[]): void {
+    if (!isObj(registry)) return;
+    if (registry.type === "harbor") {
+        if (!isObj(registry.harbor)) {
+            out.push({ path: "registry.harbor", message: "is required when registry.type is 'harbor' (url, project, username, password)" });
+        }
+        if (registry.replication !== undefined) {
+            out.push({ path: "registry.replication", message: "is ECR-only; Harbor replication is configured in Harbor itself" });
+        }
+    }
+    if (registry.type === "ecr" && registry.harbor !== undefined) {
+        out.push({ path: "registry.harbor", message: "must not be set when registry.type is 'ecr'" });
+    }
+    if (isObj(registry.replication) && region && registry.replication.region === region && registry.replication.registryId === undefined) {
+        out.push({
+            path: "registry.replication.region",
+            value: registry.replication.region,
+            message: "is this stack's own region: ECR cannot replicate a registry into itself (use the prod stack's region or account)",
+        });
+    }
+}
+
+/** Every cross-field problem of a raw config object. */
+export function crossCheck(raw: Record<string, unknown>, env: Environment, region: string | undefined): ConfigIssue[] {
+    const out: ConfigIssue[] = [];
+    const pools = arr(raw.gpuPools);
+    checkPools(pools, out);
+    checkModels(arr(raw.models), pools, env, out);
+    checkRegistry(raw.registry, region, out);
+    return out;
+}

@@ -1,0 +1,220 @@
+/**
+ * The one place that reads configuration: the stack config (`model-fleet:*`, `aws:region`), plus the git facts
+ * the image build needs (GIT_SHA / GITHUB_SHA / git). Everything is validated as a whole before the program
+ * declares a single resource; components receive the typed result.
+ */
+import { execFileSync } from "child_process";
+import * as pulumi from "@pulumi/pulumi";
+import { z } from "zod";
+import { GIT_STATUS_ARGS, dirtyPaths, isTreeDirty, resolveGitSha } from "../components/image/gitSha";
+import { ConfigIssue, crossCheck } from "./crossChecks";
+import { configSchema, Environment, GpuPoolConfig, ModelConfig, RawConfig, RetentionConfig } from "./schema";
+
+export const NAMESPACE = "model-fleet";
+
+/**
+ * A bad config: one message listing every offending key path and value. It is a `RunError`, which the Pulumi
+ * CLI prints without a stack trace.
+ */
+export class ConfigError extends pulumi.RunError {
+    constructor(public readonly issues: ConfigIssue[], header = "invalid model-fleet stack config") {
+        super(`${header} (${issues.length} problem${issues.length === 1 ? "" : "s"}):\n${issues.map((i) => `  - ${formatIssue(i)}`).join("\n")}`);
+        this.name = "ConfigError";
+        // No stack trace: the message says everything a user can act on.
+        this.stack = this.message;
+    }
+}
+
+export function formatIssue(issue: ConfigIssue): string {
+    const value = issue.value === undefined ? "" : ` (${typeof issue.value === "string" ? issue.value : JSON.stringify(issue.value)})`;
+    return `${issue.path}${value} ${issue.message}`;
+}
+
+export function formatPath(path: readonly PropertyKey[]): string {
+    let out = "";
+    for (const part of path) {
+        if (typeof part === "number") out += `[${part}]`;
+        else out += out === "" ? String(part) : `.${String(part)}`;
+    }
+    return out;
+}
+
+function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
+    let cur: any = root;
+    for (const part of path) {
+        if (cur === null || typeof cur !== "object") return undefined;
+        cur = cur[part as any];
+    }
+    return cur;
+}
+
+function zodIssues(error: z.ZodError, raw: unknown): ConfigIssue[] {
+    const out: ConfigIssue[] = [];
+    for (const issue of error.issues) {
+        if (issue.code === "unrecognized_keys") {
+            for (const key of issue.keys) {
+                out.push({ path: formatPath([...issue.path, key]), message: "is not a known key (check its spelling)" });
+            }
+            continue;
+        }
+        const value = valueAt(raw, issue.path);
+        const missing = value === undefined;
+        const shown = missing || (typeof value === "object" && value !== null) ? undefined : value;
+        out.push({ path: formatPath(issue.path) || "(root)", value: shown, message: missing ? "is required" : issue.message });
+    }
+    return out;
+}
+
+/** The validated config components receive. */
+export interface FleetConfig {
+    project: string;
+    stack: string;
+    environment: Environment;
+    region: string;
+    cluster: RawConfig["cluster"];
+    registry: Omit<RawConfig["registry"], "harbor" | "forceDelete"> & {
+        forceDelete: boolean;
+        retention: RetentionConfig;
+        harbor?: { url: string; project: string; username: string; password: pulumi.Output<string> };
+    };
+    gpuPools: GpuPoolConfig[];
+    models: ModelConfig[];
+    rollouts: RawConfig["rollouts"];
+    serving: RawConfig["serving"];
+    build: { requireCleanTree: boolean; sourceUrl: string };
+    /** Short sha of the commit images are built from (only when some model builds). */
+    gitSha?: string;
+    /** Whether the work tree had changes (only checked when some model builds and a clean tree is required). */
+    treeDirty: boolean;
+    /** Paths git reported as changed, for the dirty-tree error. */
+    dirtyPaths: string[];
+}
+
+export interface ParseContext {
+    project: string;
+    stack: string;
+    /** `aws:region` of the stack. */
+    region?: string;
+    /** Process environment (GIT_SHA, GITHUB_SHA). */
+    env: Readonly<Record<string, string | undefined>>;
+    /** Runs git; throws when unavailable. */
+    git: (args: readonly string[]) => string;
+}
+
+/** Environment from the stack name when the config does not say: a stack named like `prod*` is production. */
+export function defaultEnvironment(stack: string): Environment {
+    return /^prod/i.test(stack) ? "production" : "development";
+}
+
+/**
+ * Validates the raw `model-fleet:*` values (already JSON-decoded) and returns the typed config, or throws one
+ * ConfigError with every problem.
+ */
+export function parseConfig(raw: Record<string, unknown>, ctx: ParseContext): FleetConfig {
+    const parsed = configSchema.safeParse(raw);
+    const issues: ConfigIssue[] = parsed.success ? [] : zodIssues(parsed.error, raw);
+    const envRaw = raw.environment;
+    const environment: Environment = envRaw === "production" || envRaw === "development" ? envRaw : defaultEnvironment(ctx.stack);
+    issues.push(...crossCheck(raw, environment, ctx.region));
+    if (!ctx.region) {
+        issues.push({ path: "aws:region", message: "is required: pulumi config set aws:region <region>" });
+    }
+    if (!parsed.success || issues.length > 0) {
+        throw new ConfigError(dedupe(issues));
+    }
+    const cfg = parsed.data;
+    const builds = cfg.models.some((m) => "build" in m.image);
+    const requireCleanTree = cfg.build.requireCleanTree ?? environment === "production";
+    let gitSha: string | undefined;
+    let treeDirty = false;
+    let changed: string[] = [];
+    if (builds) {
+        try {
+            gitSha = resolveGitSha({ env: ctx.env, git: ctx.git });
+        } catch (e) {
+            throw new ConfigError([{ path: "GIT_SHA", message: (e as Error).message }], "cannot tag model images");
+        }
+        if (!gitSha) {
+            throw new ConfigError(
+                [{ path: "GIT_SHA", message: "is unset and `git rev-parse --short HEAD` failed: run from a git checkout or set GIT_SHA" }],
+                "cannot tag model images",
+            );
+        }
+        if (requireCleanTree) {
+            let status = "";
+            try {
+                status = ctx.git(GIT_STATUS_ARGS);
+            } catch (e) {
+                throw new ConfigError([{ path: "build.requireCleanTree", message: `needs git to check the work tree: ${(e as Error).message}` }]);
+            }
+            treeDirty = isTreeDirty(status);
+            changed = dirtyPaths(status);
+        }
+    }
+    const { harbor, forceDelete, ...registry } = cfg.registry;
+    return {
+        project: ctx.project,
+        stack: ctx.stack,
+        environment,
+        region: ctx.region as string,
+        cluster: cfg.cluster,
+        registry: {
+            ...registry,
+            forceDelete: forceDelete ?? environment === "development",
+            harbor: harbor && { ...harbor, password: pulumi.secret(harbor.password) },
+        },
+        gpuPools: cfg.gpuPools,
+        models: cfg.models,
+        rollouts: cfg.rollouts,
+        serving: cfg.serving,
+        build: { requireCleanTree, sourceUrl: cfg.build.sourceUrl },
+        gitSha,
+        treeDirty,
+        dirtyPaths: changed,
+    };
+}
+
+function dedupe(issues: ConfigIssue[]): ConfigIssue[] {
+    const seen = new Set<string>();
+    return issues.filter((i) => {
+        const key = formatIssue(i);
+        if (seen.has(key)) return false;
+        seen.add(key);
+        return true;
+    });
+}
+
+function decode(value: string): unknown {
+    try {
+        return JSON.parse(value);
+    } catch {
+        return value;
+    }
+}
+
+/** Reads the stack's `model-fleet:*` config as the CLI hands it over (objects arrive JSON-encoded). */
+export function readRawConfig(): Record<string, unknown> {
+    const raw: Record<string, unknown> = {};
+    const prefix = `${NAMESPACE}:`;
+    for (const [key, value] of Object.entries(pulumi.runtime.allConfig())) {
+        if (key.startsWith(prefix)) {
+            raw[key.slice(prefix.length)] = decode(value);
+        }
+    }
+    return raw;
+}
+
+function runGit(args: readonly string[]): string {
+    return execFileSync("git", [...args], { cwd: __dirname, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"], timeout: 10_000 });
+}
+
+/** Reads and validates the whole stack config. Throws ConfigError (no stack trace) on any problem. */
+export function loadConfig(): FleetConfig {
+    return parseConfig(readRawConfig(), {
+        project: pulumi.getProject(),
+        stack: pulumi.getStack(),
+        region: pulumi.runtime.getConfig("aws:region"),
+        env: process.env,
+        git: runGit,
+    });
+}

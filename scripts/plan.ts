@@ -1,0 +1,167 @@
+/**
+ * `npm run plan -- --stack <name> [--config <file>] [--out <dir>]`
+ *
+ * Runs the program offline under the mock runtime (tests/harness.ts: the same harness the tests use) with the
+ * stack's `Pulumi.<stack>.yaml`, prints a summary a reviewer can read, and writes every declared resource to
+ * `out/<stack>/resources.json` and every Kubernetes object as YAML under `out/<stack>/k8s/`. No Pulumi CLI,
+ * credentials or cluster needed. Exits non-zero with the config error when the config is bad.
+ */
+import * as fs from "fs";
+import * as path from "path";
+import * as YAML from "yaml";
+import { k8sObjects, MockResource, REPO_ROOT, runStack, StackRun } from "../tests/harness";
+
+export interface PlannedResource {
+    type: string;
+    name: string;
+    urn: string;
+    inputs: Record<string, any>;
+}
+
+export interface PlanResult extends StackRun {
+    outDir: string;
+    files: string[];
+}
+
+function parseArgs(argv: string[]): { stack?: string; config?: string; out?: string } {
+    const out: Record<string, string> = {};
+    for (let i = 0; i < argv.length; i++) {
+        const m = /^--([a-z-]+)(?:=(.*))?$/.exec(argv[i]);
+        if (!m) throw new Error(`unexpected argument ${argv[i]}`);
+        out[m[1]] = m[2] ?? argv[++i];
+    }
+    return { stack: out.stack, config: out.config, out: out.out };
+}
+
+function safeFileName(s: string): string {
+    return s.replace(/[^A-Za-z0-9_.-]+/g, "_");
+}
+
+export function countsByType(resources: MockResource[]): Array<[string, number]> {
+    const counts = new Map<string, number>();
+    for (const r of resources) counts.set(r.type, (counts.get(r.type) ?? 0) + 1);
+    return [...counts.entries()].sort((a, b) => a[0].localeCompare(b[0]));
+}
+
+/** Runs the plan and writes its files. */
+export async function plan(stack: string, opts: { configFile?: string; outRoot?: string } = {}): Promise<PlanResult> {
+    const run = await runStack(stack, { configFile: opts.configFile, env: {} });
+    const outDir = path.join(opts.outRoot ?? path.join(REPO_ROOT, "out"), run.stack);
+    fs.rmSync(outDir, { recursive: true, force: true });
+    fs.mkdirSync(path.join(outDir, "k8s"), { recursive: true });
+    const files: string[] = [];
+    const planned: PlannedResource[] = run.resources.map((r) => ({ type: r.type, name: r.name, urn: r.urn, inputs: r.inputs }));
+    const resourcesFile = path.join(outDir, "resources.json");
+    fs.writeFileSync(resourcesFile, JSON.stringify(planned, null, 2) + "\n");
+    files.push(resourcesFile);
+    const used = new Set<string>();
+    for (const obj of k8sObjects(run.resources)) {
+        const ns = obj.metadata?.namespace ? `${obj.metadata.namespace}_` : "";
+        let base = safeFileName(`${obj.kind}_${ns}${obj.metadata?.name ?? "unnamed"}`);
+        while (used.has(base)) base += "_";
+        used.add(base);
+        const file = path.join(outDir, "k8s", `${base}.yaml`);
+        fs.writeFileSync(file, YAML.stringify(obj, { sortMapEntries: false }));
+        files.push(file);
+    }
+    const outputsFile = path.join(outDir, "outputs.json");
+    fs.writeFileSync(outputsFile, JSON.stringify(run.outputs, null, 2) + "\n");
+    files.push(outputsFile);
+    return { ...run, outDir, files };
+}
+
+function table(rows: string[][]): string {
+    const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => (r[c] ?? "").length)));
+    return rows.map((r) => r.map((cell, c) => (cell ?? "").padEnd(widths[c])).join("  ").trimEnd()).join("\n");
+}
+
+/** The human summary printed by `npm run plan`. */
+export function summary(result: PlanResult): string {
+    const lines: string[] = [];
+    const o = result.outputs;
+    lines.push(`Stack ${result.stack} (${o.environment ?? "?"}), cluster ${o.clusterName ?? "?"}: ${result.resources.length} resources`);
+    lines.push("");
+    lines.push("Resources by type:");
+    lines.push(table([["type", "count"], ...countsByType(result.resources).map(([t, n]) => [t, String(n)])]).replace(/^/gm, "  "));
+    if (o.models) {
+        lines.push("");
+        lines.push("Models:");
+        const rows = [["model", "version", "image", "gpu", "replicas", "workload", "canary steps"]];
+        for (const [name, m] of Object.entries<any>(o.models)) {
+            rows.push([
+                name,
+                m.version,
+                m.image,
+                m.gpu ?? "-",
+                `${m.minReplicas}–${m.maxReplicas}`,
+                m.workload ?? "-",
+                m.canarySteps && m.canarySteps.length ? m.canarySteps.join(" → ") : "-",
+            ]);
+        }
+        lines.push(table(rows).replace(/^/gm, "  "));
+    }
+    if (o.gpuCapacity) {
+        lines.push("");
+        lines.push("GPU capacity at maxReplicas:");
+        lines.push(formatCapacity(o.gpuCapacity).replace(/^/gm, "  "));
+    }
+    if (o.retentionRules) {
+        lines.push("");
+        lines.push("Registry retention (per repository):");
+        for (const rule of o.retentionRules as string[]) lines.push(`  ${rule}`);
+    }
+    if (o.canaries && Object.keys(o.canaries).length > 0) {
+        lines.push("");
+        lines.push("Canary exposure:");
+        for (const [name, c] of Object.entries<any>(o.canaries)) {
+            lines.push(`  ${name}: rollout ${c.rolloutName}, first gate at ${c.exposure?.firstGateWeight}% traffic, ≥ ${c.exposure?.minSecondsToFull}s to 100%`);
+        }
+    }
+    if (result.warnings.length > 0) {
+        lines.push("");
+        lines.push("Warnings:");
+        for (const w of result.warnings) lines.push(`  ! ${w}`);
+    }
+    lines.push("");
+    lines.push(`Wrote ${path.relative(process.cwd(), result.outDir)}/resources.json, outputs.json and ${result.files.length - 2} Kubernetes objects under k8s/.`);
+    return lines.join("\n");
+}
+
+function formatCapacity(capacity: any): string {
+    if (typeof capacity !== "object" || capacity === null) return String(capacity);
+    const rows = [["pool", "gpu", "demand", "gpus", "nodes", "maxSize", "slice use", "fits"]];
+    for (const [pool, p] of Object.entries<any>(capacity)) {
+        const demand = p.instancesByProfile
+            ? Object.entries<any>(p.instancesByProfile)
+                  .map(([k, v]) => `${k}×${v}`)
+                  .join(" ")
+            : String(p.gpuRequests ?? "-");
+        rows.push([
+            pool,
+            String(p.gpu ?? "-"),
+            demand || "-",
+            String(p.gpusNeeded ?? "-"),
+            String(p.nodesNeeded ?? "-"),
+            String(p.maxSize ?? "-"),
+            p.sliceUtilisation === undefined ? "-" : `${Math.round(p.sliceUtilisation * 100)}%`,
+            p.fits === undefined ? "-" : p.fits ? "yes" : "NO",
+        ]);
+    }
+    return table(rows);
+}
+
+async function main(): Promise<void> {
+    const args = parseArgs(process.argv.slice(2));
+    const stack = args.stack ?? (args.config ? undefined : "dev");
+    if (!stack && !args.config) throw new Error("usage: npm run plan -- --stack <name> [--config <file>]");
+    const result = await plan(args.config ?? (stack as string), { configFile: args.config, outRoot: args.out });
+    console.log(summary(result));
+}
+
+if (require.main === module) {
+    main().catch((e: Error) => {
+        // A ConfigError is a RunError: print its message only, as the Pulumi CLI does.
+        console.error(e && (e as any).__pulumiRunError ? e.message : e?.stack ?? String(e));
+        process.exit(1);
+    });
+}

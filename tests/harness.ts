@@ -1,0 +1,342 @@
+/**
+ * The one mock harness: tests, `npm run plan`, `npm run policy` and the benchmark all run the program through it.
+ *
+ * It sets Pulumi's mock runtime, loads a stack's config the way the Pulumi CLI would hand it to the program,
+ * imports `index.ts` fresh, waits for every registration and returns what was declared. Invokes the program is not
+ * expected to make fail loudly, so a new data-source call cannot slip into the program unmocked.
+ */
+import * as crypto from "crypto";
+import * as fs from "fs";
+import * as path from "path";
+import * as pulumi from "@pulumi/pulumi";
+import * as YAML from "yaml";
+
+export const REPO_ROOT = path.resolve(__dirname, "..");
+export const PROJECT = "model-fleet";
+export const ACCOUNT_ID = "123456789012";
+export const SECRET_PLACEHOLDER = "[secret]";
+
+export interface MockResource {
+    type: string;
+    name: string;
+    urn: string;
+    id: string;
+    inputs: Record<string, any>;
+    state: Record<string, any>;
+    provider?: string;
+}
+
+export interface StackFile {
+    /** Config as the CLI passes it: full key (`model-fleet:models`) → string (objects JSON-encoded). */
+    config: Record<string, string>;
+    /** Keys whose value is (or contains) a `secure:` value. */
+    secretKeys: string[];
+}
+
+/** Path of `Pulumi.<stack>.yaml`, or the argument itself when it names a file. */
+export function stackFilePath(stackOrFile: string): string {
+    if (stackOrFile.endsWith(".yaml") || stackOrFile.includes("/")) {
+        return path.resolve(stackOrFile);
+    }
+    return path.join(REPO_ROOT, `Pulumi.${stackOrFile}.yaml`);
+}
+
+/** Name of the stack a config file stands for: `Pulumi.dev.yaml` → `dev`, `fixtures/x.yaml` → `x`. */
+export function stackNameOf(stackOrFile: string): string {
+    const base = path.basename(stackOrFile).replace(/\.yaml$/, "");
+    return base.startsWith("Pulumi.") ? base.slice("Pulumi.".length) : base;
+}
+
+function maskSecrets(value: unknown): { value: unknown; secret: boolean } {
+    if (Array.isArray(value)) {
+        let secret = false;
+        const out = value.map((v) => {
+            const r = maskSecrets(v);
+            secret = secret || r.secret;
+            return r.value;
+        });
+        return { value: out, secret };
+    }
+    if (value !== null && typeof value === "object") {
+        const obj = value as Record<string, unknown>;
+        if (Object.keys(obj).length === 1 && typeof obj.secure === "string") {
+            return { value: SECRET_PLACEHOLDER, secret: true };
+        }
+        let secret = false;
+        const out: Record<string, unknown> = {};
+        for (const [k, v] of Object.entries(obj)) {
+            const r = maskSecrets(v);
+            secret = secret || r.secret;
+            out[k] = r.value;
+        }
+        return { value: out, secret };
+    }
+    return { value, secret: false };
+}
+
+/**
+ * Converts a stack file's `config:` map into what the CLI hands the program. Secure values become
+ * `[secret]` (there is no passphrase offline) and their keys are marked secret.
+ */
+export function configFromObject(raw: Record<string, unknown>): StackFile {
+    const config: Record<string, string> = {};
+    const secretKeys: string[] = [];
+    for (const [key, rawValue] of Object.entries(raw ?? {})) {
+        const fullKey = key.includes(":") ? key : `${PROJECT}:${key}`;
+        const { value, secret } = maskSecrets(rawValue);
+        config[fullKey] = typeof value === "string" ? value : JSON.stringify(value);
+        if (secret) {
+            secretKeys.push(fullKey);
+        }
+    }
+    return { config, secretKeys };
+}
+
+export function readStackFile(stackOrFile: string): StackFile {
+    const file = stackFilePath(stackOrFile);
+    const doc = YAML.parse(fs.readFileSync(file, "utf8")) ?? {};
+    return configFromObject(doc.config ?? {});
+}
+
+/** Deterministic fake digest so plans are stable across runs. */
+export function fakeDigest(...parts: unknown[]): string {
+    return "sha256:" + crypto.createHash("sha256").update(JSON.stringify(parts)).digest("hex");
+}
+
+class UnexpectedInvoke extends Error {}
+
+/** The mocks: realistic state for the resources and invokes this program uses. */
+export class FleetMocks implements pulumi.runtime.Mocks {
+    public readonly resources: MockResource[] = [];
+
+    constructor(private readonly region: string) {}
+
+    newResource(args: pulumi.runtime.MockResourceArgs): { id: string | undefined; state: Record<string, any> } {
+        const inputs = args.inputs ?? {};
+        const id = `${args.name}-id`;
+        const state: Record<string, any> = { ...inputs };
+        switch (args.type) {
+            case "aws:ecr/repository:Repository":
+                state.repositoryUrl = `${ACCOUNT_ID}.dkr.ecr.${this.region}.amazonaws.com/${inputs.name}`;
+                state.arn = `arn:aws:ecr:${this.region}:${ACCOUNT_ID}:repository/${inputs.name}`;
+                state.registryId = ACCOUNT_ID;
+                break;
+            case "aws:kms/key:Key":
+                state.arn = `arn:aws:kms:${this.region}:${ACCOUNT_ID}:key/${args.name}`;
+                state.keyId = args.name;
+                break;
+            case "aws:iam/role:Role":
+                state.arn = `arn:aws:iam::${ACCOUNT_ID}:role/${inputs.name ?? args.name}`;
+                break;
+            case "aws:eks/nodeGroup:NodeGroup":
+                state.arn = `arn:aws:eks:${this.region}:${ACCOUNT_ID}:nodegroup/${inputs.clusterName}/${inputs.nodeGroupName ?? args.name}`;
+                break;
+            case "random:index/randomId:RandomId": {
+                const bytes = Number(inputs.byteLength ?? 4);
+                const hex = crypto.createHash("sha256").update(JSON.stringify([args.name, inputs.keepers ?? {}])).digest("hex");
+                state.hex = hex.slice(0, bytes * 2);
+                state.b64Url = Buffer.from(state.hex, "hex").toString("base64url");
+                break;
+            }
+            case "docker-build:index:Image":
+                state.digest = fakeDigest(args.name, inputs.buildArgs ?? {}, inputs.context ?? {}, inputs.tags ?? []);
+                state.ref = `${(inputs.tags ?? [""])[0].split(":")[0]}@${state.digest}`;
+                break;
+            default:
+                break;
+        }
+        if (args.type.startsWith("kubernetes:") && inputs.metadata && !args.type.includes("helm.sh")) {
+            // Kubernetes names default to the Pulumi name plus a random suffix; the program always sets explicit names.
+            state.metadata = { ...inputs.metadata, name: inputs.metadata.name ?? `${args.name}-mock` };
+        }
+        this.resources.push({
+            type: args.type,
+            name: args.name,
+            urn: `urn:pulumi:${pulumi.getStack()}::${PROJECT}::${args.type}::${args.name}`,
+            id,
+            inputs,
+            state,
+            provider: args.provider,
+        });
+        return { id, state };
+    }
+
+    call(args: pulumi.runtime.MockCallArgs): Record<string, any> {
+        const inputs = args.inputs ?? {};
+        switch (args.token) {
+            case "aws:index/getCallerIdentity:getCallerIdentity":
+                return { accountId: ACCOUNT_ID, arn: `arn:aws:iam::${ACCOUNT_ID}:user/ci`, userId: "AIDAMOCK", id: ACCOUNT_ID };
+            case "aws:index/getRegion:getRegion":
+                return { name: this.region, region: this.region, id: this.region, endpoint: `ec2.${this.region}.amazonaws.com`, description: this.region };
+            case "aws:eks/getCluster:getCluster":
+                return {
+                    name: inputs.name,
+                    id: inputs.name,
+                    arn: `arn:aws:eks:${this.region}:${ACCOUNT_ID}:cluster/${inputs.name}`,
+                    endpoint: `https://${inputs.name}.gr7.${this.region}.eks.amazonaws.com`,
+                    certificateAuthorities: [{ data: Buffer.from("mock-ca").toString("base64") }],
+                    version: "1.33",
+                    vpcConfig: { vpcId: "vpc-0mock", subnetIds: ["subnet-public-a", "subnet-private-a", "subnet-private-b"] },
+                    roleArn: `arn:aws:iam::${ACCOUNT_ID}:role/eks-cluster`,
+                    status: "ACTIVE",
+                };
+            case "aws:ec2/getSubnets:getSubnets":
+                return { id: this.region, ids: ["subnet-private-a", "subnet-private-b", "subnet-private-c"], filters: inputs.filters };
+            case "aws:ecr/getAuthorizationToken:getAuthorizationToken":
+                return {
+                    id: this.region,
+                    authorizationToken: Buffer.from("AWS:mock-token").toString("base64"),
+                    userName: "AWS",
+                    password: "mock-token",
+                    proxyEndpoint: `https://${ACCOUNT_ID}.dkr.ecr.${this.region}.amazonaws.com`,
+                    expiresAt: "2099-01-01T00:00:00Z",
+                };
+            default:
+                throw new UnexpectedInvoke(`unexpected invoke ${args.token} (${JSON.stringify(inputs)}): mock it in tests/harness.ts`);
+        }
+    }
+}
+
+/** Resolves an Input/Output (deeply) to its value, as the engine would after `pulumi up`. */
+export async function unwrap<T>(value: pulumi.Input<T> | T): Promise<T> {
+    const out = pulumi.output(value) as pulumi.Output<any>;
+    return (await (out as any).promise()) as T;
+}
+
+function clearProgramModules(): void {
+    for (const id of Object.keys(require.cache)) {
+        if (id.startsWith(REPO_ROOT) && !id.includes(`${path.sep}node_modules${path.sep}`) && !id.startsWith(__filename.replace(/\.ts$/, ""))) {
+            delete require.cache[id];
+        }
+    }
+}
+
+async function settle(): Promise<void> {
+    // Wait until the runtime's RPC queue (registrations, invokes, outputs) has drained.
+    const settings = require("@pulumi/pulumi/runtime/settings");
+    await settings.waitForRPCs();
+}
+
+export interface RunOptions {
+    /** Stack name (default: "test"). */
+    stack?: string;
+    /** Config keys (short or full) → values; objects are JSON-encoded as the CLI does. */
+    config?: Record<string, unknown>;
+    /** Keys to treat as secret. */
+    secretKeys?: string[];
+    /** `aws:region` default when config has none. */
+    region?: string;
+    /** Preview (dry run) instead of update (default false: outputs resolve as after `pulumi up`). */
+    preview?: boolean;
+}
+
+let running: Promise<unknown> = Promise.resolve();
+
+/** Runs `program` under the mocks. Runs are serialised: the Pulumi runtime is process-global. */
+export function runProgram<T>(program: () => T, opts: RunOptions = {}): Promise<{ resources: MockResource[]; result: Awaited<T> }> {
+    const next = running.then(() => runProgramNow(program, opts));
+    running = next.catch(() => undefined);
+    return next;
+}
+
+async function runProgramNow<T>(program: () => T, opts: RunOptions): Promise<{ resources: MockResource[]; result: Awaited<T> }> {
+    const { config, secretKeys } = configFromObject(opts.config ?? {});
+    const region = config["aws:region"] ?? opts.region ?? "us-east-1";
+    config["aws:region"] = region;
+    const mocks = new FleetMocks(region);
+    pulumi.runtime.setAllConfig(config, [...secretKeys, ...(opts.secretKeys ?? [])]);
+    await pulumi.runtime.setMocks(mocks, PROJECT, opts.stack ?? "test", opts.preview ?? false);
+    const result = await program();
+    await settle();
+    return { resources: mocks.resources, result: result as Awaited<T> };
+}
+
+export interface StackRun {
+    stack: string;
+    resources: MockResource[];
+    /** The stack outputs (index.ts exports), resolved. */
+    outputs: Record<string, any>;
+    /** Warnings the program logged with pulumi.log.warn. */
+    warnings: string[];
+}
+
+export interface StackOptions {
+    /** A config file instead of Pulumi.<stack>.yaml. */
+    configFile?: string;
+    /** Edits the parsed stack file's `config:` map before the run (for bad-config fixtures). */
+    editConfig?: (config: Record<string, any>) => void;
+    /** Environment for the program (GIT_SHA etc.); restored afterwards. */
+    env?: Record<string, string | undefined>;
+}
+
+/** Runs the real program (index.ts) for a stack and returns what it declared and exported. */
+export async function runStack(stack: string, opts: StackOptions = {}): Promise<StackRun> {
+    const file = stackFilePath(opts.configFile ?? stack);
+    const doc = YAML.parse(fs.readFileSync(file, "utf8")) ?? {};
+    const rawConfig: Record<string, any> = doc.config ?? {};
+    opts.editConfig?.(rawConfig);
+    const { config, secretKeys } = configFromObject(rawConfig);
+    const env = opts.env ?? { GIT_SHA: "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678" };
+    const warnings: string[] = [];
+    const { resources, result } = await runProgram(
+        async () => {
+            const saved: Record<string, string | undefined> = {};
+            for (const [k, v] of Object.entries(env)) {
+                saved[k] = process.env[k];
+                if (v === undefined) delete process.env[k];
+                else process.env[k] = v;
+            }
+            const origWarn = pulumi.log.warn;
+            (pulumi.log as any).warn = (msg: string) => {
+                warnings.push(msg);
+                return Promise.resolve();
+            };
+            try {
+                clearProgramModules();
+                const program = require(path.join(REPO_ROOT, "index.ts"));
+                const outputs: Record<string, any> = {};
+                for (const [k, v] of Object.entries(program)) {
+                    outputs[k] = await unwrap(v as any);
+                }
+                return outputs;
+            } finally {
+                (pulumi.log as any).warn = origWarn;
+                for (const [k, v] of Object.entries(saved)) {
+                    if (v === undefined) delete process.env[k];
+                    else process.env[k] = v;
+                }
+            }
+        },
+        { stack: stackNameOf(opts.configFile ?? stack), config: Object.fromEntries(Object.entries(config).map(([k, v]) => [k, v])), secretKeys },
+    );
+    return { stack: stackNameOf(opts.configFile ?? stack), resources, outputs: result, warnings };
+}
+
+export function byType(resources: MockResource[], type: string): MockResource[] {
+    return resources.filter((r) => r.type === type);
+}
+
+export interface K8sObject {
+    apiVersion: string;
+    kind: string;
+    metadata: Record<string, any>;
+    [key: string]: any;
+}
+
+/**
+ * Every Kubernetes object the program declares, as it would be sent to the API server. Helm releases/charts are
+ * not expanded (their templates are the chart's); everything else is.
+ */
+export function k8sObjects(resources: MockResource[]): K8sObject[] {
+    const out: K8sObject[] = [];
+    for (const r of resources) {
+        if (!r.type.startsWith("kubernetes:") || r.type.startsWith("kubernetes:helm.sh") || r.type === "pulumi:providers:kubernetes") {
+            continue;
+        }
+        const [, groupVersion, kind] = r.type.split(":");
+        const [group, version] = groupVersion.split("/");
+        const apiVersion = r.inputs.apiVersion ?? (group === "core" ? version : `${group}/${version}`);
+        out.push({ ...r.inputs, apiVersion, kind: r.inputs.kind ?? kind, metadata: r.inputs.metadata ?? {} } as K8sObject);
+    }
+    return out;
+}
