@@ -1,0 +1,203 @@
+import { strict as assert } from "assert";
+import { execFileSync } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
+import * as YAML from "yaml";
+import { ConfigError, defaultEnvironment, parseConfig, ParseContext } from "../config/load";
+import { REPO_ROOT, runStack, stackFilePath } from "./harness";
+
+interface BadCase {
+    name: string;
+    base: string;
+    set: Record<string, unknown>;
+    expect: string[];
+}
+
+const BASES: Record<string, string> = {
+    dev: stackFilePath("dev"),
+    prod: stackFilePath("prod"),
+    harbor: path.join(__dirname, "fixtures", "stacks", "harbor.yaml"),
+};
+
+/** `models[1].autoscaling.minReplicas` → ["models", 1, "autoscaling", "minReplicas"]. */
+function parsePath(p: string): Array<string | number> {
+    const parts: Array<string | number> = [];
+    for (const m of p.matchAll(/([^.[\]]+)|\[(\d+)\]/g)) parts.push(m[2] !== undefined ? Number(m[2]) : m[1]);
+    return parts;
+}
+
+function setPath(root: Record<string, any>, p: string, value: unknown): void {
+    const parts = parsePath(p);
+    let cur: any = root;
+    for (const part of parts.slice(0, -1)) cur = cur[part];
+    const last = parts[parts.length - 1];
+    if (value === null) delete cur[last];
+    else cur[last] = value;
+}
+
+/** A stack file's `model-fleet:*` values, keyed without the namespace, as the loader sees them. */
+function rawConfigOf(file: string): { raw: Record<string, any>; region: string; stack: string } {
+    const doc = YAML.parse(fs.readFileSync(file, "utf8"));
+    const raw: Record<string, any> = {};
+    for (const [k, v] of Object.entries<any>(doc.config)) {
+        if (k.startsWith("model-fleet:")) raw[k.slice("model-fleet:".length)] = v;
+    }
+    // Secure values arrive decrypted from the CLI; offline they are placeholders.
+    const pw = raw.registry?.harbor?.password;
+    if (pw && typeof pw === "object") raw.registry.harbor.password = "[secret]";
+    return { raw, region: doc.config["aws:region"], stack: path.basename(file).replace(/^Pulumi\.|\.yaml$/g, "") };
+}
+
+function ctx(stack: string, region: string): ParseContext {
+    return { project: "model-fleet", stack, region, env: { GIT_SHA: "a1b2c3d" }, git: () => "" };
+}
+
+function configErrorOf(fn: () => unknown): ConfigError {
+    try {
+        fn();
+    } catch (e) {
+        assert.ok(e instanceof ConfigError, `expected a ConfigError, got ${(e as Error)?.stack ?? e}`);
+        return e;
+    }
+    assert.fail("expected the config to be rejected");
+}
+
+describe("config: the stack files", () => {
+    for (const stack of ["dev", "prod"]) {
+        it(`${stack} validates`, () => {
+            const { raw, region } = rawConfigOf(BASES[stack]);
+            const cfg = parseConfig(raw, ctx(stack, region));
+            assert.equal(cfg.environment, stack === "prod" ? "production" : "development");
+            assert.equal(cfg.registry.forceDelete, stack !== "prod");
+        });
+    }
+
+    it("the harbor fixture validates and keeps the password secret", async () => {
+        const { raw, region } = rawConfigOf(BASES.harbor);
+        const cfg = parseConfig(raw, ctx("harbor", region));
+        assert.equal(cfg.registry.type, "harbor");
+        assert.ok(cfg.registry.harbor);
+        assert.equal(await (cfg.registry.harbor!.password as any).isSecret, true);
+    });
+
+    it("dev is small and builds; prod promotes digests onto a MIG pool with a canary", () => {
+        const dev = parseConfig(rawConfigOf(BASES.dev).raw, ctx("dev", "us-east-1"));
+        assert.ok(dev.models.length >= 1 && dev.models.length <= 2);
+        assert.ok(dev.models.every((m) => "build" in m.image));
+        assert.ok(dev.gpuPools.every((p) => /^g[56]\./.test(p.instanceType) && !p.mig));
+        assert.equal(dev.registry.type, "ecr");
+        const prod = parseConfig(rawConfigOf(BASES.prod).raw, ctx("prod", "us-west-2"));
+        const mig = prod.gpuPools.filter((p) => /^p(4d|4de|5)\./.test(p.instanceType) && p.mig?.strategy === "mixed");
+        assert.ok(mig.length >= 1);
+        const digests = prod.models.filter((m) => "digest" in m.image);
+        assert.ok(digests.length >= 2);
+        assert.ok(digests.some((m) => m.gpu?.profile && mig.some((p) => p.name === m.gpu!.pool)));
+        assert.ok(prod.models.some((m) => m.canary));
+    });
+
+    it("defaults: environment from the stack name, port 8080, CPU target 70, clean tree in production", () => {
+        assert.equal(defaultEnvironment("prod"), "production");
+        assert.equal(defaultEnvironment("production-eu"), "production");
+        assert.equal(defaultEnvironment("dev"), "development");
+        const { raw } = rawConfigOf(BASES.dev);
+        delete raw.environment;
+        delete raw.models[1].port;
+        const cfg = parseConfig(raw, ctx("dev", "us-east-1"));
+        assert.equal(cfg.environment, "development");
+        assert.equal(cfg.models[1].port, 8080);
+        assert.equal(cfg.models[1].autoscaling.targetCpuUtilization, 70);
+        assert.equal(cfg.build.requireCleanTree, false);
+        assert.equal(cfg.gpuPools[0].amiType, "AL2023_x86_64_NVIDIA");
+        assert.equal(cfg.registry.repositoryPrefix, "model-fleet");
+    });
+
+    it("resolves the git sha once, for stacks that build", () => {
+        const { raw } = rawConfigOf(BASES.dev);
+        const cfg = parseConfig(raw, { ...ctx("dev", "us-east-1"), env: { GITHUB_SHA: "0123456789abcdef0123456789abcdef01234567" } });
+        assert.equal(cfg.gitSha, "0123456");
+        const noGit = () =>
+            parseConfig(raw, {
+                ...ctx("dev", "us-east-1"),
+                env: {},
+                git: () => {
+                    throw new Error("not a git repository");
+                },
+            });
+        assert.match(configErrorOf(noGit).message, /GIT_SHA is unset/);
+    });
+
+    it("checks the work tree only when a clean tree is required", () => {
+        const { raw } = rawConfigOf(BASES.dev);
+        raw.build = { requireCleanTree: true };
+        const calls: string[] = [];
+        const cfg = parseConfig(raw, {
+            ...ctx("dev", "us-east-1"),
+            git: (args) => {
+                calls.push(args.join(" "));
+                return " M index.ts\n?? scratch.txt\n";
+            },
+        });
+        assert.deepEqual(calls, ["status --porcelain"]);
+        assert.equal(cfg.treeDirty, true);
+        assert.deepEqual(cfg.dirtyPaths, ["index.ts", "scratch.txt"]);
+    });
+});
+
+describe("config: bad input is rejected with every offending key path", () => {
+    const cases = YAML.parse(fs.readFileSync(path.join(__dirname, "fixtures", "bad-configs.yaml"), "utf8")) as BadCase[];
+    for (const c of cases) {
+        it(c.name, () => {
+            const { raw, region, stack } = rawConfigOf(BASES[c.base]);
+            for (const [p, v] of Object.entries(c.set)) setPath(raw, p, v);
+            const err = configErrorOf(() => parseConfig(raw, ctx(c.base === "prod" ? "prod" : stack, region)));
+            for (const line of c.expect) {
+                assert.ok(err.message.includes(line), `expected ${JSON.stringify(line)} in:\n${err.message}`);
+            }
+            assert.equal(err.stack, err.message, "the error carries no stack trace");
+        });
+    }
+
+    it("the program raises it before declaring any resource", async () => {
+        await assert.rejects(
+            runStack("prod", {
+                editConfig: (config) => {
+                    config["model-fleet:models"][1].autoscaling.minReplicas = 5;
+                    config["model-fleet:cluster"].name = "";
+                },
+            }),
+            (e: Error) => {
+                assert.ok((e as any).__pulumiRunError, "a RunError prints without a stack trace");
+                assert.match(e.message, /models\[1\]\.autoscaling\.minReplicas \(5\) must be ≤ maxReplicas \(2\)/);
+                assert.match(e.message, /cluster\.name \(\) must be a non-empty EKS cluster name/);
+                return true;
+            },
+        );
+        // Nothing was registered by that run: the next run starts from zero and sees only its own resources.
+        const ok = await runStack("dev");
+        assert.ok(ok.resources.length > 0);
+    });
+
+    it("npm run plan exits non-zero with the config error and no stack trace", function () {
+        this.timeout(120_000);
+        const file = path.join(REPO_ROOT, "out", "bad-config-test.yaml");
+        const doc = YAML.parse(fs.readFileSync(BASES.prod, "utf8"));
+        doc.config["model-fleet:models"][0].version = "two";
+        fs.mkdirSync(path.dirname(file), { recursive: true });
+        fs.writeFileSync(file, YAML.stringify(doc));
+        let status = 0;
+        let stderr = "";
+        try {
+            execFileSync(process.execPath, [require.resolve("ts-node/dist/bin"), "--transpile-only", path.join(REPO_ROOT, "scripts", "plan.ts"), "--config", file], {
+                cwd: REPO_ROOT,
+                stdio: ["ignore", "pipe", "pipe"],
+                encoding: "utf8",
+            });
+        } catch (e: any) {
+            status = e.status;
+            stderr = String(e.stderr);
+        }
+        assert.equal(status, 1);
+        assert.match(stderr, /models\[0\]\.version \(two\) must be a semantic version/);
+        assert.doesNotMatch(stderr, /\n\s+at /, "no stack trace");
+    });
+});
