@@ -24,16 +24,12 @@ const quantity = z.string().regex(QUANTITY, "must be a Kubernetes quantity such 
 export const environmentSchema = z.enum(["development", "production"]);
 
 export const clusterSchema = z.strictObject({
-    /** Name of the existing EKS cluster. */
-    name: z.string().trim().min(1, "must be a non-empty EKS cluster name"),
+    name: z.string().trim().min(1, "must be a non-empty EKS cluster name").describe("Name of the existing EKS cluster."),
 });
 
 export const retentionSchema = z.strictObject({
-    /** Newest release images (tags `v*`) kept per repository. */
-    keepReleases: z.int().min(1, "must be ≥ 1").max(1000, "must be ≤ 1000"),
-    /** Untagged images expire after this many days. */
-    untaggedDays: z.int().min(1, "must be ≥ 1").max(3650, "must be ≤ 3650"),
-    /** Tag globs whose images are never expired (ECR allows `*` wildcards). */
+    keepReleases: z.int().min(1, "must be ≥ 1").max(1000, "must be ≤ 1000").describe("Newest release images (tags `v*`) kept per repository."),
+    untaggedDays: z.int().min(1, "must be ≥ 1").max(3650, "must be ≤ 3650").describe("Untagged images expire after this many days."),
     protectTags: z
         .array(
             z
@@ -42,156 +38,131 @@ export const retentionSchema = z.strictObject({
                 .regex(/^[A-Za-z0-9_.*-]+$/, "may only contain letters, digits, '_', '.', '-' and '*'")
                 .refine((p) => (p.match(/\*/g) ?? []).length <= 4, "may contain at most 4 '*' wildcards (ECR limit)"),
         )
-        .default([]),
+        .default([]).describe("Tag globs whose images are never expired (ECR allows `*` wildcards)."),
 });
 
 export const harborSchema = z.strictObject({
-    /** Harbor base URL; https only. */
-    url: z.url({ protocol: /^https$/, error: "must be an https:// URL" }),
-    /** Harbor project that holds the model repositories. */
-    project: z.string().regex(/^[a-z0-9]+(?:[._-][a-z0-9]+)*$/, "must be a valid Harbor project name").max(255),
-    /** Harbor user that manages the project (an admin or project admin). */
-    username: z.string().min(1, "must be set"),
-    /** That user's password: set it with `pulumi config set --secret --path registry.harbor.password`. */
-    password: z.string().min(1, "must be set (as a Pulumi secret)"),
+    url: z.url({ protocol: /^https$/, error: "must be an https:// URL" }).describe("Harbor base URL; https only."),
+    project: z.string().regex(/^[a-z0-9]+(?:[._-][a-z0-9]+)*$/, "must be a valid Harbor project name").max(255).describe("Harbor project that holds the model repositories."),
+    username: z.string().min(1, "must be set").describe("Harbor user that manages the project (an admin or project admin)."),
+    password: z.string().min(1, "must be set (as a Pulumi secret)").describe("That user's password: set it with `pulumi config set --secret --path registry.harbor.password`."),
 });
 
 export const registrySchema = z.strictObject({
-    /** `ecr` or `harbor`. */
-    type: z.enum(["ecr", "harbor"], { error: "must be 'ecr' or 'harbor'" }),
-    /** Repositories are `<repositoryPrefix>/<model>`. */
+    type: z.enum(["ecr", "harbor"], { error: "must be 'ecr' or 'harbor'" }).describe("`ecr` or `harbor`."),
     repositoryPrefix: z
         .string()
         .regex(/^[a-z0-9]+(?:[._-][a-z0-9]+)*$/, "must be a lower-case ECR/Harbor namespace")
-        .default("model-fleet"),
-    retention: retentionSchema,
-    /** Allow deleting repositories that still hold images. Defaults to true in development only. */
-    forceDelete: z.boolean().optional(),
-    /** ECR only: replicate this registry's `<prefix>/` repositories to another region (dev → prod). */
+        .default("model-fleet").describe("Repositories are `<repositoryPrefix>/<model>`."),
+    retention: retentionSchema.describe("Retention rules; protected and newest releases are never expired."),
+    forceDelete: z.boolean().optional().describe("Allow deleting repositories that still hold images. Defaults to true in development only."),
     replication: z
         .strictObject({
-            region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, "must be an AWS region such as us-west-2"),
-            registryId: z.string().regex(/^\d{12}$/, "must be a 12-digit AWS account id").optional(),
+            region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, "must be an AWS region such as us-west-2").describe("Destination region (prod's)."),
+            registryId: z.string().regex(/^\d{12}$/, "must be a 12-digit AWS account id").optional().describe("Destination account; defaults to this account."),
         })
-        .optional(),
-    harbor: harborSchema.optional(),
+        .optional().describe("ECR only: replicate this registry's `<prefix>/` repositories to another region (dev → prod)."),
+    harbor: harborSchema.optional().describe("Harbor connection, when type is harbor."),
 });
 
 export const migSchema = z.strictObject({
-    /** How the device plugin exposes MIG devices. */
-    strategy: z.enum(["none", "single", "mixed"], { error: "must be 'none', 'single' or 'mixed'" }),
-    /** MIG profile → instances per GPU, e.g. {"3g.40gb": 1, "2g.20gb": 1, "1g.10gb": 2}. */
-    layout: z.record(z.string(), z.int().min(1, "must be ≥ 1 instance per GPU")).default({}),
+    strategy: z.enum(["none", "single", "mixed"], { error: "must be 'none', 'single' or 'mixed'" }).describe("How the device plugin exposes MIG devices."),
+    layout: z.record(z.string(), z.int().min(1, "must be ≥ 1 instance per GPU")).default({}).describe("MIG profile → instances per GPU, e.g. {\"3g.40gb\": 1, \"2g.20gb\": 1, \"1g.10gb\": 2}."),
 });
 
 export const gpuPoolSchema = z.strictObject({
-    name: dnsLabel.max(20, "must be at most 20 characters (it is part of IAM role and node-group names)"),
-    instanceType: z.string().regex(/^[a-z0-9-]+\.[a-z0-9]+$/, "must be an EC2 instance type such as g6.xlarge"),
-    /** EKS-optimised NVIDIA AMI family. */
+    name: dnsLabel.max(20, "must be at most 20 characters (it is part of IAM role and node-group names)").describe("Pool name (DNS label), unique; models refer to it."),
+    instanceType: z.string().regex(/^[a-z0-9-]+\.[a-z0-9]+$/, "must be an EC2 instance type such as g6.xlarge").describe("GPU instance type: p4d/p4de/p5/p5e/p5en (MIG-capable) or g5/g6/g6e."),
     amiType: z
         .enum(["AL2023_x86_64_NVIDIA", "BOTTLEROCKET_x86_64_NVIDIA"], {
             error: "must be AL2023_x86_64_NVIDIA or BOTTLEROCKET_x86_64_NVIDIA (AL2 is end of life)",
         })
-        .default("AL2023_x86_64_NVIDIA"),
-    capacityType: z.enum(["ON_DEMAND", "SPOT"], { error: "must be ON_DEMAND or SPOT" }).default("ON_DEMAND"),
-    minSize: nonNegInt,
-    maxSize: posInt,
-    desiredSize: nonNegInt,
-    /** Nodes replaced at once during a node-group update. */
-    maxUnavailable: posInt.default(1),
-    /** Root volume size: NVIDIA images and model weights are large. */
-    diskSizeGiB: z.int().min(50, "must be ≥ 50 GiB").max(16384).default(200),
-    mig: migSchema.optional(),
+        .default("AL2023_x86_64_NVIDIA").describe("EKS-optimised NVIDIA AMI family."),
+    capacityType: z.enum(["ON_DEMAND", "SPOT"], { error: "must be ON_DEMAND or SPOT" }).default("ON_DEMAND").describe("EC2 purchasing option."),
+    minSize: nonNegInt.describe("Minimum nodes; ≤ desiredSize."),
+    maxSize: posInt.describe("Maximum nodes; the capacity plan warns when models at maxReplicas need more."),
+    desiredSize: nonNegInt.describe("Initial nodes; ≤ maxSize (the cluster autoscaler owns it afterwards)."),
+    maxUnavailable: posInt.default(1).describe("Nodes replaced at once during a node-group update."),
+    diskSizeGiB: z.int().min(50, "must be ≥ 50 GiB").max(16384).default(200).describe("Root volume size: NVIDIA images and model weights are large."),
+    mig: migSchema.optional().describe("MIG partitioning (MIG-capable instance types only)."),
 });
 
 const buildSource = z.strictObject({
     build: z.strictObject({
-        /** Docker build context, relative to the project root. */
-        context: z.string().min(1, "must be a build context path"),
-        /** Dockerfile path relative to the context. */
-        dockerfile: z.string().min(1).optional(),
+        context: z.string().min(1, "must be a build context path").describe("Docker build context, relative to the project root."),
+        dockerfile: z.string().min(1).optional().describe("Dockerfile path relative to the context."),
     }),
 });
 const digestSource = z.strictObject({
-    digest: z.string().regex(DIGEST, "must be sha256:<64 lower-case hex>"),
+    digest: z.string().regex(DIGEST, "must be sha256:<64 lower-case hex>").describe("Promoted image digest (set by `npm run promote`)."),
 });
 
 export const canarySchema = z.strictObject({
-    /** Traffic weights, strictly increasing, each in 1..100. */
-    steps: z.array(z.int("must be an integer").min(1, "must be in 1..100").max(100, "must be in 1..100")).min(1, "needs at least one step"),
-    /** Pause after each weight before its analysis. */
-    pauseSeconds: z.int().min(0).max(86400),
+    steps: z.array(z.int("must be an integer").min(1, "must be in 1..100").max(100, "must be in 1..100")).min(1, "needs at least one step").describe("Traffic weights, strictly increasing, each in 1..100."),
+    pauseSeconds: z.int().min(0).max(86400).describe("Pause after each weight before its analysis."),
     analysis: z.strictObject({
-        /** Minimum non-5xx share of canary requests, 0..1. */
-        successRate: z.number().gt(0, "must be in (0, 1]").max(1, "must be in (0, 1]"),
-        /** Maximum canary p99 latency, milliseconds. */
-        p99LatencyMs: z.number().gt(0, "must be > 0"),
-        /** Maximum drop of the canary's quality gauge below stable's (absolute, 0..1). */
-        maxAccuracyDrop: z.number().min(0, "must be in [0, 1]").max(1, "must be in [0, 1]").optional(),
+        successRate: z.number().gt(0, "must be in (0, 1]").max(1, "must be in (0, 1]").describe("Minimum non-5xx share of canary requests, 0..1."),
+        p99LatencyMs: z.number().gt(0, "must be > 0").describe("Maximum canary p99 latency, milliseconds."),
+        maxAccuracyDrop: z.number().min(0, "must be in [0, 1]").max(1, "must be in [0, 1]").optional().describe("Maximum drop of the canary's quality gauge below stable's (absolute, 0..1)."),
     }),
 });
 
 export const modelSchema = z.strictObject({
-    name: dnsLabel.max(40, "must be at most 40 characters (derived object names add suffixes)"),
-    version: z.string().refine((v) => semver.valid(v) === v, "must be a semantic version such as 2.1.4 (no leading v)"),
-    image: z.union([buildSource, digestSource], { error: "must be either {build: {context, dockerfile?}} or {digest: \"sha256:…\"}" }),
-    port: z.int().min(1024, "must be in 1024..65535 (the server runs as non-root)").max(65535).default(8080),
-    resources: z.strictObject({ cpu: quantity, memory: quantity }),
+    name: dnsLabel.max(40, "must be at most 40 characters (derived object names add suffixes)").describe("Model name (DNS label), unique; names its repository, Service and workload."),
+    version: z.string().refine((v) => semver.valid(v) === v, "must be a semantic version such as 2.1.4 (no leading v)").describe("Model version (semver); the image tag is v<version>-<git sha>."),
+    image: z.union([buildSource, digestSource], { error: "must be either {build: {context, dockerfile?}} or {digest: \"sha256:…\"}" }).describe("Either `{build: {context, dockerfile?}}` (dev) or `{digest}` (promoted)."),
+    port: z.int().min(1024, "must be in 1024..65535 (the server runs as non-root)").max(65535).default(8080).describe("Container port serving HTTP and /metrics."),
+    resources: z.strictObject({ cpu: quantity.describe("CPU request."), memory: quantity.describe("Memory request and limit.") }),
     gpu: z
         .strictObject({
-            pool: z.string().min(1),
-            /** MIG profile, when the pool's strategy is mixed (or single). */
-            profile: z.string().min(1).optional(),
-            /** Whole GPUs (or MIG devices under `single`) per replica. */
-            count: posInt.default(1),
+            pool: z.string().min(1).describe("Name of a gpuPools entry."),
+            profile: z.string().min(1).optional().describe("MIG profile, when the pool's strategy is mixed (or single)."),
+            count: posInt.default(1).describe("Whole GPUs (or MIG devices under `single`) per replica."),
         })
-        .optional(),
+        .optional()
+        .describe("GPU request; omit for CPU-only models."),
     autoscaling: z.strictObject({
-        minReplicas: posInt,
-        maxReplicas: posInt.max(100),
-        targetCpuUtilization: z.int().min(10).max(100).default(70),
-        targetRequestsPerSecond: z.number().gt(0).optional(),
+        minReplicas: posInt.describe("HPA minimum; ≤ maxReplicas, ≥ 2 in production."),
+        maxReplicas: posInt.max(100).describe("HPA maximum; the capacity plan sizes GPU pools for it."),
+        targetCpuUtilization: z.int().min(10).max(100).default(70).describe("HPA CPU utilisation target, percent."),
+        targetRequestsPerSecond: z.number().gt(0).optional().describe("HPA requests-per-second target per pod (needs prometheus-adapter)."),
     }),
-    /** Time the startup probe allows for loading weights. */
-    startupBudgetSeconds: z.int().min(10).max(3600).default(600),
-    canary: canarySchema.optional(),
+    startupBudgetSeconds: z.int().min(10).max(3600).default(600).describe("Time the startup probe allows for loading weights."),
+    canary: canarySchema.optional().describe("Argo Rollouts canary; omit for a plain Deployment."),
 });
 
 export const rolloutsSchema = z.strictObject({
-    prometheusUrl: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }),
-    trafficRouting: z.enum(["none", "nginx", "istio"], { error: "must be 'none', 'nginx' or 'istio'" }),
-    /** Host for the nginx Ingress / Istio VirtualService of canary models. */
-    ingressHost: z.string().regex(/^[a-z0-9.-]+$/).optional(),
+    prometheusUrl: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).describe("Prometheus the canary analysis queries."),
+    trafficRouting: z.enum(["none", "nginx", "istio"], { error: "must be 'none', 'nginx' or 'istio'" }).describe("How canary traffic is split: replica-weighted, nginx Ingress or Istio."),
+    ingressHost: z.string().regex(/^[a-z0-9.-]+$/).optional().describe("Host for the nginx Ingress / Istio VirtualService of canary models."),
 });
 
 export const servingSchema = z
     .strictObject({
-        namespace: dnsLabel.default("models"),
-        ingressNamespace: dnsLabel.default("ingress-nginx"),
-        monitoringNamespace: dnsLabel.default("monitoring"),
-        prometheusOperator: z.boolean().default(false),
+        namespace: dnsLabel.default("models").describe("Namespace of every model workload."),
+        ingressNamespace: dnsLabel.default("ingress-nginx").describe("Namespace of the ingress controller allowed to reach models."),
+        monitoringNamespace: dnsLabel.default("monitoring").describe("Namespace of Prometheus, allowed to scrape /metrics."),
+        prometheusOperator: z.boolean().default(false).describe("Declare ServiceMonitors instead of scrape annotations."),
     })
     .default({ namespace: "models", ingressNamespace: "ingress-nginx", monitoringNamespace: "monitoring", prometheusOperator: false });
 
 export const buildSchema = z
     .strictObject({
-        /** Refuse to build from a dirty work tree. Defaults to true in production. */
-        requireCleanTree: z.boolean().optional(),
-        /** Value of the `org.opencontainers.image.source` label. */
-        sourceUrl: z.url().default("https://github.com/example/model-fleet"),
+        requireCleanTree: z.boolean().optional().describe("Refuse to build from a dirty work tree. Defaults to true in production."),
+        sourceUrl: z.url().default("https://github.com/example/model-fleet").describe("Value of the `org.opencontainers.image.source` label."),
     })
     .default({ sourceUrl: "https://github.com/example/model-fleet" });
 
 /** The whole `model-fleet:` namespace, keyed as in the stack file. */
 export const configSchema = z.strictObject({
-    environment: environmentSchema.optional(),
-    cluster: clusterSchema,
-    registry: registrySchema,
-    gpuPools: z.array(gpuPoolSchema).default([]),
-    models: z.array(modelSchema).min(1, "must declare at least one model"),
-    rollouts: rolloutsSchema,
-    serving: servingSchema,
-    build: buildSchema,
+    environment: environmentSchema.optional().describe("Production enables stricter rules. Defaults to production for stacks named prod*."),
+    cluster: clusterSchema.describe("The existing EKS cluster the fleet runs on."),
+    registry: registrySchema.describe("Where model images live, and how long."),
+    gpuPools: z.array(gpuPoolSchema).default([]).describe("EKS managed GPU node groups."),
+    models: z.array(modelSchema).min(1, "must declare at least one model").describe("The models this stack serves."),
+    rollouts: rolloutsSchema.describe("Argo Rollouts canary analysis and traffic routing."),
+    serving: servingSchema.describe("Namespaces and scraping of the model workloads."),
+    build: buildSchema.describe("Image build settings (stacks that build)."),
 });
 
 export type RawConfig = z.infer<typeof configSchema>;
