@@ -1,0 +1,145 @@
+/**
+ * What a model's image is (pure): either a build from source, tagged `v<semver>-<sha>`, or a promoted digest.
+ * `ModelImage` only wires this plan to a `docker-build` `Image`.
+ */
+import * as path from "path";
+import { assertDigest, assertModelVersion, BUILD_CACHE_TAG, releaseTag, shortSha } from "./tag";
+
+/** Same shape as the config's `ImageSource`: build from a context, or deploy an existing digest (promotion). */
+export type ModelImageSource = { build: { context: string; dockerfile?: string } } | { digest: string };
+
+export interface ImagePlanInput {
+    modelName: string;
+    version: string;
+    gitSha?: string;
+    source: ModelImageSource;
+    requireCleanTree: boolean;
+    treeDirty: boolean;
+    /** Changed paths from `git status --porcelain`, quoted in the refusal (optional). */
+    dirtyPaths?: readonly string[];
+}
+
+/** OCI annotation keys set on every built image. Nothing time-varying (no `created`): an unchanged model does not rebuild. */
+export const OCI_LABELS = {
+    version: "org.opencontainers.image.version",
+    revision: "org.opencontainers.image.revision",
+    source: "org.opencontainers.image.source",
+    title: "org.opencontainers.image.title",
+} as const;
+
+export const BUILD_PLATFORMS = ["linux/amd64"] as const;
+
+export interface BuildPlan {
+    kind: "build";
+    version: string;
+    /** 7-char short sha. */
+    gitSha: string;
+    /** `v<semver>-<sha>`. */
+    tag: string;
+    cacheTag: string;
+    /** Context directory as configured (relative to the Pulumi project; never made absolute so inputs are machine-independent). */
+    contextLocation: string;
+    /** Dockerfile path: `dockerfile` resolved against the context, default `<context>/Dockerfile`. */
+    dockerfileLocation: string;
+    buildArgs: { MODEL_VERSION: string; GIT_SHA: string };
+    /** OCI labels except `source` (an Input, added by the component). */
+    labels: Record<string, string>;
+}
+
+export interface PromotedPlan {
+    kind: "promoted";
+    version: string;
+    digest: string;
+}
+
+export type ImagePlan = BuildPlan | PromotedPlan;
+
+export class ImagePlanError extends Error {
+    constructor(message: string) {
+        super(message);
+        this.name = "ImagePlanError";
+    }
+}
+
+export function isBuildSource(source: ModelImageSource): source is { build: { context: string; dockerfile?: string } } {
+    return typeof source === "object" && source !== null && "build" in source && source.build !== undefined;
+}
+
+const MAX_LISTED_PATHS = 5;
+
+export function dirtyTreeMessage(modelName: string, dirtyPaths: readonly string[] = []): string {
+    const listed = dirtyPaths.slice(0, MAX_LISTED_PATHS).join(", ");
+    const more = dirtyPaths.length > MAX_LISTED_PATHS ? ` and ${dirtyPaths.length - MAX_LISTED_PATHS} more` : "";
+    return (
+        `model "${modelName}": refusing to build from a dirty git work tree (build.requireCleanTree is set for this stack)` +
+        (dirtyPaths.length > 0 ? `; changed: ${listed}${more}. ` : ". ") +
+        `Commit or stash your changes so the image's tag and revision label name the exact source it was built from, ` +
+        `or promote an existing digest instead of building.`
+    );
+}
+
+/** Validates the inputs and decides build vs promoted digest. Throws `ImagePlanError` with a user-facing message. */
+export function planModelImage(input: ImagePlanInput): ImagePlan {
+    const name = input.modelName;
+    let version: string;
+    try {
+        version = assertModelVersion(input.version);
+    } catch (e) {
+        throw new ImagePlanError(`model "${name}": ${(e as Error).message}`);
+    }
+    const source = input.source;
+    const hasBuild = isBuildSource(source);
+    const hasDigest = typeof source === "object" && source !== null && "digest" in source && source.digest !== undefined;
+    if (hasBuild === hasDigest) {
+        throw new ImagePlanError(`model "${name}": image source must have exactly one of "build" or "digest"`);
+    }
+    if (!hasBuild) {
+        const digest = (source as { digest: string }).digest;
+        try {
+            return { kind: "promoted", version, digest: assertDigest(digest) };
+        } catch (e) {
+            throw new ImagePlanError(`model "${name}": ${(e as Error).message}`);
+        }
+    }
+    if (input.requireCleanTree && input.treeDirty) {
+        throw new ImagePlanError(dirtyTreeMessage(name, input.dirtyPaths ?? []));
+    }
+    if (input.gitSha === undefined || input.gitSha.trim() === "") {
+        throw new ImagePlanError(
+            `model "${name}": cannot tag a build without a git sha: set GIT_SHA or GITHUB_SHA, or run from a git checkout`,
+        );
+    }
+    let sha: string;
+    let tag: string;
+    try {
+        sha = shortSha(input.gitSha);
+        tag = releaseTag(version, sha);
+    } catch (e) {
+        throw new ImagePlanError(`model "${name}": ${(e as Error).message}`);
+    }
+    const { context, dockerfile } = source.build;
+    if (typeof context !== "string" || context.trim() === "") {
+        throw new ImagePlanError(`model "${name}": build.context must be a directory path`);
+    }
+    const dockerfileLocation =
+        dockerfile === undefined
+            ? path.posix.join(context, "Dockerfile")
+            : path.isAbsolute(dockerfile)
+              ? dockerfile
+              : path.posix.join(context, dockerfile);
+    return {
+        kind: "build",
+        version,
+        gitSha: sha,
+        tag,
+        cacheTag: BUILD_CACHE_TAG,
+        contextLocation: context,
+        dockerfileLocation,
+        buildArgs: { MODEL_VERSION: version, GIT_SHA: sha },
+        labels: {
+            [OCI_LABELS.version]: version,
+            [OCI_LABELS.revision]: sha,
+            [OCI_LABELS.title]: name,
+        },
+    };
+}

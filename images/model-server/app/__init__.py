@@ -1,0 +1,1 @@
+"""Reference model server for model-fleet."""
