@@ -2,12 +2,188 @@
  * model-fleet: versioned AI models on EKS GPU pools. This file stays thin: it loads the validated stack config,
  * builds the components and exports the stack outputs.
  */
-import { loadConfig } from "./config/load";
+import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
 import { EksCluster } from "./components/cluster";
+import { capacityPlan, capacityWarnings } from "./components/gpu/capacity";
+import { GpuClusterAddons } from "./components/gpu/GpuClusterAddons";
+import { GpuNodePool } from "./components/gpu/GpuNodePool";
+import { gpuScheduling } from "./components/gpu/workloadGpu";
+import { ModelImage } from "./components/image/ModelImage";
+import { ModelRegistry } from "./components/registry/ModelRegistry";
+import { RolloutsController } from "./components/rollouts/RolloutsController";
+import { ModelNamespace } from "./components/serving/ModelNamespace";
+import { ModelService } from "./components/serving/ModelService";
+import { loadConfig } from "./config/load";
 
 const config = loadConfig();
 
 const cluster = new EksCluster("cluster", { clusterName: config.cluster.name, region: config.region });
+const k8sOpts: pulumi.ComponentResourceOptions = { providers: [cluster.provider] };
+const identity = aws.getCallerIdentityOutput();
+
+// GPU node pools, and the cluster add-ons that expose their GPUs (device plugin, MIG manager).
+const pools = new Map(
+    config.gpuPools.map((p) => [
+        p.name,
+        new GpuNodePool(`gpu-${p.name}`, {
+            clusterName: cluster.name,
+            subnetIds: cluster.privateSubnetIds,
+            name: p.name,
+            instanceType: p.instanceType,
+            amiType: p.amiType,
+            capacityType: p.capacityType,
+            minSize: p.minSize,
+            maxSize: p.maxSize,
+            desiredSize: p.desiredSize,
+            maxUnavailable: p.maxUnavailable,
+            diskSizeGiB: p.diskSizeGiB,
+            mig: p.mig,
+        }),
+    ]),
+);
+if (config.gpuPools.length > 0) {
+    new GpuClusterAddons("gpu", { pools: config.gpuPools, provider: cluster.provider });
+}
+const capacity = capacityPlan(config.gpuPools, config.models);
+for (const warning of capacityWarnings(capacity)) {
+    pulumi.log.warn(warning);
+}
+
+// One repository per model; the GPU node roles may pull.
+const registry = new ModelRegistry(
+    "registry",
+    {
+        models: config.models.map((m) => m.name),
+        registry: config.registry,
+        pullRoleArns: [...pools.values()].map((p) => p.nodeRoleArn),
+        accountId: identity.accountId,
+        region: config.region,
+        k8sProvider: config.registry.type === "harbor" ? cluster.provider : undefined,
+        pullSecretNamespace: config.serving.namespace,
+    },
+);
+
+// Push credentials, only when this stack builds.
+const builds = config.models.some((m) => "build" in m.image);
+const pushAuth = !builds
+    ? undefined
+    : config.registry.harbor
+      ? { username: config.registry.harbor.username, password: config.registry.harbor.password }
+      : (() => {
+            const token = aws.ecr.getAuthorizationTokenOutput({ registryId: identity.accountId });
+            return { username: token.userName, password: token.password };
+        })();
+
+const modelImages = new Map(
+    config.models.map((m) => [
+        m.name,
+        new ModelImage(`image-${m.name}`, {
+            modelName: m.name,
+            version: m.version,
+            gitSha: config.gitSha,
+            source: m.image,
+            repositoryUrl: registry.repositoryUrls.apply((urls) => urls[m.name]),
+            registry: pushAuth,
+            sourceUrl: config.build.sourceUrl,
+            requireCleanTree: config.build.requireCleanTree,
+            treeDirty: config.treeDirty,
+            dirtyPaths: config.dirtyPaths,
+        }),
+    ]),
+);
+
+// Serving: one namespace, the Argo Rollouts controller when some model has a canary, one ModelService per model.
+const namespace = new ModelNamespace("serving", { name: config.serving.namespace }, k8sOpts);
+const rollouts = config.models.some((m) => m.canary)
+    ? new RolloutsController(
+          "rollouts",
+          {
+              analysisNamespace: namespace.namespaceName,
+              prometheusUrl: config.rollouts.prometheusUrl,
+              serviceMonitor: config.serving.prometheusOperator,
+          },
+          k8sOpts,
+      )
+    : undefined;
+
+const services = config.models.map((m) => {
+    const pool = m.gpu ? config.gpuPools.find((p) => p.name === m.gpu!.pool)! : undefined;
+    return new ModelService(
+        `model-${m.name}`,
+        {
+            namespace: namespace.namespaceName,
+            model: m,
+            image: modelImages.get(m.name)!.ref,
+            gpu: m.gpu && pool ? gpuScheduling(m.gpu, pool) : undefined,
+            environment: config.environment,
+            serving: config.serving,
+            imagePullSecrets: registry.pullSecretName ? [registry.pullSecretName] : undefined,
+            rollouts:
+                m.canary && rollouts
+                    ? {
+                          trafficRouting: config.rollouts.trafficRouting,
+                          analysisTemplates: rollouts.analysisTemplateNames,
+                          analysisMinSeconds: rollouts.analysisMinSeconds,
+                          host: config.rollouts.ingressHost ? `${m.name}.${config.rollouts.ingressHost}` : `${m.name}.${config.serving.namespace}.svc.cluster.local`,
+                      }
+                    : undefined,
+            rolloutsDependsOn: rollouts?.ready,
+        },
+        k8sOpts,
+    );
+});
 
 export const environment = config.environment;
 export const clusterName = cluster.name;
+export const repositoryUrls = registry.repositoryUrls;
+/** The readable retention rules of every repository. */
+export const retentionRules = registry.retentionRules;
+/** Harbor: the Kubernetes image pull Secret built from the robot account (never the robot secret itself). */
+export const pullSecretName = registry.pullSecretName;
+export const gpuNodeRoleArns = pulumi.output(Object.fromEntries([...pools].map(([name, p]) => [name, p.nodeRoleArn])));
+/** What `npm run promote` reads: the exact image of every model. */
+export const images = pulumi.output(
+    Object.fromEntries(
+        config.models.map((m) => {
+            const img = imagesOf(m.name);
+            return [m.name, { version: img.version, tag: img.tag, digest: img.digest, ref: img.ref }];
+        }),
+    ),
+);
+/** Per model: what runs, where, and how it is released. */
+export const models = pulumi.output(
+    Object.fromEntries(
+        config.models.map((m, i) => {
+            const svc = services[i];
+            const gpu = m.gpu ? gpuScheduling(m.gpu, config.gpuPools.find((p) => p.name === m.gpu!.pool)!) : undefined;
+            return [
+                m.name,
+                {
+                    version: m.version,
+                    image: imagesOf(m.name).ref,
+                    gpu: gpu ? Object.entries(gpu.limits).map(([k, v]) => `${k}: ${v}`).join(", ") : undefined,
+                    minReplicas: m.autoscaling.minReplicas,
+                    maxReplicas: m.autoscaling.maxReplicas,
+                    workload: pulumi.interpolate`${svc.workloadKind}/${svc.workloadName}`,
+                    canarySteps: m.canary?.steps ?? [],
+                },
+            ];
+        }),
+    ),
+);
+/** Per canary model: the Rollout, its rendered steps and the worst-case exposure before the first gate. */
+export const canaries = pulumi.output(
+    Object.fromEntries(
+        config.models.flatMap((m, i) => {
+            const c = services[i].canary;
+            return c ? [[m.name, { rolloutName: c.rolloutName, steps: c.steps, exposure: c.exposure }]] : [];
+        }),
+    ),
+);
+/** GPU capacity at every model's maxReplicas, per pool. */
+export const gpuCapacity = Object.fromEntries(capacity.map((p) => [p.pool, p]));
+
+function imagesOf(name: string): ModelImage {
+    return modelImages.get(name)!;
+}

@@ -134,7 +134,7 @@ export const modelSchema = z.strictObject({
 export const rolloutsSchema = z.strictObject({
     prometheusUrl: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).describe("Prometheus the canary analysis queries."),
     trafficRouting: z.enum(["none", "nginx", "istio"], { error: "must be 'none', 'nginx' or 'istio'" }).describe("How canary traffic is split: replica-weighted, nginx Ingress or Istio."),
-    ingressHost: z.string().regex(/^[a-z0-9.-]+$/).optional().describe("Host for the nginx Ingress / Istio VirtualService of canary models."),
+    ingressHost: z.string().regex(/^[a-z0-9.-]+$/).optional().describe("Base domain of canary models' nginx Ingress / Istio VirtualService hosts: `<model>.<ingressHost>`. Default: the in-cluster Service name."),
 });
 
 export const servingSchema = z

@@ -104,6 +104,11 @@ export function summary(result: PlanResult): string {
         lines.push("");
         lines.push("GPU capacity at maxReplicas:");
         lines.push(formatCapacity(o.gpuCapacity).replace(/^/gm, "  "));
+        for (const p of Object.values<any>(o.gpuCapacity)) {
+            if (p.recommendedLayout) {
+                lines.push(`  ${p.pool}: layout ${JSON.stringify(p.recommendedLayout.layout)} would need ${p.recommendedLayout.gpusNeeded} GPU(s) instead of ${p.gpusNeeded}`);
+            }
+        }
     }
     if (o.retentionRules) {
         lines.push("");
@@ -131,11 +136,9 @@ function formatCapacity(capacity: any): string {
     if (typeof capacity !== "object" || capacity === null) return String(capacity);
     const rows = [["pool", "gpu", "demand", "gpus", "nodes", "maxSize", "slice use", "fits"]];
     for (const [pool, p] of Object.entries<any>(capacity)) {
-        const demand = p.instancesByProfile
-            ? Object.entries<any>(p.instancesByProfile)
-                  .map(([k, v]) => `${k}×${v}`)
-                  .join(" ")
-            : String(p.gpuRequests ?? "-");
+        const demand = Object.entries<any>(p.demand ?? {})
+            .map(([k, v]) => `${k}×${v}`)
+            .join(" ");
         rows.push([
             pool,
             String(p.gpu ?? "-"),

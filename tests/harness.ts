@@ -130,6 +130,8 @@ export class FleetMocks implements pulumi.runtime.Mocks {
                 break;
             case "aws:eks/nodeGroup:NodeGroup":
                 state.arn = `arn:aws:eks:${this.region}:${ACCOUNT_ID}:nodegroup/${inputs.clusterName}/${inputs.nodeGroupName ?? args.name}`;
+                // EKS reports the Auto Scaling group behind a managed node group (its name embeds the group's id).
+                state.resources = [{ autoscalingGroups: [{ name: `eks-${inputs.nodeGroupName ?? args.name}-mock` }], remoteAccessSecurityGroupId: "" }];
                 break;
             case "random:index/randomId:RandomId": {
                 const bytes = Number(inputs.byteLength ?? 4);
@@ -141,6 +143,15 @@ export class FleetMocks implements pulumi.runtime.Mocks {
             case "docker-build:index:Image":
                 state.digest = fakeDigest(args.name, inputs.buildArgs ?? {}, inputs.context ?? {}, inputs.tags ?? []);
                 state.ref = `${(inputs.tags ?? [""])[0].split(":")[0]}@${state.digest}`;
+                break;
+            // Harbor dynamic resources (components/registry/harbor): the ids Harbor would assign.
+            case "pulumi-nodejs:dynamic/harbor:Project":
+                state.projectId = 42;
+                break;
+            case "pulumi-nodejs:dynamic/harbor:RobotAccount":
+                state.robotId = 7;
+                state.fullName = `robot$${inputs.projectName}+${inputs.name}`;
+                state.secret = "mock-robot-secret";
                 break;
             default:
                 break;

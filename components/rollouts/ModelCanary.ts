@@ -1,0 +1,301 @@
+/**
+ * ModelCanary: a model's workload as an Argo Rollout (canary strategy) plus what the canary needs around it.
+ *
+ * Declares:
+ *   - the Rollout (`argoproj.io/v1alpha1`), with the hardened pod template from serving's buildPodTemplate;
+ *   - the canary Service `<model>-canary` (ClusterIP, port `http`, same selector as the stable Service; Argo adds
+ *     `rollouts-pod-template-hash` of the canary ReplicaSet to its selector during an update);
+ *   - nginx: the stable Ingress (`ingressClassName: nginx`) Argo clones into its canary Ingress;
+ *   - istio: the VirtualService whose `primary` route Argo re-weights (stable 100 / canary 0 at rest).
+ * The stable Service `<model>` is ModelService's.
+ *
+ * Traffic routing modes (`rollouts.trafficRouting`):
+ *   - nginx / istio: the router splits traffic by weight; `stableService` and `canaryService` are both required
+ *     (argo-rollouts `pkg/apis/rollouts/validation/validation.go` `requireCanaryStableServices`), and
+ *     `dynamicStableScale: true` scales stable down as the canary takes traffic (argo-rollouts#2857: without it
+ *     the HPA sees the extra canary pods' load on a full-size stable and scales stable to its maximum).
+ *   - none: replica-weighted. `dynamicStableScale` is rejected without a router (validation.go
+ *     `InvalidCanaryDynamicStableScale`), and `stableService` is deliberately NOT set: Argo pins a stableService's
+ *     selector to the stable ReplicaSet in every mode (`rollout/service.go` `reconcileStableAndCanaryService`), so
+ *     the canary would get no traffic through `<model>` at all. Traffic splits by ready pods behind `<model>`.
+ */
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import type { IRolloutSpec } from "@kubernetes-models/argo-rollouts/argoproj.io/v1alpha1/RolloutSpec";
+import type { ICanaryStrategy } from "@kubernetes-models/argo-rollouts/argoproj.io/v1alpha1/CanaryStrategy";
+import type { IRolloutTrafficRouting } from "@kubernetes-models/argo-rollouts/argoproj.io/v1alpha1/RolloutTrafficRouting";
+import type { CanaryConfig } from "../../config/schema";
+import { analysisTemplateSpecs, DEFAULT_MEASUREMENT, templateMinSeconds } from "./analysis";
+import { AnalysisTemplateNames, basicCanaryReplicas, CanaryStep, canarySteps, Exposure, exposure } from "./canary";
+
+export const MODEL_CANARY_TYPE = "model-fleet:rollouts:ModelCanary";
+
+export type TrafficRouting = "none" | "nginx" | "istio";
+
+/** Name of the Service / container port the canary objects route to (serving's PORT_NAME). */
+export const HTTP_PORT_NAME = "http";
+/** Name of the VirtualService HTTP route Argo re-weights. */
+export const ISTIO_ROUTE = "primary";
+/** Seconds the aborted canary ReplicaSet stays up after traffic went back to stable (for debugging; then scaled to 0). */
+export const DEFAULT_ABORT_SCALE_DOWN_DELAY_SECONDS = 30;
+/** Recent revisions a rollback to skips the steps for (rolling back to a known-good version needs no gates). */
+export const DEFAULT_ROLLBACK_WINDOW_REVISIONS = 3;
+/** Old ReplicaSets kept (rollback targets). Must be ≥ the rollback window. */
+export const DEFAULT_REVISION_HISTORY_LIMIT = 5;
+
+/** The `canary` strategy's routing-dependent part (pure). */
+export function trafficRoutingFor(mode: TrafficRouting, names: { stableIngress: string; virtualService: string }): IRolloutTrafficRouting | undefined {
+    switch (mode) {
+        case "nginx":
+            return { nginx: { stableIngress: names.stableIngress } };
+        case "istio":
+            return { istio: { virtualService: { name: names.virtualService, routes: [ISTIO_ROUTE] } } };
+        case "none":
+            return undefined;
+    }
+}
+
+export interface CanaryStrategyInput {
+    mode: TrafficRouting;
+    steps: CanaryStep[];
+    canaryService: string;
+    stableService: string;
+    stableIngress: string;
+    virtualService: string;
+    abortScaleDownDelaySeconds: number;
+}
+
+/**
+ * `spec.strategy.canary` (pure). The component calls it with the stable Service's resolved name (an Output's
+ * value), so the Rollout also waits for that Service.
+ */
+export function canaryStrategy(input: CanaryStrategyInput): ICanaryStrategy {
+    const trafficRouting = trafficRoutingFor(input.mode, input);
+    const routed = trafficRouting !== undefined;
+    return {
+        canaryService: input.canaryService,
+        ...(routed ? { stableService: input.stableService, trafficRouting, dynamicStableScale: true } : {}),
+        // With a router Argo scales the aborted canary down after this delay (rollout/canary.go
+        // shouldScaleDownOnAbort; with dynamicStableScale an explicit value is needed for it to scale down at all).
+        // Without a router the abort sets the canary weight to 0 and the replica math scales it down; Argo ignores it.
+        abortScaleDownDelaySeconds: input.abortScaleDownDelaySeconds,
+        steps: input.steps,
+    };
+}
+
+export interface ModelCanaryArgs {
+    /** Namespace of the model. No default. */
+    readonly namespace: pulumi.Input<string>;
+    /** Model name (DNS label). No default. */
+    readonly model: string;
+    /** Model version (semver). No default. */
+    readonly version: string;
+    /** Labels for every object. No default. */
+    readonly labels: Record<string, string>;
+    /** Pod selector labels (no version). No default. */
+    readonly selector: Record<string, string>;
+    /** The hardened pod template from serving's buildPodTemplate. No default. */
+    readonly podTemplate: pulumi.Input<k8s.types.input.core.v1.PodTemplateSpec>;
+    /** Container port (the Services route port `http` to it). No default. */
+    readonly port: number;
+    /** Canary config (steps, pauseSeconds, analysis). No default. */
+    readonly canary: CanaryConfig;
+    /** Traffic routing: none | nginx | istio. No default. */
+    readonly trafficRouting: TrafficRouting;
+    /** Name of the stable Service (declared by ModelService). No default. */
+    readonly stableService: pulumi.Input<string>;
+    /** Host for the nginx Ingress / Istio VirtualService (unused with `none`). No default. */
+    readonly host: string;
+    /** Shared AnalysisTemplate names from RolloutsController. No default. */
+    readonly analysisTemplates: AnalysisTemplateNames;
+    /** Initial replicas (the HPA takes over; later changes are ignored). No default. */
+    readonly replicas: number;
+    /** Minimum seconds per AnalysisTemplate run (RolloutsController.analysisMinSeconds), for the exposure output; default: from DEFAULT_MEASUREMENT. */
+    readonly analysisMinSeconds?: Record<string, number>;
+    /** Seconds before an aborted canary is scaled down (traffic routing only); default 30. */
+    readonly abortScaleDownDelaySeconds?: number;
+    /** Revisions within which a rollback skips the canary steps; default 3. */
+    readonly rollbackWindowRevisions?: number;
+    /** Old ReplicaSets kept for rollback; default 5. */
+    readonly revisionHistoryLimit?: number;
+    /** Seconds a new revision may take to make progress before the rollout aborts (startup budget + scheduling margin); default none: Argo's 600 s, marks Degraded without aborting. */
+    readonly progressDeadlineSeconds?: number;
+}
+
+/** Exposure of this canary as reported in stack outputs. */
+export interface CanaryExposure extends Exposure {
+    /** Canary share of pods (≈ traffic, %) at the first gate with `replicas` pods and no traffic router; equals firstGateWeight with a router. */
+    firstGateTrafficShare: number;
+}
+
+export class ModelCanary extends pulumi.ComponentResource {
+    /** Name of the Rollout (the HPA's scaleTargetRef). */
+    public readonly rolloutName: pulumi.Output<string>;
+    /** Name of the canary Service. */
+    public readonly canaryService: pulumi.Output<string>;
+    /** The rendered canary steps. */
+    public readonly steps: CanaryStep[];
+    /** Worst-case exposure computed from the rendered steps. */
+    public readonly exposure: CanaryExposure;
+
+    constructor(name: string, args: ModelCanaryArgs, opts?: pulumi.ComponentResourceOptions) {
+        const revisionHistoryLimit = args.revisionHistoryLimit ?? DEFAULT_REVISION_HISTORY_LIMIT;
+        const windowRevisions = args.rollbackWindowRevisions ?? DEFAULT_ROLLBACK_WINDOW_REVISIONS;
+        if (!Number.isInteger(windowRevisions) || windowRevisions < 1 || windowRevisions > revisionHistoryLimit) {
+            // A rollback target outside the kept ReplicaSet history no longer exists.
+            throw new pulumi.RunError(`ModelCanary ${args.model}: rollbackWindow.revisions (${windowRevisions}) must be in 1..revisionHistoryLimit (${revisionHistoryLimit})`);
+        }
+        const mode = args.trafficRouting;
+        const canaryServiceName = `${args.model}-canary`;
+        let steps: CanaryStep[];
+        try {
+            steps = canarySteps(args.canary, args.analysisTemplates, { model: args.model, version: args.version, service: canaryServiceName });
+        } catch (e) {
+            throw new pulumi.RunError(`ModelCanary ${args.model}: ${(e as Error).message}`);
+        }
+        super(MODEL_CANARY_TYPE, name, {}, opts);
+
+        const routeName = args.model; // the stable Ingress / VirtualService
+        const meta = (objectName: string) => ({ name: objectName, namespace: args.namespace, labels: args.labels });
+
+        this.steps = steps;
+        const ex = exposure(steps, args.analysisMinSeconds ?? defaultAnalysisMinSeconds(args.analysisTemplates));
+        this.exposure = {
+            ...ex,
+            firstGateTrafficShare: mode === "none" ? basicCanaryReplicas(args.replicas, args.canary.steps[0]).share : ex.firstGateWeight,
+        };
+
+        const canaryService = new k8s.core.v1.Service(
+            `${name}-service`,
+            {
+                metadata: meta(canaryServiceName),
+                spec: {
+                    type: "ClusterIP",
+                    selector: args.selector,
+                    ports: [{ name: HTTP_PORT_NAME, port: args.port, targetPort: HTTP_PORT_NAME, protocol: "TCP" }],
+                },
+            },
+            // Argo adds `rollouts-pod-template-hash` to the selector while a canary runs; that is not drift to undo.
+            { parent: this, ignoreChanges: ["spec.selector"] },
+        );
+        this.canaryService = canaryService.metadata.name;
+
+        const routing: pulumi.Resource[] = [];
+        if (mode === "nginx") {
+            routing.push(
+                new k8s.networking.v1.Ingress(
+                    `${name}-ingress`,
+                    {
+                        metadata: meta(routeName),
+                        spec: {
+                            ingressClassName: "nginx",
+                            rules: [
+                                {
+                                    host: args.host,
+                                    http: {
+                                        paths: [
+                                            {
+                                                path: "/",
+                                                pathType: "Prefix",
+                                                // Argo checks the stable Ingress routes to the Rollout's stableService.
+                                                backend: { service: { name: args.stableService, port: { name: HTTP_PORT_NAME } } },
+                                            },
+                                        ],
+                                    },
+                                },
+                            ],
+                        },
+                    },
+                    { parent: this },
+                ),
+            );
+        } else if (mode === "istio") {
+            routing.push(
+                new k8s.apiextensions.CustomResource(
+                    `${name}-virtualservice`,
+                    {
+                        apiVersion: "networking.istio.io/v1beta1",
+                        kind: "VirtualService",
+                        metadata: meta(routeName),
+                        spec: {
+                            hosts: [args.host],
+                            http: [
+                                {
+                                    name: ISTIO_ROUTE,
+                                    route: [
+                                        { destination: { host: args.stableService }, weight: 100 },
+                                        { destination: { host: canaryServiceName }, weight: 0 },
+                                    ],
+                                },
+                            ],
+                        },
+                    },
+                    // Argo re-weights the route during a canary; re-applying 100/0 mid-rollout would be a silent rollback.
+                    { parent: this, ignoreChanges: ["spec.http[0].route[0].weight", "spec.http[0].route[1].weight"] },
+                ),
+            );
+        }
+
+        const abortScaleDownDelaySeconds = args.abortScaleDownDelaySeconds ?? DEFAULT_ABORT_SCALE_DOWN_DELAY_SECONDS;
+        // Plain data from the stable Service's name (an Output, so the Rollout also waits for that Service).
+        const strategy = pulumi.output(args.stableService).apply((stableService) =>
+            canaryStrategy({
+                mode,
+                steps: this.steps,
+                canaryService: canaryServiceName,
+                stableService,
+                stableIngress: routeName,
+                virtualService: routeName,
+                abortScaleDownDelaySeconds,
+            }),
+        );
+        const rolloutSpec: Omit<IRolloutSpec, "template" | "strategy"> = {
+            replicas: args.replicas,
+            selector: { matchLabels: args.selector },
+            revisionHistoryLimit,
+            rollbackWindow: { revisions: windowRevisions },
+            // With a deadline sized for the model (startup budget + scheduling), a revision that cannot become available
+            // in time is aborted (traffic stays on stable) instead of waiting for a human. Not with Argo's 600 s default:
+            // a GPU pod loading large weights would exceed it and every rollout would abort.
+            ...(args.progressDeadlineSeconds !== undefined ? { progressDeadlineSeconds: args.progressDeadlineSeconds, progressDeadlineAbort: true } : {}),
+        };
+        const rollout = new k8s.apiextensions.CustomResource(
+            `${name}-rollout`,
+            {
+                apiVersion: "argoproj.io/v1alpha1",
+                kind: "Rollout",
+                metadata: meta(args.model),
+                spec: {
+                    ...rolloutSpec,
+                    template: args.podTemplate,
+                    strategy: { canary: strategy },
+                },
+            },
+            {
+                parent: this,
+                // The Services, Ingress/VirtualService must exist before Argo reconciles the Rollout against them.
+                dependsOn: [canaryService, ...routing],
+                // The HPA owns the replica count through the scale subresource once the Rollout exists.
+                ignoreChanges: ["spec.replicas"],
+            },
+        );
+        this.rolloutName = rollout.metadata.name;
+
+        this.registerOutputs({
+            rolloutName: this.rolloutName,
+            canaryService: this.canaryService,
+            steps: this.steps,
+            exposure: this.exposure,
+        });
+    }
+}
+
+/** Minimum run time per shared template under the default measurement policy (URL does not matter for timing). */
+export function defaultAnalysisMinSeconds(names: AnalysisTemplateNames): Record<string, number> {
+    const specs = analysisTemplateSpecs({ prometheusUrl: "http://prometheus.invalid", measurement: DEFAULT_MEASUREMENT });
+    return {
+        [names.successRate]: templateMinSeconds(specs.successRate),
+        [names.latency]: templateMinSeconds(specs.latency),
+        [names.quality]: templateMinSeconds(specs.quality),
+    };
+}

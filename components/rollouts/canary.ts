@@ -1,0 +1,216 @@
+/**
+ * Canary steps and their worst-case exposure (pure).
+ *
+ * A model's `canary.steps` (traffic weights, %) become Argo Rollouts steps: for every weight
+ * `setWeight` → `pause {duration}` → `analysis` (the shared AnalysisTemplates, see analysis.ts). The canary
+ * therefore never gets more than the first weight before one analysis has passed, and every later increase
+ * is gated by an analysis at the previous weight. A Failed/Error analysis aborts the rollout, an
+ * Inconclusive one pauses it at the current weight (argo-rollouts `rollout/analysis.go`, `setPauseOrAbort`).
+ *
+ * `exposure()` is computed from the RENDERED steps, not from the config, so a rendering bug (a missing gate, a
+ * reordered step) shows up as a larger exposure in the stack output and fails the test that bounds it.
+ */
+import type { ICanaryStep } from "@kubernetes-models/argo-rollouts/argoproj.io/v1alpha1/CanaryStep";
+import type { IAnalysisRunArgument } from "@kubernetes-models/argo-rollouts/argoproj.io/v1alpha1/AnalysisRunArgument";
+import type { CanaryConfig } from "../../config/schema";
+import { ANALYSIS_ARGS, durationSeconds } from "./analysis";
+
+/** The validated `models[].canary` config: steps (weights %), pauseSeconds, analysis thresholds. */
+export type { CanaryConfig };
+
+/** Names of the shared AnalysisTemplates (RolloutsController.analysisTemplateNames). */
+export interface AnalysisTemplateNames {
+    successRate: string;
+    latency: string;
+    quality: string;
+}
+
+/** What an analysis judges: passed to the templates as args. */
+export interface AnalysisTarget {
+    /** Model name (`app.kubernetes.io/name` of its pods). */
+    model: string;
+    /** Model version being rolled out. */
+    version: string;
+    /** Name of the canary Service (for operators reading the AnalysisRun). */
+    service: string;
+}
+
+export type CanaryStep = ICanaryStep;
+
+/** Throws on a canary config the rendered steps could not honour. The config loader validates too; this is the last line. */
+export function validateCanary(canary: CanaryConfig): void {
+    const problems: string[] = [];
+    if (canary.steps.length === 0) {
+        problems.push("steps must not be empty");
+    }
+    canary.steps.forEach((w, i) => {
+        if (!Number.isInteger(w) || w < 1 || w > 100) {
+            problems.push(`steps[${i}]=${w} must be an integer in 1..100`);
+        }
+        if (i > 0 && w <= canary.steps[i - 1]) {
+            problems.push(`steps[${i}]=${w} must be greater than steps[${i - 1}]=${canary.steps[i - 1]}`);
+        }
+    });
+    if (!Number.isInteger(canary.pauseSeconds) || canary.pauseSeconds < 0) {
+        // 0 is allowed: the gate then starts at once and its first measurements are likely no-data (Inconclusive).
+        problems.push(`pauseSeconds=${canary.pauseSeconds} must be an integer >= 0`);
+    }
+    const a = canary.analysis;
+    if (!(a.successRate > 0 && a.successRate <= 1)) {
+        problems.push(`analysis.successRate=${a.successRate} must be in (0, 1]`);
+    }
+    if (!(a.p99LatencyMs > 0)) {
+        problems.push(`analysis.p99LatencyMs=${a.p99LatencyMs} must be > 0`);
+    }
+    if (a.maxAccuracyDrop !== undefined && !(a.maxAccuracyDrop >= 0 && a.maxAccuracyDrop <= 1)) {
+        problems.push(`analysis.maxAccuracyDrop=${a.maxAccuracyDrop} must be in [0, 1]`);
+    }
+    if (problems.length > 0) {
+        throw new Error(`invalid canary config: ${problems.join("; ")}`);
+    }
+}
+
+/** Formats a number for an analysis arg: args are strings; avoid exponent notation (`1e-7`) in PromQL/expr. */
+export function argNumber(n: number): string {
+    if (!Number.isFinite(n)) {
+        throw new Error(`analysis threshold must be finite, got ${n}`);
+    }
+    const s = String(n);
+    return /e/i.test(s) ? n.toFixed(12).replace(/\.?0+$/, "") : s;
+}
+
+/** The args every analysis step passes to the shared templates. */
+export function analysisArgs(canary: CanaryConfig, target: AnalysisTarget): IAnalysisRunArgument[] {
+    const args: IAnalysisRunArgument[] = [
+        { name: ANALYSIS_ARGS.service, value: target.service },
+        { name: ANALYSIS_ARGS.model, value: target.model },
+        { name: ANALYSIS_ARGS.version, value: target.version },
+        // The Rollout's own namespace (Argo allows metadata.* field refs in analysis args).
+        { name: ANALYSIS_ARGS.namespace, valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } },
+        // rollouts-pod-template-hash of the canary (Latest) and stable ReplicaSets.
+        { name: ANALYSIS_ARGS.canaryHash, valueFrom: { podTemplateHashValue: "Latest" } },
+        { name: ANALYSIS_ARGS.stableHash, valueFrom: { podTemplateHashValue: "Stable" } },
+        { name: ANALYSIS_ARGS.successRate, value: argNumber(canary.analysis.successRate) },
+        { name: ANALYSIS_ARGS.p99LatencyMs, value: argNumber(canary.analysis.p99LatencyMs) },
+    ];
+    if (canary.analysis.maxAccuracyDrop !== undefined) {
+        args.push({ name: ANALYSIS_ARGS.maxAccuracyDrop, value: argNumber(canary.analysis.maxAccuracyDrop) });
+    }
+    return args;
+}
+
+/** Template names one gate runs: success rate and latency always, quality when `maxAccuracyDrop` is set. */
+export function gateTemplates(canary: CanaryConfig, templates: AnalysisTemplateNames): string[] {
+    const names = [templates.successRate, templates.latency];
+    if (canary.analysis.maxAccuracyDrop !== undefined) {
+        names.push(templates.quality);
+    }
+    return names;
+}
+
+/**
+ * Argo `strategy.canary.steps` for a model: per weight `setWeight` → `pause` → `analysis`.
+ * If the last configured weight is below 100, Argo promotes to 100% once the last gate has passed.
+ */
+export function canarySteps(canary: CanaryConfig, templates: AnalysisTemplateNames, target: AnalysisTarget): CanaryStep[] {
+    validateCanary(canary);
+    const analysis = {
+        templates: gateTemplates(canary, templates).map((templateName) => ({ templateName })),
+        args: analysisArgs(canary, target),
+    };
+    const steps: CanaryStep[] = [];
+    for (const weight of canary.steps) {
+        steps.push({ setWeight: weight });
+        steps.push({ pause: { duration: `${canary.pauseSeconds}s` } });
+        // Each gate gets its own copy so a later mutation of one step cannot leak into the others.
+        steps.push({ analysis: structuredClone(analysis) });
+    }
+    return steps;
+}
+
+export interface Exposure {
+    /** Highest canary weight (%) reached before the first analysis gate; 100 when there is no gate. */
+    firstGateWeight: number;
+    /** Minimum seconds from the first step to 100%: all pauses plus each gate's minimum analysis time. */
+    minSecondsToFull: number;
+    /** Number of analysis gates. */
+    gates: number;
+}
+
+/**
+ * Worst-case exposure, computed from rendered steps.
+ *
+ * `analysisMinSeconds` maps a template name to its minimum run time (analysis.ts `templateMinSeconds`:
+ * `(count - 1) × interval` plus any `initialDelay`). A gate running several templates takes the longest of
+ * them (their metrics run in parallel in one AnalysisRun). Templates missing from the map count as 0 s, so the
+ * result is always a lower bound. An indefinite pause (`pause: {}`) makes the time unbounded (Infinity).
+ */
+export function exposure(steps: CanaryStep[], analysisMinSeconds: Record<string, number> = {}): Exposure {
+    let firstGateWeight: number | undefined;
+    let highestBeforeGate = 0;
+    let seconds = 0;
+    let gates = 0;
+    for (const step of steps) {
+        if (step.setWeight !== undefined && firstGateWeight === undefined) {
+            highestBeforeGate = Math.max(highestBeforeGate, step.setWeight);
+        }
+        if (step.pause !== undefined) {
+            seconds += step.pause.duration === undefined ? Number.POSITIVE_INFINITY : durationSeconds(step.pause.duration);
+        }
+        if (step.analysis !== undefined) {
+            gates += 1;
+            if (firstGateWeight === undefined) {
+                firstGateWeight = highestBeforeGate;
+            }
+            const runs = (step.analysis.templates ?? []).map((t) => analysisMinSeconds[t.templateName ?? ""] ?? 0);
+            seconds += Math.max(0, ...runs);
+        }
+    }
+    return { firstGateWeight: firstGateWeight ?? 100, minSecondsToFull: seconds, gates };
+}
+
+/** Argo's default canary maxSurge ("25%"), resolved against spec.replicas and rounded up as Kubernetes does. */
+export function defaultMaxSurge(specReplicas: number): number {
+    return Math.ceil(specReplicas * 0.25);
+}
+
+/**
+ * Canary/stable pod counts of a basic (replica-weighted, no traffic router) canary at a weight: a port of
+ * argo-rollouts `utils/replicaset/canary.go` `approximateWeightedCanaryStableReplicaCounts`. Without a traffic
+ * router traffic splits by ready pods, so `share` (canary pods / all pods, %) is the canary's real traffic share.
+ */
+export function basicCanaryReplicas(specReplicas: number, weight: number, maxSurge = defaultMaxSurge(specReplicas)): { canary: number; stable: number; share: number } {
+    if (specReplicas === 0) {
+        return { canary: 0, stable: 0, share: 0 };
+    }
+    const ceil = Math.ceil((specReplicas * weight) / 100);
+    const floor = Math.floor((specReplicas * weight) / 100);
+    // Go: math.Modf(float64(total) * (float64(weight) / 100)) frac == 0.5
+    const tied = (total: number) => (total * (weight / 100)) % 1 === 0.5;
+    const zeroAllowed = weight === 100 || weight === 0 || (specReplicas === 1 && maxSurge === 0);
+    const options: Array<{ canary: number; total: number }> = [];
+    if (ceil < specReplicas || zeroAllowed) {
+        options.push({ canary: ceil, total: specReplicas });
+    }
+    if (!tied(specReplicas) && (floor !== 0 || zeroAllowed)) {
+        options.push({ canary: floor, total: specReplicas });
+    }
+    if (maxSurge > 0) {
+        options.push({ canary: ceil, total: specReplicas + 1 });
+        if (!tied(specReplicas + 1) && (floor !== 0 || zeroAllowed)) {
+            options.push({ canary: floor, total: specReplicas + 1 });
+        }
+    }
+    if (options.length === 0) {
+        return { canary: 0, stable: specReplicas, share: 0 };
+    }
+    const delta = (o: { canary: number; total: number }) => Math.abs((o.canary * 100) / o.total - weight);
+    let best = options[0];
+    for (const o of options.slice(1)) {
+        if (delta(o) < delta(best)) {
+            best = o;
+        }
+    }
+    const stable = best.total - best.canary;
+    return { canary: best.canary, stable, share: Math.round(((best.canary * 100) / best.total) * 10) / 10 };
+}

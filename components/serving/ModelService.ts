@@ -1,0 +1,351 @@
+/**
+ * ModelService: one model version served in the models namespace.
+ *
+ * Declares the model's ServiceAccount, ClusterIP Service, workload (a Deployment, or — for a canary model — an
+ * Argo Rollout through `ModelCanary`, both from the same hardened pod template), HorizontalPodAutoscaler,
+ * PodDisruptionBudget, the NetworkPolicies that open the model port to the ingress controller and monitoring
+ * namespaces (on top of ModelNamespace's default-deny), and its scrape configuration (pod annotations, or a
+ * ServiceMonitor when the Prometheus Operator is present).
+ *
+ * All decisions live in pure modules (labels, podTemplate, autoscaling, disruption, checks); this class wires them
+ * to resources. Invalid input throws before anything is registered.
+ */
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import type { Environment, ModelConfig } from "../../config/schema";
+import { ModelCanary } from "../rollouts/ModelCanary";
+import { hpaBehavior, hpaMetrics } from "./autoscaling";
+import { servingProblems } from "./checks";
+import { MODEL_PDB_POLICY, UNHEALTHY_POD_EVICTION_POLICY } from "./disruption";
+import { modelLabels, selectorLabels } from "./labels";
+import { buildPodTemplate, GpuScheduling, METRICS_PATH, PORT_NAME } from "./podTemplate";
+
+export const MODEL_SERVICE_TYPE = "model-fleet:serving:ModelService";
+
+export const DEFAULT_INGRESS_NAMESPACE = "ingress-nginx";
+export const DEFAULT_MONITORING_NAMESPACE = "monitoring";
+
+/**
+ * Extra time the Deployment may take to progress beyond the startup budget: scheduling (a GPU node may have to be
+ * provisioned first) and pulling a multi-GB image.
+ */
+export const PROGRESS_MARGIN_SECONDS = 900;
+
+export type WorkloadKind = "Deployment" | "Rollout";
+
+/** Seconds a new revision may take to become available: the startup budget plus PROGRESS_MARGIN_SECONDS. */
+export function progressDeadlineSeconds(startupBudgetSeconds: number): number {
+    return startupBudgetSeconds + PROGRESS_MARGIN_SECONDS;
+}
+
+/**
+ * Pod labels a ServiceMonitor copies onto every series (`app_kubernetes_io_name`, …): the canary analysis selects
+ * on the model name and on `rollouts_pod_template_hash` (canary vs stable pods). The annotation scrape job's
+ * `labelmap __meta_kubernetes_pod_label_(.+)` copies them the same way.
+ */
+export const SCRAPE_POD_TARGET_LABELS = ["app.kubernetes.io/name", "app.kubernetes.io/version", "rollouts-pod-template-hash"];
+
+/** Where traffic and scrapes come from. */
+export interface ModelServiceServing {
+    /** Namespace of the ingress controller allowed to reach the model port; default "ingress-nginx". */
+    readonly ingressNamespace?: pulumi.Input<string>;
+    /** Namespace of Prometheus, allowed to reach the metrics endpoint; default "monitoring". */
+    readonly monitoringNamespace?: pulumi.Input<string>;
+    /** Declare a ServiceMonitor instead of `prometheus.io/*` pod annotations; default false. */
+    readonly prometheusOperator?: boolean;
+    /** Extra ServiceMonitor labels (e.g. `release: kube-prometheus-stack` for its selector); default none. */
+    readonly serviceMonitorLabels?: Record<string, string>;
+}
+
+/** Rollouts wiring for a canary model (from RolloutsController and the rollouts config). */
+export interface ModelServiceRollouts {
+    /** How the canary gets traffic: replica-weighted (none), nginx canary Ingress or Istio VirtualService. No default. */
+    readonly trafficRouting: "none" | "nginx" | "istio";
+    /** Names of the shared AnalysisTemplates (RolloutsController.analysisTemplateNames). No default. */
+    readonly analysisTemplates: { successRate: string; latency: string; quality: string };
+    /** Host of the nginx Ingress / Istio VirtualService. No default (the config loader resolves `<model>.<namespace>.svc.cluster.local`). */
+    readonly host: string;
+    /** Minimum seconds per AnalysisTemplate run (RolloutsController.analysisMinSeconds); default: ModelCanary's. */
+    readonly analysisMinSeconds?: Record<string, number>;
+}
+
+export interface ModelServiceArgs {
+    /** Namespace of the model's objects (ModelNamespace.namespaceName, so they are created after it). No default. */
+    readonly namespace: pulumi.Input<string>;
+    /** The model's validated config. No default; plain: it decides which objects exist (Deployment vs Rollout, RPS metric). */
+    readonly model: ModelConfig;
+    /** Image digest reference `<repository>@sha256:…` (ModelImage.ref). No default. */
+    readonly image: pulumi.Input<string>;
+    /** GPU limits/tolerations/nodeSelector from `gpuScheduling(...)`; required iff `model.gpu` is set; default none (CPU model). */
+    readonly gpu?: GpuScheduling;
+    /** Stack environment (production requires minReplicas ≥ 2); default "production" (the strict one). */
+    readonly environment?: Environment;
+    /** Ingress/monitoring namespaces and scrape mode; default { ingressNamespace: "ingress-nginx", monitoringNamespace: "monitoring", prometheusOperator: false }. */
+    readonly serving?: ModelServiceServing;
+    /** Rollouts wiring; required iff `model.canary` is set; default none. */
+    readonly rollouts?: ModelServiceRollouts;
+    /** Registry pull Secret names for the pods (Harbor); default none (ECR pulls with the node role). */
+    readonly imagePullSecrets?: pulumi.Input<string>[];
+    /** Resources the Rollout must wait for (Argo Rollouts CRDs/controller, AnalysisTemplates); default none. */
+    readonly rolloutsDependsOn?: pulumi.Input<pulumi.Input<pulumi.Resource>[]>;
+}
+
+/** Subset of the Prometheus Operator's `monitoring.coreos.com/v1` ServiceMonitor spec this component sets. */
+interface ServiceMonitorSpec {
+    selector: { matchLabels: Record<string, string> };
+    namespaceSelector: { matchNames: pulumi.Input<string>[] };
+    podTargetLabels: string[];
+    endpoints: Array<{
+        port: string;
+        path: string;
+        scheme: "http";
+        interval: string;
+        scrapeTimeout: string;
+        relabelings: Array<{ action: "replace"; targetLabel: string; replacement: string }>;
+    }>;
+}
+
+function errorMessage(model: string, problems: string[]): string {
+    return `ModelService ${model}: ${problems.join("; ")}`;
+}
+
+export class ModelService extends pulumi.ComponentResource {
+    /** Name of the stable ClusterIP Service (`<model>`). */
+    public readonly serviceName: pulumi.Output<string>;
+    /** Kind of the workload: a Deployment, or an Argo Rollout for a canary model. */
+    public readonly workloadKind: WorkloadKind;
+    /** Name of the Deployment or Rollout. */
+    public readonly workloadName: pulumi.Output<string>;
+    /** Name of the HorizontalPodAutoscaler. */
+    public readonly hpaName: pulumi.Output<string>;
+    /** Name of the PodDisruptionBudget. */
+    public readonly pdbName: pulumi.Output<string>;
+    /** The canary component, for a canary model. */
+    public readonly canary?: ModelCanary;
+
+    constructor(name: string, args: ModelServiceArgs, opts?: pulumi.ComponentResourceOptions) {
+        const model = args.model;
+        const environment = args.environment ?? "production";
+        const problems = servingProblems({
+            model,
+            environment,
+            hasGpuScheduling: args.gpu !== undefined,
+            hasRollouts: args.rollouts !== undefined,
+        });
+        if (problems.length > 0) {
+            throw new pulumi.RunError(errorMessage(model.name, problems));
+        }
+
+        super(MODEL_SERVICE_TYPE, name, {}, opts);
+
+        const ns = args.namespace;
+        const labels = modelLabels(model.name, model.version);
+        const selector = selectorLabels(model.name);
+        const prometheusOperator = args.serving?.prometheusOperator ?? false;
+        const ingressNamespace = args.serving?.ingressNamespace ?? DEFAULT_INGRESS_NAMESPACE;
+        const monitoringNamespace = args.serving?.monitoringNamespace ?? DEFAULT_MONITORING_NAMESPACE;
+        const meta = (objectName: string): k8s.types.input.meta.v1.ObjectMeta => ({ name: objectName, namespace: ns, labels });
+
+        const serviceAccount = new k8s.core.v1.ServiceAccount(
+            `${name}-sa`,
+            {
+                metadata: meta(model.name),
+                // The server never talks to the API server: no token in the pod (also set on the pod spec).
+                automountServiceAccountToken: false,
+            },
+            { parent: this },
+        );
+
+        const service = new k8s.core.v1.Service(
+            `${name}-service`,
+            {
+                metadata: meta(model.name),
+                spec: {
+                    type: "ClusterIP",
+                    selector,
+                    ports: [{ name: PORT_NAME, port: model.port, targetPort: PORT_NAME, protocol: "TCP" }],
+                },
+            },
+            {
+                parent: this,
+                // With traffic routing, Argo Rollouts adds `rollouts-pod-template-hash` to the stable Service's
+                // selector (rollout/service.go ensureSVCTargets); re-applying ours mid-canary would undo that.
+                ignoreChanges: model.canary && args.rollouts && args.rollouts.trafficRouting !== "none" ? ["spec.selector"] : [],
+            },
+        );
+        this.serviceName = service.metadata.name;
+
+        const template = buildPodTemplate({
+            model: model.name,
+            version: model.version,
+            image: args.image,
+            port: model.port,
+            resources: model.resources,
+            startupBudgetSeconds: model.startupBudgetSeconds,
+            maxReplicas: model.autoscaling.maxReplicas,
+            serviceAccountName: serviceAccount.metadata.name,
+            gpu: args.gpu,
+            scrapeAnnotations: !prometheusOperator,
+            imagePullSecrets: args.imagePullSecrets,
+        });
+
+        let scaleTargetRef: k8s.types.input.autoscaling.v2.CrossVersionObjectReference;
+        if (model.canary !== undefined) {
+            const rollouts = args.rollouts!; // checked by servingProblems
+            this.workloadKind = "Rollout";
+            this.canary = new ModelCanary(
+                `${name}-canary`,
+                {
+                    namespace: ns,
+                    model: model.name,
+                    version: model.version,
+                    labels,
+                    selector,
+                    podTemplate: template,
+                    port: model.port,
+                    canary: model.canary,
+                    trafficRouting: rollouts.trafficRouting,
+                    stableService: service.metadata.name,
+                    host: rollouts.host,
+                    analysisTemplates: rollouts.analysisTemplates,
+                    replicas: model.autoscaling.minReplicas,
+                    progressDeadlineSeconds: progressDeadlineSeconds(model.startupBudgetSeconds),
+                    ...(rollouts.analysisMinSeconds !== undefined ? { analysisMinSeconds: rollouts.analysisMinSeconds } : {}),
+                },
+                { parent: this, dependsOn: args.rolloutsDependsOn },
+            );
+            this.workloadName = this.canary.rolloutName;
+            scaleTargetRef = { apiVersion: "argoproj.io/v1alpha1", kind: "Rollout", name: this.canary.rolloutName };
+        } else {
+            this.workloadKind = "Deployment";
+            const progressDeadline = progressDeadlineSeconds(model.startupBudgetSeconds);
+            const awaitTimeout = `${Math.ceil((progressDeadline + 300) / 60)}m`;
+            const deployment = new k8s.apps.v1.Deployment(
+                `${name}-deployment`,
+                {
+                    metadata: meta(model.name),
+                    spec: {
+                        // No `replicas`: the HPA owns the replica count (a declared value would fight it on every update).
+                        selector: { matchLabels: selector },
+                        template,
+                        strategy: {
+                            type: "RollingUpdate",
+                            // Surge one pod, never drop below the current count: capacity holds during a release.
+                            rollingUpdate: { maxSurge: 1, maxUnavailable: 0 },
+                        },
+                        minReadySeconds: 10,
+                        revisionHistoryLimit: 5,
+                        progressDeadlineSeconds: progressDeadline,
+                    },
+                },
+                // Pulumi waits for the rollout; loading weights may take the whole startup budget.
+                { parent: this, customTimeouts: { create: awaitTimeout, update: awaitTimeout } },
+            );
+            this.workloadName = deployment.metadata.name;
+            scaleTargetRef = { apiVersion: "apps/v1", kind: "Deployment", name: deployment.metadata.name };
+        }
+
+        const hpa = new k8s.autoscaling.v2.HorizontalPodAutoscaler(
+            `${name}-hpa`,
+            {
+                metadata: meta(model.name),
+                spec: {
+                    scaleTargetRef,
+                    minReplicas: model.autoscaling.minReplicas,
+                    maxReplicas: model.autoscaling.maxReplicas,
+                    metrics: hpaMetrics({
+                        ...model.autoscaling,
+                        gpu: model.gpu !== undefined,
+                        startupBudgetSeconds: model.startupBudgetSeconds,
+                    }),
+                    behavior: hpaBehavior({ gpu: model.gpu !== undefined, startupBudgetSeconds: model.startupBudgetSeconds }),
+                },
+            },
+            { parent: this },
+        );
+        this.hpaName = hpa.metadata.name;
+
+        const pdb = new k8s.policy.v1.PodDisruptionBudget(
+            `${name}-pdb`,
+            {
+                metadata: meta(model.name),
+                spec: {
+                    maxUnavailable: MODEL_PDB_POLICY.maxUnavailable,
+                    selector: { matchLabels: selector },
+                    unhealthyPodEvictionPolicy: UNHEALTHY_POD_EVICTION_POLICY,
+                },
+            },
+            { parent: this },
+        );
+        this.pdbName = pdb.metadata.name;
+
+        // NetworkPolicy is L4: it can open a port to a namespace, not a path. Metrics are served on the model port
+        // (`/metrics`), so the monitoring rule opens that same port — to Prometheus' namespace only.
+        const allowFrom = (suffix: string, fromNamespace: pulumi.Input<string>, purpose: string) =>
+            new k8s.networking.v1.NetworkPolicy(
+                `${name}-allow-${suffix}`,
+                {
+                    metadata: {
+                        ...meta(`${model.name}-allow-${suffix}`),
+                        annotations: { "model-fleet.io/purpose": purpose },
+                    },
+                    spec: {
+                        podSelector: { matchLabels: selector },
+                        policyTypes: ["Ingress"],
+                        ingress: [
+                            {
+                                from: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": fromNamespace } } }],
+                                ports: [{ protocol: "TCP", port: model.port }],
+                            },
+                        ],
+                    },
+                },
+                { parent: this },
+            );
+        allowFrom("ingress", ingressNamespace, "ingress controller to the model port");
+        allowFrom("monitoring", monitoringNamespace, `Prometheus to ${METRICS_PATH} (same port; NetworkPolicy is L4)`);
+
+        if (prometheusOperator) {
+            const spec: ServiceMonitorSpec = {
+                // Matches the stable Service and, for a canary model, ModelCanary's canary Service (same labels):
+                // during a canary each Service's endpoints are its own pods, so canary pods get scraped too.
+                selector: { matchLabels: selector },
+                namespaceSelector: { matchNames: [ns] },
+                podTargetLabels: SCRAPE_POD_TARGET_LABELS,
+                endpoints: [
+                    {
+                        port: PORT_NAME,
+                        path: METRICS_PATH,
+                        scheme: "http",
+                        interval: "30s",
+                        scrapeTimeout: "10s",
+                        // Outside a canary both Services point at the same pods. Giving every target the same `job`
+                        // and `service` makes the duplicate targets identical, and Prometheus scrapes each once.
+                        relabelings: [
+                            { action: "replace", targetLabel: "job", replacement: model.name },
+                            { action: "replace", targetLabel: "service", replacement: model.name },
+                        ],
+                    },
+                ],
+            };
+            new k8s.apiextensions.CustomResource(
+                `${name}-servicemonitor`,
+                {
+                    apiVersion: "monitoring.coreos.com/v1",
+                    kind: "ServiceMonitor",
+                    metadata: { name: model.name, namespace: ns, labels: { ...(args.serving?.serviceMonitorLabels ?? {}), ...labels } },
+                    spec,
+                },
+                { parent: this },
+            );
+        }
+
+        this.registerOutputs({
+            serviceName: this.serviceName,
+            workloadKind: this.workloadKind,
+            workloadName: this.workloadName,
+            hpaName: this.hpaName,
+            pdbName: this.pdbName,
+        });
+    }
+}

@@ -1,0 +1,45 @@
+/**
+ * Standard Kubernetes labels for a model's objects (pure).
+ *
+ * https://kubernetes.io/docs/concepts/overview/working-with-objects/common-labels/
+ */
+
+export const PART_OF = "model-fleet";
+export const COMPONENT = "model-server";
+export const MANAGED_BY = "pulumi";
+
+/** Kubernetes label value grammar: empty, or ≤ 63 chars of [A-Za-z0-9_.-] starting and ending alphanumeric. */
+export const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
+
+/**
+ * Makes a string a valid label value. Semantic versions are already valid except for build metadata
+ * (`1.2.3+build.7`): `+` becomes `_` (the Helm convention), anything else outside the grammar becomes `-`,
+ * the result is cut to 63 characters and trimmed to start and end alphanumeric.
+ */
+export function labelValue(value: string): string {
+    const replaced = value.replace(/\+/g, "_").replace(/[^-A-Za-z0-9_.]/g, "-").slice(0, 63);
+    return replaced.replace(/^[^A-Za-z0-9]+/, "").replace(/[^A-Za-z0-9]+$/, "");
+}
+
+/** The labels every object of a model carries (version included). */
+export function modelLabels(model: string, version: string): Record<string, string> {
+    return {
+        "app.kubernetes.io/name": model,
+        "app.kubernetes.io/version": labelValue(version),
+        "app.kubernetes.io/component": COMPONENT,
+        "app.kubernetes.io/part-of": PART_OF,
+        "app.kubernetes.io/managed-by": MANAGED_BY,
+    };
+}
+
+/**
+ * Pod selector of a model: name and part-of only. Never the version: selectors of Deployments/Rollouts are
+ * immutable, and a version in the selector would orphan the old pods (and the Service would drop them) on
+ * every release.
+ */
+export function selectorLabels(model: string): Record<string, string> {
+    return {
+        "app.kubernetes.io/name": model,
+        "app.kubernetes.io/part-of": PART_OF,
+    };
+}

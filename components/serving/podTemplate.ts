@@ -1,0 +1,225 @@
+/**
+ * The hardened pod template of a model server (pure: no resources, no `apply`).
+ *
+ * The same template is used by the Deployment (no canary) and by the Argo Rollout (canary), so the two workload
+ * kinds cannot drift apart.
+ */
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import type { GpuScheduling } from "../gpu/workloadGpu";
+import { modelLabels, selectorLabels } from "./labels";
+
+/** uid/gid of the model-server image's non-root user (images/model-server/Dockerfile). */
+export const MODEL_SERVER_UID = 10001;
+export const CONTAINER_NAME = "model-server";
+/** Name of the container port (and of the Service port): probes, Service and ServiceMonitor refer to it. */
+export const PORT_NAME = "http";
+export const HEALTH_PATH = "/health";
+export const READY_PATH = "/ready";
+export const METRICS_PATH = "/metrics";
+/** Seconds the preStop hook sleeps so endpoints (kube-proxy, ingress-nginx) drop the pod before SIGTERM. */
+export const DEFAULT_PRESTOP_SLEEP_SECONDS = 10;
+/** Seconds the server gets after SIGTERM to finish in-flight requests (uvicorn drains on SIGTERM). */
+export const DEFAULT_DRAIN_SECONDS = 30;
+/** Size limit of the writable `/tmp` emptyDir (the root filesystem is read-only). */
+export const TMP_SIZE_LIMIT = "1Gi";
+
+/**
+ * GPU placement of a workload, as `components/gpu/workloadGpu.ts`' `gpuScheduling(...)` returns it: `limits` holds
+ * the extended resource (`nvidia.com/gpu` or `nvidia.com/mig-<profile>`) → count, plus the pool's toleration and
+ * nodeSelector.
+ */
+export type { GpuScheduling } from "../gpu/workloadGpu";
+
+export interface PodTemplateInput {
+    /** Model name (DNS label). */
+    model: string;
+    /** Model version (semver). */
+    version: string;
+    /** Image digest reference `<repository>@sha256:…`. */
+    image: pulumi.Input<string>;
+    /** Container port: serves the API, `/health`, `/ready` and `/metrics`. */
+    port: number;
+    /** CPU and memory requests; the memory limit equals the request. */
+    resources: { cpu: string; memory: string };
+    /** Startup probe budget: failureThreshold × periodSeconds equals it exactly. */
+    startupBudgetSeconds: number;
+    /** HPA upper bound: host spreading is added when there can be more than one replica. */
+    maxReplicas: number;
+    /** ServiceAccount the pod runs as. */
+    serviceAccountName: pulumi.Input<string>;
+    /** GPU limits and placement; absent for a CPU model. */
+    gpu?: GpuScheduling;
+    /** Add `prometheus.io/*` scrape annotations (false when a ServiceMonitor does the scraping). */
+    scrapeAnnotations: boolean;
+    /** preStop sleep; default DEFAULT_PRESTOP_SLEEP_SECONDS. */
+    preStopSleepSeconds?: number;
+    /** Time after SIGTERM for in-flight requests; default DEFAULT_DRAIN_SECONDS. */
+    drainSeconds?: number;
+    /** Registry pull Secrets (Harbor's robot credentials); default none (ECR pulls with the node role). */
+    imagePullSecrets?: pulumi.Input<string>[];
+}
+
+export interface ProbeTiming {
+    periodSeconds: number;
+    failureThreshold: number;
+}
+
+/**
+ * Startup probe timing whose failureThreshold × periodSeconds is exactly `budgetSeconds`: the largest period
+ * in 10..1 s that divides the budget (10 s for round budgets such as the default 600 s → 60 × 10 s).
+ */
+export function startupProbeTiming(budgetSeconds: number): ProbeTiming {
+    if (!Number.isInteger(budgetSeconds) || budgetSeconds < 1) {
+        throw new Error(`startupBudgetSeconds must be a positive integer, got ${budgetSeconds}`);
+    }
+    for (let period = 10; period >= 1; period--) {
+        if (budgetSeconds % period === 0) {
+            return { periodSeconds: period, failureThreshold: budgetSeconds / period };
+        }
+    }
+    /* istanbul ignore next: period 1 always divides */
+    throw new Error("unreachable");
+}
+
+/** terminationGracePeriodSeconds: the preStop sleep plus the drain time (the sleep counts against the grace period). */
+export function terminationGracePeriod(preStopSleepSeconds: number, drainSeconds: number): number {
+    return preStopSleepSeconds + drainSeconds;
+}
+
+/** The server's own graceful-shutdown deadline: the drain time minus a 5 s margin before SIGKILL (at least 1 s). */
+export function serverShutdownSeconds(drainSeconds: number): number {
+    return Math.max(1, drainSeconds - 5);
+}
+
+/** Topology spread: zones always; hosts too when the model can have more than one replica. Soft (ScheduleAnyway). */
+export function topologySpread(model: string, maxReplicas: number): k8s.types.input.core.v1.TopologySpreadConstraint[] {
+    const labelSelector = { matchLabels: selectorLabels(model) };
+    const zone: k8s.types.input.core.v1.TopologySpreadConstraint = {
+        maxSkew: 1,
+        topologyKey: "topology.kubernetes.io/zone",
+        whenUnsatisfiable: "ScheduleAnyway",
+        labelSelector,
+    };
+    if (maxReplicas <= 1) {
+        return [zone];
+    }
+    return [
+        zone,
+        {
+            maxSkew: 1,
+            topologyKey: "kubernetes.io/hostname",
+            whenUnsatisfiable: "ScheduleAnyway",
+            labelSelector,
+        },
+    ];
+}
+
+/** `prometheus.io/*` annotations for annotation-based scraping (the kubernetes-pods job convention). */
+export function scrapeAnnotations(port: number): Record<string, string> {
+    return {
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": String(port),
+        "prometheus.io/path": METRICS_PATH,
+    };
+}
+
+/** The hardened pod template. */
+export function buildPodTemplate(input: PodTemplateInput): k8s.types.input.core.v1.PodTemplateSpec {
+    const preStop = input.preStopSleepSeconds ?? DEFAULT_PRESTOP_SLEEP_SECONDS;
+    const drain = input.drainSeconds ?? DEFAULT_DRAIN_SECONDS;
+    const startup = startupProbeTiming(input.startupBudgetSeconds);
+    const gpu = input.gpu;
+
+    const annotations: Record<string, string> = {
+        "kubectl.kubernetes.io/default-container": CONTAINER_NAME,
+        ...(input.scrapeAnnotations ? scrapeAnnotations(input.port) : {}),
+    };
+
+    const container: k8s.types.input.core.v1.Container = {
+        name: CONTAINER_NAME,
+        image: input.image,
+        // A digest reference is immutable: never re-pull what the node already has.
+        imagePullPolicy: "IfNotPresent",
+        ports: [{ name: PORT_NAME, containerPort: input.port, protocol: "TCP" }],
+        // The server's environment contract (/work/notes/metrics.md). MODEL_VERSION and GIT_SHA are baked into the
+        // image at build time: the image, not the config, is the authority on what it runs.
+        env: [
+            { name: "MODEL_NAME", value: input.model },
+            { name: "PORT", value: String(input.port) },
+            // uvicorn's own shutdown deadline, inside the grace period so SIGKILL never cuts a drain short.
+            { name: "GRACEFUL_SHUTDOWN_SECONDS", value: String(serverShutdownSeconds(drain)) },
+            // Python writes caches under $HOME; the root filesystem is read-only.
+            { name: "HOME", value: "/tmp" },
+            { name: "PYTHONDONTWRITEBYTECODE", value: "1" },
+        ],
+        resources: {
+            requests: { cpu: input.resources.cpu, memory: input.resources.memory },
+            // Memory limit = request (no overcommit: an OOM kill beats a noisy neighbour). No CPU limit (throttling
+            // hurts latency). GPUs are extended resources: set as limits only, the request defaults to the limit.
+            limits: { memory: input.resources.memory, ...(gpu?.limits ?? {}) },
+        },
+        startupProbe: {
+            httpGet: { path: HEALTH_PATH, port: PORT_NAME },
+            periodSeconds: startup.periodSeconds,
+            failureThreshold: startup.failureThreshold,
+            timeoutSeconds: Math.min(5, startup.periodSeconds),
+        },
+        readinessProbe: {
+            httpGet: { path: READY_PATH, port: PORT_NAME },
+            periodSeconds: 5,
+            timeoutSeconds: 3,
+            failureThreshold: 3,
+            successThreshold: 1,
+        },
+        livenessProbe: {
+            httpGet: { path: HEALTH_PATH, port: PORT_NAME },
+            periodSeconds: 15,
+            timeoutSeconds: 5,
+            failureThreshold: 4,
+        },
+        lifecycle: {
+            // The kubelet's own sleep handler (K8s ≥ 1.30; needs no `sleep` binary in the image).
+            preStop: { sleep: { seconds: preStop } },
+        },
+        securityContext: {
+            runAsNonRoot: true,
+            runAsUser: MODEL_SERVER_UID,
+            runAsGroup: MODEL_SERVER_UID,
+            readOnlyRootFilesystem: true,
+            allowPrivilegeEscalation: false,
+            privileged: false,
+            capabilities: { drop: ["ALL"] },
+            seccompProfile: { type: "RuntimeDefault" },
+        },
+        volumeMounts: [{ name: "tmp", mountPath: "/tmp" }],
+        terminationMessagePolicy: "FallbackToLogsOnError",
+    };
+
+    const spec: k8s.types.input.core.v1.PodSpec = {
+        serviceAccountName: input.serviceAccountName,
+        automountServiceAccountToken: false,
+        ...(input.imagePullSecrets && input.imagePullSecrets.length > 0 ? { imagePullSecrets: input.imagePullSecrets.map((name) => ({ name })) } : {}),
+        enableServiceLinks: false,
+        terminationGracePeriodSeconds: terminationGracePeriod(preStop, drain),
+        securityContext: {
+            runAsNonRoot: true,
+            runAsUser: MODEL_SERVER_UID,
+            runAsGroup: MODEL_SERVER_UID,
+            fsGroup: MODEL_SERVER_UID,
+            seccompProfile: { type: "RuntimeDefault" },
+        },
+        containers: [container],
+        volumes: [{ name: "tmp", emptyDir: { sizeLimit: TMP_SIZE_LIMIT } }],
+        topologySpreadConstraints: topologySpread(input.model, input.maxReplicas),
+        ...(gpu ? { nodeSelector: gpu.nodeSelector, tolerations: gpu.tolerations } : {}),
+    };
+
+    return {
+        metadata: {
+            labels: modelLabels(input.model, input.version),
+            annotations,
+        },
+        spec,
+    };
+}

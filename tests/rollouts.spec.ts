@@ -1,0 +1,479 @@
+/**
+ * Pure parts of progressive delivery (components/rollouts/canary.ts, analysis.ts, ModelCanary's strategy).
+ */
+import { strict as assert } from "assert";
+import {
+    accuracyDropQuery,
+    analysisTemplateSpecs,
+    ANALYSIS_ARGS,
+    DEFAULT_MEASUREMENT,
+    DEFAULT_SERIES_LABELS,
+    durationSeconds,
+    latencyP99Query,
+    METRIC_NAMES,
+    prometheusAuthentication,
+    successRateQuery,
+    templateMinSeconds,
+    validateMeasurement,
+    validatePrometheusUrl,
+} from "../components/rollouts/analysis";
+import { argNumber, basicCanaryReplicas, CanaryConfig, canarySteps, exposure, validateCanary } from "../components/rollouts/canary";
+import { canaryStrategy, trafficRoutingFor } from "../components/rollouts/ModelCanary";
+import { ANALYSIS_TEMPLATE_NAMES } from "../components/rollouts/RolloutsController";
+
+const PROD_CANARY: CanaryConfig = { steps: [5, 25, 50], pauseSeconds: 300, analysis: { successRate: 0.99, p99LatencyMs: 250, maxAccuracyDrop: 0.03 } };
+const DEV_CANARY: CanaryConfig = { steps: [25, 50, 100], pauseSeconds: 60, analysis: { successRate: 0.95, p99LatencyMs: 800 } };
+const TARGET = { model: "sentiment", version: "2.1.4", service: "sentiment-canary" };
+const PROM = "http://prometheus-operated.monitoring.svc.cluster.local:9090";
+const specs = analysisTemplateSpecs({ prometheusUrl: PROM });
+const allMetrics = [specs.successRate, specs.latency, specs.quality].flatMap((s) => s.metrics ?? []);
+
+// ---------------------------------------------------------------------------------------------------------------
+// A faithful stand-in for Argo's condition evaluation (utils/evaluate/evaluate.go): resolve {{args.x}}, evaluate
+// the expr with `result` bound to the []float64 the prometheus provider builds from a vector, and apply the same
+// decision table. The conditions we render only use len(), indexing, comparisons and && — identical in expr and
+// JavaScript, including NaN comparing false — so they are evaluated as JavaScript after a strict whitelist check.
+// ---------------------------------------------------------------------------------------------------------------
+function resolveArgs(s: string, args: Record<string, string>): string {
+    return s.replace(/\{\{\s*args\.([A-Za-z0-9-]+)\s*\}\}/g, (_, n: string) => {
+        assert.ok(n in args, `unresolved arg ${n}`);
+        return args[n];
+    });
+}
+
+function evalCondition(condition: string, result: number[]): boolean {
+    const js = condition.replace(/len\(result\)/g, "result.length");
+    assert.match(js, /^[\sresultlngh.\d[\]<>=!&|+-]*$/, `condition uses more than len/index/compare/&&: ${condition}`);
+    // expr errors on an out-of-range index (Argo: measurement Error); plain JS would yield undefined.
+    const strict = new Proxy(result, {
+        get(target, prop) {
+            if (typeof prop === "string" && /^\d+$/.test(prop) && Number(prop) >= target.length) throw new RangeError(`index ${prop} out of range`);
+            return Reflect.get(target, prop);
+        },
+    });
+    return Boolean(new Function("result", `return (${js});`)(strict));
+}
+
+type Phase = "Successful" | "Failed" | "Inconclusive" | "Error";
+function evaluateResult(metric: { successCondition?: string; failureCondition?: string }, result: number[], args: Record<string, string>): Phase {
+    let success = false;
+    let failure = false;
+    try {
+        if (metric.successCondition) success = evalCondition(resolveArgs(metric.successCondition, args), result);
+        if (metric.failureCondition) failure = evalCondition(resolveArgs(metric.failureCondition, args), result);
+    } catch {
+        return "Error";
+    }
+    if (!metric.successCondition && !metric.failureCondition) return "Successful";
+    if (metric.successCondition && !metric.failureCondition) failure = !success;
+    if (!metric.successCondition && metric.failureCondition) success = !failure;
+    if (failure) return "Failed";
+    if (!success) return "Inconclusive";
+    return "Successful";
+}
+
+const THRESHOLD_ARGS = { [ANALYSIS_ARGS.successRate]: "0.99", [ANALYSIS_ARGS.p99LatencyMs]: "250", [ANALYSIS_ARGS.maxAccuracyDrop]: "0.03" };
+const metricNamed = (name: string) => allMetrics.find((m) => m.name === name)!;
+
+// ---------------------------------------------------------------------------------------------------------------
+// PromQL well-formedness: brackets balance outside string literals, and every vector selector of a server metric
+// carries the model's selector labels.
+// ---------------------------------------------------------------------------------------------------------------
+function bracketProblems(q: string): string[] {
+    const pairs: Record<string, string> = { ")": "(", "]": "[", "}": "{" };
+    const stack: string[] = [];
+    let inString = false;
+    for (let i = 0; i < q.length; i++) {
+        const c = q[i];
+        if (inString) {
+            if (c === "\\") i++;
+            else if (c === '"') inString = false;
+            continue;
+        }
+        if (c === '"') inString = true;
+        else if ("([{".includes(c)) stack.push(c);
+        else if (c in pairs) {
+            if (stack.pop() !== pairs[c]) return [`unbalanced '${c}' at ${i}`];
+        }
+    }
+    if (inString) return ["unterminated string"];
+    return stack.length > 0 ? [`unclosed '${stack.join("")}'`] : [];
+}
+
+/** Every `metric{...}` selector: name and its matchers (label values may contain braces, e.g. `{{args.x}}`). */
+function selectors(q: string): Array<{ metric: string; matchers: Record<string, string> }> {
+    const out: Array<{ metric: string; matchers: Record<string, string> }> = [];
+    const head = /([a-zA-Z_:][a-zA-Z0-9_:]*)\{/g;
+    let m: RegExpExecArray | null;
+    while ((m = head.exec(q)) !== null) {
+        const matchers: Record<string, string> = {};
+        const matcher = /\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"\s*(,|\})/y;
+        matcher.lastIndex = head.lastIndex;
+        let part: RegExpExecArray | null;
+        while ((part = matcher.exec(q)) !== null) {
+            matchers[`${part[1]}${part[2] === "=" ? "" : part[2]}`] = part[3];
+            if (part[4] === "}") break;
+        }
+        assert.ok(part !== null, `malformed selector after ${m[1]}{ in ${q}`);
+        head.lastIndex = matcher.lastIndex;
+        out.push({ metric: m[1], matchers });
+    }
+    return out;
+}
+
+describe("rollouts: canary steps", () => {
+    const steps = canarySteps(PROD_CANARY, ANALYSIS_TEMPLATE_NAMES, TARGET);
+
+    it("renders setWeight → pause → analysis for every configured weight, in order", () => {
+        assert.equal(steps.length, PROD_CANARY.steps.length * 3);
+        PROD_CANARY.steps.forEach((w, i) => {
+            assert.deepEqual(steps[3 * i], { setWeight: w });
+            assert.deepEqual(steps[3 * i + 1], { pause: { duration: "300s" } });
+            assert.ok(steps[3 * i + 2].analysis, `step ${3 * i + 2} is an analysis`);
+        });
+    });
+
+    it("each gate runs success rate, latency and (with maxAccuracyDrop) quality", () => {
+        for (const s of steps.filter((x) => x.analysis)) {
+            assert.deepEqual(
+                s.analysis!.templates!.map((t) => t.templateName),
+                [ANALYSIS_TEMPLATE_NAMES.successRate, ANALYSIS_TEMPLATE_NAMES.latency, ANALYSIS_TEMPLATE_NAMES.quality],
+            );
+        }
+        const dev = canarySteps(DEV_CANARY, ANALYSIS_TEMPLATE_NAMES, TARGET);
+        for (const s of dev.filter((x) => x.analysis)) {
+            assert.deepEqual(s.analysis!.templates!.map((t) => t.templateName), [ANALYSIS_TEMPLATE_NAMES.successRate, ANALYSIS_TEMPLATE_NAMES.latency]);
+            assert.ok(!s.analysis!.args!.some((a) => a.name === ANALYSIS_ARGS.maxAccuracyDrop), "no quality threshold without maxAccuracyDrop");
+        }
+    });
+
+    it("passes model, version, service, namespace, pod hashes and thresholds as args", () => {
+        const args = Object.fromEntries(steps[2].analysis!.args!.map((a) => [a.name, a]));
+        assert.equal(args[ANALYSIS_ARGS.model].value, "sentiment");
+        assert.equal(args[ANALYSIS_ARGS.version].value, "2.1.4");
+        assert.equal(args[ANALYSIS_ARGS.service].value, "sentiment-canary");
+        assert.deepEqual(args[ANALYSIS_ARGS.namespace].valueFrom, { fieldRef: { fieldPath: "metadata.namespace" } });
+        assert.deepEqual(args[ANALYSIS_ARGS.canaryHash].valueFrom, { podTemplateHashValue: "Latest" });
+        assert.deepEqual(args[ANALYSIS_ARGS.stableHash].valueFrom, { podTemplateHashValue: "Stable" });
+        assert.equal(args[ANALYSIS_ARGS.successRate].value, "0.99");
+        assert.equal(args[ANALYSIS_ARGS.p99LatencyMs].value, "250");
+        assert.equal(args[ANALYSIS_ARGS.maxAccuracyDrop].value, "0.03");
+    });
+
+    it("supplies every arg each referenced template declares (Argo fails a run with an unresolved arg)", () => {
+        const byName: Record<string, typeof specs.successRate> = {
+            [ANALYSIS_TEMPLATE_NAMES.successRate]: specs.successRate,
+            [ANALYSIS_TEMPLATE_NAMES.latency]: specs.latency,
+            [ANALYSIS_TEMPLATE_NAMES.quality]: specs.quality,
+        };
+        for (const canary of [PROD_CANARY, DEV_CANARY]) {
+            for (const s of canarySteps(canary, ANALYSIS_TEMPLATE_NAMES, TARGET).filter((x) => x.analysis)) {
+                const supplied = new Set(s.analysis!.args!.map((a) => a.name));
+                for (const t of s.analysis!.templates!) {
+                    for (const a of byName[t.templateName!].args ?? []) {
+                        assert.ok(supplied.has(a.name), `${t.templateName} needs arg ${a.name}`);
+                    }
+                }
+            }
+        }
+    });
+
+    it("formats thresholds as plain decimals (no exponent notation in conditions)", () => {
+        assert.equal(argNumber(0.999), "0.999");
+        assert.equal(argNumber(1e-7), "0.0000001");
+        assert.equal(argNumber(250), "250");
+        assert.throws(() => argNumber(Number.NaN));
+    });
+
+    it("rejects configs the steps could not honour", () => {
+        assert.throws(() => validateCanary({ ...PROD_CANARY, steps: [] }), /must not be empty/);
+        assert.throws(() => validateCanary({ ...PROD_CANARY, steps: [25, 10] }), /greater than/);
+        assert.throws(() => validateCanary({ ...PROD_CANARY, steps: [0, 10] }), /1\.\.100/);
+        assert.throws(() => validateCanary({ ...PROD_CANARY, steps: [10, 101] }), /1\.\.100/);
+        assert.throws(() => validateCanary({ ...PROD_CANARY, pauseSeconds: -1 }), /pauseSeconds/);
+        assert.throws(() => validateCanary({ ...PROD_CANARY, analysis: { ...PROD_CANARY.analysis, successRate: 0 } }), /successRate/);
+        assert.throws(() => validateCanary({ ...PROD_CANARY, analysis: { ...PROD_CANARY.analysis, p99LatencyMs: 0 } }), /p99LatencyMs/);
+        assert.throws(() => validateCanary({ ...PROD_CANARY, analysis: { ...PROD_CANARY.analysis, maxAccuracyDrop: 1.5 } }), /maxAccuracyDrop/);
+        assert.doesNotThrow(() => validateCanary(PROD_CANARY));
+    });
+});
+
+describe("rollouts: exposure from rendered steps", () => {
+    const minSeconds = Object.fromEntries(Object.entries(ANALYSIS_TEMPLATE_NAMES).map(([k, n]) => [n, templateMinSeconds(specs[k as keyof typeof specs])]));
+
+    const cases: Array<[string, CanaryConfig]> = [
+        ["prod", PROD_CANARY],
+        ["dev", DEV_CANARY],
+        ["single step to 100", { ...DEV_CANARY, steps: [100] }],
+        ["many small steps", { ...PROD_CANARY, steps: [1, 2, 3, 10, 20, 40, 80] }],
+    ];
+    for (const [label, canary] of cases) {
+        it(`${label}: the weight before the first gate is ≤ the first configured weight`, () => {
+            const ex = exposure(canarySteps(canary, ANALYSIS_TEMPLATE_NAMES, TARGET), minSeconds);
+            assert.ok(ex.firstGateWeight <= canary.steps[0], `${ex.firstGateWeight} > ${canary.steps[0]}`);
+            assert.equal(ex.firstGateWeight, canary.steps[0]);
+            assert.equal(ex.gates, canary.steps.length);
+        });
+    }
+
+    it("minimum time to 100% = pauses + (count − 1) × interval per gate", () => {
+        const ex = exposure(canarySteps(PROD_CANARY, ANALYSIS_TEMPLATE_NAMES, TARGET), minSeconds);
+        const perGate = (DEFAULT_MEASUREMENT.count - 1) * durationSeconds(DEFAULT_MEASUREMENT.interval);
+        assert.equal(perGate, 240);
+        assert.equal(ex.minSecondsToFull, 3 * 300 + 3 * perGate);
+    });
+
+    it("is computed from the steps themselves: a missing gate or a jump before it shows up", () => {
+        const ungated = exposure([{ setWeight: 10 }, { pause: { duration: "60s" } }, { setWeight: 50 }, { analysis: { templates: [{ templateName: "x" }] } }]);
+        assert.equal(ungated.firstGateWeight, 50, "a weight raised before the first analysis counts");
+        assert.equal(exposure([{ setWeight: 10 }, { pause: { duration: "1m" } }]).firstGateWeight, 100, "no gate at all means full exposure");
+        assert.equal(exposure([{ setWeight: 10 }, { pause: {} }]).minSecondsToFull, Number.POSITIVE_INFINITY, "an indefinite pause is unbounded");
+    });
+
+    it("parses Argo durations", () => {
+        assert.equal(durationSeconds("300s"), 300);
+        assert.equal(durationSeconds("5m"), 300);
+        assert.equal(durationSeconds("1h30m"), 5400);
+        assert.equal(durationSeconds("45"), 45);
+        assert.equal(durationSeconds(45), 45);
+        assert.throws(() => durationSeconds("5 minutes"));
+    });
+});
+
+describe("rollouts: replica-weighted precision (no traffic router)", () => {
+    // Port of argo-rollouts approximateWeightedCanaryStableReplicaCounts with the default maxSurge (25%, rounded up).
+    it("matches Argo's documented examples", () => {
+        // docs/features/canary.md: 10 replicas at 10% → 1 canary / 9 stable.
+        assert.deepEqual(basicCanaryReplicas(10, 10, 0), { canary: 1, stable: 9, share: 10 });
+        // 10 replicas at 15%, surge allowed: 2 canary / 9 stable (Argo rounds both up).
+        assert.equal(basicCanaryReplicas(10, 15).canary + basicCanaryReplicas(10, 15).stable, 11);
+    });
+
+    it("is coarse at low replica counts", () => {
+        assert.deepEqual(basicCanaryReplicas(1, 25), { canary: 1, stable: 1, share: 50 });
+        assert.deepEqual(basicCanaryReplicas(2, 5), { canary: 1, stable: 2, share: 33.3 });
+        assert.deepEqual(basicCanaryReplicas(2, 10, 0), { canary: 1, stable: 1, share: 50 });
+        assert.equal(basicCanaryReplicas(4, 5).share, 20);
+        assert.equal(basicCanaryReplicas(20, 5).share, 5);
+        assert.deepEqual(basicCanaryReplicas(3, 100), { canary: 3, stable: 0, share: 100 });
+    });
+});
+
+describe("rollouts: analysis templates", () => {
+    it("every metric has a prometheus provider at rollouts.prometheusUrl, both conditions and all limits", () => {
+        assert.equal(allMetrics.length, 3);
+        for (const m of allMetrics) {
+            assert.equal(m.provider.prometheus?.address, PROM, m.name);
+            assert.ok(m.provider.prometheus?.query, `${m.name} query`);
+            assert.equal(Object.keys(m.provider).length, 1, `${m.name}: exactly one provider`);
+            assert.ok(m.successCondition, `${m.name} successCondition`);
+            assert.ok(m.failureCondition, `${m.name} failureCondition`);
+            assert.equal(m.interval, DEFAULT_MEASUREMENT.interval);
+            assert.equal(m.count, DEFAULT_MEASUREMENT.count);
+            assert.equal(m.failureLimit, DEFAULT_MEASUREMENT.failureLimit);
+            assert.equal(m.inconclusiveLimit, DEFAULT_MEASUREMENT.inconclusiveLimit);
+            assert.equal(m.consecutiveErrorLimit, DEFAULT_MEASUREMENT.consecutiveErrorLimit);
+        }
+    });
+
+    it("metric names are unique across templates (Argo merges them into one run per gate)", () => {
+        assert.deepEqual(allMetrics.map((m) => m.name).sort(), Object.values(METRIC_NAMES).sort());
+    });
+
+    it("templates declare args without defaults (two merged templates may not both give one arg a value)", () => {
+        for (const s of [specs.successRate, specs.latency, specs.quality]) {
+            for (const a of s.args ?? []) {
+                assert.equal(a.value, undefined, a.name);
+                assert.equal(a.valueFrom, undefined, a.name);
+            }
+            for (const a of [ANALYSIS_ARGS.service, ANALYSIS_ARGS.model, ANALYSIS_ARGS.version, ANALYSIS_ARGS.namespace]) {
+                assert.ok(s.args!.some((x) => x.name === a), `declares ${a}`);
+            }
+        }
+    });
+
+    it("every {{args.x}} a template uses is one it declares", () => {
+        for (const s of [specs.successRate, specs.latency, specs.quality]) {
+            const declared = new Set((s.args ?? []).map((a) => a.name));
+            for (const used of JSON.stringify(s.metrics).matchAll(/\{\{args\.([A-Za-z0-9-]+)\}\}/g)) {
+                assert.ok(declared.has(used[1]), `uses undeclared ${used[1]}`);
+            }
+        }
+    });
+
+    it("thresholds are args, not constants (one template set serves every model)", () => {
+        assert.match(metricNamed(METRIC_NAMES.successRate).successCondition!, /\{\{args\.success-rate\}\}/);
+        assert.match(metricNamed(METRIC_NAMES.latency).successCondition!, /\{\{args\.p99-latency-ms\}\}/);
+        assert.match(metricNamed(METRIC_NAMES.quality).successCondition!, /\{\{args\.max-accuracy-drop\}\}/);
+        for (const m of allMetrics) {
+            for (const c of [m.successCondition!, m.failureCondition!]) {
+                const rest = c.replace("len(result) > 0", "").replace("result[0]", "").replace(/\{\{args\.[a-z0-9-]+\}\}/g, "");
+                assert.doesNotMatch(rest, /\d/, `${m.name}: literal number in "${c}"`);
+            }
+        }
+    });
+
+    it("validates the Prometheus URL like Argo does, and signs Amazon Managed Prometheus requests", () => {
+        assert.throws(() => validatePrometheusUrl("prometheus:9090"), /http\(s\)|not a URL/);
+        assert.throws(() => validatePrometheusUrl("ftp://prom"), /http\(s\)/);
+        assert.doesNotThrow(() => validatePrometheusUrl(PROM));
+        assert.equal(prometheusAuthentication(PROM), undefined);
+        const amp = "https://aps-workspaces.us-west-2.amazonaws.com/workspaces/ws-1234";
+        assert.deepEqual(prometheusAuthentication(amp), { sigv4: { region: "us-west-2" } });
+        assert.deepEqual(analysisTemplateSpecs({ prometheusUrl: amp }).latency.metrics![0].provider.prometheus!.authentication, { sigv4: { region: "us-west-2" } });
+    });
+
+    it("rejects a measurement policy Argo would reject or that could pass without a good measurement", () => {
+        assert.doesNotThrow(() => validateMeasurement(DEFAULT_MEASUREMENT));
+        assert.throws(() => validateMeasurement({ ...DEFAULT_MEASUREMENT, count: 1, failureLimit: 2 }), /count must be >= failureLimit/);
+        assert.throws(() => validateMeasurement({ ...DEFAULT_MEASUREMENT, count: 2, inconclusiveLimit: 3 }), /count must be >= inconclusiveLimit/);
+        assert.throws(() => validateMeasurement({ ...DEFAULT_MEASUREMENT, count: 3, failureLimit: 1, inconclusiveLimit: 2 }), /must be < count/);
+        assert.throws(() => validateMeasurement({ ...DEFAULT_MEASUREMENT, interval: "1 minute" }), /interval/);
+        assert.throws(() => validateMeasurement({ ...DEFAULT_MEASUREMENT, failureLimit: -1 }), /failureLimit/);
+    });
+});
+
+describe("rollouts: PromQL", () => {
+    const queries = { successRate: successRateQuery(), latency: latencyP99Query(), quality: accuracyDropQuery() };
+
+    it("the templates carry exactly these queries", () => {
+        assert.equal(metricNamed(METRIC_NAMES.successRate).provider.prometheus!.query, queries.successRate);
+        assert.equal(metricNamed(METRIC_NAMES.latency).provider.prometheus!.query, queries.latency);
+        assert.equal(metricNamed(METRIC_NAMES.quality).provider.prometheus!.query, queries.quality);
+    });
+
+    for (const [name, q] of Object.entries(queries)) {
+        it(`${name}: balanced brackets`, () => {
+            assert.deepEqual(bracketProblems(q), []);
+        });
+        it(`${name}: every selector has the model's namespace, name and pod-template-hash labels`, () => {
+            const sels = selectors(q);
+            assert.ok(sels.length >= 1);
+            for (const s of sels) {
+                assert.equal(s.matchers[DEFAULT_SERIES_LABELS.namespace], "{{args.namespace}}", `${s.metric} namespace`);
+                assert.equal(s.matchers[DEFAULT_SERIES_LABELS.model], "{{args.model}}", `${s.metric} model`);
+                assert.match(s.matchers[DEFAULT_SERIES_LABELS.podTemplateHash], /^\{\{args\.(canary|stable)-hash\}\}$/, `${s.metric} pod hash`);
+            }
+        });
+    }
+
+    it("the bracket checker catches what it is there to catch", () => {
+        assert.notDeepEqual(bracketProblems("sum(rate(x[2m])"), []);
+        assert.notDeepEqual(bracketProblems('x{a="b"'), []);
+        assert.deepEqual(bracketProblems('x{a="(("}'), [], "brackets inside label values are text");
+    });
+
+    it("success rate: non-5xx share of the canary's requests, a zero numerator when only 5xx exist", () => {
+        const sels = selectors(queries.successRate);
+        assert.ok(sels.every((s) => s.metric === "model_server_requests_total"));
+        assert.ok(sels.every((s) => s.matchers[DEFAULT_SERIES_LABELS.podTemplateHash] === "{{args.canary-hash}}"), "canary pods only");
+        assert.equal(sels.filter((s) => s.matchers["code!~"] === "5..").length, 1, "numerator excludes 5xx");
+        assert.ok(sels.every((s) => s.matchers.handler === "/predict"), "inference requests only (metrics.md)");
+        assert.match(queries.successRate, /^\(sum\(rate\(.*\)\) or vector\(0\)\) \/ sum\(rate\(/);
+    });
+
+    it("latency: p99 in ms from the canary's histogram buckets, summed by le", () => {
+        assert.match(queries.latency, /^1000 \* histogram_quantile\(0\.99, sum by \(le\) \(rate\(model_server_request_duration_seconds_bucket\{/);
+        assert.ok(selectors(queries.latency).every((s) => s.matchers[DEFAULT_SERIES_LABELS.podTemplateHash] === "{{args.canary-hash}}"), "canary pods only");
+        assert.ok(selectors(queries.latency).every((s) => s.matchers.handler === "/predict"), "inference requests only");
+    });
+
+    it("quality: stable minus canary of the accuracy gauge", () => {
+        const sels = selectors(queries.quality);
+        assert.deepEqual(
+            sels.map((s) => [s.metric, s.matchers[DEFAULT_SERIES_LABELS.podTemplateHash]]),
+            [
+                ["model_server_accuracy", "{{args.stable-hash}}"],
+                ["model_server_accuracy", "{{args.canary-hash}}"],
+            ],
+        );
+    });
+
+    it("uses the configured rate window", () => {
+        assert.match(successRateQuery({ rateWindow: "5m" }), /\[5m\]/);
+        assert.doesNotMatch(successRateQuery({ rateWindow: "5m" }), /\[2m\]/);
+    });
+});
+
+describe("rollouts: verdicts (Argo's decision table on our conditions)", () => {
+    const sr = metricNamed(METRIC_NAMES.successRate);
+    const lat = metricNamed(METRIC_NAMES.latency);
+    const q = metricNamed(METRIC_NAMES.quality);
+
+    it("no data (empty vector) is Inconclusive for every metric, never Successful, never an Error", () => {
+        for (const m of allMetrics) {
+            assert.equal(evaluateResult(m, [], THRESHOLD_ARGS), "Inconclusive", m.name);
+        }
+    });
+
+    it("NaN (0/0: the canary served nothing) is Inconclusive for every metric", () => {
+        for (const m of allMetrics) {
+            assert.equal(evaluateResult(m, [Number.NaN], THRESHOLD_ARGS), "Inconclusive", m.name);
+        }
+    });
+
+    it("the stand-in evaluator agrees with Argo on a success-only condition (empty → Failed would be the bug)", () => {
+        assert.equal(evaluateResult({ successCondition: "len(result) > 0 && result[0] >= 0.99" }, [], {}), "Failed");
+        assert.equal(evaluateResult({ successCondition: "result[0] >= 0.99" }, [], {}), "Error");
+    });
+
+    it("success rate: ≥ threshold passes, below fails (threshold from args)", () => {
+        assert.equal(evaluateResult(sr, [0.995], THRESHOLD_ARGS), "Successful");
+        assert.equal(evaluateResult(sr, [0.99], THRESHOLD_ARGS), "Successful");
+        assert.equal(evaluateResult(sr, [0.98], THRESHOLD_ARGS), "Failed");
+        assert.equal(evaluateResult(sr, [0], THRESHOLD_ARGS), "Failed", "all 5xx");
+        assert.equal(evaluateResult(sr, [0.96], { ...THRESHOLD_ARGS, [ANALYSIS_ARGS.successRate]: "0.95" }), "Successful");
+    });
+
+    it("latency: ≤ threshold ms passes, above fails, +Inf (beyond the last bucket) fails", () => {
+        assert.equal(evaluateResult(lat, [120], THRESHOLD_ARGS), "Successful");
+        assert.equal(evaluateResult(lat, [250], THRESHOLD_ARGS), "Successful");
+        assert.equal(evaluateResult(lat, [251], THRESHOLD_ARGS), "Failed");
+        assert.equal(evaluateResult(lat, [Number.POSITIVE_INFINITY], THRESHOLD_ARGS), "Failed");
+        assert.equal(evaluateResult(lat, [700], { ...THRESHOLD_ARGS, [ANALYSIS_ARGS.p99LatencyMs]: "800" }), "Successful");
+    });
+
+    it("quality: a drop up to maxAccuracyDrop passes, a larger drop fails, an improvement passes", () => {
+        assert.equal(evaluateResult(q, [0.01], THRESHOLD_ARGS), "Successful");
+        assert.equal(evaluateResult(q, [0.03], THRESHOLD_ARGS), "Successful");
+        assert.equal(evaluateResult(q, [0.031], THRESHOLD_ARGS), "Failed");
+        assert.equal(evaluateResult(q, [-0.02], THRESHOLD_ARGS), "Successful");
+    });
+});
+
+describe("rollouts: canary strategy per traffic routing mode", () => {
+    const steps = canarySteps(PROD_CANARY, ANALYSIS_TEMPLATE_NAMES, TARGET);
+    const base = { steps, canaryService: "sentiment-canary", stableService: "sentiment", stableIngress: "sentiment", virtualService: "sentiment", abortScaleDownDelaySeconds: 30 };
+
+    it("nginx: stableIngress, both Services, dynamicStableScale", () => {
+        const s = canaryStrategy({ ...base, mode: "nginx" });
+        assert.deepEqual(s.trafficRouting, { nginx: { stableIngress: "sentiment" } });
+        assert.equal(s.stableService, "sentiment");
+        assert.equal(s.canaryService, "sentiment-canary");
+        assert.equal(s.dynamicStableScale, true);
+        assert.equal(s.abortScaleDownDelaySeconds, 30);
+    });
+
+    it("istio: a VirtualService with the primary route", () => {
+        const s = canaryStrategy({ ...base, mode: "istio" });
+        assert.deepEqual(s.trafficRouting, { istio: { virtualService: { name: "sentiment", routes: ["primary"] } } });
+        assert.equal(s.dynamicStableScale, true);
+        assert.equal(s.stableService, "sentiment");
+    });
+
+    it("none: replica-weighted — no router, no dynamicStableScale (Argo rejects it), no stableService (it would starve the canary)", () => {
+        const s = canaryStrategy({ ...base, mode: "none" });
+        assert.equal(s.trafficRouting, undefined);
+        assert.equal(s.dynamicStableScale, undefined);
+        assert.equal(s.stableService, undefined);
+        assert.equal(s.canaryService, "sentiment-canary");
+        assert.equal(trafficRoutingFor("none", base), undefined);
+    });
+
+    it("no stable/canary Service clash in any mode (Argo validation)", () => {
+        for (const mode of ["none", "nginx", "istio"] as const) {
+            const s = canaryStrategy({ ...base, mode });
+            assert.notEqual(s.canaryService, s.stableService);
+        }
+    });
+});
