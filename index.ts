@@ -5,7 +5,7 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { EksCluster } from "./components/cluster";
-import { capacityPlan, capacityWarnings } from "./components/gpu/capacity";
+import { capacityOutput, capacityPlan, capacityWarnings } from "./components/gpu/capacity";
 import { GpuClusterAddons } from "./components/gpu/GpuClusterAddons";
 import { GpuNodePool } from "./components/gpu/GpuNodePool";
 import { gpuScheduling } from "./components/gpu/workloadGpu";
@@ -22,7 +22,10 @@ const cluster = new EksCluster("cluster", { clusterName: config.cluster.name, re
 const k8sOpts: pulumi.ComponentResourceOptions = { providers: [cluster.provider] };
 const identity = aws.getCallerIdentityOutput();
 
-// GPU node pools, and the cluster add-ons that expose their GPUs (device plugin, MIG manager).
+// The cluster add-ons that expose GPUs (device plugin, MIG manager and its mig-parted config), then the GPU node
+// pools: a pool's nodes carry the name of their MIG config, so the config must exist before the nodes do.
+const gpuAddons =
+    config.gpuPools.length > 0 ? new GpuClusterAddons("gpu", { pools: config.gpuPools, provider: cluster.provider }) : undefined;
 const pools = new Map(
     config.gpuPools.map((p) => [
         p.name,
@@ -39,12 +42,9 @@ const pools = new Map(
             maxUnavailable: p.maxUnavailable,
             diskSizeGiB: p.diskSizeGiB,
             mig: p.mig,
-        }),
+        }, { dependsOn: gpuAddons ? [gpuAddons] : [] }),
     ]),
 );
-if (config.gpuPools.length > 0) {
-    new GpuClusterAddons("gpu", { pools: config.gpuPools, provider: cluster.provider });
-}
 const capacity = capacityPlan(config.gpuPools, config.models);
 for (const warning of capacityWarnings(capacity)) {
     pulumi.log.warn(warning);
@@ -182,7 +182,7 @@ export const canaries = pulumi.output(
     ),
 );
 /** GPU capacity at every model's maxReplicas, per pool. */
-export const gpuCapacity = Object.fromEntries(capacity.map((p) => [p.pool, p]));
+export const gpuCapacity = capacityOutput(capacity);
 
 function imagesOf(name: string): ModelImage {
     return modelImages.get(name)!;

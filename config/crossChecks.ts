@@ -67,6 +67,13 @@ function checkPools(pools: any[], out: ConfigIssue[]): void {
             });
             return;
         }
+        if (mig.strategy !== "none" && pool.amiType === "BOTTLEROCKET_x86_64_NVIDIA") {
+            out.push({
+                path: `${p}.amiType`,
+                value: pool.amiType,
+                message: "cannot run MIG pools: the GPU Operator's mig-manager cannot repartition Bottlerocket hosts (use AL2023_x86_64_NVIDIA)",
+            });
+        }
         if (mig.strategy === "none") {
             if (profiles.length > 0) {
                 out.push({ path: `${p}.mig.layout`, value: profiles.join(", "), message: "must be empty when the strategy is 'none'" });
@@ -180,8 +187,43 @@ function checkModels(models: any[], pools: any[], env: Environment, out: ConfigI
     });
 }
 
+/** Harbor allows 15 retention rules per policy; two go to releases and untagged clean-up. */
+export const HARBOR_MAX_PROTECT_PATTERNS = 13;
+
+function checkRetention(registry: Record<string, any>, out: ConfigIssue[]): void {
+    const tags = isObj(registry.retention) ? registry.retention.protectTags : undefined;
+    if (!Array.isArray(tags)) return;
+    const seen = new Map<string, number>();
+    tags.forEach((tag, i) => {
+        if (typeof tag !== "string" || tag === "") return;
+        const p = `registry.retention.protectTags[${i}]`;
+        if (seen.has(tag)) out.push({ path: p, value: tag, message: `duplicates protectTags[${seen.get(tag)}] (ECR rejects rules with the same tag filter)` });
+        else seen.set(tag, i);
+        if (/^\*+$/.test(tag)) out.push({ path: p, value: tag, message: "would protect every tagged image, so keepReleases could never expire anything: list the tags to protect (e.g. prod-*)" });
+        if (tag === "v*") out.push({ path: p, value: tag, message: "is the release tag pattern: it would keep every release forever (use keepReleases)" });
+    });
+    if (registry.type === "harbor" && tags.length > HARBOR_MAX_PROTECT_PATTERNS) {
+        out.push({
+            path: "registry.retention.protectTags",
+            value: tags.length,
+            message: `holds at most ${HARBOR_MAX_PROTECT_PATTERNS} patterns with Harbor (15 retention rules per policy, 2 are used for releases and untagged clean-up)`,
+        });
+    }
+}
+
 function checkRegistry(registry: unknown, region: string | undefined, out: ConfigIssue[]): void {
     if (!isObj(registry)) return;
+    checkRetention(registry, out);
+    if (isObj(registry.harbor) && typeof registry.harbor.url === "string") {
+        try {
+            const u = new URL(registry.harbor.url);
+            if ((u.pathname !== "/" && u.pathname !== "") || u.search || u.username || u.password) {
+                out.push({ path: "registry.harbor.url", value: registry.harbor.url, message: "must be the Harbor base URL (https://host[:port]) without path, query or credentials" });
+            }
+        } catch {
+            // the schema reports a malformed URL
+        }
+    }
     if (registry.type === "harbor") {
         if (!isObj(registry.harbor)) {
             out.push({ path: "registry.harbor", message: "is required when registry.type is 'harbor' (url, project, username, password)" });

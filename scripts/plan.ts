@@ -9,7 +9,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
-import { k8sObjects, MockResource, REPO_ROOT, runStack, StackRun } from "../tests/harness";
+import { k8sObjects, maskSecretValues, MockResource, REPO_ROOT, runStack, StackRun } from "../tests/harness";
 
 export interface PlannedResource {
     type: string;
@@ -50,12 +50,12 @@ export async function plan(stack: string, opts: { configFile?: string; outRoot?:
     fs.rmSync(outDir, { recursive: true, force: true });
     fs.mkdirSync(path.join(outDir, "k8s"), { recursive: true });
     const files: string[] = [];
-    const planned: PlannedResource[] = run.resources.map((r) => ({ type: r.type, name: r.name, urn: r.urn, inputs: r.inputs }));
+    const planned: PlannedResource[] = run.resources.map((r) => ({ type: r.type, name: r.name, urn: r.urn, inputs: maskSecretValues(r.inputs) }));
     const resourcesFile = path.join(outDir, "resources.json");
     fs.writeFileSync(resourcesFile, JSON.stringify(planned, null, 2) + "\n");
     files.push(resourcesFile);
     const used = new Set<string>();
-    for (const obj of k8sObjects(run.resources)) {
+    for (const obj of k8sObjects(run.resources, "mask")) {
         const ns = obj.metadata?.namespace ? `${obj.metadata.namespace}_` : "";
         let base = safeFileName(`${obj.kind}_${ns}${obj.metadata?.name ?? "unnamed"}`);
         while (used.has(base)) base += "_";
@@ -65,7 +65,7 @@ export async function plan(stack: string, opts: { configFile?: string; outRoot?:
         files.push(file);
     }
     const outputsFile = path.join(outDir, "outputs.json");
-    fs.writeFileSync(outputsFile, JSON.stringify(run.outputs, null, 2) + "\n");
+    fs.writeFileSync(outputsFile, JSON.stringify(maskSecretValues(run.outputs), null, 2) + "\n");
     files.push(outputsFile);
     return { ...run, outDir, files };
 }

@@ -105,6 +105,30 @@ export function fakeDigest(...parts: unknown[]): string {
 
 class UnexpectedInvoke extends Error {}
 
+/** The marker the Pulumi runtime wraps secret values in when it serialises inputs. */
+export const SECRET_SIG = "4dabf18193072939515e22adb298388d";
+const SECRET_VALUE = "1b47061264138c4ac30d75fd1eb44270";
+
+function mapSecrets(value: unknown, onSecret: (inner: unknown) => unknown): unknown {
+    if (Array.isArray(value)) return value.map((v) => mapSecrets(v, onSecret));
+    if (value !== null && typeof value === "object") {
+        const obj = value as Record<string, unknown>;
+        if (obj[SECRET_SIG] === SECRET_VALUE) return onSecret(mapSecrets(obj.value, onSecret));
+        return Object.fromEntries(Object.entries(obj).map(([k, v]) => [k, mapSecrets(v, onSecret)]));
+    }
+    return value;
+}
+
+/** Inputs with secret values unwrapped, as the provider sees them. */
+export function revealSecrets<T>(value: T): T {
+    return mapSecrets(value, (inner) => inner) as T;
+}
+
+/** Inputs with every secret value replaced by `[secret]`, as a plan shows them. */
+export function maskSecretValues<T>(value: T): T {
+    return mapSecrets(value, () => SECRET_PLACEHOLDER) as T;
+}
+
 /** The mocks: realistic state for the resources and invokes this program uses. */
 export class FleetMocks implements pulumi.runtime.Mocks {
     public readonly resources: MockResource[] = [];
@@ -338,9 +362,10 @@ export interface K8sObject {
  * Every Kubernetes object the program declares, as it would be sent to the API server. Helm releases/charts are
  * not expanded (their templates are the chart's); everything else is.
  */
-export function k8sObjects(resources: MockResource[]): K8sObject[] {
+export function k8sObjects(resources: MockResource[], secrets: "reveal" | "mask" = "reveal"): K8sObject[] {
     const out: K8sObject[] = [];
-    for (const r of resources) {
+    const convert = secrets === "reveal" ? revealSecrets : maskSecretValues;
+    for (const r of resources.map((x) => ({ ...x, inputs: convert(x.inputs) as Record<string, any> }))) {
         if (!r.type.startsWith("kubernetes:") || r.type.startsWith("kubernetes:helm.sh") || r.type === "pulumi:providers:kubernetes") {
             continue;
         }

@@ -1,0 +1,166 @@
+/**
+ * The whole program, per stack, through the shared harness: both stacks (and the Harbor variant) plan with no
+ * errors or warnings, every Kubernetes object is valid against the upstream schemas with no unknown field, and
+ * the cross-stack registry design holds (dev replicates into prod's region; prod pulls promoted digests from its
+ * own repositories).
+ */
+import { strict as assert } from "assert";
+import * as path from "path";
+import { byType, k8sObjects, runStack, StackRun } from "./harness";
+import { formatReports, unknownFields, validateK8sObjects } from "./k8sValidate";
+
+/** Kinds with no upstream schema package here; their fields are asserted by the component specs. */
+const NO_SCHEMA_KINDS = ["monitoring.coreos.com/v1/ServiceMonitor", "networking.istio.io/v1beta1/VirtualService"];
+
+const HARBOR = path.join(__dirname, "fixtures", "stacks", "harbor.yaml");
+const runs: Record<string, StackRun> = {};
+
+async function stack(name: string): Promise<StackRun> {
+    runs[name] ??= await runStack(name === "harbor" ? "harbor" : name, name === "harbor" ? { configFile: HARBOR } : {});
+    return runs[name];
+}
+
+for (const name of ["dev", "prod", "harbor"]) {
+    describe(`stack ${name}`, () => {
+        it("plans with no warning", async () => {
+            const run = await stack(name);
+            assert.ok(run.resources.length > 20);
+            assert.deepEqual(run.warnings, []);
+        });
+
+        it("renders only valid Kubernetes objects (upstream schemas, metadata grammar)", async () => {
+            const objs = k8sObjects((await stack(name)).resources);
+            assert.ok(objs.length > 10);
+            const problems = formatReports(await validateK8sObjects(objs), NO_SCHEMA_KINDS);
+            assert.deepEqual(problems, []);
+        });
+
+        it("renders no field the Kubernetes and Argo types do not declare", async function () {
+            this.timeout(120_000);
+            const objs = k8sObjects((await stack(name)).resources);
+            const unknown = await unknownFields(objs);
+            const lines = [...unknown.entries()].flatMap(([i, fields]) => fields.map((f) => `${objs[i].kind}/${objs[i].metadata.name}: ${f}`));
+            assert.deepEqual(lines, []);
+        });
+
+        it("declares every Kubernetes object through the cluster's own provider", async () => {
+            const run = await stack(name);
+            const providers = byType(run.resources, "pulumi:providers:kubernetes");
+            assert.equal(providers.length, 1, "one provider, built from the cluster endpoint and CA");
+            const kubeconfig = JSON.parse(providers[0].inputs.kubeconfig);
+            assert.match(kubeconfig.clusters[0].cluster.server, /^https:\/\/.*eks\.amazonaws\.com$/);
+            assert.ok(kubeconfig.clusters[0].cluster["certificate-authority-data"]);
+            for (const r of run.resources.filter((x) => x.type.startsWith("kubernetes:") && x.type !== "pulumi:providers:kubernetes")) {
+                assert.ok(r.provider?.includes("pulumi:providers:kubernetes::cluster-k8s"), `${r.type} ${r.name} uses the cluster provider (${r.provider})`);
+            }
+        });
+
+        it("exports per model: version, digest image, GPU resource, replica bounds and canary steps", async () => {
+            const run = await stack(name);
+            for (const [model, m] of Object.entries<any>(run.outputs.models)) {
+                assert.match(m.image, /@sha256:[0-9a-f]{64}$/, model);
+                assert.ok(m.minReplicas <= m.maxReplicas);
+                assert.match(m.workload, /^(Deployment|Rollout)\//);
+                assert.equal(m.workload.startsWith("Rollout/"), m.canarySteps.length > 0);
+            }
+        });
+    });
+}
+
+describe("stacks: registry across dev and prod", () => {
+    it("repository names never collide: each stack owns <prefix>/<model> in its own region", async () => {
+        const dev = await stack("dev");
+        const prod = await stack("prod");
+        const urls = (run: StackRun) => Object.values<string>(run.outputs.repositoryUrls);
+        for (const u of urls(dev)) assert.match(u, /\.dkr\.ecr\.us-east-1\.amazonaws\.com\/model-fleet\//);
+        for (const u of urls(prod)) assert.match(u, /\.dkr\.ecr\.us-west-2\.amazonaws\.com\/model-fleet\//);
+        const all = [...urls(dev), ...urls(prod)];
+        assert.equal(new Set(all).size, all.length);
+    });
+
+    it("dev replicates its repositories into prod's region, where prod declares the same repositories", async () => {
+        const dev = await stack("dev");
+        const prod = await stack("prod");
+        const [repl] = byType(dev.resources, "aws:ecr/replicationConfiguration:ReplicationConfiguration");
+        assert.ok(repl, "dev declares the replication");
+        const rule = repl.inputs.replicationConfiguration.rules[0];
+        assert.equal(rule.destinations[0].region, "us-west-2");
+        assert.deepEqual(rule.repositoryFilters, [{ filter: "model-fleet/", filterType: "PREFIX_MATCH" }]);
+        assert.equal(byType(prod.resources, "aws:ecr/replicationConfiguration:ReplicationConfiguration").length, 0);
+        const prodRegion = "us-west-2";
+        const prodNames = byType(prod.resources, "aws:ecr/repository:Repository").map((r) => r.inputs.name);
+        const devNames = byType(dev.resources, "aws:ecr/repository:Repository").map((r) => r.inputs.name);
+        for (const n of devNames.filter((d) => prodNames.includes(d))) {
+            assert.ok(n.startsWith(rule.repositoryFilters[0].filter), `${n} is replicated to ${prodRegion}`);
+        }
+        // Every prod model pulls its promoted digest from prod's own (replicated-into) repository.
+        for (const [model, img] of Object.entries<any>(prod.outputs.images)) {
+            assert.equal(img.ref, `${prod.outputs.repositoryUrls[model]}@${img.digest}`);
+        }
+    });
+
+    it("prod's repositories are hardened and kept; dev's may be force-deleted", async () => {
+        for (const [name, forceDelete] of [["dev", true], ["prod", false]] as const) {
+            for (const repo of byType((await stack(name)).resources, "aws:ecr/repository:Repository")) {
+                assert.equal(repo.inputs.forceDelete, forceDelete, `${name} ${repo.inputs.name}`);
+                assert.equal(repo.inputs.imageTagMutability, "IMMUTABLE_WITH_EXCLUSION");
+                assert.deepEqual(repo.inputs.imageTagMutabilityExclusionFilters, [{ filter: "buildcache*", filterType: "WILDCARD" }]);
+                assert.equal(repo.inputs.imageScanningConfiguration.scanOnPush, true);
+                assert.equal(repo.inputs.encryptionConfigurations[0].encryptionType, "KMS");
+            }
+        }
+    });
+
+    it("each repository grants pull to the stack's GPU node roles and nobody else", async () => {
+        for (const name of ["dev", "prod"]) {
+            const run = await stack(name);
+            const roleArns = Object.values<string>(run.outputs.gpuNodeRoleArns).sort();
+            const policies = byType(run.resources, "aws:ecr/repositoryPolicy:RepositoryPolicy");
+            assert.equal(policies.length, byType(run.resources, "aws:ecr/repository:Repository").length);
+            for (const p of policies) {
+                const doc = JSON.parse(p.inputs.policy);
+                const principals = doc.Statement.flatMap((s: any) => [].concat(s.Principal.AWS)).sort();
+                assert.deepEqual(principals, roleArns, `${name}: ${p.name}`);
+                for (const s of doc.Statement) {
+                    assert.equal(s.Effect, "Allow");
+                    assert.ok(s.Action.every((a: string) => ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"].includes(a)), s.Action);
+                }
+            }
+        }
+    });
+
+    it("the Harbor variant declares the project, immutability rule, retention policy, robot and pull Secret", async () => {
+        const run = await stack("harbor");
+        const kinds = run.resources.filter((r) => r.type.startsWith("pulumi-nodejs:dynamic/harbor:")).map((r) => r.type.split(":").pop());
+        assert.deepEqual(kinds.sort(), ["ImmutableRule", "Project", "RetentionPolicy", "RobotAccount"]);
+        assert.equal(typeof run.outputs.pullSecretName, "string");
+        const [secret] = byType(run.resources, "kubernetes:core/v1:Secret");
+        assert.equal(secret.inputs.type, "kubernetes.io/dockerconfigjson");
+        assert.equal(secret.inputs.metadata.name, run.outputs.pullSecretName);
+        for (const w of k8sObjects(run.resources).filter((o) => o.kind === "Deployment" || o.kind === "Rollout")) {
+            assert.deepEqual(w.spec.template.spec.imagePullSecrets, [{ name: run.outputs.pullSecretName }], `${w.kind}/${w.metadata.name} pulls with the robot`);
+        }
+        const outputs = JSON.stringify(run.outputs);
+        assert.ok(!outputs.includes("mock-robot-secret"), "the robot secret is never exported");
+        assert.ok(!outputs.includes("[secret]"), "the Harbor password is never exported");
+    });
+});
+
+describe("stacks: GPU capacity", () => {
+    it("prod's MIG pool is sized for its models at maxReplicas and exported", async () => {
+        const prod = await stack("prod");
+        const mig = prod.outputs.gpuCapacity["a100-mig"];
+        assert.deepEqual(mig.instancesByProfile, { "1g.10gb": 6, "3g.40gb": 2 });
+        assert.equal(mig.gpusNeeded, 3, "6 × 1g.10gb at 2 per GPU, 2 × 3g.40gb at 1 per GPU");
+        assert.equal(mig.nodesNeeded, 1);
+        assert.equal(mig.fits, true);
+        assert.equal(prod.outputs.gpuCapacity.l4.gpuRequests, 5);
+    });
+
+    it("warns when a pool's maxSize cannot hold its models at maxReplicas", async () => {
+        const run = await runStack("prod", { editConfig: (c) => (c["model-fleet:gpuPools"][1].maxSize = 3) });
+        assert.equal(run.warnings.length, 1);
+        assert.match(run.warnings[0], /^gpuPools l4: /);
+        assert.match(run.warnings[0], /maxSize 3 cannot hold the models at maxReplicas: they need 5 × g6.2xlarge/);
+    });
+});
