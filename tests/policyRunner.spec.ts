@@ -76,7 +76,7 @@ describe("policy runner (scripts/policy.ts)", function () {
         assert.match(lines[5], /^    - \[kubernetes:apps\/v1:Deployment sentiment\] container "server" image ".*:v2\.1\.4-a1b2c3d" is pinned by tag only/);
         assert.match(lines[6], /^  hpa-production-min-replicas: /);
         assert.match(lines[7], /^    - \[kubernetes:autoscaling\/v2:HorizontalPodAutoscaler sentiment-hpa\] minReplicas is 1 on a production stack/);
-        assert.strictEqual(lines[lines.length - 1], "22 policies evaluated: 2 mandatory and 1 advisory violation(s). FAILED");
+        assert.strictEqual(lines[lines.length - 1], "23 policies evaluated: 2 mandatory and 1 advisory violation(s). FAILED");
     });
 
     it("exits 0 when only advisory policies are violated", () => {

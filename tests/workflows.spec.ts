@@ -287,6 +287,21 @@ describe("CI workflows (.github/workflows)", () => {
             }
         });
 
+        it("tells the pack which stacks are production (policy/production.json for prod, development.json otherwise)", () => {
+            for (const { file, id, job, step } of pulumiSteps()) {
+                const where = `${file} › ${id}`;
+                const cfg = String(step.with?.policyPackConfigs ?? "");
+                const stacks = cfg.includes("matrix.")
+                    ? (job.strategy?.matrix?.include ?? []).map((i: any) => [i.stack, i["policy-config"]])
+                    : [[String(step.with?.["stack-name"]).split("/").pop(), cfg]];
+                assert.ok(stacks.length > 0, `${where}: policyPackConfigs`);
+                for (const [stack, config] of stacks) {
+                    assert.equal(config, stack === "prod" ? "policy/production.json" : "policy/development.json", `${where} (${stack})`);
+                    assert.ok(fs.existsSync(path.join(REPO_ROOT, config)), `${config} exists`);
+                }
+            }
+        });
+
         it("the policy pack directory is a Pulumi policy pack", () => {
             for (const { step } of pulumiSteps()) {
                 const dir = path.join(REPO_ROOT, String(step.with?.policyPacks));
