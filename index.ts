@@ -10,11 +10,13 @@ import { GpuClusterAddons } from "./components/gpu/GpuClusterAddons";
 import { GpuNodePool } from "./components/gpu/GpuNodePool";
 import { gpuScheduling } from "./components/gpu/workloadGpu";
 import { ModelImage } from "./components/image/ModelImage";
+import { releaseTag } from "./components/image/tag";
 import { ModelRegistry } from "./components/registry/ModelRegistry";
 import { RolloutsController } from "./components/rollouts/RolloutsController";
 import { ModelNamespace } from "./components/serving/ModelNamespace";
 import { ModelService } from "./components/serving/ModelService";
 import { loadConfig } from "./config/load";
+import type { ModelConfig } from "./config/schema";
 
 const config = loadConfig();
 
@@ -60,6 +62,8 @@ const registry = new ModelRegistry(
         accountId: identity.accountId,
         region: config.region,
         k8sProvider: config.registry.type === "harbor" ? cluster.provider : undefined,
+        // Retention never expires the release a stack runs: built here (v<version>-<sha>) or promoted with its tag.
+        deployedTags: Object.fromEntries(config.models.map((m) => [m.name, deployedTags(m)])),
         pullSecretNamespace: config.serving.namespace,
     },
 );
@@ -183,6 +187,11 @@ export const canaries = pulumi.output(
 );
 /** GPU capacity at every model's maxReplicas, per pool. */
 export const gpuCapacity = capacityOutput(capacity);
+
+function deployedTags(m: ModelConfig): string[] {
+    if ("build" in m.image) return [releaseTag(m.version, config.gitSha!)];
+    return m.image.tag ? [m.image.tag] : [];
+}
 
 function imagesOf(name: string): ModelImage {
     return modelImages.get(name)!;

@@ -3,6 +3,7 @@
  * that one run reports every problem at once; each check skips fields whose type the schema already rejected.
  */
 import { instanceGpu, layoutFits, migProfiles } from "../components/gpu/catalogue";
+import { parseReleaseTag } from "../components/image/tag";
 import type { Environment } from "./schema";
 
 export interface ConfigIssue {
@@ -182,6 +183,13 @@ function checkModels(models: any[], pools: any[], env: Environment, out: ConfigI
                 value: model.image.build?.context,
                 message: "is not allowed in production: promote the digest built in dev (npm run promote -- --model <m> --from dev --to prod)",
             });
+        }
+        const tag = isObj(model.image) ? model.image.tag : undefined;
+        if (typeof tag === "string" && typeof model.version === "string") {
+            const parsed = parseReleaseTag(tag);
+            if (parsed && parsed.version !== model.version) {
+                out.push({ path: `${p}.image.tag`, value: tag, message: `is a release of version ${parsed.version}, not of models[${i}].version (${model.version})` });
+            }
         }
         checkModelGpu(model, i, pools, out);
     });

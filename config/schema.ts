@@ -95,6 +95,11 @@ const buildSource = z.strictObject({
 });
 const digestSource = z.strictObject({
     digest: z.string().regex(DIGEST, "must be sha256:<64 lower-case hex>").describe("Promoted image digest (set by `npm run promote`)."),
+    tag: z
+        .string()
+        .regex(/^v[0-9A-Za-z.+-]+-[0-9a-f]{7}$/, "must be a release tag v<version>-<7-hex sha>")
+        .optional()
+        .describe("Release tag the digest was pushed with (set by `npm run promote`); the registry's retention never expires it."),
 });
 
 export const canarySchema = z.strictObject({

@@ -1,6 +1,6 @@
 /**
  * npm run promote -- --model <m> --from dev --to prod [--dry-run]
- * npm run promote -- --model <m> --to prod --digest sha256:… --version x.y.z [--dry-run]   (rollback / explicit)
+ * npm run promote -- --model <m> --to prod --digest sha256:… --version x.y.z [--tag v<x.y.z>-<sha>] [--dry-run]   (rollback / explicit)
  *
  * Thin wrapper around the pure `planPromotion`: reads the source stack's `images` output with the Pulumi CLI,
  * reads `Pulumi.<to>.yaml`, prints the diff, and pins the target model with `pulumi config set --path`
@@ -17,7 +17,7 @@ const ROOT = path.resolve(__dirname, "..");
 
 const USAGE = `usage:
   npm run promote -- --model <name> --from <stack> --to <stack> [--dry-run]
-  npm run promote -- --model <name> --to <stack> --digest sha256:<64 hex> --version <x.y.z> [--dry-run]`;
+  npm run promote -- --model <name> --to <stack> --digest sha256:<64 hex> --version <x.y.z> [--tag v<x.y.z>-<sha>] [--dry-run]`;
 
 function shellQuote(arg: string): string {
     return /^[A-Za-z0-9_@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
@@ -44,6 +44,7 @@ function main(): number {
             to: { type: "string" },
             digest: { type: "string" },
             version: { type: "string" },
+            tag: { type: "string" },
             "dry-run": { type: "boolean", default: false },
             help: { type: "boolean", short: "h", default: false },
         },
@@ -63,7 +64,7 @@ function main(): number {
 
     let source: PromotionSource;
     if (explicit) {
-        source = { kind: "explicit", digest: values.digest as string, version: values.version as string };
+        source = { kind: "explicit", digest: values.digest as string, version: values.version as string, ...(values.tag ? { tag: values.tag as string } : {}) };
     } else {
         const out = pulumi(["stack", "output", "--stack", from as string, "--json", "images"], true);
         let images: unknown;

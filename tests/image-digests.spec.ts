@@ -33,7 +33,7 @@ export function containerImages(objects: K8sObject[]): ContainerRef[] {
     return out;
 }
 
-function stackModels(stack: string): Array<{ name: string; image: { build?: unknown; digest?: string } }> {
+function stackModels(stack: string): Array<{ name: string; image: { build?: unknown; digest?: string; tag?: string } }> {
     const doc = YAML.parse(fs.readFileSync(path.join(REPO_ROOT, `Pulumi.${stack}.yaml`), "utf8"));
     return doc.config["model-fleet:models"];
 }
@@ -72,7 +72,7 @@ for (const stack of ["dev", "prod"]) {
             assert.equal(builds.length, expected);
             for (const m of stackModels(stack).filter((m) => m.image.digest)) {
                 assert.equal(run.outputs.images[m.name].digest, m.image.digest, `${m.name} deploys its promoted digest`);
-                assert.equal(run.outputs.images[m.name].tag, undefined);
+                assert.equal(run.outputs.images[m.name].tag, m.image.tag, `${m.name} reports the release tag its config records`);
             }
             for (const b of builds) {
                 for (const t of b.inputs.tags) assert.match(t, /:v\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?-[0-9a-f]{7}$/, t);

@@ -79,15 +79,17 @@ describe("promotion by digest", () => {
             assert.deepEqual(plan.commands, [
                 ["config", "set", "--path", `models[${sentimentIndex}].image.digest`, NEW_DIGEST, "--stack", "prod"],
                 ["config", "set", "--path", `models[${sentimentIndex}].version`, "2.2.0", "--stack", "prod"],
+                ["config", "set", "--path", `models[${sentimentIndex}].image.tag`, "v2.2.0-a1b2c3d", "--stack", "prod"],
             ]);
             assert.deepEqual(plan.sets, [
                 { path: `models[${sentimentIndex}].image.digest`, value: NEW_DIGEST },
                 { path: `models[${sentimentIndex}].version`, value: "2.2.0" },
+                { path: `models[${sentimentIndex}].image.tag`, value: "v2.2.0-a1b2c3d" },
             ]);
         });
         it("classifies the change and carries the source's tag and ref", () => {
             assert.equal(plan.kind, "upgrade");
-            assert.deepEqual(plan.current, { version: prodSentiment.version, digest: prodSentiment.image.digest });
+            assert.deepEqual(plan.current, { version: prodSentiment.version, digest: prodSentiment.image.digest, tag: prodSentiment.image.tag });
             assert.deepEqual(plan.next, devImages.sentiment);
             assert.equal(plan.origin, "stack dev");
         });
@@ -100,6 +102,8 @@ describe("promotion by digest", () => {
                     "+ version: 2.2.0",
                     `- image.digest: ${prodSentiment.image.digest}`,
                     `+ image.digest: ${NEW_DIGEST}`,
+                    `- image.tag: ${prodSentiment.image.tag}`,
+                    "+ image.tag: v2.2.0-a1b2c3d",
                 ].join("\n"),
             );
         });
@@ -110,7 +114,7 @@ describe("promotion by digest", () => {
             const cfg = validateStackDoc(reparsed, "prod");
             const model = cfg.models.find((m) => m.name === "sentiment")!;
             assert.equal(model.version, "2.2.0");
-            assert.deepEqual(model.image, { digest: NEW_DIGEST });
+            assert.deepEqual(model.image, { digest: NEW_DIGEST, tag: "v2.2.0-a1b2c3d" });
             // Nothing else moved.
             const before = modelsFromStackFile(prodDoc, "prod");
             const after = modelsFromStackFile(reparsed, "prod");
@@ -142,6 +146,8 @@ describe("promotion by digest", () => {
             assert.deepEqual(plan.commands, [
                 ["config", "set", "--path", `models[${sentimentIndex}].image.digest`, OLD_DIGEST, "--stack", "prod"],
                 ["config", "set", "--path", `models[${sentimentIndex}].version`, "2.0.9", "--stack", "prod"],
+                // The old release tag named the image being replaced: it goes, so retention stops pinning it.
+                ["config", "rm", "--path", `models[${sentimentIndex}].image.tag`, "--stack", "prod"],
             ]);
             assert.match(plan.diff, /← explicit digest\n/);
             assert.match(plan.diff, /note: 2\.1\.4 → 2\.0\.9 is a downgrade \(rollback\)/);
@@ -154,8 +160,30 @@ describe("promotion by digest", () => {
                 source: { kind: "explicit", digest: NEW_DIGEST, version: prodSentiment.version },
             });
             assert.equal(plan.kind, "redeploy");
-            assert.deepEqual(plan.sets, [{ path: `models[${sentimentIndex}].image.digest`, value: NEW_DIGEST }]);
+            assert.deepEqual(plan.sets, [
+                { path: `models[${sentimentIndex}].image.digest`, value: NEW_DIGEST },
+                { path: `models[${sentimentIndex}].image.tag`, value: undefined },
+            ]);
             assert.match(plan.diff, /same version .*different image/);
+        });
+        it("rolls back with --tag too, so the rollback target stays protected from retention", () => {
+            const plan = planPromotion({
+                model: "sentiment",
+                target: { stack: "prod", models: prodModels },
+                source: { kind: "explicit", digest: OLD_DIGEST, version: "2.0.9", tag: "v2.0.9-0badc0d" },
+            });
+            assert.deepEqual(plan.sets[2], { path: `models[${sentimentIndex}].image.tag`, value: "v2.0.9-0badc0d" });
+            const cfg = validateStackDoc(applyConfigSets(prodDoc, plan.sets), "prod");
+            assert.deepEqual(cfg.models[sentimentIndex].image, { digest: OLD_DIGEST, tag: "v2.0.9-0badc0d" });
+            assert.throws(
+                () =>
+                    planPromotion({
+                        model: "sentiment",
+                        target: { stack: "prod", models: prodModels },
+                        source: { kind: "explicit", digest: OLD_DIGEST, version: "2.0.9", tag: "v2.1.4-0badc0d" },
+                    }),
+                /--tag "v2.1.4-0badc0d" is not a release tag v2.0.9-<sha>/,
+            );
         });
         for (const [digest, version, err] of [
             ["sha256:1234", "1.0.0", /explicit --digest\/--version: digest "sha256:1234" is malformed/],

@@ -6,6 +6,7 @@
  */
 import { strict as assert } from "assert";
 import * as path from "path";
+import { evaluateLifecyclePolicy } from "../components/registry/ecrEvaluator";
 import { byType, k8sObjects, runStack, StackRun } from "./harness";
 import { formatReports, unknownFields, validateK8sObjects } from "./k8sValidate";
 
@@ -107,6 +108,31 @@ describe("stacks: registry across dev and prod", () => {
                 assert.deepEqual(repo.inputs.imageTagMutabilityExclusionFilters, [{ filter: "buildcache*", filterType: "WILDCARD" }]);
                 assert.equal(repo.inputs.imageScanningConfiguration.scanOnPush, true);
                 assert.equal(repo.inputs.encryptionConfigurations[0].encryptionType, "KMS");
+            }
+        }
+    });
+
+    it("retention never expires the release a stack deploys, however many newer releases replicate in", async () => {
+        for (const name of ["dev", "prod"]) {
+            const run = await stack(name);
+            const policies = byType(run.resources, "aws:ecr/lifecyclePolicy:LifecyclePolicy");
+            for (const [model, img] of Object.entries<any>(run.outputs.images)) {
+                assert.match(img.tag, /^v\d+\.\d+\.\d+-[0-9a-f]{7}$/, `${name}/${model} records its release tag`);
+                const lp = policies.find((p) => p.name === `registry-${model}-lifecycle`);
+                assert.ok(lp, `${name}/${model} has a lifecycle policy`);
+                const policy = JSON.parse(lp!.inputs.policy);
+                assert.deepEqual(policy.rules[0].selection.tagPatternList, [img.tag], "the deployed tag is protected first");
+                // The deployed image, then 200 newer releases (e.g. replicated from dev), then untagged leftovers.
+                const day = 86_400_000;
+                const t0 = Date.UTC(2026, 0, 1);
+                const images = [
+                    { digest: img.digest, tags: [img.tag], pushedAt: new Date(t0) },
+                    ...Array.from({ length: 200 }, (_, i) => ({ digest: `sha256:${String(i).padStart(64, "0")}`, tags: [`v9.0.${i}-abcdef${i % 10}`], pushedAt: new Date(t0 + (i + 1) * 3_600_000) })),
+                    { digest: "sha256:" + "f".repeat(64), tags: [], pushedAt: new Date(t0) },
+                ];
+                const result = evaluateLifecyclePolicy(policy, images, new Date(t0 + 400 * day));
+                assert.ok(!result.expired.has(img.digest), `${name}/${model}: the deployed image survives`);
+                assert.equal(result.expired.size, 200 - policy.rules.find((r: any) => r.selection.tagPatternList?.[0] === "v*").selection.countNumber + 1);
             }
         }
     });

@@ -56,7 +56,7 @@ export class ModelImage extends pulumi.ComponentResource {
     public readonly ref: pulumi.Output<string>;
     /** `sha256:<64 hex>`. */
     public readonly digest: pulumi.Output<string>;
-    /** `v<semver>-<sha>` for a build; undefined for a promoted digest (the tag lives with the source stack). */
+    /** `v<semver>-<sha>` for a build; for a promoted digest, the release tag its config records (else undefined). */
     public readonly tag: pulumi.Output<string | undefined>;
     /** The model version this image carries. */
     public readonly version: pulumi.Output<string>;
@@ -95,7 +95,7 @@ export class ModelImage extends pulumi.ComponentResource {
         if (plan.kind === "promoted") {
             this.built = false;
             this.digest = pulumi.output(plan.digest);
-            this.tag = pulumi.output<string | undefined>(undefined);
+            this.tag = pulumi.output<string | undefined>(plan.tag);
             this.ref = pulumi.interpolate`${repositoryUrl}@${plan.digest}`;
         } else {
             const cacheRef = pulumi.interpolate`${repositoryUrl}:${plan.cacheTag}`;

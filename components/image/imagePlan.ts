@@ -3,10 +3,10 @@
  * `ModelImage` only wires this plan to a `docker-build` `Image`.
  */
 import * as path from "path";
-import { assertDigest, assertModelVersion, BUILD_CACHE_TAG, releaseTag, shortSha } from "./tag";
+import { assertDigest, assertModelVersion, BUILD_CACHE_TAG, parseReleaseTag, releaseTag, shortSha } from "./tag";
 
 /** Same shape as the config's `ImageSource`: build from a context, or deploy an existing digest (promotion). */
-export type ModelImageSource = { build: { context: string; dockerfile?: string } } | { digest: string };
+export type ModelImageSource = { build: { context: string; dockerfile?: string } } | { digest: string; tag?: string };
 
 export interface ImagePlanInput {
     modelName: string;
@@ -50,6 +50,8 @@ export interface PromotedPlan {
     kind: "promoted";
     version: string;
     digest: string;
+    /** The release tag the digest was pushed with, when the config records it (promotion does). */
+    tag?: string;
 }
 
 export type ImagePlan = BuildPlan | PromotedPlan;
@@ -94,9 +96,12 @@ export function planModelImage(input: ImagePlanInput): ImagePlan {
         throw new ImagePlanError(`model "${name}": image source must have exactly one of "build" or "digest"`);
     }
     if (!hasBuild) {
-        const digest = (source as { digest: string }).digest;
+        const { digest, tag } = source as { digest: string; tag?: string };
+        if (tag !== undefined && parseReleaseTag(tag)?.version !== version) {
+            throw new ImagePlanError(`model "${name}": tag ${JSON.stringify(tag)} is not a release tag of version ${version}`);
+        }
         try {
-            return { kind: "promoted", version, digest: assertDigest(digest) };
+            return { kind: "promoted", version, digest: assertDigest(digest), ...(tag !== undefined ? { tag } : {}) };
         } catch (e) {
             throw new ImagePlanError(`model "${name}": ${(e as Error).message}`);
         }

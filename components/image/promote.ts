@@ -25,7 +25,7 @@ export type PromotionSource =
     /** Promote what another stack runs: its `pulumi stack output --json images`. */
     | { kind: "stack"; stack: string; images: unknown }
     /** Pin an explicit digest and version (rollback, or a digest from elsewhere). */
-    | { kind: "explicit"; digest: string; version: string };
+    | { kind: "explicit"; digest: string; version: string; tag?: string };
 
 export interface PromotionRequest {
     model: string;
@@ -34,24 +34,30 @@ export interface PromotionRequest {
     source: PromotionSource;
 }
 
-/** One `pulumi config set --path <path> <value>`; `path` is relative to the project namespace. */
+/**
+ * One `pulumi config set --path <path> <value>`; `path` is relative to the project namespace. A `value` of
+ * `undefined` removes the key (`pulumi config rm --path <path>`).
+ */
 export interface ConfigSet {
     path: string;
-    value: string;
+    value: string | undefined;
 }
 
-export type PromotionKind = "none" | "upgrade" | "downgrade" | "redeploy";
+export type PromotionKind = "none" | "upgrade" | "downgrade" | "redeploy" | "retag";
 
 export interface PromotionPlan {
     model: string;
     targetStack: string;
     /** Index of the model in the target's `models` array. */
     index: number;
-    current: { version?: string; digest?: string };
+    current: { version?: string; digest?: string; tag?: string };
     next: { version: string; digest: string; tag?: string; ref?: string };
     /** `stack dev` or `explicit digest`. */
     origin: string;
-    /** none: already there; upgrade/downgrade by semver; redeploy: same version, another digest (a rebuild). */
+    /**
+     * none: already there; upgrade/downgrade by semver; redeploy: same version, another digest (a rebuild);
+     * retag: same image, only its recorded release tag changes.
+     */
     kind: PromotionKind;
     sets: ConfigSet[];
     /** Argument lists for the `pulumi` CLI, in order: digest first, then version. */
@@ -133,9 +139,11 @@ function shortDigest(d: string | undefined): string {
     return d ?? "(none)";
 }
 
-/** `pulumi config set --path <path> <value> --stack <stack>` as an argument list. */
+/** `pulumi config set --path <path> <value> --stack <stack>` (or `config rm --path`) as an argument list. */
 export function configSetArgs(set: ConfigSet, stack: string): string[] {
-    return ["config", "set", "--path", set.path, set.value, "--stack", stack];
+    return set.value === undefined
+        ? ["config", "rm", "--path", set.path, "--stack", stack]
+        : ["config", "set", "--path", set.path, set.value, "--stack", stack];
 }
 
 /** Computes the config change that pins `model` in the target stack to the source's digest and version. */
@@ -158,6 +166,12 @@ export function planPromotion(req: PromotionRequest): PromotionPlan {
     } else {
         const what = "explicit --digest/--version";
         next = { digest: checkedDigest(source.digest, what), version: canonicalVersion(source.version, what) };
+        if (source.tag !== undefined) {
+            if (parseReleaseTag(source.tag)?.version !== next.version) {
+                throw new PromotionError(`${what}: --tag ${JSON.stringify(source.tag)} is not a release tag v${next.version}-<sha>`);
+            }
+            next.tag = source.tag;
+        }
         origin = "explicit digest";
     }
 
@@ -191,6 +205,7 @@ export function planPromotion(req: PromotionRequest): PromotionPlan {
     const current = {
         version: typeof entry.version === "string" ? entry.version : entry.version === undefined ? undefined : String(entry.version),
         digest: typeof image.digest === "string" ? image.digest : undefined,
+        tag: typeof image.tag === "string" ? image.tag : undefined,
     };
 
     const sets: ConfigSet[] = [];
@@ -200,9 +215,16 @@ export function planPromotion(req: PromotionRequest): PromotionPlan {
     if (current.version !== next.version) {
         sets.push({ path: `models[${index}].version`, value: next.version });
     }
+    // The release tag travels with the digest: the target's retention rules protect exactly the deployed tag.
+    // A digest promoted without a tag drops the stale one (it named another image).
+    if (current.tag !== next.tag) {
+        sets.push({ path: `models[${index}].image.tag`, value: next.tag });
+    }
     let kind: PromotionKind;
     if (sets.length === 0) {
         kind = "none";
+    } else if (current.digest === next.digest && current.version === next.version) {
+        kind = "retag";
     } else if (current.version && semver.valid(current.version) === current.version && current.version !== next.version) {
         kind = semver.gt(next.version, current.version) ? "upgrade" : "downgrade";
     } else if (current.version === next.version) {
@@ -218,6 +240,7 @@ export function planPromotion(req: PromotionRequest): PromotionPlan {
     } else {
         lines.push(`- version: ${current.version ?? "(none)"}`, `+ version: ${next.version}`);
         lines.push(`- image.digest: ${shortDigest(current.digest)}`, `+ image.digest: ${next.digest}`);
+        if (current.tag !== next.tag) lines.push(`- image.tag: ${current.tag ?? "(none)"}`, `+ image.tag: ${next.tag ?? "(none)"}`);
         if (kind === "downgrade") {
             lines.push(`  note: ${current.version} → ${next.version} is a downgrade (rollback)`);
         } else if (kind === "redeploy") {
@@ -262,7 +285,8 @@ export function applyConfigSets(doc: unknown, sets: readonly ConfigSet[], namesp
         const [head, ...rest] = parseConfigPath(set.path);
         const key = `${namespace}:${head}`;
         if (rest.length === 0) {
-            copy.config[key] = set.value;
+            if (set.value === undefined) delete copy.config[key];
+            else copy.config[key] = set.value;
             continue;
         }
         let cur: any = (copy.config[key] = copy.config[key] ?? (typeof rest[0] === "number" ? [] : {}));
@@ -273,7 +297,8 @@ export function applyConfigSets(doc: unknown, sets: readonly ConfigSet[], namesp
             }
             cur = cur[part];
         }
-        cur[rest[rest.length - 1]] = set.value;
+        if (set.value === undefined) delete cur[rest[rest.length - 1]];
+        else cur[rest[rest.length - 1]] = set.value;
     }
     return copy;
 }

@@ -57,6 +57,12 @@ export interface ModelRegistryArgs {
     readonly pullSecretName?: pulumi.Input<string>;
     /** Release tags start with this. Default "v". */
     readonly releaseTagPrefix?: string;
+    /**
+     * ECR: per model, the exact release tags this stack deploys (or keeps as rollback targets). Each gets its own
+     * protect rule at the top of that repository's lifecycle policy, so no count rule can expire a running image,
+     * however many newer releases arrive (e.g. by replication from dev). Default: none.
+     */
+    readonly deployedTags?: Record<string, string[]>;
     /** Tags for the AWS resources. Default {}. */
     readonly tags?: pulumi.Input<Record<string, pulumi.Input<string>>>;
 }
@@ -87,11 +93,14 @@ export class ModelRegistry extends pulumi.ComponentResource {
         }
 
         if (reg.type === "ecr") {
-            const policy = ecrLifecyclePolicy(reg.retention, { releaseTagPrefix: releasePrefix });
-            const problems = validateLifecyclePolicy(policy);
-            if (problems.length > 0) {
-                throw new Error(`ModelRegistry ${name}: generated lifecycle policy is invalid: ${problems.join("; ")}`);
-            }
+            const checkedPolicy = (p: LifecyclePolicy): LifecyclePolicy => {
+                const problems = validateLifecyclePolicy(p);
+                if (problems.length > 0) {
+                    throw new Error(`ModelRegistry ${name}: generated lifecycle policy is invalid: ${problems.join("; ")}`);
+                }
+                return p;
+            };
+            const policy = checkedPolicy(ecrLifecyclePolicy(reg.retention, { releaseTagPrefix: releasePrefix }));
             const policyText = JSON.stringify(policy);
             const tags = args.tags ?? {};
 
@@ -131,7 +140,19 @@ export class ModelRegistry extends pulumi.ComponentResource {
                     },
                     { parent: this },
                 );
-                new aws.ecr.LifecyclePolicy(`${name}-${model}-lifecycle`, { repository: repo.name, policy: policyText }, { parent: this });
+                const deployed = args.deployedTags?.[model] ?? [];
+                const repoPolicy =
+                    deployed.length === 0
+                        ? policyText
+                        : JSON.stringify(
+                              checkedPolicy(
+                                  ecrLifecyclePolicy(
+                                      { ...reg.retention, protectTags: [...deployed, ...reg.retention.protectTags.filter((t) => !deployed.includes(t))] },
+                                      { releaseTagPrefix: releasePrefix },
+                                  ),
+                              ),
+                          );
+                new aws.ecr.LifecyclePolicy(`${name}-${model}-lifecycle`, { repository: repo.name, policy: repoPolicy }, { parent: this });
                 if (pullPolicy) {
                     new aws.ecr.RepositoryPolicy(`${name}-${model}-pull`, { repository: repo.name, policy: pullPolicy }, { parent: this });
                 }
@@ -163,7 +184,12 @@ export class ModelRegistry extends pulumi.ComponentResource {
                 .apply(([account, region]) => `${account}.dkr.ecr.${region}.${partitionOf(region) === "aws-cn" ? "amazonaws.com.cn" : "amazonaws.com"}`);
             this.lifecyclePolicy = policy;
             this.kmsKeyArn = key.arn;
-            this.retentionRules = describeRetention(policy);
+            this.retentionRules = [
+                ...describeRetention(policy),
+                ...args.models
+                    .filter((m) => (args.deployedTags?.[m] ?? []).length > 0)
+                    .map((m) => `${prefix}/${m}: also protects the deployed release ${args.deployedTags![m].join(", ")} (top priority)`),
+            ];
         } else {
             const harbor = reg.harbor;
             if (!harbor) throw new Error(`ModelRegistry ${name}: registry.type is harbor but registry.harbor is not set`);
