@@ -56,7 +56,7 @@ for (const warning of capacityWarnings(capacity)) {
 const registry = new ModelRegistry(
     "registry",
     {
-        models: config.models.map((m) => m.name),
+        models: [...new Set([...config.models.map((m) => m.name), ...config.registry.repositories])],
         registry: config.registry,
         pullRoleArns: [...pools.values()].map((p) => p.nodeRoleArn),
         accountId: identity.accountId,
@@ -188,9 +188,10 @@ export const canaries = pulumi.output(
 /** GPU capacity at every model's maxReplicas, per pool. */
 export const gpuCapacity = capacityOutput(capacity);
 
+/** The releases retention must keep for a model: the one deployed, and (promoted) the one it replaced. */
 function deployedTags(m: ModelConfig): string[] {
     if ("build" in m.image) return [releaseTag(m.version, config.gitSha!)];
-    return m.image.tag ? [m.image.tag] : [];
+    return [m.image.tag, m.image.previousTag].filter((t): t is string => t !== undefined);
 }
 
 function imagesOf(name: string): ModelImage {

@@ -191,6 +191,9 @@ function checkModels(models: any[], pools: any[], env: Environment, out: ConfigI
                 out.push({ path: `${p}.image.tag`, value: tag, message: `is a release of version ${parsed.version}, not of models[${i}].version (${model.version})` });
             }
         }
+        if (isObj(model.image) && typeof model.image.previousTag === "string" && model.image.previousTag === tag) {
+            out.push({ path: `${p}.image.previousTag`, value: tag, message: "must differ from image.tag (it names the image this one replaced)" });
+        }
         checkModelGpu(model, i, pools, out);
     });
 }

@@ -63,6 +63,10 @@ export const registrySchema = z.strictObject({
         })
         .optional().describe("ECR only: replicate this registry's `<prefix>/` repositories to another region (dev → prod)."),
     harbor: harborSchema.optional().describe("Harbor connection, when type is harbor."),
+    repositories: z
+        .array(dnsLabel)
+        .default([])
+        .describe("Extra repositories `<prefix>/<name>` to declare before their model runs here (prod: declare a new model's repository before dev's replication creates it)."),
 });
 
 export const migSchema = z.strictObject({
@@ -99,7 +103,12 @@ const digestSource = z.strictObject({
         .string()
         .regex(/^v[0-9A-Za-z.+-]+-[0-9a-f]{7}$/, "must be a release tag v<version>-<7-hex sha>")
         .optional()
-        .describe("Release tag the digest was pushed with (set by `npm run promote`); the registry's retention never expires it."),
+        .describe("Release tag the digest was pushed with (set by `npm run promote`); ECR retention never expires it."),
+    previousTag: z
+        .string()
+        .regex(/^v[0-9A-Za-z.+-]+-[0-9a-f]{7}$/, "must be a release tag v<version>-<7-hex sha>")
+        .optional()
+        .describe("Release tag of the image this one replaced (set by `npm run promote`): the abort/rollback target, also never expired."),
 });
 
 export const canarySchema = z.strictObject({
@@ -148,8 +157,12 @@ export const servingSchema = z
         ingressNamespace: dnsLabel.default("ingress-nginx").describe("Namespace of the ingress controller allowed to reach models."),
         monitoringNamespace: dnsLabel.default("monitoring").describe("Namespace of Prometheus, allowed to scrape /metrics."),
         prometheusOperator: z.boolean().default(false).describe("Declare ServiceMonitors instead of scrape annotations."),
+        serviceMonitorLabels: z
+            .record(z.string(), z.string())
+            .default({})
+            .describe("Extra ServiceMonitor labels, e.g. {release: kube-prometheus-stack} for that Prometheus's selector."),
     })
-    .default({ namespace: "models", ingressNamespace: "ingress-nginx", monitoringNamespace: "monitoring", prometheusOperator: false });
+    .default({ namespace: "models", ingressNamespace: "ingress-nginx", monitoringNamespace: "monitoring", prometheusOperator: false, serviceMonitorLabels: {} });
 
 export const buildSchema = z
     .strictObject({

@@ -80,16 +80,19 @@ describe("promotion by digest", () => {
                 ["config", "set", "--path", `models[${sentimentIndex}].image.digest`, NEW_DIGEST, "--stack", "prod"],
                 ["config", "set", "--path", `models[${sentimentIndex}].version`, "2.2.0", "--stack", "prod"],
                 ["config", "set", "--path", `models[${sentimentIndex}].image.tag`, "v2.2.0-a1b2c3d", "--stack", "prod"],
+                ["config", "set", "--path", `models[${sentimentIndex}].image.previousTag`, prodSentiment.image.tag, "--stack", "prod"],
             ]);
             assert.deepEqual(plan.sets, [
                 { path: `models[${sentimentIndex}].image.digest`, value: NEW_DIGEST },
                 { path: `models[${sentimentIndex}].version`, value: "2.2.0" },
                 { path: `models[${sentimentIndex}].image.tag`, value: "v2.2.0-a1b2c3d" },
+                // The image it replaces stays protected: the canary's abort target and the rollback target.
+                { path: `models[${sentimentIndex}].image.previousTag`, value: prodSentiment.image.tag },
             ]);
         });
         it("classifies the change and carries the source's tag and ref", () => {
             assert.equal(plan.kind, "upgrade");
-            assert.deepEqual(plan.current, { version: prodSentiment.version, digest: prodSentiment.image.digest, tag: prodSentiment.image.tag });
+            assert.deepEqual(plan.current, { version: prodSentiment.version, digest: prodSentiment.image.digest, tag: prodSentiment.image.tag, previousTag: undefined });
             assert.deepEqual(plan.next, devImages.sentiment);
             assert.equal(plan.origin, "stack dev");
         });
@@ -104,6 +107,7 @@ describe("promotion by digest", () => {
                     `+ image.digest: ${NEW_DIGEST}`,
                     `- image.tag: ${prodSentiment.image.tag}`,
                     "+ image.tag: v2.2.0-a1b2c3d",
+                    `  image.previousTag: ${prodSentiment.image.tag} (kept as the rollback target)`,
                 ].join("\n"),
             );
         });
@@ -114,7 +118,7 @@ describe("promotion by digest", () => {
             const cfg = validateStackDoc(reparsed, "prod");
             const model = cfg.models.find((m) => m.name === "sentiment")!;
             assert.equal(model.version, "2.2.0");
-            assert.deepEqual(model.image, { digest: NEW_DIGEST, tag: "v2.2.0-a1b2c3d" });
+            assert.deepEqual(model.image, { digest: NEW_DIGEST, tag: "v2.2.0-a1b2c3d", previousTag: prodSentiment.image.tag });
             // Nothing else moved.
             const before = modelsFromStackFile(prodDoc, "prod");
             const after = modelsFromStackFile(reparsed, "prod");
@@ -148,6 +152,7 @@ describe("promotion by digest", () => {
                 ["config", "set", "--path", `models[${sentimentIndex}].version`, "2.0.9", "--stack", "prod"],
                 // The old release tag named the image being replaced: it goes, so retention stops pinning it.
                 ["config", "rm", "--path", `models[${sentimentIndex}].image.tag`, "--stack", "prod"],
+                ["config", "set", "--path", `models[${sentimentIndex}].image.previousTag`, prodSentiment.image.tag, "--stack", "prod"],
             ]);
             assert.match(plan.diff, /← explicit digest\n/);
             assert.match(plan.diff, /note: 2\.1\.4 → 2\.0\.9 is a downgrade \(rollback\)/);
@@ -163,8 +168,20 @@ describe("promotion by digest", () => {
             assert.deepEqual(plan.sets, [
                 { path: `models[${sentimentIndex}].image.digest`, value: NEW_DIGEST },
                 { path: `models[${sentimentIndex}].image.tag`, value: undefined },
+                { path: `models[${sentimentIndex}].image.previousTag`, value: prodSentiment.image.tag },
             ]);
             assert.match(plan.diff, /same version .*different image/);
+        });
+        it("each promotion hands the replaced release to previousTag", () => {
+            const first = planPromotion({ model: "sentiment", target: { stack: "prod", models: prodModels }, source: fromDev() });
+            const afterFirst = applyConfigSets(prodDoc, first.sets);
+            const second = planPromotion({
+                model: "sentiment",
+                target: { stack: "prod", models: modelsFromStackFile(afterFirst, "prod") },
+                source: { kind: "explicit", digest: OLD_DIGEST, version: "2.3.0", tag: "v2.3.0-0badc0d" },
+            });
+            const cfg = validateStackDoc(applyConfigSets(afterFirst, second.sets), "prod");
+            assert.deepEqual(cfg.models[sentimentIndex].image, { digest: OLD_DIGEST, tag: "v2.3.0-0badc0d", previousTag: "v2.2.0-a1b2c3d" });
         });
         it("rolls back with --tag too, so the rollback target stays protected from retention", () => {
             const plan = planPromotion({
@@ -174,7 +191,7 @@ describe("promotion by digest", () => {
             });
             assert.deepEqual(plan.sets[2], { path: `models[${sentimentIndex}].image.tag`, value: "v2.0.9-0badc0d" });
             const cfg = validateStackDoc(applyConfigSets(prodDoc, plan.sets), "prod");
-            assert.deepEqual(cfg.models[sentimentIndex].image, { digest: OLD_DIGEST, tag: "v2.0.9-0badc0d" });
+            assert.deepEqual(cfg.models[sentimentIndex].image, { digest: OLD_DIGEST, tag: "v2.0.9-0badc0d", previousTag: prodSentiment.image.tag });
             assert.throws(
                 () =>
                     planPromotion({

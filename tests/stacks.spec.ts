@@ -137,6 +137,20 @@ describe("stacks: registry across dev and prod", () => {
         }
     });
 
+    it("the replaced release (image.previousTag) stays protected too: the canary's abort target", async () => {
+        const run = await runStack("prod", { editConfig: (c) => (c["model-fleet:models"][0].image.previousTag = "v2.1.3-0ddba11") });
+        const lp = byType(run.resources, "aws:ecr/lifecyclePolicy:LifecyclePolicy").find((p) => p.name === "registry-sentiment-lifecycle")!;
+        const rules = JSON.parse(lp.inputs.policy).rules;
+        assert.deepEqual(rules.slice(0, 2).map((r: any) => r.selection.tagPatternList), [["v2.1.4-5e2c9a1"], ["v2.1.3-0ddba11"]]);
+    });
+
+    it("declares the repositories listed in registry.repositories before their model runs here", async () => {
+        const run = await runStack("prod", { editConfig: (c) => (c["model-fleet:registry"].repositories = ["reranker"]) });
+        const names = byType(run.resources, "aws:ecr/repository:Repository").map((r) => r.inputs.name);
+        assert.deepEqual(names.sort(), ["model-fleet/embeddings", "model-fleet/reranker", "model-fleet/sentiment", "model-fleet/summarizer"]);
+        assert.ok(run.outputs.repositoryUrls.reranker.endsWith("/model-fleet/reranker"));
+    });
+
     it("each repository grants pull to the stack's GPU node roles and nobody else", async () => {
         for (const name of ["dev", "prod"]) {
             const run = await stack(name);

@@ -50,7 +50,7 @@ export interface PromotionPlan {
     targetStack: string;
     /** Index of the model in the target's `models` array. */
     index: number;
-    current: { version?: string; digest?: string; tag?: string };
+    current: { version?: string; digest?: string; tag?: string; previousTag?: string };
     next: { version: string; digest: string; tag?: string; ref?: string };
     /** `stack dev` or `explicit digest`. */
     origin: string;
@@ -206,6 +206,7 @@ export function planPromotion(req: PromotionRequest): PromotionPlan {
         version: typeof entry.version === "string" ? entry.version : entry.version === undefined ? undefined : String(entry.version),
         digest: typeof image.digest === "string" ? image.digest : undefined,
         tag: typeof image.tag === "string" ? image.tag : undefined,
+        previousTag: typeof image.previousTag === "string" ? image.previousTag : undefined,
     };
 
     const sets: ConfigSet[] = [];
@@ -219,6 +220,10 @@ export function planPromotion(req: PromotionRequest): PromotionPlan {
     // A digest promoted without a tag drops the stale one (it named another image).
     if (current.tag !== next.tag) {
         sets.push({ path: `models[${index}].image.tag`, value: next.tag });
+    }
+    // The image being replaced stays protected as the abort/rollback target (its tag, when the config had one).
+    if (current.digest !== next.digest && current.previousTag !== current.tag) {
+        sets.push({ path: `models[${index}].image.previousTag`, value: current.tag });
     }
     let kind: PromotionKind;
     if (sets.length === 0) {
@@ -241,6 +246,9 @@ export function planPromotion(req: PromotionRequest): PromotionPlan {
         lines.push(`- version: ${current.version ?? "(none)"}`, `+ version: ${next.version}`);
         lines.push(`- image.digest: ${shortDigest(current.digest)}`, `+ image.digest: ${next.digest}`);
         if (current.tag !== next.tag) lines.push(`- image.tag: ${current.tag ?? "(none)"}`, `+ image.tag: ${next.tag ?? "(none)"}`);
+        if (current.digest !== next.digest && current.previousTag !== current.tag) {
+            lines.push(`  image.previousTag: ${current.tag ?? "(none)"} (kept as the rollback target)`);
+        }
         if (kind === "downgrade") {
             lines.push(`  note: ${current.version} → ${next.version} is a downgrade (rollback)`);
         } else if (kind === "redeploy") {
