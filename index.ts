@@ -3,6 +3,7 @@
  * builds the components and exports the stack outputs.
  */
 import * as aws from "@pulumi/aws";
+import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { EksCluster } from "./components/cluster";
 import { capacityOutput, capacityPlan, capacityWarnings } from "./components/gpu/capacity";
@@ -70,14 +71,16 @@ const registry = new ModelRegistry(
 
 // Push credentials, only when this stack builds.
 const builds = config.models.some((m) => "build" in m.image);
-const pushAuth = !builds
-    ? undefined
-    : config.registry.harbor
-      ? { username: config.registry.harbor.username, password: config.registry.harbor.password }
-      : (() => {
-            const token = aws.ecr.getAuthorizationTokenOutput({ registryId: identity.accountId });
-            return { username: token.userName, password: token.password };
-        })();
+const pushAuth = builds ? registryCredentials() : undefined;
+
+// Promoted digests are checked against the registry (the tag they were pushed with must hold exactly that digest).
+const promotedWithTag = config.models.some((m) => "digest" in m.image && m.image.tag !== undefined);
+const registryLookup =
+    config.registry.verifyPromotedImages && promotedWithTag
+        ? new docker.Provider("registry-lookup", {
+              registryAuth: [{ address: registry.registryHost, ...registryCredentials() }],
+          })
+        : undefined;
 
 const modelImages = new Map(
     config.models.map((m) => [
@@ -93,6 +96,7 @@ const modelImages = new Map(
             requireCleanTree: config.build.requireCleanTree,
             treeDirty: config.treeDirty,
             dirtyPaths: config.dirtyPaths,
+            registryLookup,
         }),
     ]),
 );
@@ -187,6 +191,15 @@ export const canaries = pulumi.output(
 );
 /** GPU capacity at every model's maxReplicas, per pool. */
 export const gpuCapacity = capacityOutput(capacity);
+
+/** Registry credentials: Harbor's configured user, or a short-lived ECR token for this account. */
+function registryCredentials(): { username: pulumi.Input<string>; password: pulumi.Input<string> } {
+    if (config.registry.harbor) {
+        return { username: config.registry.harbor.username, password: config.registry.harbor.password };
+    }
+    const token = aws.ecr.getAuthorizationTokenOutput({ registryId: identity.accountId });
+    return { username: token.userName, password: pulumi.secret(token.password) };
+}
 
 /** The releases retention must keep for a model: the one deployed, and (promoted) the one it replaced. */
 function deployedTags(m: ModelConfig): string[] {

@@ -63,6 +63,10 @@ export const registrySchema = z.strictObject({
         })
         .optional().describe("ECR only: replicate this registry's `<prefix>/` repositories to another region (dev → prod)."),
     harbor: harborSchema.optional().describe("Harbor connection, when type is harbor."),
+    verifyPromotedImages: z
+        .boolean()
+        .default(true)
+        .describe("Before deploying a promoted digest, check that the registry holds it under its release tag (needs registry read access at preview)."),
     repositories: z
         .array(dnsLabel)
         .default([])

@@ -103,6 +103,31 @@ export function fakeDigest(...parts: unknown[]): string {
     return "sha256:" + crypto.createHash("sha256").update(JSON.stringify(parts)).digest("hex");
 }
 
+/**
+ * Performance (measured by `npm run bench`): the Pulumi runtime wraps every promise it creates in
+ * `debuggablePromise`, which records `new Error().stack` for its promise-leak report (~25 per resource, one per
+ * output property), and ts-node's source-map-support maps every frame of every one of those stacks. Under the
+ * mocks that was about two thirds of a plan's time. The harness records those stacks empty (the leak detection
+ * itself is unchanged) unless PULUMI_DEBUG_PROMISE_LEAKS is set, when Pulumi prints them.
+ */
+function withoutPromiseStacks(): void {
+    const debuggable = require("@pulumi/pulumi/runtime/debuggable");
+    const original = debuggable.debuggablePromise;
+    if (debuggable.debugPromiseLeaks || typeof original !== "function" || original.withoutStacks) return;
+    const patched = function (this: unknown, ...args: unknown[]) {
+        const limit = Error.stackTraceLimit;
+        Error.stackTraceLimit = 0;
+        try {
+            return original.apply(this, args);
+        } finally {
+            Error.stackTraceLimit = limit;
+        }
+    };
+    patched.withoutStacks = true;
+    debuggable.debuggablePromise = patched;
+}
+withoutPromiseStacks();
+
 class UnexpectedInvoke extends Error {}
 
 /** The marker the Pulumi runtime wraps secret values in when it serialises inputs. */
@@ -133,7 +158,15 @@ export function maskSecretValues<T>(value: T): T {
 export class FleetMocks implements pulumi.runtime.Mocks {
     public readonly resources: MockResource[] = [];
 
-    constructor(private readonly region: string) {}
+    /**
+     * @param region the stack's `aws:region`
+     * @param registryImages what the registry holds: `<repository path>:<tag>` (e.g. `model-fleet/sentiment:v2.1.4-5e2c9a1`)
+     *   → digest, answered by `getRegistryImage`
+     */
+    constructor(
+        private readonly region: string,
+        private readonly registryImages: Record<string, string> = {},
+    ) {}
 
     newResource(args: pulumi.runtime.MockResourceArgs): { id: string | undefined; state: Record<string, any> } {
         const inputs = args.inputs ?? {};
@@ -226,6 +259,14 @@ export class FleetMocks implements pulumi.runtime.Mocks {
                     proxyEndpoint: `https://${ACCOUNT_ID}.dkr.ecr.${this.region}.amazonaws.com`,
                     expiresAt: "2099-01-01T00:00:00Z",
                 };
+            case "docker:index/getRegistryImage:getRegistryImage": {
+                const name = String(inputs.name);
+                const key = Object.keys(this.registryImages).find((k) => name.endsWith(`/${k}`));
+                if (!key) {
+                    throw new Error(`docker registry: manifest unknown: ${name}`);
+                }
+                return { id: name, name, sha256Digest: this.registryImages[key] };
+            }
             default:
                 throw new UnexpectedInvoke(`unexpected invoke ${args.token} (${JSON.stringify(inputs)}): mock it in tests/harness.ts`);
         }
@@ -263,6 +304,8 @@ export interface RunOptions {
     region?: string;
     /** Preview (dry run) instead of update (default false: outputs resolve as after `pulumi up`). */
     preview?: boolean;
+    /** Registry contents for `getRegistryImage`: `<repository path>:<tag>` → digest. Default: empty. */
+    registryImages?: Record<string, string>;
 }
 
 let running: Promise<unknown> = Promise.resolve();
@@ -278,7 +321,7 @@ async function runProgramNow<T>(program: () => T, opts: RunOptions): Promise<{ r
     const { config, secretKeys } = configFromObject(opts.config ?? {});
     const region = config["aws:region"] ?? opts.region ?? "us-east-1";
     config["aws:region"] = region;
-    const mocks = new FleetMocks(region);
+    const mocks = new FleetMocks(region, opts.registryImages);
     pulumi.runtime.setAllConfig(config, [...secretKeys, ...(opts.secretKeys ?? [])]);
     await pulumi.runtime.setMocks(mocks, PROJECT, opts.stack ?? "test", opts.preview ?? false);
     const result = await program();
@@ -302,6 +345,21 @@ export interface StackOptions {
     editConfig?: (config: Record<string, any>) => void;
     /** Environment for the program (GIT_SHA etc.); restored afterwards. */
     env?: Record<string, string | undefined>;
+    /**
+     * Registry contents. Default: every promoted model's `<prefix>/<model>:<tag>` holds its configured digest, as
+     * after dev's build replicated into this stack's registry.
+     */
+    registryImages?: Record<string, string>;
+}
+
+/** The registry contents a stack's promoted models imply: `<prefix>/<model>:<tag>` → digest. */
+export function promotedRegistryImages(config: Record<string, any>): Record<string, string> {
+    const prefix = config["model-fleet:registry"]?.repositoryPrefix ?? "model-fleet";
+    const out: Record<string, string> = {};
+    for (const m of config["model-fleet:models"] ?? []) {
+        if (m?.image?.digest && m.image.tag) out[`${prefix}/${m.name}:${m.image.tag}`] = m.image.digest;
+    }
+    return out;
 }
 
 /** Runs the real program (index.ts) for a stack and returns what it declared and exported. */
@@ -342,7 +400,12 @@ export async function runStack(stack: string, opts: StackOptions = {}): Promise<
                 }
             }
         },
-        { stack: stackNameOf(opts.configFile ?? stack), config: Object.fromEntries(Object.entries(config).map(([k, v]) => [k, v])), secretKeys },
+        {
+            stack: stackNameOf(opts.configFile ?? stack),
+            config: Object.fromEntries(Object.entries(config).map(([k, v]) => [k, v])),
+            secretKeys,
+            registryImages: opts.registryImages ?? promotedRegistryImages(rawConfig),
+        },
     );
     return { stack: stackNameOf(opts.configFile ?? stack), resources, outputs: result, warnings };
 }

@@ -7,7 +7,7 @@
 import { strict as assert } from "assert";
 import * as path from "path";
 import { evaluateLifecyclePolicy } from "../components/registry/ecrEvaluator";
-import { byType, k8sObjects, runStack, StackRun } from "./harness";
+import { byType, k8sObjects, revealSecrets, runStack, SECRET_SIG, StackRun } from "./harness";
 import { formatReports, unknownFields, validateK8sObjects } from "./k8sValidate";
 
 /** Kinds with no upstream schema package here; their fields are asserted by the component specs. */
@@ -149,6 +149,35 @@ describe("stacks: registry across dev and prod", () => {
         const names = byType(run.resources, "aws:ecr/repository:Repository").map((r) => r.inputs.name);
         assert.deepEqual(names.sort(), ["model-fleet/embeddings", "model-fleet/reranker", "model-fleet/sentiment", "model-fleet/summarizer"]);
         assert.ok(run.outputs.repositoryUrls.reranker.endsWith("/model-fleet/reranker"));
+    });
+
+    it("prod checks every promoted digest against the registry before deploying it", async () => {
+        const prod = await stack("prod");
+        const [lookup] = byType(prod.resources, "pulumi:providers:docker");
+        assert.equal(lookup.inputs.registryAuth[SECRET_SIG], "1b47061264138c4ac30d75fd1eb44270", "the registry credentials are a secret");
+        const auth = JSON.parse(revealSecrets(lookup.inputs.registryAuth))[0];
+        assert.equal(auth.address, "123456789012.dkr.ecr.us-west-2.amazonaws.com");
+        assert.equal(auth.username, "AWS");
+        assert.equal(byType((await stack("dev")).resources, "pulumi:providers:docker").length, 0, "dev builds; nothing to check");
+    });
+
+    it("a promoted digest that the registry does not hold under its tag fails the plan, naming both digests", async () => {
+        const other = "sha256:" + "e".repeat(64);
+        await assert.rejects(
+            runStack("prod", {
+                registryImages: {
+                    "model-fleet/sentiment:v2.1.4-5e2c9a1": other,
+                    "model-fleet/summarizer:v1.4.0-77d0b3e": "sha256:9c8b7a6f5e4d3c2b1a09f8e7d6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a3",
+                    "model-fleet/embeddings:v3.0.1-c4f19a2": "sha256:0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9",
+                },
+            }),
+            (e: Error) => {
+                assert.match(e.message, /model-fleet\/sentiment:v2\.1\.4-5e2c9a1 is sha256:e{64} in the registry, not the promoted sha256:3f1b2c4d/);
+                return true;
+            },
+        );
+        // A tag the registry does not have at all: the lookup itself fails (the engine prints the provider's error).
+        await assert.rejects(runStack("prod", { registryImages: {} }));
     });
 
     it("each repository grants pull to the stack's GPU node roles and nobody else", async () => {

@@ -3,13 +3,18 @@
  *
  * - `source: { build }` builds the context with `@pulumi/docker-build` (BuildKit), pushes `<repo>:v<semver>-<sha>`
  *   and exposes `ref = <repo>@sha256:…` from the pushed digest.
- * - `source: { digest }` (a promoted model, prod) declares no build at all: `ref = <repo>@<digest>`.
+ * - `source: { digest }` (a promoted model, prod) declares no build at all: `ref = <repo>@<digest>`. With a
+ *   `registryLookup` provider and a recorded release tag, it first asks the registry (`@pulumi/docker`'s
+ *   `getRegistryImage`) which digest `<repo>:<tag>` holds, and fails the preview unless it is the promoted one:
+ *   a digest that never replicated into this stack's registry, or a tag that names another image, stops the
+ *   deployment before any pod tries to pull it.
  *
  * The build-vs-digest decision, the tag, labels and build args come from the pure `planModelImage`; this class only
  * wires them to a resource. Invalid input (bad version or digest, missing sha, dirty tree when a clean one is
  * required) throws synchronously from the constructor, before anything is registered.
  */
 import * as pulumi from "@pulumi/pulumi";
+import * as docker from "@pulumi/docker";
 import * as dockerBuild from "@pulumi/docker-build";
 import { BUILD_PLATFORMS, ImagePlanError, ModelImageSource, OCI_LABELS, planModelImage } from "./imagePlan";
 
@@ -49,6 +54,11 @@ export interface ModelImageArgs {
     readonly treeDirty?: boolean;
     /** Changed paths (from `git status --porcelain`) quoted in the dirty-tree refusal. Default []; plain. */
     readonly dirtyPaths?: readonly string[];
+    /**
+     * Docker provider with read access to the registry: a promoted digest with a release tag is checked against
+     * what the registry holds under that tag before it is deployed. Default: none (no check).
+     */
+    readonly registryLookup?: docker.Provider;
 }
 
 export class ModelImage extends pulumi.ComponentResource {
@@ -96,7 +106,22 @@ export class ModelImage extends pulumi.ComponentResource {
             this.built = false;
             this.digest = pulumi.output(plan.digest);
             this.tag = pulumi.output<string | undefined>(plan.tag);
-            this.ref = pulumi.interpolate`${repositoryUrl}@${plan.digest}`;
+            if (args.registryLookup && plan.tag !== undefined) {
+                const promoted = plan.digest;
+                const tagged = pulumi.interpolate`${repositoryUrl}:${plan.tag}`;
+                const remote = docker.getRegistryImageOutput({ name: tagged }, { parent: this, provider: args.registryLookup });
+                this.ref = pulumi.all([repositoryUrl, tagged, remote.sha256Digest]).apply(([repo, ref, found]) => {
+                    if (found !== promoted) {
+                        throw new pulumi.RunError(
+                            `ModelImage ${name}: ${ref} is ${found} in the registry, not the promoted ${promoted}: ` +
+                                `the image has not replicated here yet, or the config's tag names another image (re-run npm run promote)`,
+                        );
+                    }
+                    return `${repo}@${promoted}`;
+                });
+            } else {
+                this.ref = pulumi.interpolate`${repositoryUrl}@${plan.digest}`;
+            }
         } else {
             const cacheRef = pulumi.interpolate`${repositoryUrl}:${plan.cacheTag}`;
             const registries: dockerBuild.types.input.RegistryArgs[] = args.registry
