@@ -124,7 +124,7 @@ export function parseConfig(raw: Record<string, unknown>, ctx: ParseContext): Fl
     }
     const cfg = parsed.data;
     const builds = cfg.models.some((m) => "build" in m.image);
-    const requireCleanTree = cfg.build.requireCleanTree ?? environment === "production";
+    const requireCleanTree = cfg.build.requireCleanTree;
     let gitSha: string | undefined;
     let treeDirty = false;
     let changed: string[] = [];

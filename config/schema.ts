@@ -170,10 +170,13 @@ export const servingSchema = z
 
 export const buildSchema = z
     .strictObject({
-        requireCleanTree: z.boolean().optional().describe("Refuse to build from a dirty work tree. Defaults to true in production."),
+        requireCleanTree: z
+            .boolean()
+            .default(true)
+            .describe("Refuse to build from a dirty work tree, so an image's tag and revision label name exactly what it holds."),
         sourceUrl: z.url().default("https://github.com/example/model-fleet").describe("Value of the `org.opencontainers.image.source` label."),
     })
-    .default({ sourceUrl: "https://github.com/example/model-fleet" });
+    .default({ requireCleanTree: true, sourceUrl: "https://github.com/example/model-fleet" });
 
 /** The whole `model-fleet:` namespace, keyed as in the stack file. */
 export const configSchema = z.strictObject({

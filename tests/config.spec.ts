@@ -95,18 +95,20 @@ describe("config: the stack files", () => {
         assert.ok(prod.models.some((m) => m.canary));
     });
 
-    it("defaults: environment from the stack name, port 8080, CPU target 70, clean tree in production", () => {
+    it("defaults: environment from the stack name, port 8080, CPU target 70, clean tree required", () => {
         assert.equal(defaultEnvironment("prod"), "production");
         assert.equal(defaultEnvironment("production-eu"), "production");
         assert.equal(defaultEnvironment("dev"), "development");
         const { raw } = rawConfigOf(BASES.dev);
         delete raw.environment;
         delete raw.models[1].port;
+        delete raw.build;
         const cfg = parseConfig(raw, ctx("dev", "us-east-1"));
         assert.equal(cfg.environment, "development");
         assert.equal(cfg.models[1].port, 8080);
         assert.equal(cfg.models[1].autoscaling.targetCpuUtilization, 70);
-        assert.equal(cfg.build.requireCleanTree, false);
+        assert.equal(cfg.build.requireCleanTree, true, "every stack refuses dirty builds unless it opts out (dev does)");
+        assert.equal(parseConfig(rawConfigOf(BASES.dev).raw, ctx("dev", "us-east-1")).build.requireCleanTree, false);
         assert.equal(cfg.gpuPools[0].amiType, "AL2023_x86_64_NVIDIA");
         assert.equal(cfg.registry.repositoryPrefix, "model-fleet");
     });
