@@ -2,8 +2,8 @@
  * Pods: probes, resource requests/limits and the hardened security context, on every workload's pod template.
  * One violation per offending container, naming it.
  */
-import type { ResourceValidationPolicy, StackValidationPolicy } from "@pulumi/policy";
-import { BATCH_TYPES, POD, WORKLOAD_TYPES, containersOf, kindOf, renderedFrom, validateWorkloads, workloadOf } from "./podSpecs";
+import type { ResourceValidation, ResourceValidationPolicy, StackValidationPolicy } from "@pulumi/policy";
+import { BATCH_TYPES, Container, POD, WORKLOAD_TYPES, containersOf, kindOf, renderedFrom, validateWorkloads, workloadOf } from "./podSpecs";
 import { obj, violation } from "./util";
 
 const SERVICE_ACCOUNT = "kubernetes:core/v1:ServiceAccount";
@@ -88,6 +88,16 @@ export const podRunAsNonRoot: ResourceValidationPolicy = {
     }),
 };
 
+/** A check of every container of a workload: `problem` says what is wrong with one container, or nothing. */
+function everyContainer(problem: (c: Container) => string | undefined, remediation: string): ResourceValidation {
+    return validateWorkloads((w, _args, report) => {
+        for (const ref of containersOf(w.podSpec)) {
+            const p = problem(ref.container);
+            if (p) report(violation(`${ref.label} ${p}`, remediation));
+        }
+    });
+}
+
 const ESCALATION_REMEDIATION = "set `securityContext.allowPrivilegeEscalation: false` on every container.";
 
 export const containerNoPrivilegeEscalation: ResourceValidationPolicy = {
@@ -96,13 +106,10 @@ export const containerNoPrivilegeEscalation: ResourceValidationPolicy = {
     enforcementLevel: "mandatory",
     severity: "high",
     remediationSteps: ESCALATION_REMEDIATION,
-    validateResource: validateWorkloads((w, _args, report) => {
-        for (const ref of containersOf(w.podSpec)) {
-            if (ref.container.securityContext?.allowPrivilegeEscalation !== false) {
-                report(violation(`${ref.label} does not set securityContext.allowPrivilegeEscalation: false.`, ESCALATION_REMEDIATION));
-            }
-        }
-    }),
+    validateResource: everyContainer(
+        (c) => (c.securityContext?.allowPrivilegeEscalation !== false ? "does not set securityContext.allowPrivilegeEscalation: false." : undefined),
+        ESCALATION_REMEDIATION,
+    ),
 };
 
 const READ_ONLY_REMEDIATION =
@@ -115,13 +122,10 @@ export const containerReadOnlyRootFilesystem: ResourceValidationPolicy = {
     enforcementLevel: "mandatory",
     severity: "medium",
     remediationSteps: READ_ONLY_REMEDIATION,
-    validateResource: validateWorkloads((w, _args, report) => {
-        for (const ref of containersOf(w.podSpec)) {
-            if (ref.container.securityContext?.readOnlyRootFilesystem !== true) {
-                report(violation(`${ref.label} does not set securityContext.readOnlyRootFilesystem: true.`, READ_ONLY_REMEDIATION));
-            }
-        }
-    }),
+    validateResource: everyContainer(
+        (c) => (c.securityContext?.readOnlyRootFilesystem !== true ? "does not set securityContext.readOnlyRootFilesystem: true." : undefined),
+        READ_ONLY_REMEDIATION,
+    ),
 };
 
 const DROP_ALL_REMEDIATION = 'set `securityContext.capabilities.drop: ["ALL"]` on every container (add back only what it needs).';
@@ -132,14 +136,10 @@ export const containerDropAllCapabilities: ResourceValidationPolicy = {
     enforcementLevel: "mandatory",
     severity: "medium",
     remediationSteps: DROP_ALL_REMEDIATION,
-    validateResource: validateWorkloads((w, _args, report) => {
-        for (const ref of containersOf(w.podSpec)) {
-            const drop = ref.container.securityContext?.capabilities?.drop;
-            if (!Array.isArray(drop) || !drop.includes("ALL")) {
-                report(violation(`${ref.label} does not drop ALL capabilities (securityContext.capabilities.drop).`, DROP_ALL_REMEDIATION));
-            }
-        }
-    }),
+    validateResource: everyContainer((c) => {
+        const drop = c.securityContext?.capabilities?.drop;
+        return !Array.isArray(drop) || !drop.includes("ALL") ? "does not drop ALL capabilities (securityContext.capabilities.drop)." : undefined;
+    }, DROP_ALL_REMEDIATION),
 };
 
 const PRIVILEGED_REMEDIATION = "remove `securityContext.privileged: true`; a model server never needs the host's devices or kernel.";
@@ -150,13 +150,10 @@ export const containerNotPrivileged: ResourceValidationPolicy = {
     enforcementLevel: "mandatory",
     severity: "critical",
     remediationSteps: PRIVILEGED_REMEDIATION,
-    validateResource: validateWorkloads((w, _args, report) => {
-        for (const ref of containersOf(w.podSpec)) {
-            if (ref.container.securityContext?.privileged === true) {
-                report(violation(`${ref.label} runs privileged (securityContext.privileged: true).`, PRIVILEGED_REMEDIATION));
-            }
-        }
-    }),
+    validateResource: everyContainer(
+        (c) => (c.securityContext?.privileged === true ? "runs privileged (securityContext.privileged: true)." : undefined),
+        PRIVILEGED_REMEDIATION,
+    ),
 };
 
 const AUTOMOUNT_REMEDIATION =

@@ -111,6 +111,16 @@ export function instanceGpu(instanceType: string): InstanceGpu | undefined {
 
 type ProfileRow = [name: string, computeSlices: number, memorySlices: number, maxCount: number];
 
+const PROFILES_80GB: ProfileRow[] = [
+  ["1g.10gb", 1, 1, 7],
+  ["1g.10gb+me", 1, 1, 1],
+  ["1g.20gb", 1, 2, 4],
+  ["2g.20gb", 2, 2, 3],
+  ["3g.40gb", 3, 4, 2],
+  ["4g.40gb", 4, 4, 1],
+  ["7g.80gb", 7, 8, 1],
+];
+
 const PROFILE_ROWS: Partial<Record<GpuModel, ProfileRow[]>> = {
   "A100-40GB": [
     ["1g.5gb", 1, 1, 7],
@@ -121,24 +131,9 @@ const PROFILE_ROWS: Partial<Record<GpuModel, ProfileRow[]>> = {
     ["4g.20gb", 4, 4, 1],
     ["7g.40gb", 7, 8, 1],
   ],
-  "A100-80GB": [
-    ["1g.10gb", 1, 1, 7],
-    ["1g.10gb+me", 1, 1, 1],
-    ["1g.20gb", 1, 2, 4],
-    ["2g.20gb", 2, 2, 3],
-    ["3g.40gb", 3, 4, 2],
-    ["4g.40gb", 4, 4, 1],
-    ["7g.80gb", 7, 8, 1],
-  ],
-  "H100-80GB": [
-    ["1g.10gb", 1, 1, 7],
-    ["1g.10gb+me", 1, 1, 1],
-    ["1g.20gb", 1, 2, 4],
-    ["2g.20gb", 2, 2, 3],
-    ["3g.40gb", 3, 4, 2],
-    ["4g.40gb", 4, 4, 1],
-    ["7g.80gb", 7, 8, 1],
-  ],
+  // A100-80GB and H100-80GB share NVIDIA's 80 GB profile set (same names, slices and counts).
+  "A100-80GB": PROFILES_80GB,
+  "H100-80GB": PROFILES_80GB,
   "H200-141GB": [
     ["1g.18gb", 1, 1, 7],
     ["1g.18gb+me", 1, 1, 1],
