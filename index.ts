@@ -24,6 +24,8 @@ const config = loadConfig();
 const cluster = new EksCluster("cluster", { clusterName: config.cluster.name, region: config.region });
 const k8sOpts: pulumi.ComponentResourceOptions = { providers: [cluster.provider] };
 const identity = aws.getCallerIdentityOutput();
+// The one namespace of every model workload (and of Harbor's pull Secret): declared first, referenced by output.
+const namespace = new ModelNamespace("serving", { name: config.serving.namespace }, k8sOpts);
 
 // The cluster add-ons that expose GPUs (device plugin, MIG manager and its mig-parted config), then the GPU node
 // pools: a pool's nodes carry the name of their MIG config, so the config must exist before the nodes do.
@@ -32,21 +34,29 @@ const gpuAddons =
 const pools = new Map(
     config.gpuPools.map((p) => [
         p.name,
-        new GpuNodePool(`gpu-${p.name}`, {
-            clusterName: cluster.name,
-            subnetIds: cluster.privateSubnetIds,
-            name: p.name,
-            instanceType: p.instanceType,
-            amiType: p.amiType,
-            capacityType: p.capacityType,
-            minSize: p.minSize,
-            maxSize: p.maxSize,
-            desiredSize: p.desiredSize,
-            maxUnavailable: p.maxUnavailable,
-            diskSizeGiB: p.diskSizeGiB,
-            mig: p.mig,
-        }, { dependsOn: gpuAddons ? [gpuAddons] : [] }),
+        new GpuNodePool(
+            `gpu-${p.name}`,
+            {
+                clusterName: cluster.name,
+                subnetIds: cluster.privateSubnetIds,
+                name: p.name,
+                instanceType: p.instanceType,
+                amiType: p.amiType,
+                capacityType: p.capacityType,
+                minSize: p.minSize,
+                maxSize: p.maxSize,
+                desiredSize: p.desiredSize,
+                maxUnavailable: p.maxUnavailable,
+                diskSizeGiB: p.diskSizeGiB,
+                mig: p.mig,
+            },
+            { dependsOn: gpuAddons ? [gpuAddons] : [] },
+        ),
     ]),
+);
+// What each GPU model asks for: the resource its pool exposes, the taint toleration and the pool's node selector.
+const scheduling = new Map(
+    config.models.flatMap((m) => (m.gpu ? [[m.name, gpuScheduling(m.gpu, config.gpuPools.find((p) => p.name === m.gpu!.pool)!)] as const] : [])),
 );
 const capacity = capacityPlan(config.gpuPools, config.models);
 for (const warning of capacityWarnings(capacity)) {
@@ -54,20 +64,17 @@ for (const warning of capacityWarnings(capacity)) {
 }
 
 // One repository per model; the GPU node roles may pull.
-const registry = new ModelRegistry(
-    "registry",
-    {
-        models: [...new Set([...config.models.map((m) => m.name), ...config.registry.repositories])],
-        registry: config.registry,
-        pullRoleArns: [...pools.values()].map((p) => p.nodeRoleArn),
-        accountId: identity.accountId,
-        region: config.region,
-        k8sProvider: config.registry.type === "harbor" ? cluster.provider : undefined,
-        // Retention never expires the release a stack runs: built here (v<version>-<sha>) or promoted with its tag.
-        deployedTags: Object.fromEntries(config.models.map((m) => [m.name, deployedTags(m)])),
-        pullSecretNamespace: config.serving.namespace,
-    },
-);
+const registry = new ModelRegistry("registry", {
+    models: [...new Set([...config.models.map((m) => m.name), ...config.registry.repositories])],
+    registry: config.registry,
+    pullRoleArns: [...pools.values()].map((p) => p.nodeRoleArn),
+    accountId: identity.accountId,
+    region: config.region,
+    k8sProvider: config.registry.type === "harbor" ? cluster.provider : undefined,
+    // Retention never expires the release a stack runs: built here (v<version>-<sha>) or promoted with its tags.
+    deployedTags: Object.fromEntries(config.models.map((m) => [m.name, deployedTags(m)])),
+    pullSecretNamespace: namespace.namespaceName,
+});
 
 // Push credentials, only when this stack builds.
 const builds = config.models.some((m) => "build" in m.image);
@@ -90,7 +97,7 @@ const modelImages = new Map(
             version: m.version,
             gitSha: config.gitSha,
             source: m.image,
-            repositoryUrl: registry.repositoryUrls.apply((urls) => urls[m.name]),
+            repositoryUrl: registry.repositoryUrlByModel[m.name],
             registry: pushAuth,
             sourceUrl: config.build.sourceUrl,
             requireCleanTree: config.build.requireCleanTree,
@@ -101,8 +108,7 @@ const modelImages = new Map(
     ]),
 );
 
-// Serving: one namespace, the Argo Rollouts controller when some model has a canary, one ModelService per model.
-const namespace = new ModelNamespace("serving", { name: config.serving.namespace }, k8sOpts);
+// Serving: the Argo Rollouts controller when some model has a canary, then one ModelService per model.
 const rollouts = config.models.some((m) => m.canary)
     ? new RolloutsController(
           "rollouts",
@@ -115,32 +121,34 @@ const rollouts = config.models.some((m) => m.canary)
       )
     : undefined;
 
-const services = config.models.map((m) => {
-    const pool = m.gpu ? config.gpuPools.find((p) => p.name === m.gpu!.pool)! : undefined;
-    return new ModelService(
-        `model-${m.name}`,
-        {
-            namespace: namespace.namespaceName,
-            model: m,
-            image: modelImages.get(m.name)!.ref,
-            gpu: m.gpu && pool ? gpuScheduling(m.gpu, pool) : undefined,
-            environment: config.environment,
-            serving: config.serving,
-            imagePullSecrets: registry.pullSecretName ? [registry.pullSecretName] : undefined,
-            rollouts:
-                m.canary && rollouts
-                    ? {
-                          trafficRouting: config.rollouts.trafficRouting,
-                          analysisTemplates: rollouts.analysisTemplateNames,
-                          analysisMinSeconds: rollouts.analysisMinSeconds,
-                          host: config.rollouts.ingressHost ? `${m.name}.${config.rollouts.ingressHost}` : `${m.name}.${config.serving.namespace}.svc.cluster.local`,
-                      }
-                    : undefined,
-            rolloutsDependsOn: rollouts?.ready,
-        },
-        k8sOpts,
-    );
-});
+const services = config.models.map(
+    (m) =>
+        new ModelService(
+            `model-${m.name}`,
+            {
+                namespace: namespace.namespaceName,
+                model: m,
+                image: modelImages.get(m.name)!.ref,
+                gpu: scheduling.get(m.name),
+                environment: config.environment,
+                serving: config.serving,
+                imagePullSecrets: registry.pullSecretName ? [registry.pullSecretName] : undefined,
+                rollouts:
+                    m.canary && rollouts
+                        ? {
+                              trafficRouting: config.rollouts.trafficRouting,
+                              analysisTemplates: rollouts.analysisTemplateNames,
+                              analysisMinSeconds: rollouts.analysisMinSeconds,
+                              host: config.rollouts.ingressHost
+                                  ? `${m.name}.${config.rollouts.ingressHost}`
+                                  : `${m.name}.${config.serving.namespace}.svc.cluster.local`,
+                          }
+                        : undefined,
+                rolloutsDependsOn: rollouts?.ready,
+            },
+            k8sOpts,
+        ),
+);
 
 export const environment = config.environment;
 export const clusterName = cluster.name;
@@ -154,7 +162,7 @@ export const gpuNodeRoleArns = pulumi.output(Object.fromEntries([...pools].map((
 export const images = pulumi.output(
     Object.fromEntries(
         config.models.map((m) => {
-            const img = imagesOf(m.name);
+            const img = modelImages.get(m.name)!;
             return [m.name, { version: img.version, tag: img.tag, digest: img.digest, ref: img.ref }];
         }),
     ),
@@ -164,12 +172,12 @@ export const models = pulumi.output(
     Object.fromEntries(
         config.models.map((m, i) => {
             const svc = services[i];
-            const gpu = m.gpu ? gpuScheduling(m.gpu, config.gpuPools.find((p) => p.name === m.gpu!.pool)!) : undefined;
+            const gpu = scheduling.get(m.name);
             return [
                 m.name,
                 {
                     version: m.version,
-                    image: imagesOf(m.name).ref,
+                    image: modelImages.get(m.name)!.ref,
                     gpu: gpu ? Object.entries(gpu.limits).map(([k, v]) => `${k}: ${v}`).join(", ") : undefined,
                     minReplicas: m.autoscaling.minReplicas,
                     maxReplicas: m.autoscaling.maxReplicas,
@@ -205,8 +213,4 @@ function registryCredentials(): { username: pulumi.Input<string>; password: pulu
 function deployedTags(m: ModelConfig): string[] {
     if ("build" in m.image) return [releaseTag(m.version, config.gitSha!)];
     return [m.image.tag, m.image.previousTag].filter((t): t is string => t !== undefined);
-}
-
-function imagesOf(name: string): ModelImage {
-    return modelImages.get(name)!;
 }

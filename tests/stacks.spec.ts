@@ -206,6 +206,8 @@ describe("stacks: registry across dev and prod", () => {
         const [secret] = byType(run.resources, "kubernetes:core/v1:Secret");
         assert.equal(secret.inputs.type, "kubernetes.io/dockerconfigjson");
         assert.equal(secret.inputs.metadata.name, run.outputs.pullSecretName);
+        const nsIndex = run.resources.findIndex((r) => r.type === "kubernetes:core/v1:Namespace" && r.inputs.metadata.name === secret.inputs.metadata.namespace);
+        assert.ok(nsIndex >= 0 && nsIndex < run.resources.indexOf(secret), "the Secret waits for its namespace (it takes the namespace's output)");
         for (const w of k8sObjects(run.resources).filter((o) => o.kind === "Deployment" || o.kind === "Rollout")) {
             assert.deepEqual(w.spec.template.spec.imagePullSecrets, [{ name: run.outputs.pullSecretName }], `${w.kind}/${w.metadata.name} pulls with the robot`);
         }
