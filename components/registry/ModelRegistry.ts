@@ -72,6 +72,11 @@ const TOKEN = "model-fleet:registry:ModelRegistry";
 export class ModelRegistry extends pulumi.ComponentResource {
     /** Model name → repository URL (`<registry host>/<prefix>/<model>`; Harbor: `<host>/<project>/<prefix>/<model>`). */
     public readonly repositoryUrls: pulumi.Output<Record<string, string>>;
+    /**
+     * Model name → its own repository URL. Use this rather than `repositoryUrls.apply(...)` for one model: the map
+     * depends on every repository, so each consumer would depend on all N of them (N² dependencies in the engine).
+     */
+    public readonly repositoryUrlByModel: Record<string, pulumi.Output<string>>;
     /** Registry host to authenticate pushes and pulls against. */
     public readonly registryHost: pulumi.Output<string>;
     /** Harbor with a Kubernetes provider: name of the dockerconfigjson pull Secret. */
@@ -179,6 +184,7 @@ export class ModelRegistry extends pulumi.ComponentResource {
             }
 
             this.repositoryUrls = pulumi.output(urls);
+            this.repositoryUrlByModel = urls;
             this.registryHost = pulumi
                 .all([args.accountId, args.region])
                 .apply(([account, region]) => `${account}.dkr.ecr.${region}.${partitionOf(region) === "aws-cn" ? "amazonaws.com.cn" : "amazonaws.com"}`);
@@ -241,6 +247,7 @@ export class ModelRegistry extends pulumi.ComponentResource {
             }
 
             this.repositoryUrls = pulumi.output(Object.fromEntries(args.models.map((m) => [m, `${host}/${harbor.project}/${prefix}/${m}`])));
+            this.repositoryUrlByModel = Object.fromEntries(args.models.map((m) => [m, pulumi.output(`${host}/${harbor.project}/${prefix}/${m}`)]));
             this.registryHost = pulumi.output(host);
             this.retentionRules = describeHarborRetention(reg.retention, releasePattern);
         }
