@@ -67,7 +67,8 @@ for (const warning of capacityWarnings(capacity)) {
 const registry = new ModelRegistry("registry", {
     models: [...new Set([...config.models.map((m) => m.name), ...config.registry.repositories])],
     registry: config.registry,
-    pullRoleArns: [...pools.values()].map((p) => p.nodeRoleArn),
+    // Same-account nodes pull with their IAM role; the repository policy names the GPU node roles (none: no policy).
+    pullRoleArns: pools.size > 0 ? [...pools.values()].map((p) => p.nodeRoleArn) : undefined,
     accountId: identity.accountId,
     region: config.region,
     k8sProvider: config.registry.type === "harbor" ? cluster.provider : undefined,

@@ -128,7 +128,36 @@ function withoutPromiseStacks(): void {
 }
 withoutPromiseStacks();
 
-class UnexpectedInvoke extends Error {}
+/**
+ * Performance: `runStack` imports the program fresh on every run (its modules read the config when loaded), and
+ * ts-node would transpile every program file again each time. Its output is cached here per file and source text,
+ * so an edited file is still transpiled anew.
+ */
+function cacheTranspiledModules(): void {
+    const service = (process as any)[Symbol.for("ts-node.register.instance")];
+    if (!service || typeof service.compile !== "function" || service.compile.cached) return;
+    const original = service.compile.bind(service);
+    const cache = new Map<string, { code: string; output: string }>();
+    const compile = (code: string, fileName: string, lineOffset?: number): string => {
+        const hit = cache.get(fileName);
+        if (hit && hit.code === code && !lineOffset) return hit.output;
+        const output: string = original(code, fileName, lineOffset);
+        if (!lineOffset) cache.set(fileName, { code, output });
+        return output;
+    };
+    compile.cached = true;
+    service.compile = compile;
+}
+cacheTranspiledModules();
+
+/** An invoke error as the runtime expects it: it reports gRPC's `details`, not `message`. */
+class InvokeError extends Error {
+    public readonly details: string;
+    constructor(message: string) {
+        super(message);
+        this.details = message;
+    }
+}
 
 /** The marker the Pulumi runtime wraps secret values in when it serialises inputs. */
 export const SECRET_SIG = "4dabf18193072939515e22adb298388d";
@@ -263,12 +292,12 @@ export class FleetMocks implements pulumi.runtime.Mocks {
                 const name = String(inputs.name);
                 const key = Object.keys(this.registryImages).find((k) => name.endsWith(`/${k}`));
                 if (!key) {
-                    throw new Error(`docker registry: manifest unknown: ${name}`);
+                    throw new InvokeError(`docker registry: manifest unknown: ${name}`);
                 }
                 return { id: name, name, sha256Digest: this.registryImages[key] };
             }
             default:
-                throw new UnexpectedInvoke(`unexpected invoke ${args.token} (${JSON.stringify(inputs)}): mock it in tests/harness.ts`);
+                throw new InvokeError(`unexpected invoke ${args.token} (${JSON.stringify(inputs)}): mock it in tests/harness.ts`);
         }
     }
 }
@@ -324,9 +353,26 @@ async function runProgramNow<T>(program: () => T, opts: RunOptions): Promise<{ r
     const mocks = new FleetMocks(region, opts.registryImages);
     pulumi.runtime.setAllConfig(config, [...secretKeys, ...(opts.secretKeys ?? [])]);
     await pulumi.runtime.setMocks(mocks, PROJECT, opts.stack ?? "test", opts.preview ?? false);
-    const result = await program();
-    await settle();
-    return { resources: mocks.resources, result: result as Awaited<T> };
+    // An error thrown inside an `apply` that feeds a resource input fails that registration. The real engine
+    // fails the update; under the mocks it would only surface as an unhandled rejection, and the resource would
+    // silently be missing. Collect them and fail the run instead.
+    const failures: unknown[] = [];
+    const onRejection = (reason: unknown) => failures.push(reason);
+    process.on("unhandledRejection", onRejection);
+    try {
+        const result = await program();
+        await settle();
+        await new Promise((resolve) => setImmediate(resolve));
+        if (failures.length > 0) {
+            const messages = [...new Set(failures.map((f) => (f instanceof Error ? f.message : String(f))))];
+            const error = new Error(`the program failed while declaring resources:\n${messages.map((m) => `  - ${m}`).join("\n")}`);
+            (error as any).failures = failures;
+            throw error;
+        }
+        return { resources: mocks.resources, result: result as Awaited<T> };
+    } finally {
+        process.off("unhandledRejection", onRejection);
+    }
 }
 
 export interface StackRun {

@@ -176,8 +176,8 @@ describe("stacks: registry across dev and prod", () => {
                 return true;
             },
         );
-        // A tag the registry does not have at all: the lookup itself fails (the engine prints the provider's error).
-        await assert.rejects(runStack("prod", { registryImages: {} }));
+        // A tag the registry does not have at all: the lookup itself fails.
+        await assert.rejects(runStack("prod", { registryImages: {} }), /manifest unknown: .*model-fleet\/sentiment:v2\.1\.4-5e2c9a1/);
     });
 
     it("each repository grants pull to the stack's GPU node roles and nobody else", async () => {
@@ -214,6 +214,21 @@ describe("stacks: registry across dev and prod", () => {
         const outputs = JSON.stringify(run.outputs);
         assert.ok(!outputs.includes("mock-robot-secret"), "the robot secret is never exported");
         assert.ok(!outputs.includes("[secret]"), "the Harbor password is never exported");
+    });
+});
+
+describe("stacks: edge shapes", () => {
+    it("a stack with no GPU pools (CPU models only) plans: no node roles, so no repository policy", async () => {
+        const run = await runStack("dev", {
+            editConfig: (c) => {
+                c["model-fleet:gpuPools"] = [];
+                c["model-fleet:models"] = [c["model-fleet:models"][1]];
+            },
+        });
+        assert.equal(byType(run.resources, "aws:eks/nodeGroup:NodeGroup").length, 0);
+        assert.equal(byType(run.resources, "aws:ecr/repository:Repository").length, 1);
+        assert.equal(byType(run.resources, "aws:ecr/repositoryPolicy:RepositoryPolicy").length, 0);
+        assert.equal(byType(run.resources, "model-fleet:gpu:GpuClusterAddons").length, 0);
     });
 });
 
