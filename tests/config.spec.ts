@@ -169,7 +169,7 @@ describe("config: bad input is rejected with every offending key path", () => {
             }),
             (e: Error) => {
                 assert.ok((e as any).__pulumiRunError, "a RunError prints without a stack trace");
-                assert.match(e.message, /models\[1\]\.autoscaling\.minReplicas \(5\) must be ≤ maxReplicas \(2\)/);
+                assert.match(e.message, /models\[1\]\.autoscaling\.minReplicas \(5\) must be ≤ maxReplicas \(4\)/);
                 assert.match(e.message, /cluster\.name \(\) must be a non-empty EKS cluster name/);
                 return true;
             },

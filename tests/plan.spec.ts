@@ -24,9 +24,9 @@ describe("npm run plan (offline plan)", () => {
         }
         const text = summary(result);
         assert.match(text, /Resources by type:/);
-        assert.match(text, /aws:ecr\/repository:Repository\s+3/);
+        assert.match(text, /aws:ecr\/repository:Repository\s+2/);
         assert.match(text, /sentiment\s+2\.1\.4\s+\S+\/model-fleet\/sentiment@sha256:[0-9a-f]{64}\s+nvidia\.com\/mig-1g\.10gb: 1\s+2–6\s+Rollout\/sentiment\s+5 → 25 → 50/);
-        assert.match(text, /embeddings\s+3\.0\.1\s+\S+@sha256:[0-9a-f]{64}\s+nvidia\.com\/gpu: 1\s+2–5\s+Deployment\/embeddings\s+-/);
+        assert.match(text, /summarizer\s+1\.4\.0\s+\S+@sha256:[0-9a-f]{64}\s+nvidia\.com\/gpu: 1\s+2–4\s+Deployment\/summarizer\s+-/);
         assert.match(text, /GPU capacity at maxReplicas:/);
         assert.match(text, /priority 1: protect images tagged "prod-\*"/);
         assert.match(text, /first gate at 5% traffic/);

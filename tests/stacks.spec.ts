@@ -147,7 +147,7 @@ describe("stacks: registry across dev and prod", () => {
     it("declares the repositories listed in registry.repositories before their model runs here", async () => {
         const run = await runStack("prod", { editConfig: (c) => (c["model-fleet:registry"].repositories = ["reranker"]) });
         const names = byType(run.resources, "aws:ecr/repository:Repository").map((r) => r.inputs.name);
-        assert.deepEqual(names.sort(), ["model-fleet/embeddings", "model-fleet/reranker", "model-fleet/sentiment", "model-fleet/summarizer"]);
+        assert.deepEqual(names.sort(), ["model-fleet/reranker", "model-fleet/sentiment", "model-fleet/summarizer"]);
         assert.ok(run.outputs.repositoryUrls.reranker.endsWith("/model-fleet/reranker"));
     });
 
@@ -168,7 +168,6 @@ describe("stacks: registry across dev and prod", () => {
                 registryImages: {
                     "model-fleet/sentiment:v2.1.4-5e2c9a1": other,
                     "model-fleet/summarizer:v1.4.0-77d0b3e": "sha256:9c8b7a6f5e4d3c2b1a09f8e7d6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a3",
-                    "model-fleet/embeddings:v3.0.1-c4f19a2": "sha256:0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9",
                 },
             }),
             (e: Error) => {
@@ -236,17 +235,17 @@ describe("stacks: GPU capacity", () => {
     it("prod's MIG pool is sized for its models at maxReplicas and exported", async () => {
         const prod = await stack("prod");
         const mig = prod.outputs.gpuCapacity["a100-mig"];
-        assert.deepEqual(mig.instancesByProfile, { "1g.10gb": 6, "3g.40gb": 2 });
-        assert.equal(mig.gpusNeeded, 3, "6 × 1g.10gb at 2 per GPU, 2 × 3g.40gb at 1 per GPU");
+        assert.deepEqual(mig.instancesByProfile, { "1g.10gb": 6 });
+        assert.equal(mig.gpusNeeded, 3, "6 × 1g.10gb at 2 per GPU");
         assert.equal(mig.nodesNeeded, 1);
         assert.equal(mig.fits, true);
-        assert.equal(prod.outputs.gpuCapacity.l4.gpuRequests, 5);
+        assert.equal(prod.outputs.gpuCapacity.l4.gpuRequests, 4);
     });
 
     it("warns when a pool's maxSize cannot hold its models at maxReplicas", async () => {
         const run = await runStack("prod", { editConfig: (c) => (c["model-fleet:gpuPools"][1].maxSize = 3) });
         assert.equal(run.warnings.length, 1);
         assert.match(run.warnings[0], /^gpuPools l4: /);
-        assert.match(run.warnings[0], /maxSize 3 cannot hold the models at maxReplicas: they need 5 × g6.2xlarge/);
+        assert.match(run.warnings[0], /maxSize 3 cannot hold the models at maxReplicas: they need 4 × g6.2xlarge/);
     });
 });
