@@ -117,6 +117,7 @@ const rollouts = config.models.some((m) => m.canary)
               analysisNamespace: namespace.namespaceName,
               prometheusUrl: config.rollouts.prometheusUrl,
               serviceMonitor: config.serving.prometheusOperator,
+              serviceMonitorLabels: config.serving.serviceMonitorLabels,
           },
           k8sOpts,
       )

@@ -216,6 +216,21 @@ describe("stacks: registry across dev and prod", () => {
     });
 });
 
+describe("stacks: scraping for the canary analysis", () => {
+    for (const name of ["dev", "prod"]) {
+        it(`${name}: every model and the Argo controller are scraped by the Prometheus the analysis queries`, async () => {
+            const run = await stack(name);
+            const objs = k8sObjects(run.resources);
+            const monitors = objs.filter((o) => o.kind === "ServiceMonitor");
+            const models = Object.keys(run.outputs.models);
+            assert.deepEqual(monitors.map((m) => m.metadata.name).sort(), [...models].sort());
+            for (const m of monitors) assert.equal(m.metadata.labels.release, "kube-prometheus-stack");
+            const chart = byType(run.resources, "kubernetes:helm.sh/v4:Chart").find((c) => c.inputs.chart === "argo-rollouts")!;
+            assert.deepEqual(chart.inputs.values.controller.metrics.serviceMonitor, { enabled: true, additionalLabels: { release: "kube-prometheus-stack" } });
+        });
+    }
+});
+
 describe("stacks: edge shapes", () => {
     it("a stack with no GPU pools (CPU models only) plans: no node roles, so no repository policy", async () => {
         const run = await runStack("dev", {

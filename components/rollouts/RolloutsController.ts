@@ -41,6 +41,8 @@ export const ANALYSIS_TEMPLATE_NAMES: AnalysisTemplateNames = {
 export interface ControllerValuesOptions {
     /** Create a ServiceMonitor for the controller's own metrics (needs the Prometheus Operator CRDs). */
     serviceMonitor: boolean;
+    /** Labels the ServiceMonitor needs to be selected by Prometheus (e.g. `release: kube-prometheus-stack`). */
+    serviceMonitorLabels?: Record<string, string>;
 }
 
 /**
@@ -61,7 +63,7 @@ export function controllerValues(opts: ControllerValuesOptions): Record<string, 
             },
             metrics: {
                 enabled: true,
-                serviceMonitor: { enabled: opts.serviceMonitor },
+                serviceMonitor: { enabled: opts.serviceMonitor, additionalLabels: opts.serviceMonitorLabels ?? {} },
             },
         },
         // No UI in the cluster: `kubectl argo rollouts dashboard` runs it locally when needed.
@@ -78,6 +80,8 @@ export interface RolloutsControllerArgs {
     readonly namespace?: string;
     /** Create a ServiceMonitor for the controller's metrics (Prometheus Operator present); default false. */
     readonly serviceMonitor?: boolean;
+    /** Labels for that ServiceMonitor so Prometheus selects it; default none. */
+    readonly serviceMonitorLabels?: Record<string, string>;
     /** How each analysis gate measures; default DEFAULT_MEASUREMENT (5 × 60 s, failureLimit 1, inconclusiveLimit 1). */
     readonly measurement?: MeasurementPolicy;
     /** Extra labels for the objects declared here; default none. */
@@ -127,7 +131,7 @@ export class RolloutsController extends pulumi.ComponentResource {
                 version: ARGO_ROLLOUTS_CHART.version,
                 repositoryOpts: { repo: ARGO_ROLLOUTS_CHART.repo },
                 namespace: namespace.metadata.name,
-                values: controllerValues({ serviceMonitor: args.serviceMonitor ?? false }),
+                values: controllerValues({ serviceMonitor: args.serviceMonitor ?? false, serviceMonitorLabels: args.serviceMonitorLabels }),
             },
             { parent: this },
         );
