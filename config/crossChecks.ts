@@ -201,7 +201,7 @@ function checkModels(models: any[], pools: any[], env: Environment, out: ConfigI
 /** Harbor allows 15 retention rules per policy; two go to releases and untagged clean-up. */
 export const HARBOR_MAX_PROTECT_PATTERNS = 13;
 
-function checkRetention(registry: Record<string, any>, out: ConfigIssue[]): void {
+function checkRetention(registry: Record<string, any>, deployedTagCount: number, out: ConfigIssue[]): void {
     const tags = isObj(registry.retention) ? registry.retention.protectTags : undefined;
     if (!Array.isArray(tags)) return;
     const seen = new Map<string, number>();
@@ -213,18 +213,29 @@ function checkRetention(registry: Record<string, any>, out: ConfigIssue[]): void
         if (/^\*+$/.test(tag)) out.push({ path: p, value: tag, message: "would protect every tagged image, so keepReleases could never expire anything: list the tags to protect (e.g. prod-*)" });
         if (tag === "v*") out.push({ path: p, value: tag, message: "is the release tag pattern: it would keep every release forever (use keepReleases)" });
     });
-    if (registry.type === "harbor" && tags.length > HARBOR_MAX_PROTECT_PATTERNS) {
+    if (registry.type === "harbor" && tags.length + deployedTagCount > HARBOR_MAX_PROTECT_PATTERNS) {
         out.push({
             path: "registry.retention.protectTags",
             value: tags.length,
-            message: `holds at most ${HARBOR_MAX_PROTECT_PATTERNS} patterns with Harbor (15 retention rules per policy, 2 are used for releases and untagged clean-up)`,
+            message:
+                `holds at most ${HARBOR_MAX_PROTECT_PATTERNS - deployedTagCount} patterns with Harbor here (15 retention rules per policy: 2 ` +
+                `for releases and untagged clean-up, ${deployedTagCount} for the models' deployed releases)`,
         });
     }
 }
 
-function checkRegistry(registry: unknown, region: string | undefined, out: ConfigIssue[]): void {
+/** Exact release tags retention protects per model: the build's tag, or a promoted tag and previous tag. */
+function deployedTagCount(models: any[]): number {
+    return models.filter(isObj).reduce((n, m) => {
+        if (!isObj(m.image)) return n;
+        if ("build" in m.image) return n + 1;
+        return n + (typeof m.image.tag === "string" ? 1 : 0) + (typeof m.image.previousTag === "string" ? 1 : 0);
+    }, 0);
+}
+
+function checkRegistry(registry: unknown, models: any[], region: string | undefined, out: ConfigIssue[]): void {
     if (!isObj(registry)) return;
-    checkRetention(registry, out);
+    checkRetention(registry, deployedTagCount(models), out);
     if (isObj(registry.harbor) && typeof registry.harbor.url === "string") {
         try {
             const u = new URL(registry.harbor.url);
@@ -261,6 +272,6 @@ export function crossCheck(raw: Record<string, unknown>, env: Environment, regio
     const pools = arr(raw.gpuPools);
     checkPools(pools, out);
     checkModels(arr(raw.models), pools, env, out);
-    checkRegistry(raw.registry, region, out);
+    checkRegistry(raw.registry, arr(raw.models), region, out);
     return out;
 }

@@ -1,4 +1,6 @@
 import * as assert from "assert";
+import * as fs from "fs";
+import * as YAML from "yaml";
 import { GpuModel, layoutFits, migProfiles } from "../components/gpu/catalogue";
 import {
   bestUniformLayout,
@@ -6,13 +8,19 @@ import {
   capacityPlan,
   capacityWarnings,
   compareToOptimum,
+  groupLayouts,
+  migPartedPerGpuConfig,
   naiveGpus,
   optimumGpus,
   packNodes,
+  planHeterogeneous,
+  planNodeTemplate,
+  topUp,
   uniformGpus,
   usedComputeSlices,
   validLayouts,
 } from "../components/gpu/capacity";
+import { referencePath } from "./reference";
 
 const migPool = { name: "mig", instanceType: "p5.48xlarge", maxSize: 2, mig: { strategy: "mixed" as const, layout: { "3g.40gb": 1, "2g.20gb": 1, "1g.10gb": 2 } } };
 const singlePool = { name: "small", instanceType: "p4d.24xlarge", maxSize: 1, mig: { strategy: "single" as const, layout: { "1g.5gb": 7 } } };
@@ -169,6 +177,171 @@ describe("gpu capacity: optimum and baseline (benchmark references)", () => {
           assert.ok(best.gpus <= uniformGpus(best.layout, demand));
           for (const l of validLayouts(gpu, Object.keys(demand))) assert.ok(uniformGpus(l, demand) >= best.gpus);
         }
+      }
+    }
+  });
+});
+
+/** Sum of per-GPU layouts, profile → instances (profiles with 0 left out). */
+function carried(layouts: ReadonlyArray<Record<string, number>>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const l of layouts) for (const [p, c] of Object.entries(l)) out[p] = (out[p] ?? 0) + c;
+  return out;
+}
+
+const sorted = (d: Record<string, number>): Array<[string, number]> => Object.entries(d).filter(([, c]) => c > 0).sort(([a], [b]) => a.localeCompare(b));
+
+describe("gpu capacity: heterogeneous planner (per-GPU layouts)", () => {
+  it("packs what one uniform layout cannot: 4g + 3g on one GPU, 7g alone, 1g around them", () => {
+    const plan = planHeterogeneous("H100-80GB", { "4g.40gb": 2, "3g.40gb": 2, "7g.80gb": 1, "1g.10gb": 7 });
+    assert.strictEqual(plan.gpus, 4); // 4g+3g, 4g+3g, 7g, 7 × 1g — the optimum
+    assert.strictEqual(plan.gpus, optimumGpus("H100-80GB", { "4g.40gb": 2, "3g.40gb": 2, "7g.80gb": 1, "1g.10gb": 7 }));
+    assert.strictEqual(bestUniformLayout("H100-80GB", { "4g.40gb": 2, "3g.40gb": 2, "7g.80gb": 1, "1g.10gb": 7 }), undefined, "no single layout holds 7g and the rest");
+    assert.deepStrictEqual(groupLayouts(plan.layouts), [
+      { layout: { "3g.40gb": 1, "4g.40gb": 1 }, gpus: 2 },
+      { layout: { "7g.80gb": 1 }, gpus: 1 },
+      { layout: { "1g.10gb": 7 }, gpus: 1 },
+    ]);
+    assert.strictEqual(plan.computeSlicesUsed, 8 + 6 + 7 + 7);
+    assert.strictEqual(plan.sliceUtilisation, 1);
+    assert.deepStrictEqual(plan.unplaced, {});
+  });
+
+  it("respects NVIDIA's rules beyond slice counts: at most one +me instance per GPU, per-profile maxima", () => {
+    const plan = planHeterogeneous("A100-40GB", { "1g.5gb+me": 3, "1g.10gb": 5 });
+    assert.strictEqual(plan.gpus, 3, "three +me instances need three GPUs");
+    for (const l of plan.layouts) {
+      assert.ok((l["1g.5gb+me"] ?? 0) <= 1);
+      assert.ok((l["1g.10gb"] ?? 0) <= migProfiles("A100-40GB")["1g.10gb"].maxCount);
+    }
+    assert.deepStrictEqual(sorted(carried(plan.layouts)), sorted({ "1g.5gb+me": 3, "1g.10gb": 5 }));
+  });
+
+  it("reports what it cannot place and plans nothing for an empty demand or a GPU without MIG", () => {
+    assert.deepStrictEqual(planHeterogeneous("H100-80GB", {}), { gpus: 0, layouts: [], computeSlicesUsed: 0, sliceUtilisation: 0, unplaced: {}, method: "none" });
+    const unknown = planHeterogeneous("H100-80GB", { "1g.5gb": 2, "1g.10gb": 3 });
+    assert.deepStrictEqual(unknown.unplaced, { "1g.5gb": 2 });
+    assert.deepStrictEqual(groupLayouts(unknown.layouts), [{ layout: { "1g.10gb": 3 }, gpus: 1 }]);
+    assert.deepStrictEqual(planHeterogeneous("L4", { "1g.10gb": 1 }).unplaced, { "1g.10gb": 1 });
+  });
+
+  it("on seeded random small demands: naive ≥ planner ≥ optimum, every layout fits, the demand is carried exactly", () => {
+    let seed = 4242;
+    const rand = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed % n;
+    };
+    let atOptimum = 0;
+    let total = 0;
+    for (const gpu of ["A100-40GB", "A100-80GB", "H100-80GB", "H200-141GB"] as GpuModel[]) {
+      const names = Object.keys(migProfiles(gpu));
+      for (let trial = 0; trial < 16; trial++) {
+        const demand: Record<string, number> = {};
+        for (const p of names) {
+          const rare = p.endsWith("+me") || p.startsWith("7g");
+          if (rand(rare ? 5 : 2) === 0) demand[p] = 1 + rand(rare ? 2 : 4);
+        }
+        if (Object.keys(demand).length === 0) continue;
+        const label = `${gpu} ${JSON.stringify(demand)}`;
+        const plan = planHeterogeneous(gpu, demand);
+        const optimum = optimumGpus(gpu, demand);
+        assert.ok(plan.gpus <= naiveGpus(demand), `${label}: planner ${plan.gpus} > naive ${naiveGpus(demand)}`);
+        assert.ok(plan.gpus >= optimum, `${label}: planner ${plan.gpus} < optimum ${optimum}`);
+        assert.strictEqual(plan.layouts.length, plan.gpus);
+        for (const l of plan.layouts) assert.deepStrictEqual(layoutFits(gpu, l), { ok: true }, `${label}: ${JSON.stringify(l)}`);
+        assert.deepStrictEqual(sorted(carried(plan.layouts)), sorted(demand), `${label}: demand not carried exactly`);
+        const configured = { [names.find((n) => n.startsWith("3g"))!]: 1, [names.find((n) => n.startsWith("2g"))!]: 1, [names[0]]: 2 };
+        const uniform = uniformGpus(configured, demand);
+        if (Number.isFinite(uniform)) assert.ok(plan.gpus <= uniform, `${label}: planner ${plan.gpus} > configured uniform ${uniform}`);
+        total++;
+        if (plan.gpus === optimum) atOptimum++;
+      }
+    }
+    assert.ok(total >= 50);
+    assert.ok(atOptimum / total >= 0.95, `planner optimal on ${atOptimum}/${total} demands`);
+  });
+
+  it("stays fast on a large demand (greedy plus bounded local search, no search over demand states)", () => {
+    const demand = { "1g.10gb": 300, "2g.20gb": 200, "3g.40gb": 150, "4g.40gb": 100, "1g.20gb": 100, "1g.10gb+me": 20 };
+    const plan = planHeterogeneous("H100-80GB", demand);
+    const lower = Math.ceil(usedComputeSlices("H100-80GB", demand) / 7);
+    assert.ok(plan.gpus >= lower && plan.gpus <= Math.ceil(lower * 1.1), `${plan.gpus} GPUs, slice bound ${lower}`);
+    assert.deepStrictEqual(sorted(carried(plan.layouts)), sorted(demand));
+  });
+});
+
+describe("gpu capacity: per-GPU recommendation in the plan and its mig-parted config", () => {
+  it("a mixed pool reports the per-GPU recommendation beside the configured sizing", () => {
+    const [p] = capacityPlan([{ ...migPool, maxSize: 1 }], [model("llm", "mig", 3, "3g.40gb"), model("embed", "mig", 20, "1g.10gb")]);
+    assert.strictEqual(p.gpusNeeded, 10, "configured layout: what the nodes get today");
+    assert.strictEqual(p.fits, false, "fits and warnings stay on the configured layout");
+    const r = p.recommendedLayouts!;
+    assert.strictEqual(r.gpusNeeded, 5);
+    assert.strictEqual(r.gpusNeeded, optimumGpus("H100-80GB", p.demand));
+    assert.strictEqual(r.sliceUtilisation, Math.round((29 / 35) * 10000) / 10000);
+    assert.deepStrictEqual(sorted(carried(r.layouts.flatMap((g) => Array(g.gpus).fill(g.layout)))), sorted(p.demand));
+    assert.strictEqual(r.nodesNeeded, 1);
+    // The node template: 8 devices, each once, each layout valid, covering the demand on nodesNeeded nodes.
+    const devices = r.nodeConfig!.flatMap((e) => e.devices).sort((a, b) => a - b);
+    assert.deepStrictEqual(devices, [0, 1, 2, 3, 4, 5, 6, 7]);
+    const perNode: Record<string, number> = {};
+    for (const e of r.nodeConfig!) {
+      assert.strictEqual(e["mig-enabled"], true);
+      assert.deepStrictEqual(layoutFits("H100-80GB", e["mig-devices"]!), { ok: true });
+      for (const [k, c] of Object.entries(e["mig-devices"]!)) perNode[k] = (perNode[k] ?? 0) + c * e.devices.length;
+    }
+    for (const [k, d] of Object.entries(p.demand)) assert.ok(perNode[k] * r.nodesNeeded! >= d, `${k}: ${perNode[k]} per node`);
+    assert.deepStrictEqual(JSON.parse(JSON.stringify(p)), p, "still a plain JSON stack output");
+  });
+
+  it("single pools, whole-GPU pools and pools without demand carry no per-GPU recommendation", () => {
+    const plan = capacityPlan([singlePool, l4Pool, migPool], [model("a", "small", 4), model("b", "l4", 1)]);
+    for (const p of plan) assert.strictEqual(p.recommendedLayouts, undefined, p.pool);
+  });
+
+  it("node template: the same per-GPU layouts on every node; more nodes when one node cannot hold ⌈demand ÷ nodes⌉", () => {
+    const t = planNodeTemplate("H100-80GB", { "3g.40gb": 3, "1g.10gb": 20 }, 8)!;
+    assert.strictEqual(t.nodes, 1);
+    assert.strictEqual(t.gpuLayouts.length, 8);
+    const two = planNodeTemplate("H100-80GB", { "1g.10gb": 60 }, 8)!;
+    assert.strictEqual(two.nodes, 2, "56 × 1g per node at most: two nodes of ⌈60/2⌉ = 30 each");
+    assert.ok(two.gpuLayouts.reduce((n, l) => n + (l["1g.10gb"] ?? 0), 0) >= 30);
+    const single = planNodeTemplate("H100-80GB", { "3g.40gb": 3 }, 1)!;
+    assert.deepStrictEqual(single, { nodes: 2, gpuLayouts: [{ "3g.40gb": 2 }] });
+    assert.strictEqual(planNodeTemplate("H100-80GB", { "7g.80gb": 3, "1g.10gb": 1 }, 1), undefined, "every 1-GPU node would need both 7g and 1g");
+    assert.strictEqual(planNodeTemplate("H100-80GB", {}, 8), undefined);
+  });
+
+  it("topUp fills a GPU's idle slices with the demanded profiles, largest first", () => {
+    assert.deepStrictEqual(topUp("H100-80GB", { "3g.40gb": 1 }, ["3g.40gb", "1g.10gb"]), { "3g.40gb": 2 });
+    assert.deepStrictEqual(topUp("H100-80GB", { "4g.40gb": 1 }, ["1g.10gb", "4g.40gb"]), { "1g.10gb": 3, "4g.40gb": 1 });
+  });
+
+  it("migPartedPerGpuConfig groups identical layouts into `devices: [i, …]` entries, in mig-parted's own format", () => {
+    const entries = migPartedPerGpuConfig([{ "3g.40gb": 2 }, { "1g.10gb": 7 }, { "3g.40gb": 2 }, {}]);
+    assert.deepStrictEqual(entries, [
+      { devices: [0, 2], "mig-enabled": true, "mig-devices": { "3g.40gb": 2 } },
+      { devices: [1], "mig-enabled": true, "mig-devices": { "1g.10gb": 7 } },
+      { devices: [3], "mig-enabled": false },
+    ]);
+    // NVIDIA's default config: the same entry keys and value types; profile names it knows.
+    const ref = YAML.parse(YAML.parse(fs.readFileSync(referencePath("nvidia-default-mig-parted-config.yaml"), "utf8")).data["config.yaml"]);
+    const refKeys = new Set<string>();
+    const refProfiles = new Set<string>();
+    for (const list of Object.values<any[]>(ref["mig-configs"])) {
+      for (const e of list) {
+        Object.keys(e).forEach((k) => refKeys.add(k));
+        Object.keys(e["mig-devices"] ?? {}).forEach((k) => refProfiles.add(k));
+      }
+    }
+    const doc = YAML.parse(YAML.stringify({ version: ref.version, "mig-configs": { "model-fleet-per-gpu": entries } }));
+    for (const e of doc["mig-configs"]["model-fleet-per-gpu"]) {
+      for (const k of Object.keys(e)) assert.ok(refKeys.has(k), `key ${k} not used by mig-parted`);
+      assert.ok(Array.isArray(e.devices) && e.devices.every((d: unknown) => Number.isInteger(d)), "devices: a list of GPU indices");
+      assert.strictEqual(typeof e["mig-enabled"], "boolean");
+      for (const [p, c] of Object.entries(e["mig-devices"] ?? {})) {
+        assert.ok(refProfiles.has(p), `${p} is a profile NVIDIA's config names`);
+        assert.ok(Number.isInteger(c));
       }
     }
   });

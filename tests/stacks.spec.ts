@@ -210,6 +210,8 @@ describe("stacks: registry across dev and prod", () => {
         for (const w of k8sObjects(run.resources).filter((o) => o.kind === "Deployment" || o.kind === "Rollout")) {
             assert.deepEqual(w.spec.template.spec.imagePullSecrets, [{ name: run.outputs.pullSecretName }], `${w.kind}/${w.metadata.name} pulls with the robot`);
         }
+        const [retention] = run.resources.filter((r) => r.type === "pulumi-nodejs:dynamic/harbor:RetentionPolicy");
+        assert.deepEqual(retention.inputs.protectPatterns, ["prod-*", run.outputs.images.sentiment.tag], "the deployed release is retained by name");
         const outputs = JSON.stringify(run.outputs);
         assert.ok(!outputs.includes("mock-robot-secret"), "the robot secret is never exported");
         assert.ok(!outputs.includes("[secret]"), "the Harbor password is never exported");

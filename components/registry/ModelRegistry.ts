@@ -202,6 +202,9 @@ export class ModelRegistry extends pulumi.ComponentResource {
             const host = new URL(harbor.url).host;
             const conn = { url: harbor.url, username: harbor.username, password: pulumi.secret(harbor.password) };
             const releasePattern = `${releasePrefix}*`;
+            // Harbor's retention policy is project-wide: the deployed releases join the protected patterns (exact tags).
+            const deployed = [...new Set(Object.values(args.deployedTags ?? {}).flat())];
+            const protectPatterns = [...reg.retention.protectTags, ...deployed.filter((t) => !reg.retention.protectTags.includes(t))];
 
             const project = new HarborProject(`${name}-harbor-project`, { ...conn, name: harbor.project, public: false, autoScan: true }, { parent: this });
             new HarborImmutableRule(`${name}-harbor-immutable`, { ...conn, projectId: project.projectId, tagPattern: releasePattern, repositoryPattern: "**" }, { parent: this });
@@ -212,7 +215,7 @@ export class ModelRegistry extends pulumi.ComponentResource {
                     projectId: project.projectId,
                     keepReleases: reg.retention.keepReleases,
                     releasePattern,
-                    protectPatterns: reg.retention.protectTags,
+                    protectPatterns,
                     untaggedDays: reg.retention.untaggedDays,
                     schedule: "0 0 0 * * *",
                 },
@@ -249,7 +252,7 @@ export class ModelRegistry extends pulumi.ComponentResource {
             this.repositoryUrls = pulumi.output(Object.fromEntries(args.models.map((m) => [m, `${host}/${harbor.project}/${prefix}/${m}`])));
             this.repositoryUrlByModel = Object.fromEntries(args.models.map((m) => [m, pulumi.output(`${host}/${harbor.project}/${prefix}/${m}`)]));
             this.registryHost = pulumi.output(host);
-            this.retentionRules = describeHarborRetention(reg.retention, releasePattern);
+            this.retentionRules = describeHarborRetention({ ...reg.retention, protectTags: protectPatterns }, releasePattern);
         }
 
         this.registerOutputs({
