@@ -11,7 +11,7 @@ import { GpuClusterAddons } from "./components/gpu/GpuClusterAddons";
 import { GpuNodePool } from "./components/gpu/GpuNodePool";
 import { gpuScheduling } from "./components/gpu/workloadGpu";
 import { ModelImage } from "./components/image/ModelImage";
-import { releaseTag } from "./components/image/tag";
+import { buildTag } from "./components/image/tag";
 import { ModelRegistry } from "./components/registry/ModelRegistry";
 import { RolloutsController } from "./components/rollouts/RolloutsController";
 import { ModelNamespace } from "./components/serving/ModelNamespace";
@@ -104,6 +104,7 @@ const modelImages = new Map(
             requireCleanTree: config.build.requireCleanTree,
             treeDirty: config.treeDirty,
             dirtyPaths: config.dirtyPaths,
+            dirtyFingerprint: config.dirtyFingerprint,
             registryLookup,
         }),
     ]),
@@ -213,6 +214,6 @@ function registryCredentials(): { username: pulumi.Input<string>; password: pulu
 
 /** The releases retention must keep for a model: the one deployed, and (promoted) the one it replaced. */
 function deployedTags(m: ModelConfig): string[] {
-    if ("build" in m.image) return [releaseTag(m.version, config.gitSha!)];
+    if ("build" in m.image) return [buildTag(m.version, config.gitSha!, config.treeDirty ? config.dirtyFingerprint : undefined)];
     return [m.image.tag, m.image.previousTag].filter((t): t is string => t !== undefined);
 }

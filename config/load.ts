@@ -6,7 +6,7 @@
 import { execFileSync } from "child_process";
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
-import { GIT_STATUS_ARGS, dirtyPaths, isTreeDirty, resolveGitSha } from "../components/image/gitSha";
+import { GIT_STATUS_ARGS, dirtyFingerprint, dirtyPaths, isTreeDirty, resolveGitSha } from "../components/image/gitSha";
 import { ConfigIssue, crossCheck } from "./crossChecks";
 import { configSchema, Environment, GpuPoolConfig, ModelConfig, RawConfig, RetentionConfig } from "./schema";
 
@@ -88,6 +88,8 @@ export interface FleetConfig {
     treeDirty: boolean;
     /** Paths git reported as changed, for the dirty-tree error. */
     dirtyPaths: string[];
+    /** Names the uncommitted changes of a permitted dirty build (its tag gets `-dirty.<fingerprint>`). */
+    dirtyFingerprint?: string;
 }
 
 export interface ParseContext {
@@ -128,6 +130,7 @@ export function parseConfig(raw: Record<string, unknown>, ctx: ParseContext): Fl
     let gitSha: string | undefined;
     let treeDirty = false;
     let changed: string[] = [];
+    let fingerprint: string | undefined;
     if (builds) {
         try {
             gitSha = resolveGitSha({ env: ctx.env, git: ctx.git });
@@ -140,15 +143,28 @@ export function parseConfig(raw: Record<string, unknown>, ctx: ParseContext): Fl
                 "cannot tag model images",
             );
         }
-        if (requireCleanTree) {
-            let status = "";
-            try {
-                status = ctx.git(GIT_STATUS_ARGS);
-            } catch (e) {
+        // Only what goes into an image counts: the build contexts (the Dockerfiles live in them).
+        const contexts = [...new Set(cfg.models.flatMap((m) => ("build" in m.image ? [m.image.build.context] : [])))];
+        let status = "";
+        try {
+            status = ctx.git([...GIT_STATUS_ARGS, "--", ...contexts]);
+        } catch (e) {
+            if (requireCleanTree) {
                 throw new ConfigError([{ path: "build.requireCleanTree", message: `needs git to check the work tree: ${(e as Error).message}` }]);
             }
-            treeDirty = isTreeDirty(status);
-            changed = dirtyPaths(status);
+        }
+        treeDirty = isTreeDirty(status);
+        changed = dirtyPaths(status);
+        if (treeDirty && !requireCleanTree) {
+            const untracked = ctx
+                .git(["ls-files", "--others", "--exclude-standard", "--", ...contexts])
+                .split("\n")
+                .filter((f) => f !== "");
+            const blobs = untracked.length > 0 ? ctx.git(["hash-object", "--", ...untracked]).trim().split("\n") : [];
+            fingerprint = dirtyFingerprint(
+                ctx.git(["diff", "HEAD", "--binary", "--", ...contexts]),
+                untracked.map((f, i) => [f, blobs[i] ?? ""] as const),
+            );
         }
     }
     const { harbor, forceDelete, ...registry } = cfg.registry;
@@ -171,6 +187,7 @@ export function parseConfig(raw: Record<string, unknown>, ctx: ParseContext): Fl
         gitSha,
         treeDirty,
         dirtyPaths: changed,
+        dirtyFingerprint: fingerprint,
     };
 }
 
@@ -205,7 +222,8 @@ export function readRawConfig(): Record<string, unknown> {
 }
 
 function runGit(args: readonly string[]): string {
-    return execFileSync("git", [...args], { cwd: __dirname, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"], timeout: 10_000 });
+    // Build contexts are relative to the project directory, which is where Pulumi runs the program.
+    return execFileSync("git", [...args], { cwd: process.cwd(), encoding: "utf8", stdio: ["ignore", "pipe", "ignore"], timeout: 10_000, maxBuffer: 256 * 1024 * 1024 });
 }
 
 /** Reads and validates the whole stack config. Throws ConfigError (no stack trace) on any problem. */

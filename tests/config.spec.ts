@@ -128,7 +128,7 @@ describe("config: the stack files", () => {
         assert.match(configErrorOf(noGit).message, /GIT_SHA is unset/);
     });
 
-    it("checks the work tree only when a clean tree is required", () => {
+    it("checks only the build contexts for uncommitted changes", () => {
         const { raw } = rawConfigOf(BASES.dev);
         raw.build = { requireCleanTree: true };
         const calls: string[] = [];
@@ -136,12 +136,42 @@ describe("config: the stack files", () => {
             ...ctx("dev", "us-east-1"),
             git: (args) => {
                 calls.push(args.join(" "));
-                return " M index.ts\n?? scratch.txt\n";
+                return " M images/model-server/app/main.py\n?? images/model-server/scratch.txt\n";
             },
         });
-        assert.deepEqual(calls, ["status --porcelain"]);
+        assert.deepEqual(calls, ["status --porcelain -- images/model-server"], "one context, shared by both models");
         assert.equal(cfg.treeDirty, true);
-        assert.deepEqual(cfg.dirtyPaths, ["index.ts", "scratch.txt"]);
+        assert.deepEqual(cfg.dirtyPaths, ["images/model-server/app/main.py", "images/model-server/scratch.txt"]);
+        assert.equal(cfg.dirtyFingerprint, undefined, "refused later by ModelImage; nothing to fingerprint");
+    });
+
+    it("fingerprints a permitted dirty build by its changes (diff and untracked blobs in the contexts)", () => {
+        const { raw } = rawConfigOf(BASES.dev); // dev: requireCleanTree false
+        const gitWith = (diff: string, blob: string) => (args: readonly string[]) => {
+            switch (args[0]) {
+                case "status":
+                    return " M images/model-server/app/main.py\n?? images/model-server/new.txt\n";
+                case "ls-files":
+                    return "images/model-server/new.txt\n";
+                case "hash-object":
+                    assert.deepEqual(args, ["hash-object", "--", "images/model-server/new.txt"]);
+                    return `${blob}\n`;
+                case "diff":
+                    assert.deepEqual(args, ["diff", "HEAD", "--binary", "--", "images/model-server"]);
+                    return diff;
+                default:
+                    throw new Error(`unexpected git ${args.join(" ")}`);
+            }
+        };
+        const fp = (diff: string, blob: string) => parseConfig(raw, { ...ctx("dev", "us-east-1"), git: gitWith(diff, blob) }).dirtyFingerprint;
+        const a = fp("diff --git a/x b/x\n+1\n", "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391");
+        assert.match(a!, /^[0-9a-f]{8}$/);
+        assert.equal(fp("diff --git a/x b/x\n+1\n", "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391"), a, "same changes, same tag");
+        assert.notEqual(fp("diff --git a/x b/x\n+2\n", "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391"), a, "another edit, another tag");
+        assert.notEqual(fp("diff --git a/x b/x\n+1\n", "0000000000000000000000000000000000000001"), a, "another untracked file content, another tag");
+        const clean = parseConfig(raw, { ...ctx("dev", "us-east-1"), git: () => "" });
+        assert.equal(clean.treeDirty, false);
+        assert.equal(clean.dirtyFingerprint, undefined);
     });
 });
 

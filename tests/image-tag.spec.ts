@@ -193,8 +193,14 @@ describe("planModelImage", () => {
             /dirty git work tree \(build.requireCleanTree is set for this stack\); changed: index.ts, a.py, b.py, c.py, d.py and 2 more\. Commit or stash/,
         );
     });
-    it("builds from a dirty tree when the stack allows it", () => {
-        assert.equal(planModelImage({ ...base, requireCleanTree: false, treeDirty: true, source: build }).kind, "build");
+    it("builds from a dirty tree when the stack allows it, under a tag that names the changes", () => {
+        const plan = planModelImage({ ...base, requireCleanTree: false, treeDirty: true, dirtyFingerprint: "0badc0de", source: build });
+        assert.equal(plan.kind, "build");
+        assert.match((plan as any).tag, /^v\d+\.\d+\.\d+-[0-9a-f]{7}-dirty\.0badc0de$/);
+        assert.throws(
+            () => planModelImage({ ...base, requireCleanTree: false, treeDirty: true, source: build }),
+            /a build from a dirty work tree needs a fingerprint of the changes for its tag/,
+        );
     });
     it("refuses a build without a git sha", () => {
         assert.throws(() => planModelImage({ ...base, gitSha: undefined, source: build }), /GIT_SHA or GITHUB_SHA/);
@@ -208,5 +214,15 @@ describe("planModelImage", () => {
     it("rejects a source with both or neither of build and digest", () => {
         assert.throws(() => planModelImage({ ...base, source: { ...build, digest: DIGEST } as any }), /exactly one/);
         assert.throws(() => planModelImage({ ...base, source: {} as any }), /exactly one/);
+    });
+});
+
+describe("buildTag: dirty builds never reuse a release tag", () => {
+    it("is the release tag for a clean tree and adds -dirty.<fingerprint> otherwise", () => {
+        const { buildTag, parseReleaseTag } = require("../components/image/tag");
+        assert.equal(buildTag("2.2.0", "a1b2c3d"), "v2.2.0-a1b2c3d");
+        assert.equal(buildTag("2.2.0", "a1b2c3d", "0badc0de"), "v2.2.0-a1b2c3d-dirty.0badc0de");
+        assert.equal(parseReleaseTag(buildTag("2.2.0", "a1b2c3d", "0badc0de")), undefined, "a dirty tag is not a release tag: it cannot be promoted");
+        assert.throws(() => buildTag("2.2.0", "a1b2c3d", "xyz"), /dirty fingerprint "xyz" must be 8 lowercase hex/);
     });
 });

@@ -195,8 +195,9 @@ describe("ModelImage", () => {
             assert.deepEqual(resources, [], "nothing registered: no component, no build");
         });
         it("builds from a dirty tree when requireCleanTree is false (dev)", async () => {
-            const { resources } = await declare({ treeDirty: true, requireCleanTree: false });
-            assert.equal(byType(resources, IMAGE_TYPE).length, 1);
+            const { resources } = await declare({ treeDirty: true, requireCleanTree: false, dirtyFingerprint: "0badc0de" });
+            const [img] = byType(resources, IMAGE_TYPE);
+            assert.match(img.inputs.tags[0], /:v\d+\.\d+\.\d+-[0-9a-f]{7}-dirty\.0badc0de$/, "never the clean release tag");
         });
         it("refuses a build without a git sha", () => {
             assert.throws(() => new ModelImage("s", { ...args, treeDirty: false, gitSha: undefined }), /GIT_SHA or GITHUB_SHA/);

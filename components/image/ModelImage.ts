@@ -54,6 +54,8 @@ export interface ModelImageArgs {
     readonly treeDirty?: boolean;
     /** Changed paths (from `git status --porcelain`) quoted in the dirty-tree refusal. Default []; plain. */
     readonly dirtyPaths?: readonly string[];
+    /** Fingerprint of the uncommitted changes (required for a dirty build; its tag gets `-dirty.<fingerprint>`). Default none; plain. */
+    readonly dirtyFingerprint?: string;
     /**
      * Docker provider with read access to the registry: a promoted digest with a release tag is checked against
      * what the registry holds under that tag before it is deployed. Default: none (no check).
@@ -89,6 +91,7 @@ export class ModelImage extends pulumi.ComponentResource {
                 requireCleanTree: args.requireCleanTree ?? true,
                 treeDirty: args.treeDirty ?? false,
                 dirtyPaths: args.dirtyPaths ?? [],
+                dirtyFingerprint: args.dirtyFingerprint,
             });
         } catch (e) {
             if (e instanceof ImagePlanError) {

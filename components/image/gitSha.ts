@@ -4,6 +4,7 @@
  * The config loader calls these with the real `process.env` and a `git` function that runs
  * `git <args>` in the repository; tests pass their own.
  */
+import { createHash } from "crypto";
 import { shortSha } from "./tag";
 
 /** Runs `git <args>` and returns stdout; throws when git is missing or fails (not a repository, no commits…). */
@@ -69,4 +70,15 @@ export function dirtyPaths(gitStatusPorcelain: string): string[] {
         .split(/\r?\n/)
         .filter((line) => line.trim() !== "")
         .map((line) => line.slice(3).trim());
+}
+
+/**
+ * 8 hex characters naming a set of uncommitted changes: the same changes give the same fingerprint (so a rebuild of
+ * an unchanged dirty tree reuses its tag), other changes give another. Inputs: `git diff HEAD --binary` and the
+ * untracked files with their blob hashes (`git hash-object`), all limited to the build contexts.
+ */
+export function dirtyFingerprint(diff: string, untracked: ReadonlyArray<readonly [path: string, blob: string]>): string {
+    const h = createHash("sha256").update(diff);
+    for (const [file, blob] of [...untracked].sort((a, b) => a[0].localeCompare(b[0]))) h.update(`\0${file}\0${blob}`);
+    return h.digest("hex").slice(0, 8);
 }

@@ -3,7 +3,7 @@
  * `ModelImage` only wires this plan to a `docker-build` `Image`.
  */
 import * as path from "path";
-import { assertDigest, assertModelVersion, BUILD_CACHE_TAG, parseReleaseTag, releaseTag, shortSha } from "./tag";
+import { assertDigest, assertModelVersion, BUILD_CACHE_TAG, buildTag, parseReleaseTag, shortSha } from "./tag";
 
 /** Same shape as the config's `ImageSource`: build from a context, or deploy an existing digest (promotion). */
 export type ModelImageSource = { build: { context: string; dockerfile?: string } } | { digest: string; tag?: string };
@@ -17,6 +17,8 @@ export interface ImagePlanInput {
     treeDirty: boolean;
     /** Changed paths from `git status --porcelain`, quoted in the refusal (optional). */
     dirtyPaths?: readonly string[];
+    /** Names the uncommitted changes of a permitted dirty build; its tag carries `-dirty.<fingerprint>`. */
+    dirtyFingerprint?: string;
 }
 
 /** OCI annotation keys set on every built image. Nothing time-varying (no `created`): an unchanged model does not rebuild. */
@@ -109,6 +111,9 @@ export function planModelImage(input: ImagePlanInput): ImagePlan {
     if (input.requireCleanTree && input.treeDirty) {
         throw new ImagePlanError(dirtyTreeMessage(name, input.dirtyPaths ?? []));
     }
+    if (input.treeDirty && input.dirtyFingerprint === undefined) {
+        throw new ImagePlanError(`model "${name}": a build from a dirty work tree needs a fingerprint of the changes for its tag`);
+    }
     if (input.gitSha === undefined || input.gitSha.trim() === "") {
         throw new ImagePlanError(
             `model "${name}": cannot tag a build without a git sha: set GIT_SHA or GITHUB_SHA, or run from a git checkout`,
@@ -118,7 +123,7 @@ export function planModelImage(input: ImagePlanInput): ImagePlan {
     let tag: string;
     try {
         sha = shortSha(input.gitSha);
-        tag = releaseTag(version, sha);
+        tag = buildTag(version, sha, input.treeDirty ? input.dirtyFingerprint : undefined);
     } catch (e) {
         throw new ImagePlanError(`model "${name}": ${(e as Error).message}`);
     }

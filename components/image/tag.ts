@@ -66,6 +66,21 @@ export function assertModelVersion(version: string): string {
 }
 
 /** `releaseTag("2.1.4", "a1b2c3d4…")` → `v2.1.4-a1b2c3d`. */
+/**
+ * The tag a build pushes: the release tag, or for a build from uncommitted changes (allowed only where
+ * `build.requireCleanTree` is off) `v<semver>-<sha>-dirty.<8 hex>`, the hex naming the changes. An immutable
+ * repository then never sees two different images under one tag, and a dirty image can never be promoted
+ * (promotion accepts release tags only).
+ */
+export function buildTag(version: string, sha: string, dirtyFingerprint?: string): string {
+    const tag = releaseTag(version, sha);
+    if (dirtyFingerprint === undefined) return tag;
+    if (!/^[0-9a-f]{8}$/.test(dirtyFingerprint)) {
+        throw new ImageRefError(`dirty fingerprint ${JSON.stringify(dirtyFingerprint)} must be 8 lowercase hex characters`);
+    }
+    return `${tag}-dirty.${dirtyFingerprint}`;
+}
+
 export function releaseTag(version: string, sha: string): string {
     const tag = `v${assertModelVersion(version)}-${shortSha(sha)}`;
     if (!DOCKER_TAG.test(tag)) {
