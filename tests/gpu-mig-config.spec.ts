@@ -127,6 +127,20 @@ describe("gpu labels: node labels agree with the mig-parted config", () => {
     assert.deepStrictEqual(migNodeLabel(nonePool), {});
   });
 
+  it("names the device plugin config of the plugin that serves the node: MIG pools their strategy, all others mig-none", () => {
+    // MIG pools: the GPU Operator's plugin (mig-single / mig-mixed); everything else: the standalone chart (mig-none).
+    assert.strictEqual(gpuPoolNodeLabels(singlePool)[DEVICE_PLUGIN_CONFIG_LABEL], "mig-single");
+    assert.strictEqual(gpuPoolNodeLabels(migPool)[DEVICE_PLUGIN_CONFIG_LABEL], "mig-mixed");
+    const noLayout = { name: "x", instanceType: "p5.48xlarge", mig: { strategy: "mixed" as const, layout: {} } };
+    for (const pool of [wholePool, nonePool, noLayout]) {
+      const labels = gpuPoolNodeLabels(pool);
+      assert.strictEqual(labels[DEVICE_PLUGIN_CONFIG_LABEL], "mig-none", pool.name);
+      assert.strictEqual(labels[GPU_OPERATOR_OPERANDS_LABEL], "false", `${pool.name}: not a MIG pool, so not the operator's`);
+      assert.strictEqual(labels[MIG_CONFIG_LABEL], undefined);
+    }
+    for (const pool of [migPool, singlePool]) assert.strictEqual(gpuPoolNodeLabels(pool)[GPU_OPERATOR_OPERANDS_LABEL], undefined, pool.name);
+  });
+
   it("produces valid Kubernetes label values", () => {
     for (const pool of [migPool, singlePool, wholePool, nonePool]) {
       for (const [k, v] of Object.entries(gpuPoolNodeLabels(pool))) {

@@ -1,12 +1,13 @@
 /**
- * The cluster's GPU add-ons, once per cluster: the NVIDIA device plugin (+ GPU feature discovery) for every GPU
- * pool and, when some pool uses MIG, the GPU Operator as carrier of mig-manager, fed a mig-parted ConfigMap that
- * migConfig.ts renders from the same layouts GpuNodePool labels its nodes with.
+ * The cluster's GPU add-ons, once per cluster: the standalone NVIDIA device plugin chart (+ GPU feature discovery
+ * and NFD) for the whole-GPU pools and, when some pool uses MIG, the GPU Operator for the MIG pools: its mig-manager,
+ * fed a mig-parted ConfigMap that migConfig.ts renders from the same layouts GpuNodePool labels its nodes with, and
+ * its own device plugin and GFD, which mig-manager stops and waits for before it repartitions a node.
  *
  * Both charts are `helm.v3.Release`s: the GPU Operator ships CRDs and relies on Helm hooks (CRD upgrade on
  * `helm upgrade`, cleanup on uninstall) that only a real Helm release runs; `helm.v4.Chart` renders templates into
  * individual resources and drops hooks. One Release per chart also keeps the charts' own upgrade logic intact.
- * See addonValues.ts for the values and why only one device plugin ever runs on a node.
+ * See addonValues.ts for the values and why exactly one device plugin runs on a node.
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
@@ -19,9 +20,9 @@ export interface GpuClusterAddonsArgs {
   readonly pools: readonly PoolLabelInput[];
   /** Kubernetes provider of the cluster, built from its endpoint and CA (never the ambient kubeconfig). Required. */
   readonly provider: k8s.Provider;
-  /** Namespace of the device plugin release. Default `nvidia-device-plugin`. */
+  /** Namespace of the standalone device plugin release (whole-GPU pools). Default `nvidia-device-plugin`. */
   readonly devicePluginNamespace?: string;
-  /** Namespace of the GPU Operator release and the mig-parted ConfigMap. Default `gpu-operator`. */
+  /** Namespace of the GPU Operator release (MIG pools' device plugin, GFD, mig-manager) and its ConfigMaps. Default `gpu-operator`. */
   readonly gpuOperatorNamespace?: string;
   /** Name of the mig-parted ConfigMap. Default `model-fleet-mig-parted-config`. */
   readonly migConfigMapName?: string;
@@ -62,7 +63,8 @@ export class GpuClusterAddons extends pulumi.ComponentResource {
         version: DEVICE_PLUGIN_CHART.version,
         repositoryOpts: { repo: DEVICE_PLUGIN_CHART.repo },
         namespace: dpNamespace.metadata.name,
-        values: devicePluginValues(pools),
+        // Installed even without whole-GPU pools: its NFD labels the GPU nodes the GPU Operator looks for.
+        values: devicePluginValues(),
         atomic: true,
         cleanupOnFail: true,
       },

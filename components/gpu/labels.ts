@@ -21,14 +21,16 @@ export const GPU_MODEL_LABEL = "model-fleet.io/gpu-model";
 export const GPU_AMI_FAMILY_LABEL = "model-fleet.io/gpu-ami-family";
 /** Set by mig-manager: `pending`, `rebooting`, `success` or `failed`. */
 export const MIG_CONFIG_STATE_LABEL = "nvidia.com/mig.config.state";
-/** Selects the device plugin's named config (from the chart's `config.map`). */
+/**
+ * Selects the node's named device plugin config: from the standalone chart's `config.map` on whole-GPU pools, from
+ * the GPU Operator's `devicePlugin.config` on MIG pools (both plugins and their GFDs read this label).
+ */
 export const DEVICE_PLUGIN_CONFIG_LABEL = "nvidia.com/device-plugin.config";
-/** `false` keeps the GPU Operator's operands (mig-manager, validator) off a node. */
+/**
+ * `false` keeps every GPU Operator operand (device plugin, GFD, mig-manager, validator) off a node: set on every
+ * non-MIG pool and on no MIG pool. The standalone device plugin chart selects exactly these nodes.
+ */
 export const GPU_OPERATOR_OPERANDS_LABEL = "nvidia.com/gpu.deploy.operands";
-/** Labels mig-manager sets to `paused-for-mig-change` while it repartitions; our device plugin and GFD honour them. */
-export const DEVICE_PLUGIN_DEPLOY_LABEL = "nvidia.com/gpu.deploy.device-plugin";
-export const GFD_DEPLOY_LABEL = "nvidia.com/gpu.deploy.gpu-feature-discovery";
-export const PAUSED_FOR_MIG_CHANGE = "paused-for-mig-change";
 
 export type MigStrategy = "none" | "single" | "mixed";
 export type AmiType = "AL2023_x86_64_NVIDIA" | "BOTTLEROCKET_x86_64_NVIDIA";
@@ -41,12 +43,15 @@ export interface PoolLabelInput {
   mig?: { strategy: MigStrategy; layout: Record<string, number> };
 }
 
-/** MIG strategy the device plugin uses on a pool's nodes (`none` without a MIG config). */
-export function poolMigStrategy(pool: { mig?: { strategy: MigStrategy } }): MigStrategy {
-  return pool.mig?.strategy ?? "none";
+/** MIG strategy the device plugin uses on a pool's nodes: the pool's strategy on MIG pools, `none` on all others. */
+export function poolMigStrategy(pool: PoolLabelInput): MigStrategy {
+  return isMigPool(pool) ? pool.mig.strategy : "none";
 }
 
-/** Name of the device plugin config (in the chart's `config.map`) for a MIG strategy. */
+/**
+ * Name of the device plugin config for a MIG strategy: `mig-none` in the standalone chart's `config.map`,
+ * `mig-single` / `mig-mixed` in the GPU Operator's `devicePlugin.config`.
+ */
 export function devicePluginConfigName(strategy: MigStrategy): string {
   return `mig-${strategy}`;
 }
@@ -58,7 +63,8 @@ export function amiFamily(amiType: AmiType | undefined): "al2023" | "bottlerocke
 
 /**
  * Kubernetes labels for a GPU pool's nodes: pool, GPU model, AMI family, device plugin config and, on MIG pools,
- * the mig-parted config; non-MIG pools opt out of the GPU Operator's operands (it is only there for mig-manager).
+ * the mig-parted config; non-MIG pools opt out of the GPU Operator's operands (the operator serves MIG pools only:
+ * device plugin, GFD and mig-manager), which is also what puts the standalone device plugin chart on them.
  */
 export function gpuPoolNodeLabels(pool: PoolLabelInput): Record<string, string> {
   const gpu = instanceGpu(pool.instanceType);
