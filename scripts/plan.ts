@@ -108,6 +108,12 @@ export function summary(result: PlanResult): string {
             if (p.recommendedLayout) {
                 lines.push(`  ${p.pool}: layout ${JSON.stringify(p.recommendedLayout.layout)} would need ${p.recommendedLayout.gpusNeeded} GPU(s) instead of ${p.gpusNeeded}`);
             }
+            const r = p.recommendedLayouts;
+            if (r) {
+                const layouts = r.layouts.map((g: any) => `${g.gpus} × ${JSON.stringify(g.layout)}`).join(" + ");
+                const nodes = r.nodesNeeded === undefined ? "" : `, ${r.nodesNeeded} node(s) with one per-GPU template`;
+                lines.push(`  ${p.pool}: per-GPU layouts would need ${r.gpusNeeded} GPU(s)${nodes} (${Math.round(r.sliceUtilisation * 100)}% slice use): ${layouts}`);
+            }
         }
     }
     if (o.retentionRules) {
