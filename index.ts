@@ -11,7 +11,7 @@ import { GpuClusterAddons } from "./components/gpu/GpuClusterAddons";
 import { GpuNodePool } from "./components/gpu/GpuNodePool";
 import { gpuScheduling } from "./components/gpu/workloadGpu";
 import { ModelImage } from "./components/image/ModelImage";
-import { buildTag } from "./components/image/tag";
+import { buildTag, deployedReleaseTags } from "./components/image/tag";
 import { ModelRegistry } from "./components/registry/ModelRegistry";
 import { RolloutsController } from "./components/rollouts/RolloutsController";
 import { ModelNamespace } from "./components/serving/ModelNamespace";
@@ -24,6 +24,7 @@ const config = loadConfig();
 const cluster = new EksCluster("cluster", { clusterName: config.cluster.name, region: config.region });
 const k8sOpts: pulumi.ComponentResourceOptions = { providers: [cluster.provider] };
 const identity = aws.getCallerIdentityOutput();
+let ecrToken: pulumi.Output<aws.ecr.GetAuthorizationTokenResult> | undefined;
 // The one namespace of every model workload (and of Harbor's pull Secret): declared first, referenced by output.
 const namespace = new ModelNamespace("serving", { name: config.serving.namespace }, k8sOpts);
 
@@ -37,6 +38,8 @@ const pools = new Map(
         new GpuNodePool(
             `gpu-${p.name}`,
             {
+                // IAM role and node-group names are account-wide: the stack name keeps dev's and prod's apart.
+                namePrefix: `model-fleet-${config.stack}`,
                 clusterName: cluster.name,
                 subnetIds: cluster.privateSubnetIds,
                 name: p.name,
@@ -203,17 +206,17 @@ export const canaries = pulumi.output(
 /** GPU capacity at every model's maxReplicas, per pool. */
 export const gpuCapacity = capacityOutput(capacity);
 
-/** Registry credentials: Harbor's configured user, or a short-lived ECR token for this account. */
+/** Registry credentials: Harbor's configured user, or a short-lived ECR token for this account (fetched once). */
 function registryCredentials(): { username: pulumi.Input<string>; password: pulumi.Input<string> } {
     if (config.registry.harbor) {
         return { username: config.registry.harbor.username, password: config.registry.harbor.password };
     }
-    const token = aws.ecr.getAuthorizationTokenOutput({ registryId: identity.accountId });
-    return { username: token.userName, password: pulumi.secret(token.password) };
+    ecrToken ??= aws.ecr.getAuthorizationTokenOutput({ registryId: identity.accountId });
+    return { username: ecrToken.userName, password: pulumi.secret(ecrToken.password) };
 }
 
 /** The releases retention must keep for a model: the one deployed, and (promoted) the one it replaced. */
 function deployedTags(m: ModelConfig): string[] {
-    if ("build" in m.image) return [buildTag(m.version, config.gitSha!, config.treeDirty ? config.dirtyFingerprint : undefined)];
-    return [m.image.tag, m.image.previousTag].filter((t): t is string => t !== undefined);
+    const built = "build" in m.image ? buildTag(m.version, config.gitSha!, config.treeDirty ? config.dirtyFingerprint : undefined) : "";
+    return deployedReleaseTags(m.image, built);
 }

@@ -3,7 +3,7 @@
  * that one run reports every problem at once; each check skips fields whose type the schema already rejected.
  */
 import { instanceGpu, layoutFits, migProfiles } from "../components/gpu/catalogue";
-import { parseReleaseTag } from "../components/image/tag";
+import { deployedReleaseTags, parseReleaseTag } from "../components/image/tag";
 import type { Environment } from "./schema";
 
 export interface ConfigIssue {
@@ -224,13 +224,9 @@ function checkRetention(registry: Record<string, any>, deployedTagCount: number,
     }
 }
 
-/** Exact release tags retention protects per model: the build's tag, or a promoted tag and previous tag. */
+/** How many exact release tags retention protects across the models (see deployedReleaseTags). */
 function deployedTagCount(models: any[]): number {
-    return models.filter(isObj).reduce((n, m) => {
-        if (!isObj(m.image)) return n;
-        if ("build" in m.image) return n + 1;
-        return n + (typeof m.image.tag === "string" ? 1 : 0) + (typeof m.image.previousTag === "string" ? 1 : 0);
-    }, 0);
+    return models.filter((m) => isObj(m) && isObj(m.image)).reduce((n, m) => n + deployedReleaseTags(m.image, "built").length, 0);
 }
 
 function checkRegistry(registry: unknown, models: any[], region: string | undefined, out: ConfigIssue[]): void {

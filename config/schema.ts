@@ -5,6 +5,7 @@
  * silently ignored setting); rules that relate several fields live in `crossChecks.ts`.
  */
 import * as semver from "semver";
+import { isReleaseTag } from "../components/image/tag";
 import { z } from "zod";
 
 /** RFC 1123 label, as Kubernetes requires for names. */
@@ -105,12 +106,12 @@ const digestSource = z.strictObject({
     digest: z.string().regex(DIGEST, "must be sha256:<64 lower-case hex>").describe("Promoted image digest (set by `npm run promote`)."),
     tag: z
         .string()
-        .regex(/^v[0-9A-Za-z.+-]+-[0-9a-f]{7}$/, "must be a release tag v<version>-<7-hex sha>")
+        .refine(isReleaseTag, "must be a release tag v<semver>-<7 lower-case hex sha>")
         .optional()
         .describe("Release tag the digest was pushed with (set by `npm run promote`); ECR retention never expires it."),
     previousTag: z
         .string()
-        .regex(/^v[0-9A-Za-z.+-]+-[0-9a-f]{7}$/, "must be a release tag v<version>-<7-hex sha>")
+        .refine(isReleaseTag, "must be a release tag v<semver>-<7 lower-case hex sha>")
         .optional()
         .describe("Release tag of the image this one replaced (set by `npm run promote`): the abort/rollback target, also never expired."),
 });

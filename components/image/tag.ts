@@ -106,6 +106,18 @@ export function parseReleaseTag(tag: string): ParsedReleaseTag | undefined {
     return { version: m[1], sha: m[2] };
 }
 
+/**
+ * The exact release tags retention must keep for a model's image: the tag a build pushes, or for a promoted digest
+ * its recorded tag and the one it replaced (the rollback target). Unique, in that order.
+ */
+export function deployedReleaseTags(
+    image: { build: unknown } | { digest: string; tag?: string; previousTag?: string },
+    builtTag: string,
+): string[] {
+    if ("build" in image) return [builtTag];
+    return [...new Set([image.tag, image.previousTag].filter((t): t is string => typeof t === "string"))];
+}
+
 export function isReleaseTag(tag: string): boolean {
     return parseReleaseTag(tag) !== undefined;
 }

@@ -25,6 +25,7 @@ import type { IRolloutSpec } from "@kubernetes-models/argo-rollouts/argoproj.io/
 import type { ICanaryStrategy } from "@kubernetes-models/argo-rollouts/argoproj.io/v1alpha1/CanaryStrategy";
 import type { IRolloutTrafficRouting } from "@kubernetes-models/argo-rollouts/argoproj.io/v1alpha1/RolloutTrafficRouting";
 import type { CanaryConfig } from "../../config/schema";
+import { PORT_NAME } from "../serving/podTemplate";
 import { analysisTemplateSpecs, DEFAULT_MEASUREMENT, templateMinSeconds } from "./analysis";
 import { AnalysisTemplateNames, basicCanaryReplicas, CanaryStep, canarySteps, Exposure, exposure } from "./canary";
 
@@ -32,8 +33,8 @@ export const MODEL_CANARY_TYPE = "model-fleet:rollouts:ModelCanary";
 
 export type TrafficRouting = "none" | "nginx" | "istio";
 
-/** Name of the Service / container port the canary objects route to (serving's PORT_NAME). */
-export const HTTP_PORT_NAME = "http";
+/** Name of the Service / container port the canary objects route to: the pod template's own port name. */
+export const HTTP_PORT_NAME = PORT_NAME;
 /** Name of the VirtualService HTTP route Argo re-weights. */
 export const ISTIO_ROUTE = "primary";
 /** Seconds the aborted canary ReplicaSet stays up after traffic went back to stable (for debugging; then scaled to 0). */

@@ -63,7 +63,7 @@ export interface ModelServiceRollouts {
     readonly trafficRouting: "none" | "nginx" | "istio";
     /** Names of the shared AnalysisTemplates (RolloutsController.analysisTemplateNames). No default. */
     readonly analysisTemplates: { successRate: string; latency: string; quality: string };
-    /** Host of the nginx Ingress / Istio VirtualService. No default (the config loader resolves `<model>.<namespace>.svc.cluster.local`). */
+    /** Host of the nginx Ingress / Istio VirtualService. No default (index.ts derives it from `rollouts.ingressHost`). */
     readonly host: string;
     /** Minimum seconds per AnalysisTemplate run (RolloutsController.analysisMinSeconds); default: ModelCanary's. */
     readonly analysisMinSeconds?: Record<string, number>;
