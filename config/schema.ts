@@ -5,12 +5,11 @@
  * silently ignored setting); rules that relate several fields live in `crossChecks.ts`.
  */
 import * as semver from "semver";
-import { isReleaseTag } from "../components/image/tag";
+import { DIGEST, isReleaseTag } from "../components/image/tag";
 import { z } from "zod";
 
 /** RFC 1123 label, as Kubernetes requires for names. */
 export const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-export const DIGEST = /^sha256:[0-9a-f]{64}$/;
 /** Kubernetes resource quantity (the API server's own grammar, without the exotic exponent forms). */
 export const QUANTITY = /^([+]?[0-9.]+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$/;
 
@@ -167,7 +166,7 @@ export const servingSchema = z
             .default({})
             .describe("Extra ServiceMonitor labels, e.g. {release: kube-prometheus-stack} for that Prometheus's selector."),
     })
-    .default({ namespace: "models", ingressNamespace: "ingress-nginx", monitoringNamespace: "monitoring", prometheusOperator: false, serviceMonitorLabels: {} });
+    .prefault({});
 
 export const buildSchema = z
     .strictObject({
@@ -177,7 +176,7 @@ export const buildSchema = z
             .describe("Refuse to build from a dirty work tree, so an image's tag and revision label name exactly what it holds."),
         sourceUrl: z.url().default("https://github.com/example/model-fleet").describe("Value of the `org.opencontainers.image.source` label."),
     })
-    .default({ requireCleanTree: true, sourceUrl: "https://github.com/example/model-fleet" });
+    .prefault({});
 
 /** The whole `model-fleet:` namespace, keyed as in the stack file. */
 export const configSchema = z.strictObject({

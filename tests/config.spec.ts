@@ -103,11 +103,14 @@ describe("config: the stack files", () => {
         delete raw.environment;
         delete raw.models[1].port;
         delete raw.build;
+        delete raw.serving;
         const cfg = parseConfig(raw, ctx("dev", "us-east-1"));
         assert.equal(cfg.environment, "development");
         assert.equal(cfg.models[1].port, 8080);
         assert.equal(cfg.models[1].autoscaling.targetCpuUtilization, 70);
         assert.equal(cfg.build.requireCleanTree, true, "every stack refuses dirty builds unless it opts out (dev does)");
+        assert.equal(cfg.build.sourceUrl, "https://github.com/example/model-fleet");
+        assert.deepEqual(cfg.serving, { namespace: "models", ingressNamespace: "ingress-nginx", monitoringNamespace: "monitoring", prometheusOperator: false, serviceMonitorLabels: {} });
         assert.equal(parseConfig(rawConfigOf(BASES.dev).raw, ctx("dev", "us-east-1")).build.requireCleanTree, false);
         assert.equal(cfg.gpuPools[0].amiType, "AL2023_x86_64_NVIDIA");
         assert.equal(cfg.registry.repositoryPrefix, "model-fleet");

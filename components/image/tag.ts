@@ -20,7 +20,7 @@ export const BUILD_CACHE_EXCLUSION_FILTER = { filterType: "WILDCARD", filter: `$
 
 /** A docker tag: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}` (distribution/reference). */
 const DOCKER_TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
-const DIGEST = /^sha256:[0-9a-f]{64}$/;
+export const DIGEST = /^sha256:[0-9a-f]{64}$/;
 const HEX_SHA = /^[0-9a-fA-F]{7,40}$/;
 /** distribution/reference name grammar: optional `domain[:port]/`, then lowercase path components. */
 const DOMAIN_COMPONENT = "(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])";
