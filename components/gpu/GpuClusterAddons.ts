@@ -14,6 +14,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { DEVICE_PLUGIN_CHART, GPU_OPERATOR_CHART, devicePluginValues, gpuOperatorValues } from "./addonValues";
 import { PoolLabelInput } from "./labels";
 import { isMigPool, migPartedConfigMapData } from "./migConfig";
+import { fleetLabels } from "../serving/labels";
 
 export interface GpuClusterAddonsArgs {
   /** The cluster's GPU pools (name, instanceType, amiType, mig); plain because they decide what is installed. Required. */
@@ -31,8 +32,7 @@ export interface GpuClusterAddonsArgs {
 /** Pod Security Admission labels: the device plugin, GFD, NFD and mig-manager need privileged pods and hostPaths. */
 const PRIVILEGED_NAMESPACE_LABELS = {
   "pod-security.kubernetes.io/enforce": "privileged",
-  "app.kubernetes.io/managed-by": "pulumi",
-  "app.kubernetes.io/part-of": "model-fleet",
+  ...fleetLabels(),
 };
 
 export class GpuClusterAddons extends pulumi.ComponentResource {
@@ -85,7 +85,7 @@ export class GpuClusterAddons extends pulumi.ComponentResource {
           metadata: {
             name: args.migConfigMapName ?? "model-fleet-mig-parted-config",
             namespace: opNamespace.metadata.name,
-            labels: { "app.kubernetes.io/managed-by": "pulumi", "app.kubernetes.io/part-of": "model-fleet" },
+            labels: fleetLabels(),
           },
           data: migPartedConfigMapData(pools),
         },

@@ -19,6 +19,7 @@ import { LifecyclePolicy, RetentionInput, describeRetention, ecrLifecyclePolicy,
 import { describeHarborRetention } from "./harbor/describe";
 import { HarborImmutableRule, HarborProject, HarborRetentionPolicy, HarborRobotAccount } from "./harbor/resources";
 import { ecrPullPolicy, partitionOf } from "./pullPolicy";
+import { fleetLabels } from "../serving/labels";
 
 /** The registry settings (the validated `registry` config). */
 export interface RegistrySettings {
@@ -239,7 +240,7 @@ export class ModelRegistry extends pulumi.ComponentResource {
                         metadata: {
                             name: args.pullSecretName ?? `${prefix}-harbor-pull`,
                             namespace: args.pullSecretNamespace ?? "models",
-                            labels: { "app.kubernetes.io/managed-by": "pulumi", "app.kubernetes.io/part-of": "model-fleet" },
+                            labels: fleetLabels(),
                         },
                         type: "kubernetes.io/dockerconfigjson",
                         stringData: { ".dockerconfigjson": dockerConfig },

@@ -19,6 +19,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { IAnalysisTemplateSpec } from "@kubernetes-models/argo-rollouts/argoproj.io/v1alpha1/AnalysisTemplateSpec";
 import { analysisTemplateSpecs, DEFAULT_MEASUREMENT, MeasurementPolicy, templateMinSeconds, validateMeasurement, validatePrometheusUrl } from "./analysis";
 import type { AnalysisTemplateNames } from "./canary";
+import { fleetLabels } from "../serving/labels";
 
 export const ROLLOUTS_CONTROLLER_TYPE = "model-fleet:rollouts:RolloutsController";
 
@@ -111,11 +112,7 @@ export class RolloutsController extends pulumi.ComponentResource {
         }
         super(ROLLOUTS_CONTROLLER_TYPE, name, {}, opts);
 
-        const labels = {
-            "app.kubernetes.io/part-of": "model-fleet",
-            "app.kubernetes.io/managed-by": "pulumi",
-            ...(args.labels ?? {}),
-        };
+        const labels = { ...fleetLabels(), ...(args.labels ?? {}) };
 
         const namespace = new k8s.core.v1.Namespace(
             `${name}-namespace`,

@@ -8,6 +8,11 @@ export const PART_OF = "model-fleet";
 export const COMPONENT = "model-server";
 export const MANAGED_BY = "pulumi";
 
+/** The labels every object model-fleet declares carries, model or not. */
+export function fleetLabels(): { "app.kubernetes.io/part-of": string; "app.kubernetes.io/managed-by": string } {
+    return { "app.kubernetes.io/part-of": PART_OF, "app.kubernetes.io/managed-by": MANAGED_BY };
+}
+
 /** Kubernetes label value grammar: empty, or ≤ 63 chars of [A-Za-z0-9_.-] starting and ending alphanumeric. */
 export const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
 
