@@ -26,7 +26,7 @@ import type { ICanaryStrategy } from "@kubernetes-models/argo-rollouts/argoproj.
 import type { IRolloutTrafficRouting } from "@kubernetes-models/argo-rollouts/argoproj.io/v1alpha1/RolloutTrafficRouting";
 import type { CanaryConfig } from "../../config/schema";
 import { PORT_NAME } from "../serving/podTemplate";
-import { analysisTemplateSpecs, DEFAULT_MEASUREMENT, templateMinSeconds } from "./analysis";
+import { analysisMinSeconds } from "./analysis";
 import { AnalysisTemplateNames, basicCanaryReplicas, CanaryStep, canarySteps, Exposure, exposure } from "./canary";
 
 export const MODEL_CANARY_TYPE = "model-fleet:rollouts:ModelCanary";
@@ -160,7 +160,7 @@ export class ModelCanary extends pulumi.ComponentResource {
         const meta = (objectName: string) => ({ name: objectName, namespace: args.namespace, labels: args.labels });
 
         this.steps = steps;
-        const ex = exposure(steps, args.analysisMinSeconds ?? defaultAnalysisMinSeconds(args.analysisTemplates));
+        const ex = exposure(steps, args.analysisMinSeconds ?? analysisMinSeconds(args.analysisTemplates));
         this.exposure = {
             ...ex,
             firstGateTrafficShare: mode === "none" ? basicCanaryReplicas(args.replicas, args.canary.steps[0]).share : ex.firstGateWeight,
@@ -289,14 +289,4 @@ export class ModelCanary extends pulumi.ComponentResource {
             exposure: this.exposure,
         });
     }
-}
-
-/** Minimum run time per shared template under the default measurement policy (URL does not matter for timing). */
-export function defaultAnalysisMinSeconds(names: AnalysisTemplateNames): Record<string, number> {
-    const specs = analysisTemplateSpecs({ prometheusUrl: "http://prometheus.invalid", measurement: DEFAULT_MEASUREMENT });
-    return {
-        [names.successRate]: templateMinSeconds(specs.successRate),
-        [names.latency]: templateMinSeconds(specs.latency),
-        [names.quality]: templateMinSeconds(specs.quality),
-    };
 }

@@ -17,7 +17,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { IAnalysisTemplateSpec } from "@kubernetes-models/argo-rollouts/argoproj.io/v1alpha1/AnalysisTemplateSpec";
-import { analysisTemplateSpecs, DEFAULT_MEASUREMENT, MeasurementPolicy, templateMinSeconds, validateMeasurement, validatePrometheusUrl } from "./analysis";
+import { analysisTemplateSpecs, DEFAULT_MEASUREMENT, MeasurementPolicy, analysisMinSeconds, validateMeasurement, validatePrometheusUrl } from "./analysis";
 import type { AnalysisTemplateNames } from "./canary";
 import { fleetLabels } from "../serving/labels";
 
@@ -135,15 +135,12 @@ export class RolloutsController extends pulumi.ComponentResource {
 
         // Specs are built from the URL as data (no resources inside apply); the pure builder validates the URL.
         const specs = pulumi.output(args.prometheusUrl).apply((prometheusUrl) => analysisTemplateSpecs({ prometheusUrl, measurement }));
-        // Run times do not depend on the URL: compute them from a placeholder so they are plain numbers.
-        const plainSpecs = analysisTemplateSpecs({ prometheusUrl: "http://prometheus.invalid", measurement });
 
         this.analysisTemplateNames = { ...ANALYSIS_TEMPLATE_NAMES };
-        this.analysisMinSeconds = {};
+        this.analysisMinSeconds = analysisMinSeconds(ANALYSIS_TEMPLATE_NAMES, measurement);
         const templates: k8s.apiextensions.CustomResource[] = [];
         for (const key of ["successRate", "latency", "quality"] as const) {
             const templateName = ANALYSIS_TEMPLATE_NAMES[key];
-            this.analysisMinSeconds[templateName] = templateMinSeconds(plainSpecs[key]);
             templates.push(
                 new k8s.apiextensions.CustomResource(
                     `${name}-${templateName}`,

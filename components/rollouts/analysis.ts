@@ -33,6 +33,7 @@
 import type { IAnalysisTemplateSpec } from "@kubernetes-models/argo-rollouts/argoproj.io/v1alpha1/AnalysisTemplateSpec";
 import type { IMetric } from "@kubernetes-models/argo-rollouts/argoproj.io/v1alpha1/Metric";
 import type { IAuthentication } from "@kubernetes-models/argo-rollouts/argoproj.io/v1alpha1/Authentication";
+import type { AnalysisTemplateNames } from "./canary";
 
 /** Arg names shared by the templates and the Rollout's analysis steps (canary.ts). */
 export const ANALYSIS_ARGS = {
@@ -326,6 +327,19 @@ export function durationSeconds(d: string | number): number {
 }
 
 /** Minimum seconds one AnalysisRun of this template takes: initialDelay + (count − 1) × interval, longest metric. */
+/**
+ * Minimum run time of each shared template under a measurement policy, keyed by template name. Timing does not
+ * depend on the Prometheus URL, so the specs are built from a placeholder and the result is plain numbers.
+ */
+export function analysisMinSeconds(names: AnalysisTemplateNames, measurement: MeasurementPolicy = DEFAULT_MEASUREMENT): Record<string, number> {
+    const specs = analysisTemplateSpecs({ prometheusUrl: "http://prometheus.invalid", measurement });
+    return {
+        [names.successRate]: templateMinSeconds(specs.successRate),
+        [names.latency]: templateMinSeconds(specs.latency),
+        [names.quality]: templateMinSeconds(specs.quality),
+    };
+}
+
 export function templateMinSeconds(spec: IAnalysisTemplateSpec): number {
     return Math.max(
         0,
