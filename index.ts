@@ -8,7 +8,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { EksCluster } from "./components/cluster";
 import { capacityOutput, capacityPlan, capacityWarnings } from "./components/gpu/capacity";
 import { GpuClusterAddons } from "./components/gpu/GpuClusterAddons";
-import { GpuNodePool } from "./components/gpu/GpuNodePool";
+import { defaultGpuNamePrefix, GpuNodePool } from "./components/gpu/GpuNodePool";
 import { gpuScheduling } from "./components/gpu/workloadGpu";
 import { ModelImage } from "./components/image/ModelImage";
 import { buildTag, deployedReleaseTags } from "./components/image/tag";
@@ -39,7 +39,7 @@ const pools = new Map(
             `gpu-${p.name}`,
             {
                 // IAM role and node-group names are account-wide: the stack name keeps dev's and prod's apart.
-                namePrefix: `model-fleet-${config.stack}`,
+                namePrefix: defaultGpuNamePrefix(config.stack),
                 clusterName: cluster.name,
                 subnetIds: cluster.privateSubnetIds,
                 name: p.name,

@@ -100,6 +100,13 @@ export class GpuNodePool extends pulumi.ComponentResource {
     const mig = args.mig;
     const configName = mig && isMigPool({ name: args.name, mig }) ? migConfigName({ name: args.name, mig }) : undefined;
     this.migConfigName = configName;
+    // A plain AMI type is checked now, before any child exists; an Output is checked when it resolves (below).
+    if (configName && args.amiType === "BOTTLEROCKET_x86_64_NVIDIA") {
+      throw new pulumi.ResourceError(
+        `GPU pool ${args.name}: MIG needs the GPU Operator's mig-manager, which cannot repartition Bottlerocket hosts; use AL2023_x86_64_NVIDIA`,
+        this,
+      );
+    }
 
     const role = new aws.iam.Role(
       `${name}-node-role`,
