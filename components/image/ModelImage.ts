@@ -1,7 +1,7 @@
 /**
  * ModelImage: the one exact image a model runs, referenced by digest.
  *
- * - `source: { build }` builds the context with `@pulumi/docker-build` (BuildKit), pushes `<repo>:v<semver>-<sha>`
+ * - `source: { build }` builds the context with `@pulumi/docker-build` (BuildKit), pushes `<repo>:v<semver>-<sha>` (`…-dirty.<8 hex>` for a permitted dirty build)
  *   and exposes `ref = <repo>@sha256:…` from the pushed digest.
  * - `source: { digest }` (a promoted model, prod) declares no build at all: `ref = <repo>@<digest>`. With a
  *   `registryLookup` provider and a recorded release tag, it first asks the registry (`@pulumi/docker`'s

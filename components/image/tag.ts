@@ -65,7 +65,6 @@ export function assertModelVersion(version: string): string {
     return v;
 }
 
-/** `releaseTag("2.1.4", "a1b2c3d4…")` → `v2.1.4-a1b2c3d`. */
 /**
  * The tag a build pushes: the release tag, or for a build from uncommitted changes (allowed only where
  * `build.requireCleanTree` is off) `v<semver>-<sha>-dirty.<8 hex>`, the hex naming the changes. An immutable
@@ -81,6 +80,7 @@ export function buildTag(version: string, sha: string, dirtyFingerprint?: string
     return `${tag}-dirty.${dirtyFingerprint}`;
 }
 
+/** `releaseTag("2.1.4", "a1b2c3d4…")` → `v2.1.4-a1b2c3d`. */
 export function releaseTag(version: string, sha: string): string {
     const tag = `v${assertModelVersion(version)}-${shortSha(sha)}`;
     if (!DOCKER_TAG.test(tag)) {
