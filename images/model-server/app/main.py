@@ -151,18 +151,26 @@ class MetricsMiddleware:
         handler = metrics.handler_label(scope["path"])
         method = scope["method"]
         start = time.perf_counter()
-        status = [500]
+        state = {"status": 500, "recorded": False}
+
+        def record() -> None:
+            if not state["recorded"]:
+                state["recorded"] = True
+                metrics.LATENCY.labels(handler=handler, method=method).observe(time.perf_counter() - start)
+                metrics.REQUESTS.labels(handler=handler, method=method, code=str(state["status"])).inc()
 
         async def send_wrapper(message) -> None:
             if message["type"] == "http.response.start":
-                status[0] = message["status"]
+                state["status"] = message["status"]
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                # Count before the last byte leaves: a client that has its response sees it in /metrics.
+                record()
             await send(message)
 
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            metrics.LATENCY.labels(handler=handler, method=method).observe(time.perf_counter() - start)
-            metrics.REQUESTS.labels(handler=handler, method=method, code=str(status[0])).inc()
+            record()
 
 
 app.add_middleware(MetricsMiddleware)
@@ -245,8 +253,15 @@ def parse_instances(payload: Any, features: int) -> Tuple[np.ndarray, bool]:
         raise ClientError(422, "missing field: 'features' (one instance) or 'instances' (a batch)")
     try:
         x = np.asarray(rows, dtype=np.float64)
-    except OverflowError:
-        raise ClientError(422, "a feature value is too large to be a number") from None
+    except OverflowError:  # an integer literal beyond float range
+        for r, row in enumerate(rows):
+            for c, v in enumerate(row):
+                try:
+                    float(v)
+                except OverflowError:
+                    where = f"instances[{r}][{c}]" if batch else f"features[{c}]"
+                    raise ClientError(422, f"{where}: integer of {len(str(v))} digits is not a finite float32 value") from None
+        raise
     bad = ~np.isfinite(x) | (np.abs(x) > np.finfo(np.float32).max)
     if bad.any():
         r, c = (int(v) for v in np.argwhere(bad)[0])
