@@ -97,6 +97,19 @@ class Server:
         """Sum of the samples of `name` whose labels include `labels` (0 when none)."""
         return sum(v for n, l, v in self.samples() if n == name and all(l.get(k) == x for k, x in labels.items()))
 
+    def per_worker(self, sample: str) -> Dict[int, float]:
+        """pid -> this worker's own count of `sample` (read from its multiprocess counter file)."""
+        from prometheus_client.mmap_dict import MmapedDict
+
+        out: Dict[int, float] = {}
+        d = Path(self.env["MODEL_SERVER_RUN_DIR"]) / "metrics"
+        for f in d.glob("counter_*.db"):
+            pid = int(f.stem.split("_")[1])
+            for key, value, _ts, _pos in MmapedDict.read_all_values_from_file(str(f)):
+                if json.loads(key)[1] == sample:
+                    out[pid] = out.get(pid, 0.0) + value
+        return out
+
     # --- lifecycle --------------------------------------------------------------------------------------------
     def log(self) -> str:
         self._log.flush()
