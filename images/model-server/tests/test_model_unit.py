@@ -78,6 +78,7 @@ def test_load_takes_the_cuda_branch_when_cuda_is_offered(model_file, monkeypatch
     assert probs.shape == (2, 2)
 
 
+@pytest.mark.filterwarnings("ignore:Specified provider 'CUDAExecutionProvider'")
 def test_load_falls_back_to_cpu_when_the_cuda_provider_cannot_start(model_file, caplog):
     """The real CPU wheel has no CUDA provider: asking for it anyway must end on CPU, logged, not crash."""
     caplog.set_level("INFO")
