@@ -9,6 +9,7 @@ import binascii
 import json
 import os
 from dataclasses import dataclass
+from typing import List, Optional
 
 MAX_ID_LENGTH = 512
 
@@ -25,9 +26,20 @@ class PredictionRef:
 
 
 def encode(served_by: str, label: int, nonce: str = "") -> str:
-    nonce = nonce or os.urandom(8).hex()
-    raw = json.dumps({"h": served_by, "y": int(label), "n": nonce}, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+    return encode_many(served_by, [label], [nonce] if nonce else None)[0]
+
+
+def encode_many(served_by: str, labels: List[int], nonces: Optional[List[str]] = None) -> List[str]:
+    """One id per label (the hot path of a batch: one random read, one JSON encoding of the hash)."""
+    if nonces is None:
+        rnd = os.urandom(8 * len(labels)).hex()
+        nonces = [rnd[16 * i : 16 * (i + 1)] for i in range(len(labels))]
+    head = '{"h":' + json.dumps(served_by) + ',"y":'
+    b64 = base64.urlsafe_b64encode
+    return [
+        b64((head + str(int(y)) + ',"n":' + json.dumps(n) + "}").encode()).rstrip(b"=").decode("ascii")
+        for y, n in zip(labels, nonces)
+    ]
 
 
 def decode(value: object, classes: int) -> PredictionRef:

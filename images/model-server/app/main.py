@@ -305,12 +305,16 @@ async def predict(request: Request) -> JSONResponse:
         return _error(e)
     if PREDICT_DELAY_SECONDS > 0:
         await asyncio.sleep(PREDICT_DELAY_SECONDS)
-    labels, probs = model.predict(x)
-    out = []
-    for label, p in zip(labels.tolist(), probs.tolist()):
-        metrics.PREDICTIONS.labels(label=str(label)).inc()
-        score = p[1] if len(p) == 2 else p[label]
-        out.append({"id": ids.encode(POD_TEMPLATE_HASH, label), "label": label, "score": score})
+    labels_np, probs = model.predict(x)
+    for label, count in enumerate(np.bincount(labels_np, minlength=model.classes).tolist()):
+        if count:
+            metrics.PREDICTIONS.labels(label=str(label)).inc(count)
+    labels = labels_np.tolist()
+    scores = (probs[:, 1] if model.classes == 2 else probs[np.arange(len(labels)), labels_np]).tolist()
+    out = [
+        {"id": i, "label": label, "score": score}
+        for i, label, score in zip(ids.encode_many(POD_TEMPLATE_HASH, labels), labels, scores)
+    ]
     if batch:
         return JSONResponse({"predictions": out, "model": MODEL_NAME, "version": MODEL_VERSION})
     return JSONResponse({**out[0], "model": MODEL_NAME, "version": MODEL_VERSION})
