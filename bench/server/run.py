@@ -89,6 +89,34 @@ def tree_rss_bytes(pid: int) -> int:
     return total
 
 
+def tree_pids(pid: int) -> List[int]:
+    out, stack = [], [pid]
+    while stack:
+        p = stack.pop()
+        out.append(p)
+        try:
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as f:
+                    stack.extend(int(c) for c in f.read().split())
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+    return out
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """user+system CPU time of pid and its descendants (the server's own work, whatever else the machine runs)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for p in tree_pids(pid):
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15 of stat)
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue
+    return total / tick
+
+
 class RssSampler(threading.Thread):
     def __init__(self, pid: int) -> None:
         super().__init__(daemon=True)
@@ -254,16 +282,65 @@ def slos() -> List[str]:
 
 
 def markdown(results: List[Dict], meta: Dict) -> str:
+    ranged = "rps_min" in results[0] if results else False
     lines = [
-        "| workers | batch | requests/s | instances/s | p50 ms | p95 ms | p99 ms | non-2xx | peak RSS MiB | cold start s |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| workers | batch | requests/s" + (" (min–max)" if ranged else "") + " | instances/s | p50 ms | p95 ms | p99 ms"
+        + (" (min–max)" if ranged else "") + " | server CPU ms/request | server cores busy | non-2xx + errors | peak RSS MiB | cold start s | load avg |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in results:
+        rps = f"{r['rps']:.0f}" + (f" ({r['rps_min']:.0f}–{r['rps_max']:.0f})" if ranged else "")
+        p99 = f"{r['p99_ms']:.1f}" + (f" ({r['p99_min']:.0f}–{r['p99_max']:.0f})" if ranged else "")
         lines.append(
-            f"| {r['workers']} | {r['batch']} | {r['rps']:.0f} | {r['rps'] * r['batch']:.0f} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | "
-            f"{r['p99_ms']:.1f} | {r['non2xx'] + r['socket_errors']} | {r['peak_rss_mib']:.0f} | {r['cold_start_s']:.1f} |"
+            f"| {r['workers']} | {r['batch']} | {rps} | {r['rps'] * r['batch']:.0f} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | "
+            f"{p99} | {r.get('cpu_ms_per_req', float('nan')):.2f} | {r.get('server_cores_busy', float('nan')):.2f} | {r['non2xx'] + r['socket_errors']} | {r['peak_rss_mib']:.0f} | {r['cold_start_s']:.1f} | {r.get('loadavg', float('nan')):.1f} |"
         )
     return "\n".join(lines)
+
+
+def measure(python: str, model: Path, w: int, batches: List[int], args, generator: str, workdir: Path, rnd: int) -> List[Dict]:
+    out: List[Dict] = []
+    srv = ServerProcess(python, model, w, workdir)
+    try:
+        cold = srv.wait_ready()
+        for b in batches:
+            if args.warmup:
+                (run_wrk(srv.port, b, args.warmup, args.connections, args.threads, workdir) if generator == "wrk"
+                 else run_python_load(srv.port, b, args.warmup, args.connections))
+            cpu0 = tree_cpu_seconds(srv.proc.pid)
+            r = (run_wrk(srv.port, b, args.duration, args.connections, args.threads, workdir) if generator == "wrk"
+                 else run_python_load(srv.port, b, args.duration, args.connections))
+            cpu = tree_cpu_seconds(srv.proc.pid) - cpu0
+            r.update(workers=w, batch=b, cold_start_s=cold, round=rnd, loadavg=os.getloadavg()[0],
+                     cpu_ms_per_req=1000 * cpu / max(1, r["requests"]), server_cores_busy=cpu / args.duration)
+            out.append(r)
+            print(f"round {rnd} workers={w} batch={b}: {r['rps']:.0f} req/s ({r['rps'] * b:.0f} inst/s) p50={r['p50_ms']:.1f} "
+                  f"p95={r['p95_ms']:.1f} p99={r['p99_ms']:.1f} ms non2xx={r['non2xx']} errors={r['socket_errors']} "
+                  f"cpu/req={r['cpu_ms_per_req']:.2f}ms cores={r['server_cores_busy']:.2f} "
+                  f"rss={srv.sampler.peak / 2**20:.0f}MiB load={r['loadavg']:.1f}", flush=True)
+    finally:
+        peak = srv.sampler.stop()
+        rc = srv.stop()
+        for r in out:
+            r["peak_rss_mib"] = peak / 2**20
+            r["exit_code"] = rc
+    return out
+
+
+def summarize(results: List[Dict]) -> List[Dict]:
+    """Median over rounds per (workers, batch), with the rps and p99 range."""
+    import statistics
+
+    keys = sorted({(r["workers"], r["batch"]) for r in results})
+    out = []
+    for w, b in keys:
+        rs = [r for r in results if (r["workers"], r["batch"]) == (w, b)]
+        m = {k: statistics.median(r[k] for r in rs) for k in ("rps", "p50_ms", "p95_ms", "p99_ms", "max_ms", "cold_start_s", "loadavg", "cpu_ms_per_req", "server_cores_busy")}
+        m.update(workers=w, batch=b, rounds=len(rs), non2xx=sum(r["non2xx"] for r in rs), socket_errors=sum(r["socket_errors"] for r in rs),
+                 peak_rss_mib=max(r["peak_rss_mib"] for r in rs), rps_min=min(r["rps"] for r in rs), rps_max=max(r["rps"] for r in rs),
+                 p99_min=min(r["p99_ms"] for r in rs), p99_max=max(r["p99_ms"] for r in rs), runs=rs)
+        out.append(m)
+    return out
 
 
 def main() -> None:
@@ -273,6 +350,7 @@ def main() -> None:
     ap.add_argument("--duration", type=int, default=10, help="seconds per measurement (bounded)")
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--connections", type=int, default=16)
+    ap.add_argument("--repeat", type=int, default=1, help="rounds over all worker counts (order rotated each round); the report gives medians")
     ap.add_argument("--threads", type=int, default=1, help="wrk threads (the generator shares the machine's cores)")
     ap.add_argument("--python", help="interpreter with the server's dependencies (default: a venv from the lock)")
     ap.add_argument("--generator", choices=["auto", "wrk", "python"], default="auto")
@@ -302,28 +380,11 @@ def main() -> None:
     print(f"generator={generator} connections={args.connections} duration={args.duration}s cores={meta['cores']} "
           f"loadavg={meta['loadavg_start']}", flush=True)
     results: List[Dict] = []
-    for w in workers:
-        srv = ServerProcess(python, model, w, workdir)
-        try:
-            cold = srv.wait_ready()
-            for b in batches:
-                if args.warmup:
-                    (run_wrk(srv.port, b, args.warmup, args.connections, args.threads, workdir) if generator == "wrk"
-                     else run_python_load(srv.port, b, args.warmup, args.connections))
-                r = (run_wrk(srv.port, b, args.duration, args.connections, args.threads, workdir) if generator == "wrk"
-                     else run_python_load(srv.port, b, args.duration, args.connections))
-                r.update(workers=w, batch=b, cold_start_s=cold, peak_rss_mib=srv.sampler.peak / 2**20)
-                results.append(r)
-                print(f"workers={w} batch={b}: {r['rps']:.0f} req/s ({r['rps'] * b:.0f} inst/s) p50={r['p50_ms']:.1f} "
-                      f"p95={r['p95_ms']:.1f} p99={r['p99_ms']:.1f} ms non2xx={r['non2xx']} errors={r['socket_errors']} "
-                      f"rss={srv.sampler.peak / 2**20:.0f}MiB", flush=True)
-        finally:
-            peak = srv.sampler.stop()
-            rc = srv.stop()
-            for r in results:
-                if r["workers"] == w:
-                    r["peak_rss_mib"] = peak / 2**20
-                    r["exit_code"] = rc
+    for rnd in range(args.repeat):
+        order = workers[rnd % len(workers):] + workers[:rnd % len(workers)]
+        for w in order:
+            results += measure(python, model, w, batches, args, generator, workdir, rnd)
+    results = summarize(results) if args.repeat > 1 else results
     meta["loadavg_end"] = os.getloadavg()
     table = markdown(results, meta)
     print()
