@@ -15,6 +15,7 @@
  */
 import * as fs from "fs";
 import * as http from "http";
+import * as https from "https";
 import type { AddressInfo } from "net";
 import Ajv, { ValidateFunction } from "ajv";
 import * as YAML from "yaml";
@@ -174,8 +175,12 @@ export class HarborStub {
         public readonly password = "S3cret-Harbor-Pass",
     ) {}
 
-    async start(): Promise<void> {
-        this.server = http.createServer((req, res) => {
+    /**
+     * Listens on 127.0.0.1: a random port over HTTP by default; the sandbox passes a fixed port and a TLS key pair
+     * (HTTPS, as a real Harbor serves).
+     */
+    async start(opts: { port?: number; tls?: { key: string; cert: string } } = {}): Promise<void> {
+        const handler: http.RequestListener = (req, res) => {
             let raw = "";
             req.setEncoding("utf8");
             req.on("data", (c) => (raw += c));
@@ -184,11 +189,15 @@ export class HarborStub {
                 res.writeHead(status, { "Content-Type": "application/json", ...(headers ?? {}) });
                 res.end(body === undefined ? "" : JSON.stringify(body));
             });
-        });
+        };
+        this.server = opts.tls ? https.createServer(opts.tls, handler) : http.createServer(handler);
         // Keep-alive sockets would hold the server open after the tests.
         this.server.keepAliveTimeout = 1;
-        await new Promise<void>((resolve) => this.server!.listen(0, "127.0.0.1", () => resolve()));
-        this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+        await new Promise<void>((resolve, reject) => {
+            this.server!.once("error", reject);
+            this.server!.listen(opts.port ?? 0, "127.0.0.1", () => resolve());
+        });
+        this.url = `${opts.tls ? "https" : "http"}://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
     }
 
     async stop(): Promise<void> {

@@ -75,8 +75,8 @@ function renderCanary(mode: TrafficRouting, over: { replicas?: number; canary?: 
         const model = "sentiment";
         const labels = modelLabels(model, "2.1.4");
         const selector = selectorLabels(model);
-        // The stable Service is ModelService's; declared here the same way so the Rollout can reference it.
-        const stable = new k8s.core.v1.Service("stable", {
+        // The stable Service is ModelService's; declared here the same way; the Rollout references it by name.
+        new k8s.core.v1.Service("stable", {
             metadata: { name: model, namespace: NS, labels },
             spec: { type: "ClusterIP", selector, ports: [{ name: "http", port: 8080, targetPort: "http" }] },
         });
@@ -102,7 +102,7 @@ function renderCanary(mode: TrafficRouting, over: { replicas?: number; canary?: 
                 port: 8080,
                 canary: over.canary ?? CANARY,
                 trafficRouting: mode,
-                stableService: stable.metadata.name,
+                stableService: "sentiment",
                 host: "sentiment.models.svc.cluster.local",
                 analysisTemplates: ANALYSIS_TEMPLATE_NAMES,
                 replicas: over.replicas ?? 2,
