@@ -319,8 +319,10 @@ def measure(python: str, model: Path, w: int, batches: List[int], args, generato
                   f"cpu/req={r['cpu_ms_per_req']:.2f}ms cores={r['server_cores_busy']:.2f} "
                   f"rss={srv.sampler.peak / 2**20:.0f}MiB load={r['loadavg']:.1f}", flush=True)
     finally:
-        peak = srv.sampler.stop()
-        rc = srv.stop()
+        try:
+            peak = srv.sampler.stop()
+        finally:
+            rc = srv.stop()  # never leak a server, whatever failed above
         for r in out:
             r["peak_rss_mib"] = peak / 2**20
             r["exit_code"] = rc
