@@ -100,6 +100,13 @@ class Model:
         available = list(ort.get_available_providers() if available_providers is None else available_providers)
         visible = nvidia_device_visible() if gpu_visible is None else gpu_visible
         device, providers, why = choose_device(available, visible, requested_device)
+        if device == "cuda" and hasattr(ort, "preload_dlls"):
+            # onnxruntime-gpu >= 1.21: load CUDA/cuDNN from the nvidia-* wheels when the image has them there
+            # instead of in the system library path (a no-op where the libraries are already loadable).
+            try:
+                ort.preload_dlls()
+            except Exception as e:  # the session below falls back to CPU and says so
+                log.warning("preloading the CUDA libraries failed: %s", e)
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = max(1, intra_op_threads)
         opts.inter_op_num_threads = 1
