@@ -15,7 +15,9 @@ import { gpuScheduling } from "./components/gpu/workloadGpu";
 import { ModelImage } from "./components/image/ModelImage";
 import { buildTag, deployedReleaseTags } from "./components/image/tag";
 import { ModelRegistry } from "./components/registry/ModelRegistry";
+import { DEFAULT_MEASUREMENT } from "./components/rollouts/analysis";
 import { RolloutsController } from "./components/rollouts/RolloutsController";
+import { scaleCanary, scaleMeasurement } from "./components/rollouts/timeScale";
 import { ModelNamespace } from "./components/serving/ModelNamespace";
 import { ModelService } from "./components/serving/ModelService";
 import { loadConfig } from "./config/load";
@@ -134,6 +136,7 @@ const rollouts = config.models.some((m) => m.canary)
           "rollouts",
           {
               install: config.addons.argoRollouts,
+              measurement: scaleMeasurement(DEFAULT_MEASUREMENT, config.rollouts.timeScale),
               analysisNamespace: namespace.namespaceName,
               prometheusUrl: config.rollouts.prometheusUrl,
               serviceMonitor: config.serving.prometheusOperator,
@@ -149,7 +152,7 @@ const services = config.models.map(
             `model-${m.name}`,
             {
                 namespace: namespace.namespaceName,
-                model: m,
+                model: m.canary ? { ...m, canary: scaleCanary(m.canary, config.rollouts.timeScale) } : m,
                 image: modelImages.get(m.name)!.ref,
                 gpu: scheduling.get(m.name),
                 environment: config.environment,

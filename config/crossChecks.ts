@@ -354,5 +354,9 @@ export function crossCheck(raw: Record<string, unknown>, env: Environment, regio
     checkPools(pools, out);
     checkModels(arr(raw.models), pools, env, out);
     checkRegistry(raw.registry, arr(raw.models), region, out);
+    const timeScale = isObj(raw.rollouts) ? raw.rollouts.timeScale : undefined;
+    if (env === "production" && timeScale !== undefined && timeScale !== 1) {
+        out.push({ path: "rollouts.timeScale", value: timeScale, message: "must be 1 in production (it compresses canary pauses and analysis for rehearsals)" });
+    }
     return out;
 }

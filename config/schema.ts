@@ -178,6 +178,12 @@ export const modelSchema = z.strictObject({
 export const rolloutsSchema = z.strictObject({
     prometheusUrl: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).describe("Prometheus the canary analysis queries."),
     trafficRouting: z.enum(["none", "nginx", "istio"], { error: "must be 'none', 'nginx' or 'istio'" }).describe("How canary traffic is split: replica-weighted, nginx Ingress or Istio."),
+    timeScale: z
+        .int()
+        .min(1, "must be ≥ 1")
+        .max(600, "must be ≤ 600")
+        .default(1)
+        .describe("Release rehearsals only: divide canary pauses, analysis intervals and the PromQL rate window by this factor. Must be 1 in production."),
     ingressHost: z.string().regex(/^[a-z0-9.-]+$/).optional().describe("Base domain of canary models' nginx Ingress / Istio VirtualService hosts: `<model>.<ingressHost>`. Default: the in-cluster Service name."),
 });
 
