@@ -345,6 +345,21 @@ def summarize(results: List[Dict]) -> List[Dict]:
     return out
 
 
+def verdict(results: List[Dict], cores: int) -> List[str]:
+    """Plain-language reading of the table: the best worker count per batch size, and 2 x cores + 1 against it."""
+    lines = []
+    rule = 2 * cores + 1
+    for b in sorted({r["batch"] for r in results}):
+        rows = {r["workers"]: r for r in results if r["batch"] == b}
+        best = max(rows.values(), key=lambda r: r["rps"])
+        lines.append(f"batch {b}: most requests/s with {best['workers']} worker(s) ({best['rps']:.0f}/s, p99 {best['p99_ms']:.0f} ms)")
+        if rule in rows and rule != best["workers"]:
+            r = rows[rule]
+            lines.append(f"  2 x cores + 1 = {rule} workers: {r['rps']:.0f}/s ({100 * (r['rps'] / best['rps'] - 1):+.0f}%), p99 {r['p99_ms']:.0f} ms, "
+                         f"{r['peak_rss_mib']:.0f} MiB vs {best['peak_rss_mib']:.0f} MiB")
+    return lines
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--workers", default="1,2,3,5", help="worker counts (5 = 2 x cores + 1 on a 2-core machine)")
@@ -392,8 +407,12 @@ def main() -> None:
     print()
     print(table)
     print()
+    for line in verdict(results, meta["cores"] or 1):
+        print(line)
     for s in slos():
-        print("SLO", s)
+        worst = max(r["p99_ms"] for r in results)
+        limit = int(s.rsplit("<= ", 1)[1].split()[0])
+        print(f"SLO {s}: worst p99 measured {worst:.0f} ms -> {'within' if worst <= limit else 'OVER'}")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps({"meta": meta, "results": results}, indent=2) + "\n")
