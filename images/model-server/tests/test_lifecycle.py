@@ -11,7 +11,7 @@ from conftest import REPO_ROOT
 
 
 def test_readiness_while_loading(start_server):
-    srv = start_server(wait="healthy", MODEL_LOAD_DELAY_SECONDS="4", WEB_CONCURRENCY="2")
+    srv = start_server(wait="healthy", MODEL_LOAD_DELAY_SECONDS="6", WEB_CONCURRENCY="2")
     assert srv.get("/health") == (200, {"status": "ok"}), "liveness answers while the model loads"
     status, body = srv.get("/ready")
     assert status == 503 and body["status"] == "loading", body
@@ -160,7 +160,7 @@ def test_shutdown_gives_up_on_requests_that_outlast_the_budget(start_server):
     took = time.monotonic() - sent
     t.join(10)
     assert rc == 0, srv.log()
-    assert took < 4 + 1.5, f"{took:.1f}s: the budget bounds the shutdown"
+    assert took < 4 + 3, f"{took:.1f}s: the 4 s budget, not the 30 s request, bounds the shutdown"
 
 
 def test_shutdown_budget_fits_the_rendered_pod_spec(rendered_stacks):
