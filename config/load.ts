@@ -8,9 +8,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { GIT_STATUS_ARGS, dirtyFingerprint, dirtyPaths, isTreeDirty, resolveGitSha } from "../components/image/gitSha";
 import { ConfigIssue, crossCheck } from "./crossChecks";
-import { configSchema, Environment, GpuPoolConfig, ModelConfig, RawConfig, RetentionConfig } from "./schema";
-
-export const NAMESPACE = "model-fleet";
+import { CONFIG_NAMESPACE, configSchema, Environment, GpuPoolConfig, ModelConfig, RawConfig, RetentionConfig } from "./schema";
 
 /**
  * A bad config: one message listing every offending key path and value. It is a `RunError`, which the Pulumi
@@ -212,7 +210,7 @@ function decode(value: string): unknown {
 /** Reads the stack's `model-fleet:*` config as the CLI hands it over (objects arrive JSON-encoded). */
 export function readRawConfig(): Record<string, unknown> {
     const raw: Record<string, unknown> = {};
-    const prefix = `${NAMESPACE}:`;
+    const prefix = `${CONFIG_NAMESPACE}:`;
     for (const [key, value] of Object.entries(pulumi.runtime.allConfig())) {
         if (key.startsWith(prefix)) {
             raw[key.slice(prefix.length)] = decode(value);
