@@ -3,6 +3,7 @@
  * repository and `#anchors` a heading of the target, with GitHub's heading slugs; `runbookUrlIssue` applies the same
  * rule to the `runbook_url` an alert carries (a repository URL or path of `docs/….md#anchor`).
  */
+import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 
@@ -129,18 +130,8 @@ export function runbookUrlsIn(value: unknown): string[] {
     return out;
 }
 
-/** The repository's markdown files (git-ignored and dependency folders aside), relative to `root`. */
+/** The repository's markdown files, tracked or not yet added, but never git-ignored ones (node_modules, venvs, out/). */
 export function markdownFiles(root: string): string[] {
-    const skip = new Set(["node_modules", "out", ".git", ".reference"]);
-    const out: string[] = [];
-    const walk = (dir: string): void => {
-        for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-            if (skip.has(e.name)) continue;
-            const p = path.join(dir, e.name);
-            if (e.isDirectory()) walk(p);
-            else if (e.name.endsWith(".md")) out.push(path.relative(root, p).split(path.sep).join("/"));
-        }
-    };
-    walk(root);
-    return out.sort();
+    const out = execFileSync("git", ["ls-files", "--cached", "--others", "--exclude-standard", "-z", "--", "*.md"], { cwd: root, encoding: "utf8" });
+    return [...new Set(out.split("\0").filter((f) => f !== "" && fs.existsSync(path.join(root, f))))].sort();
 }
