@@ -8,12 +8,10 @@ import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { GIT_STATUS_ARGS, dirtyFingerprint, dirtyPaths, isTreeDirty, resolveGitSha } from "../components/image/gitSha";
 import { clusterKind, ConfigIssue, crossCheck } from "./crossChecks";
-import { configSchema, Environment, GpuPoolConfig, ModelConfig, RawConfig, RetentionConfig } from "./schema";
+import { CONFIG_NAMESPACE, configSchema, Environment, GpuPoolConfig, ModelConfig, RawConfig, RetentionConfig } from "./schema";
 
 /** A GPU pool with its node count settled: an EKS node group's sizes, or a `kubeconfig` pool's `nodes` as all three. */
 export type GpuPool = GpuPoolConfig & { minSize: number; maxSize: number; desiredSize: number };
-
-export const NAMESPACE = "model-fleet";
 
 /**
  * A bad config: one message listing every offending key path and value. It is a `RunError`, which the Pulumi
@@ -224,7 +222,7 @@ function decode(value: string): unknown {
 /** Reads the stack's `model-fleet:*` config as the CLI hands it over (objects arrive JSON-encoded). */
 export function readRawConfig(): Record<string, unknown> {
     const raw: Record<string, unknown> = {};
-    const prefix = `${NAMESPACE}:`;
+    const prefix = `${CONFIG_NAMESPACE}:`;
     for (const [key, value] of Object.entries(pulumi.runtime.allConfig())) {
         if (key.startsWith(prefix)) {
             raw[key.slice(prefix.length)] = decode(value);

@@ -210,6 +210,9 @@ export const buildSchema = z
     })
     .prefault({});
 
+/** The stack config namespace: the Pulumi project name (`Pulumi.yaml` `name`), the prefix of every key below. */
+export const CONFIG_NAMESPACE = "model-fleet";
+
 /** The whole `model-fleet:` namespace, keyed as in the stack file. */
 export const configSchema = z.strictObject({
     environment: environmentSchema.optional().describe("Production enables stricter rules. Defaults to production for stacks named prod*."),

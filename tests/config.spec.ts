@@ -4,6 +4,7 @@ import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
 import { ConfigError, defaultEnvironment, parseConfig, ParseContext } from "../config/load";
+import { PROJECT, readFleetConfig } from "../scripts/stackFile";
 import { REPO_ROOT, runStack, stackFilePath } from "./harness";
 
 interface BadCase {
@@ -38,19 +39,15 @@ function setPath(root: Record<string, any>, p: string, value: unknown): void {
 
 /** A stack file's `model-fleet:*` values, keyed without the namespace, as the loader sees them. */
 function rawConfigOf(file: string): { raw: Record<string, any>; region: string; stack: string } {
-    const doc = YAML.parse(fs.readFileSync(file, "utf8"));
-    const raw: Record<string, any> = {};
-    for (const [k, v] of Object.entries<any>(doc.config)) {
-        if (k.startsWith("model-fleet:")) raw[k.slice("model-fleet:".length)] = v;
-    }
+    const { config: raw, region, stack } = readFleetConfig(file);
     // Secure values arrive decrypted from the CLI; offline they are placeholders.
     const pw = raw.registry?.harbor?.password;
     if (pw && typeof pw === "object") raw.registry.harbor.password = "[secret]";
-    return { raw, region: doc.config["aws:region"], stack: path.basename(file).replace(/^Pulumi\.|\.yaml$/g, "") };
+    return { raw, region: region as string, stack };
 }
 
 function ctx(stack: string, region: string | undefined): ParseContext {
-    return { project: "model-fleet", stack, region, env: { GIT_SHA: "a1b2c3d" }, git: () => "" };
+    return { project: PROJECT, stack, region, env: { GIT_SHA: "a1b2c3d" }, git: () => "" };
 }
 
 function configErrorOf(fn: () => unknown): ConfigError {
