@@ -57,6 +57,14 @@ def forget_worker(pid: int, state_dir: Optional[str] = None) -> None:
 
 
 def _alive(pid: int) -> bool:
+    """Running, not a zombie: a SIGKILLed worker is dead before the master reaps it."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] not in (b"Z", b"X")
+    except FileNotFoundError:
+        return False
+    except (OSError, IndexError):
+        pass  # no procfs: fall back to signal 0
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -9,6 +9,8 @@ therefore declare how worker values combine: `live*` modes ignore dead workers.
 """
 import math
 import os
+import struct
+import time
 from collections import deque
 from typing import Iterable, List
 
@@ -137,17 +139,29 @@ def _gauge_value(families: List[Metric], name: str) -> float:
     return 0.0
 
 
+def _collect() -> List[Metric]:
+    if not MULTIPROC_DIR:
+        return list(REGISTRY.collect())
+    from prometheus_client import multiprocess
+
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=MULTIPROC_DIR)
+    # A worker that is booting creates its metric file empty and sizes it a moment later; reading it in between
+    # fails (struct.error). Retry briefly instead of failing the scrape.
+    for attempt in range(6):
+        try:
+            return list(registry.collect())
+        except (struct.error, ValueError, OSError):
+            if attempt == 5:
+                raise
+            time.sleep(0.005 * 2**attempt)
+    raise AssertionError("unreachable")
+
+
 def exposition() -> bytes:
     """The /metrics body: every worker's samples merged (multi-process) or this process's registry, plus the
     pod-wide rolling accuracy gauge (NaN until the first feedback for this version)."""
-    if MULTIPROC_DIR:
-        from prometheus_client import multiprocess
-
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry, path=MULTIPROC_DIR)
-    else:
-        registry = REGISTRY
-    families = list(registry.collect())
+    families = _collect()
     correct = _gauge_value(families, ACCURACY_CORRECT._name)
     samples = _gauge_value(families, ACCURACY_SAMPLES._name)
     acc = GaugeMetricFamily(
