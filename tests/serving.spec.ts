@@ -516,7 +516,7 @@ describe("serving: ModelService and ModelNamespace", function () {
                 });
             }
 
-            it("labels every object (name, version, component, part-of, managed-by) and the pod template with the version", () => {
+            it("labels every object (name, component, part-of, managed-by), and only the workload and its pods with the version", () => {
                 const mine = objectsOf(r.objects, m.name);
                 const kinds = mine.map((o) => o.kind).sort();
                 const expected = ["ServiceAccount", "Service", m.canary ? "Rollout" : "Deployment", "HorizontalPodAutoscaler", "PodDisruptionBudget", "NetworkPolicy", "NetworkPolicy"];
@@ -526,8 +526,10 @@ describe("serving: ModelService and ModelNamespace", function () {
                 if (s.rollouts?.trafficRouting === "istio") expected.push("VirtualService");
                 assert.deepEqual(kinds, expected.sort());
                 for (const o of mine) {
-                    for (const k of LABEL_KEYS) assert.ok(o.metadata.labels[k], `${o.kind} ${o.metadata.name} has ${k}`);
-                    assert.equal(o.metadata.labels["app.kubernetes.io/version"], m.version);
+                    const workload = o.kind === "Rollout" || o.kind === "Deployment";
+                    for (const k of LABEL_KEYS.filter((x) => workload || x !== "app.kubernetes.io/version")) assert.ok(o.metadata.labels[k], `${o.kind} ${o.metadata.name} has ${k}`);
+                    // A release must update only the workload: no other object carries the version.
+                    assert.equal(o.metadata.labels["app.kubernetes.io/version"], workload ? m.version : undefined, `${o.kind} ${o.metadata.name}`);
                     assert.equal(o.metadata.namespace, NS);
                 }
                 assert.equal(pod().metadata.labels["app.kubernetes.io/version"], m.version);

@@ -89,8 +89,10 @@ export interface ModelCanaryArgs {
     readonly model: string;
     /** Model version (semver). No default. */
     readonly version: string;
-    /** Labels for every object. No default. */
+    /** Labels of the Services and Ingress/VirtualService (no version). No default. */
     readonly labels: Record<string, string>;
+    /** Labels of the Rollout (with the version). Default: `labels`. */
+    readonly workloadLabels?: Record<string, string>;
     /** Pod selector labels (no version). No default. */
     readonly selector: Record<string, string>;
     /** The hardened pod template from serving's buildPodTemplate. No default. */
@@ -263,7 +265,7 @@ export class ModelCanary extends pulumi.ComponentResource {
             {
                 apiVersion: "argoproj.io/v1alpha1",
                 kind: "Rollout",
-                metadata: meta(args.model),
+                metadata: { ...meta(args.model), labels: args.workloadLabels ?? args.labels },
                 spec: {
                     ...rolloutSpec,
                     template: args.podTemplate,

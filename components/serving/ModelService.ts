@@ -17,7 +17,7 @@ import { ModelCanary } from "../rollouts/ModelCanary";
 import { hpaBehavior, hpaMetrics } from "./autoscaling";
 import { servingProblems } from "./checks";
 import { MODEL_PDB_POLICY, UNHEALTHY_POD_EVICTION_POLICY } from "./disruption";
-import { modelLabels, selectorLabels, SKIP_AWAIT } from "./labels";
+import { modelLabels, objectLabels, selectorLabels, SKIP_AWAIT } from "./labels";
 import { buildPodTemplate, GpuScheduling, METRICS_PATH, PORT_NAME } from "./podTemplate";
 
 export const MODEL_SERVICE_TYPE = "model-fleet:serving:ModelService";
@@ -139,7 +139,9 @@ export class ModelService extends pulumi.ComponentResource {
         super(MODEL_SERVICE_TYPE, name, {}, opts);
 
         const ns = args.namespace;
-        const labels = modelLabels(model.name, model.version);
+        // The version labels only the workload (and its pod template): a release changes nothing else.
+        const labels = objectLabels(model.name);
+        const workloadLabels = modelLabels(model.name, model.version);
         const selector = selectorLabels(model.name);
         const prometheusOperator = args.serving?.prometheusOperator ?? false;
         const ingressNamespace = args.serving?.ingressNamespace ?? DEFAULT_INGRESS_NAMESPACE;
@@ -202,6 +204,7 @@ export class ModelService extends pulumi.ComponentResource {
                     model: model.name,
                     version: model.version,
                     labels,
+                    workloadLabels,
                     selector,
                     podTemplate: template,
                     port: model.port,
@@ -226,7 +229,7 @@ export class ModelService extends pulumi.ComponentResource {
             const deployment = new k8s.apps.v1.Deployment(
                 `${name}-deployment`,
                 {
-                    metadata: meta(model.name),
+                    metadata: { ...meta(model.name), labels: workloadLabels },
                     spec: {
                         // No `replicas`: the HPA owns the replica count (a declared value would fight it on every update).
                         selector: { matchLabels: selector },

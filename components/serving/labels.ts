@@ -33,7 +33,16 @@ export function labelValue(value: string): string {
     return replaced.replace(/^[^A-Za-z0-9]+/, "").replace(/[^A-Za-z0-9]+$/, "");
 }
 
-/** The labels every object of a model carries (version included). */
+/**
+ * The labels of a model's objects that do not change with a release: every object but the workload carries these,
+ * so a new version updates only the Deployment/Rollout and its pods.
+ */
+export function objectLabels(model: string): Record<string, string> {
+    const { "app.kubernetes.io/version": _version, ...rest } = modelLabels(model, "0.0.0");
+    return rest;
+}
+
+/** The labels of a model's workload and its pods (version included). */
 export function modelLabels(model: string, version: string): Record<string, string> {
     return {
         "app.kubernetes.io/name": model,

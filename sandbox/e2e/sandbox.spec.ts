@@ -128,13 +128,16 @@ describe("sandbox e2e: the real engine deploys the local stack", function () {
             assert.match(steps[0], /^update kubernetes:apps\/v1:Deployment /);
         });
 
-        it("a model's version updates only its Rollout (canary model)", async function () {
+        it("a model's version updates its Rollout, and Harbor retention to protect the new release tag", async function () {
             const i = models.findIndex((m) => m.name === "sentiment");
             await stack.setConfig(`model-fleet:models[${i}].version`, { value: "2.3.0" }, true);
-            await stack.removeConfig(`model-fleet:models[${i}].image.tag`, true);
+            await stack.setConfig(`model-fleet:models[${i}].image.tag`, { value: "v2.3.0-1a2b3c4" }, true);
             const { steps } = await changedSteps(stack);
-            assert.equal(steps.length, 1, `expected one update, got: ${steps.join("; ")}`);
-            assert.match(steps[0], /^update kubernetes:argoproj\.io\/v1alpha1:Rollout /);
+            assert.deepEqual(
+                steps.map((s) => s.split(" ").slice(0, 2).join(" ")),
+                ["update kubernetes:argoproj.io/v1alpha1:Rollout", "update pulumi-nodejs:dynamic/harbor:RetentionPolicy"],
+                steps.join("; "),
+            );
         });
 
         it("a replica change updates only the HPA", async function () {
