@@ -12,12 +12,14 @@ import {
     DEFAULT_SERIES_LABELS,
     durationSeconds,
     latencyP99Query,
+    measuredValue,
     METRIC_NAMES,
     prometheusAuthentication,
     successRateQuery,
     templateMinSeconds,
     validateMeasurement,
     validatePrometheusUrl,
+    VALUE_DECIMALS,
 } from "../components/rollouts/analysis";
 import { argNumber, basicCanaryReplicas, CanaryConfig, canarySteps, exposure, validateCanary } from "../components/rollouts/canary";
 import { canaryStrategy, trafficRoutingFor } from "../components/rollouts/ModelCanary";
@@ -383,11 +385,14 @@ describe("rollouts: analysis templates", () => {
 describe("rollouts: PromQL", () => {
     const queries = { successRate: successRateQuery(), clientErrors: clientErrorIncreaseQuery(), latency: latencyP99Query(), quality: accuracyDropQuery() };
 
-    it("the templates carry exactly these queries", () => {
-        assert.equal(metricNamed(METRIC_NAMES.successRate).provider.prometheus!.query, queries.successRate);
-        assert.equal(metricNamed(METRIC_NAMES.clientErrors).provider.prometheus!.query, queries.clientErrors);
-        assert.equal(metricNamed(METRIC_NAMES.latency).provider.prometheus!.query, queries.latency);
-        assert.equal(metricNamed(METRIC_NAMES.quality).provider.prometheus!.query, queries.quality);
+    it("the templates carry exactly these queries, rounded to VALUE_DECIMALS (a value at a decimal threshold is at it)", () => {
+        assert.equal(VALUE_DECIMALS, 9);
+        const rounded = (q: string) => `round((${q}) * 1e9) / 1e9`;
+        assert.equal(measuredValue("x"), rounded("x"));
+        assert.equal(metricNamed(METRIC_NAMES.successRate).provider.prometheus!.query, rounded(queries.successRate));
+        assert.equal(metricNamed(METRIC_NAMES.clientErrors).provider.prometheus!.query, rounded(queries.clientErrors));
+        assert.equal(metricNamed(METRIC_NAMES.latency).provider.prometheus!.query, rounded(queries.latency));
+        assert.equal(metricNamed(METRIC_NAMES.quality).provider.prometheus!.query, rounded(queries.quality));
     });
 
     for (const [name, q] of Object.entries(queries)) {

@@ -15,14 +15,17 @@
  * `utils/evaluate/evaluate.go` `EvaluateResult` calls a measurement where neither condition holds *Inconclusive*
  * and one whose expression errors (`result[0]` on an empty slice) *Error*; `analysis/analysis.go`
  * `assessMetricStatus` applies failureLimit / inconclusiveLimit / consecutiveErrorLimit; `rollout/analysis.go`
- * `setPauseOrAbort` PAUSES the rollout on Inconclusive and ABORTS it on Failed or Error.
+ * `reconcileStepBasedAnalysisRun` PAUSES the rollout on Inconclusive and ABORTS it on Failed or Error.
  *
  * Guarantees (tested with Argo's own evaluator and Prometheus's engine in tests/promql):
  *   - empty never passes: every condition is guarded by `len(result) > 0 &&` (Inconclusive, never Error);
  *   - NaN never passes: success and failure are strict complements and every comparison with NaN is false;
- *   - +Inf (p99 beyond the last finite bucket) fails the latency gate;
+ *   - a p99 beyond the last finite bucket reads as that bucket's bound, 10 s (Prometheus `promql/quantile.go`
+ *     `BucketQuantile`), and fails; +Inf would fail too;
  *   - numerators of shares are `… or vector(0)`, so "all 5xx", "no 4xx" and "no correct answer" are numbers, not
- *     "no data"; a missing denominator stays empty and a zero one gives NaN (0/0): both Inconclusive.
+ *     "no data"; a missing denominator stays empty and a zero one gives NaN (0/0): both Inconclusive;
+ *   - a value at its threshold passes: values are rounded to 9 decimals (measuredValue), so float noise from rate
+ *     extrapolation (a 5 % share read as 0.05000000000000001) cannot decide a boundary case.
  */
 import type { IAnalysisTemplateSpec } from "@kubernetes-models/argo-rollouts/argoproj.io/v1alpha1/AnalysisTemplateSpec";
 import type { IMetric } from "@kubernetes-models/argo-rollouts/argoproj.io/v1alpha1/Metric";
@@ -228,6 +231,24 @@ export function accuracyDropQuery(opts: PromQueryOptions = {}): string {
 }
 
 /**
+ * Every measured value is rounded to this many decimals before Argo compares it with its threshold. Rates are
+ * extrapolated floats: Prometheus computes a 5 % share as 0.05000000000000001 and a 0.93 − 0.90 accuracy drop as
+ * 0.029999999999999916 (tests/promql), so a value AT a decimal threshold would pass or fail by float noise.
+ */
+export const VALUE_DECIMALS = 9;
+
+/**
+ * The value a gate decides on: `round((query) * 1e9) / 1e9`. Dividing the integer by the exact 1e9 gives the
+ * double nearest to the 9-decimal value: the same double the threshold's decimal parses to, so `<=`/`>=` hold at
+ * the threshold. (`round(v, 1e-9)` does not: Prometheus multiplies by 1/1e-9, which is not exactly 1e9.)
+ * NaN, ±Inf and empty results stay as they are.
+ */
+export function measuredValue(query: string): string {
+    const scale = `1e${VALUE_DECIMALS}`;
+    return `round((${query}) * ${scale}) / ${scale}`;
+}
+
+/**
  * Success/failure conditions for "value must be ≥ / ≤ threshold". Both are guarded by `len(result) > 0` and are
  * strict complements, so an empty result or NaN satisfies neither: Inconclusive, never Successful.
  */
@@ -312,17 +333,17 @@ export function analysisTemplateSpecs(opts: AnalysisTemplateOptions): AnalysisTe
         successRate: {
             args: args(ANALYSIS_ARGS.stableHash, ANALYSIS_ARGS.successRate, ANALYSIS_ARGS.maxClientErrorIncrease),
             metrics: [
-                metric(METRIC_NAMES.successRate, successRateQuery(q), thresholdConditions("atLeast", ANALYSIS_ARGS.successRate), opts),
-                metric(METRIC_NAMES.clientErrors, clientErrorIncreaseQuery(q), thresholdConditions("atMost", ANALYSIS_ARGS.maxClientErrorIncrease), opts),
+                metric(METRIC_NAMES.successRate, measuredValue(successRateQuery(q)), thresholdConditions("atLeast", ANALYSIS_ARGS.successRate), opts),
+                metric(METRIC_NAMES.clientErrors, measuredValue(clientErrorIncreaseQuery(q)), thresholdConditions("atMost", ANALYSIS_ARGS.maxClientErrorIncrease), opts),
             ],
         },
         latency: {
             args: args(ANALYSIS_ARGS.p99LatencyMs),
-            metrics: [metric(METRIC_NAMES.latency, latencyP99Query(q), thresholdConditions("atMost", ANALYSIS_ARGS.p99LatencyMs), opts)],
+            metrics: [metric(METRIC_NAMES.latency, measuredValue(latencyP99Query(q)), thresholdConditions("atMost", ANALYSIS_ARGS.p99LatencyMs), opts)],
         },
         quality: {
             args: args(ANALYSIS_ARGS.stableHash, ANALYSIS_ARGS.maxAccuracyDrop, ANALYSIS_ARGS.minFeedbackSamples),
-            metrics: [metric(METRIC_NAMES.quality, accuracyDropQuery(q), thresholdConditions("atMost", ANALYSIS_ARGS.maxAccuracyDrop), opts)],
+            metrics: [metric(METRIC_NAMES.quality, measuredValue(accuracyDropQuery(q)), thresholdConditions("atMost", ANALYSIS_ARGS.maxAccuracyDrop), opts)],
         },
     };
 }

@@ -4,8 +4,8 @@
  * A model's `canary.steps` (traffic weights, %) become Argo Rollouts steps: for every weight
  * `setWeight` → `pause {duration}` → `analysis` (the shared AnalysisTemplates, see analysis.ts). The canary
  * therefore never gets more than the first weight before one analysis has passed, and every later increase
- * is gated by an analysis at the previous weight. A Failed/Error analysis aborts the rollout, an
- * Inconclusive one pauses it at the current weight (argo-rollouts `rollout/analysis.go`, `setPauseOrAbort`).
+ * is gated by an analysis at the previous weight. A Failed/Error analysis aborts the rollout, an Inconclusive one
+ * pauses it at the current weight (argo-rollouts `rollout/analysis.go`, `reconcileStepBasedAnalysisRun`).
  *
  * `exposure()` is computed from the RENDERED steps, not from the config, so a rendering bug (a missing gate, a
  * reordered step) shows up as a larger exposure in the stack output and fails the test that bounds it.
