@@ -13,6 +13,7 @@ import * as os from "os";
 import * as path from "path";
 import * as YAML from "yaml";
 import type { IMetric } from "@kubernetes-models/argo-rollouts/argoproj.io/v1alpha1/Metric";
+import { durationSeconds } from "../../components/rollouts/analysis";
 import { argoEvaluate, promtool } from "./tools";
 
 export interface InputSeries {
@@ -29,13 +30,6 @@ export interface RuleCase {
 
 /** What a recording rule produced at the evaluation time: one entry per output series, as Prometheus prints it. */
 export type Recorded = Record<string, string[]>;
-
-/** Seconds of a Prometheus duration such as `20m` or `90s` (the subset the suite uses). */
-function seconds(d: string): number {
-    const m = /^(\d+)(s|m|h)$/.exec(d);
-    if (!m) throw new Error(`unsupported duration ${d}`);
-    return Number(m[1]) * { s: 1, m: 60, h: 3600 }[m[2] as "s" | "m" | "h"];
-}
 
 /**
  * Evaluates `records` (record name → PromQL) over each case's input series and returns, per case, what every rule
@@ -71,7 +65,7 @@ export function evaluateRules(records: Record<string, string>, cases: RuleCase[]
         if (run.status !== 0) {
             throw new Error(`promtool test rules failed (exit ${run.status}):\n${run.stdout}\n${run.stderr.split("\n").filter((l) => !/^(DEBUG: Dump|\{|[-+\dNI])/.test(l)).join("\n")}`);
         }
-        return parseDumps(run.stderr, new Set(Object.keys(records)), seconds(opts.evalTime) * 1000);
+        return parseDumps(run.stderr, new Set(Object.keys(records)), durationSeconds(opts.evalTime) * 1000);
     } finally {
         fs.rmSync(dir, { recursive: true, force: true });
     }
