@@ -1,11 +1,13 @@
 /**
- * model-fleet: versioned AI models on EKS GPU pools. This file stays thin: it loads the validated stack config,
- * builds the components and exports the stack outputs.
+ * model-fleet: versioned AI models on EKS GPU pools, or on any cluster reached through a kubeconfig. This file
+ * stays thin: it loads the validated stack config, builds the components and exports the stack outputs.
  */
+import * as path from "path";
 import * as aws from "@pulumi/aws";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { EksCluster } from "./components/cluster";
+import { KubeconfigCluster } from "./components/kubeconfigCluster";
 import { capacityOutput, capacityPlan, capacityWarnings } from "./components/gpu/capacity";
 import { GpuClusterAddons } from "./components/gpu/GpuClusterAddons";
 import { defaultGpuNamePrefix, GpuNodePool } from "./components/gpu/GpuNodePool";
@@ -13,17 +15,27 @@ import { gpuScheduling } from "./components/gpu/workloadGpu";
 import { ModelImage } from "./components/image/ModelImage";
 import { buildTag, deployedReleaseTags } from "./components/image/tag";
 import { ModelRegistry } from "./components/registry/ModelRegistry";
+import { DEFAULT_MEASUREMENT } from "./components/rollouts/analysis";
 import { RolloutsController } from "./components/rollouts/RolloutsController";
+import { scaleCanary, scaleMeasurement } from "./components/rollouts/timeScale";
 import { ModelNamespace } from "./components/serving/ModelNamespace";
 import { ModelService } from "./components/serving/ModelService";
 import { loadConfig } from "./config/load";
 import type { ModelConfig } from "./config/schema";
 
 const config = loadConfig();
+// EKS: AWS resources and calls. kubeconfig: only the Kubernetes provider; pools are existing nodes.
+const onEks = config.cluster.kind === "eks";
 
-const cluster = new EksCluster("cluster", { clusterName: config.cluster.name, region: config.region });
+const cluster = onEks
+    ? new EksCluster("cluster", { clusterName: config.cluster.name, region: config.region })
+    : new KubeconfigCluster("cluster", {
+          clusterName: config.cluster.name,
+          kubeconfigPath: path.resolve(__dirname, config.cluster.kubeconfig!),
+          context: config.cluster.context,
+      });
 const k8sOpts: pulumi.ComponentResourceOptions = { providers: [cluster.provider] };
-const identity = aws.getCallerIdentityOutput();
+const identity = onEks ? aws.getCallerIdentityOutput() : undefined;
 let ecrToken: pulumi.Output<aws.ecr.GetAuthorizationTokenResult> | undefined;
 // The one namespace of every model workload (and of Harbor's pull Secret): declared first, referenced by output.
 const namespace = new ModelNamespace("serving", { name: config.serving.namespace }, k8sOpts);
@@ -31,17 +43,18 @@ const namespace = new ModelNamespace("serving", { name: config.serving.namespace
 // The cluster add-ons that expose GPUs (device plugin, MIG manager and its mig-parted config), then the GPU node
 // pools: a pool's nodes carry the name of their MIG config, so the config must exist before the nodes do.
 const gpuAddons =
-    config.gpuPools.length > 0 ? new GpuClusterAddons("gpu", { pools: config.gpuPools, provider: cluster.provider }) : undefined;
+    config.gpuPools.length > 0 && config.addons.gpu ? new GpuClusterAddons("gpu", { pools: config.gpuPools, provider: cluster.provider }) : undefined;
+const eksCluster = cluster instanceof EksCluster ? cluster : undefined;
 const pools = new Map(
-    config.gpuPools.map((p) => [
+    (eksCluster ? config.gpuPools : []).map((p) => [
         p.name,
         new GpuNodePool(
             `gpu-${p.name}`,
             {
                 // IAM role and node-group names are account-wide: the stack name keeps dev's and prod's apart.
                 namePrefix: defaultGpuNamePrefix(config.stack),
-                clusterName: cluster.name,
-                subnetIds: cluster.privateSubnetIds,
+                clusterName: eksCluster!.name,
+                subnetIds: eksCluster!.privateSubnetIds,
                 name: p.name,
                 instanceType: p.instanceType,
                 amiType: p.amiType,
@@ -66,19 +79,23 @@ for (const warning of capacityWarnings(capacity)) {
     pulumi.log.warn(warning);
 }
 
-// One repository per model; the GPU node roles may pull.
-const registry = new ModelRegistry("registry", {
+// One repository per model; the GPU node roles may pull. An external registry is not managed: images by digest.
+const externalPrefix = config.registry.type === "external" ? config.registry.externalPrefix! : undefined;
+const registry = externalPrefix === undefined ? new ModelRegistry("registry", {
     models: [...new Set([...config.models.map((m) => m.name), ...config.registry.repositories])],
-    registry: config.registry,
+    registry: { ...config.registry, type: config.registry.type as "ecr" | "harbor", retention: config.registry.retention! },
     // Same-account nodes pull with their IAM role; the repository policy names the GPU node roles (none: no policy).
     pullRoleArns: pools.size > 0 ? [...pools.values()].map((p) => p.nodeRoleArn) : undefined,
-    accountId: identity.accountId,
-    region: config.region,
+    accountId: identity?.accountId,
+    region: onEks ? config.region : undefined,
     k8sProvider: config.registry.type === "harbor" ? cluster.provider : undefined,
     // Retention never expires the release a stack runs: built here (v<version>-<sha>) or promoted with its tags.
     deployedTags: Object.fromEntries(config.models.map((m) => [m.name, deployedTags(m)])),
     pullSecretNamespace: namespace.namespaceName,
-});
+}) : undefined;
+const repositoryUrlByModel: Record<string, pulumi.Input<string>> = registry
+    ? registry.repositoryUrlByModel
+    : Object.fromEntries(config.models.map((m) => [m.name, `${externalPrefix}/${m.name}`]));
 
 // Push credentials, only when this stack builds.
 const builds = config.models.some((m) => "build" in m.image);
@@ -87,9 +104,9 @@ const pushAuth = builds ? registryCredentials() : undefined;
 // Promoted digests are checked against the registry (the tag they were pushed with must hold exactly that digest).
 const promotedWithTag = config.models.some((m) => "digest" in m.image && m.image.tag !== undefined);
 const registryLookup =
-    config.registry.verifyPromotedImages && promotedWithTag
+    config.registry.verifyPromotedImages && promotedWithTag && registry
         ? new docker.Provider("registry-lookup", {
-              registryAuth: [{ address: registry.registryHost, ...registryCredentials() }],
+              registryAuth: [{ address: registry!.registryHost, ...registryCredentials() }],
           })
         : undefined;
 
@@ -101,7 +118,7 @@ const modelImages = new Map(
             version: m.version,
             gitSha: config.gitSha,
             source: m.image,
-            repositoryUrl: registry.repositoryUrlByModel[m.name],
+            repositoryUrl: repositoryUrlByModel[m.name],
             registry: pushAuth,
             sourceUrl: config.build.sourceUrl,
             requireCleanTree: config.build.requireCleanTree,
@@ -118,6 +135,8 @@ const rollouts = config.models.some((m) => m.canary)
     ? new RolloutsController(
           "rollouts",
           {
+              install: config.addons.argoRollouts,
+              measurement: scaleMeasurement(DEFAULT_MEASUREMENT, config.rollouts.timeScale),
               analysisNamespace: namespace.namespaceName,
               prometheusUrl: config.rollouts.prometheusUrl,
               serviceMonitor: config.serving.prometheusOperator,
@@ -133,12 +152,12 @@ const services = config.models.map(
             `model-${m.name}`,
             {
                 namespace: namespace.namespaceName,
-                model: m,
+                model: m.canary ? { ...m, canary: scaleCanary(m.canary, config.rollouts.timeScale) } : m,
                 image: modelImages.get(m.name)!.ref,
                 gpu: scheduling.get(m.name),
                 environment: config.environment,
                 serving: config.serving,
-                imagePullSecrets: registry.pullSecretName ? [registry.pullSecretName] : undefined,
+                imagePullSecrets: registry?.pullSecretName ? [registry.pullSecretName] : undefined,
                 rollouts:
                     m.canary && rollouts
                         ? {
@@ -158,11 +177,11 @@ const services = config.models.map(
 
 export const environment = config.environment;
 export const clusterName = cluster.name;
-export const repositoryUrls = registry.repositoryUrls;
-/** The readable retention rules of every repository. */
-export const retentionRules = registry.retentionRules;
+export const repositoryUrls = registry ? registry.repositoryUrls : pulumi.output(repositoryUrlByModel);
+/** The readable retention rules of every repository (none for an external registry). */
+export const retentionRules = registry?.retentionRules ?? [];
 /** Harbor: the Kubernetes image pull Secret built from the robot account (never the robot secret itself). */
-export const pullSecretName = registry.pullSecretName;
+export const pullSecretName = registry?.pullSecretName;
 export const gpuNodeRoleArns = pulumi.output(Object.fromEntries([...pools].map(([name, p]) => [name, p.nodeRoleArn])));
 /** What `npm run promote` reads: the exact image of every model. */
 export const images = pulumi.output(
@@ -211,7 +230,7 @@ function registryCredentials(): { username: pulumi.Input<string>; password: pulu
     if (config.registry.harbor) {
         return { username: config.registry.harbor.username, password: config.registry.harbor.password };
     }
-    ecrToken ??= aws.ecr.getAuthorizationTokenOutput({ registryId: identity.accountId });
+    ecrToken ??= aws.ecr.getAuthorizationTokenOutput({ registryId: identity!.accountId });
     return { username: ecrToken.userName, password: pulumi.secret(ecrToken.password) };
 }
 

@@ -270,12 +270,101 @@ function checkRegistry(registry: unknown, models: any[], region: string | undefi
     }
 }
 
+/** Pool keys that describe an EKS managed node group; meaningless for existing nodes. */
+export const EKS_POOL_KEYS = ["amiType", "capacityType", "minSize", "maxSize", "desiredSize", "maxUnavailable", "diskSizeGiB"] as const;
+
+/** `cluster.kind` of a raw config (default eks). */
+export function clusterKind(raw: Record<string, unknown>): "eks" | "kubeconfig" {
+    return isObj(raw.cluster) && raw.cluster.kind === "kubeconfig" ? "kubeconfig" : "eks";
+}
+
+/**
+ * What each cluster kind needs and forbids: an EKS cluster has node-group sizes and an AWS registry option; a
+ * `kubeconfig` cluster has a kubeconfig file, pools of existing nodes selected by labels, and no AWS at all.
+ */
+function checkClusterKind(raw: Record<string, unknown>, out: ConfigIssue[]): void {
+    const kind = clusterKind(raw);
+    const cluster = isObj(raw.cluster) ? raw.cluster : {};
+    const registry = isObj(raw.registry) ? raw.registry : {};
+    const pools = arr(raw.gpuPools);
+    if (kind === "eks") {
+        for (const key of ["kubeconfig", "context"] as const) {
+            if (cluster[key] !== undefined) out.push({ path: `cluster.${key}`, message: "is only for cluster.kind 'kubeconfig' (an EKS cluster is reached through its endpoint)" });
+        }
+        pools.forEach((pool, i) => {
+            if (!isObj(pool)) return;
+            for (const key of ["minSize", "maxSize", "desiredSize"] as const) {
+                if (pool[key] === undefined) out.push({ path: `gpuPools[${i}].${key}`, message: "is required on an EKS cluster (node-group size)" });
+            }
+            for (const key of ["nodeSelector", "nodes"] as const) {
+                if (pool[key] !== undefined) out.push({ path: `gpuPools[${i}].${key}`, message: "is only for cluster.kind 'kubeconfig' (EKS pools are node groups the program creates)" });
+            }
+        });
+        if (registry.type === "external") {
+            out.push({ path: "registry.type", value: "external", message: "is only for cluster.kind 'kubeconfig' (EKS stacks manage their ECR or Harbor repositories)" });
+        }
+        return;
+    }
+    if (typeof cluster.kubeconfig !== "string") {
+        out.push({ path: "cluster.kubeconfig", message: "is required when cluster.kind is 'kubeconfig' (path of the kubeconfig file)" });
+    }
+    pools.forEach((pool, i) => {
+        if (!isObj(pool)) return;
+        const p = `gpuPools[${i}]`;
+        for (const key of EKS_POOL_KEYS) {
+            if (pool[key] !== undefined) out.push({ path: `${p}.${key}`, value: pool[key], message: "is an EKS node-group setting; not allowed on a 'kubeconfig' cluster" });
+        }
+        if (!isObj(pool.nodeSelector) || Object.keys(pool.nodeSelector).length === 0) {
+            out.push({ path: `${p}.nodeSelector`, message: "is required on a 'kubeconfig' cluster: the labels that select the pool's existing nodes" });
+        }
+        if (pool.nodes === undefined) {
+            out.push({ path: `${p}.nodes`, message: "is required on a 'kubeconfig' cluster: how many nodes the pool has" });
+        }
+    });
+    if (registry.type === "ecr") {
+        out.push({ path: "registry.type", value: "ecr", message: "needs AWS; a 'kubeconfig' cluster uses 'harbor' or 'external'" });
+    }
+    if (registry.replication !== undefined) {
+        out.push({ path: "registry.replication", message: "is ECR-only; not allowed on a 'kubeconfig' cluster" });
+    }
+}
+
+/** `external` registries are not managed: no retention, no Harbor block, no builds, a prefix to pull from. */
+function checkExternalRegistry(raw: Record<string, unknown>, out: ConfigIssue[]): void {
+    const registry = isObj(raw.registry) ? raw.registry : undefined;
+    if (!registry) return;
+    if (registry.type !== "external") {
+        if (registry.retention === undefined) out.push({ path: "registry.retention", message: `is required when registry.type is '${registry.type ?? "ecr"}'` });
+        if (registry.externalPrefix !== undefined) out.push({ path: "registry.externalPrefix", message: "is only for registry.type 'external'" });
+        return;
+    }
+    for (const key of ["retention", "harbor", "replication", "repositories"] as const) {
+        if (registry[key] !== undefined) {
+            out.push({ path: `registry.${key}`, message: "is not allowed with registry.type 'external': the program does not manage that registry" });
+        }
+    }
+    if (registry.externalPrefix === undefined) {
+        out.push({ path: "registry.externalPrefix", message: "is required when registry.type is 'external' (e.g. registry.example.com/models)" });
+    }
+    arr(raw.models).forEach((m, i) => {
+        if (isObj(m) && isObj(m.image) && "build" in m.image) {
+            out.push({ path: `models[${i}].image.build`, message: "is not allowed with registry.type 'external': deploy a digest (image.digest)" });
+        }
+    });
+}
+
 /** Every cross-field problem of a raw config object. */
 export function crossCheck(raw: Record<string, unknown>, env: Environment, region: string | undefined): ConfigIssue[] {
     const out: ConfigIssue[] = [];
     const pools = arr(raw.gpuPools);
+    checkClusterKind(raw, out);
+    checkExternalRegistry(raw, out);
     checkPools(pools, out);
     checkModels(arr(raw.models), pools, env, out);
     checkRegistry(raw.registry, arr(raw.models), region, out);
+    const timeScale = isObj(raw.rollouts) ? raw.rollouts.timeScale : undefined;
+    if (env === "production" && timeScale !== undefined && timeScale !== 1) {
+        out.push({ path: "rollouts.timeScale", value: timeScale, message: "must be 1 in production (it compresses canary pauses and analysis for rehearsals)" });
+    }
     return out;
 }

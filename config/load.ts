@@ -7,10 +7,11 @@ import { execFileSync } from "child_process";
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { GIT_STATUS_ARGS, dirtyFingerprint, dirtyPaths, isTreeDirty, resolveGitSha } from "../components/image/gitSha";
-import { ConfigIssue, crossCheck } from "./crossChecks";
-import { configSchema, Environment, GpuPoolConfig, ModelConfig, RawConfig, RetentionConfig } from "./schema";
+import { clusterKind, ConfigIssue, crossCheck } from "./crossChecks";
+import { CONFIG_NAMESPACE, configSchema, Environment, GpuPoolConfig, ModelConfig, RawConfig, RetentionConfig } from "./schema";
 
-export const NAMESPACE = "model-fleet";
+/** A GPU pool with its node count settled: an EKS node group's sizes, or a `kubeconfig` pool's `nodes` as all three. */
+export type GpuPool = GpuPoolConfig & { minSize: number; maxSize: number; desiredSize: number };
 
 /**
  * A bad config: one message listing every offending key path and value. It is a `RunError`, which the Pulumi
@@ -70,14 +71,17 @@ export interface FleetConfig {
     project: string;
     stack: string;
     environment: Environment;
+    /** `aws:region` (EKS clusters; empty on a `kubeconfig` cluster, which makes no AWS call). */
     region: string;
     cluster: RawConfig["cluster"];
-    registry: Omit<RawConfig["registry"], "harbor" | "forceDelete"> & {
+    addons: RawConfig["addons"];
+    registry: Omit<RawConfig["registry"], "harbor" | "forceDelete" | "retention"> & {
         forceDelete: boolean;
-        retention: RetentionConfig;
+        /** Set for ecr and harbor; external registries have none. */
+        retention?: RetentionConfig;
         harbor?: { url: string; project: string; username: string; password: pulumi.Output<string> };
     };
-    gpuPools: GpuPoolConfig[];
+    gpuPools: GpuPool[];
     models: ModelConfig[];
     rollouts: RawConfig["rollouts"];
     serving: RawConfig["serving"];
@@ -118,7 +122,7 @@ export function parseConfig(raw: Record<string, unknown>, ctx: ParseContext): Fl
     const envRaw = raw.environment;
     const environment: Environment = envRaw === "production" || envRaw === "development" ? envRaw : defaultEnvironment(ctx.stack);
     issues.push(...crossCheck(raw, environment, ctx.region));
-    if (!ctx.region) {
+    if (!ctx.region && clusterKind(raw) === "eks") {
         issues.push({ path: "aws:region", message: "is required: pulumi config set aws:region <region>" });
     }
     if (!parsed.success || issues.length > 0) {
@@ -172,14 +176,20 @@ export function parseConfig(raw: Record<string, unknown>, ctx: ParseContext): Fl
         project: ctx.project,
         stack: ctx.stack,
         environment,
-        region: ctx.region as string,
+        region: ctx.region ?? "",
         cluster: cfg.cluster,
+        addons: cfg.addons,
         registry: {
             ...registry,
             forceDelete: forceDelete ?? environment === "development",
             harbor: harbor && { ...harbor, password: pulumi.secret(harbor.password) },
         },
-        gpuPools: cfg.gpuPools,
+        gpuPools: cfg.gpuPools.map((p) => ({
+            ...p,
+            minSize: p.minSize ?? p.nodes ?? 0,
+            maxSize: p.maxSize ?? p.nodes ?? 0,
+            desiredSize: p.desiredSize ?? p.nodes ?? 0,
+        })),
         models: cfg.models,
         rollouts: cfg.rollouts,
         serving: cfg.serving,
@@ -212,7 +222,7 @@ function decode(value: string): unknown {
 /** Reads the stack's `model-fleet:*` config as the CLI hands it over (objects arrive JSON-encoded). */
 export function readRawConfig(): Record<string, unknown> {
     const raw: Record<string, unknown> = {};
-    const prefix = `${NAMESPACE}:`;
+    const prefix = `${CONFIG_NAMESPACE}:`;
     for (const [key, value] of Object.entries(pulumi.runtime.allConfig())) {
         if (key.startsWith(prefix)) {
             raw[key.slice(prefix.length)] = decode(value);

@@ -1,7 +1,7 @@
 /**
- * The README's config reference, generated from the schema (so it cannot drift): one row per key with its type,
- * default, constraint, an example taken from the real stack files, and the schema's description.
- * `npm run docs` rewrites the README section; tests/readme.spec.ts fails when the README is stale.
+ * The config reference (docs/config-reference.md), generated from the schema (so it cannot drift): one row per key
+ * with its type, default, constraint, an example taken from the real stack files, and the schema's description.
+ * `npm run docs` (scripts/docs.ts) writes the file; tests/readme.spec.ts fails when it is stale.
  */
 import { z } from "zod";
 import { configSchema } from "./schema";
@@ -110,7 +110,7 @@ export function configReferenceRows(examples: unknown[]): ReferenceRow[] {
 
 const cell = (v: unknown): string => (v === undefined ? "" : `\`${typeof v === "string" ? v : JSON.stringify(v)}\``.replace(/\|/g, "\\|"));
 
-/** The markdown table the README carries between its config-reference markers. */
+/** The markdown table of docs/config-reference.md. */
 export function configReferenceMarkdown(examples: unknown[]): string {
     const lines = [
         "| key (`model-fleet:` …) | type | required | default | constraint | example | description |",

@@ -24,9 +24,25 @@ const quantity = z.string().regex(QUANTITY, "must be a Kubernetes quantity such 
 
 export const environmentSchema = z.enum(["development", "production"]);
 
+export const clusterKindSchema = z.enum(["eks", "kubeconfig"], { error: "must be 'eks' or 'kubeconfig'" });
+
 export const clusterSchema = z.strictObject({
-    name: z.string().trim().min(1, "must be a non-empty EKS cluster name").describe("Name of the existing EKS cluster."),
+    kind: clusterKindSchema.default("eks").describe("`eks`: an existing EKS cluster (AWS). `kubeconfig`: any conformant cluster reached through a kubeconfig file; no AWS resource or call."),
+    name: z.string().trim().min(1, "must be a non-empty cluster name").describe("Name of the existing EKS cluster (with `kubeconfig`: a display name)."),
+    kubeconfig: z
+        .string()
+        .min(1, "must be a kubeconfig file path")
+        .optional()
+        .describe("`kubeconfig` clusters only: path of the kubeconfig file (relative to the project root). Never the ambient KUBECONFIG."),
+    context: z.string().min(1).optional().describe("`kubeconfig` clusters only: context of that file. Default: its current-context."),
 });
+
+export const addonsSchema = z
+    .strictObject({
+        gpu: z.boolean().default(true).describe("Install the GPU add-ons (NVIDIA device plugin, or the GPU Operator for MIG pools). Turn off when the cluster already runs them."),
+        argoRollouts: z.boolean().default(true).describe("Install the Argo Rollouts controller chart. Turn off when the cluster already runs it (its CRDs must exist)."),
+    })
+    .prefault({});
 
 export const retentionSchema = z.strictObject({
     keepReleases: z.int().min(1, "must be ≥ 1").max(1000, "must be ≤ 1000").describe("Newest release images (tags `v*`) kept per repository."),
@@ -50,12 +66,17 @@ export const harborSchema = z.strictObject({
 });
 
 export const registrySchema = z.strictObject({
-    type: z.enum(["ecr", "harbor"], { error: "must be 'ecr' or 'harbor'" }).describe("`ecr` or `harbor`."),
+    type: z.enum(["ecr", "harbor", "external"], { error: "must be 'ecr', 'harbor' or 'external'" }).describe("`ecr`, `harbor`, or `external` (a registry the program does not manage; images by digest only)."),
     repositoryPrefix: z
         .string()
         .regex(/^[a-z0-9]+(?:[._-][a-z0-9]+)*$/, "must be a lower-case ECR/Harbor namespace")
         .default("model-fleet").describe("Repositories are `<repositoryPrefix>/<model>`."),
-    retention: retentionSchema.describe("Retention rules; protected and newest releases are never expired."),
+    retention: retentionSchema.optional().describe("Retention rules; protected and newest releases are never expired. Required for ecr and harbor; not allowed with external."),
+    externalPrefix: z
+        .string()
+        .regex(/^[a-z0-9.-]+(:\d+)?(\/[a-z0-9]+(?:[._-][a-z0-9]+)*)+$/, "must be <host>[:port]/<path> such as registry.example.com/models")
+        .optional()
+        .describe("`external` only: images are `<externalPrefix>/<model>@<digest>` in a registry the program does not manage."),
     forceDelete: z.boolean().optional().describe("Allow deleting repositories that still hold images. Defaults to true in development only."),
     replication: z
         .strictObject({
@@ -88,9 +109,14 @@ export const gpuPoolSchema = z.strictObject({
         })
         .default("AL2023_x86_64_NVIDIA").describe("EKS-optimised NVIDIA AMI family."),
     capacityType: z.enum(["ON_DEMAND", "SPOT"], { error: "must be ON_DEMAND or SPOT" }).default("ON_DEMAND").describe("EC2 purchasing option."),
-    minSize: nonNegInt.describe("Minimum nodes; ≤ desiredSize."),
-    maxSize: posInt.describe("Maximum nodes; the capacity plan warns when models at maxReplicas need more."),
-    desiredSize: nonNegInt.describe("Initial nodes; ≤ maxSize (the cluster autoscaler owns it afterwards)."),
+    minSize: nonNegInt.optional().describe("EKS: minimum nodes; ≤ desiredSize. Required on EKS."),
+    maxSize: posInt.optional().describe("EKS: maximum nodes; the capacity plan warns when models at maxReplicas need more. Required on EKS."),
+    desiredSize: nonNegInt.optional().describe("EKS: initial nodes; ≤ maxSize (the cluster autoscaler owns it afterwards). Required on EKS."),
+    nodeSelector: z
+        .record(z.string().min(1), z.string())
+        .optional()
+        .describe("`kubeconfig` clusters: labels that select the pool's existing nodes (required there, not allowed on EKS)."),
+    nodes: posInt.optional().describe("`kubeconfig` clusters: how many nodes the pool has; the capacity plan's limit (required there)."),
     maxUnavailable: posInt.default(1).describe("Nodes replaced at once during a node-group update."),
     diskSizeGiB: z.int().min(50, "must be ≥ 50 GiB").max(16384).default(200).describe("Root volume size: NVIDIA images and model weights are large."),
     mig: migSchema.optional().describe("MIG partitioning (MIG-capable instance types only)."),
@@ -170,6 +196,12 @@ export const modelSchema = z.strictObject({
 export const rolloutsSchema = z.strictObject({
     prometheusUrl: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).describe("Prometheus the canary analysis queries."),
     trafficRouting: z.enum(["none", "nginx", "istio"], { error: "must be 'none', 'nginx' or 'istio'" }).describe("How canary traffic is split: replica-weighted, nginx Ingress or Istio."),
+    timeScale: z
+        .int()
+        .min(1, "must be ≥ 1")
+        .max(600, "must be ≤ 600")
+        .default(1)
+        .describe("Release rehearsals only: divide canary pauses, analysis intervals and the PromQL rate window by this factor. Must be 1 in production."),
     ingressHost: z.string().regex(/^[a-z0-9.-]+$/).optional().describe("Base domain of canary models' nginx Ingress / Istio VirtualService hosts: `<model>.<ingressHost>`. Default: the in-cluster Service name."),
 });
 
@@ -196,12 +228,16 @@ export const buildSchema = z
     })
     .prefault({});
 
+/** The stack config namespace: the Pulumi project name (`Pulumi.yaml` `name`), the prefix of every key below. */
+export const CONFIG_NAMESPACE = "model-fleet";
+
 /** The whole `model-fleet:` namespace, keyed as in the stack file. */
 export const configSchema = z.strictObject({
     environment: environmentSchema.optional().describe("Production enables stricter rules. Defaults to production for stacks named prod*."),
-    cluster: clusterSchema.describe("The existing EKS cluster the fleet runs on."),
+    cluster: clusterSchema.describe("The existing cluster the fleet runs on."),
+    addons: addonsSchema.describe("Cluster add-ons the program installs; turn off what the cluster already runs."),
     registry: registrySchema.describe("Where model images live, and how long."),
-    gpuPools: z.array(gpuPoolSchema).default([]).describe("EKS managed GPU node groups."),
+    gpuPools: z.array(gpuPoolSchema).default([]).describe("GPU pools: EKS managed node groups, or existing nodes selected by labels on a `kubeconfig` cluster."),
     models: z.array(modelSchema).min(1, "must declare at least one model").describe("The models this stack serves."),
     rollouts: rolloutsSchema.describe("Argo Rollouts canary analysis and traffic routing."),
     serving: servingSchema.describe("Namespaces and scraping of the model workloads."),
@@ -209,6 +245,7 @@ export const configSchema = z.strictObject({
 });
 
 export type RawConfig = z.infer<typeof configSchema>;
+export type ClusterConfig = z.infer<typeof clusterSchema>;
 export type Environment = z.infer<typeof environmentSchema>;
 export type RetentionConfig = z.infer<typeof retentionSchema>;
 export type MigConfig = z.infer<typeof migSchema>;

@@ -9,7 +9,23 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
-import { k8sObjects, maskSecretValues, MockResource, REPO_ROOT, runStack, StackRun } from "../tests/harness";
+import { k8sObjects, maskSecretValues, MockResource, runStack, StackRun } from "../tests/harness";
+import { command, REPO_ROOT, runMain, table } from "./cli";
+
+export const planCommand = command({
+    name: "plan",
+    usage: ["--stack <name> [--out <dir>]", "--config <file> [--out <dir>]"],
+    description: `
+Runs index.ts offline under Pulumi's mock runtime with the stack's Pulumi.<name>.yaml (or any stack file given with
+--config), prints a summary (resources by type, models, GPU capacity, registry retention, canary exposure,
+warnings) and writes out/<stack>/resources.json, outputs.json and one YAML file per Kubernetes object under
+out/<stack>/k8s/. Needs no Pulumi CLI, credentials or cluster. A bad config prints the config error and exits 1.`,
+    options: {
+        stack: { type: "string", value: "name", help: "stack to plan, read from Pulumi.<name>.yaml (default: dev)" },
+        config: { type: "string", value: "file", help: "plan this stack file instead; the stack is named after the file" },
+        out: { type: "string", value: "dir", help: "write under <dir>/<stack>/ instead of out/<stack>/" },
+    },
+});
 
 export interface PlannedResource {
     type: string;
@@ -21,16 +37,6 @@ export interface PlannedResource {
 export interface PlanResult extends StackRun {
     outDir: string;
     files: string[];
-}
-
-function parseArgs(argv: string[]): { stack?: string; config?: string; out?: string } {
-    const out: Record<string, string> = {};
-    for (let i = 0; i < argv.length; i++) {
-        const m = /^--([a-z-]+)(?:=(.*))?$/.exec(argv[i]);
-        if (!m) throw new Error(`unexpected argument ${argv[i]}`);
-        out[m[1]] = m[2] ?? argv[++i];
-    }
-    return { stack: out.stack, config: out.config, out: out.out };
 }
 
 function safeFileName(s: string): string {
@@ -68,11 +74,6 @@ export async function plan(stack: string, opts: { configFile?: string; outRoot?:
     fs.writeFileSync(outputsFile, JSON.stringify(maskSecretValues(run.outputs), null, 2) + "\n");
     files.push(outputsFile);
     return { ...run, outDir, files };
-}
-
-function table(rows: string[][]): string {
-    const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => (r[c] ?? "").length)));
-    return rows.map((r) => r.map((cell, c) => (cell ?? "").padEnd(widths[c])).join("  ").trimEnd()).join("\n");
 }
 
 /** The human summary printed by `npm run plan`. */
@@ -159,18 +160,10 @@ function formatCapacity(capacity: any): string {
     return table(rows);
 }
 
-async function main(): Promise<void> {
-    const args = parseArgs(process.argv.slice(2));
-    const stack = args.stack ?? (args.config ? undefined : "dev");
-    if (!stack && !args.config) throw new Error("usage: npm run plan -- --stack <name> [--config <file>]");
-    const result = await plan(args.config ?? (stack as string), { configFile: args.config, outRoot: args.out });
-    console.log(summary(result));
-}
-
 if (require.main === module) {
-    main().catch((e: Error) => {
-        // A ConfigError is a RunError: print its message only, as the Pulumi CLI does.
-        console.error(e && (e as any).__pulumiRunError ? e.message : e?.stack ?? String(e));
-        process.exit(1);
+    void runMain(planCommand, async (args) => {
+        // With --config the stack is named after the file.
+        const result = await plan(args.config ?? args.stack ?? "dev", { configFile: args.config, outRoot: args.out });
+        console.log(summary(result));
     });
 }

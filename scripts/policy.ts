@@ -18,8 +18,26 @@ import * as fs from "fs";
 import * as path from "path";
 import { EvaluateOptions, Evaluation, PackConfig, PlannedResource, evaluate, formatReport, mandatoryViolations } from "../policy/evaluate";
 import { policies } from "../policy/policies";
+import { command, REPO_ROOT, runMain, UsageError, Values } from "./cli";
 
-export const REPO_ROOT = path.resolve(__dirname, "..");
+export const policyCommand = command({
+    name: "policy",
+    usage: ["--stack <name> [--plan] [--tag key=value ...] [--policy-config <file.json>] [--json] [--out <dir>]"],
+    description: `
+Evaluates the CrossGuard pack (policy/) offline on the stack's planned resources, as \`pulumi preview --policy-pack
+policy\` does on a real preview, and prints the violations by enforcement level and policy. Resources come from
+out/<stack>/resources.json (npm run plan); with --plan, or when that file is missing, the stack is planned first.
+Exit code: 0 without mandatory violations, 1 with any, 2 on a usage or plan error.`,
+    options: {
+        stack: { type: "string", value: "name", help: "stack whose plan to check (required)" },
+        plan: { type: "boolean", help: "re-plan first instead of reading out/<stack>/resources.json" },
+        tag: { type: "string", multiple: true, value: "key=value", help: "add or override a stack tag (default: environment from the plan)" },
+        "policy-config": { type: "string", value: "file.json", help: "policy config, as for pulumi preview --policy-pack-config" },
+        json: { type: "boolean", help: "print the result as JSON" },
+        out: { type: "string", value: "dir", help: "read and write plans under <dir>/<stack>/ instead of out/<stack>/" },
+    },
+    errorExitCode: 2,
+});
 
 export interface CheckOptions {
     /** Tags added to (or overriding) the ones derived from the plan. */
@@ -72,46 +90,25 @@ interface Args {
     out?: string;
 }
 
-export function parseArgs(argv: string[]): Args {
-    const args: Args = { stack: "", plan: false, json: false, tags: {} };
-    for (let i = 0; i < argv.length; i++) {
-        const m = /^--([a-z-]+)(?:=(.*))?$/.exec(argv[i]);
-        if (!m) throw new Error(`unexpected argument ${argv[i]}`);
-        const [, flag, inline] = m;
-        const value = () => {
-            const v = inline ?? argv[++i];
-            if (v === undefined) throw new Error(`--${flag} needs a value`);
-            return v;
-        };
-        switch (flag) {
-            case "stack":
-                args.stack = value();
-                break;
-            case "plan":
-                args.plan = true;
-                break;
-            case "json":
-                args.json = true;
-                break;
-            case "tag": {
-                const kv = value();
-                const eq = kv.indexOf("=");
-                if (eq <= 0) throw new Error(`--tag expects key=value, got ${kv}`);
-                args.tags[kv.slice(0, eq)] = kv.slice(eq + 1);
-                break;
-            }
-            case "policy-config":
-                args.policyConfig = value();
-                break;
-            case "out":
-                args.out = value();
-                break;
-            default:
-                throw new Error(`unknown option --${flag}`);
-        }
+/** The runner's arguments from the parsed flags; throws UsageError when they do not make a run. */
+function argsFrom(v: Values<typeof policyCommand.spec.options>): Args {
+    if (!v.stack) throw new UsageError(policyCommand.usage());
+    const args: Args = { stack: v.stack, plan: v.plan ?? false, json: v.json ?? false, tags: {} };
+    for (const kv of v.tag ?? []) {
+        const eq = kv.indexOf("=");
+        if (eq <= 0) throw new UsageError(`--tag expects key=value, got ${kv}`);
+        args.tags[kv.slice(0, eq)] = kv.slice(eq + 1);
     }
-    if (!args.stack) throw new Error("usage: npm run policy -- --stack <name> [--plan] [--tag key=value] [--policy-config <file.json>] [--json]");
+    if (v["policy-config"] !== undefined) args.policyConfig = v["policy-config"];
+    if (v.out !== undefined) args.out = v.out;
     return args;
+}
+
+/** The runner's arguments; throws UsageError on anything else. */
+export function parseArgs(argv: string[]): Args {
+    const parsed = policyCommand.parse(argv);
+    if (parsed.help) throw new UsageError(policyCommand.usage());
+    return argsFrom(parsed.values);
 }
 
 /** The stack's planned resources and outputs: from `out/<stack>/`, or from a fresh plan. */
@@ -130,8 +127,7 @@ async function loadPlan(stack: string, replan: boolean, outRoot: string): Promis
     return { resources, outputs, source: `${path.relative(process.cwd(), resourcesFile)} (planned ${when}; --plan to re-plan)` };
 }
 
-async function main(): Promise<number> {
-    const args = parseArgs(process.argv.slice(2));
+async function main(args: Args): Promise<number> {
     const policyConfig = args.policyConfig ? (JSON.parse(fs.readFileSync(args.policyConfig, "utf8")) as PackConfig) : undefined;
     const { resources, outputs, source } = await loadPlan(args.stack, args.plan, args.out ?? path.join(REPO_ROOT, "out"));
     const result = await checkStack(args.stack, resources, outputs, { tags: args.tags, policyConfig });
@@ -145,11 +141,5 @@ async function main(): Promise<number> {
 }
 
 if (require.main === module) {
-    main().then(
-        (code) => process.exit(code),
-        (e: Error) => {
-            console.error(e && (e as any).__pulumiRunError ? e.message : e?.stack ?? String(e));
-            process.exit(2);
-        },
-    );
+    void runMain(policyCommand, (values) => main(argsFrom(values)));
 }

@@ -7,66 +7,69 @@
  * (or only prints those commands with --dry-run). It never builds: the target runs the source's exact digest.
  */
 import { execFileSync } from "child_process";
-import * as fs from "fs";
 import * as path from "path";
-import { isDeepStrictEqual, parseArgs } from "util";
-import * as YAML from "yaml";
+import { isDeepStrictEqual } from "util";
 import { applyConfigSets, modelsFromStackFile, planPromotion, PromotionError, PromotionSource } from "../components/image/promote";
+import { command, PULUMI_CLI_HINTS, readStackDocument, REPO_ROOT, requireTool, runMain, stackFilePath, ToolRequest, UsageError, Values } from "./cli";
 
-const ROOT = path.resolve(__dirname, "..");
-
-const USAGE = `usage:
-  npm run promote -- --model <name> --from <stack> --to <stack> [--dry-run]
-  npm run promote -- --model <name> --to <stack> --digest sha256:<64 hex> --version <x.y.z> [--tag v<x.y.z>-<sha>] [--dry-run]`;
+export const promoteCommand = command({
+    name: "promote",
+    usage: [
+        "--model <name> --from <stack> --to <stack> [--dry-run]",
+        "--model <name> --to <stack> --digest sha256:<64 hex> --version <x.y.z> [--tag v<x.y.z>-<sha>] [--dry-run]",
+    ],
+    description: `
+Pins a model of the target stack to the exact image another stack runs (its \`images\` stack output, read with the
+Pulumi CLI), or to an explicit digest and version (rollback). Prints the diff, then runs the \`pulumi config set
+--path\` commands on Pulumi.<to>.yaml, or only prints them with --dry-run. Nothing is rebuilt.`,
+    options: {
+        model: { type: "string", value: "name", help: "the model to promote (an entry of model-fleet:models in both stacks)" },
+        from: { type: "string", value: "stack", help: "source stack: promote what it runs (needs the Pulumi CLI)" },
+        to: { type: "string", value: "stack", help: "target stack (its Pulumi.<stack>.yaml is updated)" },
+        digest: { type: "string", value: "sha256:…", help: "explicit digest instead of --from (rollback); needs --version" },
+        version: { type: "string", value: "x.y.z", help: "the model version of --digest" },
+        tag: { type: "string", value: "v<x.y.z>-<sha>", help: "release tag of --digest (keeps its deployed-tag protect rule)" },
+        "dry-run": { type: "boolean", help: "print the pulumi config commands instead of running them" },
+    },
+    userErrors: [PromotionError],
+});
 
 function shellQuote(arg: string): string {
     return /^[A-Za-z0-9_@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
 }
 
-function pulumi(args: string[], capture: boolean): string {
-    return execFileSync("pulumi", args, {
-        cwd: ROOT,
+/** The Pulumi CLI (PATH or the sandbox's tool cache), or an error that says what to do without it. */
+function pulumiCli(purpose: string, instead: string[]): string {
+    const req: ToolRequest = { name: "pulumi", title: "the Pulumi CLI", purpose, instead: [...instead, ...PULUMI_CLI_HINTS] };
+    const found = requireTool(promoteCommand, req);
+    if (found.source === "tool cache") console.error(`promote: using the Pulumi CLI from the tool cache: ${found.path}`);
+    return found.path;
+}
+
+function pulumi(cli: string, args: string[], capture: boolean): string {
+    return execFileSync(cli, args, {
+        cwd: REPO_ROOT,
         encoding: "utf8",
         stdio: capture ? ["ignore", "pipe", "inherit"] : "inherit",
     }) as unknown as string;
 }
 
-/** `Pulumi.<stack>.yaml` for a stack name, also for fully-qualified `org/project/stack` names. */
-function stackFile(stack: string): string {
-    return path.join(ROOT, `Pulumi.${stack.split("/").pop()}.yaml`);
-}
-
-function main(): number {
-    const { values } = parseArgs({
-        options: {
-            model: { type: "string" },
-            from: { type: "string" },
-            to: { type: "string" },
-            digest: { type: "string" },
-            version: { type: "string" },
-            tag: { type: "string" },
-            "dry-run": { type: "boolean", default: false },
-            help: { type: "boolean", short: "h", default: false },
-        },
-        strict: true,
-        allowPositionals: false,
-    });
-    if (values.help) {
-        console.log(USAGE);
-        return 0;
-    }
+function main(values: Values<typeof promoteCommand.spec.options>): number {
     const { model, from, to } = values;
     const explicit = values.digest !== undefined || values.version !== undefined;
     if (!model || !to || (!explicit && !from) || (explicit && (!values.digest || !values.version))) {
-        console.error(USAGE);
-        return 2;
+        throw new UsageError(promoteCommand.usage());
     }
 
     let source: PromotionSource;
     if (explicit) {
         source = { kind: "explicit", digest: values.digest as string, version: values.version as string, ...(values.tag ? { tag: values.tag as string } : {}) };
     } else {
-        const out = pulumi(["stack", "output", "--stack", from as string, "--json", "images"], true);
+        const cli = pulumiCli(`to read stack ${from}'s \`images\` output`, [
+            `promote an explicit digest instead (${from}'s digest from \`pulumi stack output --stack ${from} --json images\` where the CLI is set up, or from the registry): ` +
+                `npm run promote -- --model ${model} --to ${to} --digest sha256:<64 hex> --version <x.y.z> --tag v<x.y.z>-<sha> --dry-run`,
+        ]);
+        const out = pulumi(cli, ["stack", "output", "--stack", from as string, "--json", "images"], true);
         let images: unknown;
         try {
             images = JSON.parse(out);
@@ -76,8 +79,8 @@ function main(): number {
         source = { kind: "stack", stack: from as string, images };
     }
 
-    const file = stackFile(to);
-    const doc = YAML.parse(fs.readFileSync(file, "utf8"));
+    const file = stackFilePath(to);
+    const doc = readStackDocument(file);
     const plan = planPromotion({ model, target: { stack: to, models: modelsFromStackFile(doc, to) }, source });
     console.log(plan.diff);
     if (plan.commands.length === 0) {
@@ -90,12 +93,15 @@ function main(): number {
         }
         return 0;
     }
+    const cli = pulumiCli(`to run \`pulumi config set\` on ${path.basename(file)}`, [
+        "print the commands instead and run them where the Pulumi CLI is set up: add --dry-run",
+    ]);
     for (const args of plan.commands) {
-        pulumi(args, false);
+        pulumi(cli, args, false);
     }
     // Check the file now says what the plan meant it to say.
     const expected = modelsFromStackFile(applyConfigSets(doc, plan.sets), to)[plan.index];
-    const actual = modelsFromStackFile(YAML.parse(fs.readFileSync(file, "utf8")), to)[plan.index];
+    const actual = modelsFromStackFile(readStackDocument(file), to)[plan.index];
     if (!isDeepStrictEqual(actual, expected)) {
         throw new PromotionError(`${path.basename(file)} does not show the promoted values for ${model}; check it by hand`);
     }
@@ -103,9 +109,6 @@ function main(): number {
     return 0;
 }
 
-try {
-    process.exitCode = main();
-} catch (e) {
-    console.error(`promote: ${(e as Error).message}`);
-    process.exitCode = 1;
+if (require.main === module) {
+    void runMain(promoteCommand, main);
 }

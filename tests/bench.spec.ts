@@ -1,4 +1,4 @@
-// Smoke test of `npm run bench` (bench/run.ts) on tiny sizes: the sections run and report what the README quotes.
+// Smoke test of `npm run bench` (bench/run.ts) on tiny sizes: the sections run and report what docs/testing.md quotes.
 // No timing assertions: benchmarks report, they never fail CI.
 import * as assert from "assert";
 import * as fs from "fs";

@@ -4,6 +4,7 @@ import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
 import { ConfigError, defaultEnvironment, parseConfig, ParseContext } from "../config/load";
+import { PROJECT, readFleetConfig } from "../scripts/stackFile";
 import { REPO_ROOT, runStack, stackFilePath } from "./harness";
 
 interface BadCase {
@@ -16,6 +17,7 @@ interface BadCase {
 const BASES: Record<string, string> = {
     dev: stackFilePath("dev"),
     prod: stackFilePath("prod"),
+    local: stackFilePath("local"),
     harbor: path.join(__dirname, "fixtures", "stacks", "harbor.yaml"),
 };
 
@@ -37,19 +39,15 @@ function setPath(root: Record<string, any>, p: string, value: unknown): void {
 
 /** A stack file's `model-fleet:*` values, keyed without the namespace, as the loader sees them. */
 function rawConfigOf(file: string): { raw: Record<string, any>; region: string; stack: string } {
-    const doc = YAML.parse(fs.readFileSync(file, "utf8"));
-    const raw: Record<string, any> = {};
-    for (const [k, v] of Object.entries<any>(doc.config)) {
-        if (k.startsWith("model-fleet:")) raw[k.slice("model-fleet:".length)] = v;
-    }
+    const { config: raw, region, stack } = readFleetConfig(file);
     // Secure values arrive decrypted from the CLI; offline they are placeholders.
     const pw = raw.registry?.harbor?.password;
     if (pw && typeof pw === "object") raw.registry.harbor.password = "[secret]";
-    return { raw, region: doc.config["aws:region"], stack: path.basename(file).replace(/^Pulumi\.|\.yaml$/g, "") };
+    return { raw, region: region as string, stack };
 }
 
-function ctx(stack: string, region: string): ParseContext {
-    return { project: "model-fleet", stack, region, env: { GIT_SHA: "a1b2c3d" }, git: () => "" };
+function ctx(stack: string, region: string | undefined): ParseContext {
+    return { project: PROJECT, stack, region, env: { GIT_SHA: "a1b2c3d" }, git: () => "" };
 }
 
 function configErrorOf(fn: () => unknown): ConfigError {
@@ -73,6 +71,18 @@ describe("config: the stack files", () => {
     }
 
     it("the harbor fixture validates and keeps the password secret", async () => {
+        const { raw: localRaw } = rawConfigOf(BASES.local);
+        const local = parseConfig(localRaw, ctx("local", undefined));
+        assert.equal(local.cluster.kind, "kubeconfig");
+        assert.equal(local.region, "", "a kubeconfig stack needs no aws:region");
+        assert.deepEqual(
+            local.gpuPools.map((p) => [p.name, p.nodes, p.minSize, p.maxSize, p.mig?.strategy ?? "none"]),
+            [
+                ["l4", 3, 3, 3, "none"],
+                ["a100-mig", 1, 1, 1, "mixed"],
+            ],
+        );
+        assert.ok(local.models.some((m) => m.canary) && local.models.some((m) => m.gpu?.profile));
         const { raw, region } = rawConfigOf(BASES.harbor);
         const cfg = parseConfig(raw, ctx("harbor", region));
         assert.equal(cfg.registry.type, "harbor");
@@ -206,7 +216,7 @@ describe("config: bad input is rejected with every offending key path", () => {
             (e: Error) => {
                 assert.ok((e as any).__pulumiRunError, "a RunError prints without a stack trace");
                 assert.match(e.message, /models\[1\]\.autoscaling\.minReplicas \(5\) must be ≤ maxReplicas \(4\)/);
-                assert.match(e.message, /cluster\.name \(\) must be a non-empty EKS cluster name/);
+                assert.match(e.message, /cluster\.name \(\) must be a non-empty cluster name/);
                 return true;
             },
         );

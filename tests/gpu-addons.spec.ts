@@ -18,7 +18,7 @@ import { gpuScheduling } from "../components/gpu/workloadGpu";
 import { MockResource, byType, k8sObjects, runProgram } from "./harness";
 import { unknownValueKeys } from "./helmValues";
 import { validateK8sObject } from "./k8sValidate";
-import { referencePath } from "./reference";
+import { needsReference, referencePath } from "./reference";
 
 const mixedPool: PoolLabelInput = { name: "mig", instanceType: "p5.48xlarge", mig: { strategy: "mixed", layout: { "3g.40gb": 1, "2g.20gb": 1, "1g.10gb": 2 } } };
 const singlePool: PoolLabelInput = { name: "small", instanceType: "p4d.24xlarge", mig: { strategy: "single", layout: { "1g.5gb": 7 } } };
@@ -156,7 +156,8 @@ const podWith = (spec: Record<string, unknown>) => ({
 });
 
 describe("GpuClusterAddons: standalone NVIDIA device plugin (whole-GPU pools)", () => {
-  it("installs nvidia-device-plugin 0.20.0 from NVIDIA's repo as a Helm release through the given provider", async () => {
+  it("installs nvidia-device-plugin 0.20.0 from NVIDIA's repo as a Helm release through the given provider", async function () {
+    needsReference(this, "charts/nvidia-device-plugin/Chart.yaml");
     const { resources } = await addons(pools);
     const dp = release(resources, "nvidia-device-plugin");
     assert.strictEqual(dp.inputs.version, "0.20.0");
@@ -173,7 +174,8 @@ describe("GpuClusterAddons: standalone NVIDIA device plugin (whole-GPU pools)", 
     assert.strictEqual(byType(resources, "model-fleet:gpu:GpuClusterAddons").length, 1);
   });
 
-  it("sets only keys the pinned chart's values.yaml has", async () => {
+  it("sets only keys the pinned chart's values.yaml has", async function () {
+    needsReference(this, "charts/nvidia-device-plugin/values.yaml");
     const { resources } = await addons(pools);
     const values = release(resources, "nvidia-device-plugin").inputs.values;
     assert.deepStrictEqual(values, devicePluginValues());
@@ -216,7 +218,8 @@ describe("GpuClusterAddons: standalone NVIDIA device plugin (whole-GPU pools)", 
     }
   });
 
-  it("enables GPU feature discovery (and with it the NFD the GPU Operator reads), tolerates the GPU taint", () => {
+  it("enables GPU feature discovery (and with it the NFD the GPU Operator reads), tolerates the GPU taint", function () {
+    needsReference(this, "charts/nvidia-device-plugin/Chart.yaml");
     const values = devicePluginValues() as any;
     assert.deepStrictEqual(values.gfd, { enabled: true });
     const chartYaml = YAML.parse(fs.readFileSync(referencePath("charts/nvidia-device-plugin/Chart.yaml"), "utf8"));
@@ -229,7 +232,8 @@ describe("GpuClusterAddons: standalone NVIDIA device plugin (whole-GPU pools)", 
 });
 
 describe("GpuClusterAddons: GPU Operator on MIG pools", () => {
-  it("installs gpu-operator v26.7.0 from NGC with mig-manager, device plugin and GFD, nothing the AMI already has", async () => {
+  it("installs gpu-operator v26.7.0 from NGC with mig-manager, device plugin and GFD, nothing the AMI already has", async function () {
+    needsReference(this, "charts/gpu-operator/Chart.yaml");
     const { resources } = await addons(pools);
     const op = release(resources, "gpu-operator");
     assert.strictEqual(op.inputs.version, "v26.7.0");
@@ -247,7 +251,8 @@ describe("GpuClusterAddons: GPU Operator on MIG pools", () => {
     assert.deepStrictEqual(v.validator.plugin.env, [{ name: "WITH_WORKLOAD", value: "false" }]);
   });
 
-  it("sets only keys the pinned chart's values.yaml has", async () => {
+  it("sets only keys the pinned chart's values.yaml has", async function () {
+    needsReference(this, "charts/gpu-operator/values.yaml");
     const { resources } = await addons(pools);
     const values = release(resources, "gpu-operator").inputs.values;
     assert.deepStrictEqual(values, gpuOperatorValues(pools, "model-fleet-mig-parted-config"));
@@ -386,7 +391,8 @@ describe("GpuClusterAddons: GPU Operator on MIG pools", () => {
     ]);
   });
 
-  it("the values checker itself catches a misspelt key", () => {
+  it("the values checker itself catches a misspelt key", function () {
+    needsReference(this, "charts/gpu-operator/values.yaml", "charts/nvidia-device-plugin/values.yaml");
     const bad = { ...gpuOperatorValues(pools, "cm"), migManger: { enabled: true }, driver: { enable: false }, devicePlugin: { config: { defualt: "x" } } };
     assert.deepStrictEqual(unknownValueKeys(bad, referencePath("charts/gpu-operator/values.yaml"), GPU_OPERATOR_FREE_FORM).sort(), [
       "devicePlugin.config.defualt",

@@ -20,7 +20,7 @@ import {
   usedComputeSlices,
   validLayouts,
 } from "../components/gpu/capacity";
-import { referencePath } from "./reference";
+import { needsReference, referencePath } from "./reference";
 
 const migPool = { name: "mig", instanceType: "p5.48xlarge", maxSize: 2, mig: { strategy: "mixed" as const, layout: { "3g.40gb": 1, "2g.20gb": 1, "1g.10gb": 2 } } };
 const singlePool = { name: "small", instanceType: "p4d.24xlarge", maxSize: 1, mig: { strategy: "single" as const, layout: { "1g.5gb": 7 } } };
@@ -317,7 +317,8 @@ describe("gpu capacity: per-GPU recommendation in the plan and its mig-parted co
     assert.deepStrictEqual(topUp("H100-80GB", { "4g.40gb": 1 }, ["1g.10gb", "4g.40gb"]), { "1g.10gb": 3, "4g.40gb": 1 });
   });
 
-  it("migPartedPerGpuConfig groups identical layouts into `devices: [i, …]` entries, in mig-parted's own format", () => {
+  it("migPartedPerGpuConfig groups identical layouts into `devices: [i, …]` entries, in mig-parted's own format", function () {
+    needsReference(this, "nvidia-default-mig-parted-config.yaml");
     const entries = migPartedPerGpuConfig([{ "3g.40gb": 2 }, { "1g.10gb": 7 }, { "3g.40gb": 2 }, {}]);
     assert.deepStrictEqual(entries, [
       { devices: [0, 2], "mig-enabled": true, "mig-devices": { "3g.40gb": 2 } },

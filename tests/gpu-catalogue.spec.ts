@@ -13,7 +13,9 @@ import {
   migPlacements,
   migProfiles,
 } from "../components/gpu/catalogue";
-import { referencePath } from "./reference";
+import { needsReference, referencePath } from "./reference";
+
+const MIG_PARTED_CONFIG = "nvidia-default-mig-parted-config.yaml";
 
 const MIG_GPUS: GpuModel[] = ["A100-40GB", "A100-80GB", "H100-80GB", "H200-141GB"];
 const NON_MIG_GPUS: GpuModel[] = ["A10G", "L4", "L40S"];
@@ -53,7 +55,7 @@ interface RefEntry {
 }
 
 function loadReference(): { entries: RefEntry[]; sections: Array<{ name: string; header: string; filtered: boolean; devices: Array<Record<string, number>> }> } {
-  const configMap = YAML.parse(fs.readFileSync(referencePath("nvidia-default-mig-parted-config.yaml"), "utf8"));
+  const configMap = YAML.parse(fs.readFileSync(referencePath(MIG_PARTED_CONFIG), "utf8"));
   const text: string = configMap.data["config.yaml"];
   const doc = YAML.parseDocument(text);
   assert.strictEqual(doc.get("version"), "v1");
@@ -135,7 +137,12 @@ describe("gpu catalogue: instance types", () => {
 });
 
 describe("gpu catalogue: MIG profiles against NVIDIA's default mig-parted config", () => {
-  const { entries, sections } = loadReference();
+  let entries: RefEntry[] = [];
+  let sections: ReturnType<typeof loadReference>["sections"] = [];
+  before(function () {
+    needsReference(this, MIG_PARTED_CONFIG);
+    ({ entries, sections } = loadReference());
+  });
 
   it("finds entries for each MIG GPU in the reference (the mapping itself is not empty)", () => {
     for (const gpu of MIG_GPUS) {
@@ -170,17 +177,18 @@ describe("gpu catalogue: MIG profiles against NVIDIA's default mig-parted config
 
   for (const gpu of MIG_GPUS) {
     describe(gpu, () => {
-      const mine = entries.filter((e) => e.gpu === gpu);
-      const single = mine.filter((e) => Object.keys(e.devices).length === 1);
+      // Read when the tests run (after the suite's `before` has loaded the reference).
+      const mine = () => entries.filter((e) => e.gpu === gpu);
+      const single = () => mine().filter((e) => Object.keys(e.devices).length === 1);
       const catalogue = migProfiles(gpu);
 
       it("lists exactly the profiles the reference has single-profile configs for", () => {
-        const refNames = [...new Set(single.map((e) => Object.keys(e.devices)[0]))].sort();
+        const refNames = [...new Set(single().map((e) => Object.keys(e.devices)[0]))].sort();
         assert.deepStrictEqual(Object.keys(catalogue).sort(), refNames);
       });
 
       it("has the reference's max count for every profile", () => {
-        for (const e of single) {
+        for (const e of single()) {
           const [name, count] = Object.entries(e.devices)[0];
           assert.strictEqual(catalogue[name]?.maxCount, count, `${e.section}: ${name}`);
         }
@@ -188,7 +196,7 @@ describe("gpu catalogue: MIG profiles against NVIDIA's default mig-parted config
 
       it("has NVIDIA's slice math for every profile: N compute, round(M / (mem/8)) memory, +me flag", () => {
         const perSlice = gpuMemoryGiB(gpu) / MIG_MEMORY_SLICES;
-        for (const e of mine) {
+        for (const e of mine()) {
           for (const name of Object.keys(e.devices)) {
             const { compute, memGb, me } = parseProfile(name);
             const p = catalogue[name];
@@ -204,8 +212,8 @@ describe("gpu catalogue: MIG profiles against NVIDIA's default mig-parted config
       });
 
       it("accepts every layout the reference offers (incl. all-balanced)", () => {
-        for (const e of mine) assert.deepStrictEqual(layoutFits(gpu, e.devices), { ok: true }, `${e.section}`);
-        assert.ok(mine.some((e) => e.section === "all-balanced" && Object.keys(e.devices).length === 3));
+        for (const e of mine()) assert.deepStrictEqual(layoutFits(gpu, e.devices), { ok: true }, `${e.section}`);
+        assert.ok(mine().some((e) => e.section === "all-balanced" && Object.keys(e.devices).length === 3));
       });
     });
   }

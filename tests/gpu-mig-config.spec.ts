@@ -21,7 +21,7 @@ import {
   GPU_POOL_LABEL,
   gpuPoolNodeLabels,
 } from "../components/gpu/labels";
-import { referencePath } from "./reference";
+import { needsReference, referencePath } from "./reference";
 
 const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
 
@@ -71,7 +71,8 @@ describe("gpu migConfig: mig-parted config", () => {
     assert.strictEqual(MIG_CONFIG_KEY, "config.yaml");
   });
 
-  it("uses the same entry keys and value types as NVIDIA's default config", () => {
+  it("uses the same entry keys and value types as NVIDIA's default config", function () {
+    needsReference(this, "nvidia-default-mig-parted-config.yaml");
     const ref = YAML.parse(YAML.parse(fs.readFileSync(referencePath("nvidia-default-mig-parted-config.yaml"), "utf8")).data["config.yaml"]);
     const refKeys = new Set<string>();
     for (const entries of Object.values<any[]>(ref["mig-configs"])) for (const e of entries) Object.keys(e).forEach((k) => refKeys.add(k));

@@ -7,11 +7,16 @@ import {
     harborRetentionPolicyProvider as retention,
     harborRobotAccountProvider as robot,
 } from "../components/registry/harbor/provider";
-import { HarborStub, validateRequest } from "./harborStub";
+import { HARBOR_SWAGGER, HarborStub, validateRequest } from "./harborStub";
+import { needsReference } from "./reference";
 
 type Dict = Record<string, any>;
 
 describe("Harbor stub: swagger validation of requests", () => {
+    before(function () {
+        needsReference(this, HARBOR_SWAGGER);
+    });
+
     it("accepts well-formed bodies and rejects unknown keys, wrong types, undeclared paths and query keys", () => {
         const rule = {
             disabled: false,
@@ -41,6 +46,9 @@ describe("Harbor dynamic providers against a local stub", function () {
     const stub = new HarborStub();
     let conn: Dict;
 
+    before(function () {
+        needsReference(this, HARBOR_SWAGGER);
+    });
     before(async () => {
         await stub.start();
         conn = { url: stub.url, username: stub.username, password: stub.password };

@@ -1,6 +1,7 @@
 /**
  * A local Harbor stand-in for the dynamic provider tests: an HTTP server on 127.0.0.1 (random port) that
- *  - checks every request against Harbor's swagger (`../shared/reference/harbor-v2.0-swagger.yaml`): the path must be
+ *  - checks every request against Harbor's swagger (reference file `harbor-v2.0-swagger.yaml`, see tests/reference.ts;
+ *    read on first use, so a suite calls `needsReference(this, HARBOR_SWAGGER)` before it starts the stub): the path must be
  *    a declared path, the method a declared operation on it, query keys declared parameters, integer path parameters
  *    integers, and the JSON body valid against the operation's body schema;
  *  - keeps a small in-memory Harbor (projects, immutable tag rules, retention policies, robots) with the behaviour the
@@ -15,6 +16,7 @@
  */
 import * as fs from "fs";
 import * as http from "http";
+import * as https from "https";
 import type { AddressInfo } from "net";
 import Ajv, { ValidateFunction } from "ajv";
 import * as YAML from "yaml";
@@ -39,8 +41,28 @@ interface Operation {
     params: Dict[];
 }
 
-const swagger = YAML.parse(fs.readFileSync(referencePath("harbor-v2.0-swagger.yaml"), "utf8"));
-const BASE = swagger.basePath as string;
+/** The reference file the stub is built from. */
+export const HARBOR_SWAGGER = "harbor-v2.0-swagger.yaml";
+
+interface HarborApi {
+    swagger: Dict;
+    /** `/api/v2.0`. */
+    base: string;
+    ajv: Ajv;
+    operations: Operation[];
+}
+
+let loadedApi: HarborApi | undefined;
+/** Harbor's swagger and what the stub derives from it, built on first use. */
+function harborApi(): HarborApi {
+    if (loadedApi) return loadedApi;
+    const swagger = YAML.parse(fs.readFileSync(referencePath(HARBOR_SWAGGER), "utf8"));
+    const ajv = new Ajv({ strict: false, validateFormats: false, allErrors: true });
+    ajv.addSchema({ $id: "harbor", definitions: strictSchema(swagger.definitions) });
+    loadedApi = { swagger, base: swagger.basePath as string, ajv, operations: [] };
+    loadedApi.operations = operationsOf(swagger, loadedApi.base);
+    return loadedApi;
+}
 
 /** Deep copy of a swagger schema with unknown keys forbidden and rule params free-form. */
 export function strictSchema(schema: any): any {
@@ -62,9 +84,6 @@ export function strictSchema(schema: any): any {
     return out;
 }
 
-const ajv = new Ajv({ strict: false, validateFormats: false, allErrors: true });
-ajv.addSchema({ $id: "harbor", definitions: strictSchema(swagger.definitions) });
-
 const validators = new Map<string, ValidateFunction>();
 
 function bodyValidator(schema: Dict): ValidateFunction {
@@ -72,13 +91,13 @@ function bodyValidator(schema: Dict): ValidateFunction {
     let v = validators.get(key);
     if (!v) {
         // Body schemas are `$ref`s into the definitions (or inline schemas that may contain such refs).
-        v = ajv.compile(JSON.parse(JSON.stringify(strictSchema(schema)).replace(/"#\/definitions\//g, '"harbor#/definitions/')));
+        v = harborApi().ajv.compile(JSON.parse(JSON.stringify(strictSchema(schema)).replace(/"#\/definitions\//g, '"harbor#/definitions/')));
         validators.set(key, v);
     }
     return v;
 }
 
-function resolveParam(p: Dict): Dict {
+function resolveParam(swagger: Dict, p: Dict): Dict {
     if (typeof p.$ref === "string") {
         const name = p.$ref.replace("#/parameters/", "");
         const resolved = swagger.parameters[name];
@@ -88,29 +107,33 @@ function resolveParam(p: Dict): Dict {
     return p;
 }
 
-const OPERATIONS: Operation[] = [];
-for (const [template, item] of Object.entries(swagger.paths as Dict)) {
-    const pathParams: string[] = [];
-    const regex = new RegExp(
-        "^" +
-            BASE +
-            template.replace(/[.*+?^$()|[\]\\]/g, "\\$&").replace(/\{([^}]+)\}/g, (_m, name) => {
-                pathParams.push(name);
-                return "([^/]+)";
-            }) +
-            "$",
-    );
-    const literalSegments = template.split("/").filter((s) => s && !s.startsWith("{")).length;
-    for (const [method, op] of Object.entries(item as Dict)) {
-        if (method === "parameters") continue;
-        const params = [...((item as Dict).parameters ?? []), ...((op as Dict).parameters ?? [])].map(resolveParam);
-        OPERATIONS.push({ template, regex, literalSegments, pathParams, method: method.toUpperCase(), params });
+/** Every operation of the swagger, with a regex matching its full request path (`<base><template>`). */
+function operationsOf(swagger: Dict, base: string): Operation[] {
+    const operations: Operation[] = [];
+    for (const [template, item] of Object.entries(swagger.paths as Dict)) {
+        const pathParams: string[] = [];
+        const regex = new RegExp(
+            "^" +
+                base +
+                template.replace(/[.*+?^$()|[\]\\]/g, "\\$&").replace(/\{([^}]+)\}/g, (_m, name) => {
+                    pathParams.push(name);
+                    return "([^/]+)";
+                }) +
+                "$",
+        );
+        const literalSegments = template.split("/").filter((s) => s && !s.startsWith("{")).length;
+        for (const [method, op] of Object.entries(item as Dict)) {
+            if (method === "parameters") continue;
+            const params = [...((item as Dict).parameters ?? []), ...((op as Dict).parameters ?? [])].map((p) => resolveParam(swagger, p));
+            operations.push({ template, regex, literalSegments, pathParams, method: method.toUpperCase(), params });
+        }
     }
+    return operations;
 }
 
 /** The swagger operation for a request, or a reason why there is none. */
 export function matchOperation(method: string, path: string): { op?: Operation; params?: Record<string, string>; error?: string } {
-    const candidates = OPERATIONS.filter((o) => o.regex.test(path)).sort((a, b) => b.literalSegments - a.literalSegments);
+    const candidates = harborApi().operations.filter((o) => o.regex.test(path)).sort((a, b) => b.literalSegments - a.literalSegments);
     if (candidates.length === 0) return { error: `no swagger path matches ${path}` };
     const op = candidates.find((o) => o.method === method);
     if (!op) return { error: `${method} is not an operation of ${candidates[0].template}` };
@@ -174,8 +197,12 @@ export class HarborStub {
         public readonly password = "S3cret-Harbor-Pass",
     ) {}
 
-    async start(): Promise<void> {
-        this.server = http.createServer((req, res) => {
+    /**
+     * Listens on 127.0.0.1: a random port over HTTP by default; the sandbox passes a fixed port and a TLS key pair
+     * (HTTPS, as a real Harbor serves).
+     */
+    async start(opts: { port?: number; tls?: { key: string; cert: string } } = {}): Promise<void> {
+        const handler: http.RequestListener = (req, res) => {
             let raw = "";
             req.setEncoding("utf8");
             req.on("data", (c) => (raw += c));
@@ -184,11 +211,15 @@ export class HarborStub {
                 res.writeHead(status, { "Content-Type": "application/json", ...(headers ?? {}) });
                 res.end(body === undefined ? "" : JSON.stringify(body));
             });
-        });
+        };
+        this.server = opts.tls ? https.createServer(opts.tls, handler) : http.createServer(handler);
         // Keep-alive sockets would hold the server open after the tests.
         this.server.keepAliveTimeout = 1;
-        await new Promise<void>((resolve) => this.server!.listen(0, "127.0.0.1", () => resolve()));
-        this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+        await new Promise<void>((resolve, reject) => {
+            this.server!.once("error", reject);
+            this.server!.listen(opts.port ?? 0, "127.0.0.1", () => resolve());
+        });
+        this.url = `${opts.tls ? "https" : "http"}://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
     }
 
     async stop(): Promise<void> {
@@ -242,7 +273,7 @@ export class HarborStub {
             forced.effect?.();
             return { status: forced.status, body: forced.body };
         }
-        return this.route(method, path.slice(BASE.length), query, body);
+        return this.route(method, path.slice(harborApi().base.length), query, body);
     }
 
     private projectByRef(ref: string): Dict | undefined {
@@ -262,7 +293,7 @@ export class HarborStub {
                 return { status: 409, body: errors("CONFLICT", `The project named ${body.project_name} already exists`) };
             }
             const p = this.seedProject(body.project_name, body.metadata ?? { public: "false" });
-            return { status: 201, headers: { Location: `${BASE}/projects/${p.project_id}` } };
+            return { status: 201, headers: { Location: `${harborApi().base}/projects/${p.project_id}` } };
         }
         if ((m = /^\/projects\/([^/]+)$/.exec(path))) {
             const p = this.projectByRef(decodeURIComponent(m[1]));
@@ -288,7 +319,7 @@ export class HarborStub {
                 if (rules.some((r) => r.tag_selectors?.[0]?.pattern === pattern)) return { status: 409, body: errors("CONFLICT", "rule exists") };
                 const id = this.id();
                 this.immutableRules.set(id, { ...body, id, project_id: p.project_id, priority: 0 });
-                return { status: 201, headers: { Location: `${BASE}${path}/${id}` } };
+                return { status: 201, headers: { Location: `${harborApi().base}${path}/${id}` } };
             }
         }
         if ((m = /^\/projects\/([^/]+)\/immutabletagrules\/(\d+)$/.exec(path))) {
@@ -313,7 +344,7 @@ export class HarborStub {
             const id = this.id();
             this.retentions.set(id, { ...body, id });
             p.metadata.retention_id = String(id);
-            return { status: 201, headers: { Location: `${BASE}/retentions/${id}` } };
+            return { status: 201, headers: { Location: `${harborApi().base}/retentions/${id}` } };
         }
         if ((m = /^\/retentions\/(\d+)$/.exec(path))) {
             const id = Number(m[1]);
@@ -347,7 +378,7 @@ export class HarborStub {
             const id = this.id();
             const secret = `Sec${id}${Math.random().toString(36).slice(2)}X`;
             this.robots.set(id, { id, name: fullName, description: body.description, level: body.level, duration: body.duration, disable: body.disable, permissions: body.permissions, project_id: p.project_id, secret });
-            return { status: 201, headers: { Location: `${BASE}/robots/${id}` }, body: { id, name: fullName, secret, creation_time: new Date().toISOString(), expires_at: -1 } };
+            return { status: 201, headers: { Location: `${harborApi().base}/robots/${id}` }, body: { id, name: fullName, secret, creation_time: new Date().toISOString(), expires_at: -1 } };
         }
         if ((m = /^\/robots\/(\d+)$/.exec(path))) {
             const r = this.robots.get(Number(m[1]));

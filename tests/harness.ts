@@ -6,13 +6,11 @@
  * expected to make fail loudly, so a new data-source call cannot slip into the program unmocked.
  */
 import * as crypto from "crypto";
-import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
-import * as YAML from "yaml";
+import { fleetConfigOf, PROJECT, readStackDocument, REPO_ROOT, stackFilePath, stackNameOf } from "../scripts/stackFile";
 
-export const REPO_ROOT = path.resolve(__dirname, "..");
-export const PROJECT = "model-fleet";
+export { PROJECT, REPO_ROOT, stackFilePath, stackNameOf };
 export const ACCOUNT_ID = "123456789012";
 export const SECRET_PLACEHOLDER = "[secret]";
 
@@ -31,20 +29,6 @@ export interface StackFile {
     config: Record<string, string>;
     /** Keys whose value is (or contains) a `secure:` value. */
     secretKeys: string[];
-}
-
-/** Path of `Pulumi.<stack>.yaml`, or the argument itself when it names a file. */
-export function stackFilePath(stackOrFile: string): string {
-    if (stackOrFile.endsWith(".yaml") || stackOrFile.includes("/")) {
-        return path.resolve(stackOrFile);
-    }
-    return path.join(REPO_ROOT, `Pulumi.${stackOrFile}.yaml`);
-}
-
-/** Name of the stack a config file stands for: `Pulumi.dev.yaml` → `dev`, `fixtures/x.yaml` → `x`. */
-export function stackNameOf(stackOrFile: string): string {
-    const base = path.basename(stackOrFile).replace(/\.yaml$/, "");
-    return base.startsWith("Pulumi.") ? base.slice("Pulumi.".length) : base;
 }
 
 function maskSecrets(value: unknown): { value: unknown; secret: boolean } {
@@ -90,12 +74,6 @@ export function configFromObject(raw: Record<string, unknown>): StackFile {
         }
     }
     return { config, secretKeys };
-}
-
-export function readStackFile(stackOrFile: string): StackFile {
-    const file = stackFilePath(stackOrFile);
-    const doc = YAML.parse(fs.readFileSync(file, "utf8")) ?? {};
-    return configFromObject(doc.config ?? {});
 }
 
 /** Deterministic fake digest so plans are stable across runs. */
@@ -400,9 +378,10 @@ export interface StackOptions {
 
 /** The registry contents a stack's promoted models imply: `<prefix>/<model>:<tag>` → digest. */
 export function promotedRegistryImages(config: Record<string, any>): Record<string, string> {
-    const prefix = config["model-fleet:registry"]?.repositoryPrefix ?? "model-fleet";
+    const fleet = fleetConfigOf({ config });
+    const prefix = fleet.registry?.repositoryPrefix ?? "model-fleet";
     const out: Record<string, string> = {};
-    for (const m of config["model-fleet:models"] ?? []) {
+    for (const m of fleet.models ?? []) {
         if (m?.image?.digest && m.image.tag) out[`${prefix}/${m.name}:${m.image.tag}`] = m.image.digest;
     }
     return out;
@@ -410,9 +389,7 @@ export function promotedRegistryImages(config: Record<string, any>): Record<stri
 
 /** Runs the real program (index.ts) for a stack and returns what it declared and exported. */
 export async function runStack(stack: string, opts: StackOptions = {}): Promise<StackRun> {
-    const file = stackFilePath(opts.configFile ?? stack);
-    const doc = YAML.parse(fs.readFileSync(file, "utf8")) ?? {};
-    const rawConfig: Record<string, any> = doc.config ?? {};
+    const rawConfig: Record<string, any> = readStackDocument(opts.configFile ?? stack).config;
     opts.editConfig?.(rawConfig);
     const { config, secretKeys } = configFromObject(rawConfig);
     const env = opts.env ?? { GIT_SHA: "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678" };

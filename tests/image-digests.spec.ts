@@ -3,11 +3,9 @@
  * `images` stack output names. (Needs index.ts to wire ModelImage → ModelService and export `images`.)
  */
 import { strict as assert } from "assert";
-import * as fs from "fs";
-import * as path from "path";
-import * as YAML from "yaml";
 import { isDigestRef, parseDigestRef } from "../components/image/tag";
-import { byType, K8sObject, k8sObjects, REPO_ROOT, runStack, StackRun } from "./harness";
+import { readFleetConfig } from "../scripts/stackFile";
+import { byType, K8sObject, k8sObjects, runStack, StackRun } from "./harness";
 
 const WORKLOAD_KINDS = new Set(["Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "Rollout"]);
 
@@ -34,8 +32,7 @@ export function containerImages(objects: K8sObject[]): ContainerRef[] {
 }
 
 function stackModels(stack: string): Array<{ name: string; image: { build?: unknown; digest?: string; tag?: string } }> {
-    const doc = YAML.parse(fs.readFileSync(path.join(REPO_ROOT, `Pulumi.${stack}.yaml`), "utf8"));
-    return doc.config["model-fleet:models"];
+    return readFleetConfig(stack).config.models;
 }
 
 for (const stack of ["dev", "prod"]) {

@@ -9,10 +9,10 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { parseArgs, stackTagsFor } from "../scripts/policy";
+import { REPO_ROOT } from "../scripts/stackFile";
 import { hpa, HPA } from "./fixtures/policy/hpa";
 import { DEPLOYMENT, REPO, deployment, edit, podSpec } from "./fixtures/policy/workloads";
 
-const REPO_ROOT = path.resolve(__dirname, "..");
 
 function runCli(args: string[]): { status: number | null; stdout: string; stderr: string } {
     const r = spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", "scripts/policy.ts", ...args], { cwd: REPO_ROOT, encoding: "utf8", timeout: 60000 });

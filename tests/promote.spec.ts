@@ -1,6 +1,4 @@
 import { strict as assert } from "assert";
-import * as fs from "fs";
-import * as path from "path";
 import * as YAML from "yaml";
 import { parseConfig } from "../config/load";
 import { ModelImage } from "../components/image/ModelImage";
@@ -15,15 +13,12 @@ import {
     PromotionPlan,
     PromotionSource,
 } from "../components/image/promote";
-import { REPO_ROOT, runProgram, unwrap } from "./harness";
+import { fleetConfigOf, PROJECT, readStackDocument } from "../scripts/stackFile";
+import { runProgram, unwrap } from "./harness";
 
 const DEV_REPO = "123456789012.dkr.ecr.us-east-1.amazonaws.com/model-fleet/sentiment";
 const NEW_DIGEST = "sha256:" + "1111222233334444".repeat(4);
 const OLD_DIGEST = "sha256:" + "aaaabbbbccccdddd".repeat(4);
-
-function readStack(stack: string): Record<string, any> {
-    return YAML.parse(fs.readFileSync(path.join(REPO_ROOT, `Pulumi.${stack}.yaml`), "utf8"));
-}
 
 /** What `pulumi stack output --stack dev --json images` prints. */
 const devImages = {
@@ -42,12 +37,8 @@ function fromDev(images: unknown = devImages): PromotionSource {
 
 /** Validates a stack document the way the program does (schema + cross-checks); throws ConfigError when invalid. */
 function validateStackDoc(doc: Record<string, any>, stack: string) {
-    const raw: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(doc.config ?? {})) {
-        if (k.startsWith("model-fleet:")) raw[k.slice("model-fleet:".length)] = v;
-    }
-    return parseConfig(raw, {
-        project: "model-fleet",
+    return parseConfig(fleetConfigOf(doc), {
+        project: PROJECT,
         stack,
         region: doc.config["aws:region"],
         env: {},
@@ -58,7 +49,7 @@ function validateStackDoc(doc: Record<string, any>, stack: string) {
 }
 
 describe("promotion by digest", () => {
-    const prodDoc = readStack("prod");
+    const prodDoc = readStackDocument("prod");
     const prodModels = modelsFromStackFile(prodDoc, "prod");
     const sentimentIndex = prodModels.findIndex((m: any) => m.name === "sentiment");
     const prodSentiment = prodModels[sentimentIndex] as any;
@@ -229,7 +220,7 @@ describe("promotion by digest", () => {
             assert.throws(() => promote("translator", images), /model "translator" is not declared in stack prod .*has: sentiment, summarizer/);
         });
         it("target model configured to build from source (a promotion target never builds)", () => {
-            const devModels = modelsFromStackFile(readStack("dev"), "dev");
+            const devModels = modelsFromStackFile(readStackDocument("dev"), "dev");
             assert.throws(
                 () => planPromotion({ model: "sentiment", target: { stack: "staging", models: devModels }, source: fromDev() }),
                 /refusing to promote into stack staging: model "sentiment" is configured to build from source \(image\.build\)/,

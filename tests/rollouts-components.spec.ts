@@ -18,12 +18,13 @@ import { ANALYSIS_TEMPLATE_NAMES, ARGO_ROLLOUTS_CHART, controllerValues, Rollout
 import { K8sObject, k8sObjects, MockResource, runProgram, unwrap } from "./harness";
 import { unknownValueKeys } from "./helmValues";
 import { unknownFields, validateK8sObject } from "./k8sValidate";
-import { referencePath } from "./reference";
+import { needsReference, referencePath } from "./reference";
 
 const NS = "models";
 const PROM = "http://prometheus-operated.monitoring.svc.cluster.local:9090";
 const CANARY: CanaryConfig = { steps: [5, 25, 50], pauseSeconds: 300, analysis: { successRate: 0.99, maxClientErrorIncrease: 0.05, p99LatencyMs: 250, maxAccuracyDrop: 0.03, minFeedbackSamples: 100 } };
-const VALUES_YAML = referencePath("charts", "argo-rollouts", "values.yaml");
+/** The pinned chart's values.yaml, a reference file (path under the reference directory). */
+const VALUES_YAML = "charts/argo-rollouts/values.yaml";
 
 /** Records every child's dependsOn through an in-process (SDK-side) transformation on the component. */
 interface Captured {
@@ -75,8 +76,8 @@ function renderCanary(mode: TrafficRouting, over: { replicas?: number; canary?: 
         const model = "sentiment";
         const labels = modelLabels(model, "2.1.4");
         const selector = selectorLabels(model);
-        // The stable Service is ModelService's; declared here the same way so the Rollout can reference it.
-        const stable = new k8s.core.v1.Service("stable", {
+        // The stable Service is ModelService's; declared here the same way; the Rollout references it by name.
+        new k8s.core.v1.Service("stable", {
             metadata: { name: model, namespace: NS, labels },
             spec: { type: "ClusterIP", selector, ports: [{ name: "http", port: 8080, targetPort: "http" }] },
         });
@@ -102,7 +103,7 @@ function renderCanary(mode: TrafficRouting, over: { replicas?: number; canary?: 
                 port: 8080,
                 canary: over.canary ?? CANARY,
                 trafficRouting: mode,
-                stableService: stable.metadata.name,
+                stableService: "sentiment",
                 host: "sentiment.models.svc.cluster.local",
                 analysisTemplates: ANALYSIS_TEMPLATE_NAMES,
                 replicas: over.replicas ?? 2,
@@ -151,23 +152,26 @@ describe("rollouts components: RolloutsController", function () {
         assert.equal(only(run.objects, "Namespace", "argo-rollouts").apiVersion, "v1");
     });
 
-    it("pins the chart version the reference chart carries", () => {
-        const chartYaml = require("fs").readFileSync(referencePath("charts", "argo-rollouts", "Chart.yaml"), "utf8") as string;
+    it("pins the chart version the reference chart carries", function () {
+        needsReference(this, "charts/argo-rollouts/Chart.yaml");
+        const chartYaml = require("fs").readFileSync(referencePath("charts/argo-rollouts/Chart.yaml"), "utf8") as string;
         assert.match(chartYaml, new RegExp(`^version: ${ARGO_ROLLOUTS_CHART.version.replace(/\./g, "\\.")}$`, "m"));
         assert.match(chartYaml, /^name: argo-rollouts$/m);
     });
 
-    it("every chart value key exists in the pinned chart's values.yaml", () => {
+    it("every chart value key exists in the pinned chart's values.yaml", function () {
+        needsReference(this, VALUES_YAML);
         for (const sm of [false, true]) {
-            assert.deepEqual(unknownValueKeys(controllerValues({ serviceMonitor: sm, serviceMonitorLabels: { release: "kube-prometheus-stack" } }), VALUES_YAML), []);
+            assert.deepEqual(unknownValueKeys(controllerValues({ serviceMonitor: sm, serviceMonitorLabels: { release: "kube-prometheus-stack" } }), referencePath(VALUES_YAML)), []);
         }
         const rendered = run.resources.find((r) => r.type === "kubernetes:helm.sh/v4:Chart")!.inputs.values;
-        assert.deepEqual(unknownValueKeys(rendered, VALUES_YAML), []);
+        assert.deepEqual(unknownValueKeys(rendered, referencePath(VALUES_YAML)), []);
     });
 
-    it("the values check catches a misspelt key (installCRD) and a wrong nesting", () => {
-        assert.deepEqual(unknownValueKeys({ installCRD: true, controller: { metric: { enabled: true }, replicas: 2 } }, VALUES_YAML), ["installCRD", "controller.metric"]);
-        assert.deepEqual(unknownValueKeys({ controller: { nodeSelector: { "kubernetes.io/os": "linux" } } }, VALUES_YAML), [], "free-form map");
+    it("the values check catches a misspelt key (installCRD) and a wrong nesting", function () {
+        needsReference(this, VALUES_YAML);
+        assert.deepEqual(unknownValueKeys({ installCRD: true, controller: { metric: { enabled: true }, replicas: 2 } }, referencePath(VALUES_YAML)), ["installCRD", "controller.metric"]);
+        assert.deepEqual(unknownValueKeys({ controller: { nodeSelector: { "kubernetes.io/os": "linux" } } }, referencePath(VALUES_YAML)), [], "free-form map");
     });
 
     it("declares the three shared AnalysisTemplates in the models namespace", () => {

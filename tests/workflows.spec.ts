@@ -4,13 +4,13 @@
  * a protected environment, and stay in step with the repository (npm scripts, stack files, reference data).
  */
 import { strict as assert } from "assert";
-import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
-import { REFERENCE_DIR } from "./reference";
+import { findReferenceFile, firstReferenceSource, referencePins, sha256 } from "../scripts/reference";
+import { readStackDocument, REPO_ROOT } from "../scripts/stackFile";
+import { needsReference } from "./reference";
 
-const REPO_ROOT = path.resolve(__dirname, "..");
 const WORKFLOW_DIR = path.join(REPO_ROOT, ".github", "workflows");
 
 interface Step {
@@ -354,7 +354,7 @@ describe("CI workflows (.github/workflows)", () => {
             for (const stack of stacks) {
                 const file = path.join(REPO_ROOT, `Pulumi.${stack}.yaml`);
                 assert.ok(fs.existsSync(file), `Pulumi.${stack}.yaml is missing`);
-                const region = YAML.parse(fs.readFileSync(file, "utf8"))?.config?.["aws:region"];
+                const region = readStackDocument(stack).config["aws:region"];
                 assert.match(String(region), /^[a-z]{2}(-gov)?-[a-z]+-\d$/, `Pulumi.${stack}.yaml: aws:region`);
             }
         });
@@ -408,40 +408,47 @@ describe("CI workflows (.github/workflows)", () => {
             }
         });
 
-        it("test job fetches every reference file the tests read, pinned and checksummed against the local copy", () => {
+        it("test job fetches the reference files pinned in reference.lock.json (npm run reference:fetch) before the tests", () => {
             const job = wf().jobs!.test;
-            const manifest = String(job.env?.REFERENCE_FILES ?? "")
-                .split("\n")
-                .map((l) => l.trim())
-                .filter(Boolean)
-                .map((l) => {
-                    const [sha, file, url, ...rest] = l.split(/\s+/);
-                    assert.equal(rest.length, 0, `malformed REFERENCE_FILES line: ${l}`);
-                    return { sha, file, url };
-                });
+            const fetchAt = indexOfStep(job, (s) => s.run?.trim() === "npm run reference:fetch");
+            const testAt = indexOfStep(job, (s) => s.run?.trim() === "npm test");
+            assert.ok(fetchAt >= 0 && fetchAt < testAt, "reference data is fetched before npm test");
+            // One list of pins: the workflow keeps none of its own.
+            const text = fs.readFileSync(path.join(WORKFLOW_DIR, "pull-request.yml"), "utf8");
+            for (const pin of referencePins()) assert.ok(!text.includes(pin.sha256) && !text.includes(pin.url), `pull-request.yml repeats the pin of ${pin.path}`);
+        });
+
+        it("reference.lock.json pins every reference file by a raw URL at a commit or tag and a SHA-256", () => {
+            const pins = referencePins();
+            assert.ok(pins.length > 0, "no pins");
+            assert.equal(new Set(pins.map((p) => p.path)).size, pins.length, "each path once");
+            for (const { path: file, sha256: sha, url } of pins) {
+                assert.match(file, /^[\w.-]+(\/[\w.-]+)*$/, `${file}: a relative path`);
+                assert.ok(!file.split("/").includes(".."), `${file}: stays under the reference directory`);
+                assert.match(sha, /^[0-9a-f]{64}$/, `${file}: SHA-256`);
+                assert.match(url, /^https:\/\/raw\.githubusercontent\.com\/[\w.-]+\/[\w.-]+\/[\w.-]+\//, `${file}: ${url}`);
+                assert.doesNotMatch(url, /\/(main|master|HEAD)\//, `${file}: ${url} follows a branch, not a pinned ref`);
+            }
+        });
+
+        it("reference.lock.json lists exactly the local reference files, with their SHA-256", function () {
+            const pins = referencePins();
+            needsReference(this, ...pins.map((p) => p.path));
+            const source = firstReferenceSource()!;
             const local: string[] = [];
             const walk = (dir: string) => {
                 for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
                     const p = path.join(dir, e.name);
                     if (e.isDirectory()) walk(p);
-                    else local.push(path.relative(REFERENCE_DIR, p).split(path.sep).join("/"));
+                    else local.push(path.relative(source.dir, p).split(path.sep).join("/"));
                 }
             };
-            walk(REFERENCE_DIR);
+            walk(source.dir);
             const expected = local.filter((f) => f !== "README.md").sort();
-            assert.deepEqual(manifest.map((m) => m.file).sort(), expected, "REFERENCE_FILES lists exactly the reference files");
-            for (const { sha, file, url } of manifest) {
-                const actual = crypto.createHash("sha256").update(fs.readFileSync(path.join(REFERENCE_DIR, file))).digest("hex");
-                assert.equal(sha, actual, `${file}: pinned SHA-256 differs from the local copy`);
-                assert.match(url, /^https:\/\/raw\.githubusercontent\.com\/[\w.-]+\/[\w.-]+\/[\w.-]+\//, `${file}: ${url}`);
-                assert.doesNotMatch(url, /\/(main|master|HEAD)\//, `${file}: ${url} follows a branch, not a pinned ref`);
+            assert.deepEqual(pins.map((m) => m.path).sort(), expected, `reference.lock.json lists exactly the files of ${source.label}`);
+            for (const pin of pins) {
+                assert.equal(pin.sha256, sha256(fs.readFileSync(findReferenceFile(pin.path)!)), `${pin.path}: pinned SHA-256 differs from the copy the tests read`);
             }
-            // The step that consumes it must run before the tests.
-            const fetchAt = indexOfStep(job, (s) => s.run?.includes("REFERENCE_FILES") ?? false);
-            const testAt = indexOfStep(job, (s) => s.run?.trim() === "npm test");
-            assert.ok(fetchAt >= 0 && fetchAt < testAt, "reference data is fetched before npm test");
-            assert.match(job.steps![fetchAt].run!, /\.\.\/shared\/reference/, "fetched to <repo>/../shared/reference");
-            assert.match(job.steps![fetchAt].run!, /sha256sum --check/, "checksums verified");
         });
 
         it("preview job: after the tests, per stack (dev, prod), commenting on the PR, skipped for forks", () => {

@@ -1,6 +1,6 @@
 // Capacity plan for the GPU pools at the models' maxReplicas. Pure.
 //
-// Definitions (also in the README section on GPUs):
+// Definitions (also in docs/design/gpus.md):
 //  * Demand. Each model with `gpu` contributes `count × maxReplicas` devices to its pool: MIG instances of its
 //    profile on `mixed` pools (count is 1 there), MIG devices of the pool's only profile on `single` pools, whole
 //    GPUs otherwise.

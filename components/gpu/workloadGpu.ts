@@ -30,6 +30,8 @@ export interface WorkloadGpuRequest {
 
 export interface WorkloadGpuPool {
   name: string;
+  /** Labels of the pool's existing nodes (a `kubeconfig` cluster). Default: the pool label GpuNodePool sets. */
+  nodeSelector?: Record<string, string>;
   mig?: { strategy: "none" | "single" | "mixed"; layout: Record<string, number> };
 }
 
@@ -58,7 +60,7 @@ export function gpuScheduling(gpu: WorkloadGpuRequest, pool: WorkloadGpuPool): G
   const tolerations: GpuScheduling["tolerations"] = [
     { key: GPU_TAINT.key, operator: "Equal", value: GPU_TAINT.value, effect: GPU_TAINT.effect },
   ];
-  const nodeSelector: Record<string, string> = { [GPU_POOL_LABEL]: pool.name };
+  const nodeSelector: Record<string, string> = pool.nodeSelector ? { ...pool.nodeSelector } : { [GPU_POOL_LABEL]: pool.name };
 
   if (strategy === "mixed") {
     if (gpu.profile === undefined) throw new Error(`pool '${pool.name}' uses MIG strategy 'mixed': the model must name a profile (${profiles.join(", ")})`);

@@ -6,10 +6,10 @@
  * operation with an older digest and version (`--digest sha256:… --version x.y.z`).
  */
 import * as semver from "semver";
+import { CONFIG_NAMESPACE } from "../../config/schema";
 import { isDigest, isDigestRef, parseDigestRef, parseReleaseTag } from "./tag";
 
-/** The stack config namespace (= Pulumi project name); `models[i]…` paths are relative to it. */
-export const CONFIG_NAMESPACE = "model-fleet";
+/** `models[i]…` paths are relative to the stack config namespace (= Pulumi project name). */
 export const MODELS_KEY = `${CONFIG_NAMESPACE}:models`;
 
 /** One entry of the stack output `images`: `{ <model>: { version, tag, digest, ref } }`. */

@@ -23,7 +23,7 @@ import { fleetLabels } from "../serving/labels";
 
 /** The registry settings (the validated `registry` config). */
 export interface RegistrySettings {
-    /** `ecr` or `harbor`. */
+    /** `ecr` or `harbor` (an `external` registry has no ModelRegistry). */
     readonly type: "ecr" | "harbor";
     /** Repositories are `<repositoryPrefix>/<model>`. */
     readonly repositoryPrefix: string;
@@ -46,10 +46,10 @@ export interface ModelRegistryArgs {
     readonly pullRoleArns?: pulumi.Input<pulumi.Input<string>[]>;
     /** ECR: IAM role-name glob (e.g. `ml-prod-gpu-*`) in this account granted pull. Default: none. */
     readonly pullRoleNamePattern?: pulumi.Input<string>;
-    /** AWS account that owns the registry. Required. */
-    readonly accountId: pulumi.Input<string>;
-    /** AWS region of the registry. Required. */
-    readonly region: pulumi.Input<string>;
+    /** ECR: AWS account that owns the registry. Required for ECR; Harbor ignores it. */
+    readonly accountId?: pulumi.Input<string>;
+    /** ECR: AWS region of the registry. Required for ECR; Harbor ignores it. */
+    readonly region?: pulumi.Input<string>;
     /** Harbor: Kubernetes provider for the image pull Secret. Default: none, so no Secret is declared. */
     readonly k8sProvider?: k8s.Provider;
     /** Harbor: namespace of the pull Secret. Default "models". */
@@ -99,6 +99,10 @@ export class ModelRegistry extends pulumi.ComponentResource {
         }
 
         if (reg.type === "ecr") {
+            const { accountId, region } = args;
+            if (accountId === undefined || region === undefined) {
+                throw new Error(`ModelRegistry ${name}: ECR needs accountId and region`);
+            }
             const checkedPolicy = (p: LifecyclePolicy): LifecyclePolicy => {
                 const problems = validateLifecyclePolicy(p);
                 if (problems.length > 0) {
@@ -124,7 +128,7 @@ export class ModelRegistry extends pulumi.ComponentResource {
             const pullPolicy =
                 args.pullRoleArns !== undefined || args.pullRoleNamePattern !== undefined
                     ? pulumi
-                          .all([args.pullRoleArns ?? [], args.pullRoleNamePattern, args.accountId, args.region])
+                          .all([args.pullRoleArns ?? [], args.pullRoleNamePattern, accountId, region])
                           .apply(([arns, pattern, accountId, region]) =>
                               JSON.stringify(ecrPullPolicy({ roleArns: arns, roleNamePattern: pattern, accountId, partition: partitionOf(region) })),
                           )
@@ -174,7 +178,7 @@ export class ModelRegistry extends pulumi.ComponentResource {
                         replicationConfiguration: {
                             rules: [
                                 {
-                                    destinations: [{ region: destination.region, registryId: destination.registryId ?? args.accountId }],
+                                    destinations: [{ region: destination.region, registryId: destination.registryId ?? accountId }],
                                     repositoryFilters: [{ filter: `${prefix}/`, filterType: "PREFIX_MATCH" }],
                                 },
                             ],
@@ -187,7 +191,7 @@ export class ModelRegistry extends pulumi.ComponentResource {
             this.repositoryUrls = pulumi.output(urls);
             this.repositoryUrlByModel = urls;
             this.registryHost = pulumi
-                .all([args.accountId, args.region])
+                .all([accountId, region])
                 .apply(([account, region]) => `${account}.dkr.ecr.${region}.${partitionOf(region) === "aws-cn" ? "amazonaws.com.cn" : "amazonaws.com"}`);
             this.lifecyclePolicy = policy;
             this.kmsKeyArn = key.arn;

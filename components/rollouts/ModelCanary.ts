@@ -25,6 +25,7 @@ import type { IRolloutSpec } from "@kubernetes-models/argo-rollouts/argoproj.io/
 import type { ICanaryStrategy } from "@kubernetes-models/argo-rollouts/argoproj.io/v1alpha1/CanaryStrategy";
 import type { IRolloutTrafficRouting } from "@kubernetes-models/argo-rollouts/argoproj.io/v1alpha1/RolloutTrafficRouting";
 import type { CanaryConfig } from "../../config/schema";
+import { SKIP_AWAIT } from "../serving/labels";
 import { PORT_NAME } from "../serving/podTemplate";
 import { analysisMinSeconds } from "./analysis";
 import { AnalysisTemplateNames, basicCanaryReplicas, CanaryStep, canarySteps, Exposure, exposure } from "./canary";
@@ -66,10 +67,7 @@ export interface CanaryStrategyInput {
     abortScaleDownDelaySeconds: number;
 }
 
-/**
- * `spec.strategy.canary` (pure). The component calls it with the stable Service's resolved name (an Output's
- * value), so the Rollout also waits for that Service.
- */
+/** `spec.strategy.canary` (pure), from the Services' known names: nothing in it waits on a Service's readiness. */
 export function canaryStrategy(input: CanaryStrategyInput): ICanaryStrategy {
     const trafficRouting = trafficRoutingFor(input.mode, input);
     const routed = trafficRouting !== undefined;
@@ -103,8 +101,8 @@ export interface ModelCanaryArgs {
     readonly canary: CanaryConfig;
     /** Traffic routing: none | nginx | istio. No default. */
     readonly trafficRouting: TrafficRouting;
-    /** Name of the stable Service (declared by ModelService). No default. */
-    readonly stableService: pulumi.Input<string>;
+    /** Name of the stable Service (declared by ModelService, which skips its await). Plain: the Rollout never waits on it. No default. */
+    readonly stableService: string;
     /** Host for the nginx Ingress / Istio VirtualService (unused with `none`). No default. */
     readonly host: string;
     /** Shared AnalysisTemplate names from RolloutsController. No default. */
@@ -158,6 +156,8 @@ export class ModelCanary extends pulumi.ComponentResource {
 
         const routeName = args.model; // the stable Ingress / VirtualService
         const meta = (objectName: string) => ({ name: objectName, namespace: args.namespace, labels: args.labels });
+        // Argo reconciles these; their endpoints and load balancer come from the Rollout declared after them.
+        const argoManaged = (objectName: string) => ({ ...meta(objectName), annotations: { ...SKIP_AWAIT } });
 
         this.steps = steps;
         const ex = exposure(steps, args.analysisMinSeconds ?? analysisMinSeconds(args.analysisTemplates));
@@ -169,7 +169,7 @@ export class ModelCanary extends pulumi.ComponentResource {
         const canaryService = new k8s.core.v1.Service(
             `${name}-service`,
             {
-                metadata: meta(canaryServiceName),
+                metadata: argoManaged(canaryServiceName),
                 spec: {
                     type: "ClusterIP",
                     selector: args.selector,
@@ -187,7 +187,7 @@ export class ModelCanary extends pulumi.ComponentResource {
                 new k8s.networking.v1.Ingress(
                     `${name}-ingress`,
                     {
-                        metadata: meta(routeName),
+                        metadata: argoManaged(routeName),
                         spec: {
                             ingressClassName: "nginx",
                             rules: [
@@ -239,17 +239,15 @@ export class ModelCanary extends pulumi.ComponentResource {
 
         const abortScaleDownDelaySeconds = args.abortScaleDownDelaySeconds ?? DEFAULT_ABORT_SCALE_DOWN_DELAY_SECONDS;
         // Plain data from the stable Service's name (an Output, so the Rollout also waits for that Service).
-        const strategy = pulumi.output(args.stableService).apply((stableService) =>
-            canaryStrategy({
-                mode,
-                steps: this.steps,
-                canaryService: canaryServiceName,
-                stableService,
-                stableIngress: routeName,
-                virtualService: routeName,
-                abortScaleDownDelaySeconds,
-            }),
-        );
+        const strategy = canaryStrategy({
+            mode,
+            steps: this.steps,
+            canaryService: canaryServiceName,
+            stableService: args.stableService,
+            stableIngress: routeName,
+            virtualService: routeName,
+            abortScaleDownDelaySeconds,
+        });
         const rolloutSpec: Omit<IRolloutSpec, "template" | "strategy"> = {
             replicas: args.replicas,
             selector: { matchLabels: args.selector },
@@ -274,7 +272,8 @@ export class ModelCanary extends pulumi.ComponentResource {
             },
             {
                 parent: this,
-                // The Services, Ingress/VirtualService must exist before Argo reconciles the Rollout against them.
+                // Names are plain strings, so no data orders these: the Services and Ingress/VirtualService must
+                // exist before Argo reconciles the Rollout against them (they skip their readiness await).
                 dependsOn: [canaryService, ...routing],
                 // The HPA owns the replica count through the scale subresource once the Rollout exists.
                 ignoreChanges: ["spec.replicas"],

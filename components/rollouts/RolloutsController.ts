@@ -73,6 +73,8 @@ export function controllerValues(opts: ControllerValuesOptions): Record<string, 
 }
 
 export interface RolloutsControllerArgs {
+    /** Install the controller (namespace + chart 2.41.0). Default true; false when the cluster already runs it. */
+    readonly install?: boolean;
     /** Namespace of the shared AnalysisTemplates: the models namespace (Rollouts reference templates in their own namespace). No default. */
     readonly analysisNamespace: pulumi.Input<string>;
     /** Prometheus base URL every analysis queries (`rollouts.prometheusUrl`). No default. */
@@ -114,14 +116,17 @@ export class RolloutsController extends pulumi.ComponentResource {
 
         const labels = { ...fleetLabels(), ...(args.labels ?? {}) };
 
-        const namespace = new k8s.core.v1.Namespace(
-            `${name}-namespace`,
-            { metadata: { name: args.namespace ?? DEFAULT_CONTROLLER_NAMESPACE, labels: { ...labels, "app.kubernetes.io/component": "argo-rollouts" } } },
-            { parent: this },
-        );
-        this.controllerNamespace = namespace.metadata.name;
+        const install = args.install ?? true;
+        const namespace = install
+            ? new k8s.core.v1.Namespace(
+                  `${name}-namespace`,
+                  { metadata: { name: args.namespace ?? DEFAULT_CONTROLLER_NAMESPACE, labels: { ...labels, "app.kubernetes.io/component": "argo-rollouts" } } },
+                  { parent: this },
+              )
+            : undefined;
+        this.controllerNamespace = namespace ? namespace.metadata.name : pulumi.output(args.namespace ?? DEFAULT_CONTROLLER_NAMESPACE);
 
-        const chart = new k8s.helm.v4.Chart(
+        const chart = namespace && new k8s.helm.v4.Chart(
             `${name}-chart`,
             {
                 chart: ARGO_ROLLOUTS_CHART.chart,
@@ -155,12 +160,12 @@ export class RolloutsController extends pulumi.ComponentResource {
                         spec: specs.apply((s): IAnalysisTemplateSpec => s[key]),
                     },
                     // The AnalysisTemplate kind only exists once the chart's CRDs do.
-                    { parent: this, dependsOn: [chart] },
+                    { parent: this, dependsOn: chart ? [chart] : [] },
                 ),
             );
         }
 
-        this.ready = [chart, ...templates];
+        this.ready = [...(chart ? [chart] : []), ...templates];
 
         this.registerOutputs({
             analysisTemplateNames: this.analysisTemplateNames,

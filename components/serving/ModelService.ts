@@ -17,7 +17,7 @@ import { ModelCanary } from "../rollouts/ModelCanary";
 import { hpaBehavior, hpaMetrics } from "./autoscaling";
 import { servingProblems } from "./checks";
 import { MODEL_PDB_POLICY, UNHEALTHY_POD_EVICTION_POLICY } from "./disruption";
-import { modelLabels, selectorLabels } from "./labels";
+import { modelLabels, selectorLabels, SKIP_AWAIT } from "./labels";
 import { buildPodTemplate, GpuScheduling, METRICS_PATH, PORT_NAME } from "./podTemplate";
 
 export const MODEL_SERVICE_TYPE = "model-fleet:serving:ModelService";
@@ -156,10 +156,12 @@ export class ModelService extends pulumi.ComponentResource {
             { parent: this },
         );
 
+        const canaryManaged = model.canary !== undefined && args.rollouts !== undefined;
         const service = new k8s.core.v1.Service(
             `${name}-service`,
             {
-                metadata: meta(model.name),
+                // A canary model's stable Service only gets endpoints once the Rollout exists: no await on it.
+                metadata: canaryManaged ? { ...meta(model.name), annotations: { ...SKIP_AWAIT } } : meta(model.name),
                 spec: {
                     type: "ClusterIP",
                     selector,
@@ -206,7 +208,8 @@ export class ModelService extends pulumi.ComponentResource {
                     port: model.port,
                     canary: model.canary,
                     trafficRouting: rollouts.trafficRouting,
-                    stableService: service.metadata.name,
+                    // The known name, not the Output: the Rollout must not wait on the Service's readiness.
+                    stableService: model.name,
                     host: rollouts.host,
                     analysisTemplates: rollouts.analysisTemplates,
                     replicas: model.autoscaling.minReplicas,

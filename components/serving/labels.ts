@@ -8,6 +8,13 @@ export const PART_OF = "model-fleet";
 export const COMPONENT = "model-server";
 export const MANAGED_BY = "pulumi";
 
+/**
+ * For objects Argo Rollouts reconciles (the canary model's Services and Ingress): the Kubernetes provider's await
+ * (provider/pkg/await/service.go) would wait for endpoints that only the Rollout's pods provide, and the Rollout
+ * is declared after them, so the first `pulumi up` (and every update after an abort) would time out.
+ */
+export const SKIP_AWAIT = { "pulumi.com/skipAwait": "true" } as const;
+
 /** The labels every object model-fleet declares carries, model or not. */
 export function fleetLabels(): { "app.kubernetes.io/part-of": string; "app.kubernetes.io/managed-by": string } {
     return { "app.kubernetes.io/part-of": PART_OF, "app.kubernetes.io/managed-by": MANAGED_BY };

@@ -1,38 +1,63 @@
 """FastAPI app: /health, /ready, /predict, /feedback, /metrics.
 
-- /health  liveness: 200 while the process serves HTTP, even while the model loads.
-- /ready   readiness: 200 only once the weights are loaded, else 503.
-- /predict {"features": [...]} -> {"id", "label", "score", ...}; 503 until ready.
-- /feedback {"id", "label"}: the true label of an earlier prediction; feeds the rolling accuracy.
-- /metrics Prometheus text format.
+- /health   liveness: 200 while the process serves HTTP, also while the model loads or after it failed to load
+            (restarting cannot fix a bad weights file: the pod stays unready instead of crash-looping).
+- /ready    readiness: 200 once every worker has loaded the model and no SIGTERM arrived, else 503.
+- /predict  one instance {"features": [f1, ..., fF]} -> {"id", "label", "score", "model", "version"}
+            or a batch {"instances": [[...], ...]} -> {"predictions": [{"id", "label", "score"}, ...], "model", "version"}.
+            413 past MAX_BODY_BYTES / MAX_BATCH_SIZE, 422 for an input-contract mismatch, 400 for malformed JSON,
+            503 until the model is loaded.
+- /feedback {"id", "label"}: the true label of an earlier prediction, served by ANY pod (the id carries the serving
+            pod-template-hash and the predicted label); counts model_server_feedback_total{served_by, outcome}.
+- /metrics  Prometheus text format (all workers merged).
 """
+import asyncio
+import json
 import logging
 import os
 import threading
 import time
-import uuid
 from collections import OrderedDict
 from contextlib import asynccontextmanager
-from typing import List, Optional
+from typing import Any, List, Optional, Tuple
 
-from fastapi import FastAPI, HTTPException, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel
+import numpy as np
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
 
-from . import metrics
-from .model import Model
+from . import ids, lifecycle, metrics
+from .model import LoadError, Model
 
+logging.basicConfig(
+    level=os.environ.get("LOG_LEVEL", "info").upper(),
+    format="%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s",
+)
 log = logging.getLogger("model_server")
 
-MODEL_PATH = os.environ.get("MODEL_PATH", "/models/model.json")
+
+def _env_int(name: str, default: int, minimum: int = 1) -> int:
+    raw = os.environ.get(name, "")
+    value = int(raw) if raw.strip() else default
+    if value < minimum:
+        raise ValueError(f"{name}={value}: must be >= {minimum}")
+    return value
+
+
+MODEL_PATH = os.environ.get("MODEL_PATH", "/models/model.onnx")
 MODEL_NAME = os.environ.get("MODEL_NAME", "model")
 MODEL_VERSION = os.environ.get("MODEL_VERSION", "")
 GIT_SHA = os.environ.get("GIT_SHA", "")
-ACCURACY_WINDOW = int(os.environ.get("ACCURACY_WINDOW", "500"))
-# Predictions remembered for feedback; the oldest are forgotten first.
-PENDING_LIMIT = int(os.environ.get("FEEDBACK_PENDING_LIMIT", "10000"))
-# Simulated extra load time, to exercise startup/readiness probes with a realistic delay.
+# Downward API: metadata.labels['rollouts-pod-template-hash'] ("" under a plain Deployment).
+POD_TEMPLATE_HASH = os.environ.get("POD_TEMPLATE_HASH", "")
+MODEL_DEVICE = os.environ.get("MODEL_DEVICE", "auto")
+ORT_INTRA_OP_THREADS = _env_int("ORT_INTRA_OP_THREADS", 1)
+MAX_BATCH_SIZE = _env_int("MAX_BATCH_SIZE", 128)
+MAX_BODY_BYTES = _env_int("MAX_BODY_BYTES", 1024 * 1024)
+ACCURACY_WINDOW = _env_int("ACCURACY_WINDOW", 500)
+FEEDBACK_DEDUP_LIMIT = _env_int("FEEDBACK_DEDUP_LIMIT", 10000)
+# Test/rehearsal knobs: simulated extra load time (exercises startup/readiness probes) and per-request latency.
 LOAD_DELAY_SECONDS = float(os.environ.get("MODEL_LOAD_DELAY_SECONDS", "0"))
+PREDICT_DELAY_SECONDS = float(os.environ.get("MODEL_PREDICT_DELAY_SECONDS", "0"))
 
 
 class ModelHolder:
@@ -41,22 +66,54 @@ class ModelHolder:
     def __init__(self) -> None:
         self.model: Optional[Model] = None
         self.error: Optional[str] = None
+        self.reason: Optional[str] = None
         self._loaded = threading.Event()
+        self._started = False
 
     def start(self) -> None:
-        threading.Thread(target=self._load, name="model-loader", daemon=True).start()
+        if not self._started:
+            self._started = True
+            threading.Thread(target=self._load, name="model-loader", daemon=True).start()
 
     def _load(self) -> None:
+        started = time.monotonic()
         try:
             if LOAD_DELAY_SECONDS > 0:
                 time.sleep(LOAD_DELAY_SECONDS)
-            self.model = Model.load(MODEL_PATH)
+            model = Model.load(MODEL_PATH, requested_device=MODEL_DEVICE, intra_op_threads=ORT_INTRA_OP_THREADS)
+            self._info(model.device, "onnxruntime", model.runtime_version)
+            self.model = model
             self._loaded.set()
             metrics.MODEL_LOADED.set(1)
-            log.info("model %s %s loaded from %s", MODEL_NAME, MODEL_VERSION, MODEL_PATH)
-        except Exception as e:  # a broken weights file keeps the pod unready, visibly
-            self.error = f"{type(e).__name__}: {e}"
-            log.exception("failed to load model from %s", MODEL_PATH)
+            lifecycle.mark_loaded()
+            log.info(
+                "model %s %s (revision %s) loaded from %s in %.2fs: device=%s runtime=onnxruntime %s providers=%s features=%d",
+                MODEL_NAME, MODEL_VERSION or "-", GIT_SHA or "-", MODEL_PATH, time.monotonic() - started,
+                model.device, model.runtime_version, model.providers, model.features,
+            )
+        except LoadError as e:
+            self._fail(e.reason, str(e))
+        except Exception as e:  # never let the loader kill the worker: the pod stays up and visibly unready
+            self._fail("runtime", f"{type(e).__name__}: {e}")
+
+    def _info(self, device: str, runtime: str, runtime_version: str) -> None:
+        metrics.MODEL_INFO.labels(
+            model=MODEL_NAME, version=MODEL_VERSION, revision=GIT_SHA,
+            device=device, runtime=runtime, runtime_version=runtime_version,
+        ).set(1)
+
+    def _fail(self, reason: str, message: str) -> None:
+        self.reason, self.error = reason, message
+        metrics.LOAD_ERRORS.labels(reason=reason).inc()
+        try:
+            import onnxruntime
+
+            version = onnxruntime.__version__
+        except Exception:  # pragma: no cover - the runtime itself is broken
+            version = ""
+        self._info("none", "onnxruntime", version)
+        lifecycle.mark_failed(reason)
+        log.error("model load failed (reason=%s): %s; the pod stays unready (/ready 503), /health stays 200", reason, message)
 
     @property
     def ready(self) -> bool:
@@ -65,10 +122,10 @@ class ModelHolder:
 
 holder = ModelHolder()
 accuracy = metrics.RollingAccuracy(ACCURACY_WINDOW)
-pending: "OrderedDict[str, int]" = OrderedDict()
+scored: "OrderedDict[str, None]" = OrderedDict()  # nonces this worker already scored (repeat feedback is a 409)
 
 metrics.MODEL_LOADED.set(0)
-metrics.MODEL_INFO.info({"model": MODEL_NAME, "version": MODEL_VERSION, "revision": GIT_SHA})
+metrics.WORKERS.set(1)
 
 
 @asynccontextmanager
@@ -80,44 +137,141 @@ async def lifespan(_app: FastAPI):
 app = FastAPI(title="model-server", version=MODEL_VERSION or "0.0.0", lifespan=lifespan)
 
 
-@app.middleware("http")
-async def observe(request: Request, call_next):
-    if not metrics.is_observed(request.url.path):
-        return await call_next(request)
-    handler = metrics.handler_label(request.url.path)
-    method = request.method
-    start = time.perf_counter()
-    code = 500
+class MetricsMiddleware:
+    """Pure ASGI middleware: counts every API request by handler, method and final status code (an unhandled
+    exception counts as 500) and times it. Probes and scrapes are not observed."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http" or not metrics.is_observed(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        handler = metrics.handler_label(scope["path"])
+        method = scope["method"]
+        start = time.perf_counter()
+        state = {"status": 500, "recorded": False}
+
+        def record() -> None:
+            if not state["recorded"]:
+                state["recorded"] = True
+                metrics.LATENCY.labels(handler=handler, method=method).observe(time.perf_counter() - start)
+                metrics.REQUESTS.labels(handler=handler, method=method, code=str(state["status"])).inc()
+
+        async def send_wrapper(message) -> None:
+            if message["type"] == "http.response.start":
+                state["status"] = message["status"]
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                # Count before the last byte leaves: a client that has its response sees it in /metrics.
+                record()
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            record()
+
+
+app.add_middleware(MetricsMiddleware)
+
+
+class ClientError(Exception):
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+def _reject_constant(name: str) -> Any:
+    raise ClientError(422, f"{name} is not allowed: every feature must be a finite number")
+
+
+async def _read_json(request: Request) -> Any:
+    length = request.headers.get("content-length")
+    if length is not None:
+        try:
+            n = int(length)
+        except ValueError:
+            raise ClientError(400, "Content-Length is not an integer") from None
+        if n > MAX_BODY_BYTES:
+            raise ClientError(413, f"request body is {n} bytes; the limit is MAX_BODY_BYTES={MAX_BODY_BYTES} bytes")
+    chunks: List[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise ClientError(413, f"request body exceeds MAX_BODY_BYTES={MAX_BODY_BYTES} bytes")
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    if not body:
+        raise ClientError(422, "empty request body: expected a JSON object")
     try:
-        response = await call_next(request)
-        code = response.status_code
-        return response
-    finally:
-        metrics.LATENCY.labels(handler=handler, method=method).observe(time.perf_counter() - start)
-        metrics.REQUESTS.labels(handler=handler, method=method, code=str(code)).inc()
+        return json.loads(body, parse_constant=_reject_constant)
+    except ClientError:
+        raise
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ClientError(400, f"request body is not valid JSON: {e}") from None
 
 
-class PredictRequest(BaseModel):
-    features: List[float]
+def _row(values: Any, where: str, features: int) -> List[float]:
+    if not isinstance(values, list):
+        raise ClientError(422, f"{where}: expected a list of {features} numbers, got {type(values).__name__}")
+    if len(values) != features:
+        raise ClientError(422, f"{where}: expected {features} features, got {len(values)}")
+    for i, v in enumerate(values):
+        t = type(v)
+        if t is not float and t is not int:
+            kind = "boolean" if t is bool else "null" if v is None else "string" if t is str else t.__name__
+            raise ClientError(422, f"{where}[{i}]: expected a number, got {kind}")
+    return values
 
 
-class PredictResponse(BaseModel):
-    id: str
-    label: int
-    score: float
-    model: str
-    version: str
+def parse_instances(payload: Any, features: int) -> Tuple[np.ndarray, bool]:
+    """(float32[N, features], batch?) or ClientError. One instance: {"features": [...]}; a batch:
+    {"instances": [[...], ...]}; nothing else."""
+    if not isinstance(payload, dict):
+        raise ClientError(422, 'expected a JSON object: {"features": [...]} for one instance or {"instances": [[...], ...]} for a batch')
+    unknown = sorted(set(payload) - {"features", "instances"})
+    if unknown:
+        raise ClientError(422, f"unknown field(s) {', '.join(repr(u) for u in unknown)}: expected 'features' (one instance) or 'instances' (a batch)")
+    if "features" in payload and "instances" in payload:
+        raise ClientError(422, "send either 'features' (one instance) or 'instances' (a batch), not both")
+    if "features" in payload:
+        rows, batch = [_row(payload["features"], "features", features)], False
+    elif "instances" in payload:
+        instances = payload["instances"]
+        if not isinstance(instances, list):
+            raise ClientError(422, f"instances: expected a list of instances, got {type(instances).__name__}")
+        if not instances:
+            raise ClientError(422, "instances: empty list, send at least one instance")
+        if len(instances) > MAX_BATCH_SIZE:
+            raise ClientError(413, f"instances: batch of {len(instances)} exceeds MAX_BATCH_SIZE={MAX_BATCH_SIZE}")
+        rows = [_row(r, f"instances[{n}]", features) for n, r in enumerate(instances)]
+        batch = True
+    else:
+        raise ClientError(422, "missing field: 'features' (one instance) or 'instances' (a batch)")
+    try:
+        x = np.asarray(rows, dtype=np.float64)
+    except OverflowError:  # an integer literal beyond float range
+        for r, row in enumerate(rows):
+            for c, v in enumerate(row):
+                try:
+                    float(v)
+                except OverflowError:
+                    where = f"instances[{r}][{c}]" if batch else f"features[{c}]"
+                    raise ClientError(422, f"{where}: integer of {len(str(v))} digits is not a finite float32 value") from None
+        raise
+    bad = ~np.isfinite(x) | (np.abs(x) > np.finfo(np.float32).max)
+    if bad.any():
+        r, c = (int(v) for v in np.argwhere(bad)[0])
+        where = f"instances[{r}][{c}]" if batch else f"features[{c}]"
+        raise ClientError(422, f"{where}: {rows[r][c]!r} is not a finite float32 value")
+    return x.astype(np.float32), batch
 
 
-class FeedbackRequest(BaseModel):
-    id: str
-    label: int
-
-
-class FeedbackResponse(BaseModel):
-    correct: bool
-    accuracy: float
-    samples: int
+def _error(e: ClientError) -> JSONResponse:
+    return JSONResponse({"detail": e.detail}, status_code=e.status)
 
 
 @app.get("/health")
@@ -126,40 +280,85 @@ async def health() -> dict:
 
 
 @app.get("/ready")
-async def ready(response: Response) -> dict:
-    if holder.ready:
-        return {"status": "ready", "model": MODEL_NAME, "version": MODEL_VERSION}
-    response.status_code = 503
-    return {"status": "failed" if holder.error else "loading", "error": holder.error}
+async def ready() -> JSONResponse:
+    if lifecycle.draining():
+        return JSONResponse({"status": "draining"}, status_code=503)
+    if holder.error:
+        return JSONResponse({"status": "failed", "reason": holder.reason, "error": holder.error}, status_code=503)
+    if not holder.ready:
+        return JSONResponse({"status": "loading"}, status_code=503)
+    loaded, expected = lifecycle.pod_workers_ready()
+    if loaded < expected:
+        return JSONResponse({"status": "loading", "workers_ready": loaded, "workers": expected}, status_code=503)
+    return JSONResponse({"status": "ready", "model": MODEL_NAME, "version": MODEL_VERSION, "device": holder.model.device})
 
 
-@app.post("/predict", response_model=PredictResponse)
-async def predict(req: PredictRequest) -> PredictResponse:
+@app.post("/predict")
+async def predict(request: Request) -> JSONResponse:
     model = holder.model
     if model is None:
-        raise HTTPException(status_code=503, detail="model not loaded yet")
+        detail = f"model not loaded ({holder.reason}: {holder.error})" if holder.error else "model not loaded yet"
+        return JSONResponse({"detail": detail}, status_code=503)
     try:
-        label, score = model.predict(req.features)
-    except ValueError as e:
-        raise HTTPException(status_code=422, detail=str(e))
-    prediction_id = uuid.uuid4().hex
-    pending[prediction_id] = label
-    while len(pending) > PENDING_LIMIT:
-        pending.popitem(last=False)
-    return PredictResponse(id=prediction_id, label=label, score=score, model=MODEL_NAME, version=MODEL_VERSION)
+        x, batch = parse_instances(await _read_json(request), model.features)
+    except ClientError as e:
+        return _error(e)
+    if PREDICT_DELAY_SECONDS > 0:
+        await asyncio.sleep(PREDICT_DELAY_SECONDS)
+    labels_np, probs = model.predict(x)
+    for label, count in enumerate(np.bincount(labels_np, minlength=model.classes).tolist()):
+        if count:
+            metrics.PREDICTIONS.labels(label=str(label)).inc(count)
+    labels = labels_np.tolist()
+    scores = (probs[:, 1] if model.classes == 2 else probs[np.arange(len(labels)), labels_np]).tolist()
+    out = [
+        {"id": i, "label": label, "score": score}
+        for i, label, score in zip(ids.encode_many(POD_TEMPLATE_HASH, labels), labels, scores)
+    ]
+    if batch:
+        return JSONResponse({"predictions": out, "model": MODEL_NAME, "version": MODEL_VERSION})
+    return JSONResponse({**out[0], "model": MODEL_NAME, "version": MODEL_VERSION})
 
 
-@app.post("/feedback", response_model=FeedbackResponse)
-async def feedback(req: FeedbackRequest) -> FeedbackResponse:
-    if req.label not in (0, 1):
-        raise HTTPException(status_code=422, detail="label must be 0 or 1")
-    predicted = pending.pop(req.id, None)
-    if predicted is None:
-        raise HTTPException(status_code=404, detail="unknown or already-labelled prediction id")
-    value = accuracy.record(predicted == req.label)
-    return FeedbackResponse(correct=predicted == req.label, accuracy=value, samples=accuracy.samples)
+@app.post("/feedback")
+async def feedback(request: Request) -> JSONResponse:
+    try:
+        payload = await _read_json(request)
+        if not isinstance(payload, dict):
+            raise ClientError(422, 'expected a JSON object {"id": "<prediction id>", "label": <true label>}')
+        unknown = sorted(set(payload) - {"id", "label"})
+        if unknown:
+            raise ClientError(422, f"unknown field(s) {', '.join(repr(u) for u in unknown)}: expected 'id' and 'label'")
+        if "id" not in payload or "label" not in payload:
+            raise ClientError(422, "missing field: 'id' and 'label' are required")
+        classes = holder.model.classes if holder.model else 2
+        label = payload["label"]
+        if type(label) is not int or not 0 <= label < classes:
+            raise ClientError(422, f"label must be an integer class 0..{classes - 1}, got {label!r}")
+        try:
+            ref = ids.decode(payload["id"], classes)
+        except ids.BadId as e:
+            raise ClientError(422, str(e)) from None
+        if ref.nonce in scored:
+            raise ClientError(409, "this prediction already has feedback")
+    except ClientError as e:
+        return _error(e)
+    scored[ref.nonce] = None
+    while len(scored) > FEEDBACK_DEDUP_LIMIT:
+        scored.popitem(last=False)
+    correct = ref.label == label
+    metrics.FEEDBACK.labels(served_by=ref.served_by, outcome="correct" if correct else "incorrect").inc()
+    own = ref.served_by == POD_TEMPLATE_HASH
+    if own:
+        accuracy.record(correct)
+    return JSONResponse({
+        "correct": correct,
+        "served_by": ref.served_by,
+        "accuracy": accuracy.value if accuracy.samples else None,
+        "samples": accuracy.samples,
+    })
 
 
 @app.get("/metrics")
 async def prometheus_metrics() -> Response:
-    return Response(content=generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    return Response(content=metrics.exposition(), media_type=metrics.CONTENT_TYPE)

@@ -1,8 +1,23 @@
-"""Prometheus metrics. Names and labels are a contract with the canary analysis (see images/model-server/METRICS.md):
-change them only together with the AnalysisTemplates' PromQL."""
-from collections import deque
+"""Prometheus metrics. Names and labels are a contract with the canary analysis and the HPA's adapter rule (see
+images/model-server/METRICS.md, metric contract v2): change them only together with the TypeScript queries.
+tests/test_contract.py binds the two sides.
 
-from prometheus_client import Counter, Gauge, Histogram, Info
+Multi-process: with more than one worker (gunicorn), PROMETHEUS_MULTIPROC_DIR is set before this module is
+imported (app/__main__.py does it), every worker writes its samples to mmap files there, /metrics merges them
+(MultiProcessCollector) and the gunicorn master marks dead workers (child_exit -> mark_process_dead). Gauges
+therefore declare how worker values combine: `live*` modes ignore dead workers.
+"""
+import math
+import os
+import struct
+import time
+from collections import deque
+from typing import Iterable, List
+
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+
+MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
 
 # Request metrics cover the serving API only. Probes and scrapes are not traffic: counting them would inflate the
 # canary's success rate (kubelet and Prometheus always get 200s), add 503s from /ready while weights load, skew
@@ -12,7 +27,7 @@ OPERATIONAL_PATHS = frozenset({"/health", "/ready", "/metrics"})
 
 REQUESTS = Counter(
     "model_server_requests",  # exposed as model_server_requests_total
-    "HTTP requests handled, by handler, method and status code.",
+    "HTTP requests handled, by handler, method and status code (4xx = client error, 5xx = server error).",
     ["handler", "method", "code"],
 )
 LATENCY = Histogram(
@@ -21,21 +36,52 @@ LATENCY = Histogram(
     ["handler", "method"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
-ACCURACY = Gauge(
-    "model_server_accuracy",
-    "Rolling accuracy over the last N labelled feedback events (NaN until the first one).",
+FEEDBACK = Counter(
+    "model_server_feedback",  # exposed as model_server_feedback_total
+    "Labelled feedback events scored on this pod, by the pod-template-hash that SERVED the prediction "
+    "(decoded from the prediction id) and whether the prediction was correct.",
+    ["served_by", "outcome"],
+)
+PREDICTIONS = Counter(
+    "model_server_predictions",  # exposed as model_server_predictions_total
+    "Instances predicted (a batch of n counts n), by predicted label.",
+    ["label"],
+)
+# Rolling accuracy: each worker keeps a window of the last ACCURACY_WINDOW feedback events for predictions served by
+# this pod's own version (served_by == POD_TEMPLATE_HASH); the pod's model_server_accuracy = sum(correct) /
+# sum(samples) over its live workers, computed at scrape time (see AccuracyCollector).
+ACCURACY_CORRECT = Gauge(
+    "model_server_accuracy_window_correct",
+    "Correct predictions in the rolling accuracy window (summed over live workers).",
+    multiprocess_mode="livesum",
 )
 ACCURACY_SAMPLES = Gauge(
     "model_server_accuracy_samples",
-    "Labelled feedback events currently in the rolling accuracy window.",
+    "Labelled feedback events in the rolling accuracy window (summed over live workers).",
+    multiprocess_mode="livesum",
 )
-FEEDBACK = Counter(
-    "model_server_feedback",  # exposed as model_server_feedback_total
-    "Labelled feedback events, by whether the prediction was correct.",
-    ["outcome"],
+MODEL_LOADED = Gauge(
+    "model_server_model_loaded",
+    "1 once the model is loaded in every live worker, else 0.",
+    multiprocess_mode="livemin",
 )
-MODEL_LOADED = Gauge("model_server_model_loaded", "1 once the model weights are loaded, else 0.")
-MODEL_INFO = Info("model_server_model", "The model this server runs.")  # exposed as model_server_model_info
+MODEL_INFO = Gauge(
+    "model_server_model_info",
+    "Always 1: identity of what the pod runs (device and runtime once loaded; device=\"none\" if the load failed).",
+    ["model", "version", "revision", "device", "runtime", "runtime_version"],
+    multiprocess_mode="livemax",
+)
+LOAD_ERRORS = Counter(
+    "model_server_model_load_errors",  # exposed as model_server_model_load_errors_total
+    "Model load failures, by reason (not_found, unreadable, corrupt, wrong_format, device, runtime).",
+    ["reason"],
+)
+WORKERS = Gauge(
+    "model_server_workers",
+    "Live worker processes serving this pod.",
+    multiprocess_mode="livesum",
+)
+ACCURACY_NAME = "model_server_accuracy"
 
 
 def handler_label(path: str) -> str:
@@ -48,14 +94,14 @@ def is_observed(path: str) -> bool:
 
 
 class RollingAccuracy:
-    """Accuracy over the last `window` labelled predictions; mirrors itself into the gauges."""
+    """Accuracy over the last `window` labelled predictions of this worker; mirrors itself into the gauges."""
 
     def __init__(self, window: int) -> None:
         if window < 1:
             raise ValueError("accuracy window must be >= 1")
         self._outcomes: deque = deque(maxlen=window)
         self._correct = 0
-        ACCURACY.set(float("nan"))
+        ACCURACY_CORRECT.set(0)
         ACCURACY_SAMPLES.set(0)
 
     def record(self, correct: bool) -> float:
@@ -63,12 +109,69 @@ class RollingAccuracy:
             self._correct -= self._outcomes[0]
         self._outcomes.append(1 if correct else 0)
         self._correct += 1 if correct else 0
-        FEEDBACK.labels(outcome="correct" if correct else "incorrect").inc()
-        value = self._correct / len(self._outcomes)
-        ACCURACY.set(value)
+        ACCURACY_CORRECT.set(self._correct)
         ACCURACY_SAMPLES.set(len(self._outcomes))
-        return value
+        return self.value
+
+    @property
+    def value(self) -> float:
+        return self._correct / len(self._outcomes) if self._outcomes else float("nan")
 
     @property
     def samples(self) -> int:
         return len(self._outcomes)
+
+
+class _Families:
+    """What generate_latest() needs: an object with collect()."""
+
+    def __init__(self, families: List[Metric]) -> None:
+        self._families = families
+
+    def collect(self) -> Iterable[Metric]:
+        return self._families
+
+
+def _gauge_value(families: List[Metric], name: str) -> float:
+    for fam in families:
+        if fam.name == name:
+            return sum(s.value for s in fam.samples if s.name == name)
+    return 0.0
+
+
+def _collect() -> List[Metric]:
+    if not MULTIPROC_DIR:
+        return list(REGISTRY.collect())
+    from prometheus_client import multiprocess
+
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=MULTIPROC_DIR)
+    # A worker that is booting creates its metric file empty and sizes it a moment later; reading it in between
+    # fails (struct.error). Retry briefly instead of failing the scrape.
+    for attempt in range(6):
+        try:
+            return list(registry.collect())
+        except (struct.error, ValueError, OSError):
+            if attempt == 5:
+                raise
+            time.sleep(0.005 * 2**attempt)
+    raise AssertionError("unreachable")
+
+
+def exposition() -> bytes:
+    """The /metrics body: every worker's samples merged (multi-process) or this process's registry, plus the
+    pod-wide rolling accuracy gauge (NaN until the first feedback for this version)."""
+    families = _collect()
+    correct = _gauge_value(families, ACCURACY_CORRECT._name)
+    samples = _gauge_value(families, ACCURACY_SAMPLES._name)
+    acc = GaugeMetricFamily(
+        ACCURACY_NAME,
+        "Rolling accuracy (0..1) of this pod's version over the last ACCURACY_WINDOW labelled feedback events per "
+        "worker (NaN until the first one). For dashboards; the canary gate uses model_server_feedback_total.",
+        value=(correct / samples) if samples > 0 else math.nan,
+    )
+    families.append(acc)
+    return generate_latest(_Families(families))
+
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST

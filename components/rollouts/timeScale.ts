@@ -1,0 +1,24 @@
+/**
+ * Release rehearsals compress time (`rollouts.timeScale`, sandbox only): canary pauses, analysis intervals and the
+ * PromQL windows (request rates, feedback) are divided by the same factor. Steps, weights, thresholds, count and limits never change.
+ */
+import type { CanaryConfig } from "../../config/schema";
+import { durationSeconds, MeasurementPolicy } from "./analysis";
+
+/** Seconds divided by the factor, at least `min`. */
+export function scaleSeconds(seconds: number, factor: number, min = 1): number {
+    if (!Number.isFinite(factor) || factor < 1) throw new Error(`time scale ${factor} must be ≥ 1`);
+    return Math.max(min, Math.round(seconds / factor));
+}
+
+export function scaleMeasurement(p: MeasurementPolicy, factor: number): MeasurementPolicy {
+    if (factor === 1) return p;
+    const interval = scaleSeconds(durationSeconds(p.interval), factor);
+    // A window must still cover at least two scrapes at the compressed scrape interval.
+    const window = (w: string) => `${Math.max(scaleSeconds(durationSeconds(w), factor), 2 * interval)}s`;
+    return { ...p, interval: `${interval}s`, rateWindow: window(p.rateWindow), feedbackWindow: window(p.feedbackWindow) };
+}
+
+export function scaleCanary(c: CanaryConfig, factor: number): CanaryConfig {
+    return factor === 1 ? c : { ...c, pauseSeconds: c.pauseSeconds === 0 ? 0 : scaleSeconds(c.pauseSeconds, factor) };
+}

@@ -1,0 +1,228 @@
+/**
+ * The sandbox e2e suite (`npm run test:e2e`): the real Pulumi engine deploys the `local` stack into the sandbox
+ * cluster, and the real API server, scheduler, kwok and Argo Rollouts controller act on it.
+ */
+import { strict as assert } from "node:assert";
+import { spawnSync } from "node:child_process";
+import * as net from "node:net";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import type { EngineEvent, Stack } from "@pulumi/pulumi/automation";
+import { gpuScheduling } from "../../components/gpu/workloadGpu";
+import { readState, sandboxPaths, waitFor } from "../cluster/controlPlane";
+import { Kube, KubeObject } from "../cluster/kube";
+import { SANDBOX_POOL_LABEL } from "../cluster/nodes";
+import { podGpu } from "../cluster/view";
+import { SANDBOX_DIR, stackPools } from "../sandbox";
+import { POLICY_PACK, prepareEngine, REPO_ROOT, sandboxStack } from "../stack";
+
+const STACK = "local";
+const paths = sandboxPaths(SANDBOX_DIR);
+
+function sandboxCli(args: string[], env: NodeJS.ProcessEnv = {}): { status: number | null; out: string } {
+    const r = spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", path.join(REPO_ROOT, "sandbox", "sandbox.ts"), ...args], {
+        cwd: REPO_ROOT,
+        env: { ...process.env, ...env },
+        encoding: "utf8",
+        maxBuffer: 256 << 20,
+    });
+    return { status: r.status, out: `${r.stdout}${r.stderr}` };
+}
+
+/** Each step of a preview that is not `same`: `<op> <type> <name>`. */
+async function changedSteps(stack: Stack, opts: { policyPacks?: string[]; policyPackConfigs?: string[] } = {}): Promise<{ steps: string[]; output: string }> {
+    const steps: string[] = [];
+    let output = "";
+    await stack.preview({
+        ...opts,
+        color: "never",
+        onOutput: (o) => (output += o),
+        onEvent: (e: EngineEvent) => {
+            const m = e.resourcePreEvent?.metadata;
+            if (m && m.op !== "same" && m.type !== "pulumi:pulumi:Stack") steps.push(`${m.op} ${m.type} ${m.urn.split("::").pop()}`);
+        },
+    });
+    return { steps: steps.sort(), output };
+}
+
+type ConfigModel = { name: string; gpu?: { pool: string; profile?: string; count?: number }; autoscaling: { minReplicas: number } };
+
+describe("sandbox e2e: the real engine deploys the local stack", function () {
+    let stack: Stack;
+    let kube: Kube;
+    let declared: KubeObject[] = [];
+    const models: ConfigModel[] = JSON.parse(JSON.stringify(require("yaml").parse(fs.readFileSync(path.join(REPO_ROOT, `Pulumi.${STACK}.yaml`), "utf8")).config["model-fleet:models"]));
+
+    before(async function () {
+        const existing = readState(paths);
+        assert.equal(existing, undefined, `a sandbox is already recorded in ${paths.root}: run \`npm run sandbox -- down\` first`);
+        const up = sandboxCli(["up", "--stack", STACK]);
+        console.log(up.out.split("\n").filter((l) => l.startsWith("[sandbox]") || /Resources:|resources|Duration/.test(l)).join("\n"));
+        assert.equal(up.status, 0, `npm run sandbox -- up failed:\n${up.out.slice(-6000)}`);
+        const state = readState(paths)!;
+        stack = await sandboxStack(STACK, prepareEngine(paths, STACK, state.caCert));
+        kube = new Kube(paths.kubeconfig);
+    });
+
+    after(async function () {
+        if (readState(paths)) {
+            const down = sandboxCli(["down"]);
+            if (down.status !== 0) console.error(down.out.slice(-4000));
+        }
+    });
+
+    it("1. pulumi up declared every Kubernetes object, and the API server stored each one", async function () {
+        const deployment = await stack.exportStack();
+        const resources: any[] = deployment.deployment.resources ?? [];
+        const k8sResources = resources.filter((r) => r.type.startsWith("kubernetes:") && !r.type.startsWith("kubernetes:helm") && r.type !== "pulumi:providers:kubernetes");
+        assert.ok(k8sResources.length >= 20, `expected the stack's Kubernetes objects, found ${k8sResources.length}`);
+        declared = [];
+        for (const r of k8sResources) {
+            const o = r.outputs ?? {};
+            const obj = await kube.read(o.apiVersion, o.kind, o.metadata?.name, o.metadata?.namespace);
+            assert.ok(obj, `${o.kind} ${o.metadata?.namespace ?? ""}/${o.metadata?.name} is in the state but not in the API server`);
+            assert.equal(obj!.metadata?.uid, o.metadata?.uid, `${o.kind} ${o.metadata?.name}: the API server holds a different object than the engine recorded`);
+            declared.push(obj!);
+        }
+        const kinds = new Set(declared.map((o) => o.kind));
+        for (const kind of ["Namespace", "Rollout", "Deployment", "AnalysisTemplate", "HorizontalPodAutoscaler", "PodDisruptionBudget", "NetworkPolicy", "ServiceMonitor", "Secret"]) {
+            assert.ok(kinds.has(kind), `no ${kind} was stored (stored kinds: ${[...kinds].join(", ")})`);
+        }
+    });
+
+    it("2. every model pod is Running and Ready on a node of its own pool, holding exactly its GPU resource", async function () {
+        const pools = stackPools(STACK);
+        for (const m of models) {
+            const pods = await waitFor(`${m.autoscaling.minReplicas} Ready pods of ${m.name}`, 180, async () => {
+                const ps = await kube.list("v1", "Pod", "models", `app.kubernetes.io/name=${m.name}`);
+                const ready = ps.filter((p) => p.status?.phase === "Running" && p.status?.conditions?.some((c: any) => c.type === "Ready" && c.status === "True"));
+                return ready.length >= m.autoscaling.minReplicas ? ready : undefined;
+            });
+            const nodes = new Map((await kube.list("v1", "Node")).map((n) => [n.metadata!.name!, n]));
+            const expected = m.gpu ? gpuScheduling({ pool: m.gpu.pool, profile: m.gpu.profile, count: m.gpu.count ?? 1 }, pools.find((p) => p.name === m.gpu!.pool)!) : undefined;
+            for (const pod of pods) {
+                const node = nodes.get(pod.spec.nodeName)!;
+                assert.equal(node.metadata?.labels?.[SANDBOX_POOL_LABEL], m.gpu?.pool ?? "system", `${pod.metadata?.name} runs on ${pod.spec.nodeName}, outside its pool`);
+                const want = expected ? Object.entries(expected.limits).map(([k, v]) => `${k}: ${v}`).join(", ") : "";
+                assert.equal(podGpu(pod), want, `${pod.metadata?.name} holds the wrong GPU resource`);
+            }
+        }
+    });
+
+    it("3. a second preview reports no changes", async function () {
+        const { steps } = await changedSteps(stack);
+        assert.deepEqual(steps, [], `perpetual diff: ${steps.join("; ")}`);
+        await stack.preview({ expectNoChanges: true, color: "never" });
+    });
+
+    describe("4. a config change updates in place only what it must", function () {
+        afterEach(async function () {
+            fs.copyFileSync(path.join(REPO_ROOT, `Pulumi.${STACK}.yaml`), path.join(paths.root, "workspace", `Pulumi.${STACK}.yaml`));
+        });
+
+        it("a model's digest updates only its workload", async function () {
+            const i = models.findIndex((m) => m.name === "embedder");
+            await stack.setConfig(`model-fleet:models[${i}].image.digest`, { value: `sha256:${"ab".repeat(32)}` }, true);
+            const { steps } = await changedSteps(stack);
+            assert.equal(steps.length, 1, `expected one update, got: ${steps.join("; ")}`);
+            assert.match(steps[0], /^update kubernetes:apps\/v1:Deployment /);
+        });
+
+        it("a model's version updates only its Rollout (canary model)", async function () {
+            const i = models.findIndex((m) => m.name === "sentiment");
+            await stack.setConfig(`model-fleet:models[${i}].version`, { value: "2.3.0" }, true);
+            await stack.removeConfig(`model-fleet:models[${i}].image.tag`, true);
+            const { steps } = await changedSteps(stack);
+            assert.equal(steps.length, 1, `expected one update, got: ${steps.join("; ")}`);
+            assert.match(steps[0], /^update kubernetes:argoproj\.io\/v1alpha1:Rollout /);
+        });
+
+        it("a replica change updates only the HPA", async function () {
+            const i = models.findIndex((m) => m.name === "embedder");
+            await stack.setConfig(`model-fleet:models[${i}].autoscaling.maxReplicas`, { value: "6" }, true);
+            const { steps } = await changedSteps(stack);
+            assert.equal(steps.length, 1, `expected one update, got: ${steps.join("; ")}`);
+            assert.match(steps[0], /^update kubernetes:autoscaling\/v2:HorizontalPodAutoscaler /);
+        });
+
+        it("a MIG layout that drops the model's profile is rejected by config validation before any resource", async function () {
+            await stack.setConfig("model-fleet:gpuPools[1].mig.layout", { value: JSON.stringify({ "3g.40gb": 2 }) }, true);
+            await assert.rejects(changedSteps(stack), (e: Error) => /models\[1\]\.gpu\.profile \(1g\.10gb\) is not in pool 'a100-mig' layout/.test(e.message));
+        });
+
+        it("a MIG layout too small for the demand at maxReplicas is reported by the capacity warning", async function () {
+            await stack.setConfig("model-fleet:gpuPools[1].mig.layout", { value: JSON.stringify({ "3g.40gb": 1, "2g.20gb": 1, "1g.10gb": 1 }) }, true);
+            const i = models.findIndex((m) => m.name === "embedder");
+            await stack.setConfig(`model-fleet:models[${i}].autoscaling.maxReplicas`, { value: "12" }, true);
+            const { output } = await changedSteps(stack);
+            assert.match(output, /a100-mig.*(does not fit|needs|maxSize)/i, `no capacity warning in:\n${output.slice(-3000)}`);
+        });
+    });
+
+    it("5. the policy pack runs in the real engine: 0 mandatory violations, and a broken config is blocked with the policy's message", async function () {
+        const ok = await changedSteps(stack, { policyPacks: [POLICY_PACK] });
+        assert.doesNotMatch(ok.output, /mandatory/i, ok.output.slice(-3000));
+        assert.match(ok.output, /Policies:|model-fleet-policy/i, `the policy pack did not run:\n${ok.output.slice(-3000)}`);
+        const i = models.findIndex((m) => m.name === "embedder");
+        await stack.setConfig(`model-fleet:models[${i}].autoscaling.minReplicas`, { value: "1" }, true);
+        try {
+            await assert.rejects(
+                changedSteps(stack, { policyPacks: [POLICY_PACK], policyPackConfigs: [path.join(POLICY_PACK, "production.json")] }),
+                (e: Error) => /hpa-production-min-replicas/.test(e.message) && /mandatory/i.test(e.message),
+            );
+        } finally {
+            fs.copyFileSync(path.join(REPO_ROOT, `Pulumi.${STACK}.yaml`), path.join(paths.root, "workspace", `Pulumi.${STACK}.yaml`));
+        }
+    });
+
+    it("6. a second `sandbox up` while one runs says so and changes nothing", function () {
+        const before = fs.readFileSync(paths.state, "utf8");
+        const again = sandboxCli(["up", "--stack", STACK]);
+        assert.equal(again.status, 1);
+        assert.match(again.out, /already running/);
+        assert.equal(fs.readFileSync(paths.state, "utf8"), before);
+    });
+
+    it("7. pulumi destroy leaves no object of the stack behind, and down stops every process", async function () {
+        assert.ok(declared.length > 0, "step 1 recorded no objects");
+        const res = await stack.destroy({ color: "never" });
+        assert.equal(res.summary.result, "succeeded");
+        await waitFor("every declared object to be gone", 120, async () => {
+            for (const o of declared) {
+                if (await kube.read(o.apiVersion!, o.kind!, o.metadata!.name!, o.metadata?.namespace)) return undefined;
+            }
+            return true;
+        });
+        const state = readState(paths)!;
+        const down = sandboxCli(["down"]);
+        assert.equal(down.status, 0, down.out.slice(-4000));
+        for (const p of state.processes) {
+            let alive = true;
+            try {
+                process.kill(p.pid, 0);
+            } catch {
+                alive = false;
+            }
+            assert.equal(alive, false, `${p.name} (pid ${p.pid}) still runs after down`);
+        }
+        assert.match(down.out, /pulumi destroy: succeeded/);
+        assert.ok(!fs.existsSync(paths.root), "out/sandbox was not removed");
+    });
+
+    it("8. a taken port or a missing tool is a clear error, and nothing is left behind", async function () {
+        const blocker = net.createServer();
+        await new Promise<void>((r) => blocker.listen(16443, "127.0.0.1", () => r()));
+        try {
+            const r = sandboxCli(["up", "--stack", STACK]);
+            assert.equal(r.status, 1);
+            assert.match(r.out, /port\(s\) already in use: 127\.0\.0\.1:16443 \(apiserver\)/);
+            assert.ok(!fs.existsSync(paths.state));
+        } finally {
+            blocker.close();
+        }
+        const missing = sandboxCli(["up", "--stack", STACK], { MODEL_FLEET_TOOLS_DIR: path.join(REPO_ROOT, "out", "no-tools-here") });
+        assert.equal(missing.status, 1);
+        assert.match(missing.out, /is not built: run `npm run tools -- build etcd`/);
+        assert.ok(!fs.existsSync(paths.state));
+    });
+});

@@ -1,0 +1,180 @@
+/**
+ * The real tools the sandbox, the rehearsal and the observability checks run, each built from its published Go
+ * module at a pinned version. Each wrapper module under `sandbox/tools/wrappers/<name>/` (go.mod + go.sum,
+ * committed) requires the upstream module and carries its `replace` directives as versions, because `go install
+ * module@version` refuses modules with replaces. Build facts: docs/sandbox.md#tool-builds.
+ */
+
+/** A file the build copies from a downloaded module into the wrapper (sources the module zip has). */
+export interface CopyFromModule {
+    /** Module path as `go mod download` names it. */
+    readonly module: string;
+    /** Directory inside that module. */
+    readonly dir: string;
+    /** File names to copy. */
+    readonly files: readonly string[];
+}
+
+export interface ToolSpec {
+    /** Cache key and `npm run tools -- build <name>`. */
+    readonly name: string;
+    /** Cache key: the version the tool reports. */
+    readonly version: string;
+    /** Upstream module and version the wrapper requires (what `go list -m` reports). */
+    readonly module: string;
+    readonly moduleVersion: string;
+    /** Binary name → Go main package (none for a tool that is only upstream data). */
+    readonly binaries: Readonly<Record<string, string>>;
+    /** `-X` version stamps and other link flags, as the project's release build sets them. */
+    readonly ldflags: readonly string[];
+    /** Build tags of the release build. */
+    readonly tags?: readonly string[];
+    /** Sources copied from the module into the wrapper before building (e.g. a main package with generated files). */
+    readonly copy?: CopyFromModule;
+    /** `go run <file>` steps in the wrapper before the build, with their environment. */
+    readonly generate?: ReadonlyArray<{ readonly file: string; readonly env: Readonly<Record<string, string>> }>;
+    /** Upstream data files (CRDs, stage definitions) copied from a module into `<home>/share/<to>/`. */
+    readonly share?: ReadonlyArray<CopyFromModule & { readonly to: string }>;
+    /** Executable scripts shipped inside a module, copied into bin/ unchanged. */
+    readonly scripts?: ReadonlyArray<{ readonly module: string; readonly path: string; readonly as: string }>;
+    /** After the build: `<binary> <args>` must exit 0 and print a match of `expect`. */
+    readonly checks: ReadonlyArray<{ readonly binary: string; readonly args: readonly string[]; readonly expect: RegExp }>;
+}
+
+const KUBE_VERSION = "v1.35.4";
+const kubeVersionFlags = ["k8s.io/component-base/version", "k8s.io/client-go/pkg/version"].flatMap((pkg) => [
+    `-X ${pkg}.gitVersion=${KUBE_VERSION}`,
+    `-X ${pkg}.gitMajor=1`,
+    `-X ${pkg}.gitMinor=35`,
+    `-X ${pkg}.gitTreeState=clean`,
+    `-X ${pkg}.buildDate=2026-01-01T00:00:00Z`,
+]);
+
+export const TOOLS: readonly ToolSpec[] = [
+    {
+        name: "pulumi",
+        version: "v3.274.1",
+        module: "github.com/pulumi/pulumi/pkg/v3",
+        moduleVersion: "v3.274.1",
+        binaries: { pulumi: "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi" },
+        // pulumi/pulumi .goreleaser: tags osusergo,grpcnotrace; the version stamp.
+        ldflags: ["-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v3.274.1"],
+        tags: ["osusergo", "grpcnotrace"],
+        // The dynamic-provider launcher ships in the sdk module (sdk/nodejs/dist), as in the CLI's release archive.
+        scripts: [{ module: "github.com/pulumi/pulumi/sdk/v3@v3.274.1", path: "nodejs/dist/pulumi-resource-pulumi-nodejs", as: "pulumi-resource-pulumi-nodejs" }],
+        checks: [
+            { binary: "pulumi", args: ["version"], expect: /^v3\.274\.1\b/ },
+            { binary: "pulumi", args: ["plugin", "ls", "--json"], expect: /^\[|^null/ },
+        ],
+    },
+    {
+        // pulumi-kubernetes has no provider/v4.x tags; this pseudo-version is the commit tagged v4.25.0 (and
+        // sdk/v4.25.0), the newest commit the module proxy serves. The npm SDK is pinned to 4.25.0 to match.
+        name: "pulumi-resource-kubernetes",
+        version: "4.25.0",
+        module: "github.com/pulumi/pulumi-kubernetes/provider/v4",
+        moduleVersion: "v4.0.0-20260115033456-f47bc2d6f199",
+        binaries: { "pulumi-resource-kubernetes": "." },
+        ldflags: ["-X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=4.25.0"],
+        copy: {
+            module: "github.com/pulumi/pulumi-kubernetes/provider/v4@v4.0.0-20260115033456-f47bc2d6f199",
+            dir: "cmd/pulumi-resource-kubernetes",
+            files: ["main.go", "generate.go", "schema.json", "terraform-mapping.json"],
+        },
+        // main.go embeds schema-embed.json and terraform-mapping-embed.json, which `go generate` writes (git-ignored
+        // upstream, so absent from the module zip).
+        generate: [{ file: "generate.go", env: { VERSION: "4.25.0" } }],
+        checks: [{ binary: "pulumi-resource-kubernetes", args: ["-version"], expect: /4\.25\.0/ }],
+    },
+    {
+        name: "kubernetes",
+        version: KUBE_VERSION,
+        module: "k8s.io/kubernetes",
+        moduleVersion: KUBE_VERSION,
+        binaries: {
+            "kube-apiserver": "k8s.io/kubernetes/cmd/kube-apiserver",
+            "kube-controller-manager": "k8s.io/kubernetes/cmd/kube-controller-manager",
+            "kube-scheduler": "k8s.io/kubernetes/cmd/kube-scheduler",
+        },
+        ldflags: kubeVersionFlags,
+        checks: [
+            { binary: "kube-apiserver", args: ["--version"], expect: /Kubernetes v1\.35\.4/ },
+            { binary: "kube-controller-manager", args: ["--version"], expect: /Kubernetes v1\.35\.4/ },
+            { binary: "kube-scheduler", args: ["--version"], expect: /Kubernetes v1\.35\.4/ },
+        ],
+    },
+    {
+        name: "etcd",
+        version: "v3.6.16",
+        module: "go.etcd.io/etcd/server/v3",
+        moduleVersion: "v3.6.16",
+        binaries: { etcd: "go.etcd.io/etcd/server/v3" },
+        ldflags: [],
+        checks: [{ binary: "etcd", args: ["--version"], expect: /etcd Version: 3\.6\.16/ }],
+    },
+    {
+        name: "kwok",
+        version: "v0.8.0",
+        module: "sigs.k8s.io/kwok",
+        moduleVersion: "v0.8.0",
+        binaries: { kwok: "sigs.k8s.io/kwok/cmd/kwok" },
+        // kwok hack/releases.sh
+        ldflags: ["-X sigs.k8s.io/kwok/pkg/consts.Version=v0.8.0", `-X sigs.k8s.io/kwok/pkg/consts.KubeVersion=${KUBE_VERSION}`],
+        // The stages kwokctl installs by default (pkg/kwokctl/runtime/cluster.go getDefaultNodeStages/PodStages).
+        share: [
+            { module: "sigs.k8s.io/kwok@v0.8.0", dir: "kustomize/stage/node/fast", files: ["node-initialize.yaml"], to: "stages" },
+            { module: "sigs.k8s.io/kwok@v0.8.0", dir: "kustomize/stage/node/heartbeat-with-lease", files: ["node-heartbeat-with-lease.yaml"], to: "stages" },
+            { module: "sigs.k8s.io/kwok@v0.8.0", dir: "kustomize/stage/pod/fast", files: ["pod-ready.yaml", "pod-complete.yaml", "pod-delete.yaml"], to: "stages" },
+        ],
+        checks: [{ binary: "kwok", args: ["--version"], expect: /v0\.8\.0/ }],
+    },
+    {
+        // The app version of argo-rollouts chart 2.41.0, which the program pins.
+        name: "argo-rollouts",
+        version: "v1.9.0",
+        module: "github.com/argoproj/argo-rollouts",
+        moduleVersion: "v1.9.0",
+        binaries: { "rollouts-controller": "github.com/argoproj/argo-rollouts/cmd/rollouts-controller" },
+        // argo-rollouts Makefile LDFLAGS
+        ldflags: [
+            "-X github.com/argoproj/argo-rollouts/utils/version.version=v1.9.0",
+            "-X github.com/argoproj/argo-rollouts/utils/version.buildDate=2026-01-01T00:00:00Z",
+            "-X github.com/argoproj/argo-rollouts/utils/version.gitTreeState=clean",
+        ],
+        share: [
+            {
+                module: "github.com/argoproj/argo-rollouts@v1.9.0",
+                dir: "manifests/crds",
+                files: ["rollout-crd.yaml", "analysis-template-crd.yaml", "cluster-analysis-template-crd.yaml", "analysis-run-crd.yaml", "experiment-crd.yaml"],
+                to: "crds",
+            },
+        ],
+        checks: [{ binary: "rollouts-controller", args: ["--version"], expect: /v1\.9\.0/ }],
+    },
+    {
+        // Data only: the Prometheus Operator's CRDs (ServiceMonitor, PrometheusRule, …) for the sandbox's API server.
+        name: "prometheus-operator-crds",
+        version: "v0.85.0",
+        module: "github.com/prometheus-operator/prometheus-operator",
+        moduleVersion: "v0.85.0",
+        binaries: {},
+        ldflags: [],
+        share: [
+            {
+                module: "github.com/prometheus-operator/prometheus-operator@v0.85.0",
+                dir: "example/prometheus-operator-crd",
+                files: ["monitoring.coreos.com_servicemonitors.yaml", "monitoring.coreos.com_podmonitors.yaml", "monitoring.coreos.com_prometheusrules.yaml"],
+                to: "crds",
+            },
+        ],
+        checks: [],
+    },
+];
+
+export function toolSpec(name: string): ToolSpec {
+    const t = TOOLS.find((x) => x.name === name);
+    if (!t) {
+        throw new Error(`unknown tool "${name}" (known: ${TOOLS.map((x) => x.name).join(", ")})`);
+    }
+    return t;
+}

@@ -1,0 +1,3 @@
+module local/prometheus-operator-crds
+
+go 1.25
