@@ -107,10 +107,10 @@ describe("reference model-server Dockerfile", () => {
             ["builder", "weights", "runtime"],
         );
     });
-    it("pins every base to python:3.12.x-slim-bookworm, never latest or untagged", () => {
+    it("pins every base to python:3.11.x-slim-bookworm (the CI machine's minor, see images/model-server/ci.sh), never latest or untagged", () => {
         for (const s of st) {
             assert.equal(s.from.getImageName(), "python");
-            assert.match(s.from.getImageTag() ?? "", /^3\.12\.\d+-slim-bookworm$/);
+            assert.match(s.from.getImageTag() ?? "", /^3\.11\.\d+-slim-bookworm$/);
         }
         assert.equal(new Set(st.map((s) => s.from.getImage())).size, 1, "builder and runtime share a base, so the venv's interpreter path matches");
     });
@@ -135,7 +135,7 @@ describe("reference model-server Dockerfile", () => {
     it("produces the weights at build time in their own stage", () => {
         const weights = st.find((s) => s.name === "weights")!;
         const kw = weights.instructions.map((i) => `${i.getKeyword()} ${args(i).join(" ")}`);
-        assert.ok(kw.includes("RUN python make_weights.py --out /weights/model.json"), kw.join("\n"));
+        assert.ok(kw.includes("RUN python make_weights.py --out /weights/model.onnx"), kw.join("\n"));
         assert.ok(fs.existsSync(path.join(SERVER_DIR, "weights/make_weights.py")));
     });
     it("declares the build args ModelImage passes, after the last layer, and exposes 8080", () => {
@@ -188,9 +188,9 @@ describe("reference model-server Dockerfile", () => {
     describe("the checker catches broken Dockerfiles", () => {
         const good = DOCKERFILE;
         const cases: Array<[string, string, RegExp]> = [
-            ["a :latest base", good.replace("FROM python:3.12.11-slim-bookworm AS runtime", "FROM python:latest AS runtime"), /base python:latest is not pinned/],
-            ["an untagged base", good.replace("FROM python:3.12.11-slim-bookworm AS weights", "FROM python AS weights"), /base python is untagged/],
-            ["a floating minor tag", good.replace("FROM python:3.12.11-slim-bookworm AS builder", "FROM python:3.12-slim AS builder"), /python:3.12-slim is not pinned/],
+            ["a :latest base", good.replace("FROM python:3.11.14-slim-bookworm AS runtime", "FROM python:latest AS runtime"), /base python:latest is not pinned/],
+            ["an untagged base", good.replace("FROM python:3.11.14-slim-bookworm AS weights", "FROM python AS weights"), /base python is untagged/],
+            ["a floating minor tag", good.replace("FROM python:3.11.14-slim-bookworm AS builder", "FROM python:3.11-slim AS builder"), /python:3.11-slim is not pinned/],
             ["root user", good.replace("USER 10001:10001", "USER root"), /final stage runs as root/],
             ["uid 0", good.replace("USER 10001:10001", "USER 0:0"), /final stage runs as 0:0/],
             ["no USER", good.replace("USER 10001:10001\n", ""), /no USER/],
@@ -200,7 +200,7 @@ describe("reference model-server Dockerfile", () => {
                 /weights are copied before the dependencies/,
             ],
             ["a layer after the weights", good.replace("ARG MODEL_VERSION", "RUN touch /tmp/x\nARG MODEL_VERSION"), /weights are not the last filesystem layer/],
-            ["a single stage", "FROM python:3.12.11-slim-bookworm\nUSER 10001\nCOPY app/ /srv/app/\n", /multi-stage/],
+            ["a single stage", "FROM python:3.11.14-slim-bookworm\nUSER 10001\nCOPY app/ /srv/app/\n", /multi-stage/],
         ];
         for (const [what, text, expected] of cases) {
             it(`flags ${what}`, () => {
@@ -209,7 +209,7 @@ describe("reference model-server Dockerfile", () => {
             });
         }
         it("a digest-pinned base passes", () => {
-            const pinned = good.replace(/python:3\.12\.11-slim-bookworm/g, `python@sha256:${"ab".repeat(32)}`);
+            const pinned = good.replace(/python:3\.11\.14-slim-bookworm/g, `python@sha256:${"ab".repeat(32)}`);
             assert.deepEqual(check(pinned), []);
         });
     });
