@@ -1,6 +1,6 @@
 /**
  * The real tools the PromQL suite runs (npm run test:promql): Prometheus's `promtool` and `argo-evaluate` (Argo
- * Rollouts' own condition evaluation, tests/promql/argo-evaluate). Both live in the tool cache
+ * Rollouts' own analysis code behind a JSON CLI, sandbox/tools/wrappers/argo-evaluate). Both live in the tool cache
  * `${MODEL_FLEET_TOOLS_DIR:-$HOME/.cache/model-fleet/tools}/<name>/<version>/bin/<binary>`. A missing tool fails the
  * suite with the command that builds it; nothing is skipped and nothing is imitated.
  */
@@ -26,23 +26,24 @@ function toolPath(name: string, version: string, binary: string, howToBuild: str
     return p;
 }
 
-/** promtool of the pinned Prometheus release; throws (naming the build command) when absent or of another version. */
-export function promtool(): string {
-    const p = toolPath("prometheus", PROMETHEUS_VERSION, "promtool", "`npm run tools -- build prometheus`");
+/** Throws unless `<binary> --version` prints `expected` (a binary of another version in the right place). */
+function checkVersion(p: string, expected: string, build: string): string {
     const out = spawnSync(p, ["--version"], { encoding: "utf8" });
-    const text = `${out.stdout}${out.stderr}`;
-    if (!text.includes(`version ${PROMETHEUS_VERSION.replace(/^v/, "")}`)) {
-        throw new Error(`${p} is not promtool ${PROMETHEUS_VERSION}: \`promtool --version\` says ${JSON.stringify(text.split("\n")[0])}. Rebuild it with \`npm run tools -- build prometheus\``);
+    const text = `${out.stdout ?? ""}${out.stderr ?? ""}`;
+    if (out.status !== 0 || !text.includes(expected)) {
+        throw new Error(`${p} is not the expected build (${expected}): \`--version\` says ${JSON.stringify(text.split("\n")[0])}. Rebuild it with ${build}`);
     }
     return p;
 }
 
+/** promtool of the pinned Prometheus release; throws (naming the build command) when absent or of another version. */
+export function promtool(): string {
+    const build = "`npm run tools -- build prometheus`";
+    return checkVersion(toolPath("prometheus", PROMETHEUS_VERSION, "promtool", build), `promtool, version ${PROMETHEUS_VERSION.replace(/^v/, "")} `, build);
+}
+
 /** argo-evaluate linked against argo-rollouts ARGO_ROLLOUTS_VERSION; throws (naming the build command) when absent. */
 export function argoEvaluate(): string {
-    return toolPath(
-        "argo-evaluate",
-        ARGO_ROLLOUTS_VERSION,
-        "argo-evaluate",
-        `\`npm run tools -- build argo-evaluate\` (or: cd tests/promql/argo-evaluate && CGO_ENABLED=0 GOTOOLCHAIN=local go build -trimpath -o "${path.join(toolsDir(), "argo-evaluate", ARGO_ROLLOUTS_VERSION, "bin", "argo-evaluate")}" .)`,
-    );
+    const build = "`npm run tools -- build argo-evaluate`";
+    return checkVersion(toolPath("argo-evaluate", ARGO_ROLLOUTS_VERSION, "argo-evaluate", build), `argo-rollouts ${ARGO_ROLLOUTS_VERSION})`, build);
 }

@@ -1,4 +1,4 @@
-module model-fleet.local/argo-evaluate
+module local/argo-evaluate
 
 go 1.26
 

@@ -1,4 +1,5 @@
 // argo-evaluate runs Argo Rollouts' own code on AnalysisTemplate metrics, for tests/promql (npm run test:promql).
+// Built by the tool builder like the other wrappers here (`npm run tools -- build argo-evaluate`).
 //
 // It is built against github.com/argoproj/argo-rollouts v1.9.0 (the controller version model-fleet installs) and
 // uses exactly the code paths the controller uses for a Prometheus metric:
@@ -13,6 +14,8 @@
 //	   (values: one string per series of the instant vector; [] is an empty vector)
 //
 // stdout: {"results":[{"metric":<resolved Metric>}]} or {"results":[{"phase":..,"value":..,"message":..}]}
+//
+// `argo-evaluate --version` prints the argo-rollouts module version it is linked against.
 package main
 
 import (
@@ -20,6 +23,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"time"
 
@@ -59,6 +63,10 @@ func (a vectorAPI) Query(_ context.Context, _ string, _ time.Time, _ ...v1.Optio
 }
 
 func main() {
+	if len(os.Args) == 2 && os.Args[1] == "--version" {
+		fmt.Println("argo-evaluate (" + linked("github.com/argoproj/argo-rollouts") + ")")
+		return
+	}
 	var in input
 	if err := json.NewDecoder(os.Stdin).Decode(&in); err != nil {
 		fail(fmt.Errorf("decoding stdin: %w", err))
@@ -96,6 +104,18 @@ func main() {
 	if err := json.NewEncoder(os.Stdout).Encode(map[string]any{"results": out}); err != nil {
 		fail(err)
 	}
+}
+
+// linked is "<module> <version>" of a dependency as recorded in the binary's build info.
+func linked(module string) string {
+	if info, ok := debug.ReadBuildInfo(); ok {
+		for _, d := range info.Deps {
+			if d.Path == module {
+				return d.Path + " " + d.Version
+			}
+		}
+	}
+	return module + " (unknown version)"
 }
 
 func fail(err error) {
