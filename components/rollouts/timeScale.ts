@@ -1,6 +1,7 @@
 /**
  * Release rehearsals compress time (`rollouts.timeScale`, sandbox only): canary pauses, analysis intervals and the
- * PromQL windows (request rates, feedback) are divided by the same factor. Steps, weights, thresholds, count and limits never change.
+ * PromQL windows (request rates, feedback) are divided by the same factor. Steps, weights, thresholds, count and
+ * limits never change.
  */
 import type { CanaryConfig } from "../../config/schema";
 import { durationSeconds, MeasurementPolicy } from "./analysis";
