@@ -177,6 +177,14 @@ function checkModels(models: any[], pools: any[], env: Environment, out: ConfigI
                 }
             }
         }
+        const analysis = isObj(model.canary) && isObj(model.canary.analysis) ? model.canary.analysis : undefined;
+        if (analysis && analysis.minFeedbackSamples !== undefined && analysis.maxAccuracyDrop === undefined) {
+            out.push({
+                path: `${p}.canary.analysis.minFeedbackSamples`,
+                value: analysis.minFeedbackSamples,
+                message: "is only used by the quality gate: set canary.analysis.maxAccuracyDrop too, or remove it",
+            });
+        }
         if (env === "production" && isObj(model.image) && "build" in model.image) {
             out.push({
                 path: `${p}.image.build`,

@@ -6,6 +6,7 @@
  */
 import * as semver from "semver";
 import { DIGEST, isReleaseTag } from "../components/image/tag";
+import { DEFAULT_MEASUREMENT } from "../components/rollouts/analysis";
 import { z } from "zod";
 
 /** RFC 1123 label, as Kubernetes requires for names. */
@@ -145,9 +146,26 @@ export const canarySchema = z.strictObject({
     steps: z.array(z.int("must be an integer").min(1, "must be in 1..100").max(100, "must be in 1..100")).min(1, "needs at least one step").describe("Traffic weights, strictly increasing, each in 1..100."),
     pauseSeconds: z.int().min(0).max(86400).describe("Pause after each weight before its analysis."),
     analysis: z.strictObject({
-        successRate: z.number().gt(0, "must be in (0, 1]").max(1, "must be in (0, 1]").describe("Minimum non-5xx share of canary requests, 0..1."),
+        successRate: z.number().gt(0, "must be in (0, 1]").max(1, "must be in (0, 1]").describe("Minimum non-5xx share of the canary's /predict requests, 0..1."),
+        maxClientErrorIncrease: z
+            .number()
+            .min(0, "must be in [0, 1]")
+            .max(1, "must be in [0, 1]")
+            .default(0.05)
+            .describe("Maximum client-error (4xx) share of the canary's /predict requests above stable's (absolute, 0..1): fails a version that rejects requests its predecessor served."),
         p99LatencyMs: z.number().gt(0, "must be > 0").describe("Maximum canary p99 latency, milliseconds."),
-        maxAccuracyDrop: z.number().min(0, "must be in [0, 1]").max(1, "must be in [0, 1]").optional().describe("Maximum drop of the canary's quality gauge below stable's (absolute, 0..1)."),
+        maxAccuracyDrop: z
+            .number()
+            .min(0, "must be in [0, 1]")
+            .max(1, "must be in [0, 1]")
+            .optional()
+            .describe("Maximum drop of the canary's accuracy below stable's (absolute, 0..1), from labelled feedback (`/feedback`). Omit to run no quality gate."),
+        minFeedbackSamples: z
+            .int("must be an integer")
+            .min(1, "must be ≥ 1")
+            .max(1000000, "must be ≤ 1000000")
+            .default(100)
+            .describe(`Labelled feedback samples the canary and stable each need in the quality gate's feedback window (${DEFAULT_MEASUREMENT.feedbackWindow}) before the quality gate decides; fewer leave it inconclusive (the rollout pauses). Needs maxAccuracyDrop.`),
     }),
 });
 

@@ -124,6 +124,9 @@ describe("config: the stack files", () => {
         assert.equal(parseConfig(rawConfigOf(BASES.dev).raw, ctx("dev", "us-east-1")).build.requireCleanTree, false);
         assert.equal(cfg.gpuPools[0].amiType, "AL2023_x86_64_NVIDIA");
         assert.equal(cfg.registry.repositoryPrefix, "model-fleet");
+        const canary = parseConfig(rawConfigOf(BASES.prod).raw, ctx("prod", "us-west-2")).models.find((m) => m.canary)!.canary!;
+        assert.equal(canary.analysis.maxClientErrorIncrease, 0.05, "4xx compared with stable by default");
+        assert.equal(canary.analysis.minFeedbackSamples, 100);
     });
 
     it("resolves the git sha once, for stacks that build", () => {

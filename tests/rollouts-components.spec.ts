@@ -22,7 +22,7 @@ import { needsReference, referencePath } from "./reference";
 
 const NS = "models";
 const PROM = "http://prometheus-operated.monitoring.svc.cluster.local:9090";
-const CANARY: CanaryConfig = { steps: [5, 25, 50], pauseSeconds: 300, analysis: { successRate: 0.99, p99LatencyMs: 250, maxAccuracyDrop: 0.03 } };
+const CANARY: CanaryConfig = { steps: [5, 25, 50], pauseSeconds: 300, analysis: { successRate: 0.99, maxClientErrorIncrease: 0.05, p99LatencyMs: 250, maxAccuracyDrop: 0.03, minFeedbackSamples: 100 } };
 /** The pinned chart's values.yaml, a reference file (path under the reference directory). */
 const VALUES_YAML = "charts/argo-rollouts/values.yaml";
 
@@ -225,7 +225,7 @@ describe("rollouts components: RolloutsController", function () {
             /RolloutsController bad: .*(http\(s\)|not a URL)/,
         );
         await assert.rejects(
-            runProgram(() => new RolloutsController("bad", { analysisNamespace: NS, prometheusUrl: PROM, measurement: { interval: "60s", count: 2, failureLimit: 1, inconclusiveLimit: 1, consecutiveErrorLimit: 2, rateWindow: "2m" } }).analysisTemplateNames),
+            runProgram(() => new RolloutsController("bad", { analysisNamespace: NS, prometheusUrl: PROM, measurement: { interval: "60s", count: 2, failureLimit: 1, inconclusiveLimit: 1, consecutiveErrorLimit: 2, rateWindow: "2m", feedbackWindow: "10m" } }).analysisTemplateNames),
             /failureLimit \+ inconclusiveLimit must be < count/,
         );
     });
@@ -346,7 +346,7 @@ describe("rollouts components: ModelCanary", function () {
     it("none: reports the real first-gate traffic share at low replica counts", async () => {
         assert.equal(runs.none!.out.exposure.firstGateTrafficShare, 33.3, "2 replicas, 5% → 1 canary pod of 3");
         assert.equal(runs.nginx!.out.exposure.firstGateTrafficShare, 5, "a router splits by weight");
-        const dev = await renderCanary("none", { replicas: 1, canary: { steps: [25, 50, 100], pauseSeconds: 60, analysis: { successRate: 0.95, p99LatencyMs: 800 } } });
+        const dev = await renderCanary("none", { replicas: 1, canary: { steps: [25, 50, 100], pauseSeconds: 60, analysis: { successRate: 0.95, maxClientErrorIncrease: 0.05, p99LatencyMs: 800, minFeedbackSamples: 100 } } });
         assert.equal(dev.out.exposure.firstGateTrafficShare, 50);
         assert.equal(dev.out.exposure.firstGateWeight, 25);
     });

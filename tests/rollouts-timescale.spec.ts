@@ -5,20 +5,21 @@ import { scaleCanary, scaleMeasurement, scaleSeconds } from "../components/rollo
 describe("rollouts.timeScale (release rehearsals)", () => {
     it("leaves everything unchanged at 1", () => {
         assert.deepEqual(scaleMeasurement(DEFAULT_MEASUREMENT, 1), DEFAULT_MEASUREMENT);
-        const c = { steps: [25, 50, 100], pauseSeconds: 60, analysis: { successRate: 0.95, p99LatencyMs: 800 } };
+        const c = { steps: [25, 50, 100], pauseSeconds: 60, analysis: { successRate: 0.95, maxClientErrorIncrease: 0.05, p99LatencyMs: 800, minFeedbackSamples: 100 } };
         assert.deepEqual(scaleCanary(c, 1), c);
     });
 
-    it("divides intervals, the rate window and pauses by the factor, never counts, limits or steps", () => {
+    it("divides intervals, the rate and feedback windows and pauses by the factor, never counts, limits or steps", () => {
         const m = scaleMeasurement(DEFAULT_MEASUREMENT, 10);
         assert.deepEqual(
-            { ...m, interval: undefined, rateWindow: undefined },
-            { ...DEFAULT_MEASUREMENT, interval: undefined, rateWindow: undefined },
+            { ...m, interval: undefined, rateWindow: undefined, feedbackWindow: undefined },
+            { ...DEFAULT_MEASUREMENT, interval: undefined, rateWindow: undefined, feedbackWindow: undefined },
         );
         assert.equal(m.interval, "6s");
         assert.equal(m.rateWindow, "12s");
+        assert.equal(m.feedbackWindow, "60s");
         validateMeasurement(m);
-        const c = scaleCanary({ steps: [5, 25, 100], pauseSeconds: 300, analysis: { successRate: 0.99, p99LatencyMs: 500 } }, 10);
+        const c = scaleCanary({ steps: [5, 25, 100], pauseSeconds: 300, analysis: { successRate: 0.99, maxClientErrorIncrease: 0.05, p99LatencyMs: 500, minFeedbackSamples: 100 } }, 10);
         assert.deepEqual(c.steps, [5, 25, 100]);
         assert.equal(c.pauseSeconds, 30);
         assert.equal(c.analysis.successRate, 0.99);
@@ -28,6 +29,7 @@ describe("rollouts.timeScale (release rehearsals)", () => {
         const m = scaleMeasurement(DEFAULT_MEASUREMENT, 600);
         assert.equal(m.interval, "1s");
         assert.equal(m.rateWindow, "2s");
+        assert.equal(m.feedbackWindow, "2s");
         assert.equal(scaleSeconds(0, 5, 0), 0);
         assert.throws(() => scaleSeconds(60, 0.5), /must be ≥ 1/);
     });

@@ -6,23 +6,27 @@ import {
     accuracyDropQuery,
     analysisTemplateSpecs,
     ANALYSIS_ARGS,
+    clientErrorIncreaseQuery,
+    DEFAULT_SERVER_METRICS,
     DEFAULT_MEASUREMENT,
     DEFAULT_SERIES_LABELS,
     durationSeconds,
     latencyP99Query,
+    measuredValue,
     METRIC_NAMES,
     prometheusAuthentication,
     successRateQuery,
     templateMinSeconds,
     validateMeasurement,
     validatePrometheusUrl,
+    VALUE_DECIMALS,
 } from "../components/rollouts/analysis";
 import { argNumber, basicCanaryReplicas, CanaryConfig, canarySteps, exposure, validateCanary } from "../components/rollouts/canary";
 import { canaryStrategy, trafficRoutingFor } from "../components/rollouts/ModelCanary";
 import { ANALYSIS_TEMPLATE_NAMES } from "../components/rollouts/RolloutsController";
 
-const PROD_CANARY: CanaryConfig = { steps: [5, 25, 50], pauseSeconds: 300, analysis: { successRate: 0.99, p99LatencyMs: 250, maxAccuracyDrop: 0.03 } };
-const DEV_CANARY: CanaryConfig = { steps: [25, 50, 100], pauseSeconds: 60, analysis: { successRate: 0.95, p99LatencyMs: 800 } };
+const PROD_CANARY: CanaryConfig = { steps: [5, 25, 50], pauseSeconds: 300, analysis: { successRate: 0.99, maxClientErrorIncrease: 0.05, p99LatencyMs: 250, maxAccuracyDrop: 0.03, minFeedbackSamples: 100 } };
+const DEV_CANARY: CanaryConfig = { steps: [25, 50, 100], pauseSeconds: 60, analysis: { successRate: 0.95, maxClientErrorIncrease: 0.05, p99LatencyMs: 800, minFeedbackSamples: 100 } };
 const TARGET = { model: "sentiment", version: "2.1.4", service: "sentiment-canary" };
 const PROM = "http://prometheus-operated.monitoring.svc.cluster.local:9090";
 const specs = analysisTemplateSpecs({ prometheusUrl: PROM });
@@ -72,7 +76,13 @@ function evaluateResult(metric: { successCondition?: string; failureCondition?: 
     return "Successful";
 }
 
-const THRESHOLD_ARGS = { [ANALYSIS_ARGS.successRate]: "0.99", [ANALYSIS_ARGS.p99LatencyMs]: "250", [ANALYSIS_ARGS.maxAccuracyDrop]: "0.03" };
+const THRESHOLD_ARGS = {
+    [ANALYSIS_ARGS.successRate]: "0.99",
+    [ANALYSIS_ARGS.maxClientErrorIncrease]: "0.05",
+    [ANALYSIS_ARGS.p99LatencyMs]: "250",
+    [ANALYSIS_ARGS.maxAccuracyDrop]: "0.03",
+    [ANALYSIS_ARGS.minFeedbackSamples]: "100",
+};
 const metricNamed = (name: string) => allMetrics.find((m) => m.name === name)!;
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -156,8 +166,23 @@ describe("rollouts: canary steps", () => {
         assert.deepEqual(args[ANALYSIS_ARGS.canaryHash].valueFrom, { podTemplateHashValue: "Latest" });
         assert.deepEqual(args[ANALYSIS_ARGS.stableHash].valueFrom, { podTemplateHashValue: "Stable" });
         assert.equal(args[ANALYSIS_ARGS.successRate].value, "0.99");
+        assert.equal(args[ANALYSIS_ARGS.maxClientErrorIncrease].value, "0.05");
         assert.equal(args[ANALYSIS_ARGS.p99LatencyMs].value, "250");
         assert.equal(args[ANALYSIS_ARGS.maxAccuracyDrop].value, "0.03");
+        assert.equal(args[ANALYSIS_ARGS.minFeedbackSamples].value, "100");
+    });
+
+    it("passes the client-error threshold to every gate, the feedback minimum only with the quality gate", () => {
+        const custom: CanaryConfig = { ...PROD_CANARY, analysis: { ...PROD_CANARY.analysis, maxClientErrorIncrease: 0.02, minFeedbackSamples: 400 } };
+        const args = Object.fromEntries(canarySteps(custom, ANALYSIS_TEMPLATE_NAMES, TARGET)[2].analysis!.args!.map((a) => [a.name, a.value]));
+        assert.equal(args[ANALYSIS_ARGS.maxClientErrorIncrease], "0.02");
+        assert.equal(args[ANALYSIS_ARGS.minFeedbackSamples], "400");
+        for (const s of canarySteps(DEV_CANARY, ANALYSIS_TEMPLATE_NAMES, TARGET).filter((x) => x.analysis)) {
+            const names = s.analysis!.args!.map((a) => a.name);
+            assert.ok(names.includes(ANALYSIS_ARGS.maxClientErrorIncrease), "the success-rate template compares 4xx shares in every gate");
+            assert.ok(names.includes(ANALYSIS_ARGS.stableHash), "…against stable's pods");
+            assert.ok(!names.includes(ANALYSIS_ARGS.minFeedbackSamples), "no feedback minimum without the quality gate");
+        }
     });
 
     it("supplies every arg each referenced template declares (Argo fails a run with an unresolved arg)", () => {
@@ -194,7 +219,12 @@ describe("rollouts: canary steps", () => {
         assert.throws(() => validateCanary({ ...PROD_CANARY, analysis: { ...PROD_CANARY.analysis, successRate: 0 } }), /successRate/);
         assert.throws(() => validateCanary({ ...PROD_CANARY, analysis: { ...PROD_CANARY.analysis, p99LatencyMs: 0 } }), /p99LatencyMs/);
         assert.throws(() => validateCanary({ ...PROD_CANARY, analysis: { ...PROD_CANARY.analysis, maxAccuracyDrop: 1.5 } }), /maxAccuracyDrop/);
+        assert.throws(() => validateCanary({ ...PROD_CANARY, analysis: { ...PROD_CANARY.analysis, minFeedbackSamples: 0 } }), /minFeedbackSamples=0 must be an integer >= 1/);
+        assert.throws(() => validateCanary({ ...PROD_CANARY, analysis: { ...PROD_CANARY.analysis, minFeedbackSamples: 2.5 } }), /minFeedbackSamples/);
+        assert.throws(() => validateCanary({ ...PROD_CANARY, analysis: { ...PROD_CANARY.analysis, maxClientErrorIncrease: -0.01 } }), /maxClientErrorIncrease/);
+        assert.throws(() => validateCanary({ ...PROD_CANARY, analysis: { ...PROD_CANARY.analysis, maxClientErrorIncrease: 1.5 } }), /maxClientErrorIncrease/);
         assert.doesNotThrow(() => validateCanary(PROD_CANARY));
+        assert.doesNotThrow(() => validateCanary({ ...PROD_CANARY, analysis: { ...PROD_CANARY.analysis, maxClientErrorIncrease: 0 } }), "0: no increase of 4xx tolerated");
     });
 });
 
@@ -261,7 +291,7 @@ describe("rollouts: replica-weighted precision (no traffic router)", () => {
 
 describe("rollouts: analysis templates", () => {
     it("every metric has a prometheus provider at rollouts.prometheusUrl, both conditions and all limits", () => {
-        assert.equal(allMetrics.length, 3);
+        assert.equal(allMetrics.length, 4);
         for (const m of allMetrics) {
             assert.equal(m.provider.prometheus?.address, PROM, m.name);
             assert.ok(m.provider.prometheus?.query, `${m.name} query`);
@@ -303,6 +333,7 @@ describe("rollouts: analysis templates", () => {
 
     it("thresholds are args, not constants (one template set serves every model)", () => {
         assert.match(metricNamed(METRIC_NAMES.successRate).successCondition!, /\{\{args\.success-rate\}\}/);
+        assert.match(metricNamed(METRIC_NAMES.clientErrors).successCondition!, /\{\{args\.max-client-error-increase\}\}/);
         assert.match(metricNamed(METRIC_NAMES.latency).successCondition!, /\{\{args\.p99-latency-ms\}\}/);
         assert.match(metricNamed(METRIC_NAMES.quality).successCondition!, /\{\{args\.max-accuracy-drop\}\}/);
         for (const m of allMetrics) {
@@ -330,29 +361,54 @@ describe("rollouts: analysis templates", () => {
         assert.throws(() => validateMeasurement({ ...DEFAULT_MEASUREMENT, count: 3, failureLimit: 1, inconclusiveLimit: 2 }), /must be < count/);
         assert.throws(() => validateMeasurement({ ...DEFAULT_MEASUREMENT, interval: "1 minute" }), /interval/);
         assert.throws(() => validateMeasurement({ ...DEFAULT_MEASUREMENT, failureLimit: -1 }), /failureLimit/);
+        assert.throws(() => validateMeasurement({ ...DEFAULT_MEASUREMENT, feedbackWindow: "ten minutes" }), /feedbackWindow/);
+    });
+
+    it("the templates use the measurement policy's windows: rate window for requests, feedback window for feedback", () => {
+        const custom = analysisTemplateSpecs({ prometheusUrl: PROM, measurement: { ...DEFAULT_MEASUREMENT, rateWindow: "5m", feedbackWindow: "30m" } });
+        const queryOf = (spec: typeof custom.successRate) => spec.metrics!.map((m) => m.provider.prometheus!.query!).join("\n");
+        for (const spec of [custom.successRate, custom.latency]) {
+            assert.match(queryOf(spec), /\[5m\]/);
+            assert.doesNotMatch(queryOf(spec), /\[(2m|30m|10m)\]/);
+        }
+        assert.match(queryOf(custom.quality), /\[30m\]/);
+        assert.doesNotMatch(queryOf(custom.quality), /\[(2m|5m|10m)\]/);
+    });
+
+    it("the success-rate template carries both request-outcome metrics: 5xx (absolute) and 4xx (relative to stable)", () => {
+        assert.deepEqual(specs.successRate.metrics!.map((m) => m.name), [METRIC_NAMES.successRate, METRIC_NAMES.clientErrors]);
+        assert.ok(specs.successRate.args!.some((a) => a.name === ANALYSIS_ARGS.stableHash));
+        assert.ok(specs.quality.args!.some((a) => a.name === ANALYSIS_ARGS.minFeedbackSamples));
     });
 });
 
 describe("rollouts: PromQL", () => {
-    const queries = { successRate: successRateQuery(), latency: latencyP99Query(), quality: accuracyDropQuery() };
+    const queries = { successRate: successRateQuery(), clientErrors: clientErrorIncreaseQuery(), latency: latencyP99Query(), quality: accuracyDropQuery() };
 
-    it("the templates carry exactly these queries", () => {
-        assert.equal(metricNamed(METRIC_NAMES.successRate).provider.prometheus!.query, queries.successRate);
-        assert.equal(metricNamed(METRIC_NAMES.latency).provider.prometheus!.query, queries.latency);
-        assert.equal(metricNamed(METRIC_NAMES.quality).provider.prometheus!.query, queries.quality);
+    it("the templates carry exactly these queries, rounded to VALUE_DECIMALS (a value at a decimal threshold is at it)", () => {
+        assert.equal(VALUE_DECIMALS, 9);
+        const rounded = (q: string) => `round((${q}) * 1e9) / 1e9`;
+        assert.equal(measuredValue("x"), rounded("x"));
+        assert.equal(metricNamed(METRIC_NAMES.successRate).provider.prometheus!.query, rounded(queries.successRate));
+        assert.equal(metricNamed(METRIC_NAMES.clientErrors).provider.prometheus!.query, rounded(queries.clientErrors));
+        assert.equal(metricNamed(METRIC_NAMES.latency).provider.prometheus!.query, rounded(queries.latency));
+        assert.equal(metricNamed(METRIC_NAMES.quality).provider.prometheus!.query, rounded(queries.quality));
     });
 
     for (const [name, q] of Object.entries(queries)) {
         it(`${name}: balanced brackets`, () => {
             assert.deepEqual(bracketProblems(q), []);
         });
-        it(`${name}: every selector has the model's namespace, name and pod-template-hash labels`, () => {
+        it(`${name}: every selector has the model's namespace and name, and one version's pod-template-hash`, () => {
             const sels = selectors(q);
             assert.ok(sels.length >= 1);
             for (const s of sels) {
                 assert.equal(s.matchers[DEFAULT_SERIES_LABELS.namespace], "{{args.namespace}}", `${s.metric} namespace`);
                 assert.equal(s.matchers[DEFAULT_SERIES_LABELS.model], "{{args.model}}", `${s.metric} model`);
-                assert.match(s.matchers[DEFAULT_SERIES_LABELS.podTemplateHash], /^\{\{args\.(canary|stable)-hash\}\}$/, `${s.metric} pod hash`);
+                // Request series: the scraping pod's ReplicaSet. Feedback series: the ReplicaSet that served the
+                // prediction, as the server labels it (any pod may count the feedback).
+                const hashLabel = s.metric === DEFAULT_SERVER_METRICS.feedbackTotal ? DEFAULT_SERVER_METRICS.servedByLabel : DEFAULT_SERIES_LABELS.podTemplateHash;
+                assert.match(s.matchers[hashLabel], /^\{\{args\.(canary|stable)-hash\}\}$/, `${s.metric} ${hashLabel}`);
             }
         });
     }
@@ -378,20 +434,48 @@ describe("rollouts: PromQL", () => {
         assert.ok(selectors(queries.latency).every((s) => s.matchers.handler === "/predict"), "inference requests only");
     });
 
-    it("quality: stable minus canary of the accuracy gauge", () => {
-        const sels = selectors(queries.quality);
+    it("client errors: canary 4xx share of /predict minus stable's, zero numerators when there are no 4xx", () => {
+        const sels = selectors(queries.clientErrors);
+        assert.ok(sels.every((s) => s.metric === "model_server_requests_total" && s.matchers.handler === "/predict"));
         assert.deepEqual(
-            sels.map((s) => [s.metric, s.matchers[DEFAULT_SERIES_LABELS.podTemplateHash]]),
+            sels.map((s) => [s.matchers[DEFAULT_SERIES_LABELS.podTemplateHash], s.matchers["code=~"]]),
             [
-                ["model_server_accuracy", "{{args.stable-hash}}"],
-                ["model_server_accuracy", "{{args.canary-hash}}"],
+                ["{{args.canary-hash}}", "4.."],
+                ["{{args.canary-hash}}", undefined],
+                ["{{args.stable-hash}}", "4.."],
+                ["{{args.stable-hash}}", undefined],
             ],
         );
+        assert.equal(queries.clientErrors.match(/\) or vector\(0\)\) \/ sum\(rate\(/g)?.length, 2, "both numerators fall back to 0");
+        assert.match(queries.clientErrors, /^\(.*\) - \(.*\)$/);
+    });
+
+    it("quality: stable minus canary accuracy from feedback counters of ALL pods, by the version that served", () => {
+        const sels = selectors(queries.quality);
+        assert.ok(sels.every((s) => s.metric === "model_server_feedback_total"));
+        assert.ok(sels.every((s) => s.matchers[DEFAULT_SERIES_LABELS.podTemplateHash] === undefined), "not restricted to the pods of one ReplicaSet");
+        assert.deepEqual(
+            sels.map((s) => [s.matchers.served_by, s.matchers.outcome]),
+            [
+                ["{{args.stable-hash}}", "correct"],
+                ["{{args.stable-hash}}", undefined],
+                ["{{args.canary-hash}}", "correct"],
+                ["{{args.canary-hash}}", undefined],
+                ["{{args.canary-hash}}", undefined],
+                ["{{args.stable-hash}}", undefined],
+            ],
+        );
+        assert.ok(sels.every((s) => !("le" in s.matchers)));
+        assert.match(queries.quality, /^\(\(\(sum\(rate\(.*\)\) - \(\(sum\(rate\(/, "stable's accuracy minus the canary's");
+        assert.equal(queries.quality.match(/ and on\(\) \(sum\(increase\(model_server_feedback_total\{[^[]*\}\[10m\]\)\) >= \{\{args\.min-feedback-samples\}\}\)/g)?.length, 2, "both versions need the minimum");
+        assert.doesNotMatch(queries.quality, /model_server_accuracy\b/, "the per-pod gauge (NaN until a pod's first feedback) is not used");
     });
 
     it("uses the configured rate window", () => {
         assert.match(successRateQuery({ rateWindow: "5m" }), /\[5m\]/);
         assert.doesNotMatch(successRateQuery({ rateWindow: "5m" }), /\[2m\]/);
+        assert.doesNotMatch(clientErrorIncreaseQuery({ rateWindow: "5m" }), /\[2m\]/);
+        assert.doesNotMatch(accuracyDropQuery({ feedbackWindow: "20m" }), /\[10m\]/);
     });
 });
 
@@ -399,6 +483,7 @@ describe("rollouts: verdicts (Argo's decision table on our conditions)", () => {
     const sr = metricNamed(METRIC_NAMES.successRate);
     const lat = metricNamed(METRIC_NAMES.latency);
     const q = metricNamed(METRIC_NAMES.quality);
+    const ce = metricNamed(METRIC_NAMES.clientErrors);
 
     it("no data (empty vector) is Inconclusive for every metric, never Successful, never an Error", () => {
         for (const m of allMetrics) {
@@ -431,6 +516,14 @@ describe("rollouts: verdicts (Argo's decision table on our conditions)", () => {
         assert.equal(evaluateResult(lat, [251], THRESHOLD_ARGS), "Failed");
         assert.equal(evaluateResult(lat, [Number.POSITIVE_INFINITY], THRESHOLD_ARGS), "Failed");
         assert.equal(evaluateResult(lat, [700], { ...THRESHOLD_ARGS, [ANALYSIS_ARGS.p99LatencyMs]: "800" }), "Successful");
+    });
+
+    it("client errors: an increase up to maxClientErrorIncrease passes, a larger one fails, fewer 4xx than stable passes", () => {
+        assert.equal(evaluateResult(ce, [0.05], THRESHOLD_ARGS), "Successful");
+        assert.equal(evaluateResult(ce, [0.0501], THRESHOLD_ARGS), "Failed");
+        assert.equal(evaluateResult(ce, [0.99], THRESHOLD_ARGS), "Failed", "a canary that 422s what stable served");
+        assert.equal(evaluateResult(ce, [-0.2], THRESHOLD_ARGS), "Successful");
+        assert.equal(evaluateResult(ce, [0], { ...THRESHOLD_ARGS, [ANALYSIS_ARGS.maxClientErrorIncrease]: "0" }), "Successful");
     });
 
     it("quality: a drop up to maxAccuracyDrop passes, a larger drop fails, an improvement passes", () => {

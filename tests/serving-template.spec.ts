@@ -15,6 +15,7 @@ import {
     buildPodTemplate,
     DEFAULT_DRAIN_SECONDS,
     DEFAULT_PRESTOP_SLEEP_SECONDS,
+    POD_TEMPLATE_HASH_ENV,
     PodTemplateInput,
     startupProbeTiming,
     terminationGracePeriod,
@@ -124,7 +125,17 @@ describe("serving: buildPodTemplate", () => {
         assert.deepEqual(spec.nodeSelector, gpu.nodeSelector);
     });
 
-    it("annotates for scraping only when asked", () => {
+    it("passes the Argo pod-template-hash label as POD_TEMPLATE_HASH only when asked (canary models)", async () => {
+        const envOf = (t: ReturnType<typeof buildPodTemplate>) => ((t.spec as any).containers[0].env as any[]).filter((e) => e.name === POD_TEMPLATE_HASH_ENV);
+        assert.deepEqual(envOf(buildPodTemplate(INPUT)), []);
+        assert.deepEqual(envOf(buildPodTemplate({ ...INPUT, podTemplateHashEnv: false })), []);
+        const t = buildPodTemplate({ ...INPUT, podTemplateHashEnv: true });
+        assert.deepEqual(envOf(t), [{ name: "POD_TEMPLATE_HASH", valueFrom: { fieldRef: { fieldPath: "metadata.labels['rollouts-pod-template-hash']" } } }]);
+        const errors = await validateK8sObject({ apiVersion: "v1", kind: "PodTemplate", metadata: { name: "iris" }, template: await unwrap(t) });
+        assert.deepEqual(errors, []);
+    });
+
+        it("annotates for scraping only when asked", () => {
         assert.equal((buildPodTemplate(INPUT).metadata as any).annotations["prometheus.io/scrape"], "true");
         assert.equal((buildPodTemplate({ ...INPUT, scrapeAnnotations: false }).metadata as any).annotations["prometheus.io/scrape"], undefined);
     });

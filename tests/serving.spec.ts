@@ -103,7 +103,7 @@ const SCENARIOS: Scenario[] = [
         label: "canary CPU model, prod-like (nginx routing)",
         environment: "production",
         model: modelConfig("sentiment", {
-            canary: { steps: [10, 25, 50], pauseSeconds: 120, analysis: { successRate: 0.99, p99LatencyMs: 300, maxAccuracyDrop: 0.02 } },
+            canary: { steps: [10, 25, 50], pauseSeconds: 120, analysis: { successRate: 0.99, maxClientErrorIncrease: 0.05, p99LatencyMs: 300, maxAccuracyDrop: 0.02, minFeedbackSamples: 100 } },
         }),
         rollouts: { trafficRouting: "nginx", host: "sentiment.models.example.com", analysisTemplates: TEMPLATES },
         ingressNamespace: "ingress-nginx",
@@ -115,7 +115,7 @@ const SCENARIOS: Scenario[] = [
         model: modelConfig("vision", {
             gpu: { pool: "a10g", count: 1 },
             autoscaling: { minReplicas: 1, maxReplicas: 2, targetCpuUtilization: 70 },
-            canary: { steps: [50], pauseSeconds: 60, analysis: { successRate: 0.95, p99LatencyMs: 800 } },
+            canary: { steps: [50], pauseSeconds: 60, analysis: { successRate: 0.95, maxClientErrorIncrease: 0.05, p99LatencyMs: 800, minFeedbackSamples: 100 } },
         }),
         gpu: gpuWhole,
         serving: { prometheusOperator: true },
@@ -128,7 +128,7 @@ const SCENARIOS: Scenario[] = [
         environment: "production",
         model: modelConfig("translate", {
             autoscaling: { minReplicas: 2, maxReplicas: 8, targetCpuUtilization: 70, targetRequestsPerSecond: 50 },
-            canary: { steps: [5, 20, 50], pauseSeconds: 300, analysis: { successRate: 0.995, p99LatencyMs: 250 } },
+            canary: { steps: [5, 20, 50], pauseSeconds: 300, analysis: { successRate: 0.995, maxClientErrorIncrease: 0.05, p99LatencyMs: 250, minFeedbackSamples: 100 } },
         }),
         serving: { ingressNamespace: "istio-ingress" },
         rollouts: { trafficRouting: "istio", host: "translate.models.example.com", analysisTemplates: TEMPLATES },
@@ -322,6 +322,11 @@ describe("serving: ModelService and ModelNamespace", function () {
                     assert.equal(ro.spec.strategy.canary.canaryService, `${m.name}-canary`);
                     assert.ok(ro.spec.progressDeadlineSeconds > m.startupBudgetSeconds, "a revision may use its whole startup budget");
                 });
+
+                it("passes its pod-template-hash to the server (POD_TEMPLATE_HASH, downward API) for feedback attribution", () => {
+                    const env = container().env.filter((e: any) => e.name === "POD_TEMPLATE_HASH");
+                    assert.deepEqual(env, [{ name: "POD_TEMPLATE_HASH", valueFrom: { fieldRef: { fieldPath: "metadata.labels['rollouts-pod-template-hash']" } } }]);
+                });
             } else {
                 it("is a Deployment the HPA owns (no replicas), surging without dropping capacity", () => {
                     assert.equal(r.objects.filter((o) => o.kind === "Rollout" && o.metadata.name === m.name).length, 0);
@@ -330,6 +335,10 @@ describe("serving: ModelService and ModelNamespace", function () {
                     assert.deepEqual(d.spec.selector, { matchLabels: selectorLabels(m.name) });
                     assert.deepEqual(d.spec.strategy, { type: "RollingUpdate", rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } });
                     assert.ok(d.spec.progressDeadlineSeconds > m.startupBudgetSeconds, "a revision may use its whole startup budget");
+                });
+
+                it("has no POD_TEMPLATE_HASH (a Deployment's pods carry no rollouts-pod-template-hash)", () => {
+                    assert.ok(!container().env.some((e: any) => e.name === "POD_TEMPLATE_HASH"));
                 });
             }
 
@@ -562,7 +571,7 @@ describe("serving: ModelService and ModelNamespace", function () {
             ["GPU scheduling for a CPU model", { model: modelConfig("bad", {}), gpu: gpuWhole }, /has no gpu config but GPU scheduling was passed/],
             [
                 "a canary model without rollouts wiring",
-                { model: modelConfig("bad", { canary: { steps: [50], pauseSeconds: 60, analysis: { successRate: 0.99, p99LatencyMs: 100 } } }) },
+                { model: modelConfig("bad", { canary: { steps: [50], pauseSeconds: 60, analysis: { successRate: 0.99, maxClientErrorIncrease: 0.05, p99LatencyMs: 100, minFeedbackSamples: 100 } } }) },
                 /has a canary but no rollouts wiring/,
             ],
         ];

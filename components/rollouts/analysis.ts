@@ -1,34 +1,31 @@
 /**
- * The shared AnalysisTemplates (pure): ONE set for every model, parameterised by args.
+ * The shared AnalysisTemplates (pure): ONE set for every model, parameterised by args. Design, reasoning and what a
+ * team must send: docs/design/canary-analysis.md.
  *
- * Each template has one Prometheus metric, judged on the canary's pods only:
- *   - success rate  ≥ `success-rate`      non-5xx share of the canary's requests
- *   - p99 latency   ≤ `p99-latency-ms`    histogram_quantile(0.99, …) over the server's latency histogram
- *   - quality drop  ≤ `max-accuracy-drop` stable's quality gauge minus the canary's
+ * Gates (metric name → condition; all series of the model's namespace and `app_kubernetes_io_name`):
+ *   - success-rate           ≥ `success-rate`               non-5xx share of the canary's /predict requests
+ *   - client-error-increase  ≤ `max-client-error-increase`  canary's 4xx share of /predict minus stable's
+ *   - latency-p99            ≤ `p99-latency-ms`             histogram_quantile(0.99, …) of the canary's /predict
+ *   - accuracy-drop          ≤ `max-accuracy-drop`          stable's accuracy minus the canary's, each from the
+ *     feedback counters `model_server_feedback_total{served_by=<pod-template-hash>}` summed over ALL pods (feedback
+ *     may land on any pod); empty until both versions have ≥ `min-feedback-samples` labelled samples in the window.
  *
- * How Argo turns a query result into a verdict (argo-rollouts, cited rather than guessed):
- *   - `metricproviders/prometheus/prometheus.go` `processResponse`: an instant-vector result becomes `result`, a
- *     []float64 with one entry per series — an EMPTY slice when the query matched no series; a scalar becomes a float.
- *   - `utils/evaluate/evaluate.go` `EvaluateResult`: with BOTH successCondition and failureCondition set, a
- *     measurement where neither holds is *Inconclusive*; with only a successCondition it would be *Failed*, with
- *     only a failureCondition it would be *Successful*. An expression that errors (e.g. `result[0]` on an empty
- *     slice) makes the measurement *Error*.
- *   - `analysis/analysis.go` `assessMetricStatus`: Failed when failed > failureLimit, Inconclusive when
- *     inconclusive > inconclusiveLimit, Error when consecutive errors > consecutiveErrorLimit; otherwise Successful
- *     once `count` measurements were taken.
- *   - `rollout/analysis.go` `setPauseOrAbort`: an Inconclusive run PAUSES the rollout at its current weight (a
- *     human must promote or abort); a Failed or Error run ABORTS it (traffic back to stable).
- *   - `analysis/analysis.go` / `utils/analysis/helpers.go` `ResolveMetricArgs`: `{{args.x}}` placeholders are
- *     resolved over the whole metric (query AND conditions), so thresholds can be args.
+ * How Argo turns a result into a verdict (argo-rollouts v1.9.0): `metricproviders/prometheus/prometheus.go`
+ * `processResponse` makes an instant vector the []float64 `result` (EMPTY when no series matched);
+ * `utils/evaluate/evaluate.go` `EvaluateResult` calls a measurement where neither condition holds *Inconclusive*
+ * and one whose expression errors (`result[0]` on an empty slice) *Error*; `analysis/analysis.go`
+ * `assessMetricStatus` applies failureLimit / inconclusiveLimit / consecutiveErrorLimit; `rollout/analysis.go`
+ * `reconcileStepBasedAnalysisRun` PAUSES the rollout on Inconclusive and ABORTS it on Failed or Error.
  *
- * So "no data" is Inconclusive by construction:
- *   - every condition is guarded by `len(result) > 0 &&` — an empty result satisfies neither condition
- *     (Inconclusive), never indexes an empty slice (Error) and never passes;
- *   - success and failure are strict complements on real numbers, and every comparison with NaN is false in Go,
- *     so NaN (0/0 when the canary served no requests; histogram_quantile over all-zero rates) satisfies neither;
- *   - +Inf (p99 beyond the largest finite bucket) satisfies the latency failure condition, as it should.
- * The success-rate numerator is `… or vector(0)`: a canary answering ONLY 5xx has no non-5xx series at all, and
- * without the `or` that would read as "no data" instead of a 0% success rate.
+ * Guarantees (tested with Argo's own evaluator and Prometheus's engine in tests/promql):
+ *   - empty never passes: every condition is guarded by `len(result) > 0 &&` (Inconclusive, never Error);
+ *   - NaN never passes: success and failure are strict complements and every comparison with NaN is false;
+ *   - a p99 beyond the last finite bucket reads as that bucket's bound, 10 s (Prometheus `promql/quantile.go`
+ *     `BucketQuantile`), and fails; +Inf would fail too;
+ *   - numerators of shares are `… or vector(0)`, so "all 5xx", "no 4xx" and "no correct answer" are numbers, not
+ *     "no data"; a missing denominator stays empty and a zero one gives NaN (0/0): both Inconclusive;
+ *   - a value at its threshold passes: values are rounded to 9 decimals (measuredValue), so float noise from rate
+ *     extrapolation (a 5 % share read as 0.05000000000000001) cannot decide a boundary case.
  */
 import type { IAnalysisTemplateSpec } from "@kubernetes-models/argo-rollouts/argoproj.io/v1alpha1/AnalysisTemplateSpec";
 import type { IMetric } from "@kubernetes-models/argo-rollouts/argoproj.io/v1alpha1/Metric";
@@ -46,6 +43,8 @@ export const ANALYSIS_ARGS = {
     successRate: "success-rate",
     p99LatencyMs: "p99-latency-ms",
     maxAccuracyDrop: "max-accuracy-drop",
+    minFeedbackSamples: "min-feedback-samples",
+    maxClientErrorIncrease: "max-client-error-increase",
 } as const;
 
 /** `{{args.<name>}}` placeholder. */
@@ -54,8 +53,9 @@ export function arg(name: string): string {
 }
 
 /**
- * The model server's metrics contract (images/model-server, /work/notes/metrics.md): per-pod series; probes and
- * scrapes are not counted; `model_server_accuracy` is NaN until the pod's first labelled feedback.
+ * The model server's metrics contract (images/model-server/METRICS.md, metric contract v2): per-pod series; probes
+ * and scrapes are not counted. The rolling `model_server_accuracy` gauge is for dashboards only: the quality gate
+ * reads the feedback counters, which any pod increments for any version (`served_by`).
  */
 export interface ServerMetrics {
     /** Counter of requests, labelled with the HTTP status code. */
@@ -64,12 +64,18 @@ export interface ServerMetrics {
     codeLabel: string;
     /** Label of `requestsTotal` and the latency histogram naming the API handler. */
     handlerLabel: string;
-    /** Handler value of inference requests: success rate and latency are about inference alone. */
+    /** Handler value of inference requests: success rate, client errors and latency are about inference alone. */
     inferenceHandler: string;
     /** Histogram base name of request latency in seconds (`_bucket` is appended). */
     requestDurationSeconds: string;
-    /** Gauge of the model's quality (accuracy), 0..1. */
-    accuracy: string;
+    /** Counter of labelled feedback, by the version that served the prediction and by outcome. */
+    feedbackTotal: string;
+    /** Label of `feedbackTotal` (emitted by the server): pod-template-hash of the ReplicaSet that served the prediction. */
+    servedByLabel: string;
+    /** Label of `feedbackTotal` (emitted by the server) with the outcome. */
+    outcomeLabel: string;
+    /** Outcome value of a correct prediction (the other is `incorrect`). */
+    correctOutcome: string;
 }
 
 export const DEFAULT_SERVER_METRICS: ServerMetrics = {
@@ -78,7 +84,10 @@ export const DEFAULT_SERVER_METRICS: ServerMetrics = {
     handlerLabel: "handler",
     inferenceHandler: "/predict",
     requestDurationSeconds: "model_server_request_duration_seconds",
-    accuracy: "model_server_accuracy",
+    feedbackTotal: "model_server_feedback_total",
+    servedByLabel: "served_by",
+    outcomeLabel: "outcome",
+    correctOutcome: "correct",
 };
 
 /**
@@ -113,8 +122,13 @@ export interface MeasurementPolicy {
     inconclusiveLimit: number;
     /** Consecutive query errors (Prometheus unreachable) tolerated; one more errors the gate (→ abort). */
     consecutiveErrorLimit: number;
-    /** PromQL range for rate()/avg_over_time(); must cover ≥ 2 scrapes. */
+    /** PromQL range of the request rates (success, client errors, latency); must cover ≥ 2 scrapes. */
     rateWindow: string;
+    /**
+     * PromQL range of the feedback counters (quality gate): labelled feedback is sparse and often late, so it is
+     * longer than rateWindow. Both versions need ≥ `minFeedbackSamples` labelled samples within it.
+     */
+    feedbackWindow: string;
 }
 
 /**
@@ -128,37 +142,66 @@ export const DEFAULT_MEASUREMENT: MeasurementPolicy = {
     inconclusiveLimit: 1,
     consecutiveErrorLimit: 2,
     rateWindow: "2m",
+    feedbackWindow: "10m",
 };
 
 export interface PromQueryOptions {
     metrics?: ServerMetrics;
     labels?: SeriesLabels;
+    /** Default: DEFAULT_MEASUREMENT.rateWindow (analysisTemplateSpecs passes its measurement policy's). */
     rateWindow?: string;
+    /** Default: DEFAULT_MEASUREMENT.feedbackWindow (analysisTemplateSpecs passes its measurement policy's). */
+    feedbackWindow?: string;
 }
 
+type Matcher = [label: string, op: "=" | "!=" | "=~" | "!~", value: string];
+
 /** A PromQL label matcher list `{a="x",b!~"y"}` (values are arg placeholders or literals; no escaping needed). */
-export function matchers(parts: Array<[label: string, op: "=" | "!=" | "=~" | "!~", value: string]>): string {
+export function matchers(parts: Matcher[]): string {
     return `{${parts.map(([l, op, v]) => `${l}${op}"${v}"`).join(",")}}`;
 }
 
+/** Selector of all series of the model (its namespace and name), whichever pod or ReplicaSet they come from. */
+export function modelSelector(labels: SeriesLabels = DEFAULT_SERIES_LABELS, extra: Matcher[] = []): string {
+    return matchers([[labels.namespace, "=", arg(ANALYSIS_ARGS.namespace)], [labels.model, "=", arg(ANALYSIS_ARGS.model)], ...extra]);
+}
+
 /** Selector of one ReplicaSet's pods of the model: which one is given by a pod-template-hash arg. */
-export function podSelector(hashArg: string, labels: SeriesLabels = DEFAULT_SERIES_LABELS, extra: Array<[string, "=" | "!=" | "=~" | "!~", string]> = []): string {
-    return matchers([
-        [labels.namespace, "=", arg(ANALYSIS_ARGS.namespace)],
-        [labels.model, "=", arg(ANALYSIS_ARGS.model)],
-        [labels.podTemplateHash, "=", arg(hashArg)],
-        ...extra,
-    ]);
+export function podSelector(hashArg: string, labels: SeriesLabels = DEFAULT_SERIES_LABELS, extra: Matcher[] = []): string {
+    return modelSelector(labels, [[labels.podTemplateHash, "=", arg(hashArg)], ...extra]);
+}
+
+/**
+ * `part / all` of a counter's rates, where `part` selects a subset of `all`'s series. The numerator falls back to 0
+ * when no series matches it (nothing in that subset yet), so only a missing or idle denominator makes the share
+ * empty or NaN.
+ */
+export function shareQuery(counter: string, part: string, all: string, window: string): string {
+    return `(sum(rate(${counter}${part}[${window}])) or vector(0)) / sum(rate(${counter}${all}[${window}]))`;
 }
 
 /** Non-5xx share of the canary's inference requests over the window; empty when the canary has no request series. */
 export function successRateQuery(opts: PromQueryOptions = {}): string {
     const m = opts.metrics ?? DEFAULT_SERVER_METRICS;
     const w = opts.rateWindow ?? DEFAULT_MEASUREMENT.rateWindow;
-    const inference: [string, "=", string] = [m.handlerLabel, "=", m.inferenceHandler];
+    const inference: Matcher = [m.handlerLabel, "=", m.inferenceHandler];
     const ok = podSelector(ANALYSIS_ARGS.canaryHash, opts.labels, [inference, [m.codeLabel, "!~", "5.."]]);
     const all = podSelector(ANALYSIS_ARGS.canaryHash, opts.labels, [inference]);
-    return `(sum(rate(${m.requestsTotal}${ok}[${w}])) or vector(0)) / sum(rate(${m.requestsTotal}${all}[${w}]))`;
+    return shareQuery(m.requestsTotal, ok, all, w);
+}
+
+/**
+ * The canary's client-error (4xx) share of inference requests minus stable's: a version that rejects what its
+ * predecessor served (a changed input contract answers 422) scores a large positive value. Empty when either side
+ * has no request series, NaN when either served nothing in the window: both Inconclusive.
+ */
+export function clientErrorIncreaseQuery(opts: PromQueryOptions = {}): string {
+    const m = opts.metrics ?? DEFAULT_SERVER_METRICS;
+    const w = opts.rateWindow ?? DEFAULT_MEASUREMENT.rateWindow;
+    const inference: Matcher = [m.handlerLabel, "=", m.inferenceHandler];
+    const share = (hashArg: string) =>
+        shareQuery(m.requestsTotal, podSelector(hashArg, opts.labels, [inference, [m.codeLabel, "=~", "4.."]]), podSelector(hashArg, opts.labels, [inference]), w);
+    return `(${share(ANALYSIS_ARGS.canaryHash)}) - (${share(ANALYSIS_ARGS.stableHash)})`;
 }
 
 /** p99 latency of the canary's inference requests over the window, in milliseconds. */
@@ -170,15 +213,39 @@ export function latencyP99Query(opts: PromQueryOptions = {}): string {
 }
 
 /**
- * Stable's quality minus the canary's (a positive value is a drop). Empty when either side has no series, NaN
- * while either has had no labelled feedback yet: both Inconclusive.
+ * Stable's accuracy minus the canary's (a positive value is a drop). Each version's accuracy is the correct share
+ * of the feedback for predictions IT served (`served_by` = its pod-template-hash), summed over every pod of the
+ * model: the pod that receives the feedback need not be the one that served the prediction. Empty while either
+ * version has fewer than `min-feedback-samples` labelled samples in the feedback window: Inconclusive.
  */
 export function accuracyDropQuery(opts: PromQueryOptions = {}): string {
     const m = opts.metrics ?? DEFAULT_SERVER_METRICS;
-    const w = opts.rateWindow ?? DEFAULT_MEASUREMENT.rateWindow;
-    const stable = podSelector(ANALYSIS_ARGS.stableHash, opts.labels);
-    const canary = podSelector(ANALYSIS_ARGS.canaryHash, opts.labels);
-    return `avg(avg_over_time(${m.accuracy}${stable}[${w}])) - avg(avg_over_time(${m.accuracy}${canary}[${w}]))`;
+    const w = opts.feedbackWindow ?? DEFAULT_MEASUREMENT.feedbackWindow;
+    const servedBy = (hashArg: string, extra: Matcher[] = []) => modelSelector(opts.labels, [[m.servedByLabel, "=", arg(hashArg)], ...extra]);
+    const accuracy = (hashArg: string) => shareQuery(m.feedbackTotal, servedBy(hashArg, [[m.outcomeLabel, "=", m.correctOutcome]]), servedBy(hashArg), w);
+    const enough = (hashArg: string) => `(sum(increase(${m.feedbackTotal}${servedBy(hashArg)}[${w}])) >= ${arg(ANALYSIS_ARGS.minFeedbackSamples)})`;
+    return (
+        `((${accuracy(ANALYSIS_ARGS.stableHash)}) - (${accuracy(ANALYSIS_ARGS.canaryHash)}))` +
+        ` and on() ${enough(ANALYSIS_ARGS.canaryHash)} and on() ${enough(ANALYSIS_ARGS.stableHash)}`
+    );
+}
+
+/**
+ * Every measured value is rounded to this many decimals before Argo compares it with its threshold. Rates are
+ * extrapolated floats: Prometheus computes a 5 % share as 0.05000000000000001 and a 0.93 − 0.90 accuracy drop as
+ * 0.029999999999999916 (tests/promql), so a value AT a decimal threshold would pass or fail by float noise.
+ */
+export const VALUE_DECIMALS = 9;
+
+/**
+ * The value a gate decides on: `round((query) * 1e9) / 1e9`. Dividing the integer by the exact 1e9 gives the
+ * double nearest to the 9-decimal value: the same double the threshold's decimal parses to, so `<=`/`>=` hold at
+ * the threshold. (`round(v, 1e-9)` does not: Prometheus multiplies by 1/1e-9, which is not exactly 1e9.)
+ * NaN, ±Inf and empty results stay as they are.
+ */
+export function measuredValue(query: string): string {
+    const scale = `1e${VALUE_DECIMALS}`;
+    return `round((${query}) * ${scale}) / ${scale}`;
 }
 
 /**
@@ -201,6 +268,7 @@ export interface AnalysisTemplateOptions extends PromQueryOptions {
 }
 
 export interface AnalysisTemplateSet {
+    /** Success rate and client-error increase: the request-outcome gate. */
     successRate: IAnalysisTemplateSpec;
     latency: IAnalysisTemplateSpec;
     quality: IAnalysisTemplateSpec;
@@ -253,25 +321,29 @@ function metric(name: string, query: string, conditions: { successCondition: str
 const COMMON_ARGS = [ANALYSIS_ARGS.service, ANALYSIS_ARGS.model, ANALYSIS_ARGS.version, ANALYSIS_ARGS.namespace, ANALYSIS_ARGS.canaryHash];
 
 /** Metric names are unique across the three templates: Argo merges them into one AnalysisRun per gate. */
-export const METRIC_NAMES = { successRate: "success-rate", latency: "latency-p99", quality: "accuracy-drop" } as const;
+export const METRIC_NAMES = { successRate: "success-rate", clientErrors: "client-error-increase", latency: "latency-p99", quality: "accuracy-drop" } as const;
 
 export function analysisTemplateSpecs(opts: AnalysisTemplateOptions): AnalysisTemplateSet {
     validatePrometheusUrl(opts.prometheusUrl);
     const p = opts.measurement ?? DEFAULT_MEASUREMENT;
     validateMeasurement(p);
+    const q: PromQueryOptions = { ...opts, rateWindow: opts.rateWindow ?? p.rateWindow, feedbackWindow: opts.feedbackWindow ?? p.feedbackWindow };
     const args = (...extra: string[]) => [...COMMON_ARGS, ...extra].map((name) => ({ name }));
     return {
         successRate: {
-            args: args(ANALYSIS_ARGS.successRate),
-            metrics: [metric(METRIC_NAMES.successRate, successRateQuery(opts), thresholdConditions("atLeast", ANALYSIS_ARGS.successRate), opts)],
+            args: args(ANALYSIS_ARGS.stableHash, ANALYSIS_ARGS.successRate, ANALYSIS_ARGS.maxClientErrorIncrease),
+            metrics: [
+                metric(METRIC_NAMES.successRate, measuredValue(successRateQuery(q)), thresholdConditions("atLeast", ANALYSIS_ARGS.successRate), opts),
+                metric(METRIC_NAMES.clientErrors, measuredValue(clientErrorIncreaseQuery(q)), thresholdConditions("atMost", ANALYSIS_ARGS.maxClientErrorIncrease), opts),
+            ],
         },
         latency: {
             args: args(ANALYSIS_ARGS.p99LatencyMs),
-            metrics: [metric(METRIC_NAMES.latency, latencyP99Query(opts), thresholdConditions("atMost", ANALYSIS_ARGS.p99LatencyMs), opts)],
+            metrics: [metric(METRIC_NAMES.latency, measuredValue(latencyP99Query(q)), thresholdConditions("atMost", ANALYSIS_ARGS.p99LatencyMs), opts)],
         },
         quality: {
-            args: args(ANALYSIS_ARGS.stableHash, ANALYSIS_ARGS.maxAccuracyDrop),
-            metrics: [metric(METRIC_NAMES.quality, accuracyDropQuery(opts), thresholdConditions("atMost", ANALYSIS_ARGS.maxAccuracyDrop), opts)],
+            args: args(ANALYSIS_ARGS.stableHash, ANALYSIS_ARGS.maxAccuracyDrop, ANALYSIS_ARGS.minFeedbackSamples),
+            metrics: [metric(METRIC_NAMES.quality, measuredValue(accuracyDropQuery(q)), thresholdConditions("atMost", ANALYSIS_ARGS.maxAccuracyDrop), opts)],
         },
     };
 }
@@ -303,6 +375,9 @@ export function validateMeasurement(p: MeasurementPolicy): void {
     if (!/^\d+(s|m|h)$/.test(p.rateWindow)) {
         problems.push(`rateWindow "${p.rateWindow}" must be <n>s|m|h`);
     }
+    if (!/^\d+(s|m|h)$/.test(p.feedbackWindow)) {
+        problems.push(`feedbackWindow "${p.feedbackWindow}" must be <n>s|m|h`);
+    }
     if (problems.length > 0) {
         throw new Error(`invalid analysis measurement policy: ${problems.join("; ")}`);
     }
@@ -326,7 +401,6 @@ export function durationSeconds(d: string | number): number {
     return Number(m[1] ?? 0) * 3600 + Number(m[2] ?? 0) * 60 + Number(m[3] ?? 0);
 }
 
-/** Minimum seconds one AnalysisRun of this template takes: initialDelay + (count − 1) × interval, longest metric. */
 /**
  * Minimum run time of each shared template under a measurement policy, keyed by template name. Timing does not
  * depend on the Prometheus URL, so the specs are built from a placeholder and the result is plain numbers.
@@ -340,6 +414,7 @@ export function analysisMinSeconds(names: AnalysisTemplateNames, measurement: Me
     };
 }
 
+/** Minimum seconds one AnalysisRun of this template takes: initialDelay + (count − 1) × interval, longest metric. */
 export function templateMinSeconds(spec: IAnalysisTemplateSpec): number {
     return Math.max(
         0,

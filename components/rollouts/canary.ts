@@ -4,8 +4,8 @@
  * A model's `canary.steps` (traffic weights, %) become Argo Rollouts steps: for every weight
  * `setWeight` → `pause {duration}` → `analysis` (the shared AnalysisTemplates, see analysis.ts). The canary
  * therefore never gets more than the first weight before one analysis has passed, and every later increase
- * is gated by an analysis at the previous weight. A Failed/Error analysis aborts the rollout, an
- * Inconclusive one pauses it at the current weight (argo-rollouts `rollout/analysis.go`, `setPauseOrAbort`).
+ * is gated by an analysis at the previous weight. A Failed/Error analysis aborts the rollout, an Inconclusive one
+ * pauses it at the current weight (argo-rollouts `rollout/analysis.go`, `reconcileStepBasedAnalysisRun`).
  *
  * `exposure()` is computed from the RENDERED steps, not from the config, so a rendering bug (a missing gate, a
  * reordered step) shows up as a larger exposure in the stack output and fails the test that bounds it.
@@ -65,6 +65,12 @@ export function validateCanary(canary: CanaryConfig): void {
     if (a.maxAccuracyDrop !== undefined && !(a.maxAccuracyDrop >= 0 && a.maxAccuracyDrop <= 1)) {
         problems.push(`analysis.maxAccuracyDrop=${a.maxAccuracyDrop} must be in [0, 1]`);
     }
+    if (!Number.isInteger(a.minFeedbackSamples) || a.minFeedbackSamples < 1) {
+        problems.push(`analysis.minFeedbackSamples=${a.minFeedbackSamples} must be an integer >= 1`);
+    }
+    if (!(a.maxClientErrorIncrease >= 0 && a.maxClientErrorIncrease <= 1)) {
+        problems.push(`analysis.maxClientErrorIncrease=${a.maxClientErrorIncrease} must be in [0, 1]`);
+    }
     if (problems.length > 0) {
         throw new Error(`invalid canary config: ${problems.join("; ")}`);
     }
@@ -91,15 +97,17 @@ export function analysisArgs(canary: CanaryConfig, target: AnalysisTarget): IAna
         { name: ANALYSIS_ARGS.canaryHash, valueFrom: { podTemplateHashValue: "Latest" } },
         { name: ANALYSIS_ARGS.stableHash, valueFrom: { podTemplateHashValue: "Stable" } },
         { name: ANALYSIS_ARGS.successRate, value: argNumber(canary.analysis.successRate) },
+        { name: ANALYSIS_ARGS.maxClientErrorIncrease, value: argNumber(canary.analysis.maxClientErrorIncrease) },
         { name: ANALYSIS_ARGS.p99LatencyMs, value: argNumber(canary.analysis.p99LatencyMs) },
     ];
     if (canary.analysis.maxAccuracyDrop !== undefined) {
         args.push({ name: ANALYSIS_ARGS.maxAccuracyDrop, value: argNumber(canary.analysis.maxAccuracyDrop) });
+        args.push({ name: ANALYSIS_ARGS.minFeedbackSamples, value: argNumber(canary.analysis.minFeedbackSamples) });
     }
     return args;
 }
 
-/** Template names one gate runs: success rate and latency always, quality when `maxAccuracyDrop` is set. */
+/** Template names one gate runs: success rate (with client errors) and latency always, quality when `maxAccuracyDrop` is set. */
 export function gateTemplates(canary: CanaryConfig, templates: AnalysisTemplateNames): string[] {
     const names = [templates.successRate, templates.latency];
     if (canary.analysis.maxAccuracyDrop !== undefined) {

@@ -1,6 +1,7 @@
 /**
  * Release rehearsals compress time (`rollouts.timeScale`, sandbox only): canary pauses, analysis intervals and the
- * PromQL rate window are divided by the same factor. Steps, weights, thresholds, count and limits never change.
+ * PromQL windows (request rates, feedback) are divided by the same factor. Steps, weights, thresholds, count and
+ * limits never change.
  */
 import type { CanaryConfig } from "../../config/schema";
 import { durationSeconds, MeasurementPolicy } from "./analysis";
@@ -14,9 +15,9 @@ export function scaleSeconds(seconds: number, factor: number, min = 1): number {
 export function scaleMeasurement(p: MeasurementPolicy, factor: number): MeasurementPolicy {
     if (factor === 1) return p;
     const interval = scaleSeconds(durationSeconds(p.interval), factor);
-    // The rate window must still cover at least two scrapes at the compressed scrape interval.
-    const window = Math.max(scaleSeconds(durationSeconds(p.rateWindow), factor), 2 * interval);
-    return { ...p, interval: `${interval}s`, rateWindow: `${window}s` };
+    // A window must still cover at least two scrapes at the compressed scrape interval.
+    const window = (w: string) => `${Math.max(scaleSeconds(durationSeconds(w), factor), 2 * interval)}s`;
+    return { ...p, interval: `${interval}s`, rateWindow: window(p.rateWindow), feedbackWindow: window(p.feedbackWindow) };
 }
 
 export function scaleCanary(c: CanaryConfig, factor: number): CanaryConfig {

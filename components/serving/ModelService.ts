@@ -191,6 +191,7 @@ export class ModelService extends pulumi.ComponentResource {
             gpu: args.gpu,
             scrapeAnnotations: !prometheusOperator,
             imagePullSecrets: args.imagePullSecrets,
+            podTemplateHashEnv: model.canary !== undefined,
         });
 
         let scaleTargetRef: k8s.types.input.autoscaling.v2.CrossVersionObjectReference;

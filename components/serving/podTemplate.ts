@@ -21,6 +21,14 @@ export const METRICS_PATH = "/metrics";
 export const DEFAULT_PRESTOP_SLEEP_SECONDS = 10;
 /** Seconds the server gets after SIGTERM to finish in-flight requests (uvicorn drains on SIGTERM). */
 export const DEFAULT_DRAIN_SECONDS = 30;
+/**
+ * Env var carrying the pod's `rollouts-pod-template-hash` label (downward API). The server encodes it in every
+ * prediction id, so whichever pod receives the feedback counts it for the version that served the prediction
+ * (`model_server_feedback_total{served_by}`, the quality gate's input).
+ */
+export const POD_TEMPLATE_HASH_ENV = "POD_TEMPLATE_HASH";
+/** Label Argo Rollouts puts on every pod of a Rollout's ReplicaSet. */
+export const ROLLOUTS_POD_TEMPLATE_HASH_LABEL = "rollouts-pod-template-hash";
 /** Size limit of the writable `/tmp` emptyDir (the root filesystem is read-only). */
 export const TMP_SIZE_LIMIT = "1Gi";
 
@@ -58,6 +66,8 @@ export interface PodTemplateInput {
     drainSeconds?: number;
     /** Registry pull Secrets (Harbor's robot credentials); default none (ECR pulls with the node role). */
     imagePullSecrets?: pulumi.Input<string>[];
+    /** Pass the Argo pod-template-hash label as POD_TEMPLATE_HASH (canary models: the Rollout's pods); default false. */
+    podTemplateHashEnv?: boolean;
 }
 
 export interface ProbeTiming {
@@ -152,6 +162,9 @@ export function buildPodTemplate(input: PodTemplateInput): k8s.types.input.core.
             // Python writes caches under $HOME; the root filesystem is read-only.
             { name: "HOME", value: "/tmp" },
             { name: "PYTHONDONTWRITEBYTECODE", value: "1" },
+            ...(input.podTemplateHashEnv
+                ? [{ name: POD_TEMPLATE_HASH_ENV, valueFrom: { fieldRef: { fieldPath: `metadata.labels['${ROLLOUTS_POD_TEMPLATE_HASH_LABEL}']` } } }]
+                : []),
         ],
         resources: {
             requests: { cpu: input.resources.cpu, memory: input.resources.memory },
