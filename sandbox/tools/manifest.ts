@@ -169,6 +169,36 @@ export const TOOLS: readonly ToolSpec[] = [
         ],
         checks: [],
     },
+    {
+        // Prometheus server and promtool (module v0.316.0 = Prometheus 3.16.0, its VERSION file); no replaces upstream.
+        name: "prometheus",
+        version: "v3.16.0",
+        module: "github.com/prometheus/prometheus",
+        moduleVersion: "v0.316.0",
+        binaries: { prometheus: "github.com/prometheus/prometheus/cmd/prometheus", promtool: "github.com/prometheus/prometheus/cmd/promtool" },
+        ldflags: [
+            "-X github.com/prometheus/common/version.Version=3.16.0",
+            "-X github.com/prometheus/common/version.Revision=v0.316.0",
+            "-X github.com/prometheus/common/version.Branch=HEAD",
+            "-X github.com/prometheus/common/version.BuildUser=model-fleet",
+            "-X github.com/prometheus/common/version.BuildDate=20260101-00:00:00",
+        ],
+        tags: ["netgo"],
+        checks: [
+            { binary: "prometheus", args: ["--version"], expect: /^prometheus, version 3\.16\.0 / },
+            { binary: "promtool", args: ["--version"], expect: /^promtool, version 3\.16\.0 / },
+        ],
+    },
+    {
+        // Argo Rollouts' own metric evaluation (Provider.Run → EvaluateResult) as a small program, for the PromQL suite.
+        name: "argo-evaluate",
+        version: "v1.9.0",
+        module: "github.com/argoproj/argo-rollouts",
+        moduleVersion: "v1.9.0",
+        binaries: { "argo-evaluate": "." },
+        ldflags: [],
+        checks: [{ binary: "argo-evaluate", args: ["--version"], expect: /argo-rollouts v1\.9\.0\)$/ }],
+    },
 ];
 
 export function toolSpec(name: string): ToolSpec {
