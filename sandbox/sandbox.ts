@@ -14,6 +14,7 @@ import { sandboxNodes, SandboxPool } from "./cluster/nodes";
 import { isAlive } from "./cluster/processes";
 import { formatRows, podRows } from "./cluster/view";
 import { prepareEngine, REPO_ROOT, sandboxStack } from "./stack";
+import { toolPath } from "./tools/build";
 
 const USAGE = `usage: npm run sandbox -- up [--stack local] | status | down
   up      start etcd, kube-apiserver, controller manager, scheduler, kwok, the Argo Rollouts controller and the
@@ -55,6 +56,9 @@ async function up(stack: string): Promise<number> {
     const t0 = Date.now();
     const log = (line: string) => console.log(`[sandbox] ${line}`);
     const nodes = sandboxNodes(stackPools(stack));
+    // The engine's tools too are checked before anything starts (the cluster's own are checked by startCluster).
+    toolPath("pulumi");
+    toolPath("pulumi-resource-kubernetes");
     const state = await startCluster(paths, stack, nodes, REPO_ROOT, log);
     log(`cluster up in ${((Date.now() - t0) / 1000).toFixed(1)} s; kubeconfig: ${path.relative(REPO_ROOT, paths.kubeconfig)}`);
     const engine = prepareEngine(paths, stack, state.caCert);
