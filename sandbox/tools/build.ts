@@ -166,7 +166,9 @@ export function buildTool(t: ToolSpec, log: (line: string) => void): BuildResult
         fs.chmodSync(path.join(bin, s.as), 0o755);
     }
     for (const c of t.checks) {
-        const r = spawnSync(path.join(bin, c.binary), [...c.args], {
+        const exe = c.via ? toolPath(c.via.tool, c.via.binary) : path.join(bin, c.binary);
+        const r = spawnSync(exe, c.args.map((a) => a.replace("{bin}", bin)), {
+            maxBuffer: 64 << 20,
             encoding: "utf8",
             env: { ...process.env, PULUMI_HOME: path.join(home, "pulumi-home"), PULUMI_SKIP_UPDATE_CHECK: "true" },
         });
@@ -174,7 +176,7 @@ export function buildTool(t: ToolSpec, log: (line: string) => void): BuildResult
         if (r.status !== 0 || !c.expect.test(out.trim())) {
             throw new Error(`${t.name}: \`${c.binary} ${c.args.join(" ")}\` exited ${r.status} and printed ${JSON.stringify(out.slice(0, 300))}, expected ${c.expect}`);
         }
-        step(`check ok: ${c.binary} ${c.args.join(" ")} → ${out.trim().split("\n")[0].slice(0, 80)}`);
+        step(`check ok: ${path.basename(exe)} ${c.args.join(" ")} → ${(c.expect.exec(out)?.[0] ?? "").slice(0, 80)}`);
     }
     fs.rmSync(path.join(home, "pulumi-home"), { recursive: true, force: true });
     const seconds = Math.round((Date.now() - started) / 1000);

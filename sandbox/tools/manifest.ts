@@ -38,7 +38,14 @@ export interface ToolSpec {
     /** Executable scripts shipped inside a module, copied into bin/ unchanged. */
     readonly scripts?: ReadonlyArray<{ readonly module: string; readonly path: string; readonly as: string }>;
     /** After the build: `<binary> <args>` must exit 0 and print a match of `expect`. */
-    readonly checks: ReadonlyArray<{ readonly binary: string; readonly args: readonly string[]; readonly expect: RegExp }>;
+    readonly checks: ReadonlyArray<{
+        readonly binary: string;
+        /** `{bin}` stands for this tool's bin directory. */
+        readonly args: readonly string[];
+        readonly expect: RegExp;
+        /** Run another (already built) tool's binary instead, e.g. the CLI asking a plugin for its schema. */
+        readonly via?: { readonly tool: string; readonly binary: string };
+    }>;
 }
 
 const KUBE_VERSION = "v1.35.4";
@@ -84,7 +91,15 @@ export const TOOLS: readonly ToolSpec[] = [
         // main.go embeds schema-embed.json and terraform-mapping-embed.json, which `go generate` writes (git-ignored
         // upstream, so absent from the module zip).
         generate: [{ file: "generate.go", env: { VERSION: "4.25.0" } }],
-        checks: [{ binary: "pulumi-resource-kubernetes", args: ["-version"], expect: /4\.25\.0/ }],
+        // The plugin has no version flag: the CLI starts it over gRPC and asks for its schema (GetSchema).
+        checks: [
+            {
+                binary: "pulumi-resource-kubernetes",
+                via: { tool: "pulumi", binary: "pulumi" },
+                args: ["package", "get-schema", "{bin}/pulumi-resource-kubernetes"],
+                expect: /"version":\s*"4\.25\.0"/,
+            },
+        ],
     },
     {
         name: "kubernetes",
