@@ -14,9 +14,14 @@ export class Kube {
         this.objects = k8s.KubernetesObjectApi.makeApiClient(kc);
     }
 
-    /** Server-side apply (create or update), as `kubectl apply --server-side --force-conflicts` does. */
+    /**
+     * Server-side apply (create or update), as `kubectl apply --server-side --force-conflicts` does. Plain objects
+     * go through the library's YAML loader first: its serializer maps typed models' field names and would drop
+     * keys such as `x-kubernetes-int-or-string` from an object that is not one.
+     */
     async apply(obj: KubeObject): Promise<KubeObject> {
-        return this.objects.patch(obj, undefined, undefined, FIELD_MANAGER, true, k8s.PatchStrategy.ServerSideApply);
+        const typed = k8s.loadYaml<KubeObject>(JSON.stringify(obj));
+        return this.objects.patch(typed, undefined, undefined, FIELD_MANAGER, true, k8s.PatchStrategy.ServerSideApply);
     }
 
     async list(apiVersion: string, kind: string, namespace?: string, labelSelector?: string): Promise<KubeObject[]> {
