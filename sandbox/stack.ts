@@ -7,8 +7,10 @@
  * process and the CLI connects to it (`--client`). This is the path Pulumi's own inline programs take; it is used
  * because the Node.js language host (`pulumi-language-nodejs`) cannot be had from the Go module proxy here (see
  * docs/sandbox.md#what-could-not-be-built). Dynamic providers (Harbor) run in the engine's provider host through
- * the SDK's own `pulumi-resource-pulumi-nodejs` launcher, and the policy pack through the `@pulumi/pulumi/cmd/
- * run-policy-pack` launcher the engine falls back to without a language host.
+ * the SDK's own `pulumi-resource-pulumi-nodejs` launcher, and the policy pack as a binary analyzer plugin (an
+ * executable `--policy-pack` path, pkg/v3 resource/plugin/analyzer_plugin.go) that starts the SDK's own
+ * `@pulumi/pulumi/cmd/run-policy-pack` in the pack's directory: the engine asks the language host to start a
+ * Node.js pack, and there is none here.
  */
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
@@ -22,24 +24,20 @@ export const REPO_ROOT = path.resolve(__dirname, "..");
 export const PROJECT = "model-fleet";
 /** Passphrase of the sandbox stacks' secrets (a throwaway local stack; it encrypts the Harbor stub's password). */
 export const SANDBOX_PASSPHRASE = "model-fleet-sandbox";
-export const POLICY_PACK = path.join(REPO_ROOT, "policy");
+export const POLICY_DIR = path.join(REPO_ROOT, "policy");
 
-/**
- * The analyzer launcher the engine runs for a Node.js policy pack when no language host is installed
- * (sdk/go/common/resource/plugin/analyzer_plugin.go looks for `pulumi-analyzer-policy-<runtime>`). Its body is the
- * one pulumi/pulumi shipped as sdk/nodejs/dist/pulumi-analyzer-policy before #20572.
- */
-const POLICY_LAUNCHER = `#!/bin/sh
-PULUMI_RUN_SCRIPT_PATH=$(node -e "try { console.log(require.resolve('@pulumi/pulumi/cmd/run-policy-pack')) } catch (e) { console.error(e.message) }")
-if [ ! -z "$PULUMI_RUN_SCRIPT_PATH" ]; then
-    node "$PULUMI_RUN_SCRIPT_PATH" $@
-fi
-`;
+/** The policy pack as a binary analyzer plugin: the engine passes its address as the only argument. */
+function policyLauncher(): string {
+    const runPolicyPack = require.resolve("@pulumi/pulumi/cmd/run-policy-pack", { paths: [POLICY_DIR] });
+    return `#!/bin/sh\ncd "${POLICY_DIR}" && exec "${process.execPath}" "${runPolicyPack}" "$1" .\n`;
+}
 
 export interface EngineEnv {
     pulumiHome: string;
     workDir: string;
     env: Record<string, string>;
+    /** What to pass as `--policy-pack` (the launcher of the repo's policy pack). */
+    policyPack: string;
 }
 
 /** Installs the provider plugin into the sandbox's PULUMI_HOME and lays out the workspace directory. */
@@ -47,9 +45,9 @@ export function prepareEngine(paths: SandboxPaths, stack: string, caCert: string
     const pulumiHome = path.join(paths.root, "pulumi-home");
     const backend = path.join(paths.root, "backend");
     const workDir = path.join(paths.root, "workspace");
-    const shims = path.join(paths.root, "bin");
-    for (const d of [pulumiHome, backend, workDir, shims]) fs.mkdirSync(d, { recursive: true });
-    fs.writeFileSync(path.join(shims, "pulumi-analyzer-policy-nodejs"), POLICY_LAUNCHER, { mode: 0o755 });
+    const policyPack = path.join(paths.root, "policy-pack", "model-fleet-policy");
+    for (const d of [pulumiHome, backend, workDir, path.dirname(policyPack)]) fs.mkdirSync(d, { recursive: true });
+    fs.writeFileSync(policyPack, policyLauncher(), { mode: 0o755 });
     // The project and the stack's committed config; the workspace may write to these copies, never to the repo.
     fs.copyFileSync(path.join(REPO_ROOT, "Pulumi.yaml"), path.join(workDir, "Pulumi.yaml"));
     const stackFile = `Pulumi.${stack}.yaml`;
@@ -66,7 +64,7 @@ export function prepareEngine(paths: SandboxPaths, stack: string, caCert: string
         PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK: "true",
         // The Harbor stub's CA, for the dynamic providers in the engine's provider host.
         NODE_EXTRA_CA_CERTS: caCert,
-        PATH: [shims, pulumiBin, process.env.PATH ?? ""].join(path.delimiter),
+        PATH: [pulumiBin, process.env.PATH ?? ""].join(path.delimiter),
     };
     const k8sProvider = toolSpec("pulumi-resource-kubernetes");
     execFileSync(
@@ -74,7 +72,7 @@ export function prepareEngine(paths: SandboxPaths, stack: string, caCert: string
         ["plugin", "install", "resource", "kubernetes", k8sProvider.version, "--file", toolPath("pulumi-resource-kubernetes")],
         { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] },
     );
-    return { pulumiHome, workDir, env };
+    return { pulumiHome, workDir, env, policyPack };
 }
 
 /** `index.ts` as an inline program: re-required on every operation so each run evaluates the program afresh. */
