@@ -20,6 +20,7 @@ import {
     startupProbeTiming,
     terminationGracePeriod,
     topologySpread,
+    serverWorkers,
 } from "../components/serving/podTemplate";
 import { unwrap } from "./harness";
 import { validateK8sObject } from "./k8sValidate";
@@ -185,5 +186,12 @@ describe("serving: autoscaling", () => {
         assert.match(rule.seriesQuery, /^model_server_requests_total\{namespace!="",pod!=""\}$/);
         assert.deepEqual(rule.resources.overrides, { namespace: { resource: "namespace" }, pod: { resource: "pod" } });
         assert.match(rule.metricsQuery, /^sum\(rate\(<<\.Series>>\{<<\.LabelMatchers>>\}\[2m\]\)\) by \(<<\.GroupBy>>\)$/);
+    });
+});
+
+describe("server workers from the CPU request", () => {
+    it("runs one worker per requested core, rounded up, at least one", () => {
+        assert.deepEqual(["250m", "1000m", "1", "2", "2500m", "8"].map(serverWorkers), [1, 1, 1, 2, 3, 8]);
+        assert.throws(() => serverWorkers("2Gi"), /not cores or millicores/);
     });
 });

@@ -161,6 +161,8 @@ export function buildPodTemplate(input: PodTemplateInput): k8s.types.input.core.
             { name: "GRACEFUL_SHUTDOWN_SECONDS", value: String(serverShutdownSeconds(drain)) },
             // Python writes caches under $HOME; the root filesystem is read-only.
             { name: "HOME", value: "/tmp" },
+            // One server worker per requested core (the measured optimum; the pod sees its whole node's cores).
+            { name: "WEB_CONCURRENCY", value: String(serverWorkers(input.resources.cpu)) },
             { name: "PYTHONDONTWRITEBYTECODE", value: "1" },
             ...(input.podTemplateHashEnv
                 ? [{ name: POD_TEMPLATE_HASH_ENV, valueFrom: { fieldRef: { fieldPath: `metadata.labels['${ROLLOUTS_POD_TEMPLATE_HASH_LABEL}']` } } }]
@@ -235,4 +237,15 @@ export function buildPodTemplate(input: PodTemplateInput): k8s.types.input.core.
         },
         spec,
     };
+}
+
+/**
+ * Server worker processes for a CPU request: one per requested core, rounded up, at least one (bench/RESULTS-server.md:
+ * beyond one worker per core, throughput fell and p99 rose). `500m` → 1, `2` → 2, `2500m` → 3.
+ */
+export function serverWorkers(cpu: string): number {
+    const m = /^([0-9.]+)(m?)$/.exec(cpu);
+    if (!m) throw new Error(`CPU request "${cpu}" is not cores or millicores`);
+    const cores = Number(m[1]) / (m[2] === "m" ? 1000 : 1);
+    return Math.max(1, Math.ceil(cores - 1e-9));
 }
