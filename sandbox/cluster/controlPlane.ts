@@ -85,6 +85,22 @@ function processSpecs(paths: SandboxPaths, pki: Pki, tools: Record<string, strin
             .map((f) => fs.readFileSync(path.join(tools.kwokStages, f), "utf8").trim())
             .join("\n---\n") + "\n",
     );
+    // The controller manager and the scheduler: the admin kubeconfig, loopback serving, no leader election.
+    const kubeComponent = (name: string, command: string, port: number, extra: string[]): ProcessSpec => ({
+        name,
+        command,
+        args: [
+            `--kubeconfig=${kc}`,
+            `--authentication-kubeconfig=${kc}`,
+            `--authorization-kubeconfig=${kc}`,
+            `--bind-address=${loopback}`,
+            `--secure-port=${port}`,
+            "--leader-elect=false",
+            ...extra,
+        ],
+        ready: ok(`https://${loopback}:${port}/healthz`, { insecure: true }),
+        timeoutSeconds: 60,
+    });
     return [
         {
             name: "etcd",
@@ -126,37 +142,12 @@ function processSpecs(paths: SandboxPaths, pki: Pki, tools: Record<string, strin
             ready: ok(`https://${loopback}:${PORTS.apiserver}/readyz`, adminTls),
             timeoutSeconds: 90,
         },
-        {
-            name: "kube-controller-manager",
-            command: tools.controllerManager,
-            args: [
-                `--kubeconfig=${kc}`,
-                `--authentication-kubeconfig=${kc}`,
-                `--authorization-kubeconfig=${kc}`,
-                `--bind-address=${loopback}`,
-                `--secure-port=${PORTS.controllerManager}`,
-                "--leader-elect=false",
-                `--service-account-private-key-file=${pki.saKey}`,
-                `--root-ca-file=${pki.caCert}`,
-                "--use-service-account-credentials=false",
-            ],
-            ready: ok(`https://${loopback}:${PORTS.controllerManager}/healthz`, { insecure: true }),
-            timeoutSeconds: 60,
-        },
-        {
-            name: "kube-scheduler",
-            command: tools.scheduler,
-            args: [
-                `--kubeconfig=${kc}`,
-                `--authentication-kubeconfig=${kc}`,
-                `--authorization-kubeconfig=${kc}`,
-                `--bind-address=${loopback}`,
-                `--secure-port=${PORTS.scheduler}`,
-                "--leader-elect=false",
-            ],
-            ready: ok(`https://${loopback}:${PORTS.scheduler}/healthz`, { insecure: true }),
-            timeoutSeconds: 60,
-        },
+        kubeComponent("kube-controller-manager", tools.controllerManager, PORTS.controllerManager, [
+            `--service-account-private-key-file=${pki.saKey}`,
+            `--root-ca-file=${pki.caCert}`,
+            "--use-service-account-credentials=false",
+        ]),
+        kubeComponent("kube-scheduler", tools.scheduler, PORTS.scheduler, []),
         {
             name: "kwok",
             command: tools.kwok,
