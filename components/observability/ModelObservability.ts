@@ -12,7 +12,7 @@ import { ObservedModel, RuleGroup, ruleGroups } from "./rules";
 export interface ModelObservabilityArgs {
     /** Namespace of the rule and dashboard objects (and of the models' series). */
     readonly namespace: pulumi.Input<string>;
-    /** Namespace the models' series carry (`namespace` label); default: `namespace` when a plain string. */
+    /** Namespace the models' series carry (`namespace` label), the dashboard's `namespace` variable; required. */
     readonly modelNamespace: string;
     /** Models with resolved thresholds. */
     readonly models: ObservedModel[];
