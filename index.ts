@@ -13,6 +13,9 @@ import { GpuClusterAddons } from "./components/gpu/GpuClusterAddons";
 import { defaultGpuNamePrefix, GpuNodePool } from "./components/gpu/GpuNodePool";
 import { gpuScheduling } from "./components/gpu/workloadGpu";
 import { ModelImage } from "./components/image/ModelImage";
+import { GPU_POOL_LABEL } from "./components/gpu/labels";
+import { ModelObservability } from "./components/observability/ModelObservability";
+import { DEFAULT_THRESHOLDS, resolveThresholds } from "./components/observability/rules";
 import { buildTag, deployedReleaseTags } from "./components/image/tag";
 import { ModelRegistry } from "./components/registry/ModelRegistry";
 import { DEFAULT_MEASUREMENT } from "./components/rollouts/analysis";
@@ -175,7 +178,40 @@ const services = config.models.map(
         ),
 );
 
+// Alerts and the version dashboard: recording rules of every model's SLIs, alerts with thresholds from each model's
+// config, and (production by default) a Grafana dashboard ConfigMap built from the same recorded names.
+const obs = config.observability;
+const observability = new ModelObservability(
+    "observability",
+    {
+        namespace: obs.namespace ?? namespace.namespaceName,
+        modelNamespace: config.serving.namespace,
+        models: config.models.map((m) => ({
+            name: m.name,
+            namespace: config.serving.namespace,
+            canary: m.canary !== undefined,
+            gpu: m.gpu && { pool: m.gpu.pool, profile: m.gpu.profile },
+            thresholds: resolveThresholds(m, { ...DEFAULT_THRESHOLDS, ...obs.defaults }),
+        })),
+        alerts: obs.alerts,
+        dashboards: obs.dashboards,
+        prometheusOperator: config.serving.prometheusOperator,
+        ruleLabels: obs.ruleLabels,
+        dashboardLabels: obs.dashboardLabels,
+        folder: obs.folder,
+        datasource: obs.datasource,
+        runbookBase: /^https:\/\/github\.com\/[^/]+\/[^/]+$/.test(config.build.sourceUrl.replace(/\/$/, ""))
+            ? `${config.build.sourceUrl.replace(/\/$/, "")}/blob/main/docs/runbook.md`
+            : undefined,
+        stack: config.stack,
+        poolLabel: GPU_POOL_LABEL,
+    },
+    { ...k8sOpts, dependsOn: [namespace] },
+);
+
 export const environment = config.environment;
+/** The rule object (PrometheusRule or rule-file ConfigMap) and the dashboard ConfigMap, when declared. */
+export const observabilityObjects = { rules: observability.ruleObjectName, dashboard: observability.dashboardName };
 export const clusterName = cluster.name;
 export const repositoryUrls = registry ? registry.repositoryUrls : pulumi.output(repositoryUrlByModel);
 /** The readable retention rules of every repository (none for an external registry). */

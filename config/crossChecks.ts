@@ -203,6 +203,15 @@ function checkModels(models: any[], pools: any[], env: Environment, out: ConfigI
             out.push({ path: `${p}.image.previousTag`, value: tag, message: "must differ from image.tag (it names the image this one replaced)" });
         }
         checkModelGpu(model, i, pools, out);
+        const o = isObj(model.observability) ? model.observability : undefined;
+        if (o && model.gpu === undefined) {
+            for (const key of ["gpuUtilLowPercent", "gpuMemoryHighRatio"] as const) {
+                if (o[key] !== undefined) out.push({ path: `${p}.observability.${key}`, value: o[key], message: "is only for GPU models (set models[].gpu)" });
+            }
+        }
+        if (o && o.minFeedbackSamples !== undefined && o.maxAccuracyDrop === undefined && o.accuracyFloor === undefined && !(analysis && analysis.maxAccuracyDrop !== undefined)) {
+            out.push({ path: `${p}.observability.minFeedbackSamples`, value: o.minFeedbackSamples, message: "is only used by accuracy alerts: set observability.accuracyFloor or maxAccuracyDrop too, or remove it" });
+        }
     });
 }
 

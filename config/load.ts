@@ -86,6 +86,8 @@ export interface FleetConfig {
     rollouts: RawConfig["rollouts"];
     serving: RawConfig["serving"];
     build: { requireCleanTree: boolean; sourceUrl: string };
+    /** `dashboards` settled: the config value, else true in production only. */
+    observability: RawConfig["observability"] & { dashboards: boolean };
     /** Short sha of the commit images are built from (only when some model builds). */
     gitSha?: string;
     /** Whether the work tree had changes (only checked when some model builds and a clean tree is required). */
@@ -194,6 +196,7 @@ export function parseConfig(raw: Record<string, unknown>, ctx: ParseContext): Fl
         rollouts: cfg.rollouts,
         serving: cfg.serving,
         build: { requireCleanTree, sourceUrl: cfg.build.sourceUrl },
+        observability: { ...cfg.observability, dashboards: cfg.observability.dashboards ?? environment === "production" },
         gitSha,
         treeDirty,
         dirtyPaths: changed,

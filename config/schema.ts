@@ -169,6 +169,18 @@ export const canarySchema = z.strictObject({
     }),
 });
 
+export const observabilityOverridesSchema = z.strictObject({
+    p99LatencyMs: z.number().gt(0, "must be > 0").optional().describe("Alert when p99 latency (ms) stays above this. Default: canary.analysis.p99LatencyMs, else observability.defaults.p99LatencyMs."),
+    successRate: z.number().gt(0, "must be in (0, 1]").max(1, "must be in (0, 1]").optional().describe("Alert when the 5xx ratio stays above 1 − this. Default: canary.analysis.successRate, else observability.defaults.successRate."),
+    maxAccuracyDrop: z.number().min(0, "must be in [0, 1]").max(1, "must be in [0, 1]").optional().describe("Alert when accuracy falls more than this below the previous version's. Default: canary.analysis.maxAccuracyDrop, else none (no alert)."),
+    accuracyFloor: z.number().min(0, "must be in [0, 1]").max(1, "must be in [0, 1]").optional().describe("Alert when rolling accuracy falls below this absolute value. Default: observability.defaults.accuracyFloor, else none (no alert)."),
+    minFeedbackSamples: z.int("must be an integer").min(1, "must be ≥ 1").optional().describe("Labelled samples (1h) needed before an accuracy alert may fire. Default: canary.analysis.minFeedbackSamples, else 100."),
+    maxRestarts: nonNegInt.optional().describe("Alert when a pod restarts more than this often in 30m. Default: observability.defaults.maxRestarts (3)."),
+    gpuUtilLowPercent: z.number().gt(0, "must be in (0, 100]").max(100, "must be in (0, 100]").optional().describe("GPU models: alert when DCGM_FI_DEV_GPU_UTIL stays below this for 1h. Default: observability.defaults.gpuUtilLowPercent (20)."),
+    gpuMemoryHighRatio: z.number().gt(0, "must be in (0, 1]").max(1, "must be in (0, 1]").optional().describe("GPU models: alert when framebuffer used/(used+free) stays above this for 30m. Default: observability.defaults.gpuMemoryHighRatio (0.95)."),
+    for: z.string().regex(/^\d+(s|m|h)$/, "must be a duration <n>s|m|h").optional().describe("How long an SLI alert's condition must hold. Default: observability.defaults.for (10m)."),
+});
+
 export const modelSchema = z.strictObject({
     name: dnsLabel.max(40, "must be at most 40 characters (derived object names add suffixes)").describe("Model name (DNS label), unique; names its repository, Service and workload."),
     version: z.string().refine((v) => semver.valid(v) === v, "must be a semantic version such as 2.1.4 (no leading v)").describe("Model version (semver); the image tag is v<version>-<git sha>."),
@@ -191,6 +203,7 @@ export const modelSchema = z.strictObject({
     }),
     startupBudgetSeconds: z.int().min(10).max(3600).default(600).describe("Time the startup probe allows for loading weights."),
     canary: canarySchema.optional().describe("Argo Rollouts canary; omit for a plain Deployment."),
+    observability: observabilityOverridesSchema.optional().describe("Per-model alert thresholds; each overrides the canary analysis value and the fleet default."),
 });
 
 export const rolloutsSchema = z.strictObject({
@@ -228,6 +241,30 @@ export const buildSchema = z
     })
     .prefault({});
 
+export const observabilitySchema = z
+    .strictObject({
+        alerts: z.boolean().default(true).describe("Declare the alerting rules (recording rules are always declared: the dashboard reads them)."),
+        dashboards: z.boolean().optional().describe("Declare the Grafana dashboard ConfigMap. Default: true in production, false otherwise."),
+        namespace: dnsLabel.optional().describe("Namespace of the rule and dashboard objects. Default: serving.namespace (which the program declares)."),
+        ruleLabels: z.record(z.string(), z.string()).default({}).describe("Labels of the PrometheusRule (or rule ConfigMap), e.g. {release: kube-prometheus-stack} for that Prometheus's ruleSelector."),
+        dashboardLabels: z.record(z.string(), z.string()).default({}).describe("Extra labels of the dashboard ConfigMap; `grafana_dashboard: \"1\"` (the sidecar's label) is always set."),
+        folder: z.string().trim().min(1, "must be a non-empty folder name").default("model-fleet").describe("Grafana folder of the dashboard (sidecar annotation `grafana_folder`)."),
+        datasource: z.string().trim().min(1, "must be a datasource uid").default("prometheus").describe("uid of the Grafana Prometheus datasource the panels query."),
+        defaults: z
+            .strictObject({
+                p99LatencyMs: z.number().gt(0, "must be > 0").default(1000).describe("p99 latency alert (ms) for models without a canary or override."),
+                successRate: z.number().gt(0, "must be in (0, 1]").max(1, "must be in (0, 1]").default(0.99).describe("Error-ratio alert fires above 1 − this, for models without a canary or override."),
+                accuracyFloor: z.number().min(0, "must be in [0, 1]").max(1, "must be in [0, 1]").optional().describe("Absolute accuracy floor of every model without an override; unset: no floor alert."),
+                maxRestarts: nonNegInt.default(3).describe("Pod restarts allowed in 30m."),
+                gpuUtilLowPercent: z.number().gt(0, "must be in (0, 100]").max(100, "must be in (0, 100]").default(20).describe("GPU utilisation (%) below which a GPU model's pod is under-used (1h)."),
+                gpuMemoryHighRatio: z.number().gt(0, "must be in (0, 1]").max(1, "must be in (0, 1]").default(0.95).describe("Framebuffer used share above which a GPU model's pod alerts (30m)."),
+                for: z.string().regex(/^\d+(s|m|h)$/, "must be a duration <n>s|m|h").default("10m").describe("How long an SLI alert's condition must hold."),
+            })
+            .prefault({})
+            .describe("Fleet-wide alert thresholds; a model's canary analysis and `models[].observability` override them."),
+    })
+    .prefault({});
+
 /** The stack config namespace: the Pulumi project name (`Pulumi.yaml` `name`), the prefix of every key below. */
 export const CONFIG_NAMESPACE = "model-fleet";
 
@@ -242,6 +279,7 @@ export const configSchema = z.strictObject({
     rollouts: rolloutsSchema.describe("Argo Rollouts canary analysis and traffic routing."),
     serving: servingSchema.describe("Namespaces and scraping of the model workloads."),
     build: buildSchema.describe("Image build settings (stacks that build)."),
+    observability: observabilitySchema.describe("Alerts (PrometheusRule or rule file) and the Grafana version dashboard of the models."),
 });
 
 export type RawConfig = z.infer<typeof configSchema>;
@@ -255,3 +293,4 @@ export type CanaryConfig = z.infer<typeof canarySchema>;
 export type RolloutsConfig = z.infer<typeof rolloutsSchema>;
 export type ServingConfig = z.infer<typeof servingSchema>;
 export type ImageSource = ModelConfig["image"];
+export type ObservabilityConfig = z.infer<typeof observabilitySchema>;

@@ -11,7 +11,7 @@ import { byType, k8sObjects, revealSecrets, runStack, SECRET_SIG, StackRun } fro
 import { formatReports, unknownFields, validateK8sObjects } from "./k8sValidate";
 
 /** Kinds with no upstream schema package here; their fields are asserted by the component specs. */
-const NO_SCHEMA_KINDS = ["monitoring.coreos.com/v1/ServiceMonitor", "networking.istio.io/v1beta1/VirtualService"];
+const NO_SCHEMA_KINDS = ["monitoring.coreos.com/v1/ServiceMonitor", "monitoring.coreos.com/v1/PrometheusRule", "networking.istio.io/v1beta1/VirtualService"];
 
 const HARBOR = path.join(__dirname, "fixtures", "stacks", "harbor.yaml");
 const runs: Record<string, StackRun> = {};

@@ -1,0 +1,146 @@
+/**
+ * The fleet's Grafana dashboard as code (pure): every SLI panel queries a recorded name from rules.ts (`SLI`), the
+ * rest query the named exporters (Argo Rollouts controller, kube-state-metrics, DCGM exporter) directly.
+ * Layout (24 columns): docs/observability.md.
+ */
+import { L, SLI } from "./rules";
+
+export interface DashboardOptions {
+    /** Dashboard uid (≤ 40 characters). */
+    uid: string;
+    title: string;
+    /** Grafana datasource uid of the Prometheus the rules are loaded into. */
+    datasource: string;
+    /** Namespace of the model workloads (template variable default). */
+    namespace: string;
+    /** GPU node label kube-state-metrics exports as `kube_node_labels{label_…}` (needs its --metric-labels-allowlist). */
+    poolLabel: string;
+}
+
+export interface Panel {
+    id: number;
+    type: string;
+    title: string;
+    gridPos: { x: number; y: number; w: number; h: number };
+    datasource?: { type: string; uid: string };
+    targets?: Array<{ refId: string; expr: string; legendFormat?: string; datasource: { type: string; uid: string } }>;
+    fieldConfig?: unknown;
+    collapsed?: boolean;
+    panels?: Panel[];
+}
+
+/** Grafana's dashboard JSON model version this generator writes. */
+export const SCHEMA_VERSION = 39;
+
+/** The selector every SLI panel uses: the model/version template variables. */
+export const VAR_SEL = `{${L.ns}="$namespace",${L.model}=~"$model",${L.version}=~"$version"}`;
+
+export function dashboard(opts: DashboardOptions): Record<string, unknown> {
+    const ds = { type: "prometheus", uid: opts.datasource };
+    let id = 0;
+    let y = 0;
+    const panels: Panel[] = [];
+    const row = (title: string) => {
+        panels.push({ id: ++id, type: "row", title, gridPos: { x: 0, y: y++, w: 24, h: 1 }, collapsed: false, panels: [] });
+    };
+    const ts = (title: string, w: number, x: number, unit: string, exprs: Array<[expr: string, legend: string]>) => {
+        panels.push({
+            id: ++id,
+            type: "timeseries",
+            title,
+            gridPos: { x, y, w, h: 8 },
+            datasource: ds,
+            fieldConfig: { defaults: { unit }, overrides: [] },
+            targets: exprs.map(([expr, legendFormat], i) => ({ refId: String.fromCharCode(65 + i), expr, legendFormat, datasource: ds })),
+        });
+        if (x + w >= 24) y += 8;
+    };
+    const byVersion = `{{${L.model}}} {{${L.version}}}`;
+    row("SLIs by version");
+    ts("Request rate (/predict)", 12, 0, "reqps", [[`sum by (${L.model}, ${L.version}) (${SLI.requestRate}${VAR_SEL})`, byVersion]]);
+    ts("Success / 4xx / 5xx ratio", 12, 12, "percentunit", [
+        [`${SLI.successRatio}${VAR_SEL}`, byVersion],
+        [`${SLI.clientErrorRatio}${VAR_SEL}`, `4xx ${byVersion}`],
+        [`${SLI.errorRatio}${VAR_SEL}`, `5xx ${byVersion}`],
+    ]);
+    ts("Latency p50 / p99", 12, 0, "s", [
+        [`${SLI.latencyP50}${VAR_SEL}`, `p50 ${byVersion}`],
+        [`${SLI.latencyP99}${VAR_SEL}`, `p99 ${byVersion}`],
+    ]);
+    ts("Accuracy (labelled feedback, 1h)", 12, 12, "percentunit", [[`${SLI.accuracy}${VAR_SEL}`, byVersion]]);
+    row("Capacity");
+    ts("Replicas vs HPA bounds", 24, 0, "short", [
+        [`kube_horizontalpodautoscaler_status_current_replicas{namespace="$namespace",horizontalpodautoscaler=~"$model"}`, "current {{horizontalpodautoscaler}}"],
+        [`kube_horizontalpodautoscaler_spec_min_replicas{namespace="$namespace",horizontalpodautoscaler=~"$model"}`, "min {{horizontalpodautoscaler}}"],
+        [`kube_horizontalpodautoscaler_spec_max_replicas{namespace="$namespace",horizontalpodautoscaler=~"$model"}`, "max {{horizontalpodautoscaler}}"],
+    ]);
+    row("GPU / MIG (DCGM exporter)");
+    const poolLabel = `label_${opts.poolLabel.replace(/[^a-zA-Z0-9_]/g, "_")}`;
+    const pool = (metric: string) =>
+        `${metric} * on (Hostname) group_left (pool) label_replace(label_replace(kube_node_labels{${poolLabel}!=""}, "Hostname", "$1", "node", "(.*)"), "pool", "$1", "${poolLabel}", "(.*)")`;
+    ts("GPU utilisation per pool and MIG profile", 12, 0, "percent", [[`avg by (pool, GPU_I_PROFILE) (${pool("DCGM_FI_DEV_GPU_UTIL")})`, "{{pool}} {{GPU_I_PROFILE}}"]]);
+    ts("Framebuffer used per pool and MIG profile", 12, 12, "percentunit", [
+        [`sum by (pool, GPU_I_PROFILE) (${pool("DCGM_FI_DEV_FB_USED")}) / sum by (pool, GPU_I_PROFILE) (${pool("DCGM_FI_DEV_FB_USED")} + ${pool("DCGM_FI_DEV_FB_FREE")})`, "{{pool}} {{GPU_I_PROFILE}}"],
+    ]);
+    const variable = (name: string, query: string, multi: boolean) => ({
+        name,
+        label: name,
+        type: "query",
+        datasource: ds,
+        query: { query, refId: name },
+        definition: query,
+        refresh: 2,
+        multi,
+        includeAll: multi,
+        ...(multi ? { allValue: ".*" } : {}),
+    });
+    return {
+        uid: opts.uid,
+        title: opts.title,
+        schemaVersion: SCHEMA_VERSION,
+        version: 1,
+        editable: false,
+        tags: ["model-fleet"],
+        time: { from: "now-6h", to: "now" },
+        refresh: "1m",
+        templating: {
+            list: [
+                { name: "namespace", type: "constant", query: opts.namespace, hide: 2 },
+                variable("model", `label_values(${SLI.requestRate}{${L.ns}="$namespace"}, ${L.model})`, true),
+                variable("version", `label_values(${SLI.requestRate}{${L.ns}="$namespace",${L.model}=~"$model"}, ${L.version})`, true),
+            ],
+        },
+        annotations: {
+            list: [
+                {
+                    name: "Rollout events",
+                    datasource: ds,
+                    enable: true,
+                    iconColor: "orange",
+                    expr: `max by (name, phase) (rollout_info{name=~"$model",phase!="Completed"})`,
+                    titleFormat: "{{name}}: {{phase}}",
+                    textFormat: "Argo Rollouts phase {{phase}}",
+                    step: "1m",
+                },
+                {
+                    name: "Version change",
+                    datasource: ds,
+                    enable: true,
+                    iconColor: "blue",
+                    expr: `count by (${L.model}, ${L.version}) (${SLI.requestRate}{${L.ns}="$namespace",${L.model}=~"$model"}) unless count by (${L.model}, ${L.version}) (${SLI.requestRate}{${L.ns}="$namespace",${L.model}=~"$model"} offset 5m)`,
+                    titleFormat: "{{app_kubernetes_io_name}} {{app_kubernetes_io_version}}",
+                    step: "1m",
+                },
+            ],
+        },
+        panels,
+    };
+}
+
+/** Every PromQL expression of a dashboard (panel targets, template variable queries excluded, annotation exprs). */
+export function dashboardExpressions(d: Record<string, any>): string[] {
+    const out: string[] = [];
+    for (const p of d.panels as Panel[]) for (const t of p.targets ?? []) out.push(t.expr);
+    for (const a of d.annotations.list) out.push(a.expr);
+    return out;
+}
