@@ -92,7 +92,7 @@ describe("sandbox e2e: the real engine deploys the local stack", function () {
             declared.push(obj!);
         }
         const kinds = new Set(declared.map((o) => o.kind));
-        for (const kind of ["Namespace", "Rollout", "Deployment", "AnalysisTemplate", "HorizontalPodAutoscaler", "PodDisruptionBudget", "NetworkPolicy", "ServiceMonitor", "Secret"]) {
+        for (const kind of ["Namespace", "Rollout", "Deployment", "AnalysisTemplate", "HorizontalPodAutoscaler", "PodDisruptionBudget", "NetworkPolicy", "ServiceMonitor", "Secret", "PrometheusRule", "ConfigMap"]) {
             assert.ok(kinds.has(kind), `no ${kind} was stored (stored kinds: ${[...kinds].join(", ")})`);
         }
     });
