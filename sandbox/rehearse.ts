@@ -5,7 +5,7 @@
  * (or it has none), 1 on a mismatch, 2 on an error. See docs/rehearsal.md.
  */
 import { parseArgs } from "node:util";
-import { rehearse } from "./rehearsal/run";
+import { interrupt, rehearse } from "./rehearsal/run";
 import { ScenarioError } from "./rehearsal/scenario";
 
 const USAGE = `usage: npm run rehearse -- --stack local --model <name> --scenario <file.yaml> [--time-scale N]
@@ -41,6 +41,15 @@ export async function main(argv: string[]): Promise<number> {
         return 2;
     }
     const timeScale = Number(values["time-scale"]);
+    // The first signal stops the rehearsal and restores the sandbox; a second one exits at once.
+    for (const sig of ["SIGINT", "SIGTERM"] as const) {
+        process.on(sig, () => {
+            if (process.listenerCount(sig) > 0 && (process as any)[`__${sig}`]) process.exit(130);
+            (process as any)[`__${sig}`] = true;
+            console.error(`rehearse: ${sig}: stopping and restoring the sandbox (again to exit at once)`);
+            interrupt(sig);
+        });
+    }
     try {
         const r = await rehearse({ stack: values.stack!, model: values.model, scenarioFile: values.scenario, timeScale });
         return r.exitCode;

@@ -70,7 +70,7 @@ describe("sandbox e2e: release rehearsals (every tests/scenarios/*.yaml)", funct
             console.log(
                 r.out
                     .split("\n")
-                    .filter((l) => /OUTCOME|final:|error|restore|pulumi up:|report:/.test(l))
+                    .filter((l) => /OUTCOME|final:|^\s*error:|restore|report:/.test(l))
                     .map((l) => `      ${l.trim()}`)
                     .join("\n"),
             );

@@ -21,6 +21,7 @@ import type { Stack } from "@pulumi/pulumi/automation";
 import * as semver from "semver";
 import * as YAML from "yaml";
 import { exposure } from "../../components/rollouts/canary";
+import { labelValue } from "../../components/serving/labels";
 import { templateMinSeconds } from "../../components/rollouts/analysis";
 import { readState, sandboxPaths, SandboxPaths } from "../cluster/controlPlane";
 import { Kube, KubeObject } from "../cluster/kube";
@@ -61,6 +62,8 @@ export interface RehearsalReport {
     canaryWeightAtEnd: number;
     stableRevisionBefore: string;
     stableRevisionAfter: string;
+    /** The stable hash after the restore (differs from stableRevisionBefore only when the program changed meanwhile). */
+    stableRevisionRestored?: string;
     versions: { stable: string; canary: string; canaryDigest: string };
     /** Seconds from the rollout's start to the outcome, and of the whole command. */
     seconds: { toOutcome: number | null; total: number; pulumiUp: number; restore: number };
@@ -79,12 +82,20 @@ export interface RehearsalResult {
 
 /** Marker of a rehearsal in progress: what to put back if it is interrupted. */
 interface InProgress {
+    /** The sandbox it ran in (ClusterState.startedAt): a marker from another sandbox restores nothing. */
+    sandboxStartedAt: string;
     stack: string;
     model: string;
     stackFile: string;
     originalText: string;
     stableHash: string;
     processes: ProcessRecord[];
+}
+
+/** Set by SIGINT/SIGTERM (sandbox/rehearse.ts): the rehearsal stops waiting and restores. */
+let interruptedBy: string | undefined;
+export function interrupt(signal: string): void {
+    interruptedBy = signal;
 }
 
 const markerFile = (stack: string) => path.join(OUT_DIR, stack, ".in-progress.json");
@@ -147,10 +158,60 @@ async function abortRollout(kc: k8s.KubeConfig, ns: string, name: string): Promi
     );
 }
 
-async function waitUntil<T>(what: string, seconds: number, probe: () => Promise<T | undefined>): Promise<T> {
+async function promoteFull(kc: k8s.KubeConfig, ns: string, name: string, specPaused: boolean): Promise<void> {
+    // As `kubectl argo rollouts promote --full` (pkg/kubectl-argo-rollouts/cmd/promote): status.promoteFull, and unpause.
+    const api = kc.makeApiClient(k8s.CustomObjectsApi);
+    const merge = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch);
+    const target = { group: "argoproj.io", version: "v1alpha1", namespace: ns, plural: "rollouts", name };
+    await api.patchNamespacedCustomObjectStatus({ ...target, body: { status: { promoteFull: true } } }, merge);
+    if (specPaused) await api.patchNamespacedCustomObject({ ...target, body: { spec: { paused: false } } }, merge);
+}
+
+/**
+ * Waits until the Rollout is at rest on `version` and returns its stable hash. A rollback to `expectHash` (the stable
+ * ReplicaSet, or one within the rollbackWindow) is Argo's to finish. Any OTHER new ReplicaSet of that same version
+ * means the program renders the version differently than when it was deployed (the code changed in between): it
+ * is promoted in full, as an operator would, since it is the version already serving, not a release.
+ */
+async function settleOnVersion(o: {
+    kube: Kube;
+    kc: k8s.KubeConfig;
+    ns: string;
+    model: string;
+    version: string;
+    expectHash?: string;
+    seconds: number;
+    log: (l: string) => void;
+    fatal?: () => string | undefined;
+}): Promise<string> {
+    let promoted = "";
+    return waitUntil(
+        `Rollout ${o.ns}/${o.model} Healthy on version ${o.version}`,
+        o.seconds,
+        async () => {
+            const r = await o.kube.read(ROLLOUT_API, "Rollout", o.model, o.ns);
+            const v = r?.spec?.template?.metadata?.labels?.["app.kubernetes.io/version"];
+            if (!r || v !== labelValue(o.version)) throw new Error(`the Rollout's template is version ${v ?? "(none)"}, not ${o.version}`);
+            const st = r.status ?? {};
+            if (rolloutAtRest(r)) return st.stableRS as string;
+            const current: string | undefined = st.currentPodHash;
+            if (current && current !== st.stableRS && current !== o.expectHash && promoted !== current) {
+                o.log(`  the program renders ${o.model} ${o.version} differently than when it was deployed (new ReplicaSet ${current}): promoting it in full (status.promoteFull)`);
+                await promoteFull(o.kc, o.ns, o.model, r.spec?.paused === true);
+                promoted = current;
+            }
+            return undefined;
+        },
+        o.fatal,
+    );
+}
+
+async function waitUntil<T>(what: string, seconds: number, probe: () => Promise<T | undefined>, fatal: () => string | undefined = () => undefined): Promise<T> {
     const deadline = Date.now() + seconds * 1000;
     let last: unknown;
     while (Date.now() < deadline) {
+        const f = fatal();
+        if (f) throw new Error(f);
         try {
             const v = await probe();
             if (v !== undefined) return v;
@@ -187,14 +248,18 @@ function templateSummary(t: KubeObject): Record<string, unknown>[] {
 }
 
 /** Restores the stack after an interrupted rehearsal (a marker left behind). */
-async function recoverInterrupted(stack: Stack, log: (l: string) => void): Promise<void> {
+async function recoverInterrupted(stack: Stack, sandboxStartedAt: string, log: (l: string) => void): Promise<void> {
     const file = markerFile(stack.name);
     if (!fs.existsSync(file)) return;
     const m = JSON.parse(fs.readFileSync(file, "utf8")) as InProgress;
-    log(`an interrupted rehearsal of ${m.model} left ${path.relative(REPO_ROOT, file)}: restoring the stack config and stopping its processes first`);
-    for (const p of m.processes) if (isAlive(p.pid)) await stopProcess(p);
-    fs.writeFileSync(m.stackFile, m.originalText);
-    await stack.up({ color: "never", onOutput: () => undefined });
+    for (const p of m.processes) if (isAlive(p.pid) && p.name.startsWith("rehearsal-")) await stopProcess(p);
+    if (m.sandboxStartedAt === sandboxStartedAt) {
+        log(`an interrupted rehearsal of ${m.model} left ${path.relative(REPO_ROOT, file)}: restoring the stack config first`);
+        fs.writeFileSync(m.stackFile, m.originalText);
+        await stack.up({ color: "never", onOutput: () => undefined });
+    } else {
+        log(`a rehearsal marker from another sandbox (${m.sandboxStartedAt}) was dropped; this sandbox's config is untouched`);
+    }
     fs.rmSync(file, { force: true });
 }
 
@@ -217,7 +282,7 @@ export async function rehearse(o: RehearseOptions): Promise<RehearsalResult> {
     kc.loadFromFile(paths.kubeconfig);
     const engine = prepareEngine(paths, o.stack, state.caCert);
     const stack = await sandboxStack(o.stack, engine);
-    await recoverInterrupted(stack, log);
+    await recoverInterrupted(stack, state.startedAt, log);
 
     const stackFile = path.join(engine.workDir, `Pulumi.${o.stack}.yaml`);
     const originalText = fs.readFileSync(stackFile, "utf8");
@@ -241,8 +306,27 @@ export async function rehearse(o: RehearseOptions): Promise<RehearsalResult> {
         if (await portTaken(port)) throw new Error(`127.0.0.1:${port} (${what}) is in use: another rehearsal or Prometheus runs; nothing was changed`);
     }
     const ns: string = config[`${PROJECT_KEY}:serving`]?.namespace ?? "models";
-    const rollout0 = await kube.read(ROLLOUT_API, "Rollout", o.model, ns);
+    let rollout0 = await kube.read(ROLLOUT_API, "Rollout", o.model, ns);
     if (!rollout0) throw new Error(`no Rollout ${ns}/${o.model} in the sandbox (is the stack deployed?)`);
+    // The deployed stack must be what the program renders now: otherwise the restore could not return to the same
+    // ReplicaSet (a commit since the sandbox was deployed may change the pod template). Bring it up to date first.
+    const preview = await stack.preview({ color: "never" });
+    const pending = Object.entries(preview.changeSummary ?? {}).filter(([op, n]) => op !== "same" && Number(n) > 0);
+    if (pending.length > 0 || !rolloutAtRest(rollout0)) {
+        const templateVersion = rollout0.spec?.template?.metadata?.labels?.["app.kubernetes.io/version"];
+        if (templateVersion !== labelValue(models[index].version)) {
+            throw new Error(`Rollout ${ns}/${o.model} runs version ${templateVersion}, the stack config says ${models[index].version}: nothing was changed`);
+        }
+        if (pending.length > 0) {
+            log(`  the deployed stack is behind the program or its config (${pending.map(([op, n]) => `${n} to ${op}`).join(", ")}): pulumi up first`);
+            const sync = await stack.up({ color: "never", onOutput: () => undefined });
+            log(`  pulumi up: ${sync.summary.result} ${JSON.stringify(sync.summary.resourceChanges)}`);
+        } else {
+            log(`  Rollout ${ns}/${o.model} is not at rest on its configured version ${models[index].version} (phase ${rollout0.status?.phase}): settling it first`);
+        }
+        await settleOnVersion({ kube, kc, ns, model: o.model, version: models[index].version, expectHash: rollout0.status?.stableRS, seconds: 180, log });
+        rollout0 = (await kube.read(ROLLOUT_API, "Rollout", o.model, ns))!;
+    }
     if (!rolloutAtRest(rollout0)) {
         const st = rollout0.status ?? {};
         throw new Error(`Rollout ${ns}/${o.model} is not at rest (phase ${st.phase}, stable ${st.stableRS}, current ${st.currentPodHash}${st.abort ? ", aborted" : ""}): nothing was changed`);
@@ -268,7 +352,9 @@ export async function rehearse(o: RehearseOptions): Promise<RehearsalResult> {
     log(`  expect: ${scenario.expect ? `${scenario.expect.outcome}${scenario.expect.atStep !== undefined ? ` at step ${scenario.expect.atStep}` : ""}` : "(none)"}`);
 
     const processes: ProcessRecord[] = [];
-    const marker: InProgress = { stack: o.stack, model: o.model, stackFile, originalText, stableHash, processes };
+    const marker: InProgress = { sandboxStartedAt: state.startedAt, stack: o.stack, model: o.model, stackFile, originalText, stableHash, processes };
+    /** The sandbox this rehearsal changed is still the one running (nobody stopped or replaced it). */
+    const sameSandbox = () => readState(paths)?.startedAt === state.startedAt;
     const saveMarker = () => {
         fs.mkdirSync(path.dirname(markerFile(o.stack)), { recursive: true });
         fs.writeFileSync(markerFile(o.stack), JSON.stringify(marker, null, 2));
@@ -316,6 +402,8 @@ export async function rehearse(o: RehearseOptions): Promise<RehearsalResult> {
     let stackChanged = false;
     let polling = true;
     let pollError: Error | undefined;
+    const replaced = () => (sameSandbox() ? undefined : `the sandbox (started ${state.startedAt}) was stopped or replaced during the rehearsal`);
+    const gone = () => (interruptedBy ? `interrupted by ${interruptedBy}` : replaced());
     let poller: Promise<void> | undefined;
     let exitCode: 0 | 1 | 2 = 2;
     try {
@@ -370,7 +458,13 @@ export async function rehearse(o: RehearseOptions): Promise<RehearsalResult> {
             await postJson(`${exporterUrl}/state`, update);
             const canaryHash = recorder.canaryHash;
             const runs = canaryHash
-                ? (await kube.list(ROLLOUT_API, "AnalysisRun", ns, `${HASH_LABEL}=${canaryHash}`)).filter((a) => (a.metadata?.ownerReferences ?? []).some((r: any) => r.uid === rollout.metadata?.uid))
+                ? (await kube.list(ROLLOUT_API, "AnalysisRun", ns, `${HASH_LABEL}=${canaryHash}`)).filter(
+                      (a) =>
+                          (a.metadata?.ownerReferences ?? []).some((r: any) => r.uid === rollout.metadata?.uid) &&
+                          // A version rehearsed before reuses its ReplicaSet (same hash): only this update's runs count
+                          // (creation timestamps have second precision).
+                          new Date((a.metadata?.creationTimestamp as unknown as string) ?? 0).getTime() >= tUpStart - 2000,
+                  )
                 : [];
             const snap: Snapshot = { tMs, rollout, pods, analysisRuns: runs };
             if (routing === "nginx") snap.canaryIngress = await kube.read("networking.k8s.io/v1", "Ingress", `${o.model}-${o.model}-canary`, ns);
@@ -394,20 +488,27 @@ export async function rehearse(o: RehearseOptions): Promise<RehearsalResult> {
                 const t = Date.now();
                 try {
                     await poll();
+                    pollError = undefined;
                 } catch (e) {
+                    if ((e as Error).message !== pollError?.message) log(`  (poll: ${(e as Error).message})`);
                     pollError = e as Error;
-                    log(`  (poll: ${(e as Error).message})`);
                 }
+                if (gone()) break;
                 await sleep(Math.max(0, 1000 - (Date.now() - t)));
             }
         })();
 
         // Stable's series must be in Prometheus with the labels the queries select on before the canary starts.
         const selector = `namespace="${ns}",app_kubernetes_io_name="${o.model}",rollouts_pod_template_hash="${stableHash}"`;
-        const stableSeries = await waitUntil(`stable's series {${selector}} in Prometheus`, 90, async () => {
-            const r = await instantQuery(prom!.url, `model_server_requests_total{${selector},handler="/predict"}`);
-            return r.length > 0 ? r : undefined;
-        });
+        const stableSeries = await waitUntil(
+            `stable's series {${selector}} in Prometheus`,
+            90,
+            async () => {
+                const r = await instantQuery(prom!.url, `model_server_requests_total{${selector},handler="/predict"}`);
+                return r.length > 0 ? r : undefined;
+            },
+            gone,
+        );
         report.seriesLabels = stableSeries[0].metric;
         log(`  series labels (from Prometheus): ${JSON.stringify(stableSeries[0].metric)}`);
         const warmup = Math.min(60, Math.max(10, 120 / o.timeScale));
@@ -451,8 +552,8 @@ export async function rehearse(o: RehearseOptions): Promise<RehearsalResult> {
         printing = true;
         flush();
 
-        await waitUntil("the rollout to start (a new pod-template hash)", 120, async () => (recorder.t0Ms !== undefined ? true : undefined));
-        await waitUntil(`an outcome (promoted, aborted or paused) within ${budget} s`, budget, async () => (recorder.outcome ? true : undefined));
+        await waitUntil("the rollout to start (a new pod-template hash)", 120, async () => (recorder.t0Ms !== undefined ? true : undefined), gone);
+        await waitUntil(`an outcome (promoted, aborted or paused) within ${budget} s`, budget, async () => (recorder.outcome ? true : undefined), gone);
         flush();
 
         const out = recorder.outcome!;
@@ -475,10 +576,15 @@ export async function rehearse(o: RehearseOptions): Promise<RehearsalResult> {
         flush();
         log(`  error: ${report.error}`);
     } finally {
-        // 5. Always restore.
+        // 5. Always restore. The recorder's part is over: nothing after this point is the rehearsal's timeline.
+        polling = false;
+        await poller;
         const tRestore = Date.now();
         try {
-            if (stackChanged) {
+            if (stackChanged && !sameSandbox()) {
+                // Its workspace and cluster are gone (or belong to a new sandbox): nothing of ours to put back.
+                log(`  restore: skipped, ${replaced()}`);
+            } else if (stackChanged) {
                 const r = await kube.read(ROLLOUT_API, "Rollout", o.model, ns);
                 if (r && !rolloutAtRest(r) && r.status?.abort !== true && r.status?.stableRS === stableHash) {
                     log(`  restore: aborting the rollout (status.abort, as kubectl argo rollouts abort)`);
@@ -488,12 +594,10 @@ export async function rehearse(o: RehearseOptions): Promise<RehearsalResult> {
                 log(`  restore: stack config back to ${stableVersion}, timeScale ${rolloutsCfg.timeScale ?? 1}; pulumi up`);
                 const up = await stack.up({ color: "never", onOutput: (out) => fs.appendFileSync(path.join(workDir, "pulumi-restore.log"), out) });
                 log(`  restore: pulumi up ${up.summary.result} ${JSON.stringify(up.summary.resourceChanges)}`);
-                await waitUntil(`Rollout ${ns}/${o.model} Healthy on ${stableHash}`, 180, async () => {
-                    const x = await kube.read(ROLLOUT_API, "Rollout", o.model, ns);
-                    return rolloutAtRest(x) && x!.status.stableRS === stableHash ? true : undefined;
-                });
-                log(`  restore: Rollout Healthy on ${stableHash} (${stableVersion}) after ${((Date.now() - tRestore) / 1000).toFixed(1)} s`);
-            } else if (fs.readFileSync(stackFile, "utf8") !== originalText) {
+                const settled = await settleOnVersion({ kube, kc, ns, model: o.model, version: stableVersion, expectHash: stableHash, seconds: 180, log, fatal: replaced });
+                report.stableRevisionRestored = settled;
+                log(`  restore: Rollout Healthy on ${settled} (${stableVersion}) after ${((Date.now() - tRestore) / 1000).toFixed(1)} s`);
+            } else if (sameSandbox() && fs.existsSync(stackFile) && fs.readFileSync(stackFile, "utf8") !== originalText) {
                 fs.writeFileSync(stackFile, originalText);
             }
         } catch (e) {
@@ -501,10 +605,10 @@ export async function rehearse(o: RehearseOptions): Promise<RehearsalResult> {
             report.error = `${report.error ? `${report.error}; ` : ""}restore failed: ${(e as Error).message}`;
             log(`  restore FAILED: ${(e as Error).message}`);
         }
-        polling = false;
-        await poller;
         for (const p of [...processes].reverse()) await stopProcess(p);
-        if (exitCode !== 2 || !report.error?.includes("restore failed")) fs.rmSync(markerFile(o.stack), { force: true });
+        if (prom) fs.rmSync(prom.dataDir, { recursive: true, force: true }); // the TSDB; config and logs stay
+        // Keep the marker only when this sandbox still holds changes a later run must put back.
+        if (!report.error?.includes("restore failed") || !sameSandbox()) fs.rmSync(markerFile(o.stack), { force: true });
         report.seconds.restore = Math.round((Date.now() - tRestore) / 100) / 10;
         report.seconds.total = Math.round((Date.now() - started) / 100) / 10;
         if (pollError && exitCode !== 2 && !recorder.outcome) report.error ??= pollError.message;

@@ -58,7 +58,7 @@ export interface Scenario {
     expect?: { outcome: Outcome; atStep?: number };
 }
 
-export const DEFAULTS = { clientErrorRate: 0, noData: false, requestRate: 10, feedbackRate: 2 } as const;
+export const DEFAULTS = { clientErrorRate: 0, noData: false, requestRate: 10, feedbackRate: 5 } as const;
 /** Keys every version must set (in its first entry, or before the first entry that reports data). */
 export const REQUIRED = ["successRate", "p99LatencyMs", "accuracy"] as const;
 /** histogram_quantile cannot return less than 99% of the first bucket's upper bound (see metrics.ts). */

@@ -34,7 +34,7 @@ describe("rehearsal scenarios: format", () => {
             s.canary.map((x) => x.at),
             [0, 240, 600],
         );
-        assert.deepEqual(s.canary[1].values, { successRate: 0.999, clientErrorRate: 0.01, p99LatencyMs: 950, accuracy: 0.93, noData: false, requestRate: 10, feedbackRate: 2 });
+        assert.deepEqual(s.canary[1].values, { successRate: 0.999, clientErrorRate: 0.01, p99LatencyMs: 950, accuracy: 0.93, noData: false, requestRate: 10, feedbackRate: 5 });
         assert.equal(s.canary[2].values.noData, true);
         assert.equal(s.canary[2].values.p99LatencyMs, 950);
         assert.equal(s.stable[0].values.clientErrorRate, 0);
