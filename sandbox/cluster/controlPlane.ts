@@ -155,6 +155,9 @@ function processSpecs(paths: SandboxPaths, pki: Pki, tools: Record<string, strin
                 `--kubeconfig=${kc}`,
                 `--config=${kwokConfig}`,
                 "--manage-all-nodes=false",
+                // Node leases, as kwokctl sets them: without them the with-lease heartbeat stage leaves nodes NotReady
+                // after ~55 s, the node lifecycle controller marks every pod unready, and canaries stall.
+                "--node-lease-duration-seconds=40",
                 "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
                 "--cidr=10.244.0.0/16",
                 `--node-ip=${loopback}`,
