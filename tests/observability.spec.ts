@@ -41,7 +41,7 @@ describe("observability: rules and dashboard per stack", () => {
     });
 
     it("dev: rules, and no dashboard outside production by default", async () => {
-        const objs = k8sObjects((await runStack("dev")).resources);
+        const objs = k8sObjects((await runStack("dev", { editConfig: (c) => delete c["model-fleet:observability"].dashboards })).resources);
         assert.equal(objs.filter((o) => o.kind === "PrometheusRule").length, 1);
         assert.equal(objs.filter((o) => o.metadata.labels?.grafana_dashboard).length, 0);
     });
