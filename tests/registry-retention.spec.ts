@@ -11,22 +11,12 @@ import {
     validateLifecyclePolicy,
 } from "../components/registry/ecrLifecycle";
 import { EcrImage, ecrWildcardMatch, evaluateLifecyclePolicy } from "../components/registry/ecrEvaluator";
+import { prng } from "../sandbox/rehearsal/exporter";
 
 const DAY = 24 * 60 * 60 * 1000;
 const NOW = new Date("2026-06-01T00:00:00Z");
 const daysAgo = (d: number) => new Date(NOW.getTime() - d * DAY);
 
-/** Deterministic PRNG (mulberry32) so the synthetic histories are reproducible. */
-function prng(seed: number): () => number {
-    let a = seed >>> 0;
-    return () => {
-        a = (a + 0x6d2b79f5) >>> 0;
-        let t = a;
-        t = Math.imul(t ^ (t >>> 15), t | 1);
-        t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-        return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
-}
 
 /**
  * The test's own notion of "matches an ECR pattern", written independently of the evaluator (which uses

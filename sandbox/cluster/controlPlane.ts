@@ -204,17 +204,28 @@ function upstreamCrds(tools: Record<string, string>): KubeObject[] {
     );
 }
 
-async function waitFor<T>(what: string, seconds: number, probe: () => Promise<T | undefined>): Promise<T> {
+/**
+ * Polls `probe` until it returns a value, every `intervalMs`; `fatal` may end the wait early with its message (e.g.
+ * the sandbox went away). Throws after `seconds`, with the probe's last error.
+ */
+async function waitFor<T>(
+    what: string,
+    seconds: number,
+    probe: () => Promise<T | undefined>,
+    opts: { intervalMs?: number; fatal?: () => string | undefined } = {},
+): Promise<T> {
     const deadline = Date.now() + seconds * 1000;
     let last: unknown;
     while (Date.now() < deadline) {
+        const f = opts.fatal?.();
+        if (f) throw new Error(f);
         try {
             const v = await probe();
             if (v !== undefined) return v;
         } catch (e) {
             last = e;
         }
-        await sleep(500);
+        await sleep(opts.intervalMs ?? 500);
     }
     throw new Error(`timed out after ${seconds} s waiting for ${what}${last ? `: ${(last as Error).message}` : ""}`);
 }

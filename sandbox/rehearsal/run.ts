@@ -23,7 +23,7 @@ import * as YAML from "yaml";
 import { exposure } from "../../components/rollouts/canary";
 import { labelValue } from "../../components/serving/labels";
 import { templateMinSeconds } from "../../components/rollouts/analysis";
-import { readState, sandboxPaths, SandboxPaths } from "../cluster/controlPlane";
+import { readState, sandboxPaths, SandboxPaths, waitFor } from "../cluster/controlPlane";
 import { Kube, KubeObject } from "../cluster/kube";
 import { httpStatus, isAlive, portTaken, ProcessRecord, sleep, startProcess, stopProcess } from "../cluster/processes";
 import { prepareEngine, REPO_ROOT, sandboxStack } from "../stack";
@@ -206,21 +206,9 @@ async function settleOnVersion(o: {
     );
 }
 
-async function waitUntil<T>(what: string, seconds: number, probe: () => Promise<T | undefined>, fatal: () => string | undefined = () => undefined): Promise<T> {
-    const deadline = Date.now() + seconds * 1000;
-    let last: unknown;
-    while (Date.now() < deadline) {
-        const f = fatal();
-        if (f) throw new Error(f);
-        try {
-            const v = await probe();
-            if (v !== undefined) return v;
-        } catch (e) {
-            last = e;
-        }
-        await sleep(1000);
-    }
-    throw new Error(`timed out after ${seconds} s waiting for ${what}${last ? ` (${(last as Error).message})` : ""}`);
+/** The sandbox's poll loop, once a second, ended early by `fatal`. */
+function waitUntil<T>(what: string, seconds: number, probe: () => Promise<T | undefined>, fatal: () => string | undefined = () => undefined): Promise<T> {
+    return waitFor(what, seconds, probe, { intervalMs: 1000, fatal });
 }
 
 /** Rendered steps as text lines, with the analysis args of each gate. */
