@@ -16,13 +16,16 @@ import { ModelImage } from "./components/image/ModelImage";
 import { GPU_POOL_LABEL } from "./components/gpu/labels";
 import { ModelObservability } from "./components/observability/ModelObservability";
 import { DEFAULT_THRESHOLDS, resolveThresholds } from "./components/observability/rules";
-import { buildTag, deployedReleaseTags } from "./components/image/tag";
+import { buildTag, deployedReleaseTags, parseReleaseTag } from "./components/image/tag";
 import { ModelRegistry } from "./components/registry/ModelRegistry";
 import { DEFAULT_MEASUREMENT } from "./components/rollouts/analysis";
 import { RolloutsController } from "./components/rollouts/RolloutsController";
 import { scaleCanary, scaleMeasurement } from "./components/rollouts/timeScale";
 import { ModelNamespace } from "./components/serving/ModelNamespace";
 import { ModelService } from "./components/serving/ModelService";
+import { AdmissionPolicy } from "./components/supplychain/AdmissionPolicy";
+import { keyArnOfRef, regionOfKeyArn } from "./components/supplychain/keyPolicy";
+import { SigningKey } from "./components/supplychain/SigningKey";
 import { loadConfig } from "./config/load";
 import type { ModelConfig } from "./config/schema";
 
@@ -86,7 +89,14 @@ for (const warning of capacityWarnings(capacity)) {
 const externalPrefix = config.registry.type === "external" ? config.registry.externalPrefix! : undefined;
 const registry = externalPrefix === undefined ? new ModelRegistry("registry", {
     models: [...new Set([...config.models.map((m) => m.name), ...config.registry.repositories])],
-    registry: { ...config.registry, type: config.registry.type as "ecr" | "harbor", retention: config.registry.retention! },
+    registry: {
+        ...config.registry,
+        type: config.registry.type as "ecr" | "harbor",
+        retention: config.registry.retention!,
+        // Scanning (Inspector on ECR when configured; Harbor refuses pulls at the severity) and, on Harbor, cosign signatures.
+        scan: config.supplyChain.scan,
+        requireSignatures: true,
+    },
     // Same-account nodes pull with their IAM role; the repository policy names the GPU node roles (none: no policy).
     pullRoleArns: pools.size > 0 ? [...pools.values()].map((p) => p.nodeRoleArn) : undefined,
     accountId: identity?.accountId,
@@ -99,6 +109,49 @@ const registry = externalPrefix === undefined ? new ModelRegistry("registry", {
 const repositoryUrlByModel: Record<string, pulumi.Input<string>> = registry
     ? registry.repositoryUrlByModel
     : Object.fromEntries(config.models.map((m) => [m.name, `${externalPrefix}/${m.name}`]));
+
+// Supply chain (docs/supply-chain-program.md). The key this stack's builds are signed with: an AWS KMS key that
+// only the build role may sign with, or (kubeconfig) a configured cosign key reference, held as a secret.
+const sc = config.supplyChain;
+const signingKey =
+    sc.signing?.kind === "kms"
+        ? new SigningKey("signing", {
+              buildRoleArn: sc.signing.buildRoleArn,
+              existingKeyArn: sc.signing.keyArn,
+              accountId: identity!.accountId,
+              region: config.region,
+              aliasName: `${config.registry.repositoryPrefix}-${config.stack}-signing`,
+              deletionWindowInDays: config.registry.forceDelete ? 7 : 30,
+          })
+        : undefined;
+// What admission trusts: this stack's own key, and the keys promotion recorded next to its promoted digests (read
+// with KMS GetPublicKey in the key's region); on a kubeconfig cluster, the configured public key.
+const trustedPublicKeys: pulumi.Input<string>[] = onEks
+    ? [
+          ...(signingKey ? [signingKey.publicKeyPem] : []),
+          ...sc.promotedKeyRefs.map((ref) => {
+              const arn = keyArnOfRef(ref)!;
+              return aws.kms.getPublicKeyOutput({ keyId: arn, region: regionOfKeyArn(arn) }).publicKeyPem;
+          }),
+      ]
+    : sc.publicKeyPem
+      ? [sc.publicKeyPem]
+      : [];
+// Pods of the models namespace run only digests signed by one of those keys: Enforce in production, Audit elsewhere.
+const admission =
+    sc.admission.enabled && trustedPublicKeys.length > 0
+        ? new AdmissionPolicy(
+              "admission",
+              {
+                  namespace: config.serving.namespace,
+                  publicKeys: trustedPublicKeys,
+                  mode: sc.admission.mode,
+                  installKyverno: sc.admission.installKyverno,
+                  ecrCredentials: config.registry.type === "ecr",
+              },
+              k8sOpts,
+          )
+        : undefined;
 
 // Push credentials, only when this stack builds.
 const builds = config.models.some((m) => "build" in m.image);
@@ -174,7 +227,8 @@ const services = config.models.map(
                         : undefined,
                 rolloutsDependsOn: rollouts?.ready,
             },
-            k8sOpts,
+            // With Enforce, pods created before the policy exists would never have been checked.
+            { ...k8sOpts, dependsOn: admission ? [admission] : [] },
         ),
 );
 
@@ -224,10 +278,24 @@ export const images = pulumi.output(
     Object.fromEntries(
         config.models.map((m) => {
             const img = modelImages.get(m.name)!;
-            return [m.name, { version: img.version, tag: img.tag, digest: img.digest, ref: img.ref }];
+            // gitSha: the commit the image was built from (a build's sha, or the one its release tag names).
+            const gitSha = "build" in m.image ? config.gitSha : m.image.tag ? parseReleaseTag(m.image.tag)?.sha : undefined;
+            return [m.name, { version: img.version, tag: img.tag, digest: img.digest, ref: img.ref, gitSha }];
         }),
     ),
 );
+/**
+ * The key this stack signs with, as `cosign --key` takes it (`awskms:///<key ARN>`, or the configured reference, a
+ * secret), and its public key: what `npm run sign` and promotion read. Absent on a stack that neither builds nor
+ * configures a key.
+ */
+export const signing = signingKey
+    ? { keyRef: signingKey.keyRef, publicKeyPem: signingKey.publicKeyPem }
+    : sc.signing?.kind === "cosign"
+      ? { keyRef: sc.signing.keyRef, publicKeyPem: sc.publicKeyPem }
+      : undefined;
+/** The admission policy (Kyverno ClusterPolicy) and its mode, when declared. */
+export const admissionPolicy = admission ? { name: admission.policyName, mode: admission.mode } : undefined;
 /** Per model: what runs, where, and how it is released. */
 export const models = pulumi.output(
     Object.fromEntries(

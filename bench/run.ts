@@ -111,6 +111,7 @@ export function syntheticStack(n: number): { config: Record<string, unknown> } {
       "model-fleet:rollouts": { prometheusUrl: "http://prometheus-operated.monitoring.svc.cluster.local:9090", trafficRouting: "none" },
       "model-fleet:serving": { namespace: "models", ingressNamespace: "ingress-nginx", monitoringNamespace: "monitoring", prometheusOperator: false },
       "model-fleet:build": { requireCleanTree: false },
+      "model-fleet:supplyChain": { signing: { buildRoleArn: "arn:aws:iam::123456789012:role/model-fleet-dev-build" } },
     },
   };
 }

@@ -4,7 +4,9 @@
  */
 import { instanceGpu, layoutFits, migProfiles } from "../components/gpu/catalogue";
 import { deployedReleaseTags, parseReleaseTag } from "../components/image/tag";
-import type { Environment } from "./schema";
+import { createPublicKey } from "crypto";
+import { AWSKMS_KEY_REF, Environment, IAM_ROLE_ARN, KMS_KEY_ARN } from "./schema";
+import { HARBOR_SEVERITIES, INSPECTOR_THRESHOLDS } from "./severity";
 
 export interface ConfigIssue {
     /** Key path, e.g. `models[1].autoscaling.minReplicas`. */
@@ -362,8 +364,114 @@ function checkExternalRegistry(raw: Record<string, unknown>, out: ConfigIssue[])
     });
 }
 
+/** What the stack's AWS provider config says about its account (`aws:allowedAccountIds`), when set. */
+export interface AwsFacts {
+    allowedAccountIds?: readonly string[];
+}
+
+/**
+ * Supply chain: who signs, what admission trusts, which severity blocks. The stack's account is known from the
+ * build role's ARN and `aws:allowedAccountIds`; its region from `aws:region`. A key from another account or region is
+ * refused here (the SigningKey component checks the caller's account again at deployment).
+ */
+function checkSupplyChain(raw: Record<string, unknown>, region: string | undefined, aws: AwsFacts, out: ConfigIssue[]): void {
+    const kind = clusterKind(raw);
+    const registry = isObj(raw.registry) ? raw.registry : {};
+    const models = arr(raw.models);
+    const builds = models.some((m) => isObj(m) && isObj(m.image) && "build" in m.image);
+    const sc = isObj(raw.supplyChain) ? raw.supplyChain : {};
+    const signing = isObj(sc.signing) ? sc.signing : {};
+    const scan = isObj(sc.scan) ? sc.scan : {};
+    const admission = isObj(sc.admission) ? sc.admission : {};
+    const admissionOn = admission.enabled !== false;
+    const p = "supplyChain.signing";
+    const allowed = aws.allowedAccountIds && aws.allowedAccountIds.length > 0 ? aws.allowedAccountIds : undefined;
+
+    if (kind === "eks") {
+        for (const key of ["keyRef", "publicKeyPem"] as const) {
+            if (signing[key] !== undefined) out.push({ path: `${p}.${key}`, message: "is only for cluster.kind 'kubeconfig' (an EKS stack signs with an AWS KMS key: buildRoleArn, or keyArn)" });
+        }
+        const role = typeof signing.buildRoleArn === "string" ? IAM_ROLE_ARN.exec(signing.buildRoleArn) : null;
+        const roleAccount = role ? role[2] : undefined;
+        if (builds && signing.buildRoleArn === undefined) {
+            out.push({ path: `${p}.buildRoleArn`, message: "is required on an EKS stack that builds images: the build role that pushes and signs (the only principal the signing key lets sign)" });
+        }
+        if (!builds) {
+            for (const key of ["buildRoleArn", "keyArn"] as const) {
+                if (signing[key] !== undefined) out.push({ path: `${p}.${key}`, message: "is only for stacks that build images (models[].image.build): a stack that deploys promoted digests trusts the keys promotion recorded (models[].image.signingKey)" });
+            }
+        }
+        if (roleAccount && allowed && !allowed.includes(roleAccount)) {
+            out.push({ path: `${p}.buildRoleArn`, value: signing.buildRoleArn, message: `is in account ${roleAccount}, not the stack's account (aws:allowedAccountIds: ${allowed.join(", ")})` });
+        }
+        const key = typeof signing.keyArn === "string" ? KMS_KEY_ARN.exec(signing.keyArn) : null;
+        if (key) {
+            const [keyRegion, keyAccount] = [key[2], key[4]];
+            if (region && keyRegion !== region) {
+                out.push({ path: `${p}.keyArn`, value: signing.keyArn, message: `is in region ${keyRegion}, not the stack's region (aws:region ${region}): cosign signs where the images are pushed` });
+            }
+            if (roleAccount && keyAccount !== roleAccount) {
+                out.push({ path: `${p}.keyArn`, value: signing.keyArn, message: `is in account ${keyAccount}, not the stack's account (${roleAccount}, of supplyChain.signing.buildRoleArn)` });
+            } else if (allowed && !allowed.includes(keyAccount)) {
+                out.push({ path: `${p}.keyArn`, value: signing.keyArn, message: `is in account ${keyAccount}, not the stack's account (aws:allowedAccountIds: ${allowed.join(", ")})` });
+            }
+        }
+        // What admission trusts on a stack that deploys promoted digests: the key promotion recorded next to each.
+        if (admissionOn) {
+            models.forEach((m, i) => {
+                if (!isObj(m) || !isObj(m.image) || typeof m.image.digest !== "string") return;
+                const ref = m.image.signingKey;
+                if (ref === undefined) {
+                    out.push({
+                        path: `models[${i}].image.signingKey`,
+                        message: "is required while supplyChain.admission is enabled: admission admits only digests signed by a trusted key (npm run promote records it; a digest promoted before signing existed needs a re-promotion)",
+                    });
+                } else if (typeof ref === "string" && !AWSKMS_KEY_REF.test(ref)) {
+                    out.push({ path: `models[${i}].image.signingKey`, value: ref, message: "must be awskms:///<KMS key ARN> on an EKS stack (admission fetches that key's public key)" });
+                }
+            });
+        }
+        if (registry.type !== "ecr" && scan.enhanced === true) {
+            out.push({ path: "supplyChain.scan.enhanced", message: "is ECR-only (Amazon Inspector); Harbor scans with its own scanner (auto_scan)" });
+        }
+    } else {
+        for (const key of ["buildRoleArn", "keyArn"] as const) {
+            if (signing[key] !== undefined) out.push({ path: `${p}.${key}`, message: "is only for EKS stacks (AWS KMS); a 'kubeconfig' cluster signs with supplyChain.signing.keyRef" });
+        }
+        if (builds && signing.keyRef === undefined) {
+            out.push({ path: `${p}.keyRef`, message: "is required on a 'kubeconfig' stack that builds images: the cosign key reference, set as a secret (pulumi config set --secret --path supplyChain.signing.keyRef <ref>)" });
+        }
+        if (admissionOn && signing.publicKeyPem === undefined) {
+            out.push({ path: `${p}.publicKeyPem`, message: "is required on a 'kubeconfig' stack while supplyChain.admission is enabled: the PEM public key admission verifies signatures with" });
+        }
+        if (scan.enhanced !== undefined) {
+            out.push({ path: "supplyChain.scan.enhanced", message: "is ECR-only (Amazon Inspector); not allowed on a 'kubeconfig' cluster" });
+        }
+    }
+    if (typeof signing.publicKeyPem === "string") {
+        try {
+            const k = createPublicKey(signing.publicKeyPem);
+            if (k.type !== "public") throw new Error("not a public key");
+        } catch {
+            out.push({ path: `${p}.publicKeyPem`, message: "is not a PEM public key (-----BEGIN PUBLIC KEY-----, as `cosign generate-key-pair` writes cosign.pub)" });
+        }
+    }
+    if (typeof scan.severity === "string") {
+        const type = typeof registry.type === "string" ? registry.type : "ecr";
+        if (type === "external") {
+            out.push({ path: "supplyChain.scan.severity", value: scan.severity, message: "is not used with registry.type 'external': the program reads no scan results from a registry it does not manage" });
+        } else {
+            const names: readonly string[] = type === "harbor" ? HARBOR_SEVERITIES : INSPECTOR_THRESHOLDS;
+            if (!names.includes(scan.severity)) {
+                const scanner = type === "harbor" ? "Harbor's project severity levels" : "Amazon Inspector's severity levels (UNTRIAGED orders nothing)";
+                out.push({ path: "supplyChain.scan.severity", value: scan.severity, message: `is not one of ${scanner}: ${names.join(", ")}` });
+            }
+        }
+    }
+}
+
 /** Every cross-field problem of a raw config object. */
-export function crossCheck(raw: Record<string, unknown>, env: Environment, region: string | undefined): ConfigIssue[] {
+export function crossCheck(raw: Record<string, unknown>, env: Environment, region: string | undefined, aws: AwsFacts = {}): ConfigIssue[] {
     const out: ConfigIssue[] = [];
     const pools = arr(raw.gpuPools);
     checkClusterKind(raw, out);
@@ -371,6 +479,7 @@ export function crossCheck(raw: Record<string, unknown>, env: Environment, regio
     checkPools(pools, out);
     checkModels(arr(raw.models), pools, env, out);
     checkRegistry(raw.registry, arr(raw.models), region, out);
+    checkSupplyChain(raw, region, aws, out);
     const timeScale = isObj(raw.rollouts) ? raw.rollouts.timeScale : undefined;
     if (env === "production" && timeScale !== undefined && timeScale !== 1) {
         out.push({ path: "rollouts.timeScale", value: timeScale, message: "must be 1 in production (it compresses canary pauses and analysis for rehearsals)" });

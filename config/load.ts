@@ -9,6 +9,7 @@ import { z } from "zod";
 import { GIT_STATUS_ARGS, dirtyFingerprint, dirtyPaths, isTreeDirty, resolveGitSha } from "../components/image/gitSha";
 import { clusterKind, ConfigIssue, crossCheck } from "./crossChecks";
 import { CONFIG_NAMESPACE, configSchema, Environment, GpuPoolConfig, ModelConfig, RawConfig, RetentionConfig } from "./schema";
+import { defaultThreshold } from "./severity";
 
 /** A GPU pool with its node count settled: an EKS node group's sizes, or a `kubeconfig` pool's `nodes` as all three. */
 export type GpuPool = GpuPoolConfig & { minSize: number; maxSize: number; desiredSize: number };
@@ -88,6 +89,8 @@ export interface FleetConfig {
     build: { requireCleanTree: boolean; sourceUrl: string };
     /** `dashboards` settled: the config value, else true in production only. */
     observability: RawConfig["observability"] & { dashboards: boolean };
+    /** Signing, scanning and admission, settled (docs/supply-chain-program.md). */
+    supplyChain: SupplyChain;
     /** Short sha of the commit images are built from (only when some model builds). */
     gitSha?: string;
     /** Whether the work tree had changes (only checked when some model builds and a clean tree is required). */
@@ -98,11 +101,28 @@ export interface FleetConfig {
     dirtyFingerprint?: string;
 }
 
+/** The supply-chain settings components receive. */
+export interface SupplyChain {
+    /**
+     * How this stack's builds are signed (only when some model builds): an AWS KMS key (declared by the program
+     * for `buildRoleArn`, or the existing `keyArn`), or a cosign key reference on a `kubeconfig` cluster (a secret).
+     */
+    signing?: { kind: "kms"; buildRoleArn: string; keyArn?: string } | { kind: "cosign"; keyRef: pulumi.Output<string> };
+    /** `kubeconfig` clusters: the PEM public key admission verifies with. */
+    publicKeyPem?: string;
+    /** EKS: the distinct `awskms:///…` keys promotion recorded next to this stack's promoted digests (admission trusts them). */
+    promotedKeyRefs: string[];
+    scan: { enhanced: boolean; severity: string };
+    admission: { enabled: boolean; mode: "Enforce" | "Audit"; installKyverno: boolean };
+}
+
 export interface ParseContext {
     project: string;
     stack: string;
     /** `aws:region` of the stack. */
     region?: string;
+    /** `aws:allowedAccountIds` of the stack, when set (the accounts the AWS provider may act in). */
+    allowedAccountIds?: string[];
     /** Process environment (GIT_SHA, GITHUB_SHA). */
     env: Readonly<Record<string, string | undefined>>;
     /** Runs git; throws when unavailable. */
@@ -123,7 +143,7 @@ export function parseConfig(raw: Record<string, unknown>, ctx: ParseContext): Fl
     const issues: ConfigIssue[] = parsed.success ? [] : zodIssues(parsed.error, raw);
     const envRaw = raw.environment;
     const environment: Environment = envRaw === "production" || envRaw === "development" ? envRaw : defaultEnvironment(ctx.stack);
-    issues.push(...crossCheck(raw, environment, ctx.region));
+    issues.push(...crossCheck(raw, environment, ctx.region, { allowedAccountIds: ctx.allowedAccountIds }));
     if (!ctx.region && clusterKind(raw) === "eks") {
         issues.push({ path: "aws:region", message: "is required: pulumi config set aws:region <region>" });
     }
@@ -197,10 +217,37 @@ export function parseConfig(raw: Record<string, unknown>, ctx: ParseContext): Fl
         serving: cfg.serving,
         build: { requireCleanTree, sourceUrl: cfg.build.sourceUrl },
         observability: { ...cfg.observability, dashboards: cfg.observability.dashboards ?? environment === "production" },
+        supplyChain: settleSupplyChain(cfg, environment, builds),
         gitSha,
         treeDirty,
         dirtyPaths: changed,
         dirtyFingerprint: fingerprint,
+    };
+}
+
+function settleSupplyChain(cfg: RawConfig, environment: Environment, builds: boolean): SupplyChain {
+    const sc = cfg.supplyChain;
+    const signing = sc.signing ?? {};
+    let settled: SupplyChain["signing"];
+    if (builds && cfg.cluster.kind === "eks" && signing.buildRoleArn) {
+        settled = { kind: "kms", buildRoleArn: signing.buildRoleArn, keyArn: signing.keyArn };
+    } else if (cfg.cluster.kind === "kubeconfig" && signing.keyRef) {
+        settled = { kind: "cosign", keyRef: pulumi.secret(signing.keyRef) };
+    }
+    const promotedKeyRefs =
+        cfg.cluster.kind === "eks"
+            ? [...new Set(cfg.models.flatMap((m) => ("digest" in m.image && m.image.signingKey ? [m.image.signingKey] : [])))]
+            : [];
+    return {
+        signing: settled,
+        publicKeyPem: cfg.cluster.kind === "kubeconfig" ? signing.publicKeyPem : undefined,
+        promotedKeyRefs,
+        scan: { enhanced: sc.scan.enhanced, severity: sc.scan.severity ?? defaultThreshold(cfg.registry.type) },
+        admission: {
+            enabled: sc.admission.enabled,
+            mode: sc.admission.mode ?? (environment === "production" ? "Enforce" : "Audit"),
+            installKyverno: sc.admission.installKyverno,
+        },
     };
 }
 
@@ -239,12 +286,19 @@ function runGit(args: readonly string[]): string {
     return execFileSync("git", [...args], { cwd: process.cwd(), encoding: "utf8", stdio: ["ignore", "pipe", "ignore"], timeout: 10_000, maxBuffer: 256 * 1024 * 1024 });
 }
 
+/** `aws:allowedAccountIds` arrives JSON-encoded (a list); anything else is left to the AWS provider to reject. */
+function accountIds(value: string | undefined): string[] | undefined {
+    const v = value === undefined ? undefined : decode(value);
+    return Array.isArray(v) ? v.map(String) : undefined;
+}
+
 /** Reads and validates the whole stack config. Throws ConfigError (no stack trace) on any problem. */
 export function loadConfig(): FleetConfig {
     return parseConfig(readRawConfig(), {
         project: pulumi.getProject(),
         stack: pulumi.getStack(),
         region: pulumi.runtime.getConfig("aws:region"),
+        allowedAccountIds: accountIds(pulumi.runtime.getConfig("aws:allowedAccountIds")),
         env: process.env,
         git: runGit,
     });

@@ -46,15 +46,22 @@ function constraintOf(s: JsonSchema): string {
     return parts.join("; ");
 }
 
+/** The first value at `key` (`a.b[].c`): every element of an array is searched, not only the first. */
 function valueAt(root: unknown, key: string): unknown {
-    let cur: any = root;
-    for (const part of key.split(".")) {
+    const find = (cur: any, parts: string[]): unknown => {
+        if (parts.length === 0) return cur;
         if (cur === undefined || cur === null) return undefined;
-        const arr = part.endsWith("[]");
-        cur = cur[arr ? part.slice(0, -2) : part];
-        if (arr) cur = Array.isArray(cur) ? cur.find((x) => x !== undefined) : undefined;
-    }
-    return cur;
+        const [part, ...rest] = parts;
+        if (!part.endsWith("[]")) return find(cur[part], rest);
+        const items = cur[part.slice(0, -2)];
+        if (!Array.isArray(items)) return undefined;
+        for (const item of items) {
+            const v = find(item, rest);
+            if (v !== undefined) return v;
+        }
+        return undefined;
+    };
+    return find(root, key.split("."));
 }
 
 function walk(s: JsonSchema, prefix: string, required: boolean, rows: ReferenceRow[], examples: unknown[]): void {

@@ -22,6 +22,15 @@ const posInt = z.int().min(1);
 const nonNegInt = z.int().min(0);
 const quantity = z.string().regex(QUANTITY, "must be a Kubernetes quantity such as 500m, 2 or 8Gi");
 
+/** A cosign key reference: a KMS URI, `k8s://`, `env://`, `pkcs11:` or a key file path (cosign's `--key` forms). */
+export const COSIGN_KEY_REF = /^(awskms:\/\/|gcpkms:\/\/|azurekms:\/\/|hashivault:\/\/|k8s:\/\/[a-z0-9-]+\/[a-z0-9.-]+$|env:\/\/[A-Za-z_][A-Za-z0-9_]*$|pkcs11:|[^:]+$)/;
+/** An AWS KMS key ARN (not an alias: an alias can be re-pointed at another key). */
+export const KMS_KEY_ARN = /^arn:aws(-cn|-us-gov)?:kms:([a-z]{2}(-[a-z]+)+-\d):(\d{12}):key\/([A-Za-z0-9-]+)$/;
+/** An IAM role ARN. */
+export const IAM_ROLE_ARN = /^arn:aws(-cn|-us-gov)?:iam::(\d{12}):role\/[\w+=,.@/-]+$/;
+/** `awskms:///<key arn>`: how cosign (and promotion records) name a KMS signing key. */
+export const AWSKMS_KEY_REF = /^awskms:\/\/\/arn:aws(-cn|-us-gov)?:kms:[a-z]{2}(-[a-z]+)+-\d:\d{12}:key\/[A-Za-z0-9-]+$/;
+
 export const environmentSchema = z.enum(["development", "production"]);
 
 export const clusterKindSchema = z.enum(["eks", "kubeconfig"], { error: "must be 'eks' or 'kubeconfig'" });
@@ -140,6 +149,21 @@ const digestSource = z.strictObject({
         .refine(isReleaseTag, "must be a release tag v<semver>-<7 lower-case hex sha>")
         .optional()
         .describe("Release tag of the image this one replaced (set by `npm run promote`): the abort/rollback target, also never expired."),
+    signingKey: z
+        .string()
+        .regex(COSIGN_KEY_REF, "must be a cosign key reference such as awskms:///arn:aws:kms:<region>:<account>:key/<id>")
+        .optional()
+        .describe("The key the digest was signed with (set by `npm run promote` from the source stack's `signing` output); admission trusts it."),
+    vulnerabilityOverride: z
+        .strictObject({
+            digest: z.string().regex(DIGEST, "must be sha256:<64 lower-case hex>").describe("The digest the override was granted for."),
+            reason: z.string().trim().min(1, "must give a reason").describe("Why the findings are accepted."),
+            by: z.string().min(1).describe("Who granted it (git user or $USER)."),
+            at: z.iso.datetime({ error: "must be an ISO 8601 UTC timestamp" }).describe("When (ISO 8601, UTC)."),
+            findings: z.string().optional().describe("The blocking findings at that time, e.g. `CRITICAL 1, HIGH 3`."),
+        })
+        .optional()
+        .describe("Set by `npm run promote -- --allow-vulnerable <reason>`: the digest was promoted despite scan findings at or above the threshold."),
 });
 
 export const canarySchema = z.strictObject({
@@ -265,6 +289,63 @@ export const observabilitySchema = z
     })
     .prefault({});
 
+export const signingSchema = z.strictObject({
+    buildRoleArn: z
+        .string()
+        .regex(IAM_ROLE_ARN, "must be an IAM role ARN such as arn:aws:iam::123456789012:role/model-fleet-build")
+        .optional()
+        .describe("EKS stacks that build: the IAM role of the build (CI) that pushes and signs; the only principal the signing key lets sign. Required there."),
+    keyArn: z
+        .string()
+        .regex(KMS_KEY_ARN, "must be a KMS key ARN arn:aws:kms:<region>:<account>:key/<id> (not an alias)")
+        .optional()
+        .describe("EKS: sign with this existing KMS key (same account and region as the stack) instead of the key the program declares."),
+    keyRef: z
+        .string()
+        .regex(COSIGN_KEY_REF, "must be a cosign key reference (a KMS URI, k8s://<namespace>/<secret>, env://<VAR>, pkcs11: or a key file path)")
+        .optional()
+        .describe("`kubeconfig` clusters: the cosign key reference the build signs with (`cosign sign --key <keyRef>`). Set it as a secret: `pulumi config set --secret --path supplyChain.signing.keyRef …`. Required there when the stack builds."),
+    publicKeyPem: z
+        .string()
+        .optional()
+        .describe("`kubeconfig` clusters: the PEM public key of keyRef, which admission verifies signatures with. Required there when admission is enabled."),
+});
+
+export const scanSchema = z
+    .strictObject({
+        enhanced: z
+            .boolean()
+            .default(false)
+            .describe("ECR only: Amazon Inspector enhanced scanning (continuous) for the model repositories, instead of basic scan on push. Registry-wide setting of the account and region."),
+        severity: z
+            .string()
+            .optional()
+            .describe("Lowest finding severity that blocks: promotion refuses such a digest, and Harbor refuses to pull it (prevent_vul). ECR: INFORMATIONAL, LOW, MEDIUM, HIGH, CRITICAL (Inspector's levels); Harbor: none, low, medium, high, critical. Default HIGH / high."),
+    })
+    .prefault({});
+
+export const admissionSchema = z
+    .strictObject({
+        enabled: z.boolean().default(true).describe("Declare the admission policy (Kyverno verifyImages) for the models namespace."),
+        mode: z
+            .enum(["Enforce", "Audit"], { error: "must be 'Enforce' or 'Audit'" })
+            .optional()
+            .describe("Enforce: pods whose images are not signed by the stack's key and pinned by digest are refused. Audit: admitted and reported. Default: Enforce in production, Audit otherwise."),
+        installKyverno: z
+            .boolean()
+            .default(true)
+            .describe("Install the Kyverno chart (3.8.2, Kyverno v1.18.2). Turn off when the cluster already runs Kyverno (its CRDs must exist)."),
+    })
+    .prefault({});
+
+export const supplyChainSchema = z
+    .strictObject({
+        signing: signingSchema.optional().describe("The key images are signed with (stacks that build), and the public key admission verifies with."),
+        scan: scanSchema.describe("Registry scanning and the severity that blocks promotion."),
+        admission: admissionSchema.describe("The admission policy of the models namespace: signed by the stack's key, pinned by digest."),
+    })
+    .prefault({});
+
 /** The stack config namespace: the Pulumi project name (`Pulumi.yaml` `name`), the prefix of every key below. */
 export const CONFIG_NAMESPACE = "model-fleet";
 
@@ -280,6 +361,7 @@ export const configSchema = z.strictObject({
     serving: servingSchema.describe("Namespaces and scraping of the model workloads."),
     build: buildSchema.describe("Image build settings (stacks that build)."),
     observability: observabilitySchema.describe("Alerts (PrometheusRule or rule file) and the Grafana version dashboard of the models."),
+    supplyChain: supplyChainSchema.describe("Image signing, scanning and admission (docs/supply-chain-program.md)."),
 });
 
 export type RawConfig = z.infer<typeof configSchema>;
@@ -294,3 +376,4 @@ export type RolloutsConfig = z.infer<typeof rolloutsSchema>;
 export type ServingConfig = z.infer<typeof servingSchema>;
 export type ImageSource = ModelConfig["image"];
 export type ObservabilityConfig = z.infer<typeof observabilitySchema>;
+export type SupplyChainConfig = z.infer<typeof supplyChainSchema>;

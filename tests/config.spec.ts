@@ -43,6 +43,8 @@ function rawConfigOf(file: string): { raw: Record<string, any>; region: string; 
     // Secure values arrive decrypted from the CLI; offline they are placeholders.
     const pw = raw.registry?.harbor?.password;
     if (pw && typeof pw === "object") raw.registry.harbor.password = "[secret]";
+    const keyRef = raw.supplyChain?.signing?.keyRef;
+    if (keyRef && typeof keyRef === "object") raw.supplyChain.signing.keyRef = "[secret]";
     return { raw, region: region as string, stack };
 }
 

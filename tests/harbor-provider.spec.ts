@@ -66,7 +66,10 @@ describe("Harbor dynamic providers against a local stub", function () {
             const created = await project.create(checked.inputs);
             assert.deepEqual(stub.writes(since), ["POST /api/v2.0/projects"]);
             const post = stub.requests.find((r) => r.method === "POST" && r.path === "/api/v2.0/projects")!;
-            assert.deepEqual(post.body, { project_name: "models-crud", metadata: { public: "false", auto_scan: "true" } });
+            assert.deepEqual(post.body, {
+                project_name: "models-crud",
+                metadata: { public: "false", auto_scan: "true", prevent_vul: "false", severity: "high", enable_content_trust_cosign: "false" },
+            });
             assert.equal(created.outs.projectId, Number(created.id));
             assert.equal(created.outs.autoScan, true);
 
@@ -96,8 +99,40 @@ describe("Harbor dynamic providers against a local stub", function () {
             const created = await project.create({ ...conn, name: "models-adopt", public: false, autoScan: true });
             assert.equal(created.id, String(existing.project_id));
             assert.deepEqual(stub.writes(since), ["POST /api/v2.0/projects", `PUT /api/v2.0/projects/${existing.project_id}`]);
-            assert.deepEqual(stub.projects.get(existing.project_id)!.metadata, { public: "false", auto_scan: "true" });
+            assert.deepEqual(stub.projects.get(existing.project_id)!.metadata, {
+                public: "false",
+                auto_scan: "true",
+                prevent_vul: "false",
+                severity: "high",
+                enable_content_trust_cosign: "false",
+            });
             assert.equal(created.outs.public, false);
+        });
+
+        it("keeps auto_scan on, refuses vulnerable pulls at the configured severity and requires cosign signatures (issue #16)", async () => {
+            const inputs = { ...conn, name: "models-gate", preventVul: true, severity: "critical", requireCosign: true };
+            const checked = await project.check!({}, inputs);
+            // (The stub serves plain HTTP, which check reports for url.)
+            assert.deepEqual(checked.failures.filter((f) => f.property !== "url"), []);
+            const created = await project.create(checked.inputs);
+            const metadata = stub.projects.get(Number(created.id))!.metadata;
+            assert.deepEqual(metadata, { public: "false", auto_scan: "true", prevent_vul: "true", severity: "critical", enable_content_trust_cosign: "true" });
+            assert.equal(created.outs.preventVul, true);
+            assert.equal(created.outs.severity, "critical");
+            assert.equal(created.outs.requireCosign, true);
+            const read = await project.read!(created.id, created.outs);
+            assert.deepEqual(await project.diff!(created.id, read.props, checked.inputs), { changes: false, replaces: [], deleteBeforeReplace: false });
+            // A threshold change is an in-place PUT of the metadata.
+            const lowered = { ...checked.inputs, severity: "medium" };
+            assert.deepEqual(await project.diff!(created.id, read.props, lowered), { changes: true, replaces: [], deleteBeforeReplace: false });
+            const updated = await project.update!(created.id, read.props, lowered);
+            assert.equal(updated.outs.severity, "medium");
+            assert.equal(stub.projects.get(Number(created.id))!.metadata.severity, "medium");
+        });
+
+        it("check refuses a severity Harbor does not know", async () => {
+            const checked = await project.check!({}, { ...conn, name: "models-bad", severity: "HIGH" });
+            assert.deepEqual(checked.failures.filter((f) => f.property !== "url"), [{ property: "severity", reason: "must be one of Harbor's severities: none, low, medium, high, critical" }]);
         });
 
         it("refuses to delete a project that still holds repositories", async () => {

@@ -266,6 +266,25 @@ export class FleetMocks implements pulumi.runtime.Mocks {
                     proxyEndpoint: `https://${ACCOUNT_ID}.dkr.ecr.${this.region}.amazonaws.com`,
                     expiresAt: "2099-01-01T00:00:00Z",
                 };
+            case "aws:kms/getPublicKey:getPublicKey": {
+                // KMS GetPublicKey of an ECC_NIST_P256 key: a P-256 public key derived from the key id (deterministic).
+                const keyId = String(inputs.keyId);
+                const region = String(inputs.region ?? keyId.split(":")[3] ?? this.region);
+                const publicKeyPem = mockP256PublicKeyPem(keyId);
+                return {
+                    id: keyId,
+                    keyId,
+                    arn: keyId,
+                    region,
+                    customerMasterKeySpec: "ECC_NIST_P256",
+                    keySpec: "ECC_NIST_P256",
+                    keyUsage: "SIGN_VERIFY",
+                    publicKey: publicKeyPem.split("\n").filter((l) => l && !l.startsWith("-----")).join(""),
+                    publicKeyPem,
+                    signingAlgorithms: ["ECDSA_SHA_256"],
+                    encryptionAlgorithms: [],
+                };
+            }
             case "docker:index/getRegistryImage:getRegistryImage": {
                 const name = String(inputs.name);
                 const key = Object.keys(this.registryImages).find((k) => name.endsWith(`/${k}`));
@@ -278,6 +297,14 @@ export class FleetMocks implements pulumi.runtime.Mocks {
                 throw new InvokeError(`unexpected invoke ${args.token} (${JSON.stringify(inputs)}): mock it in tests/harness.ts`);
         }
     }
+}
+
+/** A P-256 public key (SPKI PEM) whose private scalar is sha256(seed): what the KMS mock answers for a key. */
+export function mockP256PublicKeyPem(seed: string): string {
+    const ecdh = crypto.createECDH("prime256v1");
+    ecdh.setPrivateKey(crypto.createHash("sha256").update(seed).digest());
+    const spki = Buffer.concat([Buffer.from("3059301306072a8648ce3d020106082a8648ce3d030107034200", "hex"), ecdh.getPublicKey()]);
+    return crypto.createPublicKey({ key: spki, format: "der", type: "spki" }).export({ type: "spki", format: "pem" }).toString();
 }
 
 /** Resolves an Input/Output (deeply) to its value, as the engine would after `pulumi up`. */

@@ -19,6 +19,7 @@ import { LifecyclePolicy, RetentionInput, describeRetention, ecrLifecyclePolicy,
 import { describeHarborRetention } from "./harbor/describe";
 import { HarborImmutableRule, HarborProject, HarborRetentionPolicy, HarborRobotAccount } from "./harbor/resources";
 import { ecrPullPolicy, partitionOf } from "./pullPolicy";
+import { harborSeverity } from "../../config/severity";
 import { fleetLabels } from "../serving/labels";
 
 /** The registry settings (the validated `registry` config). */
@@ -35,6 +36,14 @@ export interface RegistrySettings {
     readonly replication?: { readonly region: string; readonly registryId?: string };
     /** Harbor connection and project; `password` should be a secret. */
     readonly harbor?: { readonly url: string; readonly project: string; readonly username: string; readonly password: pulumi.Input<string> };
+    /**
+     * Scanning. ECR: `enhanced` switches the account's registry in this region to Amazon Inspector (continuous scans
+     * of `<prefix>/*`). Harbor: pulls of artifacts with findings at or above `severity` are refused (prevent_vul).
+     * Default: basic scan on push (ECR), auto_scan only (Harbor).
+     */
+    readonly scan?: { readonly enhanced: boolean; readonly severity: string };
+    /** Harbor: refuse pulls of artifacts without a cosign signature (`enable_content_trust_cosign`). Default false. */
+    readonly requireSignatures?: boolean;
 }
 
 export interface ModelRegistryArgs {
@@ -169,6 +178,20 @@ export class ModelRegistry extends pulumi.ComponentResource {
                 urls[model] = repo.repositoryUrl;
             }
 
+            if (reg.scan?.enhanced) {
+                // Registry-wide (one per account and region), like replication: Amazon Inspector scans the model
+                // repositories on push and again whenever a new CVE affects them. scanOnPush above stays set: it is what
+                // basic scanning uses if this setting is ever removed.
+                new aws.ecr.RegistryScanningConfiguration(
+                    `${name}-scanning`,
+                    {
+                        scanType: "ENHANCED",
+                        rules: [{ scanFrequency: "CONTINUOUS_SCAN", repositoryFilters: [{ filter: `${prefix}/*`, filterType: "WILDCARD" }] }],
+                    },
+                    { parent: this },
+                );
+            }
+
             if (reg.replication) {
                 const destination = reg.replication;
                 // Registry-wide (one per account and region): this stack owns its registry's replication settings.
@@ -211,7 +234,19 @@ export class ModelRegistry extends pulumi.ComponentResource {
             const deployed = [...new Set(Object.values(args.deployedTags ?? {}).flat())];
             const protectPatterns = [...reg.retention.protectTags, ...deployed.filter((t) => !reg.retention.protectTags.includes(t))];
 
-            const project = new HarborProject(`${name}-harbor-project`, { ...conn, name: harbor.project, public: false, autoScan: true }, { parent: this });
+            const project = new HarborProject(
+                `${name}-harbor-project`,
+                {
+                    ...conn,
+                    name: harbor.project,
+                    public: false,
+                    autoScan: true,
+                    preventVul: reg.scan !== undefined,
+                    severity: reg.scan ? harborSeverity(reg.scan.severity) : undefined,
+                    requireCosign: reg.requireSignatures ?? false,
+                },
+                { parent: this },
+            );
             new HarborImmutableRule(`${name}-harbor-immutable`, { ...conn, projectId: project.projectId, tagPattern: releasePattern, repositoryPattern: "**" }, { parent: this });
             new HarborRetentionPolicy(
                 `${name}-harbor-retention`,

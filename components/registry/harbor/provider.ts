@@ -173,22 +173,47 @@ function isInt(v: unknown, min: number, max: number): boolean {
 // Project
 // ---------------------------------------------------------------------------------------------------------------
 
-const PROJECT_FIELDS = ["url", "username", "password", "name", "public", "autoScan"];
+const PROJECT_FIELDS = ["url", "username", "password", "name", "public", "autoScan", "preventVul", "severity", "requireCosign"];
+/** Harbor's project `severity` values (swagger `ProjectMetadata.severity`). */
+const HARBOR_PROJECT_SEVERITIES = ["none", "low", "medium", "high", "critical"];
 
 function projectSpec(inputs: Dict): Dict {
-    return { ...connectionOf(inputs), name: inputs.name, public: inputs.public ?? false, autoScan: inputs.autoScan ?? true };
+    return {
+        ...connectionOf(inputs),
+        name: inputs.name,
+        public: inputs.public ?? false,
+        autoScan: inputs.autoScan ?? true,
+        preventVul: inputs.preventVul ?? false,
+        severity: inputs.severity ?? "high",
+        requireCosign: inputs.requireCosign ?? false,
+    };
 }
 
+/**
+ * The project metadata model-fleet manages (swagger `ProjectMetadata`: every value a string): anonymous pull,
+ * scan on push (Trivy), refusing pulls of artifacts with findings at or above `severity` (`prevent_vul`), and
+ * refusing pulls of artifacts without a cosign signature (`enable_content_trust_cosign`).
+ */
 function projectMetadata(spec: Dict): Dict {
-    return { public: String(spec.public), auto_scan: String(spec.autoScan) };
+    return {
+        public: String(spec.public),
+        auto_scan: String(spec.autoScan),
+        prevent_vul: String(spec.preventVul),
+        severity: String(spec.severity),
+        enable_content_trust_cosign: String(spec.requireCosign),
+    };
 }
 
 function projectOuts(spec: Dict, live: Dict): Dict {
+    const m = live.metadata;
     return {
         ...connectionOf(spec),
         name: live.name ?? spec.name,
-        public: live.metadata ? live.metadata.public === "true" : spec.public,
-        autoScan: live.metadata ? live.metadata.auto_scan === "true" : spec.autoScan,
+        public: m ? m.public === "true" : spec.public,
+        autoScan: m ? m.auto_scan === "true" : spec.autoScan,
+        preventVul: m ? m.prevent_vul === "true" : spec.preventVul,
+        severity: m ? (m.severity ?? "") : spec.severity,
+        requireCosign: m ? m.enable_content_trust_cosign === "true" : spec.requireCosign,
         projectId: live.project_id,
     };
 }
@@ -217,7 +242,7 @@ async function projectCreate(inputs: Dict): Promise<pulumiDynamic.CreateResult> 
     if (res.status === 409) {
         // Adopt: converge the metadata we manage.
         const current = projectOuts(spec, live);
-        if (current.public !== spec.public || current.autoScan !== spec.autoScan) {
+        if (["public", "autoScan", "preventVul", "severity", "requireCosign"].some((k) => current[k] !== spec[k])) {
             await harborRequest(conn, "PUT", `/projects/${live.project_id}`, { body: { metadata: projectMetadata(spec) } });
             live = (await getProjectById(conn, live.project_id)) ?? live;
         }
@@ -251,6 +276,9 @@ async function projectCheck(_olds: Dict, news: Dict): Promise<pulumiDynamic.Chec
     checkConnection(news, failures);
     if (news.name !== UNKNOWN && (typeof news.name !== "string" || !HARBOR_NAME.test(news.name) || news.name.length > 255)) {
         failures.push({ property: "name", reason: "must be a Harbor project name (lower-case alphanumerics separated by . _ -)" });
+    }
+    if (news.severity !== undefined && news.severity !== UNKNOWN && !HARBOR_PROJECT_SEVERITIES.includes(news.severity)) {
+        failures.push({ property: "severity", reason: `must be one of Harbor's severities: ${HARBOR_PROJECT_SEVERITIES.join(", ")}` });
     }
     return { inputs: { ...news, ...projectSpec(news) }, failures };
 }

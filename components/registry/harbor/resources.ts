@@ -31,6 +31,12 @@ export interface HarborProjectArgs extends HarborConnectionArgs {
     readonly public?: pulumi.Input<boolean>;
     /** Scan artifacts on push. Default true. */
     readonly autoScan?: pulumi.Input<boolean>;
+    /** Refuse pulls of artifacts with findings at or above `severity` (`prevent_vul`). Default false. */
+    readonly preventVul?: pulumi.Input<boolean>;
+    /** Harbor severity for preventVul: none, low, medium, high, critical. Default "high". */
+    readonly severity?: pulumi.Input<string>;
+    /** Refuse pulls of artifacts without a cosign signature (`enable_content_trust_cosign`). Default false. */
+    readonly requireCosign?: pulumi.Input<boolean>;
 }
 
 export class HarborProject extends pulumi.dynamic.Resource {
@@ -38,12 +44,24 @@ export class HarborProject extends pulumi.dynamic.Resource {
     declare public readonly projectId: pulumi.Output<number>;
     declare public readonly public: pulumi.Output<boolean>;
     declare public readonly autoScan: pulumi.Output<boolean>;
+    declare public readonly preventVul: pulumi.Output<boolean>;
+    declare public readonly severity: pulumi.Output<string>;
+    declare public readonly requireCosign: pulumi.Output<boolean>;
 
     constructor(name: string, args: HarborProjectArgs, opts?: pulumi.CustomResourceOptions) {
         super(
             harborProjectProvider,
             name,
-            { ...connection(args), name: args.name, public: args.public ?? false, autoScan: args.autoScan ?? true, projectId: undefined },
+            {
+                ...connection(args),
+                name: args.name,
+                public: args.public ?? false,
+                autoScan: args.autoScan ?? true,
+                preventVul: args.preventVul ?? false,
+                severity: args.severity ?? "high",
+                requireCosign: args.requireCosign ?? false,
+                projectId: undefined,
+            },
             secretOpts(opts),
             "harbor",
             "Project",
