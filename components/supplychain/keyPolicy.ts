@@ -8,9 +8,12 @@
  * default for key administrators, which holds no cryptographic operation).
  */
 
-/** Administration of the key, for the account root (and so, through IAM, the account's administrators). */
+/**
+ * Administration of the key, for the account root (and so, through IAM, the account's administrators). Not
+ * `kms:Create*`: it holds `kms:CreateGrant`, and a grant can hand `kms:Sign` to any principal.
+ */
 export const KEY_ADMIN_ACTIONS = [
-    "kms:Create*",
+    "kms:CreateAlias",
     "kms:Describe*",
     "kms:Enable*",
     "kms:List*",
