@@ -4,6 +4,7 @@
  * offline through `policy/evaluate.ts`.
  */
 import type { Policies } from "@pulumi/policy";
+import { admissionPolicies } from "./admission";
 import { advisoryPolicies } from "./advisory";
 import { ecrPolicies } from "./ecr";
 import { gpuPolicies } from "./gpu";
@@ -21,5 +22,6 @@ export const policies: Policies = [
     ...hpaPolicies,
     ...rolloutPolicies,
     ...servicePolicies,
+    ...admissionPolicies,
     ...advisoryPolicies,
 ];

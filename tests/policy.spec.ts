@@ -48,6 +48,7 @@ const EXPECTED_POLICIES: [string, "mandatory" | "advisory", "resource" | "stack"
     ["hpa-production-min-replicas", "mandatory", "resource"],
     ["rollout-canary-analysis", "mandatory", "resource"],
     ["service-internal-load-balancer", "mandatory", "resource"],
+    ["production-admission-policy", "mandatory", "stack"],
     ["pdb-per-workload", "advisory", "stack"],
     ["pod-topology-spread", "advisory", "resource"],
     ["gpu-limits-equal-requests", "advisory", "resource"],
