@@ -113,7 +113,7 @@ describe("Harbor dynamic providers against a local stub", function () {
             const inputs = { ...conn, name: "models-gate", preventVul: true, severity: "critical", requireCosign: true };
             const checked = await project.check!({}, inputs);
             // (The stub serves plain HTTP, which check reports for url.)
-            assert.deepEqual(checked.failures.filter((f) => f.property !== "url"), []);
+            assert.deepEqual((checked.failures ?? []).filter((f) => f.property !== "url"), []);
             const created = await project.create(checked.inputs);
             const metadata = stub.projects.get(Number(created.id))!.metadata;
             assert.deepEqual(metadata, { public: "false", auto_scan: "true", prevent_vul: "true", severity: "critical", enable_content_trust_cosign: "true" });
@@ -132,7 +132,7 @@ describe("Harbor dynamic providers against a local stub", function () {
 
         it("check refuses a severity Harbor does not know", async () => {
             const checked = await project.check!({}, { ...conn, name: "models-bad", severity: "HIGH" });
-            assert.deepEqual(checked.failures.filter((f) => f.property !== "url"), [{ property: "severity", reason: "must be one of Harbor's severities: none, low, medium, high, critical" }]);
+            assert.deepEqual((checked.failures ?? []).filter((f) => f.property !== "url"), [{ property: "severity", reason: "must be one of Harbor's severities: none, low, medium, high, critical" }]);
         });
 
         it("refuses to delete a project that still holds repositories", async () => {
