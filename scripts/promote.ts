@@ -1,27 +1,39 @@
 /**
- * npm run promote -- --model <m> --from dev --to prod [--dry-run]
- * npm run promote -- --model <m> --to prod --digest sha256:… --version x.y.z [--tag v<x.y.z>-<sha>] [--dry-run]   (rollback / explicit)
+ * npm run promote -- --model <m> --from dev --to prod [--allow-vulnerable <reason>] [--dry-run]
+ * npm run promote -- --model <m> --to prod --digest sha256:… --version x.y.z --repository <host>/<path> [--tag …] [--signing-key …] [--dry-run]
  *
- * Thin wrapper around the pure `planPromotion`: reads the source stack's `images` output with the Pulumi CLI,
- * reads `Pulumi.<to>.yaml`, prints the diff, and pins the target model with `pulumi config set --path`
- * (or only prints those commands with --dry-run). It never builds: the target runs the source's exact digest.
+ * Thin wrapper around the pure `planPromotion` and `decideScanGate`: reads the source stack's `images` and `signing`
+ * outputs with the Pulumi CLI, reads `Pulumi.<to>.yaml`, asks the registry for the digest's scan result (ECR or
+ * Harbor, scripts/scanFindings.ts), prints the findings and refuses a digest without a finished scan or with
+ * findings at or above the target's `supplyChain.scan.severity` unless `--allow-vulnerable <reason>` (recorded next
+ * to the digest), then pins the target model, with the signing key, by `pulumi config set --path` (or only prints
+ * those commands with --dry-run). It never builds: the target runs the source's exact digest.
  */
+import { ECRClient } from "@aws-sdk/client-ecr";
 import { execFileSync } from "child_process";
 import * as path from "path";
 import { isDeepStrictEqual } from "util";
-import { applyConfigSets, modelsFromStackFile, planPromotion, PromotionError, PromotionSource } from "../components/image/promote";
-import { command, PULUMI_CLI_HINTS, readStackDocument, REPO_ROOT, requireTool, runMain, stackFilePath, ToolRequest, UsageError, Values } from "./cli";
+import { applyConfigSets, imageRecordFor, modelsFromStackFile, planPromotion, PromotionError, PromotionSource } from "../components/image/promote";
+import { decideScanGate, FINDING_COLUMNS, findingRows, ScanResult } from "../components/image/scanGate";
+import { CONFIG_NAMESPACE } from "../config/schema";
+import { defaultThreshold } from "../config/severity";
+import { command, PULUMI_CLI_HINTS, readStackDocument, REPO_ROOT, requireTool, runMain, stackFilePath, table, ToolRequest, UsageError, Values } from "./cli";
+import { ecrScan, EcrScanClient, harborScan, locateImage } from "./scanFindings";
 
 export const promoteCommand = command({
     name: "promote",
     usage: [
-        "--model <name> --from <stack> --to <stack> [--dry-run]",
-        "--model <name> --to <stack> --digest sha256:<64 hex> --version <x.y.z> [--tag v<x.y.z>-<sha>] [--dry-run]",
+        "--model <name> --from <stack> --to <stack> [--allow-vulnerable <reason>] [--dry-run]",
+        "--model <name> --to <stack> --digest sha256:<64 hex> --version <x.y.z> --repository <host>/<path> [--tag v<x.y.z>-<sha>] [--signing-key <ref>] [--allow-vulnerable <reason>] [--dry-run]",
     ],
     description: `
 Pins a model of the target stack to the exact image another stack runs (its \`images\` stack output, read with the
 Pulumi CLI), or to an explicit digest and version (rollback). Prints the diff, then runs the \`pulumi config set
---path\` commands on Pulumi.<to>.yaml, or only prints them with --dry-run. Nothing is rebuilt.`,
+--path\` commands on Pulumi.<to>.yaml, or only prints them with --dry-run. Nothing is rebuilt. Before that it reads
+the digest's scan result from its registry (ECR DescribeImageScanFindings, or Harbor's scan overview), prints the
+findings, and refuses a digest with no finished scan or with findings at or above the target's
+supplyChain.scan.severity, unless --allow-vulnerable <reason> records an override next to the digest. The key the
+digest was signed with (the source's \`signing\` output, or --signing-key) is recorded next to it.`,
     options: {
         model: { type: "string", value: "name", help: "the model to promote (an entry of model-fleet:models in both stacks)" },
         from: { type: "string", value: "stack", help: "source stack: promote what it runs (needs the Pulumi CLI)" },
@@ -29,6 +41,9 @@ Pulumi CLI), or to an explicit digest and version (rollback). Prints the diff, t
         digest: { type: "string", value: "sha256:…", help: "explicit digest instead of --from (rollback); needs --version" },
         version: { type: "string", value: "x.y.z", help: "the model version of --digest" },
         tag: { type: "string", value: "v<x.y.z>-<sha>", help: "release tag of --digest (keeps its deployed-tag protect rule)" },
+        repository: { type: "string", value: "host/path", help: "with --digest: the repository holding it (where its scan result is read)" },
+        "signing-key": { type: "string", value: "ref", help: "with --digest: the cosign key reference it was signed with (e.g. awskms:///<key arn>)" },
+        "allow-vulnerable": { type: "string", value: "reason", help: "promote despite findings at or above the threshold (or no scan); recorded with who and when" },
         "dry-run": { type: "boolean", help: "print the pulumi config commands instead of running them" },
     },
     userErrors: [PromotionError],
@@ -54,20 +69,64 @@ function pulumi(cli: string, args: string[], capture: boolean): string {
     }) as unknown as string;
 }
 
-function main(values: Values<typeof promoteCommand.spec.options>): number {
+/** Who grants an override: the git user's email, else $USER. */
+function whoAmI(): string {
+    try {
+        const email = execFileSync("git", ["config", "user.email"], { cwd: REPO_ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
+        if (email) return email;
+    } catch {
+        // no git identity
+    }
+    return process.env.USER ?? "unknown";
+}
+
+/** The `model-fleet:<key>` value of a parsed stack file. */
+function stackValue(doc: unknown, key: string): any {
+    const config = (doc as any)?.config ?? {};
+    return config[`${CONFIG_NAMESPACE}:${key}`];
+}
+
+export interface ScanAccess {
+    /** ECR client for a region. */
+    ecr: (region: string) => EcrScanClient;
+    /** Harbor password of a stack (env HARBOR_PASSWORD, else `pulumi config get`). */
+    harborPassword: (stack: string) => string;
+}
+
+/** The scan result of `ref`, from ECR or from the Harbor of one of `stacks` (whose config names that host). */
+export async function scanResultOf(ref: string, stacks: Array<{ name: string; doc: unknown }>, access: ScanAccess): Promise<ScanResult> {
+    const loc = locateImage(ref);
+    if (loc.kind === "ecr") return ecrScan(access.ecr(loc.region), loc);
+    for (const s of stacks) {
+        const harbor = stackValue(s.doc, "registry")?.harbor;
+        if (harbor && typeof harbor.url === "string" && new URL(harbor.url).host === loc.host) {
+            return harborScan({ url: harbor.url, username: String(harbor.username), password: access.harborPassword(s.name) }, loc.path, loc.digest);
+        }
+    }
+    throw new PromotionError(`${loc.host} is neither an ECR registry nor the Harbor of stack ${stacks.map((s) => s.name).join(" or ")}: cannot read the scan result of ${ref}`);
+}
+
+async function main(values: Values<typeof promoteCommand.spec.options>): Promise<number> {
     const { model, from, to } = values;
     const explicit = values.digest !== undefined || values.version !== undefined;
     if (!model || !to || (!explicit && !from) || (explicit && (!values.digest || !values.version))) {
         throw new UsageError(promoteCommand.usage());
     }
+    if (explicit && !values.repository) {
+        throw new UsageError(`--repository <host>/<path> is required with --digest: the scan gate reads the digest's scan result there\n${promoteCommand.usage()}`);
+    }
 
     let source: PromotionSource;
+    let signingKey = values["signing-key"] as string | undefined;
+    let ref: string;
+    let cli: string | undefined;
     if (explicit) {
         source = { kind: "explicit", digest: values.digest as string, version: values.version as string, ...(values.tag ? { tag: values.tag as string } : {}) };
+        ref = `${values.repository}@${values.digest}`;
     } else {
-        const cli = pulumiCli(`to read stack ${from}'s \`images\` output`, [
+        cli = pulumiCli(`to read stack ${from}'s \`images\` output`, [
             `promote an explicit digest instead (${from}'s digest from \`pulumi stack output --stack ${from} --json images\` where the CLI is set up, or from the registry): ` +
-                `npm run promote -- --model ${model} --to ${to} --digest sha256:<64 hex> --version <x.y.z> --tag v<x.y.z>-<sha> --dry-run`,
+                `npm run promote -- --model ${model} --to ${to} --digest sha256:<64 hex> --version <x.y.z> --tag v<x.y.z>-<sha> --repository <host>/<path> --signing-key <ref> --dry-run`,
         ]);
         const out = pulumi(cli, ["stack", "output", "--stack", from as string, "--json", "images"], true);
         let images: unknown;
@@ -77,11 +136,50 @@ function main(values: Values<typeof promoteCommand.spec.options>): number {
             throw new PromotionError(`pulumi stack output --stack ${from} --json images did not print JSON: ${out.slice(0, 200)}`);
         }
         source = { kind: "stack", stack: from as string, images };
+        ref = imageRecordFor(images, model, from as string).ref;
+        // The key reference may be a secret (kubeconfig stacks): --show-secrets, and it is only written to the stack file.
+        let signing: any = null;
+        try {
+            signing = JSON.parse(pulumi(cli, ["stack", "output", "--stack", from as string, "--json", "--show-secrets", "signing"], true) || "null");
+        } catch {
+            // A stack without the output (it neither builds nor configures a key): nothing to record.
+        }
+        signingKey ??= typeof signing?.keyRef === "string" ? signing.keyRef : undefined;
+        if (!signingKey) console.error(`promote: stack ${from} exports no signing key; the target records none for this digest`);
     }
 
     const file = stackFilePath(to);
     const doc = readStackDocument(file);
-    const plan = planPromotion({ model, target: { stack: to, models: modelsFromStackFile(doc, to) }, source });
+    const targetModels = modelsFromStackFile(doc, to);
+    const probe = planPromotion({ model, target: { stack: to, models: targetModels }, source, signingKey });
+
+    // The scan gate, for a digest the target does not run yet.
+    let vulnerabilityOverride: { reason: string; by: string; at: string; findings?: string } | undefined;
+    if (probe.current.digest !== probe.next.digest) {
+        const registryType = String(stackValue(doc, "registry")?.type ?? "ecr");
+        const threshold = String(stackValue(doc, "supplyChain")?.scan?.severity ?? defaultThreshold(registryType));
+        const stacks = [...(from ? [{ name: from as string, doc: readStackDocument(stackFilePath(from as string)) }] : []), { name: to, doc }];
+        const result = await scanResultOf(ref, stacks, {
+            ecr: (region) => new ECRClient({ region }),
+            harborPassword: (stack) => process.env.HARBOR_PASSWORD ?? pulumi(cli ?? pulumiCli("to read the Harbor password", ["set HARBOR_PASSWORD"]), ["config", "get", "--path", `${CONFIG_NAMESPACE}:registry.harbor.password`, "--stack", stack], true).trim(),
+        });
+        const rows = findingRows(result);
+        console.log(`Scan of ${ref}: ${result.scanner}, status ${result.status}`);
+        if (rows.length > 0) console.log(table([FINDING_COLUMNS, ...rows]));
+        const reason = values["allow-vulnerable"] as string | undefined;
+        const override = reason ? { reason, by: whoAmI(), at: new Date().toISOString() } : undefined;
+        const decision = decideScanGate(result, threshold, override);
+        console.log(decision.summary + "\n");
+        if (!decision.allowed) {
+            throw new PromotionError(
+                `refusing to promote ${probe.next.digest} into stack ${to}: ${decision.summary}. ` +
+                    `Fix the image and rebuild, wait for the scan, or record an exception: --allow-vulnerable "<reason>"`,
+            );
+        }
+        if (decision.overridden && override) vulnerabilityOverride = { ...override, ...(decision.blocking ? { findings: decision.blocking } : {}) };
+    }
+
+    const plan = planPromotion({ model, target: { stack: to, models: targetModels }, source, signingKey, vulnerabilityOverride });
     console.log(plan.diff);
     if (plan.commands.length === 0) {
         return 0;
@@ -93,11 +191,11 @@ function main(values: Values<typeof promoteCommand.spec.options>): number {
         }
         return 0;
     }
-    const cli = pulumiCli(`to run \`pulumi config set\` on ${path.basename(file)}`, [
+    const setCli = pulumiCli(`to run \`pulumi config set\` on ${path.basename(file)}`, [
         "print the commands instead and run them where the Pulumi CLI is set up: add --dry-run",
     ]);
     for (const args of plan.commands) {
-        pulumi(cli, args, false);
+        pulumi(setCli, args, false);
     }
     // Check the file now says what the plan meant it to say.
     const expected = modelsFromStackFile(applyConfigSets(doc, plan.sets), to)[plan.index];

@@ -184,6 +184,11 @@ export class HarborStub {
     public readonly immutableRules = new Map<number, Dict>();
     public readonly retentions = new Map<number, Dict>();
     public readonly robots = new Map<number, Dict>();
+    /**
+     * Artifacts by `<project>/<repository>@<digest>`, as `GET …/artifacts/{reference}` answers them; `scan_overview`
+     * is only returned with `with_scan_overview=true`, as Harbor does (swagger `getArtifact`).
+     */
+    public readonly artifacts = new Map<string, Dict>();
     /** Projects that still hold repositories (DELETE answers 412). */
     public readonly nonEmptyProjects = new Set<number>();
     /** Canned answers for the next matching request(s); `effect` runs first (e.g. another client's concurrent write). */
@@ -335,6 +340,14 @@ export class HarborStub {
                 this.immutableRules.delete(rule.id);
                 return { status: 200 };
             }
+        }
+        if ((m = /^\/projects\/([^/]+)\/repositories\/([^/]+)\/artifacts\/([^/]+)$/.exec(path)) && method === "GET") {
+            // The repository segment arrives URL-encoded twice (`a%252Fb`), as the swagger asks of clients.
+            const key = `${decodeURIComponent(m[1])}/${decodeURIComponent(decodeURIComponent(m[2]))}@${decodeURIComponent(m[3])}`;
+            const artifact = this.artifacts.get(key);
+            if (!artifact) return notFound;
+            const { scan_overview, ...rest } = artifact;
+            return { status: 200, body: query.with_scan_overview === "true" && scan_overview ? { ...rest, scan_overview } : rest };
         }
         if (path === "/retentions" && method === "POST") {
             const p = this.projects.get(body.scope?.ref);

@@ -8,13 +8,18 @@ import {
     imageRecordFor,
     modelsFromStackFile,
     parseConfigPath,
-    planPromotion,
+    planPromotion as planPromotionOf,
     PromotionError,
     PromotionPlan,
     PromotionSource,
 } from "../components/image/promote";
 import { fleetConfigOf, PROJECT, readStackDocument } from "../scripts/stackFile";
 import { runProgram, unwrap } from "./harness";
+
+/** dev's signing key (Pulumi.prod.yaml records it next to every promoted digest). */
+const DEV_KEY = "awskms:///arn:aws:kms:us-east-1:123456789012:key/5d1e8f0a-3b7c-4c2e-9a61-0f4b2d8c7e93";
+/** Promotions as `npm run promote` plans them: with the source's signing key (dev's, unless a case says otherwise). */
+const planPromotion = (req: Parameters<typeof planPromotionOf>[0]) => planPromotionOf({ signingKey: DEV_KEY, ...req });
 
 const DEV_REPO = "123456789012.dkr.ecr.us-east-1.amazonaws.com/model-fleet/sentiment";
 const NEW_DIGEST = "sha256:" + "1111222233334444".repeat(4);
@@ -83,7 +88,7 @@ describe("promotion by digest", () => {
         });
         it("classifies the change and carries the source's tag and ref", () => {
             assert.equal(plan.kind, "upgrade");
-            assert.deepEqual(plan.current, { version: prodSentiment.version, digest: prodSentiment.image.digest, tag: prodSentiment.image.tag, previousTag: undefined });
+            assert.deepEqual(plan.current, { version: prodSentiment.version, digest: prodSentiment.image.digest, tag: prodSentiment.image.tag, previousTag: undefined, signingKey: DEV_KEY, overrideDigest: undefined });
             assert.deepEqual(plan.next, devImages.sentiment);
             assert.equal(plan.origin, "stack dev");
         });
@@ -109,7 +114,7 @@ describe("promotion by digest", () => {
             const cfg = validateStackDoc(reparsed, "prod");
             const model = cfg.models.find((m) => m.name === "sentiment")!;
             assert.equal(model.version, "2.2.0");
-            assert.deepEqual(model.image, { digest: NEW_DIGEST, tag: "v2.2.0-a1b2c3d", previousTag: prodSentiment.image.tag });
+            assert.deepEqual(model.image, { digest: NEW_DIGEST, tag: "v2.2.0-a1b2c3d", previousTag: prodSentiment.image.tag, signingKey: DEV_KEY });
             // Nothing else moved.
             const before = modelsFromStackFile(prodDoc, "prod");
             const after = modelsFromStackFile(reparsed, "prod");
@@ -172,7 +177,7 @@ describe("promotion by digest", () => {
                 source: { kind: "explicit", digest: OLD_DIGEST, version: "2.3.0", tag: "v2.3.0-0badc0d" },
             });
             const cfg = validateStackDoc(applyConfigSets(afterFirst, second.sets), "prod");
-            assert.deepEqual(cfg.models[sentimentIndex].image, { digest: OLD_DIGEST, tag: "v2.3.0-0badc0d", previousTag: "v2.2.0-a1b2c3d" });
+            assert.deepEqual(cfg.models[sentimentIndex].image, { digest: OLD_DIGEST, tag: "v2.3.0-0badc0d", previousTag: "v2.2.0-a1b2c3d", signingKey: DEV_KEY });
         });
         it("rolls back with --tag too, so the rollback target stays protected from retention", () => {
             const plan = planPromotion({
@@ -182,7 +187,7 @@ describe("promotion by digest", () => {
             });
             assert.deepEqual(plan.sets[2], { path: `models[${sentimentIndex}].image.tag`, value: "v2.0.9-0badc0d" });
             const cfg = validateStackDoc(applyConfigSets(prodDoc, plan.sets), "prod");
-            assert.deepEqual(cfg.models[sentimentIndex].image, { digest: OLD_DIGEST, tag: "v2.0.9-0badc0d", previousTag: prodSentiment.image.tag });
+            assert.deepEqual(cfg.models[sentimentIndex].image, { digest: OLD_DIGEST, tag: "v2.0.9-0badc0d", previousTag: prodSentiment.image.tag, signingKey: DEV_KEY });
             assert.throws(
                 () =>
                     planPromotion({

@@ -32,6 +32,14 @@ export interface PromotionRequest {
     /** Target stack name (`prod`) and its parsed `model-fleet:models` array from `Pulumi.<stack>.yaml`. */
     target: { stack: string; models: unknown };
     source: PromotionSource;
+    /**
+     * The cosign key reference the digest was signed with (the source stack's `signing.keyRef`, or `--signing-key`),
+     * recorded next to the digest: the target's admission policy trusts it. Undefined: the target keeps no key for a
+     * new digest (the old one signed another image).
+     */
+    signingKey?: string;
+    /** Recorded when the scan gate was overridden (`--allow-vulnerable <reason>`); any older override is dropped. */
+    vulnerabilityOverride?: { reason: string; by: string; at: string; findings?: string };
 }
 
 /**
@@ -50,7 +58,7 @@ export interface PromotionPlan {
     targetStack: string;
     /** Index of the model in the target's `models` array. */
     index: number;
-    current: { version?: string; digest?: string; tag?: string; previousTag?: string };
+    current: { version?: string; digest?: string; tag?: string; previousTag?: string; signingKey?: string; overrideDigest?: string };
     next: { version: string; digest: string; tag?: string; ref?: string };
     /** `stack dev` or `explicit digest`. */
     origin: string;
@@ -207,6 +215,8 @@ export function planPromotion(req: PromotionRequest): PromotionPlan {
         digest: typeof image.digest === "string" ? image.digest : undefined,
         tag: typeof image.tag === "string" ? image.tag : undefined,
         previousTag: typeof image.previousTag === "string" ? image.previousTag : undefined,
+        signingKey: typeof image.signingKey === "string" ? image.signingKey : undefined,
+        overrideDigest: isObject(image.vulnerabilityOverride) ? String(image.vulnerabilityOverride.digest) : undefined,
     };
 
     const sets: ConfigSet[] = [];
@@ -224,6 +234,20 @@ export function planPromotion(req: PromotionRequest): PromotionPlan {
     // The image being replaced stays protected as the abort/rollback target (its tag, when the config had one).
     if (current.digest !== next.digest && current.previousTag !== current.tag) {
         sets.push({ path: `models[${index}].image.previousTag`, value: current.tag });
+    }
+    // The signing key travels with the digest too: admission in the target trusts exactly the recorded keys.
+    const nextKey = req.signingKey ?? (current.digest === next.digest ? current.signingKey : undefined);
+    if (nextKey !== current.signingKey) {
+        sets.push({ path: `models[${index}].image.signingKey`, value: nextKey });
+    }
+    // An override belongs to one digest: a new one is recorded, an old one for another digest is dropped.
+    const o = req.vulnerabilityOverride;
+    if (o) {
+        const base = `models[${index}].image.vulnerabilityOverride`;
+        sets.push({ path: `${base}.digest`, value: next.digest }, { path: `${base}.reason`, value: o.reason }, { path: `${base}.by`, value: o.by }, { path: `${base}.at`, value: o.at });
+        if (o.findings) sets.push({ path: `${base}.findings`, value: o.findings });
+    } else if (current.overrideDigest !== undefined && current.overrideDigest !== next.digest) {
+        sets.push({ path: `models[${index}].image.vulnerabilityOverride`, value: undefined });
     }
     let kind: PromotionKind;
     if (sets.length === 0) {
@@ -249,6 +273,9 @@ export function planPromotion(req: PromotionRequest): PromotionPlan {
         if (current.digest !== next.digest && current.previousTag !== current.tag) {
             lines.push(`  image.previousTag: ${current.tag ?? "(none)"} (kept as the rollback target)`);
         }
+        if (nextKey !== current.signingKey) lines.push(`- image.signingKey: ${current.signingKey ?? "(none)"}`, `+ image.signingKey: ${nextKey ?? "(none)"}`);
+        if (o) lines.push(`+ image.vulnerabilityOverride: ${o.reason} (${o.by}, ${o.at}${o.findings ? `; ${o.findings}` : ""})`);
+        else if (current.overrideDigest !== undefined && current.overrideDigest !== next.digest) lines.push(`- image.vulnerabilityOverride (it was for ${current.overrideDigest})`);
         if (kind === "downgrade") {
             lines.push(`  note: ${current.version} → ${next.version} is a downgrade (rollback)`);
         } else if (kind === "redeploy") {
