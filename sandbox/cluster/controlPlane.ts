@@ -68,6 +68,7 @@ function requiredTools(): Record<string, string> {
         argo: toolPath("argo-rollouts", "rollouts-controller"),
         argoCrds: toolShare("argo-rollouts", "crds"),
         promOperatorCrds: toolShare("prometheus-operator-crds", "crds"),
+        kyvernoCrds: toolShare("kyverno", "crds"),
     };
 }
 
@@ -193,9 +194,12 @@ function processSpecs(paths: SandboxPaths, pki: Pki, tools: Record<string, strin
     ];
 }
 
-/** The CRDs the program's objects need: Argo Rollouts' and the Prometheus Operator's, from upstream sources. */
+/**
+ * The CRDs the program's objects need: Argo Rollouts', the Prometheus Operator's and Kyverno's ClusterPolicy (no
+ * Kyverno controller runs here: the admission policy is stored and schema-checked, not enforced), from upstream sources.
+ */
 function upstreamCrds(tools: Record<string, string>): KubeObject[] {
-    return [tools.argoCrds, tools.promOperatorCrds].flatMap((dir) =>
+    return [tools.argoCrds, tools.promOperatorCrds, tools.kyvernoCrds].flatMap((dir) =>
         fs
             .readdirSync(dir)
             .filter((f) => f.endsWith(".yaml"))
@@ -278,7 +282,7 @@ export async function startCluster(
                 return c?.status?.conditions?.some((x: any) => x.type === "Established" && x.status === "True") ? true : undefined;
             });
         }
-        log(`${crds.length} upstream CRDs established (Argo Rollouts v1.9.0, Prometheus Operator v0.85.0)`);
+        log(`${crds.length} upstream CRDs established (Argo Rollouts v1.9.0, Prometheus Operator v0.85.0, Kyverno v1.18.2 ClusterPolicy)`);
         await kube.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: "argo-rollouts" } });
         await start("kube-controller-manager");
         await start("kube-scheduler");

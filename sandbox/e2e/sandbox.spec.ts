@@ -11,7 +11,8 @@ import type { EngineEvent, Stack } from "@pulumi/pulumi/automation";
 import * as YAML from "yaml";
 import { gpuScheduling } from "../../components/gpu/workloadGpu";
 import { readState, sandboxPaths, waitFor } from "../cluster/controlPlane";
-import { Kube, KubeObject } from "../cluster/kube";
+import * as k8sClient from "@kubernetes/client-node";
+import { FIELD_MANAGER, Kube, KubeObject, statusCode } from "../cluster/kube";
 import { SANDBOX_POOL_LABEL } from "../cluster/nodes";
 import { podGpu } from "../cluster/view";
 import { SANDBOX_DIR, stackPools } from "../sandbox";
@@ -92,7 +93,7 @@ describe("sandbox e2e: the real engine deploys the local stack", function () {
             declared.push(obj!);
         }
         const kinds = new Set(declared.map((o) => o.kind));
-        for (const kind of ["Namespace", "Rollout", "Deployment", "AnalysisTemplate", "HorizontalPodAutoscaler", "PodDisruptionBudget", "NetworkPolicy", "ServiceMonitor", "Secret", "PrometheusRule", "ConfigMap"]) {
+        for (const kind of ["Namespace", "Rollout", "Deployment", "AnalysisTemplate", "HorizontalPodAutoscaler", "PodDisruptionBudget", "NetworkPolicy", "ServiceMonitor", "Secret", "PrometheusRule", "ConfigMap", "ClusterPolicy"]) {
             assert.ok(kinds.has(kind), `no ${kind} was stored (stored kinds: ${[...kinds].join(", ")})`);
         }
     });
@@ -121,6 +122,25 @@ describe("sandbox e2e: the real engine deploys the local stack", function () {
         const { steps } = await changedSteps(stack);
         assert.deepEqual(steps, [], `perpetual diff: ${steps.join("; ")}`);
         await stack.preview({ expectNoChanges: true, color: "never" });
+    });
+
+    it("3b. the API server accepted the admission policy (Kyverno v1.18.2 CRD schema; no Kyverno controller runs here) and refuses one the schema forbids", async function () {
+        const policy = await kube.read("kyverno.io/v1", "ClusterPolicy", "model-fleet-verify-images");
+        assert.ok(policy, "the local stack's ClusterPolicy is stored");
+        const verify = policy!.spec.rules[0].verifyImages[0];
+        assert.deepEqual([verify.failureAction, verify.verifyDigest, verify.mutateDigest, verify.required], ["Audit", true, false, true], "development audits");
+        assert.deepEqual(policy!.spec.rules[0].match.any[0].resources.namespaces, ["models"]);
+        assert.match(verify.attestors[0].entries[0].keys.publicKeys, /^-----BEGIN PUBLIC KEY-----/);
+        // The same object with a failure action the CRD's enum does not allow: the API server answers 422 (dry run).
+        const invalid = JSON.parse(JSON.stringify({ apiVersion: policy!.apiVersion, kind: policy!.kind, metadata: { name: "model-fleet-e2e-invalid" }, spec: policy!.spec }));
+        invalid.spec.rules[0].verifyImages[0].failureAction = "Warn";
+        let status: number | undefined;
+        try {
+            await kube.objects.patch(k8sClient.loadYaml<KubeObject>(JSON.stringify(invalid)), undefined, "All", FIELD_MANAGER, true, k8sClient.PatchStrategy.ServerSideApply);
+        } catch (e) {
+            status = statusCode(e);
+        }
+        assert.equal(status, 422, "the API server validates ClusterPolicies against the CRD schema");
     });
 
     // 4. A config change updates in place only what it must (each case starts from the committed stack config).

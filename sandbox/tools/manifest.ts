@@ -185,6 +185,21 @@ export const TOOLS: readonly ToolSpec[] = [
         checks: [],
     },
     {
+        // Data only: Kyverno's ClusterPolicy CRD (for the sandbox's API server and the schema test) and the kyverno
+        // chart's Chart.yaml and values.yaml, from the module source of the app version of the pinned chart 3.8.2.
+        name: "kyverno",
+        version: "v1.18.2",
+        module: "github.com/kyverno/kyverno",
+        moduleVersion: "v1.18.2",
+        binaries: {},
+        ldflags: [],
+        share: [
+            { module: "github.com/kyverno/kyverno@v1.18.2", dir: "config/crds/kyverno", files: ["kyverno.io_clusterpolicies.yaml"], to: "crds" },
+            { module: "github.com/kyverno/kyverno@v1.18.2", dir: "charts/kyverno", files: ["Chart.yaml", "values.yaml"], to: "chart" },
+        ],
+        checks: [],
+    },
+    {
         // Prometheus server and promtool (module v0.316.0 = Prometheus 3.16.0, its VERSION file); no replaces upstream.
         name: "prometheus",
         version: "v3.16.0",

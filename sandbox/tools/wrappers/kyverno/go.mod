@@ -1,0 +1,3 @@
+module local/kyverno
+
+go 1.25
