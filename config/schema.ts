@@ -361,7 +361,7 @@ export const configSchema = z.strictObject({
     serving: servingSchema.describe("Namespaces and scraping of the model workloads."),
     build: buildSchema.describe("Image build settings (stacks that build)."),
     observability: observabilitySchema.describe("Alerts (PrometheusRule or rule file) and the Grafana version dashboard of the models."),
-    supplyChain: supplyChainSchema.describe("Image signing, scanning and admission (docs/supply-chain-program.md)."),
+    supplyChain: supplyChainSchema.describe("Image signing, scanning and admission (docs/design/supply-chain.md)."),
 });
 
 export type RawConfig = z.infer<typeof configSchema>;

@@ -20,7 +20,7 @@ export type AdmissionMode = "Enforce" | "Audit";
 
 /**
  * The pinned chart: kyverno/kyverno `charts/kyverno` 3.8.2 (app v1.18.2), repo https://kyverno.github.io/kyverno/.
- * v1.19 marks `kyverno.io/v1` ClusterPolicy deprecated in favour of ImageValidatingPolicy (docs/supply-chain-program.md).
+ * v1.19 marks `kyverno.io/v1` ClusterPolicy deprecated in favour of ImageValidatingPolicy (docs/design/supply-chain.md).
  */
 export const KYVERNO_CHART = { chart: "kyverno", version: "3.8.2", appVersion: "v1.18.2", repo: "https://kyverno.github.io/kyverno/" } as const;
 
