@@ -110,7 +110,7 @@ const repositoryUrlByModel: Record<string, pulumi.Input<string>> = registry
     ? registry.repositoryUrlByModel
     : Object.fromEntries(config.models.map((m) => [m.name, `${externalPrefix}/${m.name}`]));
 
-// Supply chain (docs/supply-chain-program.md). The key this stack's builds are signed with: an AWS KMS key that
+// Supply chain (docs/design/supply-chain.md). The key this stack's builds are signed with: an AWS KMS key that
 // only the build role may sign with, or (kubeconfig) a configured cosign key reference, held as a secret.
 const sc = config.supplyChain;
 const signingKey =

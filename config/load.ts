@@ -89,7 +89,7 @@ export interface FleetConfig {
     build: { requireCleanTree: boolean; sourceUrl: string };
     /** `dashboards` settled: the config value, else true in production only. */
     observability: RawConfig["observability"] & { dashboards: boolean };
-    /** Signing, scanning and admission, settled (docs/supply-chain-program.md). */
+    /** Signing, scanning and admission, settled (docs/design/supply-chain.md). */
     supplyChain: SupplyChain;
     /** Short sha of the commit images are built from (only when some model builds). */
     gitSha?: string;

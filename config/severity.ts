@@ -11,7 +11,7 @@
  *
  * A threshold is configured in the registry's own vocabulary (checked at config time); both map onto one rank so
  * that promotion compares findings from either registry the same way. Findings whose severity is not triaged
- * (UNTRIAGED, UNDEFINED, Unknown) have no rank: they are listed but never reach a threshold (docs/supply-chain-program.md).
+ * (UNTRIAGED, UNDEFINED, Unknown) have no rank: they are listed but never reach a threshold (docs/design/supply-chain.md).
  */
 
 /** Harbor's project `severity` values (the swagger's list); "none" blocks nothing. */
