@@ -1,5 +1,5 @@
 /**
- * Signing model images with Cosign (pure: no I/O). Every cosign command line of `npm run sign` — in the CI workflow,
+ * Signing model images with Cosign (pure: no I/O; the two Sigstore documents of scripts/sigstore/ are named, not read). Every cosign command line of `npm run sign` — in the CI workflow,
  * for an operator, and in the real-tools suite (sandbox/supplychain) — comes from the argv functions here, so the
  * tests run the same command line the workflow runs. Flags and the reasons for them: docs/supply-chain.md.
  *
@@ -7,6 +7,7 @@
  * cmd/cosign/cli/signcommon/common.go (LoadTrustedMaterialAndSigningConfig) and cmd/cosign/cli/verify/common.go
  * (verifyOfflineWithKey), all at github.com/sigstore/cosign/v3@v3.1.3.
  */
+import * as path from "path";
 import { z } from "zod";
 import { modelLabels } from "../components/serving/labels";
 
@@ -81,13 +82,23 @@ function annotationFlags(annotations: Record<string, string>): string[] {
 
 /**
  * Sign and attest without Sigstore's public services: no Rekor upload, no Fulcio certificate, no TUF download.
- * `--use-signing-config=false` keeps cosign from fetching the public signing config (and trusted root) from TUF;
- * `--tlog-upload=false` then skips the transparency log (cosign v3 refuses `--tlog-upload=false` together with a
- * signing config, and a `--signing-config` file would still make it fetch a trusted root). The signature is a
- * Sigstore bundle (cosign v3's default `--new-bundle-format`) stored next to the image as an OCI referrer.
- * `--yes` answers cosign's confirmation prompts (CI has no terminal).
+ * `--signing-config` names a signing config with no services at all (scripts/sigstore/signing-config.json, what
+ * `cosign signing-config create` prints without service flags), so nothing is uploaded to a transparency log or a
+ * timestamp authority; `--trusted-root` gives the matching empty trusted root (scripts/sigstore/trusted-root.json,
+ * `cosign trusted-root create`), because with a signing config cosign otherwise fetches the public trusted root from
+ * TUF. This is the route cosign v3 recommends: `--tlog-upload=false` is deprecated ("prefer using a --signing-config
+ * file with no transparency log services") and refused together with a signing config. The signature is a Sigstore
+ * bundle (v3's default `--new-bundle-format`), stored next to the image as an OCI referrer (or under the
+ * `sha256-<hex>` tag where the registry has no referrers API). `--yes` answers cosign's prompts (CI has no terminal).
  */
-export const PRIVATE_SIGNING_FLAGS: readonly string[] = ["--use-signing-config=false", "--tlog-upload=false", "--yes"];
+export const SIGSTORE_DIR = path.join(__dirname, "sigstore");
+export const PRIVATE_SIGNING_FLAGS: readonly string[] = [
+    "--signing-config",
+    path.join(SIGSTORE_DIR, "signing-config.json"),
+    "--trusted-root",
+    path.join(SIGSTORE_DIR, "trusted-root.json"),
+    "--yes",
+];
 
 /** Verify against the key alone: the signature was never logged, so there is no inclusion proof to check. */
 export const PRIVATE_VERIFY_FLAGS: readonly string[] = ["--insecure-ignore-tlog=true"];

@@ -29,6 +29,7 @@ import {
 const DIGEST = "sha256:" + "0123456789abcdef".repeat(4);
 const REPO = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/model-fleet/sentiment";
 const IMAGE: ImageToSign = { model: "sentiment", version: "2.1.5", ref: `${REPO}@${DIGEST}`, gitSha: "abc1234", tag: "v2.1.5-abc1234" };
+const PRIVATE = ["--signing-config", path.join(REPO_ROOT, "scripts", "sigstore", "signing-config.json"), "--trusted-root", path.join(REPO_ROOT, "scripts", "sigstore", "trusted-root.json"), "--yes"];
 const KMS = "awskms:///arn:aws:kms:eu-west-1:123456789012:key/0d7f1d1e-1111-2222-3333-444455556666";
 
 function runSign(args: string[]): { status: number | null; stdout: string; stderr: string } {
@@ -60,7 +61,7 @@ describe("signing (scripts/signing.ts)", () => {
     describe("cosign argv", () => {
         it("sign: the key, no public transparency log or signing config, annotations for model, version and git sha, the digest last", () => {
             assert.deepEqual(cosignSignArgs(IMAGE, KMS), [
-                "sign", "--key", KMS, "--use-signing-config=false", "--tlog-upload=false", "--yes",
+                "sign", "--key", KMS, ...PRIVATE,
                 "-a", "app.kubernetes.io/name=sentiment", "-a", "app.kubernetes.io/version=2.1.5", "-a", "org.opencontainers.image.revision=abc1234",
                 IMAGE.ref,
             ]);
@@ -73,7 +74,7 @@ describe("signing (scripts/signing.ts)", () => {
 
         it("attest: the predicate type and file, same key and private flags", () => {
             assert.deepEqual(cosignAttestArgs(IMAGE, "k8s://models/cosign", "spdxjson", "/tmp/p/sentiment.spdx.json"), [
-                "attest", "--key", "k8s://models/cosign", "--use-signing-config=false", "--tlog-upload=false", "--yes",
+                "attest", "--key", "k8s://models/cosign", ...PRIVATE,
                 "--type", "spdxjson", "--predicate", "/tmp/p/sentiment.spdx.json", IMAGE.ref,
             ]);
         });
@@ -87,6 +88,12 @@ describe("signing (scripts/signing.ts)", () => {
             assert.deepEqual(cosignVerifyAttestationArgs(IMAGE, KMS, "slsaprovenance1"), [
                 "verify-attestation", "--key", KMS, "--insecure-ignore-tlog=true", "--type", "slsaprovenance1", "--output", "json", IMAGE.ref,
             ]);
+        });
+
+        it("the signing config names no service (no transparency log, CA or timestamp authority) and the trusted root trusts none", () => {
+            const config = JSON.parse(fs.readFileSync(PRIVATE[1], "utf8"));
+            assert.deepEqual(config, { mediaType: "application/vnd.dev.sigstore.signingconfig.v0.2+json", rekorTlogConfig: {}, tsaConfig: {} });
+            assert.deepEqual(JSON.parse(fs.readFileSync(PRIVATE[3], "utf8")), { mediaType: "application/vnd.dev.sigstore.trustedroot+json;version=0.1" });
         });
 
         it("refuses an empty key", () => {
@@ -199,7 +206,7 @@ describe("signing (scripts/signing.ts)", () => {
             const lines = r.stdout.trim().split("\n");
             assert.equal(lines.length, 2);
             assert.equal(lines[0], `cosign ${cosignSignArgs({ ...IMAGE, tag: undefined }, KMS).join(" ")}`);
-            assert.match(lines[1], /^cosign attest --key awskms:\/\/\/arn:aws:kms:\S+ --use-signing-config=false --tlog-upload=false --yes --type slsaprovenance1 --predicate \S+\/sentiment\.provenance\.json /);
+            assert.match(lines[1], /^cosign attest --key awskms:\/\/\/arn:aws:kms:\S+ --signing-config \S+\/signing-config\.json --trusted-root \S+\/trusted-root\.json --yes --type slsaprovenance1 --predicate \S+\/sentiment\.provenance\.json /);
         });
 
         it("without cosign, says so and names `npm run tools -- build cosign`", () => {

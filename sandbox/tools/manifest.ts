@@ -246,7 +246,7 @@ export const TOOLS: readonly ToolSpec[] = [
             "-X github.com/distribution/distribution/v3/version.revision=v3.1.2",
             "-X github.com/distribution/distribution/v3/version.mainpkg=github.com/distribution/distribution/v3",
         ],
-        checks: [{ binary: "registry", args: ["--version"], expect: /github\.com\/distribution\/distribution\/v3 3\.1\.2$/ }],
+        checks: [{ binary: "registry", args: ["--version"], expect: /github\.com\/distribution\/distribution\/v3 3\.1\.2\b/ }],
     },
     {
         // go-containerregistry's crane: builds and pushes the small OCI images of the supply-chain suite. Release stamps:
@@ -260,7 +260,7 @@ export const TOOLS: readonly ToolSpec[] = [
             "-X github.com/google/go-containerregistry/cmd/crane/cmd.Version=0.22.1",
             "-X github.com/google/go-containerregistry/pkg/v1/remote/transport.Version=0.22.1",
         ],
-        checks: [{ binary: "crane", args: ["version"], expect: /^0\.22\.1$/ }],
+        checks: [{ binary: "crane", args: ["version"], expect: /^0\.22\.1\b/ }],
     },
 ];
 
