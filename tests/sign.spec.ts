@@ -59,7 +59,7 @@ describe("signing (scripts/signing.ts)", () => {
     });
 
     describe("cosign argv", () => {
-        it("sign: the key, no public transparency log or signing config, annotations for model, version and git sha, the digest last", () => {
+        it("sign: the key, no public service (a no-services signing config, an empty trusted root), annotations for model, version and git sha, the digest last", () => {
             assert.deepEqual(cosignSignArgs(IMAGE, KMS), [
                 "sign", "--key", KMS, ...PRIVATE,
                 "-a", "app.kubernetes.io/name=sentiment", "-a", "app.kubernetes.io/version=2.1.5", "-a", "org.opencontainers.image.revision=abc1234",
