@@ -158,13 +158,17 @@ function main(values: Opts): number {
     const sbom = sbomSource(values.sbom);
     const dryRun = values["dry-run"] === true;
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "model-fleet-sign-"));
+    let keep = false;
     try {
         if (values.verify) {
-            const steps = verifyPlan(inputs.images, publicKeyFor(values, inputs, tmp), sbom.kind !== "none");
             if (dryRun) {
-                for (const s of steps) console.log(shellLine("cosign", s.args));
+                // The stack's PEM would go to a temp file that is gone when the commands are read: name it signing.pub.
+                const fromPem = values.key === undefined && inputs.publicKeyPem !== undefined;
+                if (fromPem) console.log("# first save the stack's signing.publicKeyPem output as signing.pub");
+                for (const s of verifyPlan(inputs.images, fromPem ? "signing.pub" : publicKeyFor(values, inputs, tmp), sbom.kind !== "none")) console.log(shellLine("cosign", s.args));
                 return 0;
             }
+            const steps = verifyPlan(inputs.images, publicKeyFor(values, inputs, tmp), sbom.kind !== "none");
             const cosign = cosignPath();
             const results = steps.map((s) => ({ step: s, code: runCosign(cosign, s) }));
             console.log(`\n${table([["MODEL", "CHECK", "RESULT"], ...results.map((r) => [r.step.model, r.step.what, r.code === 0 ? "ok" : `FAILED (exit ${r.code})`])])}`);
@@ -180,6 +184,9 @@ function main(values: Opts): number {
         }
         const steps = signPlan(inputs.images, inputs.keyRef, tmp, sbom);
         if (dryRun) {
+            // Keep the provenance predicates the printed commands name.
+            keep = true;
+            console.log(`# the provenance predicates are in ${tmp}`);
             if (sbom.kind === "buildkit") for (const img of inputs.images) console.log(`${shellLine("docker", buildkitSbomArgs(img.ref))} > ${path.join(tmp, predicateFile(img.model, "spdxjson"))}`);
             for (const s of steps) console.log(shellLine("cosign", s.args));
             return 0;
@@ -198,7 +205,7 @@ function main(values: Opts): number {
         console.log(`\n${table([["MODEL", "VERSION", "IMAGE", "SIGNED"], ...inputs.images.map((i) => [i.model, i.version, i.ref, sbom.kind === "none" ? "signature, provenance" : "signature, provenance, sbom"])])}`);
         return 0;
     } finally {
-        fs.rmSync(tmp, { recursive: true, force: true });
+        if (!keep) fs.rmSync(tmp, { recursive: true, force: true });
     }
 }
 

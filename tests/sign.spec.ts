@@ -203,7 +203,10 @@ describe("signing (scripts/signing.ts)", () => {
             fs.writeFileSync(file, JSON.stringify({ images: { sentiment: { version: "2.1.5", digest: DIGEST, ref: IMAGE.ref, gitSha: "abc1234" } }, signing: { keyRef: KMS } }));
             const r = runSign(["--outputs", file, "--sbom", "none", "--dry-run"]);
             assert.equal(r.status, 0, r.stderr);
-            const lines = r.stdout.trim().split("\n");
+            const [comment, ...lines] = r.stdout.trim().split("\n");
+            const kept = /^# the provenance predicates are in (\S+)$/.exec(comment)?.[1];
+            assert.ok(kept && fs.existsSync(path.join(kept, "sentiment.provenance.json")), comment);
+            fs.rmSync(kept, { recursive: true, force: true });
             assert.equal(lines.length, 2);
             assert.equal(lines[0], `cosign ${cosignSignArgs({ ...IMAGE, tag: undefined }, KMS).join(" ")}`);
             assert.match(lines[1], /^cosign attest --key awskms:\/\/\/arn:aws:kms:\S+ --signing-config \S+\/signing-config\.json --trusted-root \S+\/trusted-root\.json --yes --type slsaprovenance1 --predicate \S+\/sentiment\.provenance\.json /);
