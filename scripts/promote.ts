@@ -80,6 +80,23 @@ function whoAmI(): string {
     return process.env.USER ?? "unknown";
 }
 
+/** An ECR client whose failures (no credentials, no access, no network) are user errors naming what to do. */
+function readableErrors(client: ECRClient, ref: string): EcrScanClient {
+    return {
+        send: async (command) => {
+            try {
+                return await client.send(command);
+            } catch (e: any) {
+                if (e?.name === "ScanNotFoundException" || e?.name === "ImageNotFoundException") throw e;
+                throw new PromotionError(
+                    `cannot read the scan result of ${ref} from ECR (${e?.name ?? "error"}: ${e?.message ?? e}): ` +
+                        "run promote where AWS credentials can call ecr:DescribeImageScanFindings on that repository",
+                );
+            }
+        },
+    };
+}
+
 /** The `model-fleet:<key>` value of a parsed stack file. */
 function stackValue(doc: unknown, key: string): any {
     const config = (doc as any)?.config ?? {};
@@ -153,6 +170,7 @@ async function main(values: Values<typeof promoteCommand.spec.options>): Promise
     const targetModels = modelsFromStackFile(doc, to);
     const probe = planPromotion({ model, target: { stack: to, models: targetModels }, source, signingKey });
 
+    console.log(probe.diff + "\n");
     // The scan gate, for a digest the target does not run yet.
     let vulnerabilityOverride: { reason: string; by: string; at: string; findings?: string } | undefined;
     if (probe.current.digest !== probe.next.digest) {
@@ -160,7 +178,7 @@ async function main(values: Values<typeof promoteCommand.spec.options>): Promise
         const threshold = String(stackValue(doc, "supplyChain")?.scan?.severity ?? defaultThreshold(registryType));
         const stacks = [...(from ? [{ name: from as string, doc: readStackDocument(stackFilePath(from as string)) }] : []), { name: to, doc }];
         const result = await scanResultOf(ref, stacks, {
-            ecr: (region) => new ECRClient({ region }),
+            ecr: (region) => readableErrors(new ECRClient({ region }), ref),
             harborPassword: (stack) => process.env.HARBOR_PASSWORD ?? pulumi(cli ?? pulumiCli("to read the Harbor password", ["set HARBOR_PASSWORD"]), ["config", "get", "--path", `${CONFIG_NAMESPACE}:registry.harbor.password`, "--stack", stack], true).trim(),
         });
         const rows = findingRows(result);
@@ -179,8 +197,8 @@ async function main(values: Values<typeof promoteCommand.spec.options>): Promise
         if (decision.overridden && override) vulnerabilityOverride = { ...override, ...(decision.blocking ? { findings: decision.blocking } : {}) };
     }
 
-    const plan = planPromotion({ model, target: { stack: to, models: targetModels }, source, signingKey, vulnerabilityOverride });
-    console.log(plan.diff);
+    const plan = vulnerabilityOverride ? planPromotion({ model, target: { stack: to, models: targetModels }, source, signingKey, vulnerabilityOverride }) : probe;
+    if (vulnerabilityOverride) console.log(plan.diff);
     if (plan.commands.length === 0) {
         return 0;
     }

@@ -112,17 +112,31 @@ describe("commands: the shared CLI (scripts/cli.ts)", function () {
             assert.ok(r.stderr.includes(path.join(tmp, "empty-tools", "pulumi", "<version>", "bin", "pulumi")), r.stderr);
         });
 
-        it("npm run promote with --digest but without the Pulumi CLI prints the diff, then points to --dry-run", () => {
-            const env = { ...process.env, PATH: path.dirname(process.execPath), MODEL_FLEET_TOOLS_DIR: path.join(tmp, "empty-tools") };
+        it("npm run promote with --digest prints the diff, then needs the registry's scan result (no AWS here): a clear refusal, no stack trace", () => {
+            // No credentials and no instance metadata: the ECR call fails fast, as it would on a laptop without AWS.
+            const env = {
+                ...process.env,
+                PATH: path.dirname(process.execPath),
+                MODEL_FLEET_TOOLS_DIR: path.join(tmp, "empty-tools"),
+                AWS_ACCESS_KEY_ID: "",
+                AWS_SECRET_ACCESS_KEY: "",
+                AWS_PROFILE: "",
+                AWS_EC2_METADATA_DISABLED: "true",
+                AWS_CONFIG_FILE: path.join(tmp, "no-aws-config"),
+                AWS_SHARED_CREDENTIALS_FILE: path.join(tmp, "no-aws-credentials"),
+            };
             const digest = "sha256:" + "ab".repeat(32);
-            const r = runCli("scripts/promote.ts", ["--model", "sentiment", "--to", "prod", "--digest", digest, "--version", "2.1.5"], env);
-            assert.equal(r.status, 1, r.stderr);
-            assert.match(r.stdout, new RegExp(digest));
-            assert.match(r.stderr, /^npm run promote needs the Pulumi CLI \(`pulumi`\) to run `pulumi config set` on Pulumi\.prod\.yaml/);
-            assert.match(r.stderr, /add --dry-run/);
-            const dry = runCli("scripts/promote.ts", ["--model", "sentiment", "--to", "prod", "--digest", digest, "--version", "2.1.5", "--dry-run"], env);
-            assert.equal(dry.status, 0, dry.stderr);
-            assert.match(dry.stdout, /--dry-run: would run\n  pulumi config set/);
+            const repo = "123456789012.dkr.ecr.us-west-2.amazonaws.com/model-fleet/sentiment";
+            const missing = runCli("scripts/promote.ts", ["--model", "sentiment", "--to", "prod", "--digest", digest, "--version", "2.1.5"], env);
+            assert.equal(missing.status, 2, "--repository is required with --digest");
+            assert.match(missing.stderr, /--repository <host>\/<path> is required with --digest/);
+            for (const extra of [[], ["--dry-run"]]) {
+                const r = runCli("scripts/promote.ts", ["--model", "sentiment", "--to", "prod", "--digest", digest, "--version", "2.1.5", "--repository", repo, ...extra], env);
+                assert.equal(r.status, 1, r.stderr);
+                assert.match(r.stdout, new RegExp(digest), "the diff comes first");
+                assert.doesNotMatch(r.stderr, /\n\s+at /, "no stack trace");
+                assert.match(r.stderr, new RegExp(`cannot read the scan result of ${repo.replace(/\./g, "\\.")}@${digest} from ECR .*ecr:DescribeImageScanFindings`));
+            }
         });
     });
 });

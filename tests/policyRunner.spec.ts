@@ -71,12 +71,15 @@ describe("policy runner (scripts/policy.ts)", function () {
         const lines = r.stdout.trim().split("\n");
         assert.match(lines[0], /^Resources from .*bad\/resources\.json \(planned .*; --plan to re-plan\)$/);
         assert.strictEqual(lines[1], "Policy pack model-fleet on stack bad: 2 resources, stack tags: environment=production");
-        assert.strictEqual(lines[3], "MANDATORY (2 violations)");
+        assert.strictEqual(lines[3], "MANDATORY (3 violations)");
         assert.match(lines[4], /^  image-digest-pinned: /);
         assert.match(lines[5], /^    - \[kubernetes:apps\/v1:Deployment sentiment\] container "server" image ".*:v2\.1\.4-a1b2c3d" is pinned by tag only/);
         assert.match(lines[6], /^  hpa-production-min-replicas: /);
         assert.match(lines[7], /^    - \[kubernetes:autoscaling\/v2:HorizontalPodAutoscaler sentiment-hpa\] minReplicas is 1 on a production stack/);
-        assert.strictEqual(lines[lines.length - 1], "23 policies evaluated: 2 mandatory and 1 advisory violation(s). FAILED");
+        // A production stack without an admission policy (issue #16).
+        assert.match(lines[8], /^  production-admission-policy: /);
+        assert.match(lines[9], /^    - \[stack\] the production stack declares no admission policy/);
+        assert.strictEqual(lines[lines.length - 1], "24 policies evaluated: 3 mandatory and 1 advisory violation(s). FAILED");
     });
 
     it("exits 0 when only advisory policies are violated", () => {
@@ -88,7 +91,7 @@ describe("policy runner (scripts/policy.ts)", function () {
 
     it("applies a --policy-pack-config style file (here: disabling a policy) and prints JSON with --json", () => {
         const cfg = path.join(outRoot, "config.json");
-        fs.writeFileSync(cfg, JSON.stringify({ "image-digest-pinned": "disabled", "hpa-production-min-replicas": { enforcementLevel: "advisory" } }));
+        fs.writeFileSync(cfg, JSON.stringify({ "image-digest-pinned": "disabled", "hpa-production-min-replicas": { enforcementLevel: "advisory" }, "production-admission-policy": "disabled" }));
         const r = runCli(["--stack", "bad", "--out", outRoot, "--policy-config", cfg, "--json"]);
         assert.strictEqual(r.status, 0, r.stderr);
         const json = JSON.parse(r.stdout);
