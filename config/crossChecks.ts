@@ -133,7 +133,10 @@ function checkModelGpu(model: Record<string, any>, i: number, pools: any[], out:
     const count = gpu.count ?? 1;
     if (strategy === "mixed") {
         if (typeof gpu.profile !== "string") {
-            out.push({ path: `${p}.profile`, message: `is required: pool '${gpu.pool}' uses MIG strategy 'mixed' (layout: ${Object.keys(layout).join(", ")})` });
+            out.push({
+                path: `${p}.profile`,
+                message: `is required: pool '${gpu.pool}' uses MIG strategy 'mixed' (layout: ${Object.keys(layout).join(", ")})`,
+            });
         } else if (!(gpu.profile in layout)) {
             out.push({ path: `${p}.profile`, value: gpu.profile, message: `is not in pool '${gpu.pool}' layout (${Object.keys(layout).join(", ")})` });
         }
@@ -168,14 +171,22 @@ function checkModels(models: any[], pools: any[], env: Environment, out: ConfigI
                 out.push({ path: `${p}.autoscaling.minReplicas`, value: a.minReplicas, message: `must be ≤ maxReplicas (${a.maxReplicas})` });
             }
             if (env === "production" && a.minReplicas < 2) {
-                out.push({ path: `${p}.autoscaling.minReplicas`, value: a.minReplicas, message: "must be ≥ 2 in production (one replica cannot survive a node drain)" });
+                out.push({
+                    path: `${p}.autoscaling.minReplicas`,
+                    value: a.minReplicas,
+                    message: "must be ≥ 2 in production (one replica cannot survive a node drain)",
+                });
             }
         }
         const steps = isObj(model.canary) ? model.canary.steps : undefined;
         if (Array.isArray(steps)) {
             for (let s = 1; s < steps.length; s++) {
                 if (typeof steps[s] === "number" && typeof steps[s - 1] === "number" && steps[s] <= steps[s - 1]) {
-                    out.push({ path: `${p}.canary.steps[${s}]`, value: steps[s], message: `must be greater than the previous step (${steps[s - 1]}): weights must strictly increase` });
+                    out.push({
+                        path: `${p}.canary.steps[${s}]`,
+                        value: steps[s],
+                        message: `must be greater than the previous step (${steps[s - 1]}): weights must strictly increase`,
+                    });
                 }
             }
         }
@@ -198,7 +209,11 @@ function checkModels(models: any[], pools: any[], env: Environment, out: ConfigI
         if (typeof tag === "string" && typeof model.version === "string") {
             const parsed = parseReleaseTag(tag);
             if (parsed && parsed.version !== model.version) {
-                out.push({ path: `${p}.image.tag`, value: tag, message: `is a release of version ${parsed.version}, not of models[${i}].version (${model.version})` });
+                out.push({
+                    path: `${p}.image.tag`,
+                    value: tag,
+                    message: `is a release of version ${parsed.version}, not of models[${i}].version (${model.version})`,
+                });
             }
         }
         if (isObj(model.image) && typeof model.image.previousTag === "string" && model.image.previousTag === tag) {
@@ -211,8 +226,18 @@ function checkModels(models: any[], pools: any[], env: Environment, out: ConfigI
                 if (o[key] !== undefined) out.push({ path: `${p}.observability.${key}`, value: o[key], message: "is only for GPU models (set models[].gpu)" });
             }
         }
-        if (o && o.minFeedbackSamples !== undefined && o.maxAccuracyDrop === undefined && o.accuracyFloor === undefined && !(analysis && analysis.maxAccuracyDrop !== undefined)) {
-            out.push({ path: `${p}.observability.minFeedbackSamples`, value: o.minFeedbackSamples, message: "is only used by accuracy alerts: set observability.accuracyFloor or maxAccuracyDrop too, or remove it" });
+        if (
+            o &&
+            o.minFeedbackSamples !== undefined &&
+            o.maxAccuracyDrop === undefined &&
+            o.accuracyFloor === undefined &&
+            !(analysis && analysis.maxAccuracyDrop !== undefined)
+        ) {
+            out.push({
+                path: `${p}.observability.minFeedbackSamples`,
+                value: o.minFeedbackSamples,
+                message: "is only used by accuracy alerts: set observability.accuracyFloor or maxAccuracyDrop too, or remove it",
+            });
         }
     });
 }
@@ -229,7 +254,12 @@ function checkRetention(registry: Record<string, any>, deployedTagCount: number,
         const p = `registry.retention.protectTags[${i}]`;
         if (seen.has(tag)) out.push({ path: p, value: tag, message: `duplicates protectTags[${seen.get(tag)}] (ECR rejects rules with the same tag filter)` });
         else seen.set(tag, i);
-        if (/^\*+$/.test(tag)) out.push({ path: p, value: tag, message: "would protect every tagged image, so keepReleases could never expire anything: list the tags to protect (e.g. prod-*)" });
+        if (/^\*+$/.test(tag))
+            out.push({
+                path: p,
+                value: tag,
+                message: "would protect every tagged image, so keepReleases could never expire anything: list the tags to protect (e.g. prod-*)",
+            });
         if (tag === "v*") out.push({ path: p, value: tag, message: "is the release tag pattern: it would keep every release forever (use keepReleases)" });
     });
     if (registry.type === "harbor" && tags.length + deployedTagCount > HARBOR_MAX_PROTECT_PATTERNS) {
@@ -255,7 +285,11 @@ function checkRegistry(registry: unknown, models: any[], region: string | undefi
         try {
             const u = new URL(registry.harbor.url);
             if ((u.pathname !== "/" && u.pathname !== "") || u.search || u.username || u.password) {
-                out.push({ path: "registry.harbor.url", value: registry.harbor.url, message: "must be the Harbor base URL (https://host[:port]) without path, query or credentials" });
+                out.push({
+                    path: "registry.harbor.url",
+                    value: registry.harbor.url,
+                    message: "must be the Harbor base URL (https://host[:port]) without path, query or credentials",
+                });
             }
         } catch {
             // the schema reports a malformed URL
@@ -300,7 +334,8 @@ function checkClusterKind(raw: Record<string, unknown>, out: ConfigIssue[]): voi
     const pools = arr(raw.gpuPools);
     if (kind === "eks") {
         for (const key of ["kubeconfig", "context"] as const) {
-            if (cluster[key] !== undefined) out.push({ path: `cluster.${key}`, message: "is only for cluster.kind 'kubeconfig' (an EKS cluster is reached through its endpoint)" });
+            if (cluster[key] !== undefined)
+                out.push({ path: `cluster.${key}`, message: "is only for cluster.kind 'kubeconfig' (an EKS cluster is reached through its endpoint)" });
         }
         pools.forEach((pool, i) => {
             if (!isObj(pool)) return;
@@ -308,11 +343,19 @@ function checkClusterKind(raw: Record<string, unknown>, out: ConfigIssue[]): voi
                 if (pool[key] === undefined) out.push({ path: `gpuPools[${i}].${key}`, message: "is required on an EKS cluster (node-group size)" });
             }
             for (const key of ["nodeSelector", "nodes"] as const) {
-                if (pool[key] !== undefined) out.push({ path: `gpuPools[${i}].${key}`, message: "is only for cluster.kind 'kubeconfig' (EKS pools are node groups the program creates)" });
+                if (pool[key] !== undefined)
+                    out.push({
+                        path: `gpuPools[${i}].${key}`,
+                        message: "is only for cluster.kind 'kubeconfig' (EKS pools are node groups the program creates)",
+                    });
             }
         });
         if (registry.type === "external") {
-            out.push({ path: "registry.type", value: "external", message: "is only for cluster.kind 'kubeconfig' (EKS stacks manage their ECR or Harbor repositories)" });
+            out.push({
+                path: "registry.type",
+                value: "external",
+                message: "is only for cluster.kind 'kubeconfig' (EKS stacks manage their ECR or Harbor repositories)",
+            });
         }
         return;
     }
@@ -323,7 +366,8 @@ function checkClusterKind(raw: Record<string, unknown>, out: ConfigIssue[]): voi
         if (!isObj(pool)) return;
         const p = `gpuPools[${i}]`;
         for (const key of EKS_POOL_KEYS) {
-            if (pool[key] !== undefined) out.push({ path: `${p}.${key}`, value: pool[key], message: "is an EKS node-group setting; not allowed on a 'kubeconfig' cluster" });
+            if (pool[key] !== undefined)
+                out.push({ path: `${p}.${key}`, value: pool[key], message: "is an EKS node-group setting; not allowed on a 'kubeconfig' cluster" });
         }
         if (!isObj(pool.nodeSelector) || Object.keys(pool.nodeSelector).length === 0) {
             out.push({ path: `${p}.nodeSelector`, message: "is required on a 'kubeconfig' cluster: the labels that select the pool's existing nodes" });
@@ -345,7 +389,8 @@ function checkExternalRegistry(raw: Record<string, unknown>, out: ConfigIssue[])
     const registry = isObj(raw.registry) ? raw.registry : undefined;
     if (!registry) return;
     if (registry.type !== "external") {
-        if (registry.retention === undefined) out.push({ path: "registry.retention", message: `is required when registry.type is '${registry.type ?? "ecr"}'` });
+        if (registry.retention === undefined)
+            out.push({ path: "registry.retention", message: `is required when registry.type is '${registry.type ?? "ecr"}'` });
         if (registry.externalPrefix !== undefined) out.push({ path: "registry.externalPrefix", message: "is only for registry.type 'external'" });
         return;
     }
@@ -389,31 +434,59 @@ function checkSupplyChain(raw: Record<string, unknown>, region: string | undefin
 
     if (kind === "eks") {
         for (const key of ["keyRef", "publicKeyPem"] as const) {
-            if (signing[key] !== undefined) out.push({ path: `${p}.${key}`, message: "is only for cluster.kind 'kubeconfig' (an EKS stack signs with an AWS KMS key: buildRoleArn, or keyArn)" });
+            if (signing[key] !== undefined)
+                out.push({
+                    path: `${p}.${key}`,
+                    message: "is only for cluster.kind 'kubeconfig' (an EKS stack signs with an AWS KMS key: buildRoleArn, or keyArn)",
+                });
         }
         const role = typeof signing.buildRoleArn === "string" ? IAM_ROLE_ARN.exec(signing.buildRoleArn) : null;
         const roleAccount = role ? role[2] : undefined;
         if (builds && signing.buildRoleArn === undefined) {
-            out.push({ path: `${p}.buildRoleArn`, message: "is required on an EKS stack that builds images: the build role that pushes and signs (the only principal the signing key lets sign)" });
+            out.push({
+                path: `${p}.buildRoleArn`,
+                message: "is required on an EKS stack that builds images: the build role that pushes and signs (the only principal the signing key lets sign)",
+            });
         }
         if (!builds) {
             for (const key of ["buildRoleArn", "keyArn"] as const) {
-                if (signing[key] !== undefined) out.push({ path: `${p}.${key}`, message: "is only for stacks that build images (models[].image.build): a stack that deploys promoted digests trusts the keys promotion recorded (models[].image.signingKey)" });
+                if (signing[key] !== undefined)
+                    out.push({
+                        path: `${p}.${key}`,
+                        message:
+                            "is only for stacks that build images (models[].image.build): a stack that deploys promoted digests trusts the keys promotion recorded (models[].image.signingKey)",
+                    });
             }
         }
         if (roleAccount && allowed && !allowed.includes(roleAccount)) {
-            out.push({ path: `${p}.buildRoleArn`, value: signing.buildRoleArn, message: `is in account ${roleAccount}, not the stack's account (aws:allowedAccountIds: ${allowed.join(", ")})` });
+            out.push({
+                path: `${p}.buildRoleArn`,
+                value: signing.buildRoleArn,
+                message: `is in account ${roleAccount}, not the stack's account (aws:allowedAccountIds: ${allowed.join(", ")})`,
+            });
         }
         const key = typeof signing.keyArn === "string" ? KMS_KEY_ARN.exec(signing.keyArn) : null;
         if (key) {
             const [keyRegion, keyAccount] = [key[2], key[4]];
             if (region && keyRegion !== region) {
-                out.push({ path: `${p}.keyArn`, value: signing.keyArn, message: `is in region ${keyRegion}, not the stack's region (aws:region ${region}): cosign signs where the images are pushed` });
+                out.push({
+                    path: `${p}.keyArn`,
+                    value: signing.keyArn,
+                    message: `is in region ${keyRegion}, not the stack's region (aws:region ${region}): cosign signs where the images are pushed`,
+                });
             }
             if (roleAccount && keyAccount !== roleAccount) {
-                out.push({ path: `${p}.keyArn`, value: signing.keyArn, message: `is in account ${keyAccount}, not the stack's account (${roleAccount}, of supplyChain.signing.buildRoleArn)` });
+                out.push({
+                    path: `${p}.keyArn`,
+                    value: signing.keyArn,
+                    message: `is in account ${keyAccount}, not the stack's account (${roleAccount}, of supplyChain.signing.buildRoleArn)`,
+                });
             } else if (allowed && !allowed.includes(keyAccount)) {
-                out.push({ path: `${p}.keyArn`, value: signing.keyArn, message: `is in account ${keyAccount}, not the stack's account (aws:allowedAccountIds: ${allowed.join(", ")})` });
+                out.push({
+                    path: `${p}.keyArn`,
+                    value: signing.keyArn,
+                    message: `is in account ${keyAccount}, not the stack's account (aws:allowedAccountIds: ${allowed.join(", ")})`,
+                });
             }
         }
         // What admission trusts on a stack that deploys promoted digests: the key promotion recorded next to each.
@@ -424,10 +497,15 @@ function checkSupplyChain(raw: Record<string, unknown>, region: string | undefin
                 if (ref === undefined) {
                     out.push({
                         path: `models[${i}].image.signingKey`,
-                        message: "is required while supplyChain.admission is enabled: admission admits only digests signed by a trusted key (npm run promote records it; a digest promoted before signing existed needs a re-promotion)",
+                        message:
+                            "is required while supplyChain.admission is enabled: admission admits only digests signed by a trusted key (npm run promote records it; a digest promoted before signing existed needs a re-promotion)",
                     });
                 } else if (typeof ref === "string" && !AWSKMS_KEY_REF.test(ref)) {
-                    out.push({ path: `models[${i}].image.signingKey`, value: ref, message: "must be awskms:///<KMS key ARN> on an EKS stack (admission fetches that key's public key)" });
+                    out.push({
+                        path: `models[${i}].image.signingKey`,
+                        value: ref,
+                        message: "must be awskms:///<KMS key ARN> on an EKS stack (admission fetches that key's public key)",
+                    });
                 }
             });
         }
@@ -436,13 +514,21 @@ function checkSupplyChain(raw: Record<string, unknown>, region: string | undefin
         }
     } else {
         for (const key of ["buildRoleArn", "keyArn"] as const) {
-            if (signing[key] !== undefined) out.push({ path: `${p}.${key}`, message: "is only for EKS stacks (AWS KMS); a 'kubeconfig' cluster signs with supplyChain.signing.keyRef" });
+            if (signing[key] !== undefined)
+                out.push({ path: `${p}.${key}`, message: "is only for EKS stacks (AWS KMS); a 'kubeconfig' cluster signs with supplyChain.signing.keyRef" });
         }
         if (builds && signing.keyRef === undefined) {
-            out.push({ path: `${p}.keyRef`, message: "is required on a 'kubeconfig' stack that builds images: the cosign key reference, set as a secret (pulumi config set --secret --path supplyChain.signing.keyRef <ref>)" });
+            out.push({
+                path: `${p}.keyRef`,
+                message:
+                    "is required on a 'kubeconfig' stack that builds images: the cosign key reference, set as a secret (pulumi config set --secret --path supplyChain.signing.keyRef <ref>)",
+            });
         }
         if (admissionOn && signing.publicKeyPem === undefined) {
-            out.push({ path: `${p}.publicKeyPem`, message: "is required on a 'kubeconfig' stack while supplyChain.admission is enabled: the PEM public key admission verifies signatures with" });
+            out.push({
+                path: `${p}.publicKeyPem`,
+                message: "is required on a 'kubeconfig' stack while supplyChain.admission is enabled: the PEM public key admission verifies signatures with",
+            });
         }
         if (scan.enhanced !== undefined) {
             out.push({ path: "supplyChain.scan.enhanced", message: "is ECR-only (Amazon Inspector); not allowed on a 'kubeconfig' cluster" });
@@ -453,13 +539,20 @@ function checkSupplyChain(raw: Record<string, unknown>, region: string | undefin
             const k = createPublicKey(signing.publicKeyPem);
             if (k.type !== "public") throw new Error("not a public key");
         } catch {
-            out.push({ path: `${p}.publicKeyPem`, message: "is not a PEM public key (-----BEGIN PUBLIC KEY-----, as `cosign generate-key-pair` writes cosign.pub)" });
+            out.push({
+                path: `${p}.publicKeyPem`,
+                message: "is not a PEM public key (-----BEGIN PUBLIC KEY-----, as `cosign generate-key-pair` writes cosign.pub)",
+            });
         }
     }
     if (typeof scan.severity === "string") {
         const type = typeof registry.type === "string" ? registry.type : "ecr";
         if (type === "external") {
-            out.push({ path: "supplyChain.scan.severity", value: scan.severity, message: "is not used with registry.type 'external': the program reads no scan results from a registry it does not manage" });
+            out.push({
+                path: "supplyChain.scan.severity",
+                value: scan.severity,
+                message: "is not used with registry.type 'external': the program reads no scan results from a registry it does not manage",
+            });
         } else {
             const names: readonly string[] = type === "harbor" ? HARBOR_SEVERITIES : INSPECTOR_THRESHOLDS;
             if (!names.includes(scan.severity)) {
@@ -482,7 +575,11 @@ export function crossCheck(raw: Record<string, unknown>, env: Environment, regio
     checkSupplyChain(raw, region, aws, out);
     const timeScale = isObj(raw.rollouts) ? raw.rollouts.timeScale : undefined;
     if (env === "production" && timeScale !== undefined && timeScale !== 1) {
-        out.push({ path: "rollouts.timeScale", value: timeScale, message: "must be 1 in production (it compresses canary pauses and analysis for rehearsals)" });
+        out.push({
+            path: "rollouts.timeScale",
+            value: timeScale,
+            message: "must be 1 in production (it compresses canary pauses and analysis for rehearsals)",
+        });
     }
     return out;
 }

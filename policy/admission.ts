@@ -46,7 +46,12 @@ function verifyRules(resources: ReadonlyArray<{ type: string; urn: string; props
                 if (e.required === false) weaknesses.push(`verifyImages[${i}] of rule ${rule.name} does not require a verification (required: false)`);
                 if (e.verifyDigest === false) weaknesses.push(`verifyImages[${i}] of rule ${rule.name} admits tags (verifyDigest: false)`);
             });
-            out.push({ policy: name, urn: r.urn, namespaces: pods.some((res) => arr(res.namespaces).length === 0) ? [] : pods.flatMap((res) => arr(res.namespaces).map(String)), weaknesses });
+            out.push({
+                policy: name,
+                urn: r.urn,
+                namespaces: pods.some((res) => arr(res.namespaces).length === 0) ? [] : pods.flatMap((res) => arr(res.namespaces).map(String)),
+                weaknesses,
+            });
         }
     }
     return out;
@@ -67,7 +72,12 @@ export const productionAdmissionPolicy: StackValidationPolicy = {
         }
         const rules = verifyRules(args.resources);
         if (rules.length === 0) {
-            report(violation("the production stack declares no admission policy: no Kyverno ClusterPolicy verifies the images of Pods (verifyImages).", REMEDIATION));
+            report(
+                violation(
+                    "the production stack declares no admission policy: no Kyverno ClusterPolicy verifies the images of Pods (verifyImages).",
+                    REMEDIATION,
+                ),
+            );
             return;
         }
         for (const rule of rules) {

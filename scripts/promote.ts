@@ -43,7 +43,11 @@ digest was signed with (the source's \`signing\` output, or --signing-key) is re
         tag: { type: "string", value: "v<x.y.z>-<sha>", help: "release tag of --digest (keeps its deployed-tag protect rule)" },
         repository: { type: "string", value: "host/path", help: "with --digest: the repository holding it (where its scan result is read)" },
         "signing-key": { type: "string", value: "ref", help: "with --digest: the cosign key reference it was signed with (e.g. awskms:///<key arn>)" },
-        "allow-vulnerable": { type: "string", value: "reason", help: "promote despite findings at or above the threshold (or no scan); recorded with who and when" },
+        "allow-vulnerable": {
+            type: "string",
+            value: "reason",
+            help: "promote despite findings at or above the threshold (or no scan); recorded with who and when",
+        },
         "dry-run": { type: "boolean", help: "print the pulumi config commands instead of running them" },
     },
     userErrors: [PromotionError],
@@ -120,7 +124,9 @@ export async function scanResultOf(ref: string, stacks: Array<{ name: string; do
             return harborScan({ url: harbor.url, username: String(harbor.username), password: access.harborPassword(s.name) }, loc.path, loc.digest);
         }
     }
-    throw new PromotionError(`${loc.host} is neither an ECR registry nor the Harbor of stack ${stacks.map((s) => s.name).join(" or ")}: cannot read the scan result of ${ref}`);
+    throw new PromotionError(
+        `${loc.host} is neither an ECR registry nor the Harbor of stack ${stacks.map((s) => s.name).join(" or ")}: cannot read the scan result of ${ref}`,
+    );
 }
 
 async function main(values: Values<typeof promoteCommand.spec.options>): Promise<number> {
@@ -130,7 +136,9 @@ async function main(values: Values<typeof promoteCommand.spec.options>): Promise
         throw new UsageError(promoteCommand.usage());
     }
     if (explicit && !values.repository) {
-        throw new UsageError(`--repository <host>/<path> is required with --digest: the scan gate reads the digest's scan result there\n${promoteCommand.usage()}`);
+        throw new UsageError(
+            `--repository <host>/<path> is required with --digest: the scan gate reads the digest's scan result there\n${promoteCommand.usage()}`,
+        );
     }
 
     let source: PromotionSource;
@@ -179,7 +187,13 @@ async function main(values: Values<typeof promoteCommand.spec.options>): Promise
         const stacks = [...(from ? [{ name: from as string, doc: readStackDocument(stackFilePath(from as string)) }] : []), { name: to, doc }];
         const result = await scanResultOf(ref, stacks, {
             ecr: (region) => readableErrors(new ECRClient({ region }), ref),
-            harborPassword: (stack) => process.env.HARBOR_PASSWORD ?? pulumi(cli ?? pulumiCli("to read the Harbor password", ["set HARBOR_PASSWORD"]), ["config", "get", "--path", `${CONFIG_NAMESPACE}:registry.harbor.password`, "--stack", stack], true).trim(),
+            harborPassword: (stack) =>
+                process.env.HARBOR_PASSWORD ??
+                pulumi(
+                    cli ?? pulumiCli("to read the Harbor password", ["set HARBOR_PASSWORD"]),
+                    ["config", "get", "--path", `${CONFIG_NAMESPACE}:registry.harbor.password`, "--stack", stack],
+                    true,
+                ).trim(),
         });
         const rows = findingRows(result);
         console.log(`Scan of ${ref}: ${result.scanner}, status ${result.status}`);
@@ -197,7 +211,9 @@ async function main(values: Values<typeof promoteCommand.spec.options>): Promise
         if (decision.overridden && override) vulnerabilityOverride = { ...override, ...(decision.blocking ? { findings: decision.blocking } : {}) };
     }
 
-    const plan = vulnerabilityOverride ? planPromotion({ model, target: { stack: to, models: targetModels }, source, signingKey, vulnerabilityOverride }) : probe;
+    const plan = vulnerabilityOverride
+        ? planPromotion({ model, target: { stack: to, models: targetModels }, source, signingKey, vulnerabilityOverride })
+        : probe;
     if (vulnerabilityOverride) console.log(plan.diff);
     if (plan.commands.length === 0) {
         return 0;

@@ -71,7 +71,9 @@ export function firstReferenceSource(env: NodeJS.ProcessEnv = process.env): Refe
 
 /** One line: which files are missing, where they were looked for, and the command that fetches them. */
 export function missingReferenceMessage(files: readonly string[], env: NodeJS.ProcessEnv = process.env): string {
-    const where = referenceSources(env).map((s) => s.label).join(", ");
+    const where = referenceSources(env)
+        .map((s) => s.label)
+        .join(", ");
     return `upstream reference data missing (${files.join(", ")}; looked in ${where}): run \`${FETCH_COMMAND}\``;
 }
 
@@ -111,7 +113,9 @@ export interface FetchReport {
  * Downloads every pin into `dest` (default `.reference/`), checking its SHA-256; a file already there with the pinned
  * checksum is kept. A download that fails or does not match leaves no file behind. Never throws for one file.
  */
-export async function fetchReference(opts: { dest?: string; pins?: ReferencePin[]; download?: Downloader; log?: (line: string) => void } = {}): Promise<FetchReport> {
+export async function fetchReference(
+    opts: { dest?: string; pins?: ReferencePin[]; download?: Downloader; log?: (line: string) => void } = {},
+): Promise<FetchReport> {
     const dest = opts.dest ?? FETCHED_REFERENCE_DIR;
     const download = opts.download ?? httpDownload;
     const log = opts.log ?? (() => undefined);
@@ -170,7 +174,9 @@ if (require.main === module) {
         console.log(`Fetching the upstream files pinned in ${path.relative(process.cwd(), REFERENCE_LOCK) || REFERENCE_LOCK} into ${dest}`);
         const report = await fetchReference({ dest, log: (line) => console.log(`  ${line}`) });
         if (report.failed.length === 0) {
-            console.log(`${report.fetched.length} fetched, ${report.kept.length} already there: all ${report.fetched.length + report.kept.length} match their pinned SHA-256.`);
+            console.log(
+                `${report.fetched.length} fetched, ${report.kept.length} already there: all ${report.fetched.length + report.kept.length} match their pinned SHA-256.`,
+            );
             return 0;
         }
         console.error(

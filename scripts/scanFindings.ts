@@ -35,14 +35,21 @@ export async function ecrScan(client: EcrScanClient, loc: { registryId: string; 
     try {
         do {
             const page = await client.send(
-                new DescribeImageScanFindingsCommand({ registryId: loc.registryId, repositoryName: loc.repositoryName, imageId: { imageDigest: loc.digest }, maxResults: 1000, nextToken }),
+                new DescribeImageScanFindingsCommand({
+                    registryId: loc.registryId,
+                    repositoryName: loc.repositoryName,
+                    imageId: { imageDigest: loc.digest },
+                    maxResults: 1000,
+                    nextToken,
+                }),
             );
             pages.push(page);
             nextToken = page.nextToken;
         } while (nextToken && pages.length < 50);
     } catch (e: any) {
         if (e?.name === "ScanNotFoundException") return { scanner: "ECR", state: "none", status: "no scan (ScanNotFoundException)", counts: {}, findings: [] };
-        if (e?.name === "ImageNotFoundException") return { scanner: "ECR", state: "none", status: `image not found in ${loc.repositoryName}`, counts: {}, findings: [] };
+        if (e?.name === "ImageNotFoundException")
+            return { scanner: "ECR", state: "none", status: `image not found in ${loc.repositoryName}`, counts: {}, findings: [] };
         throw e;
     }
     const enhanced = pages.some((p) => (p.imageScanFindings?.enhancedFindings ?? []).length > 0 || p.imageScanStatus?.status === "ACTIVE");

@@ -199,7 +199,10 @@ export class FleetMocks implements pulumi.runtime.Mocks {
                 break;
             case "random:index/randomId:RandomId": {
                 const bytes = Number(inputs.byteLength ?? 4);
-                const hex = crypto.createHash("sha256").update(JSON.stringify([args.name, inputs.keepers ?? {}])).digest("hex");
+                const hex = crypto
+                    .createHash("sha256")
+                    .update(JSON.stringify([args.name, inputs.keepers ?? {}]))
+                    .digest("hex");
                 state.hex = hex.slice(0, bytes * 2);
                 state.b64Url = Buffer.from(state.hex, "hex").toString("base64url");
                 break;
@@ -279,7 +282,10 @@ export class FleetMocks implements pulumi.runtime.Mocks {
                     customerMasterKeySpec: "ECC_NIST_P256",
                     keySpec: "ECC_NIST_P256",
                     keyUsage: "SIGN_VERIFY",
-                    publicKey: publicKeyPem.split("\n").filter((l) => l && !l.startsWith("-----")).join(""),
+                    publicKey: publicKeyPem
+                        .split("\n")
+                        .filter((l) => l && !l.startsWith("-----"))
+                        .join(""),
                     publicKeyPem,
                     signingAlgorithms: ["ECDSA_SHA_256"],
                     encryptionAlgorithms: [],

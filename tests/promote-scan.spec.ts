@@ -21,7 +21,12 @@ const OVERRIDE = { reason: "CVE-2026-1 is in a test-only package", by: "rm@examp
 
 describe("promotion scan gate: the decision", () => {
     it("passes findings below the threshold and refuses those at or above it", () => {
-        assert.deepEqual(decideScanGate(done({ MEDIUM: 4, LOW: 2 }), "HIGH"), { allowed: true, overridden: false, summary: "ECR basic scanning: no finding at or above HIGH (found: MEDIUM 4, LOW 2)", blocking: "" });
+        assert.deepEqual(decideScanGate(done({ MEDIUM: 4, LOW: 2 }), "HIGH"), {
+            allowed: true,
+            overridden: false,
+            summary: "ECR basic scanning: no finding at or above HIGH (found: MEDIUM 4, LOW 2)",
+            blocking: "",
+        });
         const refused = decideScanGate(done({ HIGH: 3, CRITICAL: 1, LOW: 9 }), "HIGH");
         assert.equal(refused.allowed, false);
         assert.equal(refused.blocking, "CRITICAL 1, HIGH 3");
@@ -39,7 +44,10 @@ describe("promotion scan gate: the decision", () => {
             const d = decideScanGate({ scanner: "Harbor", state, status: "x", counts: {}, findings: [] }, "HIGH");
             assert.equal(d.allowed, false, state);
         }
-        assert.match(decideScanGate({ scanner: "ECR", state: "pending", status: "IN_PROGRESS", counts: {}, findings: [] }, "HIGH").summary, /has no scan result yet \(status IN_PROGRESS\)/);
+        assert.match(
+            decideScanGate({ scanner: "ECR", state: "pending", status: "IN_PROGRESS", counts: {}, findings: [] }, "HIGH").summary,
+            /has no scan result yet \(status IN_PROGRESS\)/,
+        );
     });
 
     it("an override lets it through, and says so", () => {
@@ -51,8 +59,17 @@ describe("promotion scan gate: the decision", () => {
 
     it("orders counts and finding rows most severe first", () => {
         assert.equal(formatCounts({ LOW: 1, CRITICAL: 2, HIGH: 0, UNTRIAGED: 1 }), "CRITICAL 2, LOW 1, UNTRIAGED 1");
-        const rows = findingRows({ ...done({}), findings: [{ id: "CVE-B", severity: "LOW" }, { id: "CVE-A", severity: "CRITICAL", package: "openssl", version: "3.0.1", fixedIn: "3.0.2" }] });
-        assert.deepEqual(rows, [["CRITICAL", "CVE-A", "openssl 3.0.1", "3.0.2", ""], ["LOW", "CVE-B", "", "", ""]]);
+        const rows = findingRows({
+            ...done({}),
+            findings: [
+                { id: "CVE-B", severity: "LOW" },
+                { id: "CVE-A", severity: "CRITICAL", package: "openssl", version: "3.0.1", fixedIn: "3.0.2" },
+            ],
+        });
+        assert.deepEqual(rows, [
+            ["CRITICAL", "CVE-A", "openssl 3.0.1", "3.0.2", ""],
+            ["LOW", "CVE-B", "", "", ""],
+        ]);
     });
 });
 
@@ -61,10 +78,17 @@ describe("promotion scan gate: what promotion records", () => {
     const models = modelsFromStackFile(prodDoc, "prod");
     const source = { kind: "explicit" as const, digest: DIGEST, version: "2.2.0", tag: "v2.2.0-a1b2c3d" };
     const KEY = "awskms:///arn:aws:kms:us-east-1:123456789012:key/0e7c4b2a-9d31-4f6e-8a25-3c1b7d9e4f60";
-    const validate = (doc: unknown) => parseConfig(fleetConfigOf(YAML.parse(YAML.stringify(doc))), { project: PROJECT, stack: "prod", region: "us-west-2", env: {}, git: () => "" });
+    const validate = (doc: unknown) =>
+        parseConfig(fleetConfigOf(YAML.parse(YAML.stringify(doc))), { project: PROJECT, stack: "prod", region: "us-west-2", env: {}, git: () => "" });
 
     it("records the override (who, when, why, which digest) and the signing key next to the digest; the config validates", () => {
-        const plan = planPromotion({ model: "sentiment", target: { stack: "prod", models }, source, signingKey: KEY, vulnerabilityOverride: { ...OVERRIDE, findings: "CRITICAL 1" } });
+        const plan = planPromotion({
+            model: "sentiment",
+            target: { stack: "prod", models },
+            source,
+            signingKey: KEY,
+            vulnerabilityOverride: { ...OVERRIDE, findings: "CRITICAL 1" },
+        });
         const image = validate(applyConfigSets(prodDoc, plan.sets)).models[0].image as any;
         assert.equal(image.signingKey, KEY);
         assert.deepEqual(image.vulnerabilityOverride, { digest: DIGEST, ...OVERRIDE, findings: "CRITICAL 1" });
@@ -72,7 +96,12 @@ describe("promotion scan gate: what promotion records", () => {
         assert.match(plan.diff, /\+ image\.signingKey: awskms:\/\/\/arn:aws:kms:us-east-1:123456789012:key\/0e7c4b2a/);
         // The next promotion, clean, drops the override of the old digest.
         const after = applyConfigSets(prodDoc, plan.sets);
-        const next = planPromotion({ model: "sentiment", target: { stack: "prod", models: modelsFromStackFile(after, "prod") }, source: { ...source, digest: "sha256:" + "9".repeat(64), tag: "v2.2.0-b1b2c3d" }, signingKey: KEY });
+        const next = planPromotion({
+            model: "sentiment",
+            target: { stack: "prod", models: modelsFromStackFile(after, "prod") },
+            source: { ...source, digest: "sha256:" + "9".repeat(64), tag: "v2.2.0-b1b2c3d" },
+            signingKey: KEY,
+        });
         assert.ok(next.sets.some((s) => s.path === "models[0].image.vulnerabilityOverride" && s.value === undefined));
         assert.equal((validate(applyConfigSets(after, next.sets)).models[0].image as any).vulnerabilityOverride, undefined);
     });
@@ -89,7 +118,12 @@ describe("promotion scan gate: ECR DescribeImageScanFindings (mocked client)", (
 
     it("locates ECR and other registries from the image reference", () => {
         assert.deepEqual(loc, { kind: "ecr", registryId: "123456789012", region: "us-east-1", repositoryName: "model-fleet/sentiment", digest: DIGEST });
-        assert.deepEqual(locateImage(`harbor.example.com/models/model-fleet/sentiment@${DIGEST}`), { kind: "registry", host: "harbor.example.com", path: "models/model-fleet/sentiment", digest: DIGEST });
+        assert.deepEqual(locateImage(`harbor.example.com/models/model-fleet/sentiment@${DIGEST}`), {
+            kind: "registry",
+            host: "harbor.example.com",
+            path: "models/model-fleet/sentiment",
+            digest: DIGEST,
+        });
         assert.throws(() => locateImage("repo:tag"), /is not <registry host>/);
     });
 
@@ -101,37 +135,93 @@ describe("promotion scan gate: ECR DescribeImageScanFindings (mocked client)", (
                 imageScanFindings: {
                     findingSeverityCounts: { CRITICAL: 1, HIGH: 1, MEDIUM: 1 },
                     enhancedFindings: [
-                        { severity: "CRITICAL", packageVulnerabilityDetails: { vulnerabilityId: "CVE-2026-0001", sourceUrl: "https://nvd.example/CVE-2026-0001", vulnerablePackages: [{ name: "openssl", version: "3.0.1", fixedInVersion: "3.0.2" }] } },
-                        { severity: "HIGH", packageVulnerabilityDetails: { vulnerabilityId: "CVE-2026-0002", vulnerablePackages: [{ name: "zlib", version: "1.2" }] } },
+                        {
+                            severity: "CRITICAL",
+                            packageVulnerabilityDetails: {
+                                vulnerabilityId: "CVE-2026-0001",
+                                sourceUrl: "https://nvd.example/CVE-2026-0001",
+                                vulnerablePackages: [{ name: "openssl", version: "3.0.1", fixedInVersion: "3.0.2" }],
+                            },
+                        },
+                        {
+                            severity: "HIGH",
+                            packageVulnerabilityDetails: { vulnerabilityId: "CVE-2026-0002", vulnerablePackages: [{ name: "zlib", version: "1.2" }] },
+                        },
                     ],
                 },
                 nextToken: "page-2",
             },
-            { imageScanStatus: { status: "ACTIVE" }, imageScanFindings: { enhancedFindings: [{ severity: "MEDIUM", packageVulnerabilityDetails: { vulnerabilityId: "CVE-2026-0003" } }] } },
+            {
+                imageScanStatus: { status: "ACTIVE" },
+                imageScanFindings: { enhancedFindings: [{ severity: "MEDIUM", packageVulnerabilityDetails: { vulnerabilityId: "CVE-2026-0003" } }] },
+            },
         ];
         const client = { send: async (cmd: DescribeImageScanFindingsCommand) => (calls.push(cmd.input), pages[calls.length - 1] as any) };
         const result = await ecrScan(client, loc as any);
-        assert.deepEqual(calls.map((c) => [c.registryId, c.repositoryName, c.imageId.imageDigest, c.nextToken]), [
-            ["123456789012", "model-fleet/sentiment", DIGEST, undefined],
-            ["123456789012", "model-fleet/sentiment", DIGEST, "page-2"],
-        ]);
+        assert.deepEqual(
+            calls.map((c) => [c.registryId, c.repositoryName, c.imageId.imageDigest, c.nextToken]),
+            [
+                ["123456789012", "model-fleet/sentiment", DIGEST, undefined],
+                ["123456789012", "model-fleet/sentiment", DIGEST, "page-2"],
+            ],
+        );
         assert.equal(result.scanner, "ECR enhanced scanning (Amazon Inspector)");
         assert.equal(result.state, "done");
         assert.deepEqual(result.counts, { CRITICAL: 1, HIGH: 1, MEDIUM: 1 });
-        assert.deepEqual(result.findings.map((f) => f.id), ["CVE-2026-0001", "CVE-2026-0002", "CVE-2026-0003"]);
+        assert.deepEqual(
+            result.findings.map((f) => f.id),
+            ["CVE-2026-0001", "CVE-2026-0002", "CVE-2026-0003"],
+        );
         assert.equal(decideScanGate(result, "HIGH").blocking, "CRITICAL 1, HIGH 1");
     });
 
     it("basic scanning in progress is no result yet; no scan at all is 'never scanned'", async () => {
         const inProgress = await ecrScan({ send: async () => ({ imageScanStatus: { status: "IN_PROGRESS" } }) as any }, loc as any);
         assert.equal(inProgress.state, "pending");
-        const missing = await ecrScan({ send: async () => { throw Object.assign(new Error("no scan"), { name: "ScanNotFoundException" }); } }, loc as any);
+        const missing = await ecrScan(
+            {
+                send: async () => {
+                    throw Object.assign(new Error("no scan"), { name: "ScanNotFoundException" });
+                },
+            },
+            loc as any,
+        );
         assert.equal(missing.state, "none");
-        await assert.rejects(ecrScan({ send: async () => { throw Object.assign(new Error("denied"), { name: "AccessDeniedException" }); } }, loc as any), /denied/);
+        await assert.rejects(
+            ecrScan(
+                {
+                    send: async () => {
+                        throw Object.assign(new Error("denied"), { name: "AccessDeniedException" });
+                    },
+                },
+                loc as any,
+            ),
+            /denied/,
+        );
     });
 
     it("basic findings: name, severity and package attributes", () => {
-        const r = ecrScanResult([{ imageScanStatus: { status: "COMPLETE" }, imageScanFindings: { findings: [{ name: "CVE-1", severity: "HIGH", uri: "u", attributes: [{ key: "package_name", value: "curl" }, { key: "package_version", value: "8" }] }] } }], false);
+        const r = ecrScanResult(
+            [
+                {
+                    imageScanStatus: { status: "COMPLETE" },
+                    imageScanFindings: {
+                        findings: [
+                            {
+                                name: "CVE-1",
+                                severity: "HIGH",
+                                uri: "u",
+                                attributes: [
+                                    { key: "package_name", value: "curl" },
+                                    { key: "package_version", value: "8" },
+                                ],
+                            },
+                        ],
+                    },
+                },
+            ],
+            false,
+        );
         assert.deepEqual(r.findings, [{ id: "CVE-1", severity: "HIGH", package: "curl", version: "8", uri: "u" }]);
         assert.deepEqual(r.counts, { HIGH: 1 });
     });
@@ -152,7 +242,11 @@ describe("promotion scan gate: Harbor's scan overview (stub)", function () {
         stub.artifacts.set(`models/model-fleet/sentiment@${DIGEST}`, {
             digest: DIGEST,
             scan_overview: {
-                "application/vnd.security.vulnerability.report; version=1.1": { scan_status: "Success", severity: "Critical", summary: { total: 3, fixable: 1, summary: { Critical: 1, Low: 2 } } },
+                "application/vnd.security.vulnerability.report; version=1.1": {
+                    scan_status: "Success",
+                    severity: "Critical",
+                    summary: { total: 3, fixable: 1, summary: { Critical: 1, Low: 2 } },
+                },
             },
         });
         const result = await harborScan(access(), REF_PATH, DIGEST);
@@ -161,7 +255,10 @@ describe("promotion scan gate: Harbor's scan overview (stub)", function () {
         assert.deepEqual(req.query, { with_scan_overview: "true" });
         assert.deepEqual([result.state, result.counts], ["done", { Critical: 1, Low: 2 }]);
         assert.equal(decideScanGate(result, "high").allowed, false);
-        assert.deepEqual(findingRows(result), [["Critical", "1", "(counts only)", "", ""], ["Low", "2", "(counts only)", "", ""]]);
+        assert.deepEqual(findingRows(result), [
+            ["Critical", "1", "(counts only)", "", ""],
+            ["Low", "2", "(counts only)", "", ""],
+        ]);
     });
 
     it("a scan still running, an unscanned artifact and a missing one are refused", async () => {
@@ -189,6 +286,9 @@ describe("promotion scan gate: Harbor's scan overview (stub)", function () {
         } finally {
             globalThis.fetch = realFetch;
         }
-        await assert.rejects(scanResultOf(`other.example.com/x/y@${DIGEST}`, [{ name: "local", doc }], { ecr: () => assert.fail(), harborPassword: () => "" }), /neither an ECR registry nor the Harbor of stack local/);
+        await assert.rejects(
+            scanResultOf(`other.example.com/x/y@${DIGEST}`, [{ name: "local", doc }], { ecr: () => assert.fail(), harborPassword: () => "" }),
+            /neither an ECR registry nor the Harbor of stack local/,
+        );
     });
 });

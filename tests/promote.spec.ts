@@ -88,7 +88,14 @@ describe("promotion by digest", () => {
         });
         it("classifies the change and carries the source's tag and ref", () => {
             assert.equal(plan.kind, "upgrade");
-            assert.deepEqual(plan.current, { version: prodSentiment.version, digest: prodSentiment.image.digest, tag: prodSentiment.image.tag, previousTag: undefined, signingKey: DEV_KEY, overrideDigest: undefined });
+            assert.deepEqual(plan.current, {
+                version: prodSentiment.version,
+                digest: prodSentiment.image.digest,
+                tag: prodSentiment.image.tag,
+                previousTag: undefined,
+                signingKey: DEV_KEY,
+                overrideDigest: undefined,
+            });
             assert.deepEqual(plan.next, devImages.sentiment);
             assert.equal(plan.origin, "stack dev");
         });
@@ -177,7 +184,12 @@ describe("promotion by digest", () => {
                 source: { kind: "explicit", digest: OLD_DIGEST, version: "2.3.0", tag: "v2.3.0-0badc0d" },
             });
             const cfg = validateStackDoc(applyConfigSets(afterFirst, second.sets), "prod");
-            assert.deepEqual(cfg.models[sentimentIndex].image, { digest: OLD_DIGEST, tag: "v2.3.0-0badc0d", previousTag: "v2.2.0-a1b2c3d", signingKey: DEV_KEY });
+            assert.deepEqual(cfg.models[sentimentIndex].image, {
+                digest: OLD_DIGEST,
+                tag: "v2.3.0-0badc0d",
+                previousTag: "v2.2.0-a1b2c3d",
+                signingKey: DEV_KEY,
+            });
         });
         it("rolls back with --tag too, so the rollback target stays protected from retention", () => {
             const plan = planPromotion({
@@ -187,7 +199,12 @@ describe("promotion by digest", () => {
             });
             assert.deepEqual(plan.sets[2], { path: `models[${sentimentIndex}].image.tag`, value: "v2.0.9-0badc0d" });
             const cfg = validateStackDoc(applyConfigSets(prodDoc, plan.sets), "prod");
-            assert.deepEqual(cfg.models[sentimentIndex].image, { digest: OLD_DIGEST, tag: "v2.0.9-0badc0d", previousTag: prodSentiment.image.tag, signingKey: DEV_KEY });
+            assert.deepEqual(cfg.models[sentimentIndex].image, {
+                digest: OLD_DIGEST,
+                tag: "v2.0.9-0badc0d",
+                previousTag: prodSentiment.image.tag,
+                signingKey: DEV_KEY,
+            });
             assert.throws(
                 () =>
                     planPromotion({
@@ -218,7 +235,10 @@ describe("promotion by digest", () => {
             planPromotion({ model, target: { stack: "prod", models }, source: fromDev(images) });
 
         it("model missing in the source stack's images output", () => {
-            assert.throws(() => promote("embeddings", { sentiment: devImages.sentiment }), /model "embeddings" is not in stack dev's images output \(it has: sentiment\)/);
+            assert.throws(
+                () => promote("embeddings", { sentiment: devImages.sentiment }),
+                /model "embeddings" is not in stack dev's images output \(it has: sentiment\)/,
+            );
         });
         it("model missing in the target stack", () => {
             const images = { ...devImages, translator: { ...devImages.sentiment, ref: `${DEV_REPO}@${NEW_DIGEST}` } };
@@ -251,10 +271,7 @@ describe("promotion by digest", () => {
             assert.throws(() => promote("sentiment", "[secret]"), /the "images" output is not an object/);
         });
         it("source and target being the same stack", () => {
-            assert.throws(
-                () => planPromotion({ model: "sentiment", target: { stack: "dev", models: prodModels }, source: fromDev() }),
-                /same stack \(dev\)/,
-            );
+            assert.throws(() => planPromotion({ model: "sentiment", target: { stack: "dev", models: prodModels }, source: fromDev() }), /same stack \(dev\)/);
         });
         it("a model declared twice in the target", () => {
             assert.throws(() => promote("sentiment", devImages, [prodSentiment, prodSentiment]), /declared 2 times/);

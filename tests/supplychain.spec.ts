@@ -10,7 +10,19 @@ import { harborSeverity, severityRank, thresholdNames } from "../config/severity
 import { ACCOUNT_ID, k8sObjects, mockP256PublicKeyPem, runStack, StackRun } from "./harness";
 
 const BUILD_ROLE = "arn:aws:iam::123456789012:role/model-fleet-dev-build";
-const KMS_ACTIONS = ["kms:Sign", "kms:Verify", "kms:GetPublicKey", "kms:DescribeKey", "kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:ReEncryptFrom", "kms:PutKeyPolicy", "kms:ScheduleKeyDeletion", "kms:CreateGrant"];
+const KMS_ACTIONS = [
+    "kms:Sign",
+    "kms:Verify",
+    "kms:GetPublicKey",
+    "kms:DescribeKey",
+    "kms:Encrypt",
+    "kms:Decrypt",
+    "kms:GenerateDataKey",
+    "kms:ReEncryptFrom",
+    "kms:PutKeyPolicy",
+    "kms:ScheduleKeyDeletion",
+    "kms:CreateGrant",
+];
 const PEM_A = mockP256PublicKeyPem("a");
 const PEM_B = mockP256PublicKeyPem("b");
 
@@ -27,11 +39,15 @@ describe("supply chain: the signing key policy", () => {
     it("lets the account verify and administer, and never sign, encrypt or grant (so no IAM policy can let anyone else sign)", () => {
         const granted = grantedActions(policy.Statement, root, KMS_ACTIONS);
         for (const a of ["kms:Verify", "kms:GetPublicKey", "kms:DescribeKey", "kms:PutKeyPolicy", "kms:ScheduleKeyDeletion"]) assert.ok(granted.includes(a), a);
-        for (const a of ["kms:Sign", "kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:ReEncryptFrom", "kms:CreateGrant"]) assert.ok(!granted.includes(a), a);
+        for (const a of ["kms:Sign", "kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:ReEncryptFrom", "kms:CreateGrant"])
+            assert.ok(!granted.includes(a), a);
     });
 
     it("refuses a build role of another account", () => {
-        assert.throws(() => signingKeyPolicy({ accountId: "123456789012", partition: "aws", buildRoleArn: "arn:aws:iam::999999999999:role/x" }), /not in account 123456789012/);
+        assert.throws(
+            () => signingKeyPolicy({ accountId: "123456789012", partition: "aws", buildRoleArn: "arn:aws:iam::999999999999:role/x" }),
+            /not in account 123456789012/,
+        );
     });
 
     it("names the key as cosign does: awskms:///<arn>, and back", () => {
@@ -54,7 +70,8 @@ describe("supply chain: severity names", () => {
 });
 
 describe("supply chain: the admission ClusterPolicy", () => {
-    const build = (mode: "Enforce" | "Audit", keys = [PEM_A]) => admissionClusterPolicy({ name: "p", namespace: "models", publicKeys: keys, mode, ecrCredentials: true });
+    const build = (mode: "Enforce" | "Audit", keys = [PEM_A]) =>
+        admissionClusterPolicy({ name: "p", namespace: "models", publicKeys: keys, mode, ecrCredentials: true });
 
     it("verifies every image of a models-namespace pod: pinned by digest, signed by one of the keys, never mutated", () => {
         const p = build("Enforce", [PEM_A, PEM_B, PEM_A]);
@@ -64,7 +81,10 @@ describe("supply chain: the admission ClusterPolicy", () => {
         assert.equal(rule.name, VERIFY_RULE_NAME);
         assert.deepEqual(rule.match, { any: [{ resources: { kinds: ["Pod"], namespaces: ["models"] } }] });
         const [v] = rule.verifyImages;
-        assert.deepEqual([v.imageReferences, v.verifyDigest, v.mutateDigest, v.required, v.failureAction, v.type], [["*"], true, false, true, "Enforce", "Cosign"]);
+        assert.deepEqual(
+            [v.imageReferences, v.verifyDigest, v.mutateDigest, v.required, v.failureAction, v.type],
+            [["*"], true, false, true, "Enforce", "Cosign"],
+        );
         assert.deepEqual(v.imageRegistryCredentials, { providers: ["amazon"] });
         assert.equal(v.attestors.length, 1);
         assert.equal(v.attestors[0].count, 1, "any one trusted key suffices");
@@ -92,14 +112,20 @@ describe("supply chain: the admission ClusterPolicy", () => {
 
     it("pins the Kyverno chart with the CRDs on and an HA admission controller", () => {
         assert.deepEqual(KYVERNO_CHART, { chart: "kyverno", version: "3.8.2", appVersion: "v1.18.2", repo: "https://kyverno.github.io/kyverno/" });
-        assert.deepEqual(kyvernoValues(), { crds: { install: true }, admissionController: { replicas: 3, podDisruptionBudget: { enabled: true, minAvailable: 1 } } });
+        assert.deepEqual(kyvernoValues(), {
+            crds: { install: true },
+            admissionController: { replicas: 3, podDisruptionBudget: { enabled: true, minAvailable: 1 } },
+        });
     });
 });
 
 describe("supply chain: what the stacks declare and export", () => {
     const runs: Record<string, StackRun> = {};
     const run = async (name: string): Promise<StackRun> =>
-        (runs[name] ??= await runStack(name, ["harbor", "supply-chain"].includes(name) ? { configFile: path.join(__dirname, "fixtures", "stacks", `${name}.yaml`) } : {}));
+        (runs[name] ??= await runStack(
+            name,
+            ["harbor", "supply-chain"].includes(name) ? { configFile: path.join(__dirname, "fixtures", "stacks", `${name}.yaml`) } : {},
+        ));
     const policyOf = (r: StackRun) => k8sObjects(r.resources).find((o) => o.kind === "ClusterPolicy") as any;
     const keysOf = (p: any): string[] => p.spec.rules[0].verifyImages[0].attestors[0].entries.map((e: any) => e.keys.publicKeys);
 
@@ -118,7 +144,10 @@ describe("supply chain: what the stacks declare and export", () => {
         assert.deepEqual(keysOf(policy), [mockP256PublicKeyPem(keyArn)]);
         assert.deepEqual(r.outputs.admissionPolicy, { name: "model-fleet-verify-images", mode: "Audit" });
         const chart = r.resources.find((x) => x.type === "kubernetes:helm.sh/v4:Chart" && x.name === "admission-kyverno")!;
-        assert.deepEqual([chart.inputs.chart, chart.inputs.version, chart.inputs.repositoryOpts?.repo], ["kyverno", "3.8.2", "https://kyverno.github.io/kyverno/"]);
+        assert.deepEqual(
+            [chart.inputs.chart, chart.inputs.version, chart.inputs.repositoryOpts?.repo],
+            ["kyverno", "3.8.2", "https://kyverno.github.io/kyverno/"],
+        );
     });
 
     it("dev's images output carries the git sha each image was built from", async () => {
@@ -134,8 +163,12 @@ describe("supply chain: what the stacks declare and export", () => {
         const r = await run("dev");
         const scanning = r.resources.filter((x) => x.type === "aws:ecr/registryScanningConfiguration:RegistryScanningConfiguration");
         assert.equal(scanning.length, 1);
-        assert.deepEqual(scanning[0].inputs, { scanType: "ENHANCED", rules: [{ scanFrequency: "CONTINUOUS_SCAN", repositoryFilters: [{ filter: "model-fleet/*", filterType: "WILDCARD" }] }] });
-        for (const repo of r.resources.filter((x) => x.type === "aws:ecr/repository:Repository")) assert.deepEqual(repo.inputs.imageScanningConfiguration, { scanOnPush: true });
+        assert.deepEqual(scanning[0].inputs, {
+            scanType: "ENHANCED",
+            rules: [{ scanFrequency: "CONTINUOUS_SCAN", repositoryFilters: [{ filter: "model-fleet/*", filterType: "WILDCARD" }] }],
+        });
+        for (const repo of r.resources.filter((x) => x.type === "aws:ecr/repository:Repository"))
+            assert.deepEqual(repo.inputs.imageScanningConfiguration, { scanOnPush: true });
     });
 
     it("prod declares no key: it enforces with the public key of the key promotion recorded (read in that key's region)", async () => {
@@ -157,14 +190,20 @@ describe("supply chain: what the stacks declare and export", () => {
         assert.equal(r.outputs.signing.keyRef, `awskms:///${existing}`);
         const policy = policyOf(r);
         assert.equal(policy.spec.rules[0].verifyImages[0].failureAction, "Enforce");
-        assert.deepEqual(keysOf(policy), [mockP256PublicKeyPem(existing), mockP256PublicKeyPem("arn:aws:kms:us-east-1:123456789012:key/5d1e8f0a-3b7c-4c2e-9a61-0f4b2d8c7e93")]);
+        assert.deepEqual(keysOf(policy), [
+            mockP256PublicKeyPem(existing),
+            mockP256PublicKeyPem("arn:aws:kms:us-east-1:123456789012:key/5d1e8f0a-3b7c-4c2e-9a61-0f4b2d8c7e93"),
+        ]);
         assert.equal(r.resources.filter((x) => x.type === "kubernetes:helm.sh/v4:Chart" && x.name === "admission-kyverno").length, 0);
     });
 
     it("Harbor: auto_scan stays on, vulnerable pulls are refused at the threshold, cosign signatures are required", async () => {
         const r = await run("harbor");
         const project = r.resources.find((x) => x.type === "pulumi-nodejs:dynamic/harbor:Project")!;
-        assert.deepEqual([project.inputs.autoScan, project.inputs.preventVul, project.inputs.severity, project.inputs.requireCosign], [true, true, "high", true]);
+        assert.deepEqual(
+            [project.inputs.autoScan, project.inputs.preventVul, project.inputs.severity, project.inputs.requireCosign],
+            [true, true, "high", true],
+        );
     });
 
     it("local (kubeconfig): the configured key reference stays secret, the configured public key is trusted, Audit, no chart", async () => {

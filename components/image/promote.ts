@@ -108,9 +108,7 @@ export function imageRecordFor(images: unknown, model: string, stack: string): I
     const entry = Object.prototype.hasOwnProperty.call(images, model) ? images[model] : undefined;
     if (entry === undefined) {
         const known = Object.keys(images).sort();
-        throw new PromotionError(
-            `model "${model}" is not in stack ${stack}'s images output (it has: ${known.length ? known.join(", ") : "none"})`,
-        );
+        throw new PromotionError(`model "${model}" is not in stack ${stack}'s images output (it has: ${known.length ? known.join(", ") : "none"})`);
     }
     const what = `stack ${stack} images.${model}`;
     if (!isObject(entry)) {
@@ -244,7 +242,12 @@ export function planPromotion(req: PromotionRequest): PromotionPlan {
     const o = req.vulnerabilityOverride;
     if (o) {
         const base = `models[${index}].image.vulnerabilityOverride`;
-        sets.push({ path: `${base}.digest`, value: next.digest }, { path: `${base}.reason`, value: o.reason }, { path: `${base}.by`, value: o.by }, { path: `${base}.at`, value: o.at });
+        sets.push(
+            { path: `${base}.digest`, value: next.digest },
+            { path: `${base}.reason`, value: o.reason },
+            { path: `${base}.by`, value: o.by },
+            { path: `${base}.at`, value: o.at },
+        );
         if (o.findings) sets.push({ path: `${base}.findings`, value: o.findings });
     } else if (current.overrideDigest !== undefined && current.overrideDigest !== next.digest) {
         sets.push({ path: `models[${index}].image.vulnerabilityOverride`, value: undefined });
@@ -275,7 +278,8 @@ export function planPromotion(req: PromotionRequest): PromotionPlan {
         }
         if (nextKey !== current.signingKey) lines.push(`- image.signingKey: ${current.signingKey ?? "(none)"}`, `+ image.signingKey: ${nextKey ?? "(none)"}`);
         if (o) lines.push(`+ image.vulnerabilityOverride: ${o.reason} (${o.by}, ${o.at}${o.findings ? `; ${o.findings}` : ""})`);
-        else if (current.overrideDigest !== undefined && current.overrideDigest !== next.digest) lines.push(`- image.vulnerabilityOverride (it was for ${current.overrideDigest})`);
+        else if (current.overrideDigest !== undefined && current.overrideDigest !== next.digest)
+            lines.push(`- image.vulnerabilityOverride (it was for ${current.overrideDigest})`);
         if (kind === "downgrade") {
             lines.push(`  note: ${current.version} → ${next.version} is a downgrade (rollback)`);
         } else if (kind === "redeploy") {

@@ -73,7 +73,12 @@ export function decideScanGate(result: ScanResult, threshold: string, override?:
     if (min === undefined) throw new Error(`threshold ${JSON.stringify(threshold)} is not a severity level`);
     const refuse = (summary: string, blocking = ""): GateDecision =>
         override
-            ? { allowed: true, overridden: true, summary: `${summary}; promoted anyway: --allow-vulnerable "${override.reason}" (${override.by}, ${override.at})`, blocking }
+            ? {
+                  allowed: true,
+                  overridden: true,
+                  summary: `${summary}; promoted anyway: --allow-vulnerable "${override.reason}" (${override.by}, ${override.at})`,
+                  blocking,
+              }
             : { allowed: false, overridden: false, summary, blocking };
     if (result.state !== "done") {
         const why = { pending: "has no scan result yet", failed: "has a failed scan", none: "has never been scanned" }[result.state];
@@ -85,7 +90,12 @@ export function decideScanGate(result: ScanResult, threshold: string, override?:
         return refuse(`${result.scanner}: findings at or above ${threshold}: ${text}`, text);
     }
     const all = formatCounts(result.counts);
-    return { allowed: true, overridden: false, summary: `${result.scanner}: no finding at or above ${threshold}${all ? ` (found: ${all})` : " (no findings)"}`, blocking: "" };
+    return {
+        allowed: true,
+        overridden: false,
+        summary: `${result.scanner}: no finding at or above ${threshold}${all ? ` (found: ${all})` : " (no findings)"}`,
+        blocking: "",
+    };
 }
 
 /** The findings as rows for a table: most severe first, then by id. */
@@ -113,18 +123,36 @@ export function ecrScanResult(pages: ReadonlyArray<Record<string, any>>, enhance
     for (const page of pages) {
         const sf = page.imageScanFindings ?? {};
         for (const f of sf.findings ?? []) {
-            findings.push({ id: String(f.name), severity: String(f.severity ?? "UNDEFINED"), package: attr(f, "package_name"), version: attr(f, "package_version"), uri: f.uri });
+            findings.push({
+                id: String(f.name),
+                severity: String(f.severity ?? "UNDEFINED"),
+                package: attr(f, "package_name"),
+                version: attr(f, "package_version"),
+                uri: f.uri,
+            });
         }
         for (const f of sf.enhancedFindings ?? []) {
             const d = f.packageVulnerabilityDetails ?? {};
             const pkg = (d.vulnerablePackages ?? [])[0] ?? {};
-            findings.push({ id: String(d.vulnerabilityId ?? f.title ?? f.findingArn), severity: String(f.severity ?? "UNTRIAGED"), package: pkg.name, version: pkg.version, fixedIn: pkg.fixedInVersion, uri: d.sourceUrl });
+            findings.push({
+                id: String(d.vulnerabilityId ?? f.title ?? f.findingArn),
+                severity: String(f.severity ?? "UNTRIAGED"),
+                package: pkg.name,
+                version: pkg.version,
+                fixedIn: pkg.fixedInVersion,
+                uri: d.sourceUrl,
+            });
         }
     }
     const reported: Record<string, number> = { ...(first.imageScanFindings?.findingSeverityCounts ?? {}) };
     const counted: Record<string, number> = {};
     for (const f of findings) counted[f.severity] = (counted[f.severity] ?? 0) + 1;
-    const state: ScanResult["state"] = status === "COMPLETE" || status === "ACTIVE" ? "done" : status === "FAILED" || status === "UNSUPPORTED_IMAGE" || status === "FINDINGS_UNAVAILABLE" ? "failed" : "pending";
+    const state: ScanResult["state"] =
+        status === "COMPLETE" || status === "ACTIVE"
+            ? "done"
+            : status === "FAILED" || status === "UNSUPPORTED_IMAGE" || status === "FINDINGS_UNAVAILABLE"
+              ? "failed"
+              : "pending";
     // ECR's own counts cover every finding, even on pages not fetched; the listed ones are the fallback.
     return { scanner, state, status, counts: Object.keys(reported).length > 0 ? reported : counted, findings };
 }

@@ -247,7 +247,11 @@ export class ModelRegistry extends pulumi.ComponentResource {
                 },
                 { parent: this },
             );
-            new HarborImmutableRule(`${name}-harbor-immutable`, { ...conn, projectId: project.projectId, tagPattern: releasePattern, repositoryPattern: "**" }, { parent: this });
+            new HarborImmutableRule(
+                `${name}-harbor-immutable`,
+                { ...conn, projectId: project.projectId, tagPattern: releasePattern, repositoryPattern: "**" },
+                { parent: this },
+            );
             new HarborRetentionPolicy(
                 `${name}-harbor-retention`,
                 {
@@ -263,15 +267,23 @@ export class ModelRegistry extends pulumi.ComponentResource {
             );
             const robot = new HarborRobotAccount(
                 `${name}-harbor-robot`,
-                { ...conn, projectId: project.projectId, projectName: project.name, name: `${prefix}-pull`, description: `Pulls ${prefix} model images (managed by Pulumi)` },
+                {
+                    ...conn,
+                    projectId: project.projectId,
+                    projectName: project.name,
+                    name: `${prefix}-pull`,
+                    description: `Pulls ${prefix} model images (managed by Pulumi)`,
+                },
                 { parent: this },
             );
 
             if (args.k8sProvider) {
                 const dockerConfig = pulumi.secret(
-                    pulumi.all([robot.fullName, robot.secret]).apply(([user, pass]) =>
-                        JSON.stringify({ auths: { [host]: { username: user, password: pass, auth: Buffer.from(`${user}:${pass}`).toString("base64") } } }),
-                    ),
+                    pulumi
+                        .all([robot.fullName, robot.secret])
+                        .apply(([user, pass]) =>
+                            JSON.stringify({ auths: { [host]: { username: user, password: pass, auth: Buffer.from(`${user}:${pass}`).toString("base64") } } }),
+                        ),
                 );
                 const secret = new k8s.core.v1.Secret(
                     `${name}-pull-secret`,

@@ -127,17 +127,19 @@ export class RolloutsController extends pulumi.ComponentResource {
             : undefined;
         this.controllerNamespace = namespace ? namespace.metadata.name : pulumi.output(args.namespace ?? DEFAULT_CONTROLLER_NAMESPACE);
 
-        const chart = namespace && new k8s.helm.v4.Chart(
-            `${name}-chart`,
-            {
-                chart: ARGO_ROLLOUTS_CHART.chart,
-                version: ARGO_ROLLOUTS_CHART.version,
-                repositoryOpts: { repo: ARGO_ROLLOUTS_CHART.repo },
-                namespace: namespace.metadata.name,
-                values: controllerValues({ serviceMonitor: args.serviceMonitor ?? false, serviceMonitorLabels: args.serviceMonitorLabels }),
-            },
-            { parent: this },
-        );
+        const chart =
+            namespace &&
+            new k8s.helm.v4.Chart(
+                `${name}-chart`,
+                {
+                    chart: ARGO_ROLLOUTS_CHART.chart,
+                    version: ARGO_ROLLOUTS_CHART.version,
+                    repositoryOpts: { repo: ARGO_ROLLOUTS_CHART.repo },
+                    namespace: namespace.metadata.name,
+                    values: controllerValues({ serviceMonitor: args.serviceMonitor ?? false, serviceMonitorLabels: args.serviceMonitorLabels }),
+                },
+                { parent: this },
+            );
 
         // Specs are built from the URL as data (no resources inside apply); the pure builder validates the URL.
         const specs = pulumi.output(args.prometheusUrl).apply((prometheusUrl) => analysisTemplateSpecs({ prometheusUrl, measurement }));

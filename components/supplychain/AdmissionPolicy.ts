@@ -9,7 +9,16 @@
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { AdmissionMode, admissionClusterPolicy, admissionPolicyMetadata, CLUSTER_POLICY_KIND, DEFAULT_KYVERNO_NAMESPACE, KYVERNO_API_VERSION, KYVERNO_CHART, kyvernoValues } from "./admission";
+import {
+    AdmissionMode,
+    admissionClusterPolicy,
+    admissionPolicyMetadata,
+    CLUSTER_POLICY_KIND,
+    DEFAULT_KYVERNO_NAMESPACE,
+    KYVERNO_API_VERSION,
+    KYVERNO_CHART,
+    kyvernoValues,
+} from "./admission";
 import { fleetLabels } from "../serving/labels";
 
 export const ADMISSION_POLICY_TYPE = "model-fleet:supplychain:AdmissionPolicy";
@@ -49,7 +58,12 @@ export class AdmissionPolicy extends pulumi.ComponentResource {
         const namespace = install
             ? new k8s.core.v1.Namespace(
                   `${name}-kyverno-namespace`,
-                  { metadata: { name: args.kyvernoNamespace ?? DEFAULT_KYVERNO_NAMESPACE, labels: { ...fleetLabels(), "app.kubernetes.io/component": "kyverno" } } },
+                  {
+                      metadata: {
+                          name: args.kyvernoNamespace ?? DEFAULT_KYVERNO_NAMESPACE,
+                          labels: { ...fleetLabels(), "app.kubernetes.io/component": "kyverno" },
+                      },
+                  },
                   { parent: this },
               )
             : undefined;
@@ -68,9 +82,17 @@ export class AdmissionPolicy extends pulumi.ComponentResource {
             );
 
         // The object is built from the keys as data; the pure builder validates them (no resource inside apply).
-        const policy = pulumi.all(args.publicKeys).apply((publicKeys) =>
-            admissionClusterPolicy({ name: policyName, namespace: args.namespace, publicKeys, mode: args.mode, ecrCredentials: args.ecrCredentials ?? false }),
-        );
+        const policy = pulumi
+            .all(args.publicKeys)
+            .apply((publicKeys) =>
+                admissionClusterPolicy({
+                    name: policyName,
+                    namespace: args.namespace,
+                    publicKeys,
+                    mode: args.mode,
+                    ecrCredentials: args.ecrCredentials ?? false,
+                }),
+            );
         const object = new k8s.apiextensions.CustomResource(
             `${name}-policy`,
             {

@@ -71,7 +71,11 @@ export class SigningKey extends pulumi.ComponentResource {
                 // Signatures made with it outlive the stack: deleting the key would make every signed digest unverifiable.
                 { parent: this },
             );
-            const alias = new aws.kms.Alias(`${name}-alias`, { name: `alias/${args.aliasName ?? "model-fleet-signing"}`, targetKeyId: key.keyId }, { parent: this });
+            const alias = new aws.kms.Alias(
+                `${name}-alias`,
+                { name: `alias/${args.aliasName ?? "model-fleet-signing"}`, targetKeyId: key.keyId },
+                { parent: this },
+            );
             this.keyArn = key.arn;
             this.aliasName = alias.name;
         }

@@ -62,7 +62,10 @@ export interface AdmissionPolicyInput {
 const PEM = /^-----BEGIN PUBLIC KEY-----\n[A-Za-z0-9+/=\n]+\n-----END PUBLIC KEY-----\n?$/;
 
 /** The ClusterPolicy's metadata (plain: known at preview, even while the keys are not). */
-export function admissionPolicyMetadata(name: string, namespace: string): { name: string; labels: Record<string, string>; annotations: Record<string, string> } {
+export function admissionPolicyMetadata(
+    name: string,
+    namespace: string,
+): { name: string; labels: Record<string, string>; annotations: Record<string, string> } {
     return {
         name,
         labels: { ...fleetLabels(), "app.kubernetes.io/component": "admission" },

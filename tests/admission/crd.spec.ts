@@ -88,10 +88,21 @@ describe("admission: the ClusterPolicy against Kyverno v1.18.2's CRD schema", ()
             edit(p);
             return validate(p);
         };
-        assert.equal(bad((p) => (p.spec.rules[0].verifyImages[0].failureAction = "Warn")), false);
-        assert.equal(bad((p) => (p.spec.rules[0].verifyImages[0].attestors[0].count = 0)), false);
-        assert.equal(bad((p) => delete p.spec.rules[0].match), false);
-        assert.deepEqual(undeclaredFields(schema, { spec: { rules: [{ verifyImages: [{ verifyDigests: true }] }] } }), [".spec.rules[0].verifyImages[0].verifyDigests"]);
+        assert.equal(
+            bad((p) => (p.spec.rules[0].verifyImages[0].failureAction = "Warn")),
+            false,
+        );
+        assert.equal(
+            bad((p) => (p.spec.rules[0].verifyImages[0].attestors[0].count = 0)),
+            false,
+        );
+        assert.equal(
+            bad((p) => delete p.spec.rules[0].match),
+            false,
+        );
+        assert.deepEqual(undeclaredFields(schema, { spec: { rules: [{ verifyImages: [{ verifyDigests: true }] }] } }), [
+            ".spec.rules[0].verifyImages[0].verifyDigests",
+        ]);
     });
 });
 

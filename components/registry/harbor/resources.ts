@@ -86,7 +86,13 @@ export class HarborImmutableRule extends pulumi.dynamic.Resource {
         super(
             harborImmutableRuleProvider,
             name,
-            { ...connection(args), projectId: args.projectId, tagPattern: args.tagPattern ?? "v*", repositoryPattern: args.repositoryPattern ?? "**", ruleId: undefined },
+            {
+                ...connection(args),
+                projectId: args.projectId,
+                tagPattern: args.tagPattern ?? "v*",
+                repositoryPattern: args.repositoryPattern ?? "**",
+                ruleId: undefined,
+            },
             secretOpts(opts),
             "harbor",
             "ImmutableRule",
