@@ -16,7 +16,7 @@ import { ModelImage } from "./components/image/ModelImage";
 import { GPU_POOL_LABEL } from "./components/gpu/labels";
 import { ModelObservability } from "./components/observability/ModelObservability";
 import { DEFAULT_THRESHOLDS, resolveThresholds } from "./components/observability/rules";
-import { buildTag, deployedReleaseTags } from "./components/image/tag";
+import { buildTag, deployedReleaseTags } from "./domain/image/tag";
 import { ModelRegistry } from "./components/registry/ModelRegistry";
 import { DEFAULT_MEASUREMENT } from "./components/rollouts/analysis";
 import { RolloutsController } from "./components/rollouts/RolloutsController";

@@ -4,7 +4,7 @@
  * Benchmarks report; they never fail (the exit code is 0 unless the benchmark itself crashes) and `npm test` does
  * not run them. Three sections:
  *
- *   (a) Plan scaling: the offline plan (tests/harness.ts `runStack`, what `npm run plan` runs) of synthetic dev-like
+ *   (a) Plan scaling: the offline plan (tools/harness.ts `runStack`, what `npm run plan` runs) of synthetic dev-like
  *       stacks with N models (built from source, round-robin over a whole-GPU L4 pool, a mixed-MIG A100 pool, an
  *       A10G pool and CPU; every third model with a canary). One child process per size (fresh module cache,
  *       honest memory): wall time of a cold run (module loading and TypeScript transpilation included, as
@@ -30,7 +30,7 @@ import {
   uniformGpus,
   usedComputeSlices,
 } from "../components/gpu/capacity";
-import { GpuModel, layoutFits, migProfiles } from "../components/gpu/catalogue";
+import { GpuModel, layoutFits, migProfiles } from "../domain/gpu/catalogue";
 import { command, REPO_ROOT, runMain, table, UsageError, Values } from "../scripts/cli";
 
 const SECTIONS = ["plan", "capacity", "suite"] as const;
@@ -133,7 +133,7 @@ export interface PlanChildResult {
 /** Runs in the child: plans `file` twice (cold, then warm) and reports. */
 async function planChild(file: string, models: number): Promise<PlanChildResult> {
   const baselineRssMiB = process.memoryUsage().rss / 2 ** 20;
-  const { runStack } = await import("../tests/harness");
+  const { runStack } = await import("../tools/harness");
   const cpu = (since: NodeJS.CpuUsage): number => {
     const d = process.cpuUsage(since);
     return (d.user + d.system) / 1000;

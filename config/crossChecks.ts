@@ -2,8 +2,8 @@
  * Rules that relate several config fields. They run on the raw input even when the schema found problems, so
  * that one run reports every problem at once; each check skips fields whose type the schema already rejected.
  */
-import { instanceGpu, layoutFits, migProfiles } from "../components/gpu/catalogue";
-import { deployedReleaseTags, parseReleaseTag } from "../components/image/tag";
+import { instanceGpu, layoutFits, migProfiles } from "../domain/gpu/catalogue";
+import { deployedReleaseTags, parseReleaseTag } from "../domain/image/tag";
 import type { Environment } from "./schema";
 
 export interface ConfigIssue {

@@ -6,7 +6,7 @@
 import { execFileSync } from "child_process";
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
-import { GIT_STATUS_ARGS, dirtyFingerprint, dirtyPaths, isTreeDirty, resolveGitSha } from "../components/image/gitSha";
+import { GIT_STATUS_ARGS, dirtyFingerprint, dirtyPaths, isTreeDirty, resolveGitSha } from "../domain/image/gitSha";
 import { clusterKind, ConfigIssue, crossCheck } from "./crossChecks";
 import { CONFIG_NAMESPACE, configSchema, Environment, GpuPoolConfig, ModelConfig, RawConfig, RetentionConfig } from "./schema";
 

@@ -5,7 +5,7 @@
  * silently ignored setting); rules that relate several fields live in `crossChecks.ts`.
  */
 import * as semver from "semver";
-import { DIGEST, isReleaseTag } from "../components/image/tag";
+import { DIGEST, isReleaseTag } from "../domain/image/tag";
 import { DEFAULT_MEASUREMENT } from "../components/rollouts/analysis";
 import { z } from "zod";
 

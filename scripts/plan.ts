@@ -1,7 +1,7 @@
 /**
  * `npm run plan -- --stack <name> [--config <file>] [--out <dir>]`
  *
- * Runs the program offline under the mock runtime (tests/harness.ts: the same harness the tests use) with the
+ * Runs the program offline under the mock runtime (tools/harness.ts: the same harness the tests use) with the
  * stack's `Pulumi.<stack>.yaml`, prints a summary a reviewer can read, and writes every declared resource to
  * `out/<stack>/resources.json` and every Kubernetes object as YAML under `out/<stack>/k8s/`. No Pulumi CLI,
  * credentials or cluster needed. Exits non-zero with the config error when the config is bad.
@@ -9,7 +9,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
-import { k8sObjects, maskSecretValues, MockResource, runStack, StackRun } from "../tests/harness";
+import { k8sObjects, maskSecretValues, MockResource, runStack, StackRun } from "../tools/harness";
 import { command, REPO_ROOT, runMain, table } from "./cli";
 
 export const planCommand = command({

@@ -9,7 +9,7 @@
 import { execFileSync } from "child_process";
 import * as path from "path";
 import { isDeepStrictEqual } from "util";
-import { applyConfigSets, modelsFromStackFile, planPromotion, PromotionError, PromotionSource } from "../components/image/promote";
+import { applyConfigSets, modelsFromStackFile, planPromotion, PromotionError, PromotionSource } from "./promotion";
 import { command, PULUMI_CLI_HINTS, readStackDocument, REPO_ROOT, requireTool, runMain, stackFilePath, ToolRequest, UsageError, Values } from "./cli";
 
 export const promoteCommand = command({

@@ -6,8 +6,8 @@
  * operation with an older digest and version (`--digest sha256:… --version x.y.z`).
  */
 import * as semver from "semver";
-import { CONFIG_NAMESPACE } from "../../config/schema";
-import { isDigest, isDigestRef, parseDigestRef, parseReleaseTag } from "./tag";
+import { CONFIG_NAMESPACE } from "../config/schema";
+import { isDigest, isDigestRef, parseDigestRef, parseReleaseTag } from "../domain/image/tag";
 
 /** `models[i]…` paths are relative to the stack config namespace (= Pulumi project name). */
 export const MODELS_KEY = `${CONFIG_NAMESPACE}:models`;

@@ -8,7 +8,7 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { instanceGpu } from "./catalogue";
+import { instanceGpu } from "../../domain/gpu/catalogue";
 import { GPU_NODEGROUP_TAINT, GPU_TAINT, MIG_CONFIG_STATE_LABEL, AmiType, MigStrategy, gpuPoolNodeLabels } from "./labels";
 import { isMigPool, migConfigName } from "./migConfig";
 import { migResourceName } from "./workloadGpu";

@@ -34,7 +34,7 @@ import {
   instanceGpu,
   layoutFits,
   migProfiles,
-} from "./catalogue";
+} from "../../domain/gpu/catalogue";
 
 export interface CapacityPoolInput {
   name: string;

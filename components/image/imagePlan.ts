@@ -3,7 +3,7 @@
  * `ModelImage` only wires this plan to a `docker-build` `Image`.
  */
 import * as path from "path";
-import { assertDigest, assertModelVersion, BUILD_CACHE_TAG, buildTag, parseReleaseTag, shortSha } from "./tag";
+import { assertDigest, assertModelVersion, BUILD_CACHE_TAG, buildTag, parseReleaseTag, shortSha } from "../../domain/image/tag";
 
 /** Same shape as the config's `ImageSource`: build from a context, or deploy an existing digest (promotion). */
 export type ModelImageSource = { build: { context: string; dockerfile?: string } } | { digest: string; tag?: string };

@@ -1,7 +1,7 @@
 /**
  * Prometheus rule groups per stack (pure): recording rules of every model's SLIs by version, and the alerts that read
  * them. The Grafana dashboard (dashboard.ts) queries the SAME recorded names (`SLI`), so a renamed SLI breaks both
- * at once and the promtool suite (tests/observability) notices.
+ * at once and the promtool suite (tests/promtool) notices.
  *
  * Sources, each named exactly:
  *   - model server (images/model-server/METRICS.md, contract v2): `model_server_requests_total{handler,method,code}`,

@@ -14,12 +14,12 @@
 import * as aws from "@pulumi/aws";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { BUILD_CACHE_EXCLUSION_FILTER } from "../image/tag";
+import { BUILD_CACHE_EXCLUSION_FILTER } from "../../domain/image/tag";
 import { LifecyclePolicy, RetentionInput, describeRetention, ecrLifecyclePolicy, validateLifecyclePolicy } from "./ecrLifecycle";
 import { describeHarborRetention } from "./harbor/describe";
 import { HarborImmutableRule, HarborProject, HarborRetentionPolicy, HarborRobotAccount } from "./harbor/resources";
 import { ecrPullPolicy, partitionOf } from "./pullPolicy";
-import { fleetLabels } from "../serving/labels";
+import { fleetLabels } from "../../domain/labels";
 
 /** The registry settings (the validated `registry` config). */
 export interface RegistrySettings {

@@ -25,7 +25,7 @@ import type { IRolloutSpec } from "@kubernetes-models/argo-rollouts/argoproj.io/
 import type { ICanaryStrategy } from "@kubernetes-models/argo-rollouts/argoproj.io/v1alpha1/CanaryStrategy";
 import type { IRolloutTrafficRouting } from "@kubernetes-models/argo-rollouts/argoproj.io/v1alpha1/RolloutTrafficRouting";
 import type { CanaryConfig } from "../../config/schema";
-import { SKIP_AWAIT } from "../serving/labels";
+import { SKIP_AWAIT } from "../../domain/labels";
 import { PORT_NAME } from "../serving/podTemplate";
 import { analysisMinSeconds } from "./analysis";
 import { AnalysisTemplateNames, basicCanaryReplicas, CanaryStep, canarySteps, Exposure, exposure } from "./canary";

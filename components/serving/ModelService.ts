@@ -17,7 +17,7 @@ import { ModelCanary } from "../rollouts/ModelCanary";
 import { hpaBehavior, hpaMetrics } from "./autoscaling";
 import { servingProblems } from "./checks";
 import { MODEL_PDB_POLICY, UNHEALTHY_POD_EVICTION_POLICY } from "./disruption";
-import { modelLabels, objectLabels, selectorLabels, SKIP_AWAIT } from "./labels";
+import { modelLabels, objectLabels, selectorLabels, SKIP_AWAIT } from "../../domain/labels";
 import { buildPodTemplate, GpuScheduling, METRICS_PATH, PORT_NAME } from "./podTemplate";
 
 export const MODEL_SERVICE_TYPE = "model-fleet:serving:ModelService";

@@ -7,7 +7,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { GpuScheduling } from "../gpu/workloadGpu";
-import { modelLabels, selectorLabels } from "./labels";
+import { modelLabels, selectorLabels } from "../../domain/labels";
 
 /** uid/gid of the model-server image's non-root user (images/model-server/Dockerfile). */
 export const MODEL_SERVER_UID = 10001;

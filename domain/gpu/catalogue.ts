@@ -1,7 +1,7 @@
 // GPU catalogue: instance types → GPUs, GPUs → MIG profiles, and the MIG layout check.
 //
 // Pure data and pure functions. The data is written here in code (a real `pulumi up` has no access to the
-// reference files); tests/gpu-catalogue.spec.ts checks every MIG profile against NVIDIA's default mig-parted
+// reference files); tests/domain/gpu/catalogue.spec.ts checks every MIG profile against NVIDIA's default mig-parted
 // config (../shared/reference/nvidia-default-mig-parted-config.yaml) and the slice math of NVIDIA's MIG user guide.
 //
 // Placement: `layoutFits` checks slice counts (7 compute, 8 memory slices, max counts, at most one `+me`

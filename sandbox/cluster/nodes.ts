@@ -10,7 +10,7 @@
  * kwok (annotation `kwok.x-k8s.io/node: fake`) then runs their lifecycle: Ready, leases, pod phases.
  */
 import { GPU_TAINT } from "../../components/gpu/labels";
-import { instanceGpu, GpuModel } from "../../components/gpu/catalogue";
+import { instanceGpu, GpuModel } from "../../domain/gpu/catalogue";
 import { MIG_CONFIG_LABEL, migConfigName } from "../../components/gpu/migConfig";
 import { MIG_CONFIG_STATE_LABEL } from "../../components/gpu/labels";
 

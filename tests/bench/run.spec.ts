@@ -5,9 +5,9 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as YAML from "yaml";
-import { capacityBenchmark, machine, randomDemand, mulberry32, resultsMarkdown, syntheticStack } from "../bench/run";
-import { migProfiles } from "../components/gpu/catalogue";
-import { runStack } from "./harness";
+import { capacityBenchmark, machine, randomDemand, mulberry32, resultsMarkdown, syntheticStack } from "../../bench/run";
+import { migProfiles } from "../../domain/gpu/catalogue";
+import { runStack } from "../../tools/harness";
 
 describe("bench: npm run bench sections on tiny sizes", () => {
   it("(a) the synthetic dev-like stack plans cleanly: N models, builds, canaries, GPU pools, no warnings", async () => {

@@ -7,9 +7,9 @@ import { strict as assert } from "assert";
 import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
-import { findReferenceFile, firstReferenceSource, referencePins, sha256 } from "../scripts/reference";
-import { readStackDocument, REPO_ROOT } from "../scripts/stackFile";
-import { needsReference } from "./reference";
+import { findReferenceFile, firstReferenceSource, referencePins, sha256 } from "../../scripts/reference";
+import { readStackDocument, REPO_ROOT } from "../../scripts/stackFile";
+import { needsReference } from "../../tools/reference";
 
 const WORKFLOW_DIR = path.join(REPO_ROOT, ".github", "workflows");
 

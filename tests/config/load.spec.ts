@@ -3,9 +3,9 @@ import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
-import { ConfigError, defaultEnvironment, parseConfig, ParseContext } from "../config/load";
-import { PROJECT, readFleetConfig } from "../scripts/stackFile";
-import { REPO_ROOT, runStack, stackFilePath } from "./harness";
+import { ConfigError, defaultEnvironment, parseConfig, ParseContext } from "../../config/load";
+import { PROJECT, readFleetConfig } from "../../scripts/stackFile";
+import { REPO_ROOT, runStack, stackFilePath } from "../../tools/harness";
 
 interface BadCase {
     name: string;
@@ -18,7 +18,7 @@ const BASES: Record<string, string> = {
     dev: stackFilePath("dev"),
     prod: stackFilePath("prod"),
     local: stackFilePath("local"),
-    harbor: path.join(__dirname, "fixtures", "stacks", "harbor.yaml"),
+    harbor: path.join(__dirname, "..", "fixtures", "stacks", "harbor.yaml"),
 };
 
 /** `models[1].autoscaling.minReplicas` → ["models", 1, "autoscaling", "minReplicas"]. */
@@ -192,7 +192,7 @@ describe("config: the stack files", () => {
 });
 
 describe("config: bad input is rejected with every offending key path", () => {
-    const cases = YAML.parse(fs.readFileSync(path.join(__dirname, "fixtures", "bad-configs.yaml"), "utf8")) as BadCase[];
+    const cases = YAML.parse(fs.readFileSync(path.join(__dirname, "..", "fixtures", "bad-configs.yaml"), "utf8")) as BadCase[];
     for (const c of cases) {
         it(c.name, () => {
             const { raw, region, stack } = rawConfigOf(BASES[c.base]);

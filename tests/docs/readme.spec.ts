@@ -2,10 +2,10 @@ import { strict as assert } from "assert";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { configReferenceRows } from "../config/reference";
-import { CONFIG_REFERENCE, exampleConfigs, renderConfigReference } from "../scripts/docs";
-import { plan, summary } from "../scripts/plan";
-import { REPO_ROOT as ROOT } from "../scripts/stackFile";
+import { configReferenceRows } from "../../config/reference";
+import { CONFIG_REFERENCE, exampleConfigs, renderConfigReference } from "../../scripts/docs";
+import { plan, summary } from "../../scripts/plan";
+import { REPO_ROOT as ROOT } from "../../scripts/stackFile";
 
 
 describe("docs/config-reference.md: the config reference", () => {

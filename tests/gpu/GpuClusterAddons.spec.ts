@@ -2,7 +2,7 @@ import * as assert from "assert";
 import * as fs from "fs";
 import * as k8s from "@pulumi/kubernetes";
 import * as YAML from "yaml";
-import { GpuClusterAddons } from "../components/gpu/GpuClusterAddons";
+import { GpuClusterAddons } from "../../components/gpu/GpuClusterAddons";
 import {
   DEVICE_PLUGIN_CHART,
   GPU_OPERATOR_CHART,
@@ -10,15 +10,15 @@ import {
   devicePluginValues,
   gpuOperatorValues,
   operatorMigStrategy,
-} from "../components/gpu/addonValues";
-import { instanceGpu, layoutFits } from "../components/gpu/catalogue";
-import { PoolLabelInput, gpuPoolNodeLabels } from "../components/gpu/labels";
-import { isMigPool, migConfigName, migPartedConfig } from "../components/gpu/migConfig";
-import { gpuScheduling } from "../components/gpu/workloadGpu";
-import { MockResource, byType, k8sObjects, runProgram } from "./harness";
-import { unknownValueKeys } from "./helmValues";
-import { validateK8sObject } from "./k8sValidate";
-import { needsReference, referencePath } from "./reference";
+} from "../../components/gpu/addonValues";
+import { instanceGpu, layoutFits } from "../../domain/gpu/catalogue";
+import { PoolLabelInput, gpuPoolNodeLabels } from "../../components/gpu/labels";
+import { isMigPool, migConfigName, migPartedConfig } from "../../components/gpu/migConfig";
+import { gpuScheduling } from "../../components/gpu/workloadGpu";
+import { MockResource, byType, k8sObjects, runProgram } from "../../tools/harness";
+import { unknownValueKeys } from "../support/helmValues";
+import { validateK8sObject } from "../support/k8sValidate";
+import { needsReference, referencePath } from "../../tools/reference";
 
 const mixedPool: PoolLabelInput = { name: "mig", instanceType: "p5.48xlarge", mig: { strategy: "mixed", layout: { "3g.40gb": 1, "2g.20gb": 1, "1g.10gb": 2 } } };
 const singlePool: PoolLabelInput = { name: "small", instanceType: "p4d.24xlarge", mig: { strategy: "single", layout: { "1g.5gb": 7 } } };

@@ -1,7 +1,7 @@
 import * as assert from "assert";
 import * as fs from "fs";
 import * as YAML from "yaml";
-import { GpuModel, layoutFits, migProfiles } from "../components/gpu/catalogue";
+import { GpuModel, layoutFits, migProfiles } from "../../domain/gpu/catalogue";
 import {
   bestUniformLayout,
   capacityOutput,
@@ -19,8 +19,8 @@ import {
   uniformGpus,
   usedComputeSlices,
   validLayouts,
-} from "../components/gpu/capacity";
-import { needsReference, referencePath } from "./reference";
+} from "../../components/gpu/capacity";
+import { needsReference, referencePath } from "../../tools/reference";
 
 const migPool = { name: "mig", instanceType: "p5.48xlarge", maxSize: 2, mig: { strategy: "mixed" as const, layout: { "3g.40gb": 1, "2g.20gb": 1, "1g.10gb": 2 } } };
 const singlePool = { name: "small", instanceType: "p4d.24xlarge", maxSize: 1, mig: { strategy: "single" as const, layout: { "1g.5gb": 7 } } };

@@ -1,7 +1,7 @@
 import * as assert from "assert";
 import * as fs from "fs";
 import * as YAML from "yaml";
-import { instanceGpu, layoutFits } from "../components/gpu/catalogue";
+import { instanceGpu, layoutFits } from "../../domain/gpu/catalogue";
 import {
   MIG_CONFIG_KEY,
   MIG_CONFIG_LABEL,
@@ -12,7 +12,7 @@ import {
   migPartedConfig,
   migPartedConfigMapData,
   migPartedConfigYaml,
-} from "../components/gpu/migConfig";
+} from "../../components/gpu/migConfig";
 import {
   DEVICE_PLUGIN_CONFIG_LABEL,
   GPU_AMI_FAMILY_LABEL,
@@ -20,8 +20,8 @@ import {
   GPU_OPERATOR_OPERANDS_LABEL,
   GPU_POOL_LABEL,
   gpuPoolNodeLabels,
-} from "../components/gpu/labels";
-import { needsReference, referencePath } from "./reference";
+} from "../../components/gpu/labels";
+import { needsReference, referencePath } from "../../tools/reference";
 
 const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
 

@@ -1,6 +1,6 @@
 import * as assert from "assert";
-import { migConfigName } from "../components/gpu/migConfig";
-import { GPU_POOL_LABEL, GPU_TAINT, gpuPoolNodeLabels, gpuScheduling, migResourceName } from "../components/gpu/workloadGpu";
+import { migConfigName } from "../../components/gpu/migConfig";
+import { GPU_POOL_LABEL, GPU_TAINT, gpuPoolNodeLabels, gpuScheduling, migResourceName } from "../../components/gpu/workloadGpu";
 
 const mixed = { name: "mig", instanceType: "p5.48xlarge", mig: { strategy: "mixed" as const, layout: { "3g.40gb": 1, "2g.20gb": 1, "1g.10gb": 2 } } };
 const single = { name: "small", instanceType: "p4d.24xlarge", mig: { strategy: "single" as const, layout: { "1g.5gb": 7 } } };

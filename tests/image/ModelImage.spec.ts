@@ -1,9 +1,9 @@
 import { strict as assert } from "assert";
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { byType, MockResource, runProgram, unwrap } from "./harness";
-import { ModelImage, ModelImageArgs, MODEL_IMAGE_TYPE } from "../components/image/ModelImage";
-import { isDigestRef } from "../components/image/tag";
+import { byType, MockResource, runProgram, unwrap } from "../../tools/harness";
+import { ModelImage, ModelImageArgs, MODEL_IMAGE_TYPE } from "../../components/image/ModelImage";
+import { isDigestRef } from "../../domain/image/tag";
 
 const FULL_SHA = "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678";
 const PROMOTED = "sha256:" + "fedcba9876543210".repeat(4);

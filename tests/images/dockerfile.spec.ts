@@ -2,8 +2,8 @@ import { strict as assert } from "assert";
 import * as fs from "fs";
 import * as path from "path";
 import { Copy, DockerfileParser, From, Instruction } from "dockerfile-ast";
-import { planModelImage } from "../components/image/imagePlan";
-import { REPO_ROOT } from "./harness";
+import { planModelImage } from "../../components/image/imagePlan";
+import { REPO_ROOT } from "../../tools/harness";
 
 const SERVER_DIR = path.join(REPO_ROOT, "images/model-server");
 const DOCKERFILE = fs.readFileSync(path.join(SERVER_DIR, "Dockerfile"), "utf8");

@@ -1,13 +1,13 @@
 /**
  * Observability (issue #15), offline: which rule and dashboard objects each stack declares, that thresholds come
  * from each model's config, and that the dashboard queries the recorded SLI names. The real-tool checks
- * (promtool check/test rules, PromQL parsing) are in tests/observability/ (npm run test:promtool).
+ * (promtool check/test rules, PromQL parsing) are in tests/promtool/ (npm run test:promtool).
  */
 import { strict as assert } from "assert";
 import * as YAML from "yaml";
-import { dashboard, dashboardExpressions } from "../components/observability/dashboard";
-import { alertingRules, complement, DEFAULT_THRESHOLDS, resolveThresholds, ruleGroups, SLI } from "../components/observability/rules";
-import { k8sObjects, runStack } from "./harness";
+import { dashboard, dashboardExpressions } from "../../components/observability/dashboard";
+import { alertingRules, complement, DEFAULT_THRESHOLDS, resolveThresholds, ruleGroups, SLI } from "../../components/observability/rules";
+import { k8sObjects, runStack } from "../../tools/harness";
 
 const ruleOf = (groups: any[], model: string, alert: string) =>
     groups.flatMap((g) => g.rules).find((r: any) => r.alert === alert && r.labels.model === model);

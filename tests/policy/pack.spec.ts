@@ -9,13 +9,13 @@
 import * as assert from "assert";
 import { ChildProcess, spawn } from "child_process";
 import * as path from "path";
-import { evaluate, PlannedResource } from "../policy/evaluate";
-import { policies } from "../policy/policies";
-import { ROLLOUT, deployment, edit, podSpec, rollout, DEPLOYMENT, REPO } from "./fixtures/policy/workloads";
-import { hpa, HPA } from "./fixtures/policy/hpa";
-import { repository, REPOSITORY } from "./fixtures/policy/ecr";
+import { evaluate, PlannedResource } from "../../tools/policy/evaluate";
+import { policies } from "../../policy/policies";
+import { ROLLOUT, deployment, edit, podSpec, rollout, DEPLOYMENT, REPO } from "../fixtures/policy/workloads";
+import { hpa, HPA } from "../fixtures/policy/hpa";
+import { repository, REPOSITORY } from "../fixtures/policy/ecr";
 
-const REPO_ROOT = path.resolve(__dirname, "..");
+const REPO_ROOT = path.resolve(__dirname, "..", "..");
 const PACK_DIR = path.join(REPO_ROOT, "policy");
 const pulumiDir = path.dirname(require.resolve("@pulumi/pulumi/package.json"));
 // The protobuf classes must come from the copies @pulumi/pulumi (and so the pack's server) uses.

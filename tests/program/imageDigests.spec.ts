@@ -3,9 +3,9 @@
  * `images` stack output names. (Needs index.ts to wire ModelImage → ModelService and export `images`.)
  */
 import { strict as assert } from "assert";
-import { isDigestRef, parseDigestRef } from "../components/image/tag";
-import { readFleetConfig } from "../scripts/stackFile";
-import { byType, K8sObject, k8sObjects, runStack, StackRun } from "./harness";
+import { isDigestRef, parseDigestRef } from "../../domain/image/tag";
+import { readFleetConfig } from "../../scripts/stackFile";
+import { byType, K8sObject, k8sObjects, runStack, StackRun } from "../../tools/harness";
 
 const WORKLOAD_KINDS = new Set(["Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "Rollout"]);
 

@@ -6,14 +6,14 @@
  */
 import { strict as assert } from "assert";
 import * as path from "path";
-import { evaluateLifecyclePolicy } from "../components/registry/ecrEvaluator";
-import { byType, k8sObjects, revealSecrets, runStack, SECRET_SIG, StackRun } from "./harness";
-import { formatReports, unknownFields, validateK8sObjects } from "./k8sValidate";
+import { evaluateLifecyclePolicy } from "../support/ecrEvaluator";
+import { byType, k8sObjects, revealSecrets, runStack, SECRET_SIG, StackRun } from "../../tools/harness";
+import { formatReports, unknownFields, validateK8sObjects } from "../support/k8sValidate";
 
 /** Kinds with no upstream schema package here; their fields are asserted by the component specs. */
 const NO_SCHEMA_KINDS = ["monitoring.coreos.com/v1/ServiceMonitor", "monitoring.coreos.com/v1/PrometheusRule", "networking.istio.io/v1beta1/VirtualService"];
 
-const HARBOR = path.join(__dirname, "fixtures", "stacks", "harbor.yaml");
+const HARBOR = path.join(__dirname, "..", "fixtures", "stacks", "harbor.yaml");
 const runs: Record<string, StackRun> = {};
 
 async function stack(name: string): Promise<StackRun> {

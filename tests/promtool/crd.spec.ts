@@ -8,7 +8,7 @@ import Ajv from "ajv";
 import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
-import { k8sObjects, runStack } from "../harness";
+import { k8sObjects, runStack } from "../../tools/harness";
 import { toolsDir } from "../promql/tools";
 
 const OPERATOR_VERSION = "v0.85.0";

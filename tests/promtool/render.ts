@@ -8,7 +8,7 @@ import * as os from "os";
 import * as path from "path";
 import * as YAML from "yaml";
 import { SLI } from "../../components/observability/rules";
-import { k8sObjects, REPO_ROOT, runStack } from "../harness";
+import { k8sObjects, REPO_ROOT, runStack } from "../../tools/harness";
 import { promtool } from "../promql/tools";
 
 export interface Rendered {

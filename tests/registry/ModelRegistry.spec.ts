@@ -1,11 +1,11 @@
 import { strict as assert } from "assert";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { ModelRegistry, ModelRegistryArgs, RegistrySettings } from "../components/registry/ModelRegistry";
-import { describeRetention, ecrLifecyclePolicy, validateLifecyclePolicy } from "../components/registry/ecrLifecycle";
-import { describeHarborRetention } from "../components/registry/harbor/describe";
-import { PULL_ACTIONS, ecrPullPolicy, partitionOf } from "../components/registry/pullPolicy";
-import { ACCOUNT_ID, MockResource, byType, runProgram, unwrap } from "./harness";
+import { ModelRegistry, ModelRegistryArgs, RegistrySettings } from "../../components/registry/ModelRegistry";
+import { describeRetention, ecrLifecyclePolicy, validateLifecyclePolicy } from "../../components/registry/ecrLifecycle";
+import { describeHarborRetention } from "../../components/registry/harbor/describe";
+import { PULL_ACTIONS, ecrPullPolicy, partitionOf } from "../../components/registry/pullPolicy";
+import { ACCOUNT_ID, MockResource, byType, runProgram, unwrap } from "../../tools/harness";
 
 const TOKEN = "model-fleet:registry:ModelRegistry";
 const RETENTION = { keepReleases: 30, untaggedDays: 14, protectTags: ["prod-*", "rollback-*"] };

@@ -9,9 +9,9 @@ import {
     ecrLifecyclePolicy,
     retentionProblems,
     validateLifecyclePolicy,
-} from "../components/registry/ecrLifecycle";
-import { EcrImage, ecrWildcardMatch, evaluateLifecyclePolicy } from "../components/registry/ecrEvaluator";
-import { prng } from "../sandbox/rehearsal/exporter";
+} from "../../components/registry/ecrLifecycle";
+import { EcrImage, ecrWildcardMatch, evaluateLifecyclePolicy } from "../support/ecrEvaluator";
+import { prng } from "../../sandbox/rehearsal/exporter";
 
 const DAY = 24 * 60 * 60 * 1000;
 const NOW = new Date("2026-06-01T00:00:00Z");

@@ -20,10 +20,10 @@ import {
     validateMeasurement,
     validatePrometheusUrl,
     VALUE_DECIMALS,
-} from "../components/rollouts/analysis";
-import { argNumber, basicCanaryReplicas, CanaryConfig, canarySteps, exposure, validateCanary } from "../components/rollouts/canary";
-import { canaryStrategy, trafficRoutingFor } from "../components/rollouts/ModelCanary";
-import { ANALYSIS_TEMPLATE_NAMES } from "../components/rollouts/RolloutsController";
+} from "../../components/rollouts/analysis";
+import { argNumber, basicCanaryReplicas, CanaryConfig, canarySteps, exposure, validateCanary } from "../../components/rollouts/canary";
+import { canaryStrategy, trafficRoutingFor } from "../../components/rollouts/ModelCanary";
+import { ANALYSIS_TEMPLATE_NAMES } from "../../components/rollouts/RolloutsController";
 
 const PROD_CANARY: CanaryConfig = { steps: [5, 25, 50], pauseSeconds: 300, analysis: { successRate: 0.99, maxClientErrorIncrease: 0.05, p99LatencyMs: 250, maxAccuracyDrop: 0.03, minFeedbackSamples: 100 } };
 const DEV_CANARY: CanaryConfig = { steps: [25, 50, 100], pauseSeconds: 60, analysis: { successRate: 0.95, maxClientErrorIncrease: 0.05, p99LatencyMs: 800, minFeedbackSamples: 100 } };

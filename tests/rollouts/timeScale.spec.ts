@@ -1,6 +1,6 @@
 import { strict as assert } from "assert";
-import { DEFAULT_MEASUREMENT, validateMeasurement } from "../components/rollouts/analysis";
-import { scaleCanary, scaleMeasurement, scaleSeconds } from "../components/rollouts/timeScale";
+import { DEFAULT_MEASUREMENT, validateMeasurement } from "../../components/rollouts/analysis";
+import { scaleCanary, scaleMeasurement, scaleSeconds } from "../../components/rollouts/timeScale";
 
 describe("rollouts.timeScale (release rehearsals)", () => {
     it("leaves everything unchanged at 1", () => {

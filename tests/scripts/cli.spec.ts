@@ -7,13 +7,13 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { benchCommand } from "../bench/run";
-import { Command, CONFIG_NAMESPACE, findTool, missingToolMessage, PULUMI_CLI_HINTS, readStackDocument, REPO_ROOT, table, UsageError } from "../scripts/cli";
-import { docsCommand } from "../scripts/docs";
-import { planCommand } from "../scripts/plan";
-import { policyCommand } from "../scripts/policy";
-import { promoteCommand } from "../scripts/promote";
-import { referenceFetchCommand } from "../scripts/reference";
+import { benchCommand } from "../../bench/run";
+import { Command, CONFIG_NAMESPACE, findTool, missingToolMessage, PULUMI_CLI_HINTS, readStackDocument, REPO_ROOT, table, UsageError } from "../../scripts/cli";
+import { docsCommand } from "../../scripts/docs";
+import { planCommand } from "../../scripts/plan";
+import { policyCommand } from "../../scripts/policy";
+import { promoteCommand } from "../../scripts/promote";
+import { referenceFetchCommand } from "../../scripts/reference";
 
 const COMMANDS: Array<Command<any>> = [planCommand, policyCommand, promoteCommand, benchCommand, docsCommand, referenceFetchCommand];
 

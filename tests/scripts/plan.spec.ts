@@ -3,7 +3,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as YAML from "yaml";
-import { plan, summary } from "../scripts/plan";
+import { plan, summary } from "../../scripts/plan";
 
 describe("npm run plan (offline plan)", () => {
     const outRoot = fs.mkdtempSync(path.join(os.tmpdir(), "model-fleet-plan-"));
@@ -33,7 +33,7 @@ describe("npm run plan (offline plan)", () => {
     });
 
     it("shows secrets from the stack file as [secret], in resources.json and the YAML alike", async () => {
-        await plan(path.join(__dirname, "fixtures", "stacks", "harbor.yaml"), { configFile: path.join(__dirname, "fixtures", "stacks", "harbor.yaml"), outRoot });
+        await plan(path.join(__dirname, "..", "fixtures", "stacks", "harbor.yaml"), { configFile: path.join(__dirname, "..", "fixtures", "stacks", "harbor.yaml"), outRoot });
         const dir = path.join(outRoot, "harbor");
         const all = [fs.readFileSync(path.join(dir, "resources.json"), "utf8"), ...fs.readdirSync(path.join(dir, "k8s")).map((f) => fs.readFileSync(path.join(dir, "k8s", f), "utf8"))].join("\n");
         assert.ok(all.includes("[secret]"));

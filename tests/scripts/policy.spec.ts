@@ -8,10 +8,10 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { parseArgs, stackTagsFor } from "../scripts/policy";
-import { REPO_ROOT } from "../scripts/stackFile";
-import { hpa, HPA } from "./fixtures/policy/hpa";
-import { DEPLOYMENT, REPO, deployment, edit, podSpec } from "./fixtures/policy/workloads";
+import { parseArgs, stackTagsFor } from "../../scripts/policy";
+import { REPO_ROOT } from "../../scripts/stackFile";
+import { hpa, HPA } from "../fixtures/policy/hpa";
+import { DEPLOYMENT, REPO, deployment, edit, podSpec } from "../fixtures/policy/workloads";
 
 
 function runCli(args: string[]): { status: number | null; stdout: string; stderr: string } {

@@ -1,7 +1,7 @@
 import { strict as assert } from "assert";
 import * as YAML from "yaml";
-import { parseConfig } from "../config/load";
-import { ModelImage } from "../components/image/ModelImage";
+import { parseConfig } from "../../config/load";
+import { ModelImage } from "../../components/image/ModelImage";
 import {
     applyConfigSets,
     configSetArgs,
@@ -12,9 +12,9 @@ import {
     PromotionError,
     PromotionPlan,
     PromotionSource,
-} from "../components/image/promote";
-import { fleetConfigOf, PROJECT, readStackDocument } from "../scripts/stackFile";
-import { runProgram, unwrap } from "./harness";
+} from "../../scripts/promotion";
+import { fleetConfigOf, PROJECT, readStackDocument } from "../../scripts/stackFile";
+import { runProgram, unwrap } from "../../tools/harness";
 
 const DEV_REPO = "123456789012.dkr.ecr.us-east-1.amazonaws.com/model-fleet/sentiment";
 const NEW_DIGEST = "sha256:" + "1111222233334444".repeat(4);

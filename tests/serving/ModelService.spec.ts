@@ -6,16 +6,16 @@
  */
 import { strict as assert } from "assert";
 import * as pulumi from "@pulumi/pulumi";
-import type { Environment, ModelConfig } from "../config/schema";
-import { RPS_METRIC, toQuantity } from "../components/serving/autoscaling";
-import { drainCanProgress, PdbPolicy } from "../components/serving/disruption";
-import { selectorLabels } from "../components/serving/labels";
-import { DEFAULT_DENY_POLICY_NAME, ModelNamespace } from "../components/serving/ModelNamespace";
-import { MODEL_SERVICE_TYPE, ModelService, ModelServiceArgs, ModelServiceRollouts, ModelServiceServing } from "../components/serving/ModelService";
-import { gpuScheduling } from "../components/gpu/workloadGpu";
-import { GpuScheduling, MODEL_SERVER_UID } from "../components/serving/podTemplate";
-import { K8sObject, k8sObjects, MockResource, runProgram, unwrap } from "./harness";
-import { formatReports, unknownFields, validateK8sObjects } from "./k8sValidate";
+import type { Environment, ModelConfig } from "../../config/schema";
+import { RPS_METRIC, toQuantity } from "../../components/serving/autoscaling";
+import { drainCanProgress, PdbPolicy } from "../../components/serving/disruption";
+import { selectorLabels } from "../../domain/labels";
+import { DEFAULT_DENY_POLICY_NAME, ModelNamespace } from "../../components/serving/ModelNamespace";
+import { MODEL_SERVICE_TYPE, ModelService, ModelServiceArgs, ModelServiceRollouts, ModelServiceServing } from "../../components/serving/ModelService";
+import { gpuScheduling } from "../../components/gpu/workloadGpu";
+import { GpuScheduling, MODEL_SERVER_UID } from "../../components/serving/podTemplate";
+import { K8sObject, k8sObjects, MockResource, runProgram, unwrap } from "../../tools/harness";
+import { formatReports, unknownFields, validateK8sObjects } from "../support/k8sValidate";
 
 const NS = "models";
 const REGISTRY = "123456789012.dkr.ecr.us-east-1.amazonaws.com/model-fleet";

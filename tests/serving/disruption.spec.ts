@@ -7,8 +7,8 @@ import {
     PdbPolicy,
     scaledValue,
     UNHEALTHY_POD_EVICTION_POLICY,
-} from "../components/serving/disruption";
-import { servingProblems } from "../components/serving/checks";
+} from "../../components/serving/disruption";
+import { servingProblems } from "../../components/serving/checks";
 
 describe("serving: PodDisruptionBudget never blocks a drain", () => {
     it("the model policy is maxUnavailable 1 with AlwaysAllow for unhealthy pods", () => {

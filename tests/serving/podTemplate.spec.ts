@@ -9,8 +9,8 @@ import {
     RPS_SOURCE_COUNTER,
     scaleDownWindowSeconds,
     toQuantity,
-} from "../components/serving/autoscaling";
-import { LABEL_VALUE, labelValue, modelLabels, selectorLabels } from "../components/serving/labels";
+} from "../../components/serving/autoscaling";
+import { LABEL_VALUE, labelValue, modelLabels, selectorLabels } from "../../domain/labels";
 import {
     buildPodTemplate,
     DEFAULT_DRAIN_SECONDS,
@@ -21,9 +21,9 @@ import {
     terminationGracePeriod,
     topologySpread,
     serverWorkers,
-} from "../components/serving/podTemplate";
-import { unwrap } from "./harness";
-import { validateK8sObject } from "./k8sValidate";
+} from "../../components/serving/podTemplate";
+import { unwrap } from "../../tools/harness";
+import { validateK8sObject } from "../support/k8sValidate";
 
 const INPUT: PodTemplateInput = {
     model: "iris",

@@ -1,5 +1,5 @@
 /**
- * Link checking for the repository's markdown (tests/links.spec.ts): relative links must name a file of the
+ * Link checking for the repository's markdown (tests/docs/links.spec.ts): relative links must name a file of the
  * repository and `#anchors` a heading of the target, with GitHub's heading slugs; `runbookUrlIssue` applies the same
  * rule to the `runbook_url` an alert carries (a repository URL or path of `docs/….md#anchor`).
  */

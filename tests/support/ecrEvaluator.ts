@@ -27,7 +27,7 @@
  * Pull-time and archive count types need data this model has not and are rejected.
  */
 import { minimatch } from "minimatch";
-import { LifecyclePolicy, LifecycleRule, TAG_PATTERN } from "./ecrLifecycle";
+import { LifecyclePolicy, LifecycleRule, TAG_PATTERN } from "../../components/registry/ecrLifecycle";
 
 export interface EcrImage {
     digest: string;

@@ -12,8 +12,8 @@ import {
   layoutFits,
   migPlacements,
   migProfiles,
-} from "../components/gpu/catalogue";
-import { needsReference, referencePath } from "./reference";
+} from "../../../domain/gpu/catalogue";
+import { needsReference, referencePath } from "../../../tools/reference";
 
 const MIG_PARTED_CONFIG = "nvidia-default-mig-parted-config.yaml";
 

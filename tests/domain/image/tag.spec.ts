@@ -1,6 +1,6 @@
 import { strict as assert } from "assert";
-import { dirtyPaths, GIT_SHORT_SHA_ARGS, isTreeDirty, resolveGitSha } from "../components/image/gitSha";
-import { dirtyTreeMessage, ImagePlanError, planModelImage } from "../components/image/imagePlan";
+import { dirtyPaths, GIT_SHORT_SHA_ARGS, isTreeDirty, resolveGitSha } from "../../../domain/image/gitSha";
+import { dirtyTreeMessage, ImagePlanError, planModelImage } from "../../../components/image/imagePlan";
 import {
     BUILD_CACHE_EXCLUSION_FILTER,
     BUILD_CACHE_TAG,
@@ -13,7 +13,7 @@ import {
     releaseTag,
     shortSha,
     tagRef,
-} from "../components/image/tag";
+} from "../../../domain/image/tag";
 
 const FULL_SHA = "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678";
 const DIGEST = "sha256:" + "0123456789abcdef".repeat(4);
@@ -219,7 +219,7 @@ describe("planModelImage", () => {
 
 describe("buildTag: dirty builds never reuse a release tag", () => {
     it("is the release tag for a clean tree and adds -dirty.<fingerprint> otherwise", () => {
-        const { buildTag, parseReleaseTag } = require("../components/image/tag");
+        const { buildTag, parseReleaseTag } = require("../../../domain/image/tag");
         assert.equal(buildTag("2.2.0", "a1b2c3d"), "v2.2.0-a1b2c3d");
         assert.equal(buildTag("2.2.0", "a1b2c3d", "0badc0de"), "v2.2.0-a1b2c3d-dirty.0badc0de");
         assert.equal(parseReleaseTag(buildTag("2.2.0", "a1b2c3d", "0badc0de")), undefined, "a dirty tag is not a release tag: it cannot be promoted");

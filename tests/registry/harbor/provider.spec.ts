@@ -6,9 +6,9 @@ import {
     harborProjectProvider as project,
     harborRetentionPolicyProvider as retention,
     harborRobotAccountProvider as robot,
-} from "../components/registry/harbor/provider";
-import { HARBOR_SWAGGER, HarborStub, validateRequest } from "./harborStub";
-import { needsReference } from "./reference";
+} from "../../../components/registry/harbor/provider";
+import { HARBOR_SWAGGER, HarborStub, validateRequest } from "../../../tools/harborStub";
+import { needsReference } from "../../../tools/reference";
 
 type Dict = Record<string, any>;
 

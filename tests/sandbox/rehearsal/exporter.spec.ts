@@ -8,11 +8,11 @@ import { spawnSync, SpawnSyncReturns } from "node:child_process";
 import * as fs from "node:fs";
 import * as http from "node:http";
 import * as path from "node:path";
-import { PodRef, ScriptedFleet } from "../../sandbox/rehearsal/exporter";
-import { exporterHandler } from "../../sandbox/rehearsal/exporterServer";
+import { PodRef, ScriptedFleet } from "../../../sandbox/rehearsal/exporter";
+import { exporterHandler } from "../../../sandbox/rehearsal/exporterServer";
 import { needsPromtool } from "./promtool";
-import { parseScenario } from "../../sandbox/rehearsal/scenario";
-import { SERVER_BUCKETS } from "../../sandbox/rehearsal/metrics";
+import { parseScenario } from "../../../sandbox/rehearsal/scenario";
+import { SERVER_BUCKETS } from "../../../sandbox/rehearsal/metrics";
 
 const scenario = parseScenario(
     {
@@ -134,7 +134,7 @@ describe("rehearsal exporter: the scripted fleet", () => {
     });
 
     it("exposes exactly the contract's names and server-emitted labels (METRICS.md); no scrape labels", () => {
-        const table = fs.readFileSync(path.join(__dirname, "..", "..", "images", "model-server", "METRICS.md"), "utf8");
+        const table = fs.readFileSync(path.join(__dirname, "..", "..", "..", "images", "model-server", "METRICS.md"), "utf8");
         const contract = new Map<string, string[]>();
         for (const m of table.matchAll(/^\| `(model_server_[a-z_]+)` \| [^|]+ \| ([^|]+) \|/gm)) {
             // The labels column: backticked names, value lists ({…}) and notes ((…)) removed.

@@ -9,7 +9,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as YAML from "yaml";
-import { bucketMidpoints, exposition, formatValue, histogramSamples, latencySplit, SERVER_BUCKETS } from "../../sandbox/rehearsal/metrics";
+import { bucketMidpoints, exposition, formatValue, histogramSamples, latencySplit, SERVER_BUCKETS } from "../../../sandbox/rehearsal/metrics";
 import { needsPromtool } from "./promtool";
 
 /** prometheus v0.316.0 promql/quantile.go BucketQuantile for classic buckets (cumulative counts, +Inf last). */

@@ -3,9 +3,9 @@
  * controller's objects, and the config edits that start a canary (sandbox/rehearsal/run.ts).
  */
 import { strict as assert } from "node:assert";
-import type { KubeObject } from "../../sandbox/cluster/kube";
-import { canaryWeight, formatEvent, Recorder, Snapshot } from "../../sandbox/rehearsal/observe";
-import { rehearsalConfigEdits, rehearsalDigest } from "../../sandbox/rehearsal/run";
+import type { KubeObject } from "../../../sandbox/cluster/kube";
+import { canaryWeight, formatEvent, Recorder, Snapshot } from "../../../sandbox/rehearsal/observe";
+import { rehearsalConfigEdits, rehearsalDigest } from "../../../sandbox/rehearsal/run";
 
 const STEPS = [
     { setWeight: 25 },

@@ -10,10 +10,10 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as YAML from "yaml";
-import type { KubeObject } from "../../sandbox/cluster/kube";
+import type { KubeObject } from "../../../sandbox/cluster/kube";
 import { needsPromtool } from "./promtool";
-import { compressedScrape, exporterRedirect, operatorRelabelings, prometheusConfig, promDuration, promSeconds, sanitizeLabelName, unsupportedFields } from "../../sandbox/rehearsal/prometheusConfig";
-import { k8sObjects, runStack } from "../harness";
+import { compressedScrape, exporterRedirect, operatorRelabelings, prometheusConfig, promDuration, promSeconds, sanitizeLabelName, unsupportedFields } from "../../../sandbox/rehearsal/prometheusConfig";
+import { k8sObjects, runStack } from "../../../tools/harness";
 
 interface GoldenCase {
     name: string;
@@ -31,7 +31,7 @@ describe("rehearsal Prometheus config: the operator's scrape job", () => {
         const run = await runStack("local");
         const sm = k8sObjects(run.resources).find((o) => o.kind === "ServiceMonitor" && o.metadata.name === "sentiment");
         assert.ok(sm, "the local stack declares a ServiceMonitor for sentiment");
-        assert.deepEqual(sm.spec, golden[0].serviceMonitor.spec, "tests/rehearsal/fixtures/prometheus-operator-v0.85.0.yaml is stale: regenerate it (see its header)");
+        assert.deepEqual(sm.spec, golden[0].serviceMonitor.spec, "tests/sandbox/rehearsal/fixtures/prometheus-operator-v0.85.0.yaml is stale: regenerate it (see its header)");
     });
 
     for (const c of golden) {

@@ -1,6 +1,6 @@
 /** promtool for the rehearsal tests that use Prometheus' own engine and parser; a named skip when it is not built. */
 import type { Context } from "mocha";
-import { maybePrometheusBinary } from "../../sandbox/rehearsal/prometheus";
+import { maybePrometheusBinary } from "../../../sandbox/rehearsal/prometheus";
 
 let reported = false;
 

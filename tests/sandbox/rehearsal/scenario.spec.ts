@@ -3,9 +3,9 @@ import { strict as assert } from "node:assert";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as YAML from "yaml";
-import { breakpoints, loadScenario, parseDuration, parseScenario, ScenarioError, valuesAt } from "../../sandbox/rehearsal/scenario";
+import { breakpoints, loadScenario, parseDuration, parseScenario, ScenarioError, valuesAt } from "../../../sandbox/rehearsal/scenario";
 
-const SCENARIOS = path.join(__dirname, "..", "scenarios");
+const SCENARIOS = path.join(__dirname, "..", "..", "scenarios");
 
 function problems(doc: unknown): string[] {
     try {
@@ -164,7 +164,7 @@ describe("rehearsal scenarios: the shipped ones (tests/scenarios)", () => {
     });
 
     it("are consistent with the local stack's sentiment thresholds (success ≥ 0.95, p99 ≤ 800 ms, drop ≤ 0.03)", () => {
-        const stack = YAML.parse(fs.readFileSync(path.join(__dirname, "..", "..", "Pulumi.local.yaml"), "utf8")).config["model-fleet:models"];
+        const stack = YAML.parse(fs.readFileSync(path.join(__dirname, "..", "..", "..", "Pulumi.local.yaml"), "utf8")).config["model-fleet:models"];
         const a = stack.find((m: { name: string }) => m.name === "sentiment").canary.analysis;
         const load = (n: string) => loadScenario(path.join(SCENARIOS, `${n}.yaml`));
         const healthy = load("healthy");
