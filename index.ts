@@ -18,7 +18,7 @@ import { ModelObservability } from "./components/observability/ModelObservabilit
 import { DEFAULT_THRESHOLDS, resolveThresholds } from "./components/observability/rules";
 import { buildTag, deployedReleaseTags } from "./domain/image/tag";
 import { ModelRegistry } from "./components/registry/ModelRegistry";
-import { DEFAULT_MEASUREMENT } from "./components/rollouts/analysis";
+import { DEFAULT_MEASUREMENT } from "./domain/measurement";
 import { RolloutsController } from "./components/rollouts/RolloutsController";
 import { scaleCanary, scaleMeasurement } from "./components/rollouts/timeScale";
 import { ModelNamespace } from "./components/serving/ModelNamespace";

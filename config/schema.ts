@@ -6,7 +6,7 @@
  */
 import * as semver from "semver";
 import { DIGEST, isReleaseTag } from "../domain/image/tag";
-import { DEFAULT_MEASUREMENT } from "../components/rollouts/analysis";
+import { DEFAULT_MEASUREMENT } from "../domain/measurement";
 import { z } from "zod";
 
 /** RFC 1123 label, as Kubernetes requires for names. */

@@ -8,7 +8,7 @@
 import * as crypto from "crypto";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
-import { fleetConfigOf, PROJECT, readStackDocument, REPO_ROOT, stackFilePath, stackNameOf } from "../scripts/stackFile";
+import { fleetConfigOf, PROJECT, readStackDocument, REPO_ROOT, stackFilePath, stackNameOf } from "./stackFile";
 
 export { PROJECT, REPO_ROOT, stackFilePath, stackNameOf };
 export const ACCOUNT_ID = "123456789012";

@@ -26,7 +26,7 @@ import type { ICanaryStrategy } from "@kubernetes-models/argo-rollouts/argoproj.
 import type { IRolloutTrafficRouting } from "@kubernetes-models/argo-rollouts/argoproj.io/v1alpha1/RolloutTrafficRouting";
 import type { CanaryConfig } from "../../config/schema";
 import { SKIP_AWAIT } from "../../domain/labels";
-import { PORT_NAME } from "../serving/podTemplate";
+import { PORT_NAME } from "../../domain/serving";
 import { analysisMinSeconds } from "./analysis";
 import { AnalysisTemplateNames, basicCanaryReplicas, CanaryStep, canarySteps, Exposure, exposure } from "./canary";
 

@@ -17,8 +17,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { IAnalysisTemplateSpec } from "@kubernetes-models/argo-rollouts/argoproj.io/v1alpha1/AnalysisTemplateSpec";
-import { analysisTemplateSpecs, DEFAULT_MEASUREMENT, MeasurementPolicy, analysisMinSeconds, validateMeasurement, validatePrometheusUrl } from "./analysis";
-import type { AnalysisTemplateNames } from "./canary";
+import { AnalysisTemplateNames, analysisTemplateSpecs, DEFAULT_MEASUREMENT, MeasurementPolicy, analysisMinSeconds, validateMeasurement, validatePrometheusUrl } from "./analysis";
 import { fleetLabels } from "../../domain/labels";
 
 export const ROLLOUTS_CONTROLLER_TYPE = "model-fleet:rollouts:RolloutsController";

@@ -30,7 +30,17 @@
 import type { IAnalysisTemplateSpec } from "@kubernetes-models/argo-rollouts/argoproj.io/v1alpha1/AnalysisTemplateSpec";
 import type { IMetric } from "@kubernetes-models/argo-rollouts/argoproj.io/v1alpha1/Metric";
 import type { IAuthentication } from "@kubernetes-models/argo-rollouts/argoproj.io/v1alpha1/Authentication";
-import type { AnalysisTemplateNames } from "./canary";
+import { DEFAULT_MEASUREMENT, MeasurementPolicy } from "../../domain/measurement";
+
+export { DEFAULT_MEASUREMENT };
+export type { MeasurementPolicy };
+
+/** Names of the shared AnalysisTemplates (RolloutsController.analysisTemplateNames). */
+export interface AnalysisTemplateNames {
+    successRate: string;
+    latency: string;
+    quality: string;
+}
 
 /** Arg names shared by the templates and the Rollout's analysis steps (canary.ts). */
 export const ANALYSIS_ARGS = {
@@ -108,41 +118,6 @@ export const DEFAULT_SERIES_LABELS: SeriesLabels = {
     namespace: "namespace",
     model: "app_kubernetes_io_name",
     podTemplateHash: "rollouts_pod_template_hash",
-};
-
-/** How often and how long each gate measures, and how many bad measurements it tolerates. */
-export interface MeasurementPolicy {
-    /** Time between measurements (Argo duration). */
-    interval: string;
-    /** Measurements per gate. A gate takes at least (count − 1) × interval. */
-    count: number;
-    /** Failed measurements tolerated; one more fails the gate (→ abort). */
-    failureLimit: number;
-    /** Inconclusive (no data) measurements tolerated; one more makes the gate Inconclusive (→ rollout pauses). */
-    inconclusiveLimit: number;
-    /** Consecutive query errors (Prometheus unreachable) tolerated; one more errors the gate (→ abort). */
-    consecutiveErrorLimit: number;
-    /** PromQL range of the request rates (success, client errors, latency); must cover ≥ 2 scrapes. */
-    rateWindow: string;
-    /**
-     * PromQL range of the feedback counters (quality gate): labelled feedback is sparse and often late, so it is
-     * longer than rateWindow. Both versions need ≥ `minFeedbackSamples` labelled samples within it.
-     */
-    feedbackWindow: string;
-}
-
-/**
- * Defaults: 5 measurements a minute apart. A gate passes with at most one failed and at most one no-data minute
- * (so ≥ 3 good minutes out of 5); a single bad minute (a cold-start latency spike) does not abort, two do.
- */
-export const DEFAULT_MEASUREMENT: MeasurementPolicy = {
-    interval: "60s",
-    count: 5,
-    failureLimit: 1,
-    inconclusiveLimit: 1,
-    consecutiveErrorLimit: 2,
-    rateWindow: "2m",
-    feedbackWindow: "10m",
 };
 
 export interface PromQueryOptions {

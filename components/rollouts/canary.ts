@@ -13,17 +13,12 @@
 import type { ICanaryStep } from "@kubernetes-models/argo-rollouts/argoproj.io/v1alpha1/CanaryStep";
 import type { IAnalysisRunArgument } from "@kubernetes-models/argo-rollouts/argoproj.io/v1alpha1/AnalysisRunArgument";
 import type { CanaryConfig } from "../../config/schema";
-import { ANALYSIS_ARGS, durationSeconds } from "./analysis";
+import { ANALYSIS_ARGS, AnalysisTemplateNames, durationSeconds } from "./analysis";
 
 /** The validated `models[].canary` config: steps (weights %), pauseSeconds, analysis thresholds. */
 export type { CanaryConfig };
 
-/** Names of the shared AnalysisTemplates (RolloutsController.analysisTemplateNames). */
-export interface AnalysisTemplateNames {
-    successRate: string;
-    latency: string;
-    quality: string;
-}
+export type { AnalysisTemplateNames };
 
 /** What an analysis judges: passed to the templates as args. */
 export interface AnalysisTarget {

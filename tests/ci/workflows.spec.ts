@@ -8,7 +8,7 @@ import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
 import { findReferenceFile, firstReferenceSource, referencePins, sha256 } from "../../scripts/reference";
-import { readStackDocument, REPO_ROOT } from "../../scripts/stackFile";
+import { readStackDocument, REPO_ROOT } from "../../tools/stackFile";
 import { needsReference } from "../../tools/reference";
 
 const WORKFLOW_DIR = path.join(REPO_ROOT, ".github", "workflows");

@@ -4,7 +4,7 @@ import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
 import { ConfigError, defaultEnvironment, parseConfig, ParseContext } from "../../config/load";
-import { PROJECT, readFleetConfig } from "../../scripts/stackFile";
+import { PROJECT, readFleetConfig } from "../../tools/stackFile";
 import { REPO_ROOT, runStack, stackFilePath } from "../../tools/harness";
 
 interface BadCase {

@@ -9,7 +9,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { parseArgs, stackTagsFor } from "../../scripts/policy";
-import { REPO_ROOT } from "../../scripts/stackFile";
+import { REPO_ROOT } from "../../tools/stackFile";
 import { hpa, HPA } from "../fixtures/policy/hpa";
 import { DEPLOYMENT, REPO, deployment, edit, podSpec } from "../fixtures/policy/workloads";
 

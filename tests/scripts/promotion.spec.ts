@@ -13,7 +13,7 @@ import {
     PromotionPlan,
     PromotionSource,
 } from "../../scripts/promotion";
-import { fleetConfigOf, PROJECT, readStackDocument } from "../../scripts/stackFile";
+import { fleetConfigOf, PROJECT, readStackDocument } from "../../tools/stackFile";
 import { runProgram, unwrap } from "../../tools/harness";
 
 const DEV_REPO = "123456789012.dkr.ecr.us-east-1.amazonaws.com/model-fleet/sentiment";

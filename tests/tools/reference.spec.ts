@@ -7,7 +7,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { fetchReference, FETCHED_REFERENCE_DIR, findReferenceFile, missingReferenceMessage, ReferencePin, referencePins, referenceSources, sha256 } from "../../scripts/reference";
-import { REPO_ROOT } from "../../scripts/stackFile";
+import { REPO_ROOT } from "../../tools/stackFile";
 
 describe("upstream reference data (scripts/reference.ts)", () => {
     let tmp: string;
