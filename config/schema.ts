@@ -143,7 +143,8 @@ const digestSource = z.strictObject({
 });
 
 export const canarySchema = z.strictObject({
-    steps: z.array(z.int("must be an integer").min(1, "must be in 1..100").max(100, "must be in 1..100")).min(1, "needs at least one step").describe("Traffic weights, strictly increasing, each in 1..100."),
+    // Bounds and order: domain/rules/canary.ts canaryStepsIssues (run by crossChecks.ts), shared with ModelCanary.
+    steps: z.array(z.number()).describe("Traffic weights, strictly increasing, each in 1..100."),
     pauseSeconds: z.int().min(0).max(86400).describe("Pause after each weight before its analysis."),
     analysis: z.strictObject({
         successRate: z.number().gt(0, "must be in (0, 1]").max(1, "must be in (0, 1]").describe("Minimum non-5xx share of the canary's /predict requests, 0..1."),

@@ -77,6 +77,23 @@ export async function plan(stack: string, opts: { configFile?: string; outRoot?:
 }
 
 /** The human summary printed by `npm run plan`. */
+/** The traffic weights of rendered Argo canary steps: `5 → 25 → 50` (empty when there are none). */
+export function weightsOf(steps: Array<Record<string, any>> | undefined): string {
+    return (steps ?? []).flatMap((s) => (s.setWeight !== undefined ? [String(s.setWeight)] : [])).join(" → ");
+}
+
+/** Rendered Argo canary steps, one token each: `5% → pause 300s → analysis(a, b) → …`. */
+export function renderedSteps(steps: Array<Record<string, any>> | undefined): string {
+    return (steps ?? [])
+        .map((s) => {
+            if (s.setWeight !== undefined) return `${s.setWeight}%`;
+            if (s.pause !== undefined) return s.pause.duration === undefined ? "pause (until promoted)" : `pause ${s.pause.duration}`;
+            if (s.analysis !== undefined) return `analysis(${(s.analysis.templates ?? []).map((t: any) => t.templateName).join(", ")})`;
+            return Object.keys(s).join("+");
+        })
+        .join(" → ");
+}
+
 export function summary(result: PlanResult): string {
     const lines: string[] = [];
     const o = result.outputs;
@@ -96,7 +113,7 @@ export function summary(result: PlanResult): string {
                 m.gpu ?? "-",
                 `${m.minReplicas}–${m.maxReplicas}`,
                 m.workload ?? "-",
-                m.canarySteps && m.canarySteps.length ? m.canarySteps.join(" → ") : "-",
+                weightsOf(o.canaries?.[name]?.steps) || "-",
             ]);
         }
         lines.push(table(rows).replace(/^/gm, "  "));
@@ -127,6 +144,7 @@ export function summary(result: PlanResult): string {
         lines.push("Canary exposure:");
         for (const [name, c] of Object.entries<any>(o.canaries)) {
             lines.push(`  ${name}: rollout ${c.rolloutName}, first gate at ${c.exposure?.firstGateWeight}% traffic, ≥ ${c.exposure?.minSecondsToFull}s to 100%`);
+            lines.push(`    steps: ${renderedSteps(c.steps)}`);
         }
     }
     if (result.warnings.length > 0) {

@@ -20,6 +20,7 @@
  * PROTECT_COUNT newest, which is far above the repository's image quota, i.e. never. One rule per pattern because a
  * rule with several patterns selects only images carrying ALL of them (containers-roadmap #1036/#1078 class of bug).
  */
+import { RELEASE_TAG_PREFIX } from "../../domain/image/tag";
 
 /** Tag status of a rule's selection. */
 export type TagStatus = "tagged" | "untagged" | "any";
@@ -91,7 +92,7 @@ function wildcardCount(pattern: string): number {
 /** Problems with the retention settings themselves (empty when usable). */
 export function retentionProblems(retention: RetentionInput, opts: LifecycleOptions = {}): string[] {
     const problems: string[] = [];
-    const prefix = opts.releaseTagPrefix ?? "v";
+    const prefix = opts.releaseTagPrefix ?? RELEASE_TAG_PREFIX;
     if (!Number.isInteger(retention.keepReleases) || retention.keepReleases < 1) {
         problems.push(`keepReleases must be an integer ≥ 1 (got ${retention.keepReleases})`);
     }
@@ -134,7 +135,7 @@ export function ecrLifecyclePolicy(retention: RetentionInput, opts: LifecycleOpt
     if (problems.length > 0) {
         throw new Error(`invalid retention settings: ${problems.join("; ")}`);
     }
-    const prefix = opts.releaseTagPrefix ?? "v";
+    const prefix = opts.releaseTagPrefix ?? RELEASE_TAG_PREFIX;
     const rules: LifecycleRule[] = retention.protectTags.map((pattern, i) => ({
         rulePriority: i + 1,
         description: `Protect images tagged ${pattern} (never expired)`,

@@ -26,6 +26,8 @@ import type { ICanaryStrategy } from "@kubernetes-models/argo-rollouts/argoproj.
 import type { IRolloutTrafficRouting } from "@kubernetes-models/argo-rollouts/argoproj.io/v1alpha1/RolloutTrafficRouting";
 import type { CanaryConfig } from "../../config/schema";
 import { SKIP_AWAIT } from "../../domain/labels";
+import { canaryIssues } from "../../domain/rules/canary";
+import { throwOnIssues } from "../errors";
 import { PORT_NAME } from "../../domain/serving";
 import { analysisMinSeconds } from "./analysis";
 import { AnalysisTemplateNames, basicCanaryReplicas, CanaryStep, canarySteps, Exposure, exposure } from "./canary";
@@ -148,12 +150,8 @@ export class ModelCanary extends pulumi.ComponentResource {
         }
         const mode = args.trafficRouting;
         const canaryServiceName = `${args.model}-canary`;
-        let steps: CanaryStep[];
-        try {
-            steps = canarySteps(args.canary, args.analysisTemplates, { model: args.model, version: args.version, service: canaryServiceName });
-        } catch (e) {
-            throw new pulumi.RunError(`ModelCanary ${args.model}: ${(e as Error).message}`);
-        }
+        throwOnIssues(`ModelCanary ${args.model}: invalid canary config`, canaryIssues(args.canary), "canary.");
+        const steps: CanaryStep[] = canarySteps(args.canary, args.analysisTemplates, { model: args.model, version: args.version, service: canaryServiceName });
         super(MODEL_CANARY_TYPE, name, {}, opts);
 
         const routeName = args.model; // the stable Ingress / VirtualService

@@ -105,6 +105,38 @@ export function instanceGpu(instanceType: string): InstanceGpu | undefined {
   return { gpu: entry.gpu, count: entry.count, memoryGiB: spec.memoryGiB, migCapable: spec.migCapable };
 }
 
+/** The device plugin's resource name of a MIG profile under the `mixed` strategy (NVIDIA k8s-device-plugin). */
+export function migResourceName(profile: string): string {
+  return `nvidia.com/mig-${profile}`;
+}
+
+/**
+ * What the device plugin advertises on one node of `instanceType`, resource name → devices: whole GPUs
+ * (`nvidia.com/gpu`), under `single` the pool's one profile as `nvidia.com/gpu` (GPUs × instances per GPU), under
+ * `mixed` one `nvidia.com/mig-<profile>` per profile (NVIDIA k8s-device-plugin, "MIG strategies"). Undefined for
+ * an instance type the catalogue does not know.
+ */
+export function devicesPerNode(instanceType: string, mig?: MigDevices): Record<string, number> | undefined {
+  const hw = instanceGpu(instanceType);
+  if (!hw) return undefined;
+  return Object.fromEntries(Object.entries(devicesPerGpu(mig)).map(([resource, n]) => [resource, hw.count * n]));
+}
+
+/** A pool's MIG strategy and per-GPU layout (profile → instances). */
+export interface MigDevices {
+  strategy: "none" | "single" | "mixed" | string;
+  layout: Record<string, number>;
+}
+
+/** The resources one GPU contributes under `mig`, resource name → devices (see devicesPerNode). */
+export function devicesPerGpu(mig?: MigDevices): Record<string, number> {
+  const strategy = mig?.strategy ?? "none";
+  const layout = mig?.layout ?? {};
+  if (strategy === "mixed") return Object.fromEntries(Object.entries(layout).map(([profile, n]) => [migResourceName(profile), n]));
+  if (strategy === "single") return { "nvidia.com/gpu": Object.values(layout)[0] ?? 1 };
+  return { "nvidia.com/gpu": 1 };
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // MIG profiles. Names and max counts as in NVIDIA's default mig-parted config; slices per the MIG user guide:
 // `Ng.Mgb` takes N compute slices and round(M / (GPU memory / 8)) memory slices.

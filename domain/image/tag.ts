@@ -29,7 +29,11 @@ const PATH_COMPONENT = "(?:[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)";
 const NAME = `(?:${DOMAIN}/)?${PATH_COMPONENT}(?:/${PATH_COMPONENT})*`;
 const REPOSITORY = new RegExp(`^${NAME}$`);
 const DIGEST_REF = new RegExp(`^(${NAME})@(sha256:[0-9a-f]{64})$`);
-const RELEASE_TAG = /^v(.+)-([0-9a-f]{7})$/;
+/** Every release tag starts with this (`v<semver>-<sha>`). */
+export const RELEASE_TAG_PREFIX = "v";
+/** The release tags as a registry glob (ECR tagPatternList, Harbor doublestar). */
+export const RELEASE_TAG_PATTERN = `${RELEASE_TAG_PREFIX}*`;
+const RELEASE_TAG = new RegExp(`^${RELEASE_TAG_PREFIX}(.+)-([0-9a-f]{7})$`);
 
 export class ImageRefError extends Error {
     constructor(message: string) {
@@ -82,7 +86,7 @@ export function buildTag(version: string, sha: string, dirtyFingerprint?: string
 
 /** `releaseTag("2.1.4", "a1b2c3d4…")` → `v2.1.4-a1b2c3d`. */
 export function releaseTag(version: string, sha: string): string {
-    const tag = `v${assertModelVersion(version)}-${shortSha(sha)}`;
+    const tag = `${RELEASE_TAG_PREFIX}${assertModelVersion(version)}-${shortSha(sha)}`;
     if (!DOCKER_TAG.test(tag)) {
         throw new ImageRefError(`release tag ${JSON.stringify(tag)} is not a valid docker tag (max 128 chars of [A-Za-z0-9_.-])`);
     }

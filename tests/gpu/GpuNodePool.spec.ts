@@ -161,7 +161,7 @@ describe("GpuNodePool", () => {
   it("rejects MIG on Bottlerocket (mig-manager cannot repartition it)", async () => {
     await assert.rejects(
       pool({ name: "brmig", instanceType: "p5.48xlarge", amiType: "BOTTLEROCKET_x86_64_NVIDIA", mig: { strategy: "mixed", layout: mixedLayout } }),
-      /MIG needs the GPU Operator's mig-manager/,
+      /amiType \(BOTTLEROCKET_x86_64_NVIDIA\) cannot run MIG pools: the GPU Operator's mig-manager cannot repartition Bottlerocket hosts/,
     );
   });
 

@@ -50,12 +50,12 @@ describe("gpu workloadGpu: gpuScheduling", () => {
   });
 
   const bad: Array<[string, () => unknown, RegExp]> = [
-    ["mixed without profile", () => gpuScheduling({ pool: "mig", count: 1 }, mixed), /must name a profile/],
+    ["mixed without profile", () => gpuScheduling({ pool: "mig", count: 1 }, mixed), /profile is required: pool 'mig' uses MIG strategy 'mixed'/],
     ["mixed with a profile outside the layout", () => gpuScheduling({ pool: "mig", profile: "7g.80gb", count: 1 }, mixed), /not in pool 'mig' layout/],
-    ["mixed with count 2", () => gpuScheduling({ pool: "mig", profile: "1g.10gb", count: 2 }, mixed), /exactly one MIG device/],
-    ["single with another profile", () => gpuScheduling({ pool: "small", profile: "2g.10gb", count: 1 }, single), /only profile 1g\.5gb/],
+    ["mixed with count 2", () => gpuScheduling({ pool: "mig", profile: "1g.10gb", count: 2 }, mixed), /count \(2\) must be 1 on a 'mixed' MIG pool \(one MIG device per replica\)/],
+    ["single with another profile", () => gpuScheduling({ pool: "small", profile: "2g.10gb", count: 1 }, single), /must be the pool's only profile \(1g\.5gb\) under strategy 'single'/],
     ["single with two profiles", () => gpuScheduling({ pool: "s", count: 1 }, { name: "s", mig: { strategy: "single", layout: { "1g.5gb": 1, "2g.10gb": 1 } } }), /2 profiles/],
-    ["profile on a whole-GPU pool", () => gpuScheduling({ pool: "l4", profile: "1g.5gb", count: 1 }, whole), /remove profile/],
+    ["profile on a whole-GPU pool", () => gpuScheduling({ pool: "l4", profile: "1g.5gb", count: 1 }, whole), /profile \(1g\.5gb\) must not be set: pool 'l4' does not partition GPUs with MIG/],
     ["another pool", () => gpuScheduling({ pool: "other", count: 1 }, whole), /not 'l4'/],
     ["count 0", () => gpuScheduling({ pool: "l4", count: 0 }, whole), /positive integer/],
   ];

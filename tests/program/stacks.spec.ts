@@ -56,13 +56,13 @@ for (const name of ["dev", "prod", "harbor"]) {
             }
         });
 
-        it("exports per model: version, digest image, GPU resource, replica bounds and canary steps", async () => {
+        it("exports per model: version, digest image, GPU resource, replica bounds, and the rendered canary steps of each Rollout", async () => {
             const run = await stack(name);
             for (const [model, m] of Object.entries<any>(run.outputs.models)) {
                 assert.match(m.image, /@sha256:[0-9a-f]{64}$/, model);
                 assert.ok(m.minReplicas <= m.maxReplicas);
                 assert.match(m.workload, /^(Deployment|Rollout)\//);
-                assert.equal(m.workload.startsWith("Rollout/"), m.canarySteps.length > 0);
+                assert.equal(m.workload.startsWith("Rollout/"), (run.outputs.canaries[model]?.steps ?? []).length > 0);
             }
         });
     });
@@ -211,7 +211,7 @@ describe("stacks: registry across dev and prod", () => {
             assert.deepEqual(w.spec.template.spec.imagePullSecrets, [{ name: run.outputs.pullSecretName }], `${w.kind}/${w.metadata.name} pulls with the robot`);
         }
         const [retention] = run.resources.filter((r) => r.type === "pulumi-nodejs:dynamic/harbor:RetentionPolicy");
-        assert.deepEqual(retention.inputs.protectPatterns, ["prod-*", run.outputs.images.sentiment.tag], "the deployed release is retained by name");
+        assert.deepEqual(retention.inputs.protectPatterns, [run.outputs.images.sentiment.tag, "prod-*"], "the deployed release is retained by name (deployed first, as ECR)");
         const outputs = JSON.stringify(run.outputs);
         assert.ok(!outputs.includes("mock-robot-secret"), "the robot secret is never exported");
         assert.ok(!outputs.includes("[secret]"), "the Harbor password is never exported");

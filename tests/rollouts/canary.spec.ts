@@ -211,7 +211,7 @@ describe("rollouts: canary steps", () => {
     });
 
     it("rejects configs the steps could not honour", () => {
-        assert.throws(() => validateCanary({ ...PROD_CANARY, steps: [] }), /must not be empty/);
+        assert.throws(() => validateCanary({ ...PROD_CANARY, steps: [] }), /needs at least one step/);
         assert.throws(() => validateCanary({ ...PROD_CANARY, steps: [25, 10] }), /greater than/);
         assert.throws(() => validateCanary({ ...PROD_CANARY, steps: [0, 10] }), /1\.\.100/);
         assert.throws(() => validateCanary({ ...PROD_CANARY, steps: [10, 101] }), /1\.\.100/);
@@ -219,7 +219,7 @@ describe("rollouts: canary steps", () => {
         assert.throws(() => validateCanary({ ...PROD_CANARY, analysis: { ...PROD_CANARY.analysis, successRate: 0 } }), /successRate/);
         assert.throws(() => validateCanary({ ...PROD_CANARY, analysis: { ...PROD_CANARY.analysis, p99LatencyMs: 0 } }), /p99LatencyMs/);
         assert.throws(() => validateCanary({ ...PROD_CANARY, analysis: { ...PROD_CANARY.analysis, maxAccuracyDrop: 1.5 } }), /maxAccuracyDrop/);
-        assert.throws(() => validateCanary({ ...PROD_CANARY, analysis: { ...PROD_CANARY.analysis, minFeedbackSamples: 0 } }), /minFeedbackSamples=0 must be an integer >= 1/);
+        assert.throws(() => validateCanary({ ...PROD_CANARY, analysis: { ...PROD_CANARY.analysis, minFeedbackSamples: 0 } }), /analysis\.minFeedbackSamples \(0\) must be an integer ≥ 1/);
         assert.throws(() => validateCanary({ ...PROD_CANARY, analysis: { ...PROD_CANARY.analysis, minFeedbackSamples: 2.5 } }), /minFeedbackSamples/);
         assert.throws(() => validateCanary({ ...PROD_CANARY, analysis: { ...PROD_CANARY.analysis, maxClientErrorIncrease: -0.01 } }), /maxClientErrorIncrease/);
         assert.throws(() => validateCanary({ ...PROD_CANARY, analysis: { ...PROD_CANARY.analysis, maxClientErrorIncrease: 1.5 } }), /maxClientErrorIncrease/);

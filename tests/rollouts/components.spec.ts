@@ -380,7 +380,7 @@ describe("rollouts components: wired through ModelService", function () {
         const { resources } = await runProgram(() => {
             const controller = new RolloutsController("rollouts", { analysisNamespace: NS, prometheusUrl: PROM });
             const rollouts = { trafficRouting: "nginx" as const, analysisTemplates: controller.analysisTemplateNames, host: "sentiment.example.com" };
-            new ModelService("sentiment", { namespace: NS, model: { ...base, canary: CANARY }, image: `r@sha256:${"b".repeat(64)}`, rollouts, rolloutsDependsOn: controller.ready }, { transformations: [capture(captured)] });
+            new ModelService("sentiment", { namespace: NS, model: { ...base, canary: CANARY }, image: `r@sha256:${"b".repeat(64)}`, workload: { kind: "Rollout", ...rollouts }, rolloutsDependsOn: controller.ready }, { transformations: [capture(captured)] });
             new ModelService("plain", { namespace: NS, model: { ...base, name: "plain" }, image: `r@sha256:${"c".repeat(64)}` });
         });
         objects = k8sObjects(resources);

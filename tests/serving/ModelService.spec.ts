@@ -156,7 +156,7 @@ function renderAll(scenarios: Scenario[]): Promise<Rendered> {
                 environment: s.environment,
                 gpu: s.gpu,
                 serving: s.serving,
-                rollouts: s.rollouts,
+                workload: s.rollouts ? { kind: "Rollout", ...s.rollouts } : undefined,
             };
             return new ModelService(s.model.name, args);
         });
@@ -565,7 +565,7 @@ describe("serving: ModelService and ModelNamespace", function () {
     describe("refusals (before anything is declared)", () => {
         const base = SCENARIOS[1];
         const cases: Array<[string, Partial<ModelServiceArgs>, RegExp]> = [
-            ["production with minReplicas 1", { model: modelConfig("bad", { autoscaling: { minReplicas: 1, maxReplicas: 3, targetCpuUtilization: 70 } }), environment: "production" }, /minReplicas must be ≥ 2 in production/],
+            ["production with minReplicas 1", { model: modelConfig("bad", { autoscaling: { minReplicas: 1, maxReplicas: 3, targetCpuUtilization: 70 } }), environment: "production" }, /minReplicas \(1\) must be ≥ 2 in production/],
             ["minReplicas above maxReplicas", { model: modelConfig("bad", { autoscaling: { minReplicas: 4, maxReplicas: 3, targetCpuUtilization: 70 } }) }, /must be ≤ maxReplicas/],
             ["a GPU model without GPU scheduling", { model: modelConfig("bad", { gpu: { pool: "a10g", count: 1 } }) }, /requests a GPU \(pool a10g\) but no GPU scheduling/],
             ["GPU scheduling for a CPU model", { model: modelConfig("bad", {}), gpu: gpuWhole }, /has no gpu config but GPU scheduling was passed/],
@@ -585,7 +585,8 @@ describe("serving: ModelService and ModelNamespace", function () {
                         return e as Error;
                     }
                 });
-                assert.ok(result instanceof pulumi.RunError, "a RunError (printed without a stack trace)");
+                assert.ok(pulumi.InputPropertiesError.isInstance(result), "an InputPropertiesError (printed without a stack trace)");
+                assert.equal(result.stack, result.message, "no stack trace");
                 assert.match(result.message, /^ModelService bad: /);
                 assert.match(result.message, message);
                 assert.deepEqual(resources, [], "nothing registered");

@@ -63,9 +63,9 @@ describe("serving: PodDisruptionBudget never blocks a drain", () => {
             autoscaling: { minReplicas: 1, maxReplicas: 3, targetCpuUtilization: 70 },
             startupBudgetSeconds: 600,
         };
-        assert.deepEqual(servingProblems({ model, environment: "development", hasGpuScheduling: false, hasRollouts: false }), []);
-        const prod = servingProblems({ model, environment: "production", hasGpuScheduling: false, hasRollouts: false });
+        assert.deepEqual(servingProblems({ model, environment: "development", hasGpuScheduling: false, workloadKind: "Deployment" }), []);
+        const prod = servingProblems({ model, environment: "production", hasGpuScheduling: false, workloadKind: "Deployment" });
         assert.equal(prod.length, 1);
-        assert.match(prod[0], /minReplicas must be ≥ 2 in production/);
+        assert.match(prod[0], /minReplicas \(1\) must be ≥ 2 in production/);
     });
 });

@@ -268,10 +268,16 @@ const harborProjectProvider: pulumiDynamic.ResourceProvider = {
 // Tag immutability rule
 // ---------------------------------------------------------------------------------------------------------------
 
+/**
+ * Defaults of the immutability rule and the retention policy (module-local: dynamic provider code is serialized
+ * with what it references). The release pattern is the release tags' glob (domain/image/tag.ts RELEASE_TAG_PATTERN).
+ */
+export const HARBOR_DEFAULTS = { releasePattern: "v*", repositoryPattern: "**", schedule: "0 0 0 * * *" } as const;
+
 const IMMUTABLE_FIELDS = ["url", "username", "password", "projectId", "tagPattern", "repositoryPattern"];
 
 function immutableSpec(inputs: Dict): Dict {
-    return { ...connectionOf(inputs), projectId: inputs.projectId, tagPattern: inputs.tagPattern ?? "v*", repositoryPattern: inputs.repositoryPattern ?? "**" };
+    return { ...connectionOf(inputs), projectId: inputs.projectId, tagPattern: inputs.tagPattern ?? HARBOR_DEFAULTS.releasePattern, repositoryPattern: inputs.repositoryPattern ?? HARBOR_DEFAULTS.repositoryPattern };
 }
 
 function immutableBody(spec: Dict, id?: number): Dict {
@@ -370,10 +376,10 @@ function retentionSpec(inputs: Dict): Dict {
         ...connectionOf(inputs),
         projectId: inputs.projectId,
         keepReleases: inputs.keepReleases,
-        releasePattern: inputs.releasePattern ?? "v*",
+        releasePattern: inputs.releasePattern ?? HARBOR_DEFAULTS.releasePattern,
         protectPatterns: inputs.protectPatterns ?? [],
         untaggedDays: inputs.untaggedDays,
-        schedule: inputs.schedule ?? "0 0 0 * * *",
+        schedule: inputs.schedule ?? HARBOR_DEFAULTS.schedule,
     };
 }
 
