@@ -22,6 +22,8 @@ export interface MockResource {
     inputs: Record<string, any>;
     state: Record<string, any>;
     provider?: string;
+    /** The `urn` (this harness's form) of the resource's parent; undefined for a top-level resource. */
+    parent?: string;
 }
 
 export interface StackFile {
@@ -315,6 +317,28 @@ export interface RunOptions {
     registryImages?: Record<string, string>;
 }
 
+/**
+ * Pulumi's mocks do not pass a resource's parent to `newResource`: wrap the mock monitor's `registerResource` and
+ * record, for each registration, its parent (the request's parent URN, mapped to this harness's `urn`).
+ */
+function recordParents(mocks: FleetMocks): void {
+    const monitor = pulumi.runtime.getMonitor() as any;
+    const register = monitor.registerResource.bind(monitor);
+    const byMonitorUrn = new Map<string, MockResource>();
+    monitor.registerResource = (req: any, callback: (err: unknown, resp: any) => void) =>
+        register(req, (err: unknown, resp: any) => {
+            if (!err && resp) {
+                const self = [...mocks.resources].reverse().find((r) => r.type === req.getType() && r.name === req.getName());
+                if (self) {
+                    byMonitorUrn.set(resp.getUrn(), self);
+                    const parent = req.getParent() ? byMonitorUrn.get(req.getParent()) : undefined;
+                    if (parent) self.parent = parent.urn;
+                }
+            }
+            callback(err, resp);
+        });
+}
+
 let running: Promise<unknown> = Promise.resolve();
 
 /** Runs `program` under the mocks. Runs are serialised: the Pulumi runtime is process-global. */
@@ -331,6 +355,7 @@ async function runProgramNow<T>(program: () => T, opts: RunOptions): Promise<{ r
     const mocks = new FleetMocks(region, opts.registryImages);
     pulumi.runtime.setAllConfig(config, [...secretKeys, ...(opts.secretKeys ?? [])]);
     await pulumi.runtime.setMocks(mocks, PROJECT, opts.stack ?? "test", opts.preview ?? false);
+    recordParents(mocks);
     // An error thrown inside an `apply` that feeds a resource input fails that registration. The real engine
     // fails the update; under the mocks it would only surface as an unhandled rejection, and the resource would
     // silently be missing. Collect them and fail the run instead.

@@ -63,6 +63,7 @@ describe("ModelImage", () => {
             assert.equal(comp[0].name, "sentiment");
             assert.equal(image.name, "sentiment-image");
             assert.ok(image.urn.includes(IMAGE_TYPE));
+            assert.equal(image.parent, comp[0].urn, "the build is the component's child");
         });
         it("tags the push v<semver>-<short sha> in the model's repository, never latest", () => {
             assert.deepEqual(image.inputs.tags, [`${REPO}:v2.1.4-a1b2c3d`]);

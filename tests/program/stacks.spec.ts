@@ -56,6 +56,20 @@ for (const name of ["dev", "prod", "harbor"]) {
             }
         });
 
+        it("orphans no resource: everything but the components and the explicit providers has a model-fleet component as its parent", async () => {
+            const run = await stack(name);
+            const byUrn = new Map(run.resources.map((r) => [r.urn, r]));
+            const topLevel = (r: { type: string }) => r.type.startsWith("model-fleet:") || r.type.startsWith("pulumi:providers:");
+            const orphans = run.resources.filter((r) => r.parent === undefined && !topLevel(r)).map((r) => `${r.type} ${r.name}`);
+            assert.deepEqual(orphans, [], "declared outside any component");
+            for (const r of run.resources.filter((x) => x.parent !== undefined)) {
+                const parent = byUrn.get(r.parent!);
+                assert.ok(parent, `${r.type} ${r.name}: parent ${r.parent} was registered`);
+                assert.ok(parent.type.startsWith("model-fleet:"), `${r.type} ${r.name} is parented to ${parent.type}, not a model-fleet component`);
+            }
+            assert.ok(run.resources.some((r) => r.type === "aws:ecr/repository:Repository" || r.type.startsWith("pulumi-nodejs:dynamic/harbor")), "the registry is in the run");
+        });
+
         it("exports per model: version, digest image, GPU resource, replica bounds, and the rendered canary steps of each Rollout", async () => {
             const run = await stack(name);
             for (const [model, m] of Object.entries<any>(run.outputs.models)) {

@@ -4,6 +4,7 @@
  * rendered object validated against the upstream schemas (kubernetes-models, @kubernetes-models/argo-rollouts)
  * including unknown fields.
  */
+import { ANALYSIS_TEMPLATE_NAMES } from "../../components/rollouts/RolloutsController";
 import { strict as assert } from "assert";
 import * as pulumi from "@pulumi/pulumi";
 import type { Environment, ModelConfig } from "../../config/schema";
@@ -22,7 +23,7 @@ const REGISTRY = "123456789012.dkr.ecr.us-east-1.amazonaws.com/model-fleet";
 const digestOf = (model: string) => `sha256:${Buffer.from(model.padEnd(32, "0")).toString("hex").slice(0, 64)}`;
 const refOf = (model: string) => `${REGISTRY}/${model}@${digestOf(model)}`;
 const LABEL_KEYS = ["app.kubernetes.io/name", "app.kubernetes.io/version", "app.kubernetes.io/component", "app.kubernetes.io/part-of", "app.kubernetes.io/managed-by"];
-const TEMPLATES = { successRate: "model-success-rate", latency: "model-latency-p99", quality: "model-accuracy-drop" };
+const TEMPLATES = ANALYSIS_TEMPLATE_NAMES;
 
 function modelConfig(name: string, over: Partial<ModelConfig>): ModelConfig {
     return {

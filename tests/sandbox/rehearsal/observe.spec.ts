@@ -3,6 +3,7 @@
  * controller's objects, and the config edits that start a canary (sandbox/rehearsal/run.ts).
  */
 import { strict as assert } from "node:assert";
+import { ANALYSIS_TEMPLATE_NAMES } from "../../../components/rollouts/RolloutsController";
 import type { KubeObject } from "../../../sandbox/cluster/kube";
 import { canaryWeight, formatEvent, Recorder, Snapshot } from "../../../sandbox/rehearsal/observe";
 import { rehearsalConfigEdits, rehearsalDigest } from "../../../sandbox/rehearsal/run";
@@ -10,10 +11,10 @@ import { rehearsalConfigEdits, rehearsalDigest } from "../../../sandbox/rehearsa
 const STEPS = [
     { setWeight: 25 },
     { pause: { duration: "6s" } },
-    { analysis: { templates: [{ templateName: "model-success-rate" }] } },
+    { analysis: { templates: [{ templateName: ANALYSIS_TEMPLATE_NAMES.successRate }] } },
     { setWeight: 50 },
     { pause: { duration: "6s" } },
-    { analysis: { templates: [{ templateName: "model-success-rate" }] } },
+    { analysis: { templates: [{ templateName: ANALYSIS_TEMPLATE_NAMES.successRate }] } },
 ];
 const T0 = 1_700_000_000_000;
 
