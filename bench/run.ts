@@ -22,14 +22,8 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as YAML from "yaml";
-import {
-  bestUniformLayout,
-  naiveGpus,
-  optimumGpus,
-  planHeterogeneous,
-  uniformGpus,
-  usedComputeSlices,
-} from "../components/gpu/capacity";
+import { bestUniformLayout, planHeterogeneous, uniformGpus, usedComputeSlices } from "../components/gpu/packing";
+import { naiveGpus, optimumGpus } from "./capacity/baselines";
 import { GpuModel, layoutFits, migProfiles } from "../domain/gpu/catalogue";
 import { command, REPO_ROOT, runMain, table, UsageError, Values } from "../scripts/cli";
 

@@ -2,24 +2,9 @@ import * as assert from "assert";
 import * as fs from "fs";
 import * as YAML from "yaml";
 import { GpuModel, layoutFits, migProfiles } from "../../domain/gpu/catalogue";
-import {
-  bestUniformLayout,
-  capacityOutput,
-  capacityPlan,
-  capacityWarnings,
-  compareToOptimum,
-  groupLayouts,
-  migPartedPerGpuConfig,
-  naiveGpus,
-  optimumGpus,
-  packNodes,
-  planHeterogeneous,
-  planNodeTemplate,
-  topUp,
-  uniformGpus,
-  usedComputeSlices,
-  validLayouts,
-} from "../../components/gpu/capacity";
+import { capacityOutput, capacityPlan, capacityWarnings } from "../../components/gpu/capacity";
+import { bestUniformLayout, groupLayouts, migPartedPerGpuConfig, packNodes, planHeterogeneous, planNodeTemplate, topUp, uniformGpus, usedComputeSlices, validLayouts } from "../../components/gpu/packing";
+import { compareToOptimum, naiveGpus, optimumGpus } from "../../bench/capacity/baselines";
 import { needsReference, referencePath } from "../../tools/reference";
 
 const migPool = { name: "mig", instanceType: "p5.48xlarge", maxSize: 2, mig: { strategy: "mixed" as const, layout: { "3g.40gb": 1, "2g.20gb": 1, "1g.10gb": 2 } } };
