@@ -7,6 +7,7 @@
  */
 import * as semver from "semver";
 import { CONFIG_NAMESPACE } from "../config/schema";
+import { fleetConfigOf } from "../tools/stackFile";
 import { isDigest, isDigestRef, parseDigestRef, parseReleaseTag } from "../domain/image/tag";
 
 /** `models[i]…` paths are relative to the stack config namespace (= Pulumi project name). */
@@ -128,7 +129,7 @@ export function imageRecordFor(images: unknown, model: string, stack: string): I
 /** Extracts `model-fleet:models` from a parsed `Pulumi.<stack>.yaml` document. */
 export function modelsFromStackFile(doc: unknown, stack: string): unknown[] {
     const config = isObject(doc) ? doc.config : undefined;
-    const models = isObject(config) ? (config[MODELS_KEY] ?? config.models) : undefined;
+    const models = isObject(config) ? (fleetConfigOf({ config }).models ?? config.models) : undefined;
     if (!Array.isArray(models)) {
         throw new PromotionError(`Pulumi.${stack}.yaml has no ${MODELS_KEY} list`);
     }

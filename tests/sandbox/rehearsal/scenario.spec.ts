@@ -1,8 +1,8 @@
 /** Release-rehearsal scenario files (sandbox/rehearsal/scenario.ts) and the scenarios the project ships. */
+import { readFleetConfig } from "../../../tools/stackFile";
 import { strict as assert } from "node:assert";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import * as YAML from "yaml";
 import { breakpoints, loadScenario, parseDuration, parseScenario, ScenarioError, valuesAt } from "../../../sandbox/rehearsal/scenario";
 
 const SCENARIOS = path.join(__dirname, "..", "..", "scenarios");
@@ -164,7 +164,7 @@ describe("rehearsal scenarios: the shipped ones (tests/scenarios)", () => {
     });
 
     it("are consistent with the local stack's sentiment thresholds (success ≥ 0.95, p99 ≤ 800 ms, drop ≤ 0.03)", () => {
-        const stack = YAML.parse(fs.readFileSync(path.join(__dirname, "..", "..", "..", "Pulumi.local.yaml"), "utf8")).config["model-fleet:models"];
+        const stack = readFleetConfig("local").config.models;
         const a = stack.find((m: { name: string }) => m.name === "sentiment").canary.analysis;
         const load = (n: string) => loadScenario(path.join(SCENARIOS, `${n}.yaml`));
         const healthy = load("healthy");
