@@ -5,7 +5,9 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as YAML from "yaml";
-import { capacityBenchmark, machine, randomDemand, mulberry32, resultsMarkdown, syntheticStack } from "../../bench/run";
+import { capacityBenchmark, mulberry32, randomDemand } from "../../bench/capacity/benchmark";
+import { syntheticStack } from "../../bench/planScaling";
+import { machine, resultsMarkdown } from "../../bench/report";
 import { migProfiles } from "../../domain/gpu/catalogue";
 import { runStack } from "../../tools/harness";
 
