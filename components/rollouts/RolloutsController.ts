@@ -34,6 +34,7 @@ export const DEFAULT_CONTROLLER_NAMESPACE = "argo-rollouts";
 /** Names of the shared AnalysisTemplates (one set for every model). */
 export const ANALYSIS_TEMPLATE_NAMES: AnalysisTemplateNames = {
     successRate: "model-success-rate",
+    clientErrors: "model-client-errors",
     latency: "model-latency-p99",
     quality: "model-quality",
 };
@@ -143,7 +144,7 @@ export class RolloutsController extends pulumi.ComponentResource {
         this.analysisTemplateNames = { ...ANALYSIS_TEMPLATE_NAMES };
         this.analysisMinSeconds = analysisMinSeconds(ANALYSIS_TEMPLATE_NAMES, measurement);
         const templates: k8s.apiextensions.CustomResource[] = [];
-        for (const key of ["successRate", "latency", "quality"] as const) {
+        for (const key of ["successRate", "clientErrors", "latency", "quality"] as const) {
             const templateName = ANALYSIS_TEMPLATE_NAMES[key];
             templates.push(
                 new k8s.apiextensions.CustomResource(

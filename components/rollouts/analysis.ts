@@ -38,6 +38,7 @@ export type { MeasurementPolicy };
 /** Names of the shared AnalysisTemplates (RolloutsController.analysisTemplateNames). */
 export interface AnalysisTemplateNames {
     successRate: string;
+    clientErrors: string;
     latency: string;
     quality: string;
 }
@@ -243,8 +244,10 @@ export interface AnalysisTemplateOptions extends PromQueryOptions {
 }
 
 export interface AnalysisTemplateSet {
-    /** Success rate and client-error increase: the request-outcome gate. */
+    /** Non-5xx share of the canary's requests (canary alone). */
     successRate: IAnalysisTemplateSpec;
+    /** Canary's 4xx share minus stable's (a comparison with stable). */
+    clientErrors: IAnalysisTemplateSpec;
     latency: IAnalysisTemplateSpec;
     quality: IAnalysisTemplateSpec;
 }
@@ -306,11 +309,12 @@ export function analysisTemplateSpecs(opts: AnalysisTemplateOptions): AnalysisTe
     const args = (...extra: string[]) => [...COMMON_ARGS, ...extra].map((name) => ({ name }));
     return {
         successRate: {
-            args: args(ANALYSIS_ARGS.stableHash, ANALYSIS_ARGS.successRate, ANALYSIS_ARGS.maxClientErrorIncrease),
-            metrics: [
-                metric(METRIC_NAMES.successRate, measuredValue(successRateQuery(q)), thresholdConditions("atLeast", ANALYSIS_ARGS.successRate), opts),
-                metric(METRIC_NAMES.clientErrors, measuredValue(clientErrorIncreaseQuery(q)), thresholdConditions("atMost", ANALYSIS_ARGS.maxClientErrorIncrease), opts),
-            ],
+            args: args(ANALYSIS_ARGS.successRate),
+            metrics: [metric(METRIC_NAMES.successRate, measuredValue(successRateQuery(q)), thresholdConditions("atLeast", ANALYSIS_ARGS.successRate), opts)],
+        },
+        clientErrors: {
+            args: args(ANALYSIS_ARGS.stableHash, ANALYSIS_ARGS.maxClientErrorIncrease),
+            metrics: [metric(METRIC_NAMES.clientErrors, measuredValue(clientErrorIncreaseQuery(q)), thresholdConditions("atMost", ANALYSIS_ARGS.maxClientErrorIncrease), opts)],
         },
         latency: {
             args: args(ANALYSIS_ARGS.p99LatencyMs),
@@ -384,6 +388,7 @@ export function analysisMinSeconds(names: AnalysisTemplateNames, measurement: Me
     const specs = analysisTemplateSpecs({ prometheusUrl: "http://prometheus.invalid", measurement });
     return {
         [names.successRate]: templateMinSeconds(specs.successRate),
+        [names.clientErrors]: templateMinSeconds(specs.clientErrors),
         [names.latency]: templateMinSeconds(specs.latency),
         [names.quality]: templateMinSeconds(specs.quality),
     };

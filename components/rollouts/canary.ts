@@ -71,9 +71,16 @@ export function analysisArgs(canary: CanaryConfig, target: AnalysisTarget): IAna
     return args;
 }
 
-/** Template names one gate runs: success rate (with client errors) and latency always, quality when `maxAccuracyDrop` is set. */
-export function gateTemplates(canary: CanaryConfig, templates: AnalysisTemplateNames): string[] {
-    const names = [templates.successRate, templates.latency];
+/**
+ * Template names one gate runs. Below 100 %: success rate, latency, and the comparisons with stable (client-error
+ * increase; quality when `maxAccuracyDrop` is set). At 100 % stable serves no traffic, so a comparison would only
+ * ever be inconclusive: that gate judges the canary alone (success rate, latency). docs/design/canary-analysis.md.
+ */
+export function gateTemplates(canary: CanaryConfig, templates: AnalysisTemplateNames, weight: number): string[] {
+    if (weight >= 100) {
+        return [templates.successRate, templates.latency];
+    }
+    const names = [templates.successRate, templates.clientErrors, templates.latency];
     if (canary.analysis.maxAccuracyDrop !== undefined) {
         names.push(templates.quality);
     }
@@ -86,16 +93,13 @@ export function gateTemplates(canary: CanaryConfig, templates: AnalysisTemplateN
  */
 export function canarySteps(canary: CanaryConfig, templates: AnalysisTemplateNames, target: AnalysisTarget): CanaryStep[] {
     validateCanary(canary);
-    const analysis = {
-        templates: gateTemplates(canary, templates).map((templateName) => ({ templateName })),
-        args: analysisArgs(canary, target),
-    };
+    const args = analysisArgs(canary, target);
     const steps: CanaryStep[] = [];
     for (const weight of canary.steps) {
         steps.push({ setWeight: weight });
         steps.push({ pause: { duration: `${canary.pauseSeconds}s` } });
         // Each gate gets its own copy so a later mutation of one step cannot leak into the others.
-        steps.push({ analysis: structuredClone(analysis) });
+        steps.push({ analysis: { templates: gateTemplates(canary, templates, weight).map((templateName) => ({ templateName })), args: structuredClone(args) } });
     }
     return steps;
 }

@@ -63,7 +63,7 @@ export interface ModelServiceRollouts {
     /** How the canary gets traffic: replica-weighted (none), nginx canary Ingress or Istio VirtualService. No default. */
     readonly trafficRouting: "none" | "nginx" | "istio";
     /** Names of the shared AnalysisTemplates (RolloutsController.analysisTemplateNames). No default. */
-    readonly analysisTemplates: { successRate: string; latency: string; quality: string };
+    readonly analysisTemplates: { successRate: string; clientErrors: string; latency: string; quality: string };
     /** Host of the nginx Ingress / Istio VirtualService. No default (index.ts derives it from `rollouts.ingressHost`). */
     readonly host: string;
     /** Minimum seconds per AnalysisTemplate run (RolloutsController.analysisMinSeconds); default: ModelCanary's. */

@@ -214,6 +214,54 @@ export const TOOLS: readonly ToolSpec[] = [
         ldflags: [],
         checks: [{ binary: "argo-evaluate", args: ["--version"], expect: /argo-rollouts v1\.9\.0\)$/ }],
     },
+    {
+        // Sigstore cosign (signing and verifying the model images, issue #16). v3.1.3 is the newest tag the module proxy
+        // serves; its go.mod has no replaces. Release stamps: cosign Makefile LDFLAGS (sigs.k8s.io/release-utils/version);
+        // the commit is not in the module zip, so gitCommit carries the tag, and buildDate is the tag time the proxy reports.
+        name: "cosign",
+        version: "v3.1.3",
+        module: "github.com/sigstore/cosign/v3",
+        moduleVersion: "v3.1.3",
+        binaries: { cosign: "github.com/sigstore/cosign/v3/cmd/cosign" },
+        ldflags: [
+            "-buildid=",
+            "-X sigs.k8s.io/release-utils/version.gitVersion=v3.1.3",
+            "-X sigs.k8s.io/release-utils/version.gitCommit=v3.1.3",
+            "-X sigs.k8s.io/release-utils/version.gitTreeState=clean",
+            "-X sigs.k8s.io/release-utils/version.buildDate=2026-08-05T23:43:27Z",
+        ],
+        checks: [{ binary: "cosign", args: ["version"], expect: /GitVersion:\s+v3\.1\.3\b/ }],
+    },
+    {
+        // The CNCF OCI registry, a local registry for the supply-chain suite (issue #16). Release stamps: its Dockerfile
+        // `version` stage (version without the leading v, revision, mainpkg), CGO off, -trimpath; the commit is not in the
+        // module zip, so the revision carries the tag.
+        name: "distribution",
+        version: "v3.1.2",
+        module: "github.com/distribution/distribution/v3",
+        moduleVersion: "v3.1.2",
+        binaries: { registry: "github.com/distribution/distribution/v3/cmd/registry" },
+        ldflags: [
+            "-X github.com/distribution/distribution/v3/version.version=3.1.2",
+            "-X github.com/distribution/distribution/v3/version.revision=v3.1.2",
+            "-X github.com/distribution/distribution/v3/version.mainpkg=github.com/distribution/distribution/v3",
+        ],
+        checks: [{ binary: "registry", args: ["--version"], expect: /github\.com\/distribution\/distribution\/v3 3\.1\.2\b/ }],
+    },
+    {
+        // go-containerregistry's crane: builds and pushes the small OCI images of the supply-chain suite. Release stamps:
+        // its .goreleaser.yml (both Version variables, the tag without the leading v).
+        name: "crane",
+        version: "v0.22.1",
+        module: "github.com/google/go-containerregistry",
+        moduleVersion: "v0.22.1",
+        binaries: { crane: "github.com/google/go-containerregistry/cmd/crane" },
+        ldflags: [
+            "-X github.com/google/go-containerregistry/cmd/crane/cmd.Version=0.22.1",
+            "-X github.com/google/go-containerregistry/pkg/v1/remote/transport.Version=0.22.1",
+        ],
+        checks: [{ binary: "crane", args: ["version"], expect: /^0\.22\.1\b/ }],
+    },
 ];
 
 export function toolSpec(name: string): ToolSpec {

@@ -8,6 +8,8 @@ import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
 import { findReferenceFile, firstReferenceSource, referencePins, sha256 } from "../../scripts/reference";
+import { COSIGN_VERSION } from "../../scripts/signing";
+import { toolSpec } from "../../sandbox/tools/manifest";
 import { readStackDocument, REPO_ROOT } from "../../tools/stackFile";
 import { needsReference } from "../../tools/reference";
 
@@ -68,6 +70,8 @@ const KNOWN_INPUTS: Record<string, ReadonlySet<string>> = {
     "actions/checkout": new Set(["repository", "ref", "token", "persist-credentials", "path", "fetch-depth"]),
     "actions/setup-node": new Set(["node-version", "node-version-file", "cache", "cache-dependency-path", "registry-url"]),
     "actions/upload-artifact": new Set(["name", "path", "if-no-files-found", "retention-days", "compression-level", "overwrite", "include-hidden-files"]),
+    "sigstore/cosign-installer": new Set(["cosign-release", "install-dir", "use-sudo"]),
+    "aws-actions/amazon-ecr-login": new Set(["registries", "skip-logout", "mask-password", "registry-type", "http-proxy"]),
 };
 
 /** Long-lived AWS credentials must never reach a workflow, as action inputs or as environment variables. */
@@ -523,6 +527,37 @@ describe("CI workflows (.github/workflows)", () => {
                 const g = typeof job.concurrency === "object" ? job.concurrency.group : job.concurrency;
                 if (g !== undefined) assert.ok(![...groups.values()].includes(g), `pull-request.yml › ${id} shares an up group`);
             }
+        });
+
+        it("dev signs its images after pulumi up: cosign installed at the tool cache's release, ECR login, npm run sign on the stack", () => {
+            const [, job] = upJob("dev");
+            const steps = job.steps ?? [];
+            const upAt = indexOfStep(job, (s) => s.uses !== undefined && actionName(s.uses) === "pulumi/actions");
+            const signAt = indexOfStep(job, (s) => /^npm run sign\b/.test(s.run?.trim() ?? ""));
+            assert.ok(signAt > upAt && upAt >= 0, "npm run sign runs after pulumi up");
+            const sign = steps[signAt];
+            assert.equal(sign.run?.trim(), 'npm run sign -- --stack "$STACK"', "signs the whole stack, the command the suite runs");
+            assert.equal(sign.env?.STACK, "${{ vars.PULUMI_ORG }}/dev");
+            assert.equal(sign.env?.PULUMI_ACCESS_TOKEN, "${{ secrets.PULUMI_ACCESS_TOKEN }}", "reads the stack outputs from Pulumi Cloud");
+
+            const installer = stepsUsing(job, "sigstore/cosign-installer");
+            assert.equal(installer.length, 1, "cosign is installed once");
+            assert.match(String(installer[0].uses), /@v4(\.|$)/, "cosign-installer v4 installs cosign v3");
+            assert.equal(installer[0].with?.["cosign-release"], COSIGN_VERSION);
+            assert.equal(COSIGN_VERSION, toolSpec("cosign").version, "the workflow's cosign is the one the real-tools suite builds");
+            const before = (action: string) => {
+                const i = indexOfStep(job, (s) => s.uses !== undefined && actionName(s.uses) === action);
+                assert.ok(i >= 0 && i < signAt, `${action} comes before npm run sign`);
+                return i;
+            };
+            before("sigstore/cosign-installer");
+            const loginAt = before("aws-actions/amazon-ecr-login");
+            assert.ok(before("aws-actions/configure-aws-credentials") < loginAt, "the ECR login uses the assumed role");
+        });
+
+        it("prod does not sign: it runs digests promoted from dev, signed there", () => {
+            const [, job] = upJob("prod");
+            assert.equal(indexOfStep(job, (s) => /^npm run sign\b/.test(s.run?.trim() ?? "")), -1);
         });
     });
 });

@@ -39,7 +39,7 @@ const argValue = (name: string) => ARGS.find((a) => a.name === name)!.value;
 
 const specs = analysisTemplateSpecs({ prometheusUrl: "http://prometheus-operated.monitoring.svc:9090" });
 const TEMPLATE_METRICS: Record<MetricKey, IMetric> = Object.fromEntries(
-    [specs.successRate, specs.latency, specs.quality]
+    [specs.successRate, specs.clientErrors, specs.latency, specs.quality]
         .flatMap((s) => s.metrics ?? [])
         .map((m) => [Object.entries(METRIC_NAMES).find(([, n]) => n === m.name)![0], m]),
 ) as Record<MetricKey, IMetric>;

@@ -30,7 +30,7 @@ const DEV_CANARY: CanaryConfig = { steps: [25, 50, 100], pauseSeconds: 60, analy
 const TARGET = { model: "sentiment", version: "2.1.4", service: "sentiment-canary" };
 const PROM = "http://prometheus-operated.monitoring.svc.cluster.local:9090";
 const specs = analysisTemplateSpecs({ prometheusUrl: PROM });
-const allMetrics = [specs.successRate, specs.latency, specs.quality].flatMap((s) => s.metrics ?? []);
+const allMetrics = [specs.successRate, specs.clientErrors, specs.latency, specs.quality].flatMap((s) => s.metrics ?? []);
 
 // ---------------------------------------------------------------------------------------------------------------
 // A faithful stand-in for Argo's condition evaluation (utils/evaluate/evaluate.go): resolve {{args.x}}, evaluate
@@ -143,17 +143,30 @@ describe("rollouts: canary steps", () => {
         });
     });
 
-    it("each gate runs success rate, latency and (with maxAccuracyDrop) quality", () => {
+    it("each gate below 100% runs success rate, client errors, latency and (with maxAccuracyDrop) quality", () => {
         for (const s of steps.filter((x) => x.analysis)) {
             assert.deepEqual(
                 s.analysis!.templates!.map((t) => t.templateName),
-                [ANALYSIS_TEMPLATE_NAMES.successRate, ANALYSIS_TEMPLATE_NAMES.latency, ANALYSIS_TEMPLATE_NAMES.quality],
+                [ANALYSIS_TEMPLATE_NAMES.successRate, ANALYSIS_TEMPLATE_NAMES.clientErrors, ANALYSIS_TEMPLATE_NAMES.latency, ANALYSIS_TEMPLATE_NAMES.quality],
             );
         }
         const dev = canarySteps(DEV_CANARY, ANALYSIS_TEMPLATE_NAMES, TARGET);
-        for (const s of dev.filter((x) => x.analysis)) {
-            assert.deepEqual(s.analysis!.templates!.map((t) => t.templateName), [ANALYSIS_TEMPLATE_NAMES.successRate, ANALYSIS_TEMPLATE_NAMES.latency]);
+        for (const s of dev.slice(0, 6).filter((x) => x.analysis)) {
+            assert.deepEqual(s.analysis!.templates!.map((t) => t.templateName), [ANALYSIS_TEMPLATE_NAMES.successRate, ANALYSIS_TEMPLATE_NAMES.clientErrors, ANALYSIS_TEMPLATE_NAMES.latency]);
             assert.ok(!s.analysis!.args!.some((a) => a.name === ANALYSIS_ARGS.maxAccuracyDrop), "no quality threshold without maxAccuracyDrop");
+        }
+    });
+
+    it("the gate at 100% judges the canary alone: stable serves no traffic there, so no comparison with it", () => {
+        for (const canary of [DEV_CANARY, { ...PROD_CANARY, steps: [5, 25, 50, 100] }]) {
+            const rendered = canarySteps(canary, ANALYSIS_TEMPLATE_NAMES, TARGET);
+            const at100 = rendered.findIndex((x) => x.setWeight === 100);
+            assert.equal(at100, rendered.length - 3, "100% is the last weight");
+            assert.deepEqual(rendered[at100 + 2].analysis!.templates!.map((t) => t.templateName), [ANALYSIS_TEMPLATE_NAMES.successRate, ANALYSIS_TEMPLATE_NAMES.latency]);
+            // Every earlier gate still compares with stable.
+            for (const s of rendered.slice(0, at100).filter((x) => x.analysis)) {
+                assert.ok(s.analysis!.templates!.some((t) => t.templateName === ANALYSIS_TEMPLATE_NAMES.clientErrors));
+            }
         }
     });
 
@@ -179,7 +192,7 @@ describe("rollouts: canary steps", () => {
         assert.equal(args[ANALYSIS_ARGS.minFeedbackSamples], "400");
         for (const s of canarySteps(DEV_CANARY, ANALYSIS_TEMPLATE_NAMES, TARGET).filter((x) => x.analysis)) {
             const names = s.analysis!.args!.map((a) => a.name);
-            assert.ok(names.includes(ANALYSIS_ARGS.maxClientErrorIncrease), "the success-rate template compares 4xx shares in every gate");
+            assert.ok(names.includes(ANALYSIS_ARGS.maxClientErrorIncrease), "every gate passes the client-error threshold (Argo ignores args no template declares)");
             assert.ok(names.includes(ANALYSIS_ARGS.stableHash), "…against stable's pods");
             assert.ok(!names.includes(ANALYSIS_ARGS.minFeedbackSamples), "no feedback minimum without the quality gate");
         }
@@ -188,6 +201,7 @@ describe("rollouts: canary steps", () => {
     it("supplies every arg each referenced template declares (Argo fails a run with an unresolved arg)", () => {
         const byName: Record<string, typeof specs.successRate> = {
             [ANALYSIS_TEMPLATE_NAMES.successRate]: specs.successRate,
+            [ANALYSIS_TEMPLATE_NAMES.clientErrors]: specs.clientErrors,
             [ANALYSIS_TEMPLATE_NAMES.latency]: specs.latency,
             [ANALYSIS_TEMPLATE_NAMES.quality]: specs.quality,
         };
@@ -311,7 +325,7 @@ describe("rollouts: analysis templates", () => {
     });
 
     it("templates declare args without defaults (two merged templates may not both give one arg a value)", () => {
-        for (const s of [specs.successRate, specs.latency, specs.quality]) {
+        for (const s of [specs.successRate, specs.clientErrors, specs.latency, specs.quality]) {
             for (const a of s.args ?? []) {
                 assert.equal(a.value, undefined, a.name);
                 assert.equal(a.valueFrom, undefined, a.name);
@@ -323,7 +337,7 @@ describe("rollouts: analysis templates", () => {
     });
 
     it("every {{args.x}} a template uses is one it declares", () => {
-        for (const s of [specs.successRate, specs.latency, specs.quality]) {
+        for (const s of [specs.successRate, specs.clientErrors, specs.latency, specs.quality]) {
             const declared = new Set((s.args ?? []).map((a) => a.name));
             for (const used of JSON.stringify(s.metrics).matchAll(/\{\{args\.([A-Za-z0-9-]+)\}\}/g)) {
                 assert.ok(declared.has(used[1]), `uses undeclared ${used[1]}`);
@@ -375,9 +389,12 @@ describe("rollouts: analysis templates", () => {
         assert.doesNotMatch(queryOf(custom.quality), /\[(2m|5m|10m)\]/);
     });
 
-    it("the success-rate template carries both request-outcome metrics: 5xx (absolute) and 4xx (relative to stable)", () => {
-        assert.deepEqual(specs.successRate.metrics!.map((m) => m.name), [METRIC_NAMES.successRate, METRIC_NAMES.clientErrors]);
-        assert.ok(specs.successRate.args!.some((a) => a.name === ANALYSIS_ARGS.stableHash));
+    it("request outcomes are two templates: 5xx share (canary alone) and 4xx increase (relative to stable)", () => {
+        assert.deepEqual(specs.successRate.metrics!.map((m) => m.name), [METRIC_NAMES.successRate]);
+        assert.deepEqual(specs.clientErrors.metrics!.map((m) => m.name), [METRIC_NAMES.clientErrors]);
+        assert.ok(!specs.successRate.args!.some((a) => a.name === ANALYSIS_ARGS.stableHash), "the absolute gate needs no stable pods");
+        assert.ok(!specs.latency.args!.some((a) => a.name === ANALYSIS_ARGS.stableHash), "the absolute gate needs no stable pods");
+        assert.ok(specs.clientErrors.args!.some((a) => a.name === ANALYSIS_ARGS.stableHash));
         assert.ok(specs.quality.args!.some((a) => a.name === ANALYSIS_ARGS.minFeedbackSamples));
     });
 });

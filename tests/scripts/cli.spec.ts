@@ -14,8 +14,9 @@ import { planCommand } from "../../scripts/plan";
 import { policyCommand } from "../../scripts/policy";
 import { promoteCommand } from "../../scripts/promote";
 import { referenceFetchCommand } from "../../scripts/reference";
+import { signCommand } from "../../scripts/sign";
 
-const COMMANDS: Array<Command<any>> = [planCommand, policyCommand, promoteCommand, benchCommand, docsCommand, referenceFetchCommand];
+const COMMANDS: Array<Command<any>> = [planCommand, policyCommand, promoteCommand, benchCommand, docsCommand, referenceFetchCommand, signCommand];
 
 /** Runs a command as `npm run` does (ts-node, transpile-only) from the repository root. */
 function runCli(script: string, args: string[], env: NodeJS.ProcessEnv = process.env): { status: number | null; stdout: string; stderr: string } {

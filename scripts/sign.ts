@@ -1,0 +1,227 @@
+/**
+ * npm run sign -- --stack <name> | --outputs <file.json> | --image <repo@sha256:…> --model <m> --version <v> --git-sha <sha>
+ *                 [--key <ref>] [--sbom buildkit|none|<dir>] [--verify] [--dry-run]
+ *
+ * Signs every image of a stack (its `images` and `signing` outputs) with Cosign, and attests a SLSA provenance and
+ * an SPDX SBOM for each; `--verify` checks all three. The cosign command lines come from the pure functions of
+ * ./signing (the real-tools suite runs the same ones). Flow, flags and reasons: docs/supply-chain.md.
+ */
+import { execFileSync, spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { command, PULUMI_CLI_HINTS, REPO_ROOT, requireTool, runMain, table, ToolRequest, UsageError, Values } from "./cli";
+import {
+    builderFromEnv,
+    buildkitSbomArgs,
+    COSIGN_VERSION,
+    CosignStep,
+    ImageToSign,
+    parseDigestRef,
+    predicateFile,
+    provenancePredicate,
+    SbomSource,
+    shellLine,
+    SigningError,
+    SigningInputs,
+    signingInputsFromOutputs,
+    signPlan,
+    verifyPlan,
+} from "./signing";
+
+export const signCommand = command({
+    name: "sign",
+    usage: [
+        "--stack <name> [--key <ref>] [--sbom buildkit|none|<dir>] [--verify] [--dry-run]",
+        "--outputs <file.json> [--key <ref>] [--sbom buildkit|none|<dir>] [--verify] [--dry-run]",
+        "--image <repo@sha256:…> --model <name> --version <x.y.z> --git-sha <sha> --key <ref> [--sbom …] [--verify] [--dry-run]",
+    ],
+    description: `
+Signs model images with Cosign by digest (never by tag), with the model, version and git sha as annotations, and
+attests a SLSA v1 provenance and an SPDX SBOM for each (cosign attest). Nothing goes to Sigstore's public
+transparency log or certificate authority: the key alone vouches for the image. The images and the key come from a
+stack's outputs (\`images\`, \`signing\`: read with \`pulumi stack output --json\`), from a file holding those outputs,
+or from --image and its flags. --verify checks the signature (and its annotations) and both attestations instead.
+
+Keys (--key, or the stack's signing.keyRef): a cosign key file, awskms:///<key ARN>, k8s://<namespace>/<secret>,
+env://<VAR>, … (whatever cosign --key accepts); COSIGN_PASSWORD unlocks an encrypted key file. --verify takes the
+public key: a .pub file, a KMS URI, or the stack's signing.publicKeyPem when --key is not given.`,
+    options: {
+        stack: { type: "string", value: "name", help: "sign the images of this stack (its outputs, read with the Pulumi CLI)" },
+        outputs: { type: "string", value: "file.json", help: "read the outputs from this file (`pulumi stack output --json` of a stack)" },
+        image: { type: "string", value: "repo@sha256:…", help: "sign one image by digest (with --model, --version, --git-sha, --key)" },
+        model: { type: "string", value: "name", help: "the model of --image" },
+        version: { type: "string", value: "x.y.z", help: "the model version of --image" },
+        "git-sha": { type: "string", value: "sha", help: "the commit --image was built from" },
+        key: { type: "string", value: "ref", help: "cosign key reference (overrides the stack's signing.keyRef); the public key with --verify" },
+        sbom: {
+            type: "string",
+            value: "buildkit|none|dir",
+            help: "SBOM to attest: BuildKit's (default; read with docker buildx imagetools), <dir>/<model>.spdx.json, or none",
+        },
+        verify: { type: "boolean", help: "verify the signatures and attestations instead of signing" },
+        "dry-run": { type: "boolean", help: "print the cosign commands instead of running them" },
+    },
+    userErrors: [SigningError],
+});
+
+type Opts = Values<typeof signCommand.spec.options>;
+
+function sbomSource(value: string | undefined): SbomSource {
+    if (value === undefined || value === "buildkit") return { kind: "buildkit" };
+    if (value === "none") return { kind: "none" };
+    if (!fs.existsSync(value) || !fs.statSync(value).isDirectory()) {
+        throw new UsageError(`--sbom ${value}: not "buildkit", "none" or a directory holding <model>.spdx.json files`);
+    }
+    return { kind: "dir", dir: path.resolve(value) };
+}
+
+function readInputs(values: Opts): SigningInputs & { stack?: string } {
+    const sources = [values.stack, values.outputs, values.image].filter((v) => v !== undefined);
+    if (sources.length !== 1) throw new UsageError(`give exactly one of --stack, --outputs, --image\n${signCommand.usage()}`);
+    if (values.image !== undefined) {
+        const missing = (["model", "version", "git-sha", "key"] as const).filter((k) => values[k] === undefined);
+        if (missing.length > 0) throw new UsageError(`--image needs ${missing.map((k) => `--${k}`).join(", ")}`);
+        parseDigestRef(values.image);
+        const image: ImageToSign = { model: values.model!, version: values.version!, ref: values.image, gitSha: values["git-sha"]! };
+        return { images: [image], keyRef: values.key! };
+    }
+    for (const k of ["model", "version", "git-sha"] as const) {
+        if (values[k] !== undefined) throw new UsageError(`--${k} goes with --image (the stack outputs say it for each image)`);
+    }
+    let outputs: unknown;
+    let source: string;
+    if (values.outputs !== undefined) {
+        source = values.outputs;
+        try {
+            outputs = JSON.parse(fs.readFileSync(values.outputs, "utf8"));
+        } catch (e) {
+            throw new SigningError(`${values.outputs}: ${(e as Error).message}`);
+        }
+    } else {
+        const stack = values.stack!;
+        source = `stack ${stack}`;
+        const req: ToolRequest = {
+            name: "pulumi",
+            title: "the Pulumi CLI",
+            purpose: `to read stack ${stack}'s outputs`,
+            instead: ["save the outputs where the CLI is set up (`pulumi stack output --stack <name> --json --show-secrets > outputs.json`) and pass --outputs outputs.json", ...PULUMI_CLI_HINTS],
+        };
+        const cli = requireTool(signCommand, req).path;
+        // --show-secrets: on a kubeconfig stack the key reference is a Pulumi secret. It is read, never printed.
+        const out = execFileSync(cli, ["stack", "output", "--stack", stack, "--json", "--show-secrets"], { cwd: REPO_ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
+        try {
+            outputs = JSON.parse(out);
+        } catch {
+            throw new SigningError(`pulumi stack output --stack ${stack} --json did not print JSON: ${out.slice(0, 200)}`);
+        }
+    }
+    const inputs = signingInputsFromOutputs(outputs, source);
+    return { ...inputs, keyRef: values.key ?? inputs.keyRef, ...(values.stack ? { stack: values.stack } : {}) };
+}
+
+function cosignPath(): string {
+    const found = requireTool(signCommand, {
+        name: "cosign",
+        title: `Cosign (${COSIGN_VERSION})`,
+        purpose: "to sign and verify the images",
+        instead: [
+            "build it into the tool cache: `npm run tools -- build cosign` (then rerun; it is picked up from there)",
+            `or install cosign ${COSIGN_VERSION} (https://github.com/sigstore/cosign/releases) and put \`cosign\` on PATH`,
+        ],
+    });
+    if (found.source === "tool cache") console.error(`sign: using cosign from the tool cache: ${found.path}`);
+    return found.path;
+}
+
+/** Runs one cosign step with its output passed through; returns its exit code. */
+function runCosign(cosign: string, step: CosignStep): number {
+    console.error(`\nsign: ${step.model}: ${step.what}\n$ ${shellLine("cosign", step.args)}`);
+    const r = spawnSync(cosign, step.args, { stdio: ["ignore", "inherit", "inherit"] });
+    if (r.error) throw new SigningError(`cosign: ${r.error.message}`);
+    return r.status ?? 1;
+}
+
+/** The public key for --verify: --key, else the stack's PEM (to a temp file), else the key reference (a KMS URI). */
+function publicKeyFor(values: Opts, inputs: SigningInputs, tmp: string): string {
+    if (values.key !== undefined) return values.key;
+    if (inputs.publicKeyPem) {
+        const file = path.join(tmp, "signing.pub");
+        fs.writeFileSync(file, inputs.publicKeyPem);
+        return file;
+    }
+    return inputs.keyRef;
+}
+
+function main(values: Opts): number {
+    const inputs = readInputs(values);
+    const sbom = sbomSource(values.sbom);
+    const dryRun = values["dry-run"] === true;
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "model-fleet-sign-"));
+    let keep = false;
+    try {
+        if (values.verify) {
+            if (dryRun) {
+                // The stack's PEM would go to a temp file that is gone when the commands are read: name it signing.pub.
+                const fromPem = values.key === undefined && inputs.publicKeyPem !== undefined;
+                if (fromPem) console.log("# first save the stack's signing.publicKeyPem output as signing.pub");
+                for (const s of verifyPlan(inputs.images, fromPem ? "signing.pub" : publicKeyFor(values, inputs, tmp), sbom.kind !== "none")) console.log(shellLine("cosign", s.args));
+                return 0;
+            }
+            const steps = verifyPlan(inputs.images, publicKeyFor(values, inputs, tmp), sbom.kind !== "none");
+            const cosign = cosignPath();
+            const results = steps.map((s) => ({ step: s, code: runCosign(cosign, s) }));
+            console.log(`\n${table([["MODEL", "CHECK", "RESULT"], ...results.map((r) => [r.step.model, r.step.what, r.code === 0 ? "ok" : `FAILED (exit ${r.code})`])])}`);
+            const failed = results.filter((r) => r.code !== 0).length;
+            if (failed > 0) throw new SigningError(`${failed} of ${results.length} checks failed`);
+            return 0;
+        }
+
+        const builder = builderFromEnv(process.env);
+        for (const img of inputs.images) {
+            const file = path.join(tmp, predicateFile(img.model, "slsaprovenance1"));
+            fs.writeFileSync(file, JSON.stringify(provenancePredicate(img, builder, inputs.stack), null, 2) + "\n");
+        }
+        const steps = signPlan(inputs.images, inputs.keyRef, tmp, sbom);
+        if (dryRun) {
+            // Keep the provenance predicates the printed commands name.
+            keep = true;
+            console.log(`# the provenance predicates are in ${tmp}`);
+            if (sbom.kind === "buildkit") for (const img of inputs.images) console.log(`${shellLine("docker", buildkitSbomArgs(img.ref))} > ${path.join(tmp, predicateFile(img.model, "spdxjson"))}`);
+            for (const s of steps) console.log(shellLine("cosign", s.args));
+            return 0;
+        }
+        if (sbom.kind === "buildkit") {
+            for (const img of inputs.images) fs.writeFileSync(path.join(tmp, predicateFile(img.model, "spdxjson")), buildkitSbom(img.ref));
+        } else if (sbom.kind === "dir") {
+            const missing = inputs.images.map((i) => path.join(sbom.dir, predicateFile(i.model, "spdxjson"))).filter((f) => !fs.existsSync(f));
+            if (missing.length > 0) throw new SigningError(`--sbom ${sbom.dir}: missing ${missing.join(", ")}`);
+        }
+        const cosign = cosignPath();
+        for (const s of steps) {
+            const code = runCosign(cosign, s);
+            if (code !== 0) throw new SigningError(`cosign ${s.what} of ${s.model} failed (exit ${code}); nothing after it was signed`);
+        }
+        console.log(`\n${table([["MODEL", "VERSION", "IMAGE", "SIGNED"], ...inputs.images.map((i) => [i.model, i.version, i.ref, sbom.kind === "none" ? "signature, provenance" : "signature, provenance, sbom"])])}`);
+        return 0;
+    } finally {
+        if (!keep) fs.rmSync(tmp, { recursive: true, force: true });
+    }
+}
+
+/** BuildKit's SPDX document of an image (docker buildx imagetools inspect), or an error saying what to do. */
+function buildkitSbom(ref: string): string {
+    const r = spawnSync("docker", buildkitSbomArgs(ref), { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+    if (r.error || r.status !== 0) {
+        throw new SigningError(`reading BuildKit's SBOM of ${ref} failed (${r.error?.message ?? `docker exited ${r.status}: ${String(r.stderr).trim().slice(0, 400)}`}); pass --sbom <dir> or --sbom none`);
+    }
+    const out = String(r.stdout).trim();
+    if (out === "" || out === "null") {
+        throw new SigningError(`${ref} carries no BuildKit SBOM (build it with an SBOM attestation, or pass --sbom <dir> / --sbom none)`);
+    }
+    return out + "\n";
+}
+
+if (require.main === module) {
+    void runMain(signCommand, main);
+}

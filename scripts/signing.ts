@@ -1,0 +1,305 @@
+/**
+ * Signing model images with Cosign (pure: no I/O; the two Sigstore documents of scripts/sigstore/ are named, not read). Every cosign command line of `npm run sign` — in the CI workflow,
+ * for an operator, and in the real-tools suite (sandbox/supplychain) — comes from the argv functions here, so the
+ * tests run the same command line the workflow runs. Flags and the reasons for them: docs/supply-chain.md.
+ *
+ * cosign v3 flags: cmd/cosign/cli/options/{sign,attest,verify}.go; the no-transparency-log checks:
+ * cmd/cosign/cli/signcommon/common.go (LoadTrustedMaterialAndSigningConfig) and cmd/cosign/cli/verify/common.go
+ * (verifyOfflineWithKey), all at github.com/sigstore/cosign/v3@v3.1.3.
+ */
+import * as path from "path";
+import { z } from "zod";
+import { modelLabels } from "../domain/labels";
+
+/** The cosign release the tool cache builds and the workflow installs (sigstore/cosign-installer `cosign-release`). */
+export const COSIGN_VERSION = "v3.1.3";
+
+/** A signing, attesting or verifying failure that the user can act on (printed without a stack trace). */
+export class SigningError extends Error {
+    constructor(message: string) {
+        super(message);
+        this.name = "SigningError";
+    }
+}
+
+/**
+ * Annotation keys of a signature: the keys the project already uses for each fact. The model and version are the
+ * pod's own labels (components/serving/labels.ts `modelLabels`, same values), so an admission policy can compare the
+ * signature with the pod; the git sha is the OCI revision key the image itself carries (components/image/imagePlan.ts).
+ */
+export const ANNOTATION_KEYS = {
+    model: "app.kubernetes.io/name",
+    version: "app.kubernetes.io/version",
+    gitSha: "org.opencontainers.image.revision",
+} as const;
+
+/** What is signed: one model image, by digest. */
+export interface ImageToSign {
+    readonly model: string;
+    readonly version: string;
+    /** `<repository>@sha256:<64 hex>`; a tag is refused. */
+    readonly ref: string;
+    readonly gitSha: string;
+    /** The release tag (`v<version>-<sha>`), recorded in the provenance. */
+    readonly tag?: string;
+}
+
+const DIGEST = /^sha256:[0-9a-f]{64}$/;
+
+/** Splits `<repository>@sha256:<hex>`; refuses a tag-only or malformed reference, naming what to do instead. */
+export function parseDigestRef(ref: string): { repository: string; digest: string } {
+    const at = ref.lastIndexOf("@");
+    if (at < 0) {
+        throw new SigningError(
+            `${ref} is not pinned by digest: sign and verify <repository>@sha256:<64 hex>, never a tag (a tag can be moved to another image after signing)`,
+        );
+    }
+    const repository = ref.slice(0, at);
+    const digest = ref.slice(at + 1);
+    if (!DIGEST.test(digest)) {
+        throw new SigningError(`${ref}: the digest must be sha256:<64 lowercase hex>, got ${JSON.stringify(digest)}`);
+    }
+    const lastSegment = repository.slice(repository.lastIndexOf("/") + 1);
+    if (repository === "" || lastSegment.includes(":")) {
+        throw new SigningError(`${ref}: give the repository without a tag before the digest (<repository>@sha256:…)`);
+    }
+    return { repository, digest };
+}
+
+/** The annotations a signature carries (and a verification requires). */
+export function signatureAnnotations(image: ImageToSign): Record<string, string> {
+    const labels = modelLabels(image.model, image.version);
+    return {
+        [ANNOTATION_KEYS.model]: labels[ANNOTATION_KEYS.model],
+        [ANNOTATION_KEYS.version]: labels[ANNOTATION_KEYS.version],
+        [ANNOTATION_KEYS.gitSha]: image.gitSha,
+    };
+}
+
+function annotationFlags(annotations: Record<string, string>): string[] {
+    return Object.entries(annotations).flatMap(([k, v]) => ["-a", `${k}=${v}`]);
+}
+
+/**
+ * Sign and attest without Sigstore's public services: no Rekor upload, no Fulcio certificate, no TUF download.
+ * `--signing-config` names a signing config with no services at all (scripts/sigstore/signing-config.json, what
+ * `cosign signing-config create` prints without service flags), so nothing is uploaded to a transparency log or a
+ * timestamp authority; `--trusted-root` gives the matching empty trusted root (scripts/sigstore/trusted-root.json,
+ * `cosign trusted-root create`), because with a signing config cosign otherwise fetches the public trusted root from
+ * TUF. This is the route cosign v3 recommends: `--tlog-upload=false` is deprecated ("prefer using a --signing-config
+ * file with no transparency log services") and refused together with a signing config. The signature is a Sigstore
+ * bundle (v3's default `--new-bundle-format`), stored next to the image as an OCI referrer (or under the
+ * `sha256-<hex>` tag where the registry has no referrers API). `--yes` answers cosign's prompts (CI has no terminal).
+ */
+export const SIGSTORE_DIR = path.join(__dirname, "sigstore");
+export const PRIVATE_SIGNING_FLAGS: readonly string[] = [
+    "--signing-config",
+    path.join(SIGSTORE_DIR, "signing-config.json"),
+    "--trusted-root",
+    path.join(SIGSTORE_DIR, "trusted-root.json"),
+    "--yes",
+];
+
+/** Verify against the key alone: the signature was never logged, so there is no inclusion proof to check. */
+export const PRIVATE_VERIFY_FLAGS: readonly string[] = ["--insecure-ignore-tlog=true"];
+
+/** `cosign sign`: the image digest (an index digest covers BuildKit's own SBOM/provenance manifests) with annotations. */
+export function cosignSignArgs(image: ImageToSign, keyRef: string): string[] {
+    parseDigestRef(image.ref);
+    requireKey(keyRef);
+    return ["sign", "--key", keyRef, ...PRIVATE_SIGNING_FLAGS, ...annotationFlags(signatureAnnotations(image)), image.ref];
+}
+
+/** The attestations every image gets, by cosign's `--type` name. */
+export const ATTESTATION_TYPES = ["slsaprovenance1", "spdxjson"] as const;
+export type AttestationType = (typeof ATTESTATION_TYPES)[number];
+
+/** `cosign attest`: a signed in-toto statement about the digest with the predicate from a file. */
+export function cosignAttestArgs(image: ImageToSign, keyRef: string, type: AttestationType, predicatePath: string): string[] {
+    parseDigestRef(image.ref);
+    requireKey(keyRef);
+    return ["attest", "--key", keyRef, ...PRIVATE_SIGNING_FLAGS, "--type", type, "--predicate", predicatePath, image.ref];
+}
+
+/**
+ * `cosign verify`: a signature by the key over exactly this digest, carrying the image's annotations.
+ * `--output json` prints the verified payloads on stdout.
+ */
+export function cosignVerifyArgs(image: ImageToSign, publicKey: string): string[] {
+    parseDigestRef(image.ref);
+    requireKey(publicKey);
+    return ["verify", "--key", publicKey, ...PRIVATE_VERIFY_FLAGS, ...annotationFlags(signatureAnnotations(image)), "--output", "json", image.ref];
+}
+
+/** `cosign verify-attestation`: an attestation of the type, by the key, over exactly this digest. */
+export function cosignVerifyAttestationArgs(image: ImageToSign, publicKey: string, type: AttestationType): string[] {
+    parseDigestRef(image.ref);
+    requireKey(publicKey);
+    return ["verify-attestation", "--key", publicKey, ...PRIVATE_VERIFY_FLAGS, "--type", type, "--output", "json", image.ref];
+}
+
+/** `docker buildx imagetools inspect`: the SPDX SBOM BuildKit attached to a single-platform image (`null` if none). */
+export function buildkitSbomArgs(ref: string): string[] {
+    parseDigestRef(ref);
+    return ["buildx", "imagetools", "inspect", ref, "--format", "{{ json .SBOM.SPDX }}"];
+}
+
+function requireKey(keyRef: string): void {
+    if (keyRef.trim() === "") {
+        throw new SigningError("no signing key: give --key, or a stack whose `signing.keyRef` output is set");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The stack outputs `npm run sign -- --stack <name>` reads
+
+const sha = z.string().regex(/^[0-9a-f]{7,40}$/, "a hex git sha");
+const ImageOutput = z.object({
+    version: z.string().min(1),
+    tag: z.string().optional(),
+    digest: z.string().regex(DIGEST, "sha256:<64 hex>"),
+    ref: z.string().min(1),
+    gitSha: sha,
+});
+/** The contract of index.ts's outputs (`pulumi stack output --json`): `images` and `signing`. */
+const StackOutputs = z.object({
+    images: z.record(z.string(), ImageOutput),
+    signing: z.object({ keyRef: z.string().min(1), publicKeyPem: z.string().optional() }),
+});
+
+export interface SigningInputs {
+    readonly images: ImageToSign[];
+    readonly keyRef: string;
+    readonly publicKeyPem?: string;
+}
+
+/** Reads and checks the stack outputs; one error lists every offending path. */
+export function signingInputsFromOutputs(outputs: unknown, source: string): SigningInputs {
+    const parsed = StackOutputs.safeParse(outputs);
+    if (!parsed.success) {
+        const problems = parsed.error.issues.map((i) => `  ${i.path.join(".") || "(outputs)"}: ${i.message}`);
+        throw new SigningError(`${source} does not have the outputs signing needs (images.<model>.{version,digest,ref,gitSha}, signing.keyRef):\n${problems.join("\n")}`);
+    }
+    const { images, signing } = parsed.data;
+    const problems: string[] = [];
+    const list = Object.entries(images).map(([model, img]) => {
+        try {
+            const { digest } = parseDigestRef(img.ref);
+            if (digest !== img.digest) problems.push(`  images.${model}: ref ${img.ref} is not the digest ${img.digest}`);
+        } catch (e) {
+            problems.push(`  images.${model}.ref: ${(e as Error).message}`);
+        }
+        return { model, version: img.version, ref: img.ref, gitSha: img.gitSha, ...(img.tag ? { tag: img.tag } : {}) };
+    });
+    if (problems.length > 0) throw new SigningError(`${source}:\n${problems.join("\n")}`);
+    if (list.length === 0) throw new SigningError(`${source}: no images to sign`);
+    return { images: list, keyRef: signing.keyRef, ...(signing.publicKeyPem ? { publicKeyPem: signing.publicKeyPem } : {}) };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Provenance
+
+/** Who signs: the CI run, or a person on a machine. */
+export interface Builder {
+    /** SLSA `runDetails.builder.id`: the workflow file at its ref on GitHub Actions. */
+    readonly id: string;
+    /** The run (its URL on GitHub Actions). */
+    readonly invocationId?: string;
+    /** `git+<repository URL>` and the full commit, when known. */
+    readonly source?: { readonly uri: string; readonly commit: string };
+}
+
+/** The builder from the environment: GitHub Actions' variables, else a local signer. */
+export function builderFromEnv(env: Readonly<Record<string, string | undefined>>): Builder {
+    const server = env.GITHUB_SERVER_URL;
+    const repo = env.GITHUB_REPOSITORY;
+    if (env.GITHUB_ACTIONS === "true" && server && repo && env.GITHUB_WORKFLOW_REF) {
+        return {
+            id: `${server}/${env.GITHUB_WORKFLOW_REF}`,
+            ...(env.GITHUB_RUN_ID ? { invocationId: `${server}/${repo}/actions/runs/${env.GITHUB_RUN_ID}/attempts/${env.GITHUB_RUN_ATTEMPT ?? "1"}` } : {}),
+            ...(env.GITHUB_SHA ? { source: { uri: `git+${server}/${repo}`, commit: env.GITHUB_SHA } } : {}),
+        };
+    }
+    return { id: "urn:model-fleet:signer:local" };
+}
+
+/** SLSA v1 build type of a model image: docker-build run by `pulumi up` of a model-fleet stack. */
+export const BUILD_TYPE = "urn:model-fleet:buildtype:pulumi-docker-build:v1";
+
+/**
+ * The SLSA v1 provenance predicate (https://slsa.dev/spec/v1.0/provenance) of a built image: which model, version
+ * and commit, built by which run. BuildKit's own provenance (when the image carries it) is inside the signed index;
+ * this one is a signed attestation that `cosign verify-attestation --type slsaprovenance1` and admission can check.
+ */
+export function provenancePredicate(image: ImageToSign, builder: Builder, stack?: string): Record<string, unknown> {
+    const full = builder.source && builder.source.commit.startsWith(image.gitSha) ? builder.source : undefined;
+    return {
+        buildDefinition: {
+            buildType: BUILD_TYPE,
+            externalParameters: {
+                model: image.model,
+                version: image.version,
+                gitSha: image.gitSha,
+                ...(image.tag ? { tag: image.tag } : {}),
+                ...(stack ? { stack } : {}),
+            },
+            internalParameters: {},
+            resolvedDependencies: full ? [{ uri: full.uri, digest: { gitCommit: full.commit } }] : [],
+        },
+        runDetails: {
+            builder: { id: builder.id },
+            metadata: builder.invocationId ? { invocationId: builder.invocationId } : {},
+        },
+    };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The plan: every cosign command for a set of images
+
+export type SbomSource = { kind: "buildkit" } | { kind: "dir"; dir: string } | { kind: "none" };
+
+export interface CosignStep {
+    readonly model: string;
+    readonly what: "sign" | "attest provenance" | "attest sbom" | "verify" | "verify provenance" | "verify sbom";
+    readonly args: string[];
+}
+
+/** File names of the predicates the sign command writes (provenance) or reads (`--sbom <dir>`). */
+export const predicateFile = (model: string, type: AttestationType): string => (type === "spdxjson" ? `${model}.spdx.json` : `${model}.provenance.json`);
+
+/**
+ * The cosign commands that sign one image set: a signature, then the provenance and (unless the SBOM source is
+ * `none`) the SBOM attestation. Predicate paths are `<predicateDir>/<model>.provenance.json` and
+ * `<sbomDir>/<model>.spdx.json` (`predicateDir` for an SBOM taken from BuildKit).
+ */
+export function signPlan(images: readonly ImageToSign[], keyRef: string, predicateDir: string, sbom: SbomSource): CosignStep[] {
+    return images.flatMap((img) => {
+        const steps: CosignStep[] = [
+            { model: img.model, what: "sign", args: cosignSignArgs(img, keyRef) },
+            { model: img.model, what: "attest provenance", args: cosignAttestArgs(img, keyRef, "slsaprovenance1", joinPath(predicateDir, predicateFile(img.model, "slsaprovenance1"))) },
+        ];
+        if (sbom.kind !== "none") {
+            const dir = sbom.kind === "dir" ? sbom.dir : predicateDir;
+            steps.push({ model: img.model, what: "attest sbom", args: cosignAttestArgs(img, keyRef, "spdxjson", joinPath(dir, predicateFile(img.model, "spdxjson"))) });
+        }
+        return steps;
+    });
+}
+
+/** The cosign commands that verify one image set: the signature and each attestation `signPlan` makes. */
+export function verifyPlan(images: readonly ImageToSign[], publicKey: string, sbom: boolean): CosignStep[] {
+    return images.flatMap((img) => [
+        { model: img.model, what: "verify" as const, args: cosignVerifyArgs(img, publicKey) },
+        { model: img.model, what: "verify provenance" as const, args: cosignVerifyAttestationArgs(img, publicKey, "slsaprovenance1") },
+        ...(sbom ? [{ model: img.model, what: "verify sbom" as const, args: cosignVerifyAttestationArgs(img, publicKey, "spdxjson") }] : []),
+    ]);
+}
+
+function joinPath(dir: string, file: string): string {
+    return dir.endsWith("/") ? `${dir}${file}` : `${dir}/${file}`;
+}
+
+/** A command line for printing (`--dry-run`, logs): arguments quoted for a POSIX shell where needed. */
+export function shellLine(cmd: string, args: readonly string[]): string {
+    return [cmd, ...args].map((a) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(" ");
+}
