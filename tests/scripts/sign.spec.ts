@@ -8,7 +8,7 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { REPO_ROOT } from "../scripts/cli";
+import { REPO_ROOT } from "../../scripts/cli";
 import {
     ANNOTATION_KEYS,
     builderFromEnv,
@@ -24,7 +24,7 @@ import {
     SigningError,
     signPlan,
     verifyPlan,
-} from "../scripts/signing";
+} from "../../scripts/signing";
 
 const DIGEST = "sha256:" + "0123456789abcdef".repeat(4);
 const REPO = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/model-fleet/sentiment";
