@@ -276,8 +276,13 @@ export const HARBOR_DEFAULTS = { releasePattern: "v*", repositoryPattern: "**", 
 
 const IMMUTABLE_FIELDS = ["url", "username", "password", "projectId", "tagPattern", "repositoryPattern"];
 
+/** The immutability rule's own inputs with the defaults applied (the resource and the provider both use it). */
+export function immutableRuleInputs(inputs: Dict): Dict {
+    return { projectId: inputs.projectId, tagPattern: inputs.tagPattern ?? HARBOR_DEFAULTS.releasePattern, repositoryPattern: inputs.repositoryPattern ?? HARBOR_DEFAULTS.repositoryPattern };
+}
+
 function immutableSpec(inputs: Dict): Dict {
-    return { ...connectionOf(inputs), projectId: inputs.projectId, tagPattern: inputs.tagPattern ?? HARBOR_DEFAULTS.releasePattern, repositoryPattern: inputs.repositoryPattern ?? HARBOR_DEFAULTS.repositoryPattern };
+    return { ...connectionOf(inputs), ...immutableRuleInputs(inputs) };
 }
 
 function immutableBody(spec: Dict, id?: number): Dict {
@@ -371,9 +376,9 @@ const harborImmutableRuleProvider: pulumiDynamic.ResourceProvider = {
 
 const RETENTION_FIELDS = ["url", "username", "password", "projectId", "keepReleases", "releasePattern", "protectPatterns", "untaggedDays", "schedule"];
 
-function retentionSpec(inputs: Dict): Dict {
+/** The retention policy's own inputs with the defaults applied (the resource and the provider both use it). */
+export function retentionPolicyInputs(inputs: Dict): Dict {
     return {
-        ...connectionOf(inputs),
         projectId: inputs.projectId,
         keepReleases: inputs.keepReleases,
         releasePattern: inputs.releasePattern ?? HARBOR_DEFAULTS.releasePattern,
@@ -381,6 +386,10 @@ function retentionSpec(inputs: Dict): Dict {
         untaggedDays: inputs.untaggedDays,
         schedule: inputs.schedule ?? HARBOR_DEFAULTS.schedule,
     };
+}
+
+function retentionSpec(inputs: Dict): Dict {
+    return { ...connectionOf(inputs), ...retentionPolicyInputs(inputs) };
 }
 
 function tagSelector(decoration: "matches" | "excludes", pattern: string, untagged: boolean): Dict {

@@ -4,7 +4,7 @@
  * additionalSecretOutputs, so neither is ever stored or shown in plain text.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { harborImmutableRuleProvider, harborProjectProvider, harborRetentionPolicyProvider, harborRobotAccountProvider, HARBOR_DEFAULTS } from "./provider";
+import { harborImmutableRuleProvider, harborProjectProvider, harborRetentionPolicyProvider, harborRobotAccountProvider, immutableRuleInputs, retentionPolicyInputs } from "./provider";
 
 /** Where and as whom to call the Harbor API. */
 export interface HarborConnectionArgs {
@@ -68,7 +68,7 @@ export class HarborImmutableRule extends pulumi.dynamic.Resource {
         super(
             harborImmutableRuleProvider,
             name,
-            { ...connection(args), projectId: args.projectId, tagPattern: args.tagPattern ?? HARBOR_DEFAULTS.releasePattern, repositoryPattern: args.repositoryPattern ?? HARBOR_DEFAULTS.repositoryPattern, ruleId: undefined },
+            { ...connection(args), ...immutableRuleInputs(args), ruleId: undefined },
             secretOpts(opts),
             "harbor",
             "ImmutableRule",
@@ -103,12 +103,7 @@ export class HarborRetentionPolicy extends pulumi.dynamic.Resource {
             name,
             {
                 ...connection(args),
-                projectId: args.projectId,
-                keepReleases: args.keepReleases,
-                releasePattern: args.releasePattern ?? HARBOR_DEFAULTS.releasePattern,
-                protectPatterns: args.protectPatterns ?? [],
-                untaggedDays: args.untaggedDays,
-                schedule: args.schedule ?? HARBOR_DEFAULTS.schedule,
+                ...retentionPolicyInputs(args),
                 retentionId: undefined,
             },
             secretOpts(opts),
