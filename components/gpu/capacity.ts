@@ -1,33 +1,6 @@
-// Capacity plan for the GPU pools at the models' maxReplicas. Pure.
-//
-// Definitions (also in docs/design/gpus.md):
-//  * Demand. Each model with `gpu` contributes `count × maxReplicas` devices to its pool: MIG instances of its
-//    profile on `mixed` pools (count is 1 there), MIG devices of the pool's only profile on `single` pools, whole
-//    GPUs otherwise.
-//  * MIG pools are partitioned uniformly: mig-manager applies one config (`devices: all`) to every GPU of every node
-//    of the pool, so each GPU carries the configured layout L (profile → instances per GPU). GPUs needed =
-//    max over profiles p of ceil(demand_p / L_p); nodes needed = ceil(GPUs / GPUs per node) (for `single` with
-//    count > 1, and for whole GPUs, replicas must fit on one node: first-fit-decreasing over nodes).
-//  * Slice utilisation = compute slices the demand uses / compute slices provisioned (7 per GPU), either over the
-//    GPUs needed (`sliceUtilisation`) or over all GPUs of the nodes needed (`nodeSliceUtilisation`). A whole-GPU
-//    replica uses all 7 slices of its GPU (non-MIG GPUs are counted in the same unit).
-//  * Recommendations (reported beside the configured sizing, never applied by the program):
-//      - `recommendedLayout`: the best uniform layout, when it needs fewer GPUs than the configured one.
-//      - `recommendedLayouts` (mixed pools): per-GPU layouts from `planHeterogeneous`, a heuristic (greedy and
-//        first/best-fit-decreasing constructions plus a local search) that gives each GPU its own valid layout;
-//        mig-parted supports this through `devices: [i, …]` entries of one named config. Its GPU count is what the
-//        pool would need with per-GPU configs; `nodesNeeded` is for one per-GPU template shared by every node of
-//        the pool (all nodes carry the same config label), and `nodeConfig` is that template's mig-parted entries.
-//  * Benchmark references (small instances):
-//      - best uniform layout: the valid layout (over the demanded profiles) that minimises GPUs needed under the
-//        uniform model above; what the plan could reach by changing `mig.layout` alone (`recommendedLayout`).
-//      - optimum: the fewest GPUs if every GPU could take its own valid layout (heterogeneous partitioning, exact
-//        bin packing by search over maximal layouts). No single-config pool can beat it; it is the lower bound the
-//        benchmark compares against.
-//      - naive baseline: one replica per whole GPU (no MIG), i.e. GPUs = number of MIG instances demanded.
-
-//  * The packing solver (per-GPU layouts, node templates) is packing.ts; the optimum and naive baselines are
-//    bench/capacity/baselines.ts (only the benchmark and tests use them).
+// Capacity plan for the GPU pools at the models' maxReplicas (pure); the packing solver is packing.ts, the benchmark's
+// optimum and naive baselines bench/capacity/baselines.ts. Definitions (demand, uniform MIG partitioning, slice
+// utilisation, recommendations): docs/design/gpus.md.
 
 import {
   GpuModel,
