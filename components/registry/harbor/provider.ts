@@ -128,7 +128,7 @@ function diffFields(olds: Dict, news: Dict, fields: string[], replaceFields: str
 
 function checkConnection(news: Dict, failures: pulumiDynamic.CheckFailure[]): void {
     if (news.url !== UNKNOWN) {
-        let ok = false;
+        let ok: boolean;
         try {
             ok = typeof news.url === "string" && new URL(news.url).protocol === "https:";
         } catch {
