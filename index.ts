@@ -75,7 +75,19 @@ const pools = new Map(
 );
 // What each GPU model asks for: the resource its pool exposes, the taint toleration and the pool's node selector.
 const scheduling = new Map(
-    config.models.flatMap((m) => (m.gpu ? [[m.name, gpuScheduling(m.gpu, config.gpuPools.find((p) => p.name === m.gpu!.pool)!)] as const] : [])),
+    config.models.flatMap((m) =>
+        m.gpu
+            ? [
+                  [
+                      m.name,
+                      gpuScheduling(
+                          m.gpu,
+                          config.gpuPools.find((p) => p.name === m.gpu!.pool)!,
+                      ),
+                  ] as const,
+              ]
+            : [],
+    ),
 );
 const capacity = capacityPlan(config.gpuPools, config.models);
 for (const warning of capacityWarnings(capacity)) {
@@ -84,18 +96,23 @@ for (const warning of capacityWarnings(capacity)) {
 
 // One repository per model; the GPU node roles may pull. An external registry is not managed: images by digest.
 const externalPrefix = config.registry.type === "external" ? config.registry.externalPrefix! : undefined;
-const registry = externalPrefix === undefined ? new ModelRegistry("registry", {
-    models: [...new Set([...config.models.map((m) => m.name), ...config.registry.repositories])],
-    registry: { ...config.registry, type: config.registry.type as "ecr" | "harbor", retention: config.registry.retention! },
-    // Same-account nodes pull with their IAM role; the repository policy names the GPU node roles (none: no policy).
-    pullRoleArns: pools.size > 0 ? [...pools.values()].map((p) => p.nodeRoleArn) : undefined,
-    accountId: identity?.accountId,
-    region: onEks ? config.region : undefined,
-    k8sProvider: config.registry.type === "harbor" ? cluster.provider : undefined,
-    // Retention never expires the release a stack runs: built here (v<version>-<sha>) or promoted with its tags.
-    deployedTags: Object.fromEntries(config.models.map((m) => [m.name, keptReleaseTags(imageInput(m), "previousTag" in m.image ? m.image.previousTag : undefined)])),
-    pullSecretNamespace: namespace.namespaceName,
-}) : undefined;
+const registry =
+    externalPrefix === undefined
+        ? new ModelRegistry("registry", {
+              models: [...new Set([...config.models.map((m) => m.name), ...config.registry.repositories])],
+              registry: { ...config.registry, type: config.registry.type as "ecr" | "harbor", retention: config.registry.retention! },
+              // Same-account nodes pull with their IAM role; the repository policy names the GPU node roles (none: no policy).
+              pullRoleArns: pools.size > 0 ? [...pools.values()].map((p) => p.nodeRoleArn) : undefined,
+              accountId: identity?.accountId,
+              region: onEks ? config.region : undefined,
+              k8sProvider: config.registry.type === "harbor" ? cluster.provider : undefined,
+              // Retention never expires the release a stack runs: built here (v<version>-<sha>) or promoted with its tags.
+              deployedTags: Object.fromEntries(
+                  config.models.map((m) => [m.name, keptReleaseTags(imageInput(m), "previousTag" in m.image ? m.image.previousTag : undefined)]),
+              ),
+              pullSecretNamespace: namespace.namespaceName,
+          })
+        : undefined;
 const repositoryUrlByModel: Record<string, pulumi.Input<string>> = registry
     ? registry.repositoryUrlByModel
     : Object.fromEntries(config.models.map((m) => [m.name, `${externalPrefix}/${m.name}`]));
@@ -226,7 +243,11 @@ export const models = pulumi.output(
                 {
                     version: m.version,
                     image: modelImages.get(m.name)!.ref,
-                    gpu: gpu ? Object.entries(gpu.limits).map(([k, v]) => `${k}: ${v}`).join(", ") : undefined,
+                    gpu: gpu
+                        ? Object.entries(gpu.limits)
+                              .map(([k, v]) => `${k}: ${v}`)
+                              .join(", ")
+                        : undefined,
                     minReplicas: m.autoscaling.minReplicas,
                     maxReplicas: m.autoscaling.maxReplicas,
                     workload: pulumi.interpolate`${svc.workloadKind}/${svc.workloadName}`,

@@ -28,117 +28,118 @@ import { suiteTimes } from "./suite";
 const SECTIONS = ["plan", "capacity", "suite"] as const;
 
 export const benchCommand = command({
-  name: "bench",
-  usage: ["[--skip-suite] [--sizes 10,100,500] [--repeat 2] [--samples 300] [--seed 7] [--only plan|capacity|suite]"],
-  description: `
+    name: "bench",
+    usage: ["[--skip-suite] [--sizes 10,100,500] [--repeat 2] [--samples 300] [--seed 7] [--only plan|capacity|suite]"],
+    description: `
 Benchmarks (they report, never fail): (a) offline-plan scaling of synthetic stacks, (b) the MIG capacity planner
 against the exact optimum and simpler layouts, (c) type-check and test-suite time. Prints tables and writes
 bench/results.json (gitignored) and bench/RESULTS.md.`,
-  options: {
-    "skip-suite": { type: "boolean", help: "skip section (c), the type check and test suite timing" },
-    sizes: { type: "string", value: "n,n,…", help: "model counts of the synthetic stacks in (a) (default 10,100,500)" },
-    repeat: { type: "string", value: "n", help: "fresh child processes per size in (a); the fastest is reported (default 2)" },
-    samples: { type: "string", value: "n", help: "random demands per GPU and family in (b) (default 300)" },
-    seed: { type: "string", value: "n", help: "seed of the random demands in (b) (default 7)" },
-    only: { type: "string", value: SECTIONS.join("|"), help: "run one section; the others keep their previous figures" },
-  },
+    options: {
+        "skip-suite": { type: "boolean", help: "skip section (c), the type check and test suite timing" },
+        sizes: { type: "string", value: "n,n,…", help: "model counts of the synthetic stacks in (a) (default 10,100,500)" },
+        repeat: { type: "string", value: "n", help: "fresh child processes per size in (a); the fastest is reported (default 2)" },
+        samples: { type: "string", value: "n", help: "random demands per GPU and family in (b) (default 300)" },
+        seed: { type: "string", value: "n", help: "seed of the random demands in (b) (default 7)" },
+        only: { type: "string", value: SECTIONS.join("|"), help: "run one section; the others keep their previous figures" },
+    },
 });
 
 // ---------------------------------------------------------------------------------------------------------------
 interface BenchArgs {
-  skipSuite: boolean;
-  sizes: number[];
-  repeat: number;
-  samples: number;
-  seed: number;
-  only?: (typeof SECTIONS)[number];
+    skipSuite: boolean;
+    sizes: number[];
+    repeat: number;
+    samples: number;
+    seed: number;
+    only?: (typeof SECTIONS)[number];
 }
 
 function count(flag: string, value: string | undefined, fallback: number, min: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min) throw new UsageError(`--${flag} expects an integer ≥ ${min}, got ${value}`);
-  return n;
+    if (value === undefined) return fallback;
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min) throw new UsageError(`--${flag} expects an integer ≥ ${min}, got ${value}`);
+    return n;
 }
 
 /** The benchmark's settings from its flags (defaults as documented in --help). */
 export function benchArgs(v: Values<typeof benchCommand.spec.options>): BenchArgs {
-  if (v.only !== undefined && !(SECTIONS as readonly string[]).includes(v.only)) throw new UsageError(`--only expects one of ${SECTIONS.join(", ")}, got ${v.only}`);
-  return {
-    skipSuite: v["skip-suite"] ?? false,
-    sizes: v.sizes === undefined ? [10, 100, 500] : v.sizes.split(",").map((x) => count("sizes", x, 0, 1)),
-    // As before: --repeat below 1 runs once.
-    repeat: Math.max(1, count("repeat", v.repeat, 2, 0)),
-    samples: count("samples", v.samples, 300, 1),
-    seed: count("seed", v.seed, 7, 0),
-    ...(v.only === undefined ? {} : { only: v.only as BenchArgs["only"] }),
-  };
+    if (v.only !== undefined && !(SECTIONS as readonly string[]).includes(v.only))
+        throw new UsageError(`--only expects one of ${SECTIONS.join(", ")}, got ${v.only}`);
+    return {
+        skipSuite: v["skip-suite"] ?? false,
+        sizes: v.sizes === undefined ? [10, 100, 500] : v.sizes.split(",").map((x) => count("sizes", x, 0, 1)),
+        // As before: --repeat below 1 runs once.
+        repeat: Math.max(1, count("repeat", v.repeat, 2, 0)),
+        samples: count("samples", v.samples, 300, 1),
+        seed: count("seed", v.seed, 7, 0),
+        ...(v.only === undefined ? {} : { only: v.only as BenchArgs["only"] }),
+    };
 }
 
 async function main(args: BenchArgs): Promise<void> {
-  const log = (s: string): void => console.error(s);
-  const res: BenchResults = { date: new Date().toISOString(), machine: machine() };
-  const run = (section: string): boolean => args.only === undefined || args.only === section;
+    const log = (s: string): void => console.error(s);
+    const res: BenchResults = { date: new Date().toISOString(), machine: machine() };
+    const run = (section: string): boolean => args.only === undefined || args.only === section;
 
-  if (run("plan")) {
-    log("(a) plan scaling");
-    const rows = planScaling(args.sizes, log, args.repeat);
-    const first = rows[0];
-    const last = rows[rows.length - 1];
-    const marginal = rows.slice(1).map((r, i) => ({
-      from: rows[i].models,
-      to: r.models,
-      coldMsPerResource: r4((r.coldMs - rows[i].coldMs) / (r.resources - rows[i].resources)),
-      warmMsPerResource: r4((r.warmMs - rows[i].warmMs) / (r.resources - rows[i].resources)),
-    }));
-    res.planScaling = {
-      repeat: args.repeat,
-      rows,
-      ...(rows.length > 1
-        ? {
-            coldRatio: r4(last.coldMsPerResource / first.coldMsPerResource),
-            warmRatio: r4(last.warmMsPerResource / first.warmMsPerResource),
-            marginal,
-            marginalRatio: {
-              cold: r4(marginal[marginal.length - 1].coldMsPerResource / marginal[0].coldMsPerResource),
-              warm: r4(marginal[marginal.length - 1].warmMsPerResource / marginal[0].warmMsPerResource),
-            },
-          }
-        : {}),
-      target: "500 models in under 20 s on 2 cores (cold), near-linear growth",
-    };
-    console.log("\n(a) Plan scaling\n" + table(planTable(res.planScaling)));
-    console.log(growthText(res.planScaling).replace(/`/g, ""));
-  }
-  if (run("capacity")) {
-    log("(b) capacity");
-    const rows = capacityBenchmark(args.samples, args.seed);
-    res.capacity = { seed: args.seed, samplesPerRow: args.samples, rows, target: "planner ≥ 95% of optimum (mean ratio)" };
-    console.log("\n(b) Capacity plan vs optimum (ratio = optimum GPUs / method GPUs, mean / min)\n" + table(capacityTable(res.capacity)));
-  }
-  if (run("suite") && !args.skipSuite) {
-    log("(c) suite: npx tsc --noEmit -p . and npm test …");
-    res.suite = suiteTimes();
-    console.log("\n(c) Suite time\n" + table(suiteTable(res.suite).map((r) => r.map((c) => c.replace(/`/g, "")))));
-  }
-  // Sections not run this time keep their previous figures (marked with their date in RESULTS.md).
-  const previousFile = path.join(__dirname, "results.json");
-  if (fs.existsSync(previousFile)) {
-    const previous = JSON.parse(fs.readFileSync(previousFile, "utf8")) as BenchResults;
-    for (const section of ["planScaling", "capacity", "suite"] as const) {
-      if (res[section] === undefined && previous[section] !== undefined) {
-        (res as any)[section] = previous[section];
-        res.carriedOver = { ...res.carriedOver, [section]: previous.carriedOver?.[section] ?? previous.date };
-      }
+    if (run("plan")) {
+        log("(a) plan scaling");
+        const rows = planScaling(args.sizes, log, args.repeat);
+        const first = rows[0];
+        const last = rows[rows.length - 1];
+        const marginal = rows.slice(1).map((r, i) => ({
+            from: rows[i].models,
+            to: r.models,
+            coldMsPerResource: r4((r.coldMs - rows[i].coldMs) / (r.resources - rows[i].resources)),
+            warmMsPerResource: r4((r.warmMs - rows[i].warmMs) / (r.resources - rows[i].resources)),
+        }));
+        res.planScaling = {
+            repeat: args.repeat,
+            rows,
+            ...(rows.length > 1
+                ? {
+                      coldRatio: r4(last.coldMsPerResource / first.coldMsPerResource),
+                      warmRatio: r4(last.warmMsPerResource / first.warmMsPerResource),
+                      marginal,
+                      marginalRatio: {
+                          cold: r4(marginal[marginal.length - 1].coldMsPerResource / marginal[0].coldMsPerResource),
+                          warm: r4(marginal[marginal.length - 1].warmMsPerResource / marginal[0].warmMsPerResource),
+                      },
+                  }
+                : {}),
+            target: "500 models in under 20 s on 2 cores (cold), near-linear growth",
+        };
+        console.log("\n(a) Plan scaling\n" + table(planTable(res.planScaling)));
+        console.log(growthText(res.planScaling).replace(/`/g, ""));
     }
-  }
-  res.machine.loadAverage = machine().loadAverage;
-  fs.writeFileSync(path.join(__dirname, "results.json"), JSON.stringify(res, null, 2) + "\n");
-  fs.writeFileSync(path.join(__dirname, "RESULTS.md"), resultsMarkdown(res));
-  console.log(`\nWrote bench/results.json and bench/RESULTS.md (${res.machine.nproc} CPUs, Node ${res.machine.node}).`);
+    if (run("capacity")) {
+        log("(b) capacity");
+        const rows = capacityBenchmark(args.samples, args.seed);
+        res.capacity = { seed: args.seed, samplesPerRow: args.samples, rows, target: "planner ≥ 95% of optimum (mean ratio)" };
+        console.log("\n(b) Capacity plan vs optimum (ratio = optimum GPUs / method GPUs, mean / min)\n" + table(capacityTable(res.capacity)));
+    }
+    if (run("suite") && !args.skipSuite) {
+        log("(c) suite: npx tsc --noEmit -p . and npm test …");
+        res.suite = suiteTimes();
+        console.log("\n(c) Suite time\n" + table(suiteTable(res.suite).map((r) => r.map((c) => c.replace(/`/g, "")))));
+    }
+    // Sections not run this time keep their previous figures (marked with their date in RESULTS.md).
+    const previousFile = path.join(__dirname, "results.json");
+    if (fs.existsSync(previousFile)) {
+        const previous = JSON.parse(fs.readFileSync(previousFile, "utf8")) as BenchResults;
+        for (const section of ["planScaling", "capacity", "suite"] as const) {
+            if (res[section] === undefined && previous[section] !== undefined) {
+                (res as any)[section] = previous[section];
+                res.carriedOver = { ...res.carriedOver, [section]: previous.carriedOver?.[section] ?? previous.date };
+            }
+        }
+    }
+    res.machine.loadAverage = machine().loadAverage;
+    fs.writeFileSync(path.join(__dirname, "results.json"), JSON.stringify(res, null, 2) + "\n");
+    fs.writeFileSync(path.join(__dirname, "RESULTS.md"), resultsMarkdown(res));
+    console.log(`\nWrote bench/results.json and bench/RESULTS.md (${res.machine.nproc} CPUs, Node ${res.machine.node}).`);
 }
 
 if (require.main === module) {
-  // A benchmark reports; a crash is still worth a non-zero exit so that it is noticed.
-  void runMain(benchCommand, (values) => main(benchArgs(values)), process.argv.slice(2));
+    // A benchmark reports; a crash is still worth a non-zero exit so that it is noticed.
+    void runMain(benchCommand, (values) => main(benchArgs(values)), process.argv.slice(2));
 }

@@ -132,7 +132,12 @@ function checkModelGpu(model: Record<string, any>, i: number, pools: any[], out:
     if (strategy !== "none" && !hwGpu?.migCapable) return; // the pool itself is already reported
     const layout: Record<string, unknown> = isObj(pool.mig) && isObj(pool.mig.layout) ? pool.mig.layout : {};
     const mig = isObj(pool.mig) ? { strategy, layout } : undefined;
-    out.push(...fromRule(`${p}.`, gpuRequestIssues(gpu as { pool: string; profile?: unknown; count?: unknown }, { name: gpu.pool, instanceType: pool.instanceType, mig })));
+    out.push(
+        ...fromRule(
+            `${p}.`,
+            gpuRequestIssues(gpu as { pool: string; profile?: unknown; count?: unknown }, { name: gpu.pool, instanceType: pool.instanceType, mig }),
+        ),
+    );
 }
 
 function checkModels(models: any[], pools: any[], env: Environment, out: ConfigIssue[]): void {
@@ -161,7 +166,11 @@ function checkModels(models: any[], pools: any[], env: Environment, out: ConfigI
         if (typeof tag === "string" && typeof model.version === "string") {
             const parsed = parseReleaseTag(tag);
             if (parsed && parsed.version !== model.version) {
-                out.push({ path: `${p}.image.tag`, value: tag, message: `is a release of version ${parsed.version}, not of models[${i}].version (${model.version})` });
+                out.push({
+                    path: `${p}.image.tag`,
+                    value: tag,
+                    message: `is a release of version ${parsed.version}, not of models[${i}].version (${model.version})`,
+                });
             }
         }
         if (isObj(model.image) && typeof model.image.previousTag === "string" && model.image.previousTag === tag) {
@@ -174,8 +183,18 @@ function checkModels(models: any[], pools: any[], env: Environment, out: ConfigI
                 if (o[key] !== undefined) out.push({ path: `${p}.observability.${key}`, value: o[key], message: "is only for GPU models (set models[].gpu)" });
             }
         }
-        if (o && o.minFeedbackSamples !== undefined && o.maxAccuracyDrop === undefined && o.accuracyFloor === undefined && !(analysis && analysis.maxAccuracyDrop !== undefined)) {
-            out.push({ path: `${p}.observability.minFeedbackSamples`, value: o.minFeedbackSamples, message: "is only used by accuracy alerts: set observability.accuracyFloor or maxAccuracyDrop too, or remove it" });
+        if (
+            o &&
+            o.minFeedbackSamples !== undefined &&
+            o.maxAccuracyDrop === undefined &&
+            o.accuracyFloor === undefined &&
+            !(analysis && analysis.maxAccuracyDrop !== undefined)
+        ) {
+            out.push({
+                path: `${p}.observability.minFeedbackSamples`,
+                value: o.minFeedbackSamples,
+                message: "is only used by accuracy alerts: set observability.accuracyFloor or maxAccuracyDrop too, or remove it",
+            });
         }
     });
 }
@@ -192,7 +211,12 @@ function checkRetention(registry: Record<string, any>, deployedTagCount: number,
         const p = `registry.retention.protectTags[${i}]`;
         if (seen.has(tag)) out.push({ path: p, value: tag, message: `duplicates protectTags[${seen.get(tag)}] (ECR rejects rules with the same tag filter)` });
         else seen.set(tag, i);
-        if (/^\*+$/.test(tag)) out.push({ path: p, value: tag, message: "would protect every tagged image, so keepReleases could never expire anything: list the tags to protect (e.g. prod-*)" });
+        if (/^\*+$/.test(tag))
+            out.push({
+                path: p,
+                value: tag,
+                message: "would protect every tagged image, so keepReleases could never expire anything: list the tags to protect (e.g. prod-*)",
+            });
         if (tag === "v*") out.push({ path: p, value: tag, message: "is the release tag pattern: it would keep every release forever (use keepReleases)" });
     });
     if (registry.type === "harbor" && tags.length + deployedTagCount > HARBOR_MAX_PROTECT_PATTERNS) {
@@ -218,7 +242,11 @@ function checkRegistry(registry: unknown, models: any[], region: string | undefi
         try {
             const u = new URL(registry.harbor.url);
             if ((u.pathname !== "/" && u.pathname !== "") || u.search || u.username || u.password) {
-                out.push({ path: "registry.harbor.url", value: registry.harbor.url, message: "must be the Harbor base URL (https://host[:port]) without path, query or credentials" });
+                out.push({
+                    path: "registry.harbor.url",
+                    value: registry.harbor.url,
+                    message: "must be the Harbor base URL (https://host[:port]) without path, query or credentials",
+                });
             }
         } catch {
             // the schema reports a malformed URL
@@ -263,7 +291,8 @@ function checkClusterKind(raw: Record<string, unknown>, out: ConfigIssue[]): voi
     const pools = arr(raw.gpuPools);
     if (kind === "eks") {
         for (const key of ["kubeconfig", "context"] as const) {
-            if (cluster[key] !== undefined) out.push({ path: `cluster.${key}`, message: "is only for cluster.kind 'kubeconfig' (an EKS cluster is reached through its endpoint)" });
+            if (cluster[key] !== undefined)
+                out.push({ path: `cluster.${key}`, message: "is only for cluster.kind 'kubeconfig' (an EKS cluster is reached through its endpoint)" });
         }
         pools.forEach((pool, i) => {
             if (!isObj(pool)) return;
@@ -271,11 +300,19 @@ function checkClusterKind(raw: Record<string, unknown>, out: ConfigIssue[]): voi
                 if (pool[key] === undefined) out.push({ path: `gpuPools[${i}].${key}`, message: "is required on an EKS cluster (node-group size)" });
             }
             for (const key of ["nodeSelector", "nodes"] as const) {
-                if (pool[key] !== undefined) out.push({ path: `gpuPools[${i}].${key}`, message: "is only for cluster.kind 'kubeconfig' (EKS pools are node groups the program creates)" });
+                if (pool[key] !== undefined)
+                    out.push({
+                        path: `gpuPools[${i}].${key}`,
+                        message: "is only for cluster.kind 'kubeconfig' (EKS pools are node groups the program creates)",
+                    });
             }
         });
         if (registry.type === "external") {
-            out.push({ path: "registry.type", value: "external", message: "is only for cluster.kind 'kubeconfig' (EKS stacks manage their ECR or Harbor repositories)" });
+            out.push({
+                path: "registry.type",
+                value: "external",
+                message: "is only for cluster.kind 'kubeconfig' (EKS stacks manage their ECR or Harbor repositories)",
+            });
         }
         return;
     }
@@ -286,7 +323,8 @@ function checkClusterKind(raw: Record<string, unknown>, out: ConfigIssue[]): voi
         if (!isObj(pool)) return;
         const p = `gpuPools[${i}]`;
         for (const key of EKS_POOL_KEYS) {
-            if (pool[key] !== undefined) out.push({ path: `${p}.${key}`, value: pool[key], message: "is an EKS node-group setting; not allowed on a 'kubeconfig' cluster" });
+            if (pool[key] !== undefined)
+                out.push({ path: `${p}.${key}`, value: pool[key], message: "is an EKS node-group setting; not allowed on a 'kubeconfig' cluster" });
         }
         if (!isObj(pool.nodeSelector) || Object.keys(pool.nodeSelector).length === 0) {
             out.push({ path: `${p}.nodeSelector`, message: "is required on a 'kubeconfig' cluster: the labels that select the pool's existing nodes" });
@@ -308,7 +346,8 @@ function checkExternalRegistry(raw: Record<string, unknown>, out: ConfigIssue[])
     const registry = isObj(raw.registry) ? raw.registry : undefined;
     if (!registry) return;
     if (registry.type !== "external") {
-        if (registry.retention === undefined) out.push({ path: "registry.retention", message: `is required when registry.type is '${registry.type ?? "ecr"}'` });
+        if (registry.retention === undefined)
+            out.push({ path: "registry.retention", message: `is required when registry.type is '${registry.type ?? "ecr"}'` });
         if (registry.externalPrefix !== undefined) out.push({ path: "registry.externalPrefix", message: "is only for registry.type 'external'" });
         return;
     }
@@ -338,7 +377,11 @@ export function crossCheck(raw: Record<string, unknown>, env: Environment, regio
     checkRegistry(raw.registry, arr(raw.models), region, out);
     const timeScale = isObj(raw.rollouts) ? raw.rollouts.timeScale : undefined;
     if (env === "production" && timeScale !== undefined && timeScale !== 1) {
-        out.push({ path: "rollouts.timeScale", value: timeScale, message: "must be 1 in production (it compresses canary pauses and analysis for rehearsals)" });
+        out.push({
+            path: "rollouts.timeScale",
+            value: timeScale,
+            message: "must be 1 in production (it compresses canary pauses and analysis for rehearsals)",
+        });
     }
     return out;
 }

@@ -29,7 +29,10 @@ export const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
  * the result is cut to 63 characters and trimmed to start and end alphanumeric.
  */
 export function labelValue(value: string): string {
-    const replaced = value.replace(/\+/g, "_").replace(/[^-A-Za-z0-9_.]/g, "-").slice(0, 63);
+    const replaced = value
+        .replace(/\+/g, "_")
+        .replace(/[^-A-Za-z0-9_.]/g, "-")
+        .slice(0, 63);
     return replaced.replace(/^[^A-Za-z0-9]+/, "").replace(/[^A-Za-z0-9]+$/, "");
 }
 

@@ -49,7 +49,9 @@ async function up(stack: string): Promise<number> {
     const paths = sandboxPaths(SANDBOX_DIR);
     const running = runningSandbox(paths);
     if (running) {
-        console.error(`a sandbox is already running (stack ${running.stack}, started ${running.startedAt}); nothing was changed. Stop it with \`npm run sandbox -- down\`.`);
+        console.error(
+            `a sandbox is already running (stack ${running.stack}, started ${running.startedAt}); nothing was changed. Stop it with \`npm run sandbox -- down\`.`,
+        );
         return 1;
     }
     const t0 = Date.now();
@@ -67,7 +69,9 @@ async function up(stack: string): Promise<number> {
         const res = await s.up({ onOutput: (o) => process.stdout.write(o), color: "never" });
         log(`pulumi up: ${res.summary.result} in ${((Date.now() - t1) / 1000).toFixed(1)} s (${JSON.stringify(res.summary.resourceChanges)})`);
     } catch (e) {
-        log(`pulumi up failed; the cluster is still running for inspection (\`npm run sandbox -- status\`, logs in ${path.relative(REPO_ROOT, paths.logs)}); \`npm run sandbox -- down\` removes it`);
+        log(
+            `pulumi up failed; the cluster is still running for inspection (\`npm run sandbox -- status\`, logs in ${path.relative(REPO_ROOT, paths.logs)}); \`npm run sandbox -- down\` removes it`,
+        );
         throw e;
     }
     console.log(await podView(paths));

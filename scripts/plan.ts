@@ -124,13 +124,17 @@ export function summary(result: PlanResult): string {
         lines.push(formatCapacity(o.gpuCapacity).replace(/^/gm, "  "));
         for (const p of Object.values<any>(o.gpuCapacity)) {
             if (p.recommendedLayout) {
-                lines.push(`  ${p.pool}: layout ${JSON.stringify(p.recommendedLayout.layout)} would need ${p.recommendedLayout.gpusNeeded} GPU(s) instead of ${p.gpusNeeded}`);
+                lines.push(
+                    `  ${p.pool}: layout ${JSON.stringify(p.recommendedLayout.layout)} would need ${p.recommendedLayout.gpusNeeded} GPU(s) instead of ${p.gpusNeeded}`,
+                );
             }
             const r = p.recommendedLayouts;
             if (r) {
                 const layouts = r.layouts.map((g: any) => `${g.gpus} × ${JSON.stringify(g.layout)}`).join(" + ");
                 const nodes = r.nodesNeeded === undefined ? "" : `, ${r.nodesNeeded} node(s) with one per-GPU template`;
-                lines.push(`  ${p.pool}: per-GPU layouts would need ${r.gpusNeeded} GPU(s)${nodes} (${Math.round(r.sliceUtilisation * 100)}% slice use): ${layouts}`);
+                lines.push(
+                    `  ${p.pool}: per-GPU layouts would need ${r.gpusNeeded} GPU(s)${nodes} (${Math.round(r.sliceUtilisation * 100)}% slice use): ${layouts}`,
+                );
             }
         }
     }
@@ -143,7 +147,9 @@ export function summary(result: PlanResult): string {
         lines.push("");
         lines.push("Canary exposure:");
         for (const [name, c] of Object.entries<any>(o.canaries)) {
-            lines.push(`  ${name}: rollout ${c.rolloutName}, first gate at ${c.exposure?.firstGateWeight}% traffic, ≥ ${c.exposure?.minSecondsToFull}s to 100%`);
+            lines.push(
+                `  ${name}: rollout ${c.rolloutName}, first gate at ${c.exposure?.firstGateWeight}% traffic, ≥ ${c.exposure?.minSecondsToFull}s to 100%`,
+            );
             lines.push(`    steps: ${renderedSteps(c.steps)}`);
         }
     }
@@ -153,7 +159,9 @@ export function summary(result: PlanResult): string {
         for (const w of result.warnings) lines.push(`  ! ${w}`);
     }
     lines.push("");
-    lines.push(`Wrote ${path.relative(process.cwd(), result.outDir)}/resources.json, outputs.json and ${result.files.length - 2} Kubernetes objects under k8s/.`);
+    lines.push(
+        `Wrote ${path.relative(process.cwd(), result.outDir)}/resources.json, outputs.json and ${result.files.length - 2} Kubernetes objects under k8s/.`,
+    );
     return lines.join("\n");
 }
 

@@ -101,9 +101,7 @@ export function imageRecordFor(images: unknown, model: string, stack: string): I
     const entry = Object.prototype.hasOwnProperty.call(images, model) ? images[model] : undefined;
     if (entry === undefined) {
         const known = Object.keys(images).sort();
-        throw new PromotionError(
-            `model "${model}" is not in stack ${stack}'s images output (it has: ${known.length ? known.join(", ") : "none"})`,
-        );
+        throw new PromotionError(`model "${model}" is not in stack ${stack}'s images output (it has: ${known.length ? known.join(", ") : "none"})`);
     }
     const what = `stack ${stack} images.${model}`;
     if (!isObject(entry)) {

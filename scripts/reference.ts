@@ -16,7 +16,18 @@ import * as path from "path";
 import { command, runMain } from "./cli";
 import { FETCHED_REFERENCE_DIR, ReferencePin, REFERENCE_DIR_ENV, referencePins, REFERENCE_LOCK, sha256 } from "../tools/reference";
 
-export { FETCH_COMMAND, FETCHED_REFERENCE_DIR, findReferenceFile, firstReferenceSource, missingReferenceMessage, REFERENCE_DIR_ENV, REFERENCE_LOCK, referencePins, referenceSources, sha256 } from "../tools/reference";
+export {
+    FETCH_COMMAND,
+    FETCHED_REFERENCE_DIR,
+    findReferenceFile,
+    firstReferenceSource,
+    missingReferenceMessage,
+    REFERENCE_DIR_ENV,
+    REFERENCE_LOCK,
+    referencePins,
+    referenceSources,
+    sha256,
+} from "../tools/reference";
 export type { ReferencePin, ReferenceSource } from "../tools/reference";
 
 /** Downloads a URL's bytes (injectable for tests). */
@@ -51,7 +62,9 @@ export interface FetchReport {
  * Downloads every pin into `dest` (default `.reference/`), checking its SHA-256; a file already there with the pinned
  * checksum is kept. A download that fails or does not match leaves no file behind. Never throws for one file.
  */
-export async function fetchReference(opts: { dest?: string; pins?: ReferencePin[]; download?: Downloader; log?: (line: string) => void } = {}): Promise<FetchReport> {
+export async function fetchReference(
+    opts: { dest?: string; pins?: ReferencePin[]; download?: Downloader; log?: (line: string) => void } = {},
+): Promise<FetchReport> {
     const dest = opts.dest ?? FETCHED_REFERENCE_DIR;
     const download = opts.download ?? httpDownload;
     const log = opts.log ?? (() => undefined);
@@ -110,7 +123,9 @@ if (require.main === module) {
         console.log(`Fetching the upstream files pinned in ${path.relative(process.cwd(), REFERENCE_LOCK) || REFERENCE_LOCK} into ${dest}`);
         const report = await fetchReference({ dest, log: (line) => console.log(`  ${line}`) });
         if (report.failed.length === 0) {
-            console.log(`${report.fetched.length} fetched, ${report.kept.length} already there: all ${report.fetched.length + report.kept.length} match their pinned SHA-256.`);
+            console.log(
+                `${report.fetched.length} fetched, ${report.kept.length} already there: all ${report.fetched.length + report.kept.length} match their pinned SHA-256.`,
+            );
             return 0;
         }
         console.error(

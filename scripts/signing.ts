@@ -178,7 +178,9 @@ export function signingInputsFromOutputs(outputs: unknown, source: string): Sign
     const parsed = StackOutputs.safeParse(outputs);
     if (!parsed.success) {
         const problems = parsed.error.issues.map((i) => `  ${i.path.join(".") || "(outputs)"}: ${i.message}`);
-        throw new SigningError(`${source} does not have the outputs signing needs (images.<model>.{version,digest,ref,gitSha}, signing.keyRef):\n${problems.join("\n")}`);
+        throw new SigningError(
+            `${source} does not have the outputs signing needs (images.<model>.{version,digest,ref,gitSha}, signing.keyRef):\n${problems.join("\n")}`,
+        );
     }
     const { images, signing } = parsed.data;
     const problems: string[] = [];
@@ -276,11 +278,19 @@ export function signPlan(images: readonly ImageToSign[], keyRef: string, predica
     return images.flatMap((img) => {
         const steps: CosignStep[] = [
             { model: img.model, what: "sign", args: cosignSignArgs(img, keyRef) },
-            { model: img.model, what: "attest provenance", args: cosignAttestArgs(img, keyRef, "slsaprovenance1", joinPath(predicateDir, predicateFile(img.model, "slsaprovenance1"))) },
+            {
+                model: img.model,
+                what: "attest provenance",
+                args: cosignAttestArgs(img, keyRef, "slsaprovenance1", joinPath(predicateDir, predicateFile(img.model, "slsaprovenance1"))),
+            },
         ];
         if (sbom.kind !== "none") {
             const dir = sbom.kind === "dir" ? sbom.dir : predicateDir;
-            steps.push({ model: img.model, what: "attest sbom", args: cosignAttestArgs(img, keyRef, "spdxjson", joinPath(dir, predicateFile(img.model, "spdxjson"))) });
+            steps.push({
+                model: img.model,
+                what: "attest sbom",
+                args: cosignAttestArgs(img, keyRef, "spdxjson", joinPath(dir, predicateFile(img.model, "spdxjson"))),
+            });
         }
         return steps;
     });

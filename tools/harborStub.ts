@@ -71,9 +71,7 @@ export function strictSchema(schema: any): any {
     const out: Dict = {};
     for (const [k, v] of Object.entries(schema)) {
         if (k === "properties") {
-            out.properties = Object.fromEntries(
-                Object.entries(v as Dict).map(([name, s]) => [name, name === "params" ? { type: "object" } : strictSchema(s)]),
-            );
+            out.properties = Object.fromEntries(Object.entries(v as Dict).map(([name, s]) => [name, name === "params" ? { type: "object" } : strictSchema(s)]));
         } else if (k === "example") {
             continue;
         } else {
@@ -133,7 +131,9 @@ function operationsOf(swagger: Dict, base: string): Operation[] {
 
 /** The swagger operation for a request, or a reason why there is none. */
 export function matchOperation(method: string, path: string): { op?: Operation; params?: Record<string, string>; error?: string } {
-    const candidates = harborApi().operations.filter((o) => o.regex.test(path)).sort((a, b) => b.literalSegments - a.literalSegments);
+    const candidates = harborApi()
+        .operations.filter((o) => o.regex.test(path))
+        .sort((a, b) => b.literalSegments - a.literalSegments);
     if (candidates.length === 0) return { error: `no swagger path matches ${path}` };
     const op = candidates.find((o) => o.method === method);
     if (!op) return { error: `${method} is not an operation of ${candidates[0].template}` };
@@ -163,7 +163,12 @@ export function validateRequest(method: string, path: string, query: Record<stri
             if (!validate(body)) {
                 problems.push(
                     `${method} ${op.template} body does not match ${bodyParam.schema.$ref ?? "schema"}: ` +
-                        (validate.errors ?? []).map((e) => `${e.instancePath || "/"} ${e.message}${e.params && (e.params as Dict).additionalProperty ? ` (${(e.params as Dict).additionalProperty})` : ""}`).join("; "),
+                        (validate.errors ?? [])
+                            .map(
+                                (e) =>
+                                    `${e.instancePath || "/"} ${e.message}${e.params && (e.params as Dict).additionalProperty ? ` (${(e.params as Dict).additionalProperty})` : ""}`,
+                            )
+                            .join("; "),
                 );
             }
         }
@@ -231,7 +236,10 @@ export class HarborStub {
 
     /** Requests other than GETs, as "METHOD path" (for asserting what a call changed). */
     writes(since = 0): string[] {
-        return this.requests.slice(since).filter((r) => r.method !== "GET").map((r) => `${r.method} ${r.path}`);
+        return this.requests
+            .slice(since)
+            .filter((r) => r.method !== "GET")
+            .map((r) => `${r.method} ${r.path}`);
     }
 
     seedProject(name: string, metadata: Dict = { public: "false", auto_scan: "true" }): Dict {
@@ -327,7 +335,8 @@ export class HarborStub {
             const rule = this.immutableRules.get(Number(m[2]));
             if (!p || !rule || rule.project_id !== p.project_id) return notFound;
             if (method === "PUT") {
-                if (body.id !== Number(m[2])) return { status: 400, body: errors("BAD_REQUEST", "the immutable_rule_id doesn't match the id in the payload body") };
+                if (body.id !== Number(m[2]))
+                    return { status: 400, body: errors("BAD_REQUEST", "the immutable_rule_id doesn't match the id in the payload body") };
                 this.immutableRules.set(rule.id, { ...body, project_id: p.project_id });
                 return { status: 200 };
             }
@@ -339,7 +348,8 @@ export class HarborStub {
         if (path === "/retentions" && method === "POST") {
             const p = this.projects.get(body.scope?.ref);
             if (!p) return { status: 400, body: errors("BAD_REQUEST", `invalid Project id ${body.scope?.ref}`) };
-            if (p.metadata.retention_id) return { status: 400, body: errors("BAD_REQUEST", `project ${p.project_id} already has retention policy ${p.metadata.retention_id}`) };
+            if (p.metadata.retention_id)
+                return { status: 400, body: errors("BAD_REQUEST", `project ${p.project_id} already has retention policy ${p.metadata.retention_id}`) };
             if ((body.rules ?? []).length > 15) return { status: 400, body: errors("BAD_REQUEST", "only 15 rules are allowed at most") };
             const id = this.id();
             this.retentions.set(id, { ...body, id });
@@ -365,27 +375,52 @@ export class HarborStub {
             }
         }
         if (path === "/robots" && method === "GET") {
-            const q = Object.fromEntries((query.q ?? "").split(",").filter(Boolean).map((kv: string) => kv.split("=")));
-            return { status: 200, body: [...this.robots.values()].filter((r) => q.Level === "project" && String(r.project_id) === q.ProjectID).map(this.publicRobot) };
+            const q = Object.fromEntries(
+                (query.q ?? "")
+                    .split(",")
+                    .filter(Boolean)
+                    .map((kv: string) => kv.split("=")),
+            );
+            return {
+                status: 200,
+                body: [...this.robots.values()].filter((r) => q.Level === "project" && String(r.project_id) === q.ProjectID).map(this.publicRobot),
+            };
         }
         if (path === "/robots" && method === "POST") {
-            if (!/^[a-z0-9]+(?:[._-][a-z0-9]+)*$/.test(body.name)) return { status: 400, body: errors("BAD_REQUEST", "robot name is not in lower case or contains illegal characters") };
+            if (!/^[a-z0-9]+(?:[._-][a-z0-9]+)*$/.test(body.name))
+                return { status: 400, body: errors("BAD_REQUEST", "robot name is not in lower case or contains illegal characters") };
             const ns = body.permissions?.[0]?.namespace;
             const p = this.projectByRef(ns);
             if (!p) return { status: 404, body: errors("NOT_FOUND", `project ${ns} not found`) };
             const fullName = `robot$${p.name}+${body.name}`;
-            if ([...this.robots.values()].some((r) => r.name === fullName)) return { status: 409, body: errors("CONFLICT", `robot ${fullName} already exists`) };
+            if ([...this.robots.values()].some((r) => r.name === fullName))
+                return { status: 409, body: errors("CONFLICT", `robot ${fullName} already exists`) };
             const id = this.id();
             const secret = `Sec${id}${Math.random().toString(36).slice(2)}X`;
-            this.robots.set(id, { id, name: fullName, description: body.description, level: body.level, duration: body.duration, disable: body.disable, permissions: body.permissions, project_id: p.project_id, secret });
-            return { status: 201, headers: { Location: `${harborApi().base}/robots/${id}` }, body: { id, name: fullName, secret, creation_time: new Date().toISOString(), expires_at: -1 } };
+            this.robots.set(id, {
+                id,
+                name: fullName,
+                description: body.description,
+                level: body.level,
+                duration: body.duration,
+                disable: body.disable,
+                permissions: body.permissions,
+                project_id: p.project_id,
+                secret,
+            });
+            return {
+                status: 201,
+                headers: { Location: `${harborApi().base}/robots/${id}` },
+                body: { id, name: fullName, secret, creation_time: new Date().toISOString(), expires_at: -1 },
+            };
         }
         if ((m = /^\/robots\/(\d+)$/.exec(path))) {
             const r = this.robots.get(Number(m[1]));
             if (!r) return notFound;
             if (method === "GET") return { status: 200, body: this.publicRobot(r) };
             if (method === "PUT") {
-                if (body.name !== r.name || body.level !== r.level) return { status: 400, body: errors("BAD_REQUEST", "cannot update the level or name of robot") };
+                if (body.name !== r.name || body.level !== r.level)
+                    return { status: 400, body: errors("BAD_REQUEST", "cannot update the level or name of robot") };
                 Object.assign(r, { description: body.description, duration: body.duration, disable: body.disable, permissions: body.permissions });
                 return { status: 200 };
             }

@@ -201,7 +201,10 @@ export class FleetMocks implements pulumi.runtime.Mocks {
                 break;
             case "random:index/randomId:RandomId": {
                 const bytes = Number(inputs.byteLength ?? 4);
-                const hex = crypto.createHash("sha256").update(JSON.stringify([args.name, inputs.keepers ?? {}])).digest("hex");
+                const hex = crypto
+                    .createHash("sha256")
+                    .update(JSON.stringify([args.name, inputs.keepers ?? {}]))
+                    .digest("hex");
                 state.hex = hex.slice(0, bytes * 2);
                 state.b64Url = Buffer.from(state.hex, "hex").toString("base64url");
                 break;

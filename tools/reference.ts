@@ -67,14 +67,15 @@ export function firstReferenceSource(env: NodeJS.ProcessEnv = process.env): Refe
 
 /** One line: which files are missing, where they were looked for, and the command that fetches them. */
 export function missingReferenceMessage(files: readonly string[], env: NodeJS.ProcessEnv = process.env): string {
-    const where = referenceSources(env).map((s) => s.label).join(", ");
+    const where = referenceSources(env)
+        .map((s) => s.label)
+        .join(", ");
     return `upstream reference data missing (${files.join(", ")}; looked in ${where}): run \`${FETCH_COMMAND}\``;
 }
 
 export function sha256(data: Buffer | string): string {
     return crypto.createHash("sha256").update(data).digest("hex");
 }
-
 
 /** Absolute path of a reference file (`charts/gpu-operator/values.yaml`, or its path segments). Call `needsReference` first. */
 export function referencePath(...segments: string[]): string {

@@ -115,9 +115,7 @@ export function planModelImage(input: ImagePlanInput): ImagePlan {
         throw new ImagePlanError(`model "${name}": a build from a dirty work tree needs a fingerprint of the changes for its tag`);
     }
     if (input.gitSha === undefined || input.gitSha.trim() === "") {
-        throw new ImagePlanError(
-            `model "${name}": cannot tag a build without a git sha: set GIT_SHA or GITHUB_SHA, or run from a git checkout`,
-        );
+        throw new ImagePlanError(`model "${name}": cannot tag a build without a git sha: set GIT_SHA or GITHUB_SHA, or run from a git checkout`);
     }
     let sha: string;
     let tag: string;
@@ -132,11 +130,7 @@ export function planModelImage(input: ImagePlanInput): ImagePlan {
         throw new ImagePlanError(`model "${name}": build.context must be a directory path`);
     }
     const dockerfileLocation =
-        dockerfile === undefined
-            ? path.posix.join(context, "Dockerfile")
-            : path.isAbsolute(dockerfile)
-              ? dockerfile
-              : path.posix.join(context, dockerfile);
+        dockerfile === undefined ? path.posix.join(context, "Dockerfile") : path.isAbsolute(dockerfile) ? dockerfile : path.posix.join(context, dockerfile);
     return {
         kind: "build",
         version,
@@ -166,5 +160,7 @@ export function keptReleaseTags(input: ImagePlanInput, previousTag?: string): st
         if (e instanceof ImagePlanError) return [];
         throw e;
     }
-    return plan.kind === "build" ? deployedReleaseTags({ build: true }, plan.tag) : deployedReleaseTags({ digest: plan.digest, tag: plan.tag, previousTag }, "");
+    return plan.kind === "build"
+        ? deployedReleaseTags({ build: true }, plan.tag)
+        : deployedReleaseTags({ digest: plan.digest, tag: plan.tag, previousTag }, "");
 }

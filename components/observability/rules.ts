@@ -63,7 +63,10 @@ export interface ObservedModel {
 }
 
 /** A model's thresholds: its `observability` override, else its canary analysis, else the fleet defaults. */
-export function resolveThresholds(model: Pick<ModelConfig, "canary"> & { observability?: ThresholdOverrides }, defaults: Thresholds = DEFAULT_THRESHOLDS): Thresholds {
+export function resolveThresholds(
+    model: Pick<ModelConfig, "canary"> & { observability?: ThresholdOverrides },
+    defaults: Thresholds = DEFAULT_THRESHOLDS,
+): Thresholds {
     const a = model.canary?.analysis;
     const o = model.observability ?? {};
     return {
@@ -233,8 +236,7 @@ export function alertingRules(m: ObservedModel, opts: RuleOptions = {}): Alertin
     if (t.maxAccuracyDrop !== undefined) {
         // Baseline: the best accuracy in the last day of any version of the model that serves no more (the
         // previous version). While two versions serve (a canary), the canary's own quality gate decides instead.
-        const baseline =
-            `max by (${BY_MODEL}) (max_over_time(${SLI.accuracy}${sel}[1d]) unless on (${BY_VERSION}) ${SLI.accuracy}${sel})`;
+        const baseline = `max by (${BY_MODEL}) (max_over_time(${SLI.accuracy}${sel}[1d]) unless on (${BY_VERSION}) ${SLI.accuracy}${sel})`;
         out.push(
             alert(
                 "ModelAccuracyDropped",

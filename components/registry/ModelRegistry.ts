@@ -212,7 +212,11 @@ export class ModelRegistry extends pulumi.ComponentResource {
             const protectedTags = protectPatterns(deployed, reg.retention.protectTags);
 
             const project = new HarborProject(`${name}-harbor-project`, { ...conn, name: harbor.project, public: false, autoScan: true }, { parent: this });
-            new HarborImmutableRule(`${name}-harbor-immutable`, { ...conn, projectId: project.projectId, tagPattern: releasePattern, repositoryPattern: HARBOR_DEFAULTS.repositoryPattern }, { parent: this });
+            new HarborImmutableRule(
+                `${name}-harbor-immutable`,
+                { ...conn, projectId: project.projectId, tagPattern: releasePattern, repositoryPattern: HARBOR_DEFAULTS.repositoryPattern },
+                { parent: this },
+            );
             new HarborRetentionPolicy(
                 `${name}-harbor-retention`,
                 {
@@ -228,15 +232,23 @@ export class ModelRegistry extends pulumi.ComponentResource {
             );
             const robot = new HarborRobotAccount(
                 `${name}-harbor-robot`,
-                { ...conn, projectId: project.projectId, projectName: project.name, name: `${prefix}-pull`, description: `Pulls ${prefix} model images (managed by Pulumi)` },
+                {
+                    ...conn,
+                    projectId: project.projectId,
+                    projectName: project.name,
+                    name: `${prefix}-pull`,
+                    description: `Pulls ${prefix} model images (managed by Pulumi)`,
+                },
                 { parent: this },
             );
 
             if (args.k8sProvider) {
                 const dockerConfig = pulumi.secret(
-                    pulumi.all([robot.fullName, robot.secret]).apply(([user, pass]) =>
-                        JSON.stringify({ auths: { [host]: { username: user, password: pass, auth: Buffer.from(`${user}:${pass}`).toString("base64") } } }),
-                    ),
+                    pulumi
+                        .all([robot.fullName, robot.secret])
+                        .apply(([user, pass]) =>
+                            JSON.stringify({ auths: { [host]: { username: user, password: pass, auth: Buffer.from(`${user}:${pass}`).toString("base64") } } }),
+                        ),
                 );
                 const secret = new k8s.core.v1.Secret(
                     `${name}-pull-secret`,

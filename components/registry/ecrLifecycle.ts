@@ -255,7 +255,8 @@ export function validateLifecyclePolicy(policy: unknown): string[] {
                 } else {
                     sel.tagPatternList.forEach((p, j) => {
                         if (p.length === 0) errs.push(`${at}.selection.tagPatternList[${j}] is empty`);
-                        else if (!TAG_PATTERN.test(p)) errs.push(`${at}.selection.tagPatternList[${j}] ${JSON.stringify(p)} has characters outside [A-Za-z0-9_.-*]`);
+                        else if (!TAG_PATTERN.test(p))
+                            errs.push(`${at}.selection.tagPatternList[${j}] ${JSON.stringify(p)} has characters outside [A-Za-z0-9_.-*]`);
                         if (wildcardCount(p) > MAX_WILDCARDS) {
                             errs.push(`${at}.selection.tagPatternList[${j}] ${JSON.stringify(p)} has more than ${MAX_WILDCARDS} '*' wildcards`);
                         }

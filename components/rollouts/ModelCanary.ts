@@ -130,7 +130,9 @@ export class ModelCanary extends pulumi.ComponentResource {
         const windowRevisions = args.rollbackWindowRevisions ?? DEFAULT_ROLLBACK_WINDOW_REVISIONS;
         if (!Number.isInteger(windowRevisions) || windowRevisions < 1 || windowRevisions > revisionHistoryLimit) {
             // A rollback target outside the kept ReplicaSet history no longer exists.
-            throw new pulumi.RunError(`ModelCanary ${args.model}: rollbackWindow.revisions (${windowRevisions}) must be in 1..revisionHistoryLimit (${revisionHistoryLimit})`);
+            throw new pulumi.RunError(
+                `ModelCanary ${args.model}: rollbackWindow.revisions (${windowRevisions}) must be in 1..revisionHistoryLimit (${revisionHistoryLimit})`,
+            );
         }
         const mode = args.trafficRouting;
         const canaryServiceName = `${args.model}-canary`;

@@ -17,7 +17,15 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { IAnalysisTemplateSpec } from "@kubernetes-models/argo-rollouts/argoproj.io/v1alpha1/AnalysisTemplateSpec";
-import { AnalysisTemplateNames, analysisTemplateSpecs, DEFAULT_MEASUREMENT, MeasurementPolicy, analysisMinSeconds, validateMeasurement, validatePrometheusUrl } from "./analysis";
+import {
+    AnalysisTemplateNames,
+    analysisTemplateSpecs,
+    DEFAULT_MEASUREMENT,
+    MeasurementPolicy,
+    analysisMinSeconds,
+    validateMeasurement,
+    validatePrometheusUrl,
+} from "./analysis";
 import { fleetLabels } from "../../domain/labels";
 
 export const ROLLOUTS_CONTROLLER_TYPE = "model-fleet:rollouts:RolloutsController";
@@ -126,17 +134,19 @@ export class RolloutsController extends pulumi.ComponentResource {
             : undefined;
         this.controllerNamespace = namespace ? namespace.metadata.name : pulumi.output(args.namespace ?? DEFAULT_CONTROLLER_NAMESPACE);
 
-        const chart = namespace && new k8s.helm.v4.Chart(
-            `${name}-chart`,
-            {
-                chart: ARGO_ROLLOUTS_CHART.chart,
-                version: ARGO_ROLLOUTS_CHART.version,
-                repositoryOpts: { repo: ARGO_ROLLOUTS_CHART.repo },
-                namespace: namespace.metadata.name,
-                values: controllerValues({ serviceMonitor: args.serviceMonitor ?? false, serviceMonitorLabels: args.serviceMonitorLabels }),
-            },
-            { parent: this },
-        );
+        const chart =
+            namespace &&
+            new k8s.helm.v4.Chart(
+                `${name}-chart`,
+                {
+                    chart: ARGO_ROLLOUTS_CHART.chart,
+                    version: ARGO_ROLLOUTS_CHART.version,
+                    repositoryOpts: { repo: ARGO_ROLLOUTS_CHART.repo },
+                    namespace: namespace.metadata.name,
+                    values: controllerValues({ serviceMonitor: args.serviceMonitor ?? false, serviceMonitorLabels: args.serviceMonitorLabels }),
+                },
+                { parent: this },
+            );
 
         // Specs are built from the URL as data (no resources inside apply); the pure builder validates the URL.
         const specs = pulumi.output(args.prometheusUrl).apply((prometheusUrl) => analysisTemplateSpecs({ prometheusUrl, measurement }));

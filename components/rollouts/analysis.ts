@@ -152,7 +152,12 @@ export function clientErrorIncreaseQuery(opts: PromQueryOptions = {}): string {
     const w = opts.rateWindow ?? DEFAULT_MEASUREMENT.rateWindow;
     const inference: Matcher = [m.handlerLabel, "=", m.inferenceHandler];
     const share = (hashArg: string) =>
-        shareQuery(m.requestsTotal, podSelector(hashArg, opts.labels, [inference, [m.codeLabel, "=~", "4.."]]), podSelector(hashArg, opts.labels, [inference]), w);
+        shareQuery(
+            m.requestsTotal,
+            podSelector(hashArg, opts.labels, [inference, [m.codeLabel, "=~", "4.."]]),
+            podSelector(hashArg, opts.labels, [inference]),
+            w,
+        );
     return `(${share(ANALYSIS_ARGS.canaryHash)}) - (${share(ANALYSIS_ARGS.stableHash)})`;
 }
 
@@ -290,7 +295,14 @@ export function analysisTemplateSpecs(opts: AnalysisTemplateOptions): AnalysisTe
         },
         clientErrors: {
             args: args(ANALYSIS_ARGS.stableHash, ANALYSIS_ARGS.maxClientErrorIncrease),
-            metrics: [metric(METRIC_NAMES.clientErrors, measuredValue(clientErrorIncreaseQuery(q)), thresholdConditions("atMost", ANALYSIS_ARGS.maxClientErrorIncrease), opts)],
+            metrics: [
+                metric(
+                    METRIC_NAMES.clientErrors,
+                    measuredValue(clientErrorIncreaseQuery(q)),
+                    thresholdConditions("atMost", ANALYSIS_ARGS.maxClientErrorIncrease),
+                    opts,
+                ),
+            ],
         },
         latency: {
             args: args(ANALYSIS_ARGS.p99LatencyMs),
@@ -306,7 +318,12 @@ export function analysisTemplateSpecs(opts: AnalysisTemplateOptions): AnalysisTe
 /** Mirrors argo-rollouts `utils/analysis/helpers.go` `ValidateMetric` for the fields we set. */
 export function validateMeasurement(p: MeasurementPolicy): void {
     const problems: string[] = [];
-    for (const [k, v] of Object.entries({ count: p.count, failureLimit: p.failureLimit, inconclusiveLimit: p.inconclusiveLimit, consecutiveErrorLimit: p.consecutiveErrorLimit })) {
+    for (const [k, v] of Object.entries({
+        count: p.count,
+        failureLimit: p.failureLimit,
+        inconclusiveLimit: p.inconclusiveLimit,
+        consecutiveErrorLimit: p.consecutiveErrorLimit,
+    })) {
         if (!Number.isInteger(v) || v < 0) {
             problems.push(`${k}=${v} must be an integer >= 0`);
         }

@@ -99,7 +99,9 @@ export function canarySteps(canary: CanaryConfig, templates: AnalysisTemplateNam
         steps.push({ setWeight: weight });
         steps.push({ pause: { duration: `${canary.pauseSeconds}s` } });
         // Each gate gets its own copy so a later mutation of one step cannot leak into the others.
-        steps.push({ analysis: { templates: gateTemplates(canary, templates, weight).map((templateName) => ({ templateName })), args: structuredClone(args) } });
+        steps.push({
+            analysis: { templates: gateTemplates(canary, templates, weight).map((templateName) => ({ templateName })), args: structuredClone(args) },
+        });
     }
     return steps;
 }
@@ -155,7 +157,11 @@ export function defaultMaxSurge(specReplicas: number): number {
  * argo-rollouts `utils/replicaset/canary.go` `approximateWeightedCanaryStableReplicaCounts`. Without a traffic
  * router traffic splits by ready pods, so `share` (canary pods / all pods, %) is the canary's real traffic share.
  */
-export function basicCanaryReplicas(specReplicas: number, weight: number, maxSurge = defaultMaxSurge(specReplicas)): { canary: number; stable: number; share: number } {
+export function basicCanaryReplicas(
+    specReplicas: number,
+    weight: number,
+    maxSurge = defaultMaxSurge(specReplicas),
+): { canary: number; stable: number; share: number } {
     if (specReplicas === 0) {
         return { canary: 0, stable: 0, share: 0 };
     }

@@ -109,7 +109,6 @@ interface ServiceMonitorSpec {
     }>;
 }
 
-
 export class ModelService extends pulumi.ComponentResource {
     /** Name of the stable ClusterIP Service (`<model>`). */
     public readonly serviceName: pulumi.Output<string>;
@@ -128,7 +127,11 @@ export class ModelService extends pulumi.ComponentResource {
         const model = args.model;
         const environment = args.environment ?? "production";
         const workload: ModelWorkload = args.workload ?? { kind: "Deployment" };
-        throwOnIssues(`ModelService ${model.name}`, servingIssues({ model, environment, hasGpuScheduling: args.gpu !== undefined, workloadKind: workload.kind }), "model.");
+        throwOnIssues(
+            `ModelService ${model.name}`,
+            servingIssues({ model, environment, hasGpuScheduling: args.gpu !== undefined, workloadKind: workload.kind }),
+            "model.",
+        );
         const rollout = workload.kind === "Rollout" ? workload : undefined;
 
         super(MODEL_SERVICE_TYPE, name, {}, opts);

@@ -38,7 +38,10 @@ export function servingIssues(input: ServingCheckInput): RuleIssue[] {
         out.push({ path: "gpu", reason: "is unset: the model has no gpu config but GPU scheduling was passed" });
     }
     if (model.canary !== undefined && input.workloadKind !== "Rollout") {
-        out.push({ path: "canary", reason: "is set: the model has a canary but no rollouts wiring (a Rollout workload: trafficRouting, analysisTemplates, host) was passed" });
+        out.push({
+            path: "canary",
+            reason: "is set: the model has a canary but no rollouts wiring (a Rollout workload: trafficRouting, analysisTemplates, host) was passed",
+        });
     }
     if (model.canary === undefined && input.workloadKind === "Rollout") {
         out.push({ path: "canary", reason: "is required by a Rollout workload" });

@@ -62,9 +62,7 @@ export function assertModelVersion(version: string): string {
     }
     // semver.valid() tolerates a leading "v", whitespace and drops "+build" metadata; require the canonical form.
     if (semver.valid(v) !== v) {
-        throw new ImageRefError(
-            `invalid model version ${JSON.stringify(version)}: expected semver like 2.1.4 (no leading "v", no "+build" metadata)`,
-        );
+        throw new ImageRefError(`invalid model version ${JSON.stringify(version)}: expected semver like 2.1.4 (no leading "v", no "+build" metadata)`);
     }
     return v;
 }
@@ -114,10 +112,7 @@ export function parseReleaseTag(tag: string): ParsedReleaseTag | undefined {
  * The exact release tags retention must keep for a model's image: the tag a build pushes, or for a promoted digest
  * its recorded tag and the one it replaced (the rollback target). Unique, in that order.
  */
-export function deployedReleaseTags(
-    image: { build: unknown } | { digest: string; tag?: string; previousTag?: string },
-    builtTag: string,
-): string[] {
+export function deployedReleaseTags(image: { build: unknown } | { digest: string; tag?: string; previousTag?: string }, builtTag: string): string[] {
     if ("build" in image) return [builtTag];
     return [...new Set([image.tag, image.previousTag].filter((t): t is string => typeof t === "string"))];
 }
@@ -146,9 +141,7 @@ export function isRepository(repositoryUrl: string): boolean {
 /** `<repository>@sha256:<64 hex>`; the repository must carry neither a tag nor a digest. */
 export function digestRef(repositoryUrl: string, digest: string): string {
     if (!isRepository(repositoryUrl)) {
-        throw new ImageRefError(
-            `invalid repository ${JSON.stringify(repositoryUrl)}: expected host[:port]/path without tag or digest`,
-        );
+        throw new ImageRefError(`invalid repository ${JSON.stringify(repositoryUrl)}: expected host[:port]/path without tag or digest`);
     }
     return `${repositoryUrl}@${assertDigest(digest)}`;
 }

@@ -30,7 +30,8 @@ export function canaryIssues(canary: {
 }): RuleIssue[] {
     const out = canaryStepsIssues(canary.steps);
     // 0 is allowed: the gate then starts at once and its first measurements are likely no-data (Inconclusive).
-    if (!isInt(canary.pauseSeconds) || canary.pauseSeconds < 0) out.push({ path: "pauseSeconds", value: canary.pauseSeconds, reason: "must be an integer ≥ 0" });
+    if (!isInt(canary.pauseSeconds) || canary.pauseSeconds < 0)
+        out.push({ path: "pauseSeconds", value: canary.pauseSeconds, reason: "must be an integer ≥ 0" });
     const a = canary.analysis;
     const p = (key: string) => `analysis.${key}`;
     if (!(a.successRate > 0 && a.successRate <= 1)) out.push({ path: p("successRate"), value: a.successRate, reason: "must be in (0, 1]" });
@@ -38,7 +39,8 @@ export function canaryIssues(canary: {
     if (a.maxAccuracyDrop !== undefined && !(a.maxAccuracyDrop >= 0 && a.maxAccuracyDrop <= 1)) {
         out.push({ path: p("maxAccuracyDrop"), value: a.maxAccuracyDrop, reason: "must be in [0, 1]" });
     }
-    if (!isInt(a.minFeedbackSamples) || a.minFeedbackSamples < 1) out.push({ path: p("minFeedbackSamples"), value: a.minFeedbackSamples, reason: "must be an integer ≥ 1" });
+    if (!isInt(a.minFeedbackSamples) || a.minFeedbackSamples < 1)
+        out.push({ path: p("minFeedbackSamples"), value: a.minFeedbackSamples, reason: "must be an integer ≥ 1" });
     if (!(a.maxClientErrorIncrease >= 0 && a.maxClientErrorIncrease <= 1)) {
         out.push({ path: p("maxClientErrorIncrease"), value: a.maxClientErrorIncrease, reason: "must be in [0, 1]" });
     }

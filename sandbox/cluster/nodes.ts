@@ -122,7 +122,13 @@ export function poolNodes(pool: SandboxPool): NodeObject[] {
     }
     const count = pool.nodes ?? 1;
     return Array.from({ length: count }, (_, i) => {
-        const node = baseNode(`${pool.name}-${i}`, size.cpu, size.memoryGiB, { ...gfd, ...(pool.nodeSelector ?? {}), [SANDBOX_POOL_LABEL]: pool.name }, pool.instanceType);
+        const node = baseNode(
+            `${pool.name}-${i}`,
+            size.cpu,
+            size.memoryGiB,
+            { ...gfd, ...(pool.nodeSelector ?? {}), [SANDBOX_POOL_LABEL]: pool.name },
+            pool.instanceType,
+        );
         for (const [resource, n] of Object.entries(gpuResources(pool))) {
             node.status.allocatable[resource] = String(n);
             node.status.capacity[resource] = String(n);

@@ -75,7 +75,14 @@ describe("supply chain: sign and verify with cosign, distribution and crane", fu
         return ok(crane, ["digest", `${REPO}:${tag}`]);
     };
 
-    const imageAt = (digest: string, over: Partial<ImageToSign> = {}): ImageToSign => ({ model: "sentiment", version: "2.1.5", gitSha: "abc1234", tag: TAG, ref: `${REPO}@${digest}`, ...over });
+    const imageAt = (digest: string, over: Partial<ImageToSign> = {}): ImageToSign => ({
+        model: "sentiment",
+        version: "2.1.5",
+        gitSha: "abc1234",
+        tag: TAG,
+        ref: `${REPO}@${digest}`,
+        ...over,
+    });
 
     /** Expects cosign to refuse: a non-zero exit and the message. */
     const fails = (args: string[], message: RegExp): Run => {
@@ -120,7 +127,14 @@ describe("supply chain: sign and verify with cosign, distribution and crane", fu
             ].join("\n"),
         );
         registry = await startProcess(
-            { name: "registry", command: registryBin, args: ["serve", config], env, ready: async () => (await httpStatus(`http://${REGISTRY}/v2/`)) === 200, timeoutSeconds: 30 },
+            {
+                name: "registry",
+                command: registryBin,
+                args: ["serve", config],
+                env,
+                ready: async () => (await httpStatus(`http://${REGISTRY}/v2/`)) === 200,
+                timeoutSeconds: 30,
+            },
             path.join(tmp, "logs"),
         );
 
@@ -185,9 +199,16 @@ describe("supply chain: sign and verify with cosign, distribution and crane", fu
         const bundles = referrers.manifests.map((m: { digest: string }) => {
             const manifest = JSON.parse(ok(crane, ["manifest", `${REPO}@${m.digest}`]));
             assert.equal(manifest.subject.digest, signed.ref.split("@")[1], "each bundle refers to the signed digest");
-            return { type: manifest.annotations["dev.sigstore.bundle.predicateType"], bundle: JSON.parse(ok(crane, ["blob", `${REPO}@${manifest.layers[0].digest}`])) };
+            return {
+                type: manifest.annotations["dev.sigstore.bundle.predicateType"],
+                bundle: JSON.parse(ok(crane, ["blob", `${REPO}@${manifest.layers[0].digest}`])),
+            };
         });
-        assert.deepEqual(bundles.map((b: { type: string }) => b.type).sort(), ["https://sigstore.dev/cosign/sign/v1", "https://slsa.dev/provenance/v1", "https://spdx.dev/Document"]);
+        assert.deepEqual(bundles.map((b: { type: string }) => b.type).sort(), [
+            "https://sigstore.dev/cosign/sign/v1",
+            "https://slsa.dev/provenance/v1",
+            "https://spdx.dev/Document",
+        ]);
         for (const { type, bundle } of bundles) {
             assert.deepEqual(bundle.verificationMaterial.tlogEntries ?? [], [], `${type}: no transparency log entry`);
             assert.ok(bundle.verificationMaterial.publicKey, `${type}: signed by a key (no Fulcio certificate)`);
@@ -217,7 +238,9 @@ describe("supply chain: sign and verify with cosign, distribution and crane", fu
         assert.deepEqual(payloads[0].optional, signatureAnnotations(signed));
 
         const statement = (type: "spdxjson" | "slsaprovenance1") => {
-            const lines = ok(cosign, cosignVerifyAttestationArgs(signed, keyA.pub, type)).split("\n").filter(Boolean);
+            const lines = ok(cosign, cosignVerifyAttestationArgs(signed, keyA.pub, type))
+                .split("\n")
+                .filter(Boolean);
             assert.equal(lines.length, 1, `one ${type} attestation`);
             return JSON.parse(Buffer.from(JSON.parse(lines[0]).payload, "base64").toString("utf8"));
         };
@@ -237,7 +260,10 @@ describe("supply chain: sign and verify with cosign, distribution and crane", fu
     });
 
     it("(b) a different image pushed under the signed tag afterwards fails verification; the signed digest still verifies", () => {
-        const replaced = pushImage(TAG, { "model.json": JSON.stringify({ model: "sentiment", version: "2.1.5", weights: "tampered" }) + "\n", "serve.py": "print('ok')\n" });
+        const replaced = pushImage(TAG, {
+            "model.json": JSON.stringify({ model: "sentiment", version: "2.1.5", weights: "tampered" }) + "\n",
+            "serve.py": "print('ok')\n",
+        });
         assert.notEqual(`${REPO}@${replaced}`, signed.ref);
         assert.equal(ok(crane, ["digest", `${REPO}:${TAG}`]), replaced, "the tag now names the other image");
         fails(cosignVerifyArgs(imageAt(replaced), keyA.pub), /no signatures found/);
@@ -246,7 +272,7 @@ describe("supply chain: sign and verify with cosign, distribution and crane", fu
 
     it("(b) the signature copied onto another digest (its referrers tag moved) fails: the signed subject is the other digest", () => {
         // distribution v3.1.2 has no OCI referrers API, so cosign keeps a digest's referrers under the tag sha256-<hex>.
-        const target = pushImage("v2.1.5-copy", { "model.json": "{\"copy\":true}\n" });
+        const target = pushImage("v2.1.5-copy", { "model.json": '{"copy":true}\n' });
         const from = `${REPO}:${signed.ref.split("@")[1].replace(":", "-")}`;
         ok(crane, ["copy", from, `${REPO}:${target.replace(":", "-")}`]);
         fails(cosignVerifyArgs(imageAt(target), keyA.pub), /provided artifact digest does not match any digest in statement/);
@@ -258,7 +284,7 @@ describe("supply chain: sign and verify with cosign, distribution and crane", fu
     });
 
     it("(c) a signature made with another key fails verification with ours", () => {
-        const other = imageAt(pushImage("v2.1.5-otherkey", { "model.json": "{\"key\":\"b\"}\n" }));
+        const other = imageAt(pushImage("v2.1.5-otherkey", { "model.json": '{"key":"b"}\n' }));
         ok(cosign, cosignSignArgs(other, keyB.key));
         ok(cosign, cosignVerifyArgs(other, keyB.pub));
         const wrongKey = /could not verify envelope: accepted signatures do not match threshold, Found: 0, Expected 1/;
@@ -269,9 +295,25 @@ describe("supply chain: sign and verify with cosign, distribution and crane", fu
 
     it("npm run sign refuses a tag-only reference, and nothing is signed", () => {
         const before = run(crane, ["ls", REPO]).stdout;
-        const r = npmSign(["--image", `${REPO}:${TAG}`, "--model", "sentiment", "--version", "2.1.5", "--git-sha", "abc1234", "--key", keyA.key, "--sbom", "none"]);
+        const r = npmSign([
+            "--image",
+            `${REPO}:${TAG}`,
+            "--model",
+            "sentiment",
+            "--version",
+            "2.1.5",
+            "--git-sha",
+            "abc1234",
+            "--key",
+            keyA.key,
+            "--sbom",
+            "none",
+        ]);
         assert.equal(r.status, 1, r.stdout + r.stderr);
-        assert.match(r.stderr, /^sign: 127\.0\.0\.1:15000\/model-fleet\/sentiment:v2\.1\.5-abc1234 is not pinned by digest: sign and verify <repository>@sha256:<64 hex>, never a tag/m);
+        assert.match(
+            r.stderr,
+            /^sign: 127\.0\.0\.1:15000\/model-fleet\/sentiment:v2\.1\.5-abc1234 is not pinned by digest: sign and verify <repository>@sha256:<64 hex>, never a tag/m,
+        );
         assert.equal(run(crane, ["ls", REPO]).stdout, before, "no new tags (no signature was pushed)");
     });
 });

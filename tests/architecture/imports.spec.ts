@@ -178,11 +178,25 @@ describe("architecture: imports run one way", () => {
         assert.equal(violation({ from: "components/serving/ModelService.ts", to: "config/schema.ts", typeOnly: true }), undefined);
         assert.match(violation({ from: "scripts/plan.ts", to: "tests/support/k8sValidate.ts", typeOnly: false })!, /must not import tests\//);
         assert.match(violation({ from: "domain/labels.ts", to: "index.ts", typeOnly: true })!, /must not import index\.ts/);
-        const parsed = importsOf("components/x.ts", 'import type { A } from "../config/schema";\nimport { b } from "./b";\nconst c = require("../domain/labels");\nexport { d } from "./d";');
+        const parsed = importsOf(
+            "components/x.ts",
+            'import type { A } from "../config/schema";\nimport { b } from "./b";\nconst c = require("../domain/labels");\nexport { d } from "./d";',
+        );
         assert.deepEqual(
             parsed.map((e) => [e.to.replace(/\.ts$/, ""), e.typeOnly]),
-            [["config/schema", true], ["components/b", false], ["domain/labels", false], ["components/d", false]],
+            [
+                ["config/schema", true],
+                ["components/b", false],
+                ["domain/labels", false],
+                ["components/d", false],
+            ],
         );
-        assert.deepEqual(cycles([{ from: "a", to: "b", typeOnly: true }, { from: "b", to: "a", typeOnly: false }]), [["a", "b"]]);
+        assert.deepEqual(
+            cycles([
+                { from: "a", to: "b", typeOnly: true },
+                { from: "b", to: "a", typeOnly: false },
+            ]),
+            [["a", "b"]],
+        );
     });
 });

@@ -55,17 +55,52 @@ interface Workflow {
  */
 const KNOWN_INPUTS: Record<string, ReadonlySet<string>> = {
     "pulumi/actions": new Set([
-        "command", "stack-name", "pulumi-version", "pulumi-version-file", "work-dir", "comment-on-pr",
-        "comment-on-pr-number", "comment-on-summary", "github-token", "cloud-url", "secrets-provider", "parallel",
-        "message", "config-map", "expect-no-changes", "diff", "replace", "target", "target-dependents", "policyPacks",
-        "policyPackConfigs", "refresh", "upsert", "remove", "edit-pr-comment", "color", "exclude-protected", "plan",
-        "suppress-outputs", "suppress-progress", "always-include-summary",
+        "command",
+        "stack-name",
+        "pulumi-version",
+        "pulumi-version-file",
+        "work-dir",
+        "comment-on-pr",
+        "comment-on-pr-number",
+        "comment-on-summary",
+        "github-token",
+        "cloud-url",
+        "secrets-provider",
+        "parallel",
+        "message",
+        "config-map",
+        "expect-no-changes",
+        "diff",
+        "replace",
+        "target",
+        "target-dependents",
+        "policyPacks",
+        "policyPackConfigs",
+        "refresh",
+        "upsert",
+        "remove",
+        "edit-pr-comment",
+        "color",
+        "exclude-protected",
+        "plan",
+        "suppress-outputs",
+        "suppress-progress",
+        "always-include-summary",
     ]),
     "aws-actions/configure-aws-credentials": new Set([
-        "audience", "aws-region", "role-to-assume", "role-session-name", "role-duration-seconds", "role-external-id",
-        "role-skip-session-tagging", "mask-aws-account-id", "web-identity-token-file",
+        "audience",
+        "aws-region",
+        "role-to-assume",
+        "role-session-name",
+        "role-duration-seconds",
+        "role-external-id",
+        "role-skip-session-tagging",
+        "mask-aws-account-id",
+        "web-identity-token-file",
         // Present in the action, listed so the "no long-lived keys" test below is what rejects them:
-        "aws-access-key-id", "aws-secret-access-key", "aws-session-token",
+        "aws-access-key-id",
+        "aws-secret-access-key",
+        "aws-session-token",
     ]),
     "actions/checkout": new Set(["repository", "ref", "token", "persist-credentials", "path", "fetch-depth"]),
     "actions/setup-node": new Set(["node-version", "node-version-file", "cache", "cache-dependency-path", "registry-url"]),
@@ -88,8 +123,16 @@ function workflowFiles(): string[] {
 
 function load(file: string): Workflow {
     const doc = YAML.parseDocument(fs.readFileSync(file, "utf8"), { prettyErrors: true, uniqueKeys: true });
-    assert.deepEqual(doc.errors.map((e) => e.message), [], `${path.basename(file)} does not parse`);
-    assert.deepEqual(doc.warnings.map((e) => e.message), [], `${path.basename(file)} has YAML warnings`);
+    assert.deepEqual(
+        doc.errors.map((e) => e.message),
+        [],
+        `${path.basename(file)} does not parse`,
+    );
+    assert.deepEqual(
+        doc.warnings.map((e) => e.message),
+        [],
+        `${path.basename(file)} has YAML warnings`,
+    );
     return doc.toJS() as Workflow;
 }
 
@@ -331,7 +374,10 @@ describe("CI workflows (.github/workflows)", () => {
                 const packInstall = (job.steps ?? []).find((s) => s["working-directory"] === "policy" && /^npm ci\b/.test(s.run?.trim() ?? ""));
                 if (packLock) {
                     assert.ok(packInstall, `${where}: policy/package-lock.json exists, so policy/ needs its own npm ci`);
-                    assert.ok(packInstall.if === undefined || /hashFiles\('policy\/package-lock\.json'\)/.test(packInstall.if), `${where}: policy npm ci gated wrongly`);
+                    assert.ok(
+                        packInstall.if === undefined || /hashFiles\('policy\/package-lock\.json'\)/.test(packInstall.if),
+                        `${where}: policy npm ci gated wrongly`,
+                    );
                 }
             }
             if (!packLock && fs.existsSync(path.join(packDir, "package.json"))) {
@@ -394,7 +440,11 @@ describe("CI workflows (.github/workflows)", () => {
                 assert.ok(i >= 0, `test job does not run \`${cmd}\``);
                 return i;
             });
-            assert.deepEqual(order, [...order].sort((a, b) => a - b), "commands run in order");
+            assert.deepEqual(
+                order,
+                [...order].sort((a, b) => a - b),
+                "commands run in order",
+            );
             const upload = stepsUsing(job, "actions/upload-artifact")[0];
             assert.ok(upload, "rendered manifests are not uploaded");
             assert.match(String(upload.with?.path), /^out\/?$/);
@@ -419,7 +469,8 @@ describe("CI workflows (.github/workflows)", () => {
             assert.ok(fetchAt >= 0 && fetchAt < testAt, "reference data is fetched before npm test");
             // One list of pins: the workflow keeps none of its own.
             const text = fs.readFileSync(path.join(WORKFLOW_DIR, "pull-request.yml"), "utf8");
-            for (const pin of referencePins()) assert.ok(!text.includes(pin.sha256) && !text.includes(pin.url), `pull-request.yml repeats the pin of ${pin.path}`);
+            for (const pin of referencePins())
+                assert.ok(!text.includes(pin.sha256) && !text.includes(pin.url), `pull-request.yml repeats the pin of ${pin.path}`);
         });
 
         it("reference.lock.json pins every reference file by a raw URL at a commit or tag and a SHA-256", () => {
@@ -451,7 +502,11 @@ describe("CI workflows (.github/workflows)", () => {
             const expected = local.filter((f) => f !== "README.md").sort();
             assert.deepEqual(pins.map((m) => m.path).sort(), expected, `reference.lock.json lists exactly the files of ${source.label}`);
             for (const pin of pins) {
-                assert.equal(pin.sha256, sha256(fs.readFileSync(findReferenceFile(pin.path)!)), `${pin.path}: pinned SHA-256 differs from the copy the tests read`);
+                assert.equal(
+                    pin.sha256,
+                    sha256(fs.readFileSync(findReferenceFile(pin.path)!)),
+                    `${pin.path}: pinned SHA-256 differs from the copy the tests read`,
+                );
             }
         });
 
@@ -557,7 +612,10 @@ describe("CI workflows (.github/workflows)", () => {
 
         it("prod does not sign: it runs digests promoted from dev, signed there", () => {
             const [, job] = upJob("prod");
-            assert.equal(indexOfStep(job, (s) => /^npm run sign\b/.test(s.run?.trim() ?? "")), -1);
+            assert.equal(
+                indexOfStep(job, (s) => /^npm run sign\b/.test(s.run?.trim() ?? "")),
+                -1,
+            );
         });
     });
 });

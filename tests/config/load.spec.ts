@@ -120,7 +120,13 @@ describe("config: the stack files", () => {
         assert.equal(cfg.models[1].autoscaling.targetCpuUtilization, 70);
         assert.equal(cfg.build.requireCleanTree, true, "every stack refuses dirty builds unless it opts out (dev does)");
         assert.equal(cfg.build.sourceUrl, "https://github.com/example/model-fleet");
-        assert.deepEqual(cfg.serving, { namespace: "models", ingressNamespace: "ingress-nginx", monitoringNamespace: "monitoring", prometheusOperator: false, serviceMonitorLabels: {} });
+        assert.deepEqual(cfg.serving, {
+            namespace: "models",
+            ingressNamespace: "ingress-nginx",
+            monitoringNamespace: "monitoring",
+            prometheusOperator: false,
+            serviceMonitorLabels: {},
+        });
         assert.equal(parseConfig(rawConfigOf(BASES.dev).raw, ctx("dev", "us-east-1")).build.requireCleanTree, false);
         assert.equal(cfg.gpuPools[0].amiType, "AL2023_x86_64_NVIDIA");
         assert.equal(cfg.registry.repositoryPrefix, "model-fleet");
@@ -235,11 +241,15 @@ describe("config: bad input is rejected with every offending key path", () => {
         let status = 0;
         let stderr = "";
         try {
-            execFileSync(process.execPath, [require.resolve("ts-node/dist/bin"), "--transpile-only", path.join(REPO_ROOT, "scripts", "plan.ts"), "--config", file], {
-                cwd: REPO_ROOT,
-                stdio: ["ignore", "pipe", "pipe"],
-                encoding: "utf8",
-            });
+            execFileSync(
+                process.execPath,
+                [require.resolve("ts-node/dist/bin"), "--transpile-only", path.join(REPO_ROOT, "scripts", "plan.ts"), "--config", file],
+                {
+                    cwd: REPO_ROOT,
+                    stdio: ["ignore", "pipe", "pipe"],
+                    encoding: "utf8",
+                },
+            );
         } catch (e: any) {
             status = e.status;
             stderr = String(e.stderr);

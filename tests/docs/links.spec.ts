@@ -17,12 +17,20 @@ describe("docs: links and anchors", () => {
             assert.equal(githubSlug("Helm: v3 Release or v4 Chart"), "helm-v3-release-or-v4-chart");
             assert.equal(githubSlug("GPUs: node pools, add-ons and the MIG route"), "gpus-node-pools-add-ons-and-the-mig-route");
             assert.equal(githubSlug("snake_case and **bold** [link](x.md)"), "snake_case-and-bold-link");
-            assert.deepEqual([...anchorsOf("# A\n## A\n```\n# not a heading\n```\n### A\n<a id=\"x\"></a>")], ["a", "a-1", "a-2", "x"]);
+            assert.deepEqual([...anchorsOf('# A\n## A\n```\n# not a heading\n```\n### A\n<a id="x"></a>')], ["a", "a-1", "a-2", "x"]);
         });
 
         it("finds links outside code, and reports missing files, missing anchors and links out of the repository", () => {
-            const links = markdownLinks("[a](x.md#b) `[c](d.md)`\n```\n[e](f.md)\n```\n![i](img.png \"t\")\n[ref]: y.md\n<a href=\"z.md\">z</a>");
-            assert.deepEqual(links.map((l) => [l.target, l.line]), [["x.md#b", 1], ["img.png", 5], ["y.md", 6], ["z.md", 7]]);
+            const links = markdownLinks('[a](x.md#b) `[c](d.md)`\n```\n[e](f.md)\n```\n![i](img.png "t")\n[ref]: y.md\n<a href="z.md">z</a>');
+            assert.deepEqual(
+                links.map((l) => [l.target, l.line]),
+                [
+                    ["x.md#b", 1],
+                    ["img.png", 5],
+                    ["y.md", 6],
+                    ["z.md", 7],
+                ],
+            );
             const root = fs.mkdtempSync(path.join(os.tmpdir(), "links-"));
             try {
                 fs.mkdirSync(path.join(root, "docs"));

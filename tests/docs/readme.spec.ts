@@ -7,7 +7,6 @@ import { CONFIG_REFERENCE, exampleConfigs, renderConfigReference } from "../../s
 import { plan, summary } from "../../scripts/plan";
 import { REPO_ROOT as ROOT } from "../../tools/stackFile";
 
-
 describe("docs/config-reference.md: the config reference", () => {
     it("is the file generated from the schema (run `npm run docs` after changing config/schema.ts)", () => {
         const file = path.join(ROOT, CONFIG_REFERENCE);
@@ -18,15 +17,37 @@ describe("docs/config-reference.md: the config reference", () => {
     it("documents every key with a description, and every leaf key has an example from the stack files", () => {
         const rows = configReferenceRows(exampleConfigs());
         const keys = rows.map((r) => r.key);
-        for (const k of ["cluster.name", "registry.type", "registry.retention.keepReleases", "registry.retention.untaggedDays", "registry.retention.protectTags",
-            "registry.harbor.url", "registry.harbor.password", "gpuPools[].mig.strategy", "gpuPools[].mig.layout", "models[].name", "models[].version",
-            "models[].image.digest", "models[].image.build.context", "models[].gpu.profile", "models[].autoscaling.minReplicas",
-            "models[].canary.steps", "models[].canary.analysis.maxAccuracyDrop", "rollouts.prometheusUrl", "rollouts.trafficRouting"]) {
+        for (const k of [
+            "cluster.name",
+            "registry.type",
+            "registry.retention.keepReleases",
+            "registry.retention.untaggedDays",
+            "registry.retention.protectTags",
+            "registry.harbor.url",
+            "registry.harbor.password",
+            "gpuPools[].mig.strategy",
+            "gpuPools[].mig.layout",
+            "models[].name",
+            "models[].version",
+            "models[].image.digest",
+            "models[].image.build.context",
+            "models[].gpu.profile",
+            "models[].autoscaling.minReplicas",
+            "models[].canary.steps",
+            "models[].canary.analysis.maxAccuracyDrop",
+            "rollouts.prometheusUrl",
+            "rollouts.trafficRouting",
+        ]) {
             assert.ok(keys.includes(k), `${k} is documented`);
         }
         const undocumented = rows.filter((r) => r.description === "").map((r) => r.key);
-        assert.deepEqual(undocumented.filter((k) => !/^(models\[\]\.(resources|autoscaling|canary\.analysis|image\.build)|.*\.build)$/.test(k)), []);
-        const leavesWithoutExample = rows.filter((r) => r.type !== "object" && r.type !== "object[]" && r.type !== "one of" && r.example === undefined).map((r) => r.key);
+        assert.deepEqual(
+            undocumented.filter((k) => !/^(models\[\]\.(resources|autoscaling|canary\.analysis|image\.build)|.*\.build)$/.test(k)),
+            [],
+        );
+        const leavesWithoutExample = rows
+            .filter((r) => r.type !== "object" && r.type !== "object[]" && r.type !== "one of" && r.example === undefined)
+            .map((r) => r.key);
         // Optional keys the shipped stacks leave at their defaults are the only ones without an example.
         for (const k of leavesWithoutExample) {
             const row = rows.find((r) => r.key === k)!;
@@ -66,7 +87,8 @@ describe("README.md", () => {
             // What is left out is only whole resource-type rows.
             const shown = new Set(normal(m[1]).split("\n"));
             const omitted = realLines.filter((l) => !shown.has(l));
-            for (const l of omitted) assert.match(l, /^  [\w-]+:[\w./-]*:\w+\s+\d+$/, `README leaves out a line that is not a resource-type row: ${JSON.stringify(l)}`);
+            for (const l of omitted)
+                assert.match(l, /^  [\w-]+:[\w./-]*:\w+\s+\d+$/, `README leaves out a line that is not a resource-type row: ${JSON.stringify(l)}`);
         } finally {
             fs.rmSync(outRoot, { recursive: true, force: true });
         }

@@ -91,9 +91,7 @@ describe("ModelImage", () => {
         });
         it("uses a max-mode registry cache on the buildcache tag, ECR-compatible", () => {
             assert.deepEqual(image.inputs.cacheFrom, [{ registry: { ref: `${REPO}:buildcache` } }]);
-            assert.deepEqual(image.inputs.cacheTo, [
-                { registry: { ref: `${REPO}:buildcache`, mode: "max", imageManifest: true, ociMediaTypes: true } },
-            ]);
+            assert.deepEqual(image.inputs.cacheTo, [{ registry: { ref: `${REPO}:buildcache`, mode: "max", imageManifest: true, ociMediaTypes: true } }]);
         });
         it("authenticates the push with the ECR token, for the repository's registry host", () => {
             // The password is a secret, so the engine receives the whole `registries` value as a secret envelope.

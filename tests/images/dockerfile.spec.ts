@@ -80,7 +80,9 @@ function check(text: string): string[] {
     const layers = final.instructions.filter((i) => LAYER_KEYWORDS.has(i.getKeyword()));
     const depsIndex = layers.findIndex((i) => fromFlag(i) === "builder" || (i.getKeyword() === "RUN" && /pip install/.test(args(i).join(" "))));
     const codeIndex = layers.findIndex((i) => i.getKeyword() === "COPY" && !fromFlag(i) && args(i).some((a) => /^app\/?$/.test(a)));
-    const weightsIndex = layers.findIndex((i) => i.getKeyword() === "COPY" && (fromFlag(i) === "weights" || args(i).some((a) => /weights|model\.json/.test(a))));
+    const weightsIndex = layers.findIndex(
+        (i) => i.getKeyword() === "COPY" && (fromFlag(i) === "weights" || args(i).some((a) => /weights|model\.json/.test(a))),
+    );
     if (depsIndex < 0) problems.push("final stage does not install dependencies");
     if (codeIndex < 0) problems.push("final stage does not copy the application code");
     if (weightsIndex < 0) problems.push("final stage does not copy the model weights");
@@ -88,7 +90,10 @@ function check(text: string): string[] {
     if (weightsIndex >= 0 && weightsIndex < Math.max(depsIndex, codeIndex)) problems.push("model weights are copied before the dependencies or the code");
     if (weightsIndex >= 0 && weightsIndex !== layers.length - 1) problems.push("model weights are not the last filesystem layer");
 
-    const code = text.split("\n").filter((l) => !l.trim().startsWith("#")).join("\n");
+    const code = text
+        .split("\n")
+        .filter((l) => !l.trim().startsWith("#"))
+        .join("\n");
     if (/:latest\b/.test(code)) problems.push("uses :latest");
     return problems;
 }
@@ -120,7 +125,9 @@ describe("reference model-server Dockerfile", () => {
         assert.match(DOCKERFILE, /useradd[^\n]*--uid 10001/);
     });
     it("orders the runtime layers: dependencies, code, weights last", () => {
-        const layers = final.instructions.filter((i) => LAYER_KEYWORDS.has(i.getKeyword())).map((i) => `${i.getKeyword()} ${fromFlag(i) ?? ""} ${args(i).join(" ")}`.replace(/\s+/g, " "));
+        const layers = final.instructions
+            .filter((i) => LAYER_KEYWORDS.has(i.getKeyword()))
+            .map((i) => `${i.getKeyword()} ${fromFlag(i) ?? ""} ${args(i).join(" ")}`.replace(/\s+/g, " "));
         assert.deepEqual(layers.slice(1), ["COPY builder /opt/venv /opt/venv", "COPY app/ /srv/app/", "COPY weights /weights/ /models/"]);
         assert.match(layers[0], /^RUN groupadd/);
     });
@@ -153,7 +160,10 @@ describe("reference model-server Dockerfile", () => {
         const lastLayer = Math.max(...final.instructions.map((i, n) => (LAYER_KEYWORDS.has(i.getKeyword()) ? n : -1)));
         const firstArg = final.instructions.findIndex((i) => i.getKeyword() === "ARG");
         assert.ok(firstArg > lastLayer, "a version bump only changes image config, not a filesystem layer");
-        assert.deepEqual(final.instructions.filter((i) => i.getKeyword() === "EXPOSE").map((i) => args(i)), [["8080"]]);
+        assert.deepEqual(
+            final.instructions.filter((i) => i.getKeyword() === "EXPOSE").map((i) => args(i)),
+            [["8080"]],
+        );
         assert.equal(final.instructions.filter((i) => i.getKeyword() === "HEALTHCHECK").length, 0, "probes are Kubernetes' job");
     });
     it("has a pinned requirements.txt: every requirement is name==version", () => {
@@ -176,9 +186,7 @@ describe("reference model-server Dockerfile", () => {
             .filter((l) => l && !l.startsWith("#"));
         assert.equal(rules[0], "*", "excludes everything by default");
         const allowed = rules.filter((r) => r.startsWith("!")).map((r) => r.slice(1).replace(/\/$/, ""));
-        const contextSources = st.flatMap((s) =>
-            s.instructions.filter((i) => i.getKeyword() === "COPY" && !fromFlag(i)).map((i) => args(i).slice(0, -1)),
-        );
+        const contextSources = st.flatMap((s) => s.instructions.filter((i) => i.getKeyword() === "COPY" && !fromFlag(i)).map((i) => args(i).slice(0, -1)));
         for (const src of contextSources.flat()) assert.ok(allowed.includes(src.replace(/\/$/, "")), `${src} is not admitted by .dockerignore`);
         for (const f of ["requirements.txt", "app/main.py", "app/model.py", "app/metrics.py", "app/__main__.py"]) {
             assert.ok(fs.existsSync(path.join(SERVER_DIR, f)), f);
@@ -188,24 +196,41 @@ describe("reference model-server Dockerfile", () => {
     describe("the checker catches broken Dockerfiles", () => {
         const good = DOCKERFILE;
         const cases: Array<[string, string, RegExp]> = [
-            ["a :latest base", good.replace("FROM python:3.11.14-slim-bookworm AS runtime", "FROM python:latest AS runtime"), /base python:latest is not pinned/],
+            [
+                "a :latest base",
+                good.replace("FROM python:3.11.14-slim-bookworm AS runtime", "FROM python:latest AS runtime"),
+                /base python:latest is not pinned/,
+            ],
             ["an untagged base", good.replace("FROM python:3.11.14-slim-bookworm AS weights", "FROM python AS weights"), /base python is untagged/],
-            ["a floating minor tag", good.replace("FROM python:3.11.14-slim-bookworm AS builder", "FROM python:3.11-slim AS builder"), /python:3.11-slim is not pinned/],
+            [
+                "a floating minor tag",
+                good.replace("FROM python:3.11.14-slim-bookworm AS builder", "FROM python:3.11-slim AS builder"),
+                /python:3.11-slim is not pinned/,
+            ],
             ["root user", good.replace("USER 10001:10001", "USER root"), /final stage runs as root/],
             ["uid 0", good.replace("USER 10001:10001", "USER 0:0"), /final stage runs as 0:0/],
             ["no USER", good.replace("USER 10001:10001\n", ""), /no USER/],
             [
                 "weights before dependencies",
-                good.replace("COPY --from=weights /weights/ /models/\n", "").replace("COPY --from=builder /opt/venv /opt/venv", "COPY --from=weights /weights/ /models/\nCOPY --from=builder /opt/venv /opt/venv"),
+                good
+                    .replace("COPY --from=weights /weights/ /models/\n", "")
+                    .replace("COPY --from=builder /opt/venv /opt/venv", "COPY --from=weights /weights/ /models/\nCOPY --from=builder /opt/venv /opt/venv"),
                 /weights are copied before the dependencies/,
             ],
-            ["a layer after the weights", good.replace("ARG MODEL_VERSION", "RUN touch /tmp/x\nARG MODEL_VERSION"), /weights are not the last filesystem layer/],
+            [
+                "a layer after the weights",
+                good.replace("ARG MODEL_VERSION", "RUN touch /tmp/x\nARG MODEL_VERSION"),
+                /weights are not the last filesystem layer/,
+            ],
             ["a single stage", "FROM python:3.11.14-slim-bookworm\nUSER 10001\nCOPY app/ /srv/app/\n", /multi-stage/],
         ];
         for (const [what, text, expected] of cases) {
             it(`flags ${what}`, () => {
                 assert.notEqual(text, good, "the fixture edit applied");
-                assert.ok(check(text).some((p) => expected.test(p)), check(text).join("; "));
+                assert.ok(
+                    check(text).some((p) => expected.test(p)),
+                    check(text).join("; "),
+                );
             });
         }
         it("a digest-pinned base passes", () => {

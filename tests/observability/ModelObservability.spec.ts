@@ -9,8 +9,7 @@ import { dashboard, dashboardExpressions } from "../../components/observability/
 import { alertingRules, complement, DEFAULT_THRESHOLDS, resolveThresholds, ruleGroups, SLI } from "../../components/observability/rules";
 import { k8sObjects, runStack } from "../../tools/harness";
 
-const ruleOf = (groups: any[], model: string, alert: string) =>
-    groups.flatMap((g) => g.rules).find((r: any) => r.alert === alert && r.labels.model === model);
+const ruleOf = (groups: any[], model: string, alert: string) => groups.flatMap((g) => g.rules).find((r: any) => r.alert === alert && r.labels.model === model);
 
 describe("observability: rules and dashboard per stack", () => {
     it("prod: a PrometheusRule selected by kube-prometheus-stack, and a sidecar dashboard with its folder", async () => {
@@ -72,17 +71,30 @@ describe("observability: rules and dashboard per stack", () => {
     });
 
     it("thresholds: override, then canary analysis, then the fleet default", () => {
-        const canary = { steps: [50], pauseSeconds: 1, analysis: { successRate: 0.95, p99LatencyMs: 800, maxClientErrorIncrease: 0.05, minFeedbackSamples: 100, maxAccuracyDrop: 0.05 } };
+        const canary = {
+            steps: [50],
+            pauseSeconds: 1,
+            analysis: { successRate: 0.95, p99LatencyMs: 800, maxClientErrorIncrease: 0.05, minFeedbackSamples: 100, maxAccuracyDrop: 0.05 },
+        };
         assert.equal(resolveThresholds({ canary }).p99LatencyMs, 800);
         assert.equal(resolveThresholds({ canary, observability: { p99LatencyMs: 300 } }).p99LatencyMs, 300);
         assert.equal(resolveThresholds({}).p99LatencyMs, DEFAULT_THRESHOLDS.p99LatencyMs);
         assert.equal(resolveThresholds({}, { ...DEFAULT_THRESHOLDS, accuracyFloor: 0.7 }).accuracyFloor, 0.7);
         assert.equal(resolveThresholds({}).maxAccuracyDrop, undefined);
         assert.equal(complement(0.99), 0.01);
-        const rules = alertingRules({ name: "m", namespace: "ns", canary: false, thresholds: resolveThresholds({ observability: { accuracyFloor: 0.8, maxRestarts: 7 } }) });
+        const rules = alertingRules({
+            name: "m",
+            namespace: "ns",
+            canary: false,
+            thresholds: resolveThresholds({ observability: { accuracyFloor: 0.8, maxRestarts: 7 } }),
+        });
         assert.match(rules.find((r) => r.alert === "ModelAccuracyBelowFloor")!.expr, /< 0\.8 /);
         assert.match(rules.find((r) => r.alert === "ModelPodRestarting")!.expr, /> 7$/);
-        assert.equal(rules.find((r) => r.alert === "ModelAccuracyDropped"), undefined, "no maxAccuracyDrop: no drop alert");
+        assert.equal(
+            rules.find((r) => r.alert === "ModelAccuracyDropped"),
+            undefined,
+            "no maxAccuracyDrop: no drop alert",
+        );
         for (const r of rules) {
             assert.ok(["critical", "warning", "info"].includes(r.labels.severity));
             assert.ok(r.annotations.summary && r.annotations.description && r.annotations.runbook_url.startsWith("docs/runbook.md#alert-"));
@@ -90,7 +102,11 @@ describe("observability: rules and dashboard per stack", () => {
     });
 
     it("the dashboard's SLI panels query the recorded names the rules define", () => {
-        const recorded = new Set(ruleGroups([{ name: "m", namespace: "ns", canary: true, thresholds: DEFAULT_THRESHOLDS }]).flatMap((g) => g.rules.map((r: any) => r.record).filter(Boolean)));
+        const recorded = new Set(
+            ruleGroups([{ name: "m", namespace: "ns", canary: true, thresholds: DEFAULT_THRESHOLDS }]).flatMap((g) =>
+                g.rules.map((r: any) => r.record).filter(Boolean),
+            ),
+        );
         const d = dashboard({ uid: "u", title: "t", datasource: "p", namespace: "ns", poolLabel: "model-fleet.io/gpu-pool" });
         const used = new Set(dashboardExpressions(d).flatMap((e) => e.match(/model:[a-z0-9_:]+/g) ?? []));
         for (const name of Object.values(SLI).filter((n) => n !== SLI.feedbackSamples)) assert.ok(used.has(name), `${name} is on the dashboard`);

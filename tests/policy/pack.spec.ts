@@ -108,7 +108,10 @@ describe("policy pack served as the Pulumi CLI runs it (policy/index.ts over gRP
         assert.strictEqual(info.getVersion(), "0.1.0", "from policy/package.json");
         assert.strictEqual(info.getSupportsconfig(), true);
         const served = info.getPoliciesList().map((p: any) => [p.getName(), LEVELS[p.getEnforcementlevel()], p.getDescription()]);
-        assert.deepStrictEqual(served, policies.map((p) => [p.name, p.enforcementLevel, p.description]));
+        assert.deepStrictEqual(
+            served,
+            policies.map((p) => [p.name, p.enforcementLevel, p.description]),
+        );
     });
 
     it("reports for a resource exactly what the offline evaluator reports", async () => {
@@ -133,13 +136,21 @@ describe("policy pack served as the Pulumi CLI runs it (policy/index.ts over gRP
         // Analyze diagnostics carry no URN: the engine attaches the resource being analysed.
         const expected = offline.violations.map((v) => ({ policyName: v.policyName, message: served(v), enforcementLevel: v.enforcementLevel, urn: "" }));
         assert.deepStrictEqual(got, expected);
-        assert.deepStrictEqual(got.map((d) => d.policyName), ["image-digest-pinned", "pod-probes", "container-not-privileged", "pod-topology-spread"]);
+        assert.deepStrictEqual(
+            got.map((d) => d.policyName),
+            ["image-digest-pinned", "pod-probes", "container-not-privileged", "pod-topology-spread"],
+        );
     });
 
     it("matches an Argo Rollout custom resource by its type token", async () => {
         const r: PlannedResource = { type: ROLLOUT, name: "sentiment", inputs: rollout(podSpec(), [{ setWeight: 50 }]) };
-        const got = diagnostics(await call(client, "analyze", analyzeRequest(r, "urn:pulumi:prod::model-fleet::kubernetes:argoproj.io/v1alpha1:Rollout::sentiment")));
-        assert.deepStrictEqual(got.map((d) => d.policyName), ["rollout-canary-analysis"]);
+        const got = diagnostics(
+            await call(client, "analyze", analyzeRequest(r, "urn:pulumi:prod::model-fleet::kubernetes:argoproj.io/v1alpha1:Rollout::sentiment")),
+        );
+        assert.deepStrictEqual(
+            got.map((d) => d.policyName),
+            ["rollout-canary-analysis"],
+        );
     });
 
     it("uses the stack tags the CLI sends (ConfigureStack) to detect production", async () => {
@@ -155,8 +166,14 @@ describe("policy pack served as the Pulumi CLI runs it (policy/index.ts over gRP
 
         const got = diagnostics(await call(client, "analyze", analyzeRequest(r, urn)));
         const offline = await evaluate(policies, [{ ...r, urn }], { stackTags: { environment: "production" } });
-        assert.deepStrictEqual(got.map((d) => d.message), offline.violations.map(served));
-        assert.deepStrictEqual(got.map((d) => d.policyName), ["hpa-production-min-replicas"]);
+        assert.deepStrictEqual(
+            got.map((d) => d.message),
+            offline.violations.map(served),
+        );
+        assert.deepStrictEqual(
+            got.map((d) => d.policyName),
+            ["hpa-production-min-replicas"],
+        );
     });
 
     it("runs stack policies on AnalyzeStack and names the resource in violation", async () => {
@@ -173,7 +190,9 @@ describe("policy pack served as the Pulumi CLI runs it (policy/index.ts over gRP
         const offline = await evaluate(policies, [{ type: REPOSITORY, name: "summarizer", urn: repoUrn, inputs: repository("model-fleet/summarizer") }]);
         assert.deepStrictEqual(
             got,
-            offline.violations.filter((v) => v.policyName === "ecr-lifecycle-policy").map((v) => ({ policyName: v.policyName, message: served(v), enforcementLevel: v.enforcementLevel, urn: repoUrn })),
+            offline.violations
+                .filter((v) => v.policyName === "ecr-lifecycle-policy")
+                .map((v) => ({ policyName: v.policyName, message: served(v), enforcementLevel: v.enforcementLevel, urn: repoUrn })),
         );
         assert.strictEqual(got.length, 1);
     });
@@ -188,9 +207,17 @@ describe("policy pack served as the Pulumi CLI runs it (policy/index.ts over gRP
             name: "sentiment",
             inputs: edit(deployment(edit(podSpec(), (s) => (s.containers[0].image = UNKNOWN_STRING))), (d) => (d.metadata.namespace = UNKNOWN_STRING)),
         };
-        const got = diagnostics(await call(client, "analyze", analyzeRequest(preview, "urn:pulumi:dev::model-fleet::kubernetes:apps/v1:Deployment::sentiment")));
-        assert.deepStrictEqual(got.map((d) => [d.policyName, d.enforcementLevel]), [["image-digest-pinned", "advisory"]]);
-        assert.match(got[0].message, /^can't run policy 'image-digest-pinned' from policy pack 'model-fleet@v0\.1\.0' during preview: string value at \.spec\.template\.spec\.containers\.0\.image can't be known during preview/);
+        const got = diagnostics(
+            await call(client, "analyze", analyzeRequest(preview, "urn:pulumi:dev::model-fleet::kubernetes:apps/v1:Deployment::sentiment")),
+        );
+        assert.deepStrictEqual(
+            got.map((d) => [d.policyName, d.enforcementLevel]),
+            [["image-digest-pinned", "advisory"]],
+        );
+        assert.match(
+            got[0].message,
+            /^can't run policy 'image-digest-pinned' from policy pack 'model-fleet@v0\.1\.0' during preview: string value at \.spec\.template\.spec\.containers\.0\.image can't be known during preview/,
+        );
     });
 
     it("applies policy config the CLI sends (Configure, from --policy-pack-config) like the offline evaluator", async () => {
@@ -221,7 +248,13 @@ describe("policy pack served as the Pulumi CLI runs it (policy/index.ts over gRP
             [bad],
             { config: { "pod-probes": "disabled", "image-digest-pinned": "advisory" } },
         );
-        assert.deepStrictEqual(got.map((d) => [d.policyName, d.enforcementLevel, d.message]), offline.violations.map((v) => [v.policyName, v.enforcementLevel, served(v)]));
-        assert.deepStrictEqual(got.map((d) => [d.policyName, d.enforcementLevel]), [["image-digest-pinned", "advisory"]]);
+        assert.deepStrictEqual(
+            got.map((d) => [d.policyName, d.enforcementLevel, d.message]),
+            offline.violations.map((v) => [v.policyName, v.enforcementLevel, served(v)]),
+        );
+        assert.deepStrictEqual(
+            got.map((d) => [d.policyName, d.enforcementLevel]),
+            [["image-digest-pinned", "advisory"]],
+        );
     });
 });

@@ -19,7 +19,9 @@ describe("awaits: nothing the program declares waits on what only a later resour
             for (const r of rollouts) {
                 const model = r.metadata.name;
                 const argoManaged = objects.filter(
-                    (o) => (o.kind === "Service" && (o.metadata.name === model || o.metadata.name === `${model}-canary`)) || (o.kind === "Ingress" && o.metadata.name === model),
+                    (o) =>
+                        (o.kind === "Service" && (o.metadata.name === model || o.metadata.name === `${model}-canary`)) ||
+                        (o.kind === "Ingress" && o.metadata.name === model),
                 );
                 assert.ok(argoManaged.length >= 2, `${model}: stable and canary Services`);
                 for (const o of argoManaged) {
@@ -29,7 +31,9 @@ describe("awaits: nothing the program declares waits on what only a later resour
                 assert.equal(r.spec.strategy.canary.canaryService, `${model}-canary`);
             }
             const canaryModels = new Set(rollouts.map((r) => r.metadata.name));
-            for (const svc of objects.filter((o) => o.kind === "Service" && !canaryModels.has(o.metadata.name) && !canaryModels.has(o.metadata.name.replace(/-canary$/, "")))) {
+            for (const svc of objects.filter(
+                (o) => o.kind === "Service" && !canaryModels.has(o.metadata.name) && !canaryModels.has(o.metadata.name.replace(/-canary$/, "")),
+            )) {
                 assert.equal(svc.metadata.annotations?.["pulumi.com/skipAwait"], undefined, `${svc.metadata.name}: a Deployment's Service keeps its await`);
             }
         });

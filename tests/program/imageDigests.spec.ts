@@ -20,8 +20,7 @@ export function containerImages(objects: K8sObject[]): ContainerRef[] {
     const out: ContainerRef[] = [];
     for (const o of objects) {
         if (!WORKLOAD_KINDS.has(o.kind)) continue;
-        const podSpec =
-            o.kind === "Pod" ? o.spec : o.kind === "CronJob" ? o.spec?.jobTemplate?.spec?.template?.spec : o.spec?.template?.spec;
+        const podSpec = o.kind === "Pod" ? o.spec : o.kind === "CronJob" ? o.spec?.jobTemplate?.spec?.template?.spec : o.spec?.template?.spec;
         for (const key of ["initContainers", "containers", "ephemeralContainers"]) {
             for (const c of podSpec?.[key] ?? []) {
                 out.push({ workload: `${o.kind}/${o.metadata?.namespace ?? ""}/${o.metadata?.name}`, container: c.name, image: c.image });
@@ -45,7 +44,12 @@ for (const stack of ["dev", "prod"]) {
         it("exports images: { <model>: { version, tag, digest, ref } } for every model", () => {
             const images = run.outputs.images;
             assert.ok(images && typeof images === "object", "stack output `images` is missing");
-            assert.deepEqual(Object.keys(images).sort(), stackModels(stack).map((m) => m.name).sort());
+            assert.deepEqual(
+                Object.keys(images).sort(),
+                stackModels(stack)
+                    .map((m) => m.name)
+                    .sort(),
+            );
             for (const [name, img] of Object.entries<any>(images)) {
                 assert.ok(isDigestRef(img.ref), `${name}: ${img.ref}`);
                 assert.equal(parseDigestRef(img.ref)?.digest, img.digest, name);

@@ -67,7 +67,10 @@ for (const name of ["dev", "prod", "harbor"]) {
                 assert.ok(parent, `${r.type} ${r.name}: parent ${r.parent} was registered`);
                 assert.ok(parent.type.startsWith("model-fleet:"), `${r.type} ${r.name} is parented to ${parent.type}, not a model-fleet component`);
             }
-            assert.ok(run.resources.some((r) => r.type === "aws:ecr/repository:Repository" || r.type.startsWith("pulumi-nodejs:dynamic/harbor")), "the registry is in the run");
+            assert.ok(
+                run.resources.some((r) => r.type === "aws:ecr/repository:Repository" || r.type.startsWith("pulumi-nodejs:dynamic/harbor")),
+                "the registry is in the run",
+            );
         });
 
         it("exports per model: version, digest image, GPU resource, replica bounds, and the rendered canary steps of each Rollout", async () => {
@@ -115,7 +118,10 @@ describe("stacks: registry across dev and prod", () => {
     });
 
     it("prod's repositories are hardened and kept; dev's may be force-deleted", async () => {
-        for (const [name, forceDelete] of [["dev", true], ["prod", false]] as const) {
+        for (const [name, forceDelete] of [
+            ["dev", true],
+            ["prod", false],
+        ] as const) {
             for (const repo of byType((await stack(name)).resources, "aws:ecr/repository:Repository")) {
                 assert.equal(repo.inputs.forceDelete, forceDelete, `${name} ${repo.inputs.name}`);
                 assert.equal(repo.inputs.imageTagMutability, "IMMUTABLE_WITH_EXCLUSION");
@@ -141,7 +147,11 @@ describe("stacks: registry across dev and prod", () => {
                 const t0 = Date.UTC(2026, 0, 1);
                 const images = [
                     { digest: img.digest, tags: [img.tag], pushedAt: new Date(t0) },
-                    ...Array.from({ length: 200 }, (_, i) => ({ digest: `sha256:${String(i).padStart(64, "0")}`, tags: [`v9.0.${i}-abcdef${i % 10}`], pushedAt: new Date(t0 + (i + 1) * 3_600_000) })),
+                    ...Array.from({ length: 200 }, (_, i) => ({
+                        digest: `sha256:${String(i).padStart(64, "0")}`,
+                        tags: [`v9.0.${i}-abcdef${i % 10}`],
+                        pushedAt: new Date(t0 + (i + 1) * 3_600_000),
+                    })),
                     { digest: "sha256:" + "f".repeat(64), tags: [], pushedAt: new Date(t0) },
                 ];
                 const result = evaluateLifecyclePolicy(policy, images, new Date(t0 + 400 * day));
@@ -155,7 +165,10 @@ describe("stacks: registry across dev and prod", () => {
         const run = await runStack("prod", { editConfig: (c) => (c["model-fleet:models"][0].image.previousTag = "v2.1.3-0ddba11") });
         const lp = byType(run.resources, "aws:ecr/lifecyclePolicy:LifecyclePolicy").find((p) => p.name === "registry-sentiment-lifecycle")!;
         const rules = JSON.parse(lp.inputs.policy).rules;
-        assert.deepEqual(rules.slice(0, 2).map((r: any) => r.selection.tagPatternList), [["v2.1.4-5e2c9a1"], ["v2.1.3-0ddba11"]]);
+        assert.deepEqual(
+            rules.slice(0, 2).map((r: any) => r.selection.tagPatternList),
+            [["v2.1.4-5e2c9a1"], ["v2.1.3-0ddba11"]],
+        );
     });
 
     it("declares the repositories listed in registry.repositories before their model runs here", async () => {
@@ -205,7 +218,10 @@ describe("stacks: registry across dev and prod", () => {
                 assert.deepEqual(principals, roleArns, `${name}: ${p.name}`);
                 for (const s of doc.Statement) {
                     assert.equal(s.Effect, "Allow");
-                    assert.ok(s.Action.every((a: string) => ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"].includes(a)), s.Action);
+                    assert.ok(
+                        s.Action.every((a: string) => ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"].includes(a)),
+                        s.Action,
+                    );
                 }
             }
         }
@@ -219,13 +235,23 @@ describe("stacks: registry across dev and prod", () => {
         const [secret] = byType(run.resources, "kubernetes:core/v1:Secret");
         assert.equal(secret.inputs.type, "kubernetes.io/dockerconfigjson");
         assert.equal(secret.inputs.metadata.name, run.outputs.pullSecretName);
-        const nsIndex = run.resources.findIndex((r) => r.type === "kubernetes:core/v1:Namespace" && r.inputs.metadata.name === secret.inputs.metadata.namespace);
+        const nsIndex = run.resources.findIndex(
+            (r) => r.type === "kubernetes:core/v1:Namespace" && r.inputs.metadata.name === secret.inputs.metadata.namespace,
+        );
         assert.ok(nsIndex >= 0 && nsIndex < run.resources.indexOf(secret), "the Secret waits for its namespace (it takes the namespace's output)");
         for (const w of k8sObjects(run.resources).filter((o) => o.kind === "Deployment" || o.kind === "Rollout")) {
-            assert.deepEqual(w.spec.template.spec.imagePullSecrets, [{ name: run.outputs.pullSecretName }], `${w.kind}/${w.metadata.name} pulls with the robot`);
+            assert.deepEqual(
+                w.spec.template.spec.imagePullSecrets,
+                [{ name: run.outputs.pullSecretName }],
+                `${w.kind}/${w.metadata.name} pulls with the robot`,
+            );
         }
         const [retention] = run.resources.filter((r) => r.type === "pulumi-nodejs:dynamic/harbor:RetentionPolicy");
-        assert.deepEqual(retention.inputs.protectPatterns, [run.outputs.images.sentiment.tag, "prod-*"], "the deployed release is retained by name (deployed first, as ECR)");
+        assert.deepEqual(
+            retention.inputs.protectPatterns,
+            [run.outputs.images.sentiment.tag, "prod-*"],
+            "the deployed release is retained by name (deployed first, as ECR)",
+        );
         const outputs = JSON.stringify(run.outputs);
         assert.ok(!outputs.includes("mock-robot-secret"), "the robot secret is never exported");
         assert.ok(!outputs.includes("[secret]"), "the Harbor password is never exported");

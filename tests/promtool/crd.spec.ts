@@ -43,7 +43,19 @@ describe("observability: PrometheusRule against the Prometheus Operator CRD sche
     }
 
     it("the schema rejects what it should (a rule with neither record nor alert is still caught by promtool; a non-string expr here)", () => {
-        assert.equal(validate({ apiVersion: "monitoring.coreos.com/v1", kind: "PrometheusRule", metadata: {}, spec: { groups: [{ name: "g", rules: [{ record: "r", expr: { bad: 1 } }] }] } }), false);
-        assert.equal(validate({ apiVersion: "monitoring.coreos.com/v1", kind: "PrometheusRule", metadata: {}, spec: { groups: [{ rules: [] }] } }), false, "a group needs a name");
+        assert.equal(
+            validate({
+                apiVersion: "monitoring.coreos.com/v1",
+                kind: "PrometheusRule",
+                metadata: {},
+                spec: { groups: [{ name: "g", rules: [{ record: "r", expr: { bad: 1 } }] }] },
+            }),
+            false,
+        );
+        assert.equal(
+            validate({ apiVersion: "monitoring.coreos.com/v1", kind: "PrometheusRule", metadata: {}, spec: { groups: [{ rules: [] }] } }),
+            false,
+            "a group needs a name",
+        );
     });
 });

@@ -92,5 +92,8 @@ export function allowedMetrics(): Set<string> {
 
 /** Grafana template variables replaced by values, so that an expression is plain PromQL. */
 export function substituteVariables(expr: string): string {
-    return expr.replace(/\$namespace/g, "models").replace(/\$model/g, ".*").replace(/\$version/g, ".*");
+    return expr
+        .replace(/\$namespace/g, "models")
+        .replace(/\$model/g, ".*")
+        .replace(/\$version/g, ".*");
 }

@@ -44,16 +44,24 @@ describe("observability: dashboard and rule expressions", () => {
                 exprs.push(substituteVariables(m![1]));
             }
             const rules = exprs.map((expr, i) => ({ record: `dashboard:expr_${i}`, expr }));
-            const r = runPromtool((dir) => ["check", "rules", "--lint=none", `${dir}/d.yaml`], { "d.yaml": YAML.stringify({ groups: [{ name: "dashboard", rules }] }, { lineWidth: 0 }) });
+            const r = runPromtool((dir) => ["check", "rules", "--lint=none", `${dir}/d.yaml`], {
+                "d.yaml": YAML.stringify({ groups: [{ name: "dashboard", rules }] }, { lineWidth: 0 }),
+            });
             assert.equal(r.status, 0, r.output);
             const allowed = allowedMetrics();
-            assert.deepEqual(exprs.flatMap(metricNames).filter((n) => !allowed.has(n)), []);
+            assert.deepEqual(
+                exprs.flatMap(metricNames).filter((n) => !allowed.has(n)),
+                [],
+            );
         });
 
         it(`stack ${name}: every rule expression selects only known metrics`, async () => {
             const allowed = allowedMetrics();
             const used = (await stack(name)).groups.flatMap((g: any) => g.rules).flatMap((r: any) => metricNames(r.expr));
-            assert.deepEqual(used.filter((n: string) => !allowed.has(n)), []);
+            assert.deepEqual(
+                used.filter((n: string) => !allowed.has(n)),
+                [],
+            );
         });
     }
 
@@ -75,7 +83,10 @@ describe("observability: dashboard and rule expressions", () => {
                 assert.ok(Array.isArray(p.targets) && p.targets.length > 0, `${p.title}: targets`);
                 for (const t of p.targets) assert.ok(t.refId && t.expr && t.datasource?.uid, `${p.title}: target refId/expr/datasource`);
             }
-            assert.deepEqual(d.templating.list.filter((v: any) => v.type === "query").map((v: any) => v.name), ["model", "version"]);
+            assert.deepEqual(
+                d.templating.list.filter((v: any) => v.type === "query").map((v: any) => v.name),
+                ["model", "version"],
+            );
         });
     }
 
@@ -89,17 +100,48 @@ describe("observability: dashboard and rule expressions", () => {
 // ---- promtool test rules -------------------------------------------------------------------------------------
 
 const NS = "models";
-const T: Thresholds = { ...DEFAULT_THRESHOLDS, p99LatencyMs: 250, successRate: 0.99, maxAccuracyDrop: 0.03, accuracyFloor: 0.8, minFeedbackSamples: 100, maxRestarts: 3, gpuUtilLowPercent: 20, gpuMemoryHighRatio: 0.95, for: "10m" };
+const T: Thresholds = {
+    ...DEFAULT_THRESHOLDS,
+    p99LatencyMs: 250,
+    successRate: 0.99,
+    maxAccuracyDrop: 0.03,
+    accuracyFloor: 0.8,
+    minFeedbackSamples: 100,
+    maxRestarts: 3,
+    gpuUtilLowPercent: 20,
+    gpuMemoryHighRatio: 0.95,
+    for: "10m",
+};
 const CANARY: ObservedModel = { name: "sentiment", namespace: NS, canary: true, gpu: { pool: "a100-mig", profile: "1g.10gb" }, thresholds: T };
 const PLAIN: ObservedModel = { name: "summarizer", namespace: NS, canary: false, gpu: { pool: "l4" }, thresholds: { ...T, maxAccuracyDrop: undefined } };
 
-interface Series { series: string; values: string }
-interface Expect { at: string; fires: Record<string, string>[] }
-interface Case { name: string; alert: AlertName; series: Series[]; expect: Expect[] }
+interface Series {
+    series: string;
+    values: string;
+}
+interface Expect {
+    at: string;
+    fires: Record<string, string>[];
+}
+interface Case {
+    name: string;
+    alert: AlertName;
+    series: Series[];
+    expect: Expect[];
+}
 
 const pod = (model: string, hash: string) => `${model}-${hash}-abcde`;
-const lbl = (o: Record<string, string>) => `{${Object.entries(o).map(([k, v]) => `${k}="${v}"`).join(",")}}`;
-const scrape = (model: string, version: string, hash: string) => ({ namespace: NS, pod: pod(model, hash), app_kubernetes_io_name: model, app_kubernetes_io_version: version, rollouts_pod_template_hash: hash });
+const lbl = (o: Record<string, string>) =>
+    `{${Object.entries(o)
+        .map(([k, v]) => `${k}="${v}"`)
+        .join(",")}}`;
+const scrape = (model: string, version: string, hash: string) => ({
+    namespace: NS,
+    pod: pod(model, hash),
+    app_kubernetes_io_name: model,
+    app_kubernetes_io_version: version,
+    rollouts_pod_template_hash: hash,
+});
 const sli = (model: string, version: string) => ({ namespace: NS, app_kubernetes_io_name: model, app_kubernetes_io_version: version });
 
 /** Requests per minute: `ok` 200s and `err` 503s (counters). */
@@ -117,12 +159,23 @@ function latency(model: string, version: string, hash: string, fast: number, slo
     return [b("0.1", 0), b("0.25", fast), b("0.5", fast + slow), b("+Inf", fast + slow)];
 }
 /** Feedback per minute for predictions served by `hash`, scored on `scorer`'s pod; info series of `hash`'s version. */
-function feedback(model: string, version: string, hash: string, correct: number, incorrect: number, values = (n: number) => `0+${n}x90`, info = "1x90"): Series[] {
+function feedback(
+    model: string,
+    version: string,
+    hash: string,
+    correct: number,
+    incorrect: number,
+    values = (n: number) => `0+${n}x90`,
+    info = "1x90",
+): Series[] {
     const s = scrape(model, version, hash);
     return [
         { series: `model_server_feedback_total${lbl({ ...s, served_by: hash, outcome: "correct" })}`, values: values(correct) },
         { series: `model_server_feedback_total${lbl({ ...s, served_by: hash, outcome: "incorrect" })}`, values: values(incorrect) },
-        { series: `model_server_model_info${lbl({ ...s, model, version, revision: "abc1234", device: "cuda", runtime: "onnxruntime", runtime_version: "1.20.0" })}`, values: info },
+        {
+            series: `model_server_model_info${lbl({ ...s, model, version, revision: "abc1234", device: "cuda", runtime: "onnxruntime", runtime_version: "1.20.0" })}`,
+            values: info,
+        },
     ];
 }
 const alertLabels = (alert: AlertName, severity: string, model: string, extra: Record<string, string>) => ({ alertname: alert, severity, model, ...extra });
@@ -133,56 +186,242 @@ function cases(): Case[] {
     const podAlert = (alert: AlertName, model: string) => alertLabels(alert, "warning", model, { namespace: NS, pod: pod(model, "aaa") });
     const ksm = (model: string) => ({ namespace: NS, pod: pod(model, "aaa"), container: "model-server" });
     const hpa = (model: string) => ({ namespace: NS, horizontalpodautoscaler: model });
-    const dcgm = (model: string) => ({ namespace: NS, pod: pod(model, "aaa"), container: "model-server", gpu: "0", GPU_I_PROFILE: "1g.10gb", Hostname: "node-1" });
+    const dcgm = (model: string) => ({
+        namespace: NS,
+        pod: pod(model, "aaa"),
+        container: "model-server",
+        gpu: "0",
+        GPU_I_PROFILE: "1g.10gb",
+        Hostname: "node-1",
+    });
     return [
         // 5xx ratio vs 1 − successRate (0.01): 1.1 % fires after `for` (10m), 0.9 % never.
-        { name: "error ratio 1.1% fires after for", alert: "ModelErrorRatioHigh", series: requests("sentiment", v, "aaa", 989, 11), expect: [{ at: "8m", fires: [] }, { at: "20m", fires: [onSli("ModelErrorRatioHigh", "critical")] }] },
-        { name: "error ratio 0.9% does not fire", alert: "ModelErrorRatioHigh", series: requests("sentiment", v, "aaa", 991, 9), expect: [{ at: "20m", fires: [] }, { at: "60m", fires: [] }] },
+        {
+            name: "error ratio 1.1% fires after for",
+            alert: "ModelErrorRatioHigh",
+            series: requests("sentiment", v, "aaa", 989, 11),
+            expect: [
+                { at: "8m", fires: [] },
+                { at: "20m", fires: [onSli("ModelErrorRatioHigh", "critical")] },
+            ],
+        },
+        {
+            name: "error ratio 0.9% does not fire",
+            alert: "ModelErrorRatioHigh",
+            series: requests("sentiment", v, "aaa", 991, 9),
+            expect: [
+                { at: "20m", fires: [] },
+                { at: "60m", fires: [] },
+            ],
+        },
         // p99 vs p99LatencyMs (250): 2 % of requests in (0.25, 0.5] → p99 375 ms fires; all in (0.1, 0.25] → 248.5 ms.
-        { name: "p99 375ms fires after for", alert: "ModelLatencyP99High", series: latency("sentiment", v, "aaa", 98, 2), expect: [{ at: "8m", fires: [] }, { at: "20m", fires: [onSli("ModelLatencyP99High", "warning")] }] },
+        {
+            name: "p99 375ms fires after for",
+            alert: "ModelLatencyP99High",
+            series: latency("sentiment", v, "aaa", 98, 2),
+            expect: [
+                { at: "8m", fires: [] },
+                { at: "20m", fires: [onSli("ModelLatencyP99High", "warning")] },
+            ],
+        },
         { name: "p99 248.5ms does not fire", alert: "ModelLatencyP99High", series: latency("sentiment", v, "aaa", 100, 0), expect: [{ at: "30m", fires: [] }] },
         // Accuracy floor 0.8 with ≥ 100 samples: 79 % fires, 81 % not; 79 % on too few samples (1/min) not.
-        { name: "accuracy 79% below floor fires", alert: "ModelAccuracyBelowFloor", series: feedback("sentiment", v, "aaa", 79, 21), expect: [{ at: "5m", fires: [] }, { at: "20m", fires: [onSli("ModelAccuracyBelowFloor", "critical")] }] },
-        { name: "accuracy 81% above floor does not fire", alert: "ModelAccuracyBelowFloor", series: feedback("sentiment", v, "aaa", 81, 19), expect: [{ at: "30m", fires: [] }] },
-        { name: "accuracy 0% on too few samples does not fire", alert: "ModelAccuracyBelowFloor", series: feedback("sentiment", v, "aaa", 0, 1), expect: [{ at: "30m", fires: [] }] },
-        { name: "plain Deployment: accuracy 79% below floor fires", alert: "ModelAccuracyBelowFloor", series: feedback("summarizer", "1.4.0", "", 79, 21).map((s) => ({ ...s, series: s.series.replace(/,rollouts_pod_template_hash=""/, "").replace(/pod="summarizer--abcde"/, `pod="${pod("summarizer", "aaa")}"`) })), expect: [{ at: "20m", fires: [onSli("ModelAccuracyBelowFloor", "critical", "summarizer", "1.4.0")] }] },
+        {
+            name: "accuracy 79% below floor fires",
+            alert: "ModelAccuracyBelowFloor",
+            series: feedback("sentiment", v, "aaa", 79, 21),
+            expect: [
+                { at: "5m", fires: [] },
+                { at: "20m", fires: [onSli("ModelAccuracyBelowFloor", "critical")] },
+            ],
+        },
+        {
+            name: "accuracy 81% above floor does not fire",
+            alert: "ModelAccuracyBelowFloor",
+            series: feedback("sentiment", v, "aaa", 81, 19),
+            expect: [{ at: "30m", fires: [] }],
+        },
+        {
+            name: "accuracy 0% on too few samples does not fire",
+            alert: "ModelAccuracyBelowFloor",
+            series: feedback("sentiment", v, "aaa", 0, 1),
+            expect: [{ at: "30m", fires: [] }],
+        },
+        {
+            name: "plain Deployment: accuracy 79% below floor fires",
+            alert: "ModelAccuracyBelowFloor",
+            series: feedback("summarizer", "1.4.0", "", 79, 21).map((s) => ({
+                ...s,
+                series: s.series.replace(/,rollouts_pod_template_hash=""/, "").replace(/pod="summarizer--abcde"/, `pod="${pod("summarizer", "aaa")}"`),
+            })),
+            expect: [{ at: "20m", fires: [onSli("ModelAccuracyBelowFloor", "critical", "summarizer", "1.4.0")] }],
+        },
         // Accuracy drop vs the previous version (0.95 until 30m), maxAccuracyDrop 0.03: 0.91 fires, 0.93 not.
-        ...[[91, true], [93, false]].map(([pct, fires]) => ({
+        ...[
+            [91, true],
+            [93, false],
+        ].map(([pct, fires]) => ({
             name: `accuracy ${pct}% after the previous version's 95% ${fires ? "fires" : "does not fire"}`,
             alert: "ModelAccuracyDropped" as AlertName,
             series: [
                 ...feedback("sentiment", "2.1.3", "old", 95, 5, (n) => `0+${n}x30 stale`, "1x30 stale"),
                 ...feedback("sentiment", v, "new", pct as number, 100 - (pct as number), (n) => `_x31 0+${n}x60`, "_x31 1x60"),
             ],
-            expect: [{ at: "25m", fires: [] }, { at: "60m", fires: fires ? [onSli("ModelAccuracyDropped", "critical")] : [] }],
+            expect: [
+                { at: "25m", fires: [] },
+                { at: "60m", fires: fires ? [onSli("ModelAccuracyDropped", "critical")] : [] },
+            ],
         })),
         // No traffic while replicas are up (15m): Argo's rollout_info_replicas_available / kube-state-metrics'.
-        { name: "canary model: replicas up, no requests fires", alert: "ModelNoTraffic", series: [...requests("sentiment", v, "aaa", 0, 0), { series: `rollout_info_replicas_available{namespace="${NS}",name="sentiment"}`, values: "2x60" }], expect: [{ at: "10m", fires: [] }, { at: "30m", fires: [alertLabels("ModelNoTraffic", "warning", "sentiment", { namespace: NS, name: "sentiment" })] }] },
-        { name: "canary model: replicas up, 1 request/min does not fire", alert: "ModelNoTraffic", series: [...requests("sentiment", v, "aaa", 1, 0), { series: `rollout_info_replicas_available{namespace="${NS}",name="sentiment"}`, values: "2x60" }], expect: [{ at: "30m", fires: [] }] },
-        { name: "canary model: no replicas, no requests does not fire", alert: "ModelNoTraffic", series: [{ series: `rollout_info_replicas_available{namespace="${NS}",name="sentiment"}`, values: "0x60" }], expect: [{ at: "30m", fires: [] }] },
-        { name: "Deployment: replicas up, no requests fires", alert: "ModelNoTraffic", series: [{ series: `kube_deployment_status_replicas_available{namespace="${NS}",deployment="summarizer"}`, values: "2x60" }], expect: [{ at: "30m", fires: [alertLabels("ModelNoTraffic", "warning", "summarizer", { namespace: NS, deployment: "summarizer" })] }] },
+        {
+            name: "canary model: replicas up, no requests fires",
+            alert: "ModelNoTraffic",
+            series: [
+                ...requests("sentiment", v, "aaa", 0, 0),
+                { series: `rollout_info_replicas_available{namespace="${NS}",name="sentiment"}`, values: "2x60" },
+            ],
+            expect: [
+                { at: "10m", fires: [] },
+                { at: "30m", fires: [alertLabels("ModelNoTraffic", "warning", "sentiment", { namespace: NS, name: "sentiment" })] },
+            ],
+        },
+        {
+            name: "canary model: replicas up, 1 request/min does not fire",
+            alert: "ModelNoTraffic",
+            series: [
+                ...requests("sentiment", v, "aaa", 1, 0),
+                { series: `rollout_info_replicas_available{namespace="${NS}",name="sentiment"}`, values: "2x60" },
+            ],
+            expect: [{ at: "30m", fires: [] }],
+        },
+        {
+            name: "canary model: no replicas, no requests does not fire",
+            alert: "ModelNoTraffic",
+            series: [{ series: `rollout_info_replicas_available{namespace="${NS}",name="sentiment"}`, values: "0x60" }],
+            expect: [{ at: "30m", fires: [] }],
+        },
+        {
+            name: "Deployment: replicas up, no requests fires",
+            alert: "ModelNoTraffic",
+            series: [{ series: `kube_deployment_status_replicas_available{namespace="${NS}",deployment="summarizer"}`, values: "2x60" }],
+            expect: [{ at: "30m", fires: [alertLabels("ModelNoTraffic", "warning", "summarizer", { namespace: NS, deployment: "summarizer" })] }],
+        },
         // Restarts (maxRestarts 3 in 30m): 5 restarts fire at once, 2 not (increase() extrapolates: no exact boundary).
-        { name: "5 restarts in 30m fires", alert: "ModelPodRestarting", series: [{ series: `kube_pod_container_status_restarts_total${lbl(ksm("sentiment"))}`, values: "0x10 1 2 3 4 5x30" }], expect: [{ at: "10m", fires: [] }, { at: "20m", fires: [podAlert("ModelPodRestarting", "sentiment")] }] },
-        { name: "2 restarts in 30m does not fire", alert: "ModelPodRestarting", series: [{ series: `kube_pod_container_status_restarts_total${lbl(ksm("sentiment"))}`, values: "0x10 1 2x40" }], expect: [{ at: "20m", fires: [] }] },
+        {
+            name: "5 restarts in 30m fires",
+            alert: "ModelPodRestarting",
+            series: [{ series: `kube_pod_container_status_restarts_total${lbl(ksm("sentiment"))}`, values: "0x10 1 2 3 4 5x30" }],
+            expect: [
+                { at: "10m", fires: [] },
+                { at: "20m", fires: [podAlert("ModelPodRestarting", "sentiment")] },
+            ],
+        },
+        {
+            name: "2 restarts in 30m does not fire",
+            alert: "ModelPodRestarting",
+            series: [{ series: `kube_pod_container_status_restarts_total${lbl(ksm("sentiment"))}`, values: "0x10 1 2x40" }],
+            expect: [{ at: "20m", fires: [] }],
+        },
         // OOMKilled: last reason OOMKilled and a restart in 30m fires; reason Error, or an OOM kill 40m ago, not.
-        { name: "OOMKilled with a recent restart fires", alert: "ModelPodOOMKilled", series: [{ series: `kube_pod_container_status_restarts_total${lbl(ksm("sentiment"))}`, values: "0x10 1x30" }, { series: `kube_pod_container_status_last_terminated_reason${lbl({ ...ksm("sentiment"), reason: "OOMKilled" })}`, values: "_x10 1x30" }], expect: [{ at: "5m", fires: [] }, { at: "15m", fires: [podAlert("ModelPodOOMKilled", "sentiment")] }] },
-        { name: "restart with reason Error does not fire", alert: "ModelPodOOMKilled", series: [{ series: `kube_pod_container_status_restarts_total${lbl(ksm("sentiment"))}`, values: "0x10 1x30" }, { series: `kube_pod_container_status_last_terminated_reason${lbl({ ...ksm("sentiment"), reason: "Error" })}`, values: "_x10 1x30" }], expect: [{ at: "15m", fires: [] }] },
-        { name: "OOM kill 40m ago does not fire", alert: "ModelPodOOMKilled", series: [{ series: `kube_pod_container_status_restarts_total${lbl(ksm("sentiment"))}`, values: "0x10 1x50" }, { series: `kube_pod_container_status_last_terminated_reason${lbl({ ...ksm("sentiment"), reason: "OOMKilled" })}`, values: "_x10 1x50" }], expect: [{ at: "15m", fires: [podAlert("ModelPodOOMKilled", "sentiment")] }, { at: "50m", fires: [] }] },
+        {
+            name: "OOMKilled with a recent restart fires",
+            alert: "ModelPodOOMKilled",
+            series: [
+                { series: `kube_pod_container_status_restarts_total${lbl(ksm("sentiment"))}`, values: "0x10 1x30" },
+                { series: `kube_pod_container_status_last_terminated_reason${lbl({ ...ksm("sentiment"), reason: "OOMKilled" })}`, values: "_x10 1x30" },
+            ],
+            expect: [
+                { at: "5m", fires: [] },
+                { at: "15m", fires: [podAlert("ModelPodOOMKilled", "sentiment")] },
+            ],
+        },
+        {
+            name: "restart with reason Error does not fire",
+            alert: "ModelPodOOMKilled",
+            series: [
+                { series: `kube_pod_container_status_restarts_total${lbl(ksm("sentiment"))}`, values: "0x10 1x30" },
+                { series: `kube_pod_container_status_last_terminated_reason${lbl({ ...ksm("sentiment"), reason: "Error" })}`, values: "_x10 1x30" },
+            ],
+            expect: [{ at: "15m", fires: [] }],
+        },
+        {
+            name: "OOM kill 40m ago does not fire",
+            alert: "ModelPodOOMKilled",
+            series: [
+                { series: `kube_pod_container_status_restarts_total${lbl(ksm("sentiment"))}`, values: "0x10 1x50" },
+                { series: `kube_pod_container_status_last_terminated_reason${lbl({ ...ksm("sentiment"), reason: "OOMKilled" })}`, values: "_x10 1x50" },
+            ],
+            expect: [
+                { at: "15m", fires: [podAlert("ModelPodOOMKilled", "sentiment")] },
+                { at: "50m", fires: [] },
+            ],
+        },
         // Canary aborted: rollout_info{phase="Abort"} fires at once; Paused does not.
-        { name: "rollout phase Abort fires", alert: "ModelCanaryAborted", series: [{ series: `rollout_info{namespace="${NS}",name="sentiment",strategy="canary",traffic_router="nginx",phase="Abort"}`, values: "1x10" }], expect: [{ at: "1m", fires: [alertLabels("ModelCanaryAborted", "critical", "sentiment", { namespace: NS, name: "sentiment" })] }] },
-        { name: "rollout phase Paused does not fire", alert: "ModelCanaryAborted", series: [{ series: `rollout_info{namespace="${NS}",name="sentiment",strategy="canary",traffic_router="nginx",phase="Paused"}`, values: "1x10" }], expect: [{ at: "5m", fires: [] }] },
+        {
+            name: "rollout phase Abort fires",
+            alert: "ModelCanaryAborted",
+            series: [{ series: `rollout_info{namespace="${NS}",name="sentiment",strategy="canary",traffic_router="nginx",phase="Abort"}`, values: "1x10" }],
+            expect: [{ at: "1m", fires: [alertLabels("ModelCanaryAborted", "critical", "sentiment", { namespace: NS, name: "sentiment" })] }],
+        },
+        {
+            name: "rollout phase Paused does not fire",
+            alert: "ModelCanaryAborted",
+            series: [{ series: `rollout_info{namespace="${NS}",name="sentiment",strategy="canary",traffic_router="nginx",phase="Paused"}`, values: "1x10" }],
+            expect: [{ at: "5m", fires: [] }],
+        },
         // HPA at maxReplicas (6) for 30m fires; 5 of 6 does not; at max for 20m not yet.
-        { name: "HPA at max 6 for 30m fires", alert: "ModelHpaAtMaxReplicas", series: [{ series: `kube_horizontalpodautoscaler_status_current_replicas${lbl(hpa("sentiment"))}`, values: "6x60" }, { series: `kube_horizontalpodautoscaler_spec_max_replicas${lbl(hpa("sentiment"))}`, values: "6x60" }], expect: [{ at: "20m", fires: [] }, { at: "40m", fires: [alertLabels("ModelHpaAtMaxReplicas", "warning", "sentiment", hpa("sentiment"))] }] },
-        { name: "HPA at 5 of 6 does not fire", alert: "ModelHpaAtMaxReplicas", series: [{ series: `kube_horizontalpodautoscaler_status_current_replicas${lbl(hpa("sentiment"))}`, values: "5x60" }, { series: `kube_horizontalpodautoscaler_spec_max_replicas${lbl(hpa("sentiment"))}`, values: "6x60" }], expect: [{ at: "40m", fires: [] }] },
+        {
+            name: "HPA at max 6 for 30m fires",
+            alert: "ModelHpaAtMaxReplicas",
+            series: [
+                { series: `kube_horizontalpodautoscaler_status_current_replicas${lbl(hpa("sentiment"))}`, values: "6x60" },
+                { series: `kube_horizontalpodautoscaler_spec_max_replicas${lbl(hpa("sentiment"))}`, values: "6x60" },
+            ],
+            expect: [
+                { at: "20m", fires: [] },
+                { at: "40m", fires: [alertLabels("ModelHpaAtMaxReplicas", "warning", "sentiment", hpa("sentiment"))] },
+            ],
+        },
+        {
+            name: "HPA at 5 of 6 does not fire",
+            alert: "ModelHpaAtMaxReplicas",
+            series: [
+                { series: `kube_horizontalpodautoscaler_status_current_replicas${lbl(hpa("sentiment"))}`, values: "5x60" },
+                { series: `kube_horizontalpodautoscaler_spec_max_replicas${lbl(hpa("sentiment"))}`, values: "6x60" },
+            ],
+            expect: [{ at: "40m", fires: [] }],
+        },
         // GPU utilisation below 20 % for 1h fires (19); exactly 20 does not.
-        { name: "GPU util 19% for 1h fires", alert: "ModelGpuUnderutilised", series: [{ series: `DCGM_FI_DEV_GPU_UTIL${lbl(dcgm("sentiment"))}`, values: "19x90" }], expect: [{ at: "50m", fires: [] }, { at: "70m", fires: [alertLabels("ModelGpuUnderutilised", "info", "sentiment", { namespace: NS, pod: pod("sentiment", "aaa") })] }] },
-        { name: "GPU util exactly 20% does not fire", alert: "ModelGpuUnderutilised", series: [{ series: `DCGM_FI_DEV_GPU_UTIL${lbl(dcgm("sentiment"))}`, values: "20x90" }], expect: [{ at: "70m", fires: [] }] },
+        {
+            name: "GPU util 19% for 1h fires",
+            alert: "ModelGpuUnderutilised",
+            series: [{ series: `DCGM_FI_DEV_GPU_UTIL${lbl(dcgm("sentiment"))}`, values: "19x90" }],
+            expect: [
+                { at: "50m", fires: [] },
+                { at: "70m", fires: [alertLabels("ModelGpuUnderutilised", "info", "sentiment", { namespace: NS, pod: pod("sentiment", "aaa") })] },
+            ],
+        },
+        {
+            name: "GPU util exactly 20% does not fire",
+            alert: "ModelGpuUnderutilised",
+            series: [{ series: `DCGM_FI_DEV_GPU_UTIL${lbl(dcgm("sentiment"))}`, values: "20x90" }],
+            expect: [{ at: "70m", fires: [] }],
+        },
         // Framebuffer used/(used+free) above 0.95 for 30m: 9600/400 fires; exactly 9500/500 (0.95) does not.
-        ...[[9600, 400, true], [9500, 500, false]].map(([used, free, fires]) => ({
+        ...[
+            [9600, 400, true],
+            [9500, 500, false],
+        ].map(([used, free, fires]) => ({
             name: `framebuffer ${used}/${(used as number) + (free as number)} MiB ${fires ? "fires" : "does not fire"}`,
             alert: "ModelGpuMemoryHigh" as AlertName,
-            series: [{ series: `DCGM_FI_DEV_FB_USED${lbl(dcgm("sentiment"))}`, values: `${used}x60` }, { series: `DCGM_FI_DEV_FB_FREE${lbl(dcgm("sentiment"))}`, values: `${free}x60` }],
-            expect: [{ at: "20m", fires: [] }, { at: "40m", fires: fires ? [alertLabels("ModelGpuMemoryHigh", "warning", "sentiment", { namespace: NS, pod: pod("sentiment", "aaa") })] : [] }],
+            series: [
+                { series: `DCGM_FI_DEV_FB_USED${lbl(dcgm("sentiment"))}`, values: `${used}x60` },
+                { series: `DCGM_FI_DEV_FB_FREE${lbl(dcgm("sentiment"))}`, values: `${free}x60` },
+            ],
+            expect: [
+                { at: "20m", fires: [] },
+                { at: "40m", fires: fires ? [alertLabels("ModelGpuMemoryHigh", "warning", "sentiment", { namespace: NS, pod: pod("sentiment", "aaa") })] : [] },
+            ],
         })),
     ];
 }
@@ -194,8 +433,14 @@ describe("observability: promtool test rules (synthetic series, each alert with 
     it("covers every alert the generator emits, with and without a fault", () => {
         for (const a of ALERT_NAMES) {
             const mine = all.filter((c) => c.alert === a);
-            assert.ok(mine.some((c) => c.expect.some((e) => e.fires.length > 0)), `${a}: a case where it fires`);
-            assert.ok(mine.some((c) => c.expect.every((e) => e.fires.length === 0)) || mine.some((c) => c.expect.some((e) => e.fires.length === 0)), `${a}: a case where it does not`);
+            assert.ok(
+                mine.some((c) => c.expect.some((e) => e.fires.length > 0)),
+                `${a}: a case where it fires`,
+            );
+            assert.ok(
+                mine.some((c) => c.expect.every((e) => e.fires.length === 0)) || mine.some((c) => c.expect.some((e) => e.fires.length === 0)),
+                `${a}: a case where it does not`,
+            );
         }
     });
 
@@ -203,7 +448,10 @@ describe("observability: promtool test rules (synthetic series, each alert with 
         it(c.name, () => {
             // Annotations other than runbook_url are templates of $value; promtool check rules validates them, the
             // unit tests compare the static runbook_url exactly.
-            const testGroups = groups.map((g) => ({ ...g, rules: g.rules.map((r: any) => (r.alert ? { ...r, annotations: { runbook_url: r.annotations.runbook_url } } : r)) }));
+            const testGroups = groups.map((g) => ({
+                ...g,
+                rules: g.rules.map((r: any) => (r.alert ? { ...r, annotations: { runbook_url: r.annotations.runbook_url } } : r)),
+            }));
             const rulesFile = YAML.stringify({ groups: testGroups }, { lineWidth: 0 });
             const rulesByName = testGroups.flatMap((g) => g.rules).filter((r: any) => r.alert === c.alert);
             const test = {

@@ -131,7 +131,14 @@ describe("ModelRegistry on ECR (dev-like: replication, force delete, role patter
     let resources: MockResource[];
     before(async () => {
         ({ resources } = await run(
-            { registry: ecr({ forceDelete: true, replication: { region: "us-west-2" }, retention: { keepReleases: 10, untaggedDays: 3, protectTags: ["prod-*"] } }), pullRoleNamePattern: "ml-dev-*-node" },
+            {
+                registry: ecr({
+                    forceDelete: true,
+                    replication: { region: "us-west-2" },
+                    retention: { keepReleases: 10, untaggedDays: 3, protectTags: ["prod-*"] },
+                }),
+                pullRoleNamePattern: "ml-dev-*-node",
+            },
             "us-east-1",
         ));
     });
@@ -139,7 +146,12 @@ describe("ModelRegistry on ECR (dev-like: replication, force delete, role patter
     it("replicates the <prefix>/ repositories to the prod region of the same account", () => {
         const rep = one(resources, "aws:ecr/replicationConfiguration:ReplicationConfiguration");
         assert.deepEqual(rep.inputs.replicationConfiguration, {
-            rules: [{ destinations: [{ region: "us-west-2", registryId: ACCOUNT_ID }], repositoryFilters: [{ filter: "model-fleet/", filterType: "PREFIX_MATCH" }] }],
+            rules: [
+                {
+                    destinations: [{ region: "us-west-2", registryId: ACCOUNT_ID }],
+                    repositoryFilters: [{ filter: "model-fleet/", filterType: "PREFIX_MATCH" }],
+                },
+            ],
         });
     });
 
@@ -175,7 +187,13 @@ describe("ModelRegistry on Harbor", () => {
     let outputs: Awaited<ReturnType<typeof run>>["outputs"];
     before(async () => {
         ({ resources, outputs } = await run({
-            registry: { type: "harbor", repositoryPrefix: "model-fleet", retention: { keepReleases: 10, untaggedDays: 3, protectTags: ["prod-*", "rollback-*"] }, forceDelete: true, harbor },
+            registry: {
+                type: "harbor",
+                repositoryPrefix: "model-fleet",
+                retention: { keepReleases: 10, untaggedDays: 3, protectTags: ["prod-*", "rollback-*"] },
+                forceDelete: true,
+                harbor,
+            },
             k8sProvider: new k8s.Provider("k8s", { kubeconfig: "{}" }),
             pullSecretNamespace: "models",
         }));
@@ -184,7 +202,10 @@ describe("ModelRegistry on Harbor", () => {
     const harborType = (kind: string) => `pulumi-nodejs:dynamic/harbor:${kind}`;
 
     it("declares no AWS resources", () => {
-        assert.deepEqual(resources.filter((r) => r.type.startsWith("aws:")), []);
+        assert.deepEqual(
+            resources.filter((r) => r.type.startsWith("aws:")),
+            [],
+        );
     });
 
     it("declares the project, the v* immutability rule, the retention policy and the robot account", () => {
@@ -194,7 +215,10 @@ describe("ModelRegistry on Harbor", () => {
         assert.equal(project.inputs.autoScan, true);
 
         const rule = one(resources, harborType("ImmutableRule"));
-        assert.deepEqual({ projectId: rule.inputs.projectId, tagPattern: rule.inputs.tagPattern, repositoryPattern: rule.inputs.repositoryPattern }, { projectId: 42, tagPattern: "v*", repositoryPattern: "**" });
+        assert.deepEqual(
+            { projectId: rule.inputs.projectId, tagPattern: rule.inputs.tagPattern, repositoryPattern: rule.inputs.repositoryPattern },
+            { projectId: 42, tagPattern: "v*", repositoryPattern: "**" },
+        );
 
         const ret = one(resources, harborType("RetentionPolicy"));
         assert.deepEqual(
@@ -210,7 +234,10 @@ describe("ModelRegistry on Harbor", () => {
         );
 
         const robot = one(resources, harborType("RobotAccount"));
-        assert.deepEqual({ projectId: robot.inputs.projectId, projectName: robot.inputs.projectName, name: robot.inputs.name, duration: robot.inputs.duration }, { projectId: 42, projectName: "ml", name: "model-fleet-pull", duration: -1 });
+        assert.deepEqual(
+            { projectId: robot.inputs.projectId, projectName: robot.inputs.projectName, name: robot.inputs.name, duration: robot.inputs.duration },
+            { projectId: 42, projectName: "ml", name: "model-fleet-pull", duration: -1 },
+        );
     });
 
     it("passes the Harbor password only as a secret and never serializes it into provider code", () => {
@@ -228,7 +255,10 @@ describe("ModelRegistry on Harbor", () => {
     it("builds a dockerconfigjson pull Secret from the robot's credentials and exports only its name", () => {
         const secret = one(resources, "kubernetes:core/v1:Secret");
         assert.equal(secret.inputs.type, "kubernetes.io/dockerconfigjson");
-        assert.deepEqual({ name: secret.inputs.metadata.name, namespace: secret.inputs.metadata.namespace }, { name: "model-fleet-harbor-pull", namespace: "models" });
+        assert.deepEqual(
+            { name: secret.inputs.metadata.name, namespace: secret.inputs.metadata.namespace },
+            { name: "model-fleet-harbor-pull", namespace: "models" },
+        );
         // The Kubernetes SDK marks the whole of stringData secret.
         assert.equal(secret.inputs.stringData[SECRET_SIG], "1b47061264138c4ac30d75fd1eb44270", "the docker config is a secret");
         const cfg = JSON.parse(secret.inputs.stringData.value[".dockerconfigjson"]);
@@ -246,7 +276,10 @@ describe("ModelRegistry on Harbor", () => {
     });
 
     it("outputs Harbor repository URLs and readable retention rules", () => {
-        assert.deepEqual(outputs.repositoryUrls, { sentiment: "harbor.example.com/ml/model-fleet/sentiment", summarizer: "harbor.example.com/ml/model-fleet/summarizer" });
+        assert.deepEqual(outputs.repositoryUrls, {
+            sentiment: "harbor.example.com/ml/model-fleet/sentiment",
+            summarizer: "harbor.example.com/ml/model-fleet/summarizer",
+        });
         assert.equal(outputs.registryHost, "harbor.example.com");
         assert.equal(outputs.lifecyclePolicy, undefined);
         assert.deepEqual(outputs.retentionRules, describeHarborRetention({ keepReleases: 10, untaggedDays: 3, protectTags: ["prod-*", "rollback-*"] }));
@@ -265,15 +298,23 @@ describe("ModelRegistry on Harbor", () => {
 
 describe("ModelRegistry refusals", () => {
     it("refuses harbor without connection settings, duplicate models and unusable retention", async () => {
-        await assert.rejects(run({ registry: { type: "harbor", repositoryPrefix: "p", retention: RETENTION, forceDelete: false } }), /registry.harbor is not set/);
+        await assert.rejects(
+            run({ registry: { type: "harbor", repositoryPrefix: "p", retention: RETENTION, forceDelete: false } }),
+            /registry.harbor is not set/,
+        );
         await assert.rejects(run({ registry: ecr(), models: ["a", "a"], pullRoleArns: [ROLE_A] }), /must be unique/);
-        await assert.rejects(run({ registry: ecr({ retention: { keepReleases: 0, untaggedDays: 1, protectTags: [] } }), pullRoleArns: [ROLE_A] }), /keepReleases must be an integer ≥ 1/);
+        await assert.rejects(
+            run({ registry: ecr({ retention: { keepReleases: 0, untaggedDays: 1, protectTags: [] } }), pullRoleArns: [ROLE_A] }),
+            /keepReleases must be an integer ≥ 1/,
+        );
     });
 });
 
 describe("ECR pull policy (pure)", () => {
     it("dedupes and sorts role ARNs", () => {
-        assert.deepEqual(ecrPullPolicy({ roleArns: [ROLE_B, ROLE_A, ROLE_B], accountId: ACCOUNT_ID, partition: "aws" }).Statement[0].Principal, { AWS: [ROLE_A, ROLE_B] });
+        assert.deepEqual(ecrPullPolicy({ roleArns: [ROLE_B, ROLE_A, ROLE_B], accountId: ACCOUNT_ID, partition: "aws" }).Statement[0].Principal, {
+            AWS: [ROLE_A, ROLE_B],
+        });
     });
     it("refuses a policy with no principal, a non-role principal or a match-everything pattern", () => {
         assert.throws(() => ecrPullPolicy({ roleArns: [], accountId: ACCOUNT_ID, partition: "aws" }), /at least one GPU node role/);

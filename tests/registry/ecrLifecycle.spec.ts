@@ -17,13 +17,19 @@ const DAY = 24 * 60 * 60 * 1000;
 const NOW = new Date("2026-06-01T00:00:00Z");
 const daysAgo = (d: number) => new Date(NOW.getTime() - d * DAY);
 
-
 /**
  * The test's own notion of "matches an ECR pattern", written independently of the evaluator (which uses
  * minimatch): `*` = any run of characters, everything else literal.
  */
 function patternRegex(pattern: string): RegExp {
-    return new RegExp("^" + pattern.split("*").map((s) => s.replace(/[.*+?^${}()|[\]\\-]/g, "\\$&")).join(".*") + "$");
+    return new RegExp(
+        "^" +
+            pattern
+                .split("*")
+                .map((s) => s.replace(/[.*+?^${}()|[\]\\-]/g, "\\$&"))
+                .join(".*") +
+            "$",
+    );
 }
 
 const rule = (r: Partial<LifecycleRule> & { selection: LifecycleRule["selection"] }, prio = 1): LifecycleRule => ({
@@ -111,17 +117,27 @@ describe("registry retention: validateLifecyclePolicy", () => {
         const p: any = good();
         mutate(p);
         const errs = validateLifecyclePolicy(p);
-        assert.ok(errs.some((e) => re.test(e)), `expected ${re} in ${JSON.stringify(errs)}`);
+        assert.ok(
+            errs.some((e) => re.test(e)),
+            `expected ${re} in ${JSON.stringify(errs)}`,
+        );
     };
 
     it("accepts the generated policy and AWS's documented examples", () => {
         assert.deepEqual(validateLifecyclePolicy(good()), []);
         // "Filtering on image age" and "Filtering on image count" from the ECR user guide.
         assert.deepEqual(
-            validateLifecyclePolicy({ rules: [rule({ selection: { tagStatus: "tagged", tagPatternList: ["prod*"], countType: "sinceImagePushed", countUnit: "days", countNumber: 14 } })] }),
+            validateLifecyclePolicy({
+                rules: [
+                    rule({ selection: { tagStatus: "tagged", tagPatternList: ["prod*"], countType: "sinceImagePushed", countUnit: "days", countNumber: 14 } }),
+                ],
+            }),
             [],
         );
-        assert.deepEqual(validateLifecyclePolicy({ rules: [rule({ selection: { tagStatus: "untagged", countType: "imageCountMoreThan", countNumber: 1 } })] }), []);
+        assert.deepEqual(
+            validateLifecyclePolicy({ rules: [rule({ selection: { tagStatus: "untagged", countType: "imageCountMoreThan", countNumber: 1 } })] }),
+            [],
+        );
         // An `any` rule as the last, highest priority is fine; so are non-sequential priorities.
         const p = good();
         p.rules.push(rule({ selection: { tagStatus: "any", countType: "imageCountMoreThan", countNumber: 500 } }, 100));
@@ -145,8 +161,10 @@ describe("registry retention: validateLifecyclePolicy", () => {
     });
     it("requires unique priorities", () => expectViolation((p) => (p.rules[1].rulePriority = 1), /rulePriority 1 is not unique/));
     it("requires a known tagStatus", () => expectViolation((p) => (p.rules[0].selection.tagStatus = "TAGGED"), /tagStatus must be/));
-    it("requires a tag list for tagged rules", () => expectViolation((p) => delete p.rules[0].selection.tagPatternList, /requires tagPatternList or tagPrefixList/));
-    it("rejects tagPatternList and tagPrefixList together", () => expectViolation((p) => (p.rules[0].selection.tagPrefixList = ["prod"]), /cannot both be set/));
+    it("requires a tag list for tagged rules", () =>
+        expectViolation((p) => delete p.rules[0].selection.tagPatternList, /requires tagPatternList or tagPrefixList/));
+    it("rejects tagPatternList and tagPrefixList together", () =>
+        expectViolation((p) => (p.rules[0].selection.tagPrefixList = ["prod"]), /cannot both be set/));
     it("rejects tag lists on untagged rules", () => expectViolation((p) => (p.rules[2].selection.tagPrefixList = ["x"]), /untagged must omit/));
     it("rejects more than four wildcards in a pattern", () =>
         expectViolation((p) => (p.rules[0].selection.tagPatternList = ["test*1*2*3*4*5*6"]), /more than 4 '\*' wildcards/));
@@ -159,7 +177,8 @@ describe("registry retention: validateLifecyclePolicy", () => {
             p.rules[0].selection.tagPrefixList = [""];
         }, /empty prefix/);
     });
-    it("rejects two rules with the same tag filter", () => expectViolation((p) => (p.rules[1].selection.tagPatternList = ["prod-*"]), /same tag pattern set as rules\[0\]/));
+    it("rejects two rules with the same tag filter", () =>
+        expectViolation((p) => (p.rules[1].selection.tagPatternList = ["prod-*"]), /same tag pattern set as rules\[0\]/));
     it("requires a known countType", () => expectViolation((p) => (p.rules[0].selection.countType = "imageCountLessThan"), /countType must be one of/));
     it("rejects countUnit with imageCountMoreThan", () => expectViolation((p) => (p.rules[0].selection.countUnit = "days"), /countUnit must be omitted/));
     it("requires countUnit days with sinceImagePushed", () => {
@@ -177,7 +196,10 @@ describe("registry retention: validateLifecyclePolicy", () => {
         expectViolation((p) => delete p.rules[0].action, /action is required/);
     });
     it("allows only one untagged rule", () =>
-        expectViolation((p) => p.rules.push(rule({ selection: { tagStatus: "untagged", countType: "imageCountMoreThan", countNumber: 3 } }, 9)), /only one rule may select untagged/));
+        expectViolation(
+            (p) => p.rules.push(rule({ selection: { tagStatus: "untagged", countType: "imageCountMoreThan", countNumber: 3 } }, 9)),
+            /only one rule may select untagged/,
+        ));
     it("allows only one any rule", () =>
         expectViolation((p) => {
             p.rules.push(rule({ selection: { tagStatus: "any", countType: "imageCountMoreThan", countNumber: 3 } }, 9));
@@ -229,9 +251,15 @@ describe("registry retention: evaluator on hand cases", () => {
             img("E", ["beta-3"], 3),
             img("F", ["alpha-4", "beta-4"], 2),
         ];
-        const since = rule({ selection: { tagStatus: "tagged", tagPrefixList: ["alpha", "beta"], countType: "sinceImagePushed", countUnit: "days", countNumber: 5 } });
+        const since = rule({
+            selection: { tagStatus: "tagged", tagPrefixList: ["alpha", "beta"], countType: "sinceImagePushed", countUnit: "days", countNumber: 5 },
+        });
         assert.deepEqual(expiredOf({ rules: [since] }, images), ["C"]);
-        const notExclusive = [img("A", ["alpha-1", "beta-1", "gamma-1"], 10), img("B", ["alpha-2", "beta-2"], 9), img("C", ["alpha-3", "beta-3", "gamma-2"], 8)];
+        const notExclusive = [
+            img("A", ["alpha-1", "beta-1", "gamma-1"], 10),
+            img("B", ["alpha-2", "beta-2"], 9),
+            img("C", ["alpha-3", "beta-3", "gamma-2"], 8),
+        ];
         const count = rule({ selection: { tagStatus: "tagged", tagPrefixList: ["alpha", "beta"], countType: "imageCountMoreThan", countNumber: 1 } });
         assert.deepEqual(expiredOf({ rules: [count] }, notExclusive), ["A", "B"]);
     });
@@ -245,13 +273,18 @@ describe("registry retention: evaluator on hand cases", () => {
         const age = (tagStatus: "untagged" | "any") => rule({ selection: { tagStatus, countType: "sinceImagePushed", countUnit: "days", countNumber: 5 } });
         assert.deepEqual(expiredOf({ rules: [age("untagged")] }, images), ["u"]);
         assert.deepEqual(expiredOf({ rules: [age("any")] }, images), ["t", "u"]);
-        const taggedStar = rule({ selection: { tagStatus: "tagged", tagPatternList: ["*"], countType: "sinceImagePushed", countUnit: "days", countNumber: 5 } });
+        const taggedStar = rule({
+            selection: { tagStatus: "tagged", tagPatternList: ["*"], countType: "sinceImagePushed", countUnit: "days", countNumber: 5 },
+        });
         assert.deepEqual(expiredOf({ rules: [taggedStar] }, images), ["t"]);
     });
     it("a single rule listing two protect patterns protects only images carrying both (why one rule per pattern)", () => {
         const images = [img("prodOnly", ["v1.0.0-a", "prod-1"], 50), img("both", ["v1.0.1-b", "prod-2", "rollback-1"], 40), img("newest", ["v1.0.2-c"], 1)];
         const keep1 = rule({ selection: { tagStatus: "tagged", tagPatternList: ["v*"], countType: "imageCountMoreThan", countNumber: 1 } }, 2);
-        const combined = rule({ selection: { tagStatus: "tagged", tagPatternList: ["prod-*", "rollback-*"], countType: "imageCountMoreThan", countNumber: PROTECT_COUNT } }, 1);
+        const combined = rule(
+            { selection: { tagStatus: "tagged", tagPatternList: ["prod-*", "rollback-*"], countType: "imageCountMoreThan", countNumber: PROTECT_COUNT } },
+            1,
+        );
         assert.deepEqual(expiredOf({ rules: [combined, keep1] }, images), ["prodOnly"]);
         assert.deepEqual(expiredOf(ecrLifecyclePolicy({ keepReleases: 1, untaggedDays: 1, protectTags: ["prod-*", "rollback-*"] }), images), []);
     });
@@ -296,7 +329,9 @@ function history(seed: number, releases: number, untagged: number): History {
         } else {
             patch++;
         }
-        const sha = Math.floor(rand() * 0xfffffff).toString(16).padStart(7, "0");
+        const sha = Math.floor(rand() * 0xfffffff)
+            .toString(16)
+            .padStart(7, "0");
         const age = (releases - i) * 2 + rand();
         const tags = [`v${major}.${minor}.${patch}-${sha}`];
         const p = rand();
@@ -320,7 +355,13 @@ function history(seed: number, releases: number, untagged: number): History {
 describe("registry retention: safety of the generated policy on a synthetic history", () => {
     const cases: Array<{ name: string; seed: number; retention: RetentionInput; releases: number; untagged: number }> = [
         { name: "dev-like", seed: 1, retention: { keepReleases: 10, untaggedDays: 3, protectTags: ["prod-*", "rollback-*"] }, releases: 300, untagged: 200 },
-        { name: "prod-like", seed: 2, retention: { keepReleases: 30, untaggedDays: 14, protectTags: ["prod-*", "rollback-*", "*-pinned"] }, releases: 500, untagged: 150 },
+        {
+            name: "prod-like",
+            seed: 2,
+            retention: { keepReleases: 30, untaggedDays: 14, protectTags: ["prod-*", "rollback-*", "*-pinned"] },
+            releases: 500,
+            untagged: 150,
+        },
         { name: "keep one, no protection", seed: 3, retention: { keepReleases: 1, untaggedDays: 1, protectTags: [] }, releases: 250, untagged: 100 },
         { name: "keep more than exist", seed: 4, retention: { keepReleases: 1000, untaggedDays: 90, protectTags: ["prod-*"] }, releases: 400, untagged: 100 },
     ];

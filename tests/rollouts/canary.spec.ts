@@ -25,8 +25,16 @@ import { argNumber, basicCanaryReplicas, CanaryConfig, canarySteps, exposure, va
 import { canaryStrategy, trafficRoutingFor } from "../../components/rollouts/ModelCanary";
 import { ANALYSIS_TEMPLATE_NAMES } from "../../components/rollouts/RolloutsController";
 
-const PROD_CANARY: CanaryConfig = { steps: [5, 25, 50], pauseSeconds: 300, analysis: { successRate: 0.99, maxClientErrorIncrease: 0.05, p99LatencyMs: 250, maxAccuracyDrop: 0.03, minFeedbackSamples: 100 } };
-const DEV_CANARY: CanaryConfig = { steps: [25, 50, 100], pauseSeconds: 60, analysis: { successRate: 0.95, maxClientErrorIncrease: 0.05, p99LatencyMs: 800, minFeedbackSamples: 100 } };
+const PROD_CANARY: CanaryConfig = {
+    steps: [5, 25, 50],
+    pauseSeconds: 300,
+    analysis: { successRate: 0.99, maxClientErrorIncrease: 0.05, p99LatencyMs: 250, maxAccuracyDrop: 0.03, minFeedbackSamples: 100 },
+};
+const DEV_CANARY: CanaryConfig = {
+    steps: [25, 50, 100],
+    pauseSeconds: 60,
+    analysis: { successRate: 0.95, maxClientErrorIncrease: 0.05, p99LatencyMs: 800, minFeedbackSamples: 100 },
+};
 const TARGET = { model: "sentiment", version: "2.1.4", service: "sentiment-canary" };
 const PROM = "http://prometheus-operated.monitoring.svc.cluster.local:9090";
 const specs = analysisTemplateSpecs({ prometheusUrl: PROM });
@@ -152,7 +160,10 @@ describe("rollouts: canary steps", () => {
         }
         const dev = canarySteps(DEV_CANARY, ANALYSIS_TEMPLATE_NAMES, TARGET);
         for (const s of dev.slice(0, 6).filter((x) => x.analysis)) {
-            assert.deepEqual(s.analysis!.templates!.map((t) => t.templateName), [ANALYSIS_TEMPLATE_NAMES.successRate, ANALYSIS_TEMPLATE_NAMES.clientErrors, ANALYSIS_TEMPLATE_NAMES.latency]);
+            assert.deepEqual(
+                s.analysis!.templates!.map((t) => t.templateName),
+                [ANALYSIS_TEMPLATE_NAMES.successRate, ANALYSIS_TEMPLATE_NAMES.clientErrors, ANALYSIS_TEMPLATE_NAMES.latency],
+            );
             assert.ok(!s.analysis!.args!.some((a) => a.name === ANALYSIS_ARGS.maxAccuracyDrop), "no quality threshold without maxAccuracyDrop");
         }
     });
@@ -162,7 +173,10 @@ describe("rollouts: canary steps", () => {
             const rendered = canarySteps(canary, ANALYSIS_TEMPLATE_NAMES, TARGET);
             const at100 = rendered.findIndex((x) => x.setWeight === 100);
             assert.equal(at100, rendered.length - 3, "100% is the last weight");
-            assert.deepEqual(rendered[at100 + 2].analysis!.templates!.map((t) => t.templateName), [ANALYSIS_TEMPLATE_NAMES.successRate, ANALYSIS_TEMPLATE_NAMES.latency]);
+            assert.deepEqual(
+                rendered[at100 + 2].analysis!.templates!.map((t) => t.templateName),
+                [ANALYSIS_TEMPLATE_NAMES.successRate, ANALYSIS_TEMPLATE_NAMES.latency],
+            );
             // Every earlier gate still compares with stable.
             for (const s of rendered.slice(0, at100).filter((x) => x.analysis)) {
                 assert.ok(s.analysis!.templates!.some((t) => t.templateName === ANALYSIS_TEMPLATE_NAMES.clientErrors));
@@ -192,7 +206,10 @@ describe("rollouts: canary steps", () => {
         assert.equal(args[ANALYSIS_ARGS.minFeedbackSamples], "400");
         for (const s of canarySteps(DEV_CANARY, ANALYSIS_TEMPLATE_NAMES, TARGET).filter((x) => x.analysis)) {
             const names = s.analysis!.args!.map((a) => a.name);
-            assert.ok(names.includes(ANALYSIS_ARGS.maxClientErrorIncrease), "every gate passes the client-error threshold (Argo ignores args no template declares)");
+            assert.ok(
+                names.includes(ANALYSIS_ARGS.maxClientErrorIncrease),
+                "every gate passes the client-error threshold (Argo ignores args no template declares)",
+            );
             assert.ok(names.includes(ANALYSIS_ARGS.stableHash), "…against stable's pods");
             assert.ok(!names.includes(ANALYSIS_ARGS.minFeedbackSamples), "no feedback minimum without the quality gate");
         }
@@ -233,12 +250,18 @@ describe("rollouts: canary steps", () => {
         assert.throws(() => validateCanary({ ...PROD_CANARY, analysis: { ...PROD_CANARY.analysis, successRate: 0 } }), /successRate/);
         assert.throws(() => validateCanary({ ...PROD_CANARY, analysis: { ...PROD_CANARY.analysis, p99LatencyMs: 0 } }), /p99LatencyMs/);
         assert.throws(() => validateCanary({ ...PROD_CANARY, analysis: { ...PROD_CANARY.analysis, maxAccuracyDrop: 1.5 } }), /maxAccuracyDrop/);
-        assert.throws(() => validateCanary({ ...PROD_CANARY, analysis: { ...PROD_CANARY.analysis, minFeedbackSamples: 0 } }), /analysis\.minFeedbackSamples \(0\) must be an integer ≥ 1/);
+        assert.throws(
+            () => validateCanary({ ...PROD_CANARY, analysis: { ...PROD_CANARY.analysis, minFeedbackSamples: 0 } }),
+            /analysis\.minFeedbackSamples \(0\) must be an integer ≥ 1/,
+        );
         assert.throws(() => validateCanary({ ...PROD_CANARY, analysis: { ...PROD_CANARY.analysis, minFeedbackSamples: 2.5 } }), /minFeedbackSamples/);
         assert.throws(() => validateCanary({ ...PROD_CANARY, analysis: { ...PROD_CANARY.analysis, maxClientErrorIncrease: -0.01 } }), /maxClientErrorIncrease/);
         assert.throws(() => validateCanary({ ...PROD_CANARY, analysis: { ...PROD_CANARY.analysis, maxClientErrorIncrease: 1.5 } }), /maxClientErrorIncrease/);
         assert.doesNotThrow(() => validateCanary(PROD_CANARY));
-        assert.doesNotThrow(() => validateCanary({ ...PROD_CANARY, analysis: { ...PROD_CANARY.analysis, maxClientErrorIncrease: 0 } }), "0: no increase of 4xx tolerated");
+        assert.doesNotThrow(
+            () => validateCanary({ ...PROD_CANARY, analysis: { ...PROD_CANARY.analysis, maxClientErrorIncrease: 0 } }),
+            "0: no increase of 4xx tolerated",
+        );
     });
 });
 
@@ -331,7 +354,10 @@ describe("rollouts: analysis templates", () => {
                 assert.equal(a.valueFrom, undefined, a.name);
             }
             for (const a of [ANALYSIS_ARGS.service, ANALYSIS_ARGS.model, ANALYSIS_ARGS.version, ANALYSIS_ARGS.namespace]) {
-                assert.ok(s.args!.some((x) => x.name === a), `declares ${a}`);
+                assert.ok(
+                    s.args!.some((x) => x.name === a),
+                    `declares ${a}`,
+                );
             }
         }
     });
@@ -352,7 +378,10 @@ describe("rollouts: analysis templates", () => {
         assert.match(metricNamed(METRIC_NAMES.quality).successCondition!, /\{\{args\.max-accuracy-drop\}\}/);
         for (const m of allMetrics) {
             for (const c of [m.successCondition!, m.failureCondition!]) {
-                const rest = c.replace("len(result) > 0", "").replace("result[0]", "").replace(/\{\{args\.[a-z0-9-]+\}\}/g, "");
+                const rest = c
+                    .replace("len(result) > 0", "")
+                    .replace("result[0]", "")
+                    .replace(/\{\{args\.[a-z0-9-]+\}\}/g, "");
                 assert.doesNotMatch(rest, /\d/, `${m.name}: literal number in "${c}"`);
             }
         }
@@ -365,7 +394,9 @@ describe("rollouts: analysis templates", () => {
         assert.equal(prometheusAuthentication(PROM), undefined);
         const amp = "https://aps-workspaces.us-west-2.amazonaws.com/workspaces/ws-1234";
         assert.deepEqual(prometheusAuthentication(amp), { sigv4: { region: "us-west-2" } });
-        assert.deepEqual(analysisTemplateSpecs({ prometheusUrl: amp }).latency.metrics![0].provider.prometheus!.authentication, { sigv4: { region: "us-west-2" } });
+        assert.deepEqual(analysisTemplateSpecs({ prometheusUrl: amp }).latency.metrics![0].provider.prometheus!.authentication, {
+            sigv4: { region: "us-west-2" },
+        });
     });
 
     it("rejects a measurement policy Argo would reject or that could pass without a good measurement", () => {
@@ -390,8 +421,14 @@ describe("rollouts: analysis templates", () => {
     });
 
     it("request outcomes are two templates: 5xx share (canary alone) and 4xx increase (relative to stable)", () => {
-        assert.deepEqual(specs.successRate.metrics!.map((m) => m.name), [METRIC_NAMES.successRate]);
-        assert.deepEqual(specs.clientErrors.metrics!.map((m) => m.name), [METRIC_NAMES.clientErrors]);
+        assert.deepEqual(
+            specs.successRate.metrics!.map((m) => m.name),
+            [METRIC_NAMES.successRate],
+        );
+        assert.deepEqual(
+            specs.clientErrors.metrics!.map((m) => m.name),
+            [METRIC_NAMES.clientErrors],
+        );
         assert.ok(!specs.successRate.args!.some((a) => a.name === ANALYSIS_ARGS.stableHash), "the absolute gate needs no stable pods");
         assert.ok(!specs.latency.args!.some((a) => a.name === ANALYSIS_ARGS.stableHash), "the absolute gate needs no stable pods");
         assert.ok(specs.clientErrors.args!.some((a) => a.name === ANALYSIS_ARGS.stableHash));
@@ -424,7 +461,8 @@ describe("rollouts: PromQL", () => {
                 assert.equal(s.matchers[DEFAULT_SERIES_LABELS.model], "{{args.model}}", `${s.metric} model`);
                 // Request series: the scraping pod's ReplicaSet. Feedback series: the ReplicaSet that served the
                 // prediction, as the server labels it (any pod may count the feedback).
-                const hashLabel = s.metric === DEFAULT_SERVER_METRICS.feedbackTotal ? DEFAULT_SERVER_METRICS.servedByLabel : DEFAULT_SERIES_LABELS.podTemplateHash;
+                const hashLabel =
+                    s.metric === DEFAULT_SERVER_METRICS.feedbackTotal ? DEFAULT_SERVER_METRICS.servedByLabel : DEFAULT_SERIES_LABELS.podTemplateHash;
                 assert.match(s.matchers[hashLabel], /^\{\{args\.(canary|stable)-hash\}\}$/, `${s.metric} ${hashLabel}`);
             }
         });
@@ -439,16 +477,28 @@ describe("rollouts: PromQL", () => {
     it("success rate: non-5xx share of the canary's requests, a zero numerator when only 5xx exist", () => {
         const sels = selectors(queries.successRate);
         assert.ok(sels.every((s) => s.metric === "model_server_requests_total"));
-        assert.ok(sels.every((s) => s.matchers[DEFAULT_SERIES_LABELS.podTemplateHash] === "{{args.canary-hash}}"), "canary pods only");
+        assert.ok(
+            sels.every((s) => s.matchers[DEFAULT_SERIES_LABELS.podTemplateHash] === "{{args.canary-hash}}"),
+            "canary pods only",
+        );
         assert.equal(sels.filter((s) => s.matchers["code!~"] === "5..").length, 1, "numerator excludes 5xx");
-        assert.ok(sels.every((s) => s.matchers.handler === "/predict"), "inference requests only (metrics.md)");
+        assert.ok(
+            sels.every((s) => s.matchers.handler === "/predict"),
+            "inference requests only (metrics.md)",
+        );
         assert.match(queries.successRate, /^\(sum\(rate\(.*\)\) or vector\(0\)\) \/ sum\(rate\(/);
     });
 
     it("latency: p99 in ms from the canary's histogram buckets, summed by le", () => {
         assert.match(queries.latency, /^1000 \* histogram_quantile\(0\.99, sum by \(le\) \(rate\(model_server_request_duration_seconds_bucket\{/);
-        assert.ok(selectors(queries.latency).every((s) => s.matchers[DEFAULT_SERIES_LABELS.podTemplateHash] === "{{args.canary-hash}}"), "canary pods only");
-        assert.ok(selectors(queries.latency).every((s) => s.matchers.handler === "/predict"), "inference requests only");
+        assert.ok(
+            selectors(queries.latency).every((s) => s.matchers[DEFAULT_SERIES_LABELS.podTemplateHash] === "{{args.canary-hash}}"),
+            "canary pods only",
+        );
+        assert.ok(
+            selectors(queries.latency).every((s) => s.matchers.handler === "/predict"),
+            "inference requests only",
+        );
     });
 
     it("client errors: canary 4xx share of /predict minus stable's, zero numerators when there are no 4xx", () => {
@@ -470,7 +520,10 @@ describe("rollouts: PromQL", () => {
     it("quality: stable minus canary accuracy from feedback counters of ALL pods, by the version that served", () => {
         const sels = selectors(queries.quality);
         assert.ok(sels.every((s) => s.metric === "model_server_feedback_total"));
-        assert.ok(sels.every((s) => s.matchers[DEFAULT_SERIES_LABELS.podTemplateHash] === undefined), "not restricted to the pods of one ReplicaSet");
+        assert.ok(
+            sels.every((s) => s.matchers[DEFAULT_SERIES_LABELS.podTemplateHash] === undefined),
+            "not restricted to the pods of one ReplicaSet",
+        );
         assert.deepEqual(
             sels.map((s) => [s.matchers.served_by, s.matchers.outcome]),
             [
@@ -484,7 +537,12 @@ describe("rollouts: PromQL", () => {
         );
         assert.ok(sels.every((s) => !("le" in s.matchers)));
         assert.match(queries.quality, /^\(\(\(sum\(rate\(.*\)\) - \(\(sum\(rate\(/, "stable's accuracy minus the canary's");
-        assert.equal(queries.quality.match(/ and on\(\) \(sum\(increase\(model_server_feedback_total\{[^[]*\}\[10m\]\)\) >= \{\{args\.min-feedback-samples\}\}\)/g)?.length, 2, "both versions need the minimum");
+        assert.equal(
+            queries.quality.match(/ and on\(\) \(sum\(increase\(model_server_feedback_total\{[^[]*\}\[10m\]\)\) >= \{\{args\.min-feedback-samples\}\}\)/g)
+                ?.length,
+            2,
+            "both versions need the minimum",
+        );
         assert.doesNotMatch(queries.quality, /model_server_accuracy\b/, "the per-pod gauge (NaN until a pod's first feedback) is not used");
     });
 
@@ -553,7 +611,14 @@ describe("rollouts: verdicts (Argo's decision table on our conditions)", () => {
 
 describe("rollouts: canary strategy per traffic routing mode", () => {
     const steps = canarySteps(PROD_CANARY, ANALYSIS_TEMPLATE_NAMES, TARGET);
-    const base = { steps, canaryService: "sentiment-canary", stableService: "sentiment", stableIngress: "sentiment", virtualService: "sentiment", abortScaleDownDelaySeconds: 30 };
+    const base = {
+        steps,
+        canaryService: "sentiment-canary",
+        stableService: "sentiment",
+        stableIngress: "sentiment",
+        virtualService: "sentiment",
+        abortScaleDownDelaySeconds: 30,
+    };
 
     it("nginx: stableIngress, both Services, dynamicStableScale", () => {
         const s = canaryStrategy({ ...base, mode: "nginx" });

@@ -14,7 +14,13 @@ import { ModelService } from "../../components/serving/ModelService";
 import { canarySteps, exposure } from "../../components/rollouts/canary";
 import { analysisTemplateSpecs, templateMinSeconds } from "../../components/rollouts/analysis";
 import { ModelCanary, MODEL_CANARY_TYPE, TrafficRouting } from "../../components/rollouts/ModelCanary";
-import { ANALYSIS_TEMPLATE_NAMES, ARGO_ROLLOUTS_CHART, controllerValues, RolloutsController, ROLLOUTS_CONTROLLER_TYPE } from "../../components/rollouts/RolloutsController";
+import {
+    ANALYSIS_TEMPLATE_NAMES,
+    ARGO_ROLLOUTS_CHART,
+    controllerValues,
+    RolloutsController,
+    ROLLOUTS_CONTROLLER_TYPE,
+} from "../../components/rollouts/RolloutsController";
 import { K8sObject, k8sObjects, MockResource, runProgram, unwrap } from "../../tools/harness";
 import { unknownValueKeys } from "../support/helmValues";
 import { unknownFields, validateK8sObject } from "../support/k8sValidate";
@@ -22,7 +28,11 @@ import { needsReference, referencePath } from "../../tools/reference";
 
 const NS = "models";
 const PROM = "http://prometheus-operated.monitoring.svc.cluster.local:9090";
-const CANARY: CanaryConfig = { steps: [5, 25, 50], pauseSeconds: 300, analysis: { successRate: 0.99, maxClientErrorIncrease: 0.05, p99LatencyMs: 250, maxAccuracyDrop: 0.03, minFeedbackSamples: 100 } };
+const CANARY: CanaryConfig = {
+    steps: [5, 25, 50],
+    pauseSeconds: 300,
+    analysis: { successRate: 0.99, maxClientErrorIncrease: 0.05, p99LatencyMs: 250, maxAccuracyDrop: 0.03, minFeedbackSamples: 100 },
+};
 /** The pinned chart's values.yaml, a reference file (path under the reference directory). */
 const VALUES_YAML = "charts/argo-rollouts/values.yaml";
 
@@ -34,7 +44,10 @@ function capture(into: Captured): pulumi.ResourceTransformation {
     return (args) => {
         const deps = args.opts.dependsOn;
         const list = (deps === undefined ? [] : Array.isArray(deps) ? deps : [deps]) as pulumi.Resource[];
-        into.dependsOn.set(args.name, list.map((r) => (r as any).__name as string));
+        into.dependsOn.set(
+            args.name,
+            list.map((r) => (r as any).__name as string),
+        );
         return undefined;
     };
 }
@@ -162,7 +175,13 @@ describe("rollouts components: RolloutsController", function () {
     it("every chart value key exists in the pinned chart's values.yaml", function () {
         needsReference(this, VALUES_YAML);
         for (const sm of [false, true]) {
-            assert.deepEqual(unknownValueKeys(controllerValues({ serviceMonitor: sm, serviceMonitorLabels: { release: "kube-prometheus-stack" } }), referencePath(VALUES_YAML)), []);
+            assert.deepEqual(
+                unknownValueKeys(
+                    controllerValues({ serviceMonitor: sm, serviceMonitorLabels: { release: "kube-prometheus-stack" } }),
+                    referencePath(VALUES_YAML),
+                ),
+                [],
+            );
         }
         const rendered = run.resources.find((r) => r.type === "kubernetes:helm.sh/v4:Chart")!.inputs.values;
         assert.deepEqual(unknownValueKeys(rendered, referencePath(VALUES_YAML)), []);
@@ -170,7 +189,10 @@ describe("rollouts components: RolloutsController", function () {
 
     it("the values check catches a misspelt key (installCRD) and a wrong nesting", function () {
         needsReference(this, VALUES_YAML);
-        assert.deepEqual(unknownValueKeys({ installCRD: true, controller: { metric: { enabled: true }, replicas: 2 } }, referencePath(VALUES_YAML)), ["installCRD", "controller.metric"]);
+        assert.deepEqual(unknownValueKeys({ installCRD: true, controller: { metric: { enabled: true }, replicas: 2 } }, referencePath(VALUES_YAML)), [
+            "installCRD",
+            "controller.metric",
+        ]);
         assert.deepEqual(unknownValueKeys({ controller: { nodeSelector: { "kubernetes.io/os": "linux" } } }, referencePath(VALUES_YAML)), [], "free-form map");
     });
 
@@ -225,7 +247,22 @@ describe("rollouts components: RolloutsController", function () {
             /RolloutsController bad: .*(http\(s\)|not a URL)/,
         );
         await assert.rejects(
-            runProgram(() => new RolloutsController("bad", { analysisNamespace: NS, prometheusUrl: PROM, measurement: { interval: "60s", count: 2, failureLimit: 1, inconclusiveLimit: 1, consecutiveErrorLimit: 2, rateWindow: "2m", feedbackWindow: "10m" } }).analysisTemplateNames),
+            runProgram(
+                () =>
+                    new RolloutsController("bad", {
+                        analysisNamespace: NS,
+                        prometheusUrl: PROM,
+                        measurement: {
+                            interval: "60s",
+                            count: 2,
+                            failureLimit: 1,
+                            inconclusiveLimit: 1,
+                            consecutiveErrorLimit: 2,
+                            rateWindow: "2m",
+                            feedbackWindow: "10m",
+                        },
+                    }).analysisTemplateNames,
+            ),
             /failureLimit \+ inconclusiveLimit must be < count/,
         );
     });
@@ -261,7 +298,10 @@ describe("rollouts components: ModelCanary", function () {
                     assert.equal(podLabels[k], v, `pod template carries selector label ${k}`);
                 }
                 assert.deepEqual(ro.spec.selector.matchLabels, selectorLabels("sentiment"));
-                assert.deepEqual(ro.spec.strategy.canary.steps, canarySteps(CANARY, ANALYSIS_TEMPLATE_NAMES, { model: "sentiment", version: "2.1.4", service: "sentiment-canary" }));
+                assert.deepEqual(
+                    ro.spec.strategy.canary.steps,
+                    canarySteps(CANARY, ANALYSIS_TEMPLATE_NAMES, { model: "sentiment", version: "2.1.4", service: "sentiment-canary" }),
+                );
                 assert.deepEqual(runs[mode]!.out.steps, ro.spec.strategy.canary.steps);
             });
 
@@ -346,7 +386,14 @@ describe("rollouts components: ModelCanary", function () {
     it("none: reports the real first-gate traffic share at low replica counts", async () => {
         assert.equal(runs.none!.out.exposure.firstGateTrafficShare, 33.3, "2 replicas, 5% → 1 canary pod of 3");
         assert.equal(runs.nginx!.out.exposure.firstGateTrafficShare, 5, "a router splits by weight");
-        const dev = await renderCanary("none", { replicas: 1, canary: { steps: [25, 50, 100], pauseSeconds: 60, analysis: { successRate: 0.95, maxClientErrorIncrease: 0.05, p99LatencyMs: 800, minFeedbackSamples: 100 } } });
+        const dev = await renderCanary("none", {
+            replicas: 1,
+            canary: {
+                steps: [25, 50, 100],
+                pauseSeconds: 60,
+                analysis: { successRate: 0.95, maxClientErrorIncrease: 0.05, p99LatencyMs: 800, minFeedbackSamples: 100 },
+            },
+        });
         assert.equal(dev.out.exposure.firstGateTrafficShare, 50);
         assert.equal(dev.out.exposure.firstGateWeight, 25);
     });
@@ -380,7 +427,17 @@ describe("rollouts components: wired through ModelService", function () {
         const { resources } = await runProgram(() => {
             const controller = new RolloutsController("rollouts", { analysisNamespace: NS, prometheusUrl: PROM });
             const rollouts = { trafficRouting: "nginx" as const, analysisTemplates: controller.analysisTemplateNames, host: "sentiment.example.com" };
-            new ModelService("sentiment", { namespace: NS, model: { ...base, canary: CANARY }, image: `r@sha256:${"b".repeat(64)}`, workload: { kind: "Rollout", ...rollouts }, rolloutsDependsOn: controller.ready }, { transformations: [capture(captured)] });
+            new ModelService(
+                "sentiment",
+                {
+                    namespace: NS,
+                    model: { ...base, canary: CANARY },
+                    image: `r@sha256:${"b".repeat(64)}`,
+                    workload: { kind: "Rollout", ...rollouts },
+                    rolloutsDependsOn: controller.ready,
+                },
+                { transformations: [capture(captured)] },
+            );
             new ModelService("plain", { namespace: NS, model: { ...base, name: "plain" }, image: `r@sha256:${"c".repeat(64)}` });
         });
         objects = k8sObjects(resources);

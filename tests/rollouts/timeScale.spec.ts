@@ -5,7 +5,11 @@ import { scaleCanary, scaleMeasurement, scaleSeconds } from "../../components/ro
 describe("rollouts.timeScale (release rehearsals)", () => {
     it("leaves everything unchanged at 1", () => {
         assert.deepEqual(scaleMeasurement(DEFAULT_MEASUREMENT, 1), DEFAULT_MEASUREMENT);
-        const c = { steps: [25, 50, 100], pauseSeconds: 60, analysis: { successRate: 0.95, maxClientErrorIncrease: 0.05, p99LatencyMs: 800, minFeedbackSamples: 100 } };
+        const c = {
+            steps: [25, 50, 100],
+            pauseSeconds: 60,
+            analysis: { successRate: 0.95, maxClientErrorIncrease: 0.05, p99LatencyMs: 800, minFeedbackSamples: 100 },
+        };
         assert.deepEqual(scaleCanary(c, 1), c);
     });
 
@@ -19,7 +23,14 @@ describe("rollouts.timeScale (release rehearsals)", () => {
         assert.equal(m.rateWindow, "12s");
         assert.equal(m.feedbackWindow, "60s");
         validateMeasurement(m);
-        const c = scaleCanary({ steps: [5, 25, 100], pauseSeconds: 300, analysis: { successRate: 0.99, maxClientErrorIncrease: 0.05, p99LatencyMs: 500, minFeedbackSamples: 100 } }, 10);
+        const c = scaleCanary(
+            {
+                steps: [5, 25, 100],
+                pauseSeconds: 300,
+                analysis: { successRate: 0.99, maxClientErrorIncrease: 0.05, p99LatencyMs: 500, minFeedbackSamples: 100 },
+            },
+            10,
+        );
         assert.deepEqual(c.steps, [5, 25, 100]);
         assert.equal(c.pauseSeconds, 30);
         assert.equal(c.analysis.successRate, 0.99);

@@ -20,7 +20,12 @@ const COMMANDS: Array<Command<any>> = [planCommand, policyCommand, promoteComman
 
 /** Runs a command as `npm run` does (ts-node, transpile-only) from the repository root. */
 function runCli(script: string, args: string[], env: NodeJS.ProcessEnv = process.env): { status: number | null; stdout: string; stderr: string } {
-    const r = spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", script, ...args], { cwd: REPO_ROOT, encoding: "utf8", timeout: 60000, env });
+    const r = spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", script, ...args], {
+        cwd: REPO_ROOT,
+        encoding: "utf8",
+        timeout: 60000,
+        env,
+    });
     return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -43,12 +48,26 @@ describe("commands: the shared CLI (scripts/cli.ts)", function () {
             });
 
             it("rejects unknown flags, stray arguments and flags without their value", () => {
-                assert.throws(() => cmd.parse(["--bogus"]), (e: Error) => e instanceof UsageError && /^unknown option --bogus$/.test(e.message));
-                assert.throws(() => cmd.parse(["stray"]), (e: Error) => e instanceof UsageError && /^unexpected argument stray$/.test(e.message));
+                assert.throws(
+                    () => cmd.parse(["--bogus"]),
+                    (e: Error) => e instanceof UsageError && /^unknown option --bogus$/.test(e.message),
+                );
+                assert.throws(
+                    () => cmd.parse(["stray"]),
+                    (e: Error) => e instanceof UsageError && /^unexpected argument stray$/.test(e.message),
+                );
                 const stringFlag = Object.entries(cmd.spec.options).find(([, o]) => (o as any).type === "string")?.[0];
-                if (stringFlag) assert.throws(() => cmd.parse([`--${stringFlag}`]), (e: Error) => e instanceof UsageError && e.message === `--${stringFlag} needs a value`);
+                if (stringFlag)
+                    assert.throws(
+                        () => cmd.parse([`--${stringFlag}`]),
+                        (e: Error) => e instanceof UsageError && e.message === `--${stringFlag} needs a value`,
+                    );
                 const boolFlag = Object.entries(cmd.spec.options).find(([, o]) => (o as any).type === "boolean")?.[0];
-                if (boolFlag) assert.throws(() => cmd.parse([`--${boolFlag}=yes`]), (e: Error) => e instanceof UsageError && e.message === `--${boolFlag} takes no value`);
+                if (boolFlag)
+                    assert.throws(
+                        () => cmd.parse([`--${boolFlag}=yes`]),
+                        (e: Error) => e instanceof UsageError && e.message === `--${boolFlag} takes no value`,
+                    );
             });
         });
     }
@@ -67,7 +86,13 @@ describe("commands: the shared CLI (scripts/cli.ts)", function () {
     });
 
     it("table(): columns padded to the widest cell, two spaces apart, no trailing spaces", () => {
-        assert.equal(table([["a", "bb", "c"], ["ccc", "d", ""]]), "a    bb  c\nccc  d");
+        assert.equal(
+            table([
+                ["a", "bb", "c"],
+                ["ccc", "d", ""],
+            ]),
+            "a    bb  c\nccc  d",
+        );
     });
 
     describe("missing tools", () => {
@@ -96,8 +121,15 @@ describe("commands: the shared CLI (scripts/cli.ts)", function () {
         });
 
         it("names the tool, where it was looked for and what to do", () => {
-            const msg = missingToolMessage("npm run promote", { name: "pulumi", title: "the Pulumi CLI", purpose: "to read stack dev's `images` output", instead: ["use --digest", ...PULUMI_CLI_HINTS] }, { HOME: "/home/u" });
-            assert.match(msg, /^npm run promote needs the Pulumi CLI \(`pulumi`\) to read stack dev's `images` output, but `pulumi` is neither on PATH nor in the tool cache \(\/home\/u\/\.cache\/model-fleet\/tools\/pulumi\/<version>\/bin\/pulumi\)\./);
+            const msg = missingToolMessage(
+                "npm run promote",
+                { name: "pulumi", title: "the Pulumi CLI", purpose: "to read stack dev's `images` output", instead: ["use --digest", ...PULUMI_CLI_HINTS] },
+                { HOME: "/home/u" },
+            );
+            assert.match(
+                msg,
+                /^npm run promote needs the Pulumi CLI \(`pulumi`\) to read stack dev's `images` output, but `pulumi` is neither on PATH nor in the tool cache \(\/home\/u\/\.cache\/model-fleet\/tools\/pulumi\/<version>\/bin\/pulumi\)\./,
+            );
             assert.match(msg, /\n  - use --digest\n  - build the sandbox's Pulumi CLI into the tool cache: `npm run tools -- build pulumi`/);
         });
 

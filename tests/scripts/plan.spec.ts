@@ -19,13 +19,27 @@ describe("npm run plan (offline plan)", () => {
         const files = fs.readdirSync(path.join(outRoot, "prod", "k8s"));
         const docs = files.map((f) => YAML.parse(fs.readFileSync(path.join(outRoot, "prod", "k8s", f), "utf8")));
         const kinds = new Set(docs.map((d) => d.kind));
-        for (const k of ["Namespace", "Deployment", "Rollout", "AnalysisTemplate", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget", "NetworkPolicy", "ServiceAccount", "ConfigMap"]) {
+        for (const k of [
+            "Namespace",
+            "Deployment",
+            "Rollout",
+            "AnalysisTemplate",
+            "Service",
+            "HorizontalPodAutoscaler",
+            "PodDisruptionBudget",
+            "NetworkPolicy",
+            "ServiceAccount",
+            "ConfigMap",
+        ]) {
             assert.ok(kinds.has(k), `k8s/ has a ${k}`);
         }
         const text = summary(result);
         assert.match(text, /Resources by type:/);
         assert.match(text, /aws:ecr\/repository:Repository\s+2/);
-        assert.match(text, /sentiment\s+2\.1\.4\s+\S+\/model-fleet\/sentiment@sha256:[0-9a-f]{64}\s+nvidia\.com\/mig-1g\.10gb: 1\s+2–6\s+Rollout\/sentiment\s+5 → 25 → 50/);
+        assert.match(
+            text,
+            /sentiment\s+2\.1\.4\s+\S+\/model-fleet\/sentiment@sha256:[0-9a-f]{64}\s+nvidia\.com\/mig-1g\.10gb: 1\s+2–6\s+Rollout\/sentiment\s+5 → 25 → 50/,
+        );
         assert.match(text, /summarizer\s+1\.4\.0\s+\S+@sha256:[0-9a-f]{64}\s+nvidia\.com\/gpu: 1\s+2–4\s+Deployment\/summarizer\s+-/);
         assert.match(text, /GPU capacity at maxReplicas:/);
         assert.match(text, /priority 1: protect images tagged "prod-\*"/);
@@ -33,9 +47,15 @@ describe("npm run plan (offline plan)", () => {
     });
 
     it("shows secrets from the stack file as [secret], in resources.json and the YAML alike", async () => {
-        await plan(path.join(__dirname, "..", "fixtures", "stacks", "harbor.yaml"), { configFile: path.join(__dirname, "..", "fixtures", "stacks", "harbor.yaml"), outRoot });
+        await plan(path.join(__dirname, "..", "fixtures", "stacks", "harbor.yaml"), {
+            configFile: path.join(__dirname, "..", "fixtures", "stacks", "harbor.yaml"),
+            outRoot,
+        });
         const dir = path.join(outRoot, "harbor");
-        const all = [fs.readFileSync(path.join(dir, "resources.json"), "utf8"), ...fs.readdirSync(path.join(dir, "k8s")).map((f) => fs.readFileSync(path.join(dir, "k8s", f), "utf8"))].join("\n");
+        const all = [
+            fs.readFileSync(path.join(dir, "resources.json"), "utf8"),
+            ...fs.readdirSync(path.join(dir, "k8s")).map((f) => fs.readFileSync(path.join(dir, "k8s", f), "utf8")),
+        ].join("\n");
         assert.ok(all.includes("[secret]"));
         assert.ok(!all.includes("4dabf18193072939515e22adb298388d"), "no raw secret wrapper leaks into the plan");
         assert.ok(!all.includes("mock-robot-secret"), "the robot secret is masked");

@@ -13,9 +13,12 @@ import { REPO_ROOT } from "../../tools/stackFile";
 import { hpa, HPA } from "../fixtures/policy/hpa";
 import { DEPLOYMENT, REPO, deployment, edit, podSpec } from "../fixtures/policy/workloads";
 
-
 function runCli(args: string[]): { status: number | null; stdout: string; stderr: string } {
-    const r = spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", "scripts/policy.ts", ...args], { cwd: REPO_ROOT, encoding: "utf8", timeout: 60000 });
+    const r = spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", "scripts/policy.ts", ...args], {
+        cwd: REPO_ROOT,
+        encoding: "utf8",
+        timeout: 60000,
+    });
     return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -36,7 +39,12 @@ describe("policy runner (scripts/policy.ts)", function () {
             outRoot,
             "bad",
             [
-                { type: DEPLOYMENT, name: "sentiment", urn: urn(DEPLOYMENT, "sentiment"), inputs: deployment(edit(podSpec(), (s) => (s.containers[0].image = `${REPO}:v2.1.4-a1b2c3d`))) },
+                {
+                    type: DEPLOYMENT,
+                    name: "sentiment",
+                    urn: urn(DEPLOYMENT, "sentiment"),
+                    inputs: deployment(edit(podSpec(), (s) => (s.containers[0].image = `${REPO}:v2.1.4-a1b2c3d`))),
+                },
                 { type: HPA, name: "sentiment-hpa", urn: urn(HPA, "sentiment-hpa"), inputs: hpa(1, 3) },
             ],
             { environment: "production" },
@@ -47,13 +55,16 @@ describe("policy runner (scripts/policy.ts)", function () {
     after(() => fs.rmSync(outRoot, { recursive: true, force: true }));
 
     it("parses --stack, --plan, repeated --tag, --policy-config, --json and rejects the rest", () => {
-        assert.deepStrictEqual(parseArgs(["--stack", "prod", "--plan", "--tag", "environment=production", "--tag=team=ml", "--policy-config", "p.json", "--json"]), {
-            stack: "prod",
-            plan: true,
-            json: true,
-            tags: { environment: "production", team: "ml" },
-            policyConfig: "p.json",
-        });
+        assert.deepStrictEqual(
+            parseArgs(["--stack", "prod", "--plan", "--tag", "environment=production", "--tag=team=ml", "--policy-config", "p.json", "--json"]),
+            {
+                stack: "prod",
+                plan: true,
+                json: true,
+                tags: { environment: "production", team: "ml" },
+                policyConfig: "p.json",
+            },
+        );
         assert.throws(() => parseArgs([]), /usage: npm run policy -- --stack <name>/);
         assert.throws(() => parseArgs(["--stack", "dev", "--tag", "novalue"]), /--tag expects key=value/);
         assert.throws(() => parseArgs(["--stack", "dev", "--bogus"]), /unknown option --bogus/);
@@ -95,7 +106,10 @@ describe("policy runner (scripts/policy.ts)", function () {
         assert.strictEqual(json.failed, false);
         assert.deepStrictEqual(
             json.violations.map((v: any) => [v.policyName, v.enforcementLevel]),
-            [["hpa-production-min-replicas", "advisory"], ["pdb-per-workload", "advisory"]],
+            [
+                ["hpa-production-min-replicas", "advisory"],
+                ["pdb-per-workload", "advisory"],
+            ],
         );
     });
 

@@ -83,7 +83,12 @@ describe("promotion by digest", () => {
         });
         it("classifies the change and carries the source's tag and ref", () => {
             assert.equal(plan.kind, "upgrade");
-            assert.deepEqual(plan.current, { version: prodSentiment.version, digest: prodSentiment.image.digest, tag: prodSentiment.image.tag, previousTag: undefined });
+            assert.deepEqual(plan.current, {
+                version: prodSentiment.version,
+                digest: prodSentiment.image.digest,
+                tag: prodSentiment.image.tag,
+                previousTag: undefined,
+            });
             assert.deepEqual(plan.next, devImages.sentiment);
             assert.equal(plan.origin, "stack dev");
         });
@@ -213,7 +218,10 @@ describe("promotion by digest", () => {
             planPromotion({ model, target: { stack: "prod", models }, source: fromDev(images) });
 
         it("model missing in the source stack's images output", () => {
-            assert.throws(() => promote("embeddings", { sentiment: devImages.sentiment }), /model "embeddings" is not in stack dev's images output \(it has: sentiment\)/);
+            assert.throws(
+                () => promote("embeddings", { sentiment: devImages.sentiment }),
+                /model "embeddings" is not in stack dev's images output \(it has: sentiment\)/,
+            );
         });
         it("model missing in the target stack", () => {
             const images = { ...devImages, translator: { ...devImages.sentiment, ref: `${DEV_REPO}@${NEW_DIGEST}` } };
@@ -246,10 +254,7 @@ describe("promotion by digest", () => {
             assert.throws(() => promote("sentiment", "[secret]"), /the "images" output is not an object/);
         });
         it("source and target being the same stack", () => {
-            assert.throws(
-                () => planPromotion({ model: "sentiment", target: { stack: "dev", models: prodModels }, source: fromDev() }),
-                /same stack \(dev\)/,
-            );
+            assert.throws(() => planPromotion({ model: "sentiment", target: { stack: "dev", models: prodModels }, source: fromDev() }), /same stack \(dev\)/);
         });
         it("a model declared twice in the target", () => {
             assert.throws(() => promote("sentiment", devImages, [prodSentiment, prodSentiment]), /declared 2 times/);

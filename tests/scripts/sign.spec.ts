@@ -29,7 +29,13 @@ import {
 const DIGEST = "sha256:" + "0123456789abcdef".repeat(4);
 const REPO = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/model-fleet/sentiment";
 const IMAGE: ImageToSign = { model: "sentiment", version: "2.1.5", ref: `${REPO}@${DIGEST}`, gitSha: "abc1234", tag: "v2.1.5-abc1234" };
-const PRIVATE = ["--signing-config", path.join(REPO_ROOT, "scripts", "sigstore", "signing-config.json"), "--trusted-root", path.join(REPO_ROOT, "scripts", "sigstore", "trusted-root.json"), "--yes"];
+const PRIVATE = [
+    "--signing-config",
+    path.join(REPO_ROOT, "scripts", "sigstore", "signing-config.json"),
+    "--trusted-root",
+    path.join(REPO_ROOT, "scripts", "sigstore", "trusted-root.json"),
+    "--yes",
+];
 const KMS = "awskms:///arn:aws:kms:eu-west-1:123456789012:key/0d7f1d1e-1111-2222-3333-444455556666";
 
 function runSign(args: string[]): { status: number | null; stdout: string; stderr: string } {
@@ -50,7 +56,10 @@ describe("signing (scripts/signing.ts)", () => {
         });
 
         it("refuses a tag-only reference, a tag next to the digest and a malformed digest", () => {
-            assert.throws(() => parseDigestRef(`${REPO}:v2.1.5-abc1234`), (e: Error) => e instanceof SigningError && /is not pinned by digest.*never a tag/.test(e.message));
+            assert.throws(
+                () => parseDigestRef(`${REPO}:v2.1.5-abc1234`),
+                (e: Error) => e instanceof SigningError && /is not pinned by digest.*never a tag/.test(e.message),
+            );
             assert.throws(() => parseDigestRef(`${REPO}:v2@${DIGEST}`), /without a tag before the digest/);
             assert.throws(() => parseDigestRef(`${REPO}@sha256:abc`), /sha256:<64 lowercase hex>/);
             assert.throws(() => cosignSignArgs({ ...IMAGE, ref: `${REPO}:latest` }, KMS), /not pinned by digest/);
@@ -61,8 +70,16 @@ describe("signing (scripts/signing.ts)", () => {
     describe("cosign argv", () => {
         it("sign: the key, no public service (a no-services signing config, an empty trusted root), annotations for model, version and git sha, the digest last", () => {
             assert.deepEqual(cosignSignArgs(IMAGE, KMS), [
-                "sign", "--key", KMS, ...PRIVATE,
-                "-a", "app.kubernetes.io/name=sentiment", "-a", "app.kubernetes.io/version=2.1.5", "-a", "org.opencontainers.image.revision=abc1234",
+                "sign",
+                "--key",
+                KMS,
+                ...PRIVATE,
+                "-a",
+                "app.kubernetes.io/name=sentiment",
+                "-a",
+                "app.kubernetes.io/version=2.1.5",
+                "-a",
+                "org.opencontainers.image.revision=abc1234",
                 IMAGE.ref,
             ]);
         });
@@ -74,19 +91,44 @@ describe("signing (scripts/signing.ts)", () => {
 
         it("attest: the predicate type and file, same key and private flags", () => {
             assert.deepEqual(cosignAttestArgs(IMAGE, "k8s://models/cosign", "spdxjson", "/tmp/p/sentiment.spdx.json"), [
-                "attest", "--key", "k8s://models/cosign", ...PRIVATE,
-                "--type", "spdxjson", "--predicate", "/tmp/p/sentiment.spdx.json", IMAGE.ref,
+                "attest",
+                "--key",
+                "k8s://models/cosign",
+                ...PRIVATE,
+                "--type",
+                "spdxjson",
+                "--predicate",
+                "/tmp/p/sentiment.spdx.json",
+                IMAGE.ref,
             ]);
         });
 
         it("verify: the public key, no tlog lookup, the same annotations required", () => {
             assert.deepEqual(cosignVerifyArgs(IMAGE, "cosign.pub"), [
-                "verify", "--key", "cosign.pub", "--insecure-ignore-tlog=true",
-                "-a", "app.kubernetes.io/name=sentiment", "-a", "app.kubernetes.io/version=2.1.5", "-a", "org.opencontainers.image.revision=abc1234",
-                "--output", "json", IMAGE.ref,
+                "verify",
+                "--key",
+                "cosign.pub",
+                "--insecure-ignore-tlog=true",
+                "-a",
+                "app.kubernetes.io/name=sentiment",
+                "-a",
+                "app.kubernetes.io/version=2.1.5",
+                "-a",
+                "org.opencontainers.image.revision=abc1234",
+                "--output",
+                "json",
+                IMAGE.ref,
             ]);
             assert.deepEqual(cosignVerifyAttestationArgs(IMAGE, KMS, "slsaprovenance1"), [
-                "verify-attestation", "--key", KMS, "--insecure-ignore-tlog=true", "--type", "slsaprovenance1", "--output", "json", IMAGE.ref,
+                "verify-attestation",
+                "--key",
+                KMS,
+                "--insecure-ignore-tlog=true",
+                "--type",
+                "slsaprovenance1",
+                "--output",
+                "json",
+                IMAGE.ref,
             ]);
         });
 
@@ -110,20 +152,31 @@ describe("signing (scripts/signing.ts)", () => {
 
         it("sign plan: per image a signature, a provenance and an SBOM attestation; --sbom none drops the SBOM", () => {
             const plan = signPlan([IMAGE, other], KMS, "/tmp/p", { kind: "dir", dir: "/sboms" });
-            assert.deepEqual(plan.map((s) => `${s.model} ${s.what}`), [
-                "sentiment sign", "sentiment attest provenance", "sentiment attest sbom",
-                "summarize sign", "summarize attest provenance", "summarize attest sbom",
-            ]);
+            assert.deepEqual(
+                plan.map((s) => `${s.model} ${s.what}`),
+                [
+                    "sentiment sign",
+                    "sentiment attest provenance",
+                    "sentiment attest sbom",
+                    "summarize sign",
+                    "summarize attest provenance",
+                    "summarize attest sbom",
+                ],
+            );
             assert.deepEqual(plan[1].args.slice(-4), ["slsaprovenance1", "--predicate", "/tmp/p/sentiment.provenance.json", IMAGE.ref]);
             assert.deepEqual(plan[2].args.slice(-4), ["spdxjson", "--predicate", "/sboms/sentiment.spdx.json", IMAGE.ref]);
             assert.deepEqual(signPlan([IMAGE], KMS, "/tmp/p", { kind: "buildkit" })[2].args.slice(-2), ["/tmp/p/sentiment.spdx.json", IMAGE.ref]);
-            assert.deepEqual(signPlan([IMAGE], KMS, "/tmp/p", { kind: "none" }).map((s) => s.what), ["sign", "attest provenance"]);
+            assert.deepEqual(
+                signPlan([IMAGE], KMS, "/tmp/p", { kind: "none" }).map((s) => s.what),
+                ["sign", "attest provenance"],
+            );
         });
 
         it("verify plan mirrors it", () => {
-            assert.deepEqual(verifyPlan([IMAGE], "k.pub", true).map((s) => s.args[0] + " " + (s.args.includes("--type") ? s.args[s.args.indexOf("--type") + 1] : "")), [
-                "verify ", "verify-attestation slsaprovenance1", "verify-attestation spdxjson",
-            ]);
+            assert.deepEqual(
+                verifyPlan([IMAGE], "k.pub", true).map((s) => s.args[0] + " " + (s.args.includes("--type") ? s.args[s.args.indexOf("--type") + 1] : "")),
+                ["verify ", "verify-attestation slsaprovenance1", "verify-attestation spdxjson"],
+            );
             assert.equal(verifyPlan([IMAGE], "k.pub", false).length, 2);
         });
     });
@@ -143,7 +196,11 @@ describe("signing (scripts/signing.ts)", () => {
             const bad = { images: { a: { version: "1", digest: "sha256:x", ref: "r" } }, signing: {} };
             assert.throws(
                 () => signingInputsFromOutputs(bad, "stack dev"),
-                (e: Error) => e instanceof SigningError && /images\.a\.digest/.test(e.message) && /images\.a\.gitSha/.test(e.message) && /signing\.keyRef/.test(e.message),
+                (e: Error) =>
+                    e instanceof SigningError &&
+                    /images\.a\.digest/.test(e.message) &&
+                    /images\.a\.gitSha/.test(e.message) &&
+                    /signing\.keyRef/.test(e.message),
             );
         });
 
@@ -178,8 +235,16 @@ describe("signing (scripts/signing.ts)", () => {
 
         it("is a SLSA v1 predicate with the model, version and commit (the full commit only when it is this image's)", () => {
             const p = provenancePredicate(IMAGE, builderFromEnv(actions), "dev") as any;
-            assert.deepEqual(p.buildDefinition.externalParameters, { model: "sentiment", version: "2.1.5", gitSha: "abc1234", tag: "v2.1.5-abc1234", stack: "dev" });
-            assert.deepEqual(p.buildDefinition.resolvedDependencies, [{ uri: "git+https://github.com/acme/model-fleet", digest: { gitCommit: actions.GITHUB_SHA } }]);
+            assert.deepEqual(p.buildDefinition.externalParameters, {
+                model: "sentiment",
+                version: "2.1.5",
+                gitSha: "abc1234",
+                tag: "v2.1.5-abc1234",
+                stack: "dev",
+            });
+            assert.deepEqual(p.buildDefinition.resolvedDependencies, [
+                { uri: "git+https://github.com/acme/model-fleet", digest: { gitCommit: actions.GITHUB_SHA } },
+            ]);
             assert.equal(p.runDetails.builder.id, "https://github.com/acme/model-fleet/.github/workflows/main.yml@refs/heads/main");
             const elsewhere = provenancePredicate({ ...IMAGE, gitSha: "fff0000" }, builderFromEnv(actions)) as any;
             assert.deepEqual(elsewhere.buildDefinition.resolvedDependencies, []);
@@ -193,14 +258,28 @@ describe("signing (scripts/signing.ts)", () => {
         after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
         it("refuses a tag-only --image before looking for cosign", () => {
-            const r = runSign(["--image", `${REPO}:v2.1.5-abc1234`, "--model", "sentiment", "--version", "2.1.5", "--git-sha", "abc1234", "--key", "cosign.key"]);
+            const r = runSign([
+                "--image",
+                `${REPO}:v2.1.5-abc1234`,
+                "--model",
+                "sentiment",
+                "--version",
+                "2.1.5",
+                "--git-sha",
+                "abc1234",
+                "--key",
+                "cosign.key",
+            ]);
             assert.equal(r.status, 1, r.stderr);
             assert.match(r.stderr, /^sign: .*:v2\.1\.5-abc1234 is not pinned by digest/);
         });
 
         it("--dry-run prints the same cosign lines as the plan, from an outputs file", () => {
             const file = path.join(tmp, "outputs.json");
-            fs.writeFileSync(file, JSON.stringify({ images: { sentiment: { version: "2.1.5", digest: DIGEST, ref: IMAGE.ref, gitSha: "abc1234" } }, signing: { keyRef: KMS } }));
+            fs.writeFileSync(
+                file,
+                JSON.stringify({ images: { sentiment: { version: "2.1.5", digest: DIGEST, ref: IMAGE.ref, gitSha: "abc1234" } }, signing: { keyRef: KMS } }),
+            );
             const r = runSign(["--outputs", file, "--sbom", "none", "--dry-run"]);
             assert.equal(r.status, 0, r.stderr);
             const [comment, ...lines] = r.stdout.trim().split("\n");
@@ -209,11 +288,27 @@ describe("signing (scripts/signing.ts)", () => {
             fs.rmSync(kept, { recursive: true, force: true });
             assert.equal(lines.length, 2);
             assert.equal(lines[0], `cosign ${cosignSignArgs({ ...IMAGE, tag: undefined }, KMS).join(" ")}`);
-            assert.match(lines[1], /^cosign attest --key awskms:\/\/\/arn:aws:kms:\S+ --signing-config \S+\/signing-config\.json --trusted-root \S+\/trusted-root\.json --yes --type slsaprovenance1 --predicate \S+\/sentiment\.provenance\.json /);
+            assert.match(
+                lines[1],
+                /^cosign attest --key awskms:\/\/\/arn:aws:kms:\S+ --signing-config \S+\/signing-config\.json --trusted-root \S+\/trusted-root\.json --yes --type slsaprovenance1 --predicate \S+\/sentiment\.provenance\.json /,
+            );
         });
 
         it("without cosign, says so and names `npm run tools -- build cosign`", () => {
-            const r = runSign(["--image", IMAGE.ref, "--model", "sentiment", "--version", "2.1.5", "--git-sha", "abc1234", "--key", "cosign.key", "--sbom", "none"]);
+            const r = runSign([
+                "--image",
+                IMAGE.ref,
+                "--model",
+                "sentiment",
+                "--version",
+                "2.1.5",
+                "--git-sha",
+                "abc1234",
+                "--key",
+                "cosign.key",
+                "--sbom",
+                "none",
+            ]);
             assert.equal(r.status, 1, r.stderr);
             assert.match(r.stderr, /needs Cosign \(v3\.1\.3\) \(`cosign`\) to sign and verify the images/);
             assert.match(r.stderr, /npm run tools -- build cosign/);

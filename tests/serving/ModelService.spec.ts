@@ -22,7 +22,13 @@ const NS = "models";
 const REGISTRY = "123456789012.dkr.ecr.us-east-1.amazonaws.com/model-fleet";
 const digestOf = (model: string) => `sha256:${Buffer.from(model.padEnd(32, "0")).toString("hex").slice(0, 64)}`;
 const refOf = (model: string) => `${REGISTRY}/${model}@${digestOf(model)}`;
-const LABEL_KEYS = ["app.kubernetes.io/name", "app.kubernetes.io/version", "app.kubernetes.io/component", "app.kubernetes.io/part-of", "app.kubernetes.io/managed-by"];
+const LABEL_KEYS = [
+    "app.kubernetes.io/name",
+    "app.kubernetes.io/version",
+    "app.kubernetes.io/component",
+    "app.kubernetes.io/part-of",
+    "app.kubernetes.io/managed-by",
+];
 const TEMPLATES = ANALYSIS_TEMPLATE_NAMES;
 
 function modelConfig(name: string, over: Partial<ModelConfig>): ModelConfig {
@@ -40,7 +46,10 @@ function modelConfig(name: string, over: Partial<ModelConfig>): ModelConfig {
 
 // The GPU helper's real output for a whole-GPU pool and a mixed-MIG pool.
 const gpuWhole: GpuScheduling = gpuScheduling({ pool: "a10g", count: 1 }, { name: "a10g" });
-const gpuMig: GpuScheduling = gpuScheduling({ pool: "h100-mig", profile: "1g.10gb", count: 1 }, { name: "h100-mig", mig: { strategy: "mixed", layout: { "1g.10gb": 7 } } });
+const gpuMig: GpuScheduling = gpuScheduling(
+    { pool: "h100-mig", profile: "1g.10gb", count: 1 },
+    { name: "h100-mig", mig: { strategy: "mixed", layout: { "1g.10gb": 7 } } },
+);
 
 interface Scenario {
     label: string;
@@ -104,7 +113,11 @@ const SCENARIOS: Scenario[] = [
         label: "canary CPU model, prod-like (nginx routing)",
         environment: "production",
         model: modelConfig("sentiment", {
-            canary: { steps: [10, 25, 50], pauseSeconds: 120, analysis: { successRate: 0.99, maxClientErrorIncrease: 0.05, p99LatencyMs: 300, maxAccuracyDrop: 0.02, minFeedbackSamples: 100 } },
+            canary: {
+                steps: [10, 25, 50],
+                pauseSeconds: 120,
+                analysis: { successRate: 0.99, maxClientErrorIncrease: 0.05, p99LatencyMs: 300, maxAccuracyDrop: 0.02, minFeedbackSamples: 100 },
+            },
         }),
         rollouts: { trafficRouting: "nginx", host: "sentiment.models.example.com", analysisTemplates: TEMPLATES },
         ingressNamespace: "ingress-nginx",
@@ -116,7 +129,11 @@ const SCENARIOS: Scenario[] = [
         model: modelConfig("vision", {
             gpu: { pool: "a10g", count: 1 },
             autoscaling: { minReplicas: 1, maxReplicas: 2, targetCpuUtilization: 70 },
-            canary: { steps: [50], pauseSeconds: 60, analysis: { successRate: 0.95, maxClientErrorIncrease: 0.05, p99LatencyMs: 800, minFeedbackSamples: 100 } },
+            canary: {
+                steps: [50],
+                pauseSeconds: 60,
+                analysis: { successRate: 0.95, maxClientErrorIncrease: 0.05, p99LatencyMs: 800, minFeedbackSamples: 100 },
+            },
         }),
         gpu: gpuWhole,
         serving: { prometheusOperator: true },
@@ -129,7 +146,11 @@ const SCENARIOS: Scenario[] = [
         environment: "production",
         model: modelConfig("translate", {
             autoscaling: { minReplicas: 2, maxReplicas: 8, targetCpuUtilization: 70, targetRequestsPerSecond: 50 },
-            canary: { steps: [5, 20, 50], pauseSeconds: 300, analysis: { successRate: 0.995, maxClientErrorIncrease: 0.05, p99LatencyMs: 250, minFeedbackSamples: 100 } },
+            canary: {
+                steps: [5, 20, 50],
+                pauseSeconds: 300,
+                analysis: { successRate: 0.995, maxClientErrorIncrease: 0.05, p99LatencyMs: 250, minFeedbackSamples: 100 },
+            },
         }),
         serving: { ingressNamespace: "istio-ingress" },
         rollouts: { trafficRouting: "istio", host: "translate.models.example.com", analysisTemplates: TEMPLATES },
@@ -326,7 +347,9 @@ describe("serving: ModelService and ModelNamespace", function () {
 
                 it("passes its pod-template-hash to the server (POD_TEMPLATE_HASH, downward API) for feedback attribution", () => {
                     const env = container().env.filter((e: any) => e.name === "POD_TEMPLATE_HASH");
-                    assert.deepEqual(env, [{ name: "POD_TEMPLATE_HASH", valueFrom: { fieldRef: { fieldPath: "metadata.labels['rollouts-pod-template-hash']" } } }]);
+                    assert.deepEqual(env, [
+                        { name: "POD_TEMPLATE_HASH", valueFrom: { fieldRef: { fieldPath: "metadata.labels['rollouts-pod-template-hash']" } } },
+                    ]);
                 });
             } else {
                 it("is a Deployment the HPA owns (no replicas), surging without dropping capacity", () => {
@@ -410,7 +433,10 @@ describe("serving: ModelService and ModelNamespace", function () {
             it(`spreads across zones${m.autoscaling.maxReplicas > 1 ? " and hosts" : " (no host spread for a single replica)"}${isGpu ? ", on the GPU pool" : ""}`, () => {
                 const spread = pod().spec.topologySpreadConstraints;
                 const keys = spread.map((c: any) => c.topologyKey);
-                assert.deepEqual(keys, m.autoscaling.maxReplicas > 1 ? ["topology.kubernetes.io/zone", "kubernetes.io/hostname"] : ["topology.kubernetes.io/zone"]);
+                assert.deepEqual(
+                    keys,
+                    m.autoscaling.maxReplicas > 1 ? ["topology.kubernetes.io/zone", "kubernetes.io/hostname"] : ["topology.kubernetes.io/zone"],
+                );
                 for (const c of spread) {
                     assert.equal(c.maxSkew, 1);
                     assert.equal(c.whenUnsatisfiable, "ScheduleAnyway");
@@ -430,16 +456,26 @@ describe("serving: ModelService and ModelNamespace", function () {
                 assert.equal(hpa.apiVersion, "autoscaling/v2");
                 assert.deepEqual(
                     hpa.spec.scaleTargetRef,
-                    m.canary ? { apiVersion: "argoproj.io/v1alpha1", kind: "Rollout", name: m.name } : { apiVersion: "apps/v1", kind: "Deployment", name: m.name },
+                    m.canary
+                        ? { apiVersion: "argoproj.io/v1alpha1", kind: "Rollout", name: m.name }
+                        : { apiVersion: "apps/v1", kind: "Deployment", name: m.name },
                 );
                 assert.equal(hpa.spec.minReplicas, m.autoscaling.minReplicas);
                 assert.equal(hpa.spec.maxReplicas, m.autoscaling.maxReplicas);
                 const cpu = hpa.spec.metrics.filter((x: any) => x.type === "Resource");
-                assert.deepEqual(cpu, [{ type: "Resource", resource: { name: "cpu", target: { type: "Utilization", averageUtilization: m.autoscaling.targetCpuUtilization } } }]);
+                assert.deepEqual(cpu, [
+                    { type: "Resource", resource: { name: "cpu", target: { type: "Utilization", averageUtilization: m.autoscaling.targetCpuUtilization } } },
+                ]);
                 const pods = hpa.spec.metrics.filter((x: any) => x.type === "Pods");
                 if (m.autoscaling.targetRequestsPerSecond !== undefined) {
                     assert.deepEqual(pods, [
-                        { type: "Pods", pods: { metric: { name: RPS_METRIC }, target: { type: "AverageValue", averageValue: toQuantity(m.autoscaling.targetRequestsPerSecond) } } },
+                        {
+                            type: "Pods",
+                            pods: {
+                                metric: { name: RPS_METRIC },
+                                target: { type: "AverageValue", averageValue: toQuantity(m.autoscaling.targetRequestsPerSecond) },
+                            },
+                        },
                     ]);
                 } else {
                     assert.deepEqual(pods, []);
@@ -529,7 +565,15 @@ describe("serving: ModelService and ModelNamespace", function () {
             it("labels every object (name, component, part-of, managed-by), and only the workload and its pods with the version", () => {
                 const mine = objectsOf(r.objects, m.name);
                 const kinds = mine.map((o) => o.kind).sort();
-                const expected = ["ServiceAccount", "Service", m.canary ? "Rollout" : "Deployment", "HorizontalPodAutoscaler", "PodDisruptionBudget", "NetworkPolicy", "NetworkPolicy"];
+                const expected = [
+                    "ServiceAccount",
+                    "Service",
+                    m.canary ? "Rollout" : "Deployment",
+                    "HorizontalPodAutoscaler",
+                    "PodDisruptionBudget",
+                    "NetworkPolicy",
+                    "NetworkPolicy",
+                ];
                 if (s.serving?.prometheusOperator) expected.push("ServiceMonitor");
                 if (m.canary) expected.push("Service"); // the canary Service
                 if (s.rollouts?.trafficRouting === "nginx") expected.push("Ingress");
@@ -537,7 +581,8 @@ describe("serving: ModelService and ModelNamespace", function () {
                 assert.deepEqual(kinds, expected.sort());
                 for (const o of mine) {
                     const workload = o.kind === "Rollout" || o.kind === "Deployment";
-                    for (const k of LABEL_KEYS.filter((x) => workload || x !== "app.kubernetes.io/version")) assert.ok(o.metadata.labels[k], `${o.kind} ${o.metadata.name} has ${k}`);
+                    for (const k of LABEL_KEYS.filter((x) => workload || x !== "app.kubernetes.io/version"))
+                        assert.ok(o.metadata.labels[k], `${o.kind} ${o.metadata.name} has ${k}`);
                     // A release must update only the workload: no other object carries the version.
                     assert.equal(o.metadata.labels["app.kubernetes.io/version"], workload ? m.version : undefined, `${o.kind} ${o.metadata.name}`);
                     assert.equal(o.metadata.namespace, NS);
@@ -551,7 +596,9 @@ describe("serving: ModelService and ModelNamespace", function () {
                     find(r.objects, "Service", m.name).spec.selector,
                     workloadOf(r.objects, s).spec.selector.matchLabels,
                     find(r.objects, "PodDisruptionBudget", m.name).spec.selector.matchLabels,
-                    ...r.objects.filter((o) => o.kind === "NetworkPolicy" && o.metadata.labels?.["app.kubernetes.io/name"] === m.name).map((o) => o.spec.podSelector.matchLabels),
+                    ...r.objects
+                        .filter((o) => o.kind === "NetworkPolicy" && o.metadata.labels?.["app.kubernetes.io/name"] === m.name)
+                        .map((o) => o.spec.podSelector.matchLabels),
                     ...pod().spec.topologySpreadConstraints.map((c: any) => c.labelSelector.matchLabels),
                 ];
                 for (const sel of selectors) {
@@ -566,13 +613,33 @@ describe("serving: ModelService and ModelNamespace", function () {
     describe("refusals (before anything is declared)", () => {
         const base = SCENARIOS[1];
         const cases: Array<[string, Partial<ModelServiceArgs>, RegExp]> = [
-            ["production with minReplicas 1", { model: modelConfig("bad", { autoscaling: { minReplicas: 1, maxReplicas: 3, targetCpuUtilization: 70 } }), environment: "production" }, /minReplicas \(1\) must be ≥ 2 in production/],
-            ["minReplicas above maxReplicas", { model: modelConfig("bad", { autoscaling: { minReplicas: 4, maxReplicas: 3, targetCpuUtilization: 70 } }) }, /must be ≤ maxReplicas/],
-            ["a GPU model without GPU scheduling", { model: modelConfig("bad", { gpu: { pool: "a10g", count: 1 } }) }, /requests a GPU \(pool a10g\) but no GPU scheduling/],
+            [
+                "production with minReplicas 1",
+                { model: modelConfig("bad", { autoscaling: { minReplicas: 1, maxReplicas: 3, targetCpuUtilization: 70 } }), environment: "production" },
+                /minReplicas \(1\) must be ≥ 2 in production/,
+            ],
+            [
+                "minReplicas above maxReplicas",
+                { model: modelConfig("bad", { autoscaling: { minReplicas: 4, maxReplicas: 3, targetCpuUtilization: 70 } }) },
+                /must be ≤ maxReplicas/,
+            ],
+            [
+                "a GPU model without GPU scheduling",
+                { model: modelConfig("bad", { gpu: { pool: "a10g", count: 1 } }) },
+                /requests a GPU \(pool a10g\) but no GPU scheduling/,
+            ],
             ["GPU scheduling for a CPU model", { model: modelConfig("bad", {}), gpu: gpuWhole }, /has no gpu config but GPU scheduling was passed/],
             [
                 "a canary model without rollouts wiring",
-                { model: modelConfig("bad", { canary: { steps: [50], pauseSeconds: 60, analysis: { successRate: 0.99, maxClientErrorIncrease: 0.05, p99LatencyMs: 100, minFeedbackSamples: 100 } } }) },
+                {
+                    model: modelConfig("bad", {
+                        canary: {
+                            steps: [50],
+                            pauseSeconds: 60,
+                            analysis: { successRate: 0.99, maxClientErrorIncrease: 0.05, p99LatencyMs: 100, minFeedbackSamples: 100 },
+                        },
+                    }),
+                },
                 /has a canary but no rollouts wiring/,
             ],
         ];

@@ -91,8 +91,14 @@ describe("serving: probe and shutdown arithmetic", () => {
     });
 
     it("spreads over zones always and over hosts only when there can be more than one replica", () => {
-        assert.deepEqual(topologySpread("m", 1).map((c) => c.topologyKey), ["topology.kubernetes.io/zone"]);
-        assert.deepEqual(topologySpread("m", 2).map((c) => c.topologyKey), ["topology.kubernetes.io/zone", "kubernetes.io/hostname"]);
+        assert.deepEqual(
+            topologySpread("m", 1).map((c) => c.topologyKey),
+            ["topology.kubernetes.io/zone"],
+        );
+        assert.deepEqual(
+            topologySpread("m", 2).map((c) => c.topologyKey),
+            ["topology.kubernetes.io/zone", "kubernetes.io/hostname"],
+        );
     });
 });
 
@@ -136,7 +142,7 @@ describe("serving: buildPodTemplate", () => {
         assert.deepEqual(errors, []);
     });
 
-        it("annotates for scraping only when asked", () => {
+    it("annotates for scraping only when asked", () => {
         assert.equal((buildPodTemplate(INPUT).metadata as any).annotations["prometheus.io/scrape"], "true");
         assert.equal((buildPodTemplate({ ...INPUT, scrapeAnnotations: false }).metadata as any).annotations["prometheus.io/scrape"], undefined);
     });
@@ -157,7 +163,10 @@ describe("serving: autoscaling", () => {
         assert.deepEqual(hpaMetrics(base), [{ type: "Resource", resource: { name: "cpu", target: { type: "Utilization", averageUtilization: 65 } } }]);
         const withRps = hpaMetrics({ ...base, targetRequestsPerSecond: 12 });
         assert.equal(withRps.length, 2);
-        assert.deepEqual(withRps[1], { type: "Pods", pods: { metric: { name: "http_requests_per_second" }, target: { type: "AverageValue", averageValue: "12" } } });
+        assert.deepEqual(withRps[1], {
+            type: "Pods",
+            pods: { metric: { name: "http_requests_per_second" }, target: { type: "AverageValue", averageValue: "12" } },
+        });
     });
 
     it("GPU scale-down waits at least 10 minutes and at least the startup budget, capped at the API maximum", () => {

@@ -110,7 +110,8 @@ export function linkIssue(fromFile: string, target: string, root: string): strin
 export function runbookUrlIssue(url: string, root: string): string | undefined {
     const m = /(?:^|\/)(docs\/[^#?]+\.md)#(.+)$/.exec(url);
     if (!m) return `${url}: not a link to a section of docs/*.md`;
-    if (/^[a-z]+:/i.test(url) && !/^https:\/\/github\.com\/[^/]+\/[^/]+\/blob\/[^/]+\/docs\//.test(url)) return `${url}: not a GitHub URL of this repository's docs`;
+    if (/^[a-z]+:/i.test(url) && !/^https:\/\/github\.com\/[^/]+\/[^/]+\/blob\/[^/]+\/docs\//.test(url))
+        return `${url}: not a GitHub URL of this repository's docs`;
     return linkIssue(path.join(root, "README.md"), `${m[1]}#${m[2]}`, root);
 }
 

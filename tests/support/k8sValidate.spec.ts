@@ -1,6 +1,16 @@
 /** The validation helper itself: it must catch what it claims to, and say "no schema" instead of passing silently. */
 import { strict as assert } from "assert";
-import { formatReports, isNoSchema, keyProblem, metadataProblems, modelClassFor, unknownFields, validateK8sObject, validateK8sObjectDetailed, validateK8sObjects } from "./k8sValidate";
+import {
+    formatReports,
+    isNoSchema,
+    keyProblem,
+    metadataProblems,
+    modelClassFor,
+    unknownFields,
+    validateK8sObject,
+    validateK8sObjectDetailed,
+    validateK8sObjects,
+} from "./k8sValidate";
 
 const deployment = () => ({
     apiVersion: "apps/v1",
@@ -34,7 +44,12 @@ describe("k8sValidate helper", () => {
             deployment(),
             { apiVersion: "v1", kind: "Service", metadata: { name: "iris" }, spec: { ports: [{ name: "http", port: 8080, targetPort: "http" }] } },
             { apiVersion: "v1", kind: "ServiceAccount", metadata: { name: "iris" }, automountServiceAccountToken: false },
-            { apiVersion: "autoscaling/v2", kind: "HorizontalPodAutoscaler", metadata: { name: "iris" }, spec: { scaleTargetRef: { kind: "Deployment", name: "iris" }, maxReplicas: 3 } },
+            {
+                apiVersion: "autoscaling/v2",
+                kind: "HorizontalPodAutoscaler",
+                metadata: { name: "iris" },
+                spec: { scaleTargetRef: { kind: "Deployment", name: "iris" }, maxReplicas: 3 },
+            },
             { apiVersion: "policy/v1", kind: "PodDisruptionBudget", metadata: { name: "iris" }, spec: { maxUnavailable: 1 } },
             { apiVersion: "networking.k8s.io/v1", kind: "NetworkPolicy", metadata: { name: "deny" }, spec: { podSelector: {}, policyTypes: ["Ingress"] } },
             { apiVersion: "rbac.authorization.k8s.io/v1", kind: "Role", metadata: { name: "r" }, rules: [] },
@@ -47,8 +62,14 @@ describe("k8sValidate helper", () => {
         d.spec.template.spec.containers[0].ports = [{ containerPort: "8080" }];
         delete d.spec.selector;
         const errors = await validateK8sObject(d);
-        assert.ok(errors.some((e) => e.startsWith("/spec/template/spec/containers/0/ports/0/containerPort")), errors.join("\n"));
-        assert.ok(errors.some((e) => /selector/.test(e)), errors.join("\n"));
+        assert.ok(
+            errors.some((e) => e.startsWith("/spec/template/spec/containers/0/ports/0/containerPort")),
+            errors.join("\n"),
+        );
+        assert.ok(
+            errors.some((e) => /selector/.test(e)),
+            errors.join("\n"),
+        );
     });
 
     it("validates Argo Rollouts kinds through the ESM package", async () => {
@@ -103,7 +124,12 @@ describe("k8sValidate helper", () => {
         r.spec.templat = {};
         const ok = deployment();
         ok.metadata.labels = { "any-key": "free-form maps accept anything" } as any;
-        const found = await unknownFields([d, { apiVersion: "monitoring.coreos.com/v1", kind: "ServiceMonitor", metadata: { name: "x" }, spec: { whatever: 1 } }, r, ok]);
+        const found = await unknownFields([
+            d,
+            { apiVersion: "monitoring.coreos.com/v1", kind: "ServiceMonitor", metadata: { name: "x" }, spec: { whatever: 1 } },
+            r,
+            ok,
+        ]);
         assert.deepEqual([...found.keys()].sort(), [0, 2]);
         assert.deepEqual(found.get(0)!.sort(), [
             "/spec/strategy/rollingUpdate: unknown field 'maxUnavaliable' (not in IRollingUpdateDeployment)",

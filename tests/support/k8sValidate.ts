@@ -180,7 +180,12 @@ export async function modelClassFor(apiVersion: string, kind: string): Promise<{
 function schemaErrors(e: any): string[] {
     if (Array.isArray(e?.errors) && e.errors.length > 0) {
         return e.errors.map((err: any) => {
-            const extra = err.keyword === "additionalProperties" ? ` (${err.params?.additionalProperty})` : err.keyword === "enum" ? ` (${JSON.stringify(err.params?.allowedValues)})` : "";
+            const extra =
+                err.keyword === "additionalProperties"
+                    ? ` (${err.params?.additionalProperty})`
+                    : err.keyword === "enum"
+                      ? ` (${JSON.stringify(err.params?.allowedValues)})`
+                      : "";
             return `${err.instancePath || "/"} ${err.message ?? err.keyword}${extra}`;
         });
     }
@@ -300,7 +305,9 @@ export async function unknownFields(objs: K8sLike[]): Promise<Map<number, string
     const host = ts.createCompilerHost(options, true);
     const getSourceFile = host.getSourceFile.bind(host);
     host.getSourceFile = (name, languageVersion, onError, shouldCreate) =>
-        path.resolve(name) === fileName ? ts.createSourceFile(name, source, languageVersion, true) : getSourceFile(name, languageVersion, onError, shouldCreate);
+        path.resolve(name) === fileName
+            ? ts.createSourceFile(name, source, languageVersion, true)
+            : getSourceFile(name, languageVersion, onError, shouldCreate);
     const fileExists = host.fileExists.bind(host);
     host.fileExists = (name) => path.resolve(name) === fileName || fileExists(name);
     const readFile = host.readFile.bind(host);

@@ -16,7 +16,10 @@ describe("mock harness", () => {
         );
         // The next run is clean: the failure listener is gone.
         const { resources } = await runProgram(() => new aws.ecr.Repository("r", { name: "model-fleet/x" }));
-        assert.deepEqual(resources.map((r) => r.type), ["aws:ecr/repository:Repository"]);
+        assert.deepEqual(
+            resources.map((r) => r.type),
+            ["aws:ecr/repository:Repository"],
+        );
     });
 
     it("fails loudly on an invoke it does not mock", async () => {

@@ -6,7 +6,16 @@ import { strict as assert } from "assert";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { fetchReference, FETCHED_REFERENCE_DIR, findReferenceFile, missingReferenceMessage, ReferencePin, referencePins, referenceSources, sha256 } from "../../scripts/reference";
+import {
+    fetchReference,
+    FETCHED_REFERENCE_DIR,
+    findReferenceFile,
+    missingReferenceMessage,
+    ReferencePin,
+    referencePins,
+    referenceSources,
+    sha256,
+} from "../../scripts/reference";
 import { REPO_ROOT } from "../../tools/stackFile";
 
 describe("upstream reference data (scripts/reference.ts)", () => {
@@ -23,7 +32,10 @@ describe("upstream reference data (scripts/reference.ts)", () => {
                 [".reference/", FETCHED_REFERENCE_DIR],
             ],
         );
-        assert.deepEqual(referenceSources({}).map((s) => s.label), ["../shared/reference", ".reference/"]);
+        assert.deepEqual(
+            referenceSources({}).map((s) => s.label),
+            ["../shared/reference", ".reference/"],
+        );
         assert.match(fs.readFileSync(path.join(REPO_ROOT, ".gitignore"), "utf8"), /^\.reference\/$/m);
     });
 
@@ -38,12 +50,21 @@ describe("upstream reference data (scripts/reference.ts)", () => {
 
     it("names the missing files, where it looked and the command that fetches them, in one line", () => {
         const msg = missingReferenceMessage(["charts/gpu-operator/values.yaml"], {});
-        assert.equal(msg, "upstream reference data missing (charts/gpu-operator/values.yaml; looked in ../shared/reference, .reference/): run `npm run reference:fetch`");
+        assert.equal(
+            msg,
+            "upstream reference data missing (charts/gpu-operator/values.yaml; looked in ../shared/reference, .reference/): run `npm run reference:fetch`",
+        );
     });
 
     it("reference.lock.json pins the files the cross-checks read", () => {
         const paths = referencePins().map((p) => p.path);
-        for (const f of ["harbor-v2.0-swagger.yaml", "nvidia-default-mig-parted-config.yaml", "charts/argo-rollouts/values.yaml", "charts/gpu-operator/values.yaml", "charts/nvidia-device-plugin/Chart.yaml"]) {
+        for (const f of [
+            "harbor-v2.0-swagger.yaml",
+            "nvidia-default-mig-parted-config.yaml",
+            "charts/argo-rollouts/values.yaml",
+            "charts/gpu-operator/values.yaml",
+            "charts/nvidia-device-plugin/Chart.yaml",
+        ]) {
             assert.ok(paths.includes(f), `${f} is pinned`);
         }
     });
@@ -71,7 +92,10 @@ describe("upstream reference data (scripts/reference.ts)", () => {
             const report = await fetchReference({ dest, pins: [pins[0]], download: async () => Buffer.from("tampered\n") });
             assert.deepEqual(report.fetched, []);
             assert.equal(report.failed.length, 1);
-            assert.match(report.failed[0], /^a\.yaml: SHA-256 [0-9a-f]{64} from https:\/\/raw\.githubusercontent\.com\/o\/r\/v1\/a\.yaml is not the pinned [0-9a-f]{64}$/);
+            assert.match(
+                report.failed[0],
+                /^a\.yaml: SHA-256 [0-9a-f]{64} from https:\/\/raw\.githubusercontent\.com\/o\/r\/v1\/a\.yaml is not the pinned [0-9a-f]{64}$/,
+            );
             assert.ok(!fs.existsSync(path.join(dest, "a.yaml")));
         });
 
@@ -80,11 +104,17 @@ describe("upstream reference data (scripts/reference.ts)", () => {
             const err = Object.assign(new Error("fetch failed"), { cause: { code: "ENOTFOUND" } });
             const report = await fetchReference({ dest, pins, download: async (url) => (url.endsWith("a.yaml") ? Promise.reject(err) : good) });
             assert.deepEqual(report.fetched, ["charts/b/values.yaml"]);
-            assert.deepEqual(report.failed, ["a.yaml: could not download https://raw.githubusercontent.com/o/r/v1/a.yaml: ENOTFOUND (host not found: no network access?)"]);
+            assert.deepEqual(report.failed, [
+                "a.yaml: could not download https://raw.githubusercontent.com/o/r/v1/a.yaml: ENOTFOUND (host not found: no network access?)",
+            ]);
         });
 
         it("refuses a pin whose path leaves the reference directory", async () => {
-            const report = await fetchReference({ dest: path.join(tmp, "fetch-escape"), pins: [{ ...pins[0], path: "../escape.yaml" }], download: async () => good });
+            const report = await fetchReference({
+                dest: path.join(tmp, "fetch-escape"),
+                pins: [{ ...pins[0], path: "../escape.yaml" }],
+                download: async () => good,
+            });
             assert.deepEqual(report.failed, ["../escape.yaml: not a path under the reference directory"]);
             assert.ok(!fs.existsSync(path.join(tmp, "escape.yaml")));
         });

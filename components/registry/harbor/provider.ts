@@ -46,7 +46,9 @@ function harborMessage(body: any): string {
 }
 
 function httpError(method: string, path: string, res: HarborResponse): Error {
-    const err: any = new Error(`Harbor ${method} ${API_PREFIX}${path} failed with HTTP ${res.status}${harborMessage(res.body) ? `: ${harborMessage(res.body)}` : ""}`);
+    const err: any = new Error(
+        `Harbor ${method} ${API_PREFIX}${path} failed with HTTP ${res.status}${harborMessage(res.body) ? `: ${harborMessage(res.body)}` : ""}`,
+    );
     err.status = res.status;
     return err;
 }
@@ -73,7 +75,7 @@ async function harborRequest(
     try {
         response = await fetch(url, { method, headers, body: payload, redirect: "error", signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
     } catch (e: any) {
-        throw new Error(`Harbor ${method} ${API_PREFIX}${path} failed: ${e?.name === "TimeoutError" ? "timed out" : e?.message ?? e}`);
+        throw new Error(`Harbor ${method} ${API_PREFIX}${path} failed: ${e?.name === "TimeoutError" ? "timed out" : (e?.message ?? e)}`);
     }
     const text = await response.text();
     let body: any = undefined;
@@ -253,7 +255,11 @@ const IMMUTABLE_FIELDS = ["url", "username", "password", "projectId", "tagPatter
 
 /** The immutability rule's own inputs with the defaults applied (the resource and the provider both use it). */
 export function immutableRuleInputs(inputs: Dict): Dict {
-    return { projectId: inputs.projectId, tagPattern: inputs.tagPattern ?? HARBOR_DEFAULTS.releasePattern, repositoryPattern: inputs.repositoryPattern ?? HARBOR_DEFAULTS.repositoryPattern };
+    return {
+        projectId: inputs.projectId,
+        tagPattern: inputs.tagPattern ?? HARBOR_DEFAULTS.releasePattern,
+        repositoryPattern: inputs.repositoryPattern ?? HARBOR_DEFAULTS.repositoryPattern,
+    };
 }
 
 function immutableSpec(inputs: Dict): Dict {
@@ -285,7 +291,14 @@ async function listImmutableRules(conn: HarborConnection, projectId: number): Pr
 
 function immutableOuts(spec: Dict, rule: Dict): Dict {
     const p = immutablePatterns(rule);
-    return { ...connectionOf(spec), projectId: spec.projectId, tagPattern: p.tagPattern, repositoryPattern: p.repositoryPattern, ruleId: rule.id, disabled: rule.disabled === true };
+    return {
+        ...connectionOf(spec),
+        projectId: spec.projectId,
+        tagPattern: p.tagPattern,
+        repositoryPattern: p.repositoryPattern,
+        ruleId: rule.id,
+        disabled: rule.disabled === true,
+    };
 }
 
 async function immutableCreate(inputs: Dict): Promise<pulumiDynamic.CreateResult> {
@@ -295,7 +308,9 @@ async function immutableCreate(inputs: Dict): Promise<pulumiDynamic.CreateResult
     const rules = await listImmutableRules(conn, spec.projectId);
     const createdId = res.status === 201 ? idFromLocation(res.location) : undefined;
     let rule = rules.find((r) =>
-        createdId !== undefined ? r.id === createdId : immutablePatterns(r).tagPattern === spec.tagPattern && immutablePatterns(r).repositoryPattern === spec.repositoryPattern,
+        createdId !== undefined
+            ? r.id === createdId
+            : immutablePatterns(r).tagPattern === spec.tagPattern && immutablePatterns(r).repositoryPattern === spec.repositoryPattern,
     );
     if (!rule) throw new Error(`Harbor immutable rule ${spec.tagPattern} not found in project ${spec.projectId} after create`);
     if (rule.disabled === true) {
@@ -317,7 +332,16 @@ async function immutableRead(id: string, props: Dict): Promise<pulumiDynamic.Rea
 async function immutableUpdate(id: string, _olds: Dict, news: Dict): Promise<pulumiDynamic.UpdateResult> {
     const spec = immutableSpec(news);
     await harborRequest(connectionOf(spec), "PUT", `/projects/${spec.projectId}/immutabletagrules/${Number(id)}`, { body: immutableBody(spec, Number(id)) });
-    return { outs: { ...connectionOf(spec), projectId: spec.projectId, tagPattern: spec.tagPattern, repositoryPattern: spec.repositoryPattern, ruleId: Number(id), disabled: false } };
+    return {
+        outs: {
+            ...connectionOf(spec),
+            projectId: spec.projectId,
+            tagPattern: spec.tagPattern,
+            repositoryPattern: spec.repositoryPattern,
+            ruleId: Number(id),
+            disabled: false,
+        },
+    };
 }
 
 async function immutableDelete(id: string, props: Dict): Promise<void> {
@@ -486,7 +510,8 @@ const harborRetentionPolicyProvider: pulumiDynamic.ResourceProvider = {
         checkConnection(news, failures);
         const spec = retentionSpec(news);
         if (!isInt(spec.projectId, 1, Number.MAX_SAFE_INTEGER)) failures.push({ property: "projectId", reason: "must be a Harbor project id" });
-        if (!isInt(spec.keepReleases, 1, MAX_LATEST_PUSHED_K)) failures.push({ property: "keepReleases", reason: `must be an integer from 1 to ${MAX_LATEST_PUSHED_K} (Harbor latestPushedK limit)` });
+        if (!isInt(spec.keepReleases, 1, MAX_LATEST_PUSHED_K))
+            failures.push({ property: "keepReleases", reason: `must be an integer from 1 to ${MAX_LATEST_PUSHED_K} (Harbor latestPushedK limit)` });
         if (!isInt(spec.untaggedDays, 1, 36500)) failures.push({ property: "untaggedDays", reason: "must be an integer ≥ 1" });
         checkPattern(spec, "releasePattern", failures);
         if (spec.protectPatterns !== UNKNOWN) {
@@ -496,7 +521,10 @@ const harborRetentionPolicyProvider: pulumiDynamic.ResourceProvider = {
             } else if (new Set(list).size !== list.length) {
                 failures.push({ property: "protectPatterns", reason: "must not repeat a pattern (Harbor rejects identical rules)" });
             } else if (list.length + 2 > MAX_RETENTION_RULES) {
-                failures.push({ property: "protectPatterns", reason: `at most ${MAX_RETENTION_RULES - 2} patterns (Harbor allows ${MAX_RETENTION_RULES} rules per policy)` });
+                failures.push({
+                    property: "protectPatterns",
+                    reason: `at most ${MAX_RETENTION_RULES - 2} patterns (Harbor allows ${MAX_RETENTION_RULES} rules per policy)`,
+                });
             }
         }
         if (spec.schedule !== UNKNOWN && (typeof spec.schedule !== "string" || spec.schedule.trim().split(/\s+/).length !== 6)) {
@@ -569,7 +597,14 @@ async function robotCreate(inputs: Dict): Promise<pulumiDynamic.CreateResult> {
     const spec = robotSpec(inputs);
     const conn = connectionOf(spec);
     const res = await harborRequest(conn, "POST", "/robots", {
-        body: { name: spec.name, description: spec.description, level: "project", duration: spec.duration, disable: false, permissions: robotPermissions(spec) },
+        body: {
+            name: spec.name,
+            description: spec.description,
+            level: "project",
+            duration: spec.duration,
+            disable: false,
+            permissions: robotPermissions(spec),
+        },
         allow: [409],
     });
     if (res.status === 201) {
@@ -614,7 +649,8 @@ const harborRobotAccountProvider: pulumiDynamic.ResourceProvider = {
         if (spec.name !== UNKNOWN && (typeof spec.name !== "string" || !HARBOR_NAME.test(spec.name))) {
             failures.push({ property: "name", reason: "must be lower-case alphanumerics separated by . _ - (Harbor robot name rule)" });
         }
-        if (!isInt(spec.duration, -1, 2147483646) || spec.duration === 0) failures.push({ property: "duration", reason: "must be -1 (never expires) or a positive number of days" });
+        if (!isInt(spec.duration, -1, 2147483646) || spec.duration === 0)
+            failures.push({ property: "duration", reason: "must be -1 (never expires) or a positive number of days" });
         return { inputs: { ...news, ...spec }, failures };
     },
     diff: async (_id, olds, news) => diffFields(olds, robotSpec(news), ROBOT_FIELDS, ["url", "projectId", "projectName", "name"]),

@@ -4,7 +4,14 @@
  * additionalSecretOutputs, so neither is ever stored or shown in plain text.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { harborImmutableRuleProvider, harborProjectProvider, harborRetentionPolicyProvider, harborRobotAccountProvider, immutableRuleInputs, retentionPolicyInputs } from "./provider";
+import {
+    harborImmutableRuleProvider,
+    harborProjectProvider,
+    harborRetentionPolicyProvider,
+    harborRobotAccountProvider,
+    immutableRuleInputs,
+    retentionPolicyInputs,
+} from "./provider";
 
 /** Where and as whom to call the Harbor API. */
 export interface HarborConnectionArgs {

@@ -30,7 +30,10 @@ describe("Harbor stub: swagger validation of requests", () => {
         const misspelt = { ...rule, tagSelectors: rule.tag_selectors };
         assert.match(validateRequest("POST", "/api/v2.0/projects/7/immutabletagrules", {}, misspelt).join(), /additional properties \(tagSelectors\)/);
         assert.match(validateRequest("POST", "/api/v2.0/projects/7/immutabletagrules", {}, { ...rule, disabled: "no" }).join(), /\/disabled must be boolean/);
-        assert.match(validateRequest("POST", "/api/v2.0/retentions", {}, { rules: [{ params: { latestPushedK: 3 }, tag_selector: [] }] }).join(), /tag_selector/);
+        assert.match(
+            validateRequest("POST", "/api/v2.0/retentions", {}, { rules: [{ params: { latestPushedK: 3 }, tag_selector: [] }] }).join(),
+            /tag_selector/,
+        );
         // Rule params are free-form (Harbor takes JSON integers where the swagger says object).
         assert.deepEqual(validateRequest("POST", "/api/v2.0/retentions", {}, { rules: [{ template: "latestPushedK", params: { latestPushedK: 3 } }] }), []);
         assert.match(validateRequest("POST", "/api/v2.0/project", {}, {}).join(), /no swagger path/);
@@ -175,14 +178,37 @@ describe("Harbor dynamic providers against a local stub", function () {
             assert.deepEqual(stub.writes(since), ["POST /api/v2.0/retentions"]);
             const body = stub.requests.find((r) => r.method === "POST" && r.path === "/api/v2.0/retentions")!.body;
             const all = { repository: [{ kind: "doublestar", decoration: "repoMatches", pattern: "**" }] };
-            const sel = (decoration: string, pattern: string, untagged: boolean) => [{ kind: "doublestar", decoration, pattern, extras: JSON.stringify({ untagged }) }];
+            const sel = (decoration: string, pattern: string, untagged: boolean) => [
+                { kind: "doublestar", decoration, pattern, extras: JSON.stringify({ untagged }) },
+            ];
             assert.deepEqual(body, {
                 algorithm: "or",
                 rules: [
                     { disabled: false, action: "retain", template: "always", params: {}, tag_selectors: sel("matches", "prod-*", false), scope_selectors: all },
-                    { disabled: false, action: "retain", template: "always", params: {}, tag_selectors: sel("matches", "rollback-*", false), scope_selectors: all },
-                    { disabled: false, action: "retain", template: "latestPushedK", params: { latestPushedK: 10 }, tag_selectors: sel("matches", "v*", false), scope_selectors: all },
-                    { disabled: false, action: "retain", template: "nDaysSinceLastPush", params: { nDaysSinceLastPush: 3 }, tag_selectors: sel("matches", "**", true), scope_selectors: all },
+                    {
+                        disabled: false,
+                        action: "retain",
+                        template: "always",
+                        params: {},
+                        tag_selectors: sel("matches", "rollback-*", false),
+                        scope_selectors: all,
+                    },
+                    {
+                        disabled: false,
+                        action: "retain",
+                        template: "latestPushedK",
+                        params: { latestPushedK: 10 },
+                        tag_selectors: sel("matches", "v*", false),
+                        scope_selectors: all,
+                    },
+                    {
+                        disabled: false,
+                        action: "retain",
+                        template: "nDaysSinceLastPush",
+                        params: { nDaysSinceLastPush: 3 },
+                        tag_selectors: sel("matches", "**", true),
+                        scope_selectors: all,
+                    },
                 ],
                 trigger: { kind: "Schedule", settings: { cron: "0 0 0 * * *" }, references: {} },
                 scope: { level: "project", ref: p.project_id },
@@ -192,7 +218,12 @@ describe("Harbor dynamic providers against a local stub", function () {
 
             const read = await retention.read!(created.id, created.outs);
             assert.deepEqual(
-                { keepReleases: read.props.keepReleases, protectPatterns: read.props.protectPatterns, untaggedDays: read.props.untaggedDays, schedule: read.props.schedule },
+                {
+                    keepReleases: read.props.keepReleases,
+                    protectPatterns: read.props.protectPatterns,
+                    untaggedDays: read.props.untaggedDays,
+                    schedule: read.props.schedule,
+                },
                 { keepReleases: 10, protectPatterns: ["prod-*", "rollback-*"], untaggedDays: 3, schedule: "0 0 0 * * *" },
             );
             assert.equal((await retention.diff!(created.id, read.props, checked)).changes, false, "an unchanged config is a no-op");
@@ -243,9 +274,15 @@ describe("Harbor dynamic providers against a local stub", function () {
 
         it("check enforces Harbor's limits", async () => {
             const tooMany = Array.from({ length: 14 }, (_, i) => `p${i}-*`);
-            const r = await retention.check!({}, { ...conn, url: "https://h.example.com", projectId: 1, keepReleases: 40000, protectPatterns: tooMany, untaggedDays: 0, schedule: "@daily" });
+            const r = await retention.check!(
+                {},
+                { ...conn, url: "https://h.example.com", projectId: 1, keepReleases: 40000, protectPatterns: tooMany, untaggedDays: 0, schedule: "@daily" },
+            );
             assert.deepEqual(r.failures!.map((f) => f.property).sort(), ["keepReleases", "protectPatterns", "schedule", "untaggedDays"]);
-            const dup = await retention.check!({}, { ...conn, url: "https://h.example.com", projectId: 1, keepReleases: 5, protectPatterns: ["a", "a"], untaggedDays: 1 });
+            const dup = await retention.check!(
+                {},
+                { ...conn, url: "https://h.example.com", projectId: 1, keepReleases: 5, protectPatterns: ["a", "a"], untaggedDays: 1 },
+            );
             assert.match(dup.failures!.map((f) => f.reason).join(), /must not repeat/);
         });
     });
@@ -304,7 +341,10 @@ describe("Harbor dynamic providers against a local stub", function () {
             const p = stub.seedProject("models-serialized");
             const created = await loaded.create({ ...conn, projectId: p.project_id, projectName: p.name, name: "serialized" });
             assert.equal(created.outs.fullName, "robot$models-serialized+serialized");
-            assert.equal((await loaded.diff!(created.id, created.outs, { ...conn, projectId: p.project_id, projectName: p.name, name: "serialized" })).changes, false);
+            assert.equal(
+                (await loaded.diff!(created.id, created.outs, { ...conn, projectId: p.project_id, projectName: p.name, name: "serialized" })).changes,
+                false,
+            );
             await loaded.delete!(created.id, created.outs);
             assert.equal(stub.robots.has(Number(created.id)), false);
         });
@@ -314,7 +354,10 @@ describe("Harbor dynamic providers against a local stub", function () {
         it("authenticate every request with HTTP Basic from the (secret) inputs", () => {
             const expected = "Basic " + Buffer.from(`${stub.username}:${stub.password}`).toString("base64");
             assert.ok(stub.requests.length > 20);
-            assert.deepEqual(stub.requests.filter((r) => r.authorization !== expected), []);
+            assert.deepEqual(
+                stub.requests.filter((r) => r.authorization !== expected),
+                [],
+            );
         });
 
         it("never put the password in an error message", async () => {
@@ -330,7 +373,10 @@ describe("Harbor dynamic providers against a local stub", function () {
         });
 
         it("a wrong password is a 401, not an adoption or a silent success", async () => {
-            await assert.rejects(project.create({ ...conn, password: "wrong", name: "models-401" }), (e: Error) => /HTTP 401/.test(e.message) && !e.message.includes("wrong"));
+            await assert.rejects(
+                project.create({ ...conn, password: "wrong", name: "models-401" }),
+                (e: Error) => /HTTP 401/.test(e.message) && !e.message.includes("wrong"),
+            );
         });
     });
 });

@@ -67,7 +67,10 @@ describe("rehearsal exporter: the scripted fleet", () => {
             [{ handler: "/predict", method: "POST", code: "200" }],
             "only incremented series exist (no 422/500 from a stable that never errs)",
         );
-        assert.equal(find(s, "model_server_request_duration_seconds_count", { handler: "/predict" })[0].value, total(s, "model_server_requests_total", { handler: "/predict" }));
+        assert.equal(
+            find(s, "model_server_request_duration_seconds_count", { handler: "/predict" })[0].value,
+            total(s, "model_server_requests_total", { handler: "/predict" }),
+        );
     });
 
     it("tells canary from stable pods by their pod-template hash once the rollout started; codes split as scripted", () => {
@@ -139,7 +142,10 @@ describe("rehearsal exporter: the scripted fleet", () => {
         for (const m of table.matchAll(/^\| `(model_server_[a-z_]+)` \| [^|]+ \| ([^|]+) \|/gm)) {
             // The labels column: backticked names, value lists ({…}) and notes ((…)) removed.
             const column = m[2].replace(/\{[^}]*\}/g, "").replace(/\([^)]*\)/g, "");
-            contract.set(m[1], [...column.matchAll(/`([a-z_]+)`/g)].map((x) => x[1]));
+            contract.set(
+                m[1],
+                [...column.matchAll(/`([a-z_]+)`/g)].map((x) => x[1]),
+            );
         }
         const fleet = new ScriptedFleet({ scenario, timeScale: 1, model: "sentiment" }, T0);
         fleet.setClock({ t0Ms: T0, canaryHash: "c4n4ry", stableHash: "st4ble" }, T0);
@@ -153,7 +159,10 @@ describe("rehearsal exporter: the scripted fleet", () => {
             const got = Object.keys(s.labels).filter((l) => l !== "le");
             assert.deepEqual(got.sort(), expected.sort(), `${s.name}${JSON.stringify(s.labels)}`);
         }
-        assert.ok(series.every((s) => !("pod" in s.labels) && !("namespace" in s.labels) && !("rollouts_pod_template_hash" in s.labels)), "scrape labels come from relabeling only");
+        assert.ok(
+            series.every((s) => !("pod" in s.labels) && !("namespace" in s.labels) && !("rollouts_pod_template_hash" in s.labels)),
+            "scrape labels come from relabeling only",
+        );
         const les = find(series, "model_server_request_duration_seconds_bucket", { handler: "/predict" }).map((s) => s.labels.le);
         assert.deepEqual([...new Set(les)], [...SERVER_BUCKETS.map((b) => (Number.isInteger(b) ? `${b}.0` : String(b))), "+Inf"]);
     });
@@ -204,7 +213,11 @@ describe("rehearsal exporter: HTTP", () => {
     it("serves one path per pod once told about the pods and the rollout", async () => {
         assert.equal((await req("GET", "/healthz")).status, 200);
         assert.equal((await req("GET", `/pods/${NS}/c1/metrics`)).status, 404);
-        assert.equal((await req("POST", "/state", { clock: { t0Ms: T0, canaryHash: "c4n4ry", stableHash: "st4ble" }, pods: [pod("s1", "st4ble"), pod("c1", "c4n4ry")] })).status, 204);
+        assert.equal(
+            (await req("POST", "/state", { clock: { t0Ms: T0, canaryHash: "c4n4ry", stableHash: "st4ble" }, pods: [pod("s1", "st4ble"), pod("c1", "c4n4ry")] }))
+                .status,
+            204,
+        );
         now = T0 + 20_000;
         const r = await req("GET", `/pods/${NS}/c1/metrics`);
         assert.equal(r.status, 200);

@@ -28,7 +28,10 @@ function bucketQuantile(q: number, bounds: number[], cumulative: number[]): numb
 const cumulate = (shares: number[], n = 1) => shares.reduce<number[]>((acc, s) => [...acc, (acc[acc.length - 1] ?? 0) + s * n], []);
 
 /** Every kind of p99: inside buckets (low and high r), on bounds, in the first bucket's top 1%, beyond 10 s. */
-const P99_MS = [4.95, 5, 7.3, 10, 12, 24.99, 25, 26, 49.9, 99, 100, 110, 120, 150, 249, 250, 333.3, 499.5, 500, 777, 800, 801, 950, 999.99, 1000, 1500, 2400, 4990, 5000, 7500, 9999, 10000];
+const P99_MS = [
+    4.95, 5, 7.3, 10, 12, 24.99, 25, 26, 49.9, 99, 100, 110, 120, 150, 249, 250, 333.3, 499.5, 500, 777, 800, 801, 950, 999.99, 1000, 1500, 2400, 4990, 5000,
+    7500, 9999, 10000,
+];
 
 describe("rehearsal metrics: latency split", () => {
     it("shares sum to 1 and are never negative", () => {
@@ -93,7 +96,10 @@ describe("rehearsal metrics: latency split", () => {
                 exp_samples: [{ labels: "{}", value: 1 }],
             });
         });
-        fs.writeFileSync(path.join(dir, "test.yml"), YAML.stringify({ rule_files: [], evaluation_interval: "1m", tests: [{ interval: "1m", input_series: series, promql_expr_test: tests }] }));
+        fs.writeFileSync(
+            path.join(dir, "test.yml"),
+            YAML.stringify({ rule_files: [], evaluation_interval: "1m", tests: [{ interval: "1m", input_series: series, promql_expr_test: tests }] }),
+        );
         const r = spawnSync(promtool, ["test", "rules", "test.yml"], { cwd: dir, encoding: "utf8" });
         assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
     });
@@ -140,7 +146,9 @@ describe("rehearsal metrics: exposition", () => {
     });
 
     it("escapes label values", () => {
-        const text = exposition([{ name: "model_server_feedback_total", type: "counter", samples: [{ labels: { served_by: 'a"b\\c\nd', outcome: "correct" }, value: 1 }] }]);
+        const text = exposition([
+            { name: "model_server_feedback_total", type: "counter", samples: [{ labels: { served_by: 'a"b\\c\nd', outcome: "correct" }, value: 1 }] },
+        ]);
         assert.match(text, /served_by="a\\"b\\\\c\\nd"/);
     });
 });

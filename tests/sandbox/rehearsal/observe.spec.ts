@@ -19,7 +19,13 @@ const STEPS = [
 const T0 = 1_700_000_000_000;
 
 function rollout(status: Record<string, unknown>): KubeObject {
-    return { apiVersion: "argoproj.io/v1alpha1", kind: "Rollout", metadata: { name: "sentiment", uid: "u" }, spec: { strategy: { canary: { steps: STEPS } } }, status };
+    return {
+        apiVersion: "argoproj.io/v1alpha1",
+        kind: "Rollout",
+        metadata: { name: "sentiment", uid: "u" },
+        spec: { strategy: { canary: { steps: STEPS } } },
+        status,
+    };
 }
 
 function pod(name: string, hash: string, ready = true, deleting = false): KubeObject {
@@ -40,14 +46,23 @@ function run(step: number, phase: string, measurements: Array<{ phase: string; v
     };
 }
 
-const snap = (dt: number, status: Record<string, unknown>, pods: KubeObject[], analysisRuns: KubeObject[] = []): Snapshot => ({ tMs: T0 + dt * 1000, rollout: rollout(status), pods, analysisRuns });
+const snap = (dt: number, status: Record<string, unknown>, pods: KubeObject[], analysisRuns: KubeObject[] = []): Snapshot => ({
+    tMs: T0 + dt * 1000,
+    rollout: rollout(status),
+    pods,
+    analysisRuns,
+});
 const opts = { routing: "none" as const, timeScale: 10, stableHashBefore: "st4ble", pauseSettleSeconds: 10, abortSettleSeconds: 30 };
 
 describe("rehearsal recorder", () => {
     it("weight without a router is the ready-pod split; with nginx the canary Ingress annotation", () => {
         const s = snap(0, {}, [pod("a", "st4ble"), pod("b", "st4ble"), pod("c", "c4n4ry"), pod("d", "c4n4ry", false), pod("e", "c4n4ry", true, true)]);
         assert.deepEqual(canaryWeight(s, "none", "c4n4ry"), { weight: 33.3, canaryPods: 1, stablePods: 2, source: "replicas" });
-        s.canaryIngress = { apiVersion: "networking.k8s.io/v1", kind: "Ingress", metadata: { annotations: { "nginx.ingress.kubernetes.io/canary-weight": "25" } } };
+        s.canaryIngress = {
+            apiVersion: "networking.k8s.io/v1",
+            kind: "Ingress",
+            metadata: { annotations: { "nginx.ingress.kubernetes.io/canary-weight": "25" } },
+        };
         assert.equal(canaryWeight(s, "nginx", "c4n4ry").weight, 25);
         s.canaryIngress.metadata!.annotations!["nginx.ingress.kubernetes.io/canary-weight-total"] = "1000";
         assert.equal(canaryWeight(s, "nginx", "c4n4ry").weight, 2.5);
@@ -67,17 +82,45 @@ describe("rehearsal recorder", () => {
             ],
         );
         r.observe(snap(2, { phase: "Progressing", currentStepIndex: 0, stableRS: "st4ble", currentPodHash: "c4n4ry" }, [...stable, pod("c", "c4n4ry")]));
-        r.observe(snap(9, { phase: "Progressing", currentStepIndex: 2, stableRS: "st4ble", currentPodHash: "c4n4ry" }, [...stable, pod("c", "c4n4ry")], [run(2, "Running", [{ phase: "Successful", value: "[0.99]", startedAt: "t1" }])]));
-        r.observe(snap(10, { phase: "Progressing", currentStepIndex: 2, stableRS: "st4ble", currentPodHash: "c4n4ry" }, [...stable, pod("c", "c4n4ry")], [run(2, "Running", [{ phase: "Successful", value: "[0.99]", startedAt: "t1" }])]));
+        r.observe(
+            snap(
+                9,
+                { phase: "Progressing", currentStepIndex: 2, stableRS: "st4ble", currentPodHash: "c4n4ry" },
+                [...stable, pod("c", "c4n4ry")],
+                [run(2, "Running", [{ phase: "Successful", value: "[0.99]", startedAt: "t1" }])],
+            ),
+        );
+        r.observe(
+            snap(
+                10,
+                { phase: "Progressing", currentStepIndex: 2, stableRS: "st4ble", currentPodHash: "c4n4ry" },
+                [...stable, pod("c", "c4n4ry")],
+                [run(2, "Running", [{ phase: "Successful", value: "[0.99]", startedAt: "t1" }])],
+            ),
+        );
         const failed = run(2, "Failed", [
             { phase: "Successful", value: "[0.99]", startedAt: "t1" },
             { phase: "Failed", value: "[0.5]", startedAt: "t2" },
             { phase: "Failed", value: "[0.4]", startedAt: "t3" },
         ]);
         // Argo resets currentStepIndex to 0 on abort; the canary pod is still up for a moment.
-        r.observe(snap(21, { phase: "Degraded", abort: true, currentStepIndex: 0, stableRS: "st4ble", currentPodHash: "c4n4ry", message: "RolloutAborted: metric failed" }, [...stable, pod("c", "c4n4ry")], [failed]));
+        r.observe(
+            snap(
+                21,
+                { phase: "Degraded", abort: true, currentStepIndex: 0, stableRS: "st4ble", currentPodHash: "c4n4ry", message: "RolloutAborted: metric failed" },
+                [...stable, pod("c", "c4n4ry")],
+                [failed],
+            ),
+        );
         assert.equal(r.outcome, undefined, "waits for the weight to reach 0");
-        r.observe(snap(23, { phase: "Degraded", abort: true, currentStepIndex: 0, stableRS: "st4ble", currentPodHash: "c4n4ry", message: "RolloutAborted: metric failed" }, stable, [failed]));
+        r.observe(
+            snap(
+                23,
+                { phase: "Degraded", abort: true, currentStepIndex: 0, stableRS: "st4ble", currentPodHash: "c4n4ry", message: "RolloutAborted: metric failed" },
+                stable,
+                [failed],
+            ),
+        );
         assert.deepEqual(r.outcome, { outcome: "aborted", step: 2, message: "Degraded: RolloutAborted: metric failed", stableRevisionAfter: "st4ble" });
         assert.equal(r.maxCanaryWeight, 33.3);
         assert.equal(r.lastWeight?.weight, 0);
@@ -98,9 +141,24 @@ describe("rehearsal recorder", () => {
         const r = new Recorder(opts);
         r.start(T0, "c4n4ry");
         const pods = [pod("a", "st4ble"), pod("c", "c4n4ry")];
-        for (let t = 0; t <= 30; t += 5) r.observe(snap(t, { phase: "Paused", currentStepIndex: 1, pauseConditions: [{ reason: "CanaryPauseStep" }], stableRS: "st4ble", currentPodHash: "c4n4ry" }, pods));
+        for (let t = 0; t <= 30; t += 5)
+            r.observe(
+                snap(
+                    t,
+                    { phase: "Paused", currentStepIndex: 1, pauseConditions: [{ reason: "CanaryPauseStep" }], stableRS: "st4ble", currentPodHash: "c4n4ry" },
+                    pods,
+                ),
+            );
         assert.equal(r.outcome, undefined);
-        const inconclusive = { phase: "Paused", currentStepIndex: 2, pauseConditions: [{ reason: "InconclusiveAnalysisRun" }], controllerPause: true, stableRS: "st4ble", currentPodHash: "c4n4ry", message: "InconclusiveAnalysisRun" };
+        const inconclusive = {
+            phase: "Paused",
+            currentStepIndex: 2,
+            pauseConditions: [{ reason: "InconclusiveAnalysisRun" }],
+            controllerPause: true,
+            stableRS: "st4ble",
+            currentPodHash: "c4n4ry",
+            message: "InconclusiveAnalysisRun",
+        };
         r.observe(snap(40, inconclusive, pods));
         r.observe(snap(45, inconclusive, pods));
         assert.equal(r.outcome, undefined);

@@ -12,7 +12,16 @@ import * as path from "node:path";
 import * as YAML from "yaml";
 import type { KubeObject } from "../../../sandbox/cluster/kube";
 import { needsPromtool } from "./promtool";
-import { compressedScrape, exporterRedirect, operatorRelabelings, prometheusConfig, promDuration, promSeconds, sanitizeLabelName, unsupportedFields } from "../../../sandbox/rehearsal/prometheusConfig";
+import {
+    compressedScrape,
+    exporterRedirect,
+    operatorRelabelings,
+    prometheusConfig,
+    promDuration,
+    promSeconds,
+    sanitizeLabelName,
+    unsupportedFields,
+} from "../../../sandbox/rehearsal/prometheusConfig";
 import { k8sObjects, runStack } from "../../../tools/harness";
 
 interface GoldenCase {
@@ -31,7 +40,11 @@ describe("rehearsal Prometheus config: the operator's scrape job", () => {
         const run = await runStack("local");
         const sm = k8sObjects(run.resources).find((o) => o.kind === "ServiceMonitor" && o.metadata.name === "sentiment");
         assert.ok(sm, "the local stack declares a ServiceMonitor for sentiment");
-        assert.deepEqual(sm.spec, golden[0].serviceMonitor.spec, "tests/sandbox/rehearsal/fixtures/prometheus-operator-v0.85.0.yaml is stale: regenerate it (see its header)");
+        assert.deepEqual(
+            sm.spec,
+            golden[0].serviceMonitor.spec,
+            "tests/sandbox/rehearsal/fixtures/prometheus-operator-v0.85.0.yaml is stale: regenerate it (see its header)",
+        );
     });
 
     for (const c of golden) {
@@ -47,7 +60,8 @@ describe("rehearsal Prometheus config: the operator's scrape job", () => {
             assert.equal(jobs.length, c.scrapeConfigs.length);
             jobs.forEach((job, i) => {
                 const want = c.scrapeConfigs[i];
-                for (const k of ["job_name", "honor_labels", "metrics_path", "scheme", "metric_relabel_configs"]) assert.deepEqual(job[k], want[k], `${i} ${k}`);
+                for (const k of ["job_name", "honor_labels", "metrics_path", "scheme", "metric_relabel_configs"])
+                    assert.deepEqual(job[k], want[k], `${i} ${k}`);
                 assert.equal(job.scrape_interval, want.scrape_interval ?? "30s");
                 assert.equal(job.scrape_timeout, want.scrape_timeout ?? "10s");
                 assert.deepEqual(
@@ -62,9 +76,15 @@ describe("rehearsal Prometheus config: the operator's scrape job", () => {
     }
 
     it("names what it does not reproduce instead of guessing", () => {
-        const sm = { ...golden[0].serviceMonitor, spec: { ...golden[0].serviceMonitor.spec, attachMetadata: { node: true }, endpoints: [{ port: "http", tlsConfig: {} }] } };
+        const sm = {
+            ...golden[0].serviceMonitor,
+            spec: { ...golden[0].serviceMonitor.spec, attachMetadata: { node: true }, endpoints: [{ port: "http", tlsConfig: {} }] },
+        };
         assert.deepEqual(unsupportedFields(sm), ["spec.attachMetadata", "spec.endpoints[0].tlsConfig"]);
-        assert.throws(() => prometheusConfig({ serviceMonitor: sm, exporterAddress: "x:1", kubeconfig: "/k", timeScale: 1 }), /does not reproduce spec\.attachMetadata, spec\.endpoints\[0\]\.tlsConfig/);
+        assert.throws(
+            () => prometheusConfig({ serviceMonitor: sm, exporterAddress: "x:1", kubeconfig: "/k", timeScale: 1 }),
+            /does not reproduce spec\.attachMetadata, spec\.endpoints\[0\]\.tlsConfig/,
+        );
     });
 
     it("sanitizes label names as the operator does", () => {
@@ -85,7 +105,15 @@ describe("rehearsal Prometheus config: the operator's scrape job", () => {
 });
 
 /** What Kubernetes endpoints discovery (role endpoints) gives a target: the meta labels the operator's rules read. */
-function endpointTarget(o: { service: string; serviceLabels: Record<string, string>; pod: string; ip: string; podLabels: Record<string, string>; port?: string; phase?: string }) {
+function endpointTarget(o: {
+    service: string;
+    serviceLabels: Record<string, string>;
+    pod: string;
+    ip: string;
+    podLabels: Record<string, string>;
+    port?: string;
+    phase?: string;
+}) {
     const labels: Record<string, string> = {
         __meta_kubernetes_namespace: "models",
         __meta_kubernetes_endpoints_name: o.service,
@@ -128,15 +156,46 @@ describe("rehearsal Prometheus config: Prometheus' relabeling engine (promtool)"
         delete job.kubernetes_sd_configs;
         job.file_sd_configs = [{ files: [path.join(dir, "targets.json")] }];
         const svc = { "app.kubernetes.io/name": "sentiment", "app.kubernetes.io/part-of": "model-fleet", "app.kubernetes.io/version": "2.2.0" };
-        const podLabels = (hash: string, version: string) => ({ "app.kubernetes.io/name": "sentiment", "app.kubernetes.io/part-of": "model-fleet", "app.kubernetes.io/version": version, "rollouts-pod-template-hash": hash });
+        const podLabels = (hash: string, version: string) => ({
+            "app.kubernetes.io/name": "sentiment",
+            "app.kubernetes.io/part-of": "model-fleet",
+            "app.kubernetes.io/version": version,
+            "rollouts-pod-template-hash": hash,
+        });
         const targets = [
             endpointTarget({ service: "sentiment", serviceLabels: svc, pod: "sentiment-st4ble-a", ip: "10.244.0.5", podLabels: podLabels("st4ble", "2.2.0") }),
             endpointTarget({ service: "sentiment", serviceLabels: svc, pod: "sentiment-c4n4ry-b", ip: "10.244.0.9", podLabels: podLabels("c4n4ry", "2.2.1") }),
-            endpointTarget({ service: "sentiment-canary", serviceLabels: svc, pod: "sentiment-c4n4ry-b", ip: "10.244.0.9", podLabels: podLabels("c4n4ry", "2.2.1") }),
+            endpointTarget({
+                service: "sentiment-canary",
+                serviceLabels: svc,
+                pod: "sentiment-c4n4ry-b",
+                ip: "10.244.0.9",
+                podLabels: podLabels("c4n4ry", "2.2.1"),
+            }),
             // Dropped: another model's Service, a port that is not `http`, a finished pod.
-            endpointTarget({ service: "embedder", serviceLabels: { ...svc, "app.kubernetes.io/name": "embedder" }, pod: "embedder-x", ip: "10.244.0.7", podLabels: podLabels("e", "1.0.0") }),
-            endpointTarget({ service: "sentiment", serviceLabels: svc, pod: "sentiment-st4ble-a", ip: "10.244.0.5", podLabels: podLabels("st4ble", "2.2.0"), port: "admin" }),
-            endpointTarget({ service: "sentiment", serviceLabels: svc, pod: "sentiment-old", ip: "10.244.0.3", podLabels: podLabels("0ld", "2.1.0"), phase: "Succeeded" }),
+            endpointTarget({
+                service: "embedder",
+                serviceLabels: { ...svc, "app.kubernetes.io/name": "embedder" },
+                pod: "embedder-x",
+                ip: "10.244.0.7",
+                podLabels: podLabels("e", "1.0.0"),
+            }),
+            endpointTarget({
+                service: "sentiment",
+                serviceLabels: svc,
+                pod: "sentiment-st4ble-a",
+                ip: "10.244.0.5",
+                podLabels: podLabels("st4ble", "2.2.0"),
+                port: "admin",
+            }),
+            endpointTarget({
+                service: "sentiment",
+                serviceLabels: svc,
+                pod: "sentiment-old",
+                ip: "10.244.0.3",
+                podLabels: podLabels("0ld", "2.1.0"),
+                phase: "Succeeded",
+            }),
         ];
         fs.writeFileSync(path.join(dir, "targets.json"), JSON.stringify(targets));
         fs.writeFileSync(path.join(dir, "prometheus.yml"), YAML.stringify(cfg));
@@ -144,8 +203,11 @@ describe("rehearsal Prometheus config: Prometheus' relabeling engine (promtool)"
         assert.equal(check.status, 0, `${check.stdout}${check.stderr}`);
         const r = spawnSync(promtool, ["check", "service-discovery", "--timeout=2s", "prometheus.yml", job.job_name], { cwd: dir, encoding: "utf8" });
         assert.equal(r.status, 0, r.stderr);
-        const kept = (JSON.parse(r.stdout) as Array<{ labels?: Record<string, string> }>).filter((t) => t.labels && Object.keys(t.labels).length > 0).map((t) => t.labels!);
-        const visible = (l: Record<string, string>) => Object.fromEntries(Object.entries(l).filter(([k]) => !k.startsWith("__") || k === "__address__" || k === "__metrics_path__"));
+        const kept = (JSON.parse(r.stdout) as Array<{ labels?: Record<string, string> }>)
+            .filter((t) => t.labels && Object.keys(t.labels).length > 0)
+            .map((t) => t.labels!);
+        const visible = (l: Record<string, string>) =>
+            Object.fromEntries(Object.entries(l).filter(([k]) => !k.startsWith("__") || k === "__address__" || k === "__metrics_path__"));
         const expected = (pod: string, ip: string, hash: string, version: string) => ({
             __address__: "127.0.0.1:19091",
             __metrics_path__: `/pods/models/${pod}/metrics`,
@@ -162,11 +224,14 @@ describe("rehearsal Prometheus config: Prometheus' relabeling engine (promtool)"
         });
         // promtool prints the discovered targets in no fixed order: compare them sorted.
         const byPod = (a: Record<string, string>, b: Record<string, string>) => a.pod.localeCompare(b.pod);
-        assert.deepEqual(kept.map(visible).sort(byPod), [
-            expected("sentiment-st4ble-a", "10.244.0.5", "st4ble", "2.2.0"),
-            expected("sentiment-c4n4ry-b", "10.244.0.9", "c4n4ry", "2.2.1"),
-            expected("sentiment-c4n4ry-b", "10.244.0.9", "c4n4ry", "2.2.1"),
-        ].sort(byPod));
+        assert.deepEqual(
+            kept.map(visible).sort(byPod),
+            [
+                expected("sentiment-st4ble-a", "10.244.0.5", "st4ble", "2.2.0"),
+                expected("sentiment-c4n4ry-b", "10.244.0.9", "c4n4ry", "2.2.1"),
+                expected("sentiment-c4n4ry-b", "10.244.0.9", "c4n4ry", "2.2.1"),
+            ].sort(byPod),
+        );
         assert.equal(kept[0].__scrape_interval__, "3s");
         assert.equal(kept[0].__scrape_timeout__, "1s");
     });

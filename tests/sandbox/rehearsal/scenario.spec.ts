@@ -34,7 +34,15 @@ describe("rehearsal scenarios: format", () => {
             s.canary.map((x) => x.at),
             [0, 240, 600],
         );
-        assert.deepEqual(s.canary[1].values, { successRate: 0.999, clientErrorRate: 0.01, p99LatencyMs: 950, accuracy: 0.93, noData: false, requestRate: 10, feedbackRate: 5 });
+        assert.deepEqual(s.canary[1].values, {
+            successRate: 0.999,
+            clientErrorRate: 0.01,
+            p99LatencyMs: 950,
+            accuracy: 0.93,
+            noData: false,
+            requestRate: 10,
+            feedbackRate: 5,
+        });
         assert.equal(s.canary[2].values.noData, true);
         assert.equal(s.canary[2].values.p99LatencyMs, 950);
         assert.equal(s.stable[0].values.clientErrorRate, 0);
@@ -97,7 +105,13 @@ describe("rehearsal scenarios: format", () => {
     });
 
     it("the first entry is at 0s; values are required once a version reports data", () => {
-        const p = problems({ canary: [{ at: "30s", successRate: 1 }], stable: [{ at: 0, noData: true }, { at: 60, noData: false, successRate: 1, accuracy: 0.9 }] });
+        const p = problems({
+            canary: [{ at: "30s", successRate: 1 }],
+            stable: [
+                { at: 0, noData: true },
+                { at: 60, noData: false, successRate: 1, accuracy: 0.9 },
+            ],
+        });
         assert.deepEqual(p, [
             "canary[0].accuracy: is required (here or in an earlier entry) while the version reports data",
             "canary[0].at: the first entry must be at 0s (the rollout's start)",

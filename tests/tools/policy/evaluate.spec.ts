@@ -55,7 +55,11 @@ const EXPECTED_POLICIES: [string, "mandatory" | "advisory", "resource" | "stack"
 
 describe("policy pack: metadata", () => {
     it("declares exactly the issue's policies, with their enforcement levels and kinds", () => {
-        const actual = policies.map((p) => [p.name, p.enforcementLevel, typeof (p as StackValidationPolicy).validateStack === "function" ? "stack" : "resource"]);
+        const actual = policies.map((p) => [
+            p.name,
+            p.enforcementLevel,
+            typeof (p as StackValidationPolicy).validateStack === "function" ? "stack" : "resource",
+        ]);
         assert.deepStrictEqual(actual, EXPECTED_POLICIES);
     });
 
@@ -109,7 +113,10 @@ for (const f of policyFixtures) {
             it(`fails: ${c.title}`, async () => {
                 const o = await outcome(c);
                 if (f.kind === "resource") {
-                    assert.deepStrictEqual(o.messages, (c as ResourceCase).problems.map((p) => message(policy, p)));
+                    assert.deepStrictEqual(
+                        o.messages,
+                        (c as ResourceCase).problems.map((p) => message(policy, p)),
+                    );
                 } else {
                     assert.deepStrictEqual(
                         o.violations.map((v) => ({ message: v.message, urn: v.urn })),
@@ -145,7 +152,10 @@ describe("policy evaluation (tools/policy/evaluate.ts)", () => {
     it("applies policy config: a level string, an object's enforcementLevel, disabled, remediate → mandatory", async () => {
         const r = [{ type: DEPLOYMENT, name: "sentiment", inputs: noReadiness }];
         assert.strictEqual((await evaluatePolicy(probes, r, { config: { "pod-probes": "advisory" } })).violations[0].enforcementLevel, "advisory");
-        assert.strictEqual((await evaluatePolicy(probes, r, { config: { "pod-probes": { enforcementLevel: "advisory" } } })).violations[0].enforcementLevel, "advisory");
+        assert.strictEqual(
+            (await evaluatePolicy(probes, r, { config: { "pod-probes": { enforcementLevel: "advisory" } } })).violations[0].enforcementLevel,
+            "advisory",
+        );
         assert.deepStrictEqual((await evaluatePolicy(probes, r, { config: { "pod-probes": "disabled" } })).violations, []);
         assert.strictEqual(effectiveLevel(probes, { "pod-probes": "remediate" }), "mandatory");
         assert.strictEqual(effectiveLevel({ name: "x", description: "x" }), "advisory", "the pack default is advisory");
