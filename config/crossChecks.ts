@@ -2,11 +2,16 @@
  * Rules that relate several config fields. They run on the raw input even when the schema found problems, so
  * that one run reports every problem at once; each check skips fields whose type the schema already rejected.
  */
-import { instanceGpu, layoutFits, migProfiles } from "../components/gpu/catalogue";
-import { deployedReleaseTags, parseReleaseTag } from "../components/image/tag";
+import { instanceGpu, layoutFits, migProfiles } from "../domain/gpu/catalogue";
+import { deployedReleaseTags, parseReleaseTag } from "../domain/image/tag";
+import { canaryStepsIssues } from "../domain/rules/canary";
+import { gpuRequestIssues, migOnBottlerocketIssues } from "../domain/rules/gpu";
+import { prefixIssues, RuleIssue } from "../domain/rules/issues";
+import { replicasIssues } from "../domain/rules/replicas";
 import { createPublicKey } from "crypto";
-import { AWSKMS_KEY_REF, Environment, IAM_ROLE_ARN, KMS_KEY_ARN } from "./schema";
-import { HARBOR_SEVERITIES, INSPECTOR_THRESHOLDS } from "./severity";
+import { HARBOR_SEVERITIES, INSPECTOR_THRESHOLDS } from "../domain/severity";
+import { AWSKMS_KEY_REF, IAM_ROLE_ARN, KMS_KEY_ARN } from "./schema";
+import type { Environment } from "./schema";
 
 export interface ConfigIssue {
     /** Key path, e.g. `models[1].autoscaling.minReplicas`. */
@@ -14,6 +19,11 @@ export interface ConfigIssue {
     /** The offending value, shown in parentheses after the path. */
     value?: unknown;
     message: string;
+}
+
+/** A domain rule's issues as config issues under `prefix` (the key path of the rule's input). */
+function fromRule(prefix: string, issues: readonly RuleIssue[]): ConfigIssue[] {
+    return prefixIssues(prefix, issues).map(({ path, value, reason }) => ({ path, value, message: reason }));
 }
 
 const isObj = (v: unknown): v is Record<string, any> => v !== null && typeof v === "object" && !Array.isArray(v);
@@ -70,13 +80,7 @@ function checkPools(pools: any[], out: ConfigIssue[]): void {
             });
             return;
         }
-        if (mig.strategy !== "none" && pool.amiType === "BOTTLEROCKET_x86_64_NVIDIA") {
-            out.push({
-                path: `${p}.amiType`,
-                value: pool.amiType,
-                message: "cannot run MIG pools: the GPU Operator's mig-manager cannot repartition Bottlerocket hosts (use AL2023_x86_64_NVIDIA)",
-            });
-        }
+        out.push(...fromRule(`${p}.`, migOnBottlerocketIssues({ amiType: pool.amiType, mig: { strategy: String(mig.strategy), layout } })));
         if (mig.strategy === "none") {
             if (profiles.length > 0) {
                 out.push({ path: `${p}.mig.layout`, value: profiles.join(", "), message: "must be empty when the strategy is 'none'" });
@@ -130,34 +134,13 @@ function checkModelGpu(model: Record<string, any>, i: number, pools: any[], out:
     const hwGpu = typeof pool.instanceType === "string" ? instanceGpu(pool.instanceType) : undefined;
     if (strategy !== "none" && !hwGpu?.migCapable) return; // the pool itself is already reported
     const layout: Record<string, unknown> = isObj(pool.mig) && isObj(pool.mig.layout) ? pool.mig.layout : {};
-    const count = gpu.count ?? 1;
-    if (strategy === "mixed") {
-        if (typeof gpu.profile !== "string") {
-            out.push({
-                path: `${p}.profile`,
-                message: `is required: pool '${gpu.pool}' uses MIG strategy 'mixed' (layout: ${Object.keys(layout).join(", ")})`,
-            });
-        } else if (!(gpu.profile in layout)) {
-            out.push({ path: `${p}.profile`, value: gpu.profile, message: `is not in pool '${gpu.pool}' layout (${Object.keys(layout).join(", ")})` });
-        }
-        if (isInt(count) && count !== 1) {
-            out.push({ path: `${p}.count`, value: count, message: "must be 1 on a 'mixed' MIG pool (one MIG device per replica)" });
-        }
-    } else if (strategy === "single") {
-        const only = Object.keys(layout)[0];
-        if (gpu.profile !== undefined && gpu.profile !== only) {
-            out.push({ path: `${p}.profile`, value: gpu.profile, message: `must be the pool's only profile (${only}) under strategy 'single'` });
-        }
-    } else if (gpu.profile !== undefined) {
-        out.push({ path: `${p}.profile`, value: gpu.profile, message: `must not be set: pool '${gpu.pool}' does not partition GPUs with MIG` });
-    }
-    if (strategy !== "mixed" && isInt(count) && typeof pool.instanceType === "string") {
-        const hw = instanceGpu(pool.instanceType);
-        const perGpu = strategy === "single" ? Number(Object.values(layout)[0] ?? 1) : 1;
-        if (hw && count > hw.count * perGpu) {
-            out.push({ path: `${p}.count`, value: count, message: `exceeds the ${hw.count * perGpu} GPU device(s) one ${pool.instanceType} node offers` });
-        }
-    }
+    const mig = isObj(pool.mig) ? { strategy, layout } : undefined;
+    out.push(
+        ...fromRule(
+            `${p}.`,
+            gpuRequestIssues(gpu as { pool: string; profile?: unknown; count?: unknown }, { name: gpu.pool, instanceType: pool.instanceType, mig }),
+        ),
+    );
 }
 
 function checkModels(models: any[], pools: any[], env: Environment, out: ConfigIssue[]): void {
@@ -165,31 +148,8 @@ function checkModels(models: any[], pools: any[], env: Environment, out: ConfigI
     models.forEach((model, i) => {
         if (!isObj(model)) return;
         const p = `models[${i}]`;
-        const a = model.autoscaling;
-        if (isObj(a) && isInt(a.minReplicas) && isInt(a.maxReplicas)) {
-            if (a.minReplicas > a.maxReplicas) {
-                out.push({ path: `${p}.autoscaling.minReplicas`, value: a.minReplicas, message: `must be ≤ maxReplicas (${a.maxReplicas})` });
-            }
-            if (env === "production" && a.minReplicas < 2) {
-                out.push({
-                    path: `${p}.autoscaling.minReplicas`,
-                    value: a.minReplicas,
-                    message: "must be ≥ 2 in production (one replica cannot survive a node drain)",
-                });
-            }
-        }
-        const steps = isObj(model.canary) ? model.canary.steps : undefined;
-        if (Array.isArray(steps)) {
-            for (let s = 1; s < steps.length; s++) {
-                if (typeof steps[s] === "number" && typeof steps[s - 1] === "number" && steps[s] <= steps[s - 1]) {
-                    out.push({
-                        path: `${p}.canary.steps[${s}]`,
-                        value: steps[s],
-                        message: `must be greater than the previous step (${steps[s - 1]}): weights must strictly increase`,
-                    });
-                }
-            }
-        }
+        out.push(...fromRule(`${p}.`, replicasIssues(isObj(model.autoscaling) ? model.autoscaling : undefined, env)));
+        if (isObj(model.canary)) out.push(...fromRule(`${p}.canary.`, canaryStepsIssues(model.canary.steps)));
         const analysis = isObj(model.canary) && isObj(model.canary.analysis) ? model.canary.analysis : undefined;
         if (analysis && analysis.minFeedbackSamples !== undefined && analysis.maxAccuracyDrop === undefined) {
             out.push({

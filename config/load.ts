@@ -6,10 +6,11 @@
 import { execFileSync } from "child_process";
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
-import { GIT_STATUS_ARGS, dirtyFingerprint, dirtyPaths, isTreeDirty, resolveGitSha } from "../components/image/gitSha";
+import { GIT_STATUS_ARGS, dirtyFingerprint, dirtyPaths, isTreeDirty, resolveGitSha } from "../domain/image/gitSha";
+import { formatIssue as formatRuleIssue } from "../domain/rules/issues";
 import { clusterKind, ConfigIssue, crossCheck } from "./crossChecks";
 import { CONFIG_NAMESPACE, configSchema, Environment, GpuPoolConfig, ModelConfig, RawConfig, RetentionConfig } from "./schema";
-import { defaultThreshold } from "./severity";
+import { defaultThreshold } from "../domain/severity";
 
 /** A GPU pool with its node count settled: an EKS node group's sizes, or a `kubeconfig` pool's `nodes` as all three. */
 export type GpuPool = GpuPoolConfig & { minSize: number; maxSize: number; desiredSize: number };
@@ -31,8 +32,7 @@ export class ConfigError extends pulumi.RunError {
 }
 
 export function formatIssue(issue: ConfigIssue): string {
-    const value = issue.value === undefined ? "" : ` (${typeof issue.value === "string" ? issue.value : JSON.stringify(issue.value)})`;
-    return `${issue.path}${value} ${issue.message}`;
+    return formatRuleIssue({ path: issue.path, value: issue.value, reason: issue.message });
 }
 
 export function formatPath(path: readonly PropertyKey[]): string {

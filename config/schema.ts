@@ -5,8 +5,8 @@
  * silently ignored setting); rules that relate several fields live in `crossChecks.ts`.
  */
 import * as semver from "semver";
-import { DIGEST, isReleaseTag } from "../components/image/tag";
-import { DEFAULT_MEASUREMENT } from "../components/rollouts/analysis";
+import { DIGEST, isReleaseTag } from "../domain/image/tag";
+import { DEFAULT_MEASUREMENT } from "../domain/measurement";
 import { z } from "zod";
 
 /** RFC 1123 label, as Kubernetes requires for names. */
@@ -208,10 +208,8 @@ const digestSource = z.strictObject({
 });
 
 export const canarySchema = z.strictObject({
-    steps: z
-        .array(z.int("must be an integer").min(1, "must be in 1..100").max(100, "must be in 1..100"))
-        .min(1, "needs at least one step")
-        .describe("Traffic weights, strictly increasing, each in 1..100."),
+    // Bounds and order: domain/rules/canary.ts canaryStepsIssues (run by crossChecks.ts), shared with ModelCanary.
+    steps: z.array(z.number()).describe("Traffic weights, strictly increasing, each in 1..100."),
     pauseSeconds: z.int().min(0).max(86400).describe("Pause after each weight before its analysis."),
     analysis: z.strictObject({
         successRate: z

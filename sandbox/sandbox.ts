@@ -5,7 +5,6 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
-import * as YAML from "yaml";
 import { z } from "zod";
 import { gpuPoolSchema } from "../config/schema";
 import { ClusterState, readState, sandboxPaths, SandboxPaths, startCluster, stopCluster } from "./cluster/controlPlane";
@@ -15,6 +14,7 @@ import { isAlive } from "./cluster/processes";
 import { formatRows, podRows } from "./cluster/view";
 import { prepareEngine, REPO_ROOT, sandboxStack } from "./stack";
 import { toolPath } from "./tools/build";
+import { readFleetConfig, stackFilePath } from "../tools/stackFile";
 
 const USAGE = `usage: npm run sandbox -- up [--stack local] | status | down
   up      start etcd, kube-apiserver, controller manager, scheduler, kwok, the Argo Rollouts controller and the
@@ -26,12 +26,11 @@ export const SANDBOX_DIR = path.join(REPO_ROOT, "out", "sandbox");
 
 /** The GPU pools of a stack file (the sandbox fakes their nodes). */
 export function stackPools(stack: string): SandboxPool[] {
-    const file = path.join(REPO_ROOT, `Pulumi.${stack}.yaml`);
+    const file = stackFilePath(stack);
     if (!fs.existsSync(file)) {
         throw new Error(`no stack file ${path.relative(REPO_ROOT, file)}`);
     }
-    const raw = YAML.parse(fs.readFileSync(file, "utf8"))?.config?.["model-fleet:gpuPools"] ?? [];
-    return z.array(gpuPoolSchema).parse(raw);
+    return z.array(gpuPoolSchema).parse(readFleetConfig(stack).config.gpuPools ?? []);
 }
 
 /** A recorded sandbox whose processes still run. */

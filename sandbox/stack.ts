@@ -19,9 +19,9 @@ import { LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation"
 import { binDir, toolPath } from "./tools/build";
 import { toolSpec } from "./tools/manifest";
 import { SandboxPaths } from "./cluster/controlPlane";
+import { PROJECT, REPO_ROOT } from "../tools/stackFile";
 
-export const REPO_ROOT = path.resolve(__dirname, "..");
-export const PROJECT = "model-fleet";
+export { PROJECT, REPO_ROOT };
 /** Passphrase of the sandbox stacks' secrets (a throwaway local stack; it encrypts the Harbor stub's password). */
 export const SANDBOX_PASSPHRASE = "model-fleet-sandbox";
 export const POLICY_DIR = path.join(REPO_ROOT, "policy");

@@ -17,8 +17,8 @@ import * as os from "os";
 import * as path from "path";
 import { parseArgs } from "util";
 
-export { CONFIG_NAMESPACE, fleetConfigOf, readFleetConfig, readStackDocument, REPO_ROOT, stackFilePath, stackNameOf } from "./stackFile";
-export type { StackDocument } from "./stackFile";
+export { CONFIG_NAMESPACE, fleetConfigOf, readFleetConfig, readStackDocument, REPO_ROOT, stackFilePath, stackNameOf } from "../tools/stackFile";
+export type { StackDocument } from "../tools/stackFile";
 
 /** A bad invocation: printed with a pointer to `--help`, exit code 2. */
 export class UsageError extends Error {

@@ -1,7 +1,7 @@
 /**
  * `npm run plan -- --stack <name> [--config <file>] [--out <dir>]`
  *
- * Runs the program offline under the mock runtime (tests/harness.ts: the same harness the tests use) with the
+ * Runs the program offline under the mock runtime (tools/harness.ts: the same harness the tests use) with the
  * stack's `Pulumi.<stack>.yaml`, prints a summary a reviewer can read, and writes every declared resource to
  * `out/<stack>/resources.json` and every Kubernetes object as YAML under `out/<stack>/k8s/`. No Pulumi CLI,
  * credentials or cluster needed. Exits non-zero with the config error when the config is bad.
@@ -9,7 +9,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
-import { k8sObjects, maskSecretValues, MockResource, runStack, StackRun } from "../tests/harness";
+import { k8sObjects, maskSecretValues, MockResource, runStack, StackRun } from "../tools/harness";
 import { command, REPO_ROOT, runMain, table } from "./cli";
 
 export const planCommand = command({
@@ -77,6 +77,23 @@ export async function plan(stack: string, opts: { configFile?: string; outRoot?:
 }
 
 /** The human summary printed by `npm run plan`. */
+/** The traffic weights of rendered Argo canary steps: `5 → 25 → 50` (empty when there are none). */
+export function weightsOf(steps: Array<Record<string, any>> | undefined): string {
+    return (steps ?? []).flatMap((s) => (s.setWeight !== undefined ? [String(s.setWeight)] : [])).join(" → ");
+}
+
+/** Rendered Argo canary steps, one token each: `5% → pause 300s → analysis(a, b) → …`. */
+export function renderedSteps(steps: Array<Record<string, any>> | undefined): string {
+    return (steps ?? [])
+        .map((s) => {
+            if (s.setWeight !== undefined) return `${s.setWeight}%`;
+            if (s.pause !== undefined) return s.pause.duration === undefined ? "pause (until promoted)" : `pause ${s.pause.duration}`;
+            if (s.analysis !== undefined) return `analysis(${(s.analysis.templates ?? []).map((t: any) => t.templateName).join(", ")})`;
+            return Object.keys(s).join("+");
+        })
+        .join(" → ");
+}
+
 export function summary(result: PlanResult): string {
     const lines: string[] = [];
     const o = result.outputs;
@@ -96,7 +113,7 @@ export function summary(result: PlanResult): string {
                 m.gpu ?? "-",
                 `${m.minReplicas}–${m.maxReplicas}`,
                 m.workload ?? "-",
-                m.canarySteps && m.canarySteps.length ? m.canarySteps.join(" → ") : "-",
+                weightsOf(o.canaries?.[name]?.steps) || "-",
             ]);
         }
         lines.push(table(rows).replace(/^/gm, "  "));
@@ -133,6 +150,7 @@ export function summary(result: PlanResult): string {
             lines.push(
                 `  ${name}: rollout ${c.rolloutName}, first gate at ${c.exposure?.firstGateWeight}% traffic, ≥ ${c.exposure?.minSecondsToFull}s to 100%`,
             );
+            lines.push(`    steps: ${renderedSteps(c.steps)}`);
         }
     }
     if (result.warnings.length > 0) {

@@ -16,7 +16,7 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { EvaluateOptions, Evaluation, PackConfig, PlannedResource, evaluate, formatReport, mandatoryViolations } from "../policy/evaluate";
+import { EvaluateOptions, Evaluation, PackConfig, PlannedResource, evaluate, formatReport, mandatoryViolations } from "../tools/policy/evaluate";
 import { policies } from "../policy/policies";
 import { command, REPO_ROOT, runMain, UsageError, Values } from "./cli";
 

@@ -13,10 +13,10 @@ import { ECRClient } from "@aws-sdk/client-ecr";
 import { execFileSync } from "child_process";
 import * as path from "path";
 import { isDeepStrictEqual } from "util";
-import { applyConfigSets, imageRecordFor, modelsFromStackFile, planPromotion, PromotionError, PromotionSource } from "../components/image/promote";
-import { decideScanGate, FINDING_COLUMNS, findingRows, ScanResult } from "../components/image/scanGate";
+import { applyConfigSets, imageRecordFor, modelsFromStackFile, planPromotion, PromotionError, PromotionSource } from "./promotion";
+import { decideScanGate, FINDING_COLUMNS, findingRows, ScanResult } from "./scanGate";
 import { CONFIG_NAMESPACE } from "../config/schema";
-import { defaultThreshold } from "../config/severity";
+import { defaultThreshold } from "../domain/severity";
 import { command, PULUMI_CLI_HINTS, readStackDocument, REPO_ROOT, requireTool, runMain, stackFilePath, table, ToolRequest, UsageError, Values } from "./cli";
 import { ecrScan, EcrScanClient, harborScan, locateImage } from "./scanFindings";
 
@@ -65,12 +65,20 @@ function pulumiCli(purpose: string, instead: string[]): string {
     return found.path;
 }
 
+/** Runs the Pulumi CLI; a failure (not logged in, no such stack) is a PromotionError naming the command, no stack trace. */
 function pulumi(cli: string, args: string[], capture: boolean): string {
-    return execFileSync(cli, args, {
-        cwd: REPO_ROOT,
-        encoding: "utf8",
-        stdio: capture ? ["ignore", "pipe", "inherit"] : "inherit",
-    }) as unknown as string;
+    try {
+        return execFileSync(cli, args, {
+            cwd: REPO_ROOT,
+            encoding: "utf8",
+            stdio: capture ? ["ignore", "pipe", "inherit"] : "inherit",
+        }) as unknown as string;
+    } catch (e: any) {
+        const why = e?.status !== undefined ? `exited ${e.status} (its error is printed above)` : String(e?.message ?? e);
+        throw new PromotionError(
+            `\`pulumi ${args.join(" ")}\` ${why}: log the CLI in (\`pulumi login\`, or PULUMI_ACCESS_TOKEN) and check the stack name, or promote an explicit --digest`,
+        );
+    }
 }
 
 /** Who grants an override: the git user's email, else $USER. */

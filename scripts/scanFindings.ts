@@ -1,12 +1,12 @@
 /**
- * Reads a digest's scan result from the registry that holds it, for the promotion gate (components/image/scanGate.ts
+ * Reads a digest's scan result from the registry that holds it, for the promotion gate (scanGate.ts
  * decides; this file only talks to the registries):
  *  - ECR: `DescribeImageScanFindings` with `@aws-sdk/client-ecr` (all pages; `ScanNotFoundException` = never scanned);
  *  - Harbor: `GET /api/v2.0/projects/{project}/repositories/{repository}/artifacts/{digest}?with_scan_overview=true`
  *    (swagger `getArtifact`; a repository name with `/` is URL-encoded twice, as the swagger says).
  */
 import { DescribeImageScanFindingsCommand, DescribeImageScanFindingsCommandOutput } from "@aws-sdk/client-ecr";
-import { ecrScanResult, harborScanResult, ScanResult } from "../components/image/scanGate";
+import { ecrScanResult, harborScanResult, ScanResult } from "./scanGate";
 
 /** Where an image reference lives. */
 export type ImageLocation =

@@ -9,7 +9,7 @@
  */
 import * as path from "path";
 import { z } from "zod";
-import { modelLabels } from "../components/serving/labels";
+import { modelLabels } from "../domain/labels";
 
 /** The cosign release the tool cache builds and the workflow installs (sigstore/cosign-installer `cosign-release`). */
 export const COSIGN_VERSION = "v3.1.3";

@@ -14,7 +14,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { DEVICE_PLUGIN_CHART, GPU_OPERATOR_CHART, devicePluginValues, gpuOperatorValues } from "./addonValues";
 import { PoolLabelInput } from "./labels";
 import { isMigPool, migPartedConfigMapData } from "./migConfig";
-import { fleetLabels } from "../serving/labels";
+import { fleetLabels } from "../../domain/labels";
 
 export interface GpuClusterAddonsArgs {
     /** The cluster's GPU pools (name, instanceType, amiType, mig); plain because they decide what is installed. Required. */

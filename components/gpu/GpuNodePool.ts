@@ -8,10 +8,11 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { instanceGpu } from "./catalogue";
+import { devicesPerGpu, devicesPerNode } from "../../domain/gpu/catalogue";
+import { migOnBottlerocketIssues } from "../../domain/rules/gpu";
+import { inputPropertiesError, throwOnIssues } from "../errors";
 import { GPU_NODEGROUP_TAINT, GPU_TAINT, MIG_CONFIG_STATE_LABEL, AmiType, MigStrategy, gpuPoolNodeLabels } from "./labels";
 import { isMigPool, migConfigName } from "./migConfig";
-import { migResourceName } from "./workloadGpu";
 
 /** Managed policies every EKS worker node role needs (EKS User Guide, "Amazon EKS node IAM role"). */
 export const NODE_ROLE_POLICIES = ["AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryReadOnly"] as const;
@@ -104,12 +105,7 @@ export class GpuNodePool extends pulumi.ComponentResource {
         const configName = mig && isMigPool({ name: args.name, mig }) ? migConfigName({ name: args.name, mig }) : undefined;
         this.migConfigName = configName;
         // A plain AMI type is checked now, before any child exists; an Output is checked when it resolves (below).
-        if (configName && args.amiType === "BOTTLEROCKET_x86_64_NVIDIA") {
-            throw new pulumi.ResourceError(
-                `GPU pool ${args.name}: MIG needs the GPU Operator's mig-manager, which cannot repartition Bottlerocket hosts; use AL2023_x86_64_NVIDIA`,
-                this,
-            );
-        }
+        if (typeof args.amiType === "string") throwOnIssues(`GpuNodePool ${name}`, migOnBottlerocketIssues({ amiType: args.amiType, mig }));
 
         const role = new aws.iam.Role(
             `${name}-node-role`,
@@ -135,11 +131,8 @@ export class GpuNodePool extends pulumi.ComponentResource {
 
         // Labels depend on the instance type (GPU model) and AMI family; computed without creating anything.
         const labels = pulumi.all([args.instanceType, amiType]).apply(([instanceType, ami]) => {
-            if (configName && ami === "BOTTLEROCKET_x86_64_NVIDIA") {
-                throw new Error(
-                    `GPU pool ${args.name}: MIG needs the GPU Operator's mig-manager, which cannot repartition Bottlerocket hosts; use AL2023_x86_64_NVIDIA`,
-                );
-            }
+            const issues = migOnBottlerocketIssues({ amiType: ami, mig });
+            if (issues.length > 0) throw inputPropertiesError(`GpuNodePool ${name}`, issues);
             return gpuPoolNodeLabels({ name: args.name, instanceType, amiType: ami, mig });
         });
 
@@ -200,20 +193,12 @@ export class GpuNodePool extends pulumi.ComponentResource {
         // MIG workloads select; without these tags it would never scale a MIG pool up from 0 nodes.
         if (configName && mig) {
             const asgName = nodeGroup.resources.apply((r) => r[0].autoscalingGroups[0].name);
-            const gpusPerNode = pulumi.output(args.instanceType).apply((t) => instanceGpu(t)?.count ?? 0);
             const templateTags: Array<[string, pulumi.Input<string>]> = [
                 [`k8s.io/cluster-autoscaler/node-template/label/${MIG_CONFIG_STATE_LABEL}`, "success"],
             ];
-            if (mig.strategy === "mixed") {
-                for (const [profile, perGpu] of Object.entries(mig.layout)) {
-                    templateTags.push([
-                        `k8s.io/cluster-autoscaler/node-template/resources/${migResourceName(profile)}`,
-                        gpusPerNode.apply((n) => String(n * perGpu)),
-                    ]);
-                }
-            } else {
-                const perGpu = Object.values(mig.layout)[0];
-                templateTags.push(["k8s.io/cluster-autoscaler/node-template/resources/nvidia.com/gpu", gpusPerNode.apply((n) => String(n * perGpu))]);
+            for (const resource of Object.keys(devicesPerGpu(mig))) {
+                const count = pulumi.output(args.instanceType).apply((t) => String(devicesPerNode(t, mig)?.[resource] ?? 0));
+                templateTags.push([`k8s.io/cluster-autoscaler/node-template/resources/${resource}`, count]);
             }
             for (const [key, value] of templateTags) {
                 const short = key.slice(key.lastIndexOf("/") + 1).replace(/[^a-z0-9.-]/gi, "-");

@@ -1,5 +1,5 @@
 // Helm values for the cluster's GPU add-ons, computed from the pools. Pure; GpuClusterAddons passes them to the
-// charts and tests/gpu-addons.spec.ts checks every key against the pinned charts' values.yaml.
+// charts and tests/gpu/GpuClusterAddons.spec.ts checks every key against the pinned charts' values.yaml.
 //
 // Route: exactly one device plugin (and one GFD) per AL2023 GPU node, and on MIG pools it is the GPU Operator's.
 //  * Whole-GPU pools: the standalone nvidia-device-plugin chart, with GFD and the NFD that labels every GPU node

@@ -3,7 +3,7 @@
 // One source of truth: GpuNodePool puts these labels/taints on nodes, GpuClusterAddons selects nodes with them, and
 // workloadGpu.ts makes pods tolerate/select them. Changing a value here changes all three together.
 
-import { instanceGpu } from "./catalogue";
+import { instanceGpu } from "../../domain/gpu/catalogue";
 import { MIG_CONFIG_LABEL, isMigPool, migConfigName } from "./migConfig";
 
 export { MIG_CONFIG_LABEL };

@@ -14,13 +14,15 @@
 import * as aws from "@pulumi/aws";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { BUILD_CACHE_EXCLUSION_FILTER } from "../image/tag";
+import { BUILD_CACHE_EXCLUSION_FILTER, RELEASE_TAG_PATTERN, RELEASE_TAG_PREFIX } from "../../domain/image/tag";
 import { LifecyclePolicy, RetentionInput, describeRetention, ecrLifecyclePolicy, validateLifecyclePolicy } from "./ecrLifecycle";
 import { describeHarborRetention } from "./harbor/describe";
+import { HARBOR_DEFAULTS } from "./harbor/provider";
 import { HarborImmutableRule, HarborProject, HarborRetentionPolicy, HarborRobotAccount } from "./harbor/resources";
+import { protectPatterns } from "./protect";
 import { ecrPullPolicy, partitionOf } from "./pullPolicy";
-import { harborSeverity } from "../../config/severity";
-import { fleetLabels } from "../serving/labels";
+import { harborSeverity } from "../../domain/severity";
+import { fleetLabels } from "../../domain/labels";
 
 /** The registry settings (the validated `registry` config). */
 export interface RegistrySettings {
@@ -65,8 +67,6 @@ export interface ModelRegistryArgs {
     readonly pullSecretNamespace?: pulumi.Input<string>;
     /** Harbor: name of the pull Secret. Default "<prefix>-harbor-pull". */
     readonly pullSecretName?: pulumi.Input<string>;
-    /** Release tags start with this. Default "v". */
-    readonly releaseTagPrefix?: string;
     /**
      * ECR: per model, the exact release tags this stack deploys (or keeps as rollback targets). Each gets its own
      * protect rule at the top of that repository's lifecycle policy, so no count rule can expire a running image,
@@ -102,7 +102,7 @@ export class ModelRegistry extends pulumi.ComponentResource {
         super(TOKEN, name, {}, opts);
         const reg = args.registry;
         const prefix = reg.repositoryPrefix;
-        const releasePrefix = args.releaseTagPrefix ?? "v";
+        const releasePrefix = RELEASE_TAG_PREFIX;
         if (new Set(args.models).size !== args.models.length) {
             throw new Error(`ModelRegistry ${name}: model names must be unique`);
         }
@@ -166,7 +166,7 @@ export class ModelRegistry extends pulumi.ComponentResource {
                         : JSON.stringify(
                               checkedPolicy(
                                   ecrLifecyclePolicy(
-                                      { ...reg.retention, protectTags: [...deployed, ...reg.retention.protectTags.filter((t) => !deployed.includes(t))] },
+                                      { ...reg.retention, protectTags: protectPatterns(deployed, reg.retention.protectTags) },
                                       { releaseTagPrefix: releasePrefix },
                                   ),
                               ),
@@ -229,10 +229,10 @@ export class ModelRegistry extends pulumi.ComponentResource {
             if (!harbor) throw new Error(`ModelRegistry ${name}: registry.type is harbor but registry.harbor is not set`);
             const host = new URL(harbor.url).host;
             const conn = { url: harbor.url, username: harbor.username, password: pulumi.secret(harbor.password) };
-            const releasePattern = `${releasePrefix}*`;
+            const releasePattern = RELEASE_TAG_PATTERN;
             // Harbor's retention policy is project-wide: the deployed releases join the protected patterns (exact tags).
             const deployed = [...new Set(Object.values(args.deployedTags ?? {}).flat())];
-            const protectPatterns = [...reg.retention.protectTags, ...deployed.filter((t) => !reg.retention.protectTags.includes(t))];
+            const protectedTags = protectPatterns(deployed, reg.retention.protectTags);
 
             const project = new HarborProject(
                 `${name}-harbor-project`,
@@ -249,7 +249,7 @@ export class ModelRegistry extends pulumi.ComponentResource {
             );
             new HarborImmutableRule(
                 `${name}-harbor-immutable`,
-                { ...conn, projectId: project.projectId, tagPattern: releasePattern, repositoryPattern: "**" },
+                { ...conn, projectId: project.projectId, tagPattern: releasePattern, repositoryPattern: HARBOR_DEFAULTS.repositoryPattern },
                 { parent: this },
             );
             new HarborRetentionPolicy(
@@ -259,9 +259,9 @@ export class ModelRegistry extends pulumi.ComponentResource {
                     projectId: project.projectId,
                     keepReleases: reg.retention.keepReleases,
                     releasePattern,
-                    protectPatterns,
+                    protectPatterns: protectedTags,
                     untaggedDays: reg.retention.untaggedDays,
-                    schedule: "0 0 0 * * *",
+                    schedule: HARBOR_DEFAULTS.schedule,
                 },
                 { parent: this },
             );
@@ -304,7 +304,7 @@ export class ModelRegistry extends pulumi.ComponentResource {
             this.repositoryUrls = pulumi.output(Object.fromEntries(args.models.map((m) => [m, `${host}/${harbor.project}/${prefix}/${m}`])));
             this.repositoryUrlByModel = Object.fromEntries(args.models.map((m) => [m, pulumi.output(`${host}/${harbor.project}/${prefix}/${m}`)]));
             this.registryHost = pulumi.output(host);
-            this.retentionRules = describeHarborRetention({ ...reg.retention, protectTags: protectPatterns }, releasePattern);
+            this.retentionRules = describeHarborRetention({ ...reg.retention, protectTags: protectedTags }, releasePattern);
         }
 
         this.registerOutputs({

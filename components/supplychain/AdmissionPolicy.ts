@@ -19,7 +19,7 @@ import {
     KYVERNO_CHART,
     kyvernoValues,
 } from "./admission";
-import { fleetLabels } from "../serving/labels";
+import { fleetLabels } from "../../domain/labels";
 
 export const ADMISSION_POLICY_TYPE = "model-fleet:supplychain:AdmissionPolicy";
 
@@ -82,17 +82,15 @@ export class AdmissionPolicy extends pulumi.ComponentResource {
             );
 
         // The object is built from the keys as data; the pure builder validates them (no resource inside apply).
-        const policy = pulumi
-            .all(args.publicKeys)
-            .apply((publicKeys) =>
-                admissionClusterPolicy({
-                    name: policyName,
-                    namespace: args.namespace,
-                    publicKeys,
-                    mode: args.mode,
-                    ecrCredentials: args.ecrCredentials ?? false,
-                }),
-            );
+        const policy = pulumi.all(args.publicKeys).apply((publicKeys) =>
+            admissionClusterPolicy({
+                name: policyName,
+                namespace: args.namespace,
+                publicKeys,
+                mode: args.mode,
+                ecrCredentials: args.ecrCredentials ?? false,
+            }),
+        );
         const object = new k8s.apiextensions.CustomResource(
             `${name}-policy`,
             {

@@ -14,7 +14,7 @@
  *    Audit admits and reports;
  *  - webhook `matchConditions` keep Kyverno's webhook (and its failurePolicy) to the models namespace.
  */
-import { fleetLabels } from "../serving/labels";
+import { fleetLabels } from "../../domain/labels";
 
 export type AdmissionMode = "Enforce" | "Audit";
 

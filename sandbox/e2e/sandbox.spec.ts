@@ -2,6 +2,7 @@
  * The sandbox e2e suite (`npm run test:e2e`): the real Pulumi engine deploys the `local` stack into the sandbox
  * cluster, and the real API server, scheduler, kwok and Argo Rollouts controller act on it.
  */
+import { readFleetConfig } from "../../tools/stackFile";
 import { strict as assert } from "node:assert";
 import { spawnSync } from "node:child_process";
 import * as net from "node:net";
@@ -59,9 +60,7 @@ describe("sandbox e2e: the real engine deploys the local stack", function () {
     let engine: EngineEnv;
     let kube: Kube;
     let declared: KubeObject[] = [];
-    const models: ConfigModel[] = JSON.parse(
-        JSON.stringify(require("yaml").parse(fs.readFileSync(path.join(REPO_ROOT, `Pulumi.${STACK}.yaml`), "utf8")).config["model-fleet:models"]),
-    );
+    const models: ConfigModel[] = structuredClone(readFleetConfig(STACK).config.models);
 
     before(async function () {
         const existing = readState(paths);

@@ -21,7 +21,7 @@ import type { Stack } from "@pulumi/pulumi/automation";
 import * as semver from "semver";
 import * as YAML from "yaml";
 import { exposure } from "../../components/rollouts/canary";
-import { labelValue } from "../../components/serving/labels";
+import { labelValue } from "../../domain/labels";
 import { templateMinSeconds } from "../../components/rollouts/analysis";
 import { readState, sandboxPaths, SandboxPaths, waitFor } from "../cluster/controlPlane";
 import { Kube, KubeObject } from "../cluster/kube";

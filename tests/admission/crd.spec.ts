@@ -15,7 +15,7 @@ import * as path from "path";
 import * as YAML from "yaml";
 import { admissionClusterPolicy, KYVERNO_CHART, kyvernoValues } from "../../components/supplychain/admission";
 import { toolShare } from "../../sandbox/tools/build";
-import { k8sObjects, mockP256PublicKeyPem, runStack } from "../harness";
+import { k8sObjects, mockP256PublicKeyPem, runStack } from "../../tools/harness";
 
 function crdSchema(): any {
     const file = path.join(toolShare("kyverno", "crds"), "kyverno.io_clusterpolicies.yaml");

@@ -9,15 +9,13 @@
  * Argo itself fills in at run time (namespace, pod-template hashes) are set here, and thresholds where a case says so.
  */
 import { strict as assert } from "assert";
-import * as fs from "fs";
-import * as path from "path";
-import * as YAML from "yaml";
 import type { IMetric } from "@kubernetes-models/argo-rollouts/argoproj.io/v1alpha1/Metric";
 import { analysisTemplateSpecs, ANALYSIS_ARGS, DEFAULT_MEASUREMENT, METRIC_NAMES } from "../../components/rollouts/analysis";
 import { analysisArgs } from "../../components/rollouts/canary";
 import { canarySchema, CanaryConfig } from "../../config/schema";
 import { argoMeasure, argoResolve, evaluateRules, InputSeries, Phase, Recorded, sampleValue } from "./harness";
 import { argoEvaluate, promtool } from "./tools";
+import { readFleetConfig } from "../../tools/stackFile";
 import {
     CANARY,
     counter,
@@ -40,8 +38,7 @@ type MetricKey = keyof typeof METRIC_NAMES;
 
 /** The prod stack's canary model, through the schema (defaults applied) as the program sees it. */
 function prodCanary(): CanaryConfig {
-    const doc = YAML.parse(fs.readFileSync(path.join(__dirname, "..", "..", "Pulumi.prod.yaml"), "utf8"));
-    const model = (doc.config["model-fleet:models"] as any[]).find((m) => m.name === MODEL && m.canary);
+    const model = (readFleetConfig("prod").config.models as any[]).find((m) => m.name === MODEL && m.canary);
     assert.ok(model, `Pulumi.prod.yaml has a canary model ${MODEL}`);
     return canarySchema.parse(model.canary);
 }

@@ -1,33 +1,8 @@
 /**
- * Pulumi dynamic providers for Harbor (REST API v2.0, `../shared/reference/harbor-v2.0-swagger.yaml`):
- * project, tag-immutability rule, tag-retention policy and robot account.
- *
- * Serialization: `pulumi.dynamic.Resource` serializes the provider object (and everything its functions reference)
- * into the resource's `__provider` input with Pulumi's closure serializer, and the engine runs that text in a
- * separate provider process. So everything here is plain module-level functions and constants, NOT exported
- * declarations (TypeScript compiles references to `export const x` as `exports.x`, which would drag this whole
- * module, resource classes included, into the closure), no `this`, no classes, no captured Pulumi objects and no
- * credentials: credentials arrive as (secret) inputs on every call. Only Node globals (`fetch`, `URL`, `Buffer`,
- * `AbortSignal`) are used; no package is required at run time.
- *
- * Semantics shared by the four providers:
- *  - create is idempotent: 409 Conflict (or Harbor's equivalent, below) adopts the existing object and converges it
- *    to the declared state;
- *  - delete treats 404 as success;
- *  - diff compares only the declared fields (never server-computed ones), so an unchanged config is a no-op, and
- *    names the fields that force a replacement;
- *  - errors name the method, path and Harbor's message, never the Authorization header or any secret.
- *
- * Harbor behaviour relied on (goharbor/harbor src/server/v2.0/handler/*.go):
- *  - POST /retentions answers 400 "project N already has retention policy M" when the project's metadata already
- *    holds a `retention_id`; that, not 409, is the "exists" signal for retentions, so create looks it up first;
- *  - PUT /projects/{p}/immutabletagrules/{id} requires the body's `id` to equal the path id;
- *  - a robot's secret is only returned at creation (RobotCreated) or by PATCH /robots/{id} (RefreshSec) with an
- *    empty secret, so adopting an existing robot rotates its secret;
- *  - retention rule `latestPushedK` must be a JSON integer 0 ≤ k < 32767 (rule/latestps/evaluator.go), at most 15
- *    rules per policy (handler/retention.go);
- *  - doublestar tag selector: with `decoration: matches` an untagged artifact is selected iff extras `untagged` is
- *    true (lib/selector/selectors/doublestar/selector.go), so selectors set it explicitly.
+ * Pulumi dynamic providers for Harbor (REST API v2.0, reference file `harbor-v2.0-swagger.yaml`): project,
+ * tag-immutability rule, tag-retention policy and robot account. Serialized by Pulumi's closure serializer: plain
+ * functions and constants only (the few exports are small and class-free). Semantics and the Harbor behaviour relied
+ * on (goharbor/harbor `src/server/v2.0/handler`): docs/design/registry-across-stacks.md.
  */
 import type * as pulumiDynamic from "@pulumi/pulumi/dynamic";
 
@@ -155,7 +130,7 @@ function diffFields(olds: Dict, news: Dict, fields: string[], replaceFields: str
 
 function checkConnection(news: Dict, failures: pulumiDynamic.CheckFailure[]): void {
     if (news.url !== UNKNOWN) {
-        let ok = false;
+        let ok: boolean;
         try {
             ok = typeof news.url === "string" && new URL(news.url).protocol === "https:";
         } catch {
@@ -298,10 +273,25 @@ const harborProjectProvider: pulumiDynamic.ResourceProvider = {
 // Tag immutability rule
 // ---------------------------------------------------------------------------------------------------------------
 
+/**
+ * Defaults of the immutability rule and the retention policy (module-local: dynamic provider code is serialized
+ * with what it references). The release pattern is the release tags' glob (domain/image/tag.ts RELEASE_TAG_PATTERN).
+ */
+export const HARBOR_DEFAULTS = { releasePattern: "v*", repositoryPattern: "**", schedule: "0 0 0 * * *" } as const;
+
 const IMMUTABLE_FIELDS = ["url", "username", "password", "projectId", "tagPattern", "repositoryPattern"];
 
+/** The immutability rule's own inputs with the defaults applied (the resource and the provider both use it). */
+export function immutableRuleInputs(inputs: Dict): Dict {
+    return {
+        projectId: inputs.projectId,
+        tagPattern: inputs.tagPattern ?? HARBOR_DEFAULTS.releasePattern,
+        repositoryPattern: inputs.repositoryPattern ?? HARBOR_DEFAULTS.repositoryPattern,
+    };
+}
+
 function immutableSpec(inputs: Dict): Dict {
-    return { ...connectionOf(inputs), projectId: inputs.projectId, tagPattern: inputs.tagPattern ?? "v*", repositoryPattern: inputs.repositoryPattern ?? "**" };
+    return { ...connectionOf(inputs), ...immutableRuleInputs(inputs) };
 }
 
 function immutableBody(spec: Dict, id?: number): Dict {
@@ -413,16 +403,20 @@ const harborImmutableRuleProvider: pulumiDynamic.ResourceProvider = {
 
 const RETENTION_FIELDS = ["url", "username", "password", "projectId", "keepReleases", "releasePattern", "protectPatterns", "untaggedDays", "schedule"];
 
-function retentionSpec(inputs: Dict): Dict {
+/** The retention policy's own inputs with the defaults applied (the resource and the provider both use it). */
+export function retentionPolicyInputs(inputs: Dict): Dict {
     return {
-        ...connectionOf(inputs),
         projectId: inputs.projectId,
         keepReleases: inputs.keepReleases,
-        releasePattern: inputs.releasePattern ?? "v*",
+        releasePattern: inputs.releasePattern ?? HARBOR_DEFAULTS.releasePattern,
         protectPatterns: inputs.protectPatterns ?? [],
         untaggedDays: inputs.untaggedDays,
-        schedule: inputs.schedule ?? "0 0 0 * * *",
+        schedule: inputs.schedule ?? HARBOR_DEFAULTS.schedule,
     };
+}
+
+function retentionSpec(inputs: Dict): Dict {
+    return { ...connectionOf(inputs), ...retentionPolicyInputs(inputs) };
 }
 
 function tagSelector(decoration: "matches" | "excludes", pattern: string, untagged: boolean): Dict {
