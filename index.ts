@@ -12,17 +12,17 @@ import { capacityOutput, capacityPlan, capacityWarnings } from "./components/gpu
 import { GpuClusterAddons } from "./components/gpu/GpuClusterAddons";
 import { defaultGpuNamePrefix, GpuNodePool } from "./components/gpu/GpuNodePool";
 import { gpuScheduling } from "./components/gpu/workloadGpu";
+import { ImagePlanInput, keptReleaseTags } from "./components/image/imagePlan";
 import { ModelImage } from "./components/image/ModelImage";
 import { GPU_POOL_LABEL } from "./components/gpu/labels";
 import { ModelObservability } from "./components/observability/ModelObservability";
 import { DEFAULT_THRESHOLDS, resolveThresholds } from "./components/observability/rules";
-import { buildTag, deployedReleaseTags } from "./components/image/tag";
 import { ModelRegistry } from "./components/registry/ModelRegistry";
-import { DEFAULT_MEASUREMENT } from "./components/rollouts/analysis";
+import { DEFAULT_MEASUREMENT } from "./domain/measurement";
 import { RolloutsController } from "./components/rollouts/RolloutsController";
 import { scaleCanary, scaleMeasurement } from "./components/rollouts/timeScale";
 import { ModelNamespace } from "./components/serving/ModelNamespace";
-import { ModelService } from "./components/serving/ModelService";
+import { ModelService, ModelWorkload } from "./components/serving/ModelService";
 import { loadConfig } from "./config/load";
 import type { ModelConfig } from "./config/schema";
 
@@ -75,7 +75,19 @@ const pools = new Map(
 );
 // What each GPU model asks for: the resource its pool exposes, the taint toleration and the pool's node selector.
 const scheduling = new Map(
-    config.models.flatMap((m) => (m.gpu ? [[m.name, gpuScheduling(m.gpu, config.gpuPools.find((p) => p.name === m.gpu!.pool)!)] as const] : [])),
+    config.models.flatMap((m) =>
+        m.gpu
+            ? [
+                  [
+                      m.name,
+                      gpuScheduling(
+                          m.gpu,
+                          config.gpuPools.find((p) => p.name === m.gpu!.pool)!,
+                      ),
+                  ] as const,
+              ]
+            : [],
+    ),
 );
 const capacity = capacityPlan(config.gpuPools, config.models);
 for (const warning of capacityWarnings(capacity)) {
@@ -84,18 +96,23 @@ for (const warning of capacityWarnings(capacity)) {
 
 // One repository per model; the GPU node roles may pull. An external registry is not managed: images by digest.
 const externalPrefix = config.registry.type === "external" ? config.registry.externalPrefix! : undefined;
-const registry = externalPrefix === undefined ? new ModelRegistry("registry", {
-    models: [...new Set([...config.models.map((m) => m.name), ...config.registry.repositories])],
-    registry: { ...config.registry, type: config.registry.type as "ecr" | "harbor", retention: config.registry.retention! },
-    // Same-account nodes pull with their IAM role; the repository policy names the GPU node roles (none: no policy).
-    pullRoleArns: pools.size > 0 ? [...pools.values()].map((p) => p.nodeRoleArn) : undefined,
-    accountId: identity?.accountId,
-    region: onEks ? config.region : undefined,
-    k8sProvider: config.registry.type === "harbor" ? cluster.provider : undefined,
-    // Retention never expires the release a stack runs: built here (v<version>-<sha>) or promoted with its tags.
-    deployedTags: Object.fromEntries(config.models.map((m) => [m.name, deployedTags(m)])),
-    pullSecretNamespace: namespace.namespaceName,
-}) : undefined;
+const registry =
+    externalPrefix === undefined
+        ? new ModelRegistry("registry", {
+              models: [...new Set([...config.models.map((m) => m.name), ...config.registry.repositories])],
+              registry: { ...config.registry, type: config.registry.type as "ecr" | "harbor", retention: config.registry.retention! },
+              // Same-account nodes pull with their IAM role; the repository policy names the GPU node roles (none: no policy).
+              pullRoleArns: pools.size > 0 ? [...pools.values()].map((p) => p.nodeRoleArn) : undefined,
+              accountId: identity?.accountId,
+              region: onEks ? config.region : undefined,
+              k8sProvider: config.registry.type === "harbor" ? cluster.provider : undefined,
+              // Retention never expires the release a stack runs: built here (v<version>-<sha>) or promoted with its tags.
+              deployedTags: Object.fromEntries(
+                  config.models.map((m) => [m.name, keptReleaseTags(imageInput(m), "previousTag" in m.image ? m.image.previousTag : undefined)]),
+              ),
+              pullSecretNamespace: namespace.namespaceName,
+          })
+        : undefined;
 const repositoryUrlByModel: Record<string, pulumi.Input<string>> = registry
     ? registry.repositoryUrlByModel
     : Object.fromEntries(config.models.map((m) => [m.name, `${externalPrefix}/${m.name}`]));
@@ -117,24 +134,21 @@ const modelImages = new Map(
     config.models.map((m) => [
         m.name,
         new ModelImage(`image-${m.name}`, {
-            modelName: m.name,
-            version: m.version,
-            gitSha: config.gitSha,
-            source: m.image,
+            ...imageInput(m),
             repositoryUrl: repositoryUrlByModel[m.name],
             registry: pushAuth,
             sourceUrl: config.build.sourceUrl,
-            requireCleanTree: config.build.requireCleanTree,
-            treeDirty: config.treeDirty,
-            dirtyPaths: config.dirtyPaths,
-            dirtyFingerprint: config.dirtyFingerprint,
             registryLookup,
         }),
     ]),
 );
 
-// Serving: the Argo Rollouts controller when some model has a canary, then one ModelService per model.
-const rollouts = config.models.some((m) => m.canary)
+// Deployment or Rollout, decided once per model (a model with a canary is an Argo Rollout): the controller, each
+// ModelService and the alerts follow this one value.
+const workloadKinds = new Map(config.models.map((m) => [m.name, m.canary ? ("Rollout" as const) : ("Deployment" as const)]));
+
+// Serving: the Argo Rollouts controller when some model is a Rollout, then one ModelService per model.
+const rollouts = [...workloadKinds.values()].includes("Rollout")
     ? new RolloutsController(
           "rollouts",
           {
@@ -161,17 +175,7 @@ const services = config.models.map(
                 environment: config.environment,
                 serving: config.serving,
                 imagePullSecrets: registry?.pullSecretName ? [registry.pullSecretName] : undefined,
-                rollouts:
-                    m.canary && rollouts
-                        ? {
-                              trafficRouting: config.rollouts.trafficRouting,
-                              analysisTemplates: rollouts.analysisTemplateNames,
-                              analysisMinSeconds: rollouts.analysisMinSeconds,
-                              host: config.rollouts.ingressHost
-                                  ? `${m.name}.${config.rollouts.ingressHost}`
-                                  : `${m.name}.${config.serving.namespace}.svc.cluster.local`,
-                          }
-                        : undefined,
+                workload: workloadOf(m),
                 rolloutsDependsOn: rollouts?.ready,
             },
             k8sOpts,
@@ -189,7 +193,7 @@ const observability = new ModelObservability(
         models: config.models.map((m) => ({
             name: m.name,
             namespace: config.serving.namespace,
-            canary: m.canary !== undefined,
+            canary: workloadKinds.get(m.name) === "Rollout",
             gpu: m.gpu && { pool: m.gpu.pool, profile: m.gpu.profile },
             thresholds: resolveThresholds(m, { ...DEFAULT_THRESHOLDS, ...obs.defaults }),
         })),
@@ -228,7 +232,7 @@ export const images = pulumi.output(
         }),
     ),
 );
-/** Per model: what runs, where, and how it is released. */
+/** Per model: what runs, where, and how it is released (a Rollout's steps are in `canaries`). */
 export const models = pulumi.output(
     Object.fromEntries(
         config.models.map((m, i) => {
@@ -239,11 +243,14 @@ export const models = pulumi.output(
                 {
                     version: m.version,
                     image: modelImages.get(m.name)!.ref,
-                    gpu: gpu ? Object.entries(gpu.limits).map(([k, v]) => `${k}: ${v}`).join(", ") : undefined,
+                    gpu: gpu
+                        ? Object.entries(gpu.limits)
+                              .map(([k, v]) => `${k}: ${v}`)
+                              .join(", ")
+                        : undefined,
                     minReplicas: m.autoscaling.minReplicas,
                     maxReplicas: m.autoscaling.maxReplicas,
                     workload: pulumi.interpolate`${svc.workloadKind}/${svc.workloadName}`,
-                    canarySteps: m.canary?.steps ?? [],
                 },
             ];
         }),
@@ -261,6 +268,18 @@ export const canaries = pulumi.output(
 /** GPU capacity at every model's maxReplicas, per pool. */
 export const gpuCapacity = capacityOutput(capacity);
 
+/** A model's workload: a Rollout with its wiring from the controller and the rollouts config, or a Deployment. */
+function workloadOf(m: ModelConfig): ModelWorkload {
+    if (workloadKinds.get(m.name) !== "Rollout" || !rollouts) return { kind: "Deployment" };
+    return {
+        kind: "Rollout",
+        trafficRouting: config.rollouts.trafficRouting,
+        analysisTemplates: rollouts.analysisTemplateNames,
+        analysisMinSeconds: rollouts.analysisMinSeconds,
+        host: config.rollouts.ingressHost ? `${m.name}.${config.rollouts.ingressHost}` : `${m.name}.${config.serving.namespace}.svc.cluster.local`,
+    };
+}
+
 /** Registry credentials: Harbor's configured user, or a short-lived ECR token for this account (fetched once). */
 function registryCredentials(): { username: pulumi.Input<string>; password: pulumi.Input<string> } {
     if (config.registry.harbor) {
@@ -270,8 +289,16 @@ function registryCredentials(): { username: pulumi.Input<string>; password: pulu
     return { username: ecrToken.userName, password: pulumi.secret(ecrToken.password) };
 }
 
-/** The releases retention must keep for a model: the one deployed, and (promoted) the one it replaced. */
-function deployedTags(m: ModelConfig): string[] {
-    const built = "build" in m.image ? buildTag(m.version, config.gitSha!, config.treeDirty ? config.dirtyFingerprint : undefined) : "";
-    return deployedReleaseTags(m.image, built);
+/** What a model's image is planned from (imagePlan.ts): the same input for ModelImage and for the tags retention keeps. */
+function imageInput(m: ModelConfig): ImagePlanInput {
+    return {
+        modelName: m.name,
+        version: m.version,
+        gitSha: config.gitSha,
+        source: m.image,
+        requireCleanTree: config.build.requireCleanTree,
+        treeDirty: config.treeDirty,
+        dirtyPaths: config.dirtyPaths,
+        dirtyFingerprint: config.dirtyFingerprint,
+    };
 }

@@ -61,11 +61,7 @@ export class EksCluster extends pulumi.ComponentResource {
                 },
             ],
         });
-        this.provider = new k8s.Provider(
-            `${name}-k8s`,
-            { kubeconfig, enableServerSideApply: true, deleteUnreachable: false },
-            { parent: this },
-        );
+        this.provider = new k8s.Provider(`${name}-k8s`, { kubeconfig, enableServerSideApply: true, deleteUnreachable: false }, { parent: this });
         this.registerOutputs({ name: this.name, endpoint: this.endpoint, vpcId: this.vpcId, privateSubnetIds: this.privateSubnetIds });
     }
 }

@@ -2,8 +2,12 @@
  * Rules that relate several config fields. They run on the raw input even when the schema found problems, so
  * that one run reports every problem at once; each check skips fields whose type the schema already rejected.
  */
-import { instanceGpu, layoutFits, migProfiles } from "../components/gpu/catalogue";
-import { deployedReleaseTags, parseReleaseTag } from "../components/image/tag";
+import { instanceGpu, layoutFits, migProfiles } from "../domain/gpu/catalogue";
+import { deployedReleaseTags, parseReleaseTag } from "../domain/image/tag";
+import { canaryStepsIssues } from "../domain/rules/canary";
+import { gpuRequestIssues, migOnBottlerocketIssues } from "../domain/rules/gpu";
+import { prefixIssues, RuleIssue } from "../domain/rules/issues";
+import { replicasIssues } from "../domain/rules/replicas";
 import type { Environment } from "./schema";
 
 export interface ConfigIssue {
@@ -12,6 +16,11 @@ export interface ConfigIssue {
     /** The offending value, shown in parentheses after the path. */
     value?: unknown;
     message: string;
+}
+
+/** A domain rule's issues as config issues under `prefix` (the key path of the rule's input). */
+function fromRule(prefix: string, issues: readonly RuleIssue[]): ConfigIssue[] {
+    return prefixIssues(prefix, issues).map(({ path, value, reason }) => ({ path, value, message: reason }));
 }
 
 const isObj = (v: unknown): v is Record<string, any> => v !== null && typeof v === "object" && !Array.isArray(v);
@@ -68,13 +77,7 @@ function checkPools(pools: any[], out: ConfigIssue[]): void {
             });
             return;
         }
-        if (mig.strategy !== "none" && pool.amiType === "BOTTLEROCKET_x86_64_NVIDIA") {
-            out.push({
-                path: `${p}.amiType`,
-                value: pool.amiType,
-                message: "cannot run MIG pools: the GPU Operator's mig-manager cannot repartition Bottlerocket hosts (use AL2023_x86_64_NVIDIA)",
-            });
-        }
+        out.push(...fromRule(`${p}.`, migOnBottlerocketIssues({ amiType: pool.amiType, mig: { strategy: String(mig.strategy), layout } })));
         if (mig.strategy === "none") {
             if (profiles.length > 0) {
                 out.push({ path: `${p}.mig.layout`, value: profiles.join(", "), message: "must be empty when the strategy is 'none'" });
@@ -128,31 +131,13 @@ function checkModelGpu(model: Record<string, any>, i: number, pools: any[], out:
     const hwGpu = typeof pool.instanceType === "string" ? instanceGpu(pool.instanceType) : undefined;
     if (strategy !== "none" && !hwGpu?.migCapable) return; // the pool itself is already reported
     const layout: Record<string, unknown> = isObj(pool.mig) && isObj(pool.mig.layout) ? pool.mig.layout : {};
-    const count = gpu.count ?? 1;
-    if (strategy === "mixed") {
-        if (typeof gpu.profile !== "string") {
-            out.push({ path: `${p}.profile`, message: `is required: pool '${gpu.pool}' uses MIG strategy 'mixed' (layout: ${Object.keys(layout).join(", ")})` });
-        } else if (!(gpu.profile in layout)) {
-            out.push({ path: `${p}.profile`, value: gpu.profile, message: `is not in pool '${gpu.pool}' layout (${Object.keys(layout).join(", ")})` });
-        }
-        if (isInt(count) && count !== 1) {
-            out.push({ path: `${p}.count`, value: count, message: "must be 1 on a 'mixed' MIG pool (one MIG device per replica)" });
-        }
-    } else if (strategy === "single") {
-        const only = Object.keys(layout)[0];
-        if (gpu.profile !== undefined && gpu.profile !== only) {
-            out.push({ path: `${p}.profile`, value: gpu.profile, message: `must be the pool's only profile (${only}) under strategy 'single'` });
-        }
-    } else if (gpu.profile !== undefined) {
-        out.push({ path: `${p}.profile`, value: gpu.profile, message: `must not be set: pool '${gpu.pool}' does not partition GPUs with MIG` });
-    }
-    if (strategy !== "mixed" && isInt(count) && typeof pool.instanceType === "string") {
-        const hw = instanceGpu(pool.instanceType);
-        const perGpu = strategy === "single" ? Number(Object.values(layout)[0] ?? 1) : 1;
-        if (hw && count > hw.count * perGpu) {
-            out.push({ path: `${p}.count`, value: count, message: `exceeds the ${hw.count * perGpu} GPU device(s) one ${pool.instanceType} node offers` });
-        }
-    }
+    const mig = isObj(pool.mig) ? { strategy, layout } : undefined;
+    out.push(
+        ...fromRule(
+            `${p}.`,
+            gpuRequestIssues(gpu as { pool: string; profile?: unknown; count?: unknown }, { name: gpu.pool, instanceType: pool.instanceType, mig }),
+        ),
+    );
 }
 
 function checkModels(models: any[], pools: any[], env: Environment, out: ConfigIssue[]): void {
@@ -160,23 +145,8 @@ function checkModels(models: any[], pools: any[], env: Environment, out: ConfigI
     models.forEach((model, i) => {
         if (!isObj(model)) return;
         const p = `models[${i}]`;
-        const a = model.autoscaling;
-        if (isObj(a) && isInt(a.minReplicas) && isInt(a.maxReplicas)) {
-            if (a.minReplicas > a.maxReplicas) {
-                out.push({ path: `${p}.autoscaling.minReplicas`, value: a.minReplicas, message: `must be ≤ maxReplicas (${a.maxReplicas})` });
-            }
-            if (env === "production" && a.minReplicas < 2) {
-                out.push({ path: `${p}.autoscaling.minReplicas`, value: a.minReplicas, message: "must be ≥ 2 in production (one replica cannot survive a node drain)" });
-            }
-        }
-        const steps = isObj(model.canary) ? model.canary.steps : undefined;
-        if (Array.isArray(steps)) {
-            for (let s = 1; s < steps.length; s++) {
-                if (typeof steps[s] === "number" && typeof steps[s - 1] === "number" && steps[s] <= steps[s - 1]) {
-                    out.push({ path: `${p}.canary.steps[${s}]`, value: steps[s], message: `must be greater than the previous step (${steps[s - 1]}): weights must strictly increase` });
-                }
-            }
-        }
+        out.push(...fromRule(`${p}.`, replicasIssues(isObj(model.autoscaling) ? model.autoscaling : undefined, env)));
+        if (isObj(model.canary)) out.push(...fromRule(`${p}.canary.`, canaryStepsIssues(model.canary.steps)));
         const analysis = isObj(model.canary) && isObj(model.canary.analysis) ? model.canary.analysis : undefined;
         if (analysis && analysis.minFeedbackSamples !== undefined && analysis.maxAccuracyDrop === undefined) {
             out.push({
@@ -196,7 +166,11 @@ function checkModels(models: any[], pools: any[], env: Environment, out: ConfigI
         if (typeof tag === "string" && typeof model.version === "string") {
             const parsed = parseReleaseTag(tag);
             if (parsed && parsed.version !== model.version) {
-                out.push({ path: `${p}.image.tag`, value: tag, message: `is a release of version ${parsed.version}, not of models[${i}].version (${model.version})` });
+                out.push({
+                    path: `${p}.image.tag`,
+                    value: tag,
+                    message: `is a release of version ${parsed.version}, not of models[${i}].version (${model.version})`,
+                });
             }
         }
         if (isObj(model.image) && typeof model.image.previousTag === "string" && model.image.previousTag === tag) {
@@ -209,8 +183,18 @@ function checkModels(models: any[], pools: any[], env: Environment, out: ConfigI
                 if (o[key] !== undefined) out.push({ path: `${p}.observability.${key}`, value: o[key], message: "is only for GPU models (set models[].gpu)" });
             }
         }
-        if (o && o.minFeedbackSamples !== undefined && o.maxAccuracyDrop === undefined && o.accuracyFloor === undefined && !(analysis && analysis.maxAccuracyDrop !== undefined)) {
-            out.push({ path: `${p}.observability.minFeedbackSamples`, value: o.minFeedbackSamples, message: "is only used by accuracy alerts: set observability.accuracyFloor or maxAccuracyDrop too, or remove it" });
+        if (
+            o &&
+            o.minFeedbackSamples !== undefined &&
+            o.maxAccuracyDrop === undefined &&
+            o.accuracyFloor === undefined &&
+            !(analysis && analysis.maxAccuracyDrop !== undefined)
+        ) {
+            out.push({
+                path: `${p}.observability.minFeedbackSamples`,
+                value: o.minFeedbackSamples,
+                message: "is only used by accuracy alerts: set observability.accuracyFloor or maxAccuracyDrop too, or remove it",
+            });
         }
     });
 }
@@ -227,7 +211,12 @@ function checkRetention(registry: Record<string, any>, deployedTagCount: number,
         const p = `registry.retention.protectTags[${i}]`;
         if (seen.has(tag)) out.push({ path: p, value: tag, message: `duplicates protectTags[${seen.get(tag)}] (ECR rejects rules with the same tag filter)` });
         else seen.set(tag, i);
-        if (/^\*+$/.test(tag)) out.push({ path: p, value: tag, message: "would protect every tagged image, so keepReleases could never expire anything: list the tags to protect (e.g. prod-*)" });
+        if (/^\*+$/.test(tag))
+            out.push({
+                path: p,
+                value: tag,
+                message: "would protect every tagged image, so keepReleases could never expire anything: list the tags to protect (e.g. prod-*)",
+            });
         if (tag === "v*") out.push({ path: p, value: tag, message: "is the release tag pattern: it would keep every release forever (use keepReleases)" });
     });
     if (registry.type === "harbor" && tags.length + deployedTagCount > HARBOR_MAX_PROTECT_PATTERNS) {
@@ -253,7 +242,11 @@ function checkRegistry(registry: unknown, models: any[], region: string | undefi
         try {
             const u = new URL(registry.harbor.url);
             if ((u.pathname !== "/" && u.pathname !== "") || u.search || u.username || u.password) {
-                out.push({ path: "registry.harbor.url", value: registry.harbor.url, message: "must be the Harbor base URL (https://host[:port]) without path, query or credentials" });
+                out.push({
+                    path: "registry.harbor.url",
+                    value: registry.harbor.url,
+                    message: "must be the Harbor base URL (https://host[:port]) without path, query or credentials",
+                });
             }
         } catch {
             // the schema reports a malformed URL
@@ -298,7 +291,8 @@ function checkClusterKind(raw: Record<string, unknown>, out: ConfigIssue[]): voi
     const pools = arr(raw.gpuPools);
     if (kind === "eks") {
         for (const key of ["kubeconfig", "context"] as const) {
-            if (cluster[key] !== undefined) out.push({ path: `cluster.${key}`, message: "is only for cluster.kind 'kubeconfig' (an EKS cluster is reached through its endpoint)" });
+            if (cluster[key] !== undefined)
+                out.push({ path: `cluster.${key}`, message: "is only for cluster.kind 'kubeconfig' (an EKS cluster is reached through its endpoint)" });
         }
         pools.forEach((pool, i) => {
             if (!isObj(pool)) return;
@@ -306,11 +300,19 @@ function checkClusterKind(raw: Record<string, unknown>, out: ConfigIssue[]): voi
                 if (pool[key] === undefined) out.push({ path: `gpuPools[${i}].${key}`, message: "is required on an EKS cluster (node-group size)" });
             }
             for (const key of ["nodeSelector", "nodes"] as const) {
-                if (pool[key] !== undefined) out.push({ path: `gpuPools[${i}].${key}`, message: "is only for cluster.kind 'kubeconfig' (EKS pools are node groups the program creates)" });
+                if (pool[key] !== undefined)
+                    out.push({
+                        path: `gpuPools[${i}].${key}`,
+                        message: "is only for cluster.kind 'kubeconfig' (EKS pools are node groups the program creates)",
+                    });
             }
         });
         if (registry.type === "external") {
-            out.push({ path: "registry.type", value: "external", message: "is only for cluster.kind 'kubeconfig' (EKS stacks manage their ECR or Harbor repositories)" });
+            out.push({
+                path: "registry.type",
+                value: "external",
+                message: "is only for cluster.kind 'kubeconfig' (EKS stacks manage their ECR or Harbor repositories)",
+            });
         }
         return;
     }
@@ -321,7 +323,8 @@ function checkClusterKind(raw: Record<string, unknown>, out: ConfigIssue[]): voi
         if (!isObj(pool)) return;
         const p = `gpuPools[${i}]`;
         for (const key of EKS_POOL_KEYS) {
-            if (pool[key] !== undefined) out.push({ path: `${p}.${key}`, value: pool[key], message: "is an EKS node-group setting; not allowed on a 'kubeconfig' cluster" });
+            if (pool[key] !== undefined)
+                out.push({ path: `${p}.${key}`, value: pool[key], message: "is an EKS node-group setting; not allowed on a 'kubeconfig' cluster" });
         }
         if (!isObj(pool.nodeSelector) || Object.keys(pool.nodeSelector).length === 0) {
             out.push({ path: `${p}.nodeSelector`, message: "is required on a 'kubeconfig' cluster: the labels that select the pool's existing nodes" });
@@ -343,7 +346,8 @@ function checkExternalRegistry(raw: Record<string, unknown>, out: ConfigIssue[])
     const registry = isObj(raw.registry) ? raw.registry : undefined;
     if (!registry) return;
     if (registry.type !== "external") {
-        if (registry.retention === undefined) out.push({ path: "registry.retention", message: `is required when registry.type is '${registry.type ?? "ecr"}'` });
+        if (registry.retention === undefined)
+            out.push({ path: "registry.retention", message: `is required when registry.type is '${registry.type ?? "ecr"}'` });
         if (registry.externalPrefix !== undefined) out.push({ path: "registry.externalPrefix", message: "is only for registry.type 'external'" });
         return;
     }
@@ -373,7 +377,11 @@ export function crossCheck(raw: Record<string, unknown>, env: Environment, regio
     checkRegistry(raw.registry, arr(raw.models), region, out);
     const timeScale = isObj(raw.rollouts) ? raw.rollouts.timeScale : undefined;
     if (env === "production" && timeScale !== undefined && timeScale !== 1) {
-        out.push({ path: "rollouts.timeScale", value: timeScale, message: "must be 1 in production (it compresses canary pauses and analysis for rehearsals)" });
+        out.push({
+            path: "rollouts.timeScale",
+            value: timeScale,
+            message: "must be 1 in production (it compresses canary pauses and analysis for rehearsals)",
+        });
     }
     return out;
 }

@@ -6,7 +6,8 @@
 import { execFileSync } from "child_process";
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
-import { GIT_STATUS_ARGS, dirtyFingerprint, dirtyPaths, isTreeDirty, resolveGitSha } from "../components/image/gitSha";
+import { GIT_STATUS_ARGS, dirtyFingerprint, dirtyPaths, isTreeDirty, resolveGitSha } from "../domain/image/gitSha";
+import { formatIssue as formatRuleIssue } from "../domain/rules/issues";
 import { clusterKind, ConfigIssue, crossCheck } from "./crossChecks";
 import { CONFIG_NAMESPACE, configSchema, Environment, GpuPoolConfig, ModelConfig, RawConfig, RetentionConfig } from "./schema";
 
@@ -18,7 +19,10 @@ export type GpuPool = GpuPoolConfig & { minSize: number; maxSize: number; desire
  * CLI prints without a stack trace.
  */
 export class ConfigError extends pulumi.RunError {
-    constructor(public readonly issues: ConfigIssue[], header = "invalid model-fleet stack config") {
+    constructor(
+        public readonly issues: ConfigIssue[],
+        header = "invalid model-fleet stack config",
+    ) {
         super(`${header} (${issues.length} problem${issues.length === 1 ? "" : "s"}):\n${issues.map((i) => `  - ${formatIssue(i)}`).join("\n")}`);
         this.name = "ConfigError";
         // No stack trace: the message says everything a user can act on.
@@ -27,8 +31,7 @@ export class ConfigError extends pulumi.RunError {
 }
 
 export function formatIssue(issue: ConfigIssue): string {
-    const value = issue.value === undefined ? "" : ` (${typeof issue.value === "string" ? issue.value : JSON.stringify(issue.value)})`;
-    return `${issue.path}${value} ${issue.message}`;
+    return formatRuleIssue({ path: issue.path, value: issue.value, reason: issue.message });
 }
 
 export function formatPath(path: readonly PropertyKey[]): string {
@@ -166,7 +169,13 @@ export function parseConfig(raw: Record<string, unknown>, ctx: ParseContext): Fl
                 .git(["ls-files", "--others", "--exclude-standard", "--", ...contexts])
                 .split("\n")
                 .filter((f) => f !== "");
-            const blobs = untracked.length > 0 ? ctx.git(["hash-object", "--", ...untracked]).trim().split("\n") : [];
+            const blobs =
+                untracked.length > 0
+                    ? ctx
+                          .git(["hash-object", "--", ...untracked])
+                          .trim()
+                          .split("\n")
+                    : [];
             fingerprint = dirtyFingerprint(
                 ctx.git(["diff", "HEAD", "--binary", "--", ...contexts]),
                 untracked.map((f, i) => [f, blobs[i] ?? ""] as const),
@@ -236,7 +245,13 @@ export function readRawConfig(): Record<string, unknown> {
 
 function runGit(args: readonly string[]): string {
     // Build contexts are relative to the project directory, which is where Pulumi runs the program.
-    return execFileSync("git", [...args], { cwd: process.cwd(), encoding: "utf8", stdio: ["ignore", "pipe", "ignore"], timeout: 10_000, maxBuffer: 256 * 1024 * 1024 });
+    return execFileSync("git", [...args], {
+        cwd: process.cwd(),
+        encoding: "utf8",
+        stdio: ["ignore", "pipe", "ignore"],
+        timeout: 10_000,
+        maxBuffer: 256 * 1024 * 1024,
+    });
 }
 
 /** Reads and validates the whole stack config. Throws ConfigError (no stack trace) on any problem. */

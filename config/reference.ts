@@ -1,7 +1,7 @@
 /**
  * The config reference (docs/config-reference.md), generated from the schema (so it cannot drift): one row per key
  * with its type, default, constraint, an example taken from the real stack files, and the schema's description.
- * `npm run docs` (scripts/docs.ts) writes the file; tests/readme.spec.ts fails when it is stale.
+ * `npm run docs` (scripts/docs.ts) writes the file; tests/docs/readme.spec.ts fails when it is stale.
  */
 import { z } from "zod";
 import { configSchema } from "./schema";

@@ -5,8 +5,8 @@
  * silently ignored setting); rules that relate several fields live in `crossChecks.ts`.
  */
 import * as semver from "semver";
-import { DIGEST, isReleaseTag } from "../components/image/tag";
-import { DEFAULT_MEASUREMENT } from "../components/rollouts/analysis";
+import { DIGEST, isReleaseTag } from "../domain/image/tag";
+import { DEFAULT_MEASUREMENT } from "../domain/measurement";
 import { z } from "zod";
 
 /** RFC 1123 label, as Kubernetes requires for names. */
@@ -27,7 +27,9 @@ export const environmentSchema = z.enum(["development", "production"]);
 export const clusterKindSchema = z.enum(["eks", "kubeconfig"], { error: "must be 'eks' or 'kubeconfig'" });
 
 export const clusterSchema = z.strictObject({
-    kind: clusterKindSchema.default("eks").describe("`eks`: an existing EKS cluster (AWS). `kubeconfig`: any conformant cluster reached through a kubeconfig file; no AWS resource or call."),
+    kind: clusterKindSchema
+        .default("eks")
+        .describe("`eks`: an existing EKS cluster (AWS). `kubeconfig`: any conformant cluster reached through a kubeconfig file; no AWS resource or call."),
     name: z.string().trim().min(1, "must be a non-empty cluster name").describe("Name of the existing EKS cluster (with `kubeconfig`: a display name)."),
     kubeconfig: z
         .string()
@@ -39,8 +41,14 @@ export const clusterSchema = z.strictObject({
 
 export const addonsSchema = z
     .strictObject({
-        gpu: z.boolean().default(true).describe("Install the GPU add-ons (NVIDIA device plugin, or the GPU Operator for MIG pools). Turn off when the cluster already runs them."),
-        argoRollouts: z.boolean().default(true).describe("Install the Argo Rollouts controller chart. Turn off when the cluster already runs it (its CRDs must exist)."),
+        gpu: z
+            .boolean()
+            .default(true)
+            .describe("Install the GPU add-ons (NVIDIA device plugin, or the GPU Operator for MIG pools). Turn off when the cluster already runs them."),
+        argoRollouts: z
+            .boolean()
+            .default(true)
+            .describe("Install the Argo Rollouts controller chart. Turn off when the cluster already runs it (its CRDs must exist)."),
     })
     .prefault({});
 
@@ -55,23 +63,36 @@ export const retentionSchema = z.strictObject({
                 .regex(/^[A-Za-z0-9_.*-]+$/, "may only contain letters, digits, '_', '.', '-' and '*'")
                 .refine((p) => (p.match(/\*/g) ?? []).length <= 4, "may contain at most 4 '*' wildcards (ECR limit)"),
         )
-        .default([]).describe("Tag globs whose images are never expired (ECR allows `*` wildcards)."),
+        .default([])
+        .describe("Tag globs whose images are never expired (ECR allows `*` wildcards)."),
 });
 
 export const harborSchema = z.strictObject({
     url: z.url({ protocol: /^https$/, error: "must be an https:// URL" }).describe("Harbor base URL; https only."),
-    project: z.string().regex(/^[a-z0-9]+(?:[._-][a-z0-9]+)*$/, "must be a valid Harbor project name").max(255).describe("Harbor project that holds the model repositories."),
+    project: z
+        .string()
+        .regex(/^[a-z0-9]+(?:[._-][a-z0-9]+)*$/, "must be a valid Harbor project name")
+        .max(255)
+        .describe("Harbor project that holds the model repositories."),
     username: z.string().min(1, "must be set").describe("Harbor user that manages the project (an admin or project admin)."),
-    password: z.string().min(1, "must be set (as a Pulumi secret)").describe("That user's password: set it with `pulumi config set --secret --path registry.harbor.password`."),
+    password: z
+        .string()
+        .min(1, "must be set (as a Pulumi secret)")
+        .describe("That user's password: set it with `pulumi config set --secret --path registry.harbor.password`."),
 });
 
 export const registrySchema = z.strictObject({
-    type: z.enum(["ecr", "harbor", "external"], { error: "must be 'ecr', 'harbor' or 'external'" }).describe("`ecr`, `harbor`, or `external` (a registry the program does not manage; images by digest only)."),
+    type: z
+        .enum(["ecr", "harbor", "external"], { error: "must be 'ecr', 'harbor' or 'external'" })
+        .describe("`ecr`, `harbor`, or `external` (a registry the program does not manage; images by digest only)."),
     repositoryPrefix: z
         .string()
         .regex(/^[a-z0-9]+(?:[._-][a-z0-9]+)*$/, "must be a lower-case ECR/Harbor namespace")
-        .default("model-fleet").describe("Repositories are `<repositoryPrefix>/<model>`."),
-    retention: retentionSchema.optional().describe("Retention rules; protected and newest releases are never expired. Required for ecr and harbor; not allowed with external."),
+        .default("model-fleet")
+        .describe("Repositories are `<repositoryPrefix>/<model>`."),
+    retention: retentionSchema
+        .optional()
+        .describe("Retention rules; protected and newest releases are never expired. Required for ecr and harbor; not allowed with external."),
     externalPrefix: z
         .string()
         .regex(/^[a-z0-9.-]+(:\d+)?(\/[a-z0-9]+(?:[._-][a-z0-9]+)*)+$/, "must be <host>[:port]/<path> such as registry.example.com/models")
@@ -80,10 +101,18 @@ export const registrySchema = z.strictObject({
     forceDelete: z.boolean().optional().describe("Allow deleting repositories that still hold images. Defaults to true in development only."),
     replication: z
         .strictObject({
-            region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, "must be an AWS region such as us-west-2").describe("Destination region (prod's)."),
-            registryId: z.string().regex(/^\d{12}$/, "must be a 12-digit AWS account id").optional().describe("Destination account; defaults to this account."),
+            region: z
+                .string()
+                .regex(/^[a-z]{2}(-[a-z]+)+-\d$/, "must be an AWS region such as us-west-2")
+                .describe("Destination region (prod's)."),
+            registryId: z
+                .string()
+                .regex(/^\d{12}$/, "must be a 12-digit AWS account id")
+                .optional()
+                .describe("Destination account; defaults to this account."),
         })
-        .optional().describe("ECR only: replicate this registry's `<prefix>/` repositories to another region (dev → prod)."),
+        .optional()
+        .describe("ECR only: replicate this registry's `<prefix>/` repositories to another region (dev → prod)."),
     harbor: harborSchema.optional().describe("Harbor connection, when type is harbor."),
     verifyPromotedImages: z
         .boolean()
@@ -92,22 +121,33 @@ export const registrySchema = z.strictObject({
     repositories: z
         .array(dnsLabel)
         .default([])
-        .describe("Extra repositories `<prefix>/<name>` to declare before their model runs here (prod: declare a new model's repository before dev's replication creates it)."),
+        .describe(
+            "Extra repositories `<prefix>/<name>` to declare before their model runs here (prod: declare a new model's repository before dev's replication creates it).",
+        ),
 });
 
 export const migSchema = z.strictObject({
     strategy: z.enum(["none", "single", "mixed"], { error: "must be 'none', 'single' or 'mixed'" }).describe("How the device plugin exposes MIG devices."),
-    layout: z.record(z.string(), z.int().min(1, "must be ≥ 1 instance per GPU")).default({}).describe("MIG profile → instances per GPU, e.g. {\"3g.40gb\": 1, \"2g.20gb\": 1, \"1g.10gb\": 2}."),
+    layout: z
+        .record(z.string(), z.int().min(1, "must be ≥ 1 instance per GPU"))
+        .default({})
+        .describe('MIG profile → instances per GPU, e.g. {"3g.40gb": 1, "2g.20gb": 1, "1g.10gb": 2}.'),
 });
 
 export const gpuPoolSchema = z.strictObject({
-    name: dnsLabel.max(20, "must be at most 20 characters (it is part of IAM role and node-group names)").describe("Pool name (DNS label), unique; models refer to it."),
-    instanceType: z.string().regex(/^[a-z0-9-]+\.[a-z0-9]+$/, "must be an EC2 instance type such as g6.xlarge").describe("GPU instance type: p4d/p4de/p5/p5e/p5en (MIG-capable) or g5/g6/g6e."),
+    name: dnsLabel
+        .max(20, "must be at most 20 characters (it is part of IAM role and node-group names)")
+        .describe("Pool name (DNS label), unique; models refer to it."),
+    instanceType: z
+        .string()
+        .regex(/^[a-z0-9-]+\.[a-z0-9]+$/, "must be an EC2 instance type such as g6.xlarge")
+        .describe("GPU instance type: p4d/p4de/p5/p5e/p5en (MIG-capable) or g5/g6/g6e."),
     amiType: z
         .enum(["AL2023_x86_64_NVIDIA", "BOTTLEROCKET_x86_64_NVIDIA"], {
             error: "must be AL2023_x86_64_NVIDIA or BOTTLEROCKET_x86_64_NVIDIA (AL2 is end of life)",
         })
-        .default("AL2023_x86_64_NVIDIA").describe("EKS-optimised NVIDIA AMI family."),
+        .default("AL2023_x86_64_NVIDIA")
+        .describe("EKS-optimised NVIDIA AMI family."),
     capacityType: z.enum(["ON_DEMAND", "SPOT"], { error: "must be ON_DEMAND or SPOT" }).default("ON_DEMAND").describe("EC2 purchasing option."),
     minSize: nonNegInt.optional().describe("EKS: minimum nodes; ≤ desiredSize. Required on EKS."),
     maxSize: posInt.optional().describe("EKS: maximum nodes; the capacity plan warns when models at maxReplicas need more. Required on EKS."),
@@ -143,49 +183,109 @@ const digestSource = z.strictObject({
 });
 
 export const canarySchema = z.strictObject({
-    steps: z.array(z.int("must be an integer").min(1, "must be in 1..100").max(100, "must be in 1..100")).min(1, "needs at least one step").describe("Traffic weights, strictly increasing, each in 1..100."),
+    // Bounds and order: domain/rules/canary.ts canaryStepsIssues (run by crossChecks.ts), shared with ModelCanary.
+    steps: z.array(z.number()).describe("Traffic weights, strictly increasing, each in 1..100."),
     pauseSeconds: z.int().min(0).max(86400).describe("Pause after each weight before its analysis."),
     analysis: z.strictObject({
-        successRate: z.number().gt(0, "must be in (0, 1]").max(1, "must be in (0, 1]").describe("Minimum non-5xx share of the canary's /predict requests, 0..1."),
+        successRate: z
+            .number()
+            .gt(0, "must be in (0, 1]")
+            .max(1, "must be in (0, 1]")
+            .describe("Minimum non-5xx share of the canary's /predict requests, 0..1."),
         maxClientErrorIncrease: z
             .number()
             .min(0, "must be in [0, 1]")
             .max(1, "must be in [0, 1]")
             .default(0.05)
-            .describe("Maximum client-error (4xx) share of the canary's /predict requests above stable's (absolute, 0..1): fails a version that rejects requests its predecessor served."),
+            .describe(
+                "Maximum client-error (4xx) share of the canary's /predict requests above stable's (absolute, 0..1): fails a version that rejects requests its predecessor served.",
+            ),
         p99LatencyMs: z.number().gt(0, "must be > 0").describe("Maximum canary p99 latency, milliseconds."),
         maxAccuracyDrop: z
             .number()
             .min(0, "must be in [0, 1]")
             .max(1, "must be in [0, 1]")
             .optional()
-            .describe("Maximum drop of the canary's accuracy below stable's (absolute, 0..1), from labelled feedback (`/feedback`). Omit to run no quality gate."),
+            .describe(
+                "Maximum drop of the canary's accuracy below stable's (absolute, 0..1), from labelled feedback (`/feedback`). Omit to run no quality gate.",
+            ),
         minFeedbackSamples: z
             .int("must be an integer")
             .min(1, "must be ≥ 1")
             .max(1000000, "must be ≤ 1000000")
             .default(100)
-            .describe(`Labelled feedback samples the canary and stable each need in the quality gate's feedback window (${DEFAULT_MEASUREMENT.feedbackWindow}) before the quality gate decides; fewer leave it inconclusive (the rollout pauses). Needs maxAccuracyDrop.`),
+            .describe(
+                `Labelled feedback samples the canary and stable each need in the quality gate's feedback window (${DEFAULT_MEASUREMENT.feedbackWindow}) before the quality gate decides; fewer leave it inconclusive (the rollout pauses). Needs maxAccuracyDrop.`,
+            ),
     }),
 });
 
 export const observabilityOverridesSchema = z.strictObject({
-    p99LatencyMs: z.number().gt(0, "must be > 0").optional().describe("Alert when p99 latency (ms) stays above this. Default: canary.analysis.p99LatencyMs, else observability.defaults.p99LatencyMs."),
-    successRate: z.number().gt(0, "must be in (0, 1]").max(1, "must be in (0, 1]").optional().describe("Alert when the 5xx ratio stays above 1 − this. Default: canary.analysis.successRate, else observability.defaults.successRate."),
-    maxAccuracyDrop: z.number().min(0, "must be in [0, 1]").max(1, "must be in [0, 1]").optional().describe("Alert when accuracy falls more than this below the previous version's. Default: canary.analysis.maxAccuracyDrop, else none (no alert)."),
-    accuracyFloor: z.number().min(0, "must be in [0, 1]").max(1, "must be in [0, 1]").optional().describe("Alert when rolling accuracy falls below this absolute value. Default: observability.defaults.accuracyFloor, else none (no alert)."),
-    minFeedbackSamples: z.int("must be an integer").min(1, "must be ≥ 1").optional().describe("Labelled samples (1h) needed before an accuracy alert may fire. Default: canary.analysis.minFeedbackSamples, else 100."),
+    p99LatencyMs: z
+        .number()
+        .gt(0, "must be > 0")
+        .optional()
+        .describe("Alert when p99 latency (ms) stays above this. Default: canary.analysis.p99LatencyMs, else observability.defaults.p99LatencyMs."),
+    successRate: z
+        .number()
+        .gt(0, "must be in (0, 1]")
+        .max(1, "must be in (0, 1]")
+        .optional()
+        .describe("Alert when the 5xx ratio stays above 1 − this. Default: canary.analysis.successRate, else observability.defaults.successRate."),
+    maxAccuracyDrop: z
+        .number()
+        .min(0, "must be in [0, 1]")
+        .max(1, "must be in [0, 1]")
+        .optional()
+        .describe("Alert when accuracy falls more than this below the previous version's. Default: canary.analysis.maxAccuracyDrop, else none (no alert)."),
+    accuracyFloor: z
+        .number()
+        .min(0, "must be in [0, 1]")
+        .max(1, "must be in [0, 1]")
+        .optional()
+        .describe("Alert when rolling accuracy falls below this absolute value. Default: observability.defaults.accuracyFloor, else none (no alert)."),
+    minFeedbackSamples: z
+        .int("must be an integer")
+        .min(1, "must be ≥ 1")
+        .optional()
+        .describe("Labelled samples (1h) needed before an accuracy alert may fire. Default: canary.analysis.minFeedbackSamples, else 100."),
     maxRestarts: nonNegInt.optional().describe("Alert when a pod restarts more than this often in 30m. Default: observability.defaults.maxRestarts (3)."),
-    gpuUtilLowPercent: z.number().gt(0, "must be in (0, 100]").max(100, "must be in (0, 100]").optional().describe("GPU models: alert when DCGM_FI_DEV_GPU_UTIL stays below this for 1h. Default: observability.defaults.gpuUtilLowPercent (20)."),
-    gpuMemoryHighRatio: z.number().gt(0, "must be in (0, 1]").max(1, "must be in (0, 1]").optional().describe("GPU models: alert when framebuffer used/(used+free) stays above this for 30m. Default: observability.defaults.gpuMemoryHighRatio (0.95)."),
-    for: z.string().regex(/^\d+(s|m|h)$/, "must be a duration <n>s|m|h").optional().describe("How long an SLI alert's condition must hold. Default: observability.defaults.for (10m)."),
+    gpuUtilLowPercent: z
+        .number()
+        .gt(0, "must be in (0, 100]")
+        .max(100, "must be in (0, 100]")
+        .optional()
+        .describe("GPU models: alert when DCGM_FI_DEV_GPU_UTIL stays below this for 1h. Default: observability.defaults.gpuUtilLowPercent (20)."),
+    gpuMemoryHighRatio: z
+        .number()
+        .gt(0, "must be in (0, 1]")
+        .max(1, "must be in (0, 1]")
+        .optional()
+        .describe("GPU models: alert when framebuffer used/(used+free) stays above this for 30m. Default: observability.defaults.gpuMemoryHighRatio (0.95)."),
+    for: z
+        .string()
+        .regex(/^\d+(s|m|h)$/, "must be a duration <n>s|m|h")
+        .optional()
+        .describe("How long an SLI alert's condition must hold. Default: observability.defaults.for (10m)."),
 });
 
 export const modelSchema = z.strictObject({
-    name: dnsLabel.max(40, "must be at most 40 characters (derived object names add suffixes)").describe("Model name (DNS label), unique; names its repository, Service and workload."),
-    version: z.string().refine((v) => semver.valid(v) === v, "must be a semantic version such as 2.1.4 (no leading v)").describe("Model version (semver); the image tag is v<version>-<git sha>."),
-    image: z.union([buildSource, digestSource], { error: "must be either {build: {context, dockerfile?}} or {digest: \"sha256:…\"}" }).describe("Either `{build: {context, dockerfile?}}` (dev) or `{digest}` (promoted)."),
-    port: z.int().min(1024, "must be in 1024..65535 (the server runs as non-root)").max(65535).default(8080).describe("Container port serving HTTP and /metrics."),
+    name: dnsLabel
+        .max(40, "must be at most 40 characters (derived object names add suffixes)")
+        .describe("Model name (DNS label), unique; names its repository, Service and workload."),
+    version: z
+        .string()
+        .refine((v) => semver.valid(v) === v, "must be a semantic version such as 2.1.4 (no leading v)")
+        .describe("Model version (semver); the image tag is v<version>-<git sha>."),
+    image: z
+        .union([buildSource, digestSource], { error: 'must be either {build: {context, dockerfile?}} or {digest: "sha256:…"}' })
+        .describe("Either `{build: {context, dockerfile?}}` (dev) or `{digest}` (promoted)."),
+    port: z
+        .int()
+        .min(1024, "must be in 1024..65535 (the server runs as non-root)")
+        .max(65535)
+        .default(8080)
+        .describe("Container port serving HTTP and /metrics."),
     resources: z.strictObject({ cpu: quantity.describe("CPU request."), memory: quantity.describe("Memory request and limit.") }),
     gpu: z
         .strictObject({
@@ -203,19 +303,27 @@ export const modelSchema = z.strictObject({
     }),
     startupBudgetSeconds: z.int().min(10).max(3600).default(600).describe("Time the startup probe allows for loading weights."),
     canary: canarySchema.optional().describe("Argo Rollouts canary; omit for a plain Deployment."),
-    observability: observabilityOverridesSchema.optional().describe("Per-model alert thresholds; each overrides the canary analysis value and the fleet default."),
+    observability: observabilityOverridesSchema
+        .optional()
+        .describe("Per-model alert thresholds; each overrides the canary analysis value and the fleet default."),
 });
 
 export const rolloutsSchema = z.strictObject({
     prometheusUrl: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).describe("Prometheus the canary analysis queries."),
-    trafficRouting: z.enum(["none", "nginx", "istio"], { error: "must be 'none', 'nginx' or 'istio'" }).describe("How canary traffic is split: replica-weighted, nginx Ingress or Istio."),
+    trafficRouting: z
+        .enum(["none", "nginx", "istio"], { error: "must be 'none', 'nginx' or 'istio'" })
+        .describe("How canary traffic is split: replica-weighted, nginx Ingress or Istio."),
     timeScale: z
         .int()
         .min(1, "must be ≥ 1")
         .max(600, "must be ≤ 600")
         .default(1)
         .describe("Release rehearsals only: divide canary pauses, analysis intervals and the PromQL rate window by this factor. Must be 1 in production."),
-    ingressHost: z.string().regex(/^[a-z0-9.-]+$/).optional().describe("Base domain of canary models' nginx Ingress / Istio VirtualService hosts: `<model>.<ingressHost>`. Default: the in-cluster Service name."),
+    ingressHost: z
+        .string()
+        .regex(/^[a-z0-9.-]+$/)
+        .optional()
+        .describe("Base domain of canary models' nginx Ingress / Istio VirtualService hosts: `<model>.<ingressHost>`. Default: the in-cluster Service name."),
 });
 
 export const servingSchema = z
@@ -246,19 +354,59 @@ export const observabilitySchema = z
         alerts: z.boolean().default(true).describe("Declare the alerting rules (recording rules are always declared: the dashboard reads them)."),
         dashboards: z.boolean().optional().describe("Declare the Grafana dashboard ConfigMap. Default: true in production, false otherwise."),
         namespace: dnsLabel.optional().describe("Namespace of the rule and dashboard objects. Default: serving.namespace (which the program declares)."),
-        ruleLabels: z.record(z.string(), z.string()).default({}).describe("Labels of the PrometheusRule (or rule ConfigMap), e.g. {release: kube-prometheus-stack} for that Prometheus's ruleSelector."),
-        dashboardLabels: z.record(z.string(), z.string()).default({}).describe("Extra labels of the dashboard ConfigMap; `grafana_dashboard: \"1\"` (the sidecar's label) is always set."),
-        folder: z.string().trim().min(1, "must be a non-empty folder name").default("model-fleet").describe("Grafana folder of the dashboard (sidecar annotation `grafana_folder`)."),
-        datasource: z.string().trim().min(1, "must be a datasource uid").default("prometheus").describe("uid of the Grafana Prometheus datasource the panels query."),
+        ruleLabels: z
+            .record(z.string(), z.string())
+            .default({})
+            .describe("Labels of the PrometheusRule (or rule ConfigMap), e.g. {release: kube-prometheus-stack} for that Prometheus's ruleSelector."),
+        dashboardLabels: z
+            .record(z.string(), z.string())
+            .default({})
+            .describe('Extra labels of the dashboard ConfigMap; `grafana_dashboard: "1"` (the sidecar\'s label) is always set.'),
+        folder: z
+            .string()
+            .trim()
+            .min(1, "must be a non-empty folder name")
+            .default("model-fleet")
+            .describe("Grafana folder of the dashboard (sidecar annotation `grafana_folder`)."),
+        datasource: z
+            .string()
+            .trim()
+            .min(1, "must be a datasource uid")
+            .default("prometheus")
+            .describe("uid of the Grafana Prometheus datasource the panels query."),
         defaults: z
             .strictObject({
                 p99LatencyMs: z.number().gt(0, "must be > 0").default(1000).describe("p99 latency alert (ms) for models without a canary or override."),
-                successRate: z.number().gt(0, "must be in (0, 1]").max(1, "must be in (0, 1]").default(0.99).describe("Error-ratio alert fires above 1 − this, for models without a canary or override."),
-                accuracyFloor: z.number().min(0, "must be in [0, 1]").max(1, "must be in [0, 1]").optional().describe("Absolute accuracy floor of every model without an override; unset: no floor alert."),
+                successRate: z
+                    .number()
+                    .gt(0, "must be in (0, 1]")
+                    .max(1, "must be in (0, 1]")
+                    .default(0.99)
+                    .describe("Error-ratio alert fires above 1 − this, for models without a canary or override."),
+                accuracyFloor: z
+                    .number()
+                    .min(0, "must be in [0, 1]")
+                    .max(1, "must be in [0, 1]")
+                    .optional()
+                    .describe("Absolute accuracy floor of every model without an override; unset: no floor alert."),
                 maxRestarts: nonNegInt.default(3).describe("Pod restarts allowed in 30m."),
-                gpuUtilLowPercent: z.number().gt(0, "must be in (0, 100]").max(100, "must be in (0, 100]").default(20).describe("GPU utilisation (%) below which a GPU model's pod is under-used (1h)."),
-                gpuMemoryHighRatio: z.number().gt(0, "must be in (0, 1]").max(1, "must be in (0, 1]").default(0.95).describe("Framebuffer used share above which a GPU model's pod alerts (30m)."),
-                for: z.string().regex(/^\d+(s|m|h)$/, "must be a duration <n>s|m|h").default("10m").describe("How long an SLI alert's condition must hold."),
+                gpuUtilLowPercent: z
+                    .number()
+                    .gt(0, "must be in (0, 100]")
+                    .max(100, "must be in (0, 100]")
+                    .default(20)
+                    .describe("GPU utilisation (%) below which a GPU model's pod is under-used (1h)."),
+                gpuMemoryHighRatio: z
+                    .number()
+                    .gt(0, "must be in (0, 1]")
+                    .max(1, "must be in (0, 1]")
+                    .default(0.95)
+                    .describe("Framebuffer used share above which a GPU model's pod alerts (30m)."),
+                for: z
+                    .string()
+                    .regex(/^\d+(s|m|h)$/, "must be a duration <n>s|m|h")
+                    .default("10m")
+                    .describe("How long an SLI alert's condition must hold."),
             })
             .prefault({})
             .describe("Fleet-wide alert thresholds; a model's canary analysis and `models[].observability` override them."),
@@ -274,7 +422,10 @@ export const configSchema = z.strictObject({
     cluster: clusterSchema.describe("The existing cluster the fleet runs on."),
     addons: addonsSchema.describe("Cluster add-ons the program installs; turn off what the cluster already runs."),
     registry: registrySchema.describe("Where model images live, and how long."),
-    gpuPools: z.array(gpuPoolSchema).default([]).describe("GPU pools: EKS managed node groups, or existing nodes selected by labels on a `kubeconfig` cluster."),
+    gpuPools: z
+        .array(gpuPoolSchema)
+        .default([])
+        .describe("GPU pools: EKS managed node groups, or existing nodes selected by labels on a `kubeconfig` cluster."),
     models: z.array(modelSchema).min(1, "must declare at least one model").describe("The models this stack serves."),
     rollouts: rolloutsSchema.describe("Argo Rollouts canary analysis and traffic routing."),
     serving: servingSchema.describe("Namespaces and scraping of the model workloads."),

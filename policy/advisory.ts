@@ -52,12 +52,15 @@ export const podTopologySpread: ResourceValidationPolicy = {
     enforcementLevel: "advisory",
     severity: "low",
     remediationSteps: SPREAD_REMEDIATION,
-    validateResource: validateWorkloads((w, _args, report) => {
-        const constraints = w.podSpec.topologySpreadConstraints;
-        if (!Array.isArray(constraints) || constraints.length === 0) {
-            report(violation("the pod template has no topologySpreadConstraints, so one zone or node can hold every replica.", SPREAD_REMEDIATION));
-        }
-    }, { types: REPLICATED_TYPES }),
+    validateResource: validateWorkloads(
+        (w, _args, report) => {
+            const constraints = w.podSpec.topologySpreadConstraints;
+            if (!Array.isArray(constraints) || constraints.length === 0) {
+                report(violation("the pod template has no topologySpreadConstraints, so one zone or node can hold every replica.", SPREAD_REMEDIATION));
+            }
+        },
+        { types: REPLICATED_TYPES },
+    ),
 };
 
 const GPU_LIMITS_REMEDIATION = "set the GPU resource in `resources.limits` to the same count as in `resources.requests` (or only in limits).";

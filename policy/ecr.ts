@@ -108,9 +108,7 @@ export const ecrLifecyclePolicy: StackValidationPolicy = {
         }
         const policies = args.resources.filter((r) => r.type === ECR_LIFECYCLE_POLICY);
         const coveredNames = new Set(policies.map((p) => p.props.repository).filter((n) => typeof n === "string"));
-        const coveredUrns = new Set(
-            policies.flatMap((p) => arr<PolicyResource>(p.propertyDependencies?.repository)).map((d) => d.urn),
-        );
+        const coveredUrns = new Set(policies.flatMap((p) => arr<PolicyResource>(p.propertyDependencies?.repository)).map((d) => d.urn));
         for (const repo of repos) {
             if (coveredNames.has(repositoryName(repo)) || coveredUrns.has(repo.urn)) continue;
             report(violation(`ECR repository ${JSON.stringify(repositoryName(repo))} has no lifecycle policy.`, LIFECYCLE_REMEDIATION), repo.urn);

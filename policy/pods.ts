@@ -78,7 +78,10 @@ export const podRunAsNonRoot: ResourceValidationPolicy = {
             const nonRoot = sc.runAsNonRoot ?? pod.runAsNonRoot;
             const uid = sc.runAsUser ?? pod.runAsUser;
             if (nonRoot !== true) {
-                const why = sc.runAsNonRoot === false ? "sets securityContext.runAsNonRoot: false" : "does not set runAsNonRoot: true (container or pod securityContext)";
+                const why =
+                    sc.runAsNonRoot === false
+                        ? "sets securityContext.runAsNonRoot: false"
+                        : "does not set runAsNonRoot: true (container or pod securityContext)";
                 report(violation(`${ref.label} ${why}.`, NON_ROOT_REMEDIATION));
             }
             if (uid === 0 || uid === "0") {
@@ -113,8 +116,7 @@ export const containerNoPrivilegeEscalation: ResourceValidationPolicy = {
 };
 
 const READ_ONLY_REMEDIATION =
-    "set `securityContext.readOnlyRootFilesystem: true` on every container and mount an `emptyDir` wherever the " +
-    "process must write (e.g. /tmp).";
+    "set `securityContext.readOnlyRootFilesystem: true` on every container and mount an `emptyDir` wherever the " + "process must write (e.g. /tmp).";
 
 export const containerReadOnlyRootFilesystem: ResourceValidationPolicy = {
     name: "container-read-only-root-filesystem",

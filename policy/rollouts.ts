@@ -47,16 +47,18 @@ export const rolloutCanaryAnalysis: ResourceValidationPolicy = {
 
         if (firstStepGate !== -1) {
             report(
-                violation(
-                    `the canary's first analysis step (steps[${firstStepGate}]) comes after traffic reaches 100% (steps[${fullAt}]).`,
-                    GATE_REMEDIATION,
-                ),
+                violation(`the canary's first analysis step (steps[${firstStepGate}]) comes after traffic reaches 100% (steps[${fullAt}]).`, GATE_REMEDIATION),
             );
         } else if (hasTemplates(background)) {
             const start = Number(obj(background).startingStep ?? 0);
             report(violation(`the canary's background analysis starts at step ${start}, when traffic has already reached 100%.`, GATE_REMEDIATION));
         } else {
-            report(violation("the canary has no analysis gate (no `analysis` step and no background `strategy.canary.analysis` with templates).", GATE_REMEDIATION));
+            report(
+                violation(
+                    "the canary has no analysis gate (no `analysis` step and no background `strategy.canary.analysis` with templates).",
+                    GATE_REMEDIATION,
+                ),
+            );
         }
     }),
 };

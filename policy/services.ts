@@ -11,9 +11,7 @@ export const SERVICE = "kubernetes:core/v1:Service";
 export const SCHEME_ANNOTATION = "service.beta.kubernetes.io/aws-load-balancer-scheme";
 export const LEGACY_INTERNAL_ANNOTATION = "service.beta.kubernetes.io/aws-load-balancer-internal";
 
-const LB_REMEDIATION =
-    `annotate the Service with \`${SCHEME_ANNOTATION}: internal\`, or use a ClusterIP Service behind the ` +
-    "internal ingress controller.";
+const LB_REMEDIATION = `annotate the Service with \`${SCHEME_ANNOTATION}: internal\`, or use a ClusterIP Service behind the ` + "internal ingress controller.";
 
 export const serviceInternalLoadBalancer: ResourceValidationPolicy = {
     name: "service-internal-load-balancer",
@@ -30,7 +28,12 @@ export const serviceInternalLoadBalancer: ResourceValidationPolicy = {
         const legacy = String(annotations[LEGACY_INTERNAL_ANNOTATION] ?? "").toLowerCase();
         if (scheme === "internal") return;
         if (scheme !== undefined) {
-            report(violation(`LoadBalancer Service has ${SCHEME_ANNOTATION}: ${JSON.stringify(scheme)}; it would be reachable from outside the VPC.`, LB_REMEDIATION));
+            report(
+                violation(
+                    `LoadBalancer Service has ${SCHEME_ANNOTATION}: ${JSON.stringify(scheme)}; it would be reachable from outside the VPC.`,
+                    LB_REMEDIATION,
+                ),
+            );
             return;
         }
         if (legacy === "true") return;

@@ -5,7 +5,6 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
-import * as YAML from "yaml";
 import { z } from "zod";
 import { gpuPoolSchema } from "../config/schema";
 import { ClusterState, readState, sandboxPaths, SandboxPaths, startCluster, stopCluster } from "./cluster/controlPlane";
@@ -15,6 +14,7 @@ import { isAlive } from "./cluster/processes";
 import { formatRows, podRows } from "./cluster/view";
 import { prepareEngine, REPO_ROOT, sandboxStack } from "./stack";
 import { toolPath } from "./tools/build";
+import { readFleetConfig, stackFilePath } from "../tools/stackFile";
 
 const USAGE = `usage: npm run sandbox -- up [--stack local] | status | down
   up      start etcd, kube-apiserver, controller manager, scheduler, kwok, the Argo Rollouts controller and the
@@ -26,12 +26,11 @@ export const SANDBOX_DIR = path.join(REPO_ROOT, "out", "sandbox");
 
 /** The GPU pools of a stack file (the sandbox fakes their nodes). */
 export function stackPools(stack: string): SandboxPool[] {
-    const file = path.join(REPO_ROOT, `Pulumi.${stack}.yaml`);
+    const file = stackFilePath(stack);
     if (!fs.existsSync(file)) {
         throw new Error(`no stack file ${path.relative(REPO_ROOT, file)}`);
     }
-    const raw = YAML.parse(fs.readFileSync(file, "utf8"))?.config?.["model-fleet:gpuPools"] ?? [];
-    return z.array(gpuPoolSchema).parse(raw);
+    return z.array(gpuPoolSchema).parse(readFleetConfig(stack).config.gpuPools ?? []);
 }
 
 /** A recorded sandbox whose processes still run. */
@@ -50,7 +49,9 @@ async function up(stack: string): Promise<number> {
     const paths = sandboxPaths(SANDBOX_DIR);
     const running = runningSandbox(paths);
     if (running) {
-        console.error(`a sandbox is already running (stack ${running.stack}, started ${running.startedAt}); nothing was changed. Stop it with \`npm run sandbox -- down\`.`);
+        console.error(
+            `a sandbox is already running (stack ${running.stack}, started ${running.startedAt}); nothing was changed. Stop it with \`npm run sandbox -- down\`.`,
+        );
         return 1;
     }
     const t0 = Date.now();
@@ -68,7 +69,9 @@ async function up(stack: string): Promise<number> {
         const res = await s.up({ onOutput: (o) => process.stdout.write(o), color: "never" });
         log(`pulumi up: ${res.summary.result} in ${((Date.now() - t1) / 1000).toFixed(1)} s (${JSON.stringify(res.summary.resourceChanges)})`);
     } catch (e) {
-        log(`pulumi up failed; the cluster is still running for inspection (\`npm run sandbox -- status\`, logs in ${path.relative(REPO_ROOT, paths.logs)}); \`npm run sandbox -- down\` removes it`);
+        log(
+            `pulumi up failed; the cluster is still running for inspection (\`npm run sandbox -- status\`, logs in ${path.relative(REPO_ROOT, paths.logs)}); \`npm run sandbox -- down\` removes it`,
+        );
         throw e;
     }
     console.log(await podView(paths));

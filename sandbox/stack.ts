@@ -19,9 +19,9 @@ import { LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation"
 import { binDir, toolPath } from "./tools/build";
 import { toolSpec } from "./tools/manifest";
 import { SandboxPaths } from "./cluster/controlPlane";
+import { PROJECT, REPO_ROOT } from "../tools/stackFile";
 
-export const REPO_ROOT = path.resolve(__dirname, "..");
-export const PROJECT = "model-fleet";
+export { PROJECT, REPO_ROOT };
 /** Passphrase of the sandbox stacks' secrets (a throwaway local stack; it encrypts the Harbor stub's password). */
 export const SANDBOX_PASSPHRASE = "model-fleet-sandbox";
 export const POLICY_DIR = path.join(REPO_ROOT, "policy");
@@ -67,11 +67,10 @@ export function prepareEngine(paths: SandboxPaths, stack: string, caCert: string
         PATH: [pulumiBin, process.env.PATH ?? ""].join(path.delimiter),
     };
     const k8sProvider = toolSpec("pulumi-resource-kubernetes");
-    execFileSync(
-        toolPath("pulumi"),
-        ["plugin", "install", "resource", "kubernetes", k8sProvider.version, "--file", toolPath("pulumi-resource-kubernetes")],
-        { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] },
-    );
+    execFileSync(toolPath("pulumi"), ["plugin", "install", "resource", "kubernetes", k8sProvider.version, "--file", toolPath("pulumi-resource-kubernetes")], {
+        env: { ...process.env, ...env },
+        stdio: ["ignore", "pipe", "pipe"],
+    });
     return { pulumiHome, workDir, env, policyPack };
 }
 
@@ -79,7 +78,11 @@ export function prepareEngine(paths: SandboxPaths, stack: string, caCert: string
 function fleetProgram(): () => Promise<Record<string, unknown>> {
     return async () => {
         for (const key of Object.keys(require.cache)) {
-            if (key.startsWith(REPO_ROOT + path.sep) && !key.includes(`${path.sep}node_modules${path.sep}`) && !key.startsWith(path.join(REPO_ROOT, "sandbox"))) {
+            if (
+                key.startsWith(REPO_ROOT + path.sep) &&
+                !key.includes(`${path.sep}node_modules${path.sep}`) &&
+                !key.startsWith(path.join(REPO_ROOT, "sandbox"))
+            ) {
                 delete require.cache[key];
             }
         }

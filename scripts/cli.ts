@@ -17,8 +17,8 @@ import * as os from "os";
 import * as path from "path";
 import { parseArgs } from "util";
 
-export { CONFIG_NAMESPACE, fleetConfigOf, readFleetConfig, readStackDocument, REPO_ROOT, stackFilePath, stackNameOf } from "./stackFile";
-export type { StackDocument } from "./stackFile";
+export { CONFIG_NAMESPACE, fleetConfigOf, readFleetConfig, readStackDocument, REPO_ROOT, stackFilePath, stackNameOf } from "../tools/stackFile";
+export type { StackDocument } from "../tools/stackFile";
 
 /** A bad invocation: printed with a pointer to `--help`, exit code 2. */
 export class UsageError extends Error {
@@ -47,7 +47,13 @@ export interface OptionSpec {
     help: string;
 }
 
-type ValueOf<S extends OptionSpec> = S["type"] extends "boolean" ? (S["multiple"] extends true ? boolean[] : boolean) : S["multiple"] extends true ? string[] : string;
+type ValueOf<S extends OptionSpec> = S["type"] extends "boolean"
+    ? S["multiple"] extends true
+        ? boolean[]
+        : boolean
+    : S["multiple"] extends true
+      ? string[]
+      : string;
 
 /** Parsed flags: each declared option's value, `undefined` when not given. */
 export type Values<O extends Record<string, OptionSpec>> = { [K in keyof O]: ValueOf<O[K]> | undefined };
@@ -132,7 +138,10 @@ export function command<O extends Record<string, OptionSpec>>(spec: CommandSpec<
             let values: Record<string, unknown>;
             try {
                 const options = Object.fromEntries(
-                    Object.entries(all).map(([name, o]) => [name, { type: o.type, ...(o.multiple ? { multiple: true } : {}), ...(o.short ? { short: o.short } : {}) }]),
+                    Object.entries(all).map(([name, o]) => [
+                        name,
+                        { type: o.type, ...(o.multiple ? { multiple: true } : {}), ...(o.short ? { short: o.short } : {}) },
+                    ]),
                 );
                 values = parseArgs({ args: [...argv], options: options as any, strict: true, allowPositionals: false }).values;
             } catch (e) {
@@ -202,7 +211,14 @@ export function reportError(cmd: Command<any>, e: unknown): number {
 /** Columns padded to their widest cell, two spaces apart, trailing spaces trimmed. */
 export function table(rows: string[][]): string {
     const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => (r[c] ?? "").length)));
-    return rows.map((r) => r.map((cell, c) => (cell ?? "").padEnd(widths[c])).join("  ").trimEnd()).join("\n");
+    return rows
+        .map((r) =>
+            r
+                .map((cell, c) => (cell ?? "").padEnd(widths[c]))
+                .join("  ")
+                .trimEnd(),
+        )
+        .join("\n");
 }
 
 // ---------------------------------------------------------------------------------------------------------------

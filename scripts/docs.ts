@@ -1,6 +1,6 @@
 /**
  * `npm run docs`: writes docs/config-reference.md, whole, from the schema (config/reference.ts), with examples from
- * the real stack files. tests/readme.spec.ts fails when the file is stale.
+ * the real stack files. tests/docs/readme.spec.ts fails when the file is stale.
  */
 import * as fs from "fs";
 import * as path from "path";
@@ -41,7 +41,7 @@ export function renderConfigReference(): string {
         "# Config reference",
         "",
         "Generated from `config/schema.ts` by `npm run docs` (`config/reference.ts`), with examples taken from",
-        `${EXAMPLE_FILES.map((f) => `\`${f}\``).join(", ")}; \`tests/readme.spec.ts\` fails when this file is stale.`,
+        `${EXAMPLE_FILES.map((f) => `\`${f}\``).join(", ")}; \`tests/docs/readme.spec.ts\` fails when this file is stale.`,
         `Keys are under \`${CONFIG_NAMESPACE}:\`; \`aws:region\` is also required. How the values are checked:`,
         "[config validation](design/config-validation.md).",
         "",

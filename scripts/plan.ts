@@ -1,7 +1,7 @@
 /**
  * `npm run plan -- --stack <name> [--config <file>] [--out <dir>]`
  *
- * Runs the program offline under the mock runtime (tests/harness.ts: the same harness the tests use) with the
+ * Runs the program offline under the mock runtime (tools/harness.ts: the same harness the tests use) with the
  * stack's `Pulumi.<stack>.yaml`, prints a summary a reviewer can read, and writes every declared resource to
  * `out/<stack>/resources.json` and every Kubernetes object as YAML under `out/<stack>/k8s/`. No Pulumi CLI,
  * credentials or cluster needed. Exits non-zero with the config error when the config is bad.
@@ -9,7 +9,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
-import { k8sObjects, maskSecretValues, MockResource, runStack, StackRun } from "../tests/harness";
+import { k8sObjects, maskSecretValues, MockResource, runStack, StackRun } from "../tools/harness";
 import { command, REPO_ROOT, runMain, table } from "./cli";
 
 export const planCommand = command({
@@ -77,6 +77,23 @@ export async function plan(stack: string, opts: { configFile?: string; outRoot?:
 }
 
 /** The human summary printed by `npm run plan`. */
+/** The traffic weights of rendered Argo canary steps: `5 → 25 → 50` (empty when there are none). */
+export function weightsOf(steps: Array<Record<string, any>> | undefined): string {
+    return (steps ?? []).flatMap((s) => (s.setWeight !== undefined ? [String(s.setWeight)] : [])).join(" → ");
+}
+
+/** Rendered Argo canary steps, one token each: `5% → pause 300s → analysis(a, b) → …`. */
+export function renderedSteps(steps: Array<Record<string, any>> | undefined): string {
+    return (steps ?? [])
+        .map((s) => {
+            if (s.setWeight !== undefined) return `${s.setWeight}%`;
+            if (s.pause !== undefined) return s.pause.duration === undefined ? "pause (until promoted)" : `pause ${s.pause.duration}`;
+            if (s.analysis !== undefined) return `analysis(${(s.analysis.templates ?? []).map((t: any) => t.templateName).join(", ")})`;
+            return Object.keys(s).join("+");
+        })
+        .join(" → ");
+}
+
 export function summary(result: PlanResult): string {
     const lines: string[] = [];
     const o = result.outputs;
@@ -96,7 +113,7 @@ export function summary(result: PlanResult): string {
                 m.gpu ?? "-",
                 `${m.minReplicas}–${m.maxReplicas}`,
                 m.workload ?? "-",
-                m.canarySteps && m.canarySteps.length ? m.canarySteps.join(" → ") : "-",
+                weightsOf(o.canaries?.[name]?.steps) || "-",
             ]);
         }
         lines.push(table(rows).replace(/^/gm, "  "));
@@ -107,13 +124,17 @@ export function summary(result: PlanResult): string {
         lines.push(formatCapacity(o.gpuCapacity).replace(/^/gm, "  "));
         for (const p of Object.values<any>(o.gpuCapacity)) {
             if (p.recommendedLayout) {
-                lines.push(`  ${p.pool}: layout ${JSON.stringify(p.recommendedLayout.layout)} would need ${p.recommendedLayout.gpusNeeded} GPU(s) instead of ${p.gpusNeeded}`);
+                lines.push(
+                    `  ${p.pool}: layout ${JSON.stringify(p.recommendedLayout.layout)} would need ${p.recommendedLayout.gpusNeeded} GPU(s) instead of ${p.gpusNeeded}`,
+                );
             }
             const r = p.recommendedLayouts;
             if (r) {
                 const layouts = r.layouts.map((g: any) => `${g.gpus} × ${JSON.stringify(g.layout)}`).join(" + ");
                 const nodes = r.nodesNeeded === undefined ? "" : `, ${r.nodesNeeded} node(s) with one per-GPU template`;
-                lines.push(`  ${p.pool}: per-GPU layouts would need ${r.gpusNeeded} GPU(s)${nodes} (${Math.round(r.sliceUtilisation * 100)}% slice use): ${layouts}`);
+                lines.push(
+                    `  ${p.pool}: per-GPU layouts would need ${r.gpusNeeded} GPU(s)${nodes} (${Math.round(r.sliceUtilisation * 100)}% slice use): ${layouts}`,
+                );
             }
         }
     }
@@ -126,7 +147,10 @@ export function summary(result: PlanResult): string {
         lines.push("");
         lines.push("Canary exposure:");
         for (const [name, c] of Object.entries<any>(o.canaries)) {
-            lines.push(`  ${name}: rollout ${c.rolloutName}, first gate at ${c.exposure?.firstGateWeight}% traffic, ≥ ${c.exposure?.minSecondsToFull}s to 100%`);
+            lines.push(
+                `  ${name}: rollout ${c.rolloutName}, first gate at ${c.exposure?.firstGateWeight}% traffic, ≥ ${c.exposure?.minSecondsToFull}s to 100%`,
+            );
+            lines.push(`    steps: ${renderedSteps(c.steps)}`);
         }
     }
     if (result.warnings.length > 0) {
@@ -135,7 +159,9 @@ export function summary(result: PlanResult): string {
         for (const w of result.warnings) lines.push(`  ! ${w}`);
     }
     lines.push("");
-    lines.push(`Wrote ${path.relative(process.cwd(), result.outDir)}/resources.json, outputs.json and ${result.files.length - 2} Kubernetes objects under k8s/.`);
+    lines.push(
+        `Wrote ${path.relative(process.cwd(), result.outDir)}/resources.json, outputs.json and ${result.files.length - 2} Kubernetes objects under k8s/.`,
+    );
     return lines.join("\n");
 }
 

@@ -16,7 +16,7 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { EvaluateOptions, Evaluation, PackConfig, PlannedResource, evaluate, formatReport, mandatoryViolations } from "../policy/evaluate";
+import { EvaluateOptions, Evaluation, PackConfig, PlannedResource, evaluate, formatReport, mandatoryViolations } from "../tools/policy/evaluate";
 import { policies } from "../policy/policies";
 import { command, REPO_ROOT, runMain, UsageError, Values } from "./cli";
 
@@ -76,7 +76,10 @@ export async function checkStack(
     const stackTags = stackTagsFor(outputs, opts.tags);
     const evalOpts: EvaluateOptions = { stack, stackTags, config: opts.policyConfig };
     const evaluation = await evaluate(policies, resources, evalOpts);
-    const tagText = Object.entries(stackTags).map(([k, v]) => `${k}=${v}`).join(", ") || "none";
+    const tagText =
+        Object.entries(stackTags)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(", ") || "none";
     const heading = `Policy pack model-fleet on stack ${stack}: ${resources.length} resources, stack tags: ${tagText}`;
     return { evaluation, stackTags, report: formatReport(evaluation, policies, heading, evalOpts), failed: mandatoryViolations(evaluation).length > 0 };
 }
@@ -112,7 +115,11 @@ export function parseArgs(argv: string[]): Args {
 }
 
 /** The stack's planned resources and outputs: from `out/<stack>/`, or from a fresh plan. */
-async function loadPlan(stack: string, replan: boolean, outRoot: string): Promise<{ resources: PlannedResource[]; outputs?: Record<string, unknown>; source: string }> {
+async function loadPlan(
+    stack: string,
+    replan: boolean,
+    outRoot: string,
+): Promise<{ resources: PlannedResource[]; outputs?: Record<string, unknown>; source: string }> {
     const dir = path.join(outRoot, stack);
     const resourcesFile = path.join(dir, "resources.json");
     if (replan || !fs.existsSync(resourcesFile)) {
@@ -132,7 +139,9 @@ async function main(args: Args): Promise<number> {
     const { resources, outputs, source } = await loadPlan(args.stack, args.plan, args.out ?? path.join(REPO_ROOT, "out"));
     const result = await checkStack(args.stack, resources, outputs, { tags: args.tags, policyConfig });
     if (args.json) {
-        console.log(JSON.stringify({ stack: args.stack, stackTags: result.stackTags, failed: result.failed, violations: result.evaluation.violations }, null, 2));
+        console.log(
+            JSON.stringify({ stack: args.stack, stackTags: result.stackTags, failed: result.failed, violations: result.evaluation.violations }, null, 2),
+        );
     } else {
         console.log(`Resources from ${source}`);
         console.log(result.report);

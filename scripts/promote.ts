@@ -9,7 +9,7 @@
 import { execFileSync } from "child_process";
 import * as path from "path";
 import { isDeepStrictEqual } from "util";
-import { applyConfigSets, modelsFromStackFile, planPromotion, PromotionError, PromotionSource } from "../components/image/promote";
+import { applyConfigSets, modelsFromStackFile, planPromotion, PromotionError, PromotionSource } from "./promotion";
 import { command, PULUMI_CLI_HINTS, readStackDocument, REPO_ROOT, requireTool, runMain, stackFilePath, ToolRequest, UsageError, Values } from "./cli";
 
 export const promoteCommand = command({
@@ -46,12 +46,20 @@ function pulumiCli(purpose: string, instead: string[]): string {
     return found.path;
 }
 
+/** Runs the Pulumi CLI; a failure (not logged in, no such stack) is a PromotionError naming the command, no stack trace. */
 function pulumi(cli: string, args: string[], capture: boolean): string {
-    return execFileSync(cli, args, {
-        cwd: REPO_ROOT,
-        encoding: "utf8",
-        stdio: capture ? ["ignore", "pipe", "inherit"] : "inherit",
-    }) as unknown as string;
+    try {
+        return execFileSync(cli, args, {
+            cwd: REPO_ROOT,
+            encoding: "utf8",
+            stdio: capture ? ["ignore", "pipe", "inherit"] : "inherit",
+        }) as unknown as string;
+    } catch (e: any) {
+        const why = e?.status !== undefined ? `exited ${e.status} (its error is printed above)` : String(e?.message ?? e);
+        throw new PromotionError(
+            `\`pulumi ${args.join(" ")}\` ${why}: log the CLI in (\`pulumi login\`, or PULUMI_ACCESS_TOKEN) and check the stack name, or promote an explicit --digest`,
+        );
+    }
 }
 
 function main(values: Values<typeof promoteCommand.spec.options>): number {

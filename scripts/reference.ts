@@ -11,73 +11,24 @@
  * `npm run reference:fetch` downloads every pinned file into `.reference/` and checks its SHA-256 (files already
  * there with the right checksum are kept). Nothing here reads a reference file when it is imported.
  */
-import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
-import { command, REPO_ROOT, runMain } from "./cli";
+import { command, runMain } from "./cli";
+import { FETCHED_REFERENCE_DIR, ReferencePin, REFERENCE_DIR_ENV, referencePins, REFERENCE_LOCK, sha256 } from "../tools/reference";
 
-/** The lock file of the pins, at the repository root. */
-export const REFERENCE_LOCK = path.join(REPO_ROOT, "reference.lock.json");
-/** Where `npm run reference:fetch` puts the files (git-ignored). */
-export const FETCHED_REFERENCE_DIR = path.join(REPO_ROOT, ".reference");
-export const REFERENCE_DIR_ENV = "MODEL_FLEET_REFERENCE_DIR";
-export const FETCH_COMMAND = "npm run reference:fetch";
-
-export interface ReferencePin {
-    /** Path under the reference directory, `/`-separated (`charts/gpu-operator/values.yaml`). */
-    path: string;
-    /** Raw URL at a pinned commit or tag. */
-    url: string;
-    /** Hex SHA-256 of the file's bytes. */
-    sha256: string;
-}
-
-/** The pins of reference.lock.json (read on each call; small). */
-export function referencePins(lockFile = REFERENCE_LOCK): ReferencePin[] {
-    const lock = JSON.parse(fs.readFileSync(lockFile, "utf8"));
-    if (!Array.isArray(lock?.files)) throw new Error(`${lockFile}: no "files" list`);
-    return lock.files as ReferencePin[];
-}
-
-export interface ReferenceSource {
-    dir: string;
-    /** How the user would name it: `$MODEL_FLEET_REFERENCE_DIR`, `../shared/reference`, `.reference/`. */
-    label: string;
-}
-
-/** The places searched, in order (whether or not they exist). */
-export function referenceSources(env: NodeJS.ProcessEnv = process.env): ReferenceSource[] {
-    const sources: ReferenceSource[] = [];
-    const fromEnv = env[REFERENCE_DIR_ENV];
-    if (fromEnv) sources.push({ dir: path.resolve(fromEnv), label: `$${REFERENCE_DIR_ENV}` });
-    sources.push({ dir: path.resolve(REPO_ROOT, "..", "shared", "reference"), label: "../shared/reference" });
-    sources.push({ dir: FETCHED_REFERENCE_DIR, label: ".reference/" });
-    return sources;
-}
-
-/** Absolute path of a reference file from the first place that has it, or undefined. */
-export function findReferenceFile(file: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
-    for (const { dir } of referenceSources(env)) {
-        const p = path.join(dir, ...file.split("/"));
-        if (fs.existsSync(p) && fs.statSync(p).isFile()) return p;
-    }
-    return undefined;
-}
-
-/** The first existing directory among the places searched. */
-export function firstReferenceSource(env: NodeJS.ProcessEnv = process.env): ReferenceSource | undefined {
-    return referenceSources(env).find((s) => fs.existsSync(s.dir) && fs.statSync(s.dir).isDirectory());
-}
-
-/** One line: which files are missing, where they were looked for, and the command that fetches them. */
-export function missingReferenceMessage(files: readonly string[], env: NodeJS.ProcessEnv = process.env): string {
-    const where = referenceSources(env).map((s) => s.label).join(", ");
-    return `upstream reference data missing (${files.join(", ")}; looked in ${where}): run \`${FETCH_COMMAND}\``;
-}
-
-export function sha256(data: Buffer | string): string {
-    return crypto.createHash("sha256").update(data).digest("hex");
-}
+export {
+    FETCH_COMMAND,
+    FETCHED_REFERENCE_DIR,
+    findReferenceFile,
+    firstReferenceSource,
+    missingReferenceMessage,
+    REFERENCE_DIR_ENV,
+    REFERENCE_LOCK,
+    referencePins,
+    referenceSources,
+    sha256,
+} from "../tools/reference";
+export type { ReferencePin, ReferenceSource } from "../tools/reference";
 
 /** Downloads a URL's bytes (injectable for tests). */
 export type Downloader = (url: string) => Promise<Buffer>;
@@ -111,7 +62,9 @@ export interface FetchReport {
  * Downloads every pin into `dest` (default `.reference/`), checking its SHA-256; a file already there with the pinned
  * checksum is kept. A download that fails or does not match leaves no file behind. Never throws for one file.
  */
-export async function fetchReference(opts: { dest?: string; pins?: ReferencePin[]; download?: Downloader; log?: (line: string) => void } = {}): Promise<FetchReport> {
+export async function fetchReference(
+    opts: { dest?: string; pins?: ReferencePin[]; download?: Downloader; log?: (line: string) => void } = {},
+): Promise<FetchReport> {
     const dest = opts.dest ?? FETCHED_REFERENCE_DIR;
     const download = opts.download ?? httpDownload;
     const log = opts.log ?? (() => undefined);
@@ -170,7 +123,9 @@ if (require.main === module) {
         console.log(`Fetching the upstream files pinned in ${path.relative(process.cwd(), REFERENCE_LOCK) || REFERENCE_LOCK} into ${dest}`);
         const report = await fetchReference({ dest, log: (line) => console.log(`  ${line}`) });
         if (report.failed.length === 0) {
-            console.log(`${report.fetched.length} fetched, ${report.kept.length} already there: all ${report.fetched.length + report.kept.length} match their pinned SHA-256.`);
+            console.log(
+                `${report.fetched.length} fetched, ${report.kept.length} already there: all ${report.fetched.length + report.kept.length} match their pinned SHA-256.`,
+            );
             return 0;
         }
         console.error(

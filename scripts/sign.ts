@@ -105,11 +105,18 @@ function readInputs(values: Opts): SigningInputs & { stack?: string } {
             name: "pulumi",
             title: "the Pulumi CLI",
             purpose: `to read stack ${stack}'s outputs`,
-            instead: ["save the outputs where the CLI is set up (`pulumi stack output --stack <name> --json --show-secrets > outputs.json`) and pass --outputs outputs.json", ...PULUMI_CLI_HINTS],
+            instead: [
+                "save the outputs where the CLI is set up (`pulumi stack output --stack <name> --json --show-secrets > outputs.json`) and pass --outputs outputs.json",
+                ...PULUMI_CLI_HINTS,
+            ],
         };
         const cli = requireTool(signCommand, req).path;
         // --show-secrets: on a kubeconfig stack the key reference is a Pulumi secret. It is read, never printed.
-        const out = execFileSync(cli, ["stack", "output", "--stack", stack, "--json", "--show-secrets"], { cwd: REPO_ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
+        const out = execFileSync(cli, ["stack", "output", "--stack", stack, "--json", "--show-secrets"], {
+            cwd: REPO_ROOT,
+            encoding: "utf8",
+            stdio: ["ignore", "pipe", "inherit"],
+        });
         try {
             outputs = JSON.parse(out);
         } catch {
@@ -165,13 +172,16 @@ function main(values: Opts): number {
                 // The stack's PEM would go to a temp file that is gone when the commands are read: name it signing.pub.
                 const fromPem = values.key === undefined && inputs.publicKeyPem !== undefined;
                 if (fromPem) console.log("# first save the stack's signing.publicKeyPem output as signing.pub");
-                for (const s of verifyPlan(inputs.images, fromPem ? "signing.pub" : publicKeyFor(values, inputs, tmp), sbom.kind !== "none")) console.log(shellLine("cosign", s.args));
+                for (const s of verifyPlan(inputs.images, fromPem ? "signing.pub" : publicKeyFor(values, inputs, tmp), sbom.kind !== "none"))
+                    console.log(shellLine("cosign", s.args));
                 return 0;
             }
             const steps = verifyPlan(inputs.images, publicKeyFor(values, inputs, tmp), sbom.kind !== "none");
             const cosign = cosignPath();
             const results = steps.map((s) => ({ step: s, code: runCosign(cosign, s) }));
-            console.log(`\n${table([["MODEL", "CHECK", "RESULT"], ...results.map((r) => [r.step.model, r.step.what, r.code === 0 ? "ok" : `FAILED (exit ${r.code})`])])}`);
+            console.log(
+                `\n${table([["MODEL", "CHECK", "RESULT"], ...results.map((r) => [r.step.model, r.step.what, r.code === 0 ? "ok" : `FAILED (exit ${r.code})`])])}`,
+            );
             const failed = results.filter((r) => r.code !== 0).length;
             if (failed > 0) throw new SigningError(`${failed} of ${results.length} checks failed`);
             return 0;
@@ -187,7 +197,9 @@ function main(values: Opts): number {
             // Keep the provenance predicates the printed commands name.
             keep = true;
             console.log(`# the provenance predicates are in ${tmp}`);
-            if (sbom.kind === "buildkit") for (const img of inputs.images) console.log(`${shellLine("docker", buildkitSbomArgs(img.ref))} > ${path.join(tmp, predicateFile(img.model, "spdxjson"))}`);
+            if (sbom.kind === "buildkit")
+                for (const img of inputs.images)
+                    console.log(`${shellLine("docker", buildkitSbomArgs(img.ref))} > ${path.join(tmp, predicateFile(img.model, "spdxjson"))}`);
             for (const s of steps) console.log(shellLine("cosign", s.args));
             return 0;
         }
@@ -202,7 +214,9 @@ function main(values: Opts): number {
             const code = runCosign(cosign, s);
             if (code !== 0) throw new SigningError(`cosign ${s.what} of ${s.model} failed (exit ${code}); nothing after it was signed`);
         }
-        console.log(`\n${table([["MODEL", "VERSION", "IMAGE", "SIGNED"], ...inputs.images.map((i) => [i.model, i.version, i.ref, sbom.kind === "none" ? "signature, provenance" : "signature, provenance, sbom"])])}`);
+        console.log(
+            `\n${table([["MODEL", "VERSION", "IMAGE", "SIGNED"], ...inputs.images.map((i) => [i.model, i.version, i.ref, sbom.kind === "none" ? "signature, provenance" : "signature, provenance, sbom"])])}`,
+        );
         return 0;
     } finally {
         if (!keep) fs.rmSync(tmp, { recursive: true, force: true });
@@ -213,7 +227,9 @@ function main(values: Opts): number {
 function buildkitSbom(ref: string): string {
     const r = spawnSync("docker", buildkitSbomArgs(ref), { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
     if (r.error || r.status !== 0) {
-        throw new SigningError(`reading BuildKit's SBOM of ${ref} failed (${r.error?.message ?? `docker exited ${r.status}: ${String(r.stderr).trim().slice(0, 400)}`}); pass --sbom <dir> or --sbom none`);
+        throw new SigningError(
+            `reading BuildKit's SBOM of ${ref} failed (${r.error?.message ?? `docker exited ${r.status}: ${String(r.stderr).trim().slice(0, 400)}`}); pass --sbom <dir> or --sbom none`,
+        );
     }
     const out = String(r.stdout).trim();
     if (out === "" || out === "null") {

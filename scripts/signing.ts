@@ -9,7 +9,7 @@
  * pkg/image/verifiers/cpol/cosign/cosign.go (buildCosignOptions) at github.com/kyverno/kyverno@v1.18.2.
  */
 import { z } from "zod";
-import { modelLabels } from "../components/serving/labels";
+import { modelLabels } from "../domain/labels";
 
 /** The cosign release the tool cache builds and the workflow installs (sigstore/cosign-installer `cosign-release`). */
 export const COSIGN_VERSION = "v3.1.3";
@@ -174,7 +174,9 @@ export function signingInputsFromOutputs(outputs: unknown, source: string): Sign
     const parsed = StackOutputs.safeParse(outputs);
     if (!parsed.success) {
         const problems = parsed.error.issues.map((i) => `  ${i.path.join(".") || "(outputs)"}: ${i.message}`);
-        throw new SigningError(`${source} does not have the outputs signing needs (images.<model>.{version,digest,ref,gitSha}, signing.keyRef):\n${problems.join("\n")}`);
+        throw new SigningError(
+            `${source} does not have the outputs signing needs (images.<model>.{version,digest,ref,gitSha}, signing.keyRef):\n${problems.join("\n")}`,
+        );
     }
     const { images, signing } = parsed.data;
     const problems: string[] = [];
@@ -272,11 +274,19 @@ export function signPlan(images: readonly ImageToSign[], keyRef: string, predica
     return images.flatMap((img) => {
         const steps: CosignStep[] = [
             { model: img.model, what: "sign", args: cosignSignArgs(img, keyRef) },
-            { model: img.model, what: "attest provenance", args: cosignAttestArgs(img, keyRef, "slsaprovenance1", joinPath(predicateDir, predicateFile(img.model, "slsaprovenance1"))) },
+            {
+                model: img.model,
+                what: "attest provenance",
+                args: cosignAttestArgs(img, keyRef, "slsaprovenance1", joinPath(predicateDir, predicateFile(img.model, "slsaprovenance1"))),
+            },
         ];
         if (sbom.kind !== "none") {
             const dir = sbom.kind === "dir" ? sbom.dir : predicateDir;
-            steps.push({ model: img.model, what: "attest sbom", args: cosignAttestArgs(img, keyRef, "spdxjson", joinPath(dir, predicateFile(img.model, "spdxjson"))) });
+            steps.push({
+                model: img.model,
+                what: "attest sbom",
+                args: cosignAttestArgs(img, keyRef, "spdxjson", joinPath(dir, predicateFile(img.model, "spdxjson"))),
+            });
         }
         return steps;
     });

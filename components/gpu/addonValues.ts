@@ -1,5 +1,5 @@
 // Helm values for the cluster's GPU add-ons, computed from the pools. Pure; GpuClusterAddons passes them to the
-// charts and tests/gpu-addons.spec.ts checks every key against the pinned charts' values.yaml.
+// charts and tests/gpu/GpuClusterAddons.spec.ts checks every key against the pinned charts' values.yaml.
 //
 // Route: exactly one device plugin (and one GFD) per AL2023 GPU node, and on MIG pools it is the GPU Operator's.
 //  * Whole-GPU pools: the standalone nvidia-device-plugin chart, with GFD and the NFD that labels every GPU node
@@ -18,14 +18,14 @@
 
 import * as YAML from "yaml";
 import {
-  GPU_AMI_FAMILY_LABEL,
-  GPU_OPERATOR_OPERANDS_LABEL,
-  GPU_POOL_LABEL,
-  GPU_TAINT,
-  MigStrategy,
-  PoolLabelInput,
-  devicePluginConfigName,
-  poolMigStrategy,
+    GPU_AMI_FAMILY_LABEL,
+    GPU_OPERATOR_OPERANDS_LABEL,
+    GPU_POOL_LABEL,
+    GPU_TAINT,
+    MigStrategy,
+    PoolLabelInput,
+    devicePluginConfigName,
+    poolMigStrategy,
 } from "./labels";
 import { MIG_DISABLED_CONFIG, isMigPool } from "./migConfig";
 
@@ -39,18 +39,18 @@ const GPU_TOLERATION = { key: GPU_TAINT.key, operator: "Exists", effect: GPU_TAI
 
 /** Device plugin config file for one MIG strategy (a `config.map` / `devicePlugin.config.data` entry). */
 export function devicePluginConfigFile(strategy: MigStrategy): string {
-  return YAML.stringify({ version: "v1", flags: { migStrategy: strategy } });
+    return YAML.stringify({ version: "v1", flags: { migStrategy: strategy } });
 }
 
 /** Named device plugin configs for the given strategies: `{ "mig-<strategy>": <config file> }`. */
 export function devicePluginConfigs(strategies: readonly MigStrategy[]): Record<string, string> {
-  return Object.fromEntries(strategies.map((s) => [devicePluginConfigName(s), devicePluginConfigFile(s)]));
+    return Object.fromEntries(strategies.map((s) => [devicePluginConfigName(s), devicePluginConfigFile(s)]));
 }
 
 /** MIG strategies the MIG pools use (`single`, `mixed`), in that order; the operator's plugin needs one config each. */
 export function migPoolStrategies(pools: readonly PoolLabelInput[]): Array<"single" | "mixed"> {
-  const used = new Set(pools.filter(isMigPool).map(poolMigStrategy));
-  return (["single", "mixed"] as const).filter((s) => used.has(s));
+    const used = new Set(pools.filter(isMigPool).map(poolMigStrategy));
+    return (["single", "mixed"] as const).filter((s) => used.has(s));
 }
 
 /**
@@ -58,21 +58,21 @@ export function migPoolStrategies(pools: readonly PoolLabelInput[]): Array<"sing
  * Bottlerocket (host plugin). MIG pool nodes never match: the operator's device plugin and GFD serve them.
  */
 export function devicePluginAffinity(): Record<string, unknown> {
-  return {
-    nodeAffinity: {
-      requiredDuringSchedulingIgnoredDuringExecution: {
-        nodeSelectorTerms: [
-          {
-            matchExpressions: [
-              { key: GPU_POOL_LABEL, operator: "Exists" },
-              { key: GPU_AMI_FAMILY_LABEL, operator: "NotIn", values: ["bottlerocket"] },
-              { key: GPU_OPERATOR_OPERANDS_LABEL, operator: "In", values: ["false"] },
-            ],
-          },
-        ],
-      },
-    },
-  };
+    return {
+        nodeAffinity: {
+            requiredDuringSchedulingIgnoredDuringExecution: {
+                nodeSelectorTerms: [
+                    {
+                        matchExpressions: [
+                            { key: GPU_POOL_LABEL, operator: "Exists" },
+                            { key: GPU_AMI_FAMILY_LABEL, operator: "NotIn", values: ["bottlerocket"] },
+                            { key: GPU_OPERATOR_OPERANDS_LABEL, operator: "In", values: ["false"] },
+                        ],
+                    },
+                ],
+            },
+        },
+    };
 }
 
 /**
@@ -82,21 +82,21 @@ export function devicePluginAffinity(): Record<string, unknown> {
  * per-node config.
  */
 export function devicePluginValues(): Record<string, unknown> {
-  return {
-    config: {
-      map: devicePluginConfigs(["none"]),
-      default: devicePluginConfigName("none"),
-    },
-    gfd: { enabled: true },
-    tolerations: [{ key: "CriticalAddonsOnly", operator: "Exists" }, { ...GPU_TOLERATION }],
-    affinity: devicePluginAffinity(),
-    nfd: {
-      worker: {
-        // The chart's default tolerates `nvidia.com/gpu=present`, not our `nvidia.com/gpu=true` taint.
-        tolerations: [{ ...GPU_TOLERATION }],
-      },
-    },
-  };
+    return {
+        config: {
+            map: devicePluginConfigs(["none"]),
+            default: devicePluginConfigName("none"),
+        },
+        gfd: { enabled: true },
+        tolerations: [{ key: "CriticalAddonsOnly", operator: "Exists" }, { ...GPU_TOLERATION }],
+        affinity: devicePluginAffinity(),
+        nfd: {
+            worker: {
+                // The chart's default tolerates `nvidia.com/gpu=present`, not our `nvidia.com/gpu=true` taint.
+                tolerations: [{ ...GPU_TOLERATION }],
+            },
+        },
+    };
 }
 
 /**
@@ -107,8 +107,8 @@ export function devicePluginValues(): Record<string, unknown> {
  * then omits `spec.mig.strategy` and the operator sets no `MIG_STRATEGY`).
  */
 export function operatorMigStrategy(pools: readonly PoolLabelInput[]): "single" | "mixed" | "" {
-  const strategies = migPoolStrategies(pools);
-  return strategies.length === 1 ? strategies[0] : "";
+    const strategies = migPoolStrategies(pools);
+    return strategies.length === 1 ? strategies[0] : "";
 }
 
 /**
@@ -119,40 +119,40 @@ export function operatorMigStrategy(pools: readonly PoolLabelInput[]): "single" 
  * GPU reset it cannot get (NVIDIA's advice for cloud instances). Non-MIG pools opt out by node label.
  */
 export function gpuOperatorValues(pools: readonly PoolLabelInput[], migConfigMapName: string): Record<string, unknown> {
-  const strategies = migPoolStrategies(pools);
-  if (strategies.length === 0) throw new Error("the GPU Operator serves MIG pools only, and there are none");
-  return {
-    nfd: { enabled: false },
-    driver: { enabled: false },
-    toolkit: { enabled: false },
-    // The operator's plugin hands devices to containers the way the standalone chart does on the whole-GPU pools
-    // (NVIDIA_VISIBLE_DEVICES through the AMI's nvidia runtime). With CDI on it would inject CDI devices, which
-    // needs CDI enabled in the node's containerd, something the operator only sets up through its own toolkit.
-    cdi: { enabled: false },
-    devicePlugin: {
-      enabled: true,
-      config: {
-        create: true,
-        name: OPERATOR_DEVICE_PLUGIN_CONFIG_MAP,
-        data: devicePluginConfigs(strategies),
-        // Every MIG pool node carries its config label; a node without one falls back to one strategy in use
-        // (`mixed` exposes every MIG device under its own profile name, whatever the layout).
-        default: devicePluginConfigName(strategies.length === 1 ? strategies[0] : "mixed"),
-      },
-    },
-    gfd: { enabled: true },
-    dcgmExporter: { enabled: false },
-    ccManager: { enabled: false },
-    mig: { strategy: operatorMigStrategy(pools) },
-    migManager: {
-      enabled: true,
-      config: { create: false, name: migConfigMapName, default: MIG_DISABLED_CONFIG },
-      env: [{ name: "WITH_REBOOT", value: "true" }],
-    },
-    validator: {
-      // No test workload pods: they would request a whole nvidia.com/gpu, which mixed MIG nodes do not advertise.
-      plugin: { env: [{ name: "WITH_WORKLOAD", value: "false" }] },
-    },
-    daemonsets: { tolerations: [{ ...GPU_TOLERATION }] },
-  };
+    const strategies = migPoolStrategies(pools);
+    if (strategies.length === 0) throw new Error("the GPU Operator serves MIG pools only, and there are none");
+    return {
+        nfd: { enabled: false },
+        driver: { enabled: false },
+        toolkit: { enabled: false },
+        // The operator's plugin hands devices to containers the way the standalone chart does on the whole-GPU pools
+        // (NVIDIA_VISIBLE_DEVICES through the AMI's nvidia runtime). With CDI on it would inject CDI devices, which
+        // needs CDI enabled in the node's containerd, something the operator only sets up through its own toolkit.
+        cdi: { enabled: false },
+        devicePlugin: {
+            enabled: true,
+            config: {
+                create: true,
+                name: OPERATOR_DEVICE_PLUGIN_CONFIG_MAP,
+                data: devicePluginConfigs(strategies),
+                // Every MIG pool node carries its config label; a node without one falls back to one strategy in use
+                // (`mixed` exposes every MIG device under its own profile name, whatever the layout).
+                default: devicePluginConfigName(strategies.length === 1 ? strategies[0] : "mixed"),
+            },
+        },
+        gfd: { enabled: true },
+        dcgmExporter: { enabled: false },
+        ccManager: { enabled: false },
+        mig: { strategy: operatorMigStrategy(pools) },
+        migManager: {
+            enabled: true,
+            config: { create: false, name: migConfigMapName, default: MIG_DISABLED_CONFIG },
+            env: [{ name: "WITH_REBOOT", value: "true" }],
+        },
+        validator: {
+            // No test workload pods: they would request a whole nvidia.com/gpu, which mixed MIG nodes do not advertise.
+            plugin: { env: [{ name: "WITH_WORKLOAD", value: "false" }] },
+        },
+        daemonsets: { tolerations: [{ ...GPU_TOLERATION }] },
+    };
 }

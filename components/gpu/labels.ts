@@ -3,7 +3,7 @@
 // One source of truth: GpuNodePool puts these labels/taints on nodes, GpuClusterAddons selects nodes with them, and
 // workloadGpu.ts makes pods tolerate/select them. Changing a value here changes all three together.
 
-import { instanceGpu } from "./catalogue";
+import { instanceGpu } from "../../domain/gpu/catalogue";
 import { MIG_CONFIG_LABEL, isMigPool, migConfigName } from "./migConfig";
 
 export { MIG_CONFIG_LABEL };
@@ -37,15 +37,15 @@ export type AmiType = "AL2023_x86_64_NVIDIA" | "BOTTLEROCKET_x86_64_NVIDIA";
 
 /** The pool fields the labels depend on. */
 export interface PoolLabelInput {
-  name: string;
-  instanceType: string;
-  amiType?: AmiType;
-  mig?: { strategy: MigStrategy; layout: Record<string, number> };
+    name: string;
+    instanceType: string;
+    amiType?: AmiType;
+    mig?: { strategy: MigStrategy; layout: Record<string, number> };
 }
 
 /** MIG strategy the device plugin uses on a pool's nodes: the pool's strategy on MIG pools, `none` on all others. */
 export function poolMigStrategy(pool: PoolLabelInput): MigStrategy {
-  return isMigPool(pool) ? pool.mig.strategy : "none";
+    return isMigPool(pool) ? pool.mig.strategy : "none";
 }
 
 /**
@@ -53,12 +53,12 @@ export function poolMigStrategy(pool: PoolLabelInput): MigStrategy {
  * `mig-single` / `mig-mixed` in the GPU Operator's `devicePlugin.config`.
  */
 export function devicePluginConfigName(strategy: MigStrategy): string {
-  return `mig-${strategy}`;
+    return `mig-${strategy}`;
 }
 
 /** AMI family label value. */
 export function amiFamily(amiType: AmiType | undefined): "al2023" | "bottlerocket" {
-  return amiType === "BOTTLEROCKET_x86_64_NVIDIA" ? "bottlerocket" : "al2023";
+    return amiType === "BOTTLEROCKET_x86_64_NVIDIA" ? "bottlerocket" : "al2023";
 }
 
 /**
@@ -67,17 +67,17 @@ export function amiFamily(amiType: AmiType | undefined): "al2023" | "bottlerocke
  * device plugin, GFD and mig-manager), which is also what puts the standalone device plugin chart on them.
  */
 export function gpuPoolNodeLabels(pool: PoolLabelInput): Record<string, string> {
-  const gpu = instanceGpu(pool.instanceType);
-  const labels: Record<string, string> = {
-    [GPU_POOL_LABEL]: pool.name,
-    [GPU_MODEL_LABEL]: gpu?.gpu ?? "unknown",
-    [GPU_AMI_FAMILY_LABEL]: amiFamily(pool.amiType),
-    [DEVICE_PLUGIN_CONFIG_LABEL]: devicePluginConfigName(poolMigStrategy(pool)),
-  };
-  if (isMigPool(pool)) {
-    labels[MIG_CONFIG_LABEL] = migConfigName(pool);
-  } else {
-    labels[GPU_OPERATOR_OPERANDS_LABEL] = "false";
-  }
-  return labels;
+    const gpu = instanceGpu(pool.instanceType);
+    const labels: Record<string, string> = {
+        [GPU_POOL_LABEL]: pool.name,
+        [GPU_MODEL_LABEL]: gpu?.gpu ?? "unknown",
+        [GPU_AMI_FAMILY_LABEL]: amiFamily(pool.amiType),
+        [DEVICE_PLUGIN_CONFIG_LABEL]: devicePluginConfigName(poolMigStrategy(pool)),
+    };
+    if (isMigPool(pool)) {
+        labels[MIG_CONFIG_LABEL] = migConfigName(pool);
+    } else {
+        labels[GPU_OPERATOR_OPERANDS_LABEL] = "false";
+    }
+    return labels;
 }

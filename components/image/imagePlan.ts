@@ -3,7 +3,7 @@
  * `ModelImage` only wires this plan to a `docker-build` `Image`.
  */
 import * as path from "path";
-import { assertDigest, assertModelVersion, BUILD_CACHE_TAG, buildTag, parseReleaseTag, shortSha } from "./tag";
+import { assertDigest, assertModelVersion, BUILD_CACHE_TAG, buildTag, deployedReleaseTags, parseReleaseTag, shortSha } from "../../domain/image/tag";
 
 /** Same shape as the config's `ImageSource`: build from a context, or deploy an existing digest (promotion). */
 export type ModelImageSource = { build: { context: string; dockerfile?: string } } | { digest: string; tag?: string };
@@ -115,9 +115,7 @@ export function planModelImage(input: ImagePlanInput): ImagePlan {
         throw new ImagePlanError(`model "${name}": a build from a dirty work tree needs a fingerprint of the changes for its tag`);
     }
     if (input.gitSha === undefined || input.gitSha.trim() === "") {
-        throw new ImagePlanError(
-            `model "${name}": cannot tag a build without a git sha: set GIT_SHA or GITHUB_SHA, or run from a git checkout`,
-        );
+        throw new ImagePlanError(`model "${name}": cannot tag a build without a git sha: set GIT_SHA or GITHUB_SHA, or run from a git checkout`);
     }
     let sha: string;
     let tag: string;
@@ -132,11 +130,7 @@ export function planModelImage(input: ImagePlanInput): ImagePlan {
         throw new ImagePlanError(`model "${name}": build.context must be a directory path`);
     }
     const dockerfileLocation =
-        dockerfile === undefined
-            ? path.posix.join(context, "Dockerfile")
-            : path.isAbsolute(dockerfile)
-              ? dockerfile
-              : path.posix.join(context, dockerfile);
+        dockerfile === undefined ? path.posix.join(context, "Dockerfile") : path.isAbsolute(dockerfile) ? dockerfile : path.posix.join(context, dockerfile);
     return {
         kind: "build",
         version,
@@ -152,4 +146,21 @@ export function planModelImage(input: ImagePlanInput): ImagePlan {
             [OCI_LABELS.title]: name,
         },
     };
+}
+
+/**
+ * The release tags retention must keep for the image `input` plans: the tag its build pushes, or a promoted digest's
+ * recorded tag and `previousTag` (the rollback target). Empty when the input is invalid: ModelImage reports that.
+ */
+export function keptReleaseTags(input: ImagePlanInput, previousTag?: string): string[] {
+    let plan: ImagePlan;
+    try {
+        plan = planModelImage(input);
+    } catch (e) {
+        if (e instanceof ImagePlanError) return [];
+        throw e;
+    }
+    return plan.kind === "build"
+        ? deployedReleaseTags({ build: true }, plan.tag)
+        : deployedReleaseTags({ digest: plan.digest, tag: plan.tag, previousTag }, "");
 }

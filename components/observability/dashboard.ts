@@ -70,7 +70,10 @@ export function dashboard(opts: DashboardOptions): Record<string, unknown> {
     ts("Accuracy (labelled feedback, 1h)", 12, 12, "percentunit", [[`${SLI.accuracy}${VAR_SEL}`, byVersion]]);
     row("Capacity");
     ts("Replicas vs HPA bounds", 24, 0, "short", [
-        [`kube_horizontalpodautoscaler_status_current_replicas{namespace="$namespace",horizontalpodautoscaler=~"$model"}`, "current {{horizontalpodautoscaler}}"],
+        [
+            `kube_horizontalpodautoscaler_status_current_replicas{namespace="$namespace",horizontalpodautoscaler=~"$model"}`,
+            "current {{horizontalpodautoscaler}}",
+        ],
         [`kube_horizontalpodautoscaler_spec_min_replicas{namespace="$namespace",horizontalpodautoscaler=~"$model"}`, "min {{horizontalpodautoscaler}}"],
         [`kube_horizontalpodautoscaler_spec_max_replicas{namespace="$namespace",horizontalpodautoscaler=~"$model"}`, "max {{horizontalpodautoscaler}}"],
     ]);
@@ -78,9 +81,14 @@ export function dashboard(opts: DashboardOptions): Record<string, unknown> {
     const poolLabel = `label_${opts.poolLabel.replace(/[^a-zA-Z0-9_]/g, "_")}`;
     const pool = (metric: string) =>
         `${metric} * on (Hostname) group_left (pool) label_replace(label_replace(kube_node_labels{${poolLabel}!=""}, "Hostname", "$1", "node", "(.*)"), "pool", "$1", "${poolLabel}", "(.*)")`;
-    ts("GPU utilisation per pool and MIG profile", 12, 0, "percent", [[`avg by (pool, GPU_I_PROFILE) (${pool("DCGM_FI_DEV_GPU_UTIL")})`, "{{pool}} {{GPU_I_PROFILE}}"]]);
+    ts("GPU utilisation per pool and MIG profile", 12, 0, "percent", [
+        [`avg by (pool, GPU_I_PROFILE) (${pool("DCGM_FI_DEV_GPU_UTIL")})`, "{{pool}} {{GPU_I_PROFILE}}"],
+    ]);
     ts("Framebuffer used per pool and MIG profile", 12, 12, "percentunit", [
-        [`sum by (pool, GPU_I_PROFILE) (${pool("DCGM_FI_DEV_FB_USED")}) / sum by (pool, GPU_I_PROFILE) (${pool("DCGM_FI_DEV_FB_USED")} + ${pool("DCGM_FI_DEV_FB_FREE")})`, "{{pool}} {{GPU_I_PROFILE}}"],
+        [
+            `sum by (pool, GPU_I_PROFILE) (${pool("DCGM_FI_DEV_FB_USED")}) / sum by (pool, GPU_I_PROFILE) (${pool("DCGM_FI_DEV_FB_USED")} + ${pool("DCGM_FI_DEV_FB_FREE")})`,
+            "{{pool}} {{GPU_I_PROFILE}}",
+        ],
     ]);
     const variable = (name: string, query: string, multi: boolean) => ({
         name,

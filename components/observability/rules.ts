@@ -1,23 +1,7 @@
 /**
- * Prometheus rule groups per stack (pure): recording rules of every model's SLIs by version, and the alerts that read
- * them. The Grafana dashboard (dashboard.ts) queries the SAME recorded names (`SLI`), so a renamed SLI breaks both
- * at once and the promtool suite (tests/observability) notices.
- *
- * Sources, each named exactly:
- *   - model server (images/model-server/METRICS.md, contract v2): `model_server_requests_total{handler,method,code}`,
- *     `model_server_request_duration_seconds_bucket{handler,method,le}`, `model_server_feedback_total{served_by,outcome}`,
- *     `model_server_model_info{model,version,…}`; the scrape adds `namespace`, `pod`, `app_kubernetes_io_name`,
- *     `app_kubernetes_io_version`, `rollouts_pod_template_hash` (ServiceMonitor podTargetLabels).
- *   - kube-state-metrics: `kube_deployment_status_replicas_available{namespace,deployment}`,
- *     `kube_pod_container_status_restarts_total{namespace,pod,container}`,
- *     `kube_pod_container_status_last_terminated_reason{namespace,pod,container,reason}`,
- *     `kube_horizontalpodautoscaler_status_current_replicas` / `kube_horizontalpodautoscaler_spec_max_replicas`
- *     `{namespace,horizontalpodautoscaler}`.
- *   - Argo Rollouts controller v1.9.0 (controller/metrics/prommetrics.go, rollouts.go): `rollout_info{namespace,name,
- *     strategy,traffic_router,phase}` (phase ∈ Progressing, Paused, Completed, Timeout, Error, Abort, InvalidSpec)
- *     and `rollout_info_replicas_available{namespace,name}`.
- *   - NVIDIA DCGM exporter (GPU Operator): `DCGM_FI_DEV_GPU_UTIL` (percent), `DCGM_FI_DEV_FB_USED` and
- *     `DCGM_FI_DEV_FB_FREE` (MiB), with the pod mapping labels `namespace`, `pod`, `container` and `GPU_I_PROFILE`.
+ * Prometheus rule groups per stack (pure): recording rules of every model's SLIs by version and the alerts that read
+ * them; the dashboard queries the same recorded names (`SLI`). Metric sources (model server METRICS.md,
+ * kube-state-metrics, Argo Rollouts v1.9.0 `controller/metrics`, DCGM exporter): docs/observability.md.
  */
 import type { ModelConfig } from "../../config/schema";
 
@@ -79,7 +63,10 @@ export interface ObservedModel {
 }
 
 /** A model's thresholds: its `observability` override, else its canary analysis, else the fleet defaults. */
-export function resolveThresholds(model: Pick<ModelConfig, "canary"> & { observability?: ThresholdOverrides }, defaults: Thresholds = DEFAULT_THRESHOLDS): Thresholds {
+export function resolveThresholds(
+    model: Pick<ModelConfig, "canary"> & { observability?: ThresholdOverrides },
+    defaults: Thresholds = DEFAULT_THRESHOLDS,
+): Thresholds {
     const a = model.canary?.analysis;
     const o = model.observability ?? {};
     return {
@@ -249,8 +236,7 @@ export function alertingRules(m: ObservedModel, opts: RuleOptions = {}): Alertin
     if (t.maxAccuracyDrop !== undefined) {
         // Baseline: the best accuracy in the last day of any version of the model that serves no more (the
         // previous version). While two versions serve (a canary), the canary's own quality gate decides instead.
-        const baseline =
-            `max by (${BY_MODEL}) (max_over_time(${SLI.accuracy}${sel}[1d]) unless on (${BY_VERSION}) ${SLI.accuracy}${sel})`;
+        const baseline = `max by (${BY_MODEL}) (max_over_time(${SLI.accuracy}${sel}[1d]) unless on (${BY_VERSION}) ${SLI.accuracy}${sel})`;
         out.push(
             alert(
                 "ModelAccuracyDropped",

@@ -14,12 +14,14 @@
 import * as aws from "@pulumi/aws";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { BUILD_CACHE_EXCLUSION_FILTER } from "../image/tag";
+import { BUILD_CACHE_EXCLUSION_FILTER, RELEASE_TAG_PATTERN, RELEASE_TAG_PREFIX } from "../../domain/image/tag";
 import { LifecyclePolicy, RetentionInput, describeRetention, ecrLifecyclePolicy, validateLifecyclePolicy } from "./ecrLifecycle";
 import { describeHarborRetention } from "./harbor/describe";
+import { HARBOR_DEFAULTS } from "./harbor/provider";
 import { HarborImmutableRule, HarborProject, HarborRetentionPolicy, HarborRobotAccount } from "./harbor/resources";
+import { protectPatterns } from "./protect";
 import { ecrPullPolicy, partitionOf } from "./pullPolicy";
-import { fleetLabels } from "../serving/labels";
+import { fleetLabels } from "../../domain/labels";
 
 /** The registry settings (the validated `registry` config). */
 export interface RegistrySettings {
@@ -56,8 +58,6 @@ export interface ModelRegistryArgs {
     readonly pullSecretNamespace?: pulumi.Input<string>;
     /** Harbor: name of the pull Secret. Default "<prefix>-harbor-pull". */
     readonly pullSecretName?: pulumi.Input<string>;
-    /** Release tags start with this. Default "v". */
-    readonly releaseTagPrefix?: string;
     /**
      * ECR: per model, the exact release tags this stack deploys (or keeps as rollback targets). Each gets its own
      * protect rule at the top of that repository's lifecycle policy, so no count rule can expire a running image,
@@ -93,7 +93,7 @@ export class ModelRegistry extends pulumi.ComponentResource {
         super(TOKEN, name, {}, opts);
         const reg = args.registry;
         const prefix = reg.repositoryPrefix;
-        const releasePrefix = args.releaseTagPrefix ?? "v";
+        const releasePrefix = RELEASE_TAG_PREFIX;
         if (new Set(args.models).size !== args.models.length) {
             throw new Error(`ModelRegistry ${name}: model names must be unique`);
         }
@@ -157,7 +157,7 @@ export class ModelRegistry extends pulumi.ComponentResource {
                         : JSON.stringify(
                               checkedPolicy(
                                   ecrLifecyclePolicy(
-                                      { ...reg.retention, protectTags: [...deployed, ...reg.retention.protectTags.filter((t) => !deployed.includes(t))] },
+                                      { ...reg.retention, protectTags: protectPatterns(deployed, reg.retention.protectTags) },
                                       { releaseTagPrefix: releasePrefix },
                                   ),
                               ),
@@ -206,13 +206,17 @@ export class ModelRegistry extends pulumi.ComponentResource {
             if (!harbor) throw new Error(`ModelRegistry ${name}: registry.type is harbor but registry.harbor is not set`);
             const host = new URL(harbor.url).host;
             const conn = { url: harbor.url, username: harbor.username, password: pulumi.secret(harbor.password) };
-            const releasePattern = `${releasePrefix}*`;
+            const releasePattern = RELEASE_TAG_PATTERN;
             // Harbor's retention policy is project-wide: the deployed releases join the protected patterns (exact tags).
             const deployed = [...new Set(Object.values(args.deployedTags ?? {}).flat())];
-            const protectPatterns = [...reg.retention.protectTags, ...deployed.filter((t) => !reg.retention.protectTags.includes(t))];
+            const protectedTags = protectPatterns(deployed, reg.retention.protectTags);
 
             const project = new HarborProject(`${name}-harbor-project`, { ...conn, name: harbor.project, public: false, autoScan: true }, { parent: this });
-            new HarborImmutableRule(`${name}-harbor-immutable`, { ...conn, projectId: project.projectId, tagPattern: releasePattern, repositoryPattern: "**" }, { parent: this });
+            new HarborImmutableRule(
+                `${name}-harbor-immutable`,
+                { ...conn, projectId: project.projectId, tagPattern: releasePattern, repositoryPattern: HARBOR_DEFAULTS.repositoryPattern },
+                { parent: this },
+            );
             new HarborRetentionPolicy(
                 `${name}-harbor-retention`,
                 {
@@ -220,23 +224,31 @@ export class ModelRegistry extends pulumi.ComponentResource {
                     projectId: project.projectId,
                     keepReleases: reg.retention.keepReleases,
                     releasePattern,
-                    protectPatterns,
+                    protectPatterns: protectedTags,
                     untaggedDays: reg.retention.untaggedDays,
-                    schedule: "0 0 0 * * *",
+                    schedule: HARBOR_DEFAULTS.schedule,
                 },
                 { parent: this },
             );
             const robot = new HarborRobotAccount(
                 `${name}-harbor-robot`,
-                { ...conn, projectId: project.projectId, projectName: project.name, name: `${prefix}-pull`, description: `Pulls ${prefix} model images (managed by Pulumi)` },
+                {
+                    ...conn,
+                    projectId: project.projectId,
+                    projectName: project.name,
+                    name: `${prefix}-pull`,
+                    description: `Pulls ${prefix} model images (managed by Pulumi)`,
+                },
                 { parent: this },
             );
 
             if (args.k8sProvider) {
                 const dockerConfig = pulumi.secret(
-                    pulumi.all([robot.fullName, robot.secret]).apply(([user, pass]) =>
-                        JSON.stringify({ auths: { [host]: { username: user, password: pass, auth: Buffer.from(`${user}:${pass}`).toString("base64") } } }),
-                    ),
+                    pulumi
+                        .all([robot.fullName, robot.secret])
+                        .apply(([user, pass]) =>
+                            JSON.stringify({ auths: { [host]: { username: user, password: pass, auth: Buffer.from(`${user}:${pass}`).toString("base64") } } }),
+                        ),
                 );
                 const secret = new k8s.core.v1.Secret(
                     `${name}-pull-secret`,
@@ -257,7 +269,7 @@ export class ModelRegistry extends pulumi.ComponentResource {
             this.repositoryUrls = pulumi.output(Object.fromEntries(args.models.map((m) => [m, `${host}/${harbor.project}/${prefix}/${m}`])));
             this.repositoryUrlByModel = Object.fromEntries(args.models.map((m) => [m, pulumi.output(`${host}/${harbor.project}/${prefix}/${m}`)]));
             this.registryHost = pulumi.output(host);
-            this.retentionRules = describeHarborRetention({ ...reg.retention, protectTags: protectPatterns }, releasePattern);
+            this.retentionRules = describeHarborRetention({ ...reg.retention, protectTags: protectedTags }, releasePattern);
         }
 
         this.registerOutputs({

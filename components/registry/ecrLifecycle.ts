@@ -1,25 +1,9 @@
 /**
- * ECR lifecycle policy generation, validation and description (pure).
- *
- * Sources (Amazon ECR User Guide):
- *  - "Lifecycle policy properties" (lifecycle_policy_parameters): rulePriority unique, an `any` rule must have the
- *    highest priority; `tagged` needs a tagPrefixList or a tagPatternList, `untagged` must omit both; at most four
- *    `*` wildcards per tagPatternList string; "if you specify multiple tags, only the images with all specified tags
- *    are selected"; countNumber is a positive integer (0 is not accepted); countUnit `days` goes with the
- *    `since*` count types only ("an error will occur if you specify a count unit when countType is any other value").
- *  - "Lifecycle policy evaluation rules" (LifecyclePolicies#lp_evaluation_rules): an image is expired by exactly one
- *    or zero rules; an image that matches the tagging requirements of a rule cannot be expired by a rule with a lower
- *    priority; the set of rules must contain a unique set of tag prefixes; only one rule may select untagged images.
- *  - "Amazon ECR service quotas": lifecycle policy length ≤ 30,720 characters; images per repository 10,000 (default).
- *  - tagPrefixList and tagPatternList are mutually exclusive in one rule (AWS CDK `aws-ecr` validation:
- *    "Both tagPrefixList and tagPatternList cannot be specified together in a rule").
- *
- * How "protect" works when the only actions are expire/transition: a protect rule selects `tagged` images matching
- * ONE pattern with `imageCountMoreThan` PROTECT_COUNT. Every matching image is thereby "claimed" by that rule (the
- * evaluation rule above: lower-priority rules cannot expire it), and the rule itself only expires images beyond
- * PROTECT_COUNT newest, which is far above the repository's image quota, i.e. never. One rule per pattern because a
- * rule with several patterns selects only images carrying ALL of them (containers-roadmap #1036/#1078 class of bug).
+ * ECR lifecycle policy generation, validation and description (pure). Rules from the Amazon ECR User Guide
+ * ("Lifecycle policy properties", "Lifecycle policy evaluation rules"); protect rules and why one per pattern:
+ * docs/design/image-retention.md.
  */
+import { RELEASE_TAG_PREFIX } from "../../domain/image/tag";
 
 /** Tag status of a rule's selection. */
 export type TagStatus = "tagged" | "untagged" | "any";
@@ -91,7 +75,7 @@ function wildcardCount(pattern: string): number {
 /** Problems with the retention settings themselves (empty when usable). */
 export function retentionProblems(retention: RetentionInput, opts: LifecycleOptions = {}): string[] {
     const problems: string[] = [];
-    const prefix = opts.releaseTagPrefix ?? "v";
+    const prefix = opts.releaseTagPrefix ?? RELEASE_TAG_PREFIX;
     if (!Number.isInteger(retention.keepReleases) || retention.keepReleases < 1) {
         problems.push(`keepReleases must be an integer ≥ 1 (got ${retention.keepReleases})`);
     }
@@ -134,7 +118,7 @@ export function ecrLifecyclePolicy(retention: RetentionInput, opts: LifecycleOpt
     if (problems.length > 0) {
         throw new Error(`invalid retention settings: ${problems.join("; ")}`);
     }
-    const prefix = opts.releaseTagPrefix ?? "v";
+    const prefix = opts.releaseTagPrefix ?? RELEASE_TAG_PREFIX;
     const rules: LifecycleRule[] = retention.protectTags.map((pattern, i) => ({
         rulePriority: i + 1,
         description: `Protect images tagged ${pattern} (never expired)`,
@@ -271,7 +255,8 @@ export function validateLifecyclePolicy(policy: unknown): string[] {
                 } else {
                     sel.tagPatternList.forEach((p, j) => {
                         if (p.length === 0) errs.push(`${at}.selection.tagPatternList[${j}] is empty`);
-                        else if (!TAG_PATTERN.test(p)) errs.push(`${at}.selection.tagPatternList[${j}] ${JSON.stringify(p)} has characters outside [A-Za-z0-9_.-*]`);
+                        else if (!TAG_PATTERN.test(p))
+                            errs.push(`${at}.selection.tagPatternList[${j}] ${JSON.stringify(p)} has characters outside [A-Za-z0-9_.-*]`);
                         if (wildcardCount(p) > MAX_WILDCARDS) {
                             errs.push(`${at}.selection.tagPatternList[${j}] ${JSON.stringify(p)} has more than ${MAX_WILDCARDS} '*' wildcards`);
                         }

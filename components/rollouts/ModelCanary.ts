@@ -1,23 +1,7 @@
 /**
- * ModelCanary: a model's workload as an Argo Rollout (canary strategy) plus what the canary needs around it.
- *
- * Declares:
- *   - the Rollout (`argoproj.io/v1alpha1`), with the hardened pod template from serving's buildPodTemplate;
- *   - the canary Service `<model>-canary` (ClusterIP, port `http`, same selector as the stable Service; Argo adds
- *     `rollouts-pod-template-hash` of the canary ReplicaSet to its selector during an update);
- *   - nginx: the stable Ingress (`ingressClassName: nginx`) Argo clones into its canary Ingress;
- *   - istio: the VirtualService whose `primary` route Argo re-weights (stable 100 / canary 0 at rest).
- * The stable Service `<model>` is ModelService's.
- *
- * Traffic routing modes (`rollouts.trafficRouting`):
- *   - nginx / istio: the router splits traffic by weight; `stableService` and `canaryService` are both required
- *     (argo-rollouts `pkg/apis/rollouts/validation/validation.go` `requireCanaryStableServices`), and
- *     `dynamicStableScale: true` scales stable down as the canary takes traffic (argo-rollouts#2857: without it
- *     the HPA sees the extra canary pods' load on a full-size stable and scales stable to its maximum).
- *   - none: replica-weighted. `dynamicStableScale` is rejected without a router (validation.go
- *     `InvalidCanaryDynamicStableScale`), and `stableService` is deliberately NOT set: Argo pins a stableService's
- *     selector to the stable ReplicaSet in every mode (`rollout/service.go` `reconcileStableAndCanaryService`), so
- *     the canary would get no traffic through `<model>` at all. Traffic splits by ready pods behind `<model>`.
+ * ModelCanary: a model's workload as an Argo Rollout (canary strategy), its canary Service, and the nginx Ingress or
+ * Istio VirtualService Argo re-weights. Routing modes and why (argo-rollouts `validation.go`, `rollout/service.go`):
+ * docs/design/canary.md.
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
@@ -25,8 +9,10 @@ import type { IRolloutSpec } from "@kubernetes-models/argo-rollouts/argoproj.io/
 import type { ICanaryStrategy } from "@kubernetes-models/argo-rollouts/argoproj.io/v1alpha1/CanaryStrategy";
 import type { IRolloutTrafficRouting } from "@kubernetes-models/argo-rollouts/argoproj.io/v1alpha1/RolloutTrafficRouting";
 import type { CanaryConfig } from "../../config/schema";
-import { SKIP_AWAIT } from "../serving/labels";
-import { PORT_NAME } from "../serving/podTemplate";
+import { SKIP_AWAIT } from "../../domain/labels";
+import { canaryIssues } from "../../domain/rules/canary";
+import { throwOnIssues } from "../errors";
+import { PORT_NAME } from "../../domain/serving";
 import { analysisMinSeconds } from "./analysis";
 import { AnalysisTemplateNames, basicCanaryReplicas, CanaryStep, canarySteps, Exposure, exposure } from "./canary";
 
@@ -144,16 +130,14 @@ export class ModelCanary extends pulumi.ComponentResource {
         const windowRevisions = args.rollbackWindowRevisions ?? DEFAULT_ROLLBACK_WINDOW_REVISIONS;
         if (!Number.isInteger(windowRevisions) || windowRevisions < 1 || windowRevisions > revisionHistoryLimit) {
             // A rollback target outside the kept ReplicaSet history no longer exists.
-            throw new pulumi.RunError(`ModelCanary ${args.model}: rollbackWindow.revisions (${windowRevisions}) must be in 1..revisionHistoryLimit (${revisionHistoryLimit})`);
+            throw new pulumi.RunError(
+                `ModelCanary ${args.model}: rollbackWindow.revisions (${windowRevisions}) must be in 1..revisionHistoryLimit (${revisionHistoryLimit})`,
+            );
         }
         const mode = args.trafficRouting;
         const canaryServiceName = `${args.model}-canary`;
-        let steps: CanaryStep[];
-        try {
-            steps = canarySteps(args.canary, args.analysisTemplates, { model: args.model, version: args.version, service: canaryServiceName });
-        } catch (e) {
-            throw new pulumi.RunError(`ModelCanary ${args.model}: ${(e as Error).message}`);
-        }
+        throwOnIssues(`ModelCanary ${args.model}: invalid canary config`, canaryIssues(args.canary), "canary.");
+        const steps: CanaryStep[] = canarySteps(args.canary, args.analysisTemplates, { model: args.model, version: args.version, service: canaryServiceName });
         super(MODEL_CANARY_TYPE, name, {}, opts);
 
         const routeName = args.model; // the stable Ingress / VirtualService

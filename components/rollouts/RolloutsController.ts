@@ -17,9 +17,16 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { IAnalysisTemplateSpec } from "@kubernetes-models/argo-rollouts/argoproj.io/v1alpha1/AnalysisTemplateSpec";
-import { analysisTemplateSpecs, DEFAULT_MEASUREMENT, MeasurementPolicy, analysisMinSeconds, validateMeasurement, validatePrometheusUrl } from "./analysis";
-import type { AnalysisTemplateNames } from "./canary";
-import { fleetLabels } from "../serving/labels";
+import {
+    AnalysisTemplateNames,
+    analysisTemplateSpecs,
+    DEFAULT_MEASUREMENT,
+    MeasurementPolicy,
+    analysisMinSeconds,
+    validateMeasurement,
+    validatePrometheusUrl,
+} from "./analysis";
+import { fleetLabels } from "../../domain/labels";
 
 export const ROLLOUTS_CONTROLLER_TYPE = "model-fleet:rollouts:RolloutsController";
 
@@ -48,7 +55,7 @@ export interface ControllerValuesOptions {
 }
 
 /**
- * Chart values. Every key exists in the pinned chart's values.yaml (tests/rollouts-components.spec.ts checks it
+ * Chart values. Every key exists in the pinned chart's values.yaml (tests/rollouts/components.spec.ts checks it
  * against /shared/reference/charts/argo-rollouts/values.yaml: an unknown key would be silently ignored by Helm).
  */
 export function controllerValues(opts: ControllerValuesOptions): Record<string, unknown> {
@@ -127,17 +134,19 @@ export class RolloutsController extends pulumi.ComponentResource {
             : undefined;
         this.controllerNamespace = namespace ? namespace.metadata.name : pulumi.output(args.namespace ?? DEFAULT_CONTROLLER_NAMESPACE);
 
-        const chart = namespace && new k8s.helm.v4.Chart(
-            `${name}-chart`,
-            {
-                chart: ARGO_ROLLOUTS_CHART.chart,
-                version: ARGO_ROLLOUTS_CHART.version,
-                repositoryOpts: { repo: ARGO_ROLLOUTS_CHART.repo },
-                namespace: namespace.metadata.name,
-                values: controllerValues({ serviceMonitor: args.serviceMonitor ?? false, serviceMonitorLabels: args.serviceMonitorLabels }),
-            },
-            { parent: this },
-        );
+        const chart =
+            namespace &&
+            new k8s.helm.v4.Chart(
+                `${name}-chart`,
+                {
+                    chart: ARGO_ROLLOUTS_CHART.chart,
+                    version: ARGO_ROLLOUTS_CHART.version,
+                    repositoryOpts: { repo: ARGO_ROLLOUTS_CHART.repo },
+                    namespace: namespace.metadata.name,
+                    values: controllerValues({ serviceMonitor: args.serviceMonitor ?? false, serviceMonitorLabels: args.serviceMonitorLabels }),
+                },
+                { parent: this },
+            );
 
         // Specs are built from the URL as data (no resources inside apply); the pure builder validates the URL.
         const specs = pulumi.output(args.prometheusUrl).apply((prometheusUrl) => analysisTemplateSpecs({ prometheusUrl, measurement }));

@@ -1,36 +1,23 @@
 /**
- * The shared AnalysisTemplates (pure): ONE set for every model, parameterised by args. Design, reasoning and what a
- * team must send: docs/design/canary-analysis.md.
- *
- * Gates (metric name → condition; all series of the model's namespace and `app_kubernetes_io_name`):
- *   - success-rate           ≥ `success-rate`               non-5xx share of the canary's /predict requests
- *   - client-error-increase  ≤ `max-client-error-increase`  canary's 4xx share of /predict minus stable's
- *   - latency-p99            ≤ `p99-latency-ms`             histogram_quantile(0.99, …) of the canary's /predict
- *   - accuracy-drop          ≤ `max-accuracy-drop`          stable's accuracy minus the canary's, each from the
- *     feedback counters `model_server_feedback_total{served_by=<pod-template-hash>}` summed over ALL pods (feedback
- *     may land on any pod); empty until both versions have ≥ `min-feedback-samples` labelled samples in the window.
- *
- * How Argo turns a result into a verdict (argo-rollouts v1.9.0): `metricproviders/prometheus/prometheus.go`
- * `processResponse` makes an instant vector the []float64 `result` (EMPTY when no series matched);
- * `utils/evaluate/evaluate.go` `EvaluateResult` calls a measurement where neither condition holds *Inconclusive*
- * and one whose expression errors (`result[0]` on an empty slice) *Error*; `analysis/analysis.go`
- * `assessMetricStatus` applies failureLimit / inconclusiveLimit / consecutiveErrorLimit; `rollout/analysis.go`
- * `reconcileStepBasedAnalysisRun` PAUSES the rollout on Inconclusive and ABORTS it on Failed or Error.
- *
- * Guarantees (tested with Argo's own evaluator and Prometheus's engine in tests/promql):
- *   - empty never passes: every condition is guarded by `len(result) > 0 &&` (Inconclusive, never Error);
- *   - NaN never passes: success and failure are strict complements and every comparison with NaN is false;
- *   - a p99 beyond the last finite bucket reads as that bucket's bound, 10 s (Prometheus `promql/quantile.go`
- *     `BucketQuantile`), and fails; +Inf would fail too;
- *   - numerators of shares are `… or vector(0)`, so "all 5xx", "no 4xx" and "no correct answer" are numbers, not
- *     "no data"; a missing denominator stays empty and a zero one gives NaN (0/0): both Inconclusive;
- *   - a value at its threshold passes: values are rounded to 9 decimals (measuredValue), so float noise from rate
- *     extrapolation (a 5 % share read as 0.05000000000000001) cannot decide a boundary case.
+ * The shared AnalysisTemplates (pure): one set for every model, parameterised by args; empty and NaN never pass
+ * (argo-rollouts v1.9.0 `metricproviders/prometheus/prometheus.go`, `utils/evaluate/evaluate.go`). Gates, verdicts
+ * and guarantees: docs/design/canary-analysis.md.
  */
 import type { IAnalysisTemplateSpec } from "@kubernetes-models/argo-rollouts/argoproj.io/v1alpha1/AnalysisTemplateSpec";
 import type { IMetric } from "@kubernetes-models/argo-rollouts/argoproj.io/v1alpha1/Metric";
 import type { IAuthentication } from "@kubernetes-models/argo-rollouts/argoproj.io/v1alpha1/Authentication";
-import type { AnalysisTemplateNames } from "./canary";
+import { DEFAULT_MEASUREMENT, MeasurementPolicy } from "../../domain/measurement";
+
+export { DEFAULT_MEASUREMENT };
+export type { MeasurementPolicy };
+
+/** Names of the shared AnalysisTemplates (RolloutsController.analysisTemplateNames). */
+export interface AnalysisTemplateNames {
+    successRate: string;
+    clientErrors: string;
+    latency: string;
+    quality: string;
+}
 
 /** Arg names shared by the templates and the Rollout's analysis steps (canary.ts). */
 export const ANALYSIS_ARGS = {
@@ -110,41 +97,6 @@ export const DEFAULT_SERIES_LABELS: SeriesLabels = {
     podTemplateHash: "rollouts_pod_template_hash",
 };
 
-/** How often and how long each gate measures, and how many bad measurements it tolerates. */
-export interface MeasurementPolicy {
-    /** Time between measurements (Argo duration). */
-    interval: string;
-    /** Measurements per gate. A gate takes at least (count − 1) × interval. */
-    count: number;
-    /** Failed measurements tolerated; one more fails the gate (→ abort). */
-    failureLimit: number;
-    /** Inconclusive (no data) measurements tolerated; one more makes the gate Inconclusive (→ rollout pauses). */
-    inconclusiveLimit: number;
-    /** Consecutive query errors (Prometheus unreachable) tolerated; one more errors the gate (→ abort). */
-    consecutiveErrorLimit: number;
-    /** PromQL range of the request rates (success, client errors, latency); must cover ≥ 2 scrapes. */
-    rateWindow: string;
-    /**
-     * PromQL range of the feedback counters (quality gate): labelled feedback is sparse and often late, so it is
-     * longer than rateWindow. Both versions need ≥ `minFeedbackSamples` labelled samples within it.
-     */
-    feedbackWindow: string;
-}
-
-/**
- * Defaults: 5 measurements a minute apart. A gate passes with at most one failed and at most one no-data minute
- * (so ≥ 3 good minutes out of 5); a single bad minute (a cold-start latency spike) does not abort, two do.
- */
-export const DEFAULT_MEASUREMENT: MeasurementPolicy = {
-    interval: "60s",
-    count: 5,
-    failureLimit: 1,
-    inconclusiveLimit: 1,
-    consecutiveErrorLimit: 2,
-    rateWindow: "2m",
-    feedbackWindow: "10m",
-};
-
 export interface PromQueryOptions {
     metrics?: ServerMetrics;
     labels?: SeriesLabels;
@@ -200,7 +152,12 @@ export function clientErrorIncreaseQuery(opts: PromQueryOptions = {}): string {
     const w = opts.rateWindow ?? DEFAULT_MEASUREMENT.rateWindow;
     const inference: Matcher = [m.handlerLabel, "=", m.inferenceHandler];
     const share = (hashArg: string) =>
-        shareQuery(m.requestsTotal, podSelector(hashArg, opts.labels, [inference, [m.codeLabel, "=~", "4.."]]), podSelector(hashArg, opts.labels, [inference]), w);
+        shareQuery(
+            m.requestsTotal,
+            podSelector(hashArg, opts.labels, [inference, [m.codeLabel, "=~", "4.."]]),
+            podSelector(hashArg, opts.labels, [inference]),
+            w,
+        );
     return `(${share(ANALYSIS_ARGS.canaryHash)}) - (${share(ANALYSIS_ARGS.stableHash)})`;
 }
 
@@ -338,7 +295,14 @@ export function analysisTemplateSpecs(opts: AnalysisTemplateOptions): AnalysisTe
         },
         clientErrors: {
             args: args(ANALYSIS_ARGS.stableHash, ANALYSIS_ARGS.maxClientErrorIncrease),
-            metrics: [metric(METRIC_NAMES.clientErrors, measuredValue(clientErrorIncreaseQuery(q)), thresholdConditions("atMost", ANALYSIS_ARGS.maxClientErrorIncrease), opts)],
+            metrics: [
+                metric(
+                    METRIC_NAMES.clientErrors,
+                    measuredValue(clientErrorIncreaseQuery(q)),
+                    thresholdConditions("atMost", ANALYSIS_ARGS.maxClientErrorIncrease),
+                    opts,
+                ),
+            ],
         },
         latency: {
             args: args(ANALYSIS_ARGS.p99LatencyMs),
@@ -354,7 +318,12 @@ export function analysisTemplateSpecs(opts: AnalysisTemplateOptions): AnalysisTe
 /** Mirrors argo-rollouts `utils/analysis/helpers.go` `ValidateMetric` for the fields we set. */
 export function validateMeasurement(p: MeasurementPolicy): void {
     const problems: string[] = [];
-    for (const [k, v] of Object.entries({ count: p.count, failureLimit: p.failureLimit, inconclusiveLimit: p.inconclusiveLimit, consecutiveErrorLimit: p.consecutiveErrorLimit })) {
+    for (const [k, v] of Object.entries({
+        count: p.count,
+        failureLimit: p.failureLimit,
+        inconclusiveLimit: p.inconclusiveLimit,
+        consecutiveErrorLimit: p.consecutiveErrorLimit,
+    })) {
         if (!Number.isInteger(v) || v < 0) {
             problems.push(`${k}=${v} must be an integer >= 0`);
         }

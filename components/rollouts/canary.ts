@@ -13,18 +13,14 @@
 import type { ICanaryStep } from "@kubernetes-models/argo-rollouts/argoproj.io/v1alpha1/CanaryStep";
 import type { IAnalysisRunArgument } from "@kubernetes-models/argo-rollouts/argoproj.io/v1alpha1/AnalysisRunArgument";
 import type { CanaryConfig } from "../../config/schema";
-import { ANALYSIS_ARGS, durationSeconds } from "./analysis";
+import { canaryIssues } from "../../domain/rules/canary";
+import { formatIssue } from "../../domain/rules/issues";
+import { ANALYSIS_ARGS, AnalysisTemplateNames, durationSeconds } from "./analysis";
 
 /** The validated `models[].canary` config: steps (weights %), pauseSeconds, analysis thresholds. */
 export type { CanaryConfig };
 
-/** Names of the shared AnalysisTemplates (RolloutsController.analysisTemplateNames). */
-export interface AnalysisTemplateNames {
-    successRate: string;
-    clientErrors: string;
-    latency: string;
-    quality: string;
-}
+export type { AnalysisTemplateNames };
 
 /** What an analysis judges: passed to the templates as args. */
 export interface AnalysisTarget {
@@ -38,43 +34,10 @@ export interface AnalysisTarget {
 
 export type CanaryStep = ICanaryStep;
 
-/** Throws on a canary config the rendered steps could not honour. The config loader validates too; this is the last line. */
+/** Throws on a canary config the rendered steps could not honour (domain/rules/canary.ts, as config validation). */
 export function validateCanary(canary: CanaryConfig): void {
-    const problems: string[] = [];
-    if (canary.steps.length === 0) {
-        problems.push("steps must not be empty");
-    }
-    canary.steps.forEach((w, i) => {
-        if (!Number.isInteger(w) || w < 1 || w > 100) {
-            problems.push(`steps[${i}]=${w} must be an integer in 1..100`);
-        }
-        if (i > 0 && w <= canary.steps[i - 1]) {
-            problems.push(`steps[${i}]=${w} must be greater than steps[${i - 1}]=${canary.steps[i - 1]}`);
-        }
-    });
-    if (!Number.isInteger(canary.pauseSeconds) || canary.pauseSeconds < 0) {
-        // 0 is allowed: the gate then starts at once and its first measurements are likely no-data (Inconclusive).
-        problems.push(`pauseSeconds=${canary.pauseSeconds} must be an integer >= 0`);
-    }
-    const a = canary.analysis;
-    if (!(a.successRate > 0 && a.successRate <= 1)) {
-        problems.push(`analysis.successRate=${a.successRate} must be in (0, 1]`);
-    }
-    if (!(a.p99LatencyMs > 0)) {
-        problems.push(`analysis.p99LatencyMs=${a.p99LatencyMs} must be > 0`);
-    }
-    if (a.maxAccuracyDrop !== undefined && !(a.maxAccuracyDrop >= 0 && a.maxAccuracyDrop <= 1)) {
-        problems.push(`analysis.maxAccuracyDrop=${a.maxAccuracyDrop} must be in [0, 1]`);
-    }
-    if (!Number.isInteger(a.minFeedbackSamples) || a.minFeedbackSamples < 1) {
-        problems.push(`analysis.minFeedbackSamples=${a.minFeedbackSamples} must be an integer >= 1`);
-    }
-    if (!(a.maxClientErrorIncrease >= 0 && a.maxClientErrorIncrease <= 1)) {
-        problems.push(`analysis.maxClientErrorIncrease=${a.maxClientErrorIncrease} must be in [0, 1]`);
-    }
-    if (problems.length > 0) {
-        throw new Error(`invalid canary config: ${problems.join("; ")}`);
-    }
+    const issues = canaryIssues(canary);
+    if (issues.length > 0) throw new Error(`invalid canary config: ${issues.map(formatIssue).join("; ")}`);
 }
 
 /** Formats a number for an analysis arg: args are strings; avoid exponent notation (`1e-7`) in PromQL/expr. */
@@ -136,7 +99,9 @@ export function canarySteps(canary: CanaryConfig, templates: AnalysisTemplateNam
         steps.push({ setWeight: weight });
         steps.push({ pause: { duration: `${canary.pauseSeconds}s` } });
         // Each gate gets its own copy so a later mutation of one step cannot leak into the others.
-        steps.push({ analysis: { templates: gateTemplates(canary, templates, weight).map((templateName) => ({ templateName })), args: structuredClone(args) } });
+        steps.push({
+            analysis: { templates: gateTemplates(canary, templates, weight).map((templateName) => ({ templateName })), args: structuredClone(args) },
+        });
     }
     return steps;
 }
@@ -192,7 +157,11 @@ export function defaultMaxSurge(specReplicas: number): number {
  * argo-rollouts `utils/replicaset/canary.go` `approximateWeightedCanaryStableReplicaCounts`. Without a traffic
  * router traffic splits by ready pods, so `share` (canary pods / all pods, %) is the canary's real traffic share.
  */
-export function basicCanaryReplicas(specReplicas: number, weight: number, maxSurge = defaultMaxSurge(specReplicas)): { canary: number; stable: number; share: number } {
+export function basicCanaryReplicas(
+    specReplicas: number,
+    weight: number,
+    maxSurge = defaultMaxSurge(specReplicas),
+): { canary: number; stable: number; share: number } {
     if (specReplicas === 0) {
         return { canary: 0, stable: 0, share: 0 };
     }

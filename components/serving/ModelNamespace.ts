@@ -4,7 +4,7 @@
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { labelValue, MANAGED_BY, PART_OF } from "./labels";
+import { labelValue, MANAGED_BY, PART_OF } from "../../domain/labels";
 
 /** Pod Security Admission level enforced on the namespace. */
 export type PodSecurityLevel = "restricted" | "baseline";

@@ -15,9 +15,10 @@ import * as pulumi from "@pulumi/pulumi";
 import type { Environment, ModelConfig } from "../../config/schema";
 import { ModelCanary } from "../rollouts/ModelCanary";
 import { hpaBehavior, hpaMetrics } from "./autoscaling";
-import { servingProblems } from "./checks";
+import { throwOnIssues } from "../errors";
+import { servingIssues } from "./checks";
 import { MODEL_PDB_POLICY, UNHEALTHY_POD_EVICTION_POLICY } from "./disruption";
-import { modelLabels, objectLabels, selectorLabels, SKIP_AWAIT } from "./labels";
+import { modelLabels, objectLabels, selectorLabels, SKIP_AWAIT } from "../../domain/labels";
 import { buildPodTemplate, GpuScheduling, METRICS_PATH, PORT_NAME } from "./podTemplate";
 
 export const MODEL_SERVICE_TYPE = "model-fleet:serving:ModelService";
@@ -69,6 +70,9 @@ export interface ModelServiceRollouts {
     readonly analysisMinSeconds?: Record<string, number>;
 }
 
+/** Deployment or Rollout: decided once by the caller (index.ts); a Rollout carries its rollouts wiring. */
+export type ModelWorkload = { readonly kind: "Deployment" } | ({ readonly kind: "Rollout" } & ModelServiceRollouts);
+
 export interface ModelServiceArgs {
     /** Namespace of the model's objects (ModelNamespace.namespaceName, so they are created after it). No default. */
     readonly namespace: pulumi.Input<string>;
@@ -82,8 +86,8 @@ export interface ModelServiceArgs {
     readonly environment?: Environment;
     /** Ingress/monitoring namespaces and scrape mode; default { ingressNamespace: "ingress-nginx", monitoringNamespace: "monitoring", prometheusOperator: false }. */
     readonly serving?: ModelServiceServing;
-    /** Rollouts wiring; required iff `model.canary` is set; default none. */
-    readonly rollouts?: ModelServiceRollouts;
+    /** Deployment, or a Rollout with its wiring (required iff `model.canary` is set); default `{ kind: "Deployment" }`. */
+    readonly workload?: ModelWorkload;
     /** Registry pull Secret names for the pods (Harbor); default none (ECR pulls with the node role). */
     readonly imagePullSecrets?: pulumi.Input<string>[];
     /** Resources the Rollout must wait for (Argo Rollouts CRDs/controller, AnalysisTemplates); default none. */
@@ -105,10 +109,6 @@ interface ServiceMonitorSpec {
     }>;
 }
 
-function errorMessage(model: string, problems: string[]): string {
-    return `ModelService ${model}: ${problems.join("; ")}`;
-}
-
 export class ModelService extends pulumi.ComponentResource {
     /** Name of the stable ClusterIP Service (`<model>`). */
     public readonly serviceName: pulumi.Output<string>;
@@ -126,15 +126,13 @@ export class ModelService extends pulumi.ComponentResource {
     constructor(name: string, args: ModelServiceArgs, opts?: pulumi.ComponentResourceOptions) {
         const model = args.model;
         const environment = args.environment ?? "production";
-        const problems = servingProblems({
-            model,
-            environment,
-            hasGpuScheduling: args.gpu !== undefined,
-            hasRollouts: args.rollouts !== undefined,
-        });
-        if (problems.length > 0) {
-            throw new pulumi.RunError(errorMessage(model.name, problems));
-        }
+        const workload: ModelWorkload = args.workload ?? { kind: "Deployment" };
+        throwOnIssues(
+            `ModelService ${model.name}`,
+            servingIssues({ model, environment, hasGpuScheduling: args.gpu !== undefined, workloadKind: workload.kind }),
+            "model.",
+        );
+        const rollout = workload.kind === "Rollout" ? workload : undefined;
 
         super(MODEL_SERVICE_TYPE, name, {}, opts);
 
@@ -158,12 +156,11 @@ export class ModelService extends pulumi.ComponentResource {
             { parent: this },
         );
 
-        const canaryManaged = model.canary !== undefined && args.rollouts !== undefined;
         const service = new k8s.core.v1.Service(
             `${name}-service`,
             {
                 // A canary model's stable Service only gets endpoints once the Rollout exists: no await on it.
-                metadata: canaryManaged ? { ...meta(model.name), annotations: { ...SKIP_AWAIT } } : meta(model.name),
+                metadata: rollout ? { ...meta(model.name), annotations: { ...SKIP_AWAIT } } : meta(model.name),
                 spec: {
                     type: "ClusterIP",
                     selector,
@@ -174,7 +171,7 @@ export class ModelService extends pulumi.ComponentResource {
                 parent: this,
                 // With traffic routing, Argo Rollouts adds `rollouts-pod-template-hash` to the stable Service's
                 // selector (rollout/service.go ensureSVCTargets); re-applying ours mid-canary would undo that.
-                ignoreChanges: model.canary && args.rollouts && args.rollouts.trafficRouting !== "none" ? ["spec.selector"] : [],
+                ignoreChanges: rollout && rollout.trafficRouting !== "none" ? ["spec.selector"] : [],
             },
         );
         this.serviceName = service.metadata.name;
@@ -191,12 +188,12 @@ export class ModelService extends pulumi.ComponentResource {
             gpu: args.gpu,
             scrapeAnnotations: !prometheusOperator,
             imagePullSecrets: args.imagePullSecrets,
-            podTemplateHashEnv: model.canary !== undefined,
+            podTemplateHashEnv: rollout !== undefined,
         });
 
         let scaleTargetRef: k8s.types.input.autoscaling.v2.CrossVersionObjectReference;
-        if (model.canary !== undefined) {
-            const rollouts = args.rollouts!; // checked by servingProblems
+        if (rollout && model.canary) {
+            const rollouts = rollout;
             this.workloadKind = "Rollout";
             this.canary = new ModelCanary(
                 `${name}-canary`,

@@ -1,8 +1,10 @@
 /**
- * Invariants ModelService checks before declaring anything (pure). The stack config loader enforces the same
- * rules with key paths for users; these guard the component when it is used directly.
+ * Invariants ModelService checks before declaring anything (pure). The replica rules are the ones config
+ * validation runs (domain/rules/replicas.ts); the rest guard the component when it is used directly.
  */
 import type { Environment, ModelConfig } from "../../config/schema";
+import { formatIssue, RuleIssue } from "../../domain/rules/issues";
+import { replicasIssues } from "../../domain/rules/replicas";
 import { drainCanProgress, MODEL_PDB_POLICY } from "./disruption";
 
 export interface ServingCheckInput {
@@ -10,38 +12,44 @@ export interface ServingCheckInput {
     environment: Environment;
     /** Whether GPU scheduling was passed. */
     hasGpuScheduling: boolean;
-    /** Whether rollouts wiring was passed. */
-    hasRollouts: boolean;
+    /** The workload kind the caller decided (a canary model needs a Rollout). */
+    workloadKind: "Deployment" | "Rollout";
 }
 
-/** Problems that make the model unservable as configured; empty when fine. */
-export function servingProblems(input: ServingCheckInput): string[] {
+/** What makes the model unservable as configured, paths relative to the model; empty when fine. */
+export function servingIssues(input: ServingCheckInput): RuleIssue[] {
     const { model } = input;
     const a = model.autoscaling;
-    const out: string[] = [];
+    const out: RuleIssue[] = [];
     if (!Number.isInteger(a.minReplicas) || a.minReplicas < 1) {
-        out.push(`autoscaling.minReplicas must be an integer ≥ 1, got ${a.minReplicas}`);
+        out.push({ path: "autoscaling.minReplicas", value: a.minReplicas, reason: "must be an integer ≥ 1" });
     }
-    if (a.minReplicas > a.maxReplicas) {
-        out.push(`autoscaling.minReplicas (${a.minReplicas}) must be ≤ maxReplicas (${a.maxReplicas})`);
-    }
-    if (input.environment === "production" && a.minReplicas < 2) {
-        out.push(`autoscaling.minReplicas must be ≥ 2 in production (one replica cannot survive a node drain), got ${a.minReplicas}`);
-    }
+    out.push(...replicasIssues(a, input.environment));
     if (!drainCanProgress(MODEL_PDB_POLICY, a.minReplicas)) {
-        out.push(`the PodDisruptionBudget would block node drains at minReplicas ${a.minReplicas}`);
+        out.push({ path: "autoscaling.minReplicas", value: a.minReplicas, reason: "would let the PodDisruptionBudget block node drains" });
     }
     if (!Number.isInteger(model.startupBudgetSeconds) || model.startupBudgetSeconds < 1) {
-        out.push(`startupBudgetSeconds must be a positive integer, got ${model.startupBudgetSeconds}`);
+        out.push({ path: "startupBudgetSeconds", value: model.startupBudgetSeconds, reason: "must be a positive integer" });
     }
     if (model.gpu !== undefined && !input.hasGpuScheduling) {
-        out.push(`requests a GPU (pool ${model.gpu.pool}) but no GPU scheduling (limits, tolerations, nodeSelector) was passed`);
+        out.push({ path: "gpu", reason: `requests a GPU (pool ${model.gpu.pool}) but no GPU scheduling (limits, tolerations, nodeSelector) was passed` });
     }
     if (model.gpu === undefined && input.hasGpuScheduling) {
-        out.push("has no gpu config but GPU scheduling was passed");
+        out.push({ path: "gpu", reason: "is unset: the model has no gpu config but GPU scheduling was passed" });
     }
-    if (model.canary !== undefined && !input.hasRollouts) {
-        out.push("has a canary but no rollouts wiring (trafficRouting, analysisTemplates, host) was passed");
+    if (model.canary !== undefined && input.workloadKind !== "Rollout") {
+        out.push({
+            path: "canary",
+            reason: "is set: the model has a canary but no rollouts wiring (a Rollout workload: trafficRouting, analysisTemplates, host) was passed",
+        });
+    }
+    if (model.canary === undefined && input.workloadKind === "Rollout") {
+        out.push({ path: "canary", reason: "is required by a Rollout workload" });
     }
     return out;
+}
+
+/** servingIssues as `path (value) reason` lines. */
+export function servingProblems(input: ServingCheckInput): string[] {
+    return servingIssues(input).map(formatIssue);
 }

@@ -7,13 +7,13 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { GpuScheduling } from "../gpu/workloadGpu";
-import { modelLabels, selectorLabels } from "./labels";
+import { modelLabels, selectorLabels } from "../../domain/labels";
+import { PORT_NAME } from "../../domain/serving";
 
 /** uid/gid of the model-server image's non-root user (images/model-server/Dockerfile). */
 export const MODEL_SERVER_UID = 10001;
 export const CONTAINER_NAME = "model-server";
-/** Name of the container port (and of the Service port): probes, Service and ServiceMonitor refer to it. */
-export const PORT_NAME = "http";
+export { PORT_NAME };
 export const HEALTH_PATH = "/health";
 export const READY_PATH = "/ready";
 export const METRICS_PATH = "/metrics";

@@ -74,7 +74,10 @@ function requiredTools(): Record<string, string> {
 function processSpecs(paths: SandboxPaths, pki: Pki, tools: Record<string, string>, repoRoot: string): ProcessSpec[] {
     const kc = paths.kubeconfig;
     const adminTls = { ca: fs.readFileSync(pki.caCert), cert: fs.readFileSync(pki.adminCert), key: fs.readFileSync(pki.adminKey) };
-    const ok = (url: string, tls = {}) => async () => (await httpStatus(url, tls)) === 200;
+    const ok =
+        (url: string, tls = {}) =>
+        async () =>
+            (await httpStatus(url, tls)) === 200;
     const loopback = "127.0.0.1";
     const kwokConfig = path.join(paths.root, "kwok-stages.yaml");
     fs.writeFileSync(

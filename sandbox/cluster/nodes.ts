@@ -10,7 +10,7 @@
  * kwok (annotation `kwok.x-k8s.io/node: fake`) then runs their lifecycle: Ready, leases, pod phases.
  */
 import { GPU_TAINT } from "../../components/gpu/labels";
-import { instanceGpu, GpuModel } from "../../components/gpu/catalogue";
+import { devicesPerNode, instanceGpu, GpuModel } from "../../domain/gpu/catalogue";
 import { MIG_CONFIG_LABEL, migConfigName } from "../../components/gpu/migConfig";
 import { MIG_CONFIG_STATE_LABEL } from "../../components/gpu/labels";
 
@@ -71,16 +71,7 @@ export function gpuResources(pool: SandboxPool): Record<string, number> {
     if (!hw) {
         throw new Error(`pool ${pool.name}: ${pool.instanceType} is not a GPU instance type the catalogue knows`);
     }
-    const strategy = pool.mig?.strategy ?? "none";
-    const layout = pool.mig?.layout ?? {};
-    if (strategy === "mixed") {
-        return Object.fromEntries(Object.entries(layout).map(([profile, n]) => [`nvidia.com/mig-${profile}`, hw.count * n]));
-    }
-    if (strategy === "single") {
-        const perGpu = Object.values(layout)[0] ?? 1;
-        return { "nvidia.com/gpu": hw.count * perGpu };
-    }
-    return { "nvidia.com/gpu": hw.count };
+    return devicesPerNode(pool.instanceType, pool.mig)!;
 }
 
 function baseNode(name: string, cpu: number, memoryGiB: number, labels: Record<string, string>, instanceType: string): NodeObject {
@@ -131,7 +122,13 @@ export function poolNodes(pool: SandboxPool): NodeObject[] {
     }
     const count = pool.nodes ?? 1;
     return Array.from({ length: count }, (_, i) => {
-        const node = baseNode(`${pool.name}-${i}`, size.cpu, size.memoryGiB, { ...gfd, ...(pool.nodeSelector ?? {}), [SANDBOX_POOL_LABEL]: pool.name }, pool.instanceType);
+        const node = baseNode(
+            `${pool.name}-${i}`,
+            size.cpu,
+            size.memoryGiB,
+            { ...gfd, ...(pool.nodeSelector ?? {}), [SANDBOX_POOL_LABEL]: pool.name },
+            pool.instanceType,
+        );
         for (const [resource, n] of Object.entries(gpuResources(pool))) {
             node.status.allocatable[resource] = String(n);
             node.status.capacity[resource] = String(n);

@@ -36,18 +36,85 @@ function openssl(args: string[], cwd: string): void {
 }
 
 function signed(dir: string, name: string, subject: string, ext: string): void {
-    openssl(["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", `${name}.key`, "-subj", subject, "-out", `${name}.csr`], dir);
+    openssl(
+        [
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            `${name}.key`,
+            "-subj",
+            subject,
+            "-out",
+            `${name}.csr`,
+        ],
+        dir,
+    );
     fs.writeFileSync(path.join(dir, `${name}.ext`), ext);
-    openssl(["x509", "-req", "-in", `${name}.csr`, "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "30", "-sha256", "-extfile", `${name}.ext`, "-out", `${name}.crt`], dir);
+    openssl(
+        [
+            "x509",
+            "-req",
+            "-in",
+            `${name}.csr`,
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "30",
+            "-sha256",
+            "-extfile",
+            `${name}.ext`,
+            "-out",
+            `${name}.crt`,
+        ],
+        dir,
+    );
 }
 
 export function makePki(dir: string): Pki {
     fs.mkdirSync(dir, { recursive: true });
-    openssl(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", "ca.key", "-subj", "/CN=model-fleet-sandbox-ca", "-days", "30", "-out", "ca.crt"], dir);
-    const server = (sans: string) => `basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=${sans}\n`;
-    signed(dir, "apiserver", "/CN=kube-apiserver", server("IP:127.0.0.1,DNS:localhost,IP:10.0.0.1,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc"));
+    openssl(
+        [
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-subj",
+            "/CN=model-fleet-sandbox-ca",
+            "-days",
+            "30",
+            "-out",
+            "ca.crt",
+        ],
+        dir,
+    );
+    const server = (sans: string) =>
+        `basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=${sans}\n`;
+    signed(
+        dir,
+        "apiserver",
+        "/CN=kube-apiserver",
+        server("IP:127.0.0.1,DNS:localhost,IP:10.0.0.1,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc"),
+    );
     signed(dir, "harbor", "/CN=harbor-stub", server("IP:127.0.0.1,DNS:localhost"));
-    signed(dir, "admin", "/O=system:masters/CN=sandbox-admin", "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n");
+    signed(
+        dir,
+        "admin",
+        "/O=system:masters/CN=sandbox-admin",
+        "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n",
+    );
     openssl(["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", "sa.key"], dir);
     openssl(["pkey", "-in", "sa.key", "-pubout", "-out", "sa.pub"], dir);
     const p = (f: string) => path.join(dir, f);

@@ -44,5 +44,12 @@ export function formatRows(rows: PodRow[]): string {
     const head = ["POD", "MODEL", "NODE", "POOL", "GPU", "PHASE", "READY"];
     const cells = rows.map((r) => [r.pod, r.model, r.node, r.pool, r.gpu, r.phase, r.ready ? "yes" : "no"]);
     const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
-    return [head, ...cells].map((c) => c.map((x, i) => x.padEnd(widths[i])).join("  ").trimEnd()).join("\n");
+    return [head, ...cells]
+        .map((c) =>
+            c
+                .map((x, i) => x.padEnd(widths[i]))
+                .join("  ")
+                .trimEnd(),
+        )
+        .join("\n");
 }

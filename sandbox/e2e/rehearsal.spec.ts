@@ -46,7 +46,12 @@ describe("sandbox e2e: release rehearsals (every tests/scenarios/*.yaml)", funct
         }
         assert.equal(state, undefined, `a stopped sandbox is recorded in ${paths.root}: run \`npm run sandbox -- down\` first`);
         const up = cli("sandbox.ts", ["up", "--stack", STACK]);
-        console.log(up.out.split("\n").filter((l) => l.startsWith("[sandbox]")).join("\n"));
+        console.log(
+            up.out
+                .split("\n")
+                .filter((l) => l.startsWith("[sandbox]"))
+                .join("\n"),
+        );
         assert.equal(up.status, 0, up.out.slice(-4000));
         startedHere = true;
     });
@@ -55,7 +60,10 @@ describe("sandbox e2e: release rehearsals (every tests/scenarios/*.yaml)", funct
         this.timeout(600_000);
         if (timings.length > 0) {
             console.log("    rehearsal wall times (time scale " + TIME_SCALE + "):");
-            for (const t of timings) console.log(`      ${t.scenario.padEnd(18)} ${t.outcome.padEnd(9)} ${t.seconds.toFixed(0).padStart(5)} s total, outcome ${t.toOutcome ?? "-"} s after the rollout's start`);
+            for (const t of timings)
+                console.log(
+                    `      ${t.scenario.padEnd(18)} ${t.outcome.padEnd(9)} ${t.seconds.toFixed(0).padStart(5)} s total, outcome ${t.toOutcome ?? "-"} s after the rollout's start`,
+                );
         }
         if (startedHere) {
             const down = cli("sandbox.ts", ["down"]);
@@ -63,7 +71,10 @@ describe("sandbox e2e: release rehearsals (every tests/scenarios/*.yaml)", funct
         }
     });
 
-    for (const file of fs.readdirSync(SCENARIOS).filter((f) => f.endsWith(".yaml")).sort()) {
+    for (const file of fs
+        .readdirSync(SCENARIOS)
+        .filter((f) => f.endsWith(".yaml"))
+        .sort()) {
         it(`${file}: ends as it expects`, function () {
             this.timeout(1_800_000);
             const r = cli("rehearse.ts", ["--stack", STACK, "--model", MODEL, "--scenario", path.join(SCENARIOS, file), "--time-scale", String(TIME_SCALE)]);
@@ -76,7 +87,12 @@ describe("sandbox e2e: release rehearsals (every tests/scenarios/*.yaml)", funct
             );
             const reportFile = path.join(REPO_ROOT, "out", "rehearsal", STACK, MODEL, file.replace(/\.yaml$/, ".json"));
             const report = fs.existsSync(reportFile) ? JSON.parse(fs.readFileSync(reportFile, "utf8")) : undefined;
-            timings.push({ scenario: file.replace(/\.yaml$/, ""), seconds: r.seconds, outcome: report?.outcome ?? "?", toOutcome: report?.seconds?.toOutcome ?? null });
+            timings.push({
+                scenario: file.replace(/\.yaml$/, ""),
+                seconds: r.seconds,
+                outcome: report?.outcome ?? "?",
+                toOutcome: report?.seconds?.toOutcome ?? null,
+            });
             assert.equal(r.status, 0, `rehearse exited ${r.status}:\n${r.out.slice(-6000)}`);
             assert.ok(report, `no report ${reportFile}`);
             assert.equal(report.match, true);

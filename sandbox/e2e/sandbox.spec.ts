@@ -2,6 +2,7 @@
  * The sandbox e2e suite (`npm run test:e2e`): the real Pulumi engine deploys the `local` stack into the sandbox
  * cluster, and the real API server, scheduler, kwok and Argo Rollouts controller act on it.
  */
+import { readFleetConfig } from "../../tools/stackFile";
 import { strict as assert } from "node:assert";
 import { spawnSync } from "node:child_process";
 import * as net from "node:net";
@@ -44,7 +45,8 @@ async function changedSteps(stack: Stack, opts: { policyPacks?: string[]; policy
         onOutput: (o) => (output += o),
         onEvent: (e: EngineEvent) => {
             const m = e.resourcePreEvent?.metadata;
-            if (m && m.op !== "same" && m.type !== "pulumi:pulumi:Stack" && !(m.op === "update" && m.type === "pulumi:providers:pulumi-nodejs")) steps.push(`${m.op} ${m.type} ${m.urn.split("::").pop()}`);
+            if (m && m.op !== "same" && m.type !== "pulumi:pulumi:Stack" && !(m.op === "update" && m.type === "pulumi:providers:pulumi-nodejs"))
+                steps.push(`${m.op} ${m.type} ${m.urn.split("::").pop()}`);
         },
     });
     return { steps: steps.sort(), output };
@@ -57,13 +59,18 @@ describe("sandbox e2e: the real engine deploys the local stack", function () {
     let engine: EngineEnv;
     let kube: Kube;
     let declared: KubeObject[] = [];
-    const models: ConfigModel[] = JSON.parse(JSON.stringify(require("yaml").parse(fs.readFileSync(path.join(REPO_ROOT, `Pulumi.${STACK}.yaml`), "utf8")).config["model-fleet:models"]));
+    const models: ConfigModel[] = structuredClone(readFleetConfig(STACK).config.models);
 
     before(async function () {
         const existing = readState(paths);
         assert.equal(existing, undefined, `a sandbox is already recorded in ${paths.root}: run \`npm run sandbox -- down\` first`);
         const up = sandboxCli(["up", "--stack", STACK]);
-        console.log(up.out.split("\n").filter((l) => l.startsWith("[sandbox]") || /Resources:|resources|Duration/.test(l)).join("\n"));
+        console.log(
+            up.out
+                .split("\n")
+                .filter((l) => l.startsWith("[sandbox]") || /Resources:|resources|Duration/.test(l))
+                .join("\n"),
+        );
         assert.equal(up.status, 0, `npm run sandbox -- up failed:\n${up.out.slice(-6000)}`);
         const state = readState(paths)!;
         engine = prepareEngine(paths, STACK, state.caCert);
@@ -81,18 +88,36 @@ describe("sandbox e2e: the real engine deploys the local stack", function () {
     it("1. pulumi up declared every Kubernetes object, and the API server stored each one", async function () {
         const deployment = await stack.exportStack();
         const resources: any[] = deployment.deployment.resources ?? [];
-        const k8sResources = resources.filter((r) => r.type.startsWith("kubernetes:") && !r.type.startsWith("kubernetes:helm") && r.type !== "pulumi:providers:kubernetes");
+        const k8sResources = resources.filter(
+            (r) => r.type.startsWith("kubernetes:") && !r.type.startsWith("kubernetes:helm") && r.type !== "pulumi:providers:kubernetes",
+        );
         assert.ok(k8sResources.length >= 20, `expected the stack's Kubernetes objects, found ${k8sResources.length}`);
         declared = [];
         for (const r of k8sResources) {
             const o = r.outputs ?? {};
             const obj = await kube.read(o.apiVersion, o.kind, o.metadata?.name, o.metadata?.namespace);
             assert.ok(obj, `${o.kind} ${o.metadata?.namespace ?? ""}/${o.metadata?.name} is in the state but not in the API server`);
-            assert.equal(obj!.metadata?.uid, o.metadata?.uid, `${o.kind} ${o.metadata?.name}: the API server holds a different object than the engine recorded`);
+            assert.equal(
+                obj!.metadata?.uid,
+                o.metadata?.uid,
+                `${o.kind} ${o.metadata?.name}: the API server holds a different object than the engine recorded`,
+            );
             declared.push(obj!);
         }
         const kinds = new Set(declared.map((o) => o.kind));
-        for (const kind of ["Namespace", "Rollout", "Deployment", "AnalysisTemplate", "HorizontalPodAutoscaler", "PodDisruptionBudget", "NetworkPolicy", "ServiceMonitor", "Secret", "PrometheusRule", "ConfigMap"]) {
+        for (const kind of [
+            "Namespace",
+            "Rollout",
+            "Deployment",
+            "AnalysisTemplate",
+            "HorizontalPodAutoscaler",
+            "PodDisruptionBudget",
+            "NetworkPolicy",
+            "ServiceMonitor",
+            "Secret",
+            "PrometheusRule",
+            "ConfigMap",
+        ]) {
             assert.ok(kinds.has(kind), `no ${kind} was stored (stored kinds: ${[...kinds].join(", ")})`);
         }
     });
@@ -102,15 +127,30 @@ describe("sandbox e2e: the real engine deploys the local stack", function () {
         for (const m of models) {
             const pods = await waitFor(`${m.autoscaling.minReplicas} Ready pods of ${m.name}`, 180, async () => {
                 const ps = await kube.list("v1", "Pod", "models", `app.kubernetes.io/name=${m.name}`);
-                const ready = ps.filter((p) => p.status?.phase === "Running" && p.status?.conditions?.some((c: any) => c.type === "Ready" && c.status === "True"));
+                const ready = ps.filter(
+                    (p) => p.status?.phase === "Running" && p.status?.conditions?.some((c: any) => c.type === "Ready" && c.status === "True"),
+                );
                 return ready.length >= m.autoscaling.minReplicas ? ready : undefined;
             });
             const nodes = new Map((await kube.list("v1", "Node")).map((n) => [n.metadata!.name!, n]));
-            const expected = m.gpu ? gpuScheduling({ pool: m.gpu.pool, profile: m.gpu.profile, count: m.gpu.count ?? 1 }, pools.find((p) => p.name === m.gpu!.pool)!) : undefined;
+            const expected = m.gpu
+                ? gpuScheduling(
+                      { pool: m.gpu.pool, profile: m.gpu.profile, count: m.gpu.count ?? 1 },
+                      pools.find((p) => p.name === m.gpu!.pool)!,
+                  )
+                : undefined;
             for (const pod of pods) {
                 const node = nodes.get(pod.spec.nodeName)!;
-                assert.equal(node.metadata?.labels?.[SANDBOX_POOL_LABEL], m.gpu?.pool ?? "system", `${pod.metadata?.name} runs on ${pod.spec.nodeName}, outside its pool`);
-                const want = expected ? Object.entries(expected.limits).map(([k, v]) => `${k}: ${v}`).join(", ") : "";
+                assert.equal(
+                    node.metadata?.labels?.[SANDBOX_POOL_LABEL],
+                    m.gpu?.pool ?? "system",
+                    `${pod.metadata?.name} runs on ${pod.spec.nodeName}, outside its pool`,
+                );
+                const want = expected
+                    ? Object.entries(expected.limits)
+                          .map(([k, v]) => `${k}: ${v}`)
+                          .join(", ")
+                    : "";
                 assert.equal(podGpu(pod), want, `${pod.metadata?.name} holds the wrong GPU resource`);
             }
         }
@@ -133,7 +173,6 @@ describe("sandbox e2e: the real engine deploys the local stack", function () {
     };
     const restoreConfig = () => fs.copyFileSync(path.join(REPO_ROOT, `Pulumi.${STACK}.yaml`), path.join(paths.root, "workspace", `Pulumi.${STACK}.yaml`));
     {
-
         it("4. a model's digest updates only its workload", async function () {
             restoreConfig();
             const i = models.findIndex((m) => m.name === "embedder");
@@ -168,7 +207,9 @@ describe("sandbox e2e: the real engine deploys the local stack", function () {
         it("4. a MIG layout that drops the model's profile is rejected by config validation before any resource", async function () {
             restoreConfig();
             editConfig((c) => (c["model-fleet:gpuPools"][1].mig.layout = { "3g.40gb": 2 }));
-            await assert.rejects(changedSteps(stack), (e: Error) => /models\[1\]\.gpu\.profile \(1g\.10gb\) is not in pool 'a100-mig' layout \(3g\.40gb\)/.test(e.message));
+            await assert.rejects(changedSteps(stack), (e: Error) =>
+                /models\[1\]\.gpu\.profile \(1g\.10gb\) is not in pool 'a100-mig' layout \(3g\.40gb\)/.test(e.message),
+            );
         });
 
         it("4. a MIG layout too small for the demand at maxReplicas is reported by the capacity warning", async function () {

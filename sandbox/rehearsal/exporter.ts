@@ -241,8 +241,11 @@ export class ScriptedFleet {
     }
 
     families(p: PodState, v: VersionValues): Family[] {
-        const requests: Sample[] = [...p.requests].sort().map(([code, value]) => ({ labels: { handler: PREDICT.handler, method: PREDICT.method, code }, value }));
-        if (p.feedbackRequests > 0) requests.push({ labels: { handler: FEEDBACK.handler, method: FEEDBACK.method, code: CODES.ok }, value: p.feedbackRequests });
+        const requests: Sample[] = [...p.requests]
+            .sort()
+            .map(([code, value]) => ({ labels: { handler: PREDICT.handler, method: PREDICT.method, code }, value }));
+        if (p.feedbackRequests > 0)
+            requests.push({ labels: { handler: FEEDBACK.handler, method: FEEDBACK.method, code: CODES.ok }, value: p.feedbackRequests });
         const count = p.buckets.reduce((a, b) => a + b, 0);
         const duration: Sample[] = count > 0 ? histogramSamples({ handler: PREDICT.handler, method: PREDICT.method }, p.buckets, p.latencySum) : [];
         if (p.feedbackRequests > 0) {
@@ -268,7 +271,14 @@ export class ScriptedFleet {
                 type: "gauge",
                 samples: [
                     {
-                        labels: { model: this.opts.model, version: p.ref.version ?? "", revision: "rehearsal", device: "cuda", runtime: "onnxruntime", runtime_version: "scripted" },
+                        labels: {
+                            model: this.opts.model,
+                            version: p.ref.version ?? "",
+                            revision: "rehearsal",
+                            device: "cuda",
+                            runtime: "onnxruntime",
+                            runtime_version: "scripted",
+                        },
                         value: 1,
                     },
                 ],

@@ -30,7 +30,7 @@ const HELP: Record<string, string> = {
         "Rolling accuracy (0..1) of this pod's version over the last ACCURACY_WINDOW labelled feedback events per worker (NaN until the first one). For dashboards; the canary gate uses model_server_feedback_total.",
     [METRIC.accuracySamples]: "Labelled feedback events in the rolling accuracy window (summed over live workers).",
     [METRIC.modelLoaded]: "1 once the model is loaded in every live worker, else 0.",
-    [METRIC.modelInfo]: "Always 1: identity of what the pod runs (device and runtime once loaded; device=\"none\" if the load failed).",
+    [METRIC.modelInfo]: 'Always 1: identity of what the pod runs (device and runtime once loaded; device="none" if the load failed).',
     [METRIC.workers]: "Live worker processes serving this pod.",
 };
 

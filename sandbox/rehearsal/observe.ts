@@ -235,7 +235,9 @@ export class Recorder {
             const runKey = JSON.stringify([runPhase, metrics]);
             if (this.runs.get(name) !== runKey) {
                 this.runs.set(name, runKey);
-                out.push(...this.emit(s.tMs, { kind: "analysisrun", run: name, step: runStep, phase: runPhase, message: ar.status?.message || undefined, metrics }));
+                out.push(
+                    ...this.emit(s.tMs, { kind: "analysisrun", run: name, step: runStep, phase: runPhase, message: ar.status?.message || undefined, metrics }),
+                );
             }
             if ((runPhase === "Failed" || runPhase === "Error") && runStep !== undefined) this.failedRunStep = runStep;
         }
@@ -273,7 +275,12 @@ export class Recorder {
         if (r.phase === "Paused" && held) {
             this.pausedSince ??= s.tMs;
             if (s.tMs - this.pausedSince >= this.o.pauseSettleSeconds * 1000) {
-                return { outcome: "paused", step: r.step, message: `Paused (${r.pauseReasons.join(", ") || "spec.paused"})${st.message ? `: ${st.message}` : ""}`, stableRevisionAfter: stableRS };
+                return {
+                    outcome: "paused",
+                    step: r.step,
+                    message: `Paused (${r.pauseReasons.join(", ") || "spec.paused"})${st.message ? `: ${st.message}` : ""}`,
+                    stableRevisionAfter: stableRS,
+                };
             }
             return undefined;
         }

@@ -14,7 +14,7 @@ import { httpStatus, ProcessRecord, startProcess } from "../cluster/processes";
  * has the tool, else `$PROMETHEUS_BIN` (the prometheus binary; promtool beside it). Throws naming both.
  */
 export function prometheusBinary(binary: "prometheus" | "promtool" = "prometheus"): string {
-    let cacheError = "";
+    let cacheError: string;
     try {
         return toolPath("prometheus", binary);
     } catch (e) {

@@ -34,7 +34,18 @@ export function relabelFromCrd(rc: Record<string, any>): RelabelRule {
 }
 
 const SUPPORTED_SPEC = new Set(["selector", "namespaceSelector", "endpoints", "podTargetLabels", "targetLabels", "jobLabel"]);
-const SUPPORTED_ENDPOINT = new Set(["port", "targetPort", "path", "scheme", "interval", "scrapeTimeout", "relabelings", "metricRelabelings", "honorLabels", "filterRunning"]);
+const SUPPORTED_ENDPOINT = new Set([
+    "port",
+    "targetPort",
+    "path",
+    "scheme",
+    "interval",
+    "scrapeTimeout",
+    "relabelings",
+    "metricRelabelings",
+    "honorLabels",
+    "filterRunning",
+]);
 
 /** ServiceMonitor fields this port does not reproduce (they would change discovery or labels); empty when none. */
 export function unsupportedFields(sm: KubeObject): string[] {
@@ -51,7 +62,10 @@ export function operatorRelabelings(sm: KubeObject, i: number): RelabelRule[] {
     const spec = sm.spec ?? {};
     const ep = spec.endpoints[i] ?? {};
     const rules: RelabelRule[] = [{ source_labels: ["job"], target_label: "__tmp_prometheus_job_name" }];
-    const svcLabel = (k: string) => [`__meta_kubernetes_service_label_${sanitizeLabelName(k)}`, `__meta_kubernetes_service_labelpresent_${sanitizeLabelName(k)}`];
+    const svcLabel = (k: string) => [
+        `__meta_kubernetes_service_label_${sanitizeLabelName(k)}`,
+        `__meta_kubernetes_service_labelpresent_${sanitizeLabelName(k)}`,
+    ];
     const matchLabels: Record<string, string> = spec.selector?.matchLabels ?? {};
     for (const k of Object.keys(matchLabels).sort()) {
         rules.push({ action: "keep", source_labels: svcLabel(k), regex: `(${matchLabels[k]});true` });
@@ -76,7 +90,8 @@ export function operatorRelabelings(sm: KubeObject, i: number): RelabelRule[] {
     if (ep.port) {
         rules.push({ action: "keep", source_labels: ["__meta_kubernetes_endpoint_port_name"], regex: ep.port });
     } else if (ep.targetPort !== undefined) {
-        if (typeof ep.targetPort === "string") rules.push({ action: "keep", source_labels: ["__meta_kubernetes_pod_container_port_name"], regex: ep.targetPort });
+        if (typeof ep.targetPort === "string")
+            rules.push({ action: "keep", source_labels: ["__meta_kubernetes_pod_container_port_name"], regex: ep.targetPort });
         else if (ep.targetPort !== 0) rules.push({ action: "keep", source_labels: ["__meta_kubernetes_pod_container_port_number"], regex: ep.targetPort });
     }
     const target = ["__meta_kubernetes_endpoint_address_target_kind", "__meta_kubernetes_endpoint_address_target_name"];
@@ -92,14 +107,29 @@ export function operatorRelabelings(sm: KubeObject, i: number): RelabelRule[] {
         rules.push({ action: "drop", source_labels: ["__meta_kubernetes_pod_phase"], regex: "(Failed|Succeeded)" });
     }
     for (const l of spec.targetLabels ?? []) {
-        rules.push({ source_labels: [`__meta_kubernetes_service_label_${sanitizeLabelName(l)}`], target_label: sanitizeLabelName(l), regex: "(.+)", replacement: "${1}" });
+        rules.push({
+            source_labels: [`__meta_kubernetes_service_label_${sanitizeLabelName(l)}`],
+            target_label: sanitizeLabelName(l),
+            regex: "(.+)",
+            replacement: "${1}",
+        });
     }
     for (const l of spec.podTargetLabels ?? []) {
-        rules.push({ source_labels: [`__meta_kubernetes_pod_label_${sanitizeLabelName(l)}`], target_label: sanitizeLabelName(l), regex: "(.+)", replacement: "${1}" });
+        rules.push({
+            source_labels: [`__meta_kubernetes_pod_label_${sanitizeLabelName(l)}`],
+            target_label: sanitizeLabelName(l),
+            regex: "(.+)",
+            replacement: "${1}",
+        });
     }
     rules.push({ source_labels: ["__meta_kubernetes_service_name"], target_label: "job", replacement: "${1}" });
     if (spec.jobLabel) {
-        rules.push({ source_labels: [`__meta_kubernetes_service_label_${sanitizeLabelName(spec.jobLabel)}`], target_label: "job", regex: "(.+)", replacement: "${1}" });
+        rules.push({
+            source_labels: [`__meta_kubernetes_service_label_${sanitizeLabelName(spec.jobLabel)}`],
+            target_label: "job",
+            regex: "(.+)",
+            replacement: "${1}",
+        });
     }
     if (ep.port) rules.push({ target_label: "endpoint", replacement: ep.port });
     else if (ep.targetPort !== undefined && String(ep.targetPort) !== "") rules.push({ target_label: "endpoint", replacement: String(ep.targetPort) });
@@ -169,7 +199,7 @@ export function prometheusConfig(c: RehearsalPromConfig): Record<string, unknown
     const ns = sm.metadata?.namespace ?? "default";
     const bad = unsupportedFields(sm);
     if (bad.length > 0) throw new Error(`ServiceMonitor ${ns}/${sm.metadata?.name}: the rehearsal does not reproduce ${bad.join(", ")}`);
-    const names: string[] = sm.spec?.namespaceSelector?.any ? [] : sm.spec?.namespaceSelector?.matchNames ?? [ns];
+    const names: string[] = sm.spec?.namespaceSelector?.any ? [] : (sm.spec?.namespaceSelector?.matchNames ?? [ns]);
     const jobs = (sm.spec?.endpoints ?? []).map((ep: Record<string, any>, i: number) => {
         const scrape = compressedScrape(ep, c.timeScale);
         const job: Record<string, unknown> = {

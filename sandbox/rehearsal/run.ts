@@ -21,7 +21,7 @@ import type { Stack } from "@pulumi/pulumi/automation";
 import * as semver from "semver";
 import * as YAML from "yaml";
 import { exposure } from "../../components/rollouts/canary";
-import { labelValue } from "../../components/serving/labels";
+import { labelValue } from "../../domain/labels";
 import { templateMinSeconds } from "../../components/rollouts/analysis";
 import { readState, sandboxPaths, SandboxPaths, waitFor } from "../cluster/controlPlane";
 import { Kube, KubeObject } from "../cluster/kube";
@@ -196,7 +196,9 @@ async function settleOnVersion(o: {
             if (rolloutAtRest(r)) return st.stableRS as string;
             const current: string | undefined = st.currentPodHash;
             if (current && current !== st.stableRS && current !== o.expectHash && promoted !== current) {
-                o.log(`  the program renders ${o.model} ${o.version} differently than when it was deployed (new ReplicaSet ${current}): promoting it in full (status.promoteFull)`);
+                o.log(
+                    `  the program renders ${o.model} ${o.version} differently than when it was deployed (new ReplicaSet ${current}): promoting it in full (status.promoteFull)`,
+                );
                 await promoteFull(o.kc, o.ns, o.model, r.spec?.paused === true);
                 promoted = current;
             }
@@ -215,7 +217,12 @@ function waitUntil<T>(what: string, seconds: number, probe: () => Promise<T | un
 function stepLines(rollout: KubeObject): string[] {
     const steps: any[] = rollout.spec?.strategy?.canary?.steps ?? [];
     return steps.map((s, i) => {
-        const args = s.analysis ? `  args: ${(s.analysis.args ?? []).filter((a: any) => a.value !== undefined).map((a: any) => `${a.name}=${a.value}`).join(" ")}` : "";
+        const args = s.analysis
+            ? `  args: ${(s.analysis.args ?? [])
+                  .filter((a: any) => a.value !== undefined)
+                  .map((a: any) => `${a.name}=${a.value}`)
+                  .join(" ")}`
+            : "";
         return `${String(i).padStart(2)} ${stepText(s)}${args}`;
     });
 }
@@ -256,10 +263,12 @@ export async function rehearse(o: RehearseOptions): Promise<RehearsalResult> {
     const started = Date.now();
     // 1. Everything is checked before anything runs.
     const scenario = loadScenario(o.scenarioFile);
-    if (!Number.isInteger(o.timeScale) || o.timeScale < 1 || o.timeScale > 600) throw new Error(`--time-scale ${o.timeScale} must be an integer in 1..600 (rollouts.timeScale)`);
+    if (!Number.isInteger(o.timeScale) || o.timeScale < 1 || o.timeScale > 600)
+        throw new Error(`--time-scale ${o.timeScale} must be an integer in 1..600 (rollouts.timeScale)`);
     const paths: SandboxPaths = sandboxPaths(SANDBOX_DIR);
     const state = readState(paths);
-    if (!state || !state.processes.some((p) => isAlive(p.pid))) throw new Error(`no running sandbox in ${path.relative(REPO_ROOT, paths.root)}: start one with \`npm run sandbox -- up --stack ${o.stack}\``);
+    if (!state || !state.processes.some((p) => isAlive(p.pid)))
+        throw new Error(`no running sandbox in ${path.relative(REPO_ROOT, paths.root)}: start one with \`npm run sandbox -- up --stack ${o.stack}\``);
     if (state.stack !== o.stack) throw new Error(`the running sandbox deploys stack "${state.stack}", not "${o.stack}"`);
     const stopped = state.processes.filter((p) => !isAlive(p.pid)).map((p) => p.name);
     if (stopped.length > 0) throw new Error(`sandbox processes not running: ${stopped.join(", ")} (\`npm run sandbox -- status\`)`);
@@ -283,7 +292,9 @@ export async function rehearse(o: RehearseOptions): Promise<RehearsalResult> {
     const routing: Routing = rolloutsCfg.trafficRouting ?? "none";
     const promUrl = new URL(rolloutsCfg.prometheusUrl ?? "");
     if (promUrl.protocol !== "http:" || !isLoopback(promUrl.hostname) || !promUrl.port) {
-        throw new Error(`rollouts.prometheusUrl ${promUrl} must be http://127.0.0.1:<port>: the rehearsal runs Prometheus there for the host's Argo controller`);
+        throw new Error(
+            `rollouts.prometheusUrl ${promUrl} must be http://127.0.0.1:<port>: the rehearsal runs Prometheus there for the host's Argo controller`,
+        );
     }
     const promListen = `127.0.0.1:${promUrl.port}`;
     const exporterPort = Number(promUrl.port) + 1;
@@ -310,14 +321,18 @@ export async function rehearse(o: RehearseOptions): Promise<RehearsalResult> {
             const sync = await stack.up({ color: "never", onOutput: () => undefined });
             log(`  pulumi up: ${sync.summary.result} ${JSON.stringify(sync.summary.resourceChanges)}`);
         } else {
-            log(`  Rollout ${ns}/${o.model} is not at rest on its configured version ${models[index].version} (phase ${rollout0.status?.phase}): settling it first`);
+            log(
+                `  Rollout ${ns}/${o.model} is not at rest on its configured version ${models[index].version} (phase ${rollout0.status?.phase}): settling it first`,
+            );
         }
         await settleOnVersion({ kube, kc, ns, model: o.model, version: models[index].version, expectHash: rollout0.status?.stableRS, seconds: 180, log });
         rollout0 = (await kube.read(ROLLOUT_API, "Rollout", o.model, ns))!;
     }
     if (!rolloutAtRest(rollout0)) {
         const st = rollout0.status ?? {};
-        throw new Error(`Rollout ${ns}/${o.model} is not at rest (phase ${st.phase}, stable ${st.stableRS}, current ${st.currentPodHash}${st.abort ? ", aborted" : ""}): nothing was changed`);
+        throw new Error(
+            `Rollout ${ns}/${o.model} is not at rest (phase ${st.phase}, stable ${st.stableRS}, current ${st.currentPodHash}${st.abort ? ", aborted" : ""}): nothing was changed`,
+        );
     }
     const stableHash: string = rollout0.status.stableRS;
     const serviceMonitor = await kube.read("monitoring.coreos.com/v1", "ServiceMonitor", o.model, ns);
@@ -334,10 +349,14 @@ export async function rehearse(o: RehearseOptions): Promise<RehearsalResult> {
     const canaryDigest = edits[1].value!;
     const stableVersion: string = models[index].version;
 
-    log(`rehearsal: stack ${o.stack}, model ${o.model}, scenario ${scenario.name} (${path.relative(REPO_ROOT, path.resolve(o.scenarioFile))}), time scale ${o.timeScale}`);
+    log(
+        `rehearsal: stack ${o.stack}, model ${o.model}, scenario ${scenario.name} (${path.relative(REPO_ROOT, path.resolve(o.scenarioFile))}), time scale ${o.timeScale}`,
+    );
     if (scenario.description) log(`  ${scenario.description}`);
     log(`  stable ${stableVersion} (pod-template-hash ${stableHash}) → canary ${canaryVersion} (${canaryDigest.slice(0, 19)}…); traffic routing ${routing}`);
-    log(`  expect: ${scenario.expect ? `${scenario.expect.outcome}${scenario.expect.atStep !== undefined ? ` at step ${scenario.expect.atStep}` : ""}` : "(none)"}`);
+    log(
+        `  expect: ${scenario.expect ? `${scenario.expect.outcome}${scenario.expect.atStep !== undefined ? ` at step ${scenario.expect.atStep}` : ""}` : "(none)"}`,
+    );
 
     const processes: ProcessRecord[] = [];
     const marker: InProgress = { sandboxStartedAt: state.startedAt, stack: o.stack, model: o.model, stackFile, originalText, stableHash, processes };
@@ -405,7 +424,13 @@ export async function rehearse(o: RehearseOptions): Promise<RehearsalResult> {
                 {
                     name: "rehearsal-exporter",
                     command: process.execPath,
-                    args: ["-r", "ts-node/register/transpile-only", path.join(__dirname, "exporterServer.ts"), `--port=${exporterPort}`, `--config=${fleetFile}`],
+                    args: [
+                        "-r",
+                        "ts-node/register/transpile-only",
+                        path.join(__dirname, "exporterServer.ts"),
+                        `--port=${exporterPort}`,
+                        `--config=${fleetFile}`,
+                    ],
                     cwd: REPO_ROOT,
                     ready: async () => (await httpStatus(`${exporterUrl}/healthz`)) === 200,
                     timeoutSeconds: 60,
@@ -417,13 +442,25 @@ export async function rehearse(o: RehearseOptions): Promise<RehearsalResult> {
         const listPods = () => kube.list("v1", "Pod", ns, `app.kubernetes.io/name=${o.model}`);
         await postJson(`${exporterUrl}/state`, { pods: podRefs(await listPods()) });
 
-        const promConfig = prometheusConfig({ serviceMonitor, exporterAddress: `127.0.0.1:${exporterPort}`, kubeconfig: paths.kubeconfig, timeScale: o.timeScale });
+        const promConfig = prometheusConfig({
+            serviceMonitor,
+            exporterAddress: `127.0.0.1:${exporterPort}`,
+            kubeconfig: paths.kubeconfig,
+            timeScale: o.timeScale,
+        });
         const scrape = compressedScrape(serviceMonitor.spec?.endpoints?.[0] ?? {}, o.timeScale);
         prom = await startPrometheus({ dir: path.join(workDir, "prometheus"), listen: promListen, config: promConfig, logDir });
         processes.push(prom.record);
         saveMarker();
-        report.rendered.scrape = { job: (promConfig.scrape_configs as any[])[0]?.job_name, interval: scrape.interval, timeout: scrape.timeout, serviceMonitorInterval: serviceMonitor.spec?.endpoints?.[0]?.interval };
-        log(`  prometheus ${prometheusBinary("prometheus")} on ${prom.url}: job ${report.rendered.scrape.job}, scrape every ${scrape.interval} (ServiceMonitor ${serviceMonitor.spec?.endpoints?.[0]?.interval ?? "30s"} ÷ ${o.timeScale}), Kubernetes discovery of the ServiceMonitor's endpoints`);
+        report.rendered.scrape = {
+            job: (promConfig.scrape_configs as any[])[0]?.job_name,
+            interval: scrape.interval,
+            timeout: scrape.timeout,
+            serviceMonitorInterval: serviceMonitor.spec?.endpoints?.[0]?.interval,
+        };
+        log(
+            `  prometheus ${prometheusBinary("prometheus")} on ${prom.url}: job ${report.rendered.scrape.job}, scrape every ${scrape.interval} (ServiceMonitor ${serviceMonitor.spec?.endpoints?.[0]?.interval ?? "30s"} ÷ ${o.timeScale}), Kubernetes discovery of the ServiceMonitor's endpoints`,
+        );
 
         // 3. Poll loop: pods to the exporter, snapshots to the recorder, targets from Prometheus.
         let lastTargets = "";
@@ -514,7 +551,9 @@ export async function rehearse(o: RehearseOptions): Promise<RehearsalResult> {
         tUpStart = Date.now();
         const up = await stack.up({ color: "never", onOutput: (out) => fs.appendFileSync(pulumiLog, out) });
         report.seconds.pulumiUp = Math.round((Date.now() - tUpStart) / 100) / 10;
-        log(`  pulumi up: ${up.summary.result} in ${report.seconds.pulumiUp} s ${JSON.stringify(up.summary.resourceChanges)} (log ${path.relative(REPO_ROOT, pulumiLog)})`);
+        log(
+            `  pulumi up: ${up.summary.result} in ${report.seconds.pulumiUp} s ${JSON.stringify(up.summary.resourceChanges)} (log ${path.relative(REPO_ROOT, pulumiLog)})`,
+        );
 
         const rendered = await kube.read(ROLLOUT_API, "Rollout", o.model, ns);
         const templateNames = [
@@ -529,7 +568,9 @@ export async function rehearse(o: RehearseOptions): Promise<RehearsalResult> {
         for (const l of report.rendered.steps) log(`    ${l}`);
         log(`  analysis (AnalysisTemplates in the API server):`);
         for (const t of report.rendered.templates) {
-            log(`    ${t.template}/${t.metric}: interval ${t.interval}, count ${t.count}, failureLimit ${t.failureLimit}, inconclusiveLimit ${t.inconclusiveLimit}, consecutiveErrorLimit ${t.consecutiveErrorLimit}`);
+            log(
+                `    ${t.template}/${t.metric}: interval ${t.interval}, count ${t.count}, failureLimit ${t.failureLimit}, inconclusiveLimit ${t.inconclusiveLimit}, consecutiveErrorLimit ${t.consecutiveErrorLimit}`,
+            );
             log(`      success: ${t.successCondition}   failure: ${t.failureCondition}`);
             log(`      query: ${t.query}`);
         }
@@ -582,7 +623,17 @@ export async function rehearse(o: RehearseOptions): Promise<RehearsalResult> {
                 log(`  restore: stack config back to ${stableVersion}, timeScale ${rolloutsCfg.timeScale ?? 1}; pulumi up`);
                 const up = await stack.up({ color: "never", onOutput: (out) => fs.appendFileSync(path.join(workDir, "pulumi-restore.log"), out) });
                 log(`  restore: pulumi up ${up.summary.result} ${JSON.stringify(up.summary.resourceChanges)}`);
-                const settled = await settleOnVersion({ kube, kc, ns, model: o.model, version: stableVersion, expectHash: stableHash, seconds: 180, log, fatal: replaced });
+                const settled = await settleOnVersion({
+                    kube,
+                    kc,
+                    ns,
+                    model: o.model,
+                    version: stableVersion,
+                    expectHash: stableHash,
+                    seconds: 180,
+                    log,
+                    fatal: replaced,
+                });
                 report.stableRevisionRestored = settled;
                 log(`  restore: Rollout Healthy on ${settled} (${stableVersion}) after ${((Date.now() - tRestore) / 1000).toFixed(1)} s`);
             } else if (sameSandbox() && fs.existsSync(stackFile) && fs.readFileSync(stackFile, "utf8") !== originalText) {

@@ -220,7 +220,10 @@ export function loadScenario(file: string): Scenario {
     const text = fs.readFileSync(file, "utf8");
     const doc = YAML.parseDocument(text, { prettyErrors: true, uniqueKeys: true });
     if (doc.errors.length > 0) {
-        throw new ScenarioError(file, doc.errors.map((e) => `YAML: ${e.message.split("\n")[0]}`));
+        throw new ScenarioError(
+            file,
+            doc.errors.map((e) => `YAML: ${e.message.split("\n")[0]}`),
+        );
     }
     return parseScenario(doc.toJS(), path.basename(file).replace(/\.ya?ml$/, ""), file);
 }

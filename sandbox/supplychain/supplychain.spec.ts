@@ -68,7 +68,16 @@ function admissionPolicy(publicKeyPem: string): Record<string, unknown> {
                             attestors: [
                                 {
                                     count: 1,
-                                    entries: [{ keys: { publicKeys: publicKeyPem.trim() + "\n", signatureAlgorithm: "sha256", rekor: { ignoreTlog: true }, ctlog: { ignoreSCT: true } } }],
+                                    entries: [
+                                        {
+                                            keys: {
+                                                publicKeys: publicKeyPem.trim() + "\n",
+                                                signatureAlgorithm: "sha256",
+                                                rekor: { ignoreTlog: true },
+                                                ctlog: { ignoreSCT: true },
+                                            },
+                                        },
+                                    ],
                                 },
                             ],
                         },
@@ -134,7 +143,14 @@ describe("supply chain: sign and verify with cosign, distribution and crane", fu
         return ok(crane, ["digest", `${REPO}:${tag}`]);
     };
 
-    const imageAt = (digest: string, over: Partial<ImageToSign> = {}): ImageToSign => ({ model: "sentiment", version: "2.1.5", gitSha: "abc1234", tag: TAG, ref: `${REPO}@${digest}`, ...over });
+    const imageAt = (digest: string, over: Partial<ImageToSign> = {}): ImageToSign => ({
+        model: "sentiment",
+        version: "2.1.5",
+        gitSha: "abc1234",
+        tag: TAG,
+        ref: `${REPO}@${digest}`,
+        ...over,
+    });
 
     /** Kyverno v1.18.2's verification of a pod in NAMESPACE running `ref`, under a ClusterPolicy file. */
     const kyvernoVerify = (ref: string, policy: string): Run => run(kyverno, ["--policy", policy, "--image", ref, "--namespace", NAMESPACE]);
@@ -196,7 +212,14 @@ describe("supply chain: sign and verify with cosign, distribution and crane", fu
             ].join("\n"),
         );
         registry = await startProcess(
-            { name: "registry", command: registryBin, args: ["serve", config], env, ready: async () => (await httpStatus(`http://${REGISTRY}/v2/`)) === 200, timeoutSeconds: 30 },
+            {
+                name: "registry",
+                command: registryBin,
+                args: ["serve", config],
+                env,
+                ready: async () => (await httpStatus(`http://${REGISTRY}/v2/`)) === 200,
+                timeoutSeconds: 30,
+            },
             path.join(tmp, "logs"),
         );
 
@@ -281,7 +304,10 @@ describe("supply chain: sign and verify with cosign, distribution and crane", fu
         assert.equal(payload.critical.image["docker-manifest-digest"], digest, "the signed payload names the digest");
         assert.deepEqual(payload.optional, signatureAnnotations(signed));
         const att = JSON.parse(ok(crane, ["manifest", legacyTag(digest, "att")]));
-        assert.deepEqual(att.layers.map((l: { annotations: Record<string, string> }) => l.annotations.predicateType).sort(), ["https://slsa.dev/provenance/v1", "https://spdx.dev/Document"]);
+        assert.deepEqual(att.layers.map((l: { annotations: Record<string, string> }) => l.annotations.predicateType).sort(), [
+            "https://slsa.dev/provenance/v1",
+            "https://spdx.dev/Document",
+        ]);
         for (const l of att.layers) {
             assert.equal(l.mediaType, "application/vnd.dsse.envelope.v1+json");
             assert.deepEqual(Object.keys(l.annotations).sort(), ["dev.cosignproject.cosign/signature", "predicateType"], "no Rekor bundle, no certificate");
@@ -301,7 +327,9 @@ describe("supply chain: sign and verify with cosign, distribution and crane", fu
         assert.deepEqual(payloads[0].optional, signatureAnnotations(signed));
 
         const statement = (type: "spdxjson" | "slsaprovenance1") => {
-            const lines = ok(cosign, cosignVerifyAttestationArgs(signed, keyA.pub, type)).split("\n").filter(Boolean);
+            const lines = ok(cosign, cosignVerifyAttestationArgs(signed, keyA.pub, type))
+                .split("\n")
+                .filter(Boolean);
             assert.equal(lines.length, 1, `one ${type} attestation`);
             return JSON.parse(Buffer.from(JSON.parse(lines[0]).payload, "base64").toString("utf8"));
         };
@@ -321,7 +349,10 @@ describe("supply chain: sign and verify with cosign, distribution and crane", fu
     });
 
     it("(b) a different image pushed under the signed tag afterwards fails verification; the signed digest still verifies", () => {
-        const replaced = pushImage(TAG, { "model.json": JSON.stringify({ model: "sentiment", version: "2.1.5", weights: "tampered" }) + "\n", "serve.py": "print('ok')\n" });
+        const replaced = pushImage(TAG, {
+            "model.json": JSON.stringify({ model: "sentiment", version: "2.1.5", weights: "tampered" }) + "\n",
+            "serve.py": "print('ok')\n",
+        });
         assert.notEqual(`${REPO}@${replaced}`, signed.ref);
         assert.equal(ok(crane, ["digest", `${REPO}:${TAG}`]), replaced, "the tag now names the other image");
         fails(cosignVerifyArgs(imageAt(replaced), keyA.pub), /no signatures found/);
@@ -329,7 +360,7 @@ describe("supply chain: sign and verify with cosign, distribution and crane", fu
     });
 
     it("(b) the signature copied onto another digest (its .sig tag) fails: the signed payload names the other digest", () => {
-        const target = pushImage("v2.1.5-copy", { "model.json": "{\"copy\":true}\n" });
+        const target = pushImage("v2.1.5-copy", { "model.json": '{"copy":true}\n' });
         ok(crane, ["copy", legacyTag(signed.ref.split("@")[1], "sig"), legacyTag(target, "sig")]);
         fails(cosignVerifyArgs(imageAt(target), keyA.pub), COPIED_SIGNATURE);
     });
@@ -340,7 +371,7 @@ describe("supply chain: sign and verify with cosign, distribution and crane", fu
     });
 
     it("(c) a signature made with another key fails verification with ours", () => {
-        const other = imageAt(pushImage("v2.1.5-otherkey", { "model.json": "{\"key\":\"b\"}\n" }));
+        const other = imageAt(pushImage("v2.1.5-otherkey", { "model.json": '{"key":"b"}\n' }));
         ok(cosign, cosignSignArgs(other, keyB.key));
         ok(cosign, cosignVerifyArgs(other, keyB.pub));
         fails(cosignVerifyArgs(other, keyA.pub), WRONG_KEY);
@@ -350,9 +381,25 @@ describe("supply chain: sign and verify with cosign, distribution and crane", fu
 
     it("npm run sign refuses a tag-only reference, and nothing is signed", () => {
         const before = run(crane, ["ls", REPO]).stdout;
-        const r = npmSign(["--image", `${REPO}:${TAG}`, "--model", "sentiment", "--version", "2.1.5", "--git-sha", "abc1234", "--key", keyA.key, "--sbom", "none"]);
+        const r = npmSign([
+            "--image",
+            `${REPO}:${TAG}`,
+            "--model",
+            "sentiment",
+            "--version",
+            "2.1.5",
+            "--git-sha",
+            "abc1234",
+            "--key",
+            keyA.key,
+            "--sbom",
+            "none",
+        ]);
         assert.equal(r.status, 1, r.stdout + r.stderr);
-        assert.match(r.stderr, /^sign: 127\.0\.0\.1:15000\/model-fleet\/sentiment:v2\.1\.5-abc1234 is not pinned by digest: sign and verify <repository>@sha256:<64 hex>, never a tag/m);
+        assert.match(
+            r.stderr,
+            /^sign: 127\.0\.0\.1:15000\/model-fleet\/sentiment:v2\.1\.5-abc1234 is not pinned by digest: sign and verify <repository>@sha256:<64 hex>, never a tag/m,
+        );
         assert.equal(run(crane, ["ls", REPO]).stdout, before, "no new tags (no signature was pushed)");
     });
 
@@ -362,18 +409,18 @@ describe("supply chain: sign and verify with cosign, distribution and crane", fu
         });
 
         it("refuses an unsigned digest", () => {
-            const unsigned = pushImage("v9.9.8-unsigned", { "model.json": "{\"unsigned\":true}\n" });
+            const unsigned = pushImage("v9.9.8-unsigned", { "model.json": '{"unsigned":true}\n' });
             refused(`${REPO}@${unsigned}`, policyA, /no signatures found/);
         });
 
         it("refuses a tampered digest: the signed image's signature copied onto another digest", () => {
-            const target = pushImage("v2.1.5-tampered", { "model.json": "{\"weights\":\"tampered\"}\n" });
+            const target = pushImage("v2.1.5-tampered", { "model.json": '{"weights":"tampered"}\n' });
             ok(crane, ["copy", legacyTag(signed.ref.split("@")[1], "sig"), legacyTag(target, "sig")]);
             refused(`${REPO}@${target}`, policyA, /invalid or missing digest in claim/);
         });
 
         it("refuses a digest signed with another key (which that key's policy admits)", () => {
-            const other = imageAt(pushImage("v2.1.5-keyb", { "model.json": "{\"key\":\"b2\"}\n" }));
+            const other = imageAt(pushImage("v2.1.5-keyb", { "model.json": '{"key":"b2"}\n' }));
             ok(cosign, cosignSignArgs(other, keyB.key));
             refused(other.ref, policyA, /invalid signature when validating ASN\.1 encoded signature/);
             admitted(other.ref, policyB);
@@ -388,12 +435,23 @@ describe("supply chain: sign and verify with cosign, distribution and crane", fu
         it("refuses a signature in cosign v3's default format (a Sigstore bundle), which cosign itself accepts", () => {
             // What npm run sign wrote before it switched to the legacy format: cosign v3's defaults, privately (a
             // signing config and a trusted root with no services, as cosign creates them).
-            const bundled = imageAt(pushImage("v2.1.5-bundle", { "model.json": "{\"format\":\"bundle\"}\n" }));
+            const bundled = imageAt(pushImage("v2.1.5-bundle", { "model.json": '{"format":"bundle"}\n' }));
             const dir = fs.mkdtempSync(path.join(tmp, "sigstore-"));
             ok(cosign, ["signing-config", "create", "--out", path.join(dir, "signing-config.json")]);
             ok(cosign, ["trusted-root", "create", "--out", path.join(dir, "trusted-root.json")]);
             const annotations = Object.entries(signatureAnnotations(bundled)).flatMap(([k, v]) => ["-a", `${k}=${v}`]);
-            ok(cosign, ["sign", "--key", keyA.key, "--signing-config", path.join(dir, "signing-config.json"), "--trusted-root", path.join(dir, "trusted-root.json"), "--yes", ...annotations, bundled.ref]);
+            ok(cosign, [
+                "sign",
+                "--key",
+                keyA.key,
+                "--signing-config",
+                path.join(dir, "signing-config.json"),
+                "--trusted-root",
+                path.join(dir, "trusted-root.json"),
+                "--yes",
+                ...annotations,
+                bundled.ref,
+            ]);
             const digest = bundled.ref.split("@")[1];
             const tags = ok(crane, ["ls", REPO]).split("\n");
             assert.ok(tags.includes(digest.replace(":", "-")) && !tags.includes(`${digest.replace(":", "-")}.sig`), "a bundle (referrers index), no .sig");

@@ -167,14 +167,20 @@ export function buildTool(t: ToolSpec, log: (line: string) => void): BuildResult
     }
     for (const c of t.checks) {
         const exe = c.via ? toolPath(c.via.tool, c.via.binary) : path.join(bin, c.binary);
-        const r = spawnSync(exe, c.args.map((a) => a.replace("{bin}", bin)), {
-            maxBuffer: 64 << 20,
-            encoding: "utf8",
-            env: { ...process.env, PULUMI_HOME: path.join(home, "pulumi-home"), PULUMI_SKIP_UPDATE_CHECK: "true" },
-        });
+        const r = spawnSync(
+            exe,
+            c.args.map((a) => a.replace("{bin}", bin)),
+            {
+                maxBuffer: 64 << 20,
+                encoding: "utf8",
+                env: { ...process.env, PULUMI_HOME: path.join(home, "pulumi-home"), PULUMI_SKIP_UPDATE_CHECK: "true" },
+            },
+        );
         const out = `${r.stdout ?? ""}${r.stderr ?? ""}`;
         if (r.status !== 0 || !c.expect.test(out.trim())) {
-            throw new Error(`${t.name}: \`${c.binary} ${c.args.join(" ")}\` exited ${r.status} and printed ${JSON.stringify(out.slice(0, 300))}, expected ${c.expect}`);
+            throw new Error(
+                `${t.name}: \`${c.binary} ${c.args.join(" ")}\` exited ${r.status} and printed ${JSON.stringify(out.slice(0, 300))}, expected ${c.expect}`,
+            );
         }
         step(`check ok: ${path.basename(exe)} ${c.args.join(" ")} → ${(c.expect.exec(out)?.[0] ?? "").slice(0, 80)}`);
     }

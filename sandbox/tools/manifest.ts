@@ -68,7 +68,9 @@ export const TOOLS: readonly ToolSpec[] = [
         ldflags: ["-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v3.274.1"],
         tags: ["osusergo", "grpcnotrace"],
         // The dynamic-provider launcher ships in the sdk module (sdk/nodejs/dist), as in the CLI's release archive.
-        scripts: [{ module: "github.com/pulumi/pulumi/sdk/v3@v3.274.1", path: "nodejs/dist/pulumi-resource-pulumi-nodejs", as: "pulumi-resource-pulumi-nodejs" }],
+        scripts: [
+            { module: "github.com/pulumi/pulumi/sdk/v3@v3.274.1", path: "nodejs/dist/pulumi-resource-pulumi-nodejs", as: "pulumi-resource-pulumi-nodejs" },
+        ],
         checks: [
             { binary: "pulumi", args: ["version"], expect: /^v3\.274\.1\b/ },
             { binary: "pulumi", args: ["plugin", "ls", "--json"], expect: /^\[|^null/ },
@@ -139,7 +141,12 @@ export const TOOLS: readonly ToolSpec[] = [
         share: [
             { module: "sigs.k8s.io/kwok@v0.8.0", dir: "kustomize/stage/node/fast", files: ["node-initialize.yaml"], to: "stages" },
             { module: "sigs.k8s.io/kwok@v0.8.0", dir: "kustomize/stage/node/heartbeat-with-lease", files: ["node-heartbeat-with-lease.yaml"], to: "stages" },
-            { module: "sigs.k8s.io/kwok@v0.8.0", dir: "kustomize/stage/pod/fast", files: ["pod-ready.yaml", "pod-complete.yaml", "pod-delete.yaml"], to: "stages" },
+            {
+                module: "sigs.k8s.io/kwok@v0.8.0",
+                dir: "kustomize/stage/pod/fast",
+                files: ["pod-ready.yaml", "pod-complete.yaml", "pod-delete.yaml"],
+                to: "stages",
+            },
         ],
         checks: [{ binary: "kwok", args: ["--version"], expect: /v0\.8\.0/ }],
     },

@@ -9,23 +9,36 @@
  * Argo itself fills in at run time (namespace, pod-template hashes) are set here, and thresholds where a case says so.
  */
 import { strict as assert } from "assert";
-import * as fs from "fs";
-import * as path from "path";
-import * as YAML from "yaml";
 import type { IMetric } from "@kubernetes-models/argo-rollouts/argoproj.io/v1alpha1/Metric";
 import { analysisTemplateSpecs, ANALYSIS_ARGS, DEFAULT_MEASUREMENT, METRIC_NAMES } from "../../components/rollouts/analysis";
 import { analysisArgs } from "../../components/rollouts/canary";
 import { canarySchema, CanaryConfig } from "../../config/schema";
 import { argoMeasure, argoResolve, evaluateRules, InputSeries, Phase, Recorded, sampleValue } from "./harness";
 import { argoEvaluate, promtool } from "./tools";
-import { CANARY, counter, EVAL_TIME, feedback, feedbackMix, latency, MODEL, NS, OTHER, pod, requestMix, requests, restartedCounter, SCRAPE_INTERVAL, STABLE } from "./series";
+import { readFleetConfig } from "../../tools/stackFile";
+import {
+    CANARY,
+    counter,
+    EVAL_TIME,
+    feedback,
+    feedbackMix,
+    latency,
+    MODEL,
+    NS,
+    OTHER,
+    pod,
+    requestMix,
+    requests,
+    restartedCounter,
+    SCRAPE_INTERVAL,
+    STABLE,
+} from "./series";
 
 type MetricKey = keyof typeof METRIC_NAMES;
 
 /** The prod stack's canary model, through the schema (defaults applied) as the program sees it. */
 function prodCanary(): CanaryConfig {
-    const doc = YAML.parse(fs.readFileSync(path.join(__dirname, "..", "..", "Pulumi.prod.yaml"), "utf8"));
-    const model = (doc.config["model-fleet:models"] as any[]).find((m) => m.name === MODEL && m.canary);
+    const model = (readFleetConfig("prod").config.models as any[]).find((m) => m.name === MODEL && m.canary);
     assert.ok(model, `Pulumi.prod.yaml has a canary model ${MODEL}`);
     return canarySchema.parse(model.canary);
 }
@@ -96,14 +109,23 @@ const NOISE: InputSeries[] = [
 ];
 
 /** A healthy stable: 3 pods, 0.5 % 5xx, 1 % 4xx, p99 ≈ 100 ms. */
-const HEALTHY_STABLE_REQUESTS = stablePods.flatMap((p) => [...requestMix(p, { "200": 197, "500": 1, "422": 2 }), ...latency(p, { "0.05": 150, "0.1": 48, "0.25": 2 })]);
+const HEALTHY_STABLE_REQUESTS = stablePods.flatMap((p) => [
+    ...requestMix(p, { "200": 197, "500": 1, "422": 2 }),
+    ...latency(p, { "0.05": 150, "0.1": 48, "0.25": 2 }),
+]);
 
 /**
  * Feedback as it really arrives (issue #18): any pod may receive it, so with 3 stable and 2 canary pods most
  * feedback for canary predictions lands on stable pods. Per scrape: `perScrape` labelled samples for the version,
  * `correctShare` of them correct, spread evenly over `receivers` (default: every pod of both versions).
  */
-function feedbackFor(servedBy: string, perScrape: number, correctShare: number, receivers: typeof allPods = allPods, values: (n: number) => string = counter): InputSeries[] {
+function feedbackFor(
+    servedBy: string,
+    perScrape: number,
+    correctShare: number,
+    receivers: typeof allPods = allPods,
+    values: (n: number) => string = counter,
+): InputSeries[] {
     const correct = Math.round(perScrape * correctShare);
     const perPod = (n: number) => n / receivers.length;
     return feedbackMix(receivers, servedBy, { correct: perPod(correct), incorrect: perPod(perScrape - correct) }, values);
@@ -221,7 +243,10 @@ const CASES: GateCase[] = [
     {
         name: "4xx: relative to stable — 30 % against stable's 28 % passes",
         metric: "clientErrors",
-        series: [...stablePods.flatMap((p) => requestMix(p, { "200": 72, "422": 28 })), ...canaryPods.flatMap((p) => requestMix(p, { "200": 70, "413": 10, "422": 20 }))],
+        series: [
+            ...stablePods.flatMap((p) => requestMix(p, { "200": 72, "422": 28 })),
+            ...canaryPods.flatMap((p) => requestMix(p, { "200": 70, "413": 10, "422": 20 })),
+        ],
         expect: { value: 0.02 },
         phase: "Successful",
     },
@@ -333,7 +358,10 @@ const CASES: GateCase[] = [
     {
         name: "latency: a canary pod restarted inside the window (bucket counters reset)",
         metric: "latency",
-        series: [...latency(canaryPods[0], { "0.05": 150, "0.1": 50 }), ...latency(canaryPods[1], { "0.05": 150, "0.1": 50 }, "/predict", (n) => restartedCounter(n, 2))],
+        series: [
+            ...latency(canaryPods[0], { "0.05": 150, "0.1": 50 }),
+            ...latency(canaryPods[1], { "0.05": 150, "0.1": 50 }, "/predict", (n) => restartedCounter(n, 2)),
+        ],
         expect: { value: 98, within: 0.5 },
         phase: "Successful",
     },
@@ -455,7 +483,11 @@ const CASES: GateCase[] = [
     {
         name: "quality: a pod holding canary feedback restarted inside the window (counter reset)",
         metric: "quality",
-        series: [...feedbackFor(STABLE, 100, 0.9), ...feedbackFor(CANARY, 10, 0.9, stablePods), ...feedbackFor(CANARY, 10, 0.9, canaryPods, (n) => restartedCounter(n, 4))],
+        series: [
+            ...feedbackFor(STABLE, 100, 0.9),
+            ...feedbackFor(CANARY, 10, 0.9, stablePods),
+            ...feedbackFor(CANARY, 10, 0.9, canaryPods, (n) => restartedCounter(n, 4)),
+        ],
         expect: { value: 0, within: 0.01 },
         phase: "Successful",
     },
@@ -474,7 +506,10 @@ describe("PromQL with the real engine: every AnalysisTemplate query and conditio
         argoEvaluate();
         const keys = Object.keys(TEMPLATE_METRICS) as MetricKey[];
         // Argo's own arg resolution (query and conditions) with the program's args for the prod canary model.
-        const argoResolved = argoResolve(keys.map((k) => TEMPLATE_METRICS[k]), ARGS);
+        const argoResolved = argoResolve(
+            keys.map((k) => TEMPLATE_METRICS[k]),
+            ARGS,
+        );
         resolved = Object.fromEntries(keys.map((k, i) => [k, argoResolved[i]])) as Record<MetricKey, IMetric>;
         for (const k of keys) records[k] = RECORD(k);
         const rules = Object.fromEntries(
@@ -487,7 +522,10 @@ describe("PromQL with the real engine: every AnalysisTemplate query and conditio
         // Cases with their own thresholds: the same template resolved with those args (the query does not change).
         const metricFor = (c: GateCase): IMetric => {
             if (!c.args) return resolved[c.metric];
-            const m = argoResolve([TEMPLATE_METRICS[c.metric]], ARGS.map((a) => ({ name: a.name, value: c.args![a.name] ?? a.value })))[0];
+            const m = argoResolve(
+                [TEMPLATE_METRICS[c.metric]],
+                ARGS.map((a) => ({ name: a.name, value: c.args![a.name] ?? a.value })),
+            )[0];
             assert.equal(m.provider.prometheus!.query, resolved[c.metric].provider.prometheus!.query);
             return m;
         };
@@ -515,9 +553,18 @@ describe("PromQL with the real engine: every AnalysisTemplate query and conditio
     it("covers every metric of every template with at least one empty or NaN case and one Failed case", () => {
         for (const k of Object.keys(TEMPLATE_METRICS) as MetricKey[]) {
             const mine = CASES.filter((c) => c.metric === k);
-            assert.ok(mine.some((c) => c.phase === "Inconclusive"), `${k}: no inconclusive case`);
-            assert.ok(mine.some((c) => c.phase === "Failed"), `${k}: no failed case`);
-            assert.ok(mine.some((c) => c.phase === "Successful"), `${k}: no successful case`);
+            assert.ok(
+                mine.some((c) => c.phase === "Inconclusive"),
+                `${k}: no inconclusive case`,
+            );
+            assert.ok(
+                mine.some((c) => c.phase === "Failed"),
+                `${k}: no failed case`,
+            );
+            assert.ok(
+                mine.some((c) => c.phase === "Successful"),
+                `${k}: no successful case`,
+            );
         }
     });
 

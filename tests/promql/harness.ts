@@ -39,7 +39,10 @@ export function evaluateRules(records: Record<string, string>, cases: RuleCase[]
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "model-fleet-promql-"));
     try {
         const rulesFile = path.join(dir, "rules.yml");
-        fs.writeFileSync(rulesFile, YAML.stringify({ groups: [{ name: "analysis", rules: Object.entries(records).map(([record, expr]) => ({ record, expr })) }] }));
+        fs.writeFileSync(
+            rulesFile,
+            YAML.stringify({ groups: [{ name: "analysis", rules: Object.entries(records).map(([record, expr]) => ({ record, expr })) }] }),
+        );
         const testFile = path.join(dir, "tests.yml");
         const names = new Set<string>();
         for (const c of cases) {
@@ -63,7 +66,12 @@ export function evaluateRules(records: Record<string, string>, cases: RuleCase[]
         const run = spawnSync(promtool(), ["test", "rules", "--debug", testFile], { encoding: "utf8", maxBuffer: 256 * 1024 * 1024 });
         if (run.error) throw run.error;
         if (run.status !== 0) {
-            throw new Error(`promtool test rules failed (exit ${run.status}):\n${run.stdout}\n${run.stderr.split("\n").filter((l) => !/^(DEBUG: Dump|\{|[-+\dNI])/.test(l)).join("\n")}`);
+            throw new Error(
+                `promtool test rules failed (exit ${run.status}):\n${run.stdout}\n${run.stderr
+                    .split("\n")
+                    .filter((l) => !/^(DEBUG: Dump|\{|[-+\dNI])/.test(l))
+                    .join("\n")}`,
+            );
         }
         return parseDumps(run.stderr, new Set(Object.keys(records)), durationSeconds(opts.evalTime) * 1000);
     } finally {

@@ -87,7 +87,10 @@ export function latency(p: Pod, perScrapeByBucket: Record<string, number>, handl
     let cumulative = 0;
     return BUCKETS.map((le) => {
         cumulative += perScrapeByBucket[le] ?? 0;
-        return { series: selector("model_server_request_duration_seconds_bucket", { ...targetLabels(p), handler, method: "POST", le }), values: values(cumulative) };
+        return {
+            series: selector("model_server_request_duration_seconds_bucket", { ...targetLabels(p), handler, method: "POST", le }),
+            values: values(cumulative),
+        };
     });
 }
 
@@ -100,7 +103,12 @@ export function feedback(receivedBy: Pod, servedBy: string, outcome: "correct" |
 }
 
 /** Feedback for one version spread over pods: per pod, labelled samples per scrape with the given correct share. */
-export function feedbackMix(receivers: Pod[], servedBy: string, perScrape: { correct: number; incorrect: number }, values: (n: number) => string = counter): InputSeries[] {
+export function feedbackMix(
+    receivers: Pod[],
+    servedBy: string,
+    perScrape: { correct: number; incorrect: number },
+    values: (n: number) => string = counter,
+): InputSeries[] {
     return receivers.flatMap((r) => [
         ...(perScrape.correct > 0 ? [feedback(r, servedBy, "correct", values(perScrape.correct))] : []),
         ...(perScrape.incorrect > 0 ? [feedback(r, servedBy, "incorrect", values(perScrape.incorrect))] : []),

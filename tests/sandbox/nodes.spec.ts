@@ -3,7 +3,13 @@ import { gpuScheduling } from "../../components/gpu/workloadGpu";
 import { gpuResources, KWOK_ANNOTATION, poolNodes, SANDBOX_POOL_LABEL, sandboxNodes } from "../../sandbox/cluster/nodes";
 import { formatRows, podGpu, podRows } from "../../sandbox/cluster/view";
 
-const mig = { name: "a100-mig", instanceType: "p4de.24xlarge", nodeSelector: { "model-fleet.io/gpu-pool": "a100-mig" }, nodes: 1, mig: { strategy: "mixed" as const, layout: { "3g.40gb": 1, "2g.20gb": 1, "1g.10gb": 2 } } };
+const mig = {
+    name: "a100-mig",
+    instanceType: "p4de.24xlarge",
+    nodeSelector: { "model-fleet.io/gpu-pool": "a100-mig" },
+    nodes: 1,
+    mig: { strategy: "mixed" as const, layout: { "3g.40gb": 1, "2g.20gb": 1, "1g.10gb": 2 } },
+};
 const l4 = { name: "l4", instanceType: "g6.xlarge", nodeSelector: { "model-fleet.io/gpu-pool": "l4" }, nodes: 3 };
 
 describe("sandbox fake nodes", () => {
@@ -15,7 +21,10 @@ describe("sandbox fake nodes", () => {
 
     it("one kwok node per pool node, labelled, tainted and sized like the instance type", () => {
         const nodes = poolNodes(l4);
-        assert.deepEqual(nodes.map((n) => n.metadata.name), ["l4-0", "l4-1", "l4-2"]);
+        assert.deepEqual(
+            nodes.map((n) => n.metadata.name),
+            ["l4-0", "l4-1", "l4-2"],
+        );
         const n = nodes[0];
         assert.equal(n.metadata.annotations[KWOK_ANNOTATION.key], KWOK_ANNOTATION.value);
         assert.equal(n.metadata.labels["model-fleet.io/gpu-pool"], "l4");
@@ -58,7 +67,10 @@ describe("sandbox pod view", () => {
     });
     it("shows each pod's node, pool, GPU resource and readiness", () => {
         const nodes = sandboxNodes([l4, mig]) as any[];
-        const rows = podRows([pod("embedder-x", "a100-mig-0", { "nvidia.com/mig-1g.10gb": "1" }, true), pod("sentiment-y", "l4-1", { "nvidia.com/gpu": "1" }, false)], nodes);
+        const rows = podRows(
+            [pod("embedder-x", "a100-mig-0", { "nvidia.com/mig-1g.10gb": "1" }, true), pod("sentiment-y", "l4-1", { "nvidia.com/gpu": "1" }, false)],
+            nodes,
+        );
         assert.deepEqual(
             rows.map((r) => [r.model, r.pool, r.gpu, r.ready]),
             [

@@ -16,7 +16,11 @@ describe("tool manifest", () => {
 
     it("stamps versions the way each project's release build does, and checks them after the build", () => {
         for (const t of TOOLS) {
-            for (const c of t.checks) assert.ok(Object.keys(t.binaries).includes(c.binary) || t.scripts?.some((s) => s.as === c.binary), `${t.name}: check of an unbuilt binary ${c.binary}`);
+            for (const c of t.checks)
+                assert.ok(
+                    Object.keys(t.binaries).includes(c.binary) || t.scripts?.some((s) => s.as === c.binary),
+                    `${t.name}: check of an unbuilt binary ${c.binary}`,
+                );
             if (Object.keys(t.binaries).length > 0) assert.ok(t.checks.length > 0, `${t.name} has no post-build check`);
         }
         const kube = TOOLS.find((t) => t.name === "kubernetes")!;

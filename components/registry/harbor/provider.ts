@@ -1,33 +1,8 @@
 /**
- * Pulumi dynamic providers for Harbor (REST API v2.0, `../shared/reference/harbor-v2.0-swagger.yaml`):
- * project, tag-immutability rule, tag-retention policy and robot account.
- *
- * Serialization: `pulumi.dynamic.Resource` serializes the provider object (and everything its functions reference)
- * into the resource's `__provider` input with Pulumi's closure serializer, and the engine runs that text in a
- * separate provider process. So everything here is plain module-level functions and constants, NOT exported
- * declarations (TypeScript compiles references to `export const x` as `exports.x`, which would drag this whole
- * module, resource classes included, into the closure), no `this`, no classes, no captured Pulumi objects and no
- * credentials: credentials arrive as (secret) inputs on every call. Only Node globals (`fetch`, `URL`, `Buffer`,
- * `AbortSignal`) are used; no package is required at run time.
- *
- * Semantics shared by the four providers:
- *  - create is idempotent: 409 Conflict (or Harbor's equivalent, below) adopts the existing object and converges it
- *    to the declared state;
- *  - delete treats 404 as success;
- *  - diff compares only the declared fields (never server-computed ones), so an unchanged config is a no-op, and
- *    names the fields that force a replacement;
- *  - errors name the method, path and Harbor's message, never the Authorization header or any secret.
- *
- * Harbor behaviour relied on (goharbor/harbor src/server/v2.0/handler/*.go):
- *  - POST /retentions answers 400 "project N already has retention policy M" when the project's metadata already
- *    holds a `retention_id`; that, not 409, is the "exists" signal for retentions, so create looks it up first;
- *  - PUT /projects/{p}/immutabletagrules/{id} requires the body's `id` to equal the path id;
- *  - a robot's secret is only returned at creation (RobotCreated) or by PATCH /robots/{id} (RefreshSec) with an
- *    empty secret, so adopting an existing robot rotates its secret;
- *  - retention rule `latestPushedK` must be a JSON integer 0 ≤ k < 32767 (rule/latestps/evaluator.go), at most 15
- *    rules per policy (handler/retention.go);
- *  - doublestar tag selector: with `decoration: matches` an untagged artifact is selected iff extras `untagged` is
- *    true (lib/selector/selectors/doublestar/selector.go), so selectors set it explicitly.
+ * Pulumi dynamic providers for Harbor (REST API v2.0, reference file `harbor-v2.0-swagger.yaml`): project,
+ * tag-immutability rule, tag-retention policy and robot account. Serialized by Pulumi's closure serializer: plain
+ * functions and constants only (the few exports are small and class-free). Semantics and the Harbor behaviour relied
+ * on (goharbor/harbor `src/server/v2.0/handler`): docs/design/registry-across-stacks.md.
  */
 import type * as pulumiDynamic from "@pulumi/pulumi/dynamic";
 
@@ -71,7 +46,9 @@ function harborMessage(body: any): string {
 }
 
 function httpError(method: string, path: string, res: HarborResponse): Error {
-    const err: any = new Error(`Harbor ${method} ${API_PREFIX}${path} failed with HTTP ${res.status}${harborMessage(res.body) ? `: ${harborMessage(res.body)}` : ""}`);
+    const err: any = new Error(
+        `Harbor ${method} ${API_PREFIX}${path} failed with HTTP ${res.status}${harborMessage(res.body) ? `: ${harborMessage(res.body)}` : ""}`,
+    );
     err.status = res.status;
     return err;
 }
@@ -98,7 +75,7 @@ async function harborRequest(
     try {
         response = await fetch(url, { method, headers, body: payload, redirect: "error", signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
     } catch (e: any) {
-        throw new Error(`Harbor ${method} ${API_PREFIX}${path} failed: ${e?.name === "TimeoutError" ? "timed out" : e?.message ?? e}`);
+        throw new Error(`Harbor ${method} ${API_PREFIX}${path} failed: ${e?.name === "TimeoutError" ? "timed out" : (e?.message ?? e)}`);
     }
     const text = await response.text();
     let body: any = undefined;
@@ -153,7 +130,7 @@ function diffFields(olds: Dict, news: Dict, fields: string[], replaceFields: str
 
 function checkConnection(news: Dict, failures: pulumiDynamic.CheckFailure[]): void {
     if (news.url !== UNKNOWN) {
-        let ok = false;
+        let ok: boolean;
         try {
             ok = typeof news.url === "string" && new URL(news.url).protocol === "https:";
         } catch {
@@ -268,10 +245,25 @@ const harborProjectProvider: pulumiDynamic.ResourceProvider = {
 // Tag immutability rule
 // ---------------------------------------------------------------------------------------------------------------
 
+/**
+ * Defaults of the immutability rule and the retention policy (module-local: dynamic provider code is serialized
+ * with what it references). The release pattern is the release tags' glob (domain/image/tag.ts RELEASE_TAG_PATTERN).
+ */
+export const HARBOR_DEFAULTS = { releasePattern: "v*", repositoryPattern: "**", schedule: "0 0 0 * * *" } as const;
+
 const IMMUTABLE_FIELDS = ["url", "username", "password", "projectId", "tagPattern", "repositoryPattern"];
 
+/** The immutability rule's own inputs with the defaults applied (the resource and the provider both use it). */
+export function immutableRuleInputs(inputs: Dict): Dict {
+    return {
+        projectId: inputs.projectId,
+        tagPattern: inputs.tagPattern ?? HARBOR_DEFAULTS.releasePattern,
+        repositoryPattern: inputs.repositoryPattern ?? HARBOR_DEFAULTS.repositoryPattern,
+    };
+}
+
 function immutableSpec(inputs: Dict): Dict {
-    return { ...connectionOf(inputs), projectId: inputs.projectId, tagPattern: inputs.tagPattern ?? "v*", repositoryPattern: inputs.repositoryPattern ?? "**" };
+    return { ...connectionOf(inputs), ...immutableRuleInputs(inputs) };
 }
 
 function immutableBody(spec: Dict, id?: number): Dict {
@@ -299,7 +291,14 @@ async function listImmutableRules(conn: HarborConnection, projectId: number): Pr
 
 function immutableOuts(spec: Dict, rule: Dict): Dict {
     const p = immutablePatterns(rule);
-    return { ...connectionOf(spec), projectId: spec.projectId, tagPattern: p.tagPattern, repositoryPattern: p.repositoryPattern, ruleId: rule.id, disabled: rule.disabled === true };
+    return {
+        ...connectionOf(spec),
+        projectId: spec.projectId,
+        tagPattern: p.tagPattern,
+        repositoryPattern: p.repositoryPattern,
+        ruleId: rule.id,
+        disabled: rule.disabled === true,
+    };
 }
 
 async function immutableCreate(inputs: Dict): Promise<pulumiDynamic.CreateResult> {
@@ -309,7 +308,9 @@ async function immutableCreate(inputs: Dict): Promise<pulumiDynamic.CreateResult
     const rules = await listImmutableRules(conn, spec.projectId);
     const createdId = res.status === 201 ? idFromLocation(res.location) : undefined;
     let rule = rules.find((r) =>
-        createdId !== undefined ? r.id === createdId : immutablePatterns(r).tagPattern === spec.tagPattern && immutablePatterns(r).repositoryPattern === spec.repositoryPattern,
+        createdId !== undefined
+            ? r.id === createdId
+            : immutablePatterns(r).tagPattern === spec.tagPattern && immutablePatterns(r).repositoryPattern === spec.repositoryPattern,
     );
     if (!rule) throw new Error(`Harbor immutable rule ${spec.tagPattern} not found in project ${spec.projectId} after create`);
     if (rule.disabled === true) {
@@ -331,7 +332,16 @@ async function immutableRead(id: string, props: Dict): Promise<pulumiDynamic.Rea
 async function immutableUpdate(id: string, _olds: Dict, news: Dict): Promise<pulumiDynamic.UpdateResult> {
     const spec = immutableSpec(news);
     await harborRequest(connectionOf(spec), "PUT", `/projects/${spec.projectId}/immutabletagrules/${Number(id)}`, { body: immutableBody(spec, Number(id)) });
-    return { outs: { ...connectionOf(spec), projectId: spec.projectId, tagPattern: spec.tagPattern, repositoryPattern: spec.repositoryPattern, ruleId: Number(id), disabled: false } };
+    return {
+        outs: {
+            ...connectionOf(spec),
+            projectId: spec.projectId,
+            tagPattern: spec.tagPattern,
+            repositoryPattern: spec.repositoryPattern,
+            ruleId: Number(id),
+            disabled: false,
+        },
+    };
 }
 
 async function immutableDelete(id: string, props: Dict): Promise<void> {
@@ -365,16 +375,20 @@ const harborImmutableRuleProvider: pulumiDynamic.ResourceProvider = {
 
 const RETENTION_FIELDS = ["url", "username", "password", "projectId", "keepReleases", "releasePattern", "protectPatterns", "untaggedDays", "schedule"];
 
-function retentionSpec(inputs: Dict): Dict {
+/** The retention policy's own inputs with the defaults applied (the resource and the provider both use it). */
+export function retentionPolicyInputs(inputs: Dict): Dict {
     return {
-        ...connectionOf(inputs),
         projectId: inputs.projectId,
         keepReleases: inputs.keepReleases,
-        releasePattern: inputs.releasePattern ?? "v*",
+        releasePattern: inputs.releasePattern ?? HARBOR_DEFAULTS.releasePattern,
         protectPatterns: inputs.protectPatterns ?? [],
         untaggedDays: inputs.untaggedDays,
-        schedule: inputs.schedule ?? "0 0 0 * * *",
+        schedule: inputs.schedule ?? HARBOR_DEFAULTS.schedule,
     };
+}
+
+function retentionSpec(inputs: Dict): Dict {
+    return { ...connectionOf(inputs), ...retentionPolicyInputs(inputs) };
 }
 
 function tagSelector(decoration: "matches" | "excludes", pattern: string, untagged: boolean): Dict {
@@ -496,7 +510,8 @@ const harborRetentionPolicyProvider: pulumiDynamic.ResourceProvider = {
         checkConnection(news, failures);
         const spec = retentionSpec(news);
         if (!isInt(spec.projectId, 1, Number.MAX_SAFE_INTEGER)) failures.push({ property: "projectId", reason: "must be a Harbor project id" });
-        if (!isInt(spec.keepReleases, 1, MAX_LATEST_PUSHED_K)) failures.push({ property: "keepReleases", reason: `must be an integer from 1 to ${MAX_LATEST_PUSHED_K} (Harbor latestPushedK limit)` });
+        if (!isInt(spec.keepReleases, 1, MAX_LATEST_PUSHED_K))
+            failures.push({ property: "keepReleases", reason: `must be an integer from 1 to ${MAX_LATEST_PUSHED_K} (Harbor latestPushedK limit)` });
         if (!isInt(spec.untaggedDays, 1, 36500)) failures.push({ property: "untaggedDays", reason: "must be an integer ≥ 1" });
         checkPattern(spec, "releasePattern", failures);
         if (spec.protectPatterns !== UNKNOWN) {
@@ -506,7 +521,10 @@ const harborRetentionPolicyProvider: pulumiDynamic.ResourceProvider = {
             } else if (new Set(list).size !== list.length) {
                 failures.push({ property: "protectPatterns", reason: "must not repeat a pattern (Harbor rejects identical rules)" });
             } else if (list.length + 2 > MAX_RETENTION_RULES) {
-                failures.push({ property: "protectPatterns", reason: `at most ${MAX_RETENTION_RULES - 2} patterns (Harbor allows ${MAX_RETENTION_RULES} rules per policy)` });
+                failures.push({
+                    property: "protectPatterns",
+                    reason: `at most ${MAX_RETENTION_RULES - 2} patterns (Harbor allows ${MAX_RETENTION_RULES} rules per policy)`,
+                });
             }
         }
         if (spec.schedule !== UNKNOWN && (typeof spec.schedule !== "string" || spec.schedule.trim().split(/\s+/).length !== 6)) {
@@ -579,7 +597,14 @@ async function robotCreate(inputs: Dict): Promise<pulumiDynamic.CreateResult> {
     const spec = robotSpec(inputs);
     const conn = connectionOf(spec);
     const res = await harborRequest(conn, "POST", "/robots", {
-        body: { name: spec.name, description: spec.description, level: "project", duration: spec.duration, disable: false, permissions: robotPermissions(spec) },
+        body: {
+            name: spec.name,
+            description: spec.description,
+            level: "project",
+            duration: spec.duration,
+            disable: false,
+            permissions: robotPermissions(spec),
+        },
         allow: [409],
     });
     if (res.status === 201) {
@@ -624,7 +649,8 @@ const harborRobotAccountProvider: pulumiDynamic.ResourceProvider = {
         if (spec.name !== UNKNOWN && (typeof spec.name !== "string" || !HARBOR_NAME.test(spec.name))) {
             failures.push({ property: "name", reason: "must be lower-case alphanumerics separated by . _ - (Harbor robot name rule)" });
         }
-        if (!isInt(spec.duration, -1, 2147483646) || spec.duration === 0) failures.push({ property: "duration", reason: "must be -1 (never expires) or a positive number of days" });
+        if (!isInt(spec.duration, -1, 2147483646) || spec.duration === 0)
+            failures.push({ property: "duration", reason: "must be -1 (never expires) or a positive number of days" });
         return { inputs: { ...news, ...spec }, failures };
     },
     diff: async (_id, olds, news) => diffFields(olds, robotSpec(news), ROBOT_FIELDS, ["url", "projectId", "projectName", "name"]),

@@ -4,7 +4,14 @@
  * additionalSecretOutputs, so neither is ever stored or shown in plain text.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { harborImmutableRuleProvider, harborProjectProvider, harborRetentionPolicyProvider, harborRobotAccountProvider } from "./provider";
+import {
+    harborImmutableRuleProvider,
+    harborProjectProvider,
+    harborRetentionPolicyProvider,
+    harborRobotAccountProvider,
+    immutableRuleInputs,
+    retentionPolicyInputs,
+} from "./provider";
 
 /** Where and as whom to call the Harbor API. */
 export interface HarborConnectionArgs {
@@ -68,7 +75,7 @@ export class HarborImmutableRule extends pulumi.dynamic.Resource {
         super(
             harborImmutableRuleProvider,
             name,
-            { ...connection(args), projectId: args.projectId, tagPattern: args.tagPattern ?? "v*", repositoryPattern: args.repositoryPattern ?? "**", ruleId: undefined },
+            { ...connection(args), ...immutableRuleInputs(args), ruleId: undefined },
             secretOpts(opts),
             "harbor",
             "ImmutableRule",
@@ -103,12 +110,7 @@ export class HarborRetentionPolicy extends pulumi.dynamic.Resource {
             name,
             {
                 ...connection(args),
-                projectId: args.projectId,
-                keepReleases: args.keepReleases,
-                releasePattern: args.releasePattern ?? "v*",
-                protectPatterns: args.protectPatterns ?? [],
-                untaggedDays: args.untaggedDays,
-                schedule: args.schedule ?? "0 0 0 * * *",
+                ...retentionPolicyInputs(args),
                 retentionId: undefined,
             },
             secretOpts(opts),

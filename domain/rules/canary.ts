@@ -1,0 +1,48 @@
+/**
+ * The canary rules: `steps` (traffic weights) and the bounds the rendered steps and analysis args rely on.
+ * Argo Rollouts applies weights in order (argo-rollouts `rollout/canary.go`), so they must strictly increase.
+ */
+import { isInt, RuleIssue } from "./issues";
+
+/** Problems of `canary.steps`: at least one, each an integer in 1..100, strictly increasing. Non-numbers are left to the schema. */
+export function canaryStepsIssues(steps: unknown): RuleIssue[] {
+    if (!Array.isArray(steps)) return [];
+    if (steps.length === 0) return [{ path: "steps", reason: "needs at least one step" }];
+    const out: RuleIssue[] = [];
+    steps.forEach((w, i) => {
+        if (typeof w !== "number") return;
+        const path = `steps[${i}]`;
+        if (!Number.isInteger(w)) out.push({ path, value: w, reason: "must be an integer" });
+        else if (w < 1 || w > 100) out.push({ path, value: w, reason: "must be in 1..100" });
+        const prev = steps[i - 1];
+        if (i > 0 && typeof prev === "number" && w <= prev) {
+            out.push({ path, value: w, reason: `must be greater than the previous step (${prev}): weights must strictly increase` });
+        }
+    });
+    return out;
+}
+
+/** The typed canary config's problems: its steps, pause and analysis thresholds (a component's last line of defence). */
+export function canaryIssues(canary: {
+    steps: unknown;
+    pauseSeconds: number;
+    analysis: { successRate: number; p99LatencyMs: number; maxAccuracyDrop?: number; minFeedbackSamples: number; maxClientErrorIncrease: number };
+}): RuleIssue[] {
+    const out = canaryStepsIssues(canary.steps);
+    // 0 is allowed: the gate then starts at once and its first measurements are likely no-data (Inconclusive).
+    if (!isInt(canary.pauseSeconds) || canary.pauseSeconds < 0)
+        out.push({ path: "pauseSeconds", value: canary.pauseSeconds, reason: "must be an integer ≥ 0" });
+    const a = canary.analysis;
+    const p = (key: string) => `analysis.${key}`;
+    if (!(a.successRate > 0 && a.successRate <= 1)) out.push({ path: p("successRate"), value: a.successRate, reason: "must be in (0, 1]" });
+    if (!(a.p99LatencyMs > 0)) out.push({ path: p("p99LatencyMs"), value: a.p99LatencyMs, reason: "must be > 0" });
+    if (a.maxAccuracyDrop !== undefined && !(a.maxAccuracyDrop >= 0 && a.maxAccuracyDrop <= 1)) {
+        out.push({ path: p("maxAccuracyDrop"), value: a.maxAccuracyDrop, reason: "must be in [0, 1]" });
+    }
+    if (!isInt(a.minFeedbackSamples) || a.minFeedbackSamples < 1)
+        out.push({ path: p("minFeedbackSamples"), value: a.minFeedbackSamples, reason: "must be an integer ≥ 1" });
+    if (!(a.maxClientErrorIncrease >= 0 && a.maxClientErrorIncrease <= 1)) {
+        out.push({ path: p("maxClientErrorIncrease"), value: a.maxClientErrorIncrease, reason: "must be in [0, 1]" });
+    }
+    return out;
+}

@@ -1,0 +1,311 @@
+/**
+ * Promotion by digest (pure): from a source stack's `images` output (or an explicit digest, for rollback) to the
+ * `pulumi config set --path` calls that pin a target stack's model to that digest and version, plus a human diff.
+ *
+ * Nothing is rebuilt: the target deploys the exact image the source built and tested. Rollback is the same
+ * operation with an older digest and version (`--digest sha256:… --version x.y.z`).
+ */
+import * as semver from "semver";
+import { CONFIG_NAMESPACE } from "../config/schema";
+import { fleetConfigOf } from "../tools/stackFile";
+import { isDigest, isDigestRef, parseDigestRef, parseReleaseTag } from "../domain/image/tag";
+
+/** `models[i]…` paths are relative to the stack config namespace (= Pulumi project name). */
+export const MODELS_KEY = `${CONFIG_NAMESPACE}:models`;
+
+/** One entry of the stack output `images`: `{ <model>: { version, tag, digest, ref } }`. */
+export interface ImageRecord {
+    version: string;
+    /** `v<semver>-<sha>`; absent when the source stack itself runs a promoted digest. */
+    tag?: string;
+    digest: string;
+    ref: string;
+}
+
+export type PromotionSource =
+    /** Promote what another stack runs: its `pulumi stack output --json images`. */
+    | { kind: "stack"; stack: string; images: unknown }
+    /** Pin an explicit digest and version (rollback, or a digest from elsewhere). */
+    | { kind: "explicit"; digest: string; version: string; tag?: string };
+
+export interface PromotionRequest {
+    model: string;
+    /** Target stack name (`prod`) and its parsed `model-fleet:models` array from `Pulumi.<stack>.yaml`. */
+    target: { stack: string; models: unknown };
+    source: PromotionSource;
+}
+
+/**
+ * One `pulumi config set --path <path> <value>`; `path` is relative to the project namespace. A `value` of
+ * `undefined` removes the key (`pulumi config rm --path <path>`).
+ */
+export interface ConfigSet {
+    path: string;
+    value: string | undefined;
+}
+
+export type PromotionKind = "none" | "upgrade" | "downgrade" | "redeploy" | "retag";
+
+export interface PromotionPlan {
+    model: string;
+    targetStack: string;
+    /** Index of the model in the target's `models` array. */
+    index: number;
+    current: { version?: string; digest?: string; tag?: string; previousTag?: string };
+    next: { version: string; digest: string; tag?: string; ref?: string };
+    /** `stack dev` or `explicit digest`. */
+    origin: string;
+    /**
+     * none: already there; upgrade/downgrade by semver; redeploy: same version, another digest (a rebuild);
+     * retag: same image, only its recorded release tag changes.
+     */
+    kind: PromotionKind;
+    sets: ConfigSet[];
+    /** Argument lists for the `pulumi` CLI, in order: digest first, then version. */
+    commands: string[][];
+    diff: string;
+}
+
+export class PromotionError extends Error {
+    constructor(message: string) {
+        super(message);
+        this.name = "PromotionError";
+    }
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+    return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+function canonicalVersion(version: unknown, what: string): string {
+    if (typeof version !== "string" || semver.valid(version) !== version) {
+        throw new PromotionError(`${what}: version ${JSON.stringify(version)} is not a semver version such as 2.1.4 (no leading v)`);
+    }
+    return version;
+}
+
+function checkedDigest(digest: unknown, what: string): string {
+    if (typeof digest !== "string" || !isDigest(digest)) {
+        throw new PromotionError(`${what}: digest ${JSON.stringify(digest)} is malformed: expected sha256:<64 lowercase hex>`);
+    }
+    return digest;
+}
+
+/** Validates one model's entry of a source stack's `images` output. */
+export function imageRecordFor(images: unknown, model: string, stack: string): ImageRecord {
+    if (!isObject(images)) {
+        throw new PromotionError(
+            `stack ${stack}: the "images" output is not an object (got ${JSON.stringify(images)}); is the stack deployed with this program?`,
+        );
+    }
+    const entry = Object.prototype.hasOwnProperty.call(images, model) ? images[model] : undefined;
+    if (entry === undefined) {
+        const known = Object.keys(images).sort();
+        throw new PromotionError(`model "${model}" is not in stack ${stack}'s images output (it has: ${known.length ? known.join(", ") : "none"})`);
+    }
+    const what = `stack ${stack} images.${model}`;
+    if (!isObject(entry)) {
+        throw new PromotionError(`${what} is not an object`);
+    }
+    const version = canonicalVersion(entry.version, what);
+    const digest = checkedDigest(entry.digest, what);
+    const ref = entry.ref;
+    if (typeof ref !== "string" || !isDigestRef(ref) || parseDigestRef(ref)?.digest !== digest) {
+        throw new PromotionError(`${what}: ref ${JSON.stringify(ref)} is not <repository>@${digest}`);
+    }
+    let tag: string | undefined;
+    if (entry.tag !== undefined && entry.tag !== null) {
+        const parsed = typeof entry.tag === "string" ? parseReleaseTag(entry.tag) : undefined;
+        if (!parsed || parsed.version !== version) {
+            throw new PromotionError(`${what}: tag ${JSON.stringify(entry.tag)} is not a release tag v${version}-<sha>`);
+        }
+        tag = entry.tag as string;
+    }
+    return { version, digest, ref, ...(tag ? { tag } : {}) };
+}
+
+/** Extracts `model-fleet:models` from a parsed `Pulumi.<stack>.yaml` document. */
+export function modelsFromStackFile(doc: unknown, stack: string): unknown[] {
+    const config = isObject(doc) ? doc.config : undefined;
+    const models = isObject(config) ? (fleetConfigOf({ config }).models ?? config.models) : undefined;
+    if (!Array.isArray(models)) {
+        throw new PromotionError(`Pulumi.${stack}.yaml has no ${MODELS_KEY} list`);
+    }
+    return models;
+}
+
+function shortDigest(d: string | undefined): string {
+    return d ?? "(none)";
+}
+
+/** `pulumi config set --path <path> <value> --stack <stack>` (or `config rm --path`) as an argument list. */
+export function configSetArgs(set: ConfigSet, stack: string): string[] {
+    return set.value === undefined
+        ? ["config", "rm", "--path", set.path, "--stack", stack]
+        : ["config", "set", "--path", set.path, set.value, "--stack", stack];
+}
+
+/** Computes the config change that pins `model` in the target stack to the source's digest and version. */
+export function planPromotion(req: PromotionRequest): PromotionPlan {
+    const { model, target, source } = req;
+    if (typeof model !== "string" || model === "") {
+        throw new PromotionError("--model is required");
+    }
+    if (source.kind === "stack" && source.stack === target.stack) {
+        throw new PromotionError(`source and target are the same stack (${target.stack})`);
+    }
+
+    // Source: what to deploy.
+    let next: PromotionPlan["next"];
+    let origin: string;
+    if (source.kind === "stack") {
+        const rec = imageRecordFor(source.images, model, source.stack);
+        next = rec;
+        origin = `stack ${source.stack}`;
+    } else {
+        const what = "explicit --digest/--version";
+        next = { digest: checkedDigest(source.digest, what), version: canonicalVersion(source.version, what) };
+        if (source.tag !== undefined) {
+            if (parseReleaseTag(source.tag)?.version !== next.version) {
+                throw new PromotionError(`${what}: --tag ${JSON.stringify(source.tag)} is not a release tag v${next.version}-<sha>`);
+            }
+            next.tag = source.tag;
+        }
+        origin = "explicit digest";
+    }
+
+    // Target: where it goes.
+    if (!Array.isArray(target.models)) {
+        throw new PromotionError(`stack ${target.stack}: ${MODELS_KEY} is not a list`);
+    }
+    const names = target.models.map((m) => (isObject(m) ? m.name : undefined));
+    const indices = names.flatMap((n, i) => (n === model ? [i] : []));
+    if (indices.length === 0) {
+        throw new PromotionError(
+            `model "${model}" is not declared in stack ${target.stack} (${MODELS_KEY} has: ${names.filter((n) => typeof n === "string").join(", ") || "none"}); ` +
+                `add it to Pulumi.${target.stack}.yaml with its resources first: promotion only changes an existing model's digest and version`,
+        );
+    }
+    if (indices.length > 1) {
+        throw new PromotionError(`model "${model}" is declared ${indices.length} times in stack ${target.stack}`);
+    }
+    const index = indices[0];
+    const entry = target.models[index] as Record<string, unknown>;
+    const image = entry.image;
+    if (isObject(image) && image.build !== undefined) {
+        throw new PromotionError(
+            `refusing to promote into stack ${target.stack}: model "${model}" is configured to build from source (image.build). ` +
+                `A promotion target never builds; replace models[${index}].image with {digest: …} in Pulumi.${target.stack}.yaml`,
+        );
+    }
+    if (!isObject(image) || (image.digest !== undefined && typeof image.digest !== "string")) {
+        throw new PromotionError(`stack ${target.stack}: models[${index}].image must be {digest: "sha256:…"}`);
+    }
+    const current = {
+        version: typeof entry.version === "string" ? entry.version : entry.version === undefined ? undefined : String(entry.version),
+        digest: typeof image.digest === "string" ? image.digest : undefined,
+        tag: typeof image.tag === "string" ? image.tag : undefined,
+        previousTag: typeof image.previousTag === "string" ? image.previousTag : undefined,
+    };
+
+    const sets: ConfigSet[] = [];
+    if (current.digest !== next.digest) {
+        sets.push({ path: `models[${index}].image.digest`, value: next.digest });
+    }
+    if (current.version !== next.version) {
+        sets.push({ path: `models[${index}].version`, value: next.version });
+    }
+    // The release tag travels with the digest: the target's retention rules protect exactly the deployed tag.
+    // A digest promoted without a tag drops the stale one (it named another image).
+    if (current.tag !== next.tag) {
+        sets.push({ path: `models[${index}].image.tag`, value: next.tag });
+    }
+    // The image being replaced stays protected as the abort/rollback target (its tag, when the config had one).
+    if (current.digest !== next.digest && current.previousTag !== current.tag) {
+        sets.push({ path: `models[${index}].image.previousTag`, value: current.tag });
+    }
+    let kind: PromotionKind;
+    if (sets.length === 0) {
+        kind = "none";
+    } else if (current.digest === next.digest && current.version === next.version) {
+        kind = "retag";
+    } else if (current.version && semver.valid(current.version) === current.version && current.version !== next.version) {
+        kind = semver.gt(next.version, current.version) ? "upgrade" : "downgrade";
+    } else if (current.version === next.version) {
+        kind = "redeploy";
+    } else {
+        kind = "upgrade";
+    }
+
+    const header = `stack ${target.stack}: model "${model}" (${MODELS_KEY}[${index}]) ← ${origin}${next.tag ? ` (tag ${next.tag})` : ""}`;
+    const lines = [header];
+    if (kind === "none") {
+        lines.push(`  already at version ${next.version}, ${next.digest}: nothing to change`);
+    } else {
+        lines.push(`- version: ${current.version ?? "(none)"}`, `+ version: ${next.version}`);
+        lines.push(`- image.digest: ${shortDigest(current.digest)}`, `+ image.digest: ${next.digest}`);
+        if (current.tag !== next.tag) lines.push(`- image.tag: ${current.tag ?? "(none)"}`, `+ image.tag: ${next.tag ?? "(none)"}`);
+        if (current.digest !== next.digest && current.previousTag !== current.tag) {
+            lines.push(`  image.previousTag: ${current.tag ?? "(none)"} (kept as the rollback target)`);
+        }
+        if (kind === "downgrade") {
+            lines.push(`  note: ${current.version} → ${next.version} is a downgrade (rollback)`);
+        } else if (kind === "redeploy") {
+            lines.push(`  note: same version ${next.version}, different image: the source rebuilt it from another commit`);
+        }
+    }
+    return {
+        model,
+        targetStack: target.stack,
+        index,
+        current,
+        next,
+        origin,
+        kind,
+        sets,
+        commands: sets.map((s) => configSetArgs(s, target.stack)),
+        diff: lines.join("\n"),
+    };
+}
+
+type PathPart = string | number;
+
+const NAME_PART = "[A-Za-z_][A-Za-z0-9_-]*(?:\\[\\d+\\])*";
+const CONFIG_PATH = new RegExp(`^${NAME_PART}(?:\\.${NAME_PART})*$`);
+
+/** Parses the paths `planPromotion` emits (`models[2].image.digest` → ["models", 2, "image", "digest"]). */
+export function parseConfigPath(p: string): PathPart[] {
+    if (!CONFIG_PATH.test(p)) {
+        throw new PromotionError(`unsupported config path ${JSON.stringify(p)}`);
+    }
+    return Array.from(p.matchAll(/([A-Za-z_][A-Za-z0-9_-]*)|\[(\d+)\]/g), (m) => (m[1] !== undefined ? m[1] : Number(m[2])));
+}
+
+/**
+ * What `pulumi config set --path` does to the stack file, applied to a parsed `Pulumi.<stack>.yaml` document
+ * (returns a modified deep copy). Used to show and check the result before touching the real file.
+ */
+export function applyConfigSets(doc: unknown, sets: readonly ConfigSet[], namespace = CONFIG_NAMESPACE): Record<string, any> {
+    const copy = JSON.parse(JSON.stringify(doc ?? {})) as Record<string, any>;
+    copy.config = copy.config ?? {};
+    for (const set of sets) {
+        const [head, ...rest] = parseConfigPath(set.path);
+        const key = `${namespace}:${head}`;
+        if (rest.length === 0) {
+            if (set.value === undefined) delete copy.config[key];
+            else copy.config[key] = set.value;
+            continue;
+        }
+        let cur: any = (copy.config[key] = copy.config[key] ?? (typeof rest[0] === "number" ? [] : {}));
+        for (let i = 0; i < rest.length - 1; i++) {
+            const part = rest[i];
+            if (cur[part] === undefined || cur[part] === null) {
+                cur[part] = typeof rest[i + 1] === "number" ? [] : {};
+            }
+            cur = cur[part];
+        }
+        if (set.value === undefined) delete cur[rest[rest.length - 1]];
+        else cur[rest[rest.length - 1]] = set.value;
+    }
+    return copy;
+}

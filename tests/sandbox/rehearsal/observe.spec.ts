@@ -1,0 +1,203 @@
+/**
+ * The rehearsal's recorder (sandbox/rehearsal/observe.ts) on snapshots shaped like the Argo Rollouts v1.9.0
+ * controller's objects, and the config edits that start a canary (sandbox/rehearsal/run.ts).
+ */
+import { strict as assert } from "node:assert";
+import { ANALYSIS_TEMPLATE_NAMES } from "../../../components/rollouts/RolloutsController";
+import type { KubeObject } from "../../../sandbox/cluster/kube";
+import { canaryWeight, formatEvent, Recorder, Snapshot } from "../../../sandbox/rehearsal/observe";
+import { rehearsalConfigEdits, rehearsalDigest } from "../../../sandbox/rehearsal/run";
+
+const STEPS = [
+    { setWeight: 25 },
+    { pause: { duration: "6s" } },
+    { analysis: { templates: [{ templateName: ANALYSIS_TEMPLATE_NAMES.successRate }] } },
+    { setWeight: 50 },
+    { pause: { duration: "6s" } },
+    { analysis: { templates: [{ templateName: ANALYSIS_TEMPLATE_NAMES.successRate }] } },
+];
+const T0 = 1_700_000_000_000;
+
+function rollout(status: Record<string, unknown>): KubeObject {
+    return {
+        apiVersion: "argoproj.io/v1alpha1",
+        kind: "Rollout",
+        metadata: { name: "sentiment", uid: "u" },
+        spec: { strategy: { canary: { steps: STEPS } } },
+        status,
+    };
+}
+
+function pod(name: string, hash: string, ready = true, deleting = false): KubeObject {
+    return {
+        apiVersion: "v1",
+        kind: "Pod",
+        metadata: { name, labels: { "rollouts-pod-template-hash": hash }, ...(deleting ? { deletionTimestamp: new Date() } : {}) },
+        status: { phase: "Running", conditions: [{ type: "Ready", status: ready ? "True" : "False" }] },
+    };
+}
+
+function run(step: number, phase: string, measurements: Array<{ phase: string; value?: string; startedAt: string }>): KubeObject {
+    return {
+        apiVersion: "argoproj.io/v1alpha1",
+        kind: "AnalysisRun",
+        metadata: { name: `sentiment-c4n4ry-2-${step}`, labels: { "step-index": String(step) }, creationTimestamp: new Date("2026-01-01T00:00:00Z") },
+        status: { phase, metricResults: [{ name: "success-rate", phase, measurements }] },
+    };
+}
+
+const snap = (dt: number, status: Record<string, unknown>, pods: KubeObject[], analysisRuns: KubeObject[] = []): Snapshot => ({
+    tMs: T0 + dt * 1000,
+    rollout: rollout(status),
+    pods,
+    analysisRuns,
+});
+const opts = { routing: "none" as const, timeScale: 10, stableHashBefore: "st4ble", pauseSettleSeconds: 10, abortSettleSeconds: 30 };
+
+describe("rehearsal recorder", () => {
+    it("weight without a router is the ready-pod split; with nginx the canary Ingress annotation", () => {
+        const s = snap(0, {}, [pod("a", "st4ble"), pod("b", "st4ble"), pod("c", "c4n4ry"), pod("d", "c4n4ry", false), pod("e", "c4n4ry", true, true)]);
+        assert.deepEqual(canaryWeight(s, "none", "c4n4ry"), { weight: 33.3, canaryPods: 1, stablePods: 2, source: "replicas" });
+        s.canaryIngress = {
+            apiVersion: "networking.k8s.io/v1",
+            kind: "Ingress",
+            metadata: { annotations: { "nginx.ingress.kubernetes.io/canary-weight": "25" } },
+        };
+        assert.equal(canaryWeight(s, "nginx", "c4n4ry").weight, 25);
+        s.canaryIngress.metadata!.annotations!["nginx.ingress.kubernetes.io/canary-weight-total"] = "1000";
+        assert.equal(canaryWeight(s, "nginx", "c4n4ry").weight, 2.5);
+    });
+
+    it("records steps, weights, runs and each measurement once; an abort is decided at the failed run's step with weight back to 0", () => {
+        const r = new Recorder(opts);
+        const stable = [pod("a", "st4ble"), pod("b", "st4ble")];
+        r.observe(snap(-1, { phase: "Healthy", currentStepIndex: 6, stableRS: "st4ble", currentPodHash: "st4ble" }, stable));
+        assert.equal(r.events.length, 0, "nothing is stamped before the rollout starts");
+        r.start(T0, "c4n4ry");
+        assert.deepEqual(
+            r.events.map((e) => [e.kind, e.t]),
+            [
+                ["rollout", -1],
+                ["weight", -1],
+            ],
+        );
+        r.observe(snap(2, { phase: "Progressing", currentStepIndex: 0, stableRS: "st4ble", currentPodHash: "c4n4ry" }, [...stable, pod("c", "c4n4ry")]));
+        r.observe(
+            snap(
+                9,
+                { phase: "Progressing", currentStepIndex: 2, stableRS: "st4ble", currentPodHash: "c4n4ry" },
+                [...stable, pod("c", "c4n4ry")],
+                [run(2, "Running", [{ phase: "Successful", value: "[0.99]", startedAt: "t1" }])],
+            ),
+        );
+        r.observe(
+            snap(
+                10,
+                { phase: "Progressing", currentStepIndex: 2, stableRS: "st4ble", currentPodHash: "c4n4ry" },
+                [...stable, pod("c", "c4n4ry")],
+                [run(2, "Running", [{ phase: "Successful", value: "[0.99]", startedAt: "t1" }])],
+            ),
+        );
+        const failed = run(2, "Failed", [
+            { phase: "Successful", value: "[0.99]", startedAt: "t1" },
+            { phase: "Failed", value: "[0.5]", startedAt: "t2" },
+            { phase: "Failed", value: "[0.4]", startedAt: "t3" },
+        ]);
+        // Argo resets currentStepIndex to 0 on abort; the canary pod is still up for a moment.
+        r.observe(
+            snap(
+                21,
+                { phase: "Degraded", abort: true, currentStepIndex: 0, stableRS: "st4ble", currentPodHash: "c4n4ry", message: "RolloutAborted: metric failed" },
+                [...stable, pod("c", "c4n4ry")],
+                [failed],
+            ),
+        );
+        assert.equal(r.outcome, undefined, "waits for the weight to reach 0");
+        r.observe(
+            snap(
+                23,
+                { phase: "Degraded", abort: true, currentStepIndex: 0, stableRS: "st4ble", currentPodHash: "c4n4ry", message: "RolloutAborted: metric failed" },
+                stable,
+                [failed],
+            ),
+        );
+        assert.deepEqual(r.outcome, { outcome: "aborted", step: 2, message: "Degraded: RolloutAborted: metric failed", stableRevisionAfter: "st4ble" });
+        assert.equal(r.maxCanaryWeight, 33.3);
+        assert.equal(r.lastWeight?.weight, 0);
+        const measured = r.events.filter((e) => e.kind === "measurement");
+        assert.deepEqual(
+            measured.map((e) => (e.kind === "measurement" ? [e.index, e.phase, e.value, e.t, e.scenarioT] : [])),
+            [
+                [1, "Successful", "[0.99]", 9, 90],
+                [2, "Failed", "[0.5]", 21, 210],
+                [3, "Failed", "[0.4]", 21, 210],
+            ],
+        );
+        for (const e of r.events) assert.ok(formatEvent(e).length > 10);
+        assert.match(formatEvent(r.events[r.events.length - 1]), /OUTCOME {3}aborted at step 2/);
+    });
+
+    it("a timed pause step is not an outcome; an Inconclusive pause is, once it has lasted the settle time", () => {
+        const r = new Recorder(opts);
+        r.start(T0, "c4n4ry");
+        const pods = [pod("a", "st4ble"), pod("c", "c4n4ry")];
+        for (let t = 0; t <= 30; t += 5)
+            r.observe(
+                snap(
+                    t,
+                    { phase: "Paused", currentStepIndex: 1, pauseConditions: [{ reason: "CanaryPauseStep" }], stableRS: "st4ble", currentPodHash: "c4n4ry" },
+                    pods,
+                ),
+            );
+        assert.equal(r.outcome, undefined);
+        const inconclusive = {
+            phase: "Paused",
+            currentStepIndex: 2,
+            pauseConditions: [{ reason: "InconclusiveAnalysisRun" }],
+            controllerPause: true,
+            stableRS: "st4ble",
+            currentPodHash: "c4n4ry",
+            message: "InconclusiveAnalysisRun",
+        };
+        r.observe(snap(40, inconclusive, pods));
+        r.observe(snap(45, inconclusive, pods));
+        assert.equal(r.outcome, undefined);
+        r.observe(snap(50, inconclusive, pods));
+        const decided = r.outcome as Recorder["outcome"];
+        assert.equal(decided?.outcome, "paused");
+        assert.equal(decided?.step, 2);
+    });
+
+    it("promoted: Healthy with the new hash as stable", () => {
+        const r = new Recorder(opts);
+        r.start(T0, "c4n4ry");
+        r.observe(snap(5, { phase: "Progressing", currentStepIndex: 6, stableRS: "st4ble", currentPodHash: "c4n4ry" }, [pod("c", "c4n4ry")]));
+        assert.equal(r.outcome, undefined);
+        r.observe(snap(6, { phase: "Healthy", currentStepIndex: 6, stableRS: "c4n4ry", currentPodHash: "c4n4ry" }, [pod("c", "c4n4ry")]));
+        assert.deepEqual(r.outcome, { outcome: "promoted", step: 6, message: "Healthy, stable is the new ReplicaSet c4n4ry", stableRevisionAfter: "c4n4ry" });
+        assert.equal(r.maxCanaryWeight, 100);
+    });
+});
+
+describe("rehearsal config edits", () => {
+    const models = [
+        { name: "sentiment", version: "2.2.0", image: { digest: "sha256:" + "a".repeat(64), tag: "v2.2.0-1a2b3c4" } },
+        { name: "embedder", version: "1.0.0", image: { digest: "sha256:" + "b".repeat(64) } },
+    ];
+
+    it("bump the patch version, give it its own digest, drop the release tag, set the time scale (path keys)", () => {
+        assert.deepEqual(rehearsalConfigEdits(models, 0, 10), [
+            { key: "model-fleet:models[0].version", value: "2.2.1" },
+            { key: "model-fleet:models[0].image.digest", value: rehearsalDigest("sentiment", "2.2.1") },
+            { key: "model-fleet:rollouts.timeScale", value: "10" },
+            { key: "model-fleet:models[0].image.tag" },
+        ]);
+        assert.equal(rehearsalConfigEdits(models, 1, 1).length, 3, "no tag to remove");
+    });
+
+    it("the digest is valid and stable per model and version", () => {
+        assert.match(rehearsalDigest("sentiment", "2.2.1"), /^sha256:[0-9a-f]{64}$/);
+        assert.equal(rehearsalDigest("sentiment", "2.2.1"), rehearsalDigest("sentiment", "2.2.1"));
+        assert.notEqual(rehearsalDigest("sentiment", "2.2.1"), rehearsalDigest("sentiment", "2.2.2"));
+    });
+});

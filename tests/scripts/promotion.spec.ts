@@ -1,0 +1,325 @@
+import { strict as assert } from "assert";
+import * as YAML from "yaml";
+import { parseConfig } from "../../config/load";
+import { ModelImage } from "../../components/image/ModelImage";
+import {
+    applyConfigSets,
+    configSetArgs,
+    imageRecordFor,
+    modelsFromStackFile,
+    parseConfigPath,
+    planPromotion,
+    PromotionError,
+    PromotionPlan,
+    PromotionSource,
+} from "../../scripts/promotion";
+import { fleetConfigOf, PROJECT, readStackDocument } from "../../tools/stackFile";
+import { runProgram, unwrap } from "../../tools/harness";
+
+const DEV_REPO = "123456789012.dkr.ecr.us-east-1.amazonaws.com/model-fleet/sentiment";
+const NEW_DIGEST = "sha256:" + "1111222233334444".repeat(4);
+const OLD_DIGEST = "sha256:" + "aaaabbbbccccdddd".repeat(4);
+
+/** What `pulumi stack output --stack dev --json images` prints. */
+const devImages = {
+    sentiment: { version: "2.2.0", tag: "v2.2.0-a1b2c3d", digest: NEW_DIGEST, ref: `${DEV_REPO}@${NEW_DIGEST}` },
+    summarizer: {
+        version: "1.4.0",
+        tag: "v1.4.0-a1b2c3d",
+        digest: OLD_DIGEST,
+        ref: `123456789012.dkr.ecr.us-east-1.amazonaws.com/model-fleet/summarizer@${OLD_DIGEST}`,
+    },
+};
+
+function fromDev(images: unknown = devImages): PromotionSource {
+    return { kind: "stack", stack: "dev", images };
+}
+
+/** Validates a stack document the way the program does (schema + cross-checks); throws ConfigError when invalid. */
+function validateStackDoc(doc: Record<string, any>, stack: string) {
+    return parseConfig(fleetConfigOf(doc), {
+        project: PROJECT,
+        stack,
+        region: doc.config["aws:region"],
+        env: {},
+        git: () => {
+            throw new Error("a promotion target must not need git: it never builds");
+        },
+    });
+}
+
+describe("promotion by digest", () => {
+    const prodDoc = readStackDocument("prod");
+    const prodModels = modelsFromStackFile(prodDoc, "prod");
+    const sentimentIndex = prodModels.findIndex((m: any) => m.name === "sentiment");
+    const prodSentiment = prodModels[sentimentIndex] as any;
+
+    it("the prod stack file is a valid promotion target (all digests, validates as is)", () => {
+        assert.ok(sentimentIndex >= 0);
+        assert.ok(prodModels.every((m: any) => typeof m.image.digest === "string" && m.image.build === undefined));
+        validateStackDoc(prodDoc, "prod");
+    });
+
+    describe("dev → prod", () => {
+        let plan: PromotionPlan;
+        before(() => {
+            plan = planPromotion({ model: "sentiment", target: { stack: "prod", models: prodModels }, source: fromDev() });
+        });
+
+        it("sets the digest, then the version, with pulumi config set --path on the prod stack", () => {
+            assert.deepEqual(plan.commands, [
+                ["config", "set", "--path", `models[${sentimentIndex}].image.digest`, NEW_DIGEST, "--stack", "prod"],
+                ["config", "set", "--path", `models[${sentimentIndex}].version`, "2.2.0", "--stack", "prod"],
+                ["config", "set", "--path", `models[${sentimentIndex}].image.tag`, "v2.2.0-a1b2c3d", "--stack", "prod"],
+                ["config", "set", "--path", `models[${sentimentIndex}].image.previousTag`, prodSentiment.image.tag, "--stack", "prod"],
+            ]);
+            assert.deepEqual(plan.sets, [
+                { path: `models[${sentimentIndex}].image.digest`, value: NEW_DIGEST },
+                { path: `models[${sentimentIndex}].version`, value: "2.2.0" },
+                { path: `models[${sentimentIndex}].image.tag`, value: "v2.2.0-a1b2c3d" },
+                // The image it replaces stays protected: the canary's abort target and the rollback target.
+                { path: `models[${sentimentIndex}].image.previousTag`, value: prodSentiment.image.tag },
+            ]);
+        });
+        it("classifies the change and carries the source's tag and ref", () => {
+            assert.equal(plan.kind, "upgrade");
+            assert.deepEqual(plan.current, {
+                version: prodSentiment.version,
+                digest: prodSentiment.image.digest,
+                tag: prodSentiment.image.tag,
+                previousTag: undefined,
+            });
+            assert.deepEqual(plan.next, devImages.sentiment);
+            assert.equal(plan.origin, "stack dev");
+        });
+        it("prints a diff old → new", () => {
+            assert.equal(
+                plan.diff,
+                [
+                    `stack prod: model "sentiment" (model-fleet:models[${sentimentIndex}]) ← stack dev (tag v2.2.0-a1b2c3d)`,
+                    `- version: ${prodSentiment.version}`,
+                    "+ version: 2.2.0",
+                    `- image.digest: ${prodSentiment.image.digest}`,
+                    `+ image.digest: ${NEW_DIGEST}`,
+                    `- image.tag: ${prodSentiment.image.tag}`,
+                    "+ image.tag: v2.2.0-a1b2c3d",
+                    `  image.previousTag: ${prodSentiment.image.tag} (kept as the rollback target)`,
+                ].join("\n"),
+            );
+        });
+        it("applied to Pulumi.prod.yaml, the config re-validates and pins exactly the new digest and version", () => {
+            const updated = applyConfigSets(prodDoc, plan.sets);
+            // Round-trip through YAML text, as the file on disk would be.
+            const reparsed = YAML.parse(YAML.stringify(updated));
+            const cfg = validateStackDoc(reparsed, "prod");
+            const model = cfg.models.find((m) => m.name === "sentiment")!;
+            assert.equal(model.version, "2.2.0");
+            assert.deepEqual(model.image, { digest: NEW_DIGEST, tag: "v2.2.0-a1b2c3d", previousTag: prodSentiment.image.tag });
+            // Nothing else moved.
+            const before = modelsFromStackFile(prodDoc, "prod");
+            const after = modelsFromStackFile(reparsed, "prod");
+            assert.equal(after.length, before.length);
+            after.forEach((m: any, i) => {
+                if (i !== sentimentIndex) assert.deepEqual(m, before[i]);
+                else assert.deepEqual({ ...m, version: prodSentiment.version, image: prodSentiment.image }, before[i]);
+            });
+            assert.deepEqual({ ...reparsed.config, "model-fleet:models": null }, { ...prodDoc.config, "model-fleet:models": null });
+            assert.notEqual(prodSentiment.image.digest, NEW_DIGEST, "the input document is not modified");
+        });
+        it("re-running it is a no-op", () => {
+            const updated = applyConfigSets(prodDoc, plan.sets);
+            const again = planPromotion({ model: "sentiment", target: { stack: "prod", models: modelsFromStackFile(updated, "prod") }, source: fromDev() });
+            assert.equal(again.kind, "none");
+            assert.deepEqual(again.commands, []);
+            assert.match(again.diff, /already at version 2\.2\.0, sha256:1111/);
+        });
+    });
+
+    describe("rollback and explicit digests", () => {
+        it("rolls back with --digest/--version: same operation, older digest, flagged as a downgrade", () => {
+            const plan = planPromotion({
+                model: "sentiment",
+                target: { stack: "prod", models: prodModels },
+                source: { kind: "explicit", digest: OLD_DIGEST, version: "2.0.9" },
+            });
+            assert.equal(plan.kind, "downgrade");
+            assert.deepEqual(plan.commands, [
+                ["config", "set", "--path", `models[${sentimentIndex}].image.digest`, OLD_DIGEST, "--stack", "prod"],
+                ["config", "set", "--path", `models[${sentimentIndex}].version`, "2.0.9", "--stack", "prod"],
+                // The old release tag named the image being replaced: it goes, so retention stops pinning it.
+                ["config", "rm", "--path", `models[${sentimentIndex}].image.tag`, "--stack", "prod"],
+                ["config", "set", "--path", `models[${sentimentIndex}].image.previousTag`, prodSentiment.image.tag, "--stack", "prod"],
+            ]);
+            assert.match(plan.diff, /← explicit digest\n/);
+            assert.match(plan.diff, /note: 2\.1\.4 → 2\.0\.9 is a downgrade \(rollback\)/);
+            validateStackDoc(applyConfigSets(prodDoc, plan.sets), "prod");
+        });
+        it("a same-version rebuild only changes the digest and says so", () => {
+            const plan = planPromotion({
+                model: "sentiment",
+                target: { stack: "prod", models: prodModels },
+                source: { kind: "explicit", digest: NEW_DIGEST, version: prodSentiment.version },
+            });
+            assert.equal(plan.kind, "redeploy");
+            assert.deepEqual(plan.sets, [
+                { path: `models[${sentimentIndex}].image.digest`, value: NEW_DIGEST },
+                { path: `models[${sentimentIndex}].image.tag`, value: undefined },
+                { path: `models[${sentimentIndex}].image.previousTag`, value: prodSentiment.image.tag },
+            ]);
+            assert.match(plan.diff, /same version .*different image/);
+        });
+        it("each promotion hands the replaced release to previousTag", () => {
+            const first = planPromotion({ model: "sentiment", target: { stack: "prod", models: prodModels }, source: fromDev() });
+            const afterFirst = applyConfigSets(prodDoc, first.sets);
+            const second = planPromotion({
+                model: "sentiment",
+                target: { stack: "prod", models: modelsFromStackFile(afterFirst, "prod") },
+                source: { kind: "explicit", digest: OLD_DIGEST, version: "2.3.0", tag: "v2.3.0-0badc0d" },
+            });
+            const cfg = validateStackDoc(applyConfigSets(afterFirst, second.sets), "prod");
+            assert.deepEqual(cfg.models[sentimentIndex].image, { digest: OLD_DIGEST, tag: "v2.3.0-0badc0d", previousTag: "v2.2.0-a1b2c3d" });
+        });
+        it("rolls back with --tag too, so the rollback target stays protected from retention", () => {
+            const plan = planPromotion({
+                model: "sentiment",
+                target: { stack: "prod", models: prodModels },
+                source: { kind: "explicit", digest: OLD_DIGEST, version: "2.0.9", tag: "v2.0.9-0badc0d" },
+            });
+            assert.deepEqual(plan.sets[2], { path: `models[${sentimentIndex}].image.tag`, value: "v2.0.9-0badc0d" });
+            const cfg = validateStackDoc(applyConfigSets(prodDoc, plan.sets), "prod");
+            assert.deepEqual(cfg.models[sentimentIndex].image, { digest: OLD_DIGEST, tag: "v2.0.9-0badc0d", previousTag: prodSentiment.image.tag });
+            assert.throws(
+                () =>
+                    planPromotion({
+                        model: "sentiment",
+                        target: { stack: "prod", models: prodModels },
+                        source: { kind: "explicit", digest: OLD_DIGEST, version: "2.0.9", tag: "v2.1.4-0badc0d" },
+                    }),
+                /--tag "v2.1.4-0badc0d" is not a release tag v2.0.9-<sha>/,
+            );
+        });
+        for (const [digest, version, err] of [
+            ["sha256:1234", "1.0.0", /explicit --digest\/--version: digest "sha256:1234" is malformed/],
+            [NEW_DIGEST.toUpperCase(), "1.0.0", /is malformed/],
+            [NEW_DIGEST, "v1.0.0", /version "v1.0.0" is not a semver/],
+            [NEW_DIGEST, "latest", /version "latest" is not a semver/],
+        ] as const) {
+            it(`rejects --digest ${digest.slice(0, 12)}… --version ${version}`, () => {
+                assert.throws(
+                    () => planPromotion({ model: "sentiment", target: { stack: "prod", models: prodModels }, source: { kind: "explicit", digest, version } }),
+                    (e: unknown) => e instanceof PromotionError && err.test(e.message),
+                );
+            });
+        }
+    });
+
+    describe("refusals", () => {
+        const promote = (model: string, images: unknown = devImages, models: unknown = prodModels) =>
+            planPromotion({ model, target: { stack: "prod", models }, source: fromDev(images) });
+
+        it("model missing in the source stack's images output", () => {
+            assert.throws(
+                () => promote("embeddings", { sentiment: devImages.sentiment }),
+                /model "embeddings" is not in stack dev's images output \(it has: sentiment\)/,
+            );
+        });
+        it("model missing in the target stack", () => {
+            const images = { ...devImages, translator: { ...devImages.sentiment, ref: `${DEV_REPO}@${NEW_DIGEST}` } };
+            assert.throws(() => promote("translator", images), /model "translator" is not declared in stack prod .*has: sentiment, summarizer/);
+        });
+        it("target model configured to build from source (a promotion target never builds)", () => {
+            const devModels = modelsFromStackFile(readStackDocument("dev"), "dev");
+            assert.throws(
+                () => planPromotion({ model: "sentiment", target: { stack: "staging", models: devModels }, source: fromDev() }),
+                /refusing to promote into stack staging: model "sentiment" is configured to build from source \(image\.build\)/,
+            );
+        });
+        it("malformed digest in the source output", () => {
+            const bad = { sentiment: { ...devImages.sentiment, digest: "sha256:abc" } };
+            assert.throws(() => promote("sentiment", bad), /stack dev images\.sentiment: digest "sha256:abc" is malformed/);
+        });
+        it("a ref that does not carry the digest, or is a tag", () => {
+            const mismatch = { sentiment: { ...devImages.sentiment, ref: `${DEV_REPO}@${OLD_DIGEST}` } };
+            assert.throws(() => promote("sentiment", mismatch), /ref .* is not <repository>@sha256:1111/);
+            const tagged = { sentiment: { ...devImages.sentiment, ref: `${DEV_REPO}:v2.2.0-a1b2c3d` } };
+            assert.throws(() => promote("sentiment", tagged), /is not <repository>@/);
+        });
+        it("a tag whose version disagrees with the entry's version", () => {
+            const bad = { sentiment: { ...devImages.sentiment, tag: "v2.1.0-a1b2c3d" } };
+            assert.throws(() => promote("sentiment", bad), /tag "v2.1.0-a1b2c3d" is not a release tag v2.2.0-<sha>/);
+            const latest = { sentiment: { ...devImages.sentiment, tag: "latest" } };
+            assert.throws(() => promote("sentiment", latest), /tag "latest" is not a release tag/);
+        });
+        it("an images output that is not an object (e.g. a secret)", () => {
+            assert.throws(() => promote("sentiment", "[secret]"), /the "images" output is not an object/);
+        });
+        it("source and target being the same stack", () => {
+            assert.throws(() => planPromotion({ model: "sentiment", target: { stack: "dev", models: prodModels }, source: fromDev() }), /same stack \(dev\)/);
+        });
+        it("a model declared twice in the target", () => {
+            assert.throws(() => promote("sentiment", devImages, [prodSentiment, prodSentiment]), /declared 2 times/);
+        });
+        it("a stack file without a models list", () => {
+            assert.throws(() => modelsFromStackFile({ config: { "aws:region": "us-west-2" } }, "prod"), /Pulumi\.prod\.yaml has no model-fleet:models list/);
+        });
+    });
+
+    describe("config paths", () => {
+        it("configSetArgs builds the CLI argument list", () => {
+            assert.deepEqual(configSetArgs({ path: "models[2].image.digest", value: NEW_DIGEST }, "prod"), [
+                "config",
+                "set",
+                "--path",
+                "models[2].image.digest",
+                NEW_DIGEST,
+                "--stack",
+                "prod",
+            ]);
+        });
+        it("parses the --path syntax it emits and rejects anything else", () => {
+            assert.deepEqual(parseConfigPath("models[2].image.digest"), ["models", 2, "image", "digest"]);
+            assert.deepEqual(parseConfigPath("models[10].version"), ["models", 10, "version"]);
+            for (const bad of ["", "[2]", "models..x", "models[x]", "models.", 'a["b"]']) {
+                assert.throws(() => parseConfigPath(bad), /unsupported config path/);
+            }
+        });
+        it("applyConfigSets writes under the project namespace and copies the document", () => {
+            const doc = { config: { "model-fleet:models": [{ name: "a", image: { digest: OLD_DIGEST } }] } };
+            const out = applyConfigSets(doc, [{ path: "models[0].image.digest", value: NEW_DIGEST }]);
+            assert.equal(out.config["model-fleet:models"][0].image.digest, NEW_DIGEST);
+            assert.equal(doc.config["model-fleet:models"][0].image.digest, OLD_DIGEST);
+        });
+    });
+
+    describe("ModelImage outputs feed the promotion", () => {
+        it("the images entry a built ModelImage exports is accepted as a promotion source", async () => {
+            const { result } = await runProgram(async () => {
+                const img = new ModelImage("sentiment", {
+                    modelName: "sentiment",
+                    version: "2.2.0",
+                    gitSha: "a1b2c3d4e5f6",
+                    source: { build: { context: "images/model-server" } },
+                    repositoryUrl: DEV_REPO,
+                    treeDirty: false,
+                });
+                return unwrap({ version: img.version, tag: img.tag, digest: img.digest, ref: img.ref });
+            });
+            const record = imageRecordFor({ sentiment: result }, "sentiment", "dev");
+            assert.equal(record.tag, "v2.2.0-a1b2c3d");
+            const plan = planPromotion({ model: "sentiment", target: { stack: "prod", models: prodModels }, source: fromDev({ sentiment: result }) });
+            assert.equal(plan.next.digest, result.digest);
+            validateStackDoc(applyConfigSets(prodDoc, plan.sets), "prod");
+        });
+        it("a promoted ModelImage's entry (no tag) can be promoted onwards", async () => {
+            const { result } = await runProgram(async () => {
+                const img = new ModelImage("sentiment", { modelName: "sentiment", version: "2.2.0", source: { digest: NEW_DIGEST }, repositoryUrl: DEV_REPO });
+                return unwrap({ version: img.version, tag: img.tag, digest: img.digest, ref: img.ref });
+            });
+            assert.deepEqual(imageRecordFor({ sentiment: JSON.parse(JSON.stringify(result)) }, "sentiment", "staging"), {
+                version: "2.2.0",
+                digest: NEW_DIGEST,
+                ref: `${DEV_REPO}@${NEW_DIGEST}`,
+            });
+        });
+    });
+});

@@ -1,0 +1,314 @@
+/**
+ * The pure side of `npm run sign` (scripts/signing.ts): digest-only references, the cosign argv of signing,
+ * attesting and verifying, the stack-output contract, the provenance predicate. The real cosign runs these same
+ * argv in sandbox/supplychain (npm run test:supplychain).
+ */
+import { strict as assert } from "assert";
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { REPO_ROOT } from "../../scripts/cli";
+import {
+    ANNOTATION_KEYS,
+    builderFromEnv,
+    buildkitSbomArgs,
+    cosignAttestArgs,
+    cosignSignArgs,
+    cosignVerifyArgs,
+    cosignVerifyAttestationArgs,
+    ImageToSign,
+    parseDigestRef,
+    provenancePredicate,
+    signingInputsFromOutputs,
+    SigningError,
+    signPlan,
+    verifyPlan,
+} from "../../scripts/signing";
+
+const DIGEST = "sha256:" + "0123456789abcdef".repeat(4);
+const REPO = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/model-fleet/sentiment";
+const IMAGE: ImageToSign = { model: "sentiment", version: "2.1.5", ref: `${REPO}@${DIGEST}`, gitSha: "abc1234", tag: "v2.1.5-abc1234" };
+/** Legacy format (what Kyverno's `type: Cosign` reads), no signing config, no transparency log, no prompt. */
+const PRIVATE = ["--new-bundle-format=false", "--use-signing-config=false", "--tlog-upload=false", "--yes"];
+const KMS = "awskms:///arn:aws:kms:eu-west-1:123456789012:key/0d7f1d1e-1111-2222-3333-444455556666";
+
+function runSign(args: string[]): { status: number | null; stdout: string; stderr: string } {
+    const r = spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", "scripts/sign.ts", ...args], {
+        cwd: REPO_ROOT,
+        encoding: "utf8",
+        timeout: 60000,
+        env: { ...process.env, PATH: path.dirname(process.execPath), MODEL_FLEET_TOOLS_DIR: path.join(os.tmpdir(), "no-tools-here") },
+    });
+    return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe("signing (scripts/signing.ts)", () => {
+    describe("references", () => {
+        it("accepts <repository>@sha256:<64 hex>, with a registry port", () => {
+            assert.deepEqual(parseDigestRef(IMAGE.ref), { repository: REPO, digest: DIGEST });
+            assert.deepEqual(parseDigestRef(`127.0.0.1:15000/m@${DIGEST}`), { repository: "127.0.0.1:15000/m", digest: DIGEST });
+        });
+
+        it("refuses a tag-only reference, a tag next to the digest and a malformed digest", () => {
+            assert.throws(
+                () => parseDigestRef(`${REPO}:v2.1.5-abc1234`),
+                (e: Error) => e instanceof SigningError && /is not pinned by digest.*never a tag/.test(e.message),
+            );
+            assert.throws(() => parseDigestRef(`${REPO}:v2@${DIGEST}`), /without a tag before the digest/);
+            assert.throws(() => parseDigestRef(`${REPO}@sha256:abc`), /sha256:<64 lowercase hex>/);
+            assert.throws(() => cosignSignArgs({ ...IMAGE, ref: `${REPO}:latest` }, KMS), /not pinned by digest/);
+            assert.throws(() => cosignVerifyArgs({ ...IMAGE, ref: `${REPO}:latest` }, "cosign.pub"), /not pinned by digest/);
+        });
+    });
+
+    describe("cosign argv", () => {
+        it("sign: the key, the legacy format and no public service (no signing config, no transparency log), annotations for model, version and git sha, the digest last", () => {
+            assert.deepEqual(cosignSignArgs(IMAGE, KMS), [
+                "sign",
+                "--key",
+                KMS,
+                ...PRIVATE,
+                "-a",
+                "app.kubernetes.io/name=sentiment",
+                "-a",
+                "app.kubernetes.io/version=2.1.5",
+                "-a",
+                "org.opencontainers.image.revision=abc1234",
+                IMAGE.ref,
+            ]);
+        });
+
+        it("annotations use the pod's label keys and values (labels.ts), so build metadata is made label-safe the same way", () => {
+            const args = cosignSignArgs({ ...IMAGE, version: "2.1.5+build.7" }, "cosign.key");
+            assert.ok(args.includes(`${ANNOTATION_KEYS.version}=2.1.5_build.7`), args.join(" "));
+        });
+
+        it("attest: the predicate type and file, same key and private flags", () => {
+            assert.deepEqual(cosignAttestArgs(IMAGE, "k8s://models/cosign", "spdxjson", "/tmp/p/sentiment.spdx.json"), [
+                "attest",
+                "--key",
+                "k8s://models/cosign",
+                ...PRIVATE,
+                "--type",
+                "spdxjson",
+                "--predicate",
+                "/tmp/p/sentiment.spdx.json",
+                IMAGE.ref,
+            ]);
+        });
+
+        it("verify: the public key, no tlog lookup, only the legacy format (what admission reads), the same annotations required", () => {
+            assert.deepEqual(cosignVerifyArgs(IMAGE, "cosign.pub"), [
+                "verify",
+                "--key",
+                "cosign.pub",
+                "--insecure-ignore-tlog=true",
+                "--new-bundle-format=false",
+                "-a",
+                "app.kubernetes.io/name=sentiment",
+                "-a",
+                "app.kubernetes.io/version=2.1.5",
+                "-a",
+                "org.opencontainers.image.revision=abc1234",
+                "--output",
+                "json",
+                IMAGE.ref,
+            ]);
+            assert.deepEqual(cosignVerifyAttestationArgs(IMAGE, KMS, "slsaprovenance1"), [
+                "verify-attestation",
+                "--key",
+                KMS,
+                "--insecure-ignore-tlog=true",
+                "--new-bundle-format=false",
+                "--type",
+                "slsaprovenance1",
+                "--output",
+                "json",
+                IMAGE.ref,
+            ]);
+        });
+
+        it("refuses an empty key", () => {
+            assert.throws(() => cosignSignArgs(IMAGE, " "), /no signing key/);
+        });
+
+        it("reads BuildKit's SBOM of a single-platform image with imagetools", () => {
+            assert.deepEqual(buildkitSbomArgs(IMAGE.ref), ["buildx", "imagetools", "inspect", IMAGE.ref, "--format", "{{ json .SBOM.SPDX }}"]);
+        });
+    });
+
+    describe("plans", () => {
+        const other: ImageToSign = { model: "summarize", version: "1.0.0", ref: `${REPO.replace("sentiment", "summarize")}@${DIGEST}`, gitSha: "abc1234" };
+
+        it("sign plan: per image a signature, a provenance and an SBOM attestation; --sbom none drops the SBOM", () => {
+            const plan = signPlan([IMAGE, other], KMS, "/tmp/p", { kind: "dir", dir: "/sboms" });
+            assert.deepEqual(
+                plan.map((s) => `${s.model} ${s.what}`),
+                [
+                    "sentiment sign",
+                    "sentiment attest provenance",
+                    "sentiment attest sbom",
+                    "summarize sign",
+                    "summarize attest provenance",
+                    "summarize attest sbom",
+                ],
+            );
+            assert.deepEqual(plan[1].args.slice(-4), ["slsaprovenance1", "--predicate", "/tmp/p/sentiment.provenance.json", IMAGE.ref]);
+            assert.deepEqual(plan[2].args.slice(-4), ["spdxjson", "--predicate", "/sboms/sentiment.spdx.json", IMAGE.ref]);
+            assert.deepEqual(signPlan([IMAGE], KMS, "/tmp/p", { kind: "buildkit" })[2].args.slice(-2), ["/tmp/p/sentiment.spdx.json", IMAGE.ref]);
+            assert.deepEqual(
+                signPlan([IMAGE], KMS, "/tmp/p", { kind: "none" }).map((s) => s.what),
+                ["sign", "attest provenance"],
+            );
+        });
+
+        it("verify plan mirrors it", () => {
+            assert.deepEqual(
+                verifyPlan([IMAGE], "k.pub", true).map((s) => s.args[0] + " " + (s.args.includes("--type") ? s.args[s.args.indexOf("--type") + 1] : "")),
+                ["verify ", "verify-attestation slsaprovenance1", "verify-attestation spdxjson"],
+            );
+            assert.equal(verifyPlan([IMAGE], "k.pub", false).length, 2);
+        });
+    });
+
+    describe("stack outputs (images, signing)", () => {
+        const outputs = {
+            environment: "dev",
+            images: { sentiment: { version: "2.1.5", tag: "v2.1.5-abc1234", digest: DIGEST, ref: IMAGE.ref, gitSha: "abc1234" } },
+            signing: { keyRef: KMS, publicKeyPem: "-----BEGIN PUBLIC KEY-----\n…\n-----END PUBLIC KEY-----\n" },
+        };
+
+        it("reads every image and the key", () => {
+            assert.deepEqual(signingInputsFromOutputs(outputs, "stack dev"), { images: [IMAGE], keyRef: KMS, publicKeyPem: outputs.signing.publicKeyPem });
+        });
+
+        it("lists every missing or bad field in one error", () => {
+            const bad = { images: { a: { version: "1", digest: "sha256:x", ref: "r" } }, signing: {} };
+            assert.throws(
+                () => signingInputsFromOutputs(bad, "stack dev"),
+                (e: Error) =>
+                    e instanceof SigningError &&
+                    /images\.a\.digest/.test(e.message) &&
+                    /images\.a\.gitSha/.test(e.message) &&
+                    /signing\.keyRef/.test(e.message),
+            );
+        });
+
+        it("refuses a tag-only ref and a ref whose digest is not the image's digest", () => {
+            const tagged = { ...outputs, images: { sentiment: { ...outputs.images.sentiment, ref: `${REPO}:v2.1.5-abc1234` } } };
+            assert.throws(() => signingInputsFromOutputs(tagged, "stack dev"), /images\.sentiment\.ref: .*not pinned by digest/);
+            const other = "sha256:" + "f".repeat(64);
+            const mismatch = { ...outputs, images: { sentiment: { ...outputs.images.sentiment, digest: other } } };
+            assert.throws(() => signingInputsFromOutputs(mismatch, "stack dev"), /is not the digest sha256:f{64}/);
+        });
+    });
+
+    describe("provenance", () => {
+        const actions = {
+            GITHUB_ACTIONS: "true",
+            GITHUB_SERVER_URL: "https://github.com",
+            GITHUB_REPOSITORY: "acme/model-fleet",
+            GITHUB_WORKFLOW_REF: "acme/model-fleet/.github/workflows/main.yml@refs/heads/main",
+            GITHUB_RUN_ID: "42",
+            GITHUB_RUN_ATTEMPT: "2",
+            GITHUB_SHA: "abc1234" + "0".repeat(33),
+        };
+
+        it("names the workflow as builder and the run as invocation on GitHub Actions; a local signer otherwise", () => {
+            assert.deepEqual(builderFromEnv(actions), {
+                id: "https://github.com/acme/model-fleet/.github/workflows/main.yml@refs/heads/main",
+                invocationId: "https://github.com/acme/model-fleet/actions/runs/42/attempts/2",
+                source: { uri: "git+https://github.com/acme/model-fleet", commit: actions.GITHUB_SHA },
+            });
+            assert.deepEqual(builderFromEnv({}), { id: "urn:model-fleet:signer:local" });
+        });
+
+        it("is a SLSA v1 predicate with the model, version and commit (the full commit only when it is this image's)", () => {
+            const p = provenancePredicate(IMAGE, builderFromEnv(actions), "dev") as any;
+            assert.deepEqual(p.buildDefinition.externalParameters, {
+                model: "sentiment",
+                version: "2.1.5",
+                gitSha: "abc1234",
+                tag: "v2.1.5-abc1234",
+                stack: "dev",
+            });
+            assert.deepEqual(p.buildDefinition.resolvedDependencies, [
+                { uri: "git+https://github.com/acme/model-fleet", digest: { gitCommit: actions.GITHUB_SHA } },
+            ]);
+            assert.equal(p.runDetails.builder.id, "https://github.com/acme/model-fleet/.github/workflows/main.yml@refs/heads/main");
+            const elsewhere = provenancePredicate({ ...IMAGE, gitSha: "fff0000" }, builderFromEnv(actions)) as any;
+            assert.deepEqual(elsewhere.buildDefinition.resolvedDependencies, []);
+        });
+    });
+
+    describe("npm run sign (no tools needed)", function () {
+        this.timeout(120000);
+        let tmp: string;
+        before(() => (tmp = fs.mkdtempSync(path.join(os.tmpdir(), "sign-cli-"))));
+        after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+        it("refuses a tag-only --image before looking for cosign", () => {
+            const r = runSign([
+                "--image",
+                `${REPO}:v2.1.5-abc1234`,
+                "--model",
+                "sentiment",
+                "--version",
+                "2.1.5",
+                "--git-sha",
+                "abc1234",
+                "--key",
+                "cosign.key",
+            ]);
+            assert.equal(r.status, 1, r.stderr);
+            assert.match(r.stderr, /^sign: .*:v2\.1\.5-abc1234 is not pinned by digest/);
+        });
+
+        it("--dry-run prints the same cosign lines as the plan, from an outputs file", () => {
+            const file = path.join(tmp, "outputs.json");
+            fs.writeFileSync(
+                file,
+                JSON.stringify({ images: { sentiment: { version: "2.1.5", digest: DIGEST, ref: IMAGE.ref, gitSha: "abc1234" } }, signing: { keyRef: KMS } }),
+            );
+            const r = runSign(["--outputs", file, "--sbom", "none", "--dry-run"]);
+            assert.equal(r.status, 0, r.stderr);
+            const [comment, ...lines] = r.stdout.trim().split("\n");
+            const kept = /^# the provenance predicates are in (\S+)$/.exec(comment)?.[1];
+            assert.ok(kept && fs.existsSync(path.join(kept, "sentiment.provenance.json")), comment);
+            fs.rmSync(kept, { recursive: true, force: true });
+            assert.equal(lines.length, 2);
+            assert.equal(lines[0], `cosign ${cosignSignArgs({ ...IMAGE, tag: undefined }, KMS).join(" ")}`);
+            assert.match(
+                lines[1],
+                /^cosign attest --key awskms:\/\/\/arn:aws:kms:\S+ --new-bundle-format=false --use-signing-config=false --tlog-upload=false --yes --type slsaprovenance1 --predicate \S+\/sentiment\.provenance\.json /,
+            );
+        });
+
+        it("without cosign, says so and names `npm run tools -- build cosign`", () => {
+            const r = runSign([
+                "--image",
+                IMAGE.ref,
+                "--model",
+                "sentiment",
+                "--version",
+                "2.1.5",
+                "--git-sha",
+                "abc1234",
+                "--key",
+                "cosign.key",
+                "--sbom",
+                "none",
+            ]);
+            assert.equal(r.status, 1, r.stderr);
+            assert.match(r.stderr, /needs Cosign \(v3\.1\.3\) \(`cosign`\) to sign and verify the images/);
+            assert.match(r.stderr, /npm run tools -- build cosign/);
+        });
+
+        it("needs exactly one image source", () => {
+            const r = runSign(["--sbom", "none"]);
+            assert.equal(r.status, 2);
+            assert.match(r.stderr, /give exactly one of --stack, --outputs, --image/);
+        });
+    });
+});

@@ -1,0 +1,206 @@
+/** Pure serving logic: labels, the pod template, probe and autoscaling arithmetic, the adapter rule. */
+import { strict as assert } from "assert";
+import * as pulumi from "@pulumi/pulumi";
+import {
+    hpaBehavior,
+    hpaMetrics,
+    prometheusAdapterRule,
+    RPS_METRIC,
+    RPS_SOURCE_COUNTER,
+    scaleDownWindowSeconds,
+    toQuantity,
+} from "../../components/serving/autoscaling";
+import { LABEL_VALUE, labelValue, modelLabels, selectorLabels } from "../../domain/labels";
+import {
+    buildPodTemplate,
+    DEFAULT_DRAIN_SECONDS,
+    DEFAULT_PRESTOP_SLEEP_SECONDS,
+    POD_TEMPLATE_HASH_ENV,
+    PodTemplateInput,
+    startupProbeTiming,
+    terminationGracePeriod,
+    topologySpread,
+    serverWorkers,
+} from "../../components/serving/podTemplate";
+import { unwrap } from "../../tools/harness";
+import { validateK8sObject } from "../support/k8sValidate";
+
+const INPUT: PodTemplateInput = {
+    model: "iris",
+    version: "2.0.1",
+    image: "123456789012.dkr.ecr.us-east-1.amazonaws.com/model-fleet/iris@sha256:" + "c".repeat(64),
+    port: 8080,
+    resources: { cpu: "250m", memory: "512Mi" },
+    startupBudgetSeconds: 600,
+    maxReplicas: 3,
+    serviceAccountName: "iris",
+    scrapeAnnotations: true,
+};
+
+describe("serving: labels", () => {
+    it("carries the five standard labels, version included", () => {
+        assert.deepEqual(modelLabels("iris", "2.0.1"), {
+            "app.kubernetes.io/name": "iris",
+            "app.kubernetes.io/version": "2.0.1",
+            "app.kubernetes.io/component": "model-server",
+            "app.kubernetes.io/part-of": "model-fleet",
+            "app.kubernetes.io/managed-by": "pulumi",
+        });
+    });
+
+    it("selects without the version, on a subset of the labels", () => {
+        const sel = selectorLabels("iris");
+        assert.deepEqual(Object.keys(sel).sort(), ["app.kubernetes.io/name", "app.kubernetes.io/part-of"]);
+        for (const [k, v] of Object.entries(sel)) assert.equal(modelLabels("iris", "9.9.9")[k], v);
+    });
+
+    it("turns any version into a valid label value", () => {
+        assert.equal(labelValue("1.2.3"), "1.2.3");
+        assert.equal(labelValue("1.2.3-rc.1"), "1.2.3-rc.1");
+        assert.equal(labelValue("1.2.3+build.7"), "1.2.3_build.7");
+        assert.equal(labelValue("-x-"), "x");
+        for (const v of ["1.0.0+" + "a".repeat(80), "v1/2", "..1..", "1.0.0-", "ü1"]) {
+            const out = labelValue(v);
+            assert.ok(out.length <= 63 && LABEL_VALUE.test(out), `${v} → ${out}`);
+        }
+    });
+});
+
+describe("serving: probe and shutdown arithmetic", () => {
+    it("startup probe: failureThreshold × periodSeconds equals the budget exactly", () => {
+        assert.deepEqual(startupProbeTiming(600), { periodSeconds: 10, failureThreshold: 60 });
+        assert.deepEqual(startupProbeTiming(605), { periodSeconds: 5, failureThreshold: 121 });
+        assert.deepEqual(startupProbeTiming(601), { periodSeconds: 1, failureThreshold: 601 });
+        assert.deepEqual(startupProbeTiming(3600), { periodSeconds: 10, failureThreshold: 360 });
+        for (let budget = 10; budget <= 3600; budget += 7) {
+            const t = startupProbeTiming(budget);
+            assert.equal(t.periodSeconds * t.failureThreshold, budget);
+            assert.ok(t.periodSeconds >= 1 && t.periodSeconds <= 10);
+        }
+    });
+
+    it("refuses a budget that is not a positive integer", () => {
+        for (const bad of [0, -10, 12.5, NaN]) assert.throws(() => startupProbeTiming(bad), /positive integer/);
+    });
+
+    it("the grace period covers the preStop sleep plus the drain", () => {
+        assert.equal(terminationGracePeriod(DEFAULT_PRESTOP_SLEEP_SECONDS, DEFAULT_DRAIN_SECONDS), DEFAULT_PRESTOP_SLEEP_SECONDS + DEFAULT_DRAIN_SECONDS);
+        const t = buildPodTemplate({ ...INPUT, preStopSleepSeconds: 20, drainSeconds: 90 });
+        assert.equal((t.spec as any).terminationGracePeriodSeconds, 110);
+        assert.deepEqual((t.spec as any).containers[0].lifecycle, { preStop: { sleep: { seconds: 20 } } });
+    });
+
+    it("spreads over zones always and over hosts only when there can be more than one replica", () => {
+        assert.deepEqual(
+            topologySpread("m", 1).map((c) => c.topologyKey),
+            ["topology.kubernetes.io/zone"],
+        );
+        assert.deepEqual(
+            topologySpread("m", 2).map((c) => c.topologyKey),
+            ["topology.kubernetes.io/zone", "kubernetes.io/hostname"],
+        );
+    });
+});
+
+describe("serving: buildPodTemplate", () => {
+    it("keeps the image Input as given (a ModelImage.ref Output) and validates as a pod template", async () => {
+        const ref = INPUT.image as string;
+        const t = buildPodTemplate({ ...INPUT, image: pulumi.output(ref) });
+        const resolved = await unwrap(t);
+        assert.equal((resolved.spec as any).containers[0].image, ref);
+        const errors = await validateK8sObject({ apiVersion: "v1", kind: "PodTemplate", metadata: { name: "iris" }, template: resolved });
+        assert.deepEqual(errors, []);
+    });
+
+    it("CPU model: no nodeSelector, no tolerations, memory limit = request, no CPU limit", () => {
+        const spec = buildPodTemplate(INPUT).spec as any;
+        assert.equal(spec.nodeSelector, undefined);
+        assert.equal(spec.tolerations, undefined);
+        assert.deepEqual(spec.containers[0].resources, { requests: { cpu: "250m", memory: "512Mi" }, limits: { memory: "512Mi" } });
+    });
+
+    it("GPU model: the helper's limits, tolerations and nodeSelector, nothing else", () => {
+        const gpu = {
+            limits: { "nvidia.com/mig-3g.40gb": "1" },
+            tolerations: [{ key: "nvidia.com/gpu", operator: "Equal" as const, value: "true", effect: "NoSchedule" as const }],
+            nodeSelector: { "model-fleet.io/gpu-pool": "p5" },
+        };
+        const spec = buildPodTemplate({ ...INPUT, gpu }).spec as any;
+        assert.deepEqual(spec.containers[0].resources.limits, { memory: "512Mi", "nvidia.com/mig-3g.40gb": "1" });
+        assert.equal(spec.containers[0].resources.requests["nvidia.com/mig-3g.40gb"], undefined, "extended resource request defaults to the limit");
+        assert.deepEqual(spec.tolerations, gpu.tolerations);
+        assert.deepEqual(spec.nodeSelector, gpu.nodeSelector);
+    });
+
+    it("passes the Argo pod-template-hash label as POD_TEMPLATE_HASH only when asked (canary models)", async () => {
+        const envOf = (t: ReturnType<typeof buildPodTemplate>) => ((t.spec as any).containers[0].env as any[]).filter((e) => e.name === POD_TEMPLATE_HASH_ENV);
+        assert.deepEqual(envOf(buildPodTemplate(INPUT)), []);
+        assert.deepEqual(envOf(buildPodTemplate({ ...INPUT, podTemplateHashEnv: false })), []);
+        const t = buildPodTemplate({ ...INPUT, podTemplateHashEnv: true });
+        assert.deepEqual(envOf(t), [{ name: "POD_TEMPLATE_HASH", valueFrom: { fieldRef: { fieldPath: "metadata.labels['rollouts-pod-template-hash']" } } }]);
+        const errors = await validateK8sObject({ apiVersion: "v1", kind: "PodTemplate", metadata: { name: "iris" }, template: await unwrap(t) });
+        assert.deepEqual(errors, []);
+    });
+
+    it("annotates for scraping only when asked", () => {
+        assert.equal((buildPodTemplate(INPUT).metadata as any).annotations["prometheus.io/scrape"], "true");
+        assert.equal((buildPodTemplate({ ...INPUT, scrapeAnnotations: false }).metadata as any).annotations["prometheus.io/scrape"], undefined);
+    });
+});
+
+describe("serving: autoscaling", () => {
+    it("expresses request rates as quantities, never below the target", () => {
+        assert.equal(toQuantity(25), "25");
+        assert.equal(toQuantity(25.5), "25500m");
+        assert.equal(toQuantity(0.1), "100m");
+        assert.equal(toQuantity(0.0015), "2m");
+        assert.throws(() => toQuantity(-1));
+        assert.throws(() => toQuantity(Infinity));
+    });
+
+    it("CPU utilisation always, the RPS Pods metric only when configured", () => {
+        const base = { minReplicas: 2, maxReplicas: 5, targetCpuUtilization: 65, gpu: false, startupBudgetSeconds: 600 };
+        assert.deepEqual(hpaMetrics(base), [{ type: "Resource", resource: { name: "cpu", target: { type: "Utilization", averageUtilization: 65 } } }]);
+        const withRps = hpaMetrics({ ...base, targetRequestsPerSecond: 12 });
+        assert.equal(withRps.length, 2);
+        assert.deepEqual(withRps[1], {
+            type: "Pods",
+            pods: { metric: { name: "http_requests_per_second" }, target: { type: "AverageValue", averageValue: "12" } },
+        });
+    });
+
+    it("GPU scale-down waits at least 10 minutes and at least the startup budget, capped at the API maximum", () => {
+        assert.equal(scaleDownWindowSeconds(false, 1800), 300);
+        assert.equal(scaleDownWindowSeconds(true, 60), 600);
+        assert.equal(scaleDownWindowSeconds(true, 1800), 1800);
+        assert.equal(scaleDownWindowSeconds(true, 3600), 3600);
+        assert.equal(scaleDownWindowSeconds(true, 5000), 3600);
+    });
+
+    it("has scale-up and scale-down policies for both kinds of model", () => {
+        for (const gpu of [false, true]) {
+            const b = hpaBehavior({ gpu, startupBudgetSeconds: 600 }) as any;
+            assert.ok(b.scaleUp.policies.length >= 1);
+            assert.ok(b.scaleDown.policies.length >= 1);
+            assert.equal(b.scaleDown.stabilizationWindowSeconds, scaleDownWindowSeconds(gpu, 600));
+        }
+        const gpuB = hpaBehavior({ gpu: true, startupBudgetSeconds: 600 }) as any;
+        assert.deepEqual(gpuB.scaleDown.policies, [{ type: "Pods", value: 1, periodSeconds: 300 }]);
+    });
+
+    it("documents the prometheus-adapter rule that exposes the Pods metric", () => {
+        const rule = prometheusAdapterRule();
+        assert.equal(rule.name.as, RPS_METRIC);
+        assert.ok(new RegExp(rule.name.matches).test(RPS_SOURCE_COUNTER));
+        assert.match(rule.seriesQuery, /^model_server_requests_total\{namespace!="",pod!=""\}$/);
+        assert.deepEqual(rule.resources.overrides, { namespace: { resource: "namespace" }, pod: { resource: "pod" } });
+        assert.match(rule.metricsQuery, /^sum\(rate\(<<\.Series>>\{<<\.LabelMatchers>>\}\[2m\]\)\) by \(<<\.GroupBy>>\)$/);
+    });
+});
+
+describe("server workers from the CPU request", () => {
+    it("runs one worker per requested core, rounded up, at least one", () => {
+        assert.deepEqual(["250m", "1000m", "1", "2", "2500m", "8"].map(serverWorkers), [1, 1, 1, 2, 3, 8]);
+        assert.throws(() => serverWorkers("2Gi"), /not cores or millicores/);
+    });
+});
