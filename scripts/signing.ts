@@ -1,13 +1,13 @@
 /**
- * Signing model images with Cosign (pure: no I/O; the two Sigstore documents of scripts/sigstore/ are named, not read). Every cosign command line of `npm run sign` — in the CI workflow,
+ * Signing model images with Cosign (pure: no I/O). Every cosign command line of `npm run sign` — in the CI workflow,
  * for an operator, and in the real-tools suite (sandbox/supplychain) — comes from the argv functions here, so the
  * tests run the same command line the workflow runs. Flags and the reasons for them: docs/supply-chain.md.
  *
  * cosign v3 flags: cmd/cosign/cli/options/{sign,attest,verify}.go; the no-transparency-log checks:
  * cmd/cosign/cli/signcommon/common.go (LoadTrustedMaterialAndSigningConfig) and cmd/cosign/cli/verify/common.go
- * (verifyOfflineWithKey), all at github.com/sigstore/cosign/v3@v3.1.3.
+ * (verifyOfflineWithKey), all at github.com/sigstore/cosign/v3@v3.1.3. The format Kyverno reads:
+ * pkg/image/verifiers/cpol/cosign/cosign.go (buildCosignOptions) at github.com/kyverno/kyverno@v1.18.2.
  */
-import * as path from "path";
 import { z } from "zod";
 import { modelLabels } from "../domain/labels";
 
@@ -81,27 +81,23 @@ function annotationFlags(annotations: Record<string, string>): string[] {
 }
 
 /**
- * Sign and attest without Sigstore's public services: no Rekor upload, no Fulcio certificate, no TUF download.
- * `--signing-config` names a signing config with no services at all (scripts/sigstore/signing-config.json, what
- * `cosign signing-config create` prints without service flags), so nothing is uploaded to a transparency log or a
- * timestamp authority; `--trusted-root` gives the matching empty trusted root (scripts/sigstore/trusted-root.json,
- * `cosign trusted-root create`), because with a signing config cosign otherwise fetches the public trusted root from
- * TUF. This is the route cosign v3 recommends: `--tlog-upload=false` is deprecated ("prefer using a --signing-config
- * file with no transparency log services") and refused together with a signing config. The signature is a Sigstore
- * bundle (v3's default `--new-bundle-format`), stored next to the image as an OCI referrer (or under the
- * `sha256-<hex>` tag where the registry has no referrers API). `--yes` answers cosign's prompts (CI has no terminal).
+ * Sign and attest in cosign's legacy ("simple signing") format, privately. The admission engine decides the format:
+ * Kyverno v1.18.2's `verifyImages` `type: Cosign` reads only legacy signatures (`<repo>:sha256-<hex>.sig`) and
+ * attestations (`….att`); its `SigstoreBundle` type, which reads cosign v3's default Sigstore bundles, does not yet
+ * verify a static key without a transparency log (docs/supply-chain.md#the-signature-format-and-why).
+ *  - `--new-bundle-format=false`: the legacy format (cosign v3 marks the flag deprecated; it prints a warning);
+ *  - `--use-signing-config=false`: no signing config (cosign refuses a signing config with the legacy format and
+ *    with `--tlog-upload=false`), so no TUF fetch of Sigstore's public one;
+ *  - `--tlog-upload=false`: nothing goes to the public Rekor log (private images; deprecated flag, warning);
+ *  - `--yes`: answers cosign's prompts (CI has no terminal).
  */
-export const SIGSTORE_DIR = path.join(__dirname, "sigstore");
-export const PRIVATE_SIGNING_FLAGS: readonly string[] = [
-    "--signing-config",
-    path.join(SIGSTORE_DIR, "signing-config.json"),
-    "--trusted-root",
-    path.join(SIGSTORE_DIR, "trusted-root.json"),
-    "--yes",
-];
+export const PRIVATE_SIGNING_FLAGS: readonly string[] = ["--new-bundle-format=false", "--use-signing-config=false", "--tlog-upload=false", "--yes"];
 
-/** Verify against the key alone: the signature was never logged, so there is no inclusion proof to check. */
-export const PRIVATE_VERIFY_FLAGS: readonly string[] = ["--insecure-ignore-tlog=true"];
+/**
+ * Verify against the key alone (the signature was never logged: no inclusion proof to check), and only the legacy
+ * format: without `--new-bundle-format=false` cosign also accepts a Sigstore bundle, which admission would refuse.
+ */
+export const PRIVATE_VERIFY_FLAGS: readonly string[] = ["--insecure-ignore-tlog=true", "--new-bundle-format=false"];
 
 /** `cosign sign`: the image digest (an index digest covers BuildKit's own SBOM/provenance manifests) with annotations. */
 export function cosignSignArgs(image: ImageToSign, keyRef: string): string[] {

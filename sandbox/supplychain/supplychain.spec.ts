@@ -1,9 +1,11 @@
 /**
  * Supply chain with the real tools (npm run test:supplychain; needs `npm run tools -- build cosign distribution
- * crane`): a local OCI registry (distribution), a small image made from files with crane, signed and attested by
- * `npm run sign` with a generated key (the cosign argv of scripts/signing.ts, as the CI workflow runs them), then
- * verified — and an unsigned digest, a digest pushed under the signed tag afterwards, a signature moved onto another
- * digest, a wrong annotation and another key's signature all fail verification. docs/supply-chain.md.
+ * crane kyverno-verify`): a local OCI registry (distribution), a small image made from files with crane, signed and
+ * attested by `npm run sign` with a generated key (the cosign argv of scripts/signing.ts, as the CI workflow runs
+ * them), then verified — and an unsigned digest, a digest pushed under the signed tag afterwards, a signature moved
+ * onto another digest, a wrong annotation and another key's signature all fail verification. The admission engine's
+ * own verification (Kyverno v1.18.2, kyverno-verify) accepts the signed digest under the stack's ClusterPolicy and
+ * refuses the others, and refuses a signature in cosign v3's default (Sigstore bundle) format. docs/supply-chain.md.
  */
 import { strict as assert } from "assert";
 import { spawnSync } from "child_process";
@@ -12,10 +14,12 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { REPO_ROOT } from "../../scripts/cli";
-import { cosignSignArgs, cosignVerifyArgs, cosignVerifyAttestationArgs, ImageToSign, signatureAnnotations, SIGSTORE_DIR } from "../../scripts/signing";
+import { DEFAULT_NAMESPACE } from "../../components/serving/ModelNamespace";
+import { cosignSignArgs, cosignVerifyArgs, cosignVerifyAttestationArgs, ImageToSign, signatureAnnotations } from "../../scripts/signing";
 import { httpStatus, portTaken, ProcessRecord, startProcess, stopProcess } from "../cluster/processes";
 import { binDir, toolPath } from "../tools/build";
 import { toolSpec } from "../tools/manifest";
+import { admissionClusterPolicy } from "../../components/supplychain/admission";
 
 /** Fixed loopback port of the suite's registry (clear of the sandbox's ports). */
 const PORT = 15000;
@@ -23,6 +27,24 @@ const REGISTRY = `127.0.0.1:${PORT}`;
 const REPO = `${REGISTRY}/model-fleet/sentiment`;
 const TAG = "v2.1.5-abc1234";
 const PASSWORD = "supply-chain-suite";
+/** The namespace the admission policy covers (the program's default models namespace). */
+const NAMESPACE = DEFAULT_NAMESPACE;
+
+/** `<repo>:sha256-<hex>.<suffix>`: where cosign's legacy format keeps a digest's signatures (.sig) and attestations (.att). */
+/** cosign's messages for a signature over another digest, and for a signature by another key (pkg/cosign/verifiers.go, sigstore's ecdsa.go). */
+const COPIED_SIGNATURE = /no matching signatures: invalid or missing digest in claim: sha256:[0-9a-f]{64}/;
+const WRONG_KEY = /no matching signatures: invalid signature when validating ASN\.1 encoded signature/;
+
+const legacyTag = (digest: string, suffix: "sig" | "att"): string => `${REPO}:${digest.replace(":", "-")}.${suffix}`;
+
+/**
+ * The stack's admission policy for one public key: exactly what the program declares (components/supplychain/
+ * admission.ts, a Kyverno v1.18.2 `ClusterPolicy` with a `verifyImages` rule of `type: Cosign` and a key attestor
+ * without transparency or certificate log), in Enforce mode.
+ */
+function admissionPolicy(publicKeyPem: string): Record<string, unknown> {
+    return admissionClusterPolicy({ name: "model-images-signed", namespace: NAMESPACE, publicKeys: [publicKeyPem], mode: "Enforce", ecrCredentials: false });
+}
 
 interface Run {
     status: number | null;
@@ -37,6 +59,10 @@ describe("supply chain: sign and verify with cosign, distribution and crane", fu
     let registry: ProcessRecord | undefined;
     let cosign: string;
     let crane: string;
+    let kyverno: string;
+    /** The admission policy (ClusterPolicy JSON) trusting key A, and one trusting key B. */
+    let policyA: string;
+    let policyB: string;
     let env: NodeJS.ProcessEnv;
     let signed: ImageToSign;
     let keyA: { key: string; pub: string };
@@ -84,6 +110,22 @@ describe("supply chain: sign and verify with cosign, distribution and crane", fu
         ...over,
     });
 
+    /** Kyverno v1.18.2's verification of a pod in NAMESPACE running `ref`, under a ClusterPolicy file. */
+    const kyvernoVerify = (ref: string, policy: string): Run => run(kyverno, ["--policy", policy, "--image", ref, "--namespace", NAMESPACE]);
+    const admitted = (ref: string, policy: string): void => {
+        const r = kyvernoVerify(ref, policy);
+        assert.equal(r.status, 0, `kyverno-verify should admit ${ref}:\n${r.stdout}${r.stderr}`);
+        assert.match(r.stdout, /^rule signed-by-stack-key-and-pinned-by-digest: pass: /m);
+        assert.match(r.stdout, /^verified: /m);
+    };
+    const refused = (ref: string, policy: string, message: RegExp): void => {
+        const r = kyvernoVerify(ref, policy);
+        assert.equal(r.status, 1, `kyverno-verify should refuse ${ref}:\n${r.stdout}${r.stderr}`);
+        assert.match(r.stdout, /^rule signed-by-stack-key-and-pinned-by-digest: fail: /m);
+        assert.match(r.stdout, message);
+        assert.match(r.stdout, /^refused: /m);
+    };
+
     /** Expects cosign to refuse: a non-zero exit and the message. */
     const fails = (args: string[], message: RegExp): Run => {
         const r = run(cosign, args);
@@ -96,6 +138,7 @@ describe("supply chain: sign and verify with cosign, distribution and crane", fu
         // A missing tool fails here with `npm run tools -- build <name>` in the message (MissingToolError).
         cosign = toolPath("cosign");
         crane = toolPath("crane");
+        kyverno = toolPath("kyverno-verify");
         const registryBin = toolPath("distribution", "registry");
         if (await portTaken(PORT)) throw new Error(`port ${PORT} is taken: the suite's registry listens on ${REGISTRY} (another run of this suite?)`);
 
@@ -146,6 +189,10 @@ describe("supply chain: sign and verify with cosign, distribution and crane", fu
         }
         keyA = { key: path.join(tmp, "a", "cosign.key"), pub: path.join(tmp, "a", "cosign.pub") };
         keyB = { key: path.join(tmp, "b", "cosign.key"), pub: path.join(tmp, "b", "cosign.pub") };
+        policyA = path.join(tmp, "policy-a.json");
+        policyB = path.join(tmp, "policy-b.json");
+        fs.writeFileSync(policyA, JSON.stringify(admissionPolicy(fs.readFileSync(keyA.pub, "utf8")), null, 2));
+        fs.writeFileSync(policyB, JSON.stringify(admissionPolicy(fs.readFileSync(keyB.pub, "utf8")), null, 2));
 
         const files = { "model.json": JSON.stringify({ model: "sentiment", version: "2.1.5" }) + "\n", "serve.py": "print('ok')\n" };
         signed = imageAt(pushImage(TAG, files));
@@ -191,37 +238,37 @@ describe("supply chain: sign and verify with cosign, distribution and crane", fu
         // The lines it ran are the pure argv (the workflow runs the same command).
         assert.ok(r.stderr.includes(`$ cosign ${cosignSignArgs(signed, keyA.key).join(" ")}`), r.stderr);
         assert.match(r.stdout, /sentiment\s+2\.1\.5\s+\S+@sha256:[0-9a-f]{64}\s+signature, provenance, sbom/);
-        // No public service was asked: no TUF fetch, no deprecated flag, no transparency log.
-        assert.doesNotMatch(r.stderr, /TUF|tuf-repo|deprecated|rekor|fulcio/i);
+        // No public service was asked (no TUF fetch, no transparency log entry); cosign warns about exactly the two
+        // deprecated flags of the legacy format (docs/supply-chain.md).
+        assert.doesNotMatch(r.stderr, /TUF|tuf-repo|rekor|fulcio|tlog entry|transparency log entry/i);
+        const warnings = [...new Set(r.stderr.split("\n").filter((l) => /deprecated/i.test(l)))].sort();
+        assert.deepEqual(warnings, [
+            "Flag --new-bundle-format has been deprecated, this will be the only supported format in future versions",
+            "Flag --tlog-upload has been deprecated, prefer using a --signing-config file with no transparency log services",
+        ]);
 
-        // The registry has no referrers API, so cosign lists the bundles under the tag sha256-<hex> (an index).
-        const referrers = JSON.parse(ok(crane, ["manifest", `${REPO}:${signed.ref.split("@")[1].replace(":", "-")}`]));
-        const bundles = referrers.manifests.map((m: { digest: string }) => {
-            const manifest = JSON.parse(ok(crane, ["manifest", `${REPO}@${m.digest}`]));
-            assert.equal(manifest.subject.digest, signed.ref.split("@")[1], "each bundle refers to the signed digest");
-            return {
-                type: manifest.annotations["dev.sigstore.bundle.predicateType"],
-                bundle: JSON.parse(ok(crane, ["blob", `${REPO}@${manifest.layers[0].digest}`])),
-            };
-        });
-        assert.deepEqual(bundles.map((b: { type: string }) => b.type).sort(), [
-            "https://sigstore.dev/cosign/sign/v1",
+        // Legacy format: the signature under <repo>:sha256-<hex>.sig, the attestations under ….att, no Sigstore bundle
+        // (its referrers index would be the tag sha256-<hex>, distribution having no referrers API).
+        const digest = signed.ref.split("@")[1];
+        const tags = ok(crane, ["ls", REPO]).split("\n");
+        assert.ok(!tags.includes(digest.replace(":", "-")), `no Sigstore bundle referrers tag: ${tags.join(" ")}`);
+        const sig = JSON.parse(ok(crane, ["manifest", legacyTag(digest, "sig")]));
+        assert.equal(sig.layers.length, 1, "one signature");
+        const [layer] = sig.layers;
+        assert.equal(layer.mediaType, "application/vnd.dev.cosign.simplesigning.v1+json");
+        // The signature is the layer's only annotation: no Rekor bundle (dev.sigstore.cosign/bundle), no certificate.
+        assert.deepEqual(Object.keys(layer.annotations), ["dev.cosignproject.cosign/signature"]);
+        const payload = JSON.parse(ok(crane, ["blob", `${REPO}@${layer.digest}`]));
+        assert.equal(payload.critical.image["docker-manifest-digest"], digest, "the signed payload names the digest");
+        assert.deepEqual(payload.optional, signatureAnnotations(signed));
+        const att = JSON.parse(ok(crane, ["manifest", legacyTag(digest, "att")]));
+        assert.deepEqual(att.layers.map((l: { annotations: Record<string, string> }) => l.annotations.predicateType).sort(), [
             "https://slsa.dev/provenance/v1",
             "https://spdx.dev/Document",
         ]);
-        for (const { type, bundle } of bundles) {
-            assert.deepEqual(bundle.verificationMaterial.tlogEntries ?? [], [], `${type}: no transparency log entry`);
-            assert.ok(bundle.verificationMaterial.publicKey, `${type}: signed by a key (no Fulcio certificate)`);
-            assert.equal(bundle.verificationMaterial.certificate, undefined);
-        }
-    });
-
-    it("scripts/sigstore/ holds what cosign itself writes for a signing config and a trusted root with no services", () => {
-        const dir = fs.mkdtempSync(path.join(tmp, "sigstore-"));
-        ok(cosign, ["signing-config", "create", "--out", path.join(dir, "signing-config.json")]);
-        ok(cosign, ["trusted-root", "create", "--out", path.join(dir, "trusted-root.json")]);
-        for (const f of ["signing-config.json", "trusted-root.json"]) {
-            assert.deepEqual(JSON.parse(fs.readFileSync(path.join(SIGSTORE_DIR, f), "utf8")), JSON.parse(fs.readFileSync(path.join(dir, f), "utf8")), f);
+        for (const l of att.layers) {
+            assert.equal(l.mediaType, "application/vnd.dsse.envelope.v1+json");
+            assert.deepEqual(Object.keys(l.annotations).sort(), ["dev.cosignproject.cosign/signature", "predicateType"], "no Rekor bundle, no certificate");
         }
     });
 
@@ -270,12 +317,10 @@ describe("supply chain: sign and verify with cosign, distribution and crane", fu
         ok(cosign, cosignVerifyArgs(signed, keyA.pub));
     });
 
-    it("(b) the signature copied onto another digest (its referrers tag moved) fails: the signed subject is the other digest", () => {
-        // distribution v3.1.2 has no OCI referrers API, so cosign keeps a digest's referrers under the tag sha256-<hex>.
+    it("(b) the signature copied onto another digest (its .sig tag) fails: the signed payload names the other digest", () => {
         const target = pushImage("v2.1.5-copy", { "model.json": '{"copy":true}\n' });
-        const from = `${REPO}:${signed.ref.split("@")[1].replace(":", "-")}`;
-        ok(crane, ["copy", from, `${REPO}:${target.replace(":", "-")}`]);
-        fails(cosignVerifyArgs(imageAt(target), keyA.pub), /provided artifact digest does not match any digest in statement/);
+        ok(crane, ["copy", legacyTag(signed.ref.split("@")[1], "sig"), legacyTag(target, "sig")]);
+        fails(cosignVerifyArgs(imageAt(target), keyA.pub), COPIED_SIGNATURE);
     });
 
     it("(b) a signature whose annotations do not match the image fails", () => {
@@ -287,10 +332,9 @@ describe("supply chain: sign and verify with cosign, distribution and crane", fu
         const other = imageAt(pushImage("v2.1.5-otherkey", { "model.json": '{"key":"b"}\n' }));
         ok(cosign, cosignSignArgs(other, keyB.key));
         ok(cosign, cosignVerifyArgs(other, keyB.pub));
-        const wrongKey = /could not verify envelope: accepted signatures do not match threshold, Found: 0, Expected 1/;
-        fails(cosignVerifyArgs(other, keyA.pub), wrongKey);
+        fails(cosignVerifyArgs(other, keyA.pub), WRONG_KEY);
         // And our signed image does not verify against the other key either.
-        fails(cosignVerifyArgs(signed, keyB.pub), wrongKey);
+        fails(cosignVerifyArgs(signed, keyB.pub), WRONG_KEY);
     });
 
     it("npm run sign refuses a tag-only reference, and nothing is signed", () => {
@@ -315,5 +359,65 @@ describe("supply chain: sign and verify with cosign, distribution and crane", fu
             /^sign: 127\.0\.0\.1:15000\/model-fleet\/sentiment:v2\.1\.5-abc1234 is not pinned by digest: sign and verify <repository>@sha256:<64 hex>, never a tag/m,
         );
         assert.equal(run(crane, ["ls", REPO]).stdout, before, "no new tags (no signature was pushed)");
+    });
+
+    describe("admission: Kyverno v1.18.2's own verification (kyverno-verify) under the stack's ClusterPolicy", () => {
+        it("admits the digest npm run sign signed", () => {
+            admitted(signed.ref, policyA);
+        });
+
+        it("refuses an unsigned digest", () => {
+            const unsigned = pushImage("v9.9.8-unsigned", { "model.json": '{"unsigned":true}\n' });
+            refused(`${REPO}@${unsigned}`, policyA, /no signatures found/);
+        });
+
+        it("refuses a tampered digest: the signed image's signature copied onto another digest", () => {
+            const target = pushImage("v2.1.5-tampered", { "model.json": '{"weights":"tampered"}\n' });
+            ok(crane, ["copy", legacyTag(signed.ref.split("@")[1], "sig"), legacyTag(target, "sig")]);
+            refused(`${REPO}@${target}`, policyA, /invalid or missing digest in claim/);
+        });
+
+        it("refuses a digest signed with another key (which that key's policy admits)", () => {
+            const other = imageAt(pushImage("v2.1.5-keyb", { "model.json": '{"key":"b2"}\n' }));
+            ok(cosign, cosignSignArgs(other, keyB.key));
+            refused(other.ref, policyA, /invalid signature when validating ASN\.1 encoded signature/);
+            admitted(other.ref, policyB);
+        });
+
+        it("refuses the signed image by tag (verifyDigest), though the tag names a signed digest", () => {
+            const tag = "v2.1.5-bytag";
+            ok(crane, ["tag", signed.ref, tag]);
+            refused(`${REPO}:${tag}`, policyA, /missing digest/);
+        });
+
+        it("refuses a signature in cosign v3's default format (a Sigstore bundle), which cosign itself accepts", () => {
+            // What npm run sign wrote before it switched to the legacy format: cosign v3's defaults, privately (a
+            // signing config and a trusted root with no services, as cosign creates them).
+            const bundled = imageAt(pushImage("v2.1.5-bundle", { "model.json": '{"format":"bundle"}\n' }));
+            const dir = fs.mkdtempSync(path.join(tmp, "sigstore-"));
+            ok(cosign, ["signing-config", "create", "--out", path.join(dir, "signing-config.json")]);
+            ok(cosign, ["trusted-root", "create", "--out", path.join(dir, "trusted-root.json")]);
+            const annotations = Object.entries(signatureAnnotations(bundled)).flatMap(([k, v]) => ["-a", `${k}=${v}`]);
+            ok(cosign, [
+                "sign",
+                "--key",
+                keyA.key,
+                "--signing-config",
+                path.join(dir, "signing-config.json"),
+                "--trusted-root",
+                path.join(dir, "trusted-root.json"),
+                "--yes",
+                ...annotations,
+                bundled.ref,
+            ]);
+            const digest = bundled.ref.split("@")[1];
+            const tags = ok(crane, ["ls", REPO]).split("\n");
+            assert.ok(tags.includes(digest.replace(":", "-")) && !tags.includes(`${digest.replace(":", "-")}.sig`), "a bundle (referrers index), no .sig");
+            // A valid signature: cosign verifies the bundle when allowed to read that format …
+            ok(cosign, ["verify", "--key", keyA.pub, "--insecure-ignore-tlog=true", ...annotations, bundled.ref]);
+            // … but admission reads only the legacy format, and so does npm run sign --verify.
+            refused(bundled.ref, policyA, /no signatures found/);
+            fails(cosignVerifyArgs(bundled, keyA.pub), /no signatures found/);
+        });
     });
 });

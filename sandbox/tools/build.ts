@@ -121,6 +121,8 @@ export function buildTool(t: ToolSpec, log: (line: string) => void): BuildResult
         log(`${t.name} ${t.version}: cached in ${toolHome(t)}`);
         return { name: t.name, version: t.version, cached: true, seconds: 0 };
     }
+    // The recipe as it is when the wrapper is copied: an edit during the build must not stamp the old binary as new.
+    const recipe = recipeHash(t);
     const home = toolHome(t);
     const src = path.join(home, "src");
     fs.rmSync(home, { recursive: true, force: true });
@@ -182,11 +184,11 @@ export function buildTool(t: ToolSpec, log: (line: string) => void): BuildResult
                 `${t.name}: \`${c.binary} ${c.args.join(" ")}\` exited ${r.status} and printed ${JSON.stringify(out.slice(0, 300))}, expected ${c.expect}`,
             );
         }
-        step(`check ok: ${path.basename(exe)} ${c.args.join(" ")} → ${(c.expect.exec(out)?.[0] ?? "").slice(0, 80)}`);
+        step(`check ok: ${path.basename(exe)} ${c.args.join(" ")} → ${(c.expect.exec(out.trim())?.[0] ?? "").slice(0, 80)}`);
     }
     fs.rmSync(path.join(home, "pulumi-home"), { recursive: true, force: true });
     const seconds = Math.round((Date.now() - started) / 1000);
-    fs.writeFileSync(stampPath(t), `${recipeHash(t)}\nbuilt ${new Date().toISOString()} in ${seconds} s\n`);
+    fs.writeFileSync(stampPath(t), `${recipe}\nbuilt ${new Date().toISOString()} in ${seconds} s\n`);
     step("done");
     return { name: t.name, version: t.version, cached: false, seconds };
 }

@@ -237,6 +237,18 @@ export const TOOLS: readonly ToolSpec[] = [
         checks: [{ binary: "argo-evaluate", args: ["--version"], expect: /argo-rollouts v1\.9\.0\)$/ }],
     },
     {
+        // Kyverno's own image verification (engine.VerifyAndPatchImages, as the admission webhook runs it for a pod)
+        // as a small program, for the supply-chain suite: v1.18.2 is the app version of chart 3.8.2, which the
+        // admission policy pins. Version stamp: kyverno Makefile LD_FLAGS (pkg/version.BuildVersion).
+        name: "kyverno-verify",
+        version: "v1.18.2",
+        module: "github.com/kyverno/kyverno",
+        moduleVersion: "v1.18.2",
+        binaries: { "kyverno-verify": "." },
+        ldflags: ["-X github.com/kyverno/kyverno/pkg/version.BuildVersion=v1.18.2"],
+        checks: [{ binary: "kyverno-verify", args: ["--version"], expect: /^kyverno-verify \(kyverno v1\.18\.2\)$/ }],
+    },
+    {
         // Sigstore cosign (signing and verifying the model images, issue #16). v3.1.3 is the newest tag the module proxy
         // serves; its go.mod has no replaces. Release stamps: cosign Makefile LDFLAGS (sigs.k8s.io/release-utils/version);
         // the commit is not in the module zip, so gitCommit carries the tag, and buildDate is the tag time the proxy reports.

@@ -29,13 +29,8 @@ import {
 const DIGEST = "sha256:" + "0123456789abcdef".repeat(4);
 const REPO = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/model-fleet/sentiment";
 const IMAGE: ImageToSign = { model: "sentiment", version: "2.1.5", ref: `${REPO}@${DIGEST}`, gitSha: "abc1234", tag: "v2.1.5-abc1234" };
-const PRIVATE = [
-    "--signing-config",
-    path.join(REPO_ROOT, "scripts", "sigstore", "signing-config.json"),
-    "--trusted-root",
-    path.join(REPO_ROOT, "scripts", "sigstore", "trusted-root.json"),
-    "--yes",
-];
+/** Legacy format (what Kyverno's `type: Cosign` reads), no signing config, no transparency log, no prompt. */
+const PRIVATE = ["--new-bundle-format=false", "--use-signing-config=false", "--tlog-upload=false", "--yes"];
 const KMS = "awskms:///arn:aws:kms:eu-west-1:123456789012:key/0d7f1d1e-1111-2222-3333-444455556666";
 
 function runSign(args: string[]): { status: number | null; stdout: string; stderr: string } {
@@ -68,7 +63,7 @@ describe("signing (scripts/signing.ts)", () => {
     });
 
     describe("cosign argv", () => {
-        it("sign: the key, no public service (a no-services signing config, an empty trusted root), annotations for model, version and git sha, the digest last", () => {
+        it("sign: the key, the legacy format and no public service (no signing config, no transparency log), annotations for model, version and git sha, the digest last", () => {
             assert.deepEqual(cosignSignArgs(IMAGE, KMS), [
                 "sign",
                 "--key",
@@ -103,12 +98,13 @@ describe("signing (scripts/signing.ts)", () => {
             ]);
         });
 
-        it("verify: the public key, no tlog lookup, the same annotations required", () => {
+        it("verify: the public key, no tlog lookup, only the legacy format (what admission reads), the same annotations required", () => {
             assert.deepEqual(cosignVerifyArgs(IMAGE, "cosign.pub"), [
                 "verify",
                 "--key",
                 "cosign.pub",
                 "--insecure-ignore-tlog=true",
+                "--new-bundle-format=false",
                 "-a",
                 "app.kubernetes.io/name=sentiment",
                 "-a",
@@ -124,18 +120,13 @@ describe("signing (scripts/signing.ts)", () => {
                 "--key",
                 KMS,
                 "--insecure-ignore-tlog=true",
+                "--new-bundle-format=false",
                 "--type",
                 "slsaprovenance1",
                 "--output",
                 "json",
                 IMAGE.ref,
             ]);
-        });
-
-        it("the signing config names no service (no transparency log, CA or timestamp authority) and the trusted root trusts none", () => {
-            const config = JSON.parse(fs.readFileSync(PRIVATE[1], "utf8"));
-            assert.deepEqual(config, { mediaType: "application/vnd.dev.sigstore.signingconfig.v0.2+json", rekorTlogConfig: {}, tsaConfig: {} });
-            assert.deepEqual(JSON.parse(fs.readFileSync(PRIVATE[3], "utf8")), { mediaType: "application/vnd.dev.sigstore.trustedroot+json;version=0.1" });
         });
 
         it("refuses an empty key", () => {
@@ -290,7 +281,7 @@ describe("signing (scripts/signing.ts)", () => {
             assert.equal(lines[0], `cosign ${cosignSignArgs({ ...IMAGE, tag: undefined }, KMS).join(" ")}`);
             assert.match(
                 lines[1],
-                /^cosign attest --key awskms:\/\/\/arn:aws:kms:\S+ --signing-config \S+\/signing-config\.json --trusted-root \S+\/trusted-root\.json --yes --type slsaprovenance1 --predicate \S+\/sentiment\.provenance\.json /,
+                /^cosign attest --key awskms:\/\/\/arn:aws:kms:\S+ --new-bundle-format=false --use-signing-config=false --tlog-upload=false --yes --type slsaprovenance1 --predicate \S+\/sentiment\.provenance\.json /,
             );
         });
 
