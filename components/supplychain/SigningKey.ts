@@ -68,8 +68,9 @@ export class SigningKey extends pulumi.ComponentResource {
                     policy,
                     tags: args.tags ?? {},
                 },
-                // Signatures made with it outlive the stack: deleting the key would make every signed digest unverifiable.
-                { parent: this },
+                // Signatures made with it outlive the stack: deleting the key would make every signed digest
+                // unverifiable, so a destroy or a replacement leaves the key in the account.
+                { parent: this, retainOnDelete: true },
             );
             const alias = new aws.kms.Alias(
                 `${name}-alias`,
