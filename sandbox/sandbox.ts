@@ -92,6 +92,16 @@ async function status(): Promise<number> {
     return 0;
 }
 
+/**
+ * pulumi-kubernetes 4.25.0 panics in `(*Deleted).Satisfied` (pkg/await/condition/deleted.go) when a status event of
+ * an object being deleted arrives before its deletion: kstatus cannot read an Argo Rollout's string
+ * `status.observedGeneration` and returns no result, which the provider dereferences. The object is deleted all the
+ * same, so a second destroy finishes the job.
+ */
+export function isRolloutDeleteAwaitPanic(output: string): boolean {
+    return /panic: runtime error: invalid memory address or nil pointer dereference/.test(output) && /await\/condition\/deleted\.go/.test(output);
+}
+
 async function down(): Promise<number> {
     const paths = sandboxPaths(SANDBOX_DIR);
     const state = readState(paths);
@@ -102,7 +112,15 @@ async function down(): Promise<number> {
     const apiserverUp = state.processes.some((p) => p.name === "kube-apiserver" && isAlive(p.pid));
     if (apiserverUp && fs.existsSync(path.join(paths.root, "workspace"))) {
         const s = await sandboxStack(state.stack, prepareEngine(paths, state.stack, state.caCert));
-        const res = await s.destroy({ onOutput: (o) => process.stdout.write(o), color: "never" });
+        const destroy = () => s.destroy({ onOutput: (o) => process.stdout.write(o), color: "never" });
+        let res;
+        try {
+            res = await destroy();
+        } catch (e) {
+            if (!isRolloutDeleteAwaitPanic(String(e))) throw e;
+            console.log("[sandbox] pulumi destroy: the Kubernetes provider crashed awaiting a Rollout's deletion (known, docs/known-gaps.md); once more");
+            res = await destroy();
+        }
         console.log(`[sandbox] pulumi destroy: ${res.summary.result}`);
     }
     await stopCluster(state);
