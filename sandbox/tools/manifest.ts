@@ -85,6 +85,10 @@ export const TOOLS: readonly ToolSpec[] = [
         moduleVersion: "v4.0.0-20260115033456-f47bc2d6f199",
         binaries: { "pulumi-resource-kubernetes": "." },
         ldflags: ["-X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=4.25.0"],
+        // The wrapper requires pulumi pkg/sdk at the CLI's version (v3.274.1, not the provider's v3.215.0) and builds
+        // with the CLI's tags, so the Go build cache shares every pulumi package between the two builds
+        // (docs/sandbox.md#cold-build-levers).
+        tags: ["osusergo", "grpcnotrace"],
         copy: {
             module: "github.com/pulumi/pulumi-kubernetes/provider/v4@v4.0.0-20260115033456-f47bc2d6f199",
             dir: "cmd/pulumi-resource-kubernetes",
@@ -220,7 +224,9 @@ export const TOOLS: readonly ToolSpec[] = [
             "-X github.com/prometheus/common/version.BuildUser=model-fleet",
             "-X github.com/prometheus/common/version.BuildDate=20260101-00:00:00",
         ],
-        tags: ["netgo"],
+        // .promu.yml's netgo; remove_all_sd drops the bundled service discoveries (AWS, Azure, GCE, …) and
+        // enable_kubernetes_sd keeps the one the rehearsal scrapes through (plugins/plugin_kubernetes.go).
+        tags: ["netgo", "remove_all_sd", "enable_kubernetes_sd"],
         checks: [
             { binary: "prometheus", args: ["--version"], expect: /^prometheus, version 3\.16\.0 / },
             { binary: "promtool", args: ["--version"], expect: /^promtool, version 3\.16\.0 / },
