@@ -1,17 +1,20 @@
 /**
- * `npm run tools -- build [name…]` builds the sandbox's real tools from their Go modules into the tool cache;
- * `npm run tools -- list` shows each tool, its version and whether it is built; `npm run tools -- path <name>`
- * prints the bin directory.
+ * `npm run tools -- build [name|set…]` builds the sandbox's real tools from their Go modules into the tool cache,
+ * with progress; `npm run tools -- list` shows each tool, its version and whether it is built; `npm run tools -- path
+ * <name>` prints the bin directory.
  */
 import { parseArgs } from "node:util";
-import { binDir, buildTools, isBuilt, toolsDir } from "./tools/build";
-import { TOOLS, toolSpec } from "./tools/manifest";
+import { binDir, buildTools, isBuilt, selectTools, toolsDir } from "./tools/build";
+import { TOOL_SETS, TOOLS, toolSpec } from "./tools/manifest";
 
-const USAGE = `usage: npm run tools -- build [name…] | list | path <name>
+const USAGE = `usage: npm run tools -- build [name|set…] | list | path <name>
 tools: ${TOOLS.map((t) => `${t.name} ${t.version}`).join(", ")}
+sets:  ${Object.entries(TOOL_SETS)
+    .map(([k, v]) => `${k} (${v.join(", ")})`)
+    .join("; ")}
 cache: $MODEL_FLEET_TOOLS_DIR (default ~/.cache/model-fleet/tools)`;
 
-function main(argv: string[]): number {
+async function main(argv: string[]): Promise<number> {
     const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { help: { type: "boolean", short: "h" } } });
     const [command, ...names] = positionals;
     if (values.help || !command) {
@@ -21,7 +24,8 @@ function main(argv: string[]): number {
     switch (command) {
         case "build": {
             const started = Date.now();
-            const results = buildTools(names, (line) => console.log(`[tools] ${line}`));
+            const specs = selectTools(names);
+            const results = await buildTools(specs, { tty: Boolean(process.stdout.isTTY) && !process.env.CI, write: (s) => process.stdout.write(s) });
             const built = results.filter((r) => !r.cached);
             console.log(
                 `[tools] ${results.length} tool(s) ready in ${toolsDir()}: ${built.length} built, ${results.length - built.length} cached, ${Math.round((Date.now() - started) / 1000)} s`,
@@ -42,9 +46,10 @@ function main(argv: string[]): number {
     }
 }
 
-try {
-    process.exitCode = main(process.argv.slice(2));
-} catch (e) {
-    console.error(`tools: ${(e as Error).message}`);
-    process.exitCode = 1;
-}
+main(process.argv.slice(2)).then(
+    (code) => (process.exitCode = code),
+    (e: Error) => {
+        console.error(`tools: ${e.message}`);
+        process.exitCode = 1;
+    },
+);

@@ -1,14 +1,20 @@
 /**
  * Builds the tools of `manifest.ts` into a cache outside the repo, keyed by name and version:
  * `$MODEL_FLEET_TOOLS_DIR` (default `~/.cache/model-fleet/tools`)/<name>/<version>/bin. A stamp records the hash of
- * the recipe (wrapper go.mod/go.sum and flags); a second build with the same recipe costs nothing.
+ * the recipe (wrapper go.mod/go.sum and flags); a second build with the same recipe costs nothing. While a build runs,
+ * a progress reporter (progress.ts) shows the tool, the step, elapsed against expected time and the whole build's
+ * progress: a line rewritten in place on a terminal, one line per step plus a heartbeat every minute elsewhere (CI).
  */
-import { spawnSync, SpawnSyncOptions } from "node:child_process";
+import { execFile, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { TOOLS, ToolSpec, toolSpec } from "./manifest";
+import { promisify } from "node:util";
+import { TOOL_SETS, ToolSet, TOOLS, ToolSpec, toolSpec } from "./manifest";
+import { PlannedBuild, ProgressReporter, ReporterOptions } from "./progress";
+
+const execFileAsync = promisify(execFile);
 
 export const WRAPPERS_DIR = path.join(__dirname, "wrappers");
 
@@ -61,7 +67,9 @@ export function recipeHash(t: ToolSpec): string {
     for (const f of fs.readdirSync(dir).sort()) {
         h.update(f).update(fs.readFileSync(path.join(dir, f)));
     }
-    h.update(JSON.stringify({ ...t, checks: t.checks.map((c) => ({ ...c, expect: c.expect.source })) }));
+    // Everything but the expected build time, which only informs the progress display.
+    const { coldSeconds: _expected, ...recipe } = t;
+    h.update(JSON.stringify({ ...recipe, checks: t.checks.map((c) => ({ ...c, expect: c.expect.source })) }));
     h.update(goVersion());
     return h.digest("hex").slice(0, 16);
 }
@@ -84,15 +92,35 @@ export function isBuilt(t: ToolSpec): boolean {
     }
 }
 
-function run(cmd: string, args: string[], opts: SpawnSyncOptions = {}): string {
+function run(cmd: string, args: string[], opts: SpawnOpts = {}): string {
     const r = spawnSync(cmd, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], maxBuffer: 64 << 20, ...opts });
-    if (r.error) {
-        throw new Error(`${cmd}: ${r.error.message}${(r.error as NodeJS.ErrnoException).code === "ENOENT" ? ` (is ${cmd} installed and on PATH?)` : ""}`);
-    }
+    if (r.error) throw spawnError(cmd, r.error);
     if (r.status !== 0) {
         throw new Error(`${cmd} ${args.join(" ")} exited ${r.status}:\n${String(r.stderr ?? "").slice(-4000)}${String(r.stdout ?? "").slice(-2000)}`);
     }
     return String(r.stdout ?? "");
+}
+
+interface SpawnOpts {
+    cwd?: string;
+    env?: NodeJS.ProcessEnv;
+    stdio?: "pipe";
+}
+
+function spawnError(cmd: string, e: Error): Error {
+    return new Error(`${cmd}: ${e.message}${(e as NodeJS.ErrnoException).code === "ENOENT" ? ` (is ${cmd} installed and on PATH?)` : ""}`);
+}
+
+/** `run` without blocking the event loop, so the progress reporter keeps ticking through a minutes-long `go build`. */
+async function runAsync(cmd: string, args: string[], opts: SpawnOpts = {}): Promise<string> {
+    try {
+        const { stdout } = await execFileAsync(cmd, args, { encoding: "utf8", maxBuffer: 64 << 20, ...opts });
+        return stdout;
+    } catch (e) {
+        const err = e as Error & { code?: number | string; stdout?: string; stderr?: string };
+        if (typeof err.code === "string") throw spawnError(cmd, err);
+        throw new Error(`${cmd} ${args.join(" ")} exited ${err.code}:\n${String(err.stderr ?? "").slice(-4000)}${String(err.stdout ?? "").slice(-2000)}`);
+    }
 }
 
 const goEnv = (): NodeJS.ProcessEnv => ({
@@ -103,8 +131,8 @@ const goEnv = (): NodeJS.ProcessEnv => ({
 });
 
 /** `go mod download -json <module@version>` → the module's directory in the module cache. */
-function moduleDir(modAtVersion: string, cwd: string): string {
-    const out = run("go", ["mod", "download", "-json", modAtVersion], { cwd, env: goEnv() });
+async function moduleDir(modAtVersion: string, cwd: string): Promise<string> {
+    const out = await runAsync("go", ["mod", "download", "-json", modAtVersion], { cwd, env: goEnv() });
     return JSON.parse(out).Dir as string;
 }
 
@@ -115,10 +143,17 @@ export interface BuildResult {
     seconds: number;
 }
 
-export function buildTool(t: ToolSpec, log: (line: string) => void): BuildResult {
+/** Where a build reports: each step as it starts (`step`), and whether the tool came from the cache. */
+export interface BuildListener {
+    step(tool: ToolSpec, what: string): void;
+    cached(tool: ToolSpec): void;
+    done(tool: ToolSpec, seconds: number): void;
+}
+
+export async function buildTool(t: ToolSpec, on: BuildListener): Promise<BuildResult> {
     const started = Date.now();
     if (isBuilt(t)) {
-        log(`${t.name} ${t.version}: cached in ${toolHome(t)}`);
+        on.cached(t);
         return { name: t.name, version: t.version, cached: true, seconds: 0 };
     }
     // The recipe as it is when the wrapper is copied: an edit during the build must not stamp the old binary as new.
@@ -128,12 +163,12 @@ export function buildTool(t: ToolSpec, log: (line: string) => void): BuildResult
     fs.rmSync(home, { recursive: true, force: true });
     fs.mkdirSync(src, { recursive: true });
     fs.cpSync(path.join(WRAPPERS_DIR, t.name), src, { recursive: true });
-    const step = (what: string) => log(`${t.name} ${t.version}: ${what} (${Math.round((Date.now() - started) / 1000)} s)`);
+    const step = (what: string) => on.step(t, what);
 
     step(`downloading ${t.module}@${t.moduleVersion} and its dependencies`);
-    run("go", ["mod", "download"], { cwd: src, env: goEnv() });
+    await runAsync("go", ["mod", "download"], { cwd: src, env: goEnv() });
     if (t.copy) {
-        const from = path.join(moduleDir(t.copy.module, src), t.copy.dir);
+        const from = path.join(await moduleDir(t.copy.module, src), t.copy.dir);
         for (const f of t.copy.files) {
             fs.copyFileSync(path.join(from, f), path.join(src, f));
             fs.chmodSync(path.join(src, f), 0o644);
@@ -141,20 +176,20 @@ export function buildTool(t: ToolSpec, log: (line: string) => void): BuildResult
     }
     for (const g of t.generate ?? []) {
         step(`go run ${g.file}`);
-        run("go", ["run", g.file], { cwd: src, env: { ...goEnv(), ...g.env } });
+        await runAsync("go", ["run", g.file], { cwd: src, env: { ...goEnv(), ...g.env } });
     }
     const bin = binDir(t);
     fs.mkdirSync(bin, { recursive: true });
     for (const [binary, pkg] of Object.entries(t.binaries)) {
-        step(`go build ${binary} (cold: minutes)`);
+        step(`go build ${binary}`);
         const args = ["build", "-trimpath", "-ldflags", ["-s", "-w", ...t.ldflags].join(" "), "-o", path.join(bin, binary)];
         if (t.tags?.length) {
             args.push("-tags", t.tags.join(","));
         }
-        run("go", [...args, pkg], { cwd: src, env: goEnv() });
+        await runAsync("go", [...args, pkg], { cwd: src, env: goEnv() });
     }
     for (const sh of t.share ?? []) {
-        const from = path.join(moduleDir(sh.module, src), sh.dir);
+        const from = path.join(await moduleDir(sh.module, src), sh.dir);
         const to = path.join(home, "share", sh.to);
         fs.mkdirSync(to, { recursive: true });
         for (const f of sh.files) {
@@ -163,7 +198,7 @@ export function buildTool(t: ToolSpec, log: (line: string) => void): BuildResult
         }
     }
     for (const s of t.scripts ?? []) {
-        const p = path.join(moduleDir(s.module, src), s.path);
+        const p = path.join(await moduleDir(s.module, src), s.path);
         fs.copyFileSync(p, path.join(bin, s.as));
         fs.chmodSync(path.join(bin, s.as), 0o755);
     }
@@ -189,11 +224,32 @@ export function buildTool(t: ToolSpec, log: (line: string) => void): BuildResult
     fs.rmSync(path.join(home, "pulumi-home"), { recursive: true, force: true });
     const seconds = Math.round((Date.now() - started) / 1000);
     fs.writeFileSync(stampPath(t), `${recipe}\nbuilt ${new Date().toISOString()} in ${seconds} s\n`);
-    step("done");
+    on.done(t, seconds);
     return { name: t.name, version: t.version, cached: false, seconds };
 }
 
-export function buildTools(names: string[], log: (line: string) => void): BuildResult[] {
-    const specs = names.length > 0 ? names.map(toolSpec) : [...TOOLS];
-    return specs.map((t) => buildTool(t, log));
+/** The tools a set names (manifest `TOOL_SETS`) or the tools named, in manifest order, without duplicates. */
+export function selectTools(names: readonly string[]): ToolSpec[] {
+    if (names.length === 0) return [...TOOLS];
+    const wanted = new Set(names.flatMap((n) => (n in TOOL_SETS ? TOOL_SETS[n as ToolSet] : [toolSpec(n).name])));
+    return TOOLS.filter((t) => wanted.has(t.name));
+}
+
+/** Builds the tools in order with a progress display; cached tools cost nothing and are named once. */
+export async function buildTools(specs: readonly ToolSpec[], opts: ReporterOptions): Promise<BuildResult[]> {
+    const plan: PlannedBuild[] = specs.filter((t) => !isBuilt(t)).map((t) => ({ name: t.name, version: t.version, expectedSeconds: t.coldSeconds }));
+    const reporter = new ProgressReporter(plan, opts);
+    const timer = setInterval(() => reporter.tick(), 1000);
+    const listener: BuildListener = {
+        cached: (t) => reporter.cached(t.name, t.version, toolHome(t)),
+        step: (t, what) => reporter.stepStarted(t.name, what),
+        done: (t, seconds) => reporter.done(t.name, seconds),
+    };
+    try {
+        const results: BuildResult[] = [];
+        for (const t of specs) results.push(await buildTool(t, listener));
+        return results;
+    } finally {
+        clearInterval(timer);
+    }
 }

@@ -23,6 +23,8 @@ export interface ToolSpec {
     /** Upstream module and version the wrapper requires (what `go list -m` reports). */
     readonly module: string;
     readonly moduleVersion: string;
+    /** Expected wall seconds of a cold build (empty Go caches) on a quiet 2-core machine, for the progress display. */
+    readonly coldSeconds: number;
     /** Binary name → Go main package (none for a tool that is only upstream data). */
     readonly binaries: Readonly<Record<string, string>>;
     /** `-X` version stamps and other link flags, as the project's release build sets them. */
@@ -63,6 +65,7 @@ export const TOOLS: readonly ToolSpec[] = [
         version: "v3.274.1",
         module: "github.com/pulumi/pulumi/pkg/v3",
         moduleVersion: "v3.274.1",
+        coldSeconds: 631,
         binaries: { pulumi: "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi" },
         // pulumi/pulumi .goreleaser: tags osusergo,grpcnotrace; the version stamp.
         ldflags: ["-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v3.274.1"],
@@ -83,6 +86,7 @@ export const TOOLS: readonly ToolSpec[] = [
         version: "4.25.0",
         module: "github.com/pulumi/pulumi-kubernetes/provider/v4",
         moduleVersion: "v4.0.0-20260115033456-f47bc2d6f199",
+        coldSeconds: 785,
         binaries: { "pulumi-resource-kubernetes": "." },
         ldflags: ["-X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=4.25.0"],
         // The wrapper requires pulumi pkg/sdk at the CLI's version (v3.274.1, not the provider's v3.215.0) and builds
@@ -112,6 +116,7 @@ export const TOOLS: readonly ToolSpec[] = [
         version: KUBE_VERSION,
         module: "k8s.io/kubernetes",
         moduleVersion: KUBE_VERSION,
+        coldSeconds: 336,
         binaries: {
             "kube-apiserver": "k8s.io/kubernetes/cmd/kube-apiserver",
             "kube-controller-manager": "k8s.io/kubernetes/cmd/kube-controller-manager",
@@ -129,6 +134,7 @@ export const TOOLS: readonly ToolSpec[] = [
         version: "v3.6.16",
         module: "go.etcd.io/etcd/server/v3",
         moduleVersion: "v3.6.16",
+        coldSeconds: 35,
         binaries: { etcd: "go.etcd.io/etcd/server/v3" },
         ldflags: [],
         checks: [{ binary: "etcd", args: ["--version"], expect: /etcd Version: 3\.6\.16/ }],
@@ -138,6 +144,7 @@ export const TOOLS: readonly ToolSpec[] = [
         version: "v0.8.0",
         module: "sigs.k8s.io/kwok",
         moduleVersion: "v0.8.0",
+        coldSeconds: 88,
         binaries: { kwok: "sigs.k8s.io/kwok/cmd/kwok" },
         // kwok hack/releases.sh
         ldflags: ["-X sigs.k8s.io/kwok/pkg/consts.Version=v0.8.0", `-X sigs.k8s.io/kwok/pkg/consts.KubeVersion=${KUBE_VERSION}`],
@@ -160,6 +167,7 @@ export const TOOLS: readonly ToolSpec[] = [
         version: "v1.9.0",
         module: "github.com/argoproj/argo-rollouts",
         moduleVersion: "v1.9.0",
+        coldSeconds: 199,
         binaries: { "rollouts-controller": "github.com/argoproj/argo-rollouts/cmd/rollouts-controller" },
         // argo-rollouts Makefile LDFLAGS
         ldflags: [
@@ -183,6 +191,7 @@ export const TOOLS: readonly ToolSpec[] = [
         version: "v0.85.0",
         module: "github.com/prometheus-operator/prometheus-operator",
         moduleVersion: "v0.85.0",
+        coldSeconds: 3,
         binaries: {},
         ldflags: [],
         share: [
@@ -202,6 +211,7 @@ export const TOOLS: readonly ToolSpec[] = [
         version: "v1.18.2",
         module: "github.com/kyverno/kyverno",
         moduleVersion: "v1.18.2",
+        coldSeconds: 3,
         binaries: {},
         ldflags: [],
         share: [
@@ -216,6 +226,7 @@ export const TOOLS: readonly ToolSpec[] = [
         version: "v3.16.0",
         module: "github.com/prometheus/prometheus",
         moduleVersion: "v0.316.0",
+        coldSeconds: 350,
         binaries: { prometheus: "github.com/prometheus/prometheus/cmd/prometheus", promtool: "github.com/prometheus/prometheus/cmd/promtool" },
         ldflags: [
             "-X github.com/prometheus/common/version.Version=3.16.0",
@@ -238,6 +249,7 @@ export const TOOLS: readonly ToolSpec[] = [
         version: "v1.9.0",
         module: "github.com/argoproj/argo-rollouts",
         moduleVersion: "v1.9.0",
+        coldSeconds: 2,
         binaries: { "argo-evaluate": "." },
         ldflags: [],
         checks: [{ binary: "argo-evaluate", args: ["--version"], expect: /argo-rollouts v1\.9\.0\)$/ }],
@@ -250,6 +262,7 @@ export const TOOLS: readonly ToolSpec[] = [
         version: "v1.18.2",
         module: "github.com/kyverno/kyverno",
         moduleVersion: "v1.18.2",
+        coldSeconds: 275,
         binaries: { "kyverno-verify": "." },
         ldflags: ["-X github.com/kyverno/kyverno/pkg/version.BuildVersion=v1.18.2"],
         checks: [{ binary: "kyverno-verify", args: ["--version"], expect: /^kyverno-verify \(kyverno v1\.18\.2\)$/ }],
@@ -262,6 +275,7 @@ export const TOOLS: readonly ToolSpec[] = [
         version: "v3.1.3",
         module: "github.com/sigstore/cosign/v3",
         moduleVersion: "v3.1.3",
+        coldSeconds: 136,
         binaries: { cosign: "github.com/sigstore/cosign/v3/cmd/cosign" },
         ldflags: [
             "-buildid=",
@@ -280,6 +294,7 @@ export const TOOLS: readonly ToolSpec[] = [
         version: "v3.1.2",
         module: "github.com/distribution/distribution/v3",
         moduleVersion: "v3.1.2",
+        coldSeconds: 71,
         binaries: { registry: "github.com/distribution/distribution/v3/cmd/registry" },
         ldflags: [
             "-X github.com/distribution/distribution/v3/version.version=3.1.2",
@@ -295,6 +310,7 @@ export const TOOLS: readonly ToolSpec[] = [
         version: "v0.22.1",
         module: "github.com/google/go-containerregistry",
         moduleVersion: "v0.22.1",
+        coldSeconds: 6,
         binaries: { crane: "github.com/google/go-containerregistry/cmd/crane" },
         ldflags: [
             "-X github.com/google/go-containerregistry/cmd/crane/cmd.Version=0.22.1",
@@ -303,6 +319,19 @@ export const TOOLS: readonly ToolSpec[] = [
         checks: [{ binary: "crane", args: ["version"], expect: /^0\.22\.1\b/ }],
     },
 ];
+
+/** What each command needs, so a command builds only its own tools (`npm run tools -- build <set>`). */
+export const TOOL_SETS = {
+    /** `npm run sandbox -- up` and the e2e suite (the rehearsal's Prometheus included). */
+    sandbox: ["pulumi", "pulumi-resource-kubernetes", "kubernetes", "etcd", "kwok", "argo-rollouts", "prometheus-operator-crds", "kyverno", "prometheus"],
+    /** `npm run test:promql` and `npm run test:promtool`. */
+    promql: ["prometheus", "argo-evaluate", "prometheus-operator-crds"],
+    /** `npm run test:admission`. */
+    admission: ["kyverno"],
+    /** `npm run test:supplychain`. */
+    supplychain: ["cosign", "distribution", "crane", "kyverno-verify", "kyverno"],
+} as const satisfies Record<string, readonly string[]>;
+export type ToolSet = keyof typeof TOOL_SETS;
 
 export function toolSpec(name: string): ToolSpec {
     const t = TOOLS.find((x) => x.name === name);

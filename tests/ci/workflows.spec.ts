@@ -104,6 +104,8 @@ const KNOWN_INPUTS: Record<string, ReadonlySet<string>> = {
     ]),
     "actions/checkout": new Set(["repository", "ref", "token", "persist-credentials", "path", "fetch-depth"]),
     "actions/setup-node": new Set(["node-version", "node-version-file", "cache", "cache-dependency-path", "registry-url"]),
+    "actions/setup-go": new Set(["go-version", "go-version-file", "cache", "cache-dependency-path", "check-latest"]),
+    "actions/cache": new Set(["path", "key", "restore-keys", "enableCrossOsArchive", "fail-on-cache-miss", "lookup-only"]),
     "actions/upload-artifact": new Set(["name", "path", "if-no-files-found", "retention-days", "compression-level", "overwrite", "include-hidden-files"]),
     "sigstore/cosign-installer": new Set(["cosign-release", "install-dir", "use-sudo"]),
     "aws-actions/amazon-ecr-login": new Set(["registries", "skip-logout", "mask-password", "registry-type", "http-proxy"]),
@@ -419,12 +421,12 @@ describe("CI workflows (.github/workflows)", () => {
             assert.deepEqual(on.pull_request.branches, ["main"]);
         });
 
-        it("test job: Node 22 with npm cache, npm ci, type check, tests, plan and policy for both stacks, rendered output uploaded", () => {
+        it("test job: the project's Node (.node-version) with npm cache, npm ci, type check, tests, plan and policy for both stacks, rendered output uploaded", () => {
             const job = wf().jobs!.test;
             assert.ok(job, "no test job");
             const node = stepsUsing(job, "actions/setup-node")[0];
             assert.ok(node, "no setup-node");
-            assert.equal(String(node.with?.["node-version"]), "22");
+            assert.equal(node.with?.["node-version-file"], ".node-version");
             assert.equal(node.with?.cache, "npm");
             const lines = runs(job);
             const order = [
@@ -451,6 +453,26 @@ describe("CI workflows (.github/workflows)", () => {
             const uploadAt = (job.steps ?? []).indexOf(upload);
             const lastRun = Math.max(...(job.steps ?? []).map((s, i) => (s.run?.includes("npm run ") ? i : -1)));
             assert.ok(uploadAt > lastRun, "upload after plan/policy wrote out/");
+        });
+
+        it("real-tools job: caches the tool cache and the Go caches keyed by the tool recipe, builds the tools, runs every real-tools suite", () => {
+            const job = wf().jobs!["real-tools"];
+            assert.ok(job, "no real-tools job");
+            const cache = stepsUsing(job, "actions/cache")[0];
+            assert.ok(cache, "no actions/cache step");
+            const paths = String(cache.with?.path).trim().split("\n");
+            assert.deepEqual(paths, ["~/.cache/model-fleet/tools", "~/.cache/go-build", "~/go/pkg/mod"]);
+            assert.match(String(cache.with?.key), /hashFiles\('sandbox\/tools\/manifest\.ts', 'sandbox\/tools\/wrappers\/\*\*'\)/);
+            const steps = job.steps ?? [];
+            const lines = runs(job);
+            const build = lines.indexOf("npm run tools -- build");
+            assert.ok(steps.indexOf(cache) < steps.findIndex((s) => s.run === "npm run tools -- build"), "the cache is restored before the build");
+            for (const suite of ["test:e2e", "test:promql", "test:promtool", "test:admission", "test:supplychain"]) {
+                const at = lines.indexOf(`npm run ${suite}`);
+                assert.ok(at > build, `npm run ${suite} after the tool build`);
+            }
+            const node = stepsUsing(job, "actions/setup-node")[0];
+            assert.equal(node.with?.["node-version-file"], ".node-version");
         });
 
         it("every `npm run <script>` the workflows use exists in package.json", () => {
