@@ -13,7 +13,7 @@ export interface Rendered {
     steps: string[];
     /** One entry per template metric: interval, count, limits, conditions, query. */
     templates: Record<string, unknown>[];
-    /** Seconds allowed for an outcome: twice the least time to 100 % plus 180 s. */
+    /** Seconds allowed for an outcome: twice the least time through the steps (exposure().minSecondsToFull) plus 180 s. */
     budgetSeconds: number;
 }
 
@@ -52,7 +52,7 @@ export function gateTemplateNames(rollout: KubeObject | undefined): string[] {
     return [...new Set(steps.flatMap((s) => (s.analysis?.templates ?? []).map((t: any) => t.templateName as string)))];
 }
 
-/** Twice the least time the steps take to 100 % (pauses and each gate's measurements), plus 180 s. */
+/** Twice the least time the steps take (every pause and each gate's measurements), plus 180 s. */
 export function outcomeBudget(rollout: KubeObject | undefined, templates: KubeObject[]): number {
     const minSeconds = Object.fromEntries(templates.map((t) => [t.metadata!.name!, templateMinSeconds(t.spec)]));
     const expected = exposure(rollout?.spec?.strategy?.canary?.steps ?? [], minSeconds).minSecondsToFull;

@@ -112,7 +112,11 @@ export function finalLine(r: RehearsalReport, out: RecordedOutcome): string {
 }
 
 /** Records the outcome in the report and returns whether it matches the expectation. */
-export function recordOutcome(r: RehearsalReport, out: RecordedOutcome, w: { maxCanaryWeight: number; canaryWeightAtEnd: number; toOutcome: number | null }): boolean {
+export function recordOutcome(
+    r: RehearsalReport,
+    out: RecordedOutcome,
+    w: { maxCanaryWeight: number; canaryWeightAtEnd: number; toOutcome: number | null },
+): boolean {
     r.outcome = out.outcome;
     r.stepAtEnd = out.step;
     r.decidedBy = out.decidedBy;

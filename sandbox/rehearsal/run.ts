@@ -41,7 +41,9 @@ export interface RehearseOptions extends PreflightOptions {
 }
 
 /** The header the command prints once the plan is made. */
-export function headerLines(p: Pick<Plan, "options" | "scenario" | "scenarioFile" | "stableVersion" | "stableHash" | "canaryVersion" | "canaryDigest" | "routing">): string[] {
+export function headerLines(
+    p: Pick<Plan, "options" | "scenario" | "scenarioFile" | "stableVersion" | "stableHash" | "canaryVersion" | "canaryDigest" | "routing">,
+): string[] {
     const s = p.scenario;
     return [
         `rehearsal: stack ${p.options.stack}, model ${p.options.model}, scenario ${s.name} (${p.scenarioFile}), time scale ${p.options.timeScale}`,
@@ -191,7 +193,12 @@ async function startMetrics(
     o.running(exporter.record);
     await postJson(`${exporter.url}/state`, { pods: podRefs(await plan.kube.list("v1", "Pod", plan.ns, `app.kubernetes.io/name=${model}`)) });
 
-    const { config, scrape } = scrapeSetup({ serviceMonitor: plan.serviceMonitor, exporterPort: plan.exporterPort, kubeconfig: plan.paths.kubeconfig, timeScale });
+    const { config, scrape } = scrapeSetup({
+        serviceMonitor: plan.serviceMonitor,
+        exporterPort: plan.exporterPort,
+        kubeconfig: plan.paths.kubeconfig,
+        timeScale,
+    });
     const prom = await startRehearsalPrometheus({ config, listen: plan.promListen, workDir: plan.workDir, logDir: plan.logDir });
     started.prom = prom;
     o.running(prom.record);
@@ -234,7 +241,9 @@ async function release(plan: Plan, report: RehearsalReport, started: Started, lo
     started.poller?.markUpdate(tUpStart);
     const up = await stack.up({ color: "never", onOutput: (out) => fs.appendFileSync(pulumiLog, out) });
     report.seconds.pulumiUp = Math.round((Date.now() - tUpStart) / 100) / 10;
-    log(`  pulumi up: ${up.summary.result} in ${report.seconds.pulumiUp} s ${JSON.stringify(up.summary.resourceChanges)} (log ${path.relative(REPO_ROOT, pulumiLog)})`);
+    log(
+        `  pulumi up: ${up.summary.result} in ${report.seconds.pulumiUp} s ${JSON.stringify(up.summary.resourceChanges)} (log ${path.relative(REPO_ROOT, pulumiLog)})`,
+    );
 }
 
 /** The rendered steps and templates, then the timeline until the outcome; returns the exit code (0 match, 1 mismatch). */

@@ -212,7 +212,12 @@ describe("rehearsal recorder: the metric that decided", () => {
         // analysis/analysis.go: once latency-p99 fails, the run terminates and the other metrics complete Successful.
         const r = new Recorder(opts);
         r.start(T0, "c4n4ry");
-        const failed = gate(5, "Failed", { "success-rate": "Successful", "client-error-increase": "Successful", "latency-p99": "Failed", "accuracy-drop": "Successful" });
+        const failed = gate(5, "Failed", {
+            "success-rate": "Successful",
+            "client-error-increase": "Successful",
+            "latency-p99": "Failed",
+            "accuracy-drop": "Successful",
+        });
         r.observe(snap(40, aborted, stable, [gate(2, "Successful", { "latency-p99": "Successful" }), failed]));
         assert.equal(r.outcome?.outcome, "aborted");
         assert.equal(r.outcome?.step, 5);
