@@ -5,7 +5,7 @@
  * (or it has none), 1 on a mismatch, 2 on an error. See docs/rehearsal.md.
  */
 import { parseArgs } from "node:util";
-import { interrupt, rehearse } from "./rehearsal/run";
+import { rehearse } from "./rehearsal/run";
 import { ScenarioError } from "./rehearsal/scenario";
 
 const USAGE = `usage: npm run rehearse -- --stack local --model <name> --scenario <file.yaml> [--time-scale N]
@@ -14,6 +14,25 @@ const USAGE = `usage: npm run rehearse -- --stack local --model <name> --scenari
   --scenario    scenario file (tests/scenarios/*.yaml; format in docs/rehearsal.md)
   --time-scale  divide pauses, analysis intervals, rate windows and scenario times by N (default 1)
 exit: 0 outcome as expected (or no expect), 1 mismatch, 2 error`;
+
+/**
+ * The first SIGINT or SIGTERM aborts `controller` (its reason the signal's name): the rehearsal stops waiting and
+ * restores the sandbox. A second one, of either kind, exits at once (130).
+ */
+export function stopOnSignals(
+    proc: Pick<NodeJS.EventEmitter, "on">,
+    controller: AbortController,
+    exit: (code: number) => void = (code) => process.exit(code),
+    warn: (line: string) => void = (line) => console.error(line),
+): void {
+    for (const sig of ["SIGINT", "SIGTERM"] as const) {
+        proc.on(sig, () => {
+            if (controller.signal.aborted) return exit(130);
+            warn(`rehearse: ${sig}: stopping and restoring the sandbox (again to exit at once)`);
+            controller.abort(sig);
+        });
+    }
+}
 
 export async function main(argv: string[]): Promise<number> {
     let values: { stack?: string; model?: string; scenario?: string; "time-scale"?: string; help?: boolean };
@@ -41,17 +60,10 @@ export async function main(argv: string[]): Promise<number> {
         return 2;
     }
     const timeScale = Number(values["time-scale"]);
-    // The first signal stops the rehearsal and restores the sandbox; a second one exits at once.
-    for (const sig of ["SIGINT", "SIGTERM"] as const) {
-        process.on(sig, () => {
-            if (process.listenerCount(sig) > 0 && (process as any)[`__${sig}`]) process.exit(130);
-            (process as any)[`__${sig}`] = true;
-            console.error(`rehearse: ${sig}: stopping and restoring the sandbox (again to exit at once)`);
-            interrupt(sig);
-        });
-    }
+    const interrupt = new AbortController();
+    stopOnSignals(process, interrupt);
     try {
-        const r = await rehearse({ stack: values.stack!, model: values.model, scenarioFile: values.scenario, timeScale });
+        const r = await rehearse({ stack: values.stack!, model: values.model, scenarioFile: values.scenario, timeScale, signal: interrupt.signal });
         return r.exitCode;
     } catch (e) {
         console.error(e instanceof ScenarioError ? e.message : `rehearse: ${(e as Error).message}`);

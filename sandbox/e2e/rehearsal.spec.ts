@@ -34,7 +34,7 @@ function cli(script: string, args: string[]): { status: number | null; out: stri
 
 describe("sandbox e2e: release rehearsals (every tests/scenarios/*.yaml)", function () {
     let startedHere = false;
-    const timings: Array<{ scenario: string; seconds: number; outcome: string; toOutcome: number | null }> = [];
+    const timings: Array<{ scenario: string; seconds: number; outcome: string; toOutcome: number | null; decidedBy: string[] }> = [];
 
     before(function () {
         this.timeout(1_800_000);
@@ -62,7 +62,7 @@ describe("sandbox e2e: release rehearsals (every tests/scenarios/*.yaml)", funct
             console.log("    rehearsal wall times (time scale " + TIME_SCALE + "):");
             for (const t of timings)
                 console.log(
-                    `      ${t.scenario.padEnd(18)} ${t.outcome.padEnd(9)} ${t.seconds.toFixed(0).padStart(5)} s total, outcome ${t.toOutcome ?? "-"} s after the rollout's start`,
+                    `      ${t.scenario.padEnd(18)} ${t.outcome.padEnd(9)} ${t.seconds.toFixed(0).padStart(5)} s total, outcome ${t.toOutcome ?? "-"} s after the rollout's start${t.decidedBy.length ? `, decided by ${t.decidedBy.join(" and ")}` : ""}`,
                 );
         }
         if (startedHere) {
@@ -92,10 +92,14 @@ describe("sandbox e2e: release rehearsals (every tests/scenarios/*.yaml)", funct
                 seconds: r.seconds,
                 outcome: report?.outcome ?? "?",
                 toOutcome: report?.seconds?.toOutcome ?? null,
+                decidedBy: report?.decidedBy ?? [],
             });
             assert.equal(r.status, 0, `rehearse exited ${r.status}:\n${r.out.slice(-6000)}`);
             assert.ok(report, `no report ${reportFile}`);
             assert.equal(report.match, true);
+            // Issue #22: an abort is decided by the metric the scenario names, not by any other.
+            if (report.expect?.decidedBy) assert.deepEqual(report.decidedBy, report.expect.decidedBy);
+            if (report.outcome === "aborted") assert.ok(report.expect?.decidedBy, `${file} names the metric that decides its abort`);
             assert.ok(report.events.length > 0);
             if (report.outcome === "aborted") assert.equal(report.canaryWeightAtEnd, 0, "traffic back to stable");
             if (report.outcome === "promoted") assert.notEqual(report.stableRevisionAfter, report.stableRevisionBefore, "stable is the new revision");

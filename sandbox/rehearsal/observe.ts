@@ -8,6 +8,10 @@
  *   AnalysisRun's `step-index` label, else the last index observed.
  * - pause reasons (`pkg/apis/rollouts/v1alpha1/types.go`): `CanaryPauseStep` is a timed `pause` step;
  *   `InconclusiveAnalysisRun` is the pause an Inconclusive analysis causes (rollout/analysis.go).
+ * - `analysis/analysis.go` (asssessRunStatus, assessMetricStatus): an AnalysisRun completes with the worst phase of
+ *   its metrics; once one metric is Failed, Error or Inconclusive the run terminates and the others complete
+ *   Successful ("metric terminated"). So the metrics that decided an abort are the failed run's Failed or Error
+ *   ones, and those that decided an Inconclusive pause the run's Inconclusive ones.
  * - nginx: the canary Ingress is `<rollout>-<stable ingress>-canary` (utils/ingress GetCanaryIngressName) with
  *   `nginx.ingress.kubernetes.io/canary-weight` (rollout/trafficrouting/nginx); without a router the weight is the
  *   replica split: ready canary pods / ready pods of the model.
@@ -114,6 +118,28 @@ export interface RecorderOptions {
     abortSettleSeconds: number;
 }
 
+/** How the rollout ended, and what decided it. */
+export interface RecordedOutcome {
+    outcome: Outcome;
+    step: number | null;
+    message: string;
+    stableRevisionAfter: string;
+    /**
+     * The analysis metrics that decided it, sorted: the failed run's Failed/Error metrics for an abort, the
+     * Inconclusive run's Inconclusive ones for a pause on InconclusiveAnalysisRun; empty for a promotion, an abort
+     * without a failed run (e.g. Degraded by the progress deadline) or any other pause.
+     */
+    decidedBy: string[];
+}
+
+/** Names of the metric results in `phases`, sorted. */
+function metricsIn(results: any[], phases: string[]): string[] {
+    return results
+        .filter((r) => phases.includes(r.phase))
+        .map((r) => String(r.name))
+        .sort();
+}
+
 /** Turns snapshots into events and decides the outcome. */
 export class Recorder {
     readonly events: TimelineEvent[] = [];
@@ -122,7 +148,7 @@ export class Recorder {
     maxCanaryWeight = 0;
     lastWeight?: Weight;
     lastStepBeforeAbort: number | null = null;
-    outcome?: { outcome: Outcome; step: number | null; message: string; stableRevisionAfter: string };
+    outcome?: RecordedOutcome;
     private lastRollout = "";
     private lastWeightKey = "";
     private runs = new Map<string, string>();
@@ -130,6 +156,9 @@ export class Recorder {
     private pausedSince?: number;
     private abortedAt?: number;
     private failedRunStep?: number;
+    /** The analysis metrics of the last Failed/Error run that failed or errored, and of the last Inconclusive run that were inconclusive. */
+    private failedRunMetrics: string[] = [];
+    private inconclusiveRunMetrics: string[] = [];
     private pending: Array<{ tMs: number; body: EventBody }> = [];
 
     constructor(private readonly o: RecorderOptions) {}
@@ -240,6 +269,8 @@ export class Recorder {
                 );
             }
             if ((runPhase === "Failed" || runPhase === "Error") && runStep !== undefined) this.failedRunStep = runStep;
+            if (runPhase === "Failed" || runPhase === "Error") this.failedRunMetrics = metricsIn(results, ["Failed", "Error"]);
+            if (runPhase === "Inconclusive") this.inconclusiveRunMetrics = metricsIn(results, ["Inconclusive"]);
         }
 
         if (!this.outcome && this.t0Ms !== undefined) {
@@ -259,14 +290,26 @@ export class Recorder {
         const st = s.rollout.status ?? {};
         const stableRS: string = st.stableRS ?? "";
         if (this.canaryHash && stableRS === this.canaryHash && r.phase === "Healthy") {
-            return { outcome: "promoted", step: r.step, message: `Healthy, stable is the new ReplicaSet ${stableRS}`, stableRevisionAfter: stableRS };
+            return {
+                outcome: "promoted",
+                step: r.step,
+                message: `Healthy, stable is the new ReplicaSet ${stableRS}`,
+                stableRevisionAfter: stableRS,
+                decidedBy: [],
+            };
         }
         if (r.aborted || r.phase === "Degraded") {
             this.abortedAt ??= s.tMs;
             // Wait (bounded) for the controller to take the canary's traffic back, so the final weight is what it did.
             if (r.weight.weight > 0 && s.tMs - this.abortedAt < this.o.abortSettleSeconds * 1000) return undefined;
             const at = this.failedRunStep ?? this.lastStepBeforeAbort;
-            return { outcome: "aborted", step: at, message: `${r.phase}${st.message ? `: ${st.message}` : ""}`, stableRevisionAfter: stableRS };
+            return {
+                outcome: "aborted",
+                step: at,
+                message: `${r.phase}${st.message ? `: ${st.message}` : ""}`,
+                stableRevisionAfter: stableRS,
+                decidedBy: this.failedRunMetrics,
+            };
         }
         this.abortedAt = undefined;
         const current = r.step !== null ? r.steps[r.step] : undefined;
@@ -280,6 +323,7 @@ export class Recorder {
                     step: r.step,
                     message: `Paused (${r.pauseReasons.join(", ") || "spec.paused"})${st.message ? `: ${st.message}` : ""}`,
                     stableRevisionAfter: stableRS,
+                    decidedBy: r.pauseReasons.includes(PAUSE_INCONCLUSIVE) ? this.inconclusiveRunMetrics : [],
                 };
             }
             return undefined;

@@ -8,7 +8,7 @@
  *   - {at: 300s, p99LatencyMs: 950}        # from 300 s on; unspecified keys keep their value
  * stable:
  *   - {at: 0s, successRate: 0.999, p99LatencyMs: 110, accuracy: 0.94}
- * expect: {outcome: aborted, atStep: 5}    # promoted | aborted | paused; atStep = status.currentStepIndex at the end
+ * expect: {outcome: aborted, atStep: 5, decidedBy: latency-p99}   # promoted | aborted | paused; atStep and decidedBy optional
  * ```
  *
  * Times are scenario seconds from the rollout's start (the creation of the canary ReplicaSet); `--time-scale N`
@@ -19,6 +19,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as YAML from "yaml";
 import { z } from "zod";
+import { METRIC_NAMES } from "../../components/rollouts/analysis";
 import { SERVER_BUCKETS } from "./metrics";
 
 export const OUTCOMES = ["promoted", "aborted", "paused"] as const;
@@ -55,8 +56,19 @@ export interface Scenario {
     description?: string;
     canary: Segment[];
     stable: Segment[];
-    expect?: { outcome: Outcome; atStep?: number };
+    expect?: Expectation;
 }
+
+/** What a scenario expects: the outcome, and optionally where (step index) and by which analysis metric(s) it was decided. */
+export interface Expectation {
+    outcome: Outcome;
+    atStep?: number;
+    /** The metrics of the deciding AnalysisRun that failed (abort) or were inconclusive (pause), sorted. */
+    decidedBy?: string[];
+}
+
+/** The analysis metrics the program's AnalysisTemplates define (components/rollouts/analysis.ts): what `decidedBy` may name. */
+export const ANALYSIS_METRICS: readonly string[] = Object.values(METRIC_NAMES);
 
 export const DEFAULTS = { clientErrorRate: 0, noData: false, requestRate: 10, feedbackRate: 5 } as const;
 /** Keys every version must set (in its first entry, or before the first entry that reports data). */
@@ -145,6 +157,9 @@ export function timelineProblems(raw: unknown, version: string): string[] {
     return out;
 }
 
+const metricNameError = `must name an analysis metric: ${ANALYSIS_METRICS.join(", ")} (or a list of them)`;
+const metricName = z.enum(ANALYSIS_METRICS as [string, ...string[]], { error: metricNameError });
+
 export const scenarioSchema = z.strictObject({
     description: z.string().optional(),
     canary: timelineSchema,
@@ -153,6 +168,11 @@ export const scenarioSchema = z.strictObject({
         .strictObject({
             outcome: z.enum(OUTCOMES, { error: `must be one of ${OUTCOMES.join(", ")}` }),
             atStep: z.int({ error: "must be an integer step index" }).min(0, "must be ≥ 0").optional(),
+            decidedBy: z.union([metricName, z.array(metricName).min(1, "must name at least one metric")], { error: metricNameError }).optional(),
+        })
+        .superRefine((e, ctx) => {
+            if (e.outcome === "promoted" && e.decidedBy !== undefined)
+                ctx.addIssue({ code: "custom", path: ["decidedBy"], message: "a promotion is decided by no single metric: only aborted or paused name one" });
         })
         .optional(),
 });
@@ -212,7 +232,13 @@ export function parseScenario(doc: unknown, name: string, file = name): Scenario
     const raw = (doc !== null && typeof doc === "object" ? doc : {}) as Record<string, unknown>;
     const problems = [...(r.success ? [] : issueLines(r.error)), ...timelineProblems(raw.canary, "canary"), ...timelineProblems(raw.stable, "stable")];
     if (!r.success || problems.length > 0) throw new ScenarioError(file, sortProblems(problems));
-    return { name, description: r.data.description, canary: resolve(r.data.canary), stable: resolve(r.data.stable), expect: r.data.expect };
+    const e = r.data.expect;
+    const expect: Expectation | undefined = e && {
+        outcome: e.outcome,
+        ...(e.atStep !== undefined ? { atStep: e.atStep } : {}),
+        ...(e.decidedBy !== undefined ? { decidedBy: [...new Set([e.decidedBy].flat())].sort() } : {}),
+    };
+    return { name, description: r.data.description, canary: resolve(r.data.canary), stable: resolve(r.data.stable), expect };
 }
 
 /** Reads and validates a scenario file; its name is the file name without extension. */

@@ -1,12 +1,12 @@
 /**
  * The rehearsal's recorder (sandbox/rehearsal/observe.ts) on snapshots shaped like the Argo Rollouts v1.9.0
- * controller's objects, and the config edits that start a canary (sandbox/rehearsal/run.ts).
+ * controller's objects, and the config edits that start a canary (sandbox/rehearsal/preflight.ts).
  */
 import { strict as assert } from "node:assert";
 import { ANALYSIS_TEMPLATE_NAMES } from "../../../components/rollouts/RolloutsController";
 import type { KubeObject } from "../../../sandbox/cluster/kube";
 import { canaryWeight, formatEvent, Recorder, Snapshot } from "../../../sandbox/rehearsal/observe";
-import { rehearsalConfigEdits, rehearsalDigest } from "../../../sandbox/rehearsal/run";
+import { rehearsalConfigEdits, rehearsalDigest } from "../../../sandbox/rehearsal/preflight";
 
 const STEPS = [
     { setWeight: 25 },
@@ -121,7 +121,13 @@ describe("rehearsal recorder", () => {
                 [failed],
             ),
         );
-        assert.deepEqual(r.outcome, { outcome: "aborted", step: 2, message: "Degraded: RolloutAborted: metric failed", stableRevisionAfter: "st4ble" });
+        assert.deepEqual(r.outcome, {
+            outcome: "aborted",
+            step: 2,
+            message: "Degraded: RolloutAborted: metric failed",
+            stableRevisionAfter: "st4ble",
+            decidedBy: ["success-rate"],
+        });
         assert.equal(r.maxCanaryWeight, 33.3);
         assert.equal(r.lastWeight?.weight, 0);
         const measured = r.events.filter((e) => e.kind === "measurement");
@@ -174,8 +180,86 @@ describe("rehearsal recorder", () => {
         r.observe(snap(5, { phase: "Progressing", currentStepIndex: 6, stableRS: "st4ble", currentPodHash: "c4n4ry" }, [pod("c", "c4n4ry")]));
         assert.equal(r.outcome, undefined);
         r.observe(snap(6, { phase: "Healthy", currentStepIndex: 6, stableRS: "c4n4ry", currentPodHash: "c4n4ry" }, [pod("c", "c4n4ry")]));
-        assert.deepEqual(r.outcome, { outcome: "promoted", step: 6, message: "Healthy, stable is the new ReplicaSet c4n4ry", stableRevisionAfter: "c4n4ry" });
+        assert.deepEqual(r.outcome, {
+            outcome: "promoted",
+            step: 6,
+            message: "Healthy, stable is the new ReplicaSet c4n4ry",
+            stableRevisionAfter: "c4n4ry",
+            decidedBy: [],
+        });
         assert.equal(r.maxCanaryWeight, 100);
+    });
+});
+
+/** A gate's AnalysisRun with one result per metric (argo-rollouts MetricResult: name, phase, measurements). */
+function gate(step: number, phase: string, metrics: Record<string, string>): KubeObject {
+    return {
+        apiVersion: "argoproj.io/v1alpha1",
+        kind: "AnalysisRun",
+        metadata: { name: `sentiment-c4n4ry-2-${step}`, labels: { "step-index": String(step) }, creationTimestamp: new Date("2026-01-01T00:00:00Z") },
+        status: {
+            phase,
+            metricResults: Object.entries(metrics).map(([name, p], i) => ({ name, phase: p, measurements: [{ phase: p, value: "[1]", startedAt: `m${i}` }] })),
+        },
+    };
+}
+
+describe("rehearsal recorder: the metric that decided", () => {
+    const stable = [pod("a", "st4ble"), pod("b", "st4ble")];
+    const aborted = { phase: "Degraded", abort: true, currentStepIndex: 0, stableRS: "st4ble", currentPodHash: "c4n4ry", message: "RolloutAborted" };
+
+    it("an abort is decided by the failed run's Failed metric, not by the metrics Argo terminated (Successful)", () => {
+        // analysis/analysis.go: once latency-p99 fails, the run terminates and the other metrics complete Successful.
+        const r = new Recorder(opts);
+        r.start(T0, "c4n4ry");
+        const failed = gate(5, "Failed", {
+            "success-rate": "Successful",
+            "client-error-increase": "Successful",
+            "latency-p99": "Failed",
+            "accuracy-drop": "Successful",
+        });
+        r.observe(snap(40, aborted, stable, [gate(2, "Successful", { "latency-p99": "Successful" }), failed]));
+        assert.equal(r.outcome?.outcome, "aborted");
+        assert.equal(r.outcome?.step, 5);
+        assert.deepEqual(r.outcome?.decidedBy, ["latency-p99"]);
+    });
+
+    it("two metrics failing in one run both decided it (sorted); an Error metric counts as a failure", () => {
+        const r = new Recorder(opts);
+        r.start(T0, "c4n4ry");
+        r.observe(snap(40, aborted, stable, [gate(2, "Failed", { "success-rate": "Failed", "latency-p99": "Error", "accuracy-drop": "Inconclusive" })]));
+        assert.deepEqual(r.outcome?.decidedBy, ["latency-p99", "success-rate"]);
+    });
+
+    it("an abort without a failed AnalysisRun (e.g. Degraded by the progress deadline) is decided by no metric", () => {
+        const r = new Recorder(opts);
+        r.start(T0, "c4n4ry");
+        r.observe(snap(40, { ...aborted, abort: undefined }, stable, [gate(2, "Running", { "latency-p99": "Running" })]));
+        assert.equal(r.outcome?.outcome, "aborted");
+        assert.deepEqual(r.outcome?.decidedBy, []);
+    });
+
+    it("an Inconclusive pause is decided by the run's Inconclusive metrics; a manual pause by none", () => {
+        const pods = [pod("a", "st4ble"), pod("c", "c4n4ry")];
+        const paused = (reason: string) => ({
+            phase: "Paused",
+            currentStepIndex: 2,
+            pauseConditions: [{ reason }],
+            stableRS: "st4ble",
+            currentPodHash: "c4n4ry",
+        });
+        const r = new Recorder(opts);
+        r.start(T0, "c4n4ry");
+        const run2 = gate(2, "Inconclusive", { "success-rate": "Inconclusive", "latency-p99": "Successful", "accuracy-drop": "Inconclusive" });
+        for (const t of [10, 21]) r.observe(snap(t, paused("InconclusiveAnalysisRun"), pods, [run2]));
+        assert.equal(r.outcome?.outcome, "paused");
+        assert.deepEqual(r.outcome?.decidedBy, ["accuracy-drop", "success-rate"]);
+
+        const manual = new Recorder(opts);
+        manual.start(T0, "c4n4ry");
+        for (const t of [10, 21]) manual.observe(snap(t, { ...paused("PausedByUser"), currentStepIndex: 3 }, pods, [run2]));
+        assert.equal(manual.outcome?.outcome, "paused");
+        assert.deepEqual(manual.outcome?.decidedBy, []);
     });
 });
 

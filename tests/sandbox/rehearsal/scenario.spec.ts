@@ -3,7 +3,7 @@ import { readFleetConfig } from "../../../tools/stackFile";
 import { strict as assert } from "node:assert";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { breakpoints, loadScenario, parseDuration, parseScenario, ScenarioError, valuesAt } from "../../../sandbox/rehearsal/scenario";
+import { ANALYSIS_METRICS, breakpoints, loadScenario, parseDuration, parseScenario, ScenarioError, valuesAt } from "../../../sandbox/rehearsal/scenario";
 
 const SCENARIOS = path.join(__dirname, "..", "..", "scenarios");
 
@@ -47,6 +47,28 @@ describe("rehearsal scenarios: format", () => {
         assert.equal(s.canary[2].values.p99LatencyMs, 950);
         assert.equal(s.stable[0].values.clientErrorRate, 0);
         assert.deepEqual(s.expect, { outcome: "aborted" });
+    });
+
+    it("expect.decidedBy names an analysis metric, or a list of them (kept sorted, once each)", () => {
+        const withExpect = (expect: unknown) => ({ ...ok, expect });
+        assert.deepEqual(parseScenario(withExpect({ outcome: "aborted", atStep: 5, decidedBy: "latency-p99" }), "t").expect, {
+            outcome: "aborted",
+            atStep: 5,
+            decidedBy: ["latency-p99"],
+        });
+        assert.deepEqual(parseScenario(withExpect({ outcome: "paused", decidedBy: ["success-rate", "accuracy-drop", "success-rate"] }), "t").expect, {
+            outcome: "paused",
+            decidedBy: ["accuracy-drop", "success-rate"],
+        });
+        assert.deepEqual(ANALYSIS_METRICS, ["success-rate", "client-error-increase", "latency-p99", "accuracy-drop"]);
+        assert.deepEqual(problems(withExpect({ outcome: "aborted", decidedBy: "latency_p99" })), [
+            "expect.decidedBy: must name an analysis metric: success-rate, client-error-increase, latency-p99, accuracy-drop (or a list of them)",
+        ]);
+        assert.deepEqual(problems(withExpect({ outcome: "aborted", decidedBy: [] })), ["expect.decidedBy: must name at least one metric"]);
+        assert.equal(problems(withExpect({ outcome: "aborted", decidedBy: ["latency-p99", "p99"] })).length, 1);
+        assert.deepEqual(problems(withExpect({ outcome: "promoted", decidedBy: "latency-p99" })), [
+            "expect.decidedBy: a promotion is decided by no single metric: only aborted or paused name one",
+        ]);
     });
 
     it("durations: seconds, units, combinations; negative ones are recognised as such", () => {
@@ -175,6 +197,27 @@ describe("rehearsal scenarios: the shipped ones (tests/scenarios)", () => {
             assert.equal(s.expect?.outcome, expected[s.name], f);
             assert.ok(s.description && s.description.length > 20, `${f} explains itself`);
         }
+    });
+
+    it("each one that aborts names the one metric that must decide it (issue #22): another metric failing is a mismatch", () => {
+        const decidedBy: Record<string, string[]> = {
+            "latency-p99": ["latency-p99"],
+            "accuracy-drop": ["accuracy-drop"],
+            "error-ratio": ["success-rate"],
+            "client-errors": ["client-error-increase"],
+        };
+        for (const f of files) {
+            const s = loadScenario(path.join(SCENARIOS, f));
+            if (s.expect?.outcome === "aborted") assert.deepEqual(s.expect.decidedBy, decidedBy[s.name], f);
+        }
+        assert.deepEqual(
+            Object.keys(decidedBy).sort(),
+            files
+                .map((f) => loadScenario(path.join(SCENARIOS, f)))
+                .filter((s) => s.expect?.outcome === "aborted")
+                .map((s) => s.name)
+                .sort(),
+        );
     });
 
     it("are consistent with the local stack's sentiment thresholds (success ≥ 0.95, p99 ≤ 800 ms, drop ≤ 0.03)", () => {

@@ -1,0 +1,82 @@
+/**
+ * What the program rendered for the model, read back from the API server after `pulumi up`: the Rollout's canary
+ * steps, the AnalysisTemplates its gates run, and from them the deadline for an outcome. The summaries are pure.
+ */
+import { templateMinSeconds } from "../../components/rollouts/analysis";
+import { exposure } from "../../components/rollouts/canary";
+import type { KubeObject } from "../cluster/kube";
+import { stepText } from "./observe";
+import { ROLLOUT_API, RolloutReader } from "./rollout";
+
+export interface Rendered {
+    /** One line per canary step, with the analysis args of each gate. */
+    steps: string[];
+    /** One entry per template metric: interval, count, limits, conditions, query. */
+    templates: Record<string, unknown>[];
+    /** Seconds allowed for an outcome: twice the least time through the steps (exposure().minSecondsToFull) plus 180 s. */
+    budgetSeconds: number;
+}
+
+/** Rendered steps as text lines, with the analysis args of each gate. */
+export function stepLines(rollout: KubeObject): string[] {
+    const steps: any[] = rollout.spec?.strategy?.canary?.steps ?? [];
+    return steps.map((s, i) => {
+        const args = s.analysis
+            ? `  args: ${(s.analysis.args ?? [])
+                  .filter((a: any) => a.value !== undefined)
+                  .map((a: any) => `${a.name}=${a.value}`)
+                  .join(" ")}`
+            : "";
+        return `${String(i).padStart(2)} ${stepText(s)}${args}`;
+    });
+}
+
+export function templateSummary(t: KubeObject): Record<string, unknown>[] {
+    return (t.spec?.metrics ?? []).map((m: any) => ({
+        template: t.metadata?.name,
+        metric: m.name,
+        interval: m.interval,
+        count: m.count,
+        failureLimit: m.failureLimit,
+        inconclusiveLimit: m.inconclusiveLimit,
+        consecutiveErrorLimit: m.consecutiveErrorLimit,
+        successCondition: m.successCondition,
+        failureCondition: m.failureCondition,
+        query: m.provider?.prometheus?.query,
+    }));
+}
+
+/** The AnalysisTemplate names the Rollout's steps use, each once, in order. */
+export function gateTemplateNames(rollout: KubeObject | undefined): string[] {
+    const steps: any[] = rollout?.spec?.strategy?.canary?.steps ?? [];
+    return [...new Set(steps.flatMap((s) => (s.analysis?.templates ?? []).map((t: any) => t.templateName as string)))];
+}
+
+/** Twice the least time the steps take (every pause and each gate's measurements), plus 180 s. */
+export function outcomeBudget(rollout: KubeObject | undefined, templates: KubeObject[]): number {
+    const minSeconds = Object.fromEntries(templates.map((t) => [t.metadata!.name!, templateMinSeconds(t.spec)]));
+    const expected = exposure(rollout?.spec?.strategy?.canary?.steps ?? [], minSeconds).minSecondsToFull;
+    return Math.ceil(expected * 2 + 180);
+}
+
+export async function readRendered(kube: RolloutReader, ns: string, model: string): Promise<Rendered> {
+    const rollout = await kube.read(ROLLOUT_API, "Rollout", model, ns);
+    const templates = (await Promise.all(gateTemplateNames(rollout).map((n) => kube.read(ROLLOUT_API, "AnalysisTemplate", n, ns)))).filter(
+        (t): t is KubeObject => !!t,
+    );
+    return { steps: stepLines(rollout!), templates: templates.flatMap(templateSummary), budgetSeconds: outcomeBudget(rollout, templates) };
+}
+
+/** The printed summary: steps, then each template metric with its limits, conditions and query. */
+export function renderedLines(r: Pick<Rendered, "steps" | "templates">, ns: string, model: string): string[] {
+    return [
+        `  steps (Rollout ${ns}/${model} as rendered):`,
+        ...r.steps.map((l) => `    ${l}`),
+        `  analysis (AnalysisTemplates in the API server):`,
+        ...r.templates.flatMap((t) => [
+            `    ${t.template}/${t.metric}: interval ${t.interval}, count ${t.count}, failureLimit ${t.failureLimit}, inconclusiveLimit ${t.inconclusiveLimit}, consecutiveErrorLimit ${t.consecutiveErrorLimit}`,
+            `      success: ${t.successCondition}   failure: ${t.failureCondition}`,
+            `      query: ${t.query}`,
+        ]),
+    ];
+}
