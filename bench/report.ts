@@ -3,6 +3,7 @@ import * as os from "os";
 import type { CapacityRow, RatioStats } from "./capacity/benchmark";
 import type { PlanScalingRow } from "./planScaling";
 import type { SuiteRow } from "./suite";
+import type { EngineResults } from "./engine/benchmark";
 
 export interface BenchResults {
     date: string;
@@ -21,9 +22,12 @@ export interface BenchResults {
     };
     capacity?: { seed: number; samplesPerRow: number; rows: CapacityRow[]; target: string };
     suite?: SuiteRow[];
+    engine?: EngineResults;
     /** Sections not run this time (`--only`, `--skip-suite`) are carried over from the previous results: their date. */
-    carriedOver?: Partial<Record<"planScaling" | "capacity" | "suite", string>>;
+    carriedOver?: Partial<Record<Section, string>>;
 }
+
+export type Section = "planScaling" | "capacity" | "suite" | "engine";
 
 export function machine(): BenchResults["machine"] {
     return {
@@ -111,9 +115,40 @@ export function growthText(p: NonNullable<BenchResults["planScaling"]>): string 
     ].join(" ");
 }
 
-function carried(res: BenchResults, section: "planScaling" | "capacity" | "suite"): string[] {
+function carried(res: BenchResults, section: Section): string[] {
     const date = res.carriedOver?.[section];
     return date ? [`*Not re-run this time: figures from ${date}.*`, ""] : [];
+}
+
+export function engineTable(e: EngineResults): string[][] {
+    const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
+    return [
+        ["models", "resources", "preview", "floor preview", "ratio", "up", "floor up", "ratio", "no-change up", "floor no-change up"],
+        ...e.rows.map((r) => [
+            String(r.models),
+            String(r.resources),
+            ms(r.fleet.previewMs),
+            ms(r.floor.previewMs),
+            ratio(r.fleet.previewMs, r.floor.previewMs),
+            ms(r.fleet.upMs),
+            ms(r.floor.upMs),
+            ratio(r.fleet.upMs, r.floor.upMs),
+            ms(r.fleet.noChangeUpMs),
+            ms(r.floor.noChangeUpMs),
+        ]),
+    ];
+}
+
+export function engineText(e: EngineResults): string {
+    if (!e.fit) return `Target: ${e.target}.`;
+    const f = e.fit;
+    const line = (name: string, x: { msPerResource: number; fixedMs: number; r2: number }) =>
+        `${name} ${x.msPerResource.toFixed(1)} ms/resource + ${(x.fixedMs / 1000).toFixed(1)} s fixed (R² ${x.r2.toFixed(3)})`;
+    return [
+        `Least-squares lines: ${line("preview", f.fleetPreview)}; floor ${line("preview", f.floorPreview)}; ${line("up", f.fleetUp)}; floor ${line("up", f.floorUp)}.`,
+        `Marginal preview cost against the floor: ${(f.fleetPreview.msPerResource / f.floorPreview.msPerResource).toFixed(2)}×.`,
+        `Target: ${e.target}.`,
+    ].join(" ");
 }
 
 /** The committed bench/RESULTS.md. */
@@ -156,6 +191,19 @@ export function resultsMarkdown(res: BenchResults): string {
     }
     if (res.suite) {
         lines.push("", "## (c) Suite time", "", ...carried(res, "suite"), markdownTable(suiteTable(res.suite)));
+    }
+    if (res.engine) {
+        lines.push(
+            "",
+            "## (d) The real engine (`npm run bench -- engine`)",
+            "",
+            ...carried(res, "engine"),
+            `\`pulumi preview\`, \`pulumi up\` and a no-change \`up\` of the local stack's shape repeated to N models (bench/engine/stacks.ts), each against the floor: the same engine and Kubernetes provider declaring as many plain ConfigMaps as the fleet stack has resources. Conditions: ${res.engine.conditions}.`,
+            "",
+            markdownTable(engineTable(res.engine)),
+            "",
+            engineText(res.engine),
+        );
     }
     return lines.join("\n") + "\n";
 }

@@ -22,17 +22,20 @@ import * as path from "path";
 import { command, runMain, table, UsageError, Values } from "../scripts/cli";
 import { capacityBenchmark, r4 } from "./capacity/benchmark";
 import { planScaling } from "./planScaling";
-import { BenchResults, capacityTable, growthText, machine, planTable, resultsMarkdown, suiteTable } from "./report";
+import { BenchResults, capacityTable, engineTable, engineText, growthText, machine, planTable, resultsMarkdown, suiteTable } from "./report";
+import { engineBenchmark } from "./engine/benchmark";
 import { suiteTimes } from "./suite";
 
-const SECTIONS = ["plan", "capacity", "suite"] as const;
+const SECTIONS = ["plan", "capacity", "suite", "engine"] as const;
 
 export const benchCommand = command({
     name: "bench",
-    usage: ["[--skip-suite] [--sizes 10,100,500] [--repeat 2] [--samples 300] [--seed 7] [--only plan|capacity|suite]"],
+    usage: ["[--skip-suite] [--sizes 10,100,500] [--repeat 2] [--samples 300] [--seed 7] [--only plan|capacity|suite]", "engine [--sizes 10,30,100]"],
     description: `
 Benchmarks (they report, never fail): (a) offline-plan scaling of synthetic stacks, (b) the MIG capacity planner
-against the exact optimum and simpler layouts, (c) type-check and test-suite time. Prints tables and writes
+against the exact optimum and simpler layouts, (c) type-check and test-suite time. \`engine\` runs only (d): the real
+engine's preview, up and no-change up of the local stack with N models against a floor of plain ConfigMaps, on the
+sandbox's control plane (needs \`npm run tools -- build sandbox\`; not run by default). Prints tables and writes
 bench/results.json (gitignored) and bench/RESULTS.md.`,
     options: {
         "skip-suite": { type: "boolean", help: "skip section (c), the type check and test suite timing" },
@@ -67,7 +70,7 @@ export function benchArgs(v: Values<typeof benchCommand.spec.options>): BenchArg
         throw new UsageError(`--only expects one of ${SECTIONS.join(", ")}, got ${v.only}`);
     return {
         skipSuite: v["skip-suite"] ?? false,
-        sizes: v.sizes === undefined ? [10, 100, 500] : v.sizes.split(",").map((x) => count("sizes", x, 0, 1)),
+        sizes: v.sizes === undefined ? (v.only === "engine" ? [10, 30, 100] : [10, 100, 500]) : v.sizes.split(",").map((x) => count("sizes", x, 0, 1)),
         // As before: --repeat below 1 runs once.
         repeat: Math.max(1, count("repeat", v.repeat, 2, 0)),
         samples: count("samples", v.samples, 300, 1),
@@ -79,7 +82,8 @@ export function benchArgs(v: Values<typeof benchCommand.spec.options>): BenchArg
 async function main(args: BenchArgs): Promise<void> {
     const log = (s: string): void => console.error(s);
     const res: BenchResults = { date: new Date().toISOString(), machine: machine() };
-    const run = (section: string): boolean => args.only === undefined || args.only === section;
+    // (d) needs the built tools and starts a control plane: only when asked for.
+    const run = (section: string): boolean => (args.only === undefined && section !== "engine") || args.only === section;
 
     if (run("plan")) {
         log("(a) plan scaling");
@@ -122,11 +126,17 @@ async function main(args: BenchArgs): Promise<void> {
         res.suite = suiteTimes();
         console.log("\n(c) Suite time\n" + table(suiteTable(res.suite).map((r) => r.map((c) => c.replace(/`/g, "")))));
     }
+    if (run("engine")) {
+        log("(d) the real engine: preview, up and no-change up against the ConfigMap floor …");
+        res.engine = await engineBenchmark(args.sizes, log);
+        console.log("\n(d) The real engine\n" + table(engineTable(res.engine)));
+        console.log(engineText(res.engine));
+    }
     // Sections not run this time keep their previous figures (marked with their date in RESULTS.md).
     const previousFile = path.join(__dirname, "results.json");
     if (fs.existsSync(previousFile)) {
         const previous = JSON.parse(fs.readFileSync(previousFile, "utf8")) as BenchResults;
-        for (const section of ["planScaling", "capacity", "suite"] as const) {
+        for (const section of ["planScaling", "capacity", "suite", "engine"] as const) {
             if (res[section] === undefined && previous[section] !== undefined) {
                 (res as any)[section] = previous[section];
                 res.carriedOver = { ...res.carriedOver, [section]: previous.carriedOver?.[section] ?? previous.date };
@@ -141,5 +151,7 @@ async function main(args: BenchArgs): Promise<void> {
 
 if (require.main === module) {
     // A benchmark reports; a crash is still worth a non-zero exit so that it is noticed.
-    void runMain(benchCommand, (values) => main(benchArgs(values)), process.argv.slice(2));
+    // `npm run bench -- engine …` is `--only engine …`.
+    const argv = process.argv.slice(2);
+    void runMain(benchCommand, (values) => main(benchArgs(values)), argv[0] === "engine" ? ["--only", "engine", ...argv.slice(1)] : argv);
 }
