@@ -38,6 +38,24 @@ describe("commands: the shared CLI (scripts/cli.ts)", function () {
         for (const cmd of COMMANDS) assert.ok(scripts[cmd.spec.name], `package.json has no script ${cmd.spec.name}`);
     });
 
+    it("every npm script whose file declares a command is listed here, in the README's --help line and in docs/testing.md", () => {
+        const scripts = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, "package.json"), "utf8")).scripts as Record<string, string>;
+        const declaring = Object.entries(scripts)
+            .filter(([, run]) => {
+                const file = /ts-node --transpile-only (\S+\.ts)/.exec(run)?.[1];
+                return file !== undefined && /\bcommand\(\{/.test(fs.readFileSync(path.join(REPO_ROOT, file), "utf8"));
+            })
+            .map(([name]) => name)
+            .sort();
+        assert.deepEqual(declaring, COMMANDS.map((c) => c.spec.name).sort());
+        const readme = /Every command takes `--help`: `npm run ([^ ]+) -- --help`/.exec(fs.readFileSync(path.join(REPO_ROOT, "README.md"), "utf8"));
+        assert.ok(readme, "the README's --help line");
+        assert.deepEqual(readme[1].split("|").sort(), declaring);
+        const testing = /Every command \(([^)]+)\) takes `--help`/.exec(fs.readFileSync(path.join(REPO_ROOT, "docs", "testing.md"), "utf8"));
+        assert.ok(testing, "docs/testing.md's command list");
+        assert.deepEqual([...testing[1].matchAll(/`([^`]+)`/g)].map((m) => m[1]).sort(), declaring);
+    });
+
     for (const cmd of COMMANDS) {
         describe(`npm run ${cmd.spec.name}`, () => {
             it("--help shows the usage and every flag", () => {
