@@ -21,7 +21,8 @@ export const planCommand = command({
 Runs index.ts offline under Pulumi's mock runtime with the stack's Pulumi.<name>.yaml (or any stack file given with
 --config), prints a summary (resources by type, models, GPU capacity, registry retention, canary exposure,
 warnings) and writes out/<stack>/resources.json, outputs.json and one YAML file per Kubernetes object under
-out/<stack>/k8s/. Needs no Pulumi CLI, credentials or cluster. A bad config prints the config error and exits 1.`,
+out/<stack>/k8s/ (and plan.json: what it was planned from). Needs no Pulumi CLI, credentials or cluster. A bad
+config prints the config error and exits 1; an unknown stack or a missing --config file prints one line and exits 2.`,
     options: {
         stack: { type: "string", value: "name", help: "stack to plan, read from Pulumi.<name>.yaml (default: dev)" },
         config: { type: "string", value: "file", help: "plan this stack file instead; the stack is named after the file" },
