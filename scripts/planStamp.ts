@@ -15,7 +15,7 @@ export const PLAN_STAMP_FILE = "plan.json";
 export const PROGRAM_SOURCES = ["index.ts", "config", "components", "domain"];
 
 export interface PlanStamp {
-    /** The stack file the plan read (absolute). */
+    /** The stack file the plan read: relative to the repository root when inside it (`Pulumi.dev.yaml`), else absolute. */
     stackFile: string;
     stackFileSha256: string;
     /** Over every `.ts` file of PROGRAM_SOURCES, path and content, in path order. */
@@ -45,8 +45,10 @@ export function programDigest(): string {
 
 /** The stamp of a plan of `stackOrFile` made now. */
 export function planStamp(stackOrFile: string): PlanStamp {
-    const stackFile = stackFilePath(stackOrFile);
-    return { stackFile, stackFileSha256: sha256(fs.readFileSync(stackFile)), programSha256: programDigest() };
+    const file = stackFilePath(stackOrFile);
+    const rel = path.relative(REPO_ROOT, file);
+    const stackFile = rel.startsWith("..") || path.isAbsolute(rel) ? file : rel.split(path.sep).join("/");
+    return { stackFile, stackFileSha256: sha256(fs.readFileSync(file)), programSha256: programDigest() };
 }
 
 function shown(file: string): string {
@@ -66,8 +68,9 @@ export function stalePlanReason(stack: string, planDir: string): string | undefi
         return fs.existsSync(own) ? `the plan records no digest of ${shown(own)}` : undefined;
     }
     const stamp = JSON.parse(fs.readFileSync(stampFile, "utf8")) as PlanStamp;
-    if (!fs.existsSync(stamp.stackFile)) return `${shown(stamp.stackFile)}, which it was planned from, no longer exists`;
-    if (sha256(fs.readFileSync(stamp.stackFile)) !== stamp.stackFileSha256) return `${shown(stamp.stackFile)} changed since the plan`;
+    const file = path.resolve(REPO_ROOT, stamp.stackFile);
+    if (!fs.existsSync(file)) return `${shown(file)}, which it was planned from, no longer exists`;
+    if (sha256(fs.readFileSync(file)) !== stamp.stackFileSha256) return `${shown(file)} changed since the plan`;
     if (programDigest() !== stamp.programSha256) return `the program (${PROGRAM_SOURCES.join(", ")}) changed since the plan`;
     return undefined;
 }
@@ -76,6 +79,6 @@ export function stalePlanReason(stack: string, planDir: string): string | undefi
 export function plannedConfigFile(stack: string, planDir: string): string | undefined {
     const stampFile = path.join(planDir, PLAN_STAMP_FILE);
     if (!fs.existsSync(stampFile)) return undefined;
-    const { stackFile } = JSON.parse(fs.readFileSync(stampFile, "utf8")) as PlanStamp;
-    return stackFile === stackFilePath(stack) ? undefined : stackFile;
+    const file = path.resolve(REPO_ROOT, (JSON.parse(fs.readFileSync(stampFile, "utf8")) as PlanStamp).stackFile);
+    return file === stackFilePath(stack) ? undefined : file;
 }
