@@ -71,8 +71,7 @@ export function benchArgs(v: Values<typeof benchCommand.spec.options>): BenchArg
     return {
         skipSuite: v["skip-suite"] ?? false,
         sizes: v.sizes === undefined ? (v.only === "engine" ? [10, 30, 100] : [10, 100, 500]) : v.sizes.split(",").map((x) => count("sizes", x, 0, 1)),
-        // As before: --repeat below 1 runs once.
-        repeat: Math.max(1, count("repeat", v.repeat, 2, 0)),
+        repeat: count("repeat", v.repeat, 2, 1),
         samples: count("samples", v.samples, 300, 1),
         seed: count("seed", v.seed, 7, 0),
         ...(v.only === undefined ? {} : { only: v.only as BenchArgs["only"] }),

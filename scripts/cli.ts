@@ -5,7 +5,8 @@
  *   argument is a usage error) and a `--help` generated from the same declaration, on every command;
  * - `runMain(cmd, main)`: the shared error handling and exit codes (0 ok; 2 usage; otherwise the command's error
  *   code, 1 by default). Expected errors print one message, a Pulumi `RunError` (a bad stack config) prints as the
- *   Pulumi CLI prints it, anything else with its stack trace;
+ *   Pulumi CLI prints it, a stack file that is missing (exit 2) or no YAML stack file prints one line naming the
+ *   file and what to do, anything else with its stack trace;
  * - `table()`: the plain-text tables the commands print;
  * - `requireTool()`: an external tool (the Pulumi CLI, …) from `PATH` or from the sandbox's tool cache
  *   (`${MODEL_FLEET_TOOLS_DIR:-$HOME/.cache/model-fleet/tools}/<name>/<version>/bin/<binary>`), or an error that
@@ -17,7 +18,9 @@ import * as os from "os";
 import * as path from "path";
 import { parseArgs } from "util";
 
-export { CONFIG_NAMESPACE, fleetConfigOf, readFleetConfig, readStackDocument, REPO_ROOT, stackFilePath, stackNameOf } from "../tools/stackFile";
+import { StackFileError } from "../tools/stackFile";
+
+export { CONFIG_NAMESPACE, fleetConfigOf, readFleetConfig, readStackDocument, REPO_ROOT, StackFileError, stackFilePath, stackNameOf } from "../tools/stackFile";
 export type { StackDocument } from "../tools/stackFile";
 
 /** A bad invocation: printed with a pointer to `--help`, exit code 2. */
@@ -116,6 +119,24 @@ function usageErrorFrom(e: any, argv: readonly string[]): UsageError {
     }
 }
 
+/**
+ * node:util's parseArgs takes any argument that starts with a dash for an option, so `--repeat -1` is "ambiguous"
+ * there while `--repeat=-1` is the value -1. A declared string flag followed by a negative number gets that number
+ * as its value (`--flag=-1`), so both spellings reach the command's own validation alike.
+ */
+function negativeValuesJoined(argv: readonly string[], options: Record<string, OptionSpec>): string[] {
+    const out: string[] = [];
+    for (let i = 0; i < argv.length; i++) {
+        const name = argv[i].startsWith("--") && !argv[i].includes("=") ? argv[i].slice(2) : undefined;
+        const next = argv[i + 1];
+        if (name !== undefined && options[name]?.type === "string" && next !== undefined && /^-(\d|\.\d)/.test(next)) {
+            out.push(`${argv[i]}=${next}`);
+            i++;
+        } else out.push(argv[i]);
+    }
+    return out;
+}
+
 /** Declares a command: its flags, usage and help. */
 export function command<O extends Record<string, OptionSpec>>(spec: CommandSpec<O>): Command<O> {
     if ("help" in spec.options) throw new Error(`${spec.name}: --help is added to every command, do not declare it`);
@@ -143,7 +164,7 @@ export function command<O extends Record<string, OptionSpec>>(spec: CommandSpec<
                         { type: o.type, ...(o.multiple ? { multiple: true } : {}), ...(o.short ? { short: o.short } : {}) },
                     ]),
                 );
-                values = parseArgs({ args: [...argv], options: options as any, strict: true, allowPositionals: false }).values;
+                values = parseArgs({ args: negativeValuesJoined(argv, all), options: options as any, strict: true, allowPositionals: false }).values;
             } catch (e) {
                 throw usageErrorFrom(e, argv);
             }
@@ -190,6 +211,11 @@ export function reportError(cmd: Command<any>, e: unknown): number {
     if (e instanceof UsageError) {
         console.error(`${cmd.spec.name}: ${e.message}\nRun \`${cmd.invocation} --help\` for usage.`);
         return 2;
+    }
+    if (e instanceof StackFileError) {
+        // An unknown stack, a wrong --config path (usage errors), or a file that is not a YAML stack file.
+        console.error(`${cmd.spec.name}: ${e.message}`);
+        return e.reason === "missing" ? 2 : failed;
     }
     if (e instanceof ToolMissingError) {
         console.error(e.message);

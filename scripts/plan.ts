@@ -3,14 +3,16 @@
  *
  * Runs the program offline under the mock runtime (tools/harness.ts: the same harness the tests use) with the
  * stack's `Pulumi.<stack>.yaml`, prints a summary a reviewer can read, and writes every declared resource to
- * `out/<stack>/resources.json` and every Kubernetes object as YAML under `out/<stack>/k8s/`. No Pulumi CLI,
+ * `out/<stack>/resources.json` and every Kubernetes object as YAML under `out/<stack>/k8s/` (and, in `plan.json`,
+ * the digests of the stack file and program it planned, which `npm run policy` checks). No Pulumi CLI,
  * credentials or cluster needed. Exits non-zero with the config error when the config is bad.
  */
 import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
 import { k8sObjects, maskSecretValues, MockResource, runStack, StackRun } from "../tools/harness";
-import { command, REPO_ROOT, runMain, table } from "./cli";
+import { command, readStackDocument, REPO_ROOT, runMain, table } from "./cli";
+import { PLAN_STAMP_FILE, planStamp } from "./planStamp";
 
 export const planCommand = command({
     name: "plan",
@@ -19,7 +21,8 @@ export const planCommand = command({
 Runs index.ts offline under Pulumi's mock runtime with the stack's Pulumi.<name>.yaml (or any stack file given with
 --config), prints a summary (resources by type, models, GPU capacity, registry retention, canary exposure,
 warnings) and writes out/<stack>/resources.json, outputs.json and one YAML file per Kubernetes object under
-out/<stack>/k8s/. Needs no Pulumi CLI, credentials or cluster. A bad config prints the config error and exits 1.`,
+out/<stack>/k8s/ (and plan.json: what it was planned from). Needs no Pulumi CLI, credentials or cluster. A bad
+config prints the config error and exits 1; an unknown stack or a missing --config file prints one line and exits 2.`,
     options: {
         stack: { type: "string", value: "name", help: "stack to plan, read from Pulumi.<name>.yaml (default: dev)" },
         config: { type: "string", value: "file", help: "plan this stack file instead; the stack is named after the file" },
@@ -51,6 +54,8 @@ export function countsByType(resources: MockResource[]): Array<[string, number]>
 
 /** Runs the plan and writes its files. */
 export async function plan(stack: string, opts: { configFile?: string; outRoot?: string } = {}): Promise<PlanResult> {
+    readStackDocument(opts.configFile ?? stack); // a missing or malformed stack file: its one-line error first
+    const stamp = planStamp(opts.configFile ?? stack); // before the run: an edit made meanwhile makes the plan stale
     const run = await runStack(stack, { configFile: opts.configFile, env: {} });
     const outDir = path.join(opts.outRoot ?? path.join(REPO_ROOT, "out"), run.stack);
     fs.rmSync(outDir, { recursive: true, force: true });
@@ -73,6 +78,9 @@ export async function plan(stack: string, opts: { configFile?: string; outRoot?:
     const outputsFile = path.join(outDir, "outputs.json");
     fs.writeFileSync(outputsFile, JSON.stringify(maskSecretValues(run.outputs), null, 2) + "\n");
     files.push(outputsFile);
+    const stampFile = path.join(outDir, PLAN_STAMP_FILE);
+    fs.writeFileSync(stampFile, JSON.stringify(stamp, null, 2) + "\n");
+    files.push(stampFile);
     return { ...run, outDir, files };
 }
 
@@ -160,7 +168,7 @@ export function summary(result: PlanResult): string {
     }
     lines.push("");
     lines.push(
-        `Wrote ${path.relative(process.cwd(), result.outDir)}/resources.json, outputs.json and ${result.files.length - 2} Kubernetes objects under k8s/.`,
+        `Wrote ${path.relative(process.cwd(), result.outDir)}/resources.json, outputs.json and ${result.files.filter((f) => path.basename(path.dirname(f)) === "k8s").length} Kubernetes objects under k8s/.`,
     );
     return lines.join("\n");
 }

@@ -6,19 +6,22 @@
  * every stack policy on the whole list. Prints the violations grouped by enforcement level and policy, and exits
  * non-zero when any mandatory policy is violated.
  *
- * - Resources come from `out/<stack>/resources.json` (written by `npm run plan`); with `--plan`, or when the file
- *   is missing, the plan is run first (scripts/plan.ts, through the shared mock harness).
+ * - Resources come from `out/<stack>/resources.json` (written by `npm run plan`); with `--plan`, when the file
+ *   is missing, or when the plan is stale (its stack file or the program changed since: `out/<stack>/plan.json`,
+ *   scripts/planStamp.ts), the plan is run first (scripts/plan.ts, through the shared mock harness).
  * - Stack tags: `environment` is the stack's resolved `model-fleet:environment` (the plan's `environment`
  *   output), which is the tag CI sets on the real stack (`pulumi stack tag set environment production`).
  *   `--tag key=value` adds or overrides tags.
  * - `--policy-config` takes the same JSON file as `pulumi preview --policy-pack-config` (policy name → level, or
- *   `{ enforcementLevel?, ...config }`).
+ *   `{ enforcementLevel?, ...config }`), validated before any policy runs (tools/policy/config.ts).
  */
 import * as fs from "fs";
 import * as path from "path";
 import { EvaluateOptions, Evaluation, PackConfig, PlannedResource, evaluate, formatReport, mandatoryViolations } from "../tools/policy/evaluate";
+import { PolicyConfigError, readPackConfig } from "../tools/policy/config";
 import { policies } from "../policy/policies";
 import { command, REPO_ROOT, runMain, UsageError, Values } from "./cli";
+import { plannedConfigFile, stalePlanReason } from "./planStamp";
 
 export const policyCommand = command({
     name: "policy",
@@ -26,17 +29,20 @@ export const policyCommand = command({
     description: `
 Evaluates the CrossGuard pack (policy/) offline on the stack's planned resources, as \`pulumi preview --policy-pack
 policy\` does on a real preview, and prints the violations by enforcement level and policy. Resources come from
-out/<stack>/resources.json (npm run plan); with --plan, or when that file is missing, the stack is planned first.
-Exit code: 0 without mandatory violations, 1 with any, 2 on a usage or plan error.`,
+out/<stack>/resources.json (npm run plan); with --plan, when that file is missing, or when the stack file or the
+program changed since that plan, the stack is planned first. The --policy-config file is validated first (levels:
+advisory, mandatory, remediate, disabled). Exit code: 0 without mandatory violations, 1 with any, 2 on a usage,
+config or plan error.`,
     options: {
         stack: { type: "string", value: "name", help: "stack whose plan to check (required)" },
-        plan: { type: "boolean", help: "re-plan first instead of reading out/<stack>/resources.json" },
+        plan: { type: "boolean", help: "re-plan first instead of reading out/<stack>/resources.json (also done when that plan is stale)" },
         tag: { type: "string", multiple: true, value: "key=value", help: "add or override a stack tag (default: environment from the plan)" },
         "policy-config": { type: "string", value: "file.json", help: "policy config, as for pulumi preview --policy-pack-config" },
         json: { type: "boolean", help: "print the result as JSON" },
         out: { type: "string", value: "dir", help: "read and write plans under <dir>/<stack>/ instead of out/<stack>/" },
     },
     errorExitCode: 2,
+    userErrors: [PolicyConfigError],
 });
 
 export interface CheckOptions {
@@ -122,10 +128,17 @@ async function loadPlan(
 ): Promise<{ resources: PlannedResource[]; outputs?: Record<string, unknown>; source: string }> {
     const dir = path.join(outRoot, stack);
     const resourcesFile = path.join(dir, "resources.json");
-    if (replan || !fs.existsSync(resourcesFile)) {
+    const stale = replan || !fs.existsSync(resourcesFile) ? undefined : stalePlanReason(stack, dir);
+    if (replan || stale !== undefined || !fs.existsSync(resourcesFile)) {
         const { plan } = await import("./plan");
-        const result = await plan(stack, { outRoot });
-        return { resources: plannedFrom(result.resources), outputs: result.outputs, source: `a fresh plan (written to ${path.relative(process.cwd(), dir)}/)` };
+        const configFile = fs.existsSync(resourcesFile) ? plannedConfigFile(stack, dir) : undefined;
+        const result = await plan(configFile ?? stack, { configFile, outRoot });
+        const why = stale === undefined ? "" : `; re-planned because ${stale}`;
+        return {
+            resources: plannedFrom(result.resources),
+            outputs: result.outputs,
+            source: `a fresh plan (written to ${path.relative(process.cwd(), dir)}/${why})`,
+        };
     }
     const resources = plannedFrom(JSON.parse(fs.readFileSync(resourcesFile, "utf8")));
     const outputsFile = path.join(dir, "outputs.json");
@@ -135,7 +148,12 @@ async function loadPlan(
 }
 
 async function main(args: Args): Promise<number> {
-    const policyConfig = args.policyConfig ? (JSON.parse(fs.readFileSync(args.policyConfig, "utf8")) as PackConfig) : undefined;
+    const policyConfig: PackConfig | undefined = args.policyConfig
+        ? readPackConfig(
+              args.policyConfig,
+              policies.map((p) => p.name),
+          )
+        : undefined;
     const { resources, outputs, source } = await loadPlan(args.stack, args.plan, args.out ?? path.join(REPO_ROOT, "out"));
     const result = await checkStack(args.stack, resources, outputs, { tags: args.tags, policyConfig });
     if (args.json) {

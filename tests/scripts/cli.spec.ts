@@ -7,9 +7,10 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { benchCommand } from "../../bench/run";
+import { benchArgs, benchCommand } from "../../bench/run";
 import { Command, CONFIG_NAMESPACE, findTool, missingToolMessage, PULUMI_CLI_HINTS, readStackDocument, REPO_ROOT, table, UsageError } from "../../scripts/cli";
 import { docsCommand } from "../../scripts/docs";
+import { knownStacks } from "../../tools/stackFile";
 import { planCommand } from "../../scripts/plan";
 import { policyCommand } from "../../scripts/policy";
 import { promoteCommand } from "../../scripts/promote";
@@ -35,6 +36,24 @@ describe("commands: the shared CLI (scripts/cli.ts)", function () {
     it("every npm script that runs a command has one declaration, named after the script", () => {
         const scripts = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, "package.json"), "utf8")).scripts as Record<string, string>;
         for (const cmd of COMMANDS) assert.ok(scripts[cmd.spec.name], `package.json has no script ${cmd.spec.name}`);
+    });
+
+    it("every npm script whose file declares a command is listed here, in the README's --help line and in docs/testing.md", () => {
+        const scripts = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, "package.json"), "utf8")).scripts as Record<string, string>;
+        const declaring = Object.entries(scripts)
+            .filter(([, run]) => {
+                const file = /ts-node --transpile-only (\S+\.ts)/.exec(run)?.[1];
+                return file !== undefined && /\bcommand\(\{/.test(fs.readFileSync(path.join(REPO_ROOT, file), "utf8"));
+            })
+            .map(([name]) => name)
+            .sort();
+        assert.deepEqual(declaring, COMMANDS.map((c) => c.spec.name).sort());
+        const readme = /Every command takes `--help`: `npm run ([^ ]+) -- --help`/.exec(fs.readFileSync(path.join(REPO_ROOT, "README.md"), "utf8"));
+        assert.ok(readme, "the README's --help line");
+        assert.deepEqual(readme[1].split("|").sort(), declaring);
+        const testing = /Every command \(([^)]+)\) takes `--help`/.exec(fs.readFileSync(path.join(REPO_ROOT, "docs", "testing.md"), "utf8"));
+        assert.ok(testing, "docs/testing.md's command list");
+        assert.deepEqual([...testing[1].matchAll(/`([^`]+)`/g)].map((m) => m[1]).sort(), declaring);
     });
 
     for (const cmd of COMMANDS) {
@@ -79,6 +98,110 @@ describe("commands: the shared CLI (scripts/cli.ts)", function () {
         const help = runCli("scripts/docs.ts", ["--help"]);
         assert.equal(help.status, 0, help.stderr);
         assert.equal(help.stdout, docsCommand.help() + "\n");
+    });
+
+    it("a string flag followed by a negative number takes it as its value, as --flag=-1 does (node:util calls it ambiguous)", () => {
+        for (const cmd of COMMANDS) {
+            const stringFlag = Object.entries(cmd.spec.options).find(([, o]) => (o as any).type === "string" && !(o as any).multiple)?.[0];
+            if (!stringFlag) continue;
+            for (const argv of [[`--${stringFlag}`, "-1"], [`--${stringFlag}=-1`]]) {
+                const parsed = cmd.parse(argv);
+                assert.equal(parsed.help, false);
+                assert.equal((parsed as any).values[stringFlag], "-1", `${cmd.spec.name} ${argv.join(" ")}`);
+            }
+        }
+        // A following flag is still no value.
+        assert.throws(
+            () => planCommand.parse(["--stack", "--out", "x"]),
+            (e: Error) => e instanceof UsageError && e.message === "--stack needs a value",
+        );
+    });
+
+    it("npm run bench --repeat: zero, negative and non-integer counts are a usage error naming the flag, however spelt", () => {
+        const args = (argv: string[]) => {
+            const parsed = benchCommand.parse(argv);
+            assert.equal(parsed.help, false);
+            return benchArgs((parsed as any).values);
+        };
+        for (const [argv, got] of [
+            [["--repeat", "-1"], "-1"],
+            [["--repeat=-1"], "-1"],
+            [["--repeat", "0"], "0"],
+            [["--repeat", "1.5"], "1.5"],
+            [["--repeat", "x"], "x"],
+        ] as const) {
+            assert.throws(
+                () => args([...argv]),
+                (e: Error) => e instanceof UsageError && e.message === `--repeat expects an integer ≥ 1, got ${got}`,
+                argv.join(" "),
+            );
+        }
+        assert.equal(args(["--repeat", "3"]).repeat, 3);
+        assert.equal(args([]).repeat, 2);
+        assert.throws(
+            () => args(["--seed", "-3"]),
+            (e: Error) => e instanceof UsageError && e.message === "--seed expects an integer ≥ 0, got -3",
+        );
+    });
+
+    describe("an unknown stack, a missing or malformed stack file: one line naming the file and what to do", () => {
+        let tmp: string;
+        before(() => {
+            tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cli-stackfile-"));
+            fs.writeFileSync(path.join(tmp, "broken.yaml"), "config:\n  model-fleet:models: [\n");
+        });
+        after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+        /** One line on stderr, no stack trace. */
+        function oneLine(r: { stderr: string }): string {
+            assert.doesNotMatch(r.stderr, /\n\s+at |Error:/, "no stack trace");
+            const lines = r.stderr.trimEnd().split("\n");
+            assert.equal(lines.length, 1, r.stderr);
+            return lines[0];
+        }
+
+        it("npm run plan -- --stack staging: exit 2, names Pulumi.staging.yaml and the stacks there are", () => {
+            const r = runCli("scripts/plan.ts", ["--stack", "staging", "--out", tmp]);
+            assert.equal(r.status, 2, r.stderr);
+            assert.equal(
+                oneLine(r),
+                `plan: unknown stack staging: Pulumi.staging.yaml does not exist; use one of ${knownStacks().join(", ")}, or create Pulumi.staging.yaml`,
+            );
+        });
+
+        it("npm run plan -- --config <missing file>: exit 2, names the file", () => {
+            const missing = path.join(tmp, "nope.yaml");
+            const r = runCli("scripts/plan.ts", ["--config", missing, "--out", tmp]);
+            assert.equal(r.status, 2, r.stderr);
+            assert.equal(oneLine(r), `plan: stack file ${missing} does not exist: check the path`);
+        });
+
+        it("npm run plan -- --config <YAML syntax error>: exit 1 (a bad config), names the file, line and column", () => {
+            const r = runCli("scripts/plan.ts", ["--config", path.join(tmp, "broken.yaml"), "--out", tmp]);
+            assert.equal(r.status, 1, r.stderr);
+            assert.match(oneLine(r), new RegExp(`^plan: ${path.join(tmp, "broken.yaml")} is not valid YAML at line 3, column 1: .+; fix the file's syntax$`));
+        });
+
+        it("npm run policy -- --stack staging and npm run promote -- --to staging: the same line, exit 2", () => {
+            const policy = runCli("scripts/policy.ts", ["--stack", "staging", "--out", tmp]);
+            assert.equal(policy.status, 2, policy.stderr);
+            assert.match(oneLine(policy), /^policy: unknown stack staging: Pulumi\.staging\.yaml does not exist; use one of /);
+            const digest = "sha256:" + "ab".repeat(32);
+            const promote = runCli("scripts/promote.ts", [
+                "--model",
+                "sentiment",
+                "--to",
+                "staging",
+                "--digest",
+                digest,
+                "--version",
+                "2.1.5",
+                "--repository",
+                "123456789012.dkr.ecr.us-west-2.amazonaws.com/model-fleet/sentiment",
+            ]);
+            assert.equal(promote.status, 2, promote.stderr);
+            assert.match(oneLine(promote), /^promote: unknown stack staging: Pulumi\.staging\.yaml does not exist; use one of /);
+        });
     });
 
     it("the stack config namespace is the Pulumi project name", () => {

@@ -8,6 +8,8 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { plan } from "../../scripts/plan";
+import { stalePlanReason } from "../../scripts/planStamp";
 import { parseArgs, stackTagsFor } from "../../scripts/policy";
 import { REPO_ROOT } from "../../tools/stackFile";
 import { hpa, HPA } from "../fixtures/policy/hpa";
@@ -121,6 +123,68 @@ describe("policy runner (scripts/policy.ts)", function () {
                 ["pdb-per-workload", "advisory"],
             ],
         );
+    });
+
+    it("refuses a --policy-config with an unknown enforcement level before planning: one line naming the file and the valid levels, exit 2", () => {
+        const cfg = path.join(outRoot, "bad-level.json");
+        fs.writeFileSync(cfg, JSON.stringify({ "image-digest-pinned": "warn", "hpa-production-min-replicas": { enforcementLevel: "strict" } }));
+        const r = runCli(["--stack", "bad", "--out", outRoot, "--policy-config", cfg]);
+        assert.strictEqual(r.status, 2, r.stderr);
+        assert.strictEqual(r.stdout, "", "no report from an unvalidated config");
+        assert.strictEqual(
+            r.stderr,
+            `policy: policy config ${cfg} is invalid: image-digest-pinned: "warn" is not an enforcement level (valid: advisory, mandatory, remediate, disabled); ` +
+                `hpa-production-min-replicas: enforcementLevel: "strict" is not an enforcement level (valid: advisory, mandatory, remediate, disabled); fix these entries\n`,
+        );
+        const missing = runCli(["--stack", "bad", "--out", outRoot, "--policy-config", path.join(outRoot, "nope.json")]);
+        assert.strictEqual(missing.status, 2, missing.stderr);
+        assert.match(missing.stderr, /^policy: policy config .*nope\.json does not exist: check the --policy-config path[^\n]*\n$/);
+    });
+
+    describe("a plan older than its stack file or program is re-planned, not checked", () => {
+        let dir: string;
+        let stackFile: string;
+        before(async () => {
+            dir = fs.mkdtempSync(path.join(os.tmpdir(), "policy-stale-"));
+            stackFile = path.join(dir, "stale.yaml");
+            fs.copyFileSync(path.join(REPO_ROOT, "Pulumi.dev.yaml"), stackFile);
+            await plan(stackFile, { configFile: stackFile, outRoot: dir });
+        });
+        after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+        it("npm run plan records the stack file and digests in plan.json", () => {
+            const stamp = JSON.parse(fs.readFileSync(path.join(dir, "stale", "plan.json"), "utf8"));
+            assert.strictEqual(stamp.stackFile, stackFile);
+            assert.match(stamp.stackFileSha256, /^[0-9a-f]{64}$/);
+            assert.match(stamp.programSha256, /^[0-9a-f]{64}$/);
+            assert.strictEqual(stalePlanReason("stale", path.join(dir, "stale")), undefined);
+        });
+
+        it("unchanged: reads the plan; after an edit of the stack file: re-plans from that file and says why", () => {
+            const fresh = runCli(["--stack", "stale", "--out", dir]);
+            assert.strictEqual(fresh.status, 0, fresh.stderr);
+            assert.match(fresh.stdout, /^Resources from .*stale\/resources\.json \(planned /);
+            const hpaMax = () =>
+                JSON.parse(fs.readFileSync(path.join(dir, "stale", "resources.json"), "utf8")).find(
+                    (x: any) => x.type === HPA && x.inputs.metadata?.name === "sentiment",
+                )?.inputs.spec.maxReplicas;
+            assert.strictEqual(hpaMax(), 2);
+            const edited = fs.readFileSync(stackFile, "utf8").replace("maxReplicas: 2", "maxReplicas: 4");
+            assert.notStrictEqual(edited, fs.readFileSync(stackFile, "utf8"));
+            fs.writeFileSync(stackFile, edited);
+            assert.match(stalePlanReason("stale", path.join(dir, "stale"))!, /stale\.yaml changed since the plan$/);
+            const r = runCli(["--stack", "stale", "--out", dir]);
+            assert.strictEqual(r.status, 0, r.stderr);
+            assert.match(r.stdout, /^Resources from a fresh plan \(written to .*stale\/; re-planned because .*stale\.yaml changed since the plan\)$/m);
+            assert.strictEqual(hpaMax(), 4, "the policies ran on the edited config");
+            assert.strictEqual(stalePlanReason("stale", path.join(dir, "stale")), undefined, "the fresh plan is stamped");
+        });
+
+        it("a plan without a stamp for a stack that has a stack file is stale; a hand-written one without either is read", () => {
+            writePlan(dir, "dev", [{ type: HPA, name: "sentiment-hpa", inputs: hpa(1, 3) }], { environment: "development" });
+            assert.match(stalePlanReason("dev", path.join(dir, "dev"))!, /^the plan records no digest of Pulumi\.dev\.yaml$/);
+            assert.strictEqual(stalePlanReason("bad", path.join(outRoot, "bad")), undefined);
+        });
     });
 
     it("ships policy/production.json, which marks an untagged stack as production", () => {

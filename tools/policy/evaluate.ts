@@ -90,11 +90,17 @@ export function isStackPolicy(p: Policy): p is StackValidationPolicy {
     return typeof (p as StackValidationPolicy).validateStack === "function";
 }
 
-/** The level a policy reports at under `config`, or `"disabled"`. */
+function configuredLevel(entry: PolicyConfigEntry | undefined): EnforcementLevel | undefined {
+    return typeof entry === "string" ? entry : entry?.enforcementLevel;
+}
+
+/**
+ * The level a policy reports at under `config`, or `"disabled"`: the policy's entry, else the `all` entry, else the
+ * policy's own level, else the pack's default (the Pulumi CLI's order: pulumi/pulumi
+ * `pkg/resource/analyzer/config.go` `applyConfig`).
+ */
 export function effectiveLevel(policy: Policy, config: PackConfig = {}): ReportedLevel | "disabled" {
-    const entry = config[policy.name];
-    const configured = typeof entry === "string" ? entry : entry?.enforcementLevel;
-    const level = configured ?? policy.enforcementLevel ?? PACK_DEFAULT_LEVEL;
+    const level = configuredLevel(config[policy.name]) ?? configuredLevel(config.all) ?? policy.enforcementLevel ?? PACK_DEFAULT_LEVEL;
     if (level === "disabled") return "disabled";
     return level === "advisory" ? "advisory" : "mandatory"; // "remediate" reports as mandatory
 }
