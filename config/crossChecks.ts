@@ -262,6 +262,17 @@ function checkRegistry(registry: unknown, models: any[], region: string | undefi
         if (registry.replication !== undefined) {
             out.push({ path: "registry.replication", message: "is ECR-only; Harbor replication is configured in Harbor itself" });
         }
+        // enable_content_trust_cosign makes Harbor refuse to pull an artifact without a cosign signature accessory.
+        // A stack that builds pushes its digest during `pulumi up` and signs it afterwards (`npm run sign`): its
+        // workload could never pull the new digest, and the update would wait on the rollout until it times out.
+        if (isObj(registry.harbor) && registry.harbor.requireSignatures === true && models.some((m) => isObj(m) && isObj(m.image) && "build" in m.image)) {
+            out.push({
+                path: "registry.harbor.requireSignatures",
+                value: true,
+                message:
+                    "must not be true on a stack that builds images: the new digest is signed only after `pulumi up` (npm run sign), so Harbor would refuse the workload's pull and the update would wait until it times out",
+            });
+        }
     }
     if (registry.type === "ecr" && registry.harbor !== undefined) {
         out.push({ path: "registry.harbor", message: "must not be set when registry.type is 'ecr'" });

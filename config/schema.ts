@@ -89,6 +89,12 @@ export const harborSchema = z.strictObject({
         .string()
         .min(1, "must be set (as a Pulumi secret)")
         .describe("That user's password: set it with `pulumi config set --secret --path registry.harbor.password`."),
+    requireSignatures: z
+        .boolean()
+        .optional()
+        .describe(
+            "Harbor refuses pulls of artifacts without a cosign signature (project `enable_content_trust_cosign`). Default: true on a stack that builds no image, false on one that builds. Not allowed on a stack that builds: its fresh digest is signed only after `pulumi up` (`npm run sign`), so Harbor would refuse the workload's pull and the update would wait on it until it times out.",
+        ),
 });
 
 export const registrySchema = z.strictObject({

@@ -197,13 +197,19 @@ describe("supply chain: what the stacks declare and export", () => {
         assert.equal(r.resources.filter((x) => x.type === "kubernetes:helm.sh/v4:Chart" && x.name === "admission-kyverno").length, 0);
     });
 
-    it("Harbor: auto_scan stays on, vulnerable pulls are refused at the threshold, cosign signatures are required", async () => {
+    it("Harbor, a stack that builds: auto_scan on, vulnerable pulls refused at the threshold, cosign signatures not required (the fresh digest is signed after pulumi up)", async () => {
         const r = await run("harbor");
         const project = r.resources.find((x) => x.type === "pulumi-nodejs:dynamic/harbor:Project")!;
         assert.deepEqual(
             [project.inputs.autoScan, project.inputs.preventVul, project.inputs.severity, project.inputs.requireCosign],
-            [true, true, "high", true],
+            [true, true, "high", false],
         );
+    });
+
+    it("Harbor, a stack that only deploys promoted digests (local): cosign signatures required", async () => {
+        const r = await run("local");
+        const project = r.resources.find((x) => x.type === "pulumi-nodejs:dynamic/harbor:Project")!;
+        assert.equal(project.inputs.requireCosign, true);
     });
 
     it("local (kubeconfig): the configured key reference stays secret, the configured public key is trusted, Audit, no chart", async () => {
