@@ -164,6 +164,9 @@ const admission =
               {
                   namespace: config.serving.namespace,
                   publicKeys: trustedPublicKeys,
+                  // Verification covers the stack's own repositories; images from elsewhere only if listed explicitly.
+                  repositories: config.models.map((m) => repositoryUrlByModel[m.name]),
+                  allowedImages: sc.admission.allowedImages,
                   mode: sc.admission.mode,
                   installKyverno: sc.admission.installKyverno,
                   ecrCredentials: config.registry.type === "ecr",

@@ -403,6 +403,17 @@ function checkSupplyChain(raw: Record<string, unknown>, region: string | undefin
     const p = "supplyChain.signing";
     const allowed = aws.allowedAccountIds && aws.allowedAccountIds.length > 0 ? aws.allowedAccountIds : undefined;
 
+    // Istio injects istio-proxy and istio-init into every model pod, from the mesh's registry and by tag: admission
+    // refuses images outside the stack's repositories unless they are listed (components/supplychain/admission.ts).
+    const routing = isObj(raw.rollouts) ? raw.rollouts.trafficRouting : undefined;
+    if (admissionOn && routing === "istio" && arr(admission.allowedImages).length === 0) {
+        out.push({
+            path: "supplyChain.admission.allowedImages",
+            message:
+                "must list the Istio sidecar image with rollouts.trafficRouting istio (e.g. docker.io/istio/proxyv2:*, for the injected istio-proxy and istio-init): admission refuses every image outside the stack's repositories that is not listed, and with it every model pod",
+        });
+    }
+
     if (kind === "eks") {
         for (const key of ["keyRef", "publicKeyPem"] as const) {
             if (signing[key] !== undefined)

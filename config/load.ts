@@ -117,7 +117,7 @@ export interface SupplyChain {
     /** EKS: the distinct `awskms:///…` keys promotion recorded next to this stack's promoted digests (admission trusts them). */
     promotedKeyRefs: string[];
     scan: { enhanced: boolean; severity: string };
-    admission: { enabled: boolean; mode: "Enforce" | "Audit"; installKyverno: boolean };
+    admission: { enabled: boolean; mode: "Enforce" | "Audit"; installKyverno: boolean; allowedImages: string[] };
 }
 
 export interface ParseContext {
@@ -255,6 +255,7 @@ function settleSupplyChain(cfg: RawConfig, environment: Environment, builds: boo
             enabled: sc.admission.enabled,
             mode: sc.admission.mode ?? (environment === "production" ? "Enforce" : "Audit"),
             installKyverno: sc.admission.installKyverno,
+            allowedImages: sc.admission.allowedImages,
         },
     };
 }

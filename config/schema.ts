@@ -5,6 +5,7 @@
  * silently ignored setting); rules that relate several fields live in `crossChecks.ts`.
  */
 import * as semver from "semver";
+import { isPlainImagePattern } from "../domain/admission";
 import { DIGEST, isReleaseTag } from "../domain/image/tag";
 import { DEFAULT_MEASUREMENT } from "../domain/measurement";
 import { z } from "zod";
@@ -498,6 +499,17 @@ export const admissionSchema = z
             .boolean()
             .default(true)
             .describe("Install the Kyverno chart (3.8.2, Kyverno v1.18.2). Turn off when the cluster already runs Kyverno (its CRDs must exist)."),
+        allowedImages: z
+            .array(
+                z
+                    .string()
+                    .min(1, "must be an image pattern")
+                    .refine(isPlainImagePattern, "must be a plain image pattern (wildcards * and ?; no spaces, |, &, or leading <, >, !, =)"),
+            )
+            .default([])
+            .describe(
+                "Images from outside this stack's repositories that model pods may run, unverified, as Kyverno wildcard patterns of the pod's image string, e.g. `docker.io/istio/proxyv2:*` for Istio's injected istio-proxy and istio-init. Every other image must come from the stack's repositories, signed and by digest. Required (non-empty) with `rollouts.trafficRouting: istio`.",
+            ),
     })
     .prefault({});
 
