@@ -233,6 +233,14 @@ export const canarySchema = z.strictObject({
                 "Maximum client-error (4xx) share of the canary's /predict requests above stable's (absolute, 0..1): fails a version that rejects requests its predecessor served.",
             ),
         p99LatencyMs: z.number().gt(0, "must be > 0").describe("Maximum canary p99 latency, milliseconds."),
+        minRequests: z
+            .int("must be an integer")
+            .min(1, "must be ≥ 1")
+            .max(1000000, "must be ≤ 1000000")
+            .default(100)
+            .describe(
+                `Inference requests the canary (and, for the client-error comparison, stable) must have served in the request gates' rate window (${DEFAULT_MEASUREMENT.rateWindow}) before the success-rate, client-error and latency gates decide; fewer leave a measurement inconclusive (the rollout pauses at the inconclusive limit). Keep it ≥ 1 / (1 − successRate), so that a single 5xx cannot fail a measurement on its own.`,
+            ),
         maxAccuracyDrop: z
             .number()
             .min(0, "must be in [0, 1]")

@@ -74,7 +74,7 @@ describe("observability: rules and dashboard per stack", () => {
         const canary = {
             steps: [50],
             pauseSeconds: 1,
-            analysis: { successRate: 0.95, p99LatencyMs: 800, maxClientErrorIncrease: 0.05, minFeedbackSamples: 100, maxAccuracyDrop: 0.05 },
+            analysis: { successRate: 0.95, p99LatencyMs: 800, maxClientErrorIncrease: 0.05, minFeedbackSamples: 100, minRequests: 100, maxAccuracyDrop: 0.05 },
         };
         assert.equal(resolveThresholds({ canary }).p99LatencyMs, 800);
         assert.equal(resolveThresholds({ canary, observability: { p99LatencyMs: 300 } }).p99LatencyMs, 300);
