@@ -674,6 +674,30 @@ describe("rollouts: canary strategy per traffic routing mode", () => {
         assert.equal(trafficRoutingFor("none", base), undefined);
     });
 
+    /**
+     * What Argo does with an aborted canary's pods (argo-rollouts v1.9.0, an abort with a stable ReplicaSet):
+     * rollout/replicaset.go `shouldDelayScaleDownOnAbort` with utils/defaults/defaults.go
+     * `GetAbortScaleDownDelaySecondsOrDefault`. No router: no delay (the abort sets the weight to 0 and the replica
+     * math scales the canary down). A router and `abortScaleDownDelaySeconds: 0`: never scaled down. dynamicStableScale
+     * with the field unset: no delay (the canary shrinks as stable grows back, utils/replicaset/canary.go
+     * `GetDesiredCanaryWeight`). Otherwise: kept for the delay (default 30 s), then scaled to 0.
+     */
+    const abortScaleDown = (c: { trafficRouting?: unknown; dynamicStableScale?: boolean; abortScaleDownDelaySeconds?: number }): string => {
+        if (c.trafficRouting === undefined) return "no delay";
+        if (c.abortScaleDownDelaySeconds === 0) return "kept";
+        if (c.dynamicStableScale && c.abortScaleDownDelaySeconds === undefined) return "no delay";
+        return `after ${c.abortScaleDownDelaySeconds ?? 30} s`;
+    };
+
+    it("abort: with a router the canary's pods stay 30 s after traffic went back to stable (dynamicStableScale needs the explicit value for that delay); without one, none", () => {
+        assert.equal(abortScaleDown(canaryStrategy({ ...base, mode: "nginx" })), "after 30 s");
+        assert.equal(abortScaleDown(canaryStrategy({ ...base, mode: "istio" })), "after 30 s");
+        assert.equal(abortScaleDown(canaryStrategy({ ...base, mode: "none" })), "no delay");
+        // Without the explicit value dynamicStableScale would scale the canary down at once, with no debugging window.
+        const { abortScaleDownDelaySeconds: _unset, ...unset } = canaryStrategy({ ...base, mode: "nginx" });
+        assert.equal(abortScaleDown(unset), "no delay");
+    });
+
     it("no stable/canary Service clash in any mode (Argo validation)", () => {
         for (const mode of ["none", "nginx", "istio"] as const) {
             const s = canaryStrategy({ ...base, mode });
