@@ -2,6 +2,8 @@
  * Pure parts of progressive delivery (components/rollouts/canary.ts, analysis.ts, ModelCanary's strategy).
  */
 import { strict as assert } from "assert";
+import * as fs from "fs";
+import * as path from "path";
 import {
     accuracyDropQuery,
     analysisTemplateSpecs,
@@ -702,6 +704,17 @@ describe("rollouts: canary strategy per traffic routing mode", () => {
         for (const mode of ["none", "nginx", "istio"] as const) {
             const s = canaryStrategy({ ...base, mode });
             assert.notEqual(s.canaryService, s.stableService);
+        }
+    });
+});
+
+describe("rollouts: citations", () => {
+    it("the rollouts, observability and supply-chain sources cite the repository or upstream, never a file outside it", () => {
+        const root = path.join(__dirname, "..", "..", "components");
+        for (const dir of ["rollouts", "observability", "supplychain"]) {
+            for (const f of fs.readdirSync(path.join(root, dir)).filter((x) => x.endsWith(".ts"))) {
+                assert.doesNotMatch(fs.readFileSync(path.join(root, dir, f), "utf8"), /\/work\/|\/notes\//, `components/${dir}/${f}`);
+            }
         }
     });
 });
