@@ -33,20 +33,22 @@ const PASSWORD = "admission-suite";
 const NAMESPACE = DEFAULT_NAMESPACE;
 /** What Istio's injector adds (istio-init, istio-proxy), by tag from Istio's default hub. */
 const ISTIO_PROXY = "docker.io/istio/proxyv2:1.24.2";
+/** Istio's sidecar image mirrored into the suite's registry (for the lookup the previous policy makes). */
+const MIRRORED_PROXY = `${REGISTRY}/istio/proxyv2:1.24.2`;
 /** The explicit allowance a stack with `trafficRouting: istio` configures (`supplyChain.admission.allowedImages`). */
 const ALLOWED = ["docker.io/istio/proxyv2:*"];
 
 /** A model pod after Istio's injection: the model container, the istio-proxy sidecar and the istio-init init container. */
-function injectedPod(modelImage: string, extra: Array<{ name: string; image: string }> = []): Record<string, unknown> {
+function injectedPod(modelImage: string, extra: Array<{ name: string; image: string }> = [], sidecar = ISTIO_PROXY): Record<string, unknown> {
     return {
         apiVersion: "v1",
         kind: "Pod",
         metadata: { name: "sentiment-7d9f8c6b5-abcde", namespace: NAMESPACE, labels: { app: "sentiment" }, annotations: { "sidecar.istio.io/status": "{}" } },
         spec: {
-            initContainers: [{ name: "istio-init", image: ISTIO_PROXY, args: ["istio-iptables", "-p", "15001"] }],
+            initContainers: [{ name: "istio-init", image: sidecar, args: ["istio-iptables", "-p", "15001"] }],
             containers: [
                 { name: "model", image: modelImage, ports: [{ name: "http", containerPort: 8080 }] },
-                { name: "istio-proxy", image: ISTIO_PROXY, args: ["proxy", "sidecar"], ports: [{ name: "http-envoy-prom", containerPort: 15090 }] },
+                { name: "istio-proxy", image: sidecar, args: ["proxy", "sidecar"], ports: [{ name: "http-envoy-prom", containerPort: 15090 }] },
                 ...extra,
             ],
         },
@@ -144,6 +146,8 @@ describe("supply chain: admission scoped to the stack's repositories (Kyverno v1
 
         signedRef = `${REPO}@${pushImage("v2.1.5-abc1234", '{"model":"sentiment","version":"2.1.5"}\n')}`;
         unsignedRef = `${REPO}@${pushImage("v2.1.6-def5678", '{"model":"sentiment","version":"2.1.6"}\n')}`;
+        // An unsigned sidecar image by tag in the suite's registry (a mirror of Istio's proxyv2), for the previous policy.
+        ok(crane, ["copy", `${REPO}:v2.1.6-def5678`, MIRRORED_PROXY]);
         // The signature npm run sign makes (scripts/signing.ts), on the first digest only.
         const image = { model: "sentiment", version: "2.1.5", gitSha: "abc1234", tag: "v2.1.5-abc1234", ref: signedRef };
         ok(cosign, cosignSignArgs(image, path.join(keyDir, "cosign.key")));
@@ -204,9 +208,23 @@ describe("supply chain: admission scoped to the stack's repositories (Kyverno v1
         const previous = JSON.parse(fs.readFileSync(policy, "utf8"));
         previous.spec.rules = previous.spec.rules.filter((x: { name: string }) => x.name === VERIFY_RULE_NAME);
         previous.spec.rules[0].verifyImages[0].imageReferences = ["*"];
-        const r = verifyPod(injectedPod(signedRef), writeJson("previous.json", previous));
+        // The sidecar image from a mirror in the suite's registry, by tag and unsigned as Istio injects it: under ["*"]
+        // Kyverno looks its signature up, and that lookup stays on this machine.
+        const r = verifyPod(injectedPod(signedRef, [], MIRRORED_PROXY), writeJson("previous.json", previous));
         assert.equal(r.status, 1, `the previous policy refused the pod:\n${r.stdout}${r.stderr}`);
-        assert.match(r.stdout, /docker\.io\/istio\/proxyv2:1\.24\.2/);
+        assert.match(r.stdout, /127\.0\.0\.1:15001\/istio\/proxyv2:1\.24\.2/);
         assert.match(r.stdout, /^refused: pod /m);
+        // The same pod under the program's policy, with the mirror as the allowed sidecar source, is admitted.
+        const scoped = admissionClusterPolicy({
+            name: "model-fleet-verify-images",
+            namespace: NAMESPACE,
+            publicKeys: [fs.readFileSync(path.join(tmp, "key", "cosign.pub"), "utf8")],
+            repositories: [REPO],
+            allowedImages: [`${REGISTRY}/istio/proxyv2:*`],
+            mode: "Enforce",
+            ecrCredentials: false,
+        });
+        const now = verifyPod(injectedPod(signedRef, [], MIRRORED_PROXY), writeJson("scoped.json", scoped), "mirrored.yaml");
+        assert.equal(now.status, 0, `the scoped policy admits the pod:\n${now.stdout}${now.stderr}`);
     });
 });
