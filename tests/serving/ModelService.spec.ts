@@ -116,7 +116,14 @@ const SCENARIOS: Scenario[] = [
             canary: {
                 steps: [10, 25, 50],
                 pauseSeconds: 120,
-                analysis: { successRate: 0.99, maxClientErrorIncrease: 0.05, p99LatencyMs: 300, maxAccuracyDrop: 0.02, minFeedbackSamples: 100, minRequests: 100 },
+                analysis: {
+                    successRate: 0.99,
+                    maxClientErrorIncrease: 0.05,
+                    p99LatencyMs: 300,
+                    maxAccuracyDrop: 0.02,
+                    minFeedbackSamples: 100,
+                    minRequests: 100,
+                },
             },
         }),
         rollouts: { trafficRouting: "nginx", host: "sentiment.models.example.com", analysisTemplates: TEMPLATES },
