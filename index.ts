@@ -108,9 +108,10 @@ const registry =
                   ...config.registry,
                   type: config.registry.type as "ecr" | "harbor",
                   retention: config.registry.retention!,
-                  // Scanning (Inspector on ECR when configured; Harbor refuses pulls at the severity) and, on Harbor, cosign signatures.
+                  // Scanning (Inspector on ECR when configured; Harbor refuses pulls at the severity) and, on Harbor, cosign
+                  // signatures: only on a stack that does not build (a fresh digest is signed after `pulumi up`).
                   scan: config.supplyChain.scan,
-                  requireSignatures: true,
+                  requireSignatures: config.registry.harbor?.requireSignatures ?? false,
               },
               // Same-account nodes pull with their IAM role; the repository policy names the GPU node roles (none: no policy).
               pullRoleArns: pools.size > 0 ? [...pools.values()].map((p) => p.nodeRoleArn) : undefined,
@@ -163,6 +164,9 @@ const admission =
               {
                   namespace: config.serving.namespace,
                   publicKeys: trustedPublicKeys,
+                  // Verification covers the stack's own repositories; images from elsewhere only if listed explicitly.
+                  repositories: config.models.map((m) => repositoryUrlByModel[m.name]),
+                  allowedImages: sc.admission.allowedImages,
                   mode: sc.admission.mode,
                   installKyverno: sc.admission.installKyverno,
                   ecrCredentials: config.registry.type === "ecr",

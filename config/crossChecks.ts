@@ -262,6 +262,17 @@ function checkRegistry(registry: unknown, models: any[], region: string | undefi
         if (registry.replication !== undefined) {
             out.push({ path: "registry.replication", message: "is ECR-only; Harbor replication is configured in Harbor itself" });
         }
+        // enable_content_trust_cosign makes Harbor refuse to pull an artifact without a cosign signature accessory.
+        // A stack that builds pushes its digest during `pulumi up` and signs it afterwards (`npm run sign`): its
+        // workload could never pull the new digest, and the update would wait on the rollout until it times out.
+        if (isObj(registry.harbor) && registry.harbor.requireSignatures === true && models.some((m) => isObj(m) && isObj(m.image) && "build" in m.image)) {
+            out.push({
+                path: "registry.harbor.requireSignatures",
+                value: true,
+                message:
+                    "must not be true on a stack that builds images: the new digest is signed only after `pulumi up` (npm run sign), so Harbor would refuse the workload's pull and the update would wait until it times out",
+            });
+        }
     }
     if (registry.type === "ecr" && registry.harbor !== undefined) {
         out.push({ path: "registry.harbor", message: "must not be set when registry.type is 'ecr'" });
@@ -391,6 +402,17 @@ function checkSupplyChain(raw: Record<string, unknown>, region: string | undefin
     const admissionOn = admission.enabled !== false;
     const p = "supplyChain.signing";
     const allowed = aws.allowedAccountIds && aws.allowedAccountIds.length > 0 ? aws.allowedAccountIds : undefined;
+
+    // Istio injects istio-proxy and istio-init into every model pod, from the mesh's registry and by tag: admission
+    // refuses images outside the stack's repositories unless they are listed (components/supplychain/admission.ts).
+    const routing = isObj(raw.rollouts) ? raw.rollouts.trafficRouting : undefined;
+    if (admissionOn && routing === "istio" && arr(admission.allowedImages).length === 0) {
+        out.push({
+            path: "supplyChain.admission.allowedImages",
+            message:
+                "must list the Istio sidecar image with rollouts.trafficRouting istio (e.g. docker.io/istio/proxyv2:*, for the injected istio-proxy and istio-init): admission refuses every image outside the stack's repositories that is not listed, and with it every model pod",
+        });
+    }
 
     if (kind === "eks") {
         for (const key of ["keyRef", "publicKeyPem"] as const) {

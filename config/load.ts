@@ -83,7 +83,8 @@ export interface FleetConfig {
         forceDelete: boolean;
         /** Set for ecr and harbor; external registries have none. */
         retention?: RetentionConfig;
-        harbor?: { url: string; project: string; username: string; password: pulumi.Output<string> };
+        /** `requireSignatures` settled: the config value, else true only on a stack that builds no image. */
+        harbor?: { url: string; project: string; username: string; password: pulumi.Output<string>; requireSignatures: boolean };
     };
     gpuPools: GpuPool[];
     models: ModelConfig[];
@@ -116,7 +117,7 @@ export interface SupplyChain {
     /** EKS: the distinct `awskms:///…` keys promotion recorded next to this stack's promoted digests (admission trusts them). */
     promotedKeyRefs: string[];
     scan: { enhanced: boolean; severity: string };
-    admission: { enabled: boolean; mode: "Enforce" | "Audit"; installKyverno: boolean };
+    admission: { enabled: boolean; mode: "Enforce" | "Audit"; installKyverno: boolean; allowedImages: string[] };
 }
 
 export interface ParseContext {
@@ -213,7 +214,7 @@ export function parseConfig(raw: Record<string, unknown>, ctx: ParseContext): Fl
         registry: {
             ...registry,
             forceDelete: forceDelete ?? environment === "development",
-            harbor: harbor && { ...harbor, password: pulumi.secret(harbor.password) },
+            harbor: harbor && { ...harbor, password: pulumi.secret(harbor.password), requireSignatures: harbor.requireSignatures ?? !builds },
         },
         gpuPools: cfg.gpuPools.map((p) => ({
             ...p,
@@ -254,6 +255,7 @@ function settleSupplyChain(cfg: RawConfig, environment: Environment, builds: boo
             enabled: sc.admission.enabled,
             mode: sc.admission.mode ?? (environment === "production" ? "Enforce" : "Audit"),
             installKyverno: sc.admission.installKyverno,
+            allowedImages: sc.admission.allowedImages,
         },
     };
 }

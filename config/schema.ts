@@ -5,6 +5,7 @@
  * silently ignored setting); rules that relate several fields live in `crossChecks.ts`.
  */
 import * as semver from "semver";
+import { isPlainImagePattern } from "../domain/admission";
 import { DIGEST, isReleaseTag } from "../domain/image/tag";
 import { DEFAULT_MEASUREMENT } from "../domain/measurement";
 import { z } from "zod";
@@ -89,6 +90,12 @@ export const harborSchema = z.strictObject({
         .string()
         .min(1, "must be set (as a Pulumi secret)")
         .describe("That user's password: set it with `pulumi config set --secret --path registry.harbor.password`."),
+    requireSignatures: z
+        .boolean()
+        .optional()
+        .describe(
+            "Harbor refuses pulls of artifacts without a cosign signature (project `enable_content_trust_cosign`). Default: true on a stack that builds no image, false on one that builds. Not allowed on a stack that builds: its fresh digest is signed only after `pulumi up` (`npm run sign`), so Harbor would refuse the workload's pull and the update would wait on it until it times out.",
+        ),
 });
 
 export const registrySchema = z.strictObject({
@@ -226,6 +233,14 @@ export const canarySchema = z.strictObject({
                 "Maximum client-error (4xx) share of the canary's /predict requests above stable's (absolute, 0..1): fails a version that rejects requests its predecessor served.",
             ),
         p99LatencyMs: z.number().gt(0, "must be > 0").describe("Maximum canary p99 latency, milliseconds."),
+        minRequests: z
+            .int("must be an integer")
+            .min(1, "must be ≥ 1")
+            .max(1000000, "must be ≤ 1000000")
+            .default(100)
+            .describe(
+                `Inference requests the canary (and, for the client-error comparison, stable) must have served in the request gates' rate window (${DEFAULT_MEASUREMENT.rateWindow}) before the success-rate, client-error and latency gates decide; fewer leave a measurement inconclusive (the rollout pauses at the inconclusive limit). Keep it ≥ 1 / (1 − successRate), so that a single 5xx cannot fail a measurement on its own.`,
+            ),
         maxAccuracyDrop: z
             .number()
             .min(0, "must be in [0, 1]")
@@ -492,6 +507,17 @@ export const admissionSchema = z
             .boolean()
             .default(true)
             .describe("Install the Kyverno chart (3.8.2, Kyverno v1.18.2). Turn off when the cluster already runs Kyverno (its CRDs must exist)."),
+        allowedImages: z
+            .array(
+                z
+                    .string()
+                    .min(1, "must be an image pattern")
+                    .refine(isPlainImagePattern, "must be a plain image pattern (wildcards * and ?; no spaces, |, &, or leading <, >, !, =)"),
+            )
+            .default([])
+            .describe(
+                "Images from outside this stack's repositories that model pods may run, unverified, as Kyverno wildcard patterns of the pod's image string, e.g. `docker.io/istio/proxyv2:*` for Istio's injected istio-proxy and istio-init. Every other image must come from the stack's repositories, signed and by digest. Required (non-empty) with `rollouts.trafficRouting: istio`.",
+            ),
     })
     .prefault({});
 

@@ -3,7 +3,7 @@
  * rest query the named exporters (Argo Rollouts controller, kube-state-metrics, DCGM exporter) directly.
  * Layout (24 columns): docs/observability.md.
  */
-import { L, SLI } from "./rules";
+import { ARGO_NAMESPACE, L, SLI } from "./rules";
 
 export interface DashboardOptions {
     /** Dashboard uid (≤ 40 characters). */
@@ -125,7 +125,8 @@ export function dashboard(opts: DashboardOptions): Record<string, unknown> {
                     datasource: ds,
                     enable: true,
                     iconColor: "orange",
-                    expr: `max by (name, phase) (rollout_info{name=~"$model",phase!="Completed"})`,
+                    // The rollout's namespace is exported_namespace on the controller's metrics (rules.ts ARGO_NAMESPACE).
+                    expr: `max by (name, phase) (rollout_info{${ARGO_NAMESPACE}="$namespace",name=~"$model",phase!="Completed"})`,
                     titleFormat: "{{name}}: {{phase}}",
                     textFormat: "Argo Rollouts phase {{phase}}",
                     step: "1m",

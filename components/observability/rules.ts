@@ -134,6 +134,21 @@ export function complement(x: number): number {
 const q = (labels: Record<string, string>, extra = ""): string =>
     `{${[...Object.entries(labels).map(([k, v]) => `${k}="${v}"`), ...(extra ? [extra] : [])].join(",")}}`;
 
+/**
+ * The rollout's namespace on Argo Rollouts' controller metrics. The controller labels `rollout_info` and
+ * `rollout_info_replicas_available` with `namespace` (argo-rollouts v1.9.0 controller/metrics/prommetrics.go), and
+ * its chart's ServiceMonitor does not honour the target's labels, so Prometheus renames the metric's `namespace` to
+ * `exported_namespace` and sets `namespace` to the controller's own (Prometheus `honor_labels: false`,
+ * https://prometheus.io/docs/prometheus/latest/configuration/configuration/#scrape_config). Matching the rollout's
+ * namespace there keeps a same-named rollout of another namespace out of the alert.
+ */
+export const ARGO_NAMESPACE = "exported_namespace";
+
+/** Selector of one model's Rollout on the Argo Rollouts controller's metrics: its namespace and name. */
+function argoRollout(m: { name: string; namespace: string }, extra = ""): string {
+    return q({ [ARGO_NAMESPACE]: m.namespace, name: m.name }, extra);
+}
+
 /** Seconds of a `<n>s|m|h` duration. */
 function seconds(d: string): number {
     const m = /^(\d+)(s|m|h)$/.exec(d);
@@ -249,7 +264,7 @@ export function alertingRules(m: ObservedModel, opts: RuleOptions = {}): Alertin
         );
     }
     const available = m.canary
-        ? `sum by (namespace, name) (rollout_info_replicas_available{name="${m.name}"}) > 0`
+        ? `sum by (${ARGO_NAMESPACE}, name) (rollout_info_replicas_available${argoRollout(m)}) > 0`
         : `sum by (namespace, deployment) (kube_deployment_status_replicas_available{namespace="${m.namespace}",deployment="${m.name}"}) > 0`;
     out.push(
         alert(
@@ -283,7 +298,7 @@ export function alertingRules(m: ObservedModel, opts: RuleOptions = {}): Alertin
             alert(
                 "ModelCanaryAborted",
                 "critical",
-                `max by (namespace, name) (rollout_info{name="${m.name}",phase="Abort"}) == 1`,
+                `max by (${ARGO_NAMESPACE}, name) (rollout_info${argoRollout(m, `phase="Abort"`)}) == 1`,
                 undefined,
                 `${m.name}: canary aborted`,
                 `Argo Rollouts reports rollout ${m.name} in phase Abort (rollout_info): a gate failed and stable serves all traffic.`,

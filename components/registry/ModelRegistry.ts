@@ -44,7 +44,10 @@ export interface RegistrySettings {
      * Default: basic scan on push (ECR), auto_scan only (Harbor).
      */
     readonly scan?: { readonly enhanced: boolean; readonly severity: string };
-    /** Harbor: refuse pulls of artifacts without a cosign signature (`enable_content_trust_cosign`). Default false. */
+    /**
+     * Harbor: refuse pulls of artifacts without a cosign signature (`enable_content_trust_cosign`). Default false.
+     * Only for a stack that does not build: a digest pushed during `pulumi up` is signed afterwards, so its pull would fail.
+     */
     readonly requireSignatures?: boolean;
 }
 

@@ -24,7 +24,7 @@ export type TrafficRouting = "none" | "nginx" | "istio";
 export const HTTP_PORT_NAME = PORT_NAME;
 /** Name of the VirtualService HTTP route Argo re-weights. */
 export const ISTIO_ROUTE = "primary";
-/** Seconds the aborted canary ReplicaSet stays up after traffic went back to stable (for debugging; then scaled to 0). */
+/** Seconds an aborted canary's pods stay up after traffic went back to stable, with a router (for debugging; then scaled to 0). */
 export const DEFAULT_ABORT_SCALE_DOWN_DELAY_SECONDS = 30;
 /** Recent revisions a rollback to skips the steps for (rolling back to a known-good version needs no gates). */
 export const DEFAULT_ROLLBACK_WINDOW_REVISIONS = 3;
@@ -60,9 +60,12 @@ export function canaryStrategy(input: CanaryStrategyInput): ICanaryStrategy {
     return {
         canaryService: input.canaryService,
         ...(routed ? { stableService: input.stableService, trafficRouting, dynamicStableScale: true } : {}),
-        // With a router Argo scales the aborted canary down after this delay (rollout/canary.go
-        // shouldScaleDownOnAbort; with dynamicStableScale an explicit value is needed for it to scale down at all).
-        // Without a router the abort sets the canary weight to 0 and the replica math scales it down; Argo ignores it.
+        // After an abort (argo-rollouts v1.9.0 rollout/replicaset.go shouldDelayScaleDownOnAbort, utils/defaults
+        // GetAbortScaleDownDelaySecondsOrDefault): with a router Argo keeps the aborted canary's pods for this many
+        // seconds after traffic went back to stable, then scales them to 0. With dynamicStableScale the delay applies
+        // only when the field is set: unset, there is no delay (the canary shrinks as stable scales back up,
+        // utils/replicaset/canary.go GetDesiredCanaryWeight). 0 would keep the canary up indefinitely. Without a
+        // router Argo ignores the field: the abort sets the canary weight to 0 and the canary is scaled down at once.
         abortScaleDownDelaySeconds: input.abortScaleDownDelaySeconds,
         steps: input.steps,
     };
@@ -99,7 +102,7 @@ export interface ModelCanaryArgs {
     readonly replicas: number;
     /** Minimum seconds per AnalysisTemplate run (RolloutsController.analysisMinSeconds), for the exposure output; default: from DEFAULT_MEASUREMENT. */
     readonly analysisMinSeconds?: Record<string, number>;
-    /** Seconds before an aborted canary is scaled down (traffic routing only); default 30. */
+    /** Seconds an aborted canary's pods are kept before they are scaled to 0 (traffic routing only; without a router, at once); default 30. */
     readonly abortScaleDownDelaySeconds?: number;
     /** Revisions within which a rollback skips the canary steps; default 3. */
     readonly rollbackWindowRevisions?: number;

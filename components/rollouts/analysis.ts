@@ -32,6 +32,7 @@ export const ANALYSIS_ARGS = {
     maxAccuracyDrop: "max-accuracy-drop",
     minFeedbackSamples: "min-feedback-samples",
     maxClientErrorIncrease: "max-client-error-increase",
+    minRequests: "min-requests",
 } as const;
 
 /** `{{args.<name>}}` placeholder. */
@@ -79,7 +80,8 @@ export const DEFAULT_SERVER_METRICS: ServerMetrics = {
 
 /**
  * Series labels the queries select on. They are NOT emitted by the server: the scrape config must copy them from
- * the pod (see /work/notes/readme-rollouts.md, "PromQL relabeling assumptions"):
+ * the pod (docs/design/canary.md; the ServiceMonitor's `podTargetLabels`, components/serving/ModelService.ts; label
+ * names sanitised as Prometheus does, `[^a-zA-Z0-9_]` → `_`):
  *   - namespace: the pod's namespace (kubernetes_sd / PodMonitor set it by default);
  *   - model: pod label `app.kubernetes.io/name`, sanitised to `app_kubernetes_io_name`;
  *   - podTemplateHash: pod label `rollouts-pod-template-hash` (added by Argo to every pod of a Rollout), sanitised
@@ -132,20 +134,42 @@ export function shareQuery(counter: string, part: string, all: string, window: s
     return `(sum(rate(${counter}${part}[${window}])) or vector(0)) / sum(rate(${counter}${all}[${window}]))`;
 }
 
-/** Non-5xx share of the canary's inference requests over the window; empty when the canary has no request series. */
+/**
+ * The minimum-volume guard of the request gates, the counterpart of the quality gate's `min-feedback-samples`: the
+ * version (by pod-template-hash arg) served at least `min-requests` inference requests in the window. `A and on()
+ * <guard>` keeps A only while the guard holds, so a gate on too few requests is empty: Inconclusive (the rollout
+ * pauses), never a verdict. Without it, at prod's 5 % first step on light traffic (~60 requests in the window),
+ * one 5xx failed a measurement.
+ */
+export function requestVolumeGuard(hashArg: string, opts: PromQueryOptions = {}, source: "requests" | "latency" = "requests"): string {
+    const m = opts.metrics ?? DEFAULT_SERVER_METRICS;
+    const w = opts.rateWindow ?? DEFAULT_MEASUREMENT.rateWindow;
+    const inference: Matcher = [m.handlerLabel, "=", m.inferenceHandler];
+    // The latency gate counts the observations of the histogram it reads (its `le="+Inf"` bucket holds them all).
+    const counted =
+        source === "latency"
+            ? `${m.requestDurationSeconds}_bucket${podSelector(hashArg, opts.labels, [inference, ["le", "=", "+Inf"]])}`
+            : `${m.requestsTotal}${podSelector(hashArg, opts.labels, [inference])}`;
+    return `(sum(increase(${counted}[${w}])) >= ${arg(ANALYSIS_ARGS.minRequests)})`;
+}
+
+/**
+ * Non-5xx share of the canary's inference requests over the window; empty when the canary has no request series, or
+ * served fewer than `min-requests` requests in the window.
+ */
 export function successRateQuery(opts: PromQueryOptions = {}): string {
     const m = opts.metrics ?? DEFAULT_SERVER_METRICS;
     const w = opts.rateWindow ?? DEFAULT_MEASUREMENT.rateWindow;
     const inference: Matcher = [m.handlerLabel, "=", m.inferenceHandler];
     const ok = podSelector(ANALYSIS_ARGS.canaryHash, opts.labels, [inference, [m.codeLabel, "!~", "5.."]]);
     const all = podSelector(ANALYSIS_ARGS.canaryHash, opts.labels, [inference]);
-    return shareQuery(m.requestsTotal, ok, all, w);
+    return `(${shareQuery(m.requestsTotal, ok, all, w)}) and on() ${requestVolumeGuard(ANALYSIS_ARGS.canaryHash, opts)}`;
 }
 
 /**
  * The canary's client-error (4xx) share of inference requests minus stable's: a version that rejects what its
  * predecessor served (a changed input contract answers 422) scores a large positive value. Empty when either side
- * has no request series, NaN when either served nothing in the window: both Inconclusive.
+ * has no request series or served fewer than `min-requests` requests in the window: Inconclusive.
  */
 export function clientErrorIncreaseQuery(opts: PromQueryOptions = {}): string {
     const m = opts.metrics ?? DEFAULT_SERVER_METRICS;
@@ -158,15 +182,24 @@ export function clientErrorIncreaseQuery(opts: PromQueryOptions = {}): string {
             podSelector(hashArg, opts.labels, [inference]),
             w,
         );
-    return `(${share(ANALYSIS_ARGS.canaryHash)}) - (${share(ANALYSIS_ARGS.stableHash)})`;
+    return (
+        `((${share(ANALYSIS_ARGS.canaryHash)}) - (${share(ANALYSIS_ARGS.stableHash)}))` +
+        ` and on() ${requestVolumeGuard(ANALYSIS_ARGS.canaryHash, opts)} and on() ${requestVolumeGuard(ANALYSIS_ARGS.stableHash, opts)}`
+    );
 }
 
-/** p99 latency of the canary's inference requests over the window, in milliseconds. */
+/**
+ * p99 latency of the canary's inference requests over the window, in milliseconds; empty while the canary served
+ * fewer than `min-requests` requests in the window (a p99 of a few dozen requests is their maximum).
+ */
 export function latencyP99Query(opts: PromQueryOptions = {}): string {
     const m = opts.metrics ?? DEFAULT_SERVER_METRICS;
     const w = opts.rateWindow ?? DEFAULT_MEASUREMENT.rateWindow;
     const canary = podSelector(ANALYSIS_ARGS.canaryHash, opts.labels, [[m.handlerLabel, "=", m.inferenceHandler]]);
-    return `1000 * histogram_quantile(0.99, sum by (le) (rate(${m.requestDurationSeconds}_bucket${canary}[${w}])))`;
+    return (
+        `(1000 * histogram_quantile(0.99, sum by (le) (rate(${m.requestDurationSeconds}_bucket${canary}[${w}]))))` +
+        ` and on() ${requestVolumeGuard(ANALYSIS_ARGS.canaryHash, opts, "latency")}`
+    );
 }
 
 /**
@@ -290,11 +323,11 @@ export function analysisTemplateSpecs(opts: AnalysisTemplateOptions): AnalysisTe
     const args = (...extra: string[]) => [...COMMON_ARGS, ...extra].map((name) => ({ name }));
     return {
         successRate: {
-            args: args(ANALYSIS_ARGS.successRate),
+            args: args(ANALYSIS_ARGS.successRate, ANALYSIS_ARGS.minRequests),
             metrics: [metric(METRIC_NAMES.successRate, measuredValue(successRateQuery(q)), thresholdConditions("atLeast", ANALYSIS_ARGS.successRate), opts)],
         },
         clientErrors: {
-            args: args(ANALYSIS_ARGS.stableHash, ANALYSIS_ARGS.maxClientErrorIncrease),
+            args: args(ANALYSIS_ARGS.stableHash, ANALYSIS_ARGS.maxClientErrorIncrease, ANALYSIS_ARGS.minRequests),
             metrics: [
                 metric(
                     METRIC_NAMES.clientErrors,
@@ -305,7 +338,7 @@ export function analysisTemplateSpecs(opts: AnalysisTemplateOptions): AnalysisTe
             ],
         },
         latency: {
-            args: args(ANALYSIS_ARGS.p99LatencyMs),
+            args: args(ANALYSIS_ARGS.p99LatencyMs, ANALYSIS_ARGS.minRequests),
             metrics: [metric(METRIC_NAMES.latency, measuredValue(latencyP99Query(q)), thresholdConditions("atMost", ANALYSIS_ARGS.p99LatencyMs), opts)],
         },
         quality: {

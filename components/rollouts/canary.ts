@@ -63,6 +63,8 @@ export function analysisArgs(canary: CanaryConfig, target: AnalysisTarget): IAna
         { name: ANALYSIS_ARGS.successRate, value: argNumber(canary.analysis.successRate) },
         { name: ANALYSIS_ARGS.maxClientErrorIncrease, value: argNumber(canary.analysis.maxClientErrorIncrease) },
         { name: ANALYSIS_ARGS.p99LatencyMs, value: argNumber(canary.analysis.p99LatencyMs) },
+        // The request gates' minimum volume (success rate, client errors, latency): fewer requests are no verdict.
+        { name: ANALYSIS_ARGS.minRequests, value: argNumber(canary.analysis.minRequests) },
     ];
     if (canary.analysis.maxAccuracyDrop !== undefined) {
         args.push({ name: ANALYSIS_ARGS.maxAccuracyDrop, value: argNumber(canary.analysis.maxAccuracyDrop) });

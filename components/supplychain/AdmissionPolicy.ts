@@ -1,7 +1,8 @@
 /**
  * AdmissionPolicy (`model-fleet:supplychain:AdmissionPolicy`): Kyverno (pinned chart, optional) and the
- * ClusterPolicy of admission.ts, which admits pods of the models namespace only when every image is pinned by digest
- * and signed by one of the stack's keys. Enforce refuses, Audit admits and reports (Kyverno PolicyReports).
+ * ClusterPolicy of admission.ts, which admits pods of the models namespace only when every image of the stack's
+ * repositories is pinned by digest and signed by one of the stack's keys, and every other image is explicitly allowed.
+ * Enforce refuses, Audit admits and reports (Kyverno PolicyReports).
  *
  * The chart is a `k8s.helm.v4.Chart` for the reason RolloutsController gives (its CRD templates become Pulumi-managed
  * objects that the ClusterPolicy can depend on). Without `install`, the cluster must already run Kyverno (or, as in
@@ -28,6 +29,10 @@ export interface AdmissionPolicyArgs {
     readonly namespace: string;
     /** PEM public keys a signature may be made with (any one suffices). Required, at least one. */
     readonly publicKeys: pulumi.Input<string>[];
+    /** The stack's repositories (`<host>/<path>`), whose images must be signed and pinned by digest. Required, at least one. */
+    readonly repositories: pulumi.Input<string>[];
+    /** Image wildcard patterns from other registries that pods may also run, unverified. Default none. */
+    readonly allowedImages?: string[];
     /** Enforce or Audit. Required (the config defaults it by environment). */
     readonly mode: AdmissionMode;
     /** Install Kyverno (namespace + chart 3.8.2). Default true. */
@@ -49,6 +54,9 @@ export class AdmissionPolicy extends pulumi.ComponentResource {
     constructor(name: string, args: AdmissionPolicyArgs, opts?: pulumi.ComponentResourceOptions) {
         if (args.publicKeys.length === 0) {
             throw new pulumi.RunError(`AdmissionPolicy ${name}: no trusted public key`);
+        }
+        if (args.repositories.length === 0) {
+            throw new pulumi.RunError(`AdmissionPolicy ${name}: no repository of the stack`);
         }
         super(ADMISSION_POLICY_TYPE, name, {}, opts);
         const policyName = args.policyName ?? "model-fleet-verify-images";
@@ -81,12 +89,14 @@ export class AdmissionPolicy extends pulumi.ComponentResource {
                 { parent: this },
             );
 
-        // The object is built from the keys as data; the pure builder validates them (no resource inside apply).
-        const policy = pulumi.all(args.publicKeys).apply((publicKeys) =>
+        // The object is built from the keys and repositories as data; the pure builder validates them (no resource inside apply).
+        const policy = pulumi.all([pulumi.all(args.publicKeys), pulumi.all(args.repositories)]).apply(([publicKeys, repositories]) =>
             admissionClusterPolicy({
                 name: policyName,
                 namespace: args.namespace,
                 publicKeys,
+                repositories,
+                allowedImages: args.allowedImages,
                 mode: args.mode,
                 ecrCredentials: args.ecrCredentials ?? false,
             }),

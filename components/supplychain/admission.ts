@@ -1,19 +1,34 @@
 /**
- * The admission policy (pure): a Kyverno `ClusterPolicy` whose `verifyImages` rule admits a pod of the models
- * namespace only when every image of it is pinned by digest and carries a cosign signature made with one of the
- * stack's keys. Field semantics from the pinned Kyverno v1.18.2 CRD (config/crds/kyverno/kyverno.io_clusterpolicies.yaml
- * in github.com/kyverno/kyverno, which the tool cache holds and the tests validate against):
+ * The admission policy (pure): a Kyverno `ClusterPolicy` for the pods of the models namespace, with two rules.
+ * Field semantics from the pinned Kyverno v1.18.2 CRD and engine (github.com/kyverno/kyverno@v1.18.2:
+ * config/crds/kyverno/kyverno.io_clusterpolicies.yaml, which the tool cache holds and the tests validate against;
+ * api/kyverno/v1/spec_types.go; pkg/engine/internal/imageverifier.go; pkg/engine/handlers/validation/validate_image.go).
+ *
+ * 1. `verifyImages` (VERIFY_RULE_NAME), scoped to the stack's own repositories: an image of one of them must be
+ *    pinned by digest and carry a cosign signature made with one of the stack's keys.
+ *  - `imageReferences`: `<repository>@*` and `<repository>:*` per repository. Kyverno matches them (ext/wildcard)
+ *    against the image's normalised reference (`registry/path@digest`, or `registry/path:tag` with `latest` when
+ *    neither is given; pkg/utils/image/infos.go), so a tag of the stack's repository is still checked (and refused),
+ *    while an image of another registry (an injected `istio-proxy` sidecar, say) is not this rule's: under `["*"]`
+ *    with `required` every such sidecar, arriving by tag and unsigned, was refused, and with it every model pod;
  *  - `verifyDigest: true`: an image referenced by tag is refused (checked before any signature);
  *  - `mutateDigest: false`: Kyverno never rewrites a tag into a digest (that would admit tags);
- *  - `required: true`: an image matching `imageReferences` must be verified (no unsigned pass-through);
- *  - `imageReferences: ["*"]`: every image of the pod, whatever its registry (an image from elsewhere fails);
+ *  - `required: true`: a matching image must have been verified (no unsigned pass-through);
  *  - attestors: one entry per trusted key, `count: 1` (any one of them suffices); the transparency log and the
  *    certificate log are ignored (`rekor.ignoreTlog`, `ctlog.ignoreSCT`): private KMS/key signing uploads nothing to
- *    the public Rekor (`cosign sign --tlog-upload=false`);
- *  - `failureAction` per rule (the spec-level `validationFailureAction` is deprecated upstream): Enforce refuses,
- *    Audit admits and reports;
- *  - webhook `matchConditions` keep Kyverno's webhook (and its failurePolicy) to the models namespace.
+ *    the public Rekor (`cosign sign --tlog-upload=false`).
+ * 2. `validate` (SOURCES_RULE_NAME), the separate, explicit rule for other registries: every container, init
+ *    container and ephemeral container image must be of the stack's repositories or match one of `allowedImages`
+ *    (Kyverno pattern: wildcards, alternatives joined by ` | `; pkg/engine/pattern/pattern.go). Without it, scoping
+ *    rule 1 would admit any image of any other registry unchecked.
+ *
+ * Both rules carry the mode as `failureAction` (the spec-level `validationFailureAction` is deprecated upstream):
+ * Enforce refuses, Audit admits and reports. The webhook settings sit under `spec.webhookConfiguration`
+ * (`failurePolicy`, `timeoutSeconds`, `matchConditions`): the spec-level `failurePolicy` and `webhookTimeoutSeconds`
+ * are deprecated in v1.18.2 (spec_types.go: "Deprecated, use failurePolicy under the webhookConfiguration instead").
+ * The match condition keeps Kyverno's webhook (and its failure policy) to the models namespace.
  */
+import { isPlainImagePattern } from "../../domain/admission";
 import { fleetLabels } from "../../domain/labels";
 
 export type AdmissionMode = "Enforce" | "Audit";
@@ -44,6 +59,8 @@ export const KYVERNO_API_VERSION = "kyverno.io/v1";
 export const CLUSTER_POLICY_KIND = "ClusterPolicy";
 /** Rule name; the policy pack and the e2e check look for it. */
 export const VERIFY_RULE_NAME = "signed-by-stack-key-and-pinned-by-digest";
+/** Name of the rule that admits images only from the stack's repositories and the explicitly allowed ones. */
+export const SOURCES_RULE_NAME = "images-from-stack-repositories-or-allowed";
 
 export interface AdmissionPolicyInput {
     /** ClusterPolicy name. */
@@ -52,6 +69,10 @@ export interface AdmissionPolicyInput {
     namespace: string;
     /** PEM public keys admission trusts (at least one). */
     publicKeys: string[];
+    /** The stack's own repositories, `<registry host>/<path>` without tag or digest (at least one): the images verified. */
+    repositories: string[];
+    /** Kyverno wildcard patterns of images from elsewhere that pods may also run, unverified (e.g. a mesh's sidecar). Default none. */
+    allowedImages?: string[];
     mode: AdmissionMode;
     /** ECR: let Kyverno read signatures with its AWS identity (IRSA / node role). */
     ecrCredentials: boolean;
@@ -78,13 +99,31 @@ export function admissionPolicyMetadata(
     };
 }
 
-/** The ClusterPolicy object. Throws on input a policy must never be built from (no key, a malformed key). */
+/** A repository as `<registry host>/<path>`: what a wildcard reference is built from. */
+const REPOSITORY = /^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d+)?(\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)+$/;
+
+/** The verifyImages references of the stack's repositories: any digest and any tag of each (a tag is then refused). */
+export function repositoryReferences(repositories: readonly string[]): string[] {
+    return [...new Set(repositories)].flatMap((r) => [`${r}@*`, `${r}:*`]);
+}
+
+/** The ClusterPolicy object. Throws on input a policy must never be built from (no key, a malformed key, no repository). */
 export function admissionClusterPolicy(input: AdmissionPolicyInput): Record<string, any> {
     const keys = [...new Set(input.publicKeys.map((k) => k.trim() + "\n"))];
     if (keys.length === 0) throw new Error("admission policy: no trusted public key (a policy without one would refuse every pod, or trust none)");
     for (const k of keys) {
         if (!PEM.test(k)) throw new Error(`admission policy: not a PEM public key: ${JSON.stringify(k.slice(0, 60))}…`);
     }
+    if (input.repositories.length === 0) throw new Error("admission policy: no repository of the stack (the images to verify)");
+    for (const r of input.repositories) {
+        if (!REPOSITORY.test(r)) throw new Error(`admission policy: not a repository <host>/<path> without tag or digest: ${JSON.stringify(r)}`);
+    }
+    const allowed = [...new Set(input.allowedImages ?? [])];
+    for (const a of allowed) {
+        if (!isPlainImagePattern(a)) throw new Error(`admission policy: not a plain image wildcard pattern: ${JSON.stringify(a)}`);
+    }
+    const references = repositoryReferences(input.repositories);
+    const sources = [...references, ...allowed].join(" | ");
     const enforce = input.mode === "Enforce";
     return {
         apiVersion: KYVERNO_API_VERSION,
@@ -93,10 +132,11 @@ export function admissionClusterPolicy(input: AdmissionPolicyInput): Record<stri
         spec: {
             // Image verification happens at admission; background scans would re-verify every pod periodically.
             background: false,
-            // Enforce: if Kyverno cannot answer, the pod is not admitted. Audit: never block.
-            failurePolicy: enforce ? "Fail" : "Ignore",
-            webhookTimeoutSeconds: input.webhookTimeoutSeconds ?? 30,
             webhookConfiguration: {
+                // Enforce: if Kyverno cannot answer, the pod is not admitted. Audit: never block.
+                failurePolicy: enforce ? "Fail" : "Ignore",
+                // Signature lookups go to the registry; 30 s is the most the API allows a webhook.
+                timeoutSeconds: input.webhookTimeoutSeconds ?? 30,
                 matchConditions: [{ name: "models-namespace", expression: `request.namespace == '${input.namespace}'` }],
             },
             rules: [
@@ -105,7 +145,7 @@ export function admissionClusterPolicy(input: AdmissionPolicyInput): Record<stri
                     match: { any: [{ resources: { kinds: ["Pod"], namespaces: [input.namespace] } }] },
                     verifyImages: [
                         {
-                            imageReferences: ["*"],
+                            imageReferences: references,
                             failureAction: input.mode,
                             type: "Cosign",
                             verifyDigest: true,
@@ -122,6 +162,21 @@ export function admissionClusterPolicy(input: AdmissionPolicyInput): Record<stri
                             ],
                         },
                     ],
+                },
+                {
+                    name: SOURCES_RULE_NAME,
+                    match: { any: [{ resources: { kinds: ["Pod"], namespaces: [input.namespace] } }] },
+                    validate: {
+                        failureAction: input.mode,
+                        message: `Pods in namespace ${input.namespace} run images of this stack's repositories (verified by rule ${VERIFY_RULE_NAME}) or images explicitly allowed (supplyChain.admission.allowedImages) only.`,
+                        pattern: {
+                            spec: {
+                                "=(ephemeralContainers)": [{ image: sources }],
+                                "=(initContainers)": [{ image: sources }],
+                                containers: [{ image: sources }],
+                            },
+                        },
+                    },
                 },
             ],
         },

@@ -2,10 +2,17 @@
  * Key policy of the image signing key (pure): only the build role may sign; anyone in the account may verify.
  *
  * KMS evaluates the key policy first: an IAM policy can only grant what the key policy delegates to the account
- * principal (`arn:…:root`). The account statement here delegates administration and verification, never `kms:Sign`,
- * so no IAM policy in the account can let another principal sign (AWS KMS Developer Guide, "Default key policy" and
- * "Allows access to the AWS account and enables IAM policies"; the administrator action list is the console's
- * default for key administrators, which holds no cryptographic operation).
+ * principal (`arn:…:root`). The account statement here delegates administration and verification, never `kms:Sign`
+ * and never `kms:CreateGrant`, so while this policy stands no IAM policy or grant can let another principal sign
+ * (AWS KMS Developer Guide, "Default key policy" and "Allows access to the AWS account and enables IAM policies";
+ * the administrator action list is the console's default for key administrators, which holds no cryptographic
+ * operation).
+ *
+ * What it does not guarantee: the policy itself can be changed. Administration includes `kms:PutKeyPolicy`, which
+ * the account statement delegates, so the account root and any IAM principal the account grants `kms:PutKeyPolicy`
+ * on this key can replace the policy with one that lets anyone sign (a later `pulumi up` would put this one back,
+ * after the fact). The key's signers are therefore the build role plus whoever can administer the key: keep
+ * `kms:PutKeyPolicy` to a few administrators in IAM and alert on the `PutKeyPolicy` CloudTrail event.
  */
 
 /**

@@ -26,7 +26,14 @@ export function canaryStepsIssues(steps: unknown): RuleIssue[] {
 export function canaryIssues(canary: {
     steps: unknown;
     pauseSeconds: number;
-    analysis: { successRate: number; p99LatencyMs: number; maxAccuracyDrop?: number; minFeedbackSamples: number; maxClientErrorIncrease: number };
+    analysis: {
+        successRate: number;
+        p99LatencyMs: number;
+        maxAccuracyDrop?: number;
+        minFeedbackSamples: number;
+        maxClientErrorIncrease: number;
+        minRequests: number;
+    };
 }): RuleIssue[] {
     const out = canaryStepsIssues(canary.steps);
     // 0 is allowed: the gate then starts at once and its first measurements are likely no-data (Inconclusive).
@@ -44,5 +51,6 @@ export function canaryIssues(canary: {
     if (!(a.maxClientErrorIncrease >= 0 && a.maxClientErrorIncrease <= 1)) {
         out.push({ path: p("maxClientErrorIncrease"), value: a.maxClientErrorIncrease, reason: "must be in [0, 1]" });
     }
+    if (!isInt(a.minRequests) || a.minRequests < 1) out.push({ path: p("minRequests"), value: a.minRequests, reason: "must be an integer ≥ 1" });
     return out;
 }

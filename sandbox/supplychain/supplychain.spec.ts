@@ -43,7 +43,14 @@ const legacyTag = (digest: string, suffix: "sig" | "att"): string => `${REPO}:${
  * without transparency or certificate log), in Enforce mode.
  */
 function admissionPolicy(publicKeyPem: string): Record<string, unknown> {
-    return admissionClusterPolicy({ name: "model-images-signed", namespace: NAMESPACE, publicKeys: [publicKeyPem], mode: "Enforce", ecrCredentials: false });
+    return admissionClusterPolicy({
+        name: "model-images-signed",
+        namespace: NAMESPACE,
+        publicKeys: [publicKeyPem],
+        repositories: [REPO],
+        mode: "Enforce",
+        ecrCredentials: false,
+    });
 }
 
 interface Run {

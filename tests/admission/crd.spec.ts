@@ -81,7 +81,15 @@ describe("admission: the ClusterPolicy against Kyverno v1.18.2's CRD schema", ()
     }
 
     it("the schema rejects what it should: an unknown failure action, a count below 1, a rule without match", () => {
-        const good = admissionClusterPolicy({ name: "p", namespace: "models", publicKeys: [mockP256PublicKeyPem("x")], mode: "Enforce", ecrCredentials: true });
+        const good = admissionClusterPolicy({
+            name: "p",
+            namespace: "models",
+            publicKeys: [mockP256PublicKeyPem("x")],
+            repositories: ["123456789012.dkr.ecr.us-east-1.amazonaws.com/model-fleet/sentiment"],
+            allowedImages: ["docker.io/istio/proxyv2:*"],
+            mode: "Enforce",
+            ecrCredentials: true,
+        });
         assert.ok(validate(good), JSON.stringify(validate.errors));
         const bad = (edit: (p: any) => void) => {
             const p = JSON.parse(JSON.stringify(good));

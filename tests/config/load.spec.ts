@@ -92,6 +92,19 @@ describe("config: the stack files", () => {
         assert.equal(await (cfg.registry.harbor!.password as any).isSecret, true);
     });
 
+    it("Harbor cosign content trust: off by default where the stack builds, on where it only deploys promoted digests", () => {
+        // The harbor fixture builds: Harbor would refuse to pull its fresh, not yet signed digest.
+        const building = parseConfig(rawConfigOf(BASES.harbor).raw, ctx("harbor", "eu-central-1"));
+        assert.equal(building.registry.harbor!.requireSignatures, false);
+        const { raw } = rawConfigOf(BASES.harbor);
+        raw.registry.harbor.requireSignatures = false;
+        assert.equal(parseConfig(raw, ctx("harbor", "eu-central-1")).registry.harbor!.requireSignatures, false);
+        // local deploys digests only (signed before promotion): Harbor may refuse unsigned ones.
+        const local = parseConfig(rawConfigOf(BASES.local).raw, ctx("local", undefined));
+        assert.ok(local.models.every((m) => "digest" in m.image));
+        assert.equal(local.registry.harbor!.requireSignatures, true);
+    });
+
     it("dev is small and builds; prod promotes digests onto a MIG pool with a canary", () => {
         const dev = parseConfig(rawConfigOf(BASES.dev).raw, ctx("dev", "us-east-1"));
         assert.ok(dev.models.length >= 1 && dev.models.length <= 2);

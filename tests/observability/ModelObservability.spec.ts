@@ -27,6 +27,16 @@ describe("observability: rules and dashboard per stack", () => {
         assert.equal(ruleOf(groups, "summarizer", "ModelCanaryAborted"), undefined, "a Deployment has no canary");
         assert.match(ruleOf(groups, "summarizer", "ModelNoTraffic").expr, /kube_deployment_status_replicas_available/);
         assert.match(ruleOf(groups, "sentiment", "ModelNoTraffic").expr, /rollout_info_replicas_available/);
+        // Argo's controller metrics carry the rollout's namespace as exported_namespace (the chart's ServiceMonitor
+        // does not honour labels): every match on rollout_info names it, so another namespace's rollout never counts.
+        assert.match(
+            ruleOf(groups, "sentiment", "ModelNoTraffic").expr,
+            /^sum by \(exported_namespace, name\) \(rollout_info_replicas_available\{exported_namespace="models",name="sentiment"\}\) > 0 /,
+        );
+        assert.equal(
+            ruleOf(groups, "sentiment", "ModelCanaryAborted").expr,
+            'max by (exported_namespace, name) (rollout_info{exported_namespace="models",name="sentiment",phase="Abort"}) == 1',
+        );
         assert.ok(ruleOf(groups, "summarizer", "ModelGpuMemoryHigh"), "GPU models get DCGM alerts");
         const dash = objs.find((o) => o.kind === "ConfigMap" && o.metadata.labels?.grafana_dashboard === "1")!;
         assert.ok(dash, "production declares the dashboard by default");
@@ -74,7 +84,7 @@ describe("observability: rules and dashboard per stack", () => {
         const canary = {
             steps: [50],
             pauseSeconds: 1,
-            analysis: { successRate: 0.95, p99LatencyMs: 800, maxClientErrorIncrease: 0.05, minFeedbackSamples: 100, maxAccuracyDrop: 0.05 },
+            analysis: { successRate: 0.95, p99LatencyMs: 800, maxClientErrorIncrease: 0.05, minFeedbackSamples: 100, minRequests: 100, maxAccuracyDrop: 0.05 },
         };
         assert.equal(resolveThresholds({ canary }).p99LatencyMs, 800);
         assert.equal(resolveThresholds({ canary, observability: { p99LatencyMs: 300 } }).p99LatencyMs, 300);

@@ -157,14 +157,14 @@ const CASES: GateCase[] = [
     {
         name: "success: a canary answering only 5xx reads 0, not no data",
         metric: "successRate",
-        series: [...HEALTHY_STABLE_REQUESTS, ...canaryPods.flatMap((p) => requestMix(p, { "500": 10, "503": 2 }))],
+        series: [...HEALTHY_STABLE_REQUESTS, ...canaryPods.flatMap((p) => requestMix(p, { "500": 20, "503": 4 }))],
         expect: { value: 0 },
         phase: "Failed",
     },
     {
         name: "success: 4xx are not 5xx (the client-error metric judges them)",
         metric: "successRate",
-        series: canaryPods.flatMap((p) => requestMix(p, { "422": 10 })),
+        series: canaryPods.flatMap((p) => requestMix(p, { "422": 30 })),
         expect: { value: 1 },
         phase: "Successful",
     },
@@ -176,10 +176,10 @@ const CASES: GateCase[] = [
         phase: "Inconclusive",
     },
     {
-        name: "success: an idle canary (series, no requests in the window) is 0/0 = NaN → Inconclusive",
+        name: "success: an idle canary (series, no requests in the window) is below min-requests: empty → Inconclusive (0/0 = NaN without the guard)",
         metric: "successRate",
         series: canaryPods.flatMap((p) => requestMix(p, { "200": 0, "500": 0 }, (n) => counter(n, 500))),
-        expect: { nan: true },
+        expect: { empty: true },
         phase: "Inconclusive",
     },
     {
@@ -192,8 +192,22 @@ const CASES: GateCase[] = [
     {
         name: "success: a canary with a single pod",
         metric: "successRate",
-        series: [...HEALTHY_STABLE_REQUESTS, ...requestMix(canary1, { "200": 3, "503": 1 })],
+        series: [...HEALTHY_STABLE_REQUESTS, ...requestMix(canary1, { "200": 30, "503": 10 })],
         expect: { value: 0.75 },
+        phase: "Failed",
+    },
+    {
+        name: "success: one 5xx in ~60 requests (prod's 5 % first step on light traffic) is below min-requests: empty → Inconclusive",
+        metric: "successRate",
+        series: [...HEALTHY_STABLE_REQUESTS, ...requestMix(canary1, { "200": 14.75, "500": 0.25 })],
+        expect: { empty: true },
+        phase: "Inconclusive",
+    },
+    {
+        name: "success: the same 1-in-60 share on 240 requests (≥ min-requests) decides",
+        metric: "successRate",
+        series: [...HEALTHY_STABLE_REQUESTS, ...requestMix(canary1, { "200": 59, "500": 1 })],
+        expect: { value: 0.983333333 },
         phase: "Failed",
     },
     {
@@ -222,7 +236,7 @@ const CASES: GateCase[] = [
     {
         name: "4xx: all-4xx canary with a single pod (413 and 422) against a stable with no 4xx",
         metric: "clientErrors",
-        series: [...stablePods.flatMap((p) => requestMix(p, { "200": 100 })), ...requestMix(canary1, { "413": 1, "422": 3 })],
+        series: [...stablePods.flatMap((p) => requestMix(p, { "200": 100 })), ...requestMix(canary1, { "413": 10, "422": 30 })],
         expect: { value: 1 },
         phase: "Failed",
     },
@@ -287,10 +301,24 @@ const CASES: GateCase[] = [
         phase: "Inconclusive",
     },
     {
-        name: "4xx: an idle canary is NaN → Inconclusive",
+        name: "4xx: an idle canary is below min-requests: empty → Inconclusive (NaN without the guard)",
         metric: "clientErrors",
         series: [...HEALTHY_STABLE_REQUESTS, ...canaryPods.flatMap((p) => requestMix(p, { "200": 0 }, (n) => counter(n, 300)))],
-        expect: { nan: true },
+        expect: { empty: true },
+        phase: "Inconclusive",
+    },
+    {
+        name: "4xx: a canary 422ing on too few requests (~60) is empty → Inconclusive",
+        metric: "clientErrors",
+        series: [...HEALTHY_STABLE_REQUESTS, ...requestMix(canary1, { "200": 10, "422": 5 })],
+        expect: { empty: true },
+        phase: "Inconclusive",
+    },
+    {
+        name: "4xx: a stable below min-requests is empty → Inconclusive (its share is no baseline)",
+        metric: "clientErrors",
+        series: [...stablePods.flatMap((p) => requestMix(p, { "200": 2 })), ...canaryPods.flatMap((p) => requestMix(p, { "200": 50, "422": 50 }))],
+        expect: { empty: true },
         phase: "Inconclusive",
     },
     {
@@ -335,10 +363,17 @@ const CASES: GateCase[] = [
         phase: "Failed",
     },
     {
-        name: "latency: an idle canary (no requests in the window) is NaN → Inconclusive",
+        name: "latency: an idle canary (no requests in the window) is below min-requests: empty → Inconclusive (NaN without the guard)",
         metric: "latency",
         series: canaryPods.flatMap((p) => latency(p, {}, "/predict", (n) => counter(0, n + 40))),
-        expect: { nan: true },
+        expect: { empty: true },
+        phase: "Inconclusive",
+    },
+    {
+        name: "latency: a slow canary on too few requests (~40) is empty → Inconclusive",
+        metric: "latency",
+        series: [...HEALTHY_STABLE_REQUESTS, ...latency(canary1, { "0.5": 10 })],
+        expect: { empty: true },
         phase: "Inconclusive",
     },
     {
@@ -539,6 +574,9 @@ describe("PromQL with the real engine: every AnalysisTemplate query and conditio
         assert.equal(argValue(ANALYSIS_ARGS.maxAccuracyDrop), "0.03");
         assert.equal(argValue(ANALYSIS_ARGS.maxClientErrorIncrease), "0.05");
         assert.equal(argValue(ANALYSIS_ARGS.minFeedbackSamples), "100");
+        // The request cases count requests per 30 s scrape: 4 per window (2m), so 25 per scrape = 100 requests.
+        assert.equal(argValue(ANALYSIS_ARGS.minRequests), "100");
+        assert.equal(DEFAULT_MEASUREMENT.rateWindow, "2m");
         // The quality cases count feedback per 30 s scrape: 20 scrapes per window (5 per scrape = 100 samples).
         assert.equal(DEFAULT_MEASUREMENT.feedbackWindow, "10m");
     });

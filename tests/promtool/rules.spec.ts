@@ -100,6 +100,12 @@ describe("observability: dashboard and rule expressions", () => {
 // ---- promtool test rules -------------------------------------------------------------------------------------
 
 const NS = "models";
+/**
+ * An Argo Rollouts controller series as Prometheus stores it: the controller's `namespace` label renamed to
+ * `exported_namespace` (the chart's ServiceMonitor does not honour labels), `namespace` the controller's own.
+ */
+const argo = (name: string, rolloutNamespace = NS, extra = ""): string =>
+    `{namespace="argo-rollouts",exported_namespace="${rolloutNamespace}",name="${name}"${extra ? `,${extra}` : ""}}`;
 const T: Thresholds = {
     ...DEFAULT_THRESHOLDS,
     p99LatencyMs: 250,
@@ -273,31 +279,32 @@ function cases(): Case[] {
             ],
         })),
         // No traffic while replicas are up (15m): Argo's rollout_info_replicas_available / kube-state-metrics'.
+        // Argo's metrics as the chart's ServiceMonitor scrapes them: the rollout's namespace as exported_namespace.
         {
             name: "canary model: replicas up, no requests fires",
             alert: "ModelNoTraffic",
-            series: [
-                ...requests("sentiment", v, "aaa", 0, 0),
-                { series: `rollout_info_replicas_available{namespace="${NS}",name="sentiment"}`, values: "2x60" },
-            ],
+            series: [...requests("sentiment", v, "aaa", 0, 0), { series: `rollout_info_replicas_available${argo("sentiment")}`, values: "2x60" }],
             expect: [
                 { at: "10m", fires: [] },
-                { at: "30m", fires: [alertLabels("ModelNoTraffic", "warning", "sentiment", { namespace: NS, name: "sentiment" })] },
+                { at: "30m", fires: [alertLabels("ModelNoTraffic", "warning", "sentiment", { exported_namespace: NS, name: "sentiment" })] },
             ],
         },
         {
             name: "canary model: replicas up, 1 request/min does not fire",
             alert: "ModelNoTraffic",
-            series: [
-                ...requests("sentiment", v, "aaa", 1, 0),
-                { series: `rollout_info_replicas_available{namespace="${NS}",name="sentiment"}`, values: "2x60" },
-            ],
+            series: [...requests("sentiment", v, "aaa", 1, 0), { series: `rollout_info_replicas_available${argo("sentiment")}`, values: "2x60" }],
             expect: [{ at: "30m", fires: [] }],
         },
         {
             name: "canary model: no replicas, no requests does not fire",
             alert: "ModelNoTraffic",
-            series: [{ series: `rollout_info_replicas_available{namespace="${NS}",name="sentiment"}`, values: "0x60" }],
+            series: [{ series: `rollout_info_replicas_available${argo("sentiment")}`, values: "0x60" }],
+            expect: [{ at: "30m", fires: [] }],
+        },
+        {
+            name: "canary model: replicas of a same-named rollout in another namespace do not fire",
+            alert: "ModelNoTraffic",
+            series: [{ series: `rollout_info_replicas_available${argo("sentiment", "models-staging")}`, values: "2x60" }],
             expect: [{ at: "30m", fires: [] }],
         },
         {
@@ -360,13 +367,24 @@ function cases(): Case[] {
         {
             name: "rollout phase Abort fires",
             alert: "ModelCanaryAborted",
-            series: [{ series: `rollout_info{namespace="${NS}",name="sentiment",strategy="canary",traffic_router="nginx",phase="Abort"}`, values: "1x10" }],
-            expect: [{ at: "1m", fires: [alertLabels("ModelCanaryAborted", "critical", "sentiment", { namespace: NS, name: "sentiment" })] }],
+            series: [{ series: `rollout_info${argo("sentiment", NS, 'strategy="canary",traffic_router="nginx",phase="Abort"')}`, values: "1x10" }],
+            expect: [{ at: "1m", fires: [alertLabels("ModelCanaryAborted", "critical", "sentiment", { exported_namespace: NS, name: "sentiment" })] }],
+        },
+        {
+            name: "rollout phase Abort of a same-named rollout in another namespace does not fire",
+            alert: "ModelCanaryAborted",
+            series: [
+                {
+                    series: `rollout_info${argo("sentiment", "models-staging", 'strategy="canary",traffic_router="nginx",phase="Abort"')}`,
+                    values: "1x10",
+                },
+            ],
+            expect: [{ at: "1m", fires: [] }],
         },
         {
             name: "rollout phase Paused does not fire",
             alert: "ModelCanaryAborted",
-            series: [{ series: `rollout_info{namespace="${NS}",name="sentiment",strategy="canary",traffic_router="nginx",phase="Paused"}`, values: "1x10" }],
+            series: [{ series: `rollout_info${argo("sentiment", NS, 'strategy="canary",traffic_router="nginx",phase="Paused"')}`, values: "1x10" }],
             expect: [{ at: "5m", fires: [] }],
         },
         // HPA at maxReplicas (6) for 30m fires; 5 of 6 does not; at max for 20m not yet.

@@ -2,6 +2,8 @@
  * Pure parts of progressive delivery (components/rollouts/canary.ts, analysis.ts, ModelCanary's strategy).
  */
 import { strict as assert } from "assert";
+import * as fs from "fs";
+import * as path from "path";
 import {
     accuracyDropQuery,
     analysisTemplateSpecs,
@@ -15,6 +17,7 @@ import {
     measuredValue,
     METRIC_NAMES,
     prometheusAuthentication,
+    requestVolumeGuard,
     successRateQuery,
     templateMinSeconds,
     validateMeasurement,
@@ -28,12 +31,12 @@ import { ANALYSIS_TEMPLATE_NAMES } from "../../components/rollouts/RolloutsContr
 const PROD_CANARY: CanaryConfig = {
     steps: [5, 25, 50],
     pauseSeconds: 300,
-    analysis: { successRate: 0.99, maxClientErrorIncrease: 0.05, p99LatencyMs: 250, maxAccuracyDrop: 0.03, minFeedbackSamples: 100 },
+    analysis: { successRate: 0.99, maxClientErrorIncrease: 0.05, p99LatencyMs: 250, maxAccuracyDrop: 0.03, minFeedbackSamples: 100, minRequests: 100 },
 };
 const DEV_CANARY: CanaryConfig = {
     steps: [25, 50, 100],
     pauseSeconds: 60,
-    analysis: { successRate: 0.95, maxClientErrorIncrease: 0.05, p99LatencyMs: 800, minFeedbackSamples: 100 },
+    analysis: { successRate: 0.95, maxClientErrorIncrease: 0.05, p99LatencyMs: 800, minFeedbackSamples: 100, minRequests: 100 },
 };
 const TARGET = { model: "sentiment", version: "2.1.4", service: "sentiment-canary" };
 const PROM = "http://prometheus-operated.monitoring.svc.cluster.local:9090";
@@ -486,11 +489,36 @@ describe("rollouts: PromQL", () => {
             sels.every((s) => s.matchers.handler === "/predict"),
             "inference requests only (metrics.md)",
         );
-        assert.match(queries.successRate, /^\(sum\(rate\(.*\)\) or vector\(0\)\) \/ sum\(rate\(/);
+        assert.match(queries.successRate, /^\(\(sum\(rate\(.*\)\) or vector\(0\)\) \/ sum\(rate\(/);
+        assert.ok(queries.successRate.endsWith(` and on() ${requestVolumeGuard("canary-hash")}`), "only on enough canary requests");
+    });
+
+    it("request gates: a minimum-volume guard like the quality gate's, on the requests the gate is about", () => {
+        const guard = (hash: string) =>
+            `(sum(increase(model_server_requests_total{namespace="{{args.namespace}}",app_kubernetes_io_name="{{args.model}}",rollouts_pod_template_hash="{{args.${hash}}}",handler="/predict"}[2m])) >= {{args.min-requests}})`;
+        assert.equal(requestVolumeGuard("canary-hash"), guard("canary-hash"));
+        assert.equal(queries.successRate.split(" and on() ").slice(1).join("|"), guard("canary-hash"));
+        // Latency: the observations of the histogram it reads (le="+Inf" holds them all).
+        assert.equal(
+            queries.latency.split(" and on() ").slice(1).join("|"),
+            guard("canary-hash")
+                .replace("model_server_requests_total", "model_server_request_duration_seconds_bucket")
+                .replace('handler="/predict"', 'handler="/predict",le="+Inf"'),
+        );
+        assert.equal(
+            queries.clientErrors.split(" and on() ").slice(1).join("|"),
+            `${guard("canary-hash")}|${guard("stable-hash")}`,
+            "both sides of the comparison",
+        );
+        assert.match(requestVolumeGuard("canary-hash", { rateWindow: "30s" }), /\[30s\]/);
+        // Every request template declares the arg; the quality gate keeps its own (feedback samples).
+        const specs = analysisTemplateSpecs({ prometheusUrl: "http://prometheus:9090" });
+        for (const t of [specs.successRate, specs.clientErrors, specs.latency]) assert.ok(t.args!.some((a) => a.name === "min-requests"));
+        assert.ok(!specs.quality.args!.some((a) => a.name === "min-requests"));
     });
 
     it("latency: p99 in ms from the canary's histogram buckets, summed by le", () => {
-        assert.match(queries.latency, /^1000 \* histogram_quantile\(0\.99, sum by \(le\) \(rate\(model_server_request_duration_seconds_bucket\{/);
+        assert.match(queries.latency, /^\(1000 \* histogram_quantile\(0\.99, sum by \(le\) \(rate\(model_server_request_duration_seconds_bucket\{/);
         assert.ok(
             selectors(queries.latency).every((s) => s.matchers[DEFAULT_SERIES_LABELS.podTemplateHash] === "{{args.canary-hash}}"),
             "canary pods only",
@@ -511,10 +539,13 @@ describe("rollouts: PromQL", () => {
                 ["{{args.canary-hash}}", undefined],
                 ["{{args.stable-hash}}", "4.."],
                 ["{{args.stable-hash}}", undefined],
+                // the volume guards
+                ["{{args.canary-hash}}", undefined],
+                ["{{args.stable-hash}}", undefined],
             ],
         );
         assert.equal(queries.clientErrors.match(/\) or vector\(0\)\) \/ sum\(rate\(/g)?.length, 2, "both numerators fall back to 0");
-        assert.match(queries.clientErrors, /^\(.*\) - \(.*\)$/);
+        assert.match(queries.clientErrors, /^\(\(.*\) - \(.*\)\) and on\(\) \(sum\(increase.* and on\(\) \(sum\(increase.*\)$/);
     });
 
     it("quality: stable minus canary accuracy from feedback counters of ALL pods, by the version that served", () => {
@@ -645,10 +676,45 @@ describe("rollouts: canary strategy per traffic routing mode", () => {
         assert.equal(trafficRoutingFor("none", base), undefined);
     });
 
+    /**
+     * What Argo does with an aborted canary's pods (argo-rollouts v1.9.0, an abort with a stable ReplicaSet):
+     * rollout/replicaset.go `shouldDelayScaleDownOnAbort` with utils/defaults/defaults.go
+     * `GetAbortScaleDownDelaySecondsOrDefault`. No router: no delay (the abort sets the weight to 0 and the replica
+     * math scales the canary down). A router and `abortScaleDownDelaySeconds: 0`: never scaled down. dynamicStableScale
+     * with the field unset: no delay (the canary shrinks as stable grows back, utils/replicaset/canary.go
+     * `GetDesiredCanaryWeight`). Otherwise: kept for the delay (default 30 s), then scaled to 0.
+     */
+    const abortScaleDown = (c: { trafficRouting?: unknown; dynamicStableScale?: boolean; abortScaleDownDelaySeconds?: number }): string => {
+        if (c.trafficRouting === undefined) return "no delay";
+        if (c.abortScaleDownDelaySeconds === 0) return "kept";
+        if (c.dynamicStableScale && c.abortScaleDownDelaySeconds === undefined) return "no delay";
+        return `after ${c.abortScaleDownDelaySeconds ?? 30} s`;
+    };
+
+    it("abort: with a router the canary's pods stay 30 s after traffic went back to stable (dynamicStableScale needs the explicit value for that delay); without one, none", () => {
+        assert.equal(abortScaleDown(canaryStrategy({ ...base, mode: "nginx" })), "after 30 s");
+        assert.equal(abortScaleDown(canaryStrategy({ ...base, mode: "istio" })), "after 30 s");
+        assert.equal(abortScaleDown(canaryStrategy({ ...base, mode: "none" })), "no delay");
+        // Without the explicit value dynamicStableScale would scale the canary down at once, with no debugging window.
+        const { abortScaleDownDelaySeconds: _unset, ...unset } = canaryStrategy({ ...base, mode: "nginx" });
+        assert.equal(abortScaleDown(unset), "no delay");
+    });
+
     it("no stable/canary Service clash in any mode (Argo validation)", () => {
         for (const mode of ["none", "nginx", "istio"] as const) {
             const s = canaryStrategy({ ...base, mode });
             assert.notEqual(s.canaryService, s.stableService);
+        }
+    });
+});
+
+describe("rollouts: citations", () => {
+    it("the rollouts, observability and supply-chain sources cite the repository or upstream, never a file outside it", () => {
+        const root = path.join(__dirname, "..", "..", "components");
+        for (const dir of ["rollouts", "observability", "supplychain"]) {
+            for (const f of fs.readdirSync(path.join(root, dir)).filter((x) => x.endsWith(".ts"))) {
+                assert.doesNotMatch(fs.readFileSync(path.join(root, dir, f), "utf8"), /\/work\/|\/notes\//, `components/${dir}/${f}`);
+            }
         }
     });
 });

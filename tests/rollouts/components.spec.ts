@@ -31,7 +31,7 @@ const PROM = "http://prometheus-operated.monitoring.svc.cluster.local:9090";
 const CANARY: CanaryConfig = {
     steps: [5, 25, 50],
     pauseSeconds: 300,
-    analysis: { successRate: 0.99, maxClientErrorIncrease: 0.05, p99LatencyMs: 250, maxAccuracyDrop: 0.03, minFeedbackSamples: 100 },
+    analysis: { successRate: 0.99, maxClientErrorIncrease: 0.05, p99LatencyMs: 250, maxAccuracyDrop: 0.03, minFeedbackSamples: 100, minRequests: 100 },
 };
 /** The pinned chart's values.yaml, a reference file (path under the reference directory). */
 const VALUES_YAML = "charts/argo-rollouts/values.yaml";
@@ -391,7 +391,7 @@ describe("rollouts components: ModelCanary", function () {
             canary: {
                 steps: [25, 50, 100],
                 pauseSeconds: 60,
-                analysis: { successRate: 0.95, maxClientErrorIncrease: 0.05, p99LatencyMs: 800, minFeedbackSamples: 100 },
+                analysis: { successRate: 0.95, maxClientErrorIncrease: 0.05, p99LatencyMs: 800, minFeedbackSamples: 100, minRequests: 100 },
             },
         });
         assert.equal(dev.out.exposure.firstGateTrafficShare, 50);

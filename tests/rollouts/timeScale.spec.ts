@@ -8,7 +8,7 @@ describe("rollouts.timeScale (release rehearsals)", () => {
         const c = {
             steps: [25, 50, 100],
             pauseSeconds: 60,
-            analysis: { successRate: 0.95, maxClientErrorIncrease: 0.05, p99LatencyMs: 800, minFeedbackSamples: 100 },
+            analysis: { successRate: 0.95, maxClientErrorIncrease: 0.05, p99LatencyMs: 800, minFeedbackSamples: 100, minRequests: 100 },
         };
         assert.deepEqual(scaleCanary(c, 1), c);
     });
@@ -27,7 +27,7 @@ describe("rollouts.timeScale (release rehearsals)", () => {
             {
                 steps: [5, 25, 100],
                 pauseSeconds: 300,
-                analysis: { successRate: 0.99, maxClientErrorIncrease: 0.05, p99LatencyMs: 500, minFeedbackSamples: 100 },
+                analysis: { successRate: 0.99, maxClientErrorIncrease: 0.05, p99LatencyMs: 500, minFeedbackSamples: 100, minRequests: 100 },
             },
             10,
         );

@@ -116,7 +116,14 @@ const SCENARIOS: Scenario[] = [
             canary: {
                 steps: [10, 25, 50],
                 pauseSeconds: 120,
-                analysis: { successRate: 0.99, maxClientErrorIncrease: 0.05, p99LatencyMs: 300, maxAccuracyDrop: 0.02, minFeedbackSamples: 100 },
+                analysis: {
+                    successRate: 0.99,
+                    maxClientErrorIncrease: 0.05,
+                    p99LatencyMs: 300,
+                    maxAccuracyDrop: 0.02,
+                    minFeedbackSamples: 100,
+                    minRequests: 100,
+                },
             },
         }),
         rollouts: { trafficRouting: "nginx", host: "sentiment.models.example.com", analysisTemplates: TEMPLATES },
@@ -132,7 +139,7 @@ const SCENARIOS: Scenario[] = [
             canary: {
                 steps: [50],
                 pauseSeconds: 60,
-                analysis: { successRate: 0.95, maxClientErrorIncrease: 0.05, p99LatencyMs: 800, minFeedbackSamples: 100 },
+                analysis: { successRate: 0.95, maxClientErrorIncrease: 0.05, p99LatencyMs: 800, minFeedbackSamples: 100, minRequests: 100 },
             },
         }),
         gpu: gpuWhole,
@@ -149,7 +156,7 @@ const SCENARIOS: Scenario[] = [
             canary: {
                 steps: [5, 20, 50],
                 pauseSeconds: 300,
-                analysis: { successRate: 0.995, maxClientErrorIncrease: 0.05, p99LatencyMs: 250, minFeedbackSamples: 100 },
+                analysis: { successRate: 0.995, maxClientErrorIncrease: 0.05, p99LatencyMs: 250, minFeedbackSamples: 100, minRequests: 100 },
             },
         }),
         serving: { ingressNamespace: "istio-ingress" },
@@ -636,7 +643,7 @@ describe("serving: ModelService and ModelNamespace", function () {
                         canary: {
                             steps: [50],
                             pauseSeconds: 60,
-                            analysis: { successRate: 0.99, maxClientErrorIncrease: 0.05, p99LatencyMs: 100, minFeedbackSamples: 100 },
+                            analysis: { successRate: 0.99, maxClientErrorIncrease: 0.05, p99LatencyMs: 100, minFeedbackSamples: 100, minRequests: 100 },
                         },
                     }),
                 },

@@ -4,7 +4,7 @@
  */
 import { strict as assert } from "assert";
 import * as path from "path";
-import { admissionClusterPolicy, KYVERNO_CHART, kyvernoValues, VERIFY_RULE_NAME } from "../../components/supplychain/admission";
+import { admissionClusterPolicy, KYVERNO_CHART, kyvernoValues, SOURCES_RULE_NAME, VERIFY_RULE_NAME } from "../../components/supplychain/admission";
 import { awsKmsKeyRef, grantedActions, keyArnOfRef, signingKeyPolicy } from "../../components/supplychain/keyPolicy";
 import { harborSeverity, severityRank, thresholdNames } from "../../domain/severity";
 import { ACCOUNT_ID, k8sObjects, mockP256PublicKeyPem, runStack, StackRun } from "../../tools/harness";
@@ -25,6 +25,7 @@ const KMS_ACTIONS = [
 ];
 const PEM_A = mockP256PublicKeyPem("a");
 const PEM_B = mockP256PublicKeyPem("b");
+const REPO = "123456789012.dkr.ecr.us-east-1.amazonaws.com/model-fleet/sentiment";
 
 describe("supply chain: the signing key policy", () => {
     const policy = signingKeyPolicy({ accountId: "123456789012", partition: "aws", buildRoleArn: BUILD_ROLE });
@@ -36,8 +37,10 @@ describe("supply chain: the signing key policy", () => {
         assert.deepEqual(grantedActions(policy.Statement, BUILD_ROLE, KMS_ACTIONS), ["kms:Sign", "kms:GetPublicKey", "kms:DescribeKey"]);
     });
 
-    it("lets the account verify and administer, and never sign, encrypt or grant (so no IAM policy can let anyone else sign)", () => {
+    it("lets the account verify and administer, and never sign, encrypt or grant (no IAM policy alone can let anyone else sign; an administrator can still rewrite the policy)", () => {
         const granted = grantedActions(policy.Statement, root, KMS_ACTIONS);
+        // The limit of the guarantee, kept visible: administration includes replacing the policy itself.
+        assert.ok(granted.includes("kms:PutKeyPolicy"));
         for (const a of ["kms:Verify", "kms:GetPublicKey", "kms:DescribeKey", "kms:PutKeyPolicy", "kms:ScheduleKeyDeletion"]) assert.ok(granted.includes(a), a);
         for (const a of ["kms:Sign", "kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:ReEncryptFrom", "kms:CreateGrant"])
             assert.ok(!granted.includes(a), a);
@@ -70,10 +73,10 @@ describe("supply chain: severity names", () => {
 });
 
 describe("supply chain: the admission ClusterPolicy", () => {
-    const build = (mode: "Enforce" | "Audit", keys = [PEM_A]) =>
-        admissionClusterPolicy({ name: "p", namespace: "models", publicKeys: keys, mode, ecrCredentials: true });
+    const build = (mode: "Enforce" | "Audit", keys = [PEM_A], allowedImages?: string[]) =>
+        admissionClusterPolicy({ name: "p", namespace: "models", publicKeys: keys, repositories: [REPO], allowedImages, mode, ecrCredentials: true });
 
-    it("verifies every image of a models-namespace pod: pinned by digest, signed by one of the keys, never mutated", () => {
+    it("verifies every image of the stack's repositories in a models-namespace pod: pinned by digest, signed by one of the keys, never mutated", () => {
         const p = build("Enforce", [PEM_A, PEM_B, PEM_A]);
         assert.equal(p.apiVersion, "kyverno.io/v1");
         assert.equal(p.kind, "ClusterPolicy");
@@ -81,9 +84,10 @@ describe("supply chain: the admission ClusterPolicy", () => {
         assert.equal(rule.name, VERIFY_RULE_NAME);
         assert.deepEqual(rule.match, { any: [{ resources: { kinds: ["Pod"], namespaces: ["models"] } }] });
         const [v] = rule.verifyImages;
+        // Any digest and any tag of the stack's repository (a tag is matched, then refused by verifyDigest); nothing else.
         assert.deepEqual(
             [v.imageReferences, v.verifyDigest, v.mutateDigest, v.required, v.failureAction, v.type],
-            [["*"], true, false, true, "Enforce", "Cosign"],
+            [[`${REPO}@*`, `${REPO}:*`], true, false, true, "Enforce", "Cosign"],
         );
         assert.deepEqual(v.imageRegistryCredentials, { providers: ["amazon"] });
         assert.equal(v.attestors.length, 1);
@@ -94,20 +98,46 @@ describe("supply chain: the admission ClusterPolicy", () => {
             "one entry per distinct key",
         );
         for (const e of v.attestors[0].entries) assert.deepEqual([e.keys.rekor, e.keys.ctlog], [{ ignoreTlog: true }, { ignoreSCT: true }]);
-        assert.equal(p.spec.failurePolicy, "Fail");
         assert.equal(p.spec.background, false);
-        assert.deepEqual(p.spec.webhookConfiguration.matchConditions, [{ name: "models-namespace", expression: "request.namespace == 'models'" }]);
+        // Webhook settings under webhookConfiguration: spec.failurePolicy and spec.webhookTimeoutSeconds are deprecated
+        // in Kyverno v1.18.2 (api/kyverno/v1/spec_types.go).
+        assert.deepEqual(p.spec.webhookConfiguration, {
+            failurePolicy: "Fail",
+            timeoutSeconds: 30,
+            matchConditions: [{ name: "models-namespace", expression: "request.namespace == 'models'" }],
+        });
+        assert.deepEqual(Object.keys(p.spec).sort(), ["background", "rules", "webhookConfiguration"]);
+    });
+
+    it("a separate, explicit rule: every container image comes from the stack's repositories or the allowed list", () => {
+        const p = build("Enforce", [PEM_A], ["docker.io/istio/proxyv2:*"]);
+        const sources = p.spec.rules[1];
+        assert.equal(sources.name, SOURCES_RULE_NAME);
+        assert.deepEqual(sources.match, p.spec.rules[0].match);
+        assert.equal(sources.validate.failureAction, "Enforce");
+        const image = `${REPO}@* | ${REPO}:* | docker.io/istio/proxyv2:*`;
+        assert.deepEqual(sources.validate.pattern, {
+            spec: { "=(ephemeralContainers)": [{ image }], "=(initContainers)": [{ image }], containers: [{ image }] },
+        });
+        // The allowed images are not verified: only the stack's repositories are.
+        assert.deepEqual(p.spec.rules[0].verifyImages[0].imageReferences, [`${REPO}@*`, `${REPO}:*`]);
     });
 
     it("audits instead in Audit mode (and never blocks when Kyverno is down)", () => {
         const p = build("Audit");
         assert.equal(p.spec.rules[0].verifyImages[0].failureAction, "Audit");
-        assert.equal(p.spec.failurePolicy, "Ignore");
+        assert.equal(p.spec.rules[1].validate.failureAction, "Audit");
+        assert.equal(p.spec.webhookConfiguration.failurePolicy, "Ignore");
     });
 
-    it("refuses to build a policy without a key or with a key that is not PEM", () => {
+    it("refuses to build a policy without a key, a key that is not PEM, without a repository, or with an allowed pattern Kyverno would read as operators", () => {
         assert.throws(() => build("Enforce", []), /no trusted public key/);
         assert.throws(() => build("Enforce", ["ssh-ed25519 AAAA"]), /not a PEM public key/);
+        const input = { name: "p", namespace: "models", publicKeys: [PEM_A], mode: "Enforce" as const, ecrCredentials: false };
+        assert.throws(() => admissionClusterPolicy({ ...input, repositories: [] }), /no repository/);
+        assert.throws(() => admissionClusterPolicy({ ...input, repositories: [`${REPO}@sha256:${"a".repeat(64)}`] }), /not a repository/);
+        assert.throws(() => admissionClusterPolicy({ ...input, repositories: ["*"] }), /not a repository/);
+        for (const bad of ["a/b:* | *", "!docker.io/x", "a&b", ""]) assert.throws(() => build("Enforce", [PEM_A], [bad]), /not a plain image wildcard pattern/);
     });
 
     it("pins the Kyverno chart with the CRDs on and an HA admission controller", () => {
@@ -178,10 +208,31 @@ describe("supply chain: what the stacks declare and export", () => {
         assert.equal(r.resources.filter((x) => x.type === "aws:ecr/registryScanningConfiguration:RegistryScanningConfiguration").length, 0, "basic scanning");
         const policy = policyOf(r);
         assert.equal(policy.spec.rules[0].verifyImages[0].failureAction, "Enforce");
-        assert.equal(policy.spec.failurePolicy, "Fail");
+        assert.equal(policy.spec.webhookConfiguration.failurePolicy, "Fail");
         assert.deepEqual(keysOf(policy), [mockP256PublicKeyPem("arn:aws:kms:us-east-1:123456789012:key/5d1e8f0a-3b7c-4c2e-9a61-0f4b2d8c7e93")]);
         assert.equal(r.outputs.images.sentiment.gitSha, "5e2c9a1", "the sha its release tag names");
     });
+
+    for (const stack of ["dev", "prod", "local"]) {
+        it(`${stack}: verification covers exactly the stack's model repositories, and so every image its models run`, async () => {
+            const r = await run(stack);
+            const refs: string[] = policyOf(r).spec.rules[0].verifyImages[0].imageReferences;
+            const repos = Object.values(r.outputs.images as Record<string, { ref: string }>).map((i) => i.ref.split("@")[0]);
+            assert.deepEqual(
+                refs,
+                [...new Set(repos)].flatMap((x) => [`${x}@*`, `${x}:*`]),
+            );
+            // Kyverno's wildcard (ext/wildcard: `*` any run of characters) against each image as the pod names it.
+            const matches = (pattern: string, image: string) =>
+                new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*")}$`).test(image);
+            for (const img of Object.values(r.outputs.images as Record<string, { ref: string }>))
+                assert.ok(
+                    refs.some((p) => matches(p, img.ref)),
+                    img.ref,
+                );
+            assert.ok(!refs.some((p) => matches(p, "docker.io/istio/proxyv2:1.24.0")));
+        });
+    }
 
     it("an existing key (supply-chain fixture) declares no key, and Enforce can be chosen outside production; Kyverno not installed", async () => {
         const r = await run("supply-chain");
@@ -197,13 +248,19 @@ describe("supply chain: what the stacks declare and export", () => {
         assert.equal(r.resources.filter((x) => x.type === "kubernetes:helm.sh/v4:Chart" && x.name === "admission-kyverno").length, 0);
     });
 
-    it("Harbor: auto_scan stays on, vulnerable pulls are refused at the threshold, cosign signatures are required", async () => {
+    it("Harbor, a stack that builds: auto_scan on, vulnerable pulls refused at the threshold, cosign signatures not required (the fresh digest is signed after pulumi up)", async () => {
         const r = await run("harbor");
         const project = r.resources.find((x) => x.type === "pulumi-nodejs:dynamic/harbor:Project")!;
         assert.deepEqual(
             [project.inputs.autoScan, project.inputs.preventVul, project.inputs.severity, project.inputs.requireCosign],
-            [true, true, "high", true],
+            [true, true, "high", false],
         );
+    });
+
+    it("Harbor, a stack that only deploys promoted digests (local): cosign signatures required", async () => {
+        const r = await run("local");
+        const project = r.resources.find((x) => x.type === "pulumi-nodejs:dynamic/harbor:Project")!;
+        assert.equal(project.inputs.requireCosign, true);
     });
 
     it("local (kubeconfig): the configured key reference stays secret, the configured public key is trusted, Audit, no chart", async () => {

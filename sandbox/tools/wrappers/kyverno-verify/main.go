@@ -11,13 +11,15 @@
 //
 // The engine, the policy context and the annotation patch are set up as Kyverno's CLI does for `kyverno apply`
 // (cmd/cli/kubectl-kyverno/processor/policy_processor.go: ApplyPoliciesOnResource, makePolicyContext): a CREATE of
-// a Pod in --namespace whose one container runs --image. The registry client is the admission controller's
-// (cmd/internal/registry.go: registryclient.New; --allowInsecureRegistry → WithAllowInsecureRegistry).
+// a Pod in --namespace, either one whose one container runs --image, or the Pod manifest --pod (as it reaches the
+// webhooks: with any injected sidecars and init containers; its namespace is set to --namespace). The registry client
+// is the admission controller's (cmd/internal/registry.go: registryclient.New; --allowInsecureRegistry →
+// WithAllowInsecureRegistry).
 //
-// Usage: kyverno-verify --policy <ClusterPolicy .json|.yaml> --image <ref> [--namespace models] [--allow-insecure-registry]
+// Usage: kyverno-verify --policy <ClusterPolicy .json|.yaml> (--image <ref> | --pod <Pod .json|.yaml>) [--namespace models] [--allow-insecure-registry]
 // Prints one line per rule response ("rule <name>: <status>: <message>", for each phase) and "verified: <image>" or
-// "refused: <image>"; exit 0 only if a verifyImages rule applied and every response passed, 1 otherwise, 2 on bad
-// input.
+// "refused: <image>" (with --pod: "admitted: pod <name>" or "refused: pod <name>"); exit 0 only if a verifyImages
+// rule applied and every response passed, 1 otherwise, 2 on bad input.
 package main
 
 import (
@@ -52,6 +54,7 @@ func main() {
 func run() int {
 	policyPath := flag.String("policy", "", "ClusterPolicy manifest (JSON or YAML)")
 	image := flag.String("image", "", "image reference of the pod's container")
+	podPath := flag.String("pod", "", "Pod manifest (JSON or YAML), instead of --image")
 	namespace := flag.String("namespace", "models", "namespace of the pod")
 	insecure := flag.Bool("allow-insecure-registry", false, "Kyverno's --allowInsecureRegistry (plain-HTTP registries)")
 	showVersion := flag.Bool("version", false, "print the version and exit")
@@ -60,8 +63,8 @@ func run() int {
 		fmt.Printf("kyverno-verify (kyverno %s)\n", version.Version())
 		return 0
 	}
-	if *policyPath == "" || *image == "" || flag.NArg() != 0 {
-		fmt.Fprintln(os.Stderr, "usage: kyverno-verify --policy <file> --image <ref> [--namespace models] [--allow-insecure-registry]")
+	if *policyPath == "" || (*image == "") == (*podPath == "") || flag.NArg() != 0 {
+		fmt.Fprintln(os.Stderr, "usage: kyverno-verify --policy <file> (--image <ref> | --pod <file>) [--namespace models] [--allow-insecure-registry]")
 		return 2
 	}
 	raw, err := os.ReadFile(*policyPath)
@@ -110,6 +113,29 @@ func run() int {
 			"containers": []any{map[string]any{"name": "model", "image": *image}},
 		},
 	}}
+	subject := *image
+	if *podPath != "" {
+		rawPod, err := os.ReadFile(*podPath)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 2
+		}
+		podJSON, err := yaml.YAMLToJSON(rawPod)
+		if err == nil {
+			pod = unstructured.Unstructured{}
+			err = pod.UnmarshalJSON(podJSON)
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "%s: not a Pod manifest: %v\n", *podPath, err)
+			return 2
+		}
+		if pod.GetAPIVersion() != "v1" || pod.GetKind() != "Pod" {
+			fmt.Fprintf(os.Stderr, "%s: want apiVersion v1, kind Pod; got %s %s\n", *podPath, pod.GetAPIVersion(), pod.GetKind())
+			return 2
+		}
+		pod.SetNamespace(*namespace)
+		subject = "pod " + pod.GetName()
+	}
 	pc, err := engine.NewPolicyContext(jp, pod, kyvernov1.Create, nil, cfg)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -153,10 +179,14 @@ func run() int {
 		}
 	}
 	if admitted {
-		fmt.Printf("verified: %s\n", *image)
+		if *podPath != "" {
+			fmt.Printf("admitted: %s\n", subject)
+		} else {
+			fmt.Printf("verified: %s\n", subject)
+		}
 		return 0
 	}
-	fmt.Printf("refused: %s\n", *image)
+	fmt.Printf("refused: %s\n", subject)
 	return 1
 }
 
