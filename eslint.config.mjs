@@ -25,7 +25,7 @@ export default tseslint.config(
     {
         // The harness loads index.ts fresh for every run (require after clearing the module cache); tests load
         // fixtures and optional modules the same way, and match multi-space table output literally.
-        files: ["tools/harness.ts", "tests/**/*.ts"],
+        files: ["support/harness.ts", "tests/**/*.ts"],
         rules: { "@typescript-eslint/no-require-imports": "off", "no-regex-spaces": "off" },
     },
 );

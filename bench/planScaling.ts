@@ -1,5 +1,5 @@
 /**
- * Section (a) of `npm run bench`: the offline plan (tools/harness.ts `runStack`, what `npm run plan` runs) of
+ * Section (a) of `npm run bench`: the offline plan (support/harness.ts `runStack`, what `npm run plan` runs) of
  * synthetic dev-like stacks with N models, one child process per size (cold and warm wall time, CPU, peak RSS).
  */
 import { spawnSync } from "child_process";
@@ -7,7 +7,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as YAML from "yaml";
-import { REPO_ROOT } from "../tools/stackFile";
+import { REPO_ROOT } from "../support/stackFile";
 
 /** The MIG layout of the synthetic stacks' A100 pool (NVIDIA's "balanced" 3g + 2g + 2 × 1g). */
 const SYNTHETIC_MIG_LAYOUT = { "3g.40gb": 1, "2g.20gb": 1, "1g.10gb": 2 };
@@ -95,7 +95,7 @@ export interface PlanChildResult {
 /** Runs in the child: plans `file` twice (cold, then warm) and reports. */
 async function planChild(file: string, models: number): Promise<PlanChildResult> {
     const baselineRssMiB = process.memoryUsage().rss / 2 ** 20;
-    const { runStack } = await import("../tools/harness");
+    const { runStack } = await import("../support/harness");
     const cpu = (since: NodeJS.CpuUsage): number => {
         const d = process.cpuUsage(since);
         return (d.user + d.system) / 1000;

@@ -4,7 +4,7 @@
  * Benchmarks report; they never fail (the exit code is 0 unless the benchmark itself crashes) and `npm test` does
  * not run them. Three sections:
  *
- *   (a) Plan scaling: the offline plan (tools/harness.ts `runStack`, what `npm run plan` runs) of synthetic dev-like
+ *   (a) Plan scaling: the offline plan (support/harness.ts `runStack`, what `npm run plan` runs) of synthetic dev-like
  *       stacks with N models (built from source, round-robin over a whole-GPU L4 pool, a mixed-MIG A100 pool, an
  *       A10G pool and CPU; every third model with a canary). One child process per size (fresh module cache,
  *       honest memory): wall time of a cold run (module loading and TypeScript transpilation included, as

@@ -1,6 +1,6 @@
 /** Section (c) of `npm run bench`: wall time of the type check and the unit suite. */
 import { spawnSync } from "child_process";
-import { REPO_ROOT } from "../tools/stackFile";
+import { REPO_ROOT } from "../support/stackFile";
 
 export interface SuiteRow {
     command: string;

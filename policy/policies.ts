@@ -1,7 +1,7 @@
 /**
  * The model-fleet policies, as one array. Importing this module has no side effects (no `PolicyPack`, no gRPC
  * server): `policy/index.ts` serves them to the Pulumi CLI, `scripts/policy.ts` and the tests evaluate them
- * offline through `tools/policy/evaluate.ts`.
+ * offline through `support/policy/evaluate.ts`.
  */
 import type { Policies } from "@pulumi/policy";
 import { admissionPolicies } from "./admission";

@@ -13,8 +13,8 @@ import { sandboxNodes, SandboxPool } from "./cluster/nodes";
 import { isAlive } from "./cluster/processes";
 import { formatRows, podRows } from "./cluster/view";
 import { prepareEngine, REPO_ROOT, sandboxStack } from "./stack";
-import { toolPath } from "./tools/build";
-import { readFleetConfig, stackFilePath } from "../tools/stackFile";
+import { toolPath } from "./toolchain/build";
+import { readFleetConfig, stackFilePath } from "../support/stackFile";
 
 const USAGE = `usage: npm run sandbox -- up [--stack local] | status | down
   up      start etcd, kube-apiserver, controller manager, scheduler, kwok, the Argo Rollouts controller and the

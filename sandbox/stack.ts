@@ -16,10 +16,10 @@ import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
-import { binDir, toolPath } from "./tools/build";
-import { toolSpec } from "./tools/manifest";
+import { binDir, toolPath } from "./toolchain/build";
+import { toolSpec } from "./toolchain/manifest";
 import { SandboxPaths } from "./cluster/controlPlane";
-import { PROJECT, REPO_ROOT } from "../tools/stackFile";
+import { PROJECT, REPO_ROOT } from "../support/stackFile";
 
 export { PROJECT, REPO_ROOT };
 /** Passphrase of the sandbox stacks' secrets (a throwaway local stack; it encrypts the Harbor stub's password). */

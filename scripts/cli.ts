@@ -13,15 +13,24 @@
  *   names the tool and says what to do instead;
  * - the repository root and the stack-file reader (re-exported from `./stackFile`).
  */
+import { toolsDir } from "../support/toolCache";
 import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
 import { parseArgs } from "util";
 
-import { StackFileError } from "../tools/stackFile";
+import { StackFileError } from "../support/stackFile";
 
-export { CONFIG_NAMESPACE, fleetConfigOf, readFleetConfig, readStackDocument, REPO_ROOT, StackFileError, stackFilePath, stackNameOf } from "../tools/stackFile";
-export type { StackDocument } from "../tools/stackFile";
+export {
+    CONFIG_NAMESPACE,
+    fleetConfigOf,
+    readFleetConfig,
+    readStackDocument,
+    REPO_ROOT,
+    StackFileError,
+    stackFilePath,
+    stackNameOf,
+} from "../support/stackFile";
+export type { StackDocument } from "../support/stackFile";
 
 /** A bad invocation: printed with a pointer to `--help`, exit code 2. */
 export class UsageError extends Error {
@@ -249,11 +258,6 @@ export function table(rows: string[][]): string {
 
 // ---------------------------------------------------------------------------------------------------------------
 // External tools
-
-/** The sandbox's tool cache: `${MODEL_FLEET_TOOLS_DIR:-$HOME/.cache/model-fleet/tools}`. */
-export function toolsDir(env: NodeJS.ProcessEnv = process.env): string {
-    return env.MODEL_FLEET_TOOLS_DIR || path.join(env.HOME || os.homedir(), ".cache", "model-fleet", "tools");
-}
 
 function isExecutable(file: string): boolean {
     try {

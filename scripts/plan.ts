@@ -1,7 +1,7 @@
 /**
  * `npm run plan -- --stack <name> [--config <file>] [--out <dir>]`
  *
- * Runs the program offline under the mock runtime (tools/harness.ts: the same harness the tests use) with the
+ * Runs the program offline under the mock runtime (support/harness.ts: the same harness the tests use) with the
  * stack's `Pulumi.<stack>.yaml`, prints a summary a reviewer can read, and writes every declared resource to
  * `out/<stack>/resources.json` and every Kubernetes object as YAML under `out/<stack>/k8s/` (and, in `plan.json`,
  * the digests of the stack file and program it planned, which `npm run policy` checks). No Pulumi CLI,
@@ -10,7 +10,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
-import { k8sObjects, maskSecretValues, MockResource, runStack, StackRun } from "../tools/harness";
+import { k8sObjects, maskSecretValues, MockResource, runStack, StackRun } from "../support/harness";
 import { command, readStackDocument, REPO_ROOT, runMain, table } from "./cli";
 import { PLAN_STAMP_FILE, planStamp } from "./planStamp";
 

@@ -7,11 +7,11 @@
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
-import { REPO_ROOT, stackFilePath } from "../tools/stackFile";
+import { REPO_ROOT, stackFilePath } from "../support/stackFile";
 
 export const PLAN_STAMP_FILE = "plan.json";
 
-/** The program's sources: what `index.ts` can load (tools/ and scripts/ only run it). */
+/** The program's sources: what `index.ts` can load (support/ and scripts/ only run it). */
 export const PROGRAM_SOURCES = ["index.ts", "config", "components", "domain"];
 
 export interface PlanStamp {

@@ -13,12 +13,12 @@
  *   output), which is the tag CI sets on the real stack (`pulumi stack tag set environment production`).
  *   `--tag key=value` adds or overrides tags.
  * - `--policy-config` takes the same JSON file as `pulumi preview --policy-pack-config` (policy name → level, or
- *   `{ enforcementLevel?, ...config }`), validated before any policy runs (tools/policy/config.ts).
+ *   `{ enforcementLevel?, ...config }`), validated before any policy runs (support/policy/config.ts).
  */
 import * as fs from "fs";
 import * as path from "path";
-import { EvaluateOptions, Evaluation, PackConfig, PlannedResource, evaluate, formatReport, mandatoryViolations } from "../tools/policy/evaluate";
-import { PolicyConfigError, readPackConfig } from "../tools/policy/config";
+import { EvaluateOptions, Evaluation, PackConfig, PlannedResource, evaluate, formatReport, mandatoryViolations } from "../support/policy/evaluate";
+import { PolicyConfigError, readPackConfig } from "../support/policy/config";
 import { policies } from "../policy/policies";
 import { command, REPO_ROOT, runMain, UsageError, Values } from "./cli";
 import { plannedConfigFile, stalePlanReason } from "./planStamp";

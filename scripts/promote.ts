@@ -4,7 +4,7 @@
  *
  * Thin wrapper around the pure `planPromotion` and `decideScanGate`: reads the source stack's `images` and `signing`
  * outputs with the Pulumi CLI, reads `Pulumi.<to>.yaml`, asks the registry for the digest's scan result (ECR or
- * Harbor, scripts/scanFindings.ts), prints the findings and refuses a digest without a finished scan or with
+ * Harbor, release/scanFindings.ts), prints the findings and refuses a digest without a finished scan or with
  * findings at or above the target's `supplyChain.scan.severity` unless `--allow-vulnerable <reason>` (recorded next
  * to the digest), then pins the target model, with the signing key, by `pulumi config set --path` (or only prints
  * those commands with --dry-run). It never builds: the target runs the source's exact digest.
@@ -13,12 +13,12 @@ import { ECRClient } from "@aws-sdk/client-ecr";
 import { execFileSync } from "child_process";
 import * as path from "path";
 import { isDeepStrictEqual } from "util";
-import { applyConfigSets, imageRecordFor, modelsFromStackFile, planPromotion, PromotionError, PromotionSource } from "./promotion";
-import { decideScanGate, FINDING_COLUMNS, findingRows, ScanResult } from "./scanGate";
+import { applyConfigSets, imageRecordFor, modelsFromStackFile, planPromotion, PromotionError, PromotionSource } from "../release/promotion";
+import { decideScanGate, FINDING_COLUMNS, findingRows, ScanResult } from "../release/scanGate";
 import { CONFIG_NAMESPACE } from "../config/schema";
 import { defaultThreshold } from "../domain/severity";
 import { command, PULUMI_CLI_HINTS, readStackDocument, REPO_ROOT, requireTool, runMain, stackFilePath, table, ToolRequest, UsageError, Values } from "./cli";
-import { ecrScan, EcrScanClient, harborScan, locateImage } from "./scanFindings";
+import { ecrScan, EcrScanClient, harborScan, locateImage } from "../release/scanFindings";
 
 export const promoteCommand = command({
     name: "promote",

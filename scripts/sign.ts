@@ -27,7 +27,7 @@ import {
     signingInputsFromOutputs,
     signPlan,
     verifyPlan,
-} from "./signing";
+} from "../release/signing";
 
 export const signCommand = command({
     name: "sign",

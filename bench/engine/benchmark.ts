@@ -15,9 +15,9 @@ import { sandboxNodes } from "../../sandbox/cluster/nodes";
 import { isAlive } from "../../sandbox/cluster/processes";
 import { SANDBOX_DIR, stackPools } from "../../sandbox/sandbox";
 import { EngineEnv, prepareEngine, PROJECT, REPO_ROOT, sandboxStack } from "../../sandbox/stack";
-import { binDir } from "../../sandbox/tools/build";
-import { toolSpec } from "../../sandbox/tools/manifest";
-import { stackFilePath } from "../../tools/stackFile";
+import { binDir } from "../../sandbox/toolchain/build";
+import { toolSpec } from "../../sandbox/toolchain/manifest";
+import { stackFilePath } from "../../support/stackFile";
 import { engineStackFile, Fit, linearFit } from "./stacks";
 import * as YAML from "yaml";
 

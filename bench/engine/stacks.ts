@@ -3,7 +3,7 @@
  * stack's shape, the floor program's size, and the least-squares line through the timings.
  */
 import YAML from "yaml";
-import { CONFIG_NAMESPACE } from "../../tools/stackFile";
+import { CONFIG_NAMESPACE } from "../../support/stackFile";
 
 const key = (k: string) => `${CONFIG_NAMESPACE}:${k}`;
 

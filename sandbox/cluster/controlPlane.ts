@@ -8,7 +8,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as YAML from "yaml";
-import { toolPath, toolShare } from "../tools/build";
+import { toolPath, toolShare } from "../toolchain/build";
 import { Kube, KubeObject, parseManifests } from "./kube";
 import { NodeObject } from "./nodes";
 import { adminKubeconfig, makePki, Pki } from "./pki";

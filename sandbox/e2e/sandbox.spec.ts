@@ -2,7 +2,7 @@
  * The sandbox e2e suite (`npm run test:e2e`): the real Pulumi engine deploys the `local` stack into the sandbox
  * cluster, and the real API server, scheduler, kwok and Argo Rollouts controller act on it.
  */
-import { readFleetConfig } from "../../tools/stackFile";
+import { readFleetConfig } from "../../support/stackFile";
 import { strict as assert } from "node:assert";
 import { spawnSync } from "node:child_process";
 import * as net from "node:net";

@@ -5,7 +5,7 @@
  */
 import * as fs from "node:fs";
 import { parseArgs } from "node:util";
-import { HarborStub } from "../../tools/harborStub";
+import { HarborStub } from "../../support/harborStub";
 
 async function main(): Promise<void> {
     const { values } = parseArgs({

@@ -6,7 +6,7 @@ import * as fs from "node:fs";
 import * as http from "node:http";
 import * as path from "node:path";
 import * as YAML from "yaml";
-import { toolPath } from "../tools/build";
+import { toolPath } from "../toolchain/build";
 import { httpStatus, ProcessRecord, startProcess } from "../cluster/processes";
 
 /**

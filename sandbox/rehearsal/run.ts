@@ -14,7 +14,7 @@
  *    the Rollout to be Healthy on the stable hash again; then stop Prometheus and the exporter, write the report.
  *
  * The sequence follows kwokctl's `create cluster` (start, wait until served, clean up what was started on failure).
- * An interrupt is the `signal` of the options (sandbox/rehearse.ts aborts it on SIGINT/SIGTERM): every wait ends
+ * An interrupt is the `signal` of the options (sandbox/cmd/rehearse.ts aborts it on SIGINT/SIGTERM): every wait ends
  * with "interrupted by <signal>" and the restore runs.
  */
 import * as fs from "node:fs";

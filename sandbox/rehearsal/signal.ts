@@ -1,5 +1,5 @@
 /**
- * How a rehearsal is told to stop: an `AbortSignal` (aborted by sandbox/rehearse.ts on SIGINT or SIGTERM, its reason
+ * How a rehearsal is told to stop: an `AbortSignal` (aborted by sandbox/cmd/rehearse.ts on SIGINT or SIGTERM, its reason
  * the signal's name) and the sandbox going away. Every wait of the rehearsal checks both, once a second; none of
  * them is module state.
  */

@@ -11,7 +11,7 @@
  *  - the previous policy (`imageReferences: ["*"]`, every image required) refused the signed model pod because of its
  *    sidecars: the defect this scope fixes.
  * A local distribution registry holds the images (small ones made with crane) and the signature (cosign, with the argv
- * of scripts/signing.ts that `npm run sign` runs).
+ * of release/signing.ts that `npm run sign` runs).
  */
 import { strict as assert } from "assert";
 import { spawnSync } from "child_process";
@@ -21,9 +21,9 @@ import * as path from "path";
 import * as YAML from "yaml";
 import { admissionClusterPolicy, SOURCES_RULE_NAME, VERIFY_RULE_NAME } from "../../components/supplychain/admission";
 import { DEFAULT_NAMESPACE } from "../../components/serving/ModelNamespace";
-import { cosignSignArgs } from "../../scripts/signing";
+import { cosignSignArgs } from "../../release/signing";
 import { httpStatus, portTaken, ProcessRecord, startProcess, stopProcess } from "../cluster/processes";
-import { toolPath } from "../tools/build";
+import { toolPath } from "../toolchain/build";
 
 /** Fixed loopback port of this suite's registry (clear of the sandbox's ports and of supplychain.spec.ts's 15000). */
 const PORT = 15001;
@@ -148,7 +148,7 @@ describe("supply chain: admission scoped to the stack's repositories (Kyverno v1
         unsignedRef = `${REPO}@${pushImage("v2.1.6-def5678", '{"model":"sentiment","version":"2.1.6"}\n')}`;
         // An unsigned sidecar image by tag in the suite's registry (a mirror of Istio's proxyv2), for the previous policy.
         ok(crane, ["copy", `${REPO}:v2.1.6-def5678`, MIRRORED_PROXY]);
-        // The signature npm run sign makes (scripts/signing.ts), on the first digest only.
+        // The signature npm run sign makes (release/signing.ts), on the first digest only.
         const image = { model: "sentiment", version: "2.1.5", gitSha: "abc1234", tag: "v2.1.5-abc1234", ref: signedRef };
         ok(cosign, cosignSignArgs(image, path.join(keyDir, "cosign.key")));
 

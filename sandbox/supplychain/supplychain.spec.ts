@@ -1,7 +1,7 @@
 /**
  * Supply chain with the real tools (npm run test:supplychain; needs `npm run tools -- build cosign distribution
  * crane kyverno-verify`): a local OCI registry (distribution), a small image made from files with crane, signed and
- * attested by `npm run sign` with a generated key (the cosign argv of scripts/signing.ts, as the CI workflow runs
+ * attested by `npm run sign` with a generated key (the cosign argv of release/signing.ts, as the CI workflow runs
  * them), then verified — and an unsigned digest, a digest pushed under the signed tag afterwards, a signature moved
  * onto another digest, a wrong annotation and another key's signature all fail verification. The admission engine's
  * own verification (Kyverno v1.18.2, kyverno-verify) accepts the signed digest under the stack's ClusterPolicy and
@@ -15,10 +15,10 @@ import * as os from "os";
 import * as path from "path";
 import { REPO_ROOT } from "../../scripts/cli";
 import { DEFAULT_NAMESPACE } from "../../components/serving/ModelNamespace";
-import { cosignSignArgs, cosignVerifyArgs, cosignVerifyAttestationArgs, ImageToSign, signatureAnnotations } from "../../scripts/signing";
+import { cosignSignArgs, cosignVerifyArgs, cosignVerifyAttestationArgs, ImageToSign, signatureAnnotations } from "../../release/signing";
 import { httpStatus, portTaken, ProcessRecord, startProcess, stopProcess } from "../cluster/processes";
-import { binDir, toolPath } from "../tools/build";
-import { toolSpec } from "../tools/manifest";
+import { binDir, toolPath } from "../toolchain/build";
+import { toolSpec } from "../toolchain/manifest";
 import { admissionClusterPolicy } from "../../components/supplychain/admission";
 
 /** Fixed loopback port of the suite's registry (clear of the sandbox's ports). */

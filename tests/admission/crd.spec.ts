@@ -14,8 +14,8 @@ import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
 import { admissionClusterPolicy, KYVERNO_CHART, kyvernoValues } from "../../components/supplychain/admission";
-import { toolShare } from "../../sandbox/tools/build";
-import { k8sObjects, mockP256PublicKeyPem, runStack } from "../../tools/harness";
+import { toolShare } from "../../sandbox/toolchain/build";
+import { k8sObjects, mockP256PublicKeyPem, runStack } from "../../support/harness";
 
 function crdSchema(): any {
     const file = path.join(toolShare("kyverno", "crds"), "kyverno.io_clusterpolicies.yaml");

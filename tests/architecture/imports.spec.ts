@@ -1,6 +1,6 @@
 /**
  * The layers import one way (docs/design/layers.md): `index.ts → components/ → config/ → domain/`, components use
- * config's types only, tools/ → scripts/ → bench/ and sandbox/ sit on top, and nothing but tests imports tests/.
+ * config's types only, support/ → release/ → scripts/ → bench/ and sandbox/ sit on top, and nothing but tests imports tests/.
  * Every relative import of every tracked .ts file is parsed with the TypeScript compiler API.
  */
 import { strict as assert } from "assert";
@@ -8,7 +8,7 @@ import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import * as ts from "typescript";
-import { REPO_ROOT } from "../../tools/stackFile";
+import { REPO_ROOT } from "../../support/stackFile";
 
 export interface ImportEdge {
     from: string;
@@ -28,11 +28,15 @@ export const ALLOWED: Record<string, readonly string[]> = {
     components: ["domain", "type:config"],
     index: ["components", "config", "domain"],
     policy: [],
-    tools: ["index", "components", "config", "domain", "policy"],
-    scripts: ["tools", "index", "components", "config", "domain", "policy"],
-    bench: ["scripts", "tools", "index", "components", "config", "domain", "policy"],
-    sandbox: ["scripts", "tools", "index", "components", "config", "domain", "policy"],
-    tests: ["sandbox", "bench", "scripts", "tools", "index", "components", "config", "domain", "policy"],
+    support: ["index", "components", "config", "domain", "policy"],
+    // Release logic (promotion, signing, scan gates): pure functions over the stack files and the domain, below the
+    // commands; never the program or its components.
+    release: ["support", "config", "domain"],
+    scripts: ["release", "support", "index", "components", "config", "domain", "policy"],
+    // The engine benchmark runs on the sandbox's control plane.
+    bench: ["sandbox", "scripts", "release", "support", "index", "components", "config", "domain", "policy"],
+    sandbox: ["scripts", "release", "support", "index", "components", "config", "domain", "policy"],
+    tests: ["sandbox", "bench", "scripts", "release", "support", "index", "components", "config", "domain", "policy"],
 };
 
 /** Why `edge` runs against the direction, or undefined when it is allowed. */
@@ -152,7 +156,7 @@ describe("architecture: imports run one way", () => {
         assert.deepEqual(unresolved, []);
     });
 
-    it("no import runs against the direction (index → components → config types → domain; tools → scripts → bench, sandbox; nothing imports tests/)", () => {
+    it("no import runs against the direction (index → components → config types → domain; support → release → scripts → bench, sandbox; nothing imports tests/)", () => {
         const bad = edges.flatMap((e) => {
             const why = violation(e);
             return why ? [`${e.from} → ${e.to}${e.typeOnly ? " (type)" : ""}: ${why}`] : [];
@@ -176,7 +180,7 @@ describe("architecture: imports run one way", () => {
         assert.match(violation({ from: "config/schema.ts", to: "components/gpu/labels.ts", typeOnly: false })!, /config\/ must not import components\//);
         assert.match(violation({ from: "components/serving/ModelService.ts", to: "config/schema.ts", typeOnly: false })!, /only types/);
         assert.equal(violation({ from: "components/serving/ModelService.ts", to: "config/schema.ts", typeOnly: true }), undefined);
-        assert.match(violation({ from: "scripts/plan.ts", to: "tests/support/k8sValidate.ts", typeOnly: false })!, /must not import tests\//);
+        assert.match(violation({ from: "scripts/plan.ts", to: "tests/helpers/k8sValidate.ts", typeOnly: false })!, /must not import tests\//);
         assert.match(violation({ from: "domain/labels.ts", to: "index.ts", typeOnly: true })!, /must not import index\.ts/);
         const parsed = importsOf(
             "components/x.ts",

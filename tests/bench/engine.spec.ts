@@ -2,7 +2,7 @@ import { strict as assert } from "assert";
 import * as fs from "fs";
 import YAML from "yaml";
 import { engineStackFile, linearFit } from "../../bench/engine/stacks";
-import { fleetConfigOf, stackFilePath } from "../../tools/stackFile";
+import { fleetConfigOf, stackFilePath } from "../../support/stackFile";
 import { parseConfig } from "../../config/load";
 
 describe("engine benchmark (bench/engine/stacks.ts)", () => {

@@ -9,7 +9,7 @@ import { capacityBenchmark, mulberry32, randomDemand } from "../../bench/capacit
 import { syntheticStack } from "../../bench/planScaling";
 import { machine, resultsMarkdown } from "../../bench/report";
 import { migProfiles } from "../../domain/gpu/catalogue";
-import { runStack } from "../../tools/harness";
+import { runStack } from "../../support/harness";
 
 describe("bench: npm run bench sections on tiny sizes", () => {
     it("(a) the synthetic dev-like stack plans cleanly: N models, builds, canaries, GPU pools, no warnings", async () => {

@@ -7,11 +7,11 @@ import { strict as assert } from "assert";
 import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
-import { findReferenceFile, firstReferenceSource, referencePins, sha256 } from "../../scripts/reference";
-import { COSIGN_VERSION } from "../../scripts/signing";
-import { toolSpec } from "../../sandbox/tools/manifest";
-import { readStackDocument, REPO_ROOT } from "../../tools/stackFile";
-import { needsReference } from "../../tools/reference";
+import { findReferenceFile, firstReferenceSource, referencePins, sha256 } from "../../support/reference";
+import { COSIGN_VERSION } from "../../release/signing";
+import { toolSpec } from "../../sandbox/toolchain/manifest";
+import { readStackDocument, REPO_ROOT } from "../../support/stackFile";
+import { needsReference } from "../../support/reference";
 
 const WORKFLOW_DIR = path.join(REPO_ROOT, ".github", "workflows");
 

@@ -4,8 +4,8 @@ import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
 import { ConfigError, defaultEnvironment, parseConfig, ParseContext } from "../../config/load";
-import { PROJECT, readFleetConfig } from "../../tools/stackFile";
-import { REPO_ROOT, runStack, stackFilePath } from "../../tools/harness";
+import { PROJECT, readFleetConfig } from "../../support/stackFile";
+import { REPO_ROOT, runStack, stackFilePath } from "../../support/harness";
 
 interface BadCase {
     name: string;

@@ -6,8 +6,8 @@ import { strict as assert } from "assert";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { anchorsOf, githubSlug, linkIssue, markdownFiles, markdownLinks, runbookUrlIssue, runbookUrlsIn } from "../support/docLinks";
-import { REPO_ROOT, runStack } from "../../tools/harness";
+import { anchorsOf, githubSlug, linkIssue, markdownFiles, markdownLinks, runbookUrlIssue, runbookUrlsIn } from "../helpers/docLinks";
+import { REPO_ROOT, runStack } from "../../support/harness";
 
 describe("docs: links and anchors", () => {
     describe("the checker", () => {

@@ -14,8 +14,8 @@ import { strict as assert } from "assert";
 import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { markdownFiles } from "../support/docLinks";
-import { REPO_ROOT } from "../../tools/stackFile";
+import { markdownFiles } from "../helpers/docLinks";
+import { REPO_ROOT } from "../../support/stackFile";
 
 /** Folders that hold generated or fetched files, never tracked. */
 const IGNORED = new Set(["out", "node_modules", ".reference"]);

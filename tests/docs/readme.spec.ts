@@ -5,7 +5,7 @@ import * as path from "path";
 import { configReferenceRows } from "../../config/reference";
 import { CONFIG_REFERENCE, exampleConfigs, renderConfigReference } from "../../scripts/docs";
 import { plan, summary } from "../../scripts/plan";
-import { REPO_ROOT as ROOT } from "../../tools/stackFile";
+import { REPO_ROOT as ROOT } from "../../support/stackFile";
 
 describe("docs/config-reference.md: the config reference", () => {
     it("is the file generated from the schema (run `npm run docs` after changing config/schema.ts)", () => {

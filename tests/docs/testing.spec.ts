@@ -6,7 +6,7 @@
 import { strict as assert } from "assert";
 import * as fs from "fs";
 import * as path from "path";
-import { REPO_ROOT } from "../../tools/stackFile";
+import { REPO_ROOT } from "../../support/stackFile";
 
 const TESTING = path.join(REPO_ROOT, "docs", "testing.md");
 

@@ -6,8 +6,8 @@
 import { strict as assert } from "assert";
 import * as fs from "fs";
 import * as path from "path";
-import { markdownFiles } from "../support/docLinks";
-import { REPO_ROOT } from "../../tools/stackFile";
+import { markdownFiles } from "../helpers/docLinks";
+import { REPO_ROOT } from "../../support/stackFile";
 
 /** `[plugin name, version, line]` of every provider plugin version a markdown text quotes. */
 export function quotedPluginVersions(markdown: string): Array<[string, string, number]> {

@@ -15,10 +15,10 @@ import { instanceGpu, layoutFits } from "../../domain/gpu/catalogue";
 import { PoolLabelInput, gpuPoolNodeLabels } from "../../components/gpu/labels";
 import { isMigPool, migConfigName, migPartedConfig } from "../../components/gpu/migConfig";
 import { gpuScheduling } from "../../components/gpu/workloadGpu";
-import { MockResource, byType, k8sObjects, runProgram } from "../../tools/harness";
-import { unknownValueKeys } from "../support/helmValues";
-import { validateK8sObject } from "../support/k8sValidate";
-import { needsReference, referencePath } from "../../tools/reference";
+import { MockResource, byType, k8sObjects, runProgram } from "../../support/harness";
+import { unknownValueKeys } from "../helpers/helmValues";
+import { validateK8sObject } from "../helpers/k8sValidate";
+import { needsReference, referencePath } from "../../support/reference";
 
 const mixedPool: PoolLabelInput = {
     name: "mig",

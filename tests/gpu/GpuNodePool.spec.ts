@@ -1,7 +1,7 @@
 import * as assert from "assert";
 import { GpuNodePool, NODE_ROLE_POLICIES, gpuNodeRoleName, gpuNodeRoleNamePattern } from "../../components/gpu/GpuNodePool";
 import { migConfigName, migPartedConfig } from "../../components/gpu/migConfig";
-import { MockResource, byType, runProgram, unwrap } from "../../tools/harness";
+import { MockResource, byType, runProgram, unwrap } from "../../support/harness";
 
 const mixedLayout = { "3g.40gb": 1, "2g.20gb": 1, "1g.10gb": 2 };
 const base = {

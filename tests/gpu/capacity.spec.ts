@@ -16,7 +16,7 @@ import {
     validLayouts,
 } from "../../components/gpu/packing";
 import { compareToOptimum, naiveGpus, optimumGpus } from "../../bench/capacity/baselines";
-import { needsReference, referencePath } from "../../tools/reference";
+import { needsReference, referencePath } from "../../support/reference";
 
 const migPool = {
     name: "mig",

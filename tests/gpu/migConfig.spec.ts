@@ -21,7 +21,7 @@ import {
     GPU_POOL_LABEL,
     gpuPoolNodeLabels,
 } from "../../components/gpu/labels";
-import { needsReference, referencePath } from "../../tools/reference";
+import { needsReference, referencePath } from "../../support/reference";
 
 const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
 

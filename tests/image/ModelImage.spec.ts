@@ -1,7 +1,7 @@
 import { strict as assert } from "assert";
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { byType, MockResource, runProgram, unwrap } from "../../tools/harness";
+import { byType, MockResource, runProgram, unwrap } from "../../support/harness";
 import { ModelImage, ModelImageArgs, MODEL_IMAGE_TYPE } from "../../components/image/ModelImage";
 import { isDigestRef } from "../../domain/image/tag";
 

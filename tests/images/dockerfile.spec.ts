@@ -3,7 +3,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { Copy, DockerfileParser, From, Instruction } from "dockerfile-ast";
 import { planModelImage } from "../../components/image/imagePlan";
-import { REPO_ROOT } from "../../tools/harness";
+import { REPO_ROOT } from "../../support/harness";
 
 const SERVER_DIR = path.join(REPO_ROOT, "images/model-server");
 const DOCKERFILE = fs.readFileSync(path.join(SERVER_DIR, "Dockerfile"), "utf8");

@@ -7,7 +7,7 @@ import { strict as assert } from "assert";
 import * as YAML from "yaml";
 import { dashboard, dashboardExpressions } from "../../components/observability/dashboard";
 import { alertingRules, complement, DEFAULT_THRESHOLDS, resolveThresholds, ruleGroups, SLI } from "../../components/observability/rules";
-import { k8sObjects, runStack } from "../../tools/harness";
+import { k8sObjects, runStack } from "../../support/harness";
 
 const ruleOf = (groups: any[], model: string, alert: string) => groups.flatMap((g) => g.rules).find((r: any) => r.alert === alert && r.labels.model === model);
 

@@ -9,7 +9,7 @@
 import * as assert from "assert";
 import { ChildProcess, spawn } from "child_process";
 import * as path from "path";
-import { evaluate, PlannedResource } from "../../tools/policy/evaluate";
+import { evaluate, PlannedResource } from "../../support/policy/evaluate";
 import { policies } from "../../policy/policies";
 import { ROLLOUT, deployment, edit, podSpec, rollout, DEPLOYMENT, REPO } from "../fixtures/policy/workloads";
 import { hpa, HPA } from "../fixtures/policy/hpa";

@@ -5,9 +5,9 @@
  * are applicable to its resources, not skipped.
  */
 import * as assert from "assert";
-import { mandatoryViolations } from "../../tools/policy/evaluate";
+import { mandatoryViolations } from "../../support/policy/evaluate";
 import { checkStack, CheckResult, plannedFrom } from "../../scripts/policy";
-import { runStack } from "../../tools/harness";
+import { runStack } from "../../support/harness";
 
 /** Policies that must have evaluated at least one resource (or the stack) of each stack. */
 const MUST_APPLY: Record<string, string[]> = {

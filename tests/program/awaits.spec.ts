@@ -7,7 +7,7 @@
  * program's first `pulumi up` of the local stack succeeding.
  */
 import { strict as assert } from "assert";
-import { k8sObjects, runStack } from "../../tools/harness";
+import { k8sObjects, runStack } from "../../support/harness";
 
 describe("awaits: nothing the program declares waits on what only a later resource provides (#18.1)", () => {
     for (const stack of ["dev", "prod", "local"]) {

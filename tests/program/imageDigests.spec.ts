@@ -4,8 +4,8 @@
  */
 import { strict as assert } from "assert";
 import { isDigestRef, parseDigestRef } from "../../domain/image/tag";
-import { readFleetConfig } from "../../tools/stackFile";
-import { byType, K8sObject, k8sObjects, runStack, StackRun } from "../../tools/harness";
+import { readFleetConfig } from "../../support/stackFile";
+import { byType, K8sObject, k8sObjects, runStack, StackRun } from "../../support/harness";
 
 const WORKLOAD_KINDS = new Set(["Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "Rollout"]);
 

@@ -6,9 +6,9 @@
  */
 import { strict as assert } from "assert";
 import * as path from "path";
-import { evaluateLifecyclePolicy } from "../support/ecrEvaluator";
-import { byType, k8sObjects, revealSecrets, runStack, SECRET_SIG, StackRun } from "../../tools/harness";
-import { formatReports, unknownFields, validateK8sObjects } from "../support/k8sValidate";
+import { evaluateLifecyclePolicy } from "../helpers/ecrEvaluator";
+import { byType, k8sObjects, revealSecrets, runStack, SECRET_SIG, StackRun } from "../../support/harness";
+import { formatReports, unknownFields, validateK8sObjects } from "../helpers/k8sValidate";
 
 /** Kinds with no upstream schema package here; their fields are asserted by the component specs. */
 // ClusterPolicy: validated against the pinned Kyverno CRD schema by npm run test:admission (tests/admission/crd.spec.ts).

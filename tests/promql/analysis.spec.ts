@@ -14,8 +14,8 @@ import { analysisTemplateSpecs, ANALYSIS_ARGS, DEFAULT_MEASUREMENT, METRIC_NAMES
 import { analysisArgs } from "../../components/rollouts/canary";
 import { canarySchema, CanaryConfig } from "../../config/schema";
 import { argoMeasure, argoResolve, evaluateRules, InputSeries, Phase, Recorded, sampleValue } from "./harness";
-import { argoEvaluate, promtool } from "./tools";
-import { readFleetConfig } from "../../tools/stackFile";
+import { argoEvaluate, promtool } from "./toolPaths";
+import { readFleetConfig } from "../../support/stackFile";
 import {
     CANARY,
     counter,

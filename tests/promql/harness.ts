@@ -14,7 +14,7 @@ import * as path from "path";
 import * as YAML from "yaml";
 import type { IMetric } from "@kubernetes-models/argo-rollouts/argoproj.io/v1alpha1/Metric";
 import { durationSeconds } from "../../components/rollouts/analysis";
-import { argoEvaluate, promtool } from "./tools";
+import { argoEvaluate, promtool } from "./toolPaths";
 
 export interface InputSeries {
     /** `metric{label="value",…}` */

@@ -8,8 +8,8 @@ import Ajv from "ajv";
 import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
-import { k8sObjects, runStack } from "../../tools/harness";
-import { toolsDir } from "../promql/tools";
+import { k8sObjects, runStack } from "../../support/harness";
+import { toolsDir } from "../promql/toolPaths";
 
 const OPERATOR_VERSION = "v0.85.0";
 

@@ -8,8 +8,8 @@ import * as os from "os";
 import * as path from "path";
 import * as YAML from "yaml";
 import { SLI } from "../../components/observability/rules";
-import { k8sObjects, REPO_ROOT, runStack } from "../../tools/harness";
-import { promtool } from "../promql/tools";
+import { k8sObjects, REPO_ROOT, runStack } from "../../support/harness";
+import { promtool } from "../promql/toolPaths";
 
 export interface Rendered {
     groups: any[];

@@ -5,7 +5,7 @@ import { ModelRegistry, ModelRegistryArgs, RegistrySettings } from "../../compon
 import { describeRetention, ecrLifecyclePolicy, validateLifecyclePolicy } from "../../components/registry/ecrLifecycle";
 import { describeHarborRetention } from "../../components/registry/harbor/describe";
 import { PULL_ACTIONS, ecrPullPolicy, partitionOf } from "../../components/registry/pullPolicy";
-import { ACCOUNT_ID, MockResource, byType, runProgram, unwrap } from "../../tools/harness";
+import { ACCOUNT_ID, MockResource, byType, runProgram, unwrap } from "../../support/harness";
 
 const TOKEN = "model-fleet:registry:ModelRegistry";
 const RETENTION = { keepReleases: 30, untaggedDays: 14, protectTags: ["prod-*", "rollback-*"] };

@@ -21,10 +21,10 @@ import {
     RolloutsController,
     ROLLOUTS_CONTROLLER_TYPE,
 } from "../../components/rollouts/RolloutsController";
-import { K8sObject, k8sObjects, MockResource, runProgram, unwrap } from "../../tools/harness";
-import { unknownValueKeys } from "../support/helmValues";
-import { unknownFields, validateK8sObject } from "../support/k8sValidate";
-import { needsReference, referencePath } from "../../tools/reference";
+import { K8sObject, k8sObjects, MockResource, runProgram, unwrap } from "../../support/harness";
+import { unknownValueKeys } from "../helpers/helmValues";
+import { unknownFields, validateK8sObject } from "../helpers/k8sValidate";
+import { needsReference, referencePath } from "../../support/reference";
 
 const NS = "models";
 const PROM = "http://prometheus-operated.monitoring.svc.cluster.local:9090";

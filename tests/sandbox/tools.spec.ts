@@ -1,8 +1,8 @@
 import { strict as assert } from "assert";
 import * as fs from "fs";
 import * as path from "path";
-import { recipeHash, WRAPPERS_DIR } from "../../sandbox/tools/build";
-import { TOOLS } from "../../sandbox/tools/manifest";
+import { recipeHash, WRAPPERS_DIR } from "../../sandbox/toolchain/build";
+import { TOOLS } from "../../sandbox/toolchain/manifest";
 
 describe("tool manifest", () => {
     it("every tool has a committed wrapper module whose go.mod requires its pinned upstream version", () => {

@@ -1,7 +1,7 @@
 import { strict as assert } from "assert";
-import { clock, estimate, progressLine, ProgressReporter, ProgressState } from "../../sandbox/tools/progress";
-import { selectTools } from "../../sandbox/tools/build";
-import { TOOL_SETS, TOOLS } from "../../sandbox/tools/manifest";
+import { clock, estimate, progressLine, ProgressReporter, ProgressState } from "../../sandbox/toolchain/progress";
+import { selectTools } from "../../sandbox/toolchain/build";
+import { TOOL_SETS, TOOLS } from "../../sandbox/toolchain/manifest";
 
 const plan = [
     { name: "pulumi", version: "v3.274.1", expectedSeconds: 600 },

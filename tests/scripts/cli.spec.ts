@@ -10,11 +10,11 @@ import * as path from "path";
 import { benchArgs, benchCommand } from "../../bench/run";
 import { Command, CONFIG_NAMESPACE, findTool, missingToolMessage, PULUMI_CLI_HINTS, readStackDocument, REPO_ROOT, table, UsageError } from "../../scripts/cli";
 import { docsCommand } from "../../scripts/docs";
-import { knownStacks } from "../../tools/stackFile";
+import { knownStacks } from "../../support/stackFile";
 import { planCommand } from "../../scripts/plan";
 import { policyCommand } from "../../scripts/policy";
 import { promoteCommand } from "../../scripts/promote";
-import { referenceFetchCommand } from "../../scripts/reference";
+import { referenceFetchCommand } from "../../scripts/referenceFetch";
 import { signCommand } from "../../scripts/sign";
 
 const COMMANDS: Array<Command<any>> = [planCommand, policyCommand, promoteCommand, benchCommand, docsCommand, referenceFetchCommand, signCommand];

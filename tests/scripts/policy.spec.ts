@@ -11,7 +11,7 @@ import * as path from "path";
 import { plan } from "../../scripts/plan";
 import { stalePlanReason } from "../../scripts/planStamp";
 import { parseArgs, stackTagsFor } from "../../scripts/policy";
-import { REPO_ROOT } from "../../tools/stackFile";
+import { REPO_ROOT } from "../../support/stackFile";
 import { hpa, HPA } from "../fixtures/policy/hpa";
 import { DEPLOYMENT, REPO, deployment, edit, podSpec } from "../fixtures/policy/workloads";
 

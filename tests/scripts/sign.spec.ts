@@ -1,5 +1,5 @@
 /**
- * The pure side of `npm run sign` (scripts/signing.ts): digest-only references, the cosign argv of signing,
+ * The pure side of `npm run sign` (release/signing.ts): digest-only references, the cosign argv of signing,
  * attesting and verifying, the stack-output contract, the provenance predicate. The real cosign runs these same
  * argv in sandbox/supplychain (npm run test:supplychain).
  */
@@ -24,7 +24,7 @@ import {
     SigningError,
     signPlan,
     verifyPlan,
-} from "../../scripts/signing";
+} from "../../release/signing";
 
 const DIGEST = "sha256:" + "0123456789abcdef".repeat(4);
 const REPO = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/model-fleet/sentiment";
@@ -43,7 +43,7 @@ function runSign(args: string[]): { status: number | null; stdout: string; stder
     return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-describe("signing (scripts/signing.ts)", () => {
+describe("signing (release/signing.ts)", () => {
     describe("references", () => {
         it("accepts <repository>@sha256:<64 hex>, with a registry port", () => {
             assert.deepEqual(parseDigestRef(IMAGE.ref), { repository: REPO, digest: DIGEST });

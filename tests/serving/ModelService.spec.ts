@@ -15,8 +15,8 @@ import { DEFAULT_DENY_POLICY_NAME, ModelNamespace } from "../../components/servi
 import { MODEL_SERVICE_TYPE, ModelService, ModelServiceArgs, ModelServiceRollouts, ModelServiceServing } from "../../components/serving/ModelService";
 import { gpuScheduling } from "../../components/gpu/workloadGpu";
 import { GpuScheduling, MODEL_SERVER_UID } from "../../components/serving/podTemplate";
-import { K8sObject, k8sObjects, MockResource, runProgram, unwrap } from "../../tools/harness";
-import { formatReports, unknownFields, validateK8sObjects } from "../support/k8sValidate";
+import { K8sObject, k8sObjects, MockResource, runProgram, unwrap } from "../../support/harness";
+import { formatReports, unknownFields, validateK8sObjects } from "../helpers/k8sValidate";
 
 const NS = "models";
 const REGISTRY = "123456789012.dkr.ecr.us-east-1.amazonaws.com/model-fleet";

@@ -22,8 +22,8 @@ import {
     topologySpread,
     serverWorkers,
 } from "../../components/serving/podTemplate";
-import { unwrap } from "../../tools/harness";
-import { validateK8sObject } from "../support/k8sValidate";
+import { unwrap } from "../../support/harness";
+import { validateK8sObject } from "../helpers/k8sValidate";
 
 const INPUT: PodTemplateInput = {
     model: "iris",

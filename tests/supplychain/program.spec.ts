@@ -7,7 +7,7 @@ import * as path from "path";
 import { admissionClusterPolicy, KYVERNO_CHART, kyvernoValues, SOURCES_RULE_NAME, VERIFY_RULE_NAME } from "../../components/supplychain/admission";
 import { awsKmsKeyRef, grantedActions, keyArnOfRef, signingKeyPolicy } from "../../components/supplychain/keyPolicy";
 import { harborSeverity, severityRank, thresholdNames } from "../../domain/severity";
-import { ACCOUNT_ID, k8sObjects, mockP256PublicKeyPem, runStack, StackRun } from "../../tools/harness";
+import { ACCOUNT_ID, k8sObjects, mockP256PublicKeyPem, runStack, StackRun } from "../../support/harness";
 
 const BUILD_ROLE = "arn:aws:iam::123456789012:role/model-fleet-dev-build";
 const KMS_ACTIONS = [

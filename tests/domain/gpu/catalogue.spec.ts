@@ -13,7 +13,7 @@ import {
     migPlacements,
     migProfiles,
 } from "../../../domain/gpu/catalogue";
-import { needsReference, referencePath } from "../../../tools/reference";
+import { needsReference, referencePath } from "../../../support/reference";
 
 const MIG_PARTED_CONFIG = "nvidia-default-mig-parted-config.yaml";
 

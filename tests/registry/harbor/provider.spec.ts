@@ -7,8 +7,8 @@ import {
     harborRetentionPolicyProvider as retention,
     harborRobotAccountProvider as robot,
 } from "../../../components/registry/harbor/provider";
-import { HARBOR_SWAGGER, HarborStub, validateRequest } from "../../../tools/harborStub";
-import { needsReference } from "../../../tools/reference";
+import { HARBOR_SWAGGER, HarborStub, validateRequest } from "../../../support/harborStub";
+import { needsReference } from "../../../support/reference";
 
 type Dict = Record<string, any>;
 

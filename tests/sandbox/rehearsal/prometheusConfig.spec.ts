@@ -22,7 +22,7 @@ import {
     sanitizeLabelName,
     unsupportedFields,
 } from "../../../sandbox/rehearsal/prometheusConfig";
-import { k8sObjects, runStack } from "../../../tools/harness";
+import { k8sObjects, runStack } from "../../../support/harness";
 
 interface GoldenCase {
     name: string;

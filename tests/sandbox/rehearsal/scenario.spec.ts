@@ -1,5 +1,5 @@
 /** Release-rehearsal scenario files (sandbox/rehearsal/scenario.ts) and the scenarios the project ships. */
-import { readFleetConfig } from "../../../tools/stackFile";
+import { readFleetConfig } from "../../../support/stackFile";
 import { strict as assert } from "node:assert";
 import * as fs from "node:fs";
 import * as path from "node:path";

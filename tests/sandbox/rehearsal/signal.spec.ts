@@ -1,10 +1,10 @@
 /**
- * How a rehearsal is interrupted (sandbox/rehearsal/signal.ts, sandbox/rehearse.ts): an AbortSignal instead of a
+ * How a rehearsal is interrupted (sandbox/rehearsal/signal.ts, sandbox/cmd/rehearse.ts): an AbortSignal instead of a
  * module-level flag; the first SIGINT/SIGTERM aborts it, a second one exits at once.
  */
 import { strict as assert } from "node:assert";
 import { EventEmitter } from "node:events";
-import { stopOnSignals } from "../../../sandbox/rehearse";
+import { stopOnSignals } from "../../../sandbox/cmd/rehearse";
 import { pause, stopCheck, throwIfStopped, waitUntil } from "../../../sandbox/rehearsal/signal";
 
 describe("rehearsal interrupts", () => {

@@ -1,19 +1,19 @@
 /**
  * The promotion scan gate (issue #16): the pure decision (components/image/scanGate.ts), the override and signing
- * key it records (planPromotion), and the registry I/O (scripts/scanFindings.ts) against the Harbor stub (requests
+ * key it records (planPromotion), and the registry I/O (release/scanFindings.ts) against the Harbor stub (requests
  * checked against Harbor's swagger) and a mocked ECR client (DescribeImageScanFindings pages as the SDK returns them).
  */
 import { strict as assert } from "assert";
 import * as YAML from "yaml";
 import { DescribeImageScanFindingsCommand } from "@aws-sdk/client-ecr";
-import { applyConfigSets, modelsFromStackFile, planPromotion } from "../../scripts/promotion";
-import { decideScanGate, ecrScanResult, findingRows, formatCounts, harborScanResult, ScanResult } from "../../scripts/scanGate";
+import { applyConfigSets, modelsFromStackFile, planPromotion } from "../../release/promotion";
+import { decideScanGate, ecrScanResult, findingRows, formatCounts, harborScanResult, ScanResult } from "../../release/scanGate";
 import { parseConfig } from "../../config/load";
-import { fleetConfigOf, PROJECT, readStackDocument } from "../../tools/stackFile";
-import { ecrScan, harborScan, locateImage } from "../../scripts/scanFindings";
+import { fleetConfigOf, PROJECT, readStackDocument } from "../../support/stackFile";
+import { ecrScan, harborScan, locateImage } from "../../release/scanFindings";
 import { scanResultOf } from "../../scripts/promote";
-import { HARBOR_SWAGGER, HarborStub } from "../../tools/harborStub";
-import { needsReference } from "../../tools/reference";
+import { HARBOR_SWAGGER, HarborStub } from "../../support/harborStub";
+import { needsReference } from "../../support/reference";
 
 const DIGEST = "sha256:" + "1111222233334444".repeat(4);
 const done = (counts: Record<string, number>): ScanResult => ({ scanner: "ECR basic scanning", state: "done", status: "COMPLETE", counts, findings: [] });

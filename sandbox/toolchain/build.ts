@@ -8,9 +8,9 @@
 import { execFile, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { promisify } from "node:util";
+import { toolsDir } from "../../support/toolCache";
 import { TOOL_SETS, ToolSet, TOOLS, ToolSpec, toolSpec } from "./manifest";
 import { PlannedBuild, ProgressReporter, ReporterOptions } from "./progress";
 
@@ -18,9 +18,7 @@ const execFileAsync = promisify(execFile);
 
 export const WRAPPERS_DIR = path.join(__dirname, "wrappers");
 
-export function toolsDir(): string {
-    return process.env.MODEL_FLEET_TOOLS_DIR ?? path.join(os.homedir(), ".cache", "model-fleet", "tools");
-}
+export { toolsDir };
 
 export function toolHome(t: ToolSpec): string {
     return path.join(toolsDir(), t.name, t.version);

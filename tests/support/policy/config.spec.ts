@@ -1,5 +1,5 @@
 /**
- * The policy config file (tools/policy/config.ts), validated as the Pulumi CLI validates `--policy-pack-config`
+ * The policy config file (support/policy/config.ts), validated as the Pulumi CLI validates `--policy-pack-config`
  * (pulumi/pulumi `pkg/resource/analyzer/config.go`: `parsePolicyPackConfig`, `extractEnforcementLevel`,
  * `applyConfig`'s `all`), plus one stricter rule: an entry must name a policy of the pack.
  */
@@ -7,15 +7,15 @@ import * as assert from "assert";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { ALL_POLICIES, ENFORCEMENT_LEVELS, packConfigIssues, parsePackConfig, PolicyConfigError, readPackConfig } from "../../../tools/policy/config";
-import { effectiveLevel } from "../../../tools/policy/evaluate";
+import { ALL_POLICIES, ENFORCEMENT_LEVELS, packConfigIssues, parsePackConfig, PolicyConfigError, readPackConfig } from "../../../support/policy/config";
+import { effectiveLevel } from "../../../support/policy/evaluate";
 import { policies } from "../../../policy/policies";
-import { REPO_ROOT } from "../../../tools/stackFile";
+import { REPO_ROOT } from "../../../support/stackFile";
 
 const NAMES = policies.map((p) => p.name);
 const LEVELS = "(valid: advisory, mandatory, remediate, disabled)";
 
-describe("policy config (tools/policy/config.ts)", () => {
+describe("policy config (support/policy/config.ts)", () => {
     it("knows exactly the enforcement levels @pulumi/policy declares", () => {
         const dts = fs.readFileSync(path.join(REPO_ROOT, "node_modules", "@pulumi", "policy", "policy.d.ts"), "utf8");
         const union = /export declare type EnforcementLevel = ([^;]+);/.exec(dts)?.[1];

@@ -1,6 +1,6 @@
 /**
  * The real tools the sandbox, the rehearsal and the observability checks run, each built from its published Go
- * module at a pinned version. Each wrapper module under `sandbox/tools/wrappers/<name>/` (go.mod + go.sum,
+ * module at a pinned version. Each wrapper module under `sandbox/toolchain/wrappers/<name>/` (go.mod + go.sum,
  * committed) requires the upstream module and carries its `replace` directives as versions, because `go install
  * module@version` refuses modules with replaces. Build facts: docs/sandbox.md#tool-builds.
  */

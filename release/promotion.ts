@@ -7,7 +7,7 @@
  */
 import * as semver from "semver";
 import { CONFIG_NAMESPACE } from "../config/schema";
-import { fleetConfigOf } from "../tools/stackFile";
+import { fleetConfigOf } from "../support/stackFile";
 import { isDigest, isDigestRef, parseDigestRef, parseReleaseTag } from "../domain/image/tag";
 
 /** `models[i]…` paths are relative to the stack config namespace (= Pulumi project name). */

@@ -4,7 +4,7 @@
  * `PolicyResource`s), the same enforcement-level rules (policy config over the policy's level over the pack's
  * default `advisory`; `disabled` skips; `remediate` reports as `mandatory`), run over a list of planned resources.
  *
- * Pure: no I/O, no runtime dependency (types only). `scripts/policy.ts` and `tests/support/policyHelper.ts` both use it,
+ * Pure: no I/O, no runtime dependency (types only). `scripts/policy.ts` and `tests/helpers/policyHelper.ts` both use it,
  * so the runner and the tests evaluate policies through one code path.
  */
 import type {

@@ -4,8 +4,8 @@
  * <name>` prints the bin directory.
  */
 import { parseArgs } from "node:util";
-import { binDir, buildTools, isBuilt, selectTools, toolsDir } from "./tools/build";
-import { TOOL_SETS, TOOLS, toolSpec } from "./tools/manifest";
+import { binDir, buildTools, isBuilt, selectTools, toolsDir } from "../toolchain/build";
+import { TOOL_SETS, TOOLS, toolSpec } from "../toolchain/manifest";
 
 const USAGE = `usage: npm run tools -- build [name|set…] | list | path <name>
 tools: ${TOOLS.map((t) => `${t.name} ${t.version}`).join(", ")}

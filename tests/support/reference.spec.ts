@@ -1,5 +1,5 @@
 /**
- * Upstream reference data (scripts/reference.ts): where the cross-checks look for it, and `npm run reference:fetch`,
+ * Upstream reference data (support/reference.ts): where the cross-checks look for it, and `npm run reference:fetch`,
  * which downloads the pins of reference.lock.json and checks their SHA-256 (here with a stand-in downloader).
  */
 import { strict as assert } from "assert";
@@ -15,10 +15,10 @@ import {
     referencePins,
     referenceSources,
     sha256,
-} from "../../scripts/reference";
-import { REPO_ROOT } from "../../tools/stackFile";
+} from "../../support/reference";
+import { REPO_ROOT } from "../../support/stackFile";
 
-describe("upstream reference data (scripts/reference.ts)", () => {
+describe("upstream reference data (support/reference.ts)", () => {
     let tmp: string;
     before(() => (tmp = fs.mkdtempSync(path.join(os.tmpdir(), "reference-"))));
     after(() => fs.rmSync(tmp, { recursive: true, force: true }));

@@ -12,9 +12,9 @@ import {
     PromotionError,
     PromotionPlan,
     PromotionSource,
-} from "../../scripts/promotion";
-import { fleetConfigOf, PROJECT, readStackDocument } from "../../tools/stackFile";
-import { runProgram, unwrap } from "../../tools/harness";
+} from "../../release/promotion";
+import { fleetConfigOf, PROJECT, readStackDocument } from "../../support/stackFile";
+import { runProgram, unwrap } from "../../support/harness";
 
 /** dev's signing key (Pulumi.prod.yaml records it next to every promoted digest). */
 const DEV_KEY = "awskms:///arn:aws:kms:us-east-1:123456789012:key/5d1e8f0a-3b7c-4c2e-9a61-0f4b2d8c7e93";

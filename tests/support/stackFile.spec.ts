@@ -1,14 +1,14 @@
 /**
- * The stack-file reader (tools/stackFile.ts) every command, the harness and the tests use: a stack file that cannot
+ * The stack-file reader (support/stackFile.ts) every command, the harness and the tests use: a stack file that cannot
  * be used is a StackFileError whose one-line message names the file and what to do.
  */
 import { strict as assert } from "assert";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { knownStacks, readStackDocument, StackFileError } from "../../tools/stackFile";
+import { knownStacks, readStackDocument, StackFileError } from "../../support/stackFile";
 
-describe("stack files (tools/stackFile.ts)", () => {
+describe("stack files (support/stackFile.ts)", () => {
     let tmp: string;
     before(() => (tmp = fs.mkdtempSync(path.join(os.tmpdir(), "stackfile-"))));
     after(() => fs.rmSync(tmp, { recursive: true, force: true }));

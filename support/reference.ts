@@ -102,3 +102,77 @@ export function needsReference(ctx: Mocha.Context, ...files: string[]): void {
     console.log(`${"  ".repeat(depth + 1)}SKIPPED: ${missingReferenceMessage(missing)}`);
     ctx.skip();
 }
+
+/** Downloads a URL's bytes (injectable for tests). */
+export type Downloader = (url: string) => Promise<Buffer>;
+
+/** HTTP GET with up to 3 attempts on transient failures (5xx, 429, reset or timed-out connections), as `curl --retry 3`. */
+const httpDownload: Downloader = async (url) => {
+    for (let attempt = 1; ; attempt++) {
+        let transient: boolean;
+        try {
+            const res = await fetch(url, { redirect: "follow", signal: AbortSignal.timeout(60_000) });
+            if (res.ok) return Buffer.from(await res.arrayBuffer());
+            transient = res.status >= 500 || res.status === 429;
+            if (!transient || attempt >= 3) throw new Error(`HTTP ${res.status} ${res.statusText}`);
+        } catch (e) {
+            const code = (e as any)?.cause?.code ?? (e as any)?.name;
+            transient = ["ECONNRESET", "ETIMEDOUT", "UND_ERR_SOCKET", "UND_ERR_CONNECT_TIMEOUT", "TimeoutError"].includes(code);
+            if (!transient || attempt >= 3) throw e;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 1000 * attempt));
+    }
+};
+
+export interface FetchReport {
+    fetched: string[];
+    kept: string[];
+    /** `path: reason` for each file that could not be fetched or did not match its pin. */
+    failed: string[];
+}
+
+/**
+ * Downloads every pin into `dest` (default `.reference/`), checking its SHA-256; a file already there with the pinned
+ * checksum is kept. A download that fails or does not match leaves no file behind. Never throws for one file.
+ */
+export async function fetchReference(
+    opts: { dest?: string; pins?: ReferencePin[]; download?: Downloader; log?: (line: string) => void } = {},
+): Promise<FetchReport> {
+    const dest = opts.dest ?? FETCHED_REFERENCE_DIR;
+    const download = opts.download ?? httpDownload;
+    const log = opts.log ?? (() => undefined);
+    const report: FetchReport = { fetched: [], kept: [], failed: [] };
+    for (const pin of opts.pins ?? referencePins()) {
+        const target = path.join(dest, ...pin.path.split("/"));
+        if (!path.resolve(target).startsWith(path.resolve(dest) + path.sep)) {
+            report.failed.push(`${pin.path}: not a path under the reference directory`);
+            continue;
+        }
+        if (fs.existsSync(target) && sha256(fs.readFileSync(target)) === pin.sha256) {
+            report.kept.push(pin.path);
+            log(`ok       ${pin.path} (already there, SHA-256 matches)`);
+            continue;
+        }
+        let data: Buffer;
+        try {
+            data = await download(pin.url);
+        } catch (e) {
+            const cause = (e as any)?.cause?.code ?? (e as any)?.cause?.message ?? (e as Error)?.message ?? String(e);
+            const hint = cause === "ENOTFOUND" || cause === "EAI_AGAIN" ? " (host not found: no network access?)" : "";
+            report.failed.push(`${pin.path}: could not download ${pin.url}: ${cause}${hint}`);
+            continue;
+        }
+        const actual = sha256(data);
+        if (actual !== pin.sha256) {
+            report.failed.push(`${pin.path}: SHA-256 ${actual} from ${pin.url} is not the pinned ${pin.sha256}`);
+            continue;
+        }
+        fs.mkdirSync(path.dirname(target), { recursive: true });
+        const tmp = `${target}.${process.pid}.tmp`;
+        fs.writeFileSync(tmp, data);
+        fs.renameSync(tmp, target);
+        report.fetched.push(pin.path);
+        log(`fetched  ${pin.path}`);
+    }
+    return report;
+}

@@ -302,7 +302,7 @@ export class FleetMocks implements pulumi.runtime.Mocks {
                 return { id: name, name, sha256Digest: this.registryImages[key] };
             }
             default:
-                throw new InvokeError(`unexpected invoke ${args.token} (${JSON.stringify(inputs)}): mock it in tools/harness.ts`);
+                throw new InvokeError(`unexpected invoke ${args.token} (${JSON.stringify(inputs)}): mock it in support/harness.ts`);
         }
     }
 }

@@ -1,22 +1,20 @@
 /**
  * The real tools the PromQL suite runs (npm run test:promql): Prometheus's `promtool` and `argo-evaluate` (Argo
- * Rollouts' own analysis code behind a JSON CLI, sandbox/tools/wrappers/argo-evaluate). Both live in the tool cache
+ * Rollouts' own analysis code behind a JSON CLI, sandbox/toolchain/wrappers/argo-evaluate). Both live in the tool cache
  * `${MODEL_FLEET_TOOLS_DIR:-$HOME/.cache/model-fleet/tools}/<name>/<version>/bin/<binary>`. A missing tool fails the
  * suite with the command that builds it; nothing is skipped and nothing is imitated.
  */
 import { spawnSync } from "child_process";
 import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
+import { toolsDir } from "../../support/toolCache";
 
 /** Prometheus release built from the Go module github.com/prometheus/prometheus v0.316.0 (its VERSION file: 3.16.0). */
 export const PROMETHEUS_VERSION = "v3.16.0";
 /** Argo Rollouts release whose evaluation code argo-evaluate links (the controller version model-fleet installs). */
 export const ARGO_ROLLOUTS_VERSION = "v1.9.0";
 
-export function toolsDir(): string {
-    return process.env.MODEL_FLEET_TOOLS_DIR ?? path.join(os.homedir(), ".cache", "model-fleet", "tools");
-}
+export { toolsDir };
 
 function toolPath(name: string, version: string, binary: string, howToBuild: string): string {
     const p = path.join(toolsDir(), name, version, "bin", binary);

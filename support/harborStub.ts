@@ -1,6 +1,6 @@
 /**
  * A local Harbor stand-in for the dynamic provider tests: an HTTP server on 127.0.0.1 (random port) that
- *  - checks every request against Harbor's swagger (reference file `harbor-v2.0-swagger.yaml`, see tools/reference.ts;
+ *  - checks every request against Harbor's swagger (reference file `harbor-v2.0-swagger.yaml`, see support/reference.ts;
  *    read on first use, so a suite calls `needsReference(this, HARBOR_SWAGGER)` before it starts the stub): the path must be
  *    a declared path, the method a declared operation on it, query keys declared parameters, integer path parameters
  *    integers, and the JSON body valid against the operation's body schema;

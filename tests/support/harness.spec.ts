@@ -1,7 +1,7 @@
 import { strict as assert } from "assert";
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { maskSecretValues, revealSecrets, runProgram, SECRET_PLACEHOLDER, unwrap } from "../../tools/harness";
+import { maskSecretValues, revealSecrets, runProgram, SECRET_PLACEHOLDER, unwrap } from "../../support/harness";
 
 describe("mock harness", () => {
     it("fails the run when an apply feeding a resource input throws (the engine would fail the update)", async () => {

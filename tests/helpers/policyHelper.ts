@@ -1,10 +1,10 @@
 /**
- * Runs one policy the way @pulumi/policy 1.21's analyzer server would, through `tools/policy/evaluate.ts` (the code the
+ * Runs one policy the way @pulumi/policy 1.21's analyzer server would, through `support/policy/evaluate.ts` (the code the
  * offline runner uses): `ResourceValidationArgs` / `StackValidationArgs` carry `stackTags`, `getConfig()` and
  * `notApplicable()` (which 1.21's typed helpers call, and which older community helpers lack).
  */
 import type { Policy } from "@pulumi/policy";
-import { EvaluateOptions, NotApplicable, PackConfig, PlannedResource, Violation, evaluatePolicy } from "../../tools/policy/evaluate";
+import { EvaluateOptions, NotApplicable, PackConfig, PlannedResource, Violation, evaluatePolicy } from "../../support/policy/evaluate";
 
 export interface RunOptions {
     /** Stack tags, e.g. `{ environment: "production" }`. */

@@ -5,8 +5,8 @@
  * (or it has none), 1 on a mismatch, 2 on an error. See docs/rehearsal.md.
  */
 import { parseArgs } from "node:util";
-import { rehearse } from "./rehearsal/run";
-import { ScenarioError } from "./rehearsal/scenario";
+import { rehearse } from "../rehearsal/run";
+import { ScenarioError } from "../rehearsal/scenario";
 
 const USAGE = `usage: npm run rehearse -- --stack local --model <name> --scenario <file.yaml> [--time-scale N]
   --stack       the sandbox's stack (default local)

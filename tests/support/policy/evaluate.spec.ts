@@ -7,12 +7,12 @@ import * as assert from "assert";
 import { execFileSync } from "child_process";
 import * as path from "path";
 import type { Policy, ResourceValidationPolicy, StackValidationPolicy } from "@pulumi/policy";
-import { effectiveLevel, evaluate, evaluatePolicy, formatReport, mandatoryViolations } from "../../../tools/policy/evaluate";
+import { effectiveLevel, evaluate, evaluatePolicy, formatReport, mandatoryViolations } from "../../../support/policy/evaluate";
 import { policies } from "../../../policy/policies";
 import { policyFixtures } from "../../fixtures/policy";
 import { ResourceCase, StackCase } from "../../fixtures/policy/types";
 import { deployment, edit, podSpec, DEPLOYMENT } from "../../fixtures/policy/workloads";
-import { resourcePolicyOutcome, runResourcePolicy, runStackPolicy, stackPolicyOutcome } from "../../support/policyHelper";
+import { resourcePolicyOutcome, runResourcePolicy, runStackPolicy, stackPolicyOutcome } from "../../helpers/policyHelper";
 
 const REPO_ROOT = path.resolve(__dirname, "..", "..", "..");
 
@@ -138,7 +138,7 @@ for (const f of policyFixtures) {
     });
 }
 
-describe("policy evaluation (tools/policy/evaluate.ts)", () => {
+describe("policy evaluation (support/policy/evaluate.ts)", () => {
     const probes = policyNamed("pod-probes") as ResourceValidationPolicy;
     const noReadiness = deployment(edit(podSpec(), (s) => delete s.containers[0].readinessProbe));
 
