@@ -82,9 +82,11 @@ export interface CommandSpec<O extends Record<string, OptionSpec>> {
     errorExitCode?: number;
     /** Error classes that are the command's expected failures: printed as `<name>: <message>`, no stack trace. */
     userErrors?: Array<abstract new (...args: any[]) => Error>;
+    /** Positional arguments are accepted (a verb and names: `build [name…]`); without it any is a usage error. */
+    positionals?: boolean;
 }
 
-export type Parsed<O extends Record<string, OptionSpec>> = { help: true } | { help: false; values: Values<O> };
+export type Parsed<O extends Record<string, OptionSpec>> = { help: true } | { help: false; values: Values<O>; positionals: string[] };
 
 export interface Command<O extends Record<string, OptionSpec>> {
     readonly spec: CommandSpec<O>;
@@ -166,6 +168,7 @@ export function command<O extends Record<string, OptionSpec>>(spec: CommandSpec<
         },
         parse(argv) {
             let values: Record<string, unknown>;
+            let positionals: string[];
             try {
                 const options = Object.fromEntries(
                     Object.entries(all).map(([name, o]) => [
@@ -173,14 +176,19 @@ export function command<O extends Record<string, OptionSpec>>(spec: CommandSpec<
                         { type: o.type, ...(o.multiple ? { multiple: true } : {}), ...(o.short ? { short: o.short } : {}) },
                     ]),
                 );
-                values = parseArgs({ args: negativeValuesJoined(argv, all), options: options as any, strict: true, allowPositionals: false }).values;
+                ({ values, positionals } = parseArgs({
+                    args: negativeValuesJoined(argv, all),
+                    options: options as any,
+                    strict: true,
+                    allowPositionals: spec.positionals ?? false,
+                }));
             } catch (e) {
                 throw usageErrorFrom(e, argv);
             }
             if (values.help) return { help: true };
             const out: Record<string, unknown> = {};
             for (const name of Object.keys(spec.options)) out[name] = values[name];
-            return { help: false, values: out as Values<O> };
+            return { help: false, values: out as Values<O>, positionals };
         },
     };
 }
@@ -195,7 +203,7 @@ function isPulumiRunError(e: unknown): boolean {
  */
 export async function runMain<O extends Record<string, OptionSpec>>(
     cmd: Command<O>,
-    main: (values: Values<O>) => number | void | Promise<number | void>,
+    main: (values: Values<O>, positionals: string[]) => number | void | Promise<number | void>,
     argv: readonly string[] = process.argv.slice(2),
 ): Promise<number> {
     const code = await (async (): Promise<number> => {
@@ -205,7 +213,7 @@ export async function runMain<O extends Record<string, OptionSpec>>(
                 console.log(cmd.help());
                 return 0;
             }
-            return (await main(parsed.values)) ?? 0;
+            return (await main(parsed.values, parsed.positionals)) ?? 0;
         } catch (e) {
             return reportError(cmd, e);
         }

@@ -462,7 +462,7 @@ describe("CI workflows (.github/workflows)", () => {
             assert.ok(cache, "no actions/cache step");
             const paths = String(cache.with?.path).trim().split("\n");
             assert.deepEqual(paths, ["~/.cache/model-fleet/tools", "~/.cache/go-build", "~/go/pkg/mod"]);
-            assert.match(String(cache.with?.key), /hashFiles\('sandbox\/tools\/manifest\.ts', 'sandbox\/tools\/wrappers\/\*\*'\)/);
+            assert.match(String(cache.with?.key), /hashFiles\('sandbox\/toolchain\/manifest\.ts', 'sandbox\/toolchain\/wrappers\/\*\*'\)/);
             const steps = job.steps ?? [];
             const lines = runs(job);
             const build = lines.indexOf("npm run tools -- build");

@@ -17,7 +17,19 @@ import { promoteCommand } from "../../scripts/promote";
 import { referenceFetchCommand } from "../../scripts/referenceFetch";
 import { signCommand } from "../../scripts/sign";
 
-const COMMANDS: Array<Command<any>> = [planCommand, policyCommand, promoteCommand, benchCommand, docsCommand, referenceFetchCommand, signCommand];
+import { toolsCommand } from "../../sandbox/cmd/tools";
+import { rehearseCommand } from "../../sandbox/cmd/rehearse";
+const COMMANDS: Array<Command<any>> = [
+    planCommand,
+    policyCommand,
+    promoteCommand,
+    benchCommand,
+    docsCommand,
+    referenceFetchCommand,
+    signCommand,
+    toolsCommand,
+    rehearseCommand,
+];
 
 /** Runs a command as `npm run` does (ts-node, transpile-only) from the repository root. */
 function runCli(script: string, args: string[], env: NodeJS.ProcessEnv = process.env): { status: number | null; stdout: string; stderr: string } {
