@@ -156,14 +156,17 @@ def test_valid_onnx_of_another_contract_is_wrong_format(tmp_path):
 
 
 # --- prediction ids ----------------------------------------------------------------------------------------------
+KEY = b"k" * 32
+
+
 def test_id_round_trip():
-    ref = ids.decode(ids.encode("6d4f9c7b8", 1), classes=2)
+    ref = ids.decode(KEY, ids.encode(KEY, "6d4f9c7b8", 1), classes=2)
     assert (ref.served_by, ref.label) == ("6d4f9c7b8", 1)
-    assert ids.decode(ids.encode("", 0), 2).served_by == ""
-    assert ids.encode("h", 1) != ids.encode("h", 1), "nonce makes each id unique"
+    assert ids.decode(KEY, ids.encode(KEY, "", 0), 2).served_by == ""
+    assert ids.encode(KEY, "bcd", 1) != ids.encode(KEY, "bcd", 1), "nonce makes each id unique"
 
 
-@pytest.mark.parametrize("bad", ["", "not base64 !!", "eyJoIjoiYSJ9", 42, None, "x" * 600, ids.encode("h", 5)])
+@pytest.mark.parametrize("bad", ["", "not base64 !!", "eyJoIjoiYSJ9", 42, None, "x" * 600, ids.encode(KEY, "bcd", 5)])
 def test_undecodable_ids(bad):
     with pytest.raises(ids.BadId):
-        ids.decode(bad, classes=2)
+        ids.decode(KEY, bad, classes=2)
