@@ -209,6 +209,15 @@ export class FleetMocks implements pulumi.runtime.Mocks {
                 state.b64Url = Buffer.from(state.hex, "hex").toString("base64url");
                 break;
             }
+            case "random:index/randomPassword:RandomPassword":
+                // A stable stand-in of the requested length (never a real secret: the mock runtime has none).
+                state.result = crypto
+                    .createHash("sha256")
+                    .update(args.name)
+                    .digest("hex")
+                    .repeat(4)
+                    .slice(0, Number(inputs.length ?? 16));
+                break;
             case "docker-build:index:Image":
                 state.digest = fakeDigest(args.name, inputs.buildArgs ?? {}, inputs.context ?? {}, inputs.tags ?? []);
                 state.ref = `${(inputs.tags ?? [""])[0].split(":")[0]}@${state.digest}`;

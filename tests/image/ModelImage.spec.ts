@@ -76,8 +76,16 @@ describe("ModelImage", () => {
             assert.deepEqual(image.inputs.context, { location: "images/model-server" });
             assert.deepEqual(image.inputs.dockerfile, { location: "images/model-server/Dockerfile" });
         });
-        it("passes MODEL_VERSION and GIT_SHA build args", () => {
+        it("passes MODEL_VERSION and GIT_SHA build args (a CPU model: the Dockerfile's default VARIANT=cpu)", () => {
             assert.deepEqual(image.inputs.buildArgs, { MODEL_VERSION: "2.1.4", GIT_SHA: "a1b2c3d" });
+        });
+        it("builds the GPU variant (VARIANT=gpu: onnxruntime-gpu and the CUDA wheels) for a model with gpu:", async () => {
+            const { resources: gpuResources } = await declare({ gpu: true });
+            const [gpuImage] = byType(gpuResources, IMAGE_TYPE);
+            assert.deepEqual(gpuImage.inputs.buildArgs, { MODEL_VERSION: "2.1.4", GIT_SHA: "a1b2c3d", VARIANT: "gpu" });
+            assert.deepEqual(gpuImage.inputs.dockerfile, image.inputs.dockerfile, "the same Dockerfile, another variant");
+            const { resources: cpuResources } = await declare({ gpu: false });
+            assert.deepEqual(byType(cpuResources, IMAGE_TYPE)[0].inputs.buildArgs, image.inputs.buildArgs);
         });
         it("sets the OCI labels and nothing time-varying", () => {
             assert.deepEqual(image.inputs.labels, {
