@@ -1,7 +1,7 @@
 import { strict as assert } from "assert";
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { byType, MockResource, runProgram, unwrap } from "../../tools/harness";
+import { byType, MockResource, runProgram, runStack, unwrap } from "../../tools/harness";
 import { ModelImage, ModelImageArgs, MODEL_IMAGE_TYPE } from "../../components/image/ModelImage";
 import { isDigestRef } from "../../domain/image/tag";
 
@@ -212,6 +212,19 @@ describe("ModelImage", () => {
         it("refuses latest and malformed digests", () => {
             assert.throws(() => new ModelImage("s", { ...args, treeDirty: false, version: "latest" }), /never "latest"/);
             assert.throws(() => new ModelImage("s", { ...args, source: { digest: "sha256:abc" } }), /invalid image digest/);
+        });
+    });
+    describe("in the dev stack (index.ts wiring)", () => {
+        it("builds the GPU variant for the model with gpu: (sentiment) and the default CPU variant for the other (summarizer)", async function () {
+            this.timeout(120_000);
+            const { resources } = await runStack("dev");
+            const variant = (model: string) => {
+                const hits = byType(resources, IMAGE_TYPE).filter((i) => i.inputs.labels["org.opencontainers.image.title"] === model);
+                assert.equal(hits.length, 1, model);
+                return hits[0].inputs.buildArgs.VARIANT;
+            };
+            assert.equal(variant("sentiment"), "gpu");
+            assert.equal(variant("summarizer"), undefined);
         });
     });
 });
