@@ -209,14 +209,14 @@ export class FleetMocks implements pulumi.runtime.Mocks {
                 state.b64Url = Buffer.from(state.hex, "hex").toString("base64url");
                 break;
             }
-            case "random:index/randomPassword:RandomPassword":
-                // A stable stand-in of the requested length (never a real secret: the mock runtime has none).
-                state.result = crypto
-                    .createHash("sha256")
+            // The prediction-id key (components/serving/predictionIdKey.ts): a stable stand-in, base64url of `bytes` bytes.
+            case "pulumi-nodejs:dynamic/serving:PredictionIdKey":
+                state.key = crypto
+                    .createHash("sha512")
                     .update(args.name)
-                    .digest("hex")
-                    .repeat(4)
-                    .slice(0, Number(inputs.length ?? 16));
+                    .digest()
+                    .subarray(0, Number(inputs.bytes ?? 48))
+                    .toString("base64url");
                 break;
             case "docker-build:index:Image":
                 state.digest = fakeDigest(args.name, inputs.buildArgs ?? {}, inputs.context ?? {}, inputs.tags ?? []);

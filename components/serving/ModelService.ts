@@ -12,7 +12,6 @@
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import * as random from "@pulumi/random";
 import type { Environment, ModelConfig } from "../../config/schema";
 import { ModelCanary } from "../rollouts/ModelCanary";
 import { hpaBehavior, hpaMetrics } from "./autoscaling";
@@ -20,6 +19,7 @@ import { throwOnIssues } from "../errors";
 import { servingIssues } from "./checks";
 import { MODEL_PDB_POLICY, UNHEALTHY_POD_EVICTION_POLICY } from "./disruption";
 import { modelLabels, objectLabels, selectorLabels, SKIP_AWAIT } from "../../domain/labels";
+import { PredictionIdKey } from "./predictionIdKey";
 import { buildPodTemplate, GpuScheduling, METRICS_PATH, PORT_NAME, PREDICTION_ID_KEY_SECRET_KEY } from "./podTemplate";
 
 export const MODEL_SERVICE_TYPE = "model-fleet:serving:ModelService";
@@ -39,9 +39,6 @@ export type WorkloadKind = "Deployment" | "Rollout";
 export function progressDeadlineSeconds(startupBudgetSeconds: number): number {
     return startupBudgetSeconds + PROGRESS_MARGIN_SECONDS;
 }
-
-/** Length of the generated prediction-id HMAC key (letters and digits: ~380 bits; the server requires ≥ 32 bytes). */
-export const PREDICTION_ID_KEY_LENGTH = 64;
 
 /**
  * Pod labels a ServiceMonitor copies onto every series (`app_kubernetes_io_name`, …): the canary analysis selects
@@ -185,14 +182,14 @@ export class ModelService extends pulumi.ComponentResource {
         // The key that signs prediction ids: feedback decides the quality gate, so only ids this model issued may
         // count (images/model-server/app/ids.py). One key per model, shared by canary and stable pods (any pod scores
         // any prediction); generated once and kept in the stack's state as a secret. Rotating it (replace the
-        // RandomPassword) invalidates outstanding ids; pods read it at start.
-        const idKey = new random.RandomPassword(`${name}-prediction-id-key`, { length: PREDICTION_ID_KEY_LENGTH, special: false }, { parent: this });
+        // PredictionIdKey) invalidates outstanding ids; pods read it at start.
+        const idKey = new PredictionIdKey(`${name}-prediction-id-key`, { parent: this });
         const idKeySecret = new k8s.core.v1.Secret(
             `${name}-prediction-id-secret`,
             {
                 metadata: meta(`${model.name}-prediction-id-key`),
                 type: "Opaque",
-                stringData: { [PREDICTION_ID_KEY_SECRET_KEY]: idKey.result },
+                stringData: { [PREDICTION_ID_KEY_SECRET_KEY]: idKey.key },
             },
             { parent: this },
         );

@@ -371,12 +371,10 @@ describe("serving: ModelService and ModelNamespace", function () {
                 assert.equal(secret.metadata.namespace, NS);
                 assert.equal(secret.type, "Opaque");
                 assert.deepEqual(Object.keys(secret.stringData), ["key"]);
-                assert.equal(secret.stringData.key.length, 64, "64 letters and digits, above the server's 32-byte minimum");
-                const passwords = r.resources.filter(
-                    (x) => x.type === "random:index/randomPassword:RandomPassword" && x.name === `${m.name}-prediction-id-key`,
-                );
-                assert.equal(passwords.length, 1);
-                assert.deepEqual(passwords[0].inputs, { length: 64, special: false });
+                assert.match(secret.stringData.key, /^[A-Za-z0-9_-]{64}$/, "48 random bytes, base64url: above the server's 32-byte minimum");
+                const keys = r.resources.filter((x) => x.type === "pulumi-nodejs:dynamic/serving:PredictionIdKey" && x.name === `${m.name}-prediction-id-key`);
+                assert.equal(keys.length, 1);
+                assert.equal(keys[0].inputs.bytes, 48);
                 const env = container().env.filter((e: any) => e.name === "PREDICTION_ID_KEY");
                 assert.deepEqual(env, [{ name: "PREDICTION_ID_KEY", valueFrom: { secretKeyRef: { name: `${m.name}-prediction-id-key`, key: "key" } } }]);
                 // One key per model: the canary's and the stable's pods come from this one template.
