@@ -6,6 +6,7 @@
 import base64
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -129,7 +130,7 @@ def test_gpu_model_without_a_cuda_provider_refuses_to_start(tmp_path, model_file
     assert proc.returncode == 1, (proc.returncode, proc.stderr[-2000:])
     assert "model-server refuses to start" in proc.stderr
     assert "MODEL_DEVICE=cuda (the model asks for a GPU) but this onnxruntime build has no CUDAExecutionProvider" in proc.stderr
-    assert "available: CPUExecutionProvider" in proc.stderr or "available: AzureExecutionProvider, CPUExecutionProvider" in proc.stderr
+    assert re.search(r"\(available: [A-Za-z, ]*CPUExecutionProvider\)", proc.stderr), proc.stderr
     assert "Booting worker" not in proc.stderr, "no worker starts: nothing serves on CPU"
     assert time.monotonic() - started < 30
 

@@ -170,3 +170,31 @@ def test_id_round_trip():
 def test_undecodable_ids(bad):
     with pytest.raises(ids.BadId):
         ids.decode(KEY, bad, classes=2)
+
+
+# --- preflight: what the master checks before any worker starts ---------------------------------------------------
+def test_preflight_refuses_a_gpu_model_on_this_cpu_onnxruntime():
+    """The real onnxruntime of this machine (the CPU wheel) has no CUDA provider: a model with `gpu:` must not start."""
+    from app import preflight
+
+    assert CUDA not in ort.get_available_providers()
+    env = {"MODEL_DEVICE": "cuda", "PREDICTION_ID_KEY": "k" * 32}
+    found = preflight.problems(env, gpu_visible=lambda: True)  # the real get_available_providers()
+    assert len(found) == 1 and "MODEL_DEVICE=cuda (the model asks for a GPU) but this onnxruntime build has no CUDAExecutionProvider" in found[0]
+    with pytest.raises(SystemExit) as e:
+        preflight.run(env, gpu_visible=lambda: True)
+    assert str(e.value.code).startswith("model-server refuses to start:"), "SystemExit with a message: exit status 1"
+    no_device = preflight.problems(env, available_providers=lambda: [CUDA, CPU], gpu_visible=lambda: False)
+    assert len(no_device) == 1 and "sees no NVIDIA device" in no_device[0]
+    assert preflight.problems(env, available_providers=lambda: [CUDA, CPU], gpu_visible=lambda: True) == []
+
+
+def test_preflight_never_needs_cuda_for_cpu_or_auto_and_fills_in_a_pod_local_key():
+    from app import preflight
+
+    for device in ("auto", "cpu", ""):
+        assert preflight.problems({"MODEL_DEVICE": device}, available_providers=lambda: [CPU], gpu_visible=lambda: False) == []
+    env = {}
+    preflight.run(env)
+    assert len(env["PREDICTION_ID_KEY"].encode()) >= ids.MIN_KEY_BYTES
+    assert preflight.problems({"MODEL_DEVICE": "tpu"})[0].startswith("MODEL_DEVICE='tpu'")
