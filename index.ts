@@ -373,5 +373,6 @@ function imageInput(m: ModelConfig): ImagePlanInput {
         treeDirty: config.treeDirty,
         dirtyPaths: config.dirtyPaths,
         dirtyFingerprint: config.dirtyFingerprint,
+        gpu: m.gpu !== undefined,
     };
 }

@@ -209,6 +209,15 @@ export class FleetMocks implements pulumi.runtime.Mocks {
                 state.b64Url = Buffer.from(state.hex, "hex").toString("base64url");
                 break;
             }
+            // The prediction-id key (components/serving/predictionIdKey.ts): a stable stand-in, base64url of `bytes` bytes.
+            case "pulumi-nodejs:dynamic/serving:PredictionIdKey":
+                state.key = crypto
+                    .createHash("sha512")
+                    .update(args.name)
+                    .digest()
+                    .subarray(0, Number(inputs.bytes ?? 48))
+                    .toString("base64url");
+                break;
             case "docker-build:index:Image":
                 state.digest = fakeDigest(args.name, inputs.buildArgs ?? {}, inputs.context ?? {}, inputs.tags ?? []);
                 state.ref = `${(inputs.tags ?? [""])[0].split(":")[0]}@${state.digest}`;

@@ -56,6 +56,8 @@ export interface ModelImageArgs {
     readonly dirtyPaths?: readonly string[];
     /** Fingerprint of the uncommitted changes (required for a dirty build; its tag gets `-dirty.<fingerprint>`). Default none; plain. */
     readonly dirtyFingerprint?: string;
+    /** The model asks for a GPU (`gpu:`): build the Dockerfile's GPU variant (`VARIANT=gpu`). Default false (CPU); plain. */
+    readonly gpu?: boolean;
     /**
      * Docker provider with read access to the registry: a promoted digest with a release tag is checked against
      * what the registry holds under that tag before it is deployed. Default: none (no check).
@@ -92,6 +94,7 @@ export class ModelImage extends pulumi.ComponentResource {
                 treeDirty: args.treeDirty ?? false,
                 dirtyPaths: args.dirtyPaths ?? [],
                 dirtyFingerprint: args.dirtyFingerprint,
+                gpu: args.gpu ?? false,
             });
         } catch (e) {
             if (e instanceof ImagePlanError) {

@@ -19,6 +19,8 @@ export interface ImagePlanInput {
     dirtyPaths?: readonly string[];
     /** Names the uncommitted changes of a permitted dirty build; its tag carries `-dirty.<fingerprint>`. */
     dirtyFingerprint?: string;
+    /** The model asks for a GPU (`gpu:`): build the image's GPU variant. Default false (the CPU variant). */
+    gpu?: boolean;
 }
 
 /** OCI annotation keys set on every built image. Nothing time-varying (no `created`): an unchanged model does not rebuild. */
@@ -30,6 +32,18 @@ export const OCI_LABELS = {
 } as const;
 
 export const BUILD_PLATFORMS = ["linux/amd64"] as const;
+
+/**
+ * Image variants of images/model-server (its Dockerfile's `VARIANT` build arg): `cpu` installs requirements.txt
+ * (the `onnxruntime` CPU wheel), `gpu` installs requirements-gpu.txt (`onnxruntime-gpu` with NVIDIA's CUDA 12 and
+ * cuDNN 9 wheels). The Dockerfile's default is `cpu`, so a CPU model's build args stay as they were.
+ */
+export type ImageVariant = "cpu" | "gpu";
+
+/** The variant a model needs: GPU for a model with `gpu:`, else CPU. */
+export function imageVariant(gpu: boolean | undefined): ImageVariant {
+    return gpu ? "gpu" : "cpu";
+}
 
 export interface BuildPlan {
     kind: "build";
@@ -43,7 +57,8 @@ export interface BuildPlan {
     contextLocation: string;
     /** Dockerfile path: `dockerfile` resolved against the context, default `<context>/Dockerfile`. */
     dockerfileLocation: string;
-    buildArgs: { MODEL_VERSION: string; GIT_SHA: string };
+    /** `VARIANT: "gpu"` only for the GPU variant (the Dockerfile defaults to `cpu`). */
+    buildArgs: { MODEL_VERSION: string; GIT_SHA: string; VARIANT?: "gpu" };
     /** OCI labels except `source` (an Input, added by the component). */
     labels: Record<string, string>;
 }
@@ -129,6 +144,7 @@ export function planModelImage(input: ImagePlanInput): ImagePlan {
     if (typeof context !== "string" || context.trim() === "") {
         throw new ImagePlanError(`model "${name}": build.context must be a directory path`);
     }
+    const variant = imageVariant(input.gpu);
     const dockerfileLocation =
         dockerfile === undefined ? path.posix.join(context, "Dockerfile") : path.isAbsolute(dockerfile) ? dockerfile : path.posix.join(context, dockerfile);
     return {
@@ -139,7 +155,7 @@ export function planModelImage(input: ImagePlanInput): ImagePlan {
         cacheTag: BUILD_CACHE_TAG,
         contextLocation: context,
         dockerfileLocation,
-        buildArgs: { MODEL_VERSION: version, GIT_SHA: sha },
+        buildArgs: { MODEL_VERSION: version, GIT_SHA: sha, ...(variant === "gpu" ? { VARIANT: variant } : {}) },
         labels: {
             [OCI_LABELS.version]: version,
             [OCI_LABELS.revision]: sha,

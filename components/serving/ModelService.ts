@@ -3,7 +3,7 @@
  *
  * Declares the model's ServiceAccount, ClusterIP Service, workload (a Deployment, or — for a canary model — an
  * Argo Rollout through `ModelCanary`, both from the same hardened pod template), HorizontalPodAutoscaler,
- * PodDisruptionBudget, the NetworkPolicies that open the model port to the ingress controller and monitoring
+ * PodDisruptionBudget, the Secret holding the HMAC key of its prediction ids, the NetworkPolicies that open the model port to the ingress controller and monitoring
  * namespaces (on top of ModelNamespace's default-deny), and its scrape configuration (pod annotations, or a
  * ServiceMonitor when the Prometheus Operator is present).
  *
@@ -19,7 +19,8 @@ import { throwOnIssues } from "../errors";
 import { servingIssues } from "./checks";
 import { MODEL_PDB_POLICY, UNHEALTHY_POD_EVICTION_POLICY } from "./disruption";
 import { modelLabels, objectLabels, selectorLabels, SKIP_AWAIT } from "../../domain/labels";
-import { buildPodTemplate, GpuScheduling, METRICS_PATH, PORT_NAME } from "./podTemplate";
+import { PredictionIdKey } from "./predictionIdKey";
+import { buildPodTemplate, GpuScheduling, METRICS_PATH, PORT_NAME, PREDICTION_ID_KEY_SECRET_KEY } from "./podTemplate";
 
 export const MODEL_SERVICE_TYPE = "model-fleet:serving:ModelService";
 
@@ -122,6 +123,8 @@ export class ModelService extends pulumi.ComponentResource {
     public readonly pdbName: pulumi.Output<string>;
     /** The canary component, for a canary model. */
     public readonly canary?: ModelCanary;
+    /** Name of the Secret holding the prediction-id HMAC key (`<model>-prediction-id-key`). */
+    public readonly predictionIdKeySecretName: pulumi.Output<string>;
 
     constructor(name: string, args: ModelServiceArgs, opts?: pulumi.ComponentResourceOptions) {
         const model = args.model;
@@ -176,6 +179,22 @@ export class ModelService extends pulumi.ComponentResource {
         );
         this.serviceName = service.metadata.name;
 
+        // The key that signs prediction ids: feedback decides the quality gate, so only ids this model issued may
+        // count (images/model-server/app/ids.py). One key per model, shared by canary and stable pods (any pod scores
+        // any prediction); generated once and kept in the stack's state as a secret. Rotating it (replace the
+        // PredictionIdKey) invalidates outstanding ids; pods read it at start.
+        const idKey = new PredictionIdKey(`${name}-prediction-id-key`, { parent: this });
+        const idKeySecret = new k8s.core.v1.Secret(
+            `${name}-prediction-id-secret`,
+            {
+                metadata: meta(`${model.name}-prediction-id-key`),
+                type: "Opaque",
+                stringData: { [PREDICTION_ID_KEY_SECRET_KEY]: idKey.key },
+            },
+            { parent: this },
+        );
+        this.predictionIdKeySecretName = idKeySecret.metadata.name;
+
         const template = buildPodTemplate({
             model: model.name,
             version: model.version,
@@ -189,6 +208,7 @@ export class ModelService extends pulumi.ComponentResource {
             scrapeAnnotations: !prometheusOperator,
             imagePullSecrets: args.imagePullSecrets,
             podTemplateHashEnv: rollout !== undefined,
+            predictionIdKeySecret: idKeySecret.metadata.name,
         });
 
         let scaleTargetRef: k8s.types.input.autoscaling.v2.CrossVersionObjectReference;
@@ -350,6 +370,7 @@ export class ModelService extends pulumi.ComponentResource {
             workloadName: this.workloadName,
             hpaName: this.hpaName,
             pdbName: this.pdbName,
+            predictionIdKeySecretName: this.predictionIdKeySecretName,
         });
     }
 }

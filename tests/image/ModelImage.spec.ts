@@ -1,7 +1,7 @@
 import { strict as assert } from "assert";
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { byType, MockResource, runProgram, unwrap } from "../../support/harness";
+import { byType, MockResource, runProgram, runStack, unwrap } from "../../support/harness";
 import { ModelImage, ModelImageArgs, MODEL_IMAGE_TYPE } from "../../components/image/ModelImage";
 import { isDigestRef } from "../../domain/image/tag";
 
@@ -76,8 +76,16 @@ describe("ModelImage", () => {
             assert.deepEqual(image.inputs.context, { location: "images/model-server" });
             assert.deepEqual(image.inputs.dockerfile, { location: "images/model-server/Dockerfile" });
         });
-        it("passes MODEL_VERSION and GIT_SHA build args", () => {
+        it("passes MODEL_VERSION and GIT_SHA build args (a CPU model: the Dockerfile's default VARIANT=cpu)", () => {
             assert.deepEqual(image.inputs.buildArgs, { MODEL_VERSION: "2.1.4", GIT_SHA: "a1b2c3d" });
+        });
+        it("builds the GPU variant (VARIANT=gpu: onnxruntime-gpu and the CUDA wheels) for a model with gpu:", async () => {
+            const { resources: gpuResources } = await declare({ gpu: true });
+            const [gpuImage] = byType(gpuResources, IMAGE_TYPE);
+            assert.deepEqual(gpuImage.inputs.buildArgs, { MODEL_VERSION: "2.1.4", GIT_SHA: "a1b2c3d", VARIANT: "gpu" });
+            assert.deepEqual(gpuImage.inputs.dockerfile, image.inputs.dockerfile, "the same Dockerfile, another variant");
+            const { resources: cpuResources } = await declare({ gpu: false });
+            assert.deepEqual(byType(cpuResources, IMAGE_TYPE)[0].inputs.buildArgs, image.inputs.buildArgs);
         });
         it("sets the OCI labels and nothing time-varying", () => {
             assert.deepEqual(image.inputs.labels, {
@@ -204,6 +212,19 @@ describe("ModelImage", () => {
         it("refuses latest and malformed digests", () => {
             assert.throws(() => new ModelImage("s", { ...args, treeDirty: false, version: "latest" }), /never "latest"/);
             assert.throws(() => new ModelImage("s", { ...args, source: { digest: "sha256:abc" } }), /invalid image digest/);
+        });
+    });
+    describe("in the dev stack (index.ts wiring)", () => {
+        it("builds the GPU variant for the model with gpu: (sentiment) and the default CPU variant for the other (summarizer)", async function () {
+            this.timeout(120_000);
+            const { resources } = await runStack("dev");
+            const variant = (model: string) => {
+                const hits = byType(resources, IMAGE_TYPE).filter((i) => i.inputs.labels["org.opencontainers.image.title"] === model);
+                assert.equal(hits.length, 1, model);
+                return hits[0].inputs.buildArgs.VARIANT;
+            };
+            assert.equal(variant("sentiment"), "gpu");
+            assert.equal(variant("summarizer"), undefined);
         });
     });
 });

@@ -131,13 +131,37 @@ describe("reference model-server Dockerfile", () => {
         assert.deepEqual(layers.slice(1), ["COPY builder /opt/venv /opt/venv", "COPY app/ /srv/app/", "COPY weights /weights/ /models/"]);
         assert.match(layers[0], /^RUN groupadd/);
     });
-    it("installs the pinned requirements in the builder, after copying only requirements.txt", () => {
+    it("installs a hash-pinned lock in the builder, after copying only the locks: requirements.txt, or requirements-gpu.txt for VARIANT=gpu", () => {
         const builder = st.find((s) => s.name === "builder")!;
         const kw = builder.instructions.map((i) => `${i.getKeyword()} ${args(i).join(" ")}`);
-        const copyReq = kw.findIndex((k) => k === "COPY requirements.txt /tmp/requirements.txt");
-        const install = kw.findIndex((k) => /^RUN .*pip install --no-deps .*-r \/tmp\/requirements\.txt .*pip check/.test(k));
+        assert.ok(kw.includes("ARG VARIANT=cpu"), "the CPU variant is the default");
+        const copyReq = kw.findIndex((k) => k === "COPY requirements.txt requirements-gpu.txt /tmp/");
+        const install = kw.findIndex((k) => /^RUN .*pip install --no-deps --only-binary=:all: --require-hashes -r "\$lock" .*pip check/.test(k));
         assert.ok(copyReq >= 0 && install > copyReq, kw.join("\n"));
+        const run = kw[install];
+        assert.match(run, /cpu\) lock=\/tmp\/requirements\.txt ;;/);
+        assert.match(run, /gpu\) lock=\/tmp\/requirements-gpu\.txt ;;/);
+        assert.match(run, /\*\) echo "VARIANT=\$VARIANT: expected cpu or gpu" >&2; exit 1 ;;/, "an unknown variant fails the build");
         assert.ok(!kw.some((k) => k.startsWith("COPY app")), "code is not in the dependency stage");
+    });
+    it("builds the variant ModelImage asks for: VARIANT=gpu for a model with gpu:, the default for a CPU model", () => {
+        const plan = (gpu: boolean) =>
+            planModelImage({
+                modelName: "m",
+                version: "1.0.0",
+                gitSha: "abcdef0",
+                source: { build: { context: "images/model-server" } },
+                requireCleanTree: false,
+                treeDirty: false,
+                gpu,
+            });
+        const gpuPlan = plan(true);
+        const cpuPlan = plan(false);
+        assert.ok(gpuPlan.kind === "build" && cpuPlan.kind === "build");
+        assert.equal(gpuPlan.buildArgs.VARIANT, "gpu");
+        assert.equal(cpuPlan.buildArgs.VARIANT, undefined, "the Dockerfile's default (cpu)");
+        const declared = st.flatMap((s) => s.instructions.filter((i) => i.getKeyword() === "ARG").map((i) => args(i)[0].split("=")[0]));
+        for (const arg of Object.keys(gpuPlan.buildArgs)) assert.ok(declared.includes(arg), `${arg} is declared`);
     });
     it("produces the weights at build time in their own stage", () => {
         const weights = st.find((s) => s.name === "weights")!;
@@ -166,17 +190,45 @@ describe("reference model-server Dockerfile", () => {
         );
         assert.equal(final.instructions.filter((i) => i.getKeyword() === "HEALTHCHECK").length, 0, "probes are Kubernetes' job");
     });
-    it("has a pinned requirements.txt: every requirement is name==version", () => {
+    /** name → version of a lock file whose every requirement must be `name==version --hash=sha256:<64 hex>`. */
+    function lock(file: string): Map<string, string> {
         const lines = fs
-            .readFileSync(path.join(SERVER_DIR, "requirements.txt"), "utf8")
+            .readFileSync(path.join(SERVER_DIR, file), "utf8")
+            .replace(/\\\n/g, " ")
             .split("\n")
             .map((l) => l.replace(/#.*/, "").trim())
-            .filter(Boolean);
+            .filter((l) => l && !l.startsWith("-r "));
         assert.ok(lines.length > 0);
-        for (const l of lines) assert.match(l, /^[A-Za-z0-9][A-Za-z0-9._-]*==\d+(\.\d+)*$/, l);
-        const names = lines.map((l) => l.split("==")[0].toLowerCase());
-        for (const dep of ["fastapi", "uvicorn", "prometheus-client", "pydantic"]) assert.ok(names.includes(dep), dep);
-        assert.equal(new Set(names).size, names.length, "no duplicate pins");
+        const pins = new Map<string, string>();
+        for (const l of lines) {
+            const m = /^([A-Za-z0-9][A-Za-z0-9._-]*)==(\d+(?:\.\d+)*) +--hash=sha256:[0-9a-f]{64}$/.exec(l);
+            assert.ok(m, `${file}: not a hash-pinned requirement: ${l}`);
+            assert.ok(!pins.has(m[1].toLowerCase()), `${file}: ${m[1]} pinned twice`);
+            pins.set(m[1].toLowerCase(), m[2]);
+        }
+        return pins;
+    }
+    it("hash-pins every lock (runtime, GPU, weights, tests): name==version --hash=sha256:…", () => {
+        const runtime = lock("requirements.txt");
+        for (const dep of ["fastapi", "uvicorn", "prometheus-client", "pydantic", "onnxruntime"]) assert.ok(runtime.has(dep), dep);
+        for (const f of ["requirements-gpu.txt", "requirements-weights.txt", "requirements-dev.txt"]) lock(f);
+        assert.ok(lock("requirements-dev.txt").has("hypothesis"), "the fuzz engine is pinned");
+    });
+    it("has a GPU lock that is the runtime lock with onnxruntime-gpu and NVIDIA's CUDA 12 / cuDNN 9 wheels instead of onnxruntime", () => {
+        const runtime = lock("requirements.txt");
+        const gpu = lock("requirements-gpu.txt");
+        assert.ok(!gpu.has("onnxruntime"), "onnxruntime and onnxruntime-gpu install the same package: never both");
+        assert.match(gpu.get("onnxruntime-gpu") ?? "", /^1\.\d+\.\d+$/);
+        for (const [name, version] of runtime) if (name !== "onnxruntime") assert.equal(gpu.get(name), version, `${name} as in requirements.txt`);
+        const nvidia = [...gpu.keys()].filter((n) => n.startsWith("nvidia-"));
+        for (const n of nvidia) assert.match(n, /-cu12$/, `${n}: CUDA 12 wheels only (a CUDA 13 wheel needs a newer driver)`);
+        for (const need of ["nvidia-cuda-runtime-cu12", "nvidia-cublas-cu12", "nvidia-cudnn-cu12", "nvidia-cufft-cu12", "nvidia-curand-cu12"])
+            assert.ok(gpu.has(need), need);
+        assert.match(gpu.get("nvidia-cudnn-cu12")!, /^9\./);
+        assert.deepEqual(
+            [...gpu.keys()].filter((n) => !runtime.has(n) && !n.startsWith("nvidia-")),
+            ["onnxruntime-gpu"],
+        );
     });
     it("has an allow-list .dockerignore that admits every context path the Dockerfile copies", () => {
         const rules = fs

@@ -238,7 +238,9 @@ describe("stacks: registry across dev and prod", () => {
         const kinds = run.resources.filter((r) => r.type.startsWith("pulumi-nodejs:dynamic/harbor:")).map((r) => r.type.split(":").pop());
         assert.deepEqual(kinds.sort(), ["ImmutableRule", "Project", "RetentionPolicy", "RobotAccount"]);
         assert.equal(typeof run.outputs.pullSecretName, "string");
-        const [secret] = byType(run.resources, "kubernetes:core/v1:Secret");
+        // Each ModelService also declares a Secret (its prediction-id key): pick the pull Secret by its output name.
+        const secret = byType(run.resources, "kubernetes:core/v1:Secret").find((s) => s.inputs.metadata.name === run.outputs.pullSecretName)!;
+        assert.ok(secret, "the pull Secret is declared");
         assert.equal(secret.inputs.type, "kubernetes.io/dockerconfigjson");
         assert.equal(secret.inputs.metadata.name, run.outputs.pullSecretName);
         const nsIndex = run.resources.findIndex(

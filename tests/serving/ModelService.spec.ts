@@ -373,6 +373,41 @@ describe("serving: ModelService and ModelNamespace", function () {
                 });
             }
 
+            it("signs prediction ids with a per-model key: a generated Secret, passed as PREDICTION_ID_KEY to every pod", () => {
+                const secret = find(r.objects, "Secret", `${m.name}-prediction-id-key`);
+                assert.equal(secret.metadata.namespace, NS);
+                assert.equal(secret.type, "Opaque");
+                assert.deepEqual(Object.keys(secret.stringData), ["key"]);
+                assert.match(secret.stringData.key, /^[A-Za-z0-9_-]{64}$/, "48 random bytes, base64url: above the server's 32-byte minimum");
+                const keys = r.resources.filter((x) => x.type === "pulumi-nodejs:dynamic/serving:PredictionIdKey" && x.name === `${m.name}-prediction-id-key`);
+                assert.equal(keys.length, 1);
+                assert.equal(keys[0].inputs.bytes, 48);
+                const env = container().env.filter((e: any) => e.name === "PREDICTION_ID_KEY");
+                assert.deepEqual(env, [{ name: "PREDICTION_ID_KEY", valueFrom: { secretKeyRef: { name: `${m.name}-prediction-id-key`, key: "key" } } }]);
+                // One key per model: the canary's and the stable's pods come from this one template.
+                assert.equal(r.objects.filter((o) => o.kind === "Secret" && o.metadata.name.startsWith(`${m.name}-prediction-id`)).length, 1);
+            });
+
+            it(
+                isGpu ? "requires CUDA (MODEL_DEVICE=cuda): the server refuses to start without it" : "leaves the device to the server (no MODEL_DEVICE)",
+                () => {
+                    const env = container().env.filter((e: any) => e.name === "MODEL_DEVICE");
+                    assert.deepEqual(env, isGpu ? [{ name: "MODEL_DEVICE", value: "cuda" }] : []);
+                },
+            );
+
+            if (s.rollouts?.trafficRouting === "nginx") {
+                it("routes only the inference path through the Ingress (/feedback and /metrics stay in-cluster)", () => {
+                    const ing = find(r.objects, "Ingress", m.name, "networking.k8s.io/v1");
+                    const paths = ing.spec.rules.flatMap((rule: any) => rule.http.paths);
+                    assert.deepEqual(
+                        paths.map((p: any) => [p.path, p.pathType, p.backend.service.name]),
+                        [["/predict", "Exact", m.name]],
+                    );
+                    assert.ok(!paths.some((p: any) => p.path === "/" || p.pathType === "Prefix" || p.pathType === "ImplementationSpecific"));
+                });
+            }
+
             it("runs the digest reference from ModelImage", () => {
                 assert.equal(container().image, refOf(m.name));
                 assert.match(container().image, /^[^@:]+(:\d+)?[^@:]*@sha256:[0-9a-f]{64}$/);
@@ -580,6 +615,7 @@ describe("serving: ModelService and ModelNamespace", function () {
                     "PodDisruptionBudget",
                     "NetworkPolicy",
                     "NetworkPolicy",
+                    "Secret", // the prediction-id key
                 ];
                 if (s.serving?.prometheusOperator) expected.push("ServiceMonitor");
                 if (m.canary) expected.push("Service"); // the canary Service

@@ -12,7 +12,7 @@ import os
 import shutil
 import sys
 
-from . import settings
+from . import preflight, settings
 
 
 def _prepare_dir(path: str) -> str:
@@ -53,6 +53,8 @@ def options() -> dict:
 
 
 def main() -> None:
+    # A GPU model without a usable CUDA provider, a malformed hash or key: exit 1 with the reasons, start nothing.
+    preflight.run()
     run_dir = os.environ.get("MODEL_SERVER_RUN_DIR", "/tmp/model-server")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = _prepare_dir(os.environ.get("PROMETHEUS_MULTIPROC_DIR") or os.path.join(run_dir, "metrics"))
     os.environ["MODEL_SERVER_STATE_DIR"] = _prepare_dir(os.environ.get("MODEL_SERVER_STATE_DIR") or os.path.join(run_dir, "state"))

@@ -8,8 +8,14 @@
             413 past MAX_BODY_BYTES / MAX_BATCH_SIZE, 422 for an input-contract mismatch, 400 for malformed JSON,
             503 until the model is loaded.
 - /feedback {"id", "label"}: the true label of an earlier prediction, served by ANY pod (the id carries the serving
-            pod-template-hash and the predicted label); counts model_server_feedback_total{served_by, outcome}.
+            pod-template-hash and the predicted label, signed with the model's key: app/ids.py); counts
+            model_server_feedback_total{served_by, outcome}. Not exposed through the Ingress (the program routes
+            only /predict there); in-cluster callers reach it through the model's Service.
 - /metrics  Prometheus text format (all workers merged).
+
+Every client fault is a 4xx: malformed JSON (also nested deeper than the parser allows) 400, bodies over
+MAX_BODY_BYTES 413 after draining the body (so the client reads the answer instead of a reset connection). Inference
+runs on a dedicated thread pool, off the event loop, so /health, /ready and /metrics answer during a long inference.
 """
 import asyncio
 import json
@@ -18,14 +24,16 @@ import os
 import threading
 import time
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from typing import Any, List, Optional, Tuple
+from typing import Any, AsyncIterator, List, Optional, Tuple
 
 import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from starlette.requests import ClientDisconnect
 
-from . import ids, lifecycle, metrics
+from . import ids, lifecycle, metrics, preflight
 from .model import LoadError, Model
 
 logging.basicConfig(
@@ -49,10 +57,19 @@ MODEL_VERSION = os.environ.get("MODEL_VERSION", "")
 GIT_SHA = os.environ.get("GIT_SHA", "")
 # Downward API: metadata.labels['rollouts-pod-template-hash'] ("" under a plain Deployment).
 POD_TEMPLATE_HASH = os.environ.get("POD_TEMPLATE_HASH", "")
+if not ids.valid_hash(POD_TEMPLATE_HASH):
+    raise ValueError(f"POD_TEMPLATE_HASH={POD_TEMPLATE_HASH!r} is not a Kubernetes pod-template-hash")
+# HMAC key of the prediction ids: the model's Secret (env PREDICTION_ID_KEY), shared by all its pods.
+PREDICTION_ID_KEY = preflight.key_from_env()
 MODEL_DEVICE = os.environ.get("MODEL_DEVICE", "auto")
 ORT_INTRA_OP_THREADS = _env_int("ORT_INTRA_OP_THREADS", 1)
 MAX_BATCH_SIZE = _env_int("MAX_BATCH_SIZE", 128)
 MAX_BODY_BYTES = _env_int("MAX_BODY_BYTES", 1024 * 1024)
+# An oversized body is read and discarded up to this many bytes before the 413, so the client, still sending, gets
+# the answer (closing a socket with unread data makes the kernel reset it). Beyond it the connection is closed.
+MAX_DRAIN_BYTES = _env_int("MAX_DRAIN_BYTES", 64 * 1024 * 1024)
+# Threads per worker that run inference (off the event loop). 1 keeps the measured one-session-per-core behaviour.
+INFERENCE_THREADS = _env_int("INFERENCE_THREADS", 1)
 ACCURACY_WINDOW = _env_int("ACCURACY_WINDOW", 500)
 FEEDBACK_DEDUP_LIMIT = _env_int("FEEDBACK_DEDUP_LIMIT", 10000)
 # Test/rehearsal knobs: simulated extra load time (exercises startup/readiness probes) and per-request latency.
@@ -123,6 +140,7 @@ class ModelHolder:
 holder = ModelHolder()
 accuracy = metrics.RollingAccuracy(ACCURACY_WINDOW)
 scored: "OrderedDict[str, None]" = OrderedDict()  # nonces this worker already scored (repeat feedback is a 409)
+inference = ThreadPoolExecutor(max_workers=INFERENCE_THREADS, thread_name_prefix="inference")
 
 metrics.MODEL_LOADED.set(0)
 metrics.WORKERS.set(1)
@@ -177,41 +195,81 @@ app.add_middleware(MetricsMiddleware)
 
 
 class ClientError(Exception):
-    def __init__(self, status: int, detail: str) -> None:
+    def __init__(self, status: int, detail: str, close: bool = False) -> None:
         super().__init__(detail)
         self.status = status
         self.detail = detail
+        self.close = close  # answer with Connection: close (the rest of the body was not read)
+
+
+# nginx's code for "the client closed the request": a client fault, never counted as a server error.
+CLIENT_CLOSED_REQUEST = 499
 
 
 def _reject_constant(name: str) -> Any:
     raise ClientError(422, f"{name} is not allowed: every feature must be a finite number")
 
 
-async def _read_json(request: Request) -> Any:
-    length = request.headers.get("content-length")
-    if length is not None:
-        try:
-            n = int(length)
-        except ValueError:
-            raise ClientError(400, "Content-Length is not an integer") from None
-        if n > MAX_BODY_BYTES:
-            raise ClientError(413, f"request body is {n} bytes; the limit is MAX_BODY_BYTES={MAX_BODY_BYTES} bytes")
-    chunks: List[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise ClientError(413, f"request body exceeds MAX_BODY_BYTES={MAX_BODY_BYTES} bytes")
-        chunks.append(chunk)
-    body = b"".join(chunks)
+def parse_json(body: bytes) -> Any:
+    """The request body as JSON, or a ClientError (4xx); nothing else escapes, whatever the bytes."""
     if not body:
         raise ClientError(422, "empty request body: expected a JSON object")
     try:
         return json.loads(body, parse_constant=_reject_constant)
     except ClientError:
         raise
-    except (ValueError, UnicodeDecodeError) as e:
+    except RecursionError:  # e.g. 200 KB of "[": the C decoder's recursion guard
+        raise ClientError(400, "request body is not valid JSON for this API: nested too deeply") from None
+    except (ValueError, UnicodeDecodeError) as e:  # also integers beyond Python's int_max_str_digits
         raise ClientError(400, f"request body is not valid JSON: {e}") from None
+
+
+async def _discard(request: Request, stream: AsyncIterator[bytes], already: int) -> None:
+    """Read and drop what is left of an oversized body (up to MAX_DRAIN_BYTES), so the 413 reaches a client that is
+    still sending. A client that sent `Expect: 100-continue` has not sent the body: it gets the 413 instead."""
+    if request.headers.get("expect", "").lower() == "100-continue":
+        return
+    seen = already
+    async for chunk in stream:
+        seen += len(chunk)
+        if seen > MAX_DRAIN_BYTES:
+            return
+
+
+async def read_body(request: Request) -> bytes:
+    """The body, at most MAX_BODY_BYTES, or a ClientError (413 over the limit, 400 bad Content-Length, 499 gone)."""
+    stream = request.stream()
+    try:
+        length = request.headers.get("content-length")
+        if length is not None:
+            try:
+                n = int(length)
+            except ValueError:
+                raise ClientError(400, "Content-Length is not an integer") from None
+            if n > MAX_BODY_BYTES:
+                await _discard(request, stream, 0)
+                raise ClientError(413, f"request body is {n} bytes; the limit is MAX_BODY_BYTES={MAX_BODY_BYTES} bytes", close=True)
+        chunks: List[bytes] = []
+        size = 0
+        async for chunk in stream:
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                await _discard(request, stream, size)
+                raise ClientError(413, f"request body exceeds MAX_BODY_BYTES={MAX_BODY_BYTES} bytes", close=True)
+            chunks.append(chunk)
+        return b"".join(chunks)
+    except ClientDisconnect:
+        raise ClientError(CLIENT_CLOSED_REQUEST, "the client closed the connection before the body was read") from None
+
+
+async def _read_json(request: Request) -> Any:
+    return parse_json(await read_body(request))
+
+
+def _names(names: List[str], limit: int = 5) -> str:
+    """Field names for an error message: repr()'d (escapes control characters and lone surrogates), bounded."""
+    shown = [repr(n) if len(n) <= 40 else repr(n[:40]) + "…" for n in names[:limit]]
+    return ", ".join(shown) + (f" (+{len(names) - limit} more)" if len(names) > limit else "")
 
 
 def _row(values: Any, where: str, features: int) -> List[float]:
@@ -234,7 +292,7 @@ def parse_instances(payload: Any, features: int) -> Tuple[np.ndarray, bool]:
         raise ClientError(422, 'expected a JSON object: {"features": [...]} for one instance or {"instances": [[...], ...]} for a batch')
     unknown = sorted(set(payload) - {"features", "instances"})
     if unknown:
-        raise ClientError(422, f"unknown field(s) {', '.join(repr(u) for u in unknown)}: expected 'features' (one instance) or 'instances' (a batch)")
+        raise ClientError(422, f"unknown field(s) {_names(unknown)}: expected 'features' (one instance) or 'instances' (a batch)")
     if "features" in payload and "instances" in payload:
         raise ClientError(422, "send either 'features' (one instance) or 'instances' (a batch), not both")
     if "features" in payload:
@@ -271,7 +329,7 @@ def parse_instances(payload: Any, features: int) -> Tuple[np.ndarray, bool]:
 
 
 def _error(e: ClientError) -> JSONResponse:
-    return JSONResponse({"detail": e.detail}, status_code=e.status)
+    return JSONResponse({"detail": e.detail}, status_code=e.status, headers={"Connection": "close"} if e.close else None)
 
 
 @app.get("/health")
@@ -293,6 +351,14 @@ async def ready() -> JSONResponse:
     return JSONResponse({"status": "ready", "model": MODEL_NAME, "version": MODEL_VERSION, "device": holder.model.device})
 
 
+def infer(model: Model, x: np.ndarray) -> Tuple[List[int], List[float], List[int]]:
+    """(labels, scores, count per label) of a batch: runs on the inference pool, never on the event loop."""
+    labels_np, probs = model.predict(x)
+    counts = np.bincount(labels_np, minlength=model.classes).tolist()
+    scores = (probs[:, 1] if model.classes == 2 else probs[np.arange(len(labels_np)), labels_np]).tolist()
+    return labels_np.tolist(), scores, counts
+
+
 @app.post("/predict")
 async def predict(request: Request) -> JSONResponse:
     model = holder.model
@@ -305,40 +371,43 @@ async def predict(request: Request) -> JSONResponse:
         return _error(e)
     if PREDICT_DELAY_SECONDS > 0:
         await asyncio.sleep(PREDICT_DELAY_SECONDS)
-    labels_np, probs = model.predict(x)
-    for label, count in enumerate(np.bincount(labels_np, minlength=model.classes).tolist()):
+    # Off the event loop: a long inference (a GPU, a large batch) must not stall /ready, /health and /metrics.
+    labels, scores, counts = await asyncio.get_running_loop().run_in_executor(inference, infer, model, x)
+    for label, count in enumerate(counts):
         if count:
             metrics.PREDICTIONS.labels(label=str(label)).inc(count)
-    labels = labels_np.tolist()
-    scores = (probs[:, 1] if model.classes == 2 else probs[np.arange(len(labels)), labels_np]).tolist()
     out = [
         {"id": i, "label": label, "score": score}
-        for i, label, score in zip(ids.encode_many(POD_TEMPLATE_HASH, labels), labels, scores)
+        for i, label, score in zip(ids.encode_many(PREDICTION_ID_KEY, POD_TEMPLATE_HASH, labels), labels, scores)
     ]
     if batch:
         return JSONResponse({"predictions": out, "model": MODEL_NAME, "version": MODEL_VERSION})
     return JSONResponse({**out[0], "model": MODEL_NAME, "version": MODEL_VERSION})
 
 
+def parse_feedback(payload: Any, classes: int) -> Tuple[ids.PredictionRef, int]:
+    """(the prediction the feedback is for, the true label) or a ClientError (422)."""
+    if not isinstance(payload, dict):
+        raise ClientError(422, 'expected a JSON object {"id": "<prediction id>", "label": <true label>}')
+    unknown = sorted(set(payload) - {"id", "label"})
+    if unknown:
+        raise ClientError(422, f"unknown field(s) {_names(unknown)}: expected 'id' and 'label'")
+    if "id" not in payload or "label" not in payload:
+        raise ClientError(422, "missing field: 'id' and 'label' are required")
+    label = payload["label"]
+    if type(label) is not int or not 0 <= label < classes:
+        shown = repr(label) if isinstance(label, (int, float, str, bool)) and len(str(label)) <= 40 else type(label).__name__
+        raise ClientError(422, f"label must be an integer class 0..{classes - 1}, got {shown}")
+    try:
+        return ids.decode(PREDICTION_ID_KEY, payload["id"], classes), label
+    except ids.BadId as e:
+        raise ClientError(422, str(e)) from None
+
+
 @app.post("/feedback")
 async def feedback(request: Request) -> JSONResponse:
     try:
-        payload = await _read_json(request)
-        if not isinstance(payload, dict):
-            raise ClientError(422, 'expected a JSON object {"id": "<prediction id>", "label": <true label>}')
-        unknown = sorted(set(payload) - {"id", "label"})
-        if unknown:
-            raise ClientError(422, f"unknown field(s) {', '.join(repr(u) for u in unknown)}: expected 'id' and 'label'")
-        if "id" not in payload or "label" not in payload:
-            raise ClientError(422, "missing field: 'id' and 'label' are required")
-        classes = holder.model.classes if holder.model else 2
-        label = payload["label"]
-        if type(label) is not int or not 0 <= label < classes:
-            raise ClientError(422, f"label must be an integer class 0..{classes - 1}, got {label!r}")
-        try:
-            ref = ids.decode(payload["id"], classes)
-        except ids.BadId as e:
-            raise ClientError(422, str(e)) from None
+        ref, label = parse_feedback(await _read_json(request), holder.model.classes if holder.model else 2)
         if ref.nonce in scored:
             raise ClientError(409, "this prediction already has feedback")
     except ClientError as e:

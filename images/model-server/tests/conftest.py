@@ -19,6 +19,9 @@ MAKE_WEIGHTS = SERVER_DIR / "weights" / "make_weights.py"
 sys.path.insert(0, str(SERVER_DIR))  # `import app.model` for the unit tests
 
 
+TEST_PREDICTION_ID_KEY = "test-key-of-one-model-0123456789abcdef"
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -43,7 +46,7 @@ class Server:
         self.workdir = workdir
         self.run_dir = workdir / "run"
         self.log_path = workdir / "server.log"
-        full = {k: v for k, v in os.environ.items() if not k.startswith(("PROMETHEUS_", "MODEL_", "WEB_CONCURRENCY"))}
+        full = {k: v for k, v in os.environ.items() if not k.startswith(("PROMETHEUS_", "MODEL_", "WEB_CONCURRENCY", "PREDICTION_ID_"))}
         full.update(
             {
                 "HOST": "127.0.0.1",
@@ -52,6 +55,8 @@ class Server:
                 "PROMETHEUS_DISABLE_CREATED_SERIES": "True",
                 "PYTHONUNBUFFERED": "1",
                 "LOG_LEVEL": "info",
+                # One model's pods share its Secret's key, so any pod verifies any pod's prediction ids.
+                "PREDICTION_ID_KEY": TEST_PREDICTION_ID_KEY,
             }
         )
         full.update(env)

@@ -75,7 +75,7 @@ def test_bad_weights_keep_the_pod_unready_without_crash_looping(start_server, mo
 
 
 def test_multiworker_metrics_are_merged_and_survive_a_worker_death(start_server):
-    srv = start_server(WEB_CONCURRENCY="2", POD_TEMPLATE_HASH="abc")
+    srv = start_server(WEB_CONCURRENCY="2", POD_TEMPLATE_HASH="bcd")
     n = 60
     for i in range(n):  # a new connection per request: the kernel spreads them over both workers
         assert srv.post("/predict", {"features": [i, 0, 0, 0]})[0] == 200

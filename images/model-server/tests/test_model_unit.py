@@ -156,14 +156,45 @@ def test_valid_onnx_of_another_contract_is_wrong_format(tmp_path):
 
 
 # --- prediction ids ----------------------------------------------------------------------------------------------
+KEY = b"k" * 32
+
+
 def test_id_round_trip():
-    ref = ids.decode(ids.encode("6d4f9c7b8", 1), classes=2)
+    ref = ids.decode(KEY, ids.encode(KEY, "6d4f9c7b8", 1), classes=2)
     assert (ref.served_by, ref.label) == ("6d4f9c7b8", 1)
-    assert ids.decode(ids.encode("", 0), 2).served_by == ""
-    assert ids.encode("h", 1) != ids.encode("h", 1), "nonce makes each id unique"
+    assert ids.decode(KEY, ids.encode(KEY, "", 0), 2).served_by == ""
+    assert ids.encode(KEY, "bcd", 1) != ids.encode(KEY, "bcd", 1), "nonce makes each id unique"
 
 
-@pytest.mark.parametrize("bad", ["", "not base64 !!", "eyJoIjoiYSJ9", 42, None, "x" * 600, ids.encode("h", 5)])
+@pytest.mark.parametrize("bad", ["", "not base64 !!", "eyJoIjoiYSJ9", 42, None, "x" * 600, ids.encode(KEY, "bcd", 5)])
 def test_undecodable_ids(bad):
     with pytest.raises(ids.BadId):
-        ids.decode(bad, classes=2)
+        ids.decode(KEY, bad, classes=2)
+
+
+# --- preflight: what the master checks before any worker starts ---------------------------------------------------
+def test_preflight_refuses_a_gpu_model_on_this_cpu_onnxruntime():
+    """The real onnxruntime of this machine (the CPU wheel) has no CUDA provider: a model with `gpu:` must not start."""
+    from app import preflight
+
+    assert CUDA not in ort.get_available_providers()
+    env = {"MODEL_DEVICE": "cuda", "PREDICTION_ID_KEY": "k" * 32}
+    found = preflight.problems(env, gpu_visible=lambda: True)  # the real get_available_providers()
+    assert len(found) == 1 and "MODEL_DEVICE=cuda (the model asks for a GPU) but this onnxruntime build has no CUDAExecutionProvider" in found[0]
+    with pytest.raises(SystemExit) as e:
+        preflight.run(env, gpu_visible=lambda: True)
+    assert str(e.value.code).startswith("model-server refuses to start:"), "SystemExit with a message: exit status 1"
+    no_device = preflight.problems(env, available_providers=lambda: [CUDA, CPU], gpu_visible=lambda: False)
+    assert len(no_device) == 1 and "sees no NVIDIA device" in no_device[0]
+    assert preflight.problems(env, available_providers=lambda: [CUDA, CPU], gpu_visible=lambda: True) == []
+
+
+def test_preflight_never_needs_cuda_for_cpu_or_auto_and_fills_in_a_pod_local_key():
+    from app import preflight
+
+    for device in ("auto", "cpu", ""):
+        assert preflight.problems({"MODEL_DEVICE": device}, available_providers=lambda: [CPU], gpu_visible=lambda: False) == []
+    env = {}
+    preflight.run(env)
+    assert len(env["PREDICTION_ID_KEY"].encode()) >= ids.MIN_KEY_BYTES
+    assert preflight.problems({"MODEL_DEVICE": "tpu"})[0].startswith("MODEL_DEVICE='tpu'")

@@ -29,7 +29,9 @@ def test_predict_one_instance(shared_server, model_file):
     assert body["label"] == labels[0]
     assert body["score"] == pytest.approx(scores[0], abs=1e-6)
     assert (body["model"], body["version"]) == ("sentiment", "2.2.0")
-    decoded = json.loads(base64.urlsafe_b64decode(body["id"] + "=" * (-len(body["id"]) % 4)))
+    payload, tag = body["id"].split(".")
+    decoded = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    assert len(tag) == 22, "a 128-bit HMAC tag, base64url"
     assert decoded["h"] == "6d4f9c7b8" and decoded["y"] == body["label"], "the id carries the serving hash and label"
 
 
