@@ -89,10 +89,9 @@ export const TOOLS: readonly ToolSpec[] = [
         coldSeconds: 785,
         binaries: { "pulumi-resource-kubernetes": "." },
         ldflags: ["-X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=4.25.0"],
-        // The wrapper requires pulumi pkg/sdk at the CLI's version (v3.274.1, not the provider's v3.215.0) and builds
-        // with the CLI's tags, so the Go build cache shares every pulumi package between the two builds
-        // (docs/sandbox.md#cold-build-levers).
-        tags: ["osusergo", "grpcnotrace"],
+        // It requires pulumi pkg/sdk v3.215.0. Requiring the CLI's v3.274.1 instead, so that the two builds would share
+        // their pulumi packages, does not compile: pkg/gen/schema.go builds codegen/schema.ResourceSpec values where
+        // v3.274.1 wants pointers (docs/sandbox.md#cold-build-levers).
         copy: {
             module: "github.com/pulumi/pulumi-kubernetes/provider/v4@v4.0.0-20260115033456-f47bc2d6f199",
             dir: "cmd/pulumi-resource-kubernetes",
