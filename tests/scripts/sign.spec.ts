@@ -171,7 +171,9 @@ describe("signing (scripts/signing.ts)", () => {
             const all = { signature: true, provenance: true, sbom: true };
             assert.deepEqual(signPlan([IMAGE, other], KMS, "/tmp/p", sbom, { sentiment: all, summarize: all }), []);
             assert.deepEqual(
-                signPlan([IMAGE, other], KMS, "/tmp/p", sbom, { sentiment: { signature: true, provenance: true, sbom: false } }).map((s) => `${s.model} ${s.what}`),
+                signPlan([IMAGE, other], KMS, "/tmp/p", sbom, { sentiment: { signature: true, provenance: true, sbom: false } }).map(
+                    (s) => `${s.model} ${s.what}`,
+                ),
                 ["sentiment attest sbom", "summarize sign", "summarize attest provenance", "summarize attest sbom"],
             );
             // --sbom none: the SBOM check neither exists nor matters.
@@ -344,9 +346,25 @@ describe("signing (scripts/signing.ts)", () => {
         });
 
         it("--sbom buildkit without Docker's Buildx plugin names the plugin to install, before any cosign call", () => {
-            const r = runSign(["--image", IMAGE.ref, "--model", "sentiment", "--version", "2.1.5", "--git-sha", "abc1234", "--key", "cosign.key", "--sbom", "buildkit"]);
+            const r = runSign([
+                "--image",
+                IMAGE.ref,
+                "--model",
+                "sentiment",
+                "--version",
+                "2.1.5",
+                "--git-sha",
+                "abc1234",
+                "--key",
+                "cosign.key",
+                "--sbom",
+                "buildkit",
+            ]);
             assert.equal(r.status, 1, r.stderr);
-            assert.match(r.stderr, /--sbom buildkit reads BuildKit's SBOM with `docker buildx imagetools inspect`, and Docker's Buildx plugin is not available/);
+            assert.match(
+                r.stderr,
+                /--sbom buildkit reads BuildKit's SBOM with `docker buildx imagetools inspect`, and Docker's Buildx plugin is not available/,
+            );
             assert.match(r.stderr, /docker-buildx-plugin/);
             assert.doesNotMatch(r.stderr, /cosign/i);
         });
