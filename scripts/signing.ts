@@ -127,6 +127,19 @@ export function cosignVerifyArgs(image: ImageToSign, publicKey: string): string[
     return ["verify", "--key", publicKey, ...PRIVATE_VERIFY_FLAGS, ...annotationFlags(signatureAnnotations(image)), "--output", "json", image.ref];
 }
 
+/**
+ * `cosign verify` of a digest about to be promoted: a signature by the source stack's key over exactly this digest,
+ * carrying the model and version annotations, and the git sha where promote knows it (a stack's `images` output or a
+ * release tag; an explicit digest without a tag has none to compare).
+ */
+export function cosignVerifyPromotionArgs(image: Omit<ImageToSign, "gitSha"> & { gitSha?: string }, publicKey: string): string[] {
+    parseDigestRef(image.ref);
+    requireKey(publicKey);
+    const annotations = signatureAnnotations({ ...image, gitSha: image.gitSha ?? "" });
+    if (image.gitSha === undefined) delete annotations[ANNOTATION_KEYS.gitSha];
+    return ["verify", "--key", publicKey, ...PRIVATE_VERIFY_FLAGS, ...annotationFlags(annotations), "--output", "json", image.ref];
+}
+
 /** `cosign verify-attestation`: an attestation of the type, by the key, over exactly this digest. */
 export function cosignVerifyAttestationArgs(image: ImageToSign, publicKey: string, type: AttestationType): string[] {
     parseDigestRef(image.ref);

@@ -21,6 +21,8 @@ import * as YAML from "yaml";
 import { REPO_ROOT } from "../../scripts/cli";
 import { BUILD_CACHE_EXCLUSION_FILTER, ECR_TAG_MUTABILITY_EXCLUSION_FILTERS } from "../../domain/image/tag";
 import { ImmutableRegistry, startImmutableRegistry } from "../../tools/immutableRegistry";
+import { verifySignature } from "../../scripts/promote";
+import { signatureCheck } from "../../scripts/promotion";
 import { DEFAULT_NAMESPACE } from "../../components/serving/ModelNamespace";
 import { cosignSignArgs, cosignVerifyArgs, cosignVerifyAttestationArgs, ImageToSign, signatureAnnotations } from "../../scripts/signing";
 import { httpStatus, portTaken, ProcessRecord, startProcess, stopProcess } from "../cluster/processes";
@@ -529,6 +531,26 @@ describe("supply chain: sign and verify with cosign, distribution and crane", fu
             /^sign: 127\.0\.0\.1:15000\/model-fleet\/sentiment:v2\.1\.5-abc1234 is not pinned by digest: sign and verify <repository>@sha256:<64 hex>, never a tag/m,
         );
         assert.equal(run(crane, ["ls", REPO]).stdout, before, "no new tags (no signature was pushed)");
+    });
+
+    it("npm run promote's signature check passes the signed digest with the source stack's key, and refuses an unsigned one or another key's", () => {
+        const check = (img: ImageToSign, pem: string) =>
+            signatureCheck({
+                model: img.model,
+                version: img.version,
+                ref: img.ref,
+                gitSha: img.gitSha,
+                publicKeyPem: pem,
+                admissionEnabled: true,
+                origin: "stack dev",
+            });
+        verifySignature(check(signed, fs.readFileSync(keyA.pub, "utf8")), "prod");
+        const unsigned = imageAt(pushImage("v9.9.7-unsigned", { "model.json": '{"promote":"unsigned"}\n' }));
+        assert.throws(
+            () => verifySignature(check(unsigned, fs.readFileSync(keyA.pub, "utf8")), "prod"),
+            /refusing to promote \S+ into stack prod: it is not signed by the key admission will trust \(Error: no signatures found\)/,
+        );
+        assert.throws(() => verifySignature(check(signed, fs.readFileSync(keyB.pub, "utf8")), "prod"), /not signed by the key admission will trust/);
     });
 
     describe("admission: Kyverno v1.18.2's own verification (kyverno-verify) under the stack's ClusterPolicy", () => {
