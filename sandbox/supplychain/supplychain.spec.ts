@@ -259,10 +259,11 @@ describe("supply chain: sign and verify with cosign, distribution and crane", fu
         }
 
         tmp = fs.mkdtempSync(path.join(os.tmpdir(), "model-fleet-supplychain-"));
-        // cosign on PATH first, so `npm run sign` uses the tool cache's build; no Docker credentials, no TUF cache.
+        // cosign and pulumi on PATH first, so `npm run sign` uses the tool cache's builds (HOME is the temp dir, where
+        // the tool cache is not); no Docker credentials, no TUF cache.
         env = {
             ...process.env,
-            PATH: [binDir(toolSpec("cosign")), process.env.PATH].join(path.delimiter),
+            PATH: [binDir(toolSpec("cosign")), binDir(toolSpec("pulumi")), process.env.PATH].join(path.delimiter),
             HOME: tmp,
             DOCKER_CONFIG: path.join(tmp, "docker"),
             COSIGN_PASSWORD: PASSWORD,
