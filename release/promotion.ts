@@ -342,3 +342,48 @@ export function applyConfigSets(doc: unknown, sets: readonly ConfigSet[], namesp
     }
     return copy;
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// The signature check before promoting
+
+export interface SignatureCheckInput {
+    model: string;
+    version: string;
+    /** `<repository>@sha256:…` being promoted. */
+    ref: string;
+    /** The git sha the signature's annotation must carry, when known (source stack output, or a release tag). */
+    gitSha?: string;
+    /** The source stack's `signing.publicKeyPem`. */
+    publicKeyPem?: string;
+    /** The key reference recorded with the digest (source `signing.keyRef` or `--signing-key`). */
+    signingKey?: string;
+    /** Whether the target stack declares its admission policy (`supplyChain.admission.enabled`, default true). */
+    admissionEnabled: boolean;
+    /** `stack dev` or `--digest`: who should have signed. */
+    origin: string;
+}
+
+export type SignatureCheck =
+    | { kind: "verify"; image: { model: string; version: string; ref: string; gitSha?: string }; key: { pem: string } | { ref: string } }
+    | { kind: "skip"; why: string }
+    | { kind: "refuse"; why: string };
+
+/**
+ * What promote checks before it pins a digest: a signature by the key the target's admission will trust (the source
+ * stack's public key, else its key reference, which cosign resolves: a KMS URI). Without a key to check with, it
+ * refuses (the target's admission would refuse the pods only after the approval), unless the target declares no
+ * admission policy.
+ */
+export function signatureCheck(input: SignatureCheckInput): SignatureCheck {
+    const image = { model: input.model, version: input.version, ref: input.ref, ...(input.gitSha ? { gitSha: input.gitSha } : {}) };
+    if (input.publicKeyPem) return { kind: "verify", image, key: { pem: input.publicKeyPem } };
+    if (input.signingKey) return { kind: "verify", image, key: { ref: input.signingKey } };
+    if (!input.admissionEnabled)
+        return { kind: "skip", why: "no signing key is known and the target declares no admission policy: the signature is not checked" };
+    return {
+        kind: "refuse",
+        why:
+            `cannot check that ${input.ref} is signed: no signing key is known (${input.origin} exports no \`signing\` output; give --signing-key <ref>, ` +
+            `e.g. awskms:///<key arn>). The target's admission policy would refuse an unsigned digest only after approval`,
+    };
+}

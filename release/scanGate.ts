@@ -170,3 +170,20 @@ export function harborScanResult(artifact: Record<string, any> | undefined): Sca
     for (const [s, n] of Object.entries<any>(report.summary?.summary ?? {})) counts[s] = Number(n);
     return { scanner, state, status, counts, findings: [] };
 }
+
+/**
+ * `--allow-vulnerable` cannot reach Harbor: the program sets the Harbor project's `prevent_vul` at the scan
+ * severity (components/registry/ModelRegistry.ts), and Harbor's pull check refuses an artifact with findings at or
+ * above it, whatever promote records (goharbor/harbor src/server/middleware/vulnerable/vulnerable.go). An override
+ * there would pass promotion and then fail every pull of the pods, after approval. The message refusing it, or
+ * undefined when the decision needs no override or the registry is not Harbor.
+ */
+export function overrideRefusal(registryType: string, decision: GateDecision, threshold: string): string | undefined {
+    if (registryType !== "harbor" || !decision.overridden) return undefined;
+    return (
+        `--allow-vulnerable cannot work on Harbor: its project refuses to pull an artifact with findings at or above ${threshold} ` +
+        `(prevent_vul, set from supplyChain.scan.severity), so the pods could not pull this digest whatever promote records. ` +
+        `Fix the image and rebuild, or wait for Harbor's scan; to accept the risk, raise supplyChain.scan.severity of the ` +
+        `target stack in a reviewed change (it moves Harbor's threshold too), deploy it, then promote`
+    );
+}

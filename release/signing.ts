@@ -127,11 +127,46 @@ export function cosignVerifyArgs(image: ImageToSign, publicKey: string): string[
     return ["verify", "--key", publicKey, ...PRIVATE_VERIFY_FLAGS, ...annotationFlags(signatureAnnotations(image)), "--output", "json", image.ref];
 }
 
+/**
+ * `cosign verify` of a digest about to be promoted: a signature by the source stack's key over exactly this digest,
+ * carrying the model and version annotations, and the git sha where promote knows it (a stack's `images` output or a
+ * release tag; an explicit digest without a tag has none to compare).
+ */
+export function cosignVerifyPromotionArgs(image: Omit<ImageToSign, "gitSha"> & { gitSha?: string }, publicKey: string): string[] {
+    parseDigestRef(image.ref);
+    requireKey(publicKey);
+    const annotations = signatureAnnotations({ ...image, gitSha: image.gitSha ?? "" });
+    if (image.gitSha === undefined) delete annotations[ANNOTATION_KEYS.gitSha];
+    return ["verify", "--key", publicKey, ...PRIVATE_VERIFY_FLAGS, ...annotationFlags(annotations), "--output", "json", image.ref];
+}
+
 /** `cosign verify-attestation`: an attestation of the type, by the key, over exactly this digest. */
 export function cosignVerifyAttestationArgs(image: ImageToSign, publicKey: string, type: AttestationType): string[] {
     parseDigestRef(image.ref);
     requireKey(publicKey);
     return ["verify-attestation", "--key", publicKey, ...PRIVATE_VERIFY_FLAGS, "--type", type, "--output", "json", image.ref];
+}
+
+/** `cosign public-key`: the public key of a key reference (a key file, a KMS URI, …), to verify before signing. */
+export function cosignPublicKeyArgs(keyRef: string): string[] {
+    requireKey(keyRef);
+    return ["public-key", "--key", keyRef];
+}
+
+/** `docker buildx version`: whether the Buildx plugin (which `--sbom buildkit` reads the SBOM with) is installed. */
+export const BUILDX_VERSION_ARGS: readonly string[] = ["buildx", "version"];
+
+/**
+ * What `--sbom buildkit` says when Docker has no Buildx plugin: without it docker answers `imagetools inspect … --format`
+ * with its own "unknown command" or "unknown flag: --format", which names neither the plugin nor the way out.
+ */
+export function buildxMissingMessage(detail: string): string {
+    return (
+        `--sbom buildkit reads BuildKit's SBOM with \`docker buildx imagetools inspect\`, and Docker's Buildx plugin is not available ` +
+        `(\`docker buildx version\`: ${detail}). Install it (Debian/Ubuntu: the docker-buildx-plugin package; ` +
+        `https://docs.docker.com/build/concepts/overview/#install-buildx; in GitHub Actions docker/setup-buildx-action), ` +
+        `or attest SBOMs from files: --sbom <dir> with <dir>/<model>.spdx.json`
+    );
 }
 
 /** `docker buildx imagetools inspect`: the SPDX SBOM BuildKit attached to a single-platform image (`null` if none). */
@@ -256,6 +291,44 @@ export function provenancePredicate(image: ImageToSign, builder: Builder, stack?
 
 export type SbomSource = { kind: "buildkit" } | { kind: "dir"; dir: string } | { kind: "none" };
 
+/**
+ * What already verifies for one image (cosign verify and verify-attestation with the stack's public key), checked
+ * before signing: a step whose check passes is not run again. Signing is idempotent that way: a re-run (every run
+ * has a new invocation id, so its provenance differs) signs nothing new for a digest that verifies, and a run that
+ * stopped half-way finishes only what is missing.
+ */
+export interface ImageStatus {
+    readonly signature: boolean;
+    readonly provenance: boolean;
+    /** Meaningless with `--sbom none` (no SBOM is attested nor checked). */
+    readonly sbom: boolean;
+}
+
+const NOTHING_VERIFIED: ImageStatus = { signature: false, provenance: false, sbom: false };
+
+/** Reads the results of `verifyPlan`'s steps (exit code 0 = verified) into a status per model. */
+export function statusFromChecks(results: ReadonlyArray<{ step: CosignStep; ok: boolean }>): Record<string, ImageStatus> {
+    const out: Record<string, ImageStatus> = {};
+    for (const { step, ok } of results) {
+        const current = out[step.model] ?? NOTHING_VERIFIED;
+        const key = step.what === "verify" ? "signature" : step.what === "verify provenance" ? "provenance" : step.what === "verify sbom" ? "sbom" : undefined;
+        if (key === undefined) throw new Error(`not a verification step: ${step.what}`);
+        out[step.model] = { ...current, [key]: ok };
+    }
+    return out;
+}
+
+/** One line per image for the summary: what this run did, and what was already there. */
+export function signOutcome(status: ImageStatus | undefined, sbom: SbomSource): { done: string[]; skipped: string[] } {
+    const s = status ?? NOTHING_VERIFIED;
+    const parts: Array<[string, boolean]> = [
+        ["signature", s.signature],
+        ["provenance", s.provenance],
+        ...(sbom.kind === "none" ? [] : ([["sbom", s.sbom]] as Array<[string, boolean]>)),
+    ];
+    return { done: parts.filter(([, v]) => !v).map(([n]) => n), skipped: parts.filter(([, v]) => v).map(([n]) => n) };
+}
+
 export interface CosignStep {
     readonly model: string;
     readonly what: "sign" | "attest provenance" | "attest sbom" | "verify" | "verify provenance" | "verify sbom";
@@ -267,20 +340,29 @@ export const predicateFile = (model: string, type: AttestationType): string => (
 
 /**
  * The cosign commands that sign one image set: a signature, then the provenance and (unless the SBOM source is
- * `none`) the SBOM attestation. Predicate paths are `<predicateDir>/<model>.provenance.json` and
- * `<sbomDir>/<model>.spdx.json` (`predicateDir` for an SBOM taken from BuildKit).
+ * `none`) the SBOM attestation, leaving out each one `status` says already verifies. Predicate paths are
+ * `<predicateDir>/<model>.provenance.json` and `<sbomDir>/<model>.spdx.json` (`predicateDir` for an SBOM taken from
+ * BuildKit).
  */
-export function signPlan(images: readonly ImageToSign[], keyRef: string, predicateDir: string, sbom: SbomSource): CosignStep[] {
+export function signPlan(
+    images: readonly ImageToSign[],
+    keyRef: string,
+    predicateDir: string,
+    sbom: SbomSource,
+    status: Readonly<Record<string, ImageStatus>> = {},
+): CosignStep[] {
     return images.flatMap((img) => {
-        const steps: CosignStep[] = [
-            { model: img.model, what: "sign", args: cosignSignArgs(img, keyRef) },
-            {
+        const verified = status[img.model] ?? NOTHING_VERIFIED;
+        const steps: CosignStep[] = [];
+        if (!verified.signature) steps.push({ model: img.model, what: "sign", args: cosignSignArgs(img, keyRef) });
+        if (!verified.provenance) {
+            steps.push({
                 model: img.model,
                 what: "attest provenance",
                 args: cosignAttestArgs(img, keyRef, "slsaprovenance1", joinPath(predicateDir, predicateFile(img.model, "slsaprovenance1"))),
-            },
-        ];
-        if (sbom.kind !== "none") {
+            });
+        }
+        if (sbom.kind !== "none" && !verified.sbom) {
             const dir = sbom.kind === "dir" ? sbom.dir : predicateDir;
             steps.push({
                 model: img.model,

@@ -10,11 +10,24 @@
  * those commands with --dry-run). It never builds: the target runs the source's exact digest.
  */
 import { ECRClient } from "@aws-sdk/client-ecr";
-import { execFileSync } from "child_process";
+import { execFileSync, spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 import { isDeepStrictEqual } from "util";
-import { applyConfigSets, imageRecordFor, modelsFromStackFile, planPromotion, PromotionError, PromotionSource } from "../release/promotion";
-import { decideScanGate, FINDING_COLUMNS, findingRows, ScanResult } from "../release/scanGate";
+import {
+    applyConfigSets,
+    imageRecordFor,
+    modelsFromStackFile,
+    planPromotion,
+    PromotionError,
+    PromotionSource,
+    SignatureCheck,
+    signatureCheck,
+} from "../release/promotion";
+import { decideScanGate, FINDING_COLUMNS, findingRows, overrideRefusal, ScanResult } from "../release/scanGate";
+import { COSIGN_VERSION, cosignVerifyPromotionArgs, shellLine } from "../release/signing";
+import { parseReleaseTag } from "../domain/image/tag";
 import { CONFIG_NAMESPACE } from "../config/schema";
 import { defaultThreshold } from "../domain/severity";
 import { command, PULUMI_CLI_HINTS, readStackDocument, REPO_ROOT, requireTool, runMain, stackFilePath, table, ToolRequest, UsageError, Values } from "./cli";
@@ -32,8 +45,10 @@ Pulumi CLI), or to an explicit digest and version (rollback). Prints the diff, t
 --path\` commands on Pulumi.<to>.yaml, or only prints them with --dry-run. Nothing is rebuilt. Before that it reads
 the digest's scan result from its registry (ECR DescribeImageScanFindings, or Harbor's scan overview), prints the
 findings, and refuses a digest with no finished scan or with findings at or above the target's
-supplyChain.scan.severity, unless --allow-vulnerable <reason> records an override next to the digest. The key the
-digest was signed with (the source's \`signing\` output, or --signing-key) is recorded next to it.`,
+supplyChain.scan.severity, unless --allow-vulnerable <reason> records an override next to the digest (not on Harbor,
+whose prevent_vul would refuse the pull anyway). It then verifies the digest's signature with cosign and the key
+it was signed with (the source's \`signing\` output, or --signing-key), which is recorded next to it: an unsigned
+digest is refused here, not by the target's admission after approval.`,
     options: {
         model: { type: "string", value: "name", help: "the model to promote (an entry of model-fleet:models in both stacks)" },
         from: { type: "string", value: "stack", help: "source stack: promote what it runs (needs the Pulumi CLI)" },
@@ -137,6 +152,51 @@ export async function scanResultOf(ref: string, stacks: Array<{ name: string; do
     );
 }
 
+/** Runs the signature check `signatureCheck` decided: cosign verify by the key, or a refusal naming what to do. */
+export function verifySignature(check: SignatureCheck, to: string): void {
+    if (check.kind === "skip") {
+        console.error(`promote: ${check.why}`);
+        return;
+    }
+    if (check.kind === "refuse") throw new PromotionError(`refusing to promote into stack ${to}: ${check.why}`);
+    const cosign = requireTool(promoteCommand, {
+        name: "cosign",
+        title: `Cosign (${COSIGN_VERSION})`,
+        purpose: "to verify the digest's signature before promoting it",
+        instead: [
+            "build it into the tool cache: `npm run tools -- build cosign` (then rerun; it is picked up from there)",
+            `or install cosign ${COSIGN_VERSION} (https://github.com/sigstore/cosign/releases) and put \`cosign\` on PATH`,
+        ],
+    }).path;
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "model-fleet-promote-"));
+    try {
+        let key: string;
+        if ("pem" in check.key) {
+            key = path.join(tmp, "signing.pub");
+            fs.writeFileSync(key, check.key.pem);
+        } else {
+            key = check.key.ref;
+        }
+        const args = cosignVerifyPromotionArgs(check.image, key);
+        console.log(`Signature of ${check.image.ref}: $ ${shellLine("cosign", args)}`);
+        const r = spawnSync(cosign, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], maxBuffer: 64 << 20 });
+        if (r.error) throw new PromotionError(`cosign: ${r.error.message}`);
+        if (r.status !== 0) {
+            const why = String(r.stderr)
+                .split("\n")
+                .filter((l) => l.startsWith("Error:"))
+                .pop();
+            throw new PromotionError(
+                `refusing to promote ${check.image.ref} into stack ${to}: it is not signed by the key admission will trust (${why ?? `cosign exited ${r.status}`}). ` +
+                    `Sign it first (npm run sign -- --stack <source> --sbom <dir>), or give the key it was signed with: --signing-key <ref>`,
+            );
+        }
+        console.log(`signed by ${"pem" in check.key ? "the source stack's key" : check.key.ref}, with the model and version annotations\n`);
+    } finally {
+        fs.rmSync(tmp, { recursive: true, force: true });
+    }
+}
+
 async function main(values: Values<typeof promoteCommand.spec.options>): Promise<number> {
     const { model, from, to } = values;
     const explicit = values.digest !== undefined || values.version !== undefined;
@@ -151,6 +211,8 @@ async function main(values: Values<typeof promoteCommand.spec.options>): Promise
 
     let source: PromotionSource;
     let signingKey = values["signing-key"] as string | undefined;
+    let publicKeyPem: string | undefined;
+    let gitSha: string | undefined = values.tag ? parseReleaseTag(values.tag as string)?.sha : undefined;
     let ref: string;
     let cli: string | undefined;
     if (explicit) {
@@ -170,6 +232,8 @@ async function main(values: Values<typeof promoteCommand.spec.options>): Promise
         }
         source = { kind: "stack", stack: from as string, images };
         ref = imageRecordFor(images, model, from as string).ref;
+        const sha = (images as Record<string, any>)[model]?.gitSha;
+        if (typeof sha === "string") gitSha = sha;
         // The key reference may be a secret (kubeconfig stacks): --show-secrets, and it is only written to the stack file.
         let signing: any = null;
         try {
@@ -178,6 +242,7 @@ async function main(values: Values<typeof promoteCommand.spec.options>): Promise
             // A stack without the output (it neither builds nor configures a key): nothing to record.
         }
         signingKey ??= typeof signing?.keyRef === "string" ? signing.keyRef : undefined;
+        if (values["signing-key"] === undefined && typeof signing?.publicKeyPem === "string") publicKeyPem = signing.publicKeyPem;
         if (!signingKey) console.error(`promote: stack ${from} exports no signing key; the target records none for this digest`);
     }
 
@@ -216,7 +281,24 @@ async function main(values: Values<typeof promoteCommand.spec.options>): Promise
                     `Fix the image and rebuild, wait for the scan, or record an exception: --allow-vulnerable "<reason>"`,
             );
         }
+        const cannot = overrideRefusal(registryType, decision, threshold);
+        if (cannot) throw new PromotionError(`refusing to promote ${probe.next.digest} into stack ${to}: ${cannot}`);
         if (decision.overridden && override) vulnerabilityOverride = { ...override, ...(decision.blocking ? { findings: decision.blocking } : {}) };
+
+        // The signature, with the key admission will trust: refused here rather than at the target's admission.
+        verifySignature(
+            signatureCheck({
+                model,
+                version: probe.next.version,
+                ref,
+                ...(gitSha ? { gitSha } : {}),
+                ...(publicKeyPem ? { publicKeyPem } : {}),
+                ...(signingKey ? { signingKey } : {}),
+                admissionEnabled: stackValue(doc, "supplyChain")?.admission?.enabled !== false,
+                origin: from ? `stack ${from}` : "--digest",
+            }),
+            to,
+        );
     }
 
     const plan = vulnerabilityOverride

@@ -1,10 +1,11 @@
 /**
  * npm run sign -- --stack <name> | --outputs <file.json> | --image <repo@sha256:…> --model <m> --version <v> --git-sha <sha>
- *                 [--key <ref>] [--sbom buildkit|none|<dir>] [--verify] [--dry-run]
+ *                 --sbom <dir>|buildkit|none [--key <ref>] [--verify] [--dry-run]
  *
  * Signs every image of a stack (its `images` and `signing` outputs) with Cosign, and attests a SLSA provenance and
- * an SPDX SBOM for each; `--verify` checks all three. The cosign command lines come from the pure functions of
- * ./signing (the real-tools suite runs the same ones). Flow, flags and reasons: docs/supply-chain.md.
+ * an SPDX SBOM for each; `--verify` checks all three. Before signing it verifies: what already verifies is not
+ * signed again (idempotent: re-runs write nothing new). The cosign command lines come from the pure functions of
+ * ./signing (the real-tools suite runs the workflow's own command line). Flow, flags and reasons: docs/supply-chain.md.
  */
 import { execFileSync, spawnSync } from "child_process";
 import * as fs from "fs";
@@ -13,9 +14,13 @@ import * as path from "path";
 import { command, PULUMI_CLI_HINTS, REPO_ROOT, requireTool, runMain, table, ToolRequest, UsageError, Values } from "./cli";
 import {
     builderFromEnv,
+    BUILDX_VERSION_ARGS,
+    buildxMissingMessage,
     buildkitSbomArgs,
     COSIGN_VERSION,
+    cosignPublicKeyArgs,
     CosignStep,
+    ImageStatus,
     ImageToSign,
     parseDigestRef,
     predicateFile,
@@ -25,16 +30,19 @@ import {
     SigningError,
     SigningInputs,
     signingInputsFromOutputs,
+    signOutcome,
     signPlan,
+    statusFromChecks,
     verifyPlan,
 } from "../release/signing";
 
 export const signCommand = command({
     name: "sign",
     usage: [
-        "--stack <name> [--key <ref>] [--sbom buildkit|none|<dir>] [--verify] [--dry-run]",
-        "--outputs <file.json> [--key <ref>] [--sbom buildkit|none|<dir>] [--verify] [--dry-run]",
-        "--image <repo@sha256:…> --model <name> --version <x.y.z> --git-sha <sha> --key <ref> [--sbom …] [--verify] [--dry-run]",
+        "--stack <name> --sbom <dir>|buildkit|none [--key <ref>] [--dry-run]",
+        "--outputs <file.json> --sbom <dir>|buildkit|none [--key <ref>] [--dry-run]",
+        "--image <repo@sha256:…> --model <name> --version <x.y.z> --git-sha <sha> --key <ref> --sbom … [--dry-run]",
+        "(--stack … | --outputs … | --image …) --verify [--key <public key>] [--sbom none]",
     ],
     description: `
 Signs model images with Cosign by digest (never by tag), with the model, version and git sha as annotations, and
@@ -42,6 +50,14 @@ attests a SLSA v1 provenance and an SPDX SBOM for each (cosign attest). Nothing 
 transparency log or certificate authority: the key alone vouches for the image. The images and the key come from a
 stack's outputs (\`images\`, \`signing\`: read with \`pulumi stack output --json\`), from a file holding those outputs,
 or from --image and its flags. --verify checks the signature (and its annotations) and both attestations instead.
+
+Idempotent: before signing, each image's signature and attestations are verified with the public key (the stack's
+signing.publicKeyPem, else \`cosign public-key\` of the key); whatever verifies is skipped and said so, so a re-run
+writes nothing new to the registry (where cosign's tags are immutable, a rewrite would be refused).
+
+SBOM (--sbom, required when signing): <dir> attests <dir>/<model>.spdx.json (the workflow writes them with Syft from
+the pushed digests), buildkit reads BuildKit's SBOM of the image (needs docker buildx, and a build that made one),
+none attests the provenance only.
 
 Keys (--key, or the stack's signing.keyRef): a cosign key file, awskms:///<key ARN>, k8s://<namespace>/<secret>,
 env://<VAR>, … (whatever cosign --key accepts); COSIGN_PASSWORD unlocks an encrypted key file. --verify takes the
@@ -57,7 +73,7 @@ public key: a .pub file, a KMS URI, or the stack's signing.publicKeyPem when --k
         sbom: {
             type: "string",
             value: "buildkit|none|dir",
-            help: "SBOM to attest: BuildKit's (default; read with docker buildx imagetools), <dir>/<model>.spdx.json, or none",
+            help: "SBOM to attest (required when signing): <dir>/<model>.spdx.json, BuildKit's (docker buildx imagetools), or none; with --verify, none skips its check",
         },
         verify: { type: "boolean", help: "verify the signatures and attestations instead of signing" },
         "dry-run": { type: "boolean", help: "print the cosign commands instead of running them" },
@@ -67,8 +83,15 @@ public key: a .pub file, a KMS URI, or the stack's signing.publicKeyPem when --k
 
 type Opts = Values<typeof signCommand.spec.options>;
 
-function sbomSource(value: string | undefined): SbomSource {
-    if (value === undefined || value === "buildkit") return { kind: "buildkit" };
+function sbomSource(value: string | undefined, verify: boolean): SbomSource {
+    if (value === undefined) {
+        // --verify checks the SBOM attestation unless told not to; signing must say where the SBOM comes from.
+        if (verify) return { kind: "buildkit" };
+        throw new UsageError(
+            `--sbom is required when signing: --sbom <dir> (<dir>/<model>.spdx.json, e.g. Syft's, as the workflow writes them), --sbom buildkit (BuildKit's SBOM, when the build made one) or --sbom none\n${signCommand.usage()}`,
+        );
+    }
+    if (value === "buildkit") return { kind: "buildkit" };
     if (value === "none") return { kind: "none" };
     if (!fs.existsSync(value) || !fs.statSync(value).isDirectory()) {
         throw new UsageError(`--sbom ${value}: not "buildkit", "none" or a directory holding <model>.spdx.json files`);
@@ -141,6 +164,43 @@ function cosignPath(): string {
     return found.path;
 }
 
+/** Runs one verification quietly: whether it passed, and cosign's last error line when it did not. */
+function checkQuietly(cosign: string, step: CosignStep): { ok: boolean; why: string } {
+    const r = spawnSync(cosign, step.args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], maxBuffer: 64 << 20 });
+    if (r.error) throw new SigningError(`cosign: ${r.error.message}`);
+    const lines = String(r.stderr)
+        .split("\n")
+        .map((l) => l.trim())
+        .filter((l) => l.startsWith("Error:") || l.startsWith("error"));
+    return { ok: r.status === 0, why: lines[lines.length - 1] ?? `exit ${r.status}` };
+}
+
+/** The public key to check existing signatures with before signing: the stack's PEM, else `cosign public-key`. */
+function publicKeyForSigning(cosign: string, values: Opts, inputs: SigningInputs, tmp: string): string {
+    const file = path.join(tmp, "verify.pub");
+    if (values.key === undefined && inputs.publicKeyPem) {
+        fs.writeFileSync(file, inputs.publicKeyPem);
+        return file;
+    }
+    const r = spawnSync(cosign, cosignPublicKeyArgs(inputs.keyRef), { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+    if (r.error || r.status !== 0) {
+        throw new SigningError(
+            `cannot read the public key of ${inputs.keyRef} to check for existing signatures first (\`cosign public-key\`: ${r.error?.message ?? String(r.stderr).trim().slice(-400)})`,
+        );
+    }
+    fs.writeFileSync(file, r.stdout);
+    return file;
+}
+
+/** Verifies each image's signature and attestations before signing; prints what is already there. */
+function verifiedBefore(cosign: string, images: readonly ImageToSign[], publicKey: string, sbom: SbomSource): Record<string, ImageStatus> {
+    const results = verifyPlan(images, publicKey, sbom.kind !== "none").map((step) => ({ step, ...checkQuietly(cosign, step) }));
+    for (const r of results) {
+        console.error(`sign: ${r.step.model}: ${r.step.what}: ${r.ok ? "verifies already, not signed again" : `not yet (${r.why})`}`);
+    }
+    return statusFromChecks(results);
+}
+
 /** Runs one cosign step with its output passed through; returns its exit code. */
 function runCosign(cosign: string, step: CosignStep): number {
     console.error(`\nsign: ${step.model}: ${step.what}\n$ ${shellLine("cosign", step.args)}`);
@@ -162,7 +222,7 @@ function publicKeyFor(values: Opts, inputs: SigningInputs, tmp: string): string 
 
 function main(values: Opts): number {
     const inputs = readInputs(values);
-    const sbom = sbomSource(values.sbom);
+    const sbom = sbomSource(values.sbom, values.verify === true);
     const dryRun = values["dry-run"] === true;
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "model-fleet-sign-"));
     let keep = false;
@@ -192,34 +252,49 @@ function main(values: Opts): number {
             const file = path.join(tmp, predicateFile(img.model, "slsaprovenance1"));
             fs.writeFileSync(file, JSON.stringify(provenancePredicate(img, builder, inputs.stack), null, 2) + "\n");
         }
-        const steps = signPlan(inputs.images, inputs.keyRef, tmp, sbom);
         if (dryRun) {
-            // Keep the provenance predicates the printed commands name.
+            // Keep the provenance predicates the printed commands name. A real run first verifies and skips what verifies.
             keep = true;
-            console.log(`# the provenance predicates are in ${tmp}`);
+            console.log(`# the provenance predicates are in ${tmp}; a real run first verifies each image and skips what already verifies`);
             if (sbom.kind === "buildkit")
                 for (const img of inputs.images)
                     console.log(`${shellLine("docker", buildkitSbomArgs(img.ref))} > ${path.join(tmp, predicateFile(img.model, "spdxjson"))}`);
-            for (const s of steps) console.log(shellLine("cosign", s.args));
+            for (const s of signPlan(inputs.images, inputs.keyRef, tmp, sbom)) console.log(shellLine("cosign", s.args));
             return 0;
         }
+        if (sbom.kind === "buildkit") requireBuildx();
+        const cosign = cosignPath();
+        const status = verifiedBefore(cosign, inputs.images, publicKeyForSigning(cosign, values, inputs, tmp), sbom);
+        const steps = signPlan(inputs.images, inputs.keyRef, tmp, sbom, status);
+        // SBOMs are needed only for the images whose SBOM attestation is still missing.
+        const needSbom = inputs.images.filter((i) => steps.some((s) => s.model === i.model && s.what === "attest sbom"));
         if (sbom.kind === "buildkit") {
-            for (const img of inputs.images) fs.writeFileSync(path.join(tmp, predicateFile(img.model, "spdxjson")), buildkitSbom(img.ref));
+            for (const img of needSbom) fs.writeFileSync(path.join(tmp, predicateFile(img.model, "spdxjson")), buildkitSbom(img.ref));
         } else if (sbom.kind === "dir") {
-            const missing = inputs.images.map((i) => path.join(sbom.dir, predicateFile(i.model, "spdxjson"))).filter((f) => !fs.existsSync(f));
+            const missing = needSbom.map((i) => path.join(sbom.dir, predicateFile(i.model, "spdxjson"))).filter((f) => !fs.existsSync(f));
             if (missing.length > 0) throw new SigningError(`--sbom ${sbom.dir}: missing ${missing.join(", ")}`);
         }
-        const cosign = cosignPath();
         for (const s of steps) {
             const code = runCosign(cosign, s);
             if (code !== 0) throw new SigningError(`cosign ${s.what} of ${s.model} failed (exit ${code}); nothing after it was signed`);
         }
-        console.log(
-            `\n${table([["MODEL", "VERSION", "IMAGE", "SIGNED"], ...inputs.images.map((i) => [i.model, i.version, i.ref, sbom.kind === "none" ? "signature, provenance" : "signature, provenance, sbom"])])}`,
-        );
+        const rows = inputs.images.map((i) => {
+            const { done, skipped } = signOutcome(status[i.model], sbom);
+            return [i.model, i.version, i.ref, done.join(", ") || "-", skipped.join(", ") || "-"];
+        });
+        console.log(`\n${table([["MODEL", "VERSION", "IMAGE", "SIGNED NOW", "ALREADY VERIFIED (SKIPPED)"], ...rows])}`);
+        if (steps.length === 0) console.log(`\nNothing to sign: every image's signature and attestations already verify.`);
         return 0;
     } finally {
         if (!keep) fs.rmSync(tmp, { recursive: true, force: true });
+    }
+}
+
+/** `--sbom buildkit` needs Docker's Buildx plugin: without it, say which plugin to install (not docker's own flag error). */
+function requireBuildx(): void {
+    const r = spawnSync("docker", [...BUILDX_VERSION_ARGS], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+    if (r.error || r.status !== 0) {
+        throw new SigningError(buildxMissingMessage(r.error ? `docker: ${r.error.message}` : String(r.stderr).trim().split("\n")[0] || `exit ${r.status}`));
     }
 }
 

@@ -18,6 +18,43 @@ export const BUILD_CACHE_TAG = "buildcache";
  */
 export const BUILD_CACHE_EXCLUSION_FILTER = { filterType: "WILDCARD", filter: `${BUILD_CACHE_TAG}*` } as const;
 
+/**
+ * cosign's legacy format keeps a digest's signatures under the tag `sha256-<hex>.sig` and its attestations under
+ * `sha256-<hex>.att`, and rewrites that tag for every further signature or attestation (sigstore/cosign#3024): the
+ * SBOM attestation rewrites the `.att` the provenance wrote. An immutable ECR repository refuses such a rewrite
+ * (ImageTagAlreadyExistsException), so these two tags are excluded from immutability. Nothing else matches them:
+ * release tags start with `v`, protect tags with `prod-`/`rollback-`.
+ */
+export const COSIGN_EXCLUSION_FILTERS = [
+    { filterType: "WILDCARD", filter: "sha256-*.sig" },
+    { filterType: "WILDCARD", filter: "sha256-*.att" },
+] as const;
+
+/** Every ECR tag-immutability exclusion of a model repository: the build cache tag and cosign's two tags. */
+export const ECR_TAG_MUTABILITY_EXCLUSION_FILTERS = [BUILD_CACHE_EXCLUSION_FILTER, ...COSIGN_EXCLUSION_FILTERS] as const;
+
+/**
+ * ECR's limits on `imageTagMutabilityExclusionFilters` (API reference, PutImageTagMutability and
+ * ImageTagMutabilityExclusionFilter): 1 to 5 filters, each `filterType: WILDCARD` and a `filter` matching
+ * `^[0-9a-zA-Z._*-]{1,128}$`. https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_PutImageTagMutability.html
+ */
+export const ECR_EXCLUSION_FILTER_LIMITS = { maxFilters: 5, pattern: /^[0-9a-zA-Z._*-]{1,128}$/ } as const;
+
+/**
+ * Whether an ECR WILDCARD filter matches a tag: `*` stands for zero or more characters, and the filter must match
+ * the whole tag (ECR's wildcard rule, as in its scan and lifecycle filters:
+ * https://docs.aws.amazon.com/AmazonECR/latest/userguide/image-tag-mutability.html).
+ */
+export function ecrWildcardMatches(filter: string, tag: string): boolean {
+    const escaped = filter.split("*").map((part) => part.replace(/[.+?^$|()[\]{}\\]/g, "\\$&"));
+    return new RegExp(`^${escaped.join(".*")}$`).test(tag);
+}
+
+/** Whether an `IMMUTABLE_WITH_EXCLUSION` repository lets `tag` be overwritten: it matches one of the filters. */
+export function ecrTagIsMutable(tag: string, filters: ReadonlyArray<{ readonly filterType: string; readonly filter: string }>): boolean {
+    return filters.some((f) => f.filterType === "WILDCARD" && ecrWildcardMatches(f.filter, tag));
+}
+
 /** A docker tag: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}` (distribution/reference). */
 const DOCKER_TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 export const DIGEST = /^sha256:[0-9a-f]{64}$/;

@@ -1,11 +1,15 @@
 /**
- * Supply chain with the real tools (npm run test:supplychain; needs `npm run tools -- build cosign distribution
- * crane kyverno-verify`): a local OCI registry (distribution), a small image made from files with crane, signed and
- * attested by `npm run sign` with a generated key (the cosign argv of release/signing.ts, as the CI workflow runs
- * them), then verified — and an unsigned digest, a digest pushed under the signed tag afterwards, a signature moved
- * onto another digest, a wrong annotation and another key's signature all fail verification. The admission engine's
- * own verification (Kyverno v1.18.2, kyverno-verify) accepts the signed digest under the stack's ClusterPolicy and
- * refuses the others, and refuses a signature in cosign v3's default (Sigstore bundle) format. docs/supply-chain.md.
+ * Supply chain with the real tools (npm run test:supplychain; needs `npm run tools -- build pulumi cosign
+ * distribution crane kyverno-verify`): a local OCI registry (distribution) behind a proxy that refuses tag overwrites
+ * as the stack's immutable ECR repositories do (support/immutableRegistry.ts, with the exclusion filters the program
+ * declares), a small image made from files with crane, and the CI workflow's own signing command line (read from
+ * .github/workflows/main.yml, run by bash with the step's variables) against a stack whose outputs the real Pulumi CLI
+ * reads (a local file backend). It signs and attests once, and a re-run signs nothing; with the exclusion list of
+ * before, the registry refuses cosign's second attestation. Then an unsigned digest, a digest pushed under the signed
+ * tag afterwards, a signature moved onto another digest, a wrong annotation and another key's signature all fail
+ * verification. The admission engine's own verification (Kyverno v1.18.2, kyverno-verify) accepts the signed digest
+ * under the stack's ClusterPolicy and refuses the others, and refuses a signature in cosign v3's default (Sigstore
+ * bundle) format. docs/supply-chain.md.
  */
 import { strict as assert } from "assert";
 import { spawnSync } from "child_process";
@@ -13,7 +17,12 @@ import { createHash } from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import * as YAML from "yaml";
 import { REPO_ROOT } from "../../scripts/cli";
+import { BUILD_CACHE_EXCLUSION_FILTER, ECR_TAG_MUTABILITY_EXCLUSION_FILTERS } from "../../domain/image/tag";
+import { ImmutableRegistry, startImmutableRegistry } from "../../support/immutableRegistry";
+import { verifySignature } from "../../scripts/promote";
+import { signatureCheck } from "../../release/promotion";
 import { DEFAULT_NAMESPACE } from "../../components/serving/ModelNamespace";
 import { cosignSignArgs, cosignVerifyArgs, cosignVerifyAttestationArgs, ImageToSign, signatureAnnotations } from "../../release/signing";
 import { httpStatus, portTaken, ProcessRecord, startProcess, stopProcess } from "../cluster/processes";
@@ -21,10 +30,18 @@ import { binDir, toolPath } from "../toolchain/build";
 import { toolSpec } from "../toolchain/manifest";
 import { admissionClusterPolicy } from "../../components/supplychain/admission";
 
-/** Fixed loopback port of the suite's registry (clear of the sandbox's ports). */
+/**
+ * Fixed loopback ports (clear of the sandbox's): the registry clients use (distribution behind the immutable-ECR
+ * proxy), distribution itself, and a second proxy with the ECR exclusion list of before (the build cache only).
+ */
 const PORT = 15000;
+const UPSTREAM_PORT = 15001;
+const OLD_LIST_PORT = 15002;
 const REGISTRY = `127.0.0.1:${PORT}`;
+const UPSTREAM = `127.0.0.1:${UPSTREAM_PORT}`;
 const REPO = `${REGISTRY}/model-fleet/sentiment`;
+/** The same repository, reached without the proxy: a registry whose tags can be moved. */
+const MUTABLE_REPO = `${UPSTREAM}/model-fleet/sentiment`;
 const TAG = "v2.1.5-abc1234";
 const PASSWORD = "supply-chain-suite";
 /** The namespace the admission policy covers (the program's default models namespace). */
@@ -53,6 +70,19 @@ function admissionPolicy(publicKeyPem: string): Record<string, unknown> {
     });
 }
 
+/** The workflow step that signs (its `run` line and `env`), read from the CI workflow so the suite cannot drift from it. */
+function workflowSignStep(): { job: string; run: string; env: Record<string, unknown> } {
+    const file = path.join(REPO_ROOT, ".github", "workflows", "main.yml");
+    const wf = YAML.parse(fs.readFileSync(file, "utf8"));
+    const found = Object.entries<any>(wf.jobs).flatMap(([job, j]) =>
+        (j.steps ?? [])
+            .filter((s: any) => /^npm run sign\b/.test(String(s.run ?? "").trim()))
+            .map((s: any) => ({ job, run: String(s.run).trim(), env: s.env ?? {} })),
+    );
+    assert.equal(found.length, 1, `${file}: exactly one step runs npm run sign`);
+    return found[0];
+}
+
 interface Run {
     status: number | null;
     stdout: string;
@@ -64,6 +94,12 @@ describe("supply chain: sign and verify with cosign, distribution and crane", fu
 
     let tmp: string;
     let registry: ProcessRecord | undefined;
+    /** distribution behind ECR's immutability with the program's exclusion filters, and with the list of before. */
+    let immutable: ImmutableRegistry | undefined;
+    let oldList: ImmutableRegistry | undefined;
+    let pulumi: string;
+    let pulumiEnv: NodeJS.ProcessEnv;
+    let stack: string;
     let cosign: string;
     let crane: string;
     let kyverno: string;
@@ -95,18 +131,95 @@ describe("supply chain: sign and verify with cosign, distribution and crane", fu
         return { status: r.status, stdout: r.stdout, stderr: r.stderr };
     };
 
-    /** An image made from files (one layer, OCI media types), wrapped in an index as docker-build pushes it; the index digest. */
-    const pushImage = (tag: string, files: Record<string, string>): string => {
+    /**
+     * An image made from files (one layer, OCI media types), wrapped in an index as docker-build pushes it; the index
+     * digest. Pushed through the immutable registry (new tags only), or to `repo` (MUTABLE_REPO to move a tag).
+     */
+    const pushImage = (tag: string, files: Record<string, string>, repo = REPO): string => {
         const dir = fs.mkdtempSync(path.join(tmp, "layer-"));
         for (const [name, content] of Object.entries(files)) fs.writeFileSync(path.join(dir, name), content);
         const tar = `${dir}.tar`;
         ok("tar", ["--sort=name", "--mtime=@0", "--owner=0", "--group=0", "--numeric-owner", "-cf", tar, "-C", dir, "."]);
-        const image = `${REPO}:${tag}-image`;
-        ok(crane, ["append", "--oci-empty-base", "-f", tar, "-t", image]);
-        ok(crane, ["mutate", image, "--set-platform", "linux/amd64", "--label", "org.opencontainers.image.revision=abc1234", "-t", image]);
-        ok(crane, ["index", "append", "--manifest", image, "-t", `${REPO}:${tag}`]);
-        return ok(crane, ["digest", `${REPO}:${tag}`]);
+        // crane mutate rewrites its image tag: the intermediate tags are new per call (an immutable registry refuses a rewrite).
+        const base = `${repo}:${tag}-layer`;
+        const image = `${repo}:${tag}-image`;
+        ok(crane, ["append", "--oci-empty-base", "-f", tar, "-t", base]);
+        ok(crane, ["mutate", base, "--set-platform", "linux/amd64", "--label", "org.opencontainers.image.revision=abc1234", "-t", image]);
+        ok(crane, ["index", "append", "--manifest", image, "-t", `${repo}:${tag}`]);
+        return ok(crane, ["digest", `${repo}:${tag}`]);
     };
+
+    /**
+     * A Pulumi stack whose outputs are `outputs`, in a local file backend, read by the real Pulumi CLI as `npm run sign
+     * -- --stack` reads the dev stack's in CI (the Stack resource's outputs, imported as a deployment). Its name.
+     */
+    const stackWithOutputs = (name: string, outputs: Record<string, unknown>): string => {
+        const project = YAML.parse(fs.readFileSync(path.join(REPO_ROOT, "Pulumi.yaml"), "utf8")).name as string;
+        const dir = path.join(tmp, "pulumi-project");
+        fs.mkdirSync(dir, { recursive: true });
+        fs.writeFileSync(path.join(dir, "Pulumi.yaml"), `name: ${project}\nruntime: nodejs\n`);
+        const p = (args: string[]): string => {
+            const r = spawnSync(pulumi, args, { cwd: dir, env: { ...env, ...pulumiEnv }, encoding: "utf8", timeout: 120000 });
+            assert.equal(r.status, 0, `pulumi ${args.join(" ")}:\n${r.stdout}${r.stderr}`);
+            return r.stdout;
+        };
+        const fq = `organization/${project}/${name}`;
+        p(["stack", "init", fq, "--non-interactive"]);
+        const deployment = JSON.parse(p(["stack", "export", "--stack", fq]));
+        deployment.deployment.resources = [
+            { urn: `urn:pulumi:${name}::${project}::pulumi:pulumi:Stack::${project}-${name}`, custom: false, type: "pulumi:pulumi:Stack", outputs },
+        ];
+        const file = path.join(dir, `${name}.json`);
+        fs.writeFileSync(file, JSON.stringify(deployment));
+        p(["stack", "import", "--stack", fq, "--file", file]);
+        return fq;
+    };
+
+    /** The stack outputs contract (index.ts `images` and `signing`) of one image signed with key A. */
+    const outputsFor = (img: ImageToSign): Record<string, unknown> => ({
+        images: {
+            [img.model]: { version: img.version, ...(img.tag ? { tag: img.tag } : {}), digest: img.ref.split("@")[1], ref: img.ref, gitSha: img.gitSha },
+        },
+        signing: { keyRef: keyA.key, publicKeyPem: fs.readFileSync(keyA.pub, "utf8") },
+    });
+
+    /**
+     * The workflow's signing step, exactly: its `run` line, by bash (-e, as GitHub runs it), from the repository root,
+     * with each variable of its `env` set to this suite's value (the stack, the SBOM directory; no Pulumi Cloud token:
+     * the file backend), plus GitHub Actions' run variables (a new run id per call: a re-run's provenance differs).
+     */
+    let runNumber = 0;
+    const workflowSign = (stackName: string): Run => {
+        const step = workflowSignStep();
+        const values: Record<string, string | undefined> = { STACK: stackName, SBOM_DIR: sbomDir, PULUMI_ACCESS_TOKEN: undefined };
+        for (const k of Object.keys(step.env)) assert.ok(k in values, `the workflow's signing step sets ${k}; the suite does not know its value`);
+        runNumber += 1;
+        const github = {
+            GITHUB_ACTIONS: "true",
+            GITHUB_SERVER_URL: "https://github.com",
+            GITHUB_REPOSITORY: "example/model-fleet",
+            GITHUB_WORKFLOW_REF: "example/model-fleet/.github/workflows/main.yml@refs/heads/main",
+            GITHUB_RUN_ID: String(1000 + runNumber),
+            GITHUB_RUN_ATTEMPT: "1",
+        };
+        const stepEnv: NodeJS.ProcessEnv = { ...env, ...pulumiEnv, ...github };
+        for (const [k, v] of Object.entries(values)) {
+            if (v === undefined) delete stepEnv[k];
+            else stepEnv[k] = v;
+        }
+        const r = spawnSync("bash", ["-e", "-c", step.run], { cwd: REPO_ROOT, env: stepEnv, encoding: "utf8", timeout: 240000, maxBuffer: 64 << 20 });
+        if (r.error) throw r.error;
+        return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+    };
+
+    /** Every tag of the repository with the digest it names (to see that a run wrote nothing). */
+    const tagDigests = (): Record<string, string> =>
+        Object.fromEntries(
+            ok(crane, ["ls", REPO])
+                .split("\n")
+                .filter(Boolean)
+                .map((t) => [t, ok(crane, ["digest", `${REPO}:${t}`])]),
+        );
 
     const imageAt = (digest: string, over: Partial<ImageToSign> = {}): ImageToSign => ({
         model: "sentiment",
@@ -146,14 +259,18 @@ describe("supply chain: sign and verify with cosign, distribution and crane", fu
         cosign = toolPath("cosign");
         crane = toolPath("crane");
         kyverno = toolPath("kyverno-verify");
+        pulumi = toolPath("pulumi");
         const registryBin = toolPath("distribution", "registry");
-        if (await portTaken(PORT)) throw new Error(`port ${PORT} is taken: the suite's registry listens on ${REGISTRY} (another run of this suite?)`);
+        for (const port of [PORT, UPSTREAM_PORT, OLD_LIST_PORT]) {
+            if (await portTaken(port)) throw new Error(`port ${port} is taken: the suite's registry listens on 127.0.0.1:${port} (another run of this suite?)`);
+        }
 
         tmp = fs.mkdtempSync(path.join(os.tmpdir(), "model-fleet-supplychain-"));
-        // cosign on PATH first, so `npm run sign` uses the tool cache's build; no Docker credentials, no TUF cache.
+        // cosign and pulumi on PATH first, so `npm run sign` uses the tool cache's builds (HOME is the temp dir, where
+        // the tool cache is not); no Docker credentials, no TUF cache.
         env = {
             ...process.env,
-            PATH: [binDir(toolSpec("cosign")), process.env.PATH].join(path.delimiter),
+            PATH: [binDir(toolSpec("cosign")), binDir(toolSpec("pulumi")), process.env.PATH].join(path.delimiter),
             HOME: tmp,
             DOCKER_CONFIG: path.join(tmp, "docker"),
             COSIGN_PASSWORD: PASSWORD,
@@ -172,7 +289,7 @@ describe("supply chain: sign and verify with cosign, distribution and crane", fu
                 "  delete:",
                 "    enabled: true",
                 "http:",
-                `  addr: ${REGISTRY}`,
+                `  addr: ${UPSTREAM}`,
                 "",
             ].join("\n"),
         );
@@ -182,11 +299,23 @@ describe("supply chain: sign and verify with cosign, distribution and crane", fu
                 command: registryBin,
                 args: ["serve", config],
                 env,
-                ready: async () => (await httpStatus(`http://${REGISTRY}/v2/`)) === 200,
+                ready: async () => (await httpStatus(`http://${UPSTREAM}/v2/`)) === 200,
                 timeoutSeconds: 30,
             },
             path.join(tmp, "logs"),
         );
+        // What clients push to: ECR's tag immutability with the exclusion filters the program declares
+        // (components/registry/ModelRegistry.ts), and, for the regression test, with the list of before.
+        const upstream = `http://${UPSTREAM}`;
+        immutable = await startImmutableRegistry({ host: "127.0.0.1", port: PORT, upstream, exclusionFilters: ECR_TAG_MUTABILITY_EXCLUSION_FILTERS });
+        oldList = await startImmutableRegistry({ host: "127.0.0.1", port: OLD_LIST_PORT, upstream, exclusionFilters: [BUILD_CACHE_EXCLUSION_FILTER] });
+        pulumiEnv = {
+            PULUMI_BACKEND_URL: `file://${path.join(tmp, "pulumi-backend")}`,
+            PULUMI_HOME: path.join(tmp, "pulumi-home"),
+            PULUMI_CONFIG_PASSPHRASE: "",
+            PULUMI_SKIP_UPDATE_CHECK: "true",
+        };
+        fs.mkdirSync(path.join(tmp, "pulumi-backend"));
 
         // Two key pairs: A signs, B is "another key".
         for (const name of ["a", "b"]) {
@@ -204,7 +333,8 @@ describe("supply chain: sign and verify with cosign, distribution and crane", fu
         const files = { "model.json": JSON.stringify({ model: "sentiment", version: "2.1.5" }) + "\n", "serve.py": "print('ok')\n" };
         signed = imageAt(pushImage(TAG, files));
 
-        // The SBOM the suite attests (BuildKit writes this one in CI): the image's files with their SHA-256.
+        // The SBOM the suite attests (in CI Syft writes <SBOM_DIR>/<model>.spdx.json from the pushed digest): the
+        // image's files with their SHA-256.
         sbomDir = path.join(tmp, "sbom");
         fs.mkdirSync(sbomDir);
         sbom = {
@@ -222,29 +352,28 @@ describe("supply chain: sign and verify with cosign, distribution and crane", fu
         };
         fs.writeFileSync(path.join(sbomDir, "sentiment.spdx.json"), JSON.stringify(sbom, null, 2));
 
-        // The stack outputs contract (index.ts `images` and `signing`), as `pulumi stack output --json` prints it.
+        // The stack outputs contract (index.ts `images` and `signing`): a stack the Pulumi CLI reads, and the same as
+        // `pulumi stack output --json` prints it.
+        stack = stackWithOutputs("supplychain-dev", outputsFor(signed));
         outputsFile = path.join(tmp, "outputs.json");
-        const digest = signed.ref.split("@")[1];
-        fs.writeFileSync(
-            outputsFile,
-            JSON.stringify({
-                images: { sentiment: { version: "2.1.5", tag: TAG, digest, ref: signed.ref, gitSha: "abc1234" } },
-                signing: { keyRef: keyA.key, publicKeyPem: fs.readFileSync(keyA.pub, "utf8") },
-            }),
-        );
+        fs.writeFileSync(outputsFile, JSON.stringify(outputsFor(signed)));
     });
 
     after(async () => {
+        await immutable?.close();
+        await oldList?.close();
         if (registry) await stopProcess(registry);
         if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
     });
 
-    it("npm run sign -- --outputs <stack outputs> signs the digest and attests provenance and SBOM, with the generated key", () => {
-        const r = npmSign(["--outputs", outputsFile, "--sbom", sbomDir]);
-        assert.equal(r.status, 0, `npm run sign failed:\n${r.stdout}\n${r.stderr}`);
-        // The lines it ran are the pure argv (the workflow runs the same command).
+    it("the workflow's signing command, run as the workflow runs it, signs the stack's digest and attests provenance and SBOM through a registry that refuses tag overwrites as ECR does", () => {
+        const r = workflowSign(stack);
+        assert.equal(r.status, 0, `the workflow's command failed:\n${r.stdout}\n${r.stderr}`);
+        assert.deepEqual(immutable?.refusals, [], "nothing was refused: cosign's .att rewrite is excluded from immutability");
+        // It read the stack with the Pulumi CLI, checked first (nothing verified yet), then ran the pure argv.
+        assert.match(r.stderr, /^sign: sentiment: verify: not yet \(Error: no signatures found[^)]*\)$/m);
         assert.ok(r.stderr.includes(`$ cosign ${cosignSignArgs(signed, keyA.key).join(" ")}`), r.stderr);
-        assert.match(r.stdout, /sentiment\s+2\.1\.5\s+\S+@sha256:[0-9a-f]{64}\s+signature, provenance, sbom/);
+        assert.match(r.stdout, /sentiment\s+2\.1\.5\s+\S+@sha256:[0-9a-f]{64}\s+signature, provenance, sbom\s+-/);
         // No public service was asked (no TUF fetch, no transparency log entry); cosign warns about exactly the two
         // deprecated flags of the legacy format (docs/supply-chain.md).
         assert.doesNotMatch(r.stderr, /TUF|tuf-repo|rekor|fulcio|tlog entry|transparency log entry/i);
@@ -279,6 +408,42 @@ describe("supply chain: sign and verify with cosign, distribution and crane", fu
         }
     });
 
+    it("a re-run of the workflow's command (a new run: new provenance) signs nothing: every check verifies, and no tag changes", () => {
+        const before = tagDigests();
+        const r = workflowSign(stack);
+        assert.equal(r.status, 0, `the re-run failed:\n${r.stdout}\n${r.stderr}`);
+        for (const check of ["verify", "verify provenance", "verify sbom"]) {
+            assert.match(r.stderr, new RegExp(`^sign: sentiment: ${check}: verifies already, not signed again$`, "m"));
+        }
+        assert.doesNotMatch(r.stderr, /^\$ cosign /m, "no cosign sign or attest ran");
+        assert.match(r.stdout, /sentiment\s+2\.1\.5\s+\S+@sha256:[0-9a-f]{64}\s+-\s+signature, provenance, sbom/);
+        assert.match(r.stdout, /Nothing to sign: every image's signature and attestations already verify\./);
+        assert.deepEqual(tagDigests(), before, "the registry is unchanged");
+        assert.deepEqual(immutable?.refusals, []);
+    });
+
+    it("a run that stopped after the signature finishes only the two attestations (cosign rewrites .att, which the exclusions allow)", () => {
+        const half = imageAt(pushImage("v2.1.5-half", { "model.json": '{"half":true}\n' }));
+        ok(cosign, cosignSignArgs(half, keyA.key));
+        const sigBefore = ok(crane, ["digest", legacyTag(half.ref.split("@")[1], "sig")]);
+        const r = workflowSign(stackWithOutputs("supplychain-half", outputsFor(half)));
+        assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
+        assert.match(r.stdout, /sentiment\s+2\.1\.5\s+\S+@sha256:[0-9a-f]{64}\s+provenance, sbom\s+signature/);
+        assert.equal(ok(crane, ["digest", legacyTag(half.ref.split("@")[1], "sig")]), sigBefore, "the signature was not written again");
+        ok(cosign, cosignVerifyAttestationArgs(half, keyA.pub, "spdxjson"));
+        assert.deepEqual(immutable?.refusals, []);
+    });
+
+    it("with the ECR exclusion list of before (the build cache only), the registry refuses cosign's second attestation: the blocker this fixes", () => {
+        const img = pushImage("v2.1.5-oldlist", { "model.json": '{"oldList":true}\n' });
+        const viaOldList = imageAt(img, { ref: `127.0.0.1:${OLD_LIST_PORT}/model-fleet/sentiment@${img}` });
+        const r = workflowSign(stackWithOutputs("supplychain-oldlist", outputsFor(viaOldList)));
+        assert.equal(r.status, 1, `${r.stdout}\n${r.stderr}`);
+        assert.match(r.stderr, /TAG_INVALID|tag invalid/i);
+        assert.match(r.stderr, /cosign attest sbom of sentiment failed/);
+        assert.deepEqual(oldList?.refusals, [{ repository: "model-fleet/sentiment", tag: `${img.replace(":", "-")}.att` }]);
+    });
+
     it("npm run sign -- --verify checks the signature and both attestations with the stack's public key", () => {
         const r = npmSign(["--outputs", outputsFile, "--sbom", sbomDir, "--verify"]);
         assert.equal(r.status, 0, `npm run sign -- --verify failed:\n${r.stdout}\n${r.stderr}`);
@@ -304,7 +469,10 @@ describe("supply chain: sign and verify with cosign, distribution and crane", fu
         assert.deepEqual(sbomStatement.subject[0].digest, { sha256: signed.ref.split("@sha256:")[1] });
         const provenance = statement("slsaprovenance1");
         assert.equal(provenance.predicateType, "https://slsa.dev/provenance/v1");
-        assert.deepEqual(provenance.predicate.buildDefinition.externalParameters, { model: "sentiment", version: "2.1.5", gitSha: "abc1234", tag: TAG });
+        assert.deepEqual(provenance.predicate.buildDefinition.externalParameters, { model: "sentiment", version: "2.1.5", gitSha: "abc1234", tag: TAG, stack });
+        // Signed by the first run (the re-run signed nothing): its workflow and run id.
+        assert.equal(provenance.predicate.runDetails.builder.id, "https://github.com/example/model-fleet/.github/workflows/main.yml@refs/heads/main");
+        assert.equal(provenance.predicate.runDetails.metadata.invocationId, "https://github.com/example/model-fleet/actions/runs/1001/attempts/1");
     });
 
     it("(a) an unsigned digest fails verification", () => {
@@ -314,10 +482,15 @@ describe("supply chain: sign and verify with cosign, distribution and crane", fu
     });
 
     it("(b) a different image pushed under the signed tag afterwards fails verification; the signed digest still verifies", () => {
-        const replaced = pushImage(TAG, {
-            "model.json": JSON.stringify({ model: "sentiment", version: "2.1.5", weights: "tampered" }) + "\n",
-            "serve.py": "print('ok')\n",
-        });
+        // Pushed past the immutable proxy: on a registry whose tags can move (Harbor without its v* rule, or by an admin).
+        const replaced = pushImage(
+            TAG,
+            {
+                "model.json": JSON.stringify({ model: "sentiment", version: "2.1.5", weights: "tampered" }) + "\n",
+                "serve.py": "print('ok')\n",
+            },
+            MUTABLE_REPO,
+        );
         assert.notEqual(`${REPO}@${replaced}`, signed.ref);
         assert.equal(ok(crane, ["digest", `${REPO}:${TAG}`]), replaced, "the tag now names the other image");
         fails(cosignVerifyArgs(imageAt(replaced), keyA.pub), /no signatures found/);
@@ -366,6 +539,26 @@ describe("supply chain: sign and verify with cosign, distribution and crane", fu
             /^sign: 127\.0\.0\.1:15000\/model-fleet\/sentiment:v2\.1\.5-abc1234 is not pinned by digest: sign and verify <repository>@sha256:<64 hex>, never a tag/m,
         );
         assert.equal(run(crane, ["ls", REPO]).stdout, before, "no new tags (no signature was pushed)");
+    });
+
+    it("npm run promote's signature check passes the signed digest with the source stack's key, and refuses an unsigned one or another key's", () => {
+        const check = (img: ImageToSign, pem: string) =>
+            signatureCheck({
+                model: img.model,
+                version: img.version,
+                ref: img.ref,
+                gitSha: img.gitSha,
+                publicKeyPem: pem,
+                admissionEnabled: true,
+                origin: "stack dev",
+            });
+        verifySignature(check(signed, fs.readFileSync(keyA.pub, "utf8")), "prod");
+        const unsigned = imageAt(pushImage("v9.9.7-unsigned", { "model.json": '{"promote":"unsigned"}\n' }));
+        assert.throws(
+            () => verifySignature(check(unsigned, fs.readFileSync(keyA.pub, "utf8")), "prod"),
+            /refusing to promote \S+ into stack prod: it is not signed by the key admission will trust \(Error: no signatures found/,
+        );
+        assert.throws(() => verifySignature(check(signed, fs.readFileSync(keyB.pub, "utf8")), "prod"), /not signed by the key admission will trust/);
     });
 
     describe("admission: Kyverno v1.18.2's own verification (kyverno-verify) under the stack's ClusterPolicy", () => {

@@ -24,6 +24,7 @@ interface Step {
     with?: Record<string, unknown>;
     env?: Record<string, unknown>;
     "working-directory"?: string;
+    shell?: string;
 }
 interface Job {
     name?: string;
@@ -109,6 +110,8 @@ const KNOWN_INPUTS: Record<string, ReadonlySet<string>> = {
     "actions/upload-artifact": new Set(["name", "path", "if-no-files-found", "retention-days", "compression-level", "overwrite", "include-hidden-files"]),
     "sigstore/cosign-installer": new Set(["cosign-release", "install-dir", "use-sudo"]),
     "aws-actions/amazon-ecr-login": new Set(["registries", "skip-logout", "mask-password", "registry-type", "http-proxy"]),
+    // anchore/sbom-action download-syft/action.yml: inputs run, syft-version; output cmd.
+    "anchore/sbom-action": new Set(["syft-version"]),
 };
 
 /** Long-lived AWS credentials must never reach a workflow, as action inputs or as environment variables. */
@@ -613,9 +616,27 @@ describe("CI workflows (.github/workflows)", () => {
             const signAt = indexOfStep(job, (s) => /^npm run sign\b/.test(s.run?.trim() ?? ""));
             assert.ok(signAt > upAt && upAt >= 0, "npm run sign runs after pulumi up");
             const sign = steps[signAt];
-            assert.equal(sign.run?.trim(), 'npm run sign -- --stack "$STACK"', "signs the whole stack, the command the suite runs");
+            // The command the real-tools suite runs (it reads this step), with an SBOM source the build really has:
+            // without --sbom the command refuses, and BuildKit's SBOM does not exist (docker-build is not asked for one).
+            assert.equal(sign.run?.trim(), 'npm run sign -- --stack "$STACK" --sbom "$SBOM_DIR"', "signs the whole stack, the command the suite runs");
             assert.equal(sign.env?.STACK, "${{ vars.PULUMI_ORG }}/dev");
             assert.equal(sign.env?.PULUMI_ACCESS_TOKEN, "${{ secrets.PULUMI_ACCESS_TOKEN }}", "reads the stack outputs from Pulumi Cloud");
+            assert.deepEqual(Object.keys(sign.env ?? {}).sort(), ["PULUMI_ACCESS_TOKEN", "SBOM_DIR", "STACK"], "the suite sets each of these");
+
+            // The SBOMs: Syft, from the pushed digests of the same stack, into the directory npm run sign reads.
+            const sbomAt = indexOfStep(job, (s) => /"\$SYFT" scan "registry:\$ref"/.test(s.run ?? ""));
+            assert.ok(sbomAt > upAt && sbomAt < signAt, "the SBOMs are made after pulumi up and before npm run sign");
+            const sbomStep = steps[sbomAt];
+            assert.equal(sbomStep.env?.SBOM_DIR, sign.env?.SBOM_DIR, "written where npm run sign reads them");
+            assert.equal(sbomStep.env?.STACK, sign.env?.STACK);
+            assert.equal(sbomStep.shell, "bash", "bash -eo pipefail: a failed scan fails the step");
+            assert.match(sbomStep.run ?? "", /pulumi stack output images --stack "\$STACK" --json/);
+            assert.match(sbomStep.run ?? "", /-o "spdx-json=\$SBOM_DIR\/\$model\.spdx\.json"/, "<dir>/<model>.spdx.json, the name --sbom <dir> reads");
+            const syft = stepsUsing(job, "anchore/sbom-action");
+            assert.equal(syft.length, 1);
+            assert.match(String(syft[0].uses), /^anchore\/sbom-action\/download-syft@/);
+            assert.match(String(syft[0].with?.["syft-version"]), /^v\d+\.\d+\.\d+$/, "Syft pinned to a release");
+            assert.equal(sbomStep.env?.SYFT, `\${{ steps.${syft[0].id}.outputs.cmd }}`);
 
             const installer = stepsUsing(job, "sigstore/cosign-installer");
             assert.equal(installer.length, 1, "cosign is installed once");
@@ -629,6 +650,7 @@ describe("CI workflows (.github/workflows)", () => {
             };
             before("sigstore/cosign-installer");
             const loginAt = before("aws-actions/amazon-ecr-login");
+            assert.ok(loginAt < sbomAt, "Syft reads the images with the ECR login");
             assert.ok(before("aws-actions/configure-aws-credentials") < loginAt, "the ECR login uses the assumed role");
         });
 

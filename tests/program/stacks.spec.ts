@@ -131,7 +131,11 @@ describe("stacks: registry across dev and prod", () => {
             for (const repo of byType((await stack(name)).resources, "aws:ecr/repository:Repository")) {
                 assert.equal(repo.inputs.forceDelete, forceDelete, `${name} ${repo.inputs.name}`);
                 assert.equal(repo.inputs.imageTagMutability, "IMMUTABLE_WITH_EXCLUSION");
-                assert.deepEqual(repo.inputs.imageTagMutabilityExclusionFilters, [{ filter: "buildcache*", filterType: "WILDCARD" }]);
+                assert.deepEqual(repo.inputs.imageTagMutabilityExclusionFilters, [
+                    { filter: "buildcache*", filterType: "WILDCARD" },
+                    { filter: "sha256-*.sig", filterType: "WILDCARD" },
+                    { filter: "sha256-*.att", filterType: "WILDCARD" },
+                ]);
                 assert.equal(repo.inputs.imageScanningConfiguration.scanOnPush, true);
                 assert.equal(repo.inputs.encryptionConfigurations[0].encryptionType, "KMS");
             }

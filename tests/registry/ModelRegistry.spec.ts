@@ -68,7 +68,13 @@ describe("ModelRegistry on ECR (prod-like)", () => {
         for (const r of repos) {
             assert.equal(r.inputs.imageTagMutability, "IMMUTABLE_WITH_EXCLUSION");
             // Only the BuildKit cache tag may be overwritten.
-            assert.deepEqual(r.inputs.imageTagMutabilityExclusionFilters, [{ filter: "buildcache*", filterType: "WILDCARD" }]);
+            // The build cache and cosign's legacy signature/attestation tags, which cosign rewrites for every further
+            // signature or attestation (sigstore/cosign#3024); nothing else (release tags stay immutable).
+            assert.deepEqual(r.inputs.imageTagMutabilityExclusionFilters, [
+                { filter: "buildcache*", filterType: "WILDCARD" },
+                { filter: "sha256-*.sig", filterType: "WILDCARD" },
+                { filter: "sha256-*.att", filterType: "WILDCARD" },
+            ]);
             assert.deepEqual(r.inputs.imageScanningConfiguration, { scanOnPush: true });
             assert.deepEqual(r.inputs.encryptionConfigurations, [{ encryptionType: "KMS", kmsKey: key.state.arn }]);
             assert.equal(r.inputs.forceDelete, false);

@@ -6,8 +6,9 @@
 import { strict as assert } from "assert";
 import * as YAML from "yaml";
 import { DescribeImageScanFindingsCommand } from "@aws-sdk/client-ecr";
-import { applyConfigSets, modelsFromStackFile, planPromotion } from "../../release/promotion";
-import { decideScanGate, ecrScanResult, findingRows, formatCounts, harborScanResult, ScanResult } from "../../release/scanGate";
+import { applyConfigSets, modelsFromStackFile, planPromotion, signatureCheck } from "../../release/promotion";
+import { decideScanGate, ecrScanResult, findingRows, formatCounts, harborScanResult, overrideRefusal, ScanResult } from "../../release/scanGate";
+import { cosignVerifyPromotionArgs } from "../../release/signing";
 import { parseConfig } from "../../config/load";
 import { fleetConfigOf, PROJECT, readStackDocument } from "../../support/stackFile";
 import { ecrScan, harborScan, locateImage } from "../../release/scanFindings";
@@ -55,6 +56,18 @@ describe("promotion scan gate: the decision", () => {
         assert.deepEqual([d.allowed, d.overridden, d.blocking], [true, true, "CRITICAL 1"]);
         assert.match(d.summary, /promoted anyway: --allow-vulnerable "CVE-2026-1 is in a test-only package" \(rm@example.com, 2026-11-20T10:15:00.000Z\)/);
         assert.throws(() => decideScanGate(done({}), "SEVERE"), /not a severity level/);
+    });
+
+    it("an override cannot reach Harbor, whose prevent_vul refuses the pull anyway: refused there, with what to do instead", () => {
+        const overridden = decideScanGate(done({ CRITICAL: 1 }), "high", OVERRIDE);
+        const why = overrideRefusal("harbor", overridden, "high");
+        assert.match(
+            String(why),
+            /^--allow-vulnerable cannot work on Harbor: its project refuses to pull an artifact with findings at or above high \(prevent_vul/,
+        );
+        assert.match(String(why), /raise supplyChain\.scan\.severity/);
+        assert.equal(overrideRefusal("ecr", overridden, "HIGH"), undefined, "ECR has no pull-time check: the override works there");
+        assert.equal(overrideRefusal("harbor", decideScanGate(done({ LOW: 2 }), "high"), "high"), undefined, "no override needed");
     });
 
     it("orders counts and finding rows most severe first", () => {
@@ -290,5 +303,56 @@ describe("promotion scan gate: Harbor's scan overview (stub)", function () {
             scanResultOf(`other.example.com/x/y@${DIGEST}`, [{ name: "local", doc }], { ecr: () => assert.fail(), harborPassword: () => "" }),
             /neither an ECR registry nor the Harbor of stack local/,
         );
+    });
+});
+
+describe("promotion: the signature check before promoting", () => {
+    const REF = `123456789012.dkr.ecr.us-east-1.amazonaws.com/model-fleet/sentiment@${DIGEST}`;
+    const KMS = "awskms:///arn:aws:kms:us-east-1:123456789012:key/5d1e8f0a-3b7c-4c2e-9a61-0f4b2d8c7e93";
+    const base = { model: "sentiment", version: "2.1.5", ref: REF, admissionEnabled: true, origin: "stack dev" };
+
+    it("verifies with the source stack's public key, else its key reference (cosign resolves a KMS URI)", () => {
+        assert.deepEqual(signatureCheck({ ...base, gitSha: "abc1234", publicKeyPem: "PEM", signingKey: KMS }), {
+            kind: "verify",
+            image: { model: "sentiment", version: "2.1.5", ref: REF, gitSha: "abc1234" },
+            key: { pem: "PEM" },
+        });
+        assert.deepEqual(signatureCheck({ ...base, signingKey: KMS }), {
+            kind: "verify",
+            image: { model: "sentiment", version: "2.1.5", ref: REF },
+            key: { ref: KMS },
+        });
+    });
+
+    it("refuses without a key to check with (admission would refuse only after approval), unless the target has no admission policy", () => {
+        const refused = signatureCheck(base);
+        assert.equal(refused.kind, "refuse");
+        assert.match(
+            (refused as { why: string }).why,
+            /cannot check that .* is signed: no signing key is known \(stack dev exports no `signing` output; give --signing-key <ref>/,
+        );
+        assert.equal(signatureCheck({ ...base, admissionEnabled: false }).kind, "skip");
+    });
+
+    it("the cosign verify argv: the key, the legacy format without tlog, model and version annotations, the git sha when known", () => {
+        const args = cosignVerifyPromotionArgs({ model: "sentiment", version: "2.1.5", ref: REF, gitSha: "abc1234" }, KMS);
+        assert.deepEqual(args, [
+            "verify",
+            "--key",
+            KMS,
+            "--insecure-ignore-tlog=true",
+            "--new-bundle-format=false",
+            "-a",
+            "app.kubernetes.io/name=sentiment",
+            "-a",
+            "app.kubernetes.io/version=2.1.5",
+            "-a",
+            "org.opencontainers.image.revision=abc1234",
+            "--output",
+            "json",
+            REF,
+        ]);
+        assert.ok(!cosignVerifyPromotionArgs({ model: "sentiment", version: "2.1.5", ref: REF }, KMS).some((a) => a.startsWith("org.opencontainers")));
+        assert.throws(() => cosignVerifyPromotionArgs({ model: "sentiment", version: "2.1.5", ref: REF.replace(/@.*/, ":v2") }, KMS), /not pinned by digest/);
     });
 });

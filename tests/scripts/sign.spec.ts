@@ -14,6 +14,7 @@ import {
     builderFromEnv,
     buildkitSbomArgs,
     cosignAttestArgs,
+    cosignPublicKeyArgs,
     cosignSignArgs,
     cosignVerifyArgs,
     cosignVerifyAttestationArgs,
@@ -22,7 +23,9 @@ import {
     provenancePredicate,
     signingInputsFromOutputs,
     SigningError,
+    signOutcome,
     signPlan,
+    statusFromChecks,
     verifyPlan,
 } from "../../release/signing";
 
@@ -163,6 +166,37 @@ describe("signing (release/signing.ts)", () => {
             );
         });
 
+        it("skips what already verifies: a re-run signs nothing, a half-done run finishes only what is missing", () => {
+            const sbom = { kind: "dir" as const, dir: "/sboms" };
+            const all = { signature: true, provenance: true, sbom: true };
+            assert.deepEqual(signPlan([IMAGE, other], KMS, "/tmp/p", sbom, { sentiment: all, summarize: all }), []);
+            assert.deepEqual(
+                signPlan([IMAGE, other], KMS, "/tmp/p", sbom, { sentiment: { signature: true, provenance: true, sbom: false } }).map(
+                    (s) => `${s.model} ${s.what}`,
+                ),
+                ["sentiment attest sbom", "summarize sign", "summarize attest provenance", "summarize attest sbom"],
+            );
+            // --sbom none: the SBOM check neither exists nor matters.
+            assert.deepEqual(signPlan([IMAGE], KMS, "/tmp/p", { kind: "none" }, { sentiment: { signature: true, provenance: true, sbom: false } }), []);
+        });
+
+        it("reads the verification results into a status per image, and reports what was signed and what skipped", () => {
+            const checks = verifyPlan([IMAGE, other], "k.pub", true);
+            const status = statusFromChecks(checks.map((step, i) => ({ step, ok: i !== 2 && i < 4 })));
+            assert.deepEqual(status, {
+                sentiment: { signature: true, provenance: true, sbom: false },
+                summarize: { signature: true, provenance: false, sbom: false },
+            });
+            assert.deepEqual(signOutcome(status.sentiment, { kind: "dir", dir: "/s" }), { done: ["sbom"], skipped: ["signature", "provenance"] });
+            assert.deepEqual(signOutcome(status.sentiment, { kind: "none" }), { done: [], skipped: ["signature", "provenance"] });
+            assert.deepEqual(signOutcome(undefined, { kind: "none" }), { done: ["signature", "provenance"], skipped: [] });
+            assert.throws(() => statusFromChecks([{ step: signPlan([IMAGE], KMS, "/p", { kind: "none" })[0], ok: true }]), /not a verification step/);
+        });
+
+        it("the public key to check with before signing comes from the key reference", () => {
+            assert.deepEqual(cosignPublicKeyArgs(KMS), ["public-key", "--key", KMS]);
+        });
+
         it("verify plan mirrors it", () => {
             assert.deepEqual(
                 verifyPlan([IMAGE], "k.pub", true).map((s) => s.args[0] + " " + (s.args.includes("--type") ? s.args[s.args.indexOf("--type") + 1] : "")),
@@ -274,7 +308,7 @@ describe("signing (release/signing.ts)", () => {
             const r = runSign(["--outputs", file, "--sbom", "none", "--dry-run"]);
             assert.equal(r.status, 0, r.stderr);
             const [comment, ...lines] = r.stdout.trim().split("\n");
-            const kept = /^# the provenance predicates are in (\S+)$/.exec(comment)?.[1];
+            const kept = /^# the provenance predicates are in (\S+); a real run first verifies each image and skips what already verifies$/.exec(comment)?.[1];
             assert.ok(kept && fs.existsSync(path.join(kept, "sentiment.provenance.json")), comment);
             fs.rmSync(kept, { recursive: true, force: true });
             assert.equal(lines.length, 2);
@@ -303,6 +337,36 @@ describe("signing (release/signing.ts)", () => {
             assert.equal(r.status, 1, r.stderr);
             assert.match(r.stderr, /needs Cosign \(v3\.1\.3\) \(`cosign`\) to sign and verify the images/);
             assert.match(r.stderr, /npm run tools -- build cosign/);
+        });
+
+        it("signing needs --sbom (no default that fails later: the build emits no BuildKit SBOM)", () => {
+            const r = runSign(["--image", IMAGE.ref, "--model", "sentiment", "--version", "2.1.5", "--git-sha", "abc1234", "--key", "cosign.key"]);
+            assert.equal(r.status, 2, r.stderr);
+            assert.match(r.stderr, /--sbom is required when signing: --sbom <dir> .*--sbom buildkit .*--sbom none/);
+        });
+
+        it("--sbom buildkit without Docker's Buildx plugin names the plugin to install, before any cosign call", () => {
+            const r = runSign([
+                "--image",
+                IMAGE.ref,
+                "--model",
+                "sentiment",
+                "--version",
+                "2.1.5",
+                "--git-sha",
+                "abc1234",
+                "--key",
+                "cosign.key",
+                "--sbom",
+                "buildkit",
+            ]);
+            assert.equal(r.status, 1, r.stderr);
+            assert.match(
+                r.stderr,
+                /--sbom buildkit reads BuildKit's SBOM with `docker buildx imagetools inspect`, and Docker's Buildx plugin is not available/,
+            );
+            assert.match(r.stderr, /docker-buildx-plugin/);
+            assert.doesNotMatch(r.stderr, /cosign/i);
         });
 
         it("needs exactly one image source", () => {

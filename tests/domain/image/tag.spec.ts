@@ -3,6 +3,10 @@ import { dirtyPaths, GIT_SHORT_SHA_ARGS, isTreeDirty, resolveGitSha } from "../.
 import { dirtyTreeMessage, ImagePlanError, planModelImage } from "../../../components/image/imagePlan";
 import {
     BUILD_CACHE_EXCLUSION_FILTER,
+    ECR_EXCLUSION_FILTER_LIMITS,
+    ECR_TAG_MUTABILITY_EXCLUSION_FILTERS,
+    ecrTagIsMutable,
+    ecrWildcardMatches,
     BUILD_CACHE_TAG,
     digestRef,
     isDigest,
@@ -100,6 +104,32 @@ describe("image tag format", () => {
             assert.ok(wildcard.test(BUILD_CACHE_TAG));
             assert.ok(!wildcard.test(releaseTag("1.0.0", FULL_SHA)));
             assert.equal(isReleaseTag(BUILD_CACHE_TAG), false);
+        });
+    });
+
+    describe("ECR tag-immutability exclusions (https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_PutImageTagMutability.html)", () => {
+        const digest = `sha256-${"ab".repeat(32)}`;
+        it("cover the cache tag and the tags cosign's legacy format rewrites (sigstore/cosign#3024), and no release or protect tag", () => {
+            for (const tag of [BUILD_CACHE_TAG, `${BUILD_CACHE_TAG}-amd64`, `${digest}.sig`, `${digest}.att`]) {
+                assert.ok(ecrTagIsMutable(tag, ECR_TAG_MUTABILITY_EXCLUSION_FILTERS), tag);
+            }
+            for (const tag of [releaseTag("2.1.5", FULL_SHA), "prod-2.1.5", "rollback-2.1.4", digest, `${digest}.sbom`, "latest", "x.sig"]) {
+                assert.ok(!ecrTagIsMutable(tag, ECR_TAG_MUTABILITY_EXCLUSION_FILTERS), tag);
+            }
+        });
+        it("stay within ECR's limits: at most 5 filters, WILDCARD, ^[0-9a-zA-Z._*-]{1,128}$", () => {
+            assert.ok(ECR_TAG_MUTABILITY_EXCLUSION_FILTERS.length <= ECR_EXCLUSION_FILTER_LIMITS.maxFilters);
+            for (const f of ECR_TAG_MUTABILITY_EXCLUSION_FILTERS) {
+                assert.equal(f.filterType, "WILDCARD");
+                assert.match(f.filter, ECR_EXCLUSION_FILTER_LIMITS.pattern);
+            }
+        });
+        it("a wildcard stands for zero or more characters and the filter matches the whole tag", () => {
+            assert.ok(ecrWildcardMatches("buildcache*", "buildcache"));
+            assert.ok(ecrWildcardMatches("sha256-*.sig", "sha256-.sig"));
+            assert.ok(!ecrWildcardMatches("sha256-*.sig", "xsha256-1.sig"));
+            assert.ok(!ecrWildcardMatches("sha256-*.sig", "sha256-1.sig.old"));
+            assert.ok(!ecrWildcardMatches("a.b", "axb"), "a dot is literal");
         });
     });
 });
