@@ -14,7 +14,10 @@
  * the same digest under the tag (the documented rule names no exception; being stricter cannot hide a rewrite).
  * A push by digest (`…/manifests/sha256:…`) sets no tag and always passes.
  */
+import { spawn } from "child_process";
+import * as fs from "fs";
 import * as http from "http";
+import * as net from "net";
 import { ecrTagIsMutable } from "../domain/image/tag";
 
 export type ExclusionFilter = { readonly filterType: string; readonly filter: string };
@@ -43,6 +46,8 @@ export interface ImmutableRegistryOptions {
     readonly upstream: string;
     /** The repository's `imageTagMutabilityExclusionFilters`. */
     readonly exclusionFilters: readonly ExclusionFilter[];
+    /** Called on each refused overwrite, before the answer is sent. */
+    readonly onRefusal?: (r: Refusal) => void;
 }
 
 export interface Refusal {
@@ -122,6 +127,7 @@ export function startImmutableRegistry(opts: ImmutableRegistryOptions): Promise<
                         return;
                     }
                     refusals.push({ repository: put.repository, tag: put.reference });
+                    opts.onRefusal?.({ repository: put.repository, tag: put.reference });
                     res.writeHead(400, { "content-type": "application/json" });
                     res.end(JSON.stringify({ errors: [{ code: "TAG_INVALID", message: refusal, detail: "ImageTagAlreadyExistsException" }] }));
                 })
@@ -145,5 +151,66 @@ export function startImmutableRegistry(opts: ImmutableRegistryOptions): Promise<
                     }),
             });
         });
+    });
+}
+
+/**
+ * The proxy in a process of its own, for callers that block their own event loop (a suite that runs its tools with
+ * `spawnSync` would otherwise stall the proxy it pushes through): the child appends each refusal to `refusalsFile`,
+ * which `refusals` reads.
+ */
+export async function spawnImmutableRegistry(opts: ImmutableRegistryOptions & { readonly refusalsFile: string }): Promise<ImmutableRegistry> {
+    fs.writeFileSync(opts.refusalsFile, "");
+    const child = spawn(process.execPath, ["-r", "ts-node/register/transpile-only", __filename, JSON.stringify(opts)], {
+        stdio: ["ignore", "inherit", "pipe"],
+    });
+    let stderr = "";
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<never>((_, reject) =>
+        child.once("exit", (code) => reject(new Error(`immutable registry proxy exited ${code}: ${stderr.trim()}`))),
+    );
+    const listening = (async () => {
+        for (let i = 0; i < 300; i++) {
+            const up = await new Promise<boolean>((resolve) => {
+                const s = net.connect(opts.port, opts.host, () => (s.destroy(), resolve(true)));
+                s.on("error", () => resolve(false));
+            });
+            if (up) return;
+            await new Promise((r) => setTimeout(r, 100));
+        }
+        throw new Error(`immutable registry proxy did not listen on ${opts.host}:${opts.port} within 30 s`);
+    })();
+    try {
+        await Promise.race([listening, exited]);
+    } catch (e) {
+        child.kill("SIGKILL");
+        throw e;
+    }
+    exited.catch(() => undefined);
+    return {
+        address: `${opts.host}:${opts.port}`,
+        get refusals(): Refusal[] {
+            return fs
+                .readFileSync(opts.refusalsFile, "utf8")
+                .split("\n")
+                .filter((l) => l !== "")
+                .map((l) => JSON.parse(l) as Refusal);
+        },
+        close: () =>
+            new Promise<void>((done) => {
+                if (child.exitCode !== null) return done();
+                child.once("exit", () => done());
+                child.kill("SIGTERM");
+            }),
+    };
+}
+
+if (require.main === module) {
+    const opts = JSON.parse(process.argv[2]) as ImmutableRegistryOptions & { refusalsFile: string };
+    // Each refusal as one JSON line, written before the client gets its answer, for the parent to read.
+    void startImmutableRegistry({ ...opts, onRefusal: (r) => fs.appendFileSync(opts.refusalsFile, JSON.stringify(r) + "\n") }).then((registry) => {
+        const stop = () => void registry.close().then(() => process.exit(0));
+        process.on("SIGTERM", stop);
+        process.on("SIGINT", stop);
     });
 }

@@ -20,7 +20,7 @@ import * as path from "path";
 import * as YAML from "yaml";
 import { REPO_ROOT } from "../../scripts/cli";
 import { BUILD_CACHE_EXCLUSION_FILTER, ECR_TAG_MUTABILITY_EXCLUSION_FILTERS } from "../../domain/image/tag";
-import { ImmutableRegistry, startImmutableRegistry } from "../../support/immutableRegistry";
+import { ImmutableRegistry, spawnImmutableRegistry } from "../../support/immutableRegistry";
 import { verifySignature } from "../../scripts/promote";
 import { signatureCheck } from "../../release/promotion";
 import { DEFAULT_NAMESPACE } from "../../components/serving/ModelNamespace";
@@ -307,8 +307,21 @@ describe("supply chain: sign and verify with cosign, distribution and crane", fu
         // What clients push to: ECR's tag immutability with the exclusion filters the program declares
         // (components/registry/ModelRegistry.ts), and, for the regression test, with the list of before.
         const upstream = `http://${UPSTREAM}`;
-        immutable = await startImmutableRegistry({ host: "127.0.0.1", port: PORT, upstream, exclusionFilters: ECR_TAG_MUTABILITY_EXCLUSION_FILTERS });
-        oldList = await startImmutableRegistry({ host: "127.0.0.1", port: OLD_LIST_PORT, upstream, exclusionFilters: [BUILD_CACHE_EXCLUSION_FILTER] });
+        // In processes of their own: the suite runs its tools with spawnSync, which blocks this process's event loop.
+        immutable = await spawnImmutableRegistry({
+            host: "127.0.0.1",
+            port: PORT,
+            upstream,
+            exclusionFilters: ECR_TAG_MUTABILITY_EXCLUSION_FILTERS,
+            refusalsFile: path.join(tmp, "refusals.jsonl"),
+        });
+        oldList = await spawnImmutableRegistry({
+            host: "127.0.0.1",
+            port: OLD_LIST_PORT,
+            upstream,
+            exclusionFilters: [BUILD_CACHE_EXCLUSION_FILTER],
+            refusalsFile: path.join(tmp, "refusals-old-list.jsonl"),
+        });
         pulumiEnv = {
             PULUMI_BACKEND_URL: `file://${path.join(tmp, "pulumi-backend")}`,
             PULUMI_HOME: path.join(tmp, "pulumi-home"),
@@ -371,7 +384,8 @@ describe("supply chain: sign and verify with cosign, distribution and crane", fu
         assert.equal(r.status, 0, `the workflow's command failed:\n${r.stdout}\n${r.stderr}`);
         assert.deepEqual(immutable?.refusals, [], "nothing was refused: cosign's .att rewrite is excluded from immutability");
         // It read the stack with the Pulumi CLI, checked first (nothing verified yet), then ran the pure argv.
-        assert.match(r.stderr, /^sign: sentiment: verify: not yet \(Error: no signatures found[^)]*\)$/m);
+        // cosign v3.1.3 prints "error during command execution: no signatures found" for an unsigned digest.
+        assert.match(r.stderr, /^sign: sentiment: verify: not yet \((?:error during command execution|Error): no signatures found[^)]*\)$/m);
         assert.ok(r.stderr.includes(`$ cosign ${cosignSignArgs(signed, keyA.key).join(" ")}`), r.stderr);
         assert.match(r.stdout, /sentiment\s+2\.1\.5\s+\S+@sha256:[0-9a-f]{64}\s+signature, provenance, sbom\s+-/);
         // No public service was asked (no TUF fetch, no transparency log entry); cosign warns about exactly the two
