@@ -22,7 +22,8 @@ import * as YAML from "yaml";
 import { admissionClusterPolicy, SOURCES_RULE_NAME, VERIFY_RULE_NAME } from "../../components/supplychain/admission";
 import { DEFAULT_NAMESPACE } from "../../components/serving/ModelNamespace";
 import { cosignSignArgs } from "../../release/signing";
-import { httpStatus, portTaken, ProcessRecord, startProcess, stopProcess } from "../cluster/processes";
+import { startRegistry } from "./registry";
+import { portTaken, ProcessRecord, stopProcess } from "../cluster/processes";
 import { toolPath } from "../toolchain/build";
 
 /** Fixed loopback port of this suite's registry (clear of the sandbox's ports and of supplychain.spec.ts's 15000). */
@@ -108,36 +109,11 @@ describe("supply chain: admission scoped to the stack's repositories (Kyverno v1
         cosign = toolPath("cosign");
         crane = toolPath("crane");
         kyverno = toolPath("kyverno-verify");
-        const registryBin = toolPath("distribution", "registry");
+        toolPath("distribution", "registry");
         if (await portTaken(PORT)) throw new Error(`port ${PORT} is taken: the suite's registry listens on ${REGISTRY} (another run of this suite?)`);
         tmp = fs.mkdtempSync(path.join(os.tmpdir(), "model-fleet-admission-"));
         env = { ...process.env, HOME: tmp, DOCKER_CONFIG: path.join(tmp, "docker"), COSIGN_PASSWORD: PASSWORD };
-        const config = path.join(tmp, "registry.yml");
-        fs.writeFileSync(
-            config,
-            [
-                "version: 0.1",
-                "log:",
-                "  level: warn",
-                "storage:",
-                "  filesystem:",
-                `    rootdirectory: ${path.join(tmp, "registry")}`,
-                "http:",
-                `  addr: ${REGISTRY}`,
-                "",
-            ].join("\n"),
-        );
-        registry = await startProcess(
-            {
-                name: "registry",
-                command: registryBin,
-                args: ["serve", config],
-                env,
-                ready: async () => (await httpStatus(`http://${REGISTRY}/v2/`)) === 200,
-                timeoutSeconds: 30,
-            },
-            path.join(tmp, "logs"),
-        );
+        registry = await startRegistry(tmp, REGISTRY, env);
         const keyDir = path.join(tmp, "key");
         fs.mkdirSync(keyDir);
         // generate-key-pair writes cosign.key and cosign.pub into its working directory.

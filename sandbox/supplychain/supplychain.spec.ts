@@ -25,7 +25,8 @@ import { verifySignature } from "../../scripts/promote";
 import { signatureCheck } from "../../release/promotion";
 import { DEFAULT_NAMESPACE } from "../../components/serving/ModelNamespace";
 import { cosignSignArgs, cosignVerifyArgs, cosignVerifyAttestationArgs, ImageToSign, signatureAnnotations } from "../../release/signing";
-import { httpStatus, portTaken, ProcessRecord, startProcess, stopProcess } from "../cluster/processes";
+import { startRegistry } from "./registry";
+import { portTaken, ProcessRecord, stopProcess } from "../cluster/processes";
 import { binDir, toolPath } from "../toolchain/build";
 import { toolSpec } from "../toolchain/manifest";
 import { admissionClusterPolicy } from "../../components/supplychain/admission";
@@ -260,7 +261,7 @@ describe("supply chain: sign and verify with cosign, distribution and crane", fu
         crane = toolPath("crane");
         kyverno = toolPath("kyverno-verify");
         pulumi = toolPath("pulumi");
-        const registryBin = toolPath("distribution", "registry");
+        toolPath("distribution", "registry");
         for (const port of [PORT, UPSTREAM_PORT, OLD_LIST_PORT]) {
             if (await portTaken(port)) throw new Error(`port ${port} is taken: the suite's registry listens on 127.0.0.1:${port} (another run of this suite?)`);
         }
@@ -276,34 +277,7 @@ describe("supply chain: sign and verify with cosign, distribution and crane", fu
             COSIGN_PASSWORD: PASSWORD,
             npm_config_cache: path.join(os.homedir(), ".npm"),
         };
-        const config = path.join(tmp, "registry.yml");
-        fs.writeFileSync(
-            config,
-            [
-                "version: 0.1",
-                "log:",
-                "  level: warn",
-                "storage:",
-                "  filesystem:",
-                `    rootdirectory: ${path.join(tmp, "registry")}`,
-                "  delete:",
-                "    enabled: true",
-                "http:",
-                `  addr: ${UPSTREAM}`,
-                "",
-            ].join("\n"),
-        );
-        registry = await startProcess(
-            {
-                name: "registry",
-                command: registryBin,
-                args: ["serve", config],
-                env,
-                ready: async () => (await httpStatus(`http://${UPSTREAM}/v2/`)) === 200,
-                timeoutSeconds: 30,
-            },
-            path.join(tmp, "logs"),
-        );
+        registry = await startRegistry(tmp, UPSTREAM, env, { deletes: true });
         // What clients push to: ECR's tag immutability with the exclusion filters the program declares
         // (components/registry/ModelRegistry.ts), and, for the regression test, with the list of before.
         const upstream = `http://${UPSTREAM}`;
