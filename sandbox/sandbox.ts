@@ -11,10 +11,11 @@ import { gpuPoolSchema } from "../config/schema";
 import { ClusterState, readState, sandboxPaths, SandboxPaths, startCluster, stopCluster } from "./cluster/controlPlane";
 import { Kube } from "./cluster/kube";
 import { sandboxNodes, SandboxPool } from "./cluster/nodes";
-import { commandLine, ProcessRecord, recordStatus, sleep, StopOutcome } from "./cluster/processes";
+import { commandLine, processesWithEnv, ProcessRecord, recordStatus, sleep, StopOutcome } from "./cluster/processes";
 import { formatRows, podRows } from "./cluster/view";
 import {
     backendDir,
+    backendUrl,
     describeLock,
     engineErrorSummary,
     lockHolder,
@@ -156,16 +157,15 @@ async function waitExit(pid: number, seconds: number): Promise<boolean> {
 }
 
 /**
- * The stack's lock, left by an interrupted `pulumi up`: a sandbox CLI still running is asked to cancel (SIGINT, then
- * SIGKILL after 60 s); a lock whose process is gone is cleared with `pulumi cancel` (which on a file backend deletes
- * every lock file of the stack, pkg/backend/diy/backend.go `CancelCurrentUpdate`, so it runs only once every lock is
- * known to be stale). Returns the locks it had to leave (held by a live process it did not start).
+ * What is left of the sandbox's engine after `up` was killed: a sandbox `pulumi` CLI that still holds the stack's lock
+ * (only the Node.js process was killed) is asked to cancel (SIGINT, SIGKILL after 60 s), so that it releases the
+ * lock itself; then every process still running with the sandbox's `PULUMI_BACKEND_URL` in its environment (the
+ * engine's plugins, each in a process group of its own, outlive a killed process tree) is stopped.
  */
-async function clearStaleLock(paths: SandboxPaths, stack: string, cancel: () => Promise<void>, log: (l: string) => void): Promise<StackLock[]> {
-    const backend = backendDir(paths);
+async function stopEngineLeftovers(paths: SandboxPaths, stack: string, log: (l: string) => void): Promise<void> {
     const probe = { hostname: os.hostname(), commandLine };
     const pulumi = toolPath("pulumi");
-    for (const l of readStackLocks(backend, PROJECT, stack)) {
+    for (const l of readStackLocks(backendDir(paths), PROJECT, stack)) {
         if (lockHolder(l, probe, pulumi) !== "sandbox engine") continue;
         log(`the sandbox's pulumi CLI still runs and holds the stack's lock (${describeLock(l)}): asking it to cancel (SIGINT)`);
         process.kill(l.pid, "SIGINT");
@@ -175,6 +175,39 @@ async function clearStaleLock(paths: SandboxPaths, stack: string, cancel: () => 
             await waitExit(l.pid, 10);
         }
     }
+    const left = processesWithEnv("PULUMI_BACKEND_URL", backendUrl(paths));
+    if (left.length === 0) return;
+    // An interpreter is named by its script: `sh pulumi-resource-pulumi-nodejs`, `node index.js`.
+    const named = left.map((pid) => {
+        const argv = (commandLine(pid) ?? "?").split(" ").map((a) => path.basename(a));
+        return `${/^(sh|bash|node)$/.test(argv[0]) && argv[1] ? `${argv[0]} ${argv[1]}` : argv[0]} (pid ${pid})`;
+    });
+    const signal = (sig: NodeJS.Signals) => {
+        for (const pid of left) {
+            try {
+                process.kill(pid, sig);
+            } catch {
+                /* gone */
+            }
+        }
+    };
+    signal("SIGTERM");
+    const deadline = Date.now() + 5000;
+    while (Date.now() < deadline && left.some((pid) => commandLine(pid) !== undefined)) await sleep(100);
+    signal("SIGKILL");
+    log(`stopped ${left.length} leftover process(es) of the interrupted engine: ${named.join(", ")}`);
+}
+
+/**
+ * The stack's lock, left by an interrupted `pulumi up`: a lock whose process is gone is cleared with `pulumi cancel`
+ * (which on a file backend deletes every lock file of the stack, pkg/backend/diy/backend.go `CancelCurrentUpdate`,
+ * so it runs only once every lock is known to be stale). Returns the locks it had to leave (held by a live process
+ * it did not start).
+ */
+async function clearStaleLock(paths: SandboxPaths, stack: string, cancel: () => Promise<void>, log: (l: string) => void): Promise<StackLock[]> {
+    const backend = backendDir(paths);
+    const probe = { hostname: os.hostname(), commandLine };
+    const pulumi = toolPath("pulumi");
     const locks = readStackLocks(backend, PROJECT, stack);
     const held = locks.filter((l) => lockHolder(l, probe, pulumi) !== "gone");
     if (locks.length === 0) return [];
@@ -236,6 +269,7 @@ async function down(): Promise<number> {
         }
         return 0;
     }
+    await stopEngineLeftovers(paths, state.stack, log);
     let destroyError: string | undefined;
     const apiserver = state.processes.find((p) => p.name === "kube-apiserver");
     if (apiserver && recordStatus(apiserver) === "running" && fs.existsSync(path.join(paths.root, "workspace"))) {

@@ -43,7 +43,7 @@ export interface EngineEnv {
 /** Installs the provider plugin into the sandbox's PULUMI_HOME and lays out the workspace directory. */
 export function prepareEngine(paths: SandboxPaths, stack: string, caCert: string): EngineEnv {
     const pulumiHome = path.join(paths.root, "pulumi-home");
-    const backend = path.join(paths.root, "backend");
+    const backend = backendDir(paths);
     const workDir = path.join(paths.root, "workspace");
     const policyPack = path.join(paths.root, "policy-pack", "model-fleet-policy");
     for (const d of [pulumiHome, backend, workDir, path.dirname(policyPack)]) fs.mkdirSync(d, { recursive: true });
@@ -57,7 +57,7 @@ export function prepareEngine(paths: SandboxPaths, stack: string, caCert: string
     const pulumiBin = binDir(toolSpec("pulumi"));
     const env: Record<string, string> = {
         PULUMI_HOME: pulumiHome,
-        PULUMI_BACKEND_URL: `file://${backend}`,
+        PULUMI_BACKEND_URL: backendUrl(paths),
         PULUMI_CONFIG_PASSPHRASE: SANDBOX_PASSPHRASE,
         PULUMI_SKIP_UPDATE_CHECK: "true",
         PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
@@ -101,9 +101,14 @@ export async function sandboxStack(stackName: string, engine: EngineEnv): Promis
     );
 }
 
-/** The sandbox's file backend (`PULUMI_BACKEND_URL=file://…`). */
+/** The sandbox's file backend. */
 export function backendDir(paths: SandboxPaths): string {
     return path.join(paths.root, "backend");
+}
+
+/** `PULUMI_BACKEND_URL` of the sandbox's engine (every process of the engine has it in its environment). */
+export function backendUrl(paths: SandboxPaths): string {
+    return `file://${backendDir(paths)}`;
 }
 
 /**

@@ -112,6 +112,38 @@ export function groupMembers(pgid: number): number[] {
 }
 
 /**
+ * The live processes whose environment holds `name=value` exactly (Linux `/proc/<pid>/environ`; none elsewhere), other
+ * than this one. The sandbox finds the engine's leftovers this way: the Pulumi CLI starts each plugin in a process
+ * group of its own, so a plugin outlives a killed `up`'s process tree, and only its environment
+ * (`PULUMI_BACKEND_URL` of the sandbox's backend) says whose it is.
+ */
+export function processesWithEnv(name: string, value: string): number[] {
+    if (!HAS_PROC) return [];
+    const want = Buffer.from(`${name}=${value}`);
+    const found: number[] = [];
+    for (const entry of fs.readdirSync("/proc")) {
+        if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+        let env: Buffer;
+        try {
+            env = fs.readFileSync(`/proc/${entry}/environ`);
+        } catch {
+            continue;
+        }
+        let start = 0;
+        while (start < env.length) {
+            let end = env.indexOf(0, start);
+            if (end < 0) end = env.length;
+            if (end - start === want.length && env.subarray(start, end).equals(want)) {
+                if (isAlive(Number(entry))) found.push(Number(entry));
+                break;
+            }
+            start = end + 1;
+        }
+    }
+    return found;
+}
+
+/**
  * What a record's pid is now: `running` (the recorded program, or the rest of its process group once the leader
  * is gone: the kernel does not reuse a pid that still names a group), `gone`, or `reused` (another program holds
  * the pid now; it must not be signalled).

@@ -12,13 +12,13 @@ import type { EngineEvent, Stack } from "@pulumi/pulumi/automation";
 import * as YAML from "yaml";
 import { gpuScheduling } from "../../components/gpu/workloadGpu";
 import { PORTS, readState, sandboxPaths, waitFor } from "../cluster/controlPlane";
-import { groupMembers, portTaken, recordStatus, sleep } from "../cluster/processes";
+import { groupMembers, portTaken, processesWithEnv, recordStatus, sleep } from "../cluster/processes";
 import * as k8sClient from "@kubernetes/client-node";
 import { FIELD_MANAGER, Kube, KubeObject, statusCode } from "../cluster/kube";
 import { SANDBOX_POOL_LABEL } from "../cluster/nodes";
 import { podGpu } from "../cluster/view";
 import { SANDBOX_DIR, stackPools } from "../sandbox";
-import { backendDir, EngineEnv, POLICY_DIR, prepareEngine, PROJECT, readStackLocks, REPO_ROOT, sandboxStack } from "../stack";
+import { backendDir, backendUrl, EngineEnv, POLICY_DIR, prepareEngine, PROJECT, readStackLocks, REPO_ROOT, sandboxStack } from "../stack";
 
 const STACK = "local";
 const paths = sandboxPaths(SANDBOX_DIR);
@@ -115,6 +115,7 @@ describe("sandbox e2e: recovery from a `sandbox up` killed while the engine runs
         assert.doesNotMatch(down.out, /currently locked/);
         for (const p of state.processes) assert.notEqual(recordStatus(p), "running", `${p.name} (pid ${p.pid}) still runs after down`);
         for (const [name, port] of Object.entries(PORTS)) assert.equal(await portTaken(port), false, `127.0.0.1:${port} (${name}) is still taken`);
+        assert.deepEqual(processesWithEnv("PULUMI_BACKEND_URL", backendUrl(paths)), [], "a process of the killed engine (a plugin) still runs");
         assert.ok(!fs.existsSync(paths.root), "out/sandbox was not removed");
 
         const again = sandboxCli(["up", "--stack", STACK]);

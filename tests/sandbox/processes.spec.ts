@@ -10,6 +10,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import {
     groupMembers,
+    processesWithEnv,
     Interrupted,
     isAlive,
     ProcessRecord,
@@ -164,6 +165,19 @@ describe("sandbox processes", function () {
             assert.equal(isAlive(other.pid!), true, "the unrelated program was killed");
         } finally {
             other.kill("SIGKILL");
+        }
+    });
+
+    it("finds the processes whose environment names the sandbox's backend (an engine's orphaned plugins), and no other", async () => {
+        const mark = `file://${logs}/backend`;
+        const mine = spawn("sleep", ["300"], { detached: true, stdio: "ignore", env: { ...process.env, PULUMI_BACKEND_URL: mark } });
+        const prefixOnly = spawn("sleep", ["300"], { detached: true, stdio: "ignore", env: { ...process.env, PULUMI_BACKEND_URL: `${mark}-other` } });
+        try {
+            await waitUntil("both to start", () => isAlive(mine.pid!) && isAlive(prefixOnly.pid!));
+            assert.deepEqual(processesWithEnv("PULUMI_BACKEND_URL", mark), [mine.pid]);
+        } finally {
+            mine.kill("SIGKILL");
+            prefixOnly.kill("SIGKILL");
         }
     });
 });
