@@ -105,6 +105,10 @@ async function up(stack: string): Promise<number> {
     }
     const engine = prepareEngine(paths, stack, state.caCert);
     const s = await sandboxStack(stack, engine);
+    if (abort.signal.aborted) {
+        log(`interrupted before pulumi up; ${leftRunning}`);
+        return interrupted();
+    }
     const t1 = Date.now();
     try {
         const res = await s.up({ onOutput: (o) => process.stdout.write(o), color: "never", signal: abort.signal });
@@ -164,9 +168,8 @@ async function waitExit(pid: number, seconds: number): Promise<boolean> {
  */
 async function stopEngineLeftovers(paths: SandboxPaths, stack: string, log: (l: string) => void): Promise<void> {
     const probe = { hostname: os.hostname(), commandLine };
-    const pulumi = toolPath("pulumi");
     for (const l of readStackLocks(backendDir(paths), PROJECT, stack)) {
-        if (lockHolder(l, probe, pulumi) !== "sandbox engine") continue;
+        if (lockHolder(l, probe, toolPath("pulumi")) !== "sandbox engine") continue;
         log(`the sandbox's pulumi CLI still runs and holds the stack's lock (${describeLock(l)}): asking it to cancel (SIGINT)`);
         process.kill(l.pid, "SIGINT");
         if (!(await waitExit(l.pid, 60))) {

@@ -111,7 +111,7 @@ describe("sandbox e2e: recovery from a `sandbox up` killed while the engine runs
             assert.match(down.out, /pulumi refresh --clear-pending-creates: succeeded; 0 pending operation\(s\) left/);
         }
         assert.match(down.out, /pulumi destroy: succeeded/);
-        assert.match(down.out, /stopped 7 processes: harbor-stub \(pid \d+\), argo-rollouts/);
+        assert.match(down.out, /stopped 7 processes: harbor-stub \(pid \d+[,)].*argo-rollouts/);
         assert.doesNotMatch(down.out, /currently locked/);
         for (const p of state.processes) assert.notEqual(recordStatus(p), "running", `${p.name} (pid ${p.pid}) still runs after down`);
         for (const [name, port] of Object.entries(PORTS)) assert.equal(await portTaken(port), false, `127.0.0.1:${port} (${name}) is still taken`);
