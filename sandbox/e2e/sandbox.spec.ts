@@ -65,6 +65,7 @@ let upAfterRecovery: string | undefined;
  */
 describe("sandbox e2e: recovery from a `sandbox up` killed while the engine runs", function () {
     it("down stops everything, clears the stale lock and the pending operations and says so; up works again", async function () {
+        this.timeout(1_800_000); // a killed up, a down and a whole up
         assert.equal(readState(paths), undefined, `a sandbox is already recorded in ${paths.root}: run \`npm run sandbox -- down\` first`);
         const child = spawn("npm", ["run", "sandbox", "--", "up", "--stack", STACK], { cwd: REPO_ROOT, detached: true, stdio: ["ignore", "pipe", "pipe"] });
         let out = "";
