@@ -12,7 +12,7 @@ import type { EngineEvent, Stack } from "@pulumi/pulumi/automation";
 import * as YAML from "yaml";
 import { gpuScheduling } from "../../components/gpu/workloadGpu";
 import { PORTS, readState, sandboxPaths, waitFor } from "../cluster/controlPlane";
-import { groupMembers, portTaken, processesWithEnv, recordStatus, sleep } from "../cluster/processes";
+import { groupMembers, isAlive, portTaken, processesWithEnv, recordStatus, sleep } from "../cluster/processes";
 import * as k8sClient from "@kubernetes/client-node";
 import { FIELD_MANAGER, Kube, KubeObject, statusCode } from "../cluster/kube";
 import { SANDBOX_POOL_LABEL } from "../cluster/nodes";
@@ -369,14 +369,11 @@ describe("sandbox e2e: the real engine deploys the local stack", function () {
         const state = readState(paths)!;
         const down = sandboxCli(["down"]);
         assert.equal(down.status, 0, down.out.slice(-4000));
+        // Exited means gone or a zombie (exited, not yet reaped by init, which kill(pid, 0) still finds); the process
+        // group must be empty too (children included).
         for (const p of state.processes) {
-            let alive = true;
-            try {
-                process.kill(p.pid, 0);
-            } catch {
-                alive = false;
-            }
-            assert.equal(alive, false, `${p.name} (pid ${p.pid}) still runs after down`);
+            assert.equal(isAlive(p.pid), false, `${p.name} (pid ${p.pid}) still runs after down`);
+            assert.deepEqual(groupMembers(p.pid), [], `a process of ${p.name}'s group (pid ${p.pid}) still runs after down`);
         }
         assert.match(down.out, /pulumi destroy: succeeded/);
         assert.ok(!fs.existsSync(paths.root), "out/sandbox was not removed");
