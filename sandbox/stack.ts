@@ -43,7 +43,7 @@ export interface EngineEnv {
 /** Installs the provider plugin into the sandbox's PULUMI_HOME and lays out the workspace directory. */
 export function prepareEngine(paths: SandboxPaths, stack: string, caCert: string): EngineEnv {
     const pulumiHome = path.join(paths.root, "pulumi-home");
-    const backend = path.join(paths.root, "backend");
+    const backend = backendDir(paths);
     const workDir = path.join(paths.root, "workspace");
     const policyPack = path.join(paths.root, "policy-pack", "model-fleet-policy");
     for (const d of [pulumiHome, backend, workDir, path.dirname(policyPack)]) fs.mkdirSync(d, { recursive: true });
@@ -57,7 +57,7 @@ export function prepareEngine(paths: SandboxPaths, stack: string, caCert: string
     const pulumiBin = binDir(toolSpec("pulumi"));
     const env: Record<string, string> = {
         PULUMI_HOME: pulumiHome,
-        PULUMI_BACKEND_URL: `file://${backend}`,
+        PULUMI_BACKEND_URL: backendUrl(paths),
         PULUMI_CONFIG_PASSPHRASE: SANDBOX_PASSPHRASE,
         PULUMI_SKIP_UPDATE_CHECK: "true",
         PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
@@ -99,4 +99,95 @@ export async function sandboxStack(stackName: string, engine: EngineEnv): Promis
         { stackName, projectName: PROJECT, program: fleetProgram() },
         { workDir: engine.workDir, pulumiHome: engine.pulumiHome, envVars: engine.env, pulumiCommand, secretsProvider: "passphrase" },
     );
+}
+
+/** The sandbox's file backend. */
+export function backendDir(paths: SandboxPaths): string {
+    return path.join(paths.root, "backend");
+}
+
+/** `PULUMI_BACKEND_URL` of the sandbox's engine (every process of the engine has it in its environment). */
+export function backendUrl(paths: SandboxPaths): string {
+    return `file://${backendDir(paths)}`;
+}
+
+/**
+ * A stack lock of a file ("diy") backend, as pulumi/pulumi pkg/backend/diy/lock.go writes it: the file
+ * `<backend>/.pulumi/locks/<fully qualified stack name>/<lock id>.json` (the name of a project-scoped stack is
+ * `organization/<project>/<stack>`), holding `{"pid", "username", "hostname", "timestamp"}` of the CLI process that
+ * took it. A `pulumi up` killed before it could unlock leaves it behind; every later update of the stack then fails
+ * with "the stack is currently locked by 1 lock(s)".
+ */
+export interface StackLock {
+    file: string;
+    pid: number;
+    username: string;
+    hostname: string;
+    timestamp: string;
+}
+
+export function stackLockDir(backend: string, project: string, stack: string): string {
+    return path.join(backend, ".pulumi", "locks", "organization", project, stack);
+}
+
+/** The stack's lock files (none when the directory does not exist); an unreadable one is reported with pid 0. */
+export function readStackLocks(backend: string, project: string, stack: string): StackLock[] {
+    const dir = stackLockDir(backend, project, stack);
+    if (!fs.existsSync(dir)) return [];
+    return fs
+        .readdirSync(dir)
+        .filter((f) => f.endsWith(".json"))
+        .sort()
+        .map((f) => {
+            const file = path.join(dir, f);
+            try {
+                const l = JSON.parse(fs.readFileSync(file, "utf8"));
+                return {
+                    file,
+                    pid: Number(l.pid) || 0,
+                    username: String(l.username ?? ""),
+                    hostname: String(l.hostname ?? ""),
+                    timestamp: String(l.timestamp ?? ""),
+                };
+            } catch {
+                return { file, pid: 0, username: "", hostname: "", timestamp: "" };
+            }
+        });
+}
+
+/** What the sandbox can see of processes on this machine. */
+export interface ProcessProbe {
+    hostname: string;
+    /** The running command line of a pid, undefined when it does not run. */
+    commandLine: (pid: number) => string | undefined;
+}
+
+/**
+ * Who holds a lock: `gone` (its process no longer runs on this host, or the pid now runs something other than a
+ * Pulumi CLI: the lock is stale and may be cleared), `sandbox engine` (the sandbox's own CLI still runs, e.g. after
+ * only the Node.js process of `up` was killed: stop it, then clear), `live` (another Pulumi CLI runs under that pid:
+ * leave it), `other host` (it cannot be checked from here: leave it).
+ */
+export function lockHolder(lock: StackLock, probe: ProcessProbe, sandboxPulumi: string): "gone" | "sandbox engine" | "live" | "other host" {
+    if (lock.hostname !== probe.hostname) return "other host";
+    const cmd = lock.pid > 0 ? probe.commandLine(lock.pid) : undefined;
+    if (cmd === undefined) return "gone";
+    const argv0 = cmd.split(" ")[0];
+    if (argv0 === sandboxPulumi) return "sandbox engine";
+    return path.basename(argv0) === "pulumi" ? "live" : "gone";
+}
+
+export function describeLock(l: StackLock): string {
+    return `pid ${l.pid} of ${l.username}@${l.hostname} since ${l.timestamp}`;
+}
+
+/**
+ * The useful lines of an Automation API CommandError (whose message is the CLI's whole stdout and stderr): the
+ * `error:` lines and the lock diagnostic's lines, or the last lines when there are none.
+ */
+export function engineErrorSummary(message: string): string {
+    const lines = message.split("\n").map((l) => l.replace(/^\s*stderr:\s*/, "").trimEnd());
+    const picked = lines.filter((l) => /^\s*error:/.test(l) || /^\s+\S+\.json: created by /.test(l));
+    const chosen = picked.length > 0 ? picked : lines.filter((l) => l.trim() !== "").slice(-5);
+    return [...new Set(chosen.map((l) => l.trim()))].join("\n");
 }

@@ -2,8 +2,9 @@
  * Starts the sandbox cluster on 127.0.0.1, the way envtest and kwokctl do: etcd, kube-apiserver (Pod Security
  * admission on, as in every cluster since 1.25), kube-controller-manager, kube-scheduler, kwok (fake nodes and pod
  * lifecycles), the Argo Rollouts controller as the cluster's add-on (its CRDs and the Prometheus Operator's taken
- * from the upstream module sources), and the HTTPS Harbor stub. Everything is checked before anything starts; a
- * failure stops what was started.
+ * from the upstream module sources), and the HTTPS Harbor stub. Everything is checked before anything starts; each
+ * process is recorded the moment it is spawned; a failure or an interrupt stops what was started. The command lines
+ * come from the typed builders in ./components.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -12,22 +13,22 @@ import { toolPath, toolShare } from "../toolchain/build";
 import { Kube, KubeObject, parseManifests } from "./kube";
 import { NodeObject } from "./nodes";
 import { adminKubeconfig, makePki, Pki } from "./pki";
-import { httpStatus, portTaken, ProcessRecord, ProcessSpec, sleep, startProcess, stopProcess } from "./processes";
+import { buildClusterComponents, Component, HARBOR_CREDENTIALS, PORTS } from "./components";
+import {
+    httpStatus,
+    portTaken,
+    ProcessRecord,
+    ProcessSpec,
+    sleep,
+    spawnProcess,
+    stopAll,
+    StopOutcome,
+    throwIfAborted,
+    TlsClient,
+    waitReady,
+} from "./processes";
 
-/** Fixed loopback ports: a second sandbox on the same machine is refused, not silently shifted. */
-export const PORTS = {
-    etcdClient: 12379,
-    etcdPeer: 12380,
-    apiserver: 16443,
-    controllerManager: 16257,
-    scheduler: 16259,
-    kwok: 16260,
-    argoMetrics: 16290,
-    argoHealthz: 16291,
-    harbor: 18443,
-} as const;
-
-export const HARBOR_CREDENTIALS = { username: "admin", password: "sandbox-harbor-pass" } as const;
+export { HARBOR_CREDENTIALS, PORTS };
 
 export interface SandboxPaths {
     root: string;
@@ -57,7 +58,7 @@ export interface ClusterState {
 }
 
 /** Every binary and data directory the cluster needs, checked before anything starts. */
-function requiredTools(): Record<string, string> {
+function requiredTools() {
     return {
         etcd: toolPath("etcd"),
         apiserver: toolPath("kubernetes", "kube-apiserver"),
@@ -72,136 +73,52 @@ function requiredTools(): Record<string, string> {
     };
 }
 
-function processSpecs(paths: SandboxPaths, pki: Pki, tools: Record<string, string>, repoRoot: string): ProcessSpec[] {
-    const kc = paths.kubeconfig;
-    const adminTls = { ca: fs.readFileSync(pki.caCert), cert: fs.readFileSync(pki.adminCert), key: fs.readFileSync(pki.adminKey) };
-    const ok =
-        (url: string, tls = {}) =>
-        async () =>
-            (await httpStatus(url, tls)) === 200;
-    const loopback = "127.0.0.1";
-    const kwokConfig = path.join(paths.root, "kwok-stages.yaml");
+/** kwok's stages, concatenated from the tool's share directory into one config file. */
+export function writeKwokStages(stagesDir: string, file: string): void {
     fs.writeFileSync(
-        kwokConfig,
+        file,
         fs
-            .readdirSync(tools.kwokStages)
+            .readdirSync(stagesDir)
             .sort()
-            .map((f) => fs.readFileSync(path.join(tools.kwokStages, f), "utf8").trim())
+            .map((f) => fs.readFileSync(path.join(stagesDir, f), "utf8").trim())
             .join("\n---\n") + "\n",
     );
-    // The controller manager and the scheduler: the admin kubeconfig, loopback serving, no leader election.
-    const kubeComponent = (name: string, command: string, port: number, extra: string[]): ProcessSpec => ({
-        name,
-        command,
-        args: [
-            `--kubeconfig=${kc}`,
-            `--authentication-kubeconfig=${kc}`,
-            `--authorization-kubeconfig=${kc}`,
-            `--bind-address=${loopback}`,
-            `--secure-port=${port}`,
-            "--leader-elect=false",
-            ...extra,
-        ],
-        ready: ok(`https://${loopback}:${port}/healthz`, { insecure: true }),
-        timeoutSeconds: 60,
-    });
-    return [
-        {
-            name: "etcd",
-            command: tools.etcd,
-            args: [
-                "--name=sandbox",
-                `--data-dir=${paths.etcd}`,
-                `--listen-client-urls=http://${loopback}:${PORTS.etcdClient}`,
-                `--advertise-client-urls=http://${loopback}:${PORTS.etcdClient}`,
-                `--listen-peer-urls=http://${loopback}:${PORTS.etcdPeer}`,
-                `--initial-advertise-peer-urls=http://${loopback}:${PORTS.etcdPeer}`,
-                `--initial-cluster=sandbox=http://${loopback}:${PORTS.etcdPeer}`,
-                "--unsafe-no-fsync",
-            ],
-            ready: ok(`http://${loopback}:${PORTS.etcdClient}/health`),
-            timeoutSeconds: 30,
+}
+
+/** A component as a process: its health check probed with the sandbox's CA or admin client certificate. */
+export function componentProcess(c: Component, pki: Pki): ProcessSpec {
+    const ca = () => fs.readFileSync(pki.caCert);
+    const tls = (): TlsClient => {
+        switch (c.health.tls) {
+            case "none":
+                return {};
+            case "insecure":
+                return { insecure: true };
+            case "ca":
+                return { ca: ca() };
+            case "admin":
+                return { ca: ca(), cert: fs.readFileSync(pki.adminCert), key: fs.readFileSync(pki.adminKey) };
+        }
+    };
+    const client = c.health.tls === "none" ? {} : tls();
+    return {
+        name: c.name,
+        command: c.command,
+        args: c.args,
+        cwd: c.cwd,
+        ready: async () => {
+            const status = await httpStatus(c.health.url, client);
+            return c.health.accept === "ok" ? status === 200 : status > 0;
         },
-        {
-            name: "kube-apiserver",
-            command: tools.apiserver,
-            args: [
-                `--etcd-servers=http://${loopback}:${PORTS.etcdClient}`,
-                `--bind-address=${loopback}`,
-                `--advertise-address=${loopback}`,
-                `--secure-port=${PORTS.apiserver}`,
-                `--cert-dir=${path.join(paths.root, "apiserver")}`,
-                `--tls-cert-file=${pki.apiserverCert}`,
-                `--tls-private-key-file=${pki.apiserverKey}`,
-                `--client-ca-file=${pki.caCert}`,
-                "--service-account-issuer=https://kubernetes.default.svc",
-                `--service-account-key-file=${pki.saPub}`,
-                `--service-account-signing-key-file=${pki.saKey}`,
-                "--service-cluster-ip-range=10.0.0.0/24",
-                "--authorization-mode=RBAC",
-                // PodSecurity is in the default admission chain; named so that nobody turns it off by accident.
-                "--enable-admission-plugins=PodSecurity",
-                "--allow-privileged=true",
-            ],
-            ready: ok(`https://${loopback}:${PORTS.apiserver}/readyz`, adminTls),
-            timeoutSeconds: 90,
-        },
-        kubeComponent("kube-controller-manager", tools.controllerManager, PORTS.controllerManager, [
-            `--service-account-private-key-file=${pki.saKey}`,
-            `--root-ca-file=${pki.caCert}`,
-            "--use-service-account-credentials=false",
-        ]),
-        kubeComponent("kube-scheduler", tools.scheduler, PORTS.scheduler, []),
-        {
-            name: "kwok",
-            command: tools.kwok,
-            args: [
-                `--kubeconfig=${kc}`,
-                `--config=${kwokConfig}`,
-                "--manage-all-nodes=false",
-                // Node leases, as kwokctl sets them: without them the with-lease heartbeat stage leaves nodes NotReady
-                // after ~55 s, the node lifecycle controller marks every pod unready, and canaries stall.
-                "--node-lease-duration-seconds=40",
-                "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
-                "--cidr=10.244.0.0/16",
-                `--node-ip=${loopback}`,
-                `--server-address=${loopback}:${PORTS.kwok}`,
-            ],
-            ready: ok(`http://${loopback}:${PORTS.kwok}/healthz`),
-            timeoutSeconds: 60,
-        },
-        {
-            name: "argo-rollouts",
-            command: tools.argo,
-            args: [`--kubeconfig=${kc}`, "--leader-elect=false", `--metricsPort=${PORTS.argoMetrics}`, `--healthzPort=${PORTS.argoHealthz}`, "--loglevel=info"],
-            ready: ok(`http://${loopback}:${PORTS.argoHealthz}/healthz`),
-            timeoutSeconds: 90,
-        },
-        {
-            name: "harbor-stub",
-            command: process.execPath,
-            args: [
-                "-r",
-                "ts-node/register/transpile-only",
-                path.join(repoRoot, "sandbox", "harbor", "serve.ts"),
-                `--port=${PORTS.harbor}`,
-                `--cert=${pki.harborCert}`,
-                `--key=${pki.harborKey}`,
-                `--username=${HARBOR_CREDENTIALS.username}`,
-                `--password=${HARBOR_CREDENTIALS.password}`,
-            ],
-            cwd: repoRoot,
-            ready: async () => (await httpStatus(`https://${loopback}:${PORTS.harbor}/api/v2.0/projects`, { ca: fs.readFileSync(pki.caCert) })) > 0,
-            timeoutSeconds: 60,
-        },
-    ];
+        timeoutSeconds: c.timeoutSeconds,
+    };
 }
 
 /**
  * The CRDs the program's objects need: Argo Rollouts', the Prometheus Operator's and Kyverno's ClusterPolicy (no
  * Kyverno controller runs here: the admission policy is stored and schema-checked, not enforced), from upstream sources.
  */
-function upstreamCrds(tools: Record<string, string>): KubeObject[] {
+function upstreamCrds(tools: ReturnType<typeof requiredTools>): KubeObject[] {
     return [tools.argoCrds, tools.promOperatorCrds, tools.kyvernoCrds].flatMap((dir) =>
         fs
             .readdirSync(dir)
@@ -240,8 +157,10 @@ async function waitFor<T>(
 export { waitFor };
 
 /**
- * Starts the whole cluster and registers the fake nodes. Throws (after stopping whatever it started) when a tool
- * is missing, a port is taken or a component does not come up.
+ * Starts the whole cluster and registers the fake nodes. Each process is recorded in the state file the moment it is
+ * spawned, so that `down` finds it even when `up` dies before it is ready. Throws (after stopping whatever it
+ * started) when a tool is missing, a port is taken, a component does not come up, or `signal` aborts (SIGINT or
+ * SIGTERM to `up`). If a process survives that stop, the state file is kept, so that `down` can try again.
  */
 export async function startCluster(
     paths: SandboxPaths,
@@ -249,6 +168,7 @@ export async function startCluster(
     nodes: NodeObject[],
     repoRoot: string,
     log: (line: string) => void,
+    signal?: AbortSignal,
 ): Promise<ClusterState> {
     const tools = requiredTools();
     const taken: string[] = [];
@@ -258,32 +178,57 @@ export async function startCluster(
     if (taken.length > 0) {
         throw new Error(`port(s) already in use: ${taken.join(", ")}. Another sandbox or program holds them; nothing was started.`);
     }
+    throwIfAborted(signal);
     fs.rmSync(paths.root, { recursive: true, force: true });
     fs.mkdirSync(paths.root, { recursive: true });
     const pki = makePki(paths.pki);
     fs.writeFileSync(paths.kubeconfig, adminKubeconfig(pki, `https://127.0.0.1:${PORTS.apiserver}`), { mode: 0o600 });
+    const kwokConfig = path.join(paths.root, "kwok-stages.yaml");
+    writeKwokStages(tools.kwokStages, kwokConfig);
     const started: ProcessRecord[] = [];
     const state: ClusterState = { startedAt: new Date().toISOString(), stack, processes: started, caCert: pki.caCert };
     const save = () => fs.writeFileSync(paths.state, JSON.stringify(state, null, 2));
+    save();
+    const fatal = () => (signal?.aborted ? `interrupted by ${String(signal.reason)}` : undefined);
     try {
-        const specs = processSpecs(paths, pki, tools, repoRoot);
-        const byName = new Map(specs.map((s) => [s.name, s]));
-        const start = async (name: string) => {
+        const components = buildClusterComponents({
+            root: paths.root,
+            kubeconfig: paths.kubeconfig,
+            etcdDataDir: paths.etcd,
+            kwokConfig,
+            repoRoot,
+            binaries: { ...tools, node: process.execPath },
+            pki,
+        });
+        const byName = new Map(components.map((c) => [c.name, componentProcess(c, pki)]));
+        const start = async (name: Component["name"]) => {
+            throwIfAborted(signal);
             const t0 = Date.now();
-            started.push(await startProcess(byName.get(name)!, paths.logs));
+            const spec = byName.get(name)!;
+            const record = await spawnProcess(spec, paths.logs);
+            started.push(record);
             save();
+            await waitReady(spec, record, signal);
             log(`${name} ready (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
         };
         await start("etcd");
         await start("kube-apiserver");
         const kube = new Kube(paths.kubeconfig);
         const crds = upstreamCrds(tools);
-        for (const crd of crds) await kube.apply(crd);
         for (const crd of crds) {
-            await waitFor(`CRD ${crd.metadata?.name} to be established`, 60, async () => {
-                const c = await kube.read("apiextensions.k8s.io/v1", "CustomResourceDefinition", crd.metadata!.name!);
-                return c?.status?.conditions?.some((x: any) => x.type === "Established" && x.status === "True") ? true : undefined;
-            });
+            throwIfAborted(signal);
+            await kube.apply(crd);
+        }
+        for (const crd of crds) {
+            await waitFor(
+                `CRD ${crd.metadata?.name} to be established`,
+                60,
+                async () => {
+                    const c = await kube.read("apiextensions.k8s.io/v1", "CustomResourceDefinition", crd.metadata!.name!);
+                    return c?.status?.conditions?.some((x: any) => x.type === "Established" && x.status === "True") ? true : undefined;
+                },
+                { fatal },
+            );
         }
         log(`${crds.length} upstream CRDs established (Argo Rollouts v1.9.0, Prometheus Operator v0.85.0, Kyverno v1.18.2 ClusterPolicy)`);
         await kube.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: "argo-rollouts" } });
@@ -291,16 +236,27 @@ export async function startCluster(
         await start("kube-scheduler");
         await start("kwok");
         for (const node of nodes) await kube.apply(node as unknown as KubeObject);
-        await waitFor(`${nodes.length} nodes to be Ready`, 60, async () => {
-            const ready = (await kube.list("v1", "Node")).filter((n) => n.status?.conditions?.some((c: any) => c.type === "Ready" && c.status === "True"));
-            return ready.length >= nodes.length ? true : undefined;
-        });
+        await waitFor(
+            `${nodes.length} nodes to be Ready`,
+            60,
+            async () => {
+                const ready = (await kube.list("v1", "Node")).filter((n) => n.status?.conditions?.some((c: any) => c.type === "Ready" && c.status === "True"));
+                return ready.length >= nodes.length ? true : undefined;
+            },
+            { fatal },
+        );
         log(`${nodes.length} kwok nodes Ready`);
         await start("argo-rollouts");
         await start("harbor-stub");
         return state;
     } catch (e) {
-        for (const p of [...started].reverse()) await stopProcess(p);
+        try {
+            await stopAll(started);
+        } catch (survivors) {
+            throw new Error(
+                `${(e as Error).message}\nand stopping what was started failed, so ${paths.state} is kept for \`npm run sandbox -- down\`:\n${(survivors as Error).message}`,
+            );
+        }
         fs.rmSync(paths.root, { recursive: true, force: true });
         throw e;
     }
@@ -314,6 +270,7 @@ export function readState(paths: SandboxPaths): ClusterState | undefined {
     }
 }
 
-export async function stopCluster(state: ClusterState): Promise<void> {
-    for (const p of [...state.processes].reverse()) await stopProcess(p);
+/** Stops every recorded process, the last started first; throws every survivor together (see `stopAll`). */
+export async function stopCluster(state: ClusterState, report?: (p: ProcessRecord, outcome: StopOutcome) => void): Promise<void> {
+    await stopAll(state.processes, report);
 }

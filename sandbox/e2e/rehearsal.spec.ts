@@ -23,7 +23,7 @@ const paths = sandboxPaths(SANDBOX_DIR);
 
 function cli(script: string, args: string[]): { status: number | null; out: string; seconds: number } {
     const t0 = Date.now();
-    const r = spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", path.join(REPO_ROOT, "sandbox", script), ...args], {
+    const r = spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", path.join(REPO_ROOT, "sandbox", "cmd", script), ...args], {
         cwd: REPO_ROOT,
         env: process.env,
         encoding: "utf8",

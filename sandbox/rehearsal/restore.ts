@@ -39,7 +39,7 @@ export async function recoverInterrupted(
     sandboxStartedAt: string,
     file: string,
     log: (l: string) => void,
-    stop: (p: ProcessRecord) => Promise<void> = stopProcess,
+    stop: (p: ProcessRecord) => Promise<unknown> = stopProcess,
 ): Promise<void> {
     if (!fs.existsSync(file)) return;
     const m = JSON.parse(fs.readFileSync(file, "utf8")) as InProgress;

@@ -19,6 +19,7 @@ import { signCommand } from "../../scripts/sign";
 
 import { toolsCommand } from "../../sandbox/cmd/tools";
 import { rehearseCommand } from "../../sandbox/cmd/rehearse";
+import { sandboxCommand } from "../../sandbox/cmd/sandbox";
 const COMMANDS: Array<Command<any>> = [
     planCommand,
     policyCommand,
@@ -29,6 +30,7 @@ const COMMANDS: Array<Command<any>> = [
     signCommand,
     toolsCommand,
     rehearseCommand,
+    sandboxCommand,
 ];
 
 /** Runs a command as `npm run` does (ts-node, transpile-only) from the repository root. */
@@ -84,7 +86,7 @@ describe("commands: the shared CLI (scripts/cli.ts)", function () {
                     (e: Error) => e instanceof UsageError && /^unknown option --bogus$/.test(e.message),
                 );
                 // A command with verbs (`tools build …`) takes positionals; every other refuses a stray argument.
-                if (cmd.spec.positionals) assert.deepEqual(cmd.parse(["build", "x"]), { help: false, values: {}, positionals: ["build", "x"] });
+                if (cmd.spec.positionals) assert.deepEqual((cmd.parse(["build", "x"]) as { positionals: string[] }).positionals, ["build", "x"]);
                 else
                     assert.throws(
                         () => cmd.parse(["stray"]),

@@ -1,0 +1,88 @@
+/**
+ * The sandbox cluster's command lines (sandbox/cluster/components/), pinned in a golden file as kwok pins kwokctl's
+ * in test/e2e/kwokctl/dryrun/testdata/binary/create_cluster.txt. After an intended change:
+ * `UPDATE_GOLDEN=1 npx mocha tests/sandbox/components.spec.ts`, and review the diff.
+ */
+import { strict as assert } from "node:assert";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { buildClusterComponents, buildEtcdComponent, ClusterComponentsConfig, formatComponent, withExtraArgs } from "../../sandbox/cluster/components";
+
+const GOLDEN = path.join(__dirname, "testdata", "components.txt");
+
+/** Fixed paths, so that the golden file does not depend on the machine. */
+const GOLDEN_CONFIG: ClusterComponentsConfig = {
+    root: "/sandbox",
+    kubeconfig: "/sandbox/kubeconfig",
+    etcdDataDir: "/sandbox/etcd",
+    kwokConfig: "/sandbox/kwok-stages.yaml",
+    repoRoot: "/repo",
+    binaries: {
+        etcd: "/tools/etcd/bin/etcd",
+        apiserver: "/tools/kubernetes/bin/kube-apiserver",
+        controllerManager: "/tools/kubernetes/bin/kube-controller-manager",
+        scheduler: "/tools/kubernetes/bin/kube-scheduler",
+        kwok: "/tools/kwok/bin/kwok",
+        argo: "/tools/argo-rollouts/bin/rollouts-controller",
+        node: "/usr/bin/node",
+    },
+    pki: {
+        caCert: "/sandbox/pki/ca.crt",
+        apiserverCert: "/sandbox/pki/apiserver.crt",
+        apiserverKey: "/sandbox/pki/apiserver.key",
+        saKey: "/sandbox/pki/sa.key",
+        saPub: "/sandbox/pki/sa.pub",
+        harborCert: "/sandbox/pki/harbor.crt",
+        harborKey: "/sandbox/pki/harbor.key",
+    },
+};
+
+function render(conf: ClusterComponentsConfig): string {
+    return (
+        buildClusterComponents(conf)
+            .map(
+                (c) =>
+                    `# ${c.name}: ready when ${c.health.url} answers ${c.health.accept === "ok" ? "200" : "at all"} (${c.health.tls}), within ${c.timeoutSeconds} s\n${formatComponent(c)}`,
+            )
+            .join("\n") + "\n"
+    );
+}
+
+describe("sandbox components", () => {
+    it("the seven command lines match the golden file", () => {
+        const got = render(GOLDEN_CONFIG);
+        if (process.env.UPDATE_GOLDEN) fs.writeFileSync(GOLDEN, got);
+        assert.equal(got, fs.readFileSync(GOLDEN, "utf8"));
+    });
+
+    it("start in dependency order: etcd, API server, controllers, kwok, Argo Rollouts, the Harbor stub", () => {
+        assert.deepEqual(
+            buildClusterComponents(GOLDEN_CONFIG).map((c) => c.name),
+            ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "argo-rollouts", "harbor-stub"],
+        );
+    });
+
+    it("a flag can be overridden per component, in place, and new flags are appended", () => {
+        const comps = buildClusterComponents({ ...GOLDEN_CONFIG, extraArgs: { "kube-apiserver": ["--authorization-mode=Node,RBAC", "--v=4"] } });
+        const api = comps.find((c) => c.name === "kube-apiserver")!;
+        assert.equal(api.args.filter((a) => a.startsWith("--authorization-mode=")).join(), "--authorization-mode=Node,RBAC");
+        assert.equal(api.args.indexOf("--authorization-mode=Node,RBAC"), 12, "replaced where it stood");
+        assert.equal(api.args.at(-1), "--v=4");
+        assert.deepEqual(
+            comps.filter((c) => c.name !== "kube-apiserver"),
+            buildClusterComponents(GOLDEN_CONFIG).filter((c) => c.name !== "kube-apiserver"),
+            "the other components are untouched",
+        );
+    });
+
+    it("withExtraArgs replaces every occurrence of a flag once, and keeps positional arguments", () => {
+        assert.deepEqual(withExtraArgs(["-r", "mod", "--a=1", "--b=2", "--a=3"], ["--a=9", "extra"]), ["-r", "mod", "--a=9", "--b=2", "extra"]);
+        assert.deepEqual(withExtraArgs(["--a=1"]), ["--a=1"]);
+    });
+
+    it("builders default their ports like kwok's (etcd 2379/2380); paths that do not exist are fine (nothing is read or written)", () => {
+        const etcd = buildEtcdComponent({ binary: "etcd", dataDir: "/d" });
+        assert.ok(etcd.args.includes("--listen-client-urls=http://127.0.0.1:2379"));
+        assert.ok(etcd.args.includes("--initial-cluster=sandbox=http://127.0.0.1:2380"));
+    });
+});
