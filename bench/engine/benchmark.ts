@@ -13,7 +13,7 @@ import { LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation"
 import { readState, sandboxPaths, startCluster, stopCluster } from "../../sandbox/cluster/controlPlane";
 import { sandboxNodes } from "../../sandbox/cluster/nodes";
 import { isAlive } from "../../sandbox/cluster/processes";
-import { SANDBOX_DIR, stackPools } from "../../sandbox/sandbox";
+import { isRolloutDeleteAwaitPanic, SANDBOX_DIR, stackPools } from "../../sandbox/sandbox";
 import { EngineEnv, prepareEngine, PROJECT, REPO_ROOT, sandboxStack } from "../../sandbox/stack";
 import { binDir } from "../../sandbox/toolchain/build";
 import { toolSpec } from "../../sandbox/toolchain/manifest";
@@ -68,7 +68,17 @@ async function measure(stack: Stack, log: (s: string) => void, what: string): Pr
     log(
         `  ${what}: ${resources} resources, preview ${(previewMs / 1000).toFixed(1)} s, up ${(upMs / 1000).toFixed(1)} s, no-change up ${(noChangeUpMs / 1000).toFixed(1)} s`,
     );
-    await stack.destroy({ color: "never" });
+    // Not measured. pulumi-kubernetes 4.25.0 can panic awaiting a Rollout's deletion (docs/known-gaps.md); a second
+    // destroy finishes the job, as `npm run sandbox -- down` does.
+    for (let attempt = 1; ; attempt++) {
+        try {
+            await stack.destroy({ color: "never" });
+            break;
+        } catch (e) {
+            if (attempt >= 3 || !isRolloutDeleteAwaitPanic(String((e as Error).message))) throw e;
+            log(`  ${what}: destroy hit the provider's Rollout-delete panic; destroying again`);
+        }
+    }
     return [{ previewMs, upMs, noChangeUpMs }, resources];
 }
 
