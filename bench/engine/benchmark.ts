@@ -75,7 +75,7 @@ async function measure(stack: Stack, log: (s: string) => void, what: string): Pr
             await stack.destroy({ color: "never" });
             break;
         } catch (e) {
-            if (attempt >= 3 || !isRolloutDeleteAwaitPanic(String((e as Error).message))) throw e;
+            if (attempt >= 10 || !isRolloutDeleteAwaitPanic(String((e as Error).message))) throw e;
             log(`  ${what}: destroy hit the provider's Rollout-delete panic; destroying again`);
         }
     }
