@@ -13,7 +13,7 @@ import { LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation"
 import { readState, sandboxPaths, startCluster, stopCluster } from "../../sandbox/cluster/controlPlane";
 import { sandboxNodes } from "../../sandbox/cluster/nodes";
 import { isAlive } from "../../sandbox/cluster/processes";
-import { isRolloutDeleteAwaitPanic, SANDBOX_DIR, stackPools } from "../../sandbox/sandbox";
+import { SANDBOX_DIR, stackPools } from "../../sandbox/sandbox";
 import { EngineEnv, prepareEngine, PROJECT, REPO_ROOT, sandboxStack } from "../../sandbox/stack";
 import { binDir } from "../../sandbox/toolchain/build";
 import { toolSpec } from "../../sandbox/toolchain/manifest";
@@ -68,17 +68,6 @@ async function measure(stack: Stack, log: (s: string) => void, what: string): Pr
     log(
         `  ${what}: ${resources} resources, preview ${(previewMs / 1000).toFixed(1)} s, up ${(upMs / 1000).toFixed(1)} s, no-change up ${(noChangeUpMs / 1000).toFixed(1)} s`,
     );
-    // Not measured. pulumi-kubernetes 4.25.0 can panic awaiting a Rollout's deletion (docs/known-gaps.md); a second
-    // destroy finishes the job, as `npm run sandbox -- down` does.
-    for (let attempt = 1; ; attempt++) {
-        try {
-            await stack.destroy({ color: "never" });
-            break;
-        } catch (e) {
-            if (attempt >= 10 || !isRolloutDeleteAwaitPanic(String((e as Error).message))) throw e;
-            log(`  ${what}: destroy hit the provider's Rollout-delete panic; destroying again`);
-        }
-    }
     return [{ previewMs, upMs, noChangeUpMs }, resources];
 }
 
@@ -87,17 +76,16 @@ export async function engineBenchmark(sizes: readonly number[], log: (s: string)
     const running = readState(paths);
     if (running?.processes.some((p) => isAlive(p.pid))) throw new Error("a sandbox is running: stop it with `npm run sandbox -- down` first");
     const local = fs.readFileSync(stackFilePath("local"), "utf8");
-    const largest = Math.max(...sizes);
-    // Fake nodes for the largest stack, so every size's pods schedule.
-    const pools = stackPools("local").map((p) => ({
-        ...p,
-        nodes: Number(YAML.parse(engineStackFile(local, largest)).config[`${PROJECT}:gpuPools`].find((q: { name: string }) => q.name === p.name).nodes),
-    }));
-    const state = await startCluster(paths, "local", sandboxNodes(pools), REPO_ROOT, (l) => log(`  [sandbox] ${l}`));
     const rows: EngineRow[] = [];
-    try {
-        const workDir = path.join(paths.root, "workspace");
-        for (const n of [...sizes].sort((a, b) => a - b)) {
+    // Each size on a fresh control plane, so no size pays for another's objects and nothing is destroyed:
+    // pulumi-kubernetes 4.25.0 panics awaiting a Rollout's deletion (docs/known-gaps.md), which made destroying
+    // a 100-model stack take longer than measuring it.
+    for (const n of [...sizes].sort((a, b) => a - b)) {
+        const generated = YAML.parse(engineStackFile(local, n)).config[`${PROJECT}:gpuPools`] as Array<{ name: string; nodes: number }>;
+        const pools = stackPools("local").map((p) => ({ ...p, nodes: generated.find((q) => q.name === p.name)!.nodes }));
+        const state = await startCluster(paths, "local", sandboxNodes(pools), REPO_ROOT, (l) => log(`  [sandbox] ${l}`));
+        try {
+            const workDir = path.join(paths.root, "workspace");
             fs.mkdirSync(workDir, { recursive: true });
             const name = `bench-${n}`;
             fs.writeFileSync(path.join(workDir, `Pulumi.${name}.yaml`), engineStackFile(local, n));
@@ -115,9 +103,10 @@ export async function engineBenchmark(sizes: readonly number[], log: (s: string)
             );
             const [floor] = await measure(floorStack, log, `floor, ${resources} ConfigMaps`);
             rows.push({ models: n, resources, fleet, floor });
+        } finally {
+            await stopCluster(state);
+            fs.rmSync(paths.root, { recursive: true, force: true });
         }
-    } finally {
-        await stopCluster(state);
     }
     const fitOf = (pick: (r: EngineRow) => number) => linearFit(rows.map((r) => ({ resources: r.resources, ms: pick(r) })));
     return {
