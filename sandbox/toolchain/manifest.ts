@@ -23,7 +23,7 @@ export interface ToolSpec {
     /** Upstream module and version the wrapper requires (what `go list -m` reports). */
     readonly module: string;
     readonly moduleVersion: string;
-    /** Expected wall seconds of a cold build (empty Go caches) on a quiet 2-core machine, for the progress display. */
+    /** Expected wall seconds of a cold build (empty Go caches) on a 2-core machine, as measured (docs/sandbox.md#cold-builds-measured). */
     readonly coldSeconds: number;
     /** Binary name → Go main package (none for a tool that is only upstream data). */
     readonly binaries: Readonly<Record<string, string>>;
@@ -65,7 +65,7 @@ export const TOOLS: readonly ToolSpec[] = [
         version: "v3.274.1",
         module: "github.com/pulumi/pulumi/pkg/v3",
         moduleVersion: "v3.274.1",
-        coldSeconds: 631,
+        coldSeconds: 540,
         binaries: { pulumi: "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi" },
         // pulumi/pulumi .goreleaser: tags osusergo,grpcnotrace; the version stamp.
         ldflags: ["-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v3.274.1"],
@@ -86,7 +86,7 @@ export const TOOLS: readonly ToolSpec[] = [
         version: "4.25.0",
         module: "github.com/pulumi/pulumi-kubernetes/provider/v4",
         moduleVersion: "v4.0.0-20260115033456-f47bc2d6f199",
-        coldSeconds: 785,
+        coldSeconds: 857,
         binaries: { "pulumi-resource-kubernetes": "." },
         ldflags: ["-X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=4.25.0"],
         // It requires pulumi pkg/sdk v3.215.0. Requiring the CLI's v3.274.1 instead, so that the two builds would share
@@ -115,7 +115,7 @@ export const TOOLS: readonly ToolSpec[] = [
         version: KUBE_VERSION,
         module: "k8s.io/kubernetes",
         moduleVersion: KUBE_VERSION,
-        coldSeconds: 336,
+        coldSeconds: 213,
         binaries: {
             "kube-apiserver": "k8s.io/kubernetes/cmd/kube-apiserver",
             "kube-controller-manager": "k8s.io/kubernetes/cmd/kube-controller-manager",
@@ -133,7 +133,7 @@ export const TOOLS: readonly ToolSpec[] = [
         version: "v3.6.16",
         module: "go.etcd.io/etcd/server/v3",
         moduleVersion: "v3.6.16",
-        coldSeconds: 35,
+        coldSeconds: 22,
         binaries: { etcd: "go.etcd.io/etcd/server/v3" },
         ldflags: [],
         checks: [{ binary: "etcd", args: ["--version"], expect: /etcd Version: 3\.6\.16/ }],
@@ -143,7 +143,7 @@ export const TOOLS: readonly ToolSpec[] = [
         version: "v0.8.0",
         module: "sigs.k8s.io/kwok",
         moduleVersion: "v0.8.0",
-        coldSeconds: 88,
+        coldSeconds: 67,
         binaries: { kwok: "sigs.k8s.io/kwok/cmd/kwok" },
         // kwok hack/releases.sh
         ldflags: ["-X sigs.k8s.io/kwok/pkg/consts.Version=v0.8.0", `-X sigs.k8s.io/kwok/pkg/consts.KubeVersion=${KUBE_VERSION}`],
@@ -166,7 +166,7 @@ export const TOOLS: readonly ToolSpec[] = [
         version: "v1.9.0",
         module: "github.com/argoproj/argo-rollouts",
         moduleVersion: "v1.9.0",
-        coldSeconds: 199,
+        coldSeconds: 134,
         binaries: { "rollouts-controller": "github.com/argoproj/argo-rollouts/cmd/rollouts-controller" },
         // argo-rollouts Makefile LDFLAGS
         ldflags: [
@@ -225,7 +225,7 @@ export const TOOLS: readonly ToolSpec[] = [
         version: "v3.16.0",
         module: "github.com/prometheus/prometheus",
         moduleVersion: "v0.316.0",
-        coldSeconds: 350,
+        coldSeconds: 125,
         binaries: { prometheus: "github.com/prometheus/prometheus/cmd/prometheus", promtool: "github.com/prometheus/prometheus/cmd/promtool" },
         ldflags: [
             "-X github.com/prometheus/common/version.Version=3.16.0",
@@ -261,7 +261,7 @@ export const TOOLS: readonly ToolSpec[] = [
         version: "v1.18.2",
         module: "github.com/kyverno/kyverno",
         moduleVersion: "v1.18.2",
-        coldSeconds: 275,
+        coldSeconds: 184,
         binaries: { "kyverno-verify": "." },
         ldflags: ["-X github.com/kyverno/kyverno/pkg/version.BuildVersion=v1.18.2"],
         checks: [{ binary: "kyverno-verify", args: ["--version"], expect: /^kyverno-verify \(kyverno v1\.18\.2\)$/ }],
@@ -274,7 +274,7 @@ export const TOOLS: readonly ToolSpec[] = [
         version: "v3.1.3",
         module: "github.com/sigstore/cosign/v3",
         moduleVersion: "v3.1.3",
-        coldSeconds: 136,
+        coldSeconds: 165,
         binaries: { cosign: "github.com/sigstore/cosign/v3/cmd/cosign" },
         ldflags: [
             "-buildid=",
@@ -293,7 +293,7 @@ export const TOOLS: readonly ToolSpec[] = [
         version: "v3.1.2",
         module: "github.com/distribution/distribution/v3",
         moduleVersion: "v3.1.2",
-        coldSeconds: 71,
+        coldSeconds: 89,
         binaries: { registry: "github.com/distribution/distribution/v3/cmd/registry" },
         ldflags: [
             "-X github.com/distribution/distribution/v3/version.version=3.1.2",
@@ -309,7 +309,7 @@ export const TOOLS: readonly ToolSpec[] = [
         version: "v0.22.1",
         module: "github.com/google/go-containerregistry",
         moduleVersion: "v0.22.1",
-        coldSeconds: 6,
+        coldSeconds: 9,
         binaries: { crane: "github.com/google/go-containerregistry/cmd/crane" },
         ldflags: [
             "-X github.com/google/go-containerregistry/cmd/crane/cmd.Version=0.22.1",
