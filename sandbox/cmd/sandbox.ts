@@ -4,6 +4,7 @@
  */
 import { command, runMain, UsageError } from "../../scripts/cli";
 import { down, status, up } from "../sandbox";
+import { MissingToolError, ToolBuildError } from "../toolchain/build";
 
 export const sandboxCommand = command({
     name: "sandbox",
@@ -17,6 +18,7 @@ down    stop a \`pulumi up\` left running, clear a stack lock whose process is g
         every sandbox process and remove out/sandbox (kept while a process survives)`,
     options: { stack: { type: "string", value: "name", help: "the stack `up` deploys (default local)" } },
     positionals: true,
+    userErrors: [ToolBuildError, MissingToolError],
 });
 
 export async function main(argv: string[]): Promise<number> {

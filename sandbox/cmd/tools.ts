@@ -4,7 +4,7 @@
  * A thin command over sandbox/toolchain/.
  */
 import { command, runMain, UsageError } from "../../scripts/cli";
-import { binDir, buildTools, isBuilt, selectTools, toolsDir } from "../toolchain/build";
+import { binDir, buildTools, isBuilt, MissingToolError, selectTools, ToolBuildError, toolsDir } from "../toolchain/build";
 import { TOOL_SETS, TOOLS, toolSpec } from "../toolchain/manifest";
 
 export const toolsCommand = command({
@@ -20,6 +20,7 @@ sets:  ${Object.entries(TOOL_SETS)
         .join("; ")}`,
     options: {},
     positionals: true,
+    userErrors: [ToolBuildError, MissingToolError],
 });
 
 export async function main(argv: string[]): Promise<number> {

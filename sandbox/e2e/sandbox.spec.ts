@@ -17,7 +17,7 @@ import * as k8sClient from "@kubernetes/client-node";
 import { FIELD_MANAGER, Kube, KubeObject, statusCode } from "../cluster/kube";
 import { SANDBOX_POOL_LABEL } from "../cluster/nodes";
 import { podGpu } from "../cluster/view";
-import { SANDBOX_DIR, stackPools } from "../sandbox";
+import { isRolloutDeleteAwaitPanic, SANDBOX_DIR, stackPools } from "../sandbox";
 import { backendDir, backendUrl, EngineEnv, POLICY_DIR, prepareEngine, PROJECT, readStackLocks, REPO_ROOT, sandboxStack } from "../stack";
 
 const STACK = "local";
@@ -358,7 +358,16 @@ describe("sandbox e2e: the real engine deploys the local stack", function () {
 
     it("7. pulumi destroy leaves no object of the stack behind, and down stops every process", async function () {
         assert.ok(declared.length > 0, "step 1 recorded no objects");
-        const res = await stack.destroy({ color: "never" });
+        // pulumi-kubernetes 4.25.0 can panic awaiting a Rollout's deletion (docs/known-gaps.md): destroy again, as
+        // `sandbox down` does; any other failure fails the step.
+        let res: Awaited<ReturnType<typeof stack.destroy>> | undefined;
+        for (let attempt = 1; res === undefined; attempt++) {
+            try {
+                res = await stack.destroy({ color: "never" });
+            } catch (e) {
+                if (attempt >= 3 || !isRolloutDeleteAwaitPanic(String((e as Error).message))) throw e;
+            }
+        }
         assert.equal(res.summary.result, "succeeded");
         await waitFor("every declared object to be gone", 120, async () => {
             for (const o of declared) {
@@ -390,9 +399,12 @@ describe("sandbox e2e: the real engine deploys the local stack", function () {
         } finally {
             blocker.close();
         }
-        const missing = sandboxCli(["up", "--stack", STACK], { MODEL_FLEET_TOOLS_DIR: path.join(REPO_ROOT, "out", "no-tools-here") });
-        assert.equal(missing.status, 1);
-        assert.match(missing.out, /is not built: run `npm run tools -- build [a-z-]+`/);
+        // A missing tool is built first (with progress); when it cannot be built (here: no Go on PATH), up says why
+        // and starts nothing.
+        const missing = sandboxCli(["up", "--stack", STACK], { MODEL_FLEET_TOOLS_DIR: path.join(REPO_ROOT, "out", "no-tools-here"), PATH: "/usr/bin:/bin" });
+        assert.equal(missing.status, 1, missing.out);
+        assert.match(missing.out, /building the sandbox's tools from their Go modules first/);
+        assert.match(missing.out, /go: .*ENOENT \(is go installed and on PATH\?\)/);
         assert.ok(!fs.existsSync(paths.state));
     });
 });

@@ -233,6 +233,14 @@ export function selectTools(names: readonly string[]): ToolSpec[] {
     return TOOLS.filter((t) => wanted.has(t.name));
 }
 
+/** A tool that could not be built: the message names it and why (the command prints it without a stack trace). */
+export class ToolBuildError extends Error {
+    constructor(message: string) {
+        super(message);
+        this.name = "ToolBuildError";
+    }
+}
+
 /** Builds the tools in order with a progress display; cached tools cost nothing and are named once. */
 export async function buildTools(specs: readonly ToolSpec[], opts: ReporterOptions): Promise<BuildResult[]> {
     const plan: PlannedBuild[] = specs.filter((t) => !isBuilt(t)).map((t) => ({ name: t.name, version: t.version, expectedSeconds: t.coldSeconds }));
@@ -245,7 +253,13 @@ export async function buildTools(specs: readonly ToolSpec[], opts: ReporterOptio
     };
     try {
         const results: BuildResult[] = [];
-        for (const t of specs) results.push(await buildTool(t, listener));
+        for (const t of specs) {
+            try {
+                results.push(await buildTool(t, listener));
+            } catch (e) {
+                throw new ToolBuildError(`${t.name} ${t.version} could not be built: ${(e as Error).message}`);
+            }
+        }
         return results;
     } finally {
         clearInterval(timer);
