@@ -32,6 +32,8 @@ import {
 const DIGEST = "sha256:" + "0123456789abcdef".repeat(4);
 const REPO = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/model-fleet/sentiment";
 const IMAGE: ImageToSign = { model: "sentiment", version: "2.1.5", ref: `${REPO}@${DIGEST}`, gitSha: "abc1234", tag: "v2.1.5-abc1234" };
+/** The image flags of `npm run sign` (one digest, its model, version and git sha, a key file). */
+const IMAGE_ARGS = ["--image", IMAGE.ref, "--model", "sentiment", "--version", "2.1.5", "--git-sha", "abc1234", "--key", "cosign.key"];
 /** Legacy format (what Kyverno's `type: Cosign` reads), no signing config, no transparency log, no prompt. */
 const PRIVATE = ["--new-bundle-format=false", "--use-signing-config=false", "--tlog-upload=false", "--yes"];
 const KMS = "awskms:///arn:aws:kms:eu-west-1:123456789012:key/0d7f1d1e-1111-2222-3333-444455556666";
@@ -320,46 +322,20 @@ describe("signing (release/signing.ts)", () => {
         });
 
         it("without cosign, says so and names `npm run tools -- build cosign`", () => {
-            const r = runSign([
-                "--image",
-                IMAGE.ref,
-                "--model",
-                "sentiment",
-                "--version",
-                "2.1.5",
-                "--git-sha",
-                "abc1234",
-                "--key",
-                "cosign.key",
-                "--sbom",
-                "none",
-            ]);
+            const r = runSign([...IMAGE_ARGS, "--sbom", "none"]);
             assert.equal(r.status, 1, r.stderr);
             assert.match(r.stderr, /needs Cosign \(v3\.1\.3\) \(`cosign`\) to sign and verify the images/);
             assert.match(r.stderr, /npm run tools -- build cosign/);
         });
 
         it("signing needs --sbom (no default that fails later: the build emits no BuildKit SBOM)", () => {
-            const r = runSign(["--image", IMAGE.ref, "--model", "sentiment", "--version", "2.1.5", "--git-sha", "abc1234", "--key", "cosign.key"]);
+            const r = runSign(IMAGE_ARGS);
             assert.equal(r.status, 2, r.stderr);
             assert.match(r.stderr, /--sbom is required when signing: --sbom <dir> .*--sbom buildkit .*--sbom none/);
         });
 
         it("--sbom buildkit without Docker's Buildx plugin names the plugin to install, before any cosign call", () => {
-            const r = runSign([
-                "--image",
-                IMAGE.ref,
-                "--model",
-                "sentiment",
-                "--version",
-                "2.1.5",
-                "--git-sha",
-                "abc1234",
-                "--key",
-                "cosign.key",
-                "--sbom",
-                "buildkit",
-            ]);
+            const r = runSign([...IMAGE_ARGS, "--sbom", "buildkit"]);
             assert.equal(r.status, 1, r.stderr);
             assert.match(
                 r.stderr,
