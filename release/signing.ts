@@ -122,9 +122,7 @@ export function cosignAttestArgs(image: ImageToSign, keyRef: string, type: Attes
  * `--output json` prints the verified payloads on stdout.
  */
 export function cosignVerifyArgs(image: ImageToSign, publicKey: string): string[] {
-    parseDigestRef(image.ref);
-    requireKey(publicKey);
-    return ["verify", "--key", publicKey, ...PRIVATE_VERIFY_FLAGS, ...annotationFlags(signatureAnnotations(image)), "--output", "json", image.ref];
+    return cosignVerifyPromotionArgs(image, publicKey);
 }
 
 /**
