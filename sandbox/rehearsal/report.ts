@@ -47,19 +47,14 @@ export interface RehearsalResult {
 }
 
 /** The report before anything ran: outcome `error` until an outcome is recorded. `events` is the recorder's (live) list. */
-export function newReport(o: {
-    stack: string;
-    model: string;
-    scenario: string;
-    scenarioFile: string;
-    description?: string;
-    timeScale: number;
-    startedMs: number;
-    expect?: Expectation;
-    stableHash: string;
-    versions: RehearsalReport["versions"];
-    events: TimelineEvent[];
-}): RehearsalReport {
+export function newReport(
+    o: Pick<RehearsalReport, "stack" | "model" | "scenario" | "scenarioFile" | "description" | "timeScale" | "versions"> & {
+        startedMs: number;
+        expect?: Expectation;
+        stableHash: string;
+        events: TimelineEvent[];
+    },
+): RehearsalReport {
     return {
         stack: o.stack,
         model: o.model,
