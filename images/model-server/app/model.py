@@ -78,6 +78,8 @@ class Model:
     device: str
     providers: List[str]
     runtime_version: str
+    # The ONNX input's name (the Open Inference Protocol's input tensor name): the signature's one input.
+    input_name: str = INPUT
 
     @classmethod
     def load(
