@@ -57,7 +57,7 @@ export function dashboard(opts: DashboardOptions): Record<string, unknown> {
     };
     const byVersion = `{{${L.model}}} {{${L.version}}}`;
     row("SLIs by version");
-    ts("Request rate (/predict)", 12, 0, "reqps", [[`sum by (${L.model}, ${L.version}) (${SLI.requestRate}${VAR_SEL})`, byVersion]]);
+    ts("Request rate (inference)", 12, 0, "reqps", [[`sum by (${L.model}, ${L.version}) (${SLI.requestRate}${VAR_SEL})`, byVersion]]);
     ts("Success / 4xx / 5xx ratio", 12, 12, "percentunit", [
         [`${SLI.successRatio}${VAR_SEL}`, byVersion],
         [`${SLI.clientErrorRatio}${VAR_SEL}`, `4xx ${byVersion}`],

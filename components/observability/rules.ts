@@ -4,6 +4,7 @@
  * kube-state-metrics, Argo Rollouts v1.9.0 `controller/metrics`, DCGM exporter): docs/observability.md.
  */
 import type { ModelConfig } from "../../config/schema";
+import { INFERENCE_HANDLER_REGEX } from "../../domain/serving";
 
 /** Recorded SLI names: the one list rules and dashboard share. Labels: namespace, app_kubernetes_io_name, app_kubernetes_io_version. */
 export const SLI = {
@@ -159,9 +160,11 @@ function seconds(d: string): number {
 /** The recording rules of one model. */
 export function recordingRules(m: ObservedModel): RecordingRule[] {
     const sel = { [L.ns]: m.namespace, [L.model]: m.name };
-    const predict = q(sel, `handler="/predict"`);
+    // Inference requests of both protocols: /predict and the Open Inference Protocol's infer (handler "/v2/infer").
+    const inference = `handler=~"${INFERENCE_HANDLER_REGEX}"`;
+    const predict = q(sel, inference);
     const rate = (matchers: string) => `sum by (${BY_VERSION}) (rate(model_server_requests_total${matchers}[${RATE}]))`;
-    const share = (part: string) => `(${rate(q(sel, `handler="/predict",${part}`))} or 0 * ${rate(predict)}) / ${rate(predict)}`;
+    const share = (part: string) => `(${rate(q(sel, `${inference},${part}`))} or 0 * ${rate(predict)}) / ${rate(predict)}`;
     const quantile = (phi: string) =>
         `histogram_quantile(${phi}, sum by (${BY_VERSION}, le) (rate(model_server_request_duration_seconds_bucket${predict}[${RATE}])))`;
     const fb = (extra = "") => q(sel, extra);
@@ -224,7 +227,7 @@ export function alertingRules(m: ObservedModel, opts: RuleOptions = {}): Alertin
             `${SLI.latencyP99}${sel} * 1000 > ${t.p99LatencyMs}`,
             t.for,
             `${who}: p99 latency above ${t.p99LatencyMs} ms`,
-            `p99 latency of /predict is {{ $value | humanize }} ms, above ${t.p99LatencyMs} ms for ${t.for}.`,
+            `p99 latency of inference requests is {{ $value | humanize }} ms, above ${t.p99LatencyMs} ms for ${t.for}.`,
         ),
         alert(
             "ModelErrorRatioHigh",
@@ -232,7 +235,7 @@ export function alertingRules(m: ObservedModel, opts: RuleOptions = {}): Alertin
             `${SLI.errorRatio}${sel} > ${complement(t.successRate)}`,
             t.for,
             `${who}: 5xx ratio above ${complement(t.successRate)}`,
-            `{{ $value | humanizePercentage }} of /predict requests fail with 5xx (allowed: 1 − successRate ${t.successRate}).`,
+            `{{ $value | humanizePercentage }} of inference requests fail with 5xx (allowed: 1 − successRate ${t.successRate}).`,
         ),
     ];
     const enough = `and on (${BY_VERSION}) ${SLI.feedbackSamples}${sel} >= ${t.minFeedbackSamples}`;
@@ -272,8 +275,8 @@ export function alertingRules(m: ObservedModel, opts: RuleOptions = {}): Alertin
             "warning",
             `${available} unless on () sum(${SLI.requestRate}${sel}) > 0`,
             "15m",
-            `${m.name}: replicas are up but serve no /predict traffic`,
-            `${m.canary ? "rollout_info_replicas_available (Argo Rollouts)" : "kube_deployment_status_replicas_available (kube-state-metrics)"} is above 0 and no /predict request arrived for 15m.`,
+            `${m.name}: replicas are up but serve no inference traffic`,
+            `${m.canary ? "rollout_info_replicas_available (Argo Rollouts)" : "kube_deployment_status_replicas_available (kube-state-metrics)"} is above 0 and no inference request (/predict or v2 infer) arrived for 15m.`,
         ),
         alert(
             "ModelPodRestarting",

@@ -12,7 +12,7 @@ import type { CanaryConfig } from "../../config/schema";
 import { SKIP_AWAIT } from "../../domain/labels";
 import { canaryIssues } from "../../domain/rules/canary";
 import { throwOnIssues } from "../errors";
-import { INFERENCE_PATHS, PORT_NAME } from "../../domain/serving";
+import { inferencePaths, PORT_NAME } from "../../domain/serving";
 import { analysisMinSeconds } from "./analysis";
 import { AnalysisTemplateNames, basicCanaryReplicas, CanaryStep, canarySteps, Exposure, exposure } from "./canary";
 
@@ -183,8 +183,8 @@ export class ModelCanary extends pulumi.ComponentResource {
                                 {
                                     host: args.host,
                                     http: {
-                                        // Only the inference paths: /feedback (the quality gate's input) and /metrics stay in-cluster.
-                                        paths: INFERENCE_PATHS.map((p) => ({
+                                        // Only the inference paths (/predict and the v2 model endpoints): /feedback (the quality gate's input) and /metrics stay in-cluster.
+                                        paths: inferencePaths(args.model).map((p) => ({
                                             path: p,
                                             pathType: "Exact",
                                             // Argo checks the stable Ingress routes to the Rollout's stableService.

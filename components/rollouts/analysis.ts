@@ -7,6 +7,7 @@ import type { IAnalysisTemplateSpec } from "@kubernetes-models/argo-rollouts/arg
 import type { IMetric } from "@kubernetes-models/argo-rollouts/argoproj.io/v1alpha1/Metric";
 import type { IAuthentication } from "@kubernetes-models/argo-rollouts/argoproj.io/v1alpha1/Authentication";
 import { DEFAULT_MEASUREMENT, MeasurementPolicy } from "../../domain/measurement";
+import { INFERENCE_HANDLER_REGEX } from "../../domain/serving";
 
 export { DEFAULT_MEASUREMENT };
 export type { MeasurementPolicy };
@@ -52,8 +53,8 @@ export interface ServerMetrics {
     codeLabel: string;
     /** Label of `requestsTotal` and the latency histogram naming the API handler. */
     handlerLabel: string;
-    /** Handler value of inference requests: success rate, client errors and latency are about inference alone. */
-    inferenceHandler: string;
+    /** Regex of the handler values of inference requests (`/predict`, `/v2/infer`): success rate, client errors and latency are about inference alone. */
+    inferenceHandlers: string;
     /** Histogram base name of request latency in seconds (`_bucket` is appended). */
     requestDurationSeconds: string;
     /** Counter of labelled feedback, by the version that served the prediction and by outcome. */
@@ -70,7 +71,7 @@ export const DEFAULT_SERVER_METRICS: ServerMetrics = {
     requestsTotal: "model_server_requests_total",
     codeLabel: "code",
     handlerLabel: "handler",
-    inferenceHandler: "/predict",
+    inferenceHandlers: INFERENCE_HANDLER_REGEX,
     requestDurationSeconds: "model_server_request_duration_seconds",
     feedbackTotal: "model_server_feedback_total",
     servedByLabel: "served_by",
@@ -144,7 +145,7 @@ export function shareQuery(counter: string, part: string, all: string, window: s
 export function requestVolumeGuard(hashArg: string, opts: PromQueryOptions = {}, source: "requests" | "latency" = "requests"): string {
     const m = opts.metrics ?? DEFAULT_SERVER_METRICS;
     const w = opts.rateWindow ?? DEFAULT_MEASUREMENT.rateWindow;
-    const inference: Matcher = [m.handlerLabel, "=", m.inferenceHandler];
+    const inference: Matcher = [m.handlerLabel, "=~", m.inferenceHandlers];
     // The latency gate counts the observations of the histogram it reads (its `le="+Inf"` bucket holds them all).
     const counted =
         source === "latency"
@@ -160,7 +161,7 @@ export function requestVolumeGuard(hashArg: string, opts: PromQueryOptions = {},
 export function successRateQuery(opts: PromQueryOptions = {}): string {
     const m = opts.metrics ?? DEFAULT_SERVER_METRICS;
     const w = opts.rateWindow ?? DEFAULT_MEASUREMENT.rateWindow;
-    const inference: Matcher = [m.handlerLabel, "=", m.inferenceHandler];
+    const inference: Matcher = [m.handlerLabel, "=~", m.inferenceHandlers];
     const ok = podSelector(ANALYSIS_ARGS.canaryHash, opts.labels, [inference, [m.codeLabel, "!~", "5.."]]);
     const all = podSelector(ANALYSIS_ARGS.canaryHash, opts.labels, [inference]);
     return `(${shareQuery(m.requestsTotal, ok, all, w)}) and on() ${requestVolumeGuard(ANALYSIS_ARGS.canaryHash, opts)}`;
@@ -174,7 +175,7 @@ export function successRateQuery(opts: PromQueryOptions = {}): string {
 export function clientErrorIncreaseQuery(opts: PromQueryOptions = {}): string {
     const m = opts.metrics ?? DEFAULT_SERVER_METRICS;
     const w = opts.rateWindow ?? DEFAULT_MEASUREMENT.rateWindow;
-    const inference: Matcher = [m.handlerLabel, "=", m.inferenceHandler];
+    const inference: Matcher = [m.handlerLabel, "=~", m.inferenceHandlers];
     const share = (hashArg: string) =>
         shareQuery(
             m.requestsTotal,
@@ -195,7 +196,7 @@ export function clientErrorIncreaseQuery(opts: PromQueryOptions = {}): string {
 export function latencyP99Query(opts: PromQueryOptions = {}): string {
     const m = opts.metrics ?? DEFAULT_SERVER_METRICS;
     const w = opts.rateWindow ?? DEFAULT_MEASUREMENT.rateWindow;
-    const canary = podSelector(ANALYSIS_ARGS.canaryHash, opts.labels, [[m.handlerLabel, "=", m.inferenceHandler]]);
+    const canary = podSelector(ANALYSIS_ARGS.canaryHash, opts.labels, [[m.handlerLabel, "=~", m.inferenceHandlers]]);
     return (
         `(1000 * histogram_quantile(0.99, sum by (le) (rate(${m.requestDurationSeconds}_bucket${canary}[${w}]))))` +
         ` and on() ${requestVolumeGuard(ANALYSIS_ARGS.canaryHash, opts, "latency")}`

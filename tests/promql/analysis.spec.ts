@@ -211,6 +211,18 @@ const CASES: GateCase[] = [
         phase: "Failed",
     },
     {
+        name: "success: Open Inference Protocol traffic counts (handler /v2/infer): 5xx on v2 fail a canary whose /predict is clean",
+        metric: "successRate",
+        series: [
+            ...HEALTHY_STABLE_REQUESTS,
+            ...requestMix(canary1, { "200": 50 }),
+            requests(canary1, "200", counter(30), "/v2/infer"),
+            requests(canary1, "500", counter(20), "/v2/infer"),
+        ],
+        expect: { value: 0.8 },
+        phase: "Failed",
+    },
+    {
         name: "success: another model's, another namespace's and other handlers' 5xx do not count",
         metric: "successRate",
         series: [...NOISE, ...HEALTHY_STABLE_REQUESTS, ...requestMix(canary1, { "200": 100 })],
@@ -340,6 +352,13 @@ const CASES: GateCase[] = [
         series: [...HEALTHY_STABLE_REQUESTS, ...canaryPods.flatMap((p) => latency(p, { "0.05": 150, "0.1": 50 }))],
         expect: { value: 98 },
         phase: "Successful",
+    },
+    {
+        name: "latency: a slow v2 infer path is in the canary's p99 beside a fast /predict",
+        metric: "latency",
+        series: canaryPods.flatMap((p) => [...latency(p, { "0.05": 100 }), ...latency(p, { "2.5": 100 }, "/v2/infer")]),
+        expect: { value: 2470, within: 0.001 },
+        phase: "Failed",
     },
     {
         name: "latency: exactly at the threshold (99 % ≤ 250 ms) passes",

@@ -150,12 +150,12 @@ const scrape = (model: string, version: string, hash: string) => ({
 });
 const sli = (model: string, version: string) => ({ namespace: NS, app_kubernetes_io_name: model, app_kubernetes_io_version: version });
 
-/** Requests per minute: `ok` 200s and `err` 503s (counters). */
-function requests(model: string, version: string, hash: string, ok: number, err: number, minutes = 90): Series[] {
+/** Requests per minute on `handler` (/predict, or the v2 protocol's /v2/infer): `ok` 200s and `err` 503s (counters). */
+function requests(model: string, version: string, hash: string, ok: number, err: number, minutes = 90, handler = "/predict"): Series[] {
     const s = scrape(model, version, hash);
     return [
-        { series: `model_server_requests_total${lbl({ ...s, handler: "/predict", method: "POST", code: "200" })}`, values: `0+${ok}x${minutes}` },
-        { series: `model_server_requests_total${lbl({ ...s, handler: "/predict", method: "POST", code: "503" })}`, values: `0+${err}x${minutes}` },
+        { series: `model_server_requests_total${lbl({ ...s, handler, method: "POST", code: "200" })}`, values: `0+${ok}x${minutes}` },
+        { series: `model_server_requests_total${lbl({ ...s, handler, method: "POST", code: "503" })}`, values: `0+${err}x${minutes}` },
     ];
 }
 /** Latency histogram: per minute `fast` requests in (0.1, 0.25] and `slow` in (0.25, 0.5]. */
@@ -206,6 +206,15 @@ function cases(): Case[] {
             name: "error ratio 1.1% fires after for",
             alert: "ModelErrorRatioHigh",
             series: requests("sentiment", v, "aaa", 989, 11),
+            expect: [
+                { at: "8m", fires: [] },
+                { at: "20m", fires: [onSli("ModelErrorRatioHigh", "critical")] },
+            ],
+        },
+        {
+            name: "error ratio 1.1% of Open Inference Protocol requests (handler /v2/infer) fires too",
+            alert: "ModelErrorRatioHigh",
+            series: requests("sentiment", v, "aaa", 989, 11, 90, "/v2/infer"),
             expect: [
                 { at: "8m", fires: [] },
                 { at: "20m", fires: [onSli("ModelErrorRatioHigh", "critical")] },

@@ -486,7 +486,7 @@ describe("rollouts: PromQL", () => {
         );
         assert.equal(sels.filter((s) => s.matchers["code!~"] === "5..").length, 1, "numerator excludes 5xx");
         assert.ok(
-            sels.every((s) => s.matchers.handler === "/predict"),
+            sels.every((s) => s.matchers["handler=~"] === "/predict|/v2/infer"),
             "inference requests only (metrics.md)",
         );
         assert.match(queries.successRate, /^\(\(sum\(rate\(.*\)\) or vector\(0\)\) \/ sum\(rate\(/);
@@ -495,7 +495,7 @@ describe("rollouts: PromQL", () => {
 
     it("request gates: a minimum-volume guard like the quality gate's, on the requests the gate is about", () => {
         const guard = (hash: string) =>
-            `(sum(increase(model_server_requests_total{namespace="{{args.namespace}}",app_kubernetes_io_name="{{args.model}}",rollouts_pod_template_hash="{{args.${hash}}}",handler="/predict"}[2m])) >= {{args.min-requests}})`;
+            `(sum(increase(model_server_requests_total{namespace="{{args.namespace}}",app_kubernetes_io_name="{{args.model}}",rollouts_pod_template_hash="{{args.${hash}}}",handler=~"/predict|/v2/infer"}[2m])) >= {{args.min-requests}})`;
         assert.equal(requestVolumeGuard("canary-hash"), guard("canary-hash"));
         assert.equal(queries.successRate.split(" and on() ").slice(1).join("|"), guard("canary-hash"));
         // Latency: the observations of the histogram it reads (le="+Inf" holds them all).
@@ -503,7 +503,7 @@ describe("rollouts: PromQL", () => {
             queries.latency.split(" and on() ").slice(1).join("|"),
             guard("canary-hash")
                 .replace("model_server_requests_total", "model_server_request_duration_seconds_bucket")
-                .replace('handler="/predict"', 'handler="/predict",le="+Inf"'),
+                .replace('handler=~"/predict|/v2/infer"', 'handler=~"/predict|/v2/infer",le="+Inf"'),
         );
         assert.equal(
             queries.clientErrors.split(" and on() ").slice(1).join("|"),
@@ -524,14 +524,14 @@ describe("rollouts: PromQL", () => {
             "canary pods only",
         );
         assert.ok(
-            selectors(queries.latency).every((s) => s.matchers.handler === "/predict"),
+            selectors(queries.latency).every((s) => s.matchers["handler=~"] === "/predict|/v2/infer"),
             "inference requests only",
         );
     });
 
-    it("client errors: canary 4xx share of /predict minus stable's, zero numerators when there are no 4xx", () => {
+    it("client errors: canary 4xx share of inference requests (/predict and v2 infer) minus stable's, zero numerators when there are no 4xx", () => {
         const sels = selectors(queries.clientErrors);
-        assert.ok(sels.every((s) => s.metric === "model_server_requests_total" && s.matchers.handler === "/predict"));
+        assert.ok(sels.every((s) => s.metric === "model_server_requests_total" && s.matchers["handler=~"] === "/predict|/v2/infer"));
         assert.deepEqual(
             sels.map((s) => [s.matchers[DEFAULT_SERIES_LABELS.podTemplateHash], s.matchers["code=~"]]),
             [

@@ -397,12 +397,12 @@ describe("serving: ModelService and ModelNamespace", function () {
             );
 
             if (s.rollouts?.trafficRouting === "nginx") {
-                it("routes only the inference path through the Ingress (/feedback and /metrics stay in-cluster)", () => {
+                it("routes only the inference paths (/predict and the v2 model endpoints) through the Ingress (/feedback and /metrics stay in-cluster)", () => {
                     const ing = find(r.objects, "Ingress", m.name, "networking.k8s.io/v1");
                     const paths = ing.spec.rules.flatMap((rule: any) => rule.http.paths);
                     assert.deepEqual(
                         paths.map((p: any) => [p.path, p.pathType, p.backend.service.name]),
-                        [["/predict", "Exact", m.name]],
+                        ["/predict", `/v2/models/${m.name}/infer`, `/v2/models/${m.name}/ready`, `/v2/models/${m.name}`].map((p) => [p, "Exact", m.name]),
                     );
                     assert.ok(!paths.some((p: any) => p.path === "/" || p.pathType === "Prefix" || p.pathType === "ImplementationSpecific"));
                 });
