@@ -22,6 +22,7 @@ import { OUT_DIR } from "./report";
 import { markerFile, recoverInterrupted } from "./restore";
 import { ROLLOUT_API, rolloutAtRest, RolloutPatcher, RolloutReader, settleOnVersion } from "./rollout";
 import { loadScenario, Scenario } from "./scenario";
+import { trainingSpecFile } from "./fleet/prepare";
 import type { StopCheck } from "./signal";
 
 export const SANDBOX_DIR = path.join(REPO_ROOT, "out", "sandbox");
@@ -213,6 +214,11 @@ export async function preflight(o: PreflightOptions, log: (l: string) => void, s
     const stackFile = path.join(engine.workDir, `Pulumi.${o.stack}.yaml`);
     const originalText = fs.readFileSync(stackFile, "utf8");
     const sp = planStack(originalText, o);
+    if (scenario.servers) {
+        // Real model servers: the routers the load generator reproduces, and weights the repository can train.
+        if (sp.routing === "istio") throw new Error(`scenario ${scenario.name} runs real servers: traffic routing none or nginx (the stack routes with istio)`);
+        for (const v of ["stable", "canary"] as const) trainingSpecFile(scenario.servers[v].training);
+    }
     for (const [what, port] of [
         ["Prometheus", sp.promPort],
         ["the rehearsal exporter", sp.exporterPort],

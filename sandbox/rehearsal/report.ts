@@ -35,8 +35,16 @@ export interface RehearsalReport {
     seconds: { toOutcome: number | null; total: number; pulumiUp: number; restore: number };
     rendered: { steps: string[]; templates: Record<string, unknown>[]; scrape: Record<string, unknown> };
     seriesLabels: Record<string, string>;
+    /** Real-server scenarios: each version's trained weights, the servers started, and what the load generator saw. */
+    servers?: ServersReport;
     error?: string;
     events: TimelineEvent[];
+}
+
+export interface ServersReport {
+    versions: Record<"stable" | "canary", { training: string; modelSha256: string; heldOutAccuracy?: number; env: Record<string, string> }>;
+    /** The fleet's /stats at the end: traffic per version, feedback, every server started (and how it ended). */
+    stats?: Record<string, unknown>;
 }
 
 export interface RehearsalResult {

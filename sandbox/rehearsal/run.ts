@@ -31,6 +31,7 @@ import { expectationText, finalLine, newReport, RehearsalReport, RehearsalResult
 import { InProgress, restore, saveMarker } from "./restore";
 import { pause, StopCheck, stopCheck, throwIfStopped, waitUntil } from "./signal";
 import { scrapeSetup, stableSelector, startExporter, startRehearsalPrometheus, waitForStableSeries } from "./servers";
+import { fleetStats, startFleet } from "./fleet/start";
 
 export type { RehearsalReport, RehearsalResult } from "./report";
 
@@ -58,6 +59,8 @@ interface Started {
     processes: ProcessRecord[];
     prom?: PrometheusServer;
     poller?: Poller;
+    /** Real-server scenarios: the fleet's URL (its /stats go into the report). */
+    fleetUrl?: string;
     /** The stack's config was edited for the new version (the restore must put it back and deploy). */
     stackChanged: boolean;
 }
@@ -127,6 +130,7 @@ export async function rehearse(o: RehearseOptions): Promise<RehearsalResult> {
     } finally {
         // 5. Always restore. The recorder's part is over: nothing after this point is the rehearsal's timeline.
         await started.poller?.stop();
+        if (started.fleetUrl && report.servers) report.servers.stats = await fleetStats(started.fleetUrl);
         const tRestore = Date.now();
         try {
             const settled = await restore({ ...plan, model: o.model, sameSandbox, replaced, log }, started.stackChanged, tRestore);
@@ -182,15 +186,40 @@ async function startMetrics(
     },
 ): Promise<void> {
     const { model, timeScale } = plan.options;
-    const exporter = await startExporter({
-        scenario: plan.scenario,
-        timeScale,
-        model,
-        port: plan.exporterPort,
-        workDir: plan.workDir,
-        logDir: plan.logDir,
-    });
-    o.running(exporter.record);
+    // Scripted metrics (the exporter), or real model servers behind the pods with real traffic (fleet/).
+    let exporter: { url: string };
+    const servers = plan.scenario.servers;
+    if (servers) {
+        const fleet = await startFleet({
+            servers,
+            model,
+            namespace: plan.ns,
+            kubeconfig: plan.paths.kubeconfig,
+            routing: plan.routing === "nginx" ? "nginx" : "none",
+            stableHash: plan.stableHash,
+            versions: { stable: plan.stableVersion, canary: plan.canaryVersion },
+            timeScale,
+            port: plan.exporterPort,
+            workDir: plan.workDir,
+            logDir: plan.logDir,
+            log: o.log,
+            running: o.running,
+        });
+        exporter = fleet;
+        started.fleetUrl = fleet.url;
+        report.servers = fleet.report;
+    } else {
+        const scripted = await startExporter({
+            scenario: plan.scenario,
+            timeScale,
+            model,
+            port: plan.exporterPort,
+            workDir: plan.workDir,
+            logDir: plan.logDir,
+        });
+        o.running(scripted.record);
+        exporter = scripted;
+    }
     await postJson(`${exporter.url}/state`, { pods: podRefs(await plan.kube.list("v1", "Pod", plan.ns, `app.kubernetes.io/name=${model}`)) });
 
     const { config, scrape } = scrapeSetup({

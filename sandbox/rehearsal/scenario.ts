@@ -11,6 +11,19 @@
  * expect: {outcome: aborted, atStep: 5, decidedBy: latency-p99}   # promoted | aborted | paused; atStep and decidedBy optional
  * ```
  *
+ * Or, with real model servers (issue #25), instead of the two timelines:
+ *
+ * ```yaml
+ * servers:
+ *   stable: {training: digits/1.1.0}
+ *   canary: {training: digits/1.0.0}                          # a training spec in images/model-server/training/versions
+ *   traffic: {requestsPerSecond: 6, feedback: 1}
+ * ```
+ *
+ * Each kwok pod is then backed by a real model server with its version's trained weights, and a load generator
+ * sends the held-out set's rows and true labels (fleet/). `latencyPerInFlightSeconds` / `predictDelaySeconds` on a
+ * version set the server's test knobs (MODEL_LATENCY_PER_INFLIGHT_SECONDS, MODEL_PREDICT_DELAY_SECONDS).
+ *
  * Times are scenario seconds from the rollout's start (the creation of the canary ReplicaSet); `--time-scale N`
  * divides them by N, and multiplies the rates by N (the same requests happen in 1/N of the time, so every
  * count-based threshold sees what it would see at full length). Rates are per pod and per scenario second.
@@ -51,11 +64,39 @@ export interface Segment {
 
 export type Version = "canary" | "stable";
 
+/** One version's real servers: the weights' training spec and the server's latency knobs. */
+export interface ServerVersion {
+    /** `<model>/<version>` of a spec in images/model-server/training/versions. */
+    training: string;
+    /** MODEL_LATENCY_PER_INFLIGHT_SECONDS: added latency per request in flight (latency under load). */
+    latencyPerInFlightSeconds: number;
+    /** MODEL_PREDICT_DELAY_SECONDS: a fixed added latency per request. */
+    predictDelaySeconds: number;
+}
+
+export interface Traffic {
+    /** Inference requests per scenario second over the whole model (× the time scale in real time). */
+    requestsPerSecond: number;
+    /** Share of predicted instances whose true label is sent as feedback, 0..1. */
+    feedback: number;
+    /** Instances per request. */
+    batch: number;
+}
+
+export interface Servers {
+    stable: ServerVersion;
+    canary: ServerVersion;
+    traffic: Traffic;
+}
+
 export interface Scenario {
     name: string;
     description?: string;
+    /** Scripted metrics: the two timelines (empty with `servers`). */
     canary: Segment[];
     stable: Segment[];
+    /** Real model servers and real traffic instead of scripted metrics. */
+    servers?: Servers;
     expect?: Expectation;
 }
 
@@ -160,10 +201,33 @@ export function timelineProblems(raw: unknown, version: string): string[] {
 const metricNameError = `must name an analysis metric: ${ANALYSIS_METRICS.join(", ")} (or a list of them)`;
 const metricName = z.enum(ANALYSIS_METRICS as [string, ...string[]], { error: metricNameError });
 
+const serverVersionSchema = z.strictObject({
+    training: z
+        .string({ error: "must name a training spec <model>/<version>" })
+        .regex(/^[a-z0-9][a-z0-9-]*\/\d+\.\d+\.\d+$/, "must name a training spec <model>/<version>"),
+    latencyPerInFlightSeconds: perSecond.optional(),
+    predictDelaySeconds: perSecond.optional(),
+});
+
+export const TRAFFIC_DEFAULTS: Traffic = { requestsPerSecond: 6, feedback: 1, batch: 1 };
+
+const serversSchema = z.strictObject({
+    stable: serverVersionSchema,
+    canary: serverVersionSchema,
+    traffic: z
+        .strictObject({
+            requestsPerSecond: z.number({ error: "must be a number > 0" }).gt(0, "must be > 0").max(100, "must be ≤ 100 (per scenario second)").optional(),
+            feedback: rate.optional(),
+            batch: z.int({ error: "must be an integer 1..128" }).min(1, "must be an integer 1..128").max(128, "must be an integer 1..128").optional(),
+        })
+        .optional(),
+});
+
 export const scenarioSchema = z.strictObject({
     description: z.string().optional(),
-    canary: timelineSchema,
-    stable: timelineSchema,
+    canary: timelineSchema.optional(),
+    stable: timelineSchema.optional(),
+    servers: serversSchema.optional(),
     expect: z
         .strictObject({
             outcome: z.enum(OUTCOMES, { error: `must be one of ${OUTCOMES.join(", ")}` }),
@@ -176,6 +240,14 @@ export const scenarioSchema = z.strictObject({
         })
         .optional(),
 });
+
+/** Either both scripted timelines or `servers`, never both (the one check across the top-level keys). */
+export function modeProblems(raw: Record<string, unknown>): string[] {
+    const timelines = ["canary", "stable"].filter((k) => raw[k] !== undefined);
+    if (raw.servers !== undefined)
+        return timelines.map((k) => `${k}: not with servers (real servers report their own metrics; scripted timelines are the other mode)`);
+    return ["canary", "stable"].filter((k) => raw[k] === undefined).map((k) => `${k}: is required (or give servers: for real model servers)`);
+}
 
 function definedOnly(s: RawSegment): Partial<VersionValues> {
     const out: Record<string, unknown> = {};
@@ -230,7 +302,12 @@ function resolve(raw: RawSegment[]): Segment[] {
 export function parseScenario(doc: unknown, name: string, file = name): Scenario {
     const r = scenarioSchema.safeParse(doc ?? {});
     const raw = (doc !== null && typeof doc === "object" ? doc : {}) as Record<string, unknown>;
-    const problems = [...(r.success ? [] : issueLines(r.error)), ...timelineProblems(raw.canary, "canary"), ...timelineProblems(raw.stable, "stable")];
+    const problems = [
+        ...(r.success ? [] : issueLines(r.error)),
+        ...modeProblems(raw),
+        ...timelineProblems(raw.canary, "canary"),
+        ...timelineProblems(raw.stable, "stable"),
+    ];
     if (!r.success || problems.length > 0) throw new ScenarioError(file, sortProblems(problems));
     const e = r.data.expect;
     const expect: Expectation | undefined = e && {
@@ -238,7 +315,25 @@ export function parseScenario(doc: unknown, name: string, file = name): Scenario
         ...(e.atStep !== undefined ? { atStep: e.atStep } : {}),
         ...(e.decidedBy !== undefined ? { decidedBy: [...new Set([e.decidedBy].flat())].sort() } : {}),
     };
-    return { name, description: r.data.description, canary: resolve(r.data.canary), stable: resolve(r.data.stable), expect };
+    const sv = r.data.servers;
+    const version = (v: z.infer<typeof serverVersionSchema>): ServerVersion => ({
+        training: v.training,
+        latencyPerInFlightSeconds: v.latencyPerInFlightSeconds ?? 0,
+        predictDelaySeconds: v.predictDelaySeconds ?? 0,
+    });
+    const servers: Servers | undefined = sv && {
+        stable: version(sv.stable),
+        canary: version(sv.canary),
+        traffic: { ...TRAFFIC_DEFAULTS, ...Object.fromEntries(Object.entries(sv.traffic ?? {}).filter(([, v]) => v !== undefined)) },
+    };
+    return {
+        name,
+        description: r.data.description,
+        canary: resolve(r.data.canary ?? []),
+        stable: resolve(r.data.stable ?? []),
+        ...(servers ? { servers } : {}),
+        expect,
+    };
 }
 
 /** Reads and validates a scenario file; its name is the file name without extension. */

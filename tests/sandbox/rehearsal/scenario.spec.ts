@@ -157,7 +157,10 @@ describe("rehearsal scenarios: format", () => {
 
     it("rejects a missing or empty version, and a document that is not a mapping", () => {
         assert.deepEqual(problems({ canary: [], stable: ok.stable }), ["canary: must have at least one entry (at: 0s)"]);
-        assert.deepEqual(problems(null), ["canary: is required", "stable: is required"]);
+        assert.deepEqual(problems(null), [
+            "canary: is required (or give servers: for real model servers)",
+            "stable: is required (or give servers: for real model servers)",
+        ]);
         assert.ok(problems([1, 2]).length > 0);
     });
 
@@ -181,8 +184,11 @@ describe("rehearsal scenarios: format", () => {
 describe("rehearsal scenarios: the shipped ones (tests/scenarios)", () => {
     const files = fs.readdirSync(SCENARIOS).filter((f) => f.endsWith(".yaml"));
 
-    it("cover the seven cases of issue #13, each with its expected outcome", () => {
+    it("cover the seven cases of issue #13 and the three real-server ones of issue #25, each with its expected outcome", () => {
         const expected: Record<string, string> = {
+            "worse-model": "aborted",
+            "same-model": "promoted",
+            "slow-model": "aborted",
             healthy: "promoted",
             "latency-p99": "aborted",
             "accuracy-drop": "aborted",
@@ -201,6 +207,8 @@ describe("rehearsal scenarios: the shipped ones (tests/scenarios)", () => {
 
     it("each one that aborts names the one metric that must decide it (issue #22): another metric failing is a mismatch", () => {
         const decidedBy: Record<string, string[]> = {
+            "worse-model": ["accuracy-drop"],
+            "slow-model": ["latency-p99"],
             "latency-p99": ["latency-p99"],
             "accuracy-drop": ["accuracy-drop"],
             "error-ratio": ["success-rate"],

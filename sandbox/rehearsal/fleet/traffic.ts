@@ -1,0 +1,222 @@
+/**
+ * The rehearsal's load generator: inference requests at a steady rate (open loop, bounded in flight), each sent to
+ * the endpoint the cluster would pick (routing.ts), as Open Inference Protocol v2 requests
+ * (`POST /v2/models/<model>/infer`) with a row of the model's held-out data set; and, for a share of the
+ * predictions, the data set's TRUE label through the real `/feedback` path (to the model's Service, round-robin),
+ * with the prediction id the server returned. The server scores the feedback: the quality gate's counters come from
+ * the real servers, never from this file.
+ *
+ * What the generator saw is counted per version (the pod's `rollouts-pod-template-hash` decides) for the report:
+ * requests by status, its own accuracy from the answers and the true labels, client-side latency quantiles.
+ */
+import type { Backend } from "./backends";
+import { EvenShare, Router, RoutingView } from "./routing";
+
+export interface Holdout {
+    features: number[][];
+    labels: number[];
+}
+
+export interface TrafficOptions {
+    model: string;
+    /** Inference requests per real second, over the whole model. */
+    requestsPerSecond: number;
+    /** Share of predicted instances whose true label is sent back as feedback, 0..1. */
+    feedbackShare: number;
+    /** Instances per request. */
+    batch: number;
+    /** Requests in flight at most; beyond it a due request is counted as `saturated` and not sent. */
+    maxInFlight: number;
+}
+
+export interface VersionTraffic {
+    requests: number;
+    /** HTTP status → count ("error" for a transport failure). */
+    codes: Record<string, number>;
+    instances: number;
+    /** Instances whose predicted label equals the true label. */
+    correct: number;
+    /** Client-side latency of 2xx requests, ms. */
+    p50Ms?: number;
+    p99Ms?: number;
+}
+
+export interface TrafficStats {
+    seconds: number;
+    sent: number;
+    /** Due requests with no ready endpoint (or no ready server behind it). */
+    unrouted: number;
+    /** Due requests not sent because `maxInFlight` were in flight. */
+    saturated: number;
+    versions: Record<"stable" | "canary", VersionTraffic & { accuracy?: number }>;
+    feedback: { sent: number; codes: Record<string, number> };
+}
+
+type Lookup = (namespace: string, pod: string) => Backend | undefined;
+
+/** Quantile of a sorted sample (nearest rank). */
+export function quantile(sorted: number[], q: number): number | undefined {
+    if (sorted.length === 0) return undefined;
+    return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
+}
+
+/** The v2 infer request body of rows `rows` of the held-out set (FP32, shape [n, F], flat row-major data). */
+export function inferBody(holdout: Holdout, rows: number[], inputName: string): string {
+    const f = holdout.features[0]?.length ?? 0;
+    return JSON.stringify({
+        inputs: [{ name: inputName, shape: [rows.length, f], datatype: "FP32", data: rows.flatMap((r) => holdout.features[r]) }],
+        outputs: [{ name: "label" }, { name: "prediction_id" }],
+    });
+}
+
+/** Labels and prediction ids of a v2 infer response (throws on a response without them). */
+export function parseInferResponse(body: unknown): { labels: number[]; ids: string[] } {
+    const outputs = (body as { outputs?: Array<{ name: string; data: unknown[] }> })?.outputs ?? [];
+    const label = outputs.find((o) => o.name === "label");
+    const ids = outputs.find((o) => o.name === "prediction_id");
+    if (!label || !ids) throw new Error(`the infer response has no label/prediction_id outputs: ${JSON.stringify(body).slice(0, 200)}`);
+    return { labels: label.data.map(Number), ids: ids.data.map(String) };
+}
+
+const emptyVersion = (): VersionTraffic => ({ requests: 0, codes: {}, instances: 0, correct: 0 });
+const bump = (codes: Record<string, number>, code: string) => (codes[code] = (codes[code] ?? 0) + 1);
+
+export class LoadGenerator {
+    private readonly router = new Router();
+    private readonly feedbackSplit = new EvenShare();
+    private readonly counts = { sent: 0, unrouted: 0, saturated: 0 };
+    private readonly versions = { stable: emptyVersion(), canary: emptyVersion() };
+    private readonly latencies: Record<"stable" | "canary", number[]> = { stable: [], canary: [] };
+    private readonly feedback = { sent: 0, codes: {} as Record<string, number> };
+    private inFlight = 0;
+    private next = 0;
+    private timer?: NodeJS.Timeout;
+    private startedMs = 0;
+    private due = 0;
+
+    constructor(
+        private readonly o: TrafficOptions,
+        private readonly holdout: Holdout,
+        private readonly view: () => RoutingView,
+        private readonly lookup: Lookup,
+        private readonly inputName: () => string,
+        private readonly clock: () => number = Date.now,
+    ) {
+        if (holdout.features.length === 0 || holdout.features.length !== holdout.labels.length)
+            throw new Error("the held-out set is empty or its labels do not match its rows");
+    }
+
+    start(): void {
+        this.startedMs = this.clock();
+        this.timer = setInterval(() => this.tick(), 20);
+    }
+
+    stop(): void {
+        if (this.timer) clearInterval(this.timer);
+        this.timer = undefined;
+    }
+
+    /** Sends what is due since the start at the configured rate (a backlog beyond one second's worth is counted as saturated). */
+    tick(): void {
+        const target = Math.floor(((this.clock() - this.startedMs) / 1000) * this.o.requestsPerSecond);
+        const backlog = target - this.due - Math.ceil(this.o.requestsPerSecond);
+        if (backlog > 0) {
+            this.counts.saturated += backlog;
+            this.due += backlog;
+        }
+        for (; this.due < target; this.due++) {
+            if (this.inFlight >= this.o.maxInFlight) {
+                this.counts.saturated++;
+                continue;
+            }
+            void this.send();
+        }
+    }
+
+    private rows(): number[] {
+        const n = this.holdout.features.length;
+        const rows: number[] = [];
+        for (let i = 0; i < this.o.batch; i++) rows.push(this.next++ % n);
+        return rows;
+    }
+
+    private async send(): Promise<void> {
+        const view = this.view();
+        const ep = this.router.pick(view);
+        const backend = ep && this.lookup(ep.namespace, ep.pod);
+        if (!backend) {
+            this.counts.unrouted++;
+            return;
+        }
+        const rows = this.rows();
+        const v = this.versions[backend.version];
+        this.inFlight++;
+        this.counts.sent++;
+        v.requests++;
+        const t0 = performance.now();
+        try {
+            const r = await fetch(`http://127.0.0.1:${backend.port}/v2/models/${this.o.model}/infer`, {
+                method: "POST",
+                headers: { "Content-Type": "application/json" },
+                body: inferBody(this.holdout, rows, this.inputName()),
+                signal: AbortSignal.timeout(30_000),
+            });
+            const body = await r.json().catch(() => undefined);
+            bump(v.codes, String(r.status));
+            if (r.status !== 200) return;
+            this.latencies[backend.version].push(performance.now() - t0);
+            const { labels, ids } = parseInferResponse(body);
+            v.instances += labels.length;
+            labels.forEach((label, i) => {
+                const truth = this.holdout.labels[rows[i]];
+                if (label === truth) v.correct++;
+                if (this.feedbackSplit.take(this.o.feedbackShare)) void this.sendFeedback(view, ids[i], truth);
+            });
+        } catch {
+            bump(v.codes, "error");
+        } finally {
+            this.inFlight--;
+        }
+    }
+
+    private async sendFeedback(view: RoutingView, id: string, label: number): Promise<void> {
+        const ep = this.router.feedback(view);
+        const backend = ep && this.lookup(ep.namespace, ep.pod);
+        if (!backend) return void bump(this.feedback.codes, "unrouted");
+        this.feedback.sent++;
+        try {
+            const r = await fetch(`http://127.0.0.1:${backend.port}/feedback`, {
+                method: "POST",
+                headers: { "Content-Type": "application/json" },
+                body: JSON.stringify({ id, label }),
+                signal: AbortSignal.timeout(10_000),
+            });
+            await r.arrayBuffer();
+            bump(this.feedback.codes, String(r.status));
+        } catch {
+            bump(this.feedback.codes, "error");
+        }
+    }
+
+    stats(): TrafficStats {
+        const now = this.clock();
+        const version = (k: "stable" | "canary") => {
+            const sorted = [...this.latencies[k]].sort((a, b) => a - b);
+            const v = this.versions[k];
+            const round = (x: number | undefined) => (x === undefined ? undefined : Math.round(x * 10) / 10);
+            return {
+                ...v,
+                codes: { ...v.codes },
+                ...(v.instances > 0 ? { accuracy: Math.round((v.correct / v.instances) * 10000) / 10000 } : {}),
+                p50Ms: round(quantile(sorted, 0.5)),
+                p99Ms: round(quantile(sorted, 0.99)),
+            };
+        };
+        return {
+            seconds: Math.round((now - this.startedMs) / 100) / 10,
+            ...this.counts,
+            versions: { stable: version("stable"), canary: version("canary") },
+            feedback: { sent: this.feedback.sent, codes: { ...this.feedback.codes } },
+        };
+    }
+}

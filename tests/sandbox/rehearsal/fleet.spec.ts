@@ -1,0 +1,334 @@
+/**
+ * The real-server rehearsal's pure parts (sandbox/rehearsal/fleet/): the cluster's traffic split (EndpointSlices,
+ * round-robin, the canary Ingress's weight), the per-pod servers' plan and environment, the load generator's v2
+ * requests and its accounting against a local HTTP double of the v2 API, the Python environment's key, and the
+ * scenario's `servers:` form.
+ */
+import { strict as assert } from "node:assert";
+import * as fs from "node:fs";
+import * as http from "node:http";
+import * as os from "node:os";
+import * as path from "node:path";
+import type { KubeObject } from "../../../sandbox/cluster/kube";
+import { reconcilePlan, serverEnv, type Backend } from "../../../sandbox/rehearsal/fleet/backends";
+import { dockerfilePythonMinor, envDir, trainingSpecFile } from "../../../sandbox/rehearsal/fleet/prepare";
+import { canaryShare, EvenShare, readyEndpoints, RoundRobin, Router, RoutingView } from "../../../sandbox/rehearsal/fleet/routing";
+import { heldOutAccuracy, versionEnv } from "../../../sandbox/rehearsal/fleet/start";
+import { inferBody, LoadGenerator, parseInferResponse, quantile } from "../../../sandbox/rehearsal/fleet/traffic";
+import { parseScenario, ScenarioError, TRAFFIC_DEFAULTS } from "../../../sandbox/rehearsal/scenario";
+
+function slice(service: string, endpoints: Array<{ pod: string; ready?: boolean; kind?: string }>): KubeObject {
+    return {
+        apiVersion: "discovery.k8s.io/v1",
+        kind: "EndpointSlice",
+        metadata: { name: `${service}-abcde`, namespace: "models", labels: { "kubernetes.io/service-name": service } },
+        endpoints: endpoints.map((e) => ({
+            addresses: ["10.0.0.1"],
+            ...(e.ready === undefined ? {} : { conditions: { ready: e.ready } }),
+            targetRef: { kind: e.kind ?? "Pod", name: e.pod, namespace: "models" },
+        })),
+    } as KubeObject;
+}
+
+describe("rehearsal fleet: the cluster's traffic split", () => {
+    it("a Service's ready Pod endpoints from its EndpointSlices (ready nil counts as ready, as the API defines)", () => {
+        const slices = [
+            slice("sentiment", [{ pod: "sentiment-b" }, { pod: "sentiment-a", ready: true }, { pod: "sentiment-c", ready: false }]),
+            slice("sentiment", [{ pod: "sentiment-a" }, { pod: "node-x", kind: "Node" }]),
+            slice("sentiment-canary", [{ pod: "sentiment-z" }]),
+        ];
+        assert.deepEqual(
+            readyEndpoints(slices, "sentiment").map((e) => e.pod),
+            ["sentiment-a", "sentiment-b"],
+        );
+        assert.deepEqual(
+            readyEndpoints(slices, "sentiment-canary").map((e) => e.pod),
+            ["sentiment-z"],
+        );
+        assert.deepEqual(readyEndpoints(slices, "other"), []);
+    });
+
+    it("the canary Ingress's share: canary-weight over canary-weight-total (default 100), 0 without the canary annotation", () => {
+        const ing = (a: Record<string, string>) => ({ metadata: { annotations: a } }) as KubeObject;
+        assert.equal(canaryShare(undefined), 0);
+        assert.equal(canaryShare(ing({ "nginx.ingress.kubernetes.io/canary-weight": "25" })), 0);
+        assert.equal(canaryShare(ing({ "nginx.ingress.kubernetes.io/canary": "true", "nginx.ingress.kubernetes.io/canary-weight": "25" })), 0.25);
+        assert.equal(
+            canaryShare(
+                ing({
+                    "nginx.ingress.kubernetes.io/canary": "true",
+                    "nginx.ingress.kubernetes.io/canary-weight": "5",
+                    "nginx.ingress.kubernetes.io/canary-weight-total": "1000",
+                }),
+            ),
+            0.005,
+        );
+        assert.equal(canaryShare(ing({ "nginx.ingress.kubernetes.io/canary": "true", "nginx.ingress.kubernetes.io/canary-weight": "x" })), 0);
+    });
+
+    it("round-robin keeps its place when the list changes, and each key has its own cursor", () => {
+        const rr = new RoundRobin();
+        assert.deepEqual(
+            [rr.next("a", [1, 2, 3]), rr.next("a", [1, 2, 3]), rr.next("b", [7]), rr.next("a", [1, 2, 3]), rr.next("a", [1, 2, 3])],
+            [1, 2, 7, 3, 1],
+        );
+        assert.equal(rr.next("a", [9, 8]), 8, "cursor 4 mod 2");
+        assert.equal(rr.next("a", []), undefined);
+    });
+
+    it("an even share: 25 % is exactly every fourth decision, and a changed share keeps the long-run total", () => {
+        const s = new EvenShare();
+        const picks = Array.from({ length: 8 }, () => s.take(0.25));
+        assert.deepEqual(picks, [false, false, false, true, false, false, false, true]);
+        const t = new EvenShare();
+        let n = 0;
+        for (let i = 0; i < 100; i++) n += t.take(i < 50 ? 0.1 : 0.5) ? 1 : 0;
+        assert.equal(n, 30);
+        assert.equal(Array.from({ length: 10 }, () => t.take(0)).filter(Boolean).length, 0);
+    });
+
+    it("replica weighting: every ready pod of the Service in turn; nginx: the Ingress's share to the canary Service", () => {
+        const ep = (pod: string) => ({ namespace: "models", pod });
+        const none: RoutingView = { mode: "none", stable: [ep("s1"), ep("s2"), ep("c1")], canary: [], canaryShare: 0 };
+        const r = new Router();
+        assert.deepEqual(
+            Array.from({ length: 6 }, () => r.pick(none)!.pod),
+            ["s1", "s2", "c1", "s1", "s2", "c1"],
+        );
+        const nginx: RoutingView = { mode: "nginx", stable: [ep("s1"), ep("s2")], canary: [ep("c1")], canaryShare: 0.25 };
+        const r2 = new Router();
+        const picks = Array.from({ length: 400 }, () => r2.pick(nginx)!.pod);
+        assert.equal(picks.filter((p) => p === "c1").length, 100);
+        assert.equal(picks.filter((p) => p === "s1").length, 150);
+        // The weight is the Ingress's, not the replicas': with the canary Service empty, everything goes to stable.
+        const r3 = new Router();
+        assert.ok(Array.from({ length: 8 }, () => r3.pick({ ...nginx, canary: [] })!.pod).every((p) => p.startsWith("s")));
+        // Feedback goes to the model's Service, round-robin, whatever the split.
+        assert.deepEqual([r2.feedback(nginx)!.pod, r2.feedback(nginx)!.pod, r2.feedback(nginx)!.pod], ["s1", "s2", "s1"]);
+    });
+});
+
+describe("rehearsal fleet: one real server per pod", () => {
+    const pod = (name: string, hash = "abc123") => ({ namespace: "models", name, hash });
+
+    it("starts servers for new pods and stops those of pods that are gone", () => {
+        const plan = reconcilePlan(["models/a", "models/b"], [pod("b"), pod("c")]);
+        assert.deepEqual(
+            plan.start.map((p) => p.name),
+            ["c"],
+        );
+        assert.deepEqual(plan.stop, ["models/a"]);
+        assert.deepEqual(reconcilePlan([], []), { start: [], stop: [] });
+    });
+
+    it("a server's environment is the pod template's (model, version, the pod's hash, the shared id key) plus the version's knobs", () => {
+        const env = serverEnv(
+            { model: "sentiment", predictionIdKey: "k".repeat(64) },
+            { version: "2.2.1", modelPath: "/w/model.onnx", env: { MODEL_PREDICT_DELAY_SECONDS: "1.2" } },
+            pod("sentiment-x", "7c9f8d6b5"),
+            41234,
+            "/run/x",
+        );
+        assert.equal(env.MODEL_NAME, "sentiment");
+        assert.equal(env.MODEL_VERSION, "2.2.1");
+        assert.equal(env.POD_TEMPLATE_HASH, "7c9f8d6b5");
+        assert.equal(env.MODEL_PATH, "/w/model.onnx");
+        assert.equal(env.PORT, "41234");
+        assert.equal(env.HOST, "127.0.0.1", "loopback only");
+        assert.equal(env.PREDICTION_ID_KEY, "k".repeat(64));
+        assert.equal(env.MODEL_SERVER_RUN_DIR, "/run/x");
+        assert.equal(env.MODEL_PREDICT_DELAY_SECONDS, "1.2");
+        assert.equal(env.WEB_CONCURRENCY, "1");
+    });
+
+    it("the version knobs map to the server's environment variables; held-out accuracy comes from the evaluation", () => {
+        assert.deepEqual(versionEnv({ training: "digits/1.1.0", latencyPerInFlightSeconds: 0, predictDelaySeconds: 0 }), {});
+        assert.deepEqual(versionEnv({ training: "digits/1.1.0", latencyPerInFlightSeconds: 0.005, predictDelaySeconds: 1.2 }), {
+            MODEL_LATENCY_PER_INFLIGHT_SECONDS: "0.005",
+            MODEL_PREDICT_DELAY_SECONDS: "1.2",
+        });
+        assert.equal(heldOutAccuracy({ metrics: { accuracy: 0.96 } }), 0.96);
+        assert.equal(heldOutAccuracy({}), undefined);
+    });
+});
+
+describe("rehearsal fleet: the load generator", () => {
+    const holdout = {
+        features: [
+            [0, 1],
+            [2, 3],
+            [4, 5],
+        ],
+        labels: [1, 0, 1],
+    };
+
+    it("builds v2 infer bodies (FP32, shape [n, F], flat rows) and reads label and prediction_id outputs", () => {
+        assert.deepEqual(JSON.parse(inferBody(holdout, [2, 0], "pixels")), {
+            inputs: [{ name: "pixels", shape: [2, 2], datatype: "FP32", data: [4, 5, 0, 1] }],
+            outputs: [{ name: "label" }, { name: "prediction_id" }],
+        });
+        assert.deepEqual(
+            parseInferResponse({
+                outputs: [
+                    { name: "label", datatype: "INT64", shape: [2], data: [1, 0] },
+                    { name: "prediction_id", datatype: "BYTES", shape: [2], data: ["a", "b"] },
+                ],
+            }),
+            { labels: [1, 0], ids: ["a", "b"] },
+        );
+        assert.throws(() => parseInferResponse({ outputs: [] }), /no label\/prediction_id/);
+        assert.equal(quantile([1, 2, 3, 4], 0.5), 2);
+        assert.equal(quantile([1, 2, 3, 4], 0.99), 4);
+        assert.equal(quantile([], 0.5), undefined);
+    });
+
+    it("sends each due request to the routed pod's server, counts answers per version and posts true labels as feedback", async function () {
+        this.timeout(20000);
+        // A local double of two servers' v2 API: the stable one always answers label 1, the canary label 0.
+        const seen: Array<{ port: number; path: string; body: any }> = [];
+        const servers = await Promise.all(
+            [1, 0].map(
+                (label) =>
+                    new Promise<http.Server>((resolve) => {
+                        const s = http.createServer((req, res) => {
+                            let b = "";
+                            req.on("data", (c) => (b += c));
+                            req.on("end", () => {
+                                const body = JSON.parse(b);
+                                seen.push({ port: (s.address() as any).port, path: req.url!, body });
+                                if (req.url === "/feedback") return void res.writeHead(200).end("{}");
+                                const n = body.inputs[0].shape[0];
+                                res.writeHead(200, { "Content-Type": "application/json" }).end(
+                                    JSON.stringify({
+                                        outputs: [
+                                            { name: "label", data: Array(n).fill(label) },
+                                            { name: "prediction_id", data: Array.from({ length: n }, (_, i) => `id-${label}-${i}`) },
+                                        ],
+                                    }),
+                                );
+                            });
+                        });
+                        s.listen(0, "127.0.0.1", () => resolve(s));
+                    }),
+            ),
+        );
+        const [stablePort, canaryPort] = servers.map((s) => (s.address() as any).port);
+        const backend = (version: "stable" | "canary", port: number) => ({ version, port, state: "ready" }) as unknown as Backend;
+        const backends: Record<string, Backend> = { s1: backend("stable", stablePort), c1: backend("canary", canaryPort) };
+        const view: RoutingView = {
+            mode: "none",
+            stable: [
+                { namespace: "models", pod: "s1" },
+                { namespace: "models", pod: "c1" },
+                { namespace: "models", pod: "gone" },
+            ],
+            canary: [],
+            canaryShare: 0,
+        };
+        const gen = new LoadGenerator(
+            { model: "digits", requestsPerSecond: 1000, feedbackShare: 0.5, batch: 1, maxInFlight: 100 },
+            holdout,
+            () => view,
+            (_ns, pod) => backends[pod],
+            () => "pixels",
+            () => clock,
+        );
+        let clock = 0;
+        try {
+            gen.start();
+            clock = 12;
+            gen.tick(); // 12 requests due: 4 to each endpoint, 4 of them to a pod without a server
+            const deadline = Date.now() + 10000;
+            while (Date.now() < deadline && seen.filter((s) => s.path === "/feedback").length < 3) await new Promise((r) => setTimeout(r, 20));
+            await new Promise((r) => setTimeout(r, 100));
+            const st = gen.stats();
+            assert.equal(st.sent, 8);
+            assert.equal(st.unrouted, 4);
+            assert.equal(st.versions.stable.requests, 4);
+            assert.equal(st.versions.canary.requests, 4);
+            assert.deepEqual(st.versions.stable.codes, { "200": 4 });
+            // Rows cycle 0,1,2,0,…; true labels 1,0,1: stable (always 1) is right on rows 0 and 2.
+            const stableRows = seen.filter((s) => s.port === stablePort && s.path !== "/feedback").map((s) => s.body.inputs[0].data[0] / 2);
+            assert.equal(st.versions.stable.correct, stableRows.filter((r) => holdout.labels[r] === 1).length);
+            // Half of the 8 predictions get their true label back, through the Service's endpoints in turn: one of
+            // the four lands on the endpoint with no server (counted, not sent).
+            assert.equal(st.feedback.sent, 3);
+            assert.deepEqual(st.feedback.codes, { "200": 3, unrouted: 1 });
+            const fb = seen.filter((s) => s.path === "/feedback");
+            assert.ok(fb.every((f) => typeof f.body.id === "string" && [0, 1].includes(f.body.label)));
+            assert.ok(seen.every((s) => s.path === "/feedback" || s.path === "/v2/models/digits/infer"));
+        } finally {
+            gen.stop();
+            for (const s of servers) s.close();
+        }
+    });
+
+    it("refuses an empty held-out set", () => {
+        assert.throws(
+            () =>
+                new LoadGenerator(
+                    { model: "m", requestsPerSecond: 1, feedbackShare: 1, batch: 1, maxInFlight: 1 },
+                    { features: [], labels: [] },
+                    () => ({}) as RoutingView,
+                    () => undefined,
+                    () => "x",
+                ),
+            /empty/,
+        );
+    });
+});
+
+describe("rehearsal fleet: environment and scenario", () => {
+    it("the Python minor of the Dockerfile's one base image; a venv directory per lock digest", () => {
+        assert.equal(dockerfilePythonMinor("FROM python:3.11.14-slim AS a\nFROM python:3.11.14-slim AS b\n"), "3.11");
+        assert.throws(() => dockerfilePythonMinor("FROM python:3.11.1\nFROM python:3.12.0\n"), /one python:X.Y.Z base/);
+        const a = envDir("/c", "3.11", ["x", "y"]);
+        assert.match(a, /^\/c\/model-server-py3\.11-[0-9a-f]{12}$/);
+        assert.equal(envDir("/c", "3.11", ["x", "y"]), a);
+        assert.notEqual(envDir("/c", "3.11", ["x", "y2"]), a);
+        assert.notEqual(envDir("/c", "3.11", ["xy"]), envDir("/c", "3.11", ["x", "y"]), "lock boundaries count");
+    });
+
+    it("a training id names a spec file in the repository; otherwise the error lists those there are", () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "specs-"));
+        fs.mkdirSync(path.join(dir, "digits"));
+        fs.writeFileSync(path.join(dir, "digits", "1.1.0.json"), "{}");
+        assert.equal(trainingSpecFile("digits/1.1.0", dir), path.join(dir, "digits", "1.1.0.json"));
+        assert.throws(() => trainingSpecFile("digits/9.9.9", dir), /no training spec "digits\/9\.9\.9".*has: digits\/1\.1\.0/);
+        assert.throws(() => trainingSpecFile("../x/1.0.0", dir), /no training spec/);
+    });
+
+    it("a servers: scenario gets its defaults; timelines and servers together, or neither, are one clear error", () => {
+        const s = parseScenario({ servers: { stable: { training: "digits/1.1.0" }, canary: { training: "digits/1.0.0", predictDelaySeconds: 1 } } }, "x");
+        assert.deepEqual(s.servers, {
+            stable: { training: "digits/1.1.0", latencyPerInFlightSeconds: 0, predictDelaySeconds: 0 },
+            canary: { training: "digits/1.0.0", latencyPerInFlightSeconds: 0, predictDelaySeconds: 1 },
+            traffic: TRAFFIC_DEFAULTS,
+        });
+        assert.deepEqual(s.canary, []);
+        const problems = (doc: unknown) => {
+            try {
+                parseScenario(doc, "x");
+            } catch (e) {
+                return (e as ScenarioError).problems;
+            }
+            return [];
+        };
+        assert.deepEqual(problems({}), [
+            "canary: is required (or give servers: for real model servers)",
+            "stable: is required (or give servers: for real model servers)",
+        ]);
+        const both = problems({
+            canary: [{ at: 0, successRate: 1, p99LatencyMs: 100, accuracy: 0.9 }],
+            servers: { stable: { training: "digits/1.1.0" }, canary: { training: "bad" }, traffic: { requestsPerSecond: 0, feedback: 2, batch: 0, rps: 1 } },
+        });
+        assert.deepEqual(both, [
+            "canary: not with servers (real servers report their own metrics; scripted timelines are the other mode)",
+            "servers.canary.training: must name a training spec <model>/<version>",
+            "servers.traffic.batch: must be an integer 1..128",
+            "servers.traffic.feedback: must be in [0, 1]",
+            "servers.traffic.requestsPerSecond: must be > 0",
+            "servers.traffic.rps: unknown key",
+        ]);
+    });
+});
