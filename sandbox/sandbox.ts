@@ -7,9 +7,9 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { z } from "zod";
 import { gpuPoolSchema } from "../config/schema";
-import { ClusterState, readState, sandboxPaths, SandboxPaths, startCluster, stopCluster } from "./cluster/controlPlane";
-import { Kube } from "./cluster/kube";
-import { sandboxNodes, SandboxPool } from "./cluster/nodes";
+import { ClusterState, readState, sandboxPaths, SandboxPaths, startCluster, stopCluster, waitFor, writeState } from "./cluster/controlPlane";
+import { Kube, KubeObject } from "./cluster/kube";
+import { poolNodes, SANDBOX_POOL_LABEL, sandboxNodes, SandboxPool } from "./cluster/nodes";
 import { commandLine, processesWithEnv, ProcessRecord, recordStatus, sleep, StopOutcome } from "./cluster/processes";
 import { formatRows, podRows } from "./cluster/view";
 import {
@@ -28,6 +28,7 @@ import {
 } from "./stack";
 import { buildTools, isBuilt, selectTools, toolPath } from "./toolchain/build";
 import { readFleetConfig, stackFilePath } from "../support/stackFile";
+import { deployedStacks, downPlan, nodesToAdd, upAction, withAddedStack, withoutStack } from "./stacks";
 
 export const SANDBOX_DIR = path.join(REPO_ROOT, "out", "sandbox");
 
@@ -38,6 +39,11 @@ export function stackPools(stack: string): SandboxPool[] {
         throw new Error(`no stack file ${path.relative(REPO_ROOT, file)}`);
     }
     return z.array(gpuPoolSchema).parse(readFleetConfig(stack).config.gpuPools ?? []);
+}
+
+/** The namespace of a stack's model workloads (serving.namespace, default models). */
+export function stackNamespace(stack: string): string {
+    return readFleetConfig(stack).config.serving?.namespace ?? "models";
 }
 
 /** A recorded sandbox whose processes still run. */
@@ -55,26 +61,8 @@ export async function podView(paths: SandboxPaths, namespace = "models"): Promis
 /** Exit code of a process ended by a signal (128 + its number), as a shell reports it. */
 const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
 
-export async function up(stack: string): Promise<number> {
-    const paths = sandboxPaths(SANDBOX_DIR);
-    const running = runningSandbox(paths);
-    if (running) {
-        console.error(
-            `a sandbox is already running (stack ${running.stack}, started ${running.startedAt}); nothing was changed. Stop it with \`npm run sandbox -- down\`.`,
-        );
-        return 1;
-    }
-    const t0 = Date.now();
-    const log = (line: string) => console.log(`[sandbox] ${line}`);
-    const nodes = sandboxNodes(stackPools(stack));
-    // The tools it runs: built now (with progress) when missing or out of date, found in the cache otherwise.
-    const tools = selectTools(["sandbox"]);
-    if (tools.some((t) => !isBuilt(t))) {
-        log("building the sandbox's tools from their Go modules first (cold: tens of minutes; once per machine)");
-        await buildTools(tools, { tty: Boolean(process.stdout.isTTY) && !process.env.CI, write: (s) => process.stdout.write(s) });
-    }
-    // SIGINT/SIGTERM: a start in progress stops what it started; a running `pulumi up` gets SIGINT (the Automation
-    // API's abort signal), so that the engine cancels and releases the stack's lock.
+/** SIGINT/SIGTERM while `up` runs: a start in progress stops what it started; a running `pulumi up` gets SIGINT (the Automation API's abort signal), so that the engine cancels and releases the stack's lock. */
+function onSignals(log: (l: string) => void): { abort: AbortController; interrupted: () => number } {
     const abort = new AbortController();
     const onSignal = (sig: NodeJS.Signals) => {
         if (abort.signal.aborted) return;
@@ -83,22 +71,24 @@ export async function up(stack: string): Promise<number> {
     };
     process.on("SIGINT", onSignal);
     process.on("SIGTERM", onSignal);
-    const interrupted = () => SIGNAL_EXIT[String(abort.signal.reason)] ?? 130;
-    let state: ClusterState;
-    try {
-        state = await startCluster(paths, stack, nodes, REPO_ROOT, log, abort.signal);
-    } catch (e) {
-        if (!abort.signal.aborted) throw e;
-        log(`interrupted while the cluster started: ${(e as Error).message.split("\n")[0]}; every process it had started was stopped`);
-        return interrupted();
-    }
-    log(`cluster up in ${((Date.now() - t0) / 1000).toFixed(1)} s; kubeconfig: ${path.relative(REPO_ROOT, paths.kubeconfig)}`);
+    return { abort, interrupted: () => SIGNAL_EXIT[String(abort.signal.reason)] ?? 130 };
+}
+
+/** `pulumi up` of a stack into the running sandbox, then its pods. Returns the exit code (a signal's on interruption). */
+async function deployStack(
+    paths: SandboxPaths,
+    stack: string,
+    caCert: string,
+    signals: ReturnType<typeof onSignals>,
+    log: (l: string) => void,
+): Promise<number> {
+    const { abort, interrupted } = signals;
     const leftRunning = `the cluster is still running for inspection (\`npm run sandbox -- status\`, logs in ${path.relative(REPO_ROOT, paths.logs)}); \`npm run sandbox -- down\` removes it`;
     if (abort.signal.aborted) {
         log(`interrupted before pulumi up; ${leftRunning}`);
         return interrupted();
     }
-    const engine = prepareEngine(paths, stack, state.caCert);
+    const engine = prepareEngine(paths, stack, caCert);
     const s = await sandboxStack(stack, engine);
     if (abort.signal.aborted) {
         log(`interrupted before pulumi up; ${leftRunning}`);
@@ -116,9 +106,76 @@ export async function up(stack: string): Promise<number> {
         log(`pulumi up failed; ${leftRunning}`);
         throw e;
     }
-    console.log(await podView(paths));
-    log(`sandbox up in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    console.log(await podView(paths, stackNamespace(stack)));
     return 0;
+}
+
+export async function up(stack: string): Promise<number> {
+    const paths = sandboxPaths(SANDBOX_DIR);
+    const running = runningSandbox(paths);
+    const action = upAction(running, stack);
+    if (action.kind === "refuse") {
+        console.error(action.message);
+        return 1;
+    }
+    if (action.kind === "add") return addStack(paths, running!, stack);
+    const t0 = Date.now();
+    const log = (line: string) => console.log(`[sandbox] ${line}`);
+    const nodes = sandboxNodes(stackPools(stack));
+    // The tools it runs: built now (with progress) when missing or out of date, found in the cache otherwise.
+    const tools = selectTools(["sandbox"]);
+    if (tools.some((t) => !isBuilt(t))) {
+        log("building the sandbox's tools from their Go modules first (cold: tens of minutes; once per machine)");
+        await buildTools(tools, { tty: Boolean(process.stdout.isTTY) && !process.env.CI, write: (s) => process.stdout.write(s) });
+    }
+    const signals = onSignals(log);
+    let state: ClusterState;
+    try {
+        state = await startCluster(paths, stack, nodes, REPO_ROOT, log, signals.abort.signal);
+    } catch (e) {
+        if (!signals.abort.signal.aborted) throw e;
+        log(`interrupted while the cluster started: ${(e as Error).message.split("\n")[0]}; every process it had started was stopped`);
+        return signals.interrupted();
+    }
+    log(`cluster up in ${((Date.now() - t0) / 1000).toFixed(1)} s; kubeconfig: ${path.relative(REPO_ROOT, paths.kubeconfig)}`);
+    const code = await deployStack(paths, stack, state.caCert, signals, log);
+    if (code === 0) log(`sandbox up in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    return code;
+}
+
+/**
+ * Deploys another stack into the running sandbox (sandbox/stacks.ts): the nodes of its pools the sandbox lacks are
+ * created first, and the stack is recorded before its `pulumi up`, so that `down` destroys it whatever happens.
+ */
+async function addStack(paths: SandboxPaths, running: ClusterState, stack: string): Promise<number> {
+    const t0 = Date.now();
+    const log = (line: string) => console.log(`[sandbox] ${line}`);
+    const kube = new Kube(paths.kubeconfig);
+    const existing = (await kube.list("v1", "Node")) as Array<KubeObject & { metadata: { name: string } }>;
+    const nodes = nodesToAdd(existing, stackPools(stack).flatMap(poolNodes), SANDBOX_POOL_LABEL);
+    writeState(
+        paths,
+        withAddedStack(
+            running,
+            stack,
+            nodes.map((n) => n.metadata.name),
+        ),
+    );
+    log(`adding stack ${stack} to the running sandbox (stack ${deployedStacks(running).join(", ")}, started ${running.startedAt})`);
+    for (const node of nodes) await kube.apply(node as unknown as KubeObject);
+    if (nodes.length > 0) {
+        const names = new Set(nodes.map((n) => n.metadata.name));
+        await waitFor(`${nodes.length} nodes to be Ready`, 60, async () => {
+            const ready = (await kube.list("v1", "Node")).filter(
+                (n) => names.has(n.metadata!.name!) && n.status?.conditions?.some((c: any) => c.type === "Ready" && c.status === "True"),
+            );
+            return ready.length >= nodes.length ? true : undefined;
+        });
+        log(`${nodes.length} kwok nodes of stack ${stack}'s pools Ready`);
+    }
+    const code = await deployStack(paths, stack, running.caCert, onSignals(log), log);
+    if (code === 0) log(`stack ${stack} up in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    return code;
 }
 
 export async function status(): Promise<number> {
@@ -128,10 +185,15 @@ export async function status(): Promise<number> {
         console.log("no sandbox (start one with `npm run sandbox -- up`)");
         return 1;
     }
-    console.log(`stack ${state.stack}, started ${state.startedAt}, kubeconfig ${path.relative(REPO_ROOT, paths.kubeconfig)}`);
+    const stacks = deployedStacks(state);
+    console.log(`stack ${stacks.join(", ")}, started ${state.startedAt}, kubeconfig ${path.relative(REPO_ROOT, paths.kubeconfig)}`);
     const shown = { running: "running", gone: "STOPPED", reused: "STOPPED (its pid now runs another program)" } as const;
     for (const p of state.processes) console.log(`  ${p.name.padEnd(24)} pid ${String(p.pid).padEnd(8)} ${shown[recordStatus(p)]}`);
-    console.log(await podView(paths));
+    for (const stack of stacks) {
+        const ns = stackNamespace(stack);
+        if (stacks.length > 1) console.log(`stack ${stack} (namespace ${ns}):`);
+        console.log(await podView(paths, ns));
+    }
     return 0;
 }
 
@@ -161,9 +223,9 @@ async function waitExit(pid: number, seconds: number): Promise<boolean> {
  * lock itself; then every process still running with the sandbox's `PULUMI_BACKEND_URL` in its environment (the
  * engine's plugins, each in a process group of its own, outlive a killed process tree) is stopped.
  */
-async function stopEngineLeftovers(paths: SandboxPaths, stack: string, log: (l: string) => void): Promise<void> {
+async function stopEngineLeftovers(paths: SandboxPaths, stacks: string[], log: (l: string) => void): Promise<void> {
     const probe = { hostname: os.hostname(), commandLine };
-    for (const l of readStackLocks(backendDir(paths), PROJECT, stack)) {
+    for (const l of stacks.flatMap((stack) => readStackLocks(backendDir(paths), PROJECT, stack))) {
         if (lockHolder(l, probe, toolPath("pulumi")) !== "sandbox engine") continue;
         log(`the sandbox's pulumi CLI still runs and holds the stack's lock (${describeLock(l)}): asking it to cancel (SIGINT)`);
         process.kill(l.pid, "SIGINT");
@@ -226,11 +288,11 @@ async function clearStaleLock(paths: SandboxPaths, stack: string, cancel: () => 
  * for a real stack: a stale lock cleared, then pending operations cleared by `pulumi refresh --clear-pending-creates`.
  * Returns an error message instead of throwing: the processes are stopped whatever happens here.
  */
-async function destroyStack(paths: SandboxPaths, state: ClusterState, log: (l: string) => void): Promise<string | undefined> {
-    const s = await sandboxStack(state.stack, prepareEngine(paths, state.stack, state.caCert));
-    const held = await clearStaleLock(paths, state.stack, () => s.cancel(), log);
+async function destroyStack(paths: SandboxPaths, stack: string, caCert: string, log: (l: string) => void): Promise<string | undefined> {
+    const s = await sandboxStack(stack, prepareEngine(paths, stack, caCert));
+    const held = await clearStaleLock(paths, stack, () => s.cancel(), log);
     if (held.length > 0) {
-        return `the stack is locked by a process the sandbox did not start (${held.map(describeLock).join("; ")}), so it was not destroyed; the lock is left in ${path.relative(REPO_ROOT, stackLockDir(backendDir(paths), PROJECT, state.stack))}`;
+        return `the stack ${stack} is locked by a process the sandbox did not start (${held.map(describeLock).join("; ")}), so it was not destroyed; the lock is left in ${path.relative(REPO_ROOT, stackLockDir(backendDir(paths), PROJECT, stack))}`;
     }
     const pending: Array<{ type: string; resource: { urn: string } }> = (await s.exportStack()).deployment?.pending_operations ?? [];
     if (pending.length > 0) {
@@ -250,14 +312,52 @@ async function destroyStack(paths: SandboxPaths, state: ClusterState, log: (l: s
         log("pulumi destroy: the Kubernetes provider crashed awaiting a Rollout's deletion (known, docs/known-gaps.md); once more");
         res = await destroy();
     }
-    log(`pulumi destroy: ${res.summary.result}`);
+    log(stack === "local" ? `pulumi destroy: ${res.summary.result}` : `pulumi destroy: ${res.summary.result} (stack ${stack})`);
     return undefined;
 }
 
-export async function down(): Promise<number> {
+/**
+ * `down --stack <added stack>`: destroys one stack deployed beside the first and deletes the nodes added for it; the
+ * sandbox keeps running. A failed destroy keeps the stack recorded (a later `down` tries again).
+ */
+async function downStack(paths: SandboxPaths, state: ClusterState, stack: string, log: (l: string) => void): Promise<number> {
+    let plan;
+    try {
+        plan = downPlan(state, stack);
+    } catch (e) {
+        console.error(`sandbox: ${(e as Error).message}`);
+        return 1;
+    }
+    const apiserver = state.processes.find((p) => p.name === "kube-apiserver");
+    if (!apiserver || recordStatus(apiserver) !== "running") {
+        console.error("sandbox: the sandbox's API server does not run: `npm run sandbox -- down` stops the whole sandbox");
+        return 1;
+    }
+    let destroyError: string | undefined;
+    try {
+        destroyError = await destroyStack(paths, stack, state.caCert, log);
+    } catch (e) {
+        destroyError = engineErrorSummary((e as Error).message);
+    }
+    if (destroyError) {
+        log(`pulumi destroy failed: ${destroyError}`);
+        return 1;
+    }
+    const kube = new Kube(paths.kubeconfig);
+    const nodes = plan.destroy[0].nodes;
+    for (const name of nodes) await kube.delete({ apiVersion: "v1", kind: "Node", metadata: { name } });
+    writeState(paths, withoutStack(state, stack));
+    log(
+        `removed stack ${stack}${nodes.length > 0 ? ` and its ${nodes.length} nodes (${nodes.join(", ")})` : ""}; the sandbox keeps running (stack ${state.stack})`,
+    );
+    return 0;
+}
+
+export async function down(stack?: string): Promise<number> {
     const paths = sandboxPaths(SANDBOX_DIR);
     const log = (line: string) => console.log(`[sandbox] ${line}`);
     const state = readState(paths);
+    if (state && stack !== undefined) return downStack(paths, state, stack, log);
     if (!state) {
         if (fs.existsSync(paths.root)) {
             fs.rmSync(paths.root, { recursive: true, force: true });
@@ -267,16 +367,22 @@ export async function down(): Promise<number> {
         }
         return 0;
     }
-    await stopEngineLeftovers(paths, state.stack, log);
+    await stopEngineLeftovers(paths, deployedStacks(state), log);
     let destroyError: string | undefined;
     const apiserver = state.processes.find((p) => p.name === "kube-apiserver");
     if (apiserver && recordStatus(apiserver) === "running" && fs.existsSync(path.join(paths.root, "workspace"))) {
-        try {
-            destroyError = await destroyStack(paths, state, log);
-        } catch (e) {
-            destroyError = engineErrorSummary((e as Error).message);
+        // The stacks added beside the first, the last added first, then the first.
+        const { destroy } = downPlan(state);
+        for (const s of [...destroy.map((a) => a.stack), state.stack]) {
+            let error: string | undefined;
+            try {
+                error = await destroyStack(paths, s, state.caCert, log);
+            } catch (e) {
+                error = engineErrorSummary((e as Error).message);
+            }
+            if (error) log(`pulumi destroy failed${s === state.stack ? "" : ` (stack ${s})`}: ${error}`);
+            destroyError ??= error;
         }
-        if (destroyError) log(`pulumi destroy failed: ${destroyError}`);
     }
     const said: Record<StopOutcome, (p: ProcessRecord) => string> = {
         stopped: (p) => `${p.name} (pid ${p.pid})`,
@@ -297,7 +403,7 @@ export async function down(): Promise<number> {
     fs.rmSync(paths.root, { recursive: true, force: true });
     log(`stopped ${state.processes.length} processes: ${outcomes.join(", ") || "none"}; removed ${path.relative(REPO_ROOT, paths.root)}`);
     if (destroyError) {
-        log("the stack was not destroyed, but nothing of it is left: its objects went with the cluster, its state with out/sandbox");
+        log("a stack was not destroyed, but nothing of it is left: its objects went with the cluster, its state with out/sandbox");
         return 1;
     }
     return 0;

@@ -12,6 +12,7 @@ import * as YAML from "yaml";
 import { toolPath, toolShare } from "../toolchain/build";
 import { Kube, KubeObject, parseManifests } from "./kube";
 import { NodeObject } from "./nodes";
+import type { AddedStack } from "../stacks";
 import { adminKubeconfig, makePki, Pki } from "./pki";
 import { buildClusterComponents, Component, HARBOR_CREDENTIALS, PORTS } from "./components";
 import {
@@ -52,7 +53,10 @@ export function sandboxPaths(root: string): SandboxPaths {
 
 export interface ClusterState {
     startedAt: string;
+    /** The stack that started the sandbox (its pools made the nodes). */
     stack: string;
+    /** Stacks deployed beside it (`up --stack <other>` while it runs; sandbox/stacks.ts). */
+    added?: AddedStack[];
     processes: ProcessRecord[];
     caCert: string;
 }
@@ -260,6 +264,11 @@ export async function startCluster(
         fs.rmSync(paths.root, { recursive: true, force: true });
         throw e;
     }
+}
+
+/** Rewrites the state file (a stack added to or removed from a running sandbox). */
+export function writeState(paths: SandboxPaths, state: ClusterState): void {
+    fs.writeFileSync(paths.state, JSON.stringify(state, null, 2));
 }
 
 export function readState(paths: SandboxPaths): ClusterState | undefined {

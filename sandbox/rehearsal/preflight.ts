@@ -16,6 +16,7 @@ import { readState, sandboxPaths, SandboxPaths } from "../cluster/controlPlane";
 import { Kube, KubeObject } from "../cluster/kube";
 import { isAlive, portTaken } from "../cluster/processes";
 import { prepareEngine, REPO_ROOT, sandboxStack } from "../stack";
+import { deployedStacks } from "../stacks";
 import type { Routing } from "./observe";
 import { prometheusBinary } from "./prometheus";
 import { OUT_DIR } from "./report";
@@ -198,7 +199,11 @@ export async function preflight(o: PreflightOptions, log: (l: string) => void, s
     const state = readState(paths);
     if (!state || !state.processes.some((p) => isAlive(p.pid)))
         throw new Error(`no running sandbox in ${path.relative(REPO_ROOT, paths.root)}: start one with \`npm run sandbox -- up --stack ${o.stack}\``);
-    if (state.stack !== o.stack) throw new Error(`the running sandbox deploys stack "${state.stack}", not "${o.stack}"`);
+    if (!deployedStacks(state).includes(o.stack)) {
+        throw new Error(
+            `the running sandbox deploys stack ${deployedStacks(state).join(", ")}, not "${o.stack}" (add it with \`npm run sandbox -- up --stack ${o.stack}\`)`,
+        );
+    }
     const down = state.processes.filter((p) => !isAlive(p.pid)).map((p) => p.name);
     if (down.length > 0) throw new Error(`sandbox processes not running: ${down.join(", ")} (\`npm run sandbox -- status\`)`);
     prometheusBinary("prometheus"); // fail now, not after the stack changed

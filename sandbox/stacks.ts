@@ -1,0 +1,92 @@
+/**
+ * The stacks of one sandbox (pure). The first stack (`npm run sandbox -- up [--stack local]`) starts the cluster, and
+ * the fake nodes come from its gpuPools; another stack (`up --stack local-nginx` while the sandbox runs) is deployed
+ * into the same cluster beside it, with the nodes of its own pools added. `down` destroys every stack (the added
+ * ones first) and stops the sandbox; `down --stack <added>` destroys that stack only and removes the nodes added
+ * for it. Stacks deployed side by side must not share a cluster-scoped object or a Harbor project: the stack files
+ * keep them apart (docs/sandbox.md#the-second-stack-local-nginx).
+ */
+
+/** A stack deployed into a running sandbox after its first, and the fake nodes that were added for it. */
+export interface AddedStack {
+    stack: string;
+    /** Names of the nodes created for this stack's pools (nodes the sandbox already had are not listed). */
+    nodes: string[];
+}
+
+/** The part of the sandbox's state (cluster/controlPlane.ts ClusterState) the stacks live in. */
+export interface SandboxStacks {
+    /** The first stack: it started the cluster. */
+    stack: string;
+    /** Stacks deployed beside it, in the order they were added. */
+    added?: AddedStack[];
+}
+
+/** Every stack deployed in the sandbox, the first one first. */
+export function deployedStacks(s: SandboxStacks): string[] {
+    return [s.stack, ...(s.added ?? []).map((a) => a.stack)];
+}
+
+export type UpAction = { kind: "start" } | { kind: "add" } | { kind: "refuse"; message: string };
+
+/** What `up --stack <stack>` does: start a sandbox (none runs), add the stack to the running one, or refuse (it is there already). */
+export function upAction(running: (SandboxStacks & { startedAt: string }) | undefined, stack: string): UpAction {
+    if (!running) return { kind: "start" };
+    if (deployedStacks(running).includes(stack)) {
+        return {
+            kind: "refuse",
+            message: `a sandbox is already running (stack ${deployedStacks(running).join(", ")}, started ${running.startedAt}) with stack ${stack} deployed; nothing was changed. Stop it with \`npm run sandbox -- down\`.`,
+        };
+    }
+    return { kind: "add" };
+}
+
+/** A node as far as the sandbox compares them: its name and the pool it stands in for. */
+export interface PoolNode {
+    metadata: { name: string; labels?: Record<string, string> };
+}
+
+/**
+ * The nodes to create for a stack added to a running sandbox: those of its pools that do not exist yet. A node
+ * that exists with the same name stands in for the same pool (reused, as the pool's existing nodes on a real
+ * cluster); one with the same name for another pool is an error.
+ */
+export function nodesToAdd<N extends PoolNode>(existing: readonly PoolNode[], wanted: readonly N[], poolLabel: string): N[] {
+    const byName = new Map(existing.map((n) => [n.metadata.name, n]));
+    const clashes = wanted.filter((n) => {
+        const e = byName.get(n.metadata.name);
+        return e !== undefined && e.metadata.labels?.[poolLabel] !== n.metadata.labels?.[poolLabel];
+    });
+    if (clashes.length > 0) {
+        throw new Error(
+            `node(s) ${clashes.map((n) => `${n.metadata.name} (pool ${n.metadata.labels?.[poolLabel]}, but the sandbox's is pool ${byName.get(n.metadata.name)!.metadata.labels?.[poolLabel]})`).join(", ")} already exist for another pool: give the stack's gpuPools names of their own`,
+        );
+    }
+    return wanted.filter((n) => !byName.has(n.metadata.name));
+}
+
+/** The state with a stack added (and the nodes created for it). */
+export function withAddedStack<S extends SandboxStacks>(s: S, stack: string, nodes: string[]): S {
+    return { ...s, added: [...(s.added ?? []).filter((a) => a.stack !== stack), { stack, nodes }] };
+}
+
+/** The state without an added stack. */
+export function withoutStack<S extends SandboxStacks>(s: S, stack: string): S {
+    return { ...s, added: (s.added ?? []).filter((a) => a.stack !== stack) };
+}
+
+/**
+ * What `down [--stack <stack>]` destroys, in order: every stack, the added ones last-added first, then the first
+ * (the sandbox stops after); or one added stack (the sandbox keeps running). The first stack alone cannot be
+ * destroyed: its pools' nodes hold the others' too (a whole `down` does it).
+ */
+export function downPlan(s: SandboxStacks, stack?: string): { destroy: AddedStack[]; first: boolean } {
+    const added = s.added ?? [];
+    if (stack === undefined) return { destroy: [...added].reverse(), first: true };
+    if (stack === s.stack) {
+        throw new Error(`stack ${stack} started the sandbox: \`npm run sandbox -- down\` (without --stack) destroys it and stops the sandbox`);
+    }
+    const a = added.find((x) => x.stack === stack);
+    if (!a) throw new Error(`stack ${stack} is not deployed in the sandbox (deployed: ${deployedStacks(s).join(", ")})`);
+    return { destroy: [a], first: false };
+}

@@ -1,0 +1,113 @@
+/**
+ * The sandbox's stacks (sandbox/stacks.ts): a second stack deployed into the running sandbox beside the first, and
+ * the `local-nginx` stack that is made for it. The stack file must validate, pass the policy pack, render the nginx
+ * canary objects Argo reconciles, and share nothing cluster-scoped with `local` (nor a Harbor project, nor a fake
+ * node), so that both can be up at once and either destroyed without touching the other.
+ */
+import { strict as assert } from "node:assert";
+import { checkStack, plannedFrom } from "../../scripts/policy";
+import { byType, k8sObjects, runStack, StackRun } from "../../support/harness";
+import { mandatoryViolations } from "../../support/policy/evaluate";
+import { poolNodes, SANDBOX_POOL_LABEL, sandboxNodes } from "../../sandbox/cluster/nodes";
+import { stackNamespace, stackPools } from "../../sandbox/sandbox";
+import { deployedStacks, downPlan, nodesToAdd, upAction, withAddedStack, withoutStack } from "../../sandbox/stacks";
+
+const node = (name: string, pool: string) => ({ metadata: { name, labels: { [SANDBOX_POOL_LABEL]: pool } } });
+
+describe("sandbox stacks: a second stack beside the first", () => {
+    const running = { stack: "local", startedAt: "2026-12-07T00:00:00Z" };
+
+    it("up starts a sandbox when none runs, adds another stack to a running one, and refuses a stack already deployed", () => {
+        assert.deepEqual(upAction(undefined, "local"), { kind: "start" });
+        assert.deepEqual(upAction(undefined, "local-nginx"), { kind: "start" });
+        assert.deepEqual(upAction(running, "local-nginx"), { kind: "add" });
+        const refused = upAction(running, "local");
+        assert.equal(refused.kind, "refuse");
+        assert.match((refused as { message: string }).message, /already running \(stack local, started 2026-12-07T00:00:00Z\)/);
+        const both = withAddedStack(running, "local-nginx", ["l4-nginx-0"]);
+        assert.equal(upAction(both, "local-nginx").kind, "refuse");
+        assert.deepEqual(deployedStacks(both), ["local", "local-nginx"]);
+    });
+
+    it("an added stack gets the nodes of its pools the sandbox lacks; a node of the same name in another pool is refused", () => {
+        const existing = [node("system-0", "system"), node("l4-0", "l4")];
+        const wanted = [node("l4-0", "l4"), node("l4-nginx-0", "l4-nginx")];
+        assert.deepEqual(
+            nodesToAdd(existing, wanted, SANDBOX_POOL_LABEL).map((n) => n.metadata.name),
+            ["l4-nginx-0"],
+            "a node of the same pool is reused",
+        );
+        assert.throws(() => nodesToAdd(existing, [node("l4-0", "other")], SANDBOX_POOL_LABEL), /l4-0 \(pool other, but the sandbox's is pool l4\)/);
+    });
+
+    it("down destroys the added stacks (last added first) and then the first; down --stack only an added one", () => {
+        const s = withAddedStack(withAddedStack(running, "a", ["a-0"]), "b", []);
+        assert.deepEqual(downPlan(s), {
+            destroy: [
+                { stack: "b", nodes: [] },
+                { stack: "a", nodes: ["a-0"] },
+            ],
+            first: true,
+        });
+        assert.deepEqual(downPlan(s, "a"), { destroy: [{ stack: "a", nodes: ["a-0"] }], first: false });
+        assert.throws(() => downPlan(s, "local"), /started the sandbox: `npm run sandbox -- down` \(without --stack\)/);
+        assert.throws(() => downPlan(s, "c"), /stack c is not deployed in the sandbox \(deployed: local, a, b\)/);
+        assert.deepEqual(deployedStacks(withoutStack(s, "a")), ["local", "b"]);
+        assert.deepEqual(downPlan(running), { destroy: [], first: true }, "a state written before stacks could be added");
+    });
+});
+
+describe("the local-nginx stack, deployable beside local", function () {
+    this.timeout(180_000);
+    let local: StackRun;
+    let nginx: StackRun;
+    before(async () => {
+        local = await runStack("local");
+        nginx = await runStack("local-nginx");
+    });
+
+    it("validates, and the policy pack reports no mandatory violation", async () => {
+        const result = await checkStack("local-nginx", plannedFrom(nginx.resources), nginx.outputs);
+        assert.deepEqual(
+            mandatoryViolations(result.evaluation).map((v) => `${v.policyName}: ${v.message}`),
+            [],
+            result.report,
+        );
+    });
+
+    it("its canary is routed by nginx: the stable Ingress (class nginx) to the stable Service, dynamicStableScale, an abort delay", () => {
+        const objects = k8sObjects(nginx.resources);
+        const rollout = objects.find((o) => o.kind === "Rollout")!;
+        const canary = rollout.spec.strategy.canary;
+        assert.deepEqual(
+            { stableService: canary.stableService, canaryService: canary.canaryService, dynamicStableScale: canary.dynamicStableScale },
+            { stableService: "sentiment", canaryService: "sentiment-canary", dynamicStableScale: true },
+        );
+        assert.deepEqual(canary.trafficRouting, { nginx: { stableIngress: "sentiment" } });
+        assert.equal(canary.abortScaleDownDelaySeconds, 30);
+        const ingress = objects.find((o) => o.kind === "Ingress" && o.metadata.name === "sentiment")!;
+        assert.equal(ingress.spec.ingressClassName, "nginx");
+        assert.equal(ingress.spec.rules[0].http.paths[0].backend.service.name, "sentiment");
+        assert.equal(ingress.metadata.namespace, "models-nginx");
+    });
+
+    it("shares no cluster-scoped object, namespace, Harbor project or fake node with local", () => {
+        const clusterScoped = (r: StackRun) =>
+            new Set(
+                k8sObjects(r.resources)
+                    .filter((o) => o.metadata.namespace === undefined)
+                    .map((o) => `${o.kind}/${o.metadata.name}`),
+            );
+        const shared = [...clusterScoped(nginx)].filter((k) => clusterScoped(local).has(k));
+        assert.deepEqual(shared, []);
+        assert.ok(clusterScoped(nginx).has("Namespace/models-nginx"), "the check sees the cluster-scoped objects");
+        const namespaces = (r: StackRun) => new Set(k8sObjects(r.resources).flatMap((o) => (o.metadata.namespace ? [o.metadata.namespace] : [])));
+        assert.deepEqual([...namespaces(nginx)], [stackNamespace("local-nginx")]);
+        assert.ok(!namespaces(local).has("models-nginx"));
+        const projects = (r: StackRun) => byType(r.resources, "pulumi-nodejs:dynamic/harbor:Project").map((p) => p.inputs.name ?? p.inputs.projectName);
+        assert.equal(projects(nginx).length, 1);
+        assert.ok(!projects(local).includes(projects(nginx)[0]), `Harbor project ${projects(nginx)[0]} is local's too`);
+        const added = nodesToAdd(sandboxNodes(stackPools("local")), stackPools("local-nginx").flatMap(poolNodes), SANDBOX_POOL_LABEL);
+        assert.equal(added.length, 5, "every node of its pool is its own");
+    });
+});
