@@ -217,7 +217,8 @@ describe("reference model-server Dockerfile", () => {
         for (const f of ["requirements-gpu.txt", "requirements-training.txt", "requirements-dev.txt"]) lock(f);
         const training = lock("requirements-training.txt");
         for (const dep of ["scikit-learn", "skl2onnx", "onnx"]) assert.ok(training.has(dep), dep);
-        for (const [name, version] of training) if (runtime.has(name)) assert.equal(runtime.get(name), version, `${name}: the training stage evaluates with the runtime's pins`);
+        for (const [name, version] of training)
+            if (runtime.has(name)) assert.equal(runtime.get(name), version, `${name}: the training stage evaluates with the runtime's pins`);
         assert.ok(lock("requirements-dev.txt").has("hypothesis"), "the fuzz engine is pinned");
     });
     it("has a GPU lock that is the runtime lock with onnxruntime-gpu and NVIDIA's CUDA 12 / cuDNN 9 wheels instead of onnxruntime", () => {
