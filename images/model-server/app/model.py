@@ -6,21 +6,38 @@ devices); otherwise CPU. `MODEL_DEVICE=cpu|cuda|auto` (default auto) overrides: 
 fails the load when CUDA cannot be used. After the session is built, the device reported is the one ONNX Runtime
 actually runs on (it falls back to CPU by itself when the CUDA provider cannot start).
 
+Model contract (model-agnostic): ANY ONNX classifier whose metadata_props carry `model_fleet.signature`, a JSON
+object naming its one input and its probabilities output:
+
+    {"input": "pixels", "features": 64, "probabilities": "probabilities", "classes": 10, "label": "label"}
+
+- input: the model's ONLY graph input, float32 (tensor(float)), rank 2 [batch, features];
+- probabilities: a float32 output of rank 2 [batch, classes]; the server answers its argmax (class index 0..C-1) and
+  that class's probability;
+- label (optional): an integer output of rank 1 [batch] (checked, not served);
+- features >= 1, classes >= 2; no other keys.
+The declared signature is checked against the session's real inputs and outputs (names, element types, ranks, fixed
+dimensions) and against one probe inference on a zero row (the output shapes the graph really computes); any
+mismatch is LoadError("wrong_format", <what differs>). docs/model-server.md shows how a team writes the key.
+
 Load errors are classified (`LoadError.reason`), so the pod's metric says why it is not ready:
 not_found, unreadable, corrupt (not a parsable ONNX file), wrong_format (a valid ONNX file that is not this
 server's model contract), device (CUDA demanded but unavailable), runtime (anything else).
 """
 import glob
+import json
 import logging
 import os
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-FORMAT = "model-fleet/mlp-onnx-v1"
-INPUT = "features"
-OUTPUT = "probabilities"
+SIGNATURE_KEY = "model_fleet.signature"
+SIGNATURE_KEYS = {"input", "features", "probabilities", "classes", "label"}
+SIGNATURE_REQUIRED = SIGNATURE_KEYS - {"label"}
+FLOAT = "tensor(float)"
+INTEGER = ("tensor(int64)", "tensor(int32)")
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
 
@@ -70,6 +87,67 @@ def choose_device(
     return "cpu", [CPU], "no NVIDIA device visible"
 
 
+def parse_signature(meta: Mapping[str, str], where: str = "model") -> Dict[str, Any]:
+    """The declared signature from the model's metadata_props, or LoadError("wrong_format"). Pure."""
+    raw = meta.get(SIGNATURE_KEY)
+    if raw is None:
+        raise LoadError(
+            "wrong_format",
+            f"{where}: no metadata_props key {SIGNATURE_KEY!r}: the server loads an ONNX classifier whose metadata declares "
+            f'its signature, e.g. {{"input": "x", "features": 4, "probabilities": "probs", "classes": 2}} '
+            f"(metadata keys present: {sorted(meta)})",
+        )
+    try:
+        sig = json.loads(raw)
+    except ValueError as e:
+        raise LoadError("wrong_format", f"{where}: metadata {SIGNATURE_KEY!r} is not JSON ({e})") from None
+    if not isinstance(sig, dict):
+        raise LoadError("wrong_format", f"{where}: metadata {SIGNATURE_KEY!r} must be a JSON object, got {type(sig).__name__}")
+    problems = [f"unknown key {k!r}" for k in sorted(set(sig) - SIGNATURE_KEYS)]
+    problems += [f"missing key {k!r}" for k in sorted(SIGNATURE_REQUIRED - set(sig))]
+    for k in ("input", "probabilities", "label"):
+        if k in sig and not (isinstance(sig[k], str) and sig[k]):
+            problems.append(f"{k!r} must be a non-empty tensor name, got {sig[k]!r}")
+    for k, low in (("features", 1), ("classes", 2)):
+        if k in sig and not (type(sig[k]) is int and sig[k] >= low):
+            problems.append(f"{k!r} must be an integer >= {low}, got {sig[k]!r}")
+    if problems:
+        raise LoadError("wrong_format", f"{where}: metadata {SIGNATURE_KEY!r} is invalid: {'; '.join(problems)}")
+    return {k: sig[k] for k in sorted(sig)}
+
+
+def _describe(args: Sequence[Any]) -> str:
+    return ", ".join(f"{a.name!r} {a.type} {list(a.shape)}" for a in args) or "none"
+
+
+def check_signature(sig: Dict[str, Any], inputs: Sequence[Any], outputs: Sequence[Any], where: str = "model") -> None:
+    """The declared signature against the session's inputs/outputs (objects with .name, .type, .shape), or
+    LoadError("wrong_format") naming the mismatch. Pure."""
+    if len(inputs) != 1 or inputs[0].name != sig["input"]:
+        raise LoadError("wrong_format", f"{where}: the signature declares one input {sig['input']!r}; the model's inputs are {_describe(inputs)}")
+    x = inputs[0]
+    if x.type != FLOAT:
+        raise LoadError("wrong_format", f"{where}: input {x.name!r} is {x.type}; the contract is {FLOAT} (float32)")
+    if len(x.shape) != 2:
+        raise LoadError("wrong_format", f"{where}: input {x.name!r} has rank {len(x.shape)} {list(x.shape)}; the contract is rank 2 [batch, features]")
+    if x.shape[1] != sig["features"]:
+        raise LoadError("wrong_format", f"{where}: input {x.name!r} has shape {list(x.shape)}; the signature declares {sig['features']} features (a fixed second dimension)")
+    by_name = {o.name: o for o in outputs}
+    p = by_name.get(sig["probabilities"])
+    if p is None:
+        raise LoadError("wrong_format", f"{where}: the signature declares probabilities output {sig['probabilities']!r}; the model's outputs are {_describe(outputs)}")
+    if p.type != FLOAT or len(p.shape) != 2:
+        raise LoadError("wrong_format", f"{where}: probabilities output {p.name!r} is {p.type} {list(p.shape)}; the contract is {FLOAT} of rank 2 [batch, classes]")
+    if isinstance(p.shape[1], int) and p.shape[1] != sig["classes"]:
+        raise LoadError("wrong_format", f"{where}: probabilities output {p.name!r} has {p.shape[1]} classes; the signature declares {sig['classes']}")
+    if "label" in sig:
+        lab = by_name.get(sig["label"])
+        if lab is None:
+            raise LoadError("wrong_format", f"{where}: the signature declares label output {sig['label']!r}; the model's outputs are {_describe(outputs)}")
+        if lab.type not in INTEGER or len(lab.shape) != 1:
+            raise LoadError("wrong_format", f"{where}: label output {lab.name!r} is {lab.type} {list(lab.shape)}; the contract is an integer tensor of rank 1 [batch]")
+
+
 @dataclass
 class Model:
     session: "object"
@@ -79,7 +157,11 @@ class Model:
     providers: List[str]
     runtime_version: str
     # The ONNX input's name (the Open Inference Protocol's input tensor name): the signature's one input.
-    input_name: str = INPUT
+    input_name: str = "features"
+    # The declared signature (metadata `model_fleet.signature`), as checked at load.
+    signature: Optional[Dict[str, Any]] = None
+    # The probabilities output's name (the signature's `probabilities`).
+    output_name: str = "probabilities"
 
     @classmethod
     def load(
@@ -129,34 +211,31 @@ class Model:
                 raise LoadError("device", f"MODEL_DEVICE=cuda but onnxruntime fell back to {used}")
             why = f"{why}; CUDA provider failed to start, fell back to CPU"
         log.info("device %s: %s (providers %s)", actual, why, used)
-        features, classes = cls._check_contract(path, session)
-        return cls(session=session, features=features, classes=classes, device=actual, providers=used, runtime_version=ort.__version__)
+        sig = cls._check_contract(path, session)
+        return cls(
+            session=session, features=sig["features"], classes=sig["classes"], device=actual, providers=used,
+            runtime_version=ort.__version__, input_name=sig["input"], signature=sig, output_name=sig["probabilities"],
+        )
 
     @staticmethod
-    def _check_contract(path: str, session) -> Tuple[int, int]:
+    def _check_contract(path: str, session) -> Dict[str, Any]:
         meta: Dict[str, str] = dict(session.get_modelmeta().custom_metadata_map)
-        fmt = meta.get("format")
-        if fmt != FORMAT:
-            raise LoadError("wrong_format", f"{path}: model format {fmt!r}, expected {FORMAT!r}")
-        inputs = session.get_inputs()
-        outputs = session.get_outputs()
-        if [i.name for i in inputs] != [INPUT] or inputs[0].type != "tensor(float)" or len(inputs[0].shape) != 2:
-            raise LoadError("wrong_format", f"{path}: expected one float input {INPUT!r} of rank 2, got {[(i.name, i.type, i.shape) for i in inputs]}")
-        if OUTPUT not in [o.name for o in outputs]:
-            raise LoadError("wrong_format", f"{path}: no output {OUTPUT!r} (outputs: {[o.name for o in outputs]})")
-        features = inputs[0].shape[1]
+        sig = parse_signature(meta, path)
+        check_signature(sig, session.get_inputs(), session.get_outputs(), path)
+        # One probe row: the shapes the graph really computes, whatever its declared (possibly symbolic) dims say.
         try:
-            declared = int(meta.get("features", ""))
-        except ValueError:
-            raise LoadError("wrong_format", f"{path}: metadata 'features' is {meta.get('features')!r}, not an integer") from None
-        if isinstance(features, int) and features != declared:
-            raise LoadError("wrong_format", f"{path}: input has {features} features, metadata says {declared}")
-        if declared < 1:
-            raise LoadError("wrong_format", f"{path}: metadata 'features' must be >= 1")
-        classes = int(meta.get("classes", "2"))
-        return declared, classes
+            probs = session.run([sig["probabilities"]], {sig["input"]: np.zeros((1, sig["features"]), dtype=np.float32)})[0]
+        except Exception as e:  # onnxruntime's own exception types
+            raise LoadError("wrong_format", f"{path}: a probe inference on one zero row of {sig['features']} features failed ({type(e).__name__}: {str(e).strip()[:300]})") from e
+        if probs.dtype != np.float32 or probs.shape != (1, sig["classes"]):
+            raise LoadError(
+                "wrong_format",
+                f"{path}: a probe inference gave probabilities {probs.dtype}{list(probs.shape)}; the signature declares float32[1, {sig['classes']}]",
+            )
+        return sig
 
     def predict(self, x: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-        """x float32[N, features] -> (labels int[N], probabilities float[N, classes])."""
-        probs = self.session.run([OUTPUT], {INPUT: x})[0]
+        """x float32[N, features] -> (labels int[N], probabilities float[N, classes]); a label is a class index
+        0..classes-1, the argmax of its row."""
+        probs = self.session.run([self.output_name], {self.input_name: x})[0]
         return probs.argmax(axis=1), probs

@@ -1,5 +1,7 @@
-"""Fixtures: the reference model built by the image's own script, and real server processes (`python -m app`,
-i.e. gunicorn + uvicorn workers, exactly the image's CMD) on 127.0.0.1 with a random free port."""
+"""Fixtures: the hand-built fixture model (weights/make_weights.py: a foreign signature, 4 features, 2 classes),
+the trained reference versions (training/build.py, trained once per session, exactly as the image's weights stage
+runs it), and real server processes (`python -m app`, i.e. gunicorn + uvicorn workers, exactly the image's CMD) on
+127.0.0.1 with a random free port."""
 import http.client
 import json
 import os
@@ -16,6 +18,7 @@ import pytest
 SERVER_DIR = Path(__file__).resolve().parents[1]
 REPO_ROOT = SERVER_DIR.parents[1]
 MAKE_WEIGHTS = SERVER_DIR / "weights" / "make_weights.py"
+VERSIONS_DIR = SERVER_DIR / "training" / "versions"
 sys.path.insert(0, str(SERVER_DIR))  # `import app.model` for the unit tests
 
 
@@ -36,6 +39,39 @@ def build_model(out: Path, *extra: str) -> Path:
 @pytest.fixture(scope="session")
 def model_file(tmp_path_factory) -> Path:
     return build_model(tmp_path_factory.mktemp("model") / "model.onnx")
+
+
+def train(spec: Path, out: Path, holdout: Optional[Path] = None) -> Path:
+    """`python -m training.build` from images/model-server, as the Dockerfile's weights stage runs it."""
+    cmd = [sys.executable, "-m", "training.build", "--spec", str(spec), "--out", str(out)]
+    if holdout is not None:
+        cmd += ["--holdout", str(holdout)]
+    proc = subprocess.run(cmd, cwd=SERVER_DIR, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+    return out
+
+
+class Trained:
+    """One trained version: DIR/model.onnx, DIR/evaluation.json, DIR/holdout.json."""
+
+    def __init__(self, spec: Path, out: Path) -> None:
+        self.spec = spec
+        self.dir = train(spec, out, out / "holdout.json")
+        self.model = out / "model.onnx"
+        self.evaluation = json.loads((out / "evaluation.json").read_text())
+        self.holdout = json.loads((out / "holdout.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory) -> Dict[str, Trained]:
+    """Every shipped spec, trained once per session: {"digits/1.1.0": Trained, ...}."""
+    root = tmp_path_factory.mktemp("trained")
+    out: Dict[str, Trained] = {}
+    for spec in sorted(VERSIONS_DIR.glob("*/*.json")):
+        key = f"{spec.parent.name}/{spec.stem}"
+        out[key] = Trained(spec, root / spec.parent.name / spec.stem)
+    assert out, f"no specs under {VERSIONS_DIR}"
+    return out
 
 
 class Server:

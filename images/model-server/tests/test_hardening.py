@@ -158,7 +158,9 @@ def _slow_model(path: Path, layers: int, width: int = 384) -> Path:
         [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", 2])], initializer=inits,
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
-    helper.set_model_props(model, {"format": "model-fleet/mlp-onnx-v1", "features": "4", "classes": "2"})
+    helper.set_model_props(
+        model, {"model_fleet.signature": '{"input": "features", "features": 4, "probabilities": "probabilities", "classes": 2}'}
+    )
     onnx.save(model, str(path))
     return path
 

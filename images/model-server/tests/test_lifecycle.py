@@ -40,9 +40,12 @@ def _wrong_contract(path: Path, model_file: Path) -> None:
     import onnx
 
     m = onnx.load(str(model_file))
+    props = {p.key: p.value for p in m.metadata_props}
+    assert "model_fleet.signature" in props, "the fixture declares its signature"
     for p in m.metadata_props:
-        if p.key == "format":
-            p.value = "someone-else/v9"
+        if p.key == "model_fleet.signature":  # declares an input the graph does not have
+            p.value = p.value.replace('"input": "x"', '"input": "image"')
+            assert p.value != props["model_fleet.signature"]
     onnx.save(m, str(path))
 
 

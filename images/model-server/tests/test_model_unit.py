@@ -152,7 +152,7 @@ def test_valid_onnx_of_another_contract_is_wrong_format(tmp_path):
     with pytest.raises(LoadError) as e:
         Model.load(str(path))
     assert e.value.reason == "wrong_format"
-    assert "format" in str(e.value)
+    assert "no metadata_props key 'model_fleet.signature'" in str(e.value)
 
 
 # --- prediction ids ----------------------------------------------------------------------------------------------

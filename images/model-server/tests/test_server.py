@@ -10,7 +10,8 @@ import pytest
 
 def reference_predict(model_file, rows):
     sess = ort.InferenceSession(str(model_file), providers=["CPUExecutionProvider"])
-    probs = sess.run(["probabilities"], {"features": np.asarray(rows, dtype=np.float32)})[0]
+    sig = json.loads(sess.get_modelmeta().custom_metadata_map["model_fleet.signature"])  # the fixture's own names
+    probs = sess.run([sig["probabilities"]], {sig["input"]: np.asarray(rows, dtype=np.float32)})[0]
     return probs.argmax(axis=1).tolist(), probs[:, 1].tolist()
 
 

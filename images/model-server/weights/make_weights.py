@@ -1,25 +1,27 @@
-"""Writes the reference model: a tiny two-class MLP as an ONNX graph, deterministic by seed.
+"""Test fixture: a hand-built ONNX classifier (NOT scikit-learn, NOT the trained reference model) with a foreign
+signature, written with the model_fleet.signature metadata, to prove the server loads any ONNX classifier that
+declares its signature. The image ships the trained model instead (training/build.py).
 
-Run at image build time in its own stage (the resulting file is the image's last layer, so changing only the
-weights rebuilds only that layer) and by the tests, into a temp dir, with the same arguments. No download: the
-weights come from a seeded PRNG (Python's `random`, whose stream is stable across versions), the graph is built
-with the `onnx` package's helper API. Same seed, same bytes, same layer digest.
+A small MLP from a seeded PRNG (Python's `random`, whose stream is stable across versions), graph built with the
+`onnx` package's helper API; same arguments, same bytes.
 
-    python make_weights.py --out /weights/model.onnx [--features 4] [--hidden 16] [--seed 20240601]
+    python weights/make_weights.py --out DIR/model.onnx [--features 4] [--classes 2] [--hidden 16] [--seed 20240601]
+                                   [--input x] [--output scores]
 
-Graph (opset 17, IR 8, so older runtimes load it too):
-    features float32[N, F] -> Gemm(W1, b1) -> Relu -> Gemm(W2, b2) -> Softmax -> probabilities float32[N, 2]
-metadata_props: format=model-fleet/mlp-onnx-v1, features=F, classes=2 (the server refuses any other format).
+Graph (opset 17, IR 8):
+    x float32[N, F] -> Gemm(W1, b1) -> Relu -> Gemm(W2, b2) -> Softmax -> scores float32[N, C]
+metadata_props: model_fleet.signature = {"input": "x", "features": F, "probabilities": "scores", "classes": C}
+(no label output: the signature's `label` is optional).
 """
 import argparse
+import json
 import os
 import random
-from typing import List
+from typing import Any, Dict, List, Optional
 
-FORMAT = "model-fleet/mlp-onnx-v1"
-INPUT = "features"
-OUTPUT = "probabilities"
-CLASSES = 2
+SIGNATURE_KEY = "model_fleet.signature"
+INPUT = "x"
+OUTPUT = "scores"
 OPSET = 17
 IR_VERSION = 8
 
@@ -28,51 +30,60 @@ def _matrix(rng: random.Random, rows: int, cols: int, scale: float) -> List[floa
     return [round(rng.uniform(-scale, scale), 6) for _ in range(rows * cols)]
 
 
-def make_model(features: int = 4, hidden: int = 16, seed: int = 20240601):
-    """The ModelProto (imported lazily so the server never needs the `onnx` package)."""
+def signature(features: int, classes: int, input_name: str = INPUT, output_name: str = OUTPUT) -> Dict[str, Any]:
+    return {"input": input_name, "features": features, "probabilities": output_name, "classes": classes}
+
+
+def make_model(features: int = 4, hidden: int = 16, seed: int = 20240601, classes: int = 2, input_name: str = INPUT,
+               output_name: str = OUTPUT, metadata: Optional[Dict[str, str]] = None):
+    """The ModelProto (imported lazily so the server never needs the `onnx` package). `metadata` replaces the
+    metadata_props (the tests write refused signatures with it); default: the declared signature."""
     from onnx import TensorProto, helper
 
-    if features < 1 or hidden < 1:
-        raise ValueError("features and hidden must be >= 1")
+    if features < 1 or hidden < 1 or classes < 2:
+        raise ValueError("features and hidden must be >= 1, classes >= 2")
     rng = random.Random(seed)
     w1 = _matrix(rng, features, hidden, 1.5)
     b1 = _matrix(rng, 1, hidden, 0.5)
-    w2 = _matrix(rng, hidden, CLASSES, 1.5)
-    b2 = _matrix(rng, 1, CLASSES, 0.25)
+    w2 = _matrix(rng, hidden, classes, 1.5)
+    b2 = _matrix(rng, 1, classes, 0.25)
     inits = [
         helper.make_tensor("W1", TensorProto.FLOAT, [features, hidden], w1),
         helper.make_tensor("B1", TensorProto.FLOAT, [hidden], b1),
-        helper.make_tensor("W2", TensorProto.FLOAT, [hidden, CLASSES], w2),
-        helper.make_tensor("B2", TensorProto.FLOAT, [CLASSES], b2),
+        helper.make_tensor("W2", TensorProto.FLOAT, [hidden, classes], w2),
+        helper.make_tensor("B2", TensorProto.FLOAT, [classes], b2),
     ]
     nodes = [
-        helper.make_node("Gemm", [INPUT, "W1", "B1"], ["h_pre"], name="dense1"),
+        helper.make_node("Gemm", [input_name, "W1", "B1"], ["h_pre"], name="dense1"),
         helper.make_node("Relu", ["h_pre"], ["h"], name="relu1"),
         helper.make_node("Gemm", ["h", "W2", "B2"], ["logits"], name="dense2"),
-        helper.make_node("Softmax", ["logits"], [OUTPUT], name="softmax", axis=1),
+        helper.make_node("Softmax", ["logits"], [output_name], name="softmax", axis=1),
     ]
     graph = helper.make_graph(
         nodes,
-        "model_fleet_reference_mlp",
-        [helper.make_tensor_value_info(INPUT, TensorProto.FLOAT, ["batch", features])],
-        [helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, ["batch", CLASSES])],
+        "model_fleet_fixture_mlp",
+        [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, ["batch", features])],
+        [helper.make_tensor_value_info(output_name, TensorProto.FLOAT, ["batch", classes])],
         initializer=inits,
     )
     model = helper.make_model(
         graph,
         producer_name="model-fleet/make_weights.py",
-        producer_version="1",
+        producer_version="2",
         opset_imports=[helper.make_opsetid("", OPSET)],
         ir_version=IR_VERSION,
     )
-    helper.set_model_props(model, {"format": FORMAT, "features": str(features), "classes": str(CLASSES), "seed": str(seed)})
+    if metadata is None:
+        metadata = {SIGNATURE_KEY: json.dumps(signature(features, classes, input_name, output_name), sort_keys=True), "seed": str(seed)}
+    helper.set_model_props(model, metadata)
     return model
 
 
-def write(out: str, features: int = 4, hidden: int = 16, seed: int = 20240601) -> str:
+def write(out: str, features: int = 4, hidden: int = 16, seed: int = 20240601, classes: int = 2, input_name: str = INPUT,
+          output_name: str = OUTPUT) -> str:
     import onnx
 
-    model = make_model(features, hidden, seed)
+    model = make_model(features, hidden, seed, classes, input_name, output_name)
     onnx.checker.check_model(model, full_check=True)
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     with open(out, "wb") as f:
@@ -84,12 +95,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True)
     parser.add_argument("--features", type=int, default=4)
+    parser.add_argument("--classes", type=int, default=2)
     parser.add_argument("--hidden", type=int, default=16)
     parser.add_argument("--seed", type=int, default=20240601)
+    parser.add_argument("--input", default=INPUT, help="the input tensor's name")
+    parser.add_argument("--output", default=OUTPUT, help="the probabilities output's name")
     args = parser.parse_args()
-    if args.features < 1 or args.hidden < 1:
-        parser.error("--features and --hidden must be >= 1")
-    write(args.out, args.features, args.hidden, args.seed)
+    if args.features < 1 or args.hidden < 1 or args.classes < 2:
+        parser.error("--features and --hidden must be >= 1, --classes >= 2")
+    write(args.out, args.features, args.hidden, args.seed, args.classes, args.input, args.output)
 
 
 if __name__ == "__main__":
