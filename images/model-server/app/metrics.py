@@ -29,6 +29,9 @@ OPERATIONAL_PATHS = frozenset({"/health", "/ready", "/metrics"})
 # name, is ONE handler value (bounded cardinality; one model per server, so the name is not a label). The v2
 # health, server- and model-metadata and model-ready endpoints are probes and metadata, not traffic.
 V2_INFER_HANDLER = "/v2/infer"
+# The handlers that serve inference: queries about a version's inference traffic (success rate, client errors,
+# latency) must select all of them (tests/test_contract.py checks the rendered queries), e.g. handler=~"/predict|/v2/infer".
+INFERENCE_HANDLERS = ("/predict", V2_INFER_HANDLER)
 V2_INFER = re.compile(r"^/v2/models/[^/]+(?:/versions/[^/]+)?/infer$")
 V2_OPERATIONAL = re.compile(r"^/v2(?:/health/(?:live|ready)|/models/[^/]+(?:/versions/[^/]+)?(?:/ready)?)?/?$")
 
