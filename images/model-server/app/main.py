@@ -12,6 +12,8 @@
             model_server_feedback_total{served_by, outcome}. Not exposed through the Ingress (the program routes
             only /predict there); in-cluster callers reach it through the model's Service.
 - /metrics  Prometheus text format (all workers merged).
+- /v2/...   the Open Inference Protocol v2 REST API (KServe, Triton, MLServer) beside /predict: health, server and
+            model metadata, model ready, infer (app/oip.py has the protocol logic and its spec references).
 
 Every client fault is a 4xx: malformed JSON (also nested deeper than the parser allows) 400, bodies over
 MAX_BODY_BYTES 413 after draining the body (so the client reads the answer instead of a reset connection). Inference
@@ -33,7 +35,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.requests import ClientDisconnect
 
-from . import ids, lifecycle, metrics, preflight
+from . import ids, lifecycle, metrics, oip, preflight
 from .model import LoadError, Model
 
 logging.basicConfig(
@@ -75,6 +77,11 @@ FEEDBACK_DEDUP_LIMIT = _env_int("FEEDBACK_DEDUP_LIMIT", 10000)
 # Test/rehearsal knobs: simulated extra load time (exercises startup/readiness probes) and per-request latency.
 LOAD_DELAY_SECONDS = float(os.environ.get("MODEL_LOAD_DELAY_SECONDS", "0"))
 PREDICT_DELAY_SECONDS = float(os.environ.get("MODEL_PREDICT_DELAY_SECONDS", "0"))
+# Latency that grows with load (the rehearsal's slow-model scenario): each inference request (/predict and v2 infer)
+# sleeps this many seconds x the inference requests in flight in its worker (itself included) before inferring.
+LATENCY_PER_INFLIGHT_SECONDS = float(os.environ.get("MODEL_LATENCY_PER_INFLIGHT_SECONDS", "0") or "0")
+if not LATENCY_PER_INFLIGHT_SECONDS >= 0:
+    raise ValueError(f"MODEL_LATENCY_PER_INFLIGHT_SECONDS={LATENCY_PER_INFLIGHT_SECONDS}: must be >= 0")
 
 
 class ModelHolder:
@@ -144,6 +151,15 @@ inference = ThreadPoolExecutor(max_workers=INFERENCE_THREADS, thread_name_prefix
 
 metrics.MODEL_LOADED.set(0)
 metrics.WORKERS.set(1)
+# Inference requests of this worker between their parsed input and their result (the event loop is one thread).
+inflight = 0
+
+
+async def _simulated_latency() -> None:
+    """The test/rehearsal latency knobs, awaited off the inference pool (other requests and probes keep flowing)."""
+    delay = PREDICT_DELAY_SECONDS + LATENCY_PER_INFLIGHT_SECONDS * inflight
+    if delay > 0:
+        await asyncio.sleep(delay)
 
 
 @asynccontextmanager
@@ -359,6 +375,12 @@ def infer(model: Model, x: np.ndarray) -> Tuple[List[int], List[float], List[int
     return labels_np.tolist(), scores, counts
 
 
+def _count_predictions(counts: List[int]) -> None:
+    for label, count in enumerate(counts):
+        if count:
+            metrics.PREDICTIONS.labels(label=str(label)).inc(count)
+
+
 @app.post("/predict")
 async def predict(request: Request) -> JSONResponse:
     model = holder.model
@@ -369,13 +391,15 @@ async def predict(request: Request) -> JSONResponse:
         x, batch = parse_instances(await _read_json(request), model.features)
     except ClientError as e:
         return _error(e)
-    if PREDICT_DELAY_SECONDS > 0:
-        await asyncio.sleep(PREDICT_DELAY_SECONDS)
-    # Off the event loop: a long inference (a GPU, a large batch) must not stall /ready, /health and /metrics.
-    labels, scores, counts = await asyncio.get_running_loop().run_in_executor(inference, infer, model, x)
-    for label, count in enumerate(counts):
-        if count:
-            metrics.PREDICTIONS.labels(label=str(label)).inc(count)
+    global inflight
+    inflight += 1
+    try:
+        await _simulated_latency()
+        # Off the event loop: a long inference (a GPU, a large batch) must not stall /ready, /health and /metrics.
+        labels, scores, counts = await asyncio.get_running_loop().run_in_executor(inference, infer, model, x)
+    finally:
+        inflight -= 1
+    _count_predictions(counts)
     out = [
         {"id": i, "label": label, "score": score}
         for i, label, score in zip(ids.encode_many(PREDICTION_ID_KEY, POD_TEMPLATE_HASH, labels), labels, scores)
@@ -431,3 +455,119 @@ async def feedback(request: Request) -> JSONResponse:
 @app.get("/metrics")
 async def prometheus_metrics() -> Response:
     return Response(content=metrics.exposition(), media_type=metrics.CONTENT_TYPE)
+
+
+# --- Open Inference Protocol v2 (REST) -------------------------------------------------------------------------
+# Spec: kserve/open-inference-protocol specification/protocol/inference_rest.md (= kserve/kserve
+# docs/predict-api/v2/required_api.md). The request/response logic is app/oip.py; here: routing, limits, metrics.
+
+
+def _v2_error(status: int, message: str, close: bool = False) -> JSONResponse:
+    """The protocol's error object {"error": message}, for every v2 error."""
+    return JSONResponse({"error": message}, status_code=status, headers={"Connection": "close"} if close else None)
+
+
+def _not_ready_reason() -> Optional[str]:
+    """Why the pod is not ready (the /ready rules), or None when it is."""
+    if lifecycle.draining():
+        return "draining: the server is shutting down"
+    if holder.error:
+        return f"model not loaded ({holder.reason}: {holder.error})"
+    if not holder.ready:
+        return "model not loaded yet"
+    loaded, expected = lifecycle.pod_workers_ready()
+    if loaded < expected:
+        return f"model loaded in {loaded} of {expected} workers"
+    return None
+
+
+@app.get("/v2")
+async def v2_server_metadata() -> JSONResponse:
+    return JSONResponse(oip.server_metadata(GIT_SHA or "unknown"))
+
+
+@app.get("/v2/health/live")
+async def v2_live() -> JSONResponse:
+    return JSONResponse({"live": True})  # as /health: the process serves HTTP
+
+
+@app.get("/v2/health/ready")
+async def v2_ready() -> JSONResponse:
+    # As /ready. The spec says "a 4xx status code indicates false"; 503 is kept (what /ready and KServe's own
+    # ModelNotReady answer): any status >= 400 fails a Kubernetes probe, and clients test for 200.
+    reason = _not_ready_reason()
+    if reason:
+        return JSONResponse({"ready": False, "error": reason}, status_code=503)
+    return JSONResponse({"ready": True})
+
+
+def _model_or_error(name: str, version: Optional[str]) -> Tuple[Optional[Model], Optional[JSONResponse]]:
+    try:
+        oip.check_model(name, version, MODEL_NAME, MODEL_VERSION)
+    except oip.ProtocolError as e:
+        return None, _v2_error(e.status, e.message)
+    model = holder.model
+    if model is None:
+        detail = f"model not loaded ({holder.reason}: {holder.error})" if holder.error else "model not loaded yet"
+        return None, _v2_error(503, detail)
+    return model, None
+
+
+@app.get("/v2/models/{name}")
+@app.get("/v2/models/{name}/versions/{version}")
+async def v2_model_metadata(name: str, version: Optional[str] = None) -> JSONResponse:
+    model, error = _model_or_error(name, version)
+    if error is not None:
+        return error
+    return JSONResponse(oip.model_metadata(MODEL_NAME, MODEL_VERSION, model.input_name, model.features, model.classes))
+
+
+@app.get("/v2/models/{name}/ready")
+@app.get("/v2/models/{name}/versions/{version}/ready")
+async def v2_model_ready(name: str, version: Optional[str] = None) -> JSONResponse:
+    try:
+        oip.check_model(name, version, MODEL_NAME, MODEL_VERSION)
+    except oip.ProtocolError as e:
+        return _v2_error(e.status, e.message)
+    reason = _not_ready_reason()
+    if reason:
+        return JSONResponse({"name": MODEL_NAME, "ready": False, "error": reason}, status_code=503)
+    return JSONResponse({"name": MODEL_NAME, "ready": True})
+
+
+def _v2_infer_job(model: Model, x: np.ndarray, wanted: Tuple[str, ...], request_id: Optional[str]) -> Tuple[dict, List[int]]:
+    """(the $inference_response, count per label): runs on the inference pool, never on the event loop."""
+    labels_np, probs = model.predict(x)
+    labels = labels_np.tolist()
+    counts = np.bincount(labels_np, minlength=model.classes).tolist()
+    pids = ids.encode_many(PREDICTION_ID_KEY, POD_TEMPLATE_HASH, labels) if "prediction_id" in wanted else None
+    body = oip.infer_response(MODEL_NAME, MODEL_VERSION, request_id, wanted, labels, np.asarray(probs, dtype=np.float32), pids)
+    return body, counts
+
+
+@app.post("/v2/models/{name}/infer")
+@app.post("/v2/models/{name}/versions/{version}/infer")
+async def v2_infer(request: Request, name: str, version: Optional[str] = None) -> JSONResponse:
+    model, error = _model_or_error(name, version)
+    if error is not None:
+        return error
+    try:
+        if oip.BINARY_HEADER in request.headers:
+            await read_body(request)  # read (and bound) it, so the client gets the answer instead of a reset
+            return _v2_error(400, oip.BINARY_REFUSAL)
+        payload = await _read_json(request)
+        x, request_id, wanted = oip.parse_infer_request(payload, model.input_name, model.features, MAX_BATCH_SIZE)
+    except ClientError as e:
+        # Body and JSON faults as /predict; an empty body or a NaN literal is 400 here (the protocol's client error).
+        return _v2_error(400 if e.status == 422 else e.status, e.detail, close=e.close)
+    except oip.ProtocolError as e:
+        return _v2_error(e.status, e.message)
+    global inflight
+    inflight += 1
+    try:
+        await _simulated_latency()
+        body, counts = await asyncio.get_running_loop().run_in_executor(inference, _v2_infer_job, model, x, wanted, request_id)
+    finally:
+        inflight -= 1
+    _count_predictions(counts)
+    return JSONResponse(body)

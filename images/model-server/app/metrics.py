@@ -9,6 +9,7 @@ therefore declare how worker values combine: `live*` modes ignore dead workers.
 """
 import math
 import os
+import re
 import struct
 import time
 from collections import deque
@@ -24,6 +25,15 @@ MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
 # latency and the HPA's requests-per-second.
 API_HANDLERS = frozenset({"/predict", "/feedback"})
 OPERATIONAL_PATHS = frozenset({"/health", "/ready", "/metrics"})
+# Open Inference Protocol v2 (app/oip.py): every inference URL, with or without /versions/{v}, whatever the model
+# name, is ONE handler value (bounded cardinality; one model per server, so the name is not a label). The v2
+# health, server- and model-metadata and model-ready endpoints are probes and metadata, not traffic.
+V2_INFER_HANDLER = "/v2/infer"
+# The handlers that serve inference: queries about a version's inference traffic (success rate, client errors,
+# latency) must select all of them (tests/test_contract.py checks the rendered queries), e.g. handler=~"/predict|/v2/infer".
+INFERENCE_HANDLERS = ("/predict", V2_INFER_HANDLER)
+V2_INFER = re.compile(r"^/v2/models/[^/]+(?:/versions/[^/]+)?/infer$")
+V2_OPERATIONAL = re.compile(r"^/v2(?:/health/(?:live|ready)|/models/[^/]+(?:/versions/[^/]+)?(?:/ready)?)?/?$")
 
 REQUESTS = Counter(
     "model_server_requests",  # exposed as model_server_requests_total
@@ -85,12 +95,15 @@ ACCURACY_NAME = "model_server_accuracy"
 
 
 def handler_label(path: str) -> str:
-    """The `handler` label: the API route, or "other" for unknown paths (bounded cardinality)."""
-    return path if path in API_HANDLERS else "other"
+    """The `handler` label: the API route (every v2 inference URL is "/v2/infer"), or "other" for unknown paths
+    (bounded cardinality)."""
+    if path in API_HANDLERS:
+        return path
+    return V2_INFER_HANDLER if V2_INFER.match(path) else "other"
 
 
 def is_observed(path: str) -> bool:
-    return path not in OPERATIONAL_PATHS
+    return path not in OPERATIONAL_PATHS and not (path.startswith("/v2") and V2_OPERATIONAL.match(path))
 
 
 class RollingAccuracy:

@@ -17,6 +17,7 @@ from typing import Dict, Iterable, List, Optional, Set, Tuple
 import promql_parser as pp
 import pytest
 
+from app.metrics import INFERENCE_HANDLERS
 from conftest import REPO_ROOT
 
 # Target labels the Prometheus Operator sets on every series scraped through a ServiceMonitor endpoint
@@ -46,7 +47,7 @@ def sanitize(label: str) -> str:
 @dataclass
 class Selector:
     metric: str
-    matchers: List[Tuple[str, str, str]]  # (label, op, value)
+    matchers: List[Tuple[str, str, str]]  # (label, op, value); op: Equal, NotEqual, Re (=~), NotRe (!~)
     grouping: Set[str] = field(default_factory=set)  # by/on labels applied to an expression containing it
 
 
@@ -223,6 +224,12 @@ def exposed(start_server_module) -> Dict[str, List[Dict[str, str]]]:
         assert srv.post("/feedback", {"id": p["id"], "label": p["label"] if n == 0 else 1 - p["label"]})[0] == 200
     assert srv.post("/predict", {"features": [1]})[0] == 422
     assert srv.post("/feedback", {"id": "bad", "label": 1})[0] == 422
+    # Open Inference Protocol v2 traffic: a 200 and a 400 under handler="/v2/infer".
+    status, meta = srv.get("/v2/models/model")
+    assert status == 200, meta
+    name, features = meta["inputs"][0]["name"], meta["inputs"][0]["shape"][1]
+    assert srv.post("/v2/models/model/infer", {"inputs": [{"name": name, "shape": [1, features], "datatype": "FP32", "data": [0.5] * features}]})[0] == 200
+    assert srv.post("/v2/models/model/infer", {"inputs": [{"name": name, "shape": [1, features + 1], "datatype": "FP32", "data": [0.5] * (features + 1)}]})[0] == 400
     out: Dict[str, List[Dict[str, str]]] = {}
     for name, labels, _ in srv.samples():
         out.setdefault(name, []).append(labels)
@@ -268,8 +275,11 @@ def check_query(q: Query, objs: List[dict], exposed: Dict[str, List[Dict[str, st
         server_labels = set().union(*(set(l) for l in exposed[s.metric]))
         for label, op, value in s.matchers:
             if label in server_labels:
-                if op == "Equal" and "__arg_" not in value and value not in {l.get(label) for l in exposed[s.metric]}:
-                    problems.append(f"{q.stack} {q.source}: {s.metric}{{{label}={value!r}}} never appears (server emits {sorted({l.get(label) for l in exposed[s.metric]})})")
+                values = {l.get(label) for l in exposed[s.metric]} - {None}
+                if op == "Equal" and "__arg_" not in value and value not in values:
+                    problems.append(f"{q.stack} {q.source}: {s.metric}{{{label}={value!r}}} never appears (server emits {sorted(values)})")
+                if op == "Re" and "__arg_" not in value and not any(re.fullmatch(value, v) for v in values):
+                    problems.append(f"{q.stack} {q.source}: {s.metric}{{{label}=~{value!r}}} matches no value the server emits ({sorted(values)})")
             elif label not in scrape:
                 problems.append(f"{q.stack} {q.source}: label {label!r} of {s.metric} is neither emitted by the server ({sorted(server_labels)}) nor added by the scrape ({sorted(scrape)})")
         for label in s.grouping:
@@ -281,6 +291,32 @@ def check_query(q: Query, objs: List[dict], exposed: Dict[str, List[Dict[str, st
                 ref = ((env.get("POD_TEMPLATE_HASH") or {}).get("valueFrom") or {}).get("fieldRef", {}).get("fieldPath", "")
                 if "rollouts-pod-template-hash" not in ref:
                     problems.append(f"{q.stack} {q.source}: queries served_by, but {w['metadata']['name']}'s pods do not get POD_TEMPLATE_HASH from metadata.labels['rollouts-pod-template-hash'] (got {ref!r})")
+    return problems
+
+
+def _selects_value(op: str, pattern: str, value: str) -> bool:
+    """Whether a PromQL label matcher selects `value` (regex matchers are fully anchored, as in Prometheus)."""
+    return {
+        "Equal": lambda: value == pattern,
+        "NotEqual": lambda: value != pattern,
+        "Re": lambda: re.fullmatch(pattern, value) is not None,
+        "NotRe": lambda: re.fullmatch(pattern, value) is None,
+    }[op]()
+
+
+def inference_handler_problems(q: Query) -> List[str]:
+    """A query about inference requests (a `handler` matcher that selects /predict) must select every inference
+    handler the server has (app/metrics.py INFERENCE_HANDLERS: /predict and the Open Inference Protocol's
+    /v2/infer); otherwise the v2 traffic of a version escapes its canary gates."""
+    problems: List[str] = []
+    for s in selectors(substitute_args(q.promql)):
+        matchers = [(op, value) for label, op, value in s.matchers if label == "handler"]
+        if not matchers or not all(_selects_value(op, v, "/predict") for op, v in matchers):
+            continue
+        missed = [h for h in INFERENCE_HANDLERS if not all(_selects_value(op, v, h) for op, v in matchers)]
+        if missed:
+            shown = ",".join(f"handler{ {'Equal': '=', 'NotEqual': '!=', 'Re': '=~', 'NotRe': '!~'}[op]}{json.dumps(v)}" for op, v in matchers)
+            problems.append(f"{q.stack} {q.source}: {s.metric}{{{shown}}} selects /predict but not {', '.join(missed)} (inference handlers: {'|'.join(INFERENCE_HANDLERS)})")
     return problems
 
 
@@ -297,6 +333,28 @@ def test_every_rendered_metric_and_label_is_exposed(stack, queries, rendered_sta
     assert not problems, "\n".join(problems)
 
 
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_inference_queries_select_every_inference_handler(stack, queries):
+    """The canary's success-rate, client-error and p99 queries must count /predict AND /v2/infer traffic, e.g.
+    handler=~"/predict|/v2/infer" (metric contract: METRICS.md)."""
+    problems = [p for q in queries if q.stack == stack for p in inference_handler_problems(q)]
+    assert not problems, "\n".join(problems)
+
+
+def test_the_inference_handler_check_catches_a_query_without_v2():
+    sel = 'namespace="n",app_kubernetes_io_name="m"'
+    ok = [f'sum(rate(model_server_requests_total{{{sel},handler=~"/predict|/v2/infer"}}[2m]))', f"sum(rate(model_server_feedback_total{{{sel}}}[10m]))",
+          f'sum(rate(model_server_requests_total{{{sel},handler="/feedback"}}[2m]))', f'sum(rate(model_server_requests_total{{{sel},handler!="/feedback"}}[2m]))']
+    bad = [f'sum(rate(model_server_requests_total{{{sel},handler="/predict"}}[2m]))',
+           f'1000 * histogram_quantile(0.99, sum by (le) (rate(model_server_request_duration_seconds_bucket{{{sel},handler=~"/predict|/v1/infer"}}[2m])))',
+           f'sum(rate(model_server_requests_total{{{sel},handler!~"/v2/.*"}}[2m]))']
+    for promql in ok:
+        assert inference_handler_problems(Query("dev", "synthetic", promql, [])) == [], promql
+    for promql in bad:
+        found = inference_handler_problems(Query("dev", "synthetic", promql, []))
+        assert len(found) == 1 and "not /v2/infer" in found[0], (promql, found)
+
+
 def test_the_checker_catches_a_renamed_metric_or_label(queries, rendered_stacks, exposed):
     """Mutations of one rendered query (what a rename on the TypeScript side looks like) must be reported."""
     q = next(q for q in queries if "model_server_requests_total" in q.promql and q.workloads)
@@ -306,8 +364,10 @@ def test_the_checker_catches_a_renamed_metric_or_label(queries, rendered_stacks,
     assert any("does not expose model_server_http_requests_total" in p for p in check_query(renamed, objs, exposed))
     relabelled = Query(q.stack, q.source, q.promql.replace("handler=", "route="), q.workloads)
     assert any("label 'route'" in p for p in check_query(relabelled, objs, exposed))
-    value = Query(q.stack, q.source, q.promql.replace('handler="/predict"', 'handler="/v1/predict"'), q.workloads)
+    value = Query(q.stack, q.source, re.sub(r'handler=~?"[^"]*"', 'handler="/v1/predict"', q.promql), q.workloads)
     assert any("never appears" in p for p in check_query(value, objs, exposed))
+    regex = Query(q.stack, q.source, re.sub(r'handler=~?"[^"]*"', 'handler=~"/v1/predict|/v1/infer"', q.promql), q.workloads)
+    assert any("matches no value" in p for p in check_query(regex, objs, exposed))
     by_pod_label = Query(q.stack, q.source, q.promql.replace("app_kubernetes_io_name", "app_kubernetes_io_instance"), q.workloads)
     assert any("app_kubernetes_io_instance" in p for p in check_query(by_pod_label, objs, exposed))
 
