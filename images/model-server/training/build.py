@@ -1,5 +1,6 @@
 """Trains one model version from its spec, exports it to ONNX deterministically, evaluates it on the fixed held-out
-split, and writes DIR/model.onnx + DIR/evaluation.json (and optionally the held-out split as JSON).
+split, and writes DIR/model.onnx + DIR/evaluation.json (both deterministic), DIR/training-run.json (when it ran) and
+optionally the held-out split as JSON.
 
     cd images/model-server
     python -m training.build --spec training/versions/digits/1.1.0.json --out DIR [--holdout FILE]
@@ -7,8 +8,9 @@ split, and writes DIR/model.onnx + DIR/evaluation.json (and optionally the held-
 Determinism: one BLAS/OpenMP thread (training/__init__.py sets the variables before numpy loads; the fit also runs
 under threadpoolctl's limit of 1), a fixed random_state, a fixed ONNX opset and graph name (skl2onnx would
 otherwise name the graph with a random uuid), no timestamp in the file, SerializeToString(deterministic=True).
-The same spec with the same locked packages (requirements-training.txt) gives the same bytes. Timing goes to
-evaluation.json's `timing`, never into model.onnx.
+The same spec with the same locked packages (requirements-training.txt) gives the same bytes, for model.onnx AND
+evaluation.json, so the image's weights layer (the two files, mtimes fixed) has the same digest on every build.
+The run's timing goes to training-run.json, which the image keeps in a layer of its own.
 
 The metrics are those of the EXPORTED bytes run by onnxruntime (the server's runtime, same version as
 requirements.txt), predicting the argmax of the probabilities output as the server does; `sklearn_agreement` is
@@ -184,15 +186,21 @@ def build(spec: specs.Spec, out_dir: Path, holdout: Optional[Path] = None) -> Di
             "signature": {"input": INPUT_NAME, "features": features, "probabilities": "probabilities", "label": "label", "classes": classes},
         },
         "toolchain": _versions(),
-        "timing": {
-            "started_at": datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="milliseconds"),
-            "finished_at": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
-            "seconds": round(time.perf_counter() - t0, 3),
-        },
+    }
+    run = {
+        "schema": "model-fleet/training-run-v1",
+        "model": evaluation["model"],
+        "version": evaluation["version"],
+        "artifact_sha256": evaluation["artifact"]["sha256"],
+        "started_at": datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="milliseconds"),
+        "finished_at": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+        "seconds": round(time.perf_counter() - t0, 3),
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "model.onnx").write_bytes(data)
     (out_dir / "evaluation.json").write_text(json.dumps(evaluation, indent=2, sort_keys=True) + "\n")
+    (out_dir / "training-run.json").write_text(json.dumps(run, indent=2, sort_keys=True) + "\n")
+    evaluation = {**evaluation, "timing": run}
     if holdout is not None:
         holdout.parent.mkdir(parents=True, exist_ok=True)
         holdout.write_text(json.dumps({
