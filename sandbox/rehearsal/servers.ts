@@ -8,6 +8,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import type { KubeObject } from "../cluster/kube";
 import { httpStatus, ProcessRecord, startProcess } from "../cluster/processes";
+import { INFERENCE_HANDLER_REGEX } from "../../domain/serving";
 import { REPO_ROOT } from "../stack";
 import type { FleetOptions } from "./exporter";
 import { instantQuery, PrometheusServer, startPrometheus } from "./prometheus";
@@ -85,7 +86,7 @@ export async function waitForStableSeries(promUrl: string, selector: string, sto
         `stable's series {${selector}} in Prometheus`,
         90,
         async () => {
-            const r = await instantQuery(promUrl, `model_server_requests_total{${selector},handler="/predict"}`);
+            const r = await instantQuery(promUrl, `model_server_requests_total{${selector},handler=~"${INFERENCE_HANDLER_REGEX}"}`);
             return r.length > 0 ? r : undefined;
         },
         stopped,
