@@ -58,6 +58,8 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 SERVER = REPO / "images" / "model-server"
 MODEL_NAME = "bench"
+# A valid Kubernetes pod-template-hash (the server's preflight refuses anything else, e.g. "bench").
+POD_TEMPLATE_HASH = "b2c4d5f"
 
 sys.path.insert(0, str(HERE))
 import benchlib  # noqa: E402
@@ -90,7 +92,9 @@ def server_locks(server: Path) -> List[Path]:
 
 
 def ensure_python(explicit: Optional[str], server: Path = SERVER) -> str:
-    return explicit or ensure_venv(server / ".venv-bench", server_locks(server), "the model server's")
+    if explicit:  # absolute: the server runs in its own directory
+        return str(Path(explicit).absolute()) if os.sep in explicit else (shutil.which(explicit) or explicit)
+    return ensure_venv(server / ".venv-bench", server_locks(server), "the model server's")
 
 
 def free_port() -> int:
@@ -243,7 +247,7 @@ def start_ours(args, python: str, model: Path, workers: int, workdir: Path, tag:
     env = clean_env()
     env.update(
         HOST="127.0.0.1", PORT=str(port), MODEL_PATH=str(model), MODEL_NAME=MODEL_NAME, WEB_CONCURRENCY=str(workers),
-        MODEL_SERVER_RUN_DIR=str(workdir / f"run-{workers}{tag}"), POD_TEMPLATE_HASH="b2c4d5f", LOG_LEVEL="warning",
+        MODEL_SERVER_RUN_DIR=str(workdir / f"run-{workers}{tag}"), POD_TEMPLATE_HASH=POD_TEMPLATE_HASH, LOG_LEVEL="warning",
         PROMETHEUS_DISABLE_CREATED_SERIES="True", MAX_BATCH_SIZE="128", ORT_INTRA_OP_THREADS=str(args.intra_op_threads),
     )
     return ServerProcess("ours", [python, "-m", "app"], env, Path(args.server_dir), port, "/ready", workdir / f"ours-{workers}{tag}.log", args.cpu_list)
@@ -549,6 +553,9 @@ def profile_ours(args, python: str, spy: str, model: Path, w: int, batches: List
             if spy_proc.returncode != 0 or not raw.exists():
                 raise RuntimeError(f"py-spy failed ({spy_proc.returncode}): {err.decode()[-500:]}")
             lines = raw.read_text().splitlines()
+            keep = REPO / "out" / "bench-server-profiles"  # the raw stacks, for reading further (out/ is not committed)
+            keep.mkdir(parents=True, exist_ok=True)
+            shutil.copy(raw, keep / raw.name)
             split = benchlib.split_profile(lines)
             total = sum(split.values()) or 1
             ms = 1000 * cpu / max(1, r["requests"])
