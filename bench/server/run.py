@@ -529,6 +529,9 @@ def verdict(results: List[Dict], cores: int) -> List[str]:
 
 
 # --- where our server's time goes ---------------------------------------------------------------------------------
+SPY_RATE = 250  # py-spy samples per second
+
+
 def profile_ours(args, python: str, spy: str, model: Path, w: int, batches: List[int], requests: Dict[int, Tuple[str, str]],
                  generator: str, workdir: Path) -> List[Dict]:
     """py-spy (sampling, --nonblocking: the server is never paused) over every process of our server while the load
@@ -543,7 +546,7 @@ def profile_ours(args, python: str, spy: str, model: Path, w: int, batches: List
             drive(generator, srv.port, path, body, max(1, args.warmup), c, args, workdir)
             raw = workdir / f"profile-{w}-{b}.txt"
             spy_proc = subprocess.Popen([spy, "record", "--pid", str(srv.proc.pid), "--subprocesses", "--nonblocking", "--format", "raw",
-                                         "--rate", "250", "--duration", str(args.duration), "--output", str(raw)],
+                                         "--rate", str(SPY_RATE), "--duration", str(args.duration), "--output", str(raw)],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             time.sleep(0.5)
             cpu0 = tree_cpu_seconds(srv.proc.pid)
@@ -559,7 +562,10 @@ def profile_ours(args, python: str, spy: str, model: Path, w: int, batches: List
             split = benchlib.split_profile(lines)
             total = sum(split.values()) or 1
             ms = 1000 * cpu / max(1, r["requests"])
+            # py-spy counts a thread as active while it runs OR waits for a core (state R): on a loaded machine the
+            # sampled active threads exceed the cores the server really used, so shares are of active time, not CPU.
             row = {"workers": w, "batch": b, "connections": c, "rps": r["rps"], "cpu_ms_per_req": ms, "samples": total,
+                   "active_threads": total / (SPY_RATE * max(1, args.duration - 1)), "cores_busy": cpu / max(1, args.duration - 1),
                    "share": {k: v / total for k, v in split.items()}, "ms": {k: ms * v / total for k, v in split.items()},
                    "top": benchlib.top_functions(lines, 15)}
             out.append(row)
@@ -573,12 +579,12 @@ def profile_ours(args, python: str, spy: str, model: Path, w: int, batches: List
 
 def profile_markdown(rows: List[Dict]) -> str:
     lines = [
-        "| workers | batch | req/s (profiled) | CPU ms/request | " + " | ".join(benchlib.CATEGORIES) + " | samples |",
-        "| ---: | ---: | ---: | ---: | " + " | ".join("---:" for _ in benchlib.CATEGORIES) + " | ---: |",
+        "| workers | batch | req/s (profiled) | CPU ms/request | " + " | ".join(benchlib.CATEGORIES) + " | samples | sampled active threads | cores busy |",
+        "| ---: | ---: | ---: | ---: | " + " | ".join("---:" for _ in benchlib.CATEGORIES) + " | ---: | ---: | ---: |",
     ]
     for r in rows:
         cells = " | ".join(f"{r['ms'][c]:.3f} ms ({100 * r['share'][c]:.0f}%)" for c in benchlib.CATEGORIES)
-        lines.append(f"| {r['workers']} | {r['batch']} | {r['rps']:.0f} | {r['cpu_ms_per_req']:.3f} | {cells} | {r['samples']} |")
+        lines.append(f"| {r['workers']} | {r['batch']} | {r['rps']:.0f} | {r['cpu_ms_per_req']:.3f} | {cells} | {r['samples']} | {r['active_threads']:.2f} | {r['cores_busy']:.2f} |")
     return "\n".join(lines)
 
 
