@@ -627,6 +627,16 @@ def main() -> None:
     peer_python = ensure_venv(HERE / ".venv-peer", [HERE / "requirements-peer.txt"], "the peer's: kserve") if args.peer == "kserve" else None
     spy = str(Path(ensure_venv(HERE / ".venv-profile", [HERE / "requirements-profile.txt"], "py-spy")).parent / "py-spy") if args.profile else None
     workdir = Path(tempfile.mkdtemp(prefix="bench-server-"))
+    try:
+        run(args, workers, batches, generator, server_dir, python, peer_python, spy, workdir)
+    except BaseException:
+        print(f"kept {workdir} (the servers' logs); remove it when read", file=sys.stderr)
+        raise
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+def run(args, workers: List[int], batches: List[int], generator: str, server_dir: Path, python: str, peer_python: Optional[str],
+        spy: Optional[str], workdir: Path) -> None:
     if args.model:
         model = Path(args.model).resolve()
     else:
@@ -700,7 +710,6 @@ def main() -> None:
             parts.append(profile_markdown(profile))
         parts.append(f"SLOs: {'; '.join(slos())}")
         Path(args.out).write_text("\n\n".join(parts) + "\n")
-    shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":
