@@ -13,6 +13,7 @@ import * as path from "node:path";
 import { readState, sandboxPaths } from "../cluster/controlPlane";
 import { isAlive } from "../cluster/processes";
 import { SANDBOX_DIR } from "../sandbox";
+import { loadScenario } from "../rehearsal/scenario";
 import { REPO_ROOT } from "../stack";
 
 const STACK = "local";
@@ -104,6 +105,20 @@ describe("sandbox e2e: release rehearsals (every tests/scenarios/*.yaml)", funct
             if (report.outcome === "aborted") assert.equal(report.canaryWeightAtEnd, 0, "traffic back to stable");
             if (report.outcome === "promoted") assert.notEqual(report.stableRevisionAfter, report.stableRevisionBefore, "stable is the new revision");
             else assert.equal(report.stableRevisionAfter, report.stableRevisionBefore, "stable unchanged");
+            // Issue #25: scenarios with real servers ran real traffic through both versions' servers.
+            const scenario = loadScenario(path.join(SCENARIOS, file));
+            if (scenario.servers) {
+                const s = report.servers;
+                assert.ok(s?.stats, "the fleet's stats are in the report");
+                const v = s.stats.traffic.versions;
+                assert.ok(v.stable.requests > 0 && v.canary.requests > 0, JSON.stringify(v));
+                for (const k of ["stable", "canary"]) assert.equal(Object.keys(v[k].codes).filter((c) => c !== "200").length, 0, `${k}: only 200s`);
+                assert.ok(s.stats.servers.length >= 3, "a server per pod, the canary's included");
+                // A rebuild of the same spec is the same bytes; a different spec is not.
+                const same = scenario.servers.stable.training === scenario.servers.canary.training;
+                assert.equal(s.versions.stable.modelSha256 === s.versions.canary.modelSha256, same);
+                if (!same) assert.ok(v.canary.accuracy < v.stable.accuracy - 0.03, `the worse version answers worse live: ${JSON.stringify(v)}`);
+            }
         });
     }
 });

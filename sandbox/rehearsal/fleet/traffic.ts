@@ -50,6 +50,17 @@ export interface TrafficStats {
     saturated: number;
     versions: Record<"stable" | "canary", VersionTraffic & { accuracy?: number }>;
     feedback: { sent: number; codes: Record<string, number> };
+    /**
+     * Requests by the split in force when each was sent — `ingress 25%` (nginx: the canary Ingress's weight) or
+     * `endpoints 1/3` (replica weighting: canary endpoints / ready endpoints) — and how many of them the canary served.
+     */
+    splits: Record<string, { requests: number; canary: number }>;
+}
+
+/** The name of the split in force (pure): the Ingress's weight with nginx, the canary's share of ready endpoints without. */
+export function splitKey(view: RoutingView, isCanary: (namespace: string, pod: string) => boolean): string {
+    if (view.mode === "nginx") return `ingress ${Math.round(view.canaryShare * 1000) / 10}%`;
+    return `endpoints ${view.stable.filter((e) => isCanary(e.namespace, e.pod)).length}/${view.stable.length}`;
 }
 
 type Lookup = (namespace: string, pod: string) => Backend | undefined;
@@ -88,6 +99,7 @@ export class LoadGenerator {
     private readonly versions = { stable: emptyVersion(), canary: emptyVersion() };
     private readonly latencies: Record<"stable" | "canary", number[]> = { stable: [], canary: [] };
     private readonly feedback = { sent: 0, codes: {} as Record<string, number> };
+    private readonly splits: Record<string, { requests: number; canary: number }> = {};
     private inFlight = 0;
     private next = 0;
     private timer?: NodeJS.Timeout;
@@ -150,6 +162,9 @@ export class LoadGenerator {
         }
         const rows = this.rows();
         const v = this.versions[backend.version];
+        const split = (this.splits[splitKey(view, (ns, pod) => this.lookup(ns, pod)?.version === "canary")] ??= { requests: 0, canary: 0 });
+        split.requests++;
+        if (backend.version === "canary") split.canary++;
         this.inFlight++;
         this.counts.sent++;
         v.requests++;
@@ -217,6 +232,7 @@ export class LoadGenerator {
             ...this.counts,
             versions: { stable: version("stable"), canary: version("canary") },
             feedback: { sent: this.feedback.sent, codes: { ...this.feedback.codes } },
+            splits: Object.fromEntries(Object.entries(this.splits).map(([k, x]) => [k, { ...x }])),
         };
     }
 }

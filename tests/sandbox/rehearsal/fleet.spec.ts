@@ -14,7 +14,7 @@ import { reconcilePlan, serverEnv, type Backend } from "../../../sandbox/rehears
 import { dockerfilePythonMinor, envDir, trainingSpecFile } from "../../../sandbox/rehearsal/fleet/prepare";
 import { canaryShare, EvenShare, readyEndpoints, RoundRobin, Router, RoutingView } from "../../../sandbox/rehearsal/fleet/routing";
 import { heldOutAccuracy, versionEnv } from "../../../sandbox/rehearsal/fleet/start";
-import { inferBody, LoadGenerator, parseInferResponse, quantile } from "../../../sandbox/rehearsal/fleet/traffic";
+import { inferBody, LoadGenerator, parseInferResponse, quantile, splitKey } from "../../../sandbox/rehearsal/fleet/traffic";
 import { parseScenario, ScenarioError, TRAFFIC_DEFAULTS } from "../../../sandbox/rehearsal/scenario";
 
 function slice(service: string, endpoints: Array<{ pod: string; ready?: boolean; kind?: string }>): KubeObject {
@@ -247,6 +247,7 @@ describe("rehearsal fleet: the load generator", () => {
             assert.equal(st.versions.stable.requests, 4);
             assert.equal(st.versions.canary.requests, 4);
             assert.deepEqual(st.versions.stable.codes, { "200": 4 });
+            assert.deepEqual(st.splits, { "endpoints 1/3": { requests: 8, canary: 4 } }, "the split in force: 1 canary endpoint of 3");
             // Rows cycle 0,1,2,0,…; true labels 1,0,1: stable (always 1) is right on rows 0 and 2.
             const stableRows = seen.filter((s) => s.port === stablePort && s.path !== "/feedback").map((s) => s.body.inputs[0].data[0] / 2);
             assert.equal(st.versions.stable.correct, stableRows.filter((r) => holdout.labels[r] === 1).length);
@@ -261,6 +262,22 @@ describe("rehearsal fleet: the load generator", () => {
             gen.stop();
             for (const s of servers) s.close();
         }
+    });
+
+    it("names the split in force: the Ingress's weight with nginx, canary endpoints over ready endpoints without", () => {
+        const ep = (pod: string) => ({ namespace: "models", pod });
+        assert.equal(
+            splitKey({ mode: "nginx", stable: [ep("s")], canary: [ep("c")], canaryShare: 0.25 }, () => false),
+            "ingress 25%",
+        );
+        assert.equal(
+            splitKey({ mode: "nginx", stable: [], canary: [], canaryShare: 0.005 }, () => false),
+            "ingress 0.5%",
+        );
+        assert.equal(
+            splitKey({ mode: "none", stable: [ep("s1"), ep("c1"), ep("s2")], canary: [], canaryShare: 0 }, (_n, p) => p.startsWith("c")),
+            "endpoints 1/3",
+        );
     });
 
     it("refuses an empty held-out set", () => {

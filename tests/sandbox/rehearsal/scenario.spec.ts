@@ -184,14 +184,12 @@ describe("rehearsal scenarios: format", () => {
 describe("rehearsal scenarios: the shipped ones (tests/scenarios)", () => {
     const files = fs.readdirSync(SCENARIOS).filter((f) => f.endsWith(".yaml"));
 
-    it("cover the seven cases of issue #13 and the three real-server ones of issue #25, each with its expected outcome", () => {
+    it("cover the cases of issue #13, with real servers where they can produce them (issue #25), each with its expected outcome", () => {
         const expected: Record<string, string> = {
             "worse-model": "aborted",
             "same-model": "promoted",
             "slow-model": "aborted",
-            healthy: "promoted",
             "latency-p99": "aborted",
-            "accuracy-drop": "aborted",
             "error-ratio": "aborted",
             "client-errors": "aborted",
             "no-data": "paused",
@@ -210,7 +208,6 @@ describe("rehearsal scenarios: the shipped ones (tests/scenarios)", () => {
             "worse-model": ["accuracy-drop"],
             "slow-model": ["latency-p99"],
             "latency-p99": ["latency-p99"],
-            "accuracy-drop": ["accuracy-drop"],
             "error-ratio": ["success-rate"],
             "client-errors": ["client-error-increase"],
         };
@@ -228,19 +225,22 @@ describe("rehearsal scenarios: the shipped ones (tests/scenarios)", () => {
         );
     });
 
-    it("are consistent with the local stack's sentiment thresholds (success ≥ 0.95, p99 ≤ 800 ms, drop ≤ 0.03)", () => {
+    it("are consistent with the local stack's sentiment thresholds (success ≥ 0.95, p99 ≤ 800 ms)", () => {
         const stack = readFleetConfig("local").config.models;
         const a = stack.find((m: { name: string }) => m.name === "sentiment").canary.analysis;
         const load = (n: string) => loadScenario(path.join(SCENARIOS, `${n}.yaml`));
-        const healthy = load("healthy");
-        for (const v of [healthy.canary[0].values, healthy.stable[0].values]) {
-            assert.ok(v.successRate >= a.successRate && v.p99LatencyMs <= a.p99LatencyMs);
-        }
-        assert.ok(healthy.stable[0].values.accuracy - healthy.canary[0].values.accuracy <= a.maxAccuracyDrop);
+        // Real servers: a rebuild of the same spec, a different (older, weaker: the Python suite proves its held-out
+        // gap exceeds every stack's maxAccuracyDrop) spec, and a server slower than the p99 bound on every request.
+        const same = load("same-model").servers!;
+        assert.equal(same.canary.training, same.stable.training);
+        assert.deepEqual([same.canary.predictDelaySeconds, same.canary.latencyPerInFlightSeconds], [0, 0]);
+        const worse = load("worse-model").servers!;
+        assert.notEqual(worse.canary.training, worse.stable.training);
+        const slow = load("slow-model").servers!;
+        assert.equal(slow.canary.training, slow.stable.training, "only the latency differs");
+        assert.ok(slow.canary.predictDelaySeconds * 1000 > a.p99LatencyMs);
         assert.ok(load("latency-p99").canary.some((s) => s.at > 0 && s.values.p99LatencyMs > a.p99LatencyMs));
         assert.ok(load("latency-p99").canary[0].values.p99LatencyMs <= a.p99LatencyMs, "fine during the first step");
-        const drop = load("accuracy-drop");
-        assert.ok(drop.stable[0].values.accuracy - drop.canary[0].values.accuracy > a.maxAccuracyDrop);
         assert.ok(load("error-ratio").canary[0].values.successRate < a.successRate);
         const ce = load("client-errors");
         assert.ok(ce.canary[0].values.clientErrorRate - ce.stable[0].values.clientErrorRate > 0.05, "far above max-client-error-increase (0.05)");
