@@ -70,12 +70,19 @@ def encode(key: bytes, served_by: str, label: int, nonce: str = "") -> str:
 
 
 def encode_many(key: bytes, served_by: str, labels: List[int], nonces: Optional[List[str]] = None) -> List[str]:
-    """One signed id per label (the hot path of a batch: one random read, one JSON encoding of the hash)."""
-    if nonces is None:
-        rnd = os.urandom(8 * len(labels)).hex()
-        nonces = [rnd[16 * i : 16 * (i + 1)] for i in range(len(labels))]
+    """One signed id per label (the hot path of a batch: one random read, one JSON encoding of the hash).
+
+    The nonces it draws itself are lowercase hex, which JSON encodes as themselves between quotes, so they are quoted
+    directly (the same bytes as json.dumps, without its call per instance); nonces a caller passes go through
+    json.dumps. tests/test_ids.py checks both paths byte for byte against the json.dumps encoding."""
     head = '{"h":' + json.dumps(served_by) + ',"y":'
     out = []
+    if nonces is None:
+        rnd = os.urandom(8 * len(labels)).hex()
+        for i, y in enumerate(labels):
+            body = _b64((head + str(int(y)) + ',"n":"' + rnd[16 * i : 16 * (i + 1)] + '"}').encode())
+            out.append(body + "." + _tag(key, body))
+        return out
     for y, n in zip(labels, nonces):
         body = _b64((head + str(int(y)) + ',"n":' + json.dumps(n) + "}").encode())
         out.append(body + "." + _tag(key, body))

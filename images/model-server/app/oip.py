@@ -115,7 +115,13 @@ def _shape(shape: Any, where: str) -> Tuple[int, int]:
     return shape[0], shape[1]
 
 
+_NUMBER_TYPES = frozenset({int, float})
+
+
 def _numbers(values: List[Any], where: str, offset: int = 0) -> None:
+    """Every value a JSON number: the types in one set; the per-value loop runs only to name the first bad one."""
+    if set(map(type, values)) <= _NUMBER_TYPES:
+        return
     for i, v in enumerate(values):
         t = type(v)
         if t is not float and t is not int:
@@ -130,6 +136,14 @@ def _flatten(data: Any, rows: int, cols: int, where: str) -> List[Any]:
         if len(data) != rows:
             raise ProtocolError(400, f"{where}.data: {len(data)} rows for shape [{rows}, {cols}]")
         flat: List[Any] = []
+        for row in data:  # the shapes in one pass, the value types in one set
+            if type(row) is not list or len(row) != cols:
+                break
+            flat.extend(row)
+        else:
+            if set(map(type, flat)) <= _NUMBER_TYPES:
+                return flat
+        flat = []  # a fault: the per-row checks name the first bad row or value
         for r, row in enumerate(data):
             if not isinstance(row, list):
                 raise ProtocolError(400, f"{where}.data[{r}]: expected a list of {cols} numbers, got {_kind(row)}")
