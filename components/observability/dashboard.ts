@@ -127,7 +127,7 @@ export function dashboard(opts: DashboardOptions): Record<string, unknown> {
             {
                 id: "organize",
                 options: {
-                    excludeByName: { Time: true, namespace: true, model: true },
+                    excludeByName: { Time: true, __name__: true, namespace: true, model: true },
                     indexByName: Object.fromEntries(
                         [
                             L.model,
