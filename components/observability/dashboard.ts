@@ -3,7 +3,7 @@
  * rest query the named exporters (Argo Rollouts controller, kube-state-metrics, DCGM exporter) directly.
  * Layout (24 columns): docs/observability.md.
  */
-import { ARGO_NAMESPACE, L, SLI } from "./rules";
+import { ARGO_NAMESPACE, L, LINEAGE, SLI } from "./rules";
 
 export interface DashboardOptions {
     /** Dashboard uid (≤ 40 characters). */
@@ -21,10 +21,20 @@ export interface Panel {
     id: number;
     type: string;
     title: string;
+    description?: string;
     gridPos: { x: number; y: number; w: number; h: number };
     datasource?: { type: string; uid: string };
-    targets?: Array<{ refId: string; expr: string; legendFormat?: string; datasource: { type: string; uid: string } }>;
+    targets?: Array<{
+        refId: string;
+        expr: string;
+        legendFormat?: string;
+        /** Table panels: an instant query, one row per series. */
+        format?: "table";
+        instant?: boolean;
+        datasource: { type: string; uid: string };
+    }>;
     fieldConfig?: unknown;
+    transformations?: Array<{ id: string; options: Record<string, unknown> }>;
     collapsed?: boolean;
     panels?: Panel[];
 }
@@ -34,6 +44,37 @@ export const SCHEMA_VERSION = 39;
 
 /** The selector every SLI panel uses: the model/version template variables. */
 export const VAR_SEL = `{${L.ns}="$namespace",${L.model}=~"$model",${L.version}=~"$version"}`;
+
+/** How far back the version tree looks for a parent version's own lineage (its parent): Prometheus' default retention is 15d. */
+export const LINEAGE_LOOKBACK = "14d";
+
+/**
+ * The version tree's queries (one table row per running version; Grafana merges them on the shared labels
+ * namespace, model and version):
+ * - `tree`: pods serving each version with its card's lineage (model:lineage:pods), plus `grandparent`, the parent's
+ *   own parent, taken from the parent version's lineage record in the last LINEAGE_LOOKBACK (absent when the parent
+ *   has not run in that time, or is a root);
+ * - `heldout`: the held-out accuracy of the running versions' cards;
+ * - `live`: their accuracy from labelled feedback (the accuracy SLI, 1h);
+ * - `gap`: live minus held-out.
+ */
+export function versionTreeQueries(sel = `{${L.ns}="$namespace",${L.model}=~"$model"}`): Record<"tree" | "heldout" | "live" | "gap", string> {
+    const running = `${LINEAGE.pods}${sel}`;
+    const byModel = `${L.ns}, ${L.model}`;
+    const byVersion = `${byModel}, ${L.version}`;
+    // The parent's lineage, re-keyed: its version becomes `parent` (to match the child's), its parent `grandparent`.
+    const parents =
+        `topk by (${byModel}, parent) (1, label_replace(label_replace(last_over_time(${running}[${LINEAGE_LOOKBACK}]),` +
+        ` "grandparent", "$1", "parent", "(.*)"), "parent", "$1", "${L.version}", "(.*)"))`;
+    const heldout = `max by (${byVersion}) (model_server_model_heldout_accuracy${sel}) and on (${byVersion}) ${running}`;
+    const live = `max by (${byVersion}) (${SLI.accuracy}${sel}) and on (${byVersion}) ${running}`;
+    return {
+        tree: `(${running} + on (${byModel}, parent) group_left (grandparent) (0 * ${parents})) or on (${byVersion}) ${running}`,
+        heldout,
+        live,
+        gap: `(${live}) - on (${byVersion}) (${heldout})`,
+    };
+}
 
 export function dashboard(opts: DashboardOptions): Record<string, unknown> {
     const ds = { type: "prometheus", uid: opts.datasource };
@@ -68,6 +109,62 @@ export function dashboard(opts: DashboardOptions): Record<string, unknown> {
         [`${SLI.latencyP99}${VAR_SEL}`, `p99 ${byVersion}`],
     ]);
     ts("Accuracy (labelled feedback, 1h)", 12, 12, "percentunit", [[`${SLI.accuracy}${VAR_SEL}`, byVersion]]);
+    row("Versions and lineage");
+    const tree = versionTreeQueries();
+    const table = (refId: string, expr: string) => ({ refId, expr, format: "table" as const, instant: true, datasource: ds });
+    panels.push({
+        id: ++id,
+        type: "table",
+        title: "Version tree: running versions, parents, live vs held-out accuracy",
+        description:
+            "One row per running version (pods with the model loaded): its parent and the parent's parent from the model cards " +
+            "(model_server_model_lineage_info), its held-out accuracy from the card and its live accuracy from labelled feedback (1h).",
+        gridPos: { x: 0, y, w: 24, h: 8 },
+        datasource: ds,
+        targets: [table("A", tree.tree), table("B", tree.heldout), table("C", tree.live), table("D", tree.gap)],
+        transformations: [
+            { id: "merge", options: {} },
+            {
+                id: "organize",
+                options: {
+                    excludeByName: { Time: true, __name__: true, namespace: true, model: true },
+                    indexByName: Object.fromEntries(
+                        [
+                            L.model,
+                            L.version,
+                            "Value #A",
+                            "parent",
+                            "grandparent",
+                            "Value #B",
+                            "Value #C",
+                            "Value #D",
+                            "dataset",
+                            "dataset_version",
+                            "training_spec",
+                            "git_sha",
+                            "card",
+                        ].map((k, i) => [k, i]),
+                    ),
+                    renameByName: {
+                        [L.model]: "model",
+                        [L.version]: "version",
+                        "Value #A": "pods",
+                        grandparent: "parent's parent",
+                        "Value #B": "held-out accuracy",
+                        "Value #C": "live accuracy (1h)",
+                        "Value #D": "live − held-out",
+                    },
+                },
+            },
+        ],
+        fieldConfig: {
+            defaults: {},
+            overrides: [
+                { matcher: { id: "byRegexp", options: "Value #[BCD]|.*accuracy.*|live − held-out" }, properties: [{ id: "unit", value: "percentunit" }] },
+            ],
+        },
+    });
+    y += 8;
     row("Capacity");
     ts("Replicas vs HPA bounds", 24, 0, "short", [
         [

@@ -18,6 +18,14 @@ export const SLI = {
     feedbackSamples: "model:feedback:increase1h",
 } as const;
 
+/**
+ * Recorded lineage of the running versions (the dashboard's version tree): per version and its model card's lineage
+ * labels (`LINEAGE_LABELS`, from model_server_model_lineage_info), the number of pods that have loaded the model.
+ */
+export const LINEAGE = { pods: "model:lineage:pods" } as const;
+/** Labels of model_server_model_lineage_info the lineage record keeps (images/model-server/METRICS.md). */
+export const LINEAGE_LABELS = ["parent", "dataset", "dataset_version", "git_sha", "training_spec", "card"] as const;
+
 /** Label names as the scrape writes them (components/rollouts/analysis.ts DEFAULT_SERIES_LABELS). */
 export const L = { ns: "namespace", model: "app_kubernetes_io_name", version: "app_kubernetes_io_version", hash: "rollouts_pod_template_hash" } as const;
 const BY_VERSION = `${L.ns}, ${L.model}, ${L.version}`;
@@ -198,7 +206,21 @@ export function recordingRules(m: ObservedModel): RecordingRule[] {
         { record: SLI.latencyP99, expr: quantile("0.99"), labels },
         { record: SLI.accuracy, expr: accuracy, labels },
         { record: SLI.feedbackSamples, expr: samples, labels },
+        { record: LINEAGE.pods, expr: lineagePods(m), labels },
     ];
+}
+
+/**
+ * Pods serving each version, with the lineage from its card: model_server_model_lineage_info of the pods whose
+ * model is loaded (model_server_model_loaded == 1), counted by version and lineage labels. The server's own
+ * `model`/`version` labels are dropped: the scrape's pod labels name the version, as in every SLI.
+ */
+export function lineagePods(m: Pick<ObservedModel, "name" | "namespace">): string {
+    const sel = q({ [L.ns]: m.namespace, [L.model]: m.name });
+    return (
+        `count by (${BY_VERSION}, ${LINEAGE_LABELS.join(", ")}) (model_server_model_lineage_info${sel}` +
+        ` and on (namespace, pod) (model_server_model_loaded${sel} == 1))`
+    );
 }
 
 /** Pod name pattern of the model's workload pods: `<name>-<replicaset hash>-<5 chars>`. */

@@ -170,7 +170,7 @@ describe("reference model-server Dockerfile", () => {
         assert.ok(run?.startsWith('RUN python -m training.build --spec "$TRAINING_SPEC" --out /weights &&'), kw.join("\n"));
         // One weights-layer digest per spec: the run record (when it trained) is not copied, every mtime is fixed.
         assert.ok(run!.includes("rm /weights/training-run.json"), run);
-        assert.ok(run!.includes("touch --no-dereference --date=@0 /weights /weights/model.onnx /weights/evaluation.json"), run);
+        assert.ok(run!.includes("touch --no-dereference --date=@0 /weights /weights/model.onnx /weights/evaluation.json /weights/card.json"), run);
         const spec = kw.find((k) => k.startsWith("ARG TRAINING_SPEC="))?.slice("ARG TRAINING_SPEC=".length) ?? "";
         assert.equal(spec, "training/versions/digits/1.1.0.json");
         assert.ok(fs.existsSync(path.join(SERVER_DIR, spec)), spec);

@@ -5,8 +5,8 @@
  */
 import { strict as assert } from "assert";
 import * as YAML from "yaml";
-import { dashboard, dashboardExpressions } from "../../components/observability/dashboard";
-import { alertingRules, complement, DEFAULT_THRESHOLDS, resolveThresholds, ruleGroups, SLI } from "../../components/observability/rules";
+import { dashboard, dashboardExpressions, versionTreeQueries } from "../../components/observability/dashboard";
+import { alertingRules, complement, DEFAULT_THRESHOLDS, LINEAGE, resolveThresholds, ruleGroups, SLI } from "../../components/observability/rules";
 import { k8sObjects, runStack } from "../../support/harness";
 
 const ruleOf = (groups: any[], model: string, alert: string) => groups.flatMap((g) => g.rules).find((r: any) => r.alert === alert && r.labels.model === model);
@@ -121,5 +121,34 @@ describe("observability: rules and dashboard per stack", () => {
         const used = new Set(dashboardExpressions(d).flatMap((e) => e.match(/model:[a-z0-9_:]+/g) ?? []));
         for (const name of Object.values(SLI).filter((n) => n !== SLI.feedbackSamples)) assert.ok(used.has(name), `${name} is on the dashboard`);
         for (const name of used) assert.ok(recorded.has(name), `${name} is recorded`);
+    });
+
+    it("the version tree: a table of four instant queries on the running versions' lineage, merged by version", () => {
+        const d = dashboard({ uid: "u", title: "t", datasource: "p", namespace: "ns", poolLabel: "model-fleet.io/gpu-pool" }) as any;
+        const tree = d.panels.find((p: any) => p.type === "table");
+        assert.ok(tree, "a table panel");
+        const q = versionTreeQueries();
+        assert.deepEqual(
+            tree.targets.map((t: any) => [t.refId, t.expr, t.format, t.instant]),
+            [
+                ["A", q.tree, "table", true],
+                ["B", q.heldout, "table", true],
+                ["C", q.live, "table", true],
+                ["D", q.gap, "table", true],
+            ],
+        );
+        // Every query is about the versions that run now (model:lineage:pods), for the selected models, all versions.
+        for (const e of Object.values(q)) assert.ok(e.includes(`${LINEAGE.pods}{namespace="$namespace",app_kubernetes_io_name=~"$model"}`), e);
+        assert.match(q.tree, /group_left \(grandparent\)/);
+        assert.ok(q.heldout.includes("model_server_model_heldout_accuracy") && q.live.includes(SLI.accuracy));
+        assert.deepEqual(
+            tree.transformations.map((t: any) => t.id),
+            ["merge", "organize"],
+        );
+        assert.equal(tree.gridPos.w, 24);
+        const ruleRecords = ruleGroups([{ name: "m", namespace: "ns", canary: false, thresholds: DEFAULT_THRESHOLDS }]).flatMap((g) =>
+            g.rules.map((r: any) => r.record),
+        );
+        assert.ok(ruleRecords.includes(LINEAGE.pods), "recorded for plain Deployments too");
     });
 });

@@ -7,7 +7,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as YAML from "yaml";
-import { SLI } from "../../components/observability/rules";
+import { LINEAGE, SLI } from "../../components/observability/rules";
 import { k8sObjects, REPO_ROOT, runStack } from "../../support/harness";
 import { promtool } from "../promql/toolPaths";
 
@@ -87,7 +87,14 @@ export function metricNames(expr: string): string[] {
 
 /** Every name a rule or dashboard expression may select. */
 export function allowedMetrics(): Set<string> {
-    return new Set([...serverContractMetrics(), ...Object.values(SLI), ...KUBE_STATE_METRICS, ...ARGO_ROLLOUTS_METRICS, ...DCGM_METRICS]);
+    return new Set([
+        ...serverContractMetrics(),
+        ...Object.values(SLI),
+        ...Object.values(LINEAGE),
+        ...KUBE_STATE_METRICS,
+        ...ARGO_ROLLOUTS_METRICS,
+        ...DCGM_METRICS,
+    ]);
 }
 
 /** Grafana template variables replaced by values, so that an expression is plain PromQL. */

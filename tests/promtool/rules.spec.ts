@@ -6,8 +6,8 @@
  */
 import { strict as assert } from "assert";
 import * as YAML from "yaml";
-import { dashboardExpressions } from "../../components/observability/dashboard";
-import { ALERT_NAMES, AlertName, DEFAULT_THRESHOLDS, ObservedModel, ruleGroups, Thresholds } from "../../components/observability/rules";
+import { dashboardExpressions, versionTreeQueries } from "../../components/observability/dashboard";
+import { ALERT_NAMES, AlertName, DEFAULT_THRESHOLDS, LINEAGE, ObservedModel, ruleGroups, Thresholds } from "../../components/observability/rules";
 import { allowedMetrics, ARGO_ROLLOUTS_METRICS, argoPromMetricsSource, metricNames, renderStack, Rendered, runPromtool, substituteVariables } from "./render";
 
 const STACKS = ["dev", "prod", "local"];
@@ -505,4 +505,168 @@ describe("observability: promtool test rules (synthetic series, each alert with 
             assert.equal(r.status, 0, r.output);
         });
     }
+});
+
+// ---- the version tree: the lineage recording rule and the dashboard's table queries -----------------------------
+
+describe("observability: promtool test rules, the version tree (model:lineage:pods and the dashboard's queries)", () => {
+    const groups = ruleGroups([CANARY], { alerts: false });
+    const card = { dataset: "digits", dataset_version: "scikit-learn==1.6.1", git_sha: "0123abc", card: "present" };
+    /** One pod's model_server_model_lineage_info (labels as the server and the scrape write them), loaded gauge, held-out accuracy. */
+    const podSeries = (o: {
+        ns?: string;
+        version: string;
+        parent: string;
+        hash: string;
+        pod: string;
+        up: string;
+        loaded: string;
+        heldout: number;
+    }): Series[] => {
+        const s = { ...scrape("sentiment", o.version, o.hash), namespace: o.ns ?? NS, pod: o.pod };
+        const lineage = {
+            ...s,
+            model: "sentiment",
+            version: o.version,
+            parent: o.parent,
+            training_spec: `training/versions/sentiment/${o.version}.json`,
+            ...card,
+        };
+        return [
+            { series: `model_server_model_lineage_info${lbl(lineage)}`, values: o.up },
+            { series: `model_server_model_loaded${lbl(s)}`, values: o.loaded },
+            { series: `model_server_model_heldout_accuracy${lbl({ ...s, split: "f".repeat(64) })}`, values: o.up.replace(/1x/g, `${o.heldout}x`) },
+        ];
+    };
+    // 1.0.0 (a root) ran until 20m; two pods of 1.1.0 (parent 1.0.0) all along; from 30m a canary 1.2.0 (parent 1.1.0)
+    // with one pod loaded and one still loading; a pod of 1.1.0 in another namespace.
+    const fleet: Series[] = [
+        ...podSeries({ version: "1.0.0", parent: "", hash: "old", pod: "sentiment-old-abcde", up: "1x20 stale", loaded: "1x20 stale", heldout: 0.5 }),
+        ...podSeries({ version: "1.1.0", parent: "1.0.0", hash: "aaa", pod: "sentiment-aaa-abcde", up: "1x90", loaded: "1x90", heldout: 0.875 }),
+        ...podSeries({ version: "1.1.0", parent: "1.0.0", hash: "aaa", pod: "sentiment-aaa-fghij", up: "1x90", loaded: "1x90", heldout: 0.875 }),
+        ...podSeries({ version: "1.2.0", parent: "1.1.0", hash: "bbb", pod: "sentiment-bbb-abcde", up: "_x30 1x60", loaded: "_x30 1x60", heldout: 0.9375 }),
+        ...podSeries({ version: "1.2.0", parent: "1.1.0", hash: "bbb", pod: "sentiment-bbb-fghij", up: "_x30 1x60", loaded: "_x30 0x60", heldout: 0.9375 }),
+        ...podSeries({
+            ns: "models-staging",
+            version: "1.1.0",
+            parent: "1.0.0",
+            hash: "ccc",
+            pod: "sentiment-ccc-abcde",
+            up: "1x90",
+            loaded: "1x90",
+            heldout: 0.25,
+        }),
+        // Live accuracy from labelled feedback: 1.1.0 75 %, 1.2.0 100 % (served_by → version through model_server_model_info).
+        ...feedback("sentiment", "1.1.0", "aaa", 75, 25),
+        ...feedback("sentiment", "1.2.0", "bbb", 100, 0, (n) => `_x30 0+${n}x60`, "_x30 1x60"),
+    ];
+    /** A result's labels; an empty label (a root's parent) is no label in Prometheus. */
+    const version = (v: string, parent: string, extra: Record<string, string> = {}) =>
+        lbl(
+            Object.fromEntries(
+                Object.entries({
+                    ...sli("sentiment", v),
+                    model: "sentiment",
+                    parent,
+                    training_spec: `training/versions/sentiment/${v}.json`,
+                    ...card,
+                    ...extra,
+                }).filter(([, x]) => x !== ""),
+            ),
+        );
+    const expr = (e: string) => substituteVariables(e).replace('app_kubernetes_io_name=~".*"', 'app_kubernetes_io_name=~"sentiment"');
+    const run = (name: string, series: Series[], tests: Array<{ expr: string; eval_time: string; exp_samples: Array<{ labels: string; value: number }> }>) => {
+        const test = {
+            rule_files: ["rules.yaml"],
+            evaluation_interval: "1m",
+            tests: [{ name, interval: "1m", input_series: series, promql_expr_test: tests }],
+        };
+        return runPromtool((d) => ["test", "rules", `${d}/test.yaml`], {
+            "rules.yaml": YAML.stringify({ groups }, { lineWidth: 0 }),
+            "test.yaml": YAML.stringify(test, { lineWidth: 0 }),
+        });
+    };
+
+    it("model:lineage:pods counts the pods that loaded each version, by its card's lineage, in the model's namespace only", () => {
+        const rec = (v: string, parent: string) => `{__name__="${LINEAGE.pods}",${version(v, parent).slice(1)}`;
+        const r = run("lineage record", fleet, [
+            {
+                expr: `${LINEAGE.pods}`,
+                eval_time: "10m",
+                exp_samples: [
+                    { labels: rec("1.0.0", ""), value: 1 },
+                    { labels: rec("1.1.0", "1.0.0"), value: 2 },
+                ],
+            },
+            // 1.0.0 stopped at 20m; the canary's second pod has not loaded its model: not counted.
+            {
+                expr: `${LINEAGE.pods}`,
+                eval_time: "60m",
+                exp_samples: [
+                    { labels: rec("1.1.0", "1.0.0"), value: 2 },
+                    { labels: rec("1.2.0", "1.1.0"), value: 1 },
+                ],
+            },
+        ]);
+        assert.equal(r.status, 0, r.output);
+    });
+
+    it("the tree: each running version with its parent, and the parent's parent while the parent's lineage is on record", () => {
+        const q = versionTreeQueries();
+        const r = run("version tree", fleet, [
+            {
+                expr: expr(q.tree),
+                eval_time: "60m",
+                exp_samples: [
+                    // 1.2.0 → 1.1.0 → 1.0.0: 1.1.0 runs, its record names its parent.
+                    { labels: version("1.2.0", "1.1.0", { grandparent: "1.0.0" }), value: 1 },
+                    // 1.1.0 → 1.0.0, a root (stopped 40m ago, its record still in the lookback): no grandparent.
+                    { labels: version("1.1.0", "1.0.0"), value: 2 },
+                ],
+            },
+            {
+                expr: expr(q.heldout),
+                eval_time: "60m",
+                exp_samples: [
+                    { labels: lbl(sli("sentiment", "1.1.0")), value: 0.875 },
+                    { labels: lbl(sli("sentiment", "1.2.0")), value: 0.9375 },
+                ],
+            },
+            {
+                expr: expr(q.live),
+                eval_time: "60m",
+                exp_samples: [
+                    { labels: lbl(sli("sentiment", "1.1.0")), value: 0.75 },
+                    { labels: lbl(sli("sentiment", "1.2.0")), value: 1 },
+                ],
+            },
+            {
+                expr: expr(q.gap),
+                eval_time: "60m",
+                exp_samples: [
+                    { labels: lbl(sli("sentiment", "1.1.0")), value: -0.125 },
+                    { labels: lbl(sli("sentiment", "1.2.0")), value: 0.0625 },
+                ],
+            },
+            // Before the canary: 1.0.0 and 1.1.0 run; no live accuracy for the stopped 1.0.0 afterwards, no row for it.
+            {
+                expr: expr(q.heldout),
+                eval_time: "10m",
+                exp_samples: [
+                    { labels: lbl(sli("sentiment", "1.0.0")), value: 0.5 },
+                    { labels: lbl(sli("sentiment", "1.1.0")), value: 0.875 },
+                ],
+            },
+        ]);
+        assert.equal(r.status, 0, r.output);
+    });
+
+    it("the tree: a version whose parent never ran here is still a row (parent named, no grandparent)", () => {
+        const q = versionTreeQueries();
+        const only = fleet.filter((s) => s.series.includes('app_kubernetes_io_version="1.2.0"'));
+        const r = run("orphan", only, [
+            { expr: expr(q.tree), eval_time: "60m", exp_samples: [{ labels: `{__name__="${LINEAGE.pods}",${version("1.2.0", "1.1.0").slice(1)}`, value: 1 }] },
+        ]);
+        assert.equal(r.status, 0, r.output);
+    });
 });

@@ -38,7 +38,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.requests import ClientDisconnect
 
-from . import ids, lifecycle, metrics, oip, preflight
+from . import card, ids, lifecycle, metrics, oip, preflight
 from .model import LoadError, Model
 
 logging.basicConfig(
@@ -111,6 +111,7 @@ class ModelHolder:
 
     def _load(self) -> None:
         started = time.monotonic()
+        card.publish(MODEL_PATH, MODEL_NAME, MODEL_VERSION, GIT_SHA)  # the lineage series; never raises
         try:
             if LOAD_DELAY_SECONDS > 0:
                 time.sleep(LOAD_DELAY_SECONDS)

@@ -81,6 +81,21 @@ MODEL_INFO = Gauge(
     ["model", "version", "revision", "device", "runtime", "runtime_version"],
     multiprocess_mode="livemax",
 )
+# The version's lineage, from its model card (app/card.py): set once per worker at start, the same in every worker.
+MODEL_LINEAGE = Gauge(
+    "model_server_model_lineage_info",
+    "Always 1: the lineage of what the pod runs, from its model card (card.json beside the weights); parent, dataset, "
+    "dataset_version and training_spec are empty when card is missing or invalid.",
+    ["model", "version", "parent", "dataset", "dataset_version", "git_sha", "training_spec", "card"],
+    multiprocess_mode="livemax",
+)
+MODEL_HELDOUT_ACCURACY = Gauge(
+    "model_server_model_heldout_accuracy",
+    "Held-out accuracy (0..1) of the version, from its model card, on the split whose sha256 is `split`; absent "
+    "without a card.",
+    ["split"],
+    multiprocess_mode="livemax",
+)
 LOAD_ERRORS = Counter(
     "model_server_model_load_errors",  # exposed as model_server_model_load_errors_total
     "Model load failures, by reason (not_found, unreadable, corrupt, wrong_format, device, runtime).",

@@ -52,13 +52,14 @@ def train(spec: Path, out: Path, holdout: Optional[Path] = None) -> Path:
 
 
 class Trained:
-    """One trained version: DIR/model.onnx, DIR/evaluation.json, DIR/training-run.json, DIR/holdout.json."""
+    """One trained version: DIR/model.onnx, DIR/evaluation.json, DIR/card.json, DIR/training-run.json, DIR/holdout.json."""
 
     def __init__(self, spec: Path, out: Path) -> None:
         self.spec = spec
         self.dir = train(spec, out, out / "holdout.json")
         self.model = out / "model.onnx"
         self.evaluation = json.loads((out / "evaluation.json").read_text())
+        self.card = json.loads((out / "card.json").read_text())
         self.run = json.loads((out / "training-run.json").read_text())
         self.holdout = json.loads((out / "holdout.json").read_text())
 

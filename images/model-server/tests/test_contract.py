@@ -237,10 +237,13 @@ def exposed(start_server_module) -> Dict[str, List[Dict[str, str]]]:
 
 
 @pytest.fixture(scope="module")
-def start_server_module(tmp_path_factory, model_file):
+def start_server_module(tmp_path_factory, model_file, trained):
     from conftest import Server
 
-    srv = Server(tmp_path_factory.mktemp("contract"), {"MODEL_PATH": str(model_file), "WEB_CONCURRENCY": "2", "POD_TEMPLATE_HASH": SERVER_HASH})
+    # A model card as the image carries one (card.json beside the weights): the lineage series are in the sample.
+    card = trained["digits/1.1.0"].dir / "card.json"
+    srv = Server(tmp_path_factory.mktemp("contract"), {"MODEL_PATH": str(model_file), "MODEL_CARD_PATH": str(card), "WEB_CONCURRENCY": "2",
+                                                       "POD_TEMPLATE_HASH": SERVER_HASH, "MODEL_VERSION": "1.1.0", "GIT_SHA": "0123abc"})
     try:
         yield srv.wait_ready()
     finally:
@@ -318,6 +321,32 @@ def inference_handler_problems(q: Query) -> List[str]:
             shown = ",".join(f"handler{ {'Equal': '=', 'NotEqual': '!=', 'Re': '=~', 'NotRe': '!~'}[op]}{json.dumps(v)}" for op, v in matchers)
             problems.append(f"{q.stack} {q.source}: {s.metric}{{{shown}}} selects /predict but not {', '.join(missed)} (inference handlers: {'|'.join(INFERENCE_HANDLERS)})")
     return problems
+
+
+# Series of the METRICS.md table that appear only after a failure, not in the sample of a healthy server.
+ONLY_ON_FAILURE = {"model_server_model_load_errors_total"}
+
+
+def contract_series() -> Set[str]:
+    """The series names of images/model-server/METRICS.md's table (histograms expanded), as tests/promtool reads it."""
+    text = (REPO_ROOT / "images" / "model-server" / "METRICS.md").read_text()
+    out: Set[str] = set()
+    for name, kind in re.findall(r"^\| `(model_server_[a-z_]+)` \| (\w+)", text, re.M):
+        out |= {name + s for s in ("_bucket", "_sum", "_count")} if kind == "histogram" else {name}
+    return out
+
+
+def test_every_documented_series_is_exposed(exposed):
+    """The dashboard and rules (tests/promtool) may select what METRICS.md documents: the server must expose it,
+    the lineage series included."""
+    documented = contract_series()
+    assert {"model_server_model_lineage_info", "model_server_model_heldout_accuracy"} <= documented
+    assert sorted(documented - ONLY_ON_FAILURE - set(exposed)) == []
+    [lineage] = exposed["model_server_model_lineage_info"]
+    assert set(lineage) == {"model", "version", "parent", "dataset", "dataset_version", "git_sha", "training_spec", "card"}
+    assert (lineage["parent"], lineage["card"], lineage["git_sha"]) == ("1.0.0", "present", "0123abc")
+    [held] = exposed["model_server_model_heldout_accuracy"]
+    assert set(held) == {"split"} and len(held["split"]) == 64
 
 
 def test_rendered_queries_were_found(queries):

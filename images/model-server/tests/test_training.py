@@ -45,13 +45,15 @@ def test_the_same_spec_gives_the_same_bytes(trained, tmp_path):
     assert a == b, "training the same spec twice gives identical model.onnx bytes"
     assert hashlib.sha256(b).hexdigest() == ref.evaluation["artifact"]["sha256"]
     assert (again / "evaluation.json").read_bytes() == ref.dir.joinpath("evaluation.json").read_bytes(), (
-        "evaluation.json is byte for byte the same too: the image's weights layer (both files) has one digest"
+        "evaluation.json is byte for byte the same too: the image's weights layer (all three files) has one digest"
     )
+    assert (again / "card.json").read_bytes() == ref.dir.joinpath("card.json").read_bytes(), "and card.json"
     run2 = json.loads((again / "training-run.json").read_text())
     assert run2["started_at"] >= ref.run["started_at"], "only training-run.json records when it ran"
     for stamp in (ref.run["started_at"], ref.run["finished_at"], ref.run["started_at"][:10]):
         assert stamp.encode() not in a, f"no timestamp ({stamp}) in model.onnx"
         assert stamp not in ref.dir.joinpath("evaluation.json").read_text(), f"no timestamp ({stamp}) in evaluation.json"
+        assert stamp not in ref.dir.joinpath("card.json").read_text(), f"no timestamp ({stamp}) in card.json"
 
 
 def test_different_specs_give_different_bytes(trained):
@@ -158,6 +160,10 @@ GOOD = {"model": "digits", "version": "9.9.9", "dataset": "digits", "train_fract
         ({"dataset": "mnist"}, ["dataset: expected one of digits, got 'mnist'"]),
         ({"version": "1.0"}, ["version: expected MAJOR.MINOR.PATCH"]),
         ({"model": "Digits"}, ["model: expected a DNS label"]),
+        ({"parent": "1.0"}, ["parent: expected MAJOR.MINOR.PATCH"]),
+        ({"parent": None}, ["parent: expected MAJOR.MINOR.PATCH"]),
+        ({"parent": "9.9.9"}, ["parent: expected a version older than version '9.9.9'"]),
+        ({"parent": "10.0.0"}, ["parent: expected a version older than version '9.9.9'"]),
         # every problem at once, one per line
         ({"extra": 1, "seed": -1, "version": "x"}, ["extra: unknown key", "seed: expected an integer", "version: expected MAJOR.MINOR.PATCH"]),
     ],

@@ -1,6 +1,6 @@
 """Trains one model version from its spec, exports it to ONNX deterministically, evaluates it on the fixed held-out
-split, and writes DIR/model.onnx + DIR/evaluation.json (both deterministic), DIR/training-run.json (when it ran) and
-optionally the held-out split as JSON.
+split, and writes DIR/model.onnx + DIR/evaluation.json + DIR/card.json (all three deterministic), DIR/training-run.json
+(when it ran) and optionally the held-out split as JSON.
 
     cd images/model-server
     python -m training.build --spec training/versions/digits/1.1.0.json --out DIR [--holdout FILE]
@@ -8,8 +8,13 @@ optionally the held-out split as JSON.
 Determinism: one BLAS/OpenMP thread (training/__init__.py sets the variables before numpy loads; the fit also runs
 under threadpoolctl's limit of 1), a fixed random_state, a fixed ONNX opset and graph name (skl2onnx would
 otherwise name the graph with a random uuid), no timestamp in the file, SerializeToString(deterministic=True).
-The same spec with the same locked packages (requirements-training.txt) gives the same bytes, for model.onnx AND
-evaluation.json, so the image's weights layer (the two files, mtimes fixed) has the same digest on every build.
+The same spec with the same locked packages (requirements-training.txt) gives the same bytes, for model.onnx,
+evaluation.json and card.json, so the image's weights layer (the three files, mtimes fixed) has the same digest on
+every build.
+
+card.json is the build-time part of the version's model card (schema model-fleet/model-card-v1, docs/model-server.md):
+model, version, data set, training spec, held-out metrics and split, parent. What differs per build (when it trained,
+the git sha, the image digest) is NOT in it: those join the card outside the weights layer.
 The run's timing goes to training-run.json, which the image keeps in a layer of its own.
 
 The metrics are those of the EXPORTED bytes run by onnxruntime (the server's runtime, same version as
@@ -35,6 +40,9 @@ SIGNATURE_KEY = "model_fleet.signature"
 INPUT_NAME = "pixels"
 OPSET = {"": 17, "ai.onnx.ml": 3}
 EVALUATION_SCHEMA = "model-fleet/evaluation-v1"
+CARD_SCHEMA = "model-fleet/model-card-v1"
+# The image's build context (images/model-server): card.json names the spec by its path relative to it.
+CONTEXT_DIR = Path(__file__).resolve().parents[1]
 
 
 def _estimator(spec: specs.Spec):
@@ -121,7 +129,35 @@ def _versions() -> Dict[str, str]:
     return out
 
 
-def build(spec: specs.Spec, out_dir: Path, holdout: Optional[Path] = None) -> Dict[str, Any]:
+def spec_reference(path: Optional[Path]) -> Optional[str]:
+    """The spec's path as the card names it: relative to the build context (training/versions/<model>/<version>.json,
+    the same inside the image's weights stage and in a checkout), else as given. None for a spec given in memory."""
+    if path is None:
+        return None
+    try:
+        return Path(path).resolve().relative_to(CONTEXT_DIR).as_posix()
+    except ValueError:
+        return Path(path).as_posix()
+
+
+def model_card(evaluation: Dict[str, Any], spec: specs.Spec, spec_path: Optional[str]) -> Dict[str, Any]:
+    """The build-time part of the model card, from the evaluation of the exported bytes (nothing is invented).
+    Deterministic: no time, no git sha, no digest (those differ per build; they join the card outside the layer)."""
+    ds, sp, m = evaluation["dataset"], evaluation["split"], evaluation["metrics"]
+    return {
+        "schema": CARD_SCHEMA,
+        "model": evaluation["model"],
+        "version": evaluation["version"],
+        # A data set shipped inside a wheel is versioned by the package release that ships it.
+        "dataset": {"name": ds["name"], "version": f"{ds['package']}=={ds['package_version']}", "sha256": ds["sha256"]},
+        "training": {"spec": spec_path},
+        "metrics": {"accuracy": m["accuracy"], "macroF1": m["macro_f1"]},
+        "split": {"sha256": sp["holdout_sha256"], "instances": sp["holdout_instances"]},
+        "parent": spec.parent,
+    }
+
+
+def build(spec: specs.Spec, out_dir: Path, holdout: Optional[Path] = None, spec_path: Optional[Path] = None) -> Dict[str, Any]:
     from threadpoolctl import threadpool_limits
 
     started = time.time()
@@ -199,6 +235,8 @@ def build(spec: specs.Spec, out_dir: Path, holdout: Optional[Path] = None) -> Di
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "model.onnx").write_bytes(data)
     (out_dir / "evaluation.json").write_text(json.dumps(evaluation, indent=2, sort_keys=True) + "\n")
+    card = model_card(evaluation, spec, spec_reference(spec_path))
+    (out_dir / "card.json").write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
     (out_dir / "training-run.json").write_text(json.dumps(run, indent=2, sort_keys=True) + "\n")
     evaluation = {**evaluation, "timing": run}
     if holdout is not None:
@@ -215,7 +253,7 @@ def build(spec: specs.Spec, out_dir: Path, holdout: Optional[Path] = None) -> Di
 def main(argv: Optional[list] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.build", description=__doc__.splitlines()[0])
     parser.add_argument("--spec", required=True, help="training/versions/<model>/<version>.json")
-    parser.add_argument("--out", required=True, help="directory for model.onnx and evaluation.json")
+    parser.add_argument("--out", required=True, help="directory for model.onnx, evaluation.json and card.json")
     parser.add_argument("--holdout", help="also write the held-out split here as JSON")
     args = parser.parse_args(argv)
     try:
@@ -223,7 +261,7 @@ def main(argv: Optional[list] = None) -> int:
     except specs.SpecError as e:
         print(e, file=sys.stderr)
         return 2
-    ev = build(spec, Path(args.out), Path(args.holdout) if args.holdout else None)
+    ev = build(spec, Path(args.out), Path(args.holdout) if args.holdout else None, Path(args.spec))
     m = ev["metrics"]
     print(f"{spec.model} {spec.version}: held-out accuracy {m['accuracy']:.4f} macro-F1 {m['macro_f1']:.4f} "
           f"({m['correct']}/{m['evaluated']}), trained on {ev['split']['trained_on']} instances in {ev['timing']['seconds']}s; "

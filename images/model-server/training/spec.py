@@ -11,7 +11,9 @@ model.onnx bytes (build.py), so the repository versions specs, never weights.
       "dataset": "digits",               # one of DATASETS (data.py): a labelled set shipped inside a PyPI wheel
       "train_fraction": 1.0,             # share of the training split used, (0, 1]; a stratified subsample
       "seed": 20240601,                  # random_state of the subsample and of the estimator
-      "estimator": {"kind": "logistic_regression", "C": 1.0, "max_iter": 2000}
+      "estimator": {"kind": "logistic_regression", "C": 1.0, "max_iter": 2000},
+      "parent": "1.0.0"                  # optional: the OLDER version of the same model this one replaces or was
+                                         # trained from (semver); the model card's `parent`, the lineage's edge
     }
 """
 import json
@@ -31,8 +33,8 @@ ESTIMATORS = {
         "max_iter": (lambda v: _int(v) and 1 <= v <= 100_000, "an integer in [1, 100000]"),
     },
 }
-TOP = {"model", "version", "description", "dataset", "train_fraction", "seed", "estimator"}
-REQUIRED = TOP - {"description"}
+TOP = {"model", "version", "description", "dataset", "train_fraction", "seed", "estimator", "parent"}
+REQUIRED = TOP - {"description", "parent"}
 
 
 class SpecError(ValueError):
@@ -48,6 +50,10 @@ def _int(v: Any) -> bool:
     return type(v) is int
 
 
+def _semver(v: str) -> tuple:
+    return tuple(int(x) for x in v.split("."))
+
+
 def _number(v: Any) -> bool:
     return type(v) in (int, float) and v == v and v not in (float("inf"), float("-inf"))
 
@@ -61,6 +67,7 @@ class Spec:
     seed: int
     estimator: Dict[str, Any]
     description: Optional[str] = None
+    parent: Optional[str] = None
 
     def as_dict(self) -> Dict[str, Any]:
         out: Dict[str, Any] = {
@@ -73,6 +80,8 @@ class Spec:
         }
         if self.description is not None:
             out["description"] = self.description
+        if self.parent is not None:
+            out["parent"] = self.parent
         return out
 
     def canonical_json(self) -> str:
@@ -96,6 +105,13 @@ def validate(raw: Any, source: str = "spec") -> Spec:
         problems.append(f"version: expected MAJOR.MINOR.PATCH, got {raw['version']!r}")
     if "description" in raw and not isinstance(raw["description"], str):
         problems.append(f"description: expected a string, got {type(raw['description']).__name__}")
+    if "parent" in raw:
+        parent = raw["parent"]
+        if not (isinstance(parent, str) and SEMVER.match(parent)):
+            problems.append(f"parent: expected MAJOR.MINOR.PATCH (the version this one replaces), got {parent!r}")
+        elif isinstance(raw.get("version"), str) and SEMVER.match(raw["version"]) and _semver(parent) >= _semver(raw["version"]):
+            # Older only: a lineage has no cycles, and a version is never its own parent.
+            problems.append(f"parent: expected a version older than version {raw['version']!r}, got {parent!r}")
     if "dataset" in raw and raw["dataset"] not in DATASETS:
         problems.append(f"dataset: expected one of {', '.join(sorted(DATASETS))}, got {raw['dataset']!r}")
     if "train_fraction" in raw and not (_number(raw["train_fraction"]) and 0 < raw["train_fraction"] <= 1):
@@ -126,6 +142,7 @@ def validate(raw: Any, source: str = "spec") -> Spec:
         seed=raw["seed"],
         estimator=dict(est),
         description=raw.get("description"),
+        parent=raw.get("parent"),
     )
 
 
