@@ -74,6 +74,13 @@ function datasetVersion(d: Evaluation["dataset"]): string | undefined {
     return d.package !== undefined ? `${d.package}==${d.package_version}` : d.package_version;
 }
 
+/** The training spec's `parent` in an evaluation (string or null), read even when other keys are wrong. */
+function specParent(evaluation: unknown): string | null | undefined {
+    const spec = (evaluation as { spec?: { parent?: unknown } } | null)?.spec;
+    const parent = typeof spec === "object" && spec !== null ? spec.parent : undefined;
+    return typeof parent === "string" || parent === null ? parent : undefined;
+}
+
 function prefixed(file: string, issues: RuleIssue[]): RuleIssue[] {
     return issues.map((i) => ({ ...i, path: `${file}: ${i.path}` }));
 }
@@ -83,7 +90,7 @@ function prefixed(file: string, issues: RuleIssue[]): RuleIssue[] {
  * (`evaluation.json: metrics.accuracy is required`), a run record of another model or artifact, and every field the
  * card schema refuses (a 7-char sha, a digest that is not one, …).
  */
-export function cardFromEvaluation(inputs: CardInputs, source = "the model card"): ModelCard {
+export function cardFromEvaluation(inputs: CardInputs, source = `the card of ${inputs.build.model} ${inputs.build.version}`): ModelCard {
     const ev = evaluationSchema.safeParse(inputs.evaluation);
     const run = trainingRunSchema.safeParse(inputs.trainingRun);
     const issues: RuleIssue[] = [
@@ -100,7 +107,7 @@ export function cardFromEvaluation(inputs: CardInputs, source = "the model card"
             issues.push({ path: "training-run.json: artifact_sha256", value: r.artifact_sha256, reason: `is not the evaluated artifact's (${e.artifact.sha256})` });
         }
     }
-    const parent = inputs.build.parent !== undefined ? inputs.build.parent : ev.success ? ev.data.spec?.parent : undefined;
+    const parent = inputs.build.parent !== undefined ? inputs.build.parent : specParent(inputs.evaluation);
     if (parent === undefined) {
         issues.push({ path: "parent", reason: "is not known: give the parent version (or none for a first version); the evaluation's spec names none" });
     }

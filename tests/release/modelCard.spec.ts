@@ -50,6 +50,13 @@ describe("release/modelCard: a card from a training's evaluation.json and traini
         assert.equal(cardFromEvaluation({ evaluation: ev, trainingRun: trainingRun(), build: { ...BUILD, parent: null } }).parent, null);
         const { parent: _, ...noParent } = BUILD;
         assert.equal(cardFromEvaluation({ evaluation: ev, trainingRun: trainingRun(), build: noParent }).parent, ev.spec.parent);
+        // The spec's parent is read even when the evaluation has another problem: only that problem is named.
+        const broken = evaluation();
+        delete broken.metrics.accuracy;
+        assert.deepEqual(
+            problems(() => cardFromEvaluation({ evaluation: broken, trainingRun: trainingRun(), build: noParent })),
+            ["evaluation.json: metrics.accuracy"],
+        );
         delete ev.spec.parent;
         assert.deepEqual(
             problems(() => cardFromEvaluation({ evaluation: ev, trainingRun: trainingRun(), build: noParent })),
