@@ -101,10 +101,18 @@ export function cardFromEvaluation(inputs: CardInputs, source = `the card of ${i
         const e = ev.data;
         const r = run.data;
         if ((r.model !== undefined && r.model !== e.model) || (r.version !== undefined && r.version !== e.version)) {
-            issues.push({ path: "training-run.json: model, version", value: `${r.model}/${r.version}`, reason: `is not the run of the evaluated spec ${e.model}/${e.version}` });
+            issues.push({
+                path: "training-run.json: model, version",
+                value: `${r.model}/${r.version}`,
+                reason: `is not the run of the evaluated spec ${e.model}/${e.version}`,
+            });
         }
         if (r.artifact_sha256 !== undefined && e.artifact !== undefined && r.artifact_sha256 !== e.artifact.sha256) {
-            issues.push({ path: "training-run.json: artifact_sha256", value: r.artifact_sha256, reason: `is not the evaluated artifact's (${e.artifact.sha256})` });
+            issues.push({
+                path: "training-run.json: artifact_sha256",
+                value: r.artifact_sha256,
+                reason: `is not the evaluated artifact's (${e.artifact.sha256})`,
+            });
         }
     }
     const parent = inputs.build.parent !== undefined ? inputs.build.parent : specParent(inputs.evaluation);

@@ -40,14 +40,8 @@ export const cardFields = {
     sha256: z.string().regex(SHA256_HEX, "must be a sha256: 64 lower-case hex"),
     trainingSpec: z
         .string()
-        .refine(
-            (s) => TRAINING_SPEC_ID.test(s) && isSemver(s.slice(s.indexOf("/") + 1)),
-            'must be a training spec id <model>/<semver>, e.g. "digits/1.1.0"',
-        ),
-    parent: z
-        .string()
-        .refine(isSemver, "must be a semantic version, or null for a version with no parent")
-        .nullable(),
+        .refine((s) => TRAINING_SPEC_ID.test(s) && isSemver(s.slice(s.indexOf("/") + 1)), 'must be a training spec id <model>/<semver>, e.g. "digits/1.1.0"'),
+    parent: z.string().refine(isSemver, "must be a semantic version, or null for a version with no parent").nullable(),
     timestamp: z.iso.datetime({ offset: true, error: "must be an ISO 8601 timestamp with a time zone, e.g. 2026-01-01T12:00:00.000Z" }),
     /** A share of the held-out instances, in [0, 1]. */
     ratio: z.number().min(0, "must be in [0, 1]").max(1, "must be in [0, 1]"),
@@ -97,7 +91,9 @@ export class ModelCardError extends Error {
         public readonly issues: readonly RuleIssue[],
         source: string,
     ) {
-        super(`${source} is not a valid model card (${issues.length} problem${issues.length === 1 ? "" : "s"}):\n${issues.map((i) => `  - ${formatIssue(i)}`).join("\n")}`);
+        super(
+            `${source} is not a valid model card (${issues.length} problem${issues.length === 1 ? "" : "s"}):\n${issues.map((i) => `  - ${formatIssue(i)}`).join("\n")}`,
+        );
         this.name = "ModelCardError";
         this.stack = this.message;
     }

@@ -585,7 +585,9 @@ describe("supply chain: sign and verify with cosign, distribution and crane", fu
         ];
         /** The in-toto statement of the image's one card attestation that verifies with `pub`. */
         const cardStatement = (img: ImageToSign, pub: string) => {
-            const lines = ok(cosign, cosignVerifyAttestationArgs(img, pub, MODEL_CARD_PREDICATE_TYPE)).split("\n").filter(Boolean);
+            const lines = ok(cosign, cosignVerifyAttestationArgs(img, pub, MODEL_CARD_PREDICATE_TYPE))
+                .split("\n")
+                .filter(Boolean);
             assert.equal(lines.length, 1, "one card attestation");
             return JSON.parse(Buffer.from(JSON.parse(lines[0]).payload, "base64").toString("utf8"));
         };
@@ -630,7 +632,10 @@ describe("supply chain: sign and verify with cosign, distribution and crane", fu
             fs.writeFileSync(path.join(dir, "sentiment.card.json"), modelCardJson(cardOf(other.ref.split("@")[1])));
             ok(cosign, cosignAttestArgs(other, keyB.key, MODEL_CARD_PREDICATE_TYPE, path.join(dir, "sentiment.card.json")));
             assert.equal(cardStatement(other, keyB.pub).predicateType, MODEL_CARD_PREDICATE_TYPE);
-            fails(cosignVerifyAttestationArgs(other, keyA.pub, MODEL_CARD_PREDICATE_TYPE), /invalid signature when validating ASN\.1 encoded signature|no matching attestations/);
+            fails(
+                cosignVerifyAttestationArgs(other, keyA.pub, MODEL_CARD_PREDICATE_TYPE),
+                /invalid signature when validating ASN\.1 encoded signature|no matching attestations/,
+            );
         });
 
         it("a card whose digest is not the image's is refused before anything is signed: nothing is pushed", () => {

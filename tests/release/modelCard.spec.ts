@@ -70,11 +70,10 @@ describe("release/modelCard: a card from a training's evaluation.json and traini
         delete ev.split.holdout_sha256;
         const run = trainingRun();
         delete run.finished_at;
-        assert.deepEqual(problems(() => cardFromEvaluation({ evaluation: ev, trainingRun: run, build: BUILD })), [
-            "evaluation.json: split.holdout_sha256",
-            "evaluation.json: metrics.accuracy",
-            "training-run.json: finished_at",
-        ]);
+        assert.deepEqual(
+            problems(() => cardFromEvaluation({ evaluation: ev, trainingRun: run, build: BUILD })),
+            ["evaluation.json: split.holdout_sha256", "evaluation.json: metrics.accuracy", "training-run.json: finished_at"],
+        );
         const noF1 = evaluation();
         delete noF1.metrics.macro_f1;
         assert.deepEqual(cardFromEvaluation({ evaluation: noF1, trainingRun: trainingRun(), build: BUILD }).metrics, { accuracy: noF1.metrics.accuracy });
@@ -97,15 +96,17 @@ describe("release/modelCard: a card from a training's evaluation.json and traini
 
     it("refuses a run record of another spec or artifact", () => {
         const run = { ...trainingRun(), version: "1.0.0", artifact_sha256: "0".repeat(64) };
-        assert.deepEqual(problems(() => cardFromEvaluation({ evaluation: evaluation(), trainingRun: run, build: BUILD })), [
-            "training-run.json: model, version",
-            "training-run.json: artifact_sha256",
-        ]);
+        assert.deepEqual(
+            problems(() => cardFromEvaluation({ evaluation: evaluation(), trainingRun: run, build: BUILD })),
+            ["training-run.json: model, version", "training-run.json: artifact_sha256"],
+        );
     });
 
     it("the build's facts go through the card schema: a short sha or a tag instead of a digest is named", () => {
         assert.deepEqual(
-            problems(() => cardFromEvaluation({ evaluation: evaluation(), trainingRun: trainingRun(), build: { ...BUILD, gitSha: "8aa5dba", digest: "v2.2.0-8aa5dba" } })),
+            problems(() =>
+                cardFromEvaluation({ evaluation: evaluation(), trainingRun: trainingRun(), build: { ...BUILD, gitSha: "8aa5dba", digest: "v2.2.0-8aa5dba" } }),
+            ),
             ["gitSha", "image.digest"],
         );
     });

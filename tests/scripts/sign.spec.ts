@@ -235,7 +235,17 @@ describe("signing (release/signing.ts)", () => {
                 plan.map((s) => s.what),
                 ["sign", "attest provenance", "attest card"],
             );
-            assert.deepEqual(plan[2].args, ["attest", "--key", KMS, ...PRIVATE, "--type", MODEL_CARD_PREDICATE_TYPE, "--predicate", "/cards/sentiment.card.json", IMAGE.ref]);
+            assert.deepEqual(plan[2].args, [
+                "attest",
+                "--key",
+                KMS,
+                ...PRIVATE,
+                "--type",
+                MODEL_CARD_PREDICATE_TYPE,
+                "--predicate",
+                "/cards/sentiment.card.json",
+                IMAGE.ref,
+            ]);
             const verify = verifyPlan([IMAGE], "k.pub", false, true);
             assert.deepEqual(
                 verify.map((s) => s.what),
@@ -266,7 +276,10 @@ describe("signing (release/signing.ts)", () => {
 
         it("checks every card before anything is signed: it exists, is valid, and names the image's digest, model, version and commit", () => {
             const files: Record<string, string> = { "/cards/sentiment.card.json": modelCardJson(CARD) };
-            assert.deepEqual(checkCards([IMAGE], "/cards", (f) => files[f]), { sentiment: CARD });
+            assert.deepEqual(
+                checkCards([IMAGE], "/cards", (f) => files[f]),
+                { sentiment: CARD },
+            );
 
             const otherDigest = "sha256:" + "e".repeat(64);
             const cases: Array<[string, Record<string, string>, RegExp[]]> = [
@@ -279,7 +292,10 @@ describe("signing (release/signing.ts)", () => {
                 [
                     "another commit and version",
                     { "/cards/sentiment.card.json": modelCardJson({ ...CARD, version: "2.1.6", gitSha: "f".repeat(40) }) },
-                    [/^ {2}- version \(2\.1\.6\) is not the image's version 2\.1\.5$/m, /^ {2}- gitSha \(f{40}\) is not the commit the image was built from \(abc1234\)$/m],
+                    [
+                        /^ {2}- version \(2\.1\.6\) is not the image's version 2\.1\.5$/m,
+                        /^ {2}- gitSha \(f{40}\) is not the commit the image was built from \(abc1234\)$/m,
+                    ],
                 ],
                 [
                     "invalid",
@@ -428,7 +444,9 @@ describe("signing (release/signing.ts)", () => {
             const kept = /^# the provenance predicates are in (\S+);/.exec(dry.stdout)?.[1];
             if (kept) fs.rmSync(kept, { recursive: true, force: true });
             assert.ok(
-                dry.stdout.split("\n").includes(`cosign ${cosignAttestArgs(IMAGE, "cosign.key", MODEL_CARD_PREDICATE_TYPE, path.join(cards, "sentiment.card.json")).join(" ")}`),
+                dry.stdout
+                    .split("\n")
+                    .includes(`cosign ${cosignAttestArgs(IMAGE, "cosign.key", MODEL_CARD_PREDICATE_TYPE, path.join(cards, "sentiment.card.json")).join(" ")}`),
                 dry.stdout,
             );
             fs.writeFileSync(path.join(cards, "sentiment.card.json"), modelCardJson({ ...CARD, image: { digest: "sha256:" + "e".repeat(64) } }));

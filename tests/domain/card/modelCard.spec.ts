@@ -96,13 +96,22 @@ describe("domain/card: the model card schema (model-fleet/model-card-v1)", () =>
     it("a missing group or metric is named by its path ('is required'), never filled in", () => {
         const { metrics: _m, split: _s, ...noResults } = VALID_CARD;
         assert.deepEqual(pathsOf(() => parseModelCard(noResults)).sort(), ["metrics", "split"]);
-        assert.deepEqual(pathsOf(() => parseModelCard({ ...VALID_CARD, metrics: { macroF1: 0.9 } })), ["metrics.accuracy"]);
-        assert.deepEqual(pathsOf(() => parseModelCard({ ...VALID_CARD, parent: undefined })), ["parent"]);
+        assert.deepEqual(
+            pathsOf(() => parseModelCard({ ...VALID_CARD, metrics: { macroF1: 0.9 } })),
+            ["metrics.accuracy"],
+        );
+        assert.deepEqual(
+            pathsOf(() => parseModelCard({ ...VALID_CARD, parent: undefined })),
+            ["parent"],
+        );
     });
 
     it("refuses a training that finished before it started", () => {
         const training = { ...VALID_CARD.training, finishedAt: "2026-12-07T03:15:20.000Z" };
-        assert.deepEqual(pathsOf(() => parseModelCard({ ...VALID_CARD, training })), ["training.finishedAt"]);
+        assert.deepEqual(
+            pathsOf(() => parseModelCard({ ...VALID_CARD, training })),
+            ["training.finishedAt"],
+        );
     });
 
     it("a file that is not JSON is one card error, not a SyntaxError with a stack", () => {
