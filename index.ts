@@ -374,5 +374,6 @@ function imageInput(m: ModelConfig): ImagePlanInput {
         dirtyPaths: config.dirtyPaths,
         dirtyFingerprint: config.dirtyFingerprint,
         gpu: m.gpu !== undefined,
+        ...(m.card ? { card: m.card } : {}),
     };
 }

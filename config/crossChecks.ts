@@ -3,6 +3,7 @@
  * that one run reports every problem at once; each check skips fields whose type the schema already rejected.
  */
 import { instanceGpu, layoutFits, migProfiles } from "../domain/gpu/catalogue";
+import * as semver from "semver";
 import { deployedReleaseTags, parseReleaseTag } from "../domain/image/tag";
 import { canaryStepsIssues } from "../domain/rules/canary";
 import { gpuRequestIssues, migOnBottlerocketIssues } from "../domain/rules/gpu";
@@ -175,6 +176,22 @@ function checkModels(models: any[], pools: any[], env: Environment, out: ConfigI
                     message: `is a release of version ${parsed.version}, not of models[${i}].version (${model.version})`,
                 });
             }
+        }
+        if (isObj(model.card) && isObj(model.image) && "digest" in model.image) {
+            out.push({
+                path: `${p}.card`,
+                message: "is only for a model whose image is built (image.build): a promoted digest's labels and card were written when it was built",
+            });
+        }
+        if (
+            isObj(model.card) &&
+            typeof model.card.parent === "string" &&
+            typeof model.version === "string" &&
+            semver.valid(model.card.parent) &&
+            semver.valid(model.version) &&
+            semver.gte(model.card.parent, model.version)
+        ) {
+            out.push({ path: `${p}.card.parent`, value: model.card.parent, message: `must be an older version than models[${i}].version (${model.version})` });
         }
         if (isObj(model.image) && typeof model.image.previousTag === "string" && model.image.previousTag === tag) {
             out.push({ path: `${p}.image.previousTag`, value: tag, message: "must differ from image.tag (it names the image this one replaced)" });

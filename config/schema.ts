@@ -7,6 +7,7 @@
 import * as semver from "semver";
 import { isPlainImagePattern } from "../domain/admission";
 import { DIGEST, isReleaseTag } from "../domain/image/tag";
+import { cardFields } from "../domain/card/modelCard";
 import { DEFAULT_MEASUREMENT } from "../domain/measurement";
 import { z } from "zod";
 
@@ -346,6 +347,19 @@ export const modelSchema = z.strictObject({
     observability: observabilityOverridesSchema
         .optional()
         .describe("Per-model alert thresholds; each overrides the canary analysis value and the fleet default."),
+    card: z
+        .strictObject({
+            trainingSpec: cardFields.trainingSpec
+                .optional()
+                .describe(
+                    "Training spec id `<model>/<semver>` (e.g. `digits/1.1.0`): labelled `io.model-fleet.card.training.spec`, and the build trains it (build arg `TRAINING_SPEC=training/versions/<id>.json`). Default: the Dockerfile's own spec, no label.",
+                ),
+            parent: cardFields.parent
+                .optional()
+                .describe("The version this one was trained from or replaces (null: none): labelled `io.model-fleet.card.parent`. Default: no label."),
+        })
+        .optional()
+        .describe("What the build labels of the model card before it builds ([model card](model-card.md)); only on a model whose image is built."),
 });
 
 export const rolloutsSchema = z.strictObject({

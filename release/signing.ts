@@ -9,7 +9,10 @@
  * pkg/image/verifiers/cpol/cosign/cosign.go (buildCosignOptions) at github.com/kyverno/kyverno@v1.18.2.
  */
 import { z } from "zod";
+import { MODEL_CARD_PREDICATE_TYPE, ModelCard, ModelCardError, parseModelCardJson } from "../domain/card/modelCard";
+import { formatIssue } from "../domain/rules/issues";
 import { modelLabels } from "../domain/labels";
+import { cardMismatches } from "./modelCard";
 
 /** The cosign release the tool cache builds and the workflow installs (sigstore/cosign-installer `cosign-release`). */
 export const COSIGN_VERSION = "v3.1.3";
@@ -108,7 +111,11 @@ export function cosignSignArgs(image: ImageToSign, keyRef: string): string[] {
 
 /** The attestations every image gets, by cosign's `--type` name. */
 export const ATTESTATION_TYPES = ["slsaprovenance1", "spdxjson"] as const;
-export type AttestationType = (typeof ATTESTATION_TYPES)[number];
+/**
+ * Those, and the model card (`--card <dir>`), whose `--type` is its own predicate type URI (cosign uses a URI it does
+ * not know as the predicate type and the file as the predicate; docs/model-card.md).
+ */
+export type AttestationType = (typeof ATTESTATION_TYPES)[number] | typeof MODEL_CARD_PREDICATE_TYPE;
 
 /** `cosign attest`: a signed in-toto statement about the digest with the predicate from a file. */
 export function cosignAttestArgs(image: ImageToSign, keyRef: string, type: AttestationType, predicatePath: string): string[] {
@@ -300,16 +307,25 @@ export interface ImageStatus {
     readonly provenance: boolean;
     /** Meaningless with `--sbom none` (no SBOM is attested nor checked). */
     readonly sbom: boolean;
+    /** The model card attestation; absent without `--card` (no card is attested nor checked). */
+    readonly card?: boolean;
 }
 
 const NOTHING_VERIFIED: ImageStatus = { signature: false, provenance: false, sbom: false };
+
+const VERIFIED_BY: Partial<Record<CosignStep["what"], keyof ImageStatus>> = {
+    verify: "signature",
+    "verify provenance": "provenance",
+    "verify sbom": "sbom",
+    "verify card": "card",
+};
 
 /** Reads the results of `verifyPlan`'s steps (exit code 0 = verified) into a status per model. */
 export function statusFromChecks(results: ReadonlyArray<{ step: CosignStep; ok: boolean }>): Record<string, ImageStatus> {
     const out: Record<string, ImageStatus> = {};
     for (const { step, ok } of results) {
         const current = out[step.model] ?? NOTHING_VERIFIED;
-        const key = step.what === "verify" ? "signature" : step.what === "verify provenance" ? "provenance" : step.what === "verify sbom" ? "sbom" : undefined;
+        const key = VERIFIED_BY[step.what];
         if (key === undefined) throw new Error(`not a verification step: ${step.what}`);
         out[step.model] = { ...current, [key]: ok };
     }
@@ -317,30 +333,32 @@ export function statusFromChecks(results: ReadonlyArray<{ step: CosignStep; ok: 
 }
 
 /** One line per image for the summary: what this run did, and what was already there. */
-export function signOutcome(status: ImageStatus | undefined, sbom: SbomSource): { done: string[]; skipped: string[] } {
+export function signOutcome(status: ImageStatus | undefined, sbom: SbomSource, card = false): { done: string[]; skipped: string[] } {
     const s = status ?? NOTHING_VERIFIED;
     const parts: Array<[string, boolean]> = [
         ["signature", s.signature],
         ["provenance", s.provenance],
         ...(sbom.kind === "none" ? [] : ([["sbom", s.sbom]] as Array<[string, boolean]>)),
+        ...(card ? ([["card", s.card === true]] as Array<[string, boolean]>) : []),
     ];
     return { done: parts.filter(([, v]) => !v).map(([n]) => n), skipped: parts.filter(([, v]) => v).map(([n]) => n) };
 }
 
 export interface CosignStep {
     readonly model: string;
-    readonly what: "sign" | "attest provenance" | "attest sbom" | "verify" | "verify provenance" | "verify sbom";
+    readonly what: "sign" | "attest provenance" | "attest sbom" | "attest card" | "verify" | "verify provenance" | "verify sbom" | "verify card";
     readonly args: string[];
 }
 
-/** File names of the predicates the sign command writes (provenance) or reads (`--sbom <dir>`). */
-export const predicateFile = (model: string, type: AttestationType): string => (type === "spdxjson" ? `${model}.spdx.json` : `${model}.provenance.json`);
+/** File names of the predicates the sign command writes (provenance) or reads (`--sbom <dir>`, `--card <dir>`). */
+export const predicateFile = (model: string, type: AttestationType): string =>
+    type === "spdxjson" ? `${model}.spdx.json` : type === MODEL_CARD_PREDICATE_TYPE ? `${model}.card.json` : `${model}.provenance.json`;
 
 /**
- * The cosign commands that sign one image set: a signature, then the provenance and (unless the SBOM source is
- * `none`) the SBOM attestation, leaving out each one `status` says already verifies. Predicate paths are
- * `<predicateDir>/<model>.provenance.json` and `<sbomDir>/<model>.spdx.json` (`predicateDir` for an SBOM taken from
- * BuildKit).
+ * The cosign commands that sign one image set: a signature, then the provenance, (unless the SBOM source is
+ * `none`) the SBOM attestation and (with a card directory) the model card attestation, leaving out each one
+ * `status` says already verifies. Predicate paths are `<predicateDir>/<model>.provenance.json`,
+ * `<sbomDir>/<model>.spdx.json` (`predicateDir` for an SBOM taken from BuildKit) and `<cardDir>/<model>.card.json`.
  */
 export function signPlan(
     images: readonly ImageToSign[],
@@ -348,6 +366,7 @@ export function signPlan(
     predicateDir: string,
     sbom: SbomSource,
     status: Readonly<Record<string, ImageStatus>> = {},
+    cardDir?: string,
 ): CosignStep[] {
     return images.flatMap((img) => {
         const verified = status[img.model] ?? NOTHING_VERIFIED;
@@ -368,17 +387,60 @@ export function signPlan(
                 args: cosignAttestArgs(img, keyRef, "spdxjson", joinPath(dir, predicateFile(img.model, "spdxjson"))),
             });
         }
+        if (cardDir !== undefined && !verified.card) {
+            steps.push({
+                model: img.model,
+                what: "attest card",
+                args: cosignAttestArgs(img, keyRef, MODEL_CARD_PREDICATE_TYPE, joinPath(cardDir, predicateFile(img.model, MODEL_CARD_PREDICATE_TYPE))),
+            });
+        }
         return steps;
     });
 }
 
 /** The cosign commands that verify one image set: the signature and each attestation `signPlan` makes. */
-export function verifyPlan(images: readonly ImageToSign[], publicKey: string, sbom: boolean): CosignStep[] {
+export function verifyPlan(images: readonly ImageToSign[], publicKey: string, sbom: boolean, card = false): CosignStep[] {
     return images.flatMap((img) => [
         { model: img.model, what: "verify" as const, args: cosignVerifyArgs(img, publicKey) },
         { model: img.model, what: "verify provenance" as const, args: cosignVerifyAttestationArgs(img, publicKey, "slsaprovenance1") },
         ...(sbom ? [{ model: img.model, what: "verify sbom" as const, args: cosignVerifyAttestationArgs(img, publicKey, "spdxjson") }] : []),
+        ...(card ? [{ model: img.model, what: "verify card" as const, args: cosignVerifyAttestationArgs(img, publicKey, MODEL_CARD_PREDICATE_TYPE) }] : []),
     ]);
+}
+
+/**
+ * The model cards of `--card <dir>`, checked before anything is signed: `<dir>/<model>.card.json` of every image
+ * exists, is a valid card (domain/card/modelCard.ts) and describes that image (its digest, model, version and
+ * commit). `read` returns a file's text, or undefined when it does not exist. One error lists every problem of
+ * every image.
+ */
+export function checkCards(images: readonly ImageToSign[], dir: string, read: (file: string) => string | undefined): Record<string, ModelCard> {
+    const cards: Record<string, ModelCard> = {};
+    const problems: string[] = [];
+    for (const img of images) {
+        const file = joinPath(dir, predicateFile(img.model, MODEL_CARD_PREDICATE_TYPE));
+        const text = read(file);
+        if (text === undefined) {
+            problems.push(`${img.model}: ${file} does not exist (a card per image: <dir>/<model>.card.json)`);
+            continue;
+        }
+        let card: ModelCard;
+        try {
+            card = parseModelCardJson(text, file);
+        } catch (e) {
+            if (!(e instanceof ModelCardError)) throw e;
+            problems.push(`${img.model}: ${e.message}`);
+            continue;
+        }
+        const mismatches = cardMismatches(card, { model: img.model, version: img.version, digest: parseDigestRef(img.ref).digest, gitSha: img.gitSha });
+        if (mismatches.length > 0) {
+            problems.push(`${img.model}: ${file} does not describe ${img.ref}:\n${mismatches.map((m) => `  - ${formatIssue(m)}`).join("\n")}`);
+            continue;
+        }
+        cards[img.model] = card;
+    }
+    if (problems.length > 0) throw new SigningError(`--card ${dir}: nothing was signed:\n${problems.join("\n")}`);
+    return cards;
 }
 
 function joinPath(dir: string, file: string): string {

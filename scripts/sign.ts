@@ -1,9 +1,9 @@
 /**
  * npm run sign -- --stack <name> | --outputs <file.json> | --image <repo@sha256:…> --model <m> --version <v> --git-sha <sha>
- *                 --sbom <dir>|buildkit|none [--key <ref>] [--verify] [--dry-run]
+ *                 --sbom <dir>|buildkit|none [--card <dir>] [--key <ref>] [--verify] [--dry-run]
  *
- * Signs every image of a stack (its `images` and `signing` outputs) with Cosign, and attests a SLSA provenance and
- * an SPDX SBOM for each; `--verify` checks all three. Before signing it verifies: what already verifies is not
+ * Signs every image of a stack (its `images` and `signing` outputs) with Cosign, and attests a SLSA provenance, an
+ * SPDX SBOM and (`--card <dir>`) its model card for each; `--verify` checks them all. Before signing it verifies: what already verifies is not
  * signed again (idempotent: re-runs write nothing new). The cosign command lines come from the pure functions of
  * ./signing (the real-tools suite runs the workflow's own command line). Flow, flags and reasons: docs/supply-chain.md.
  */
@@ -17,6 +17,7 @@ import {
     BUILDX_VERSION_ARGS,
     buildxMissingMessage,
     buildkitSbomArgs,
+    checkCards,
     COSIGN_VERSION,
     cosignPublicKeyArgs,
     CosignStep,
@@ -39,10 +40,10 @@ import {
 export const signCommand = command({
     name: "sign",
     usage: [
-        "--stack <name> --sbom <dir>|buildkit|none [--key <ref>] [--dry-run]",
-        "--outputs <file.json> --sbom <dir>|buildkit|none [--key <ref>] [--dry-run]",
-        "--image <repo@sha256:…> --model <name> --version <x.y.z> --git-sha <sha> --key <ref> --sbom … [--dry-run]",
-        "(--stack … | --outputs … | --image …) --verify [--key <public key>] [--sbom none]",
+        "--stack <name> --sbom <dir>|buildkit|none [--card <dir>] [--key <ref>] [--dry-run]",
+        "--outputs <file.json> --sbom <dir>|buildkit|none [--card <dir>] [--key <ref>] [--dry-run]",
+        "--image <repo@sha256:…> --model <name> --version <x.y.z> --git-sha <sha> --key <ref> --sbom … [--card <dir>] [--dry-run]",
+        "(--stack … | --outputs … | --image …) --verify [--key <public key>] [--sbom none] [--card <dir>]",
     ],
     description: `
 Signs model images with Cosign by digest (never by tag), with the model, version and git sha as annotations, and
@@ -59,6 +60,11 @@ SBOM (--sbom, required when signing): <dir> attests <dir>/<model>.spdx.json (the
 the pushed digests), buildkit reads BuildKit's SBOM of the image (needs docker buildx, and a build that made one),
 none attests the provenance only.
 
+Model card (--card <dir>): attests <dir>/<model>.card.json (schema model-fleet/model-card-v1, docs/model-card.md)
+with its own predicate type, https://model-fleet.dev/attestations/model-card/v1. Every card is validated, and must
+name the image's digest, model, version and commit, before anything is signed. With --verify, --card <dir> checks
+the cards the same way and verifies each image's card attestation.
+
 Keys (--key, or the stack's signing.keyRef): a cosign key file, awskms:///<key ARN>, k8s://<namespace>/<secret>,
 env://<VAR>, … (whatever cosign --key accepts); COSIGN_PASSWORD unlocks an encrypted key file. --verify takes the
 public key: a .pub file, a KMS URI, or the stack's signing.publicKeyPem when --key is not given.`,
@@ -74,6 +80,11 @@ public key: a .pub file, a KMS URI, or the stack's signing.publicKeyPem when --k
             type: "string",
             value: "buildkit|none|dir",
             help: "SBOM to attest (required when signing): <dir>/<model>.spdx.json, BuildKit's (docker buildx imagetools), or none; with --verify, none skips its check",
+        },
+        card: {
+            type: "string",
+            value: "dir",
+            help: "attest <dir>/<model>.card.json, the image's model card (validated and matched to the digest first); with --verify, check it",
         },
         verify: { type: "boolean", help: "verify the signatures and attestations instead of signing" },
         "dry-run": { type: "boolean", help: "print the cosign commands instead of running them" },
@@ -97,6 +108,15 @@ function sbomSource(value: string | undefined, verify: boolean): SbomSource {
         throw new UsageError(`--sbom ${value}: not "buildkit", "none" or a directory holding <model>.spdx.json files`);
     }
     return { kind: "dir", dir: path.resolve(value) };
+}
+
+/** `--card <dir>`: the directory (absolute), after every card in it is checked against its image; undefined without it. */
+function cardDirectory(value: string | undefined, images: readonly ImageToSign[]): string | undefined {
+    if (value === undefined) return undefined;
+    if (!fs.existsSync(value) || !fs.statSync(value).isDirectory()) throw new UsageError(`--card ${value}: not a directory holding <model>.card.json files`);
+    const dir = path.resolve(value);
+    checkCards(images, dir, (file) => (fs.existsSync(file) ? fs.readFileSync(file, "utf8") : undefined));
+    return dir;
 }
 
 function readInputs(values: Opts): SigningInputs & { stack?: string } {
@@ -193,8 +213,8 @@ function publicKeyForSigning(cosign: string, values: Opts, inputs: SigningInputs
 }
 
 /** Verifies each image's signature and attestations before signing; prints what is already there. */
-function verifiedBefore(cosign: string, images: readonly ImageToSign[], publicKey: string, sbom: SbomSource): Record<string, ImageStatus> {
-    const results = verifyPlan(images, publicKey, sbom.kind !== "none").map((step) => ({ step, ...checkQuietly(cosign, step) }));
+function verifiedBefore(cosign: string, images: readonly ImageToSign[], publicKey: string, sbom: SbomSource, card: boolean): Record<string, ImageStatus> {
+    const results = verifyPlan(images, publicKey, sbom.kind !== "none", card).map((step) => ({ step, ...checkQuietly(cosign, step) }));
     for (const r of results) {
         console.error(`sign: ${r.step.model}: ${r.step.what}: ${r.ok ? "verifies already, not signed again" : `not yet (${r.why})`}`);
     }
@@ -223,6 +243,9 @@ function publicKeyFor(values: Opts, inputs: SigningInputs, tmp: string): string 
 function main(values: Opts): number {
     const inputs = readInputs(values);
     const sbom = sbomSource(values.sbom, values.verify === true);
+    // Before anything is signed or verified: every card valid and describing its image.
+    const cardDir = cardDirectory(values.card, inputs.images);
+    const card = cardDir !== undefined;
     const dryRun = values["dry-run"] === true;
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "model-fleet-sign-"));
     let keep = false;
@@ -232,11 +255,11 @@ function main(values: Opts): number {
                 // The stack's PEM would go to a temp file that is gone when the commands are read: name it signing.pub.
                 const fromPem = values.key === undefined && inputs.publicKeyPem !== undefined;
                 if (fromPem) console.log("# first save the stack's signing.publicKeyPem output as signing.pub");
-                for (const s of verifyPlan(inputs.images, fromPem ? "signing.pub" : publicKeyFor(values, inputs, tmp), sbom.kind !== "none"))
+                for (const s of verifyPlan(inputs.images, fromPem ? "signing.pub" : publicKeyFor(values, inputs, tmp), sbom.kind !== "none", card))
                     console.log(shellLine("cosign", s.args));
                 return 0;
             }
-            const steps = verifyPlan(inputs.images, publicKeyFor(values, inputs, tmp), sbom.kind !== "none");
+            const steps = verifyPlan(inputs.images, publicKeyFor(values, inputs, tmp), sbom.kind !== "none", card);
             const cosign = cosignPath();
             const results = steps.map((s) => ({ step: s, code: runCosign(cosign, s) }));
             console.log(
@@ -259,13 +282,13 @@ function main(values: Opts): number {
             if (sbom.kind === "buildkit")
                 for (const img of inputs.images)
                     console.log(`${shellLine("docker", buildkitSbomArgs(img.ref))} > ${path.join(tmp, predicateFile(img.model, "spdxjson"))}`);
-            for (const s of signPlan(inputs.images, inputs.keyRef, tmp, sbom)) console.log(shellLine("cosign", s.args));
+            for (const s of signPlan(inputs.images, inputs.keyRef, tmp, sbom, {}, cardDir)) console.log(shellLine("cosign", s.args));
             return 0;
         }
         if (sbom.kind === "buildkit") requireBuildx();
         const cosign = cosignPath();
-        const status = verifiedBefore(cosign, inputs.images, publicKeyForSigning(cosign, values, inputs, tmp), sbom);
-        const steps = signPlan(inputs.images, inputs.keyRef, tmp, sbom, status);
+        const status = verifiedBefore(cosign, inputs.images, publicKeyForSigning(cosign, values, inputs, tmp), sbom, card);
+        const steps = signPlan(inputs.images, inputs.keyRef, tmp, sbom, status, cardDir);
         // SBOMs are needed only for the images whose SBOM attestation is still missing.
         const needSbom = inputs.images.filter((i) => steps.some((s) => s.model === i.model && s.what === "attest sbom"));
         if (sbom.kind === "buildkit") {
@@ -279,7 +302,7 @@ function main(values: Opts): number {
             if (code !== 0) throw new SigningError(`cosign ${s.what} of ${s.model} failed (exit ${code}); nothing after it was signed`);
         }
         const rows = inputs.images.map((i) => {
-            const { done, skipped } = signOutcome(status[i.model], sbom);
+            const { done, skipped } = signOutcome(status[i.model], sbom, card);
             return [i.model, i.version, i.ref, done.join(", ") || "-", skipped.join(", ") || "-"];
         });
         console.log(`\n${table([["MODEL", "VERSION", "IMAGE", "SIGNED NOW", "ALREADY VERIFIED (SKIPPED)"], ...rows])}`);

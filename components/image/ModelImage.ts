@@ -16,7 +16,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
 import * as dockerBuild from "@pulumi/docker-build";
-import { BUILD_PLATFORMS, ImagePlanError, ModelImageSource, OCI_LABELS, planModelImage } from "./imagePlan";
+import { BUILD_PLATFORMS, ImagePlanError, ModelImageCard, ModelImageSource, OCI_LABELS, planModelImage } from "./imagePlan";
 
 export const MODEL_IMAGE_TYPE = "model-fleet:image:ModelImage";
 
@@ -59,6 +59,12 @@ export interface ModelImageArgs {
     /** The model asks for a GPU (`gpu:`): build the Dockerfile's GPU variant (`VARIANT=gpu`). Default false (CPU); plain. */
     readonly gpu?: boolean;
     /**
+     * Model card fields known before the build (training spec, parent): labelled `io.model-fleet.card.*` beside the
+     * model, version and (a full 40-hex `gitSha`) commit; a training spec is also the `TRAINING_SPEC` build arg.
+     * Default: none (only model, version, commit). Plain. docs/model-card.md.
+     */
+    readonly card?: ModelImageCard;
+    /**
      * Docker provider with read access to the registry: a promoted digest with a release tag is checked against
      * what the registry holds under that tag before it is deployed. Default: none (no check).
      */
@@ -95,6 +101,7 @@ export class ModelImage extends pulumi.ComponentResource {
                 dirtyPaths: args.dirtyPaths ?? [],
                 dirtyFingerprint: args.dirtyFingerprint,
                 gpu: args.gpu ?? false,
+                card: args.card ?? {},
             });
         } catch (e) {
             if (e instanceof ImagePlanError) {

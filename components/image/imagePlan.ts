@@ -3,6 +3,7 @@
  * `ModelImage` only wires this plan to a `docker-build` `Image`.
  */
 import * as path from "path";
+import { cardLabels } from "../../domain/card/modelCard";
 import { assertDigest, assertModelVersion, BUILD_CACHE_TAG, buildTag, deployedReleaseTags, parseReleaseTag, shortSha } from "../../domain/image/tag";
 
 /** Same shape as the config's `ImageSource`: build from a context, or deploy an existing digest (promotion). */
@@ -21,9 +22,27 @@ export interface ImagePlanInput {
     dirtyFingerprint?: string;
     /** The model asks for a GPU (`gpu:`): build the image's GPU variant. Default false (the CPU variant). */
     gpu?: boolean;
+    /** The model card fields the config gives before the build (`models[].card`); default none (docs/model-card.md). */
+    card?: ModelImageCard;
 }
 
-/** OCI annotation keys set on every built image. Nothing time-varying (no `created`): an unchanged model does not rebuild. */
+/** What the stack config says of a built image's model card (`models[].card`): labelled, and the spec trained. */
+export interface ModelImageCard {
+    /** Training spec id `<model>/<semver>`: the `TRAINING_SPEC` build arg (`training/versions/<id>.json`) and a label. */
+    readonly trainingSpec?: string;
+    /** The version this one was trained from or replaces; null: none. */
+    readonly parent?: string | null;
+}
+
+/** The reference image's spec path for a training spec id (its Dockerfile's `TRAINING_SPEC` build arg). */
+export function trainingSpecPath(id: string): string {
+    return `training/versions/${id}.json`;
+}
+
+/**
+ * OCI annotation keys set on every built image. Nothing time-varying (no `created`): an unchanged model does not
+ * rebuild. Beside them, the model card's labels (`io.model-fleet.card.*`, domain/card/modelCard.ts `cardLabels`).
+ */
 export const OCI_LABELS = {
     version: "org.opencontainers.image.version",
     revision: "org.opencontainers.image.revision",
@@ -57,8 +76,8 @@ export interface BuildPlan {
     contextLocation: string;
     /** Dockerfile path: `dockerfile` resolved against the context, default `<context>/Dockerfile`. */
     dockerfileLocation: string;
-    /** `VARIANT: "gpu"` only for the GPU variant (the Dockerfile defaults to `cpu`). */
-    buildArgs: { MODEL_VERSION: string; GIT_SHA: string; VARIANT?: "gpu" };
+    /** `VARIANT: "gpu"` only for the GPU variant (the Dockerfile defaults to `cpu`); `TRAINING_SPEC` only with `card.trainingSpec`. */
+    buildArgs: { MODEL_VERSION: string; GIT_SHA: string; VARIANT?: "gpu"; TRAINING_SPEC?: string };
     /** OCI labels except `source` (an Input, added by the component). */
     labels: Record<string, string>;
 }
@@ -85,6 +104,7 @@ export function isBuildSource(source: ModelImageSource): source is { build: { co
 }
 
 const MAX_LISTED_PATHS = 5;
+const FULL_SHA = /^[0-9a-f]{40}$/;
 
 export function dirtyTreeMessage(modelName: string, dirtyPaths: readonly string[] = []): string {
     const listed = dirtyPaths.slice(0, MAX_LISTED_PATHS).join(", ");
@@ -145,6 +165,7 @@ export function planModelImage(input: ImagePlanInput): ImagePlan {
         throw new ImagePlanError(`model "${name}": build.context must be a directory path`);
     }
     const variant = imageVariant(input.gpu);
+    const card = input.card ?? {};
     const dockerfileLocation =
         dockerfile === undefined ? path.posix.join(context, "Dockerfile") : path.isAbsolute(dockerfile) ? dockerfile : path.posix.join(context, dockerfile);
     return {
@@ -155,11 +176,24 @@ export function planModelImage(input: ImagePlanInput): ImagePlan {
         cacheTag: BUILD_CACHE_TAG,
         contextLocation: context,
         dockerfileLocation,
-        buildArgs: { MODEL_VERSION: version, GIT_SHA: sha, ...(variant === "gpu" ? { VARIANT: variant } : {}) },
+        buildArgs: {
+            MODEL_VERSION: version,
+            GIT_SHA: sha,
+            ...(variant === "gpu" ? { VARIANT: variant } : {}),
+            ...(card.trainingSpec !== undefined ? { TRAINING_SPEC: trainingSpecPath(card.trainingSpec) } : {}),
+        },
         labels: {
             [OCI_LABELS.version]: version,
             [OCI_LABELS.revision]: sha,
             [OCI_LABELS.title]: name,
+            // The card's fields known before the build: never its digest, nor results a build has not produced yet.
+            ...cardLabels({
+                model: name,
+                version,
+                ...(FULL_SHA.test(input.gitSha) ? { gitSha: input.gitSha } : {}),
+                ...(card.trainingSpec !== undefined ? { training: { spec: card.trainingSpec } } : {}),
+                ...(card.parent !== undefined ? { parent: card.parent } : {}),
+            }),
         },
     };
 }

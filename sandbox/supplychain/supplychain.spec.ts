@@ -9,7 +9,9 @@
  * tag afterwards, a signature moved onto another digest, a wrong annotation and another key's signature all fail
  * verification. The admission engine's own verification (Kyverno v1.18.2, kyverno-verify) accepts the signed digest
  * under the stack's ClusterPolicy and refuses the others, and refuses a signature in cosign v3's default (Sigstore
- * bundle) format. docs/supply-chain.md.
+ * bundle) format. A model card (filled from a real training's evaluation) is attested by `npm run sign --card` with
+ * its own predicate type, verifies with the stack's key and not with another's, and a card for another digest is
+ * refused before anything is signed. docs/supply-chain.md, docs/model-card.md.
  */
 import { strict as assert } from "assert";
 import { spawnSync } from "child_process";
@@ -24,7 +26,9 @@ import { ImmutableRegistry, spawnImmutableRegistry } from "../../support/immutab
 import { verifySignature } from "../../scripts/promote";
 import { signatureCheck } from "../../release/promotion";
 import { DEFAULT_NAMESPACE } from "../../components/serving/ModelNamespace";
-import { cosignSignArgs, cosignVerifyArgs, cosignVerifyAttestationArgs, ImageToSign, signatureAnnotations } from "../../release/signing";
+import { cosignAttestArgs, cosignSignArgs, cosignVerifyArgs, cosignVerifyAttestationArgs, ImageToSign, signatureAnnotations } from "../../release/signing";
+import { cardFromEvaluation } from "../../release/modelCard";
+import { MODEL_CARD_PREDICATE_TYPE, ModelCard, modelCardJson } from "../../domain/card/modelCard";
 import { startRegistry } from "./registry";
 import { portTaken, ProcessRecord, stopProcess } from "../cluster/processes";
 import { binDir, toolPath } from "../toolchain/build";
@@ -547,6 +551,105 @@ describe("supply chain: sign and verify with cosign, distribution and crane", fu
             /refusing to promote \S+ into stack prod: it is not signed by the key admission will trust \(Error: no signatures found/,
         );
         assert.throws(() => verifySignature(check(signed, fs.readFileSync(keyB.pub, "utf8")), "prod"), /not signed by the key admission will trust/);
+    });
+
+    describe("model card: npm run sign --card attests it with its own predicate type", () => {
+        const GIT_SHA = "abc1234" + "5".repeat(33);
+        let version: ImageToSign;
+        let cardDir: string;
+        let card: ModelCard;
+        /** The card of the image at `digest`, filled from a real training run's evaluation.json and training-run.json. */
+        const cardOf = (digest: string): ModelCard => {
+            const fixture = (f: string) => JSON.parse(fs.readFileSync(path.join(REPO_ROOT, "tests", "fixtures", "card", f), "utf8"));
+            return cardFromEvaluation({
+                evaluation: fixture("evaluation.json"),
+                trainingRun: fixture("training-run.json"),
+                build: { model: "sentiment", version: "2.2.0", gitSha: GIT_SHA, digest, parent: "2.1.5" },
+            });
+        };
+        const signArgs = (img: ImageToSign, dir: string) => [
+            "--image",
+            img.ref,
+            "--model",
+            "sentiment",
+            "--version",
+            "2.2.0",
+            "--git-sha",
+            "abc1234",
+            "--key",
+            keyA.key,
+            "--sbom",
+            "none",
+            "--card",
+            dir,
+        ];
+        /** The in-toto statement of the image's one card attestation that verifies with `pub`. */
+        const cardStatement = (img: ImageToSign, pub: string) => {
+            const lines = ok(cosign, cosignVerifyAttestationArgs(img, pub, MODEL_CARD_PREDICATE_TYPE))
+                .split("\n")
+                .filter(Boolean);
+            assert.equal(lines.length, 1, "one card attestation");
+            return JSON.parse(Buffer.from(JSON.parse(lines[0]).payload, "base64").toString("utf8"));
+        };
+
+        before(() => {
+            // A new version built with crane, its card written as a training pipeline's CI step would.
+            version = imageAt(pushImage("v2.2.0-abc1234", { "model.json": '{"model":"sentiment","version":"2.2.0"}\n' }), {
+                version: "2.2.0",
+                tag: "v2.2.0-abc1234",
+            });
+            card = cardOf(version.ref.split("@")[1]);
+            cardDir = fs.mkdtempSync(path.join(tmp, "cards-"));
+            fs.writeFileSync(path.join(cardDir, "sentiment.card.json"), modelCardJson(card));
+        });
+
+        it("signs the version and attests its card; cosign verify-attestation --type <uri> with the stack's key returns exactly the card; a re-run attests nothing", () => {
+            const r = npmSign(signArgs(version, cardDir));
+            assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
+            assert.match(r.stderr, /^sign: sentiment: verify card: not yet \(/m);
+            assert.match(r.stdout, /sentiment\s+2\.2\.0\s+\S+@sha256:[0-9a-f]{64}\s+signature, provenance, card\s+-/);
+            const statement = cardStatement(version, keyA.pub);
+            assert.equal(statement.predicateType, MODEL_CARD_PREDICATE_TYPE);
+            assert.deepEqual(statement.predicate, card);
+            assert.deepEqual(statement.subject[0].digest, { sha256: version.ref.split("@sha256:")[1] });
+            const att = JSON.parse(ok(crane, ["manifest", legacyTag(version.ref.split("@")[1], "att")]));
+            assert.deepEqual(att.layers.map((l: { annotations: Record<string, string> }) => l.annotations.predicateType).sort(), [
+                "https://model-fleet.dev/attestations/model-card/v1",
+                "https://slsa.dev/provenance/v1",
+            ]);
+            const before = tagDigests();
+            const again = npmSign(signArgs(version, cardDir));
+            assert.equal(again.status, 0, `${again.stdout}\n${again.stderr}`);
+            assert.match(again.stderr, /^sign: sentiment: verify card: verifies already, not signed again$/m);
+            assert.match(again.stdout, /Nothing to sign/);
+            assert.deepEqual(tagDigests(), before, "the registry is unchanged");
+            assert.deepEqual(immutable?.refusals, []);
+        });
+
+        it("a card attested with another key is refused by the stack's key (and verifies only with that other key)", () => {
+            const other = imageAt(pushImage("v2.2.0-cardkeyb", { "model.json": '{"card":"b"}\n' }), { version: "2.2.0" });
+            const dir = fs.mkdtempSync(path.join(tmp, "cards-b-"));
+            fs.writeFileSync(path.join(dir, "sentiment.card.json"), modelCardJson(cardOf(other.ref.split("@")[1])));
+            ok(cosign, cosignAttestArgs(other, keyB.key, MODEL_CARD_PREDICATE_TYPE, path.join(dir, "sentiment.card.json")));
+            assert.equal(cardStatement(other, keyB.pub).predicateType, MODEL_CARD_PREDICATE_TYPE);
+            fails(
+                cosignVerifyAttestationArgs(other, keyA.pub, MODEL_CARD_PREDICATE_TYPE),
+                /invalid signature when validating ASN\.1 encoded signature|no matching attestations/,
+            );
+        });
+
+        it("a card whose digest is not the image's is refused before anything is signed: nothing is pushed", () => {
+            const unsigned = imageAt(pushImage("v2.2.0-cardwrong", { "model.json": '{"card":"wrong"}\n' }), { version: "2.2.0" });
+            const before = tagDigests();
+            // cardDir holds the card of `version`, not of this digest.
+            const r = npmSign(signArgs(unsigned, cardDir));
+            assert.equal(r.status, 1, `${r.stdout}\n${r.stderr}`);
+            assert.match(r.stderr, /^sign: --card \S+: nothing was signed:\nsentiment: \S+sentiment\.card\.json does not describe \S+@sha256:[0-9a-f]{64}:$/m);
+            assert.match(r.stderr, /^ {2}- image\.digest \(sha256:[0-9a-f]{64}\) is not the image's digest sha256:[0-9a-f]{64}$/m);
+            assert.doesNotMatch(r.stderr, /^\$ cosign /m, "no cosign command ran");
+            assert.deepEqual(tagDigests(), before, "no signature or attestation was pushed");
+            fails(cosignVerifyArgs(unsigned, keyA.pub), /no signatures found/);
+        });
     });
 
     describe("admission: Kyverno v1.18.2's own verification (kyverno-verify) under the stack's ClusterPolicy", () => {

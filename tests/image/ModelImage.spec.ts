@@ -87,12 +87,16 @@ describe("ModelImage", () => {
             const { resources: cpuResources } = await declare({ gpu: false });
             assert.deepEqual(byType(cpuResources, IMAGE_TYPE)[0].inputs.buildArgs, image.inputs.buildArgs);
         });
-        it("sets the OCI labels and nothing time-varying", () => {
+        it("sets the OCI labels, the model card's labels it knows (model, version, full commit), and nothing time-varying", () => {
             assert.deepEqual(image.inputs.labels, {
                 "org.opencontainers.image.version": "2.1.4",
                 "org.opencontainers.image.revision": "a1b2c3d",
                 "org.opencontainers.image.source": "https://github.com/acme/model-fleet",
                 "org.opencontainers.image.title": "sentiment",
+                "io.model-fleet.card.schema": "model-fleet/model-card-v1",
+                "io.model-fleet.card.model": "sentiment",
+                "io.model-fleet.card.version": "2.1.4",
+                "io.model-fleet.card.gitSha": FULL_SHA,
             });
             assert.ok(!("org.opencontainers.image.created" in image.inputs.labels));
             assert.ok(!/\d{4}-\d{2}-\d{2}T/.test(JSON.stringify(image.inputs)), "no timestamp in any input");
@@ -148,6 +152,26 @@ describe("ModelImage", () => {
             assert.deepEqual(img.inputs.tags, [`${REPO}:v2.1.5-a1b2c3d`]);
             assert.equal(img.inputs.buildArgs.MODEL_VERSION, "2.1.5");
             assert.deepEqual(img.inputs.cacheTo, image.inputs.cacheTo);
+        });
+        it("model card: the config's training spec is labelled and trained (TRAINING_SPEC), its parent labelled; no digest, metric or time label", async () => {
+            const { resources: rs } = await declare({ card: { trainingSpec: "digits/1.0.0", parent: "2.1.3" } });
+            const img = byType(rs, IMAGE_TYPE)[0];
+            assert.deepEqual(img.inputs.buildArgs, { MODEL_VERSION: "2.1.4", GIT_SHA: "a1b2c3d", TRAINING_SPEC: "training/versions/digits/1.0.0.json" });
+            const card = Object.fromEntries(Object.entries(img.inputs.labels as Record<string, string>).filter(([k]) => k.startsWith("io.model-fleet.card.")));
+            assert.deepEqual(card, {
+                "io.model-fleet.card.schema": "model-fleet/model-card-v1",
+                "io.model-fleet.card.model": "sentiment",
+                "io.model-fleet.card.version": "2.1.4",
+                "io.model-fleet.card.gitSha": FULL_SHA,
+                "io.model-fleet.card.training.spec": "digits/1.0.0",
+                "io.model-fleet.card.parent": "2.1.3",
+            });
+            // A first version (parent null) says so; a short sha is the revision label's only (the card's is 40 hex).
+            const { resources: first } = await declare({ gitSha: "a1b2c3d", card: { parent: null } });
+            const labels = byType(first, IMAGE_TYPE)[0].inputs.labels;
+            assert.equal(labels["io.model-fleet.card.parent"], "none");
+            assert.ok(!("io.model-fleet.card.gitSha" in labels));
+            assert.equal(labels["org.opencontainers.image.revision"], "a1b2c3d");
         });
         it("defaults: no explicit registry auth means none is sent (local credential store)", async () => {
             const { resources: rs } = await declare({ registry: undefined, sourceUrl: undefined });
@@ -225,6 +249,23 @@ describe("ModelImage", () => {
             };
             assert.equal(variant("sentiment"), "gpu");
             assert.equal(variant("summarizer"), undefined);
+        });
+        it("passes a model's card: config to its build (labels and TRAINING_SPEC), and only to that model's", async function () {
+            this.timeout(120_000);
+            const { resources } = await runStack("dev", {
+                editConfig: (config) => {
+                    config["model-fleet:models"][0].card = { trainingSpec: "digits/1.0.0", parent: "2.1.0" };
+                },
+            });
+            const byTitle = (model: string) => byType(resources, IMAGE_TYPE).find((i) => i.inputs.labels["org.opencontainers.image.title"] === model)!;
+            const sentiment = byTitle("sentiment");
+            assert.equal(sentiment.inputs.labels["io.model-fleet.card.training.spec"], "digits/1.0.0");
+            assert.equal(sentiment.inputs.labels["io.model-fleet.card.parent"], "2.1.0");
+            assert.equal(sentiment.inputs.buildArgs.TRAINING_SPEC, "training/versions/digits/1.0.0.json");
+            const summarizer = byTitle("summarizer");
+            assert.equal(summarizer.inputs.labels["io.model-fleet.card.model"], "summarizer");
+            assert.ok(!("io.model-fleet.card.training.spec" in summarizer.inputs.labels));
+            assert.ok(!("TRAINING_SPEC" in summarizer.inputs.buildArgs));
         });
     });
 });

@@ -13,6 +13,7 @@ import {
     ANNOTATION_KEYS,
     builderFromEnv,
     buildkitSbomArgs,
+    checkCards,
     cosignAttestArgs,
     cosignPublicKeyArgs,
     cosignSignArgs,
@@ -28,6 +29,7 @@ import {
     statusFromChecks,
     verifyPlan,
 } from "../../release/signing";
+import { MODEL_CARD_PREDICATE_TYPE, MODEL_CARD_SCHEMA, ModelCard, modelCardJson } from "../../domain/card/modelCard";
 
 const DIGEST = "sha256:" + "0123456789abcdef".repeat(4);
 const REPO = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/model-fleet/sentiment";
@@ -37,6 +39,20 @@ const IMAGE_ARGS = ["--image", IMAGE.ref, "--model", "sentiment", "--version", "
 /** Legacy format (what Kyverno's `type: Cosign` reads), no signing config, no transparency log, no prompt. */
 const PRIVATE = ["--new-bundle-format=false", "--use-signing-config=false", "--tlog-upload=false", "--yes"];
 const KMS = "awskms:///arn:aws:kms:eu-west-1:123456789012:key/0d7f1d1e-1111-2222-3333-444455556666";
+
+/** IMAGE's model card (its digest, model, version, and a full sha starting with its git sha). */
+const CARD: ModelCard = {
+    schema: MODEL_CARD_SCHEMA,
+    model: "sentiment",
+    version: "2.1.5",
+    gitSha: "abc1234" + "0".repeat(33),
+    dataset: { name: "digits", version: "scikit-learn==1.9.1", sha256: "f".repeat(64) },
+    training: { spec: "digits/1.1.0", startedAt: "2026-12-07T03:15:26.116+00:00", finishedAt: "2026-12-07T03:15:29.270+00:00" },
+    metrics: { accuracy: 0.97, macroF1: 0.97 },
+    split: { sha256: "d".repeat(64), instances: 450 },
+    parent: "2.1.4",
+    image: { digest: DIGEST },
+};
 
 function runSign(args: string[]): { status: number | null; stdout: string; stderr: string } {
     const r = spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", "scripts/sign.ts", ...args], {
@@ -208,6 +224,104 @@ describe("signing (release/signing.ts)", () => {
         });
     });
 
+    describe("model card attestation (--card <dir>)", () => {
+        const other: ImageToSign = { model: "summarize", version: "1.0.0", ref: `${REPO.replace("sentiment", "summarize")}@${DIGEST}`, gitSha: "abc1234" };
+        const none = { kind: "none" as const };
+
+        it("attests <dir>/<model>.card.json with the card's own predicate type URI, and verifies that type", () => {
+            assert.equal(MODEL_CARD_PREDICATE_TYPE, "https://model-fleet.dev/attestations/model-card/v1");
+            const plan = signPlan([IMAGE], KMS, "/tmp/p", none, {}, "/cards");
+            assert.deepEqual(
+                plan.map((s) => s.what),
+                ["sign", "attest provenance", "attest card"],
+            );
+            assert.deepEqual(plan[2].args, [
+                "attest",
+                "--key",
+                KMS,
+                ...PRIVATE,
+                "--type",
+                MODEL_CARD_PREDICATE_TYPE,
+                "--predicate",
+                "/cards/sentiment.card.json",
+                IMAGE.ref,
+            ]);
+            const verify = verifyPlan([IMAGE], "k.pub", false, true);
+            assert.deepEqual(
+                verify.map((s) => s.what),
+                ["verify", "verify provenance", "verify card"],
+            );
+            assert.deepEqual(verify[2].args, cosignVerifyAttestationArgs(IMAGE, "k.pub", MODEL_CARD_PREDICATE_TYPE));
+            assert.deepEqual(verify[2].args.slice(5, 7), ["--type", MODEL_CARD_PREDICATE_TYPE]);
+            // Without --card, nothing about cards is planned (the workflow's command stays as it was).
+            assert.ok(!signPlan([IMAGE], KMS, "/tmp/p", none).some((s) => s.what === "attest card"));
+            assert.ok(!verifyPlan([IMAGE], "k.pub", false).some((s) => s.what === "verify card"));
+        });
+
+        it("a card that already verifies is not attested again; one that does not is, beside what else is missing", () => {
+            const checks = verifyPlan([IMAGE, other], "k.pub", false, true);
+            // sentiment: everything verifies; summarize: signature and provenance do, its card does not.
+            const status = statusFromChecks(checks.map((step) => ({ step, ok: !(step.model === "summarize" && step.what === "verify card") })));
+            assert.deepEqual(status, {
+                sentiment: { signature: true, provenance: true, sbom: false, card: true },
+                summarize: { signature: true, provenance: true, sbom: false, card: false },
+            });
+            assert.deepEqual(
+                signPlan([IMAGE, other], KMS, "/tmp/p", none, status, "/cards").map((s) => `${s.model} ${s.what}`),
+                ["summarize attest card"],
+            );
+            assert.deepEqual(signOutcome(status.sentiment, none, true), { done: [], skipped: ["signature", "provenance", "card"] });
+            assert.deepEqual(signOutcome(status.summarize, none, true), { done: ["card"], skipped: ["signature", "provenance"] });
+        });
+
+        it("checks every card before anything is signed: it exists, is valid, and names the image's digest, model, version and commit", () => {
+            const files: Record<string, string> = { "/cards/sentiment.card.json": modelCardJson(CARD) };
+            assert.deepEqual(
+                checkCards([IMAGE], "/cards", (f) => files[f]),
+                { sentiment: CARD },
+            );
+
+            const otherDigest = "sha256:" + "e".repeat(64);
+            const cases: Array<[string, Record<string, string>, RegExp[]]> = [
+                ["missing", {}, [/sentiment: \/cards\/sentiment\.card\.json does not exist/]],
+                [
+                    "another digest",
+                    { "/cards/sentiment.card.json": modelCardJson({ ...CARD, image: { digest: otherDigest } }) },
+                    [/does not describe \S+@sha256:0123/, /^ {2}- image\.digest \(sha256:e{64}\) is not the image's digest sha256:0123/m],
+                ],
+                [
+                    "another commit and version",
+                    { "/cards/sentiment.card.json": modelCardJson({ ...CARD, version: "2.1.6", gitSha: "f".repeat(40) }) },
+                    [
+                        /^ {2}- version \(2\.1\.6\) is not the image's version 2\.1\.5$/m,
+                        /^ {2}- gitSha \(f{40}\) is not the commit the image was built from \(abc1234\)$/m,
+                    ],
+                ],
+                [
+                    "invalid",
+                    { "/cards/sentiment.card.json": JSON.stringify({ ...CARD, metrics: {}, gitSha: "abc1234" }) },
+                    [/is not a valid model card \(2 problems\)/, /- gitSha \(abc1234\) must be the full 40-hex/, /- metrics\.accuracy is required/],
+                ],
+            ];
+            for (const [what, cardFiles, messages] of cases) {
+                assert.throws(
+                    () => checkCards([IMAGE], "/cards", (f) => cardFiles[f]),
+                    (e: Error) => {
+                        assert.ok(e instanceof SigningError, what);
+                        assert.match(e.message, /^--card \/cards: nothing was signed:\n/, what);
+                        for (const m of messages) assert.match(e.message, m, what);
+                        return true;
+                    },
+                );
+            }
+            // Every image's problem in one error.
+            assert.throws(
+                () => checkCards([IMAGE, other], "/cards", () => undefined),
+                (e: Error) => /sentiment: .*does not exist/.test(e.message) && /summarize: .*does not exist/.test(e.message),
+            );
+        });
+    });
+
     describe("stack outputs (images, signing)", () => {
         const outputs = {
             environment: "dev",
@@ -319,6 +433,27 @@ describe("signing (release/signing.ts)", () => {
                 lines[1],
                 /^cosign attest --key awskms:\/\/\/arn:aws:kms:\S+ --new-bundle-format=false --use-signing-config=false --tlog-upload=false --yes --type slsaprovenance1 --predicate \S+\/sentiment\.provenance\.json /,
             );
+        });
+
+        it("--card: --dry-run prints the card attestation; a card for another digest is refused before cosign is looked for", () => {
+            const cards = path.join(tmp, "cards");
+            fs.mkdirSync(cards, { recursive: true });
+            fs.writeFileSync(path.join(cards, "sentiment.card.json"), modelCardJson(CARD));
+            const dry = runSign([...IMAGE_ARGS, "--sbom", "none", "--card", cards, "--dry-run"]);
+            assert.equal(dry.status, 0, dry.stderr);
+            const kept = /^# the provenance predicates are in (\S+);/.exec(dry.stdout)?.[1];
+            if (kept) fs.rmSync(kept, { recursive: true, force: true });
+            assert.ok(
+                dry.stdout
+                    .split("\n")
+                    .includes(`cosign ${cosignAttestArgs(IMAGE, "cosign.key", MODEL_CARD_PREDICATE_TYPE, path.join(cards, "sentiment.card.json")).join(" ")}`),
+                dry.stdout,
+            );
+            fs.writeFileSync(path.join(cards, "sentiment.card.json"), modelCardJson({ ...CARD, image: { digest: "sha256:" + "e".repeat(64) } }));
+            const r = runSign([...IMAGE_ARGS, "--sbom", "none", "--card", cards]);
+            assert.equal(r.status, 1, r.stderr);
+            assert.match(r.stderr, /^sign: --card \S+: nothing was signed:\nsentiment: \S+sentiment\.card\.json does not describe /m);
+            assert.doesNotMatch(r.stderr, /cosign/i, "refused before looking for cosign");
         });
 
         it("without cosign, says so and names `npm run tools -- build cosign`", () => {

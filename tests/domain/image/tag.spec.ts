@@ -192,6 +192,11 @@ describe("planModelImage", () => {
                 "org.opencontainers.image.version": "2.1.4",
                 "org.opencontainers.image.revision": "a1b2c3d",
                 "org.opencontainers.image.title": "sentiment",
+                // The model card's fields known before the build (docs/model-card.md#the-labels).
+                "io.model-fleet.card.schema": "model-fleet/model-card-v1",
+                "io.model-fleet.card.model": "sentiment",
+                "io.model-fleet.card.version": "2.1.4",
+                "io.model-fleet.card.gitSha": base.gitSha,
             },
         });
         assert.deepEqual(planModelImage({ ...base, source: build }), plan, "same inputs, same plan");
