@@ -24,8 +24,8 @@ def test_the_card_has_exactly_the_schema_keys_and_matches_the_evaluation(trained
             "version": f"{ev['dataset']['package']}=={ev['dataset']['package_version']}",
             "sha256": ev["dataset"]["sha256"],
         }
-        assert card["training"] == {"spec": f"training/versions/{key}.json"}, "the spec's path in the build context"
-        assert (SERVER_DIR / card["training"]["spec"]).resolve() == t.spec.resolve()
+        assert card["training"] == {"spec": key}, "the spec's id, <model>/<version>, as the full card names it"
+        assert (SERVER_DIR / "training" / "versions" / f"{card['training']['spec']}.json").resolve() == t.spec.resolve()
         assert card["metrics"] == {"accuracy": ev["metrics"]["accuracy"], "macroF1": ev["metrics"]["macro_f1"]}
         assert card["split"] == {"sha256": ev["split"]["holdout_sha256"], "instances": ev["split"]["holdout_instances"]}
         assert card["parent"] == json.loads(t.spec.read_text()).get("parent")
@@ -46,17 +46,14 @@ def test_the_card_holds_nothing_per_build(trained):
     assert text == json.dumps(ref.card, indent=2, sort_keys=True) + "\n", "sorted keys, 2-space indent, one newline"
 
 
-def test_a_spec_outside_the_build_context_is_named_as_given(tmp_path):
+def test_the_card_names_the_spec_by_its_id_wherever_the_file_is():
     from training import build, spec
 
     s = spec.load(VERSIONS_DIR / "digits" / "1.0.0.json")
-    assert build.spec_reference(VERSIONS_DIR / "digits" / "1.0.0.json") == "training/versions/digits/1.0.0.json"
-    assert build.spec_reference(tmp_path / "x.json") == (tmp_path / "x.json").as_posix()
-    assert build.spec_reference(None) is None
     ev = {"model": "digits", "version": "1.0.0", "dataset": {"name": "d", "package": "p", "package_version": "1", "sha256": "a" * 64},
           "split": {"holdout_sha256": "b" * 64, "holdout_instances": 3}, "metrics": {"accuracy": 0.5, "macro_f1": 0.4}}
-    card = build.model_card(ev, s, None)
-    assert card["training"] == {"spec": None} and card["parent"] is None and card["dataset"]["version"] == "p==1"
+    card = build.model_card(ev, s)
+    assert card["training"] == {"spec": "digits/1.0.0"} and card["parent"] is None and card["dataset"]["version"] == "p==1"
 
 
 def test_a_valid_parent_is_kept_by_the_spec():
@@ -76,7 +73,7 @@ def test_read_a_present_missing_and_invalid_card(trained, tmp_path):
     got = card.read(str(trained[REFERENCE].dir / "card.json"))
     c = trained[REFERENCE].card
     assert got == card.Card(status="present", model="digits", version="1.1.0", parent="1.0.0", dataset="digits",
-                            dataset_version=c["dataset"]["version"], training_spec="training/versions/digits/1.1.0.json",
+                            dataset_version=c["dataset"]["version"], training_spec="digits/1.1.0",
                             split=c["split"]["sha256"], accuracy=c["metrics"]["accuracy"])
     assert card.read(str(trained[OLDER].dir / "card.json")).parent == ""
     assert card.read(str(tmp_path / "none.json")) == card.Card("missing")
@@ -122,7 +119,7 @@ def test_the_server_exposes_its_lineage_and_held_out_accuracy(start_server, trai
     srv = start_server(MODEL_PATH=str(t.model), MODEL_NAME="digits", MODEL_VERSION="1.1.0", GIT_SHA="0123abc", WEB_CONCURRENCY="2")
     assert _lineage(srv) == [({
         "model": "digits", "version": "1.1.0", "parent": "1.0.0", "dataset": "digits", "dataset_version": t.card["dataset"]["version"],
-        "git_sha": "0123abc", "training_spec": "training/versions/digits/1.1.0.json", "card": "present",
+        "git_sha": "0123abc", "training_spec": "digits/1.1.0", "card": "present",
     }, 1.0)], "one series for the pod (livemax over its 2 workers)"
     held = [(labels, v) for n, labels, v in srv.samples() if n == "model_server_model_heldout_accuracy"]
     assert held == [({"split": t.evaluation["split"]["holdout_sha256"]}, t.evaluation["metrics"]["accuracy"])]

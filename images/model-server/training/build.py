@@ -42,7 +42,6 @@ OPSET = {"": 17, "ai.onnx.ml": 3}
 EVALUATION_SCHEMA = "model-fleet/evaluation-v1"
 CARD_SCHEMA = "model-fleet/model-card-v1"
 # The image's build context (images/model-server): card.json names the spec by its path relative to it.
-CONTEXT_DIR = Path(__file__).resolve().parents[1]
 
 
 def _estimator(spec: specs.Spec):
@@ -129,18 +128,7 @@ def _versions() -> Dict[str, str]:
     return out
 
 
-def spec_reference(path: Optional[Path]) -> Optional[str]:
-    """The spec's path as the card names it: relative to the build context (training/versions/<model>/<version>.json,
-    the same inside the image's weights stage and in a checkout), else as given. None for a spec given in memory."""
-    if path is None:
-        return None
-    try:
-        return Path(path).resolve().relative_to(CONTEXT_DIR).as_posix()
-    except ValueError:
-        return Path(path).as_posix()
-
-
-def model_card(evaluation: Dict[str, Any], spec: specs.Spec, spec_path: Optional[str]) -> Dict[str, Any]:
+def model_card(evaluation: Dict[str, Any], spec: specs.Spec) -> Dict[str, Any]:
     """The build-time part of the model card, from the evaluation of the exported bytes (nothing is invented).
     Deterministic: no time, no git sha, no digest (those differ per build; they join the card outside the layer)."""
     ds, sp, m = evaluation["dataset"], evaluation["split"], evaluation["metrics"]
@@ -150,14 +138,15 @@ def model_card(evaluation: Dict[str, Any], spec: specs.Spec, spec_path: Optional
         "version": evaluation["version"],
         # A data set shipped inside a wheel is versioned by the package release that ships it.
         "dataset": {"name": ds["name"], "version": f"{ds['package']}=={ds['package_version']}", "sha256": ds["sha256"]},
-        "training": {"spec": spec_path},
+        # The spec's id, <model>/<version> (training/versions/<id>.json), as the full card and the rehearsals name it.
+        "training": {"spec": f"{spec.model}/{spec.version}"},
         "metrics": {"accuracy": m["accuracy"], "macroF1": m["macro_f1"]},
         "split": {"sha256": sp["holdout_sha256"], "instances": sp["holdout_instances"]},
         "parent": spec.parent,
     }
 
 
-def build(spec: specs.Spec, out_dir: Path, holdout: Optional[Path] = None, spec_path: Optional[Path] = None) -> Dict[str, Any]:
+def build(spec: specs.Spec, out_dir: Path, holdout: Optional[Path] = None) -> Dict[str, Any]:
     from threadpoolctl import threadpool_limits
 
     started = time.time()
@@ -235,7 +224,7 @@ def build(spec: specs.Spec, out_dir: Path, holdout: Optional[Path] = None, spec_
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "model.onnx").write_bytes(data)
     (out_dir / "evaluation.json").write_text(json.dumps(evaluation, indent=2, sort_keys=True) + "\n")
-    card = model_card(evaluation, spec, spec_reference(spec_path))
+    card = model_card(evaluation, spec)
     (out_dir / "card.json").write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
     (out_dir / "training-run.json").write_text(json.dumps(run, indent=2, sort_keys=True) + "\n")
     evaluation = {**evaluation, "timing": run}
@@ -261,7 +250,7 @@ def main(argv: Optional[list] = None) -> int:
     except specs.SpecError as e:
         print(e, file=sys.stderr)
         return 2
-    ev = build(spec, Path(args.out), Path(args.holdout) if args.holdout else None, Path(args.spec))
+    ev = build(spec, Path(args.out), Path(args.holdout) if args.holdout else None)
     m = ev["metrics"]
     print(f"{spec.model} {spec.version}: held-out accuracy {m['accuracy']:.4f} macro-F1 {m['macro_f1']:.4f} "
           f"({m['correct']}/{m['evaluated']}), trained on {ev['split']['trained_on']} instances in {ev['timing']['seconds']}s; "
