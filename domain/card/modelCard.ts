@@ -33,14 +33,17 @@ export const TRAINING_SPEC_ID = /^[a-z0-9]([a-z0-9._-]*[a-z0-9])?\/[0-9][^/\s]*$
 
 const isSemver = (v: string): boolean => semver.valid(v) === v;
 
+/** Whether `s` is a training spec id `<model>/<semver>` (the one rule: the card, the config and the rehearsals use it). */
+export function isTrainingSpecId(s: string): boolean {
+    return TRAINING_SPEC_ID.test(s) && isSemver(s.slice(s.indexOf("/") + 1));
+}
+
 /** The card's field schemas one by one: the stack config's optional `card:` section reuses them. */
 export const cardFields = {
     version: z.string().refine(isSemver, "must be a semantic version such as 2.1.4 (no leading v)"),
     gitSha: z.string().regex(FULL_GIT_SHA, "must be the full 40-hex git sha of the training code"),
     sha256: z.string().regex(SHA256_HEX, "must be a sha256: 64 lower-case hex"),
-    trainingSpec: z
-        .string()
-        .refine((s) => TRAINING_SPEC_ID.test(s) && isSemver(s.slice(s.indexOf("/") + 1)), 'must be a training spec id <model>/<semver>, e.g. "digits/1.1.0"'),
+    trainingSpec: z.string().refine(isTrainingSpecId, 'must be a training spec id <model>/<semver>, e.g. "digits/1.1.0"'),
     parent: z.string().refine(isSemver, "must be a semantic version, or null for a version with no parent").nullable(),
     timestamp: z.iso.datetime({ offset: true, error: "must be an ISO 8601 timestamp with a time zone, e.g. 2026-01-01T12:00:00.000Z" }),
     /** A share of the held-out instances, in [0, 1]. */

@@ -33,6 +33,7 @@ import * as path from "node:path";
 import * as YAML from "yaml";
 import { z } from "zod";
 import { METRIC_NAMES } from "../../components/rollouts/analysis";
+import { isTrainingSpecId } from "../../domain/card/modelCard";
 import { SERVER_BUCKETS } from "./metrics";
 
 export const OUTCOMES = ["promoted", "aborted", "paused"] as const;
@@ -202,9 +203,7 @@ const metricNameError = `must name an analysis metric: ${ANALYSIS_METRICS.join("
 const metricName = z.enum(ANALYSIS_METRICS as [string, ...string[]], { error: metricNameError });
 
 const serverVersionSchema = z.strictObject({
-    training: z
-        .string({ error: "must name a training spec <model>/<version>" })
-        .regex(/^[a-z0-9][a-z0-9-]*\/\d+\.\d+\.\d+$/, "must name a training spec <model>/<version>"),
+    training: z.string({ error: "must name a training spec <model>/<version>" }).refine(isTrainingSpecId, "must name a training spec <model>/<version>"),
     latencyPerInFlightSeconds: perSecond.optional(),
     predictDelaySeconds: perSecond.optional(),
 });

@@ -1,12 +1,15 @@
 """The version's model card, read once per worker at start: card.json beside the weights (training/build.py writes it
-in the image's weights stage; schema model-fleet/model-card-v1, docs/model-server.md), exposed as two series:
+in the image's weights stage; schema model-fleet/model-card-build-v1, the build-time part of the signed
+model-fleet/model-card-v1 card, docs/model-server.md), exposed as two series:
 
 - model_server_model_lineage_info{model, version, parent, dataset, dataset_version, git_sha, training_spec, card} 1
   (model, version and git_sha from MODEL_NAME, MODEL_VERSION and GIT_SHA as model_server_model_info; the others
-  from the card; card = present | missing | invalid);
+  from the card; card = present | missing | invalid | mismatch);
 - model_server_model_heldout_accuracy{split} = the card's held-out accuracy (only when the card is present).
 
-A missing card is allowed (a foreign model brought without one): the lineage labels are empty and the log says so.
+A card for another model or version than the server runs (MODEL_NAME, MODEL_VERSION) is `mismatch`: its lineage
+would be another version's (a stack deploying the reference image under its own name and version), so the labels
+stay empty and no held-out accuracy is published. A missing card is allowed (a foreign model brought without one): the lineage labels are empty and the log says so.
 An unreadable or malformed card is logged as an error and treated as missing: the card is metadata, the model still
 serves. Path: MODEL_CARD_PATH, default card.json in the directory of MODEL_PATH.
 """
@@ -20,7 +23,7 @@ from typing import Any, List, Optional
 
 from . import metrics
 
-SCHEMA = "model-fleet/model-card-v1"
+SCHEMA = "model-fleet/model-card-build-v1"
 SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -31,7 +34,7 @@ log = logging.getLogger("model_server.card")
 class Card:
     """What the server uses of a card; every field "" when there is none (status missing or invalid)."""
 
-    status: str  # present | missing | invalid
+    status: str  # present | missing | invalid | mismatch
     model: str = ""
     version: str = ""
     parent: str = ""
@@ -130,10 +133,11 @@ def publish(model_path: str, model: str, version: str, git_sha: str) -> Card:
 
 
 def _publish(path: str, card: Card, model: str, version: str, git_sha: str) -> Card:
+    if card.status == "present" and (card.model, card.version) != (model, version):
+        log.warning("model card %s describes %s %s, the server runs %s %s (MODEL_NAME, MODEL_VERSION): its lineage is "
+                    "not this version's, so none is published (card=\"mismatch\")", path, card.model, card.version, model, version or "-")
+        card = Card("mismatch")
     if card.status == "present":
-        if (card.model, card.version) != (model, version):
-            log.warning("model card %s describes %s %s, the server runs %s %s (MODEL_NAME, MODEL_VERSION)",
-                        path, card.model, card.version, model, version or "-")
         metrics.MODEL_HELDOUT_ACCURACY.labels(split=card.split).set(card.accuracy)
         log.info("model card %s: %s %s, parent %s, data set %s %s, held-out accuracy %.4f", path, card.model, card.version,
                  card.parent or "-", card.dataset, card.dataset_version, card.accuracy)

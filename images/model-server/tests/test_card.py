@@ -17,7 +17,7 @@ def test_the_card_has_exactly_the_schema_keys_and_matches_the_evaluation(trained
     for key, t in trained.items():
         card, ev = t.card, t.evaluation
         assert set(card) == CARD_KEYS, sorted(card)
-        assert card["schema"] == "model-fleet/model-card-v1"
+        assert card["schema"] == "model-fleet/model-card-build-v1"
         assert (card["model"], card["version"]) == (ev["model"], ev["version"]) == tuple(key.split("/"))
         assert card["dataset"] == {
             "name": ev["dataset"]["name"],
@@ -84,7 +84,7 @@ def test_read_a_present_missing_and_invalid_card(trained, tmp_path):
 @pytest.mark.parametrize(
     "change, problem",
     [
-        ({"schema": "model-fleet/model-card-v0"}, "schema: expected 'model-fleet/model-card-v1'"),
+        ({"schema": "model-fleet/model-card-v1"}, "schema: expected 'model-fleet/model-card-build-v1'"),
         ({"parent": "1.0"}, "parent: expected MAJOR.MINOR.PATCH or null"),
         ({"metrics": {"accuracy": 1.5, "macroF1": 0.9}}, "metrics.accuracy: expected a number in [0, 1]"),
         ({"metrics": {"accuracy": True}}, "metrics.accuracy: expected a number in [0, 1]"),
@@ -135,6 +135,18 @@ def test_without_a_card_the_lineage_labels_are_empty_and_it_is_logged(start_serv
     assert not [n for n, _, _ in srv.samples() if n == "model_server_model_heldout_accuracy"], "no card, no held-out accuracy"
     assert f"no model card at {model_file.parent / 'card.json'}" in srv.log()
     assert srv.get("/ready")[0] == 200, "a foreign model without a card serves"
+
+
+def test_a_card_for_another_model_or_version_publishes_no_lineage(start_server, trained):
+    """The shipped stacks deploy the reference image (the digits card) as sentiment 2.2.0: its lineage is not theirs."""
+    t = trained[REFERENCE]
+    srv = start_server(MODEL_PATH=str(t.model), MODEL_NAME="sentiment", MODEL_VERSION="2.2.0", GIT_SHA="0123abc")
+    assert _lineage(srv) == [({
+        "model": "sentiment", "version": "2.2.0", "parent": "", "dataset": "", "dataset_version": "", "git_sha": "0123abc",
+        "training_spec": "", "card": "mismatch",
+    }, 1.0)]
+    assert not [n for n, _, _ in srv.samples() if n == "model_server_model_heldout_accuracy"], "not this version's held-out accuracy"
+    assert "describes digits 1.1.0, the server runs sentiment 2.2.0" in srv.log()
 
 
 def test_an_invalid_card_is_logged_and_the_model_still_serves(start_server, trained, tmp_path):

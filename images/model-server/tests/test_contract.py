@@ -241,7 +241,9 @@ def start_server_module(tmp_path_factory, model_file, trained):
     from conftest import Server
 
     # A model card as the image carries one (card.json beside the weights): the lineage series are in the sample.
-    card = trained["digits/1.1.0"].dir / "card.json"
+    # Its model is the one this server runs (MODEL_NAME's default, "model"): a card of another model is `mismatch`.
+    card = tmp_path_factory.mktemp("card") / "card.json"
+    card.write_text(json.dumps({**json.loads((trained["digits/1.1.0"].dir / "card.json").read_text()), "model": "model"}))
     srv = Server(tmp_path_factory.mktemp("contract"), {"MODEL_PATH": str(model_file), "MODEL_CARD_PATH": str(card), "WEB_CONCURRENCY": "2",
                                                        "POD_TEMPLATE_HASH": SERVER_HASH, "MODEL_VERSION": "1.1.0", "GIT_SHA": "0123abc"})
     try:

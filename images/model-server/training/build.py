@@ -12,10 +12,11 @@ The same spec with the same locked packages (requirements-training.txt) gives th
 evaluation.json and card.json, so the image's weights layer (the three files, mtimes fixed) has the same digest on
 every build.
 
-card.json is the build-time part of the version's model card (schema model-fleet/model-card-v1, docs/model-server.md):
+card.json is the build-time part of the version's model card (schema model-fleet/model-card-build-v1; the signed
+card, model-fleet/model-card-v1, adds the git sha, training times and image digest: docs/model-card.md):
 model, version, data set, training spec, held-out metrics and split, parent. What differs per build (when it trained,
 the git sha, the image digest) is NOT in it: those join the card outside the weights layer.
-The run's timing goes to training-run.json, which the image keeps in a layer of its own.
+The run's timing goes to training-run.json, which the image's weights stage prints to the build log and does not copy.
 
 The metrics are those of the EXPORTED bytes run by onnxruntime (the server's runtime, same version as
 requirements.txt), predicting the argmax of the probabilities output as the server does; `sklearn_agreement` is
@@ -40,8 +41,7 @@ SIGNATURE_KEY = "model_fleet.signature"
 INPUT_NAME = "pixels"
 OPSET = {"": 17, "ai.onnx.ml": 3}
 EVALUATION_SCHEMA = "model-fleet/evaluation-v1"
-CARD_SCHEMA = "model-fleet/model-card-v1"
-# The image's build context (images/model-server): card.json names the spec by its path relative to it.
+CARD_SCHEMA = "model-fleet/model-card-build-v1"
 
 
 def _estimator(spec: specs.Spec):

@@ -122,11 +122,21 @@ export class PodBackends {
 
     constructor(private readonly o: BackendOptions) {}
 
-    /** Starts a server for each new running pod and stops the servers of pods that are gone. */
-    async reconcile(pods: PodRef[]): Promise<void> {
-        const plan = reconcilePlan(this.backends.keys(), pods);
-        for (const key of plan.stop) this.stop(key);
-        for (const pod of plan.start) await this.start(pod);
+    private queue: Promise<void> = Promise.resolve();
+
+    /**
+     * Starts a server for each new running pod (and again for one whose server exited) and stops the servers of pods
+     * that are gone. Calls run one after the other: two overlapping updates never start one pod twice.
+     */
+    reconcile(pods: PodRef[]): Promise<void> {
+        const run = async () => {
+            for (const [key, b] of this.backends) if (b.state === "exited") this.backends.delete(key);
+            const plan = reconcilePlan(this.backends.keys(), pods);
+            for (const key of plan.stop) this.stop(key);
+            for (const pod of plan.start) await this.start(pod);
+        };
+        this.queue = this.queue.then(run, run);
+        return this.queue;
     }
 
     /** The ready server of a pod. */

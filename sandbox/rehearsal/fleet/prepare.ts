@@ -15,6 +15,7 @@ import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { isTrainingSpecId } from "../../../domain/card/modelCard";
 import { pythonEnvsDir } from "../../../support/toolCache";
 import { REPO_ROOT } from "../../stack";
 
@@ -40,7 +41,7 @@ export function envDir(root: string, minor: string, locks: string[]): string {
 /** The spec file of a training id `<model>/<version>` (throws a clear error when there is none). */
 export function trainingSpecFile(id: string, dir = TRAINING_VERSIONS_DIR): string {
     const file = path.join(dir, `${id}.json`);
-    if (!/^[a-z0-9][a-z0-9-]*\/\d+\.\d+\.\d+$/.test(id) || !fs.existsSync(file)) {
+    if (!isTrainingSpecId(id) || !fs.existsSync(file)) {
         const known = fs.existsSync(dir)
             ? fs
                   .readdirSync(dir, { recursive: true, encoding: "utf8" })

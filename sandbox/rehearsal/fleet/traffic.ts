@@ -44,10 +44,12 @@ export interface VersionTraffic {
 export interface TrafficStats {
     seconds: number;
     sent: number;
-    /** Due requests with no ready endpoint (or no ready server behind it). */
+    /** Due requests with no ready endpoint with a ready server behind it. */
     unrouted: number;
     /** Due requests not sent because `maxInFlight` were in flight. */
     saturated: number;
+    /** 200 answers without the label and prediction_id outputs (counted under their status too). */
+    malformed: number;
     versions: Record<"stable" | "canary", VersionTraffic & { accuracy?: number }>;
     feedback: { sent: number; codes: Record<string, number> };
     /**
@@ -95,7 +97,7 @@ const bump = (codes: Record<string, number>, code: string) => (codes[code] = (co
 export class LoadGenerator {
     private readonly router = new Router();
     private readonly feedbackSplit = new EvenShare();
-    private readonly counts = { sent: 0, unrouted: 0, saturated: 0 };
+    private readonly counts = { sent: 0, unrouted: 0, saturated: 0, malformed: 0 };
     private readonly versions = { stable: emptyVersion(), canary: emptyVersion() };
     private readonly latencies: Record<"stable" | "canary", number[]> = { stable: [], canary: [] };
     private readonly feedback = { sent: 0, codes: {} as Record<string, number> };
@@ -152,8 +154,18 @@ export class LoadGenerator {
         return rows;
     }
 
+    /**
+     * The view with only the endpoints whose server is ready: a real pod is not Ready (so not an endpoint) until its
+     * probe passes, while kwok marks it Ready at once; skipping the endpoints whose server is still starting gives
+     * the traffic kube-proxy would route.
+     */
+    private servable(view: RoutingView): RoutingView {
+        const ok = (e: { namespace: string; pod: string }) => this.lookup(e.namespace, e.pod) !== undefined;
+        return { ...view, stable: view.stable.filter(ok), canary: view.canary.filter(ok) };
+    }
+
     private async send(): Promise<void> {
-        const view = this.view();
+        const view = this.servable(this.view());
         const ep = this.router.pick(view);
         const backend = ep && this.lookup(ep.namespace, ep.pod);
         if (!backend) {
@@ -180,7 +192,14 @@ export class LoadGenerator {
             bump(v.codes, String(r.status));
             if (r.status !== 200) return;
             this.latencies[backend.version].push(performance.now() - t0);
-            const { labels, ids } = parseInferResponse(body);
+            let parsed: { labels: number[]; ids: string[] };
+            try {
+                parsed = parseInferResponse(body);
+            } catch {
+                this.counts.malformed++;
+                return;
+            }
+            const { labels, ids } = parsed;
             v.instances += labels.length;
             labels.forEach((label, i) => {
                 const truth = this.holdout.labels[rows[i]];

@@ -237,24 +237,23 @@ describe("rehearsal fleet: the load generator", () => {
         try {
             gen.start();
             clock = 12;
-            gen.tick(); // 12 requests due: 4 to each endpoint, 4 of them to a pod without a server
+            gen.tick(); // 12 requests due: round-robin over the two endpoints whose server is ready (not the third's)
             const deadline = Date.now() + 10000;
-            while (Date.now() < deadline && seen.filter((s) => s.path === "/feedback").length < 3) await new Promise((r) => setTimeout(r, 20));
+            while (Date.now() < deadline && seen.filter((s) => s.path === "/feedback").length < 6) await new Promise((r) => setTimeout(r, 20));
             await new Promise((r) => setTimeout(r, 100));
             const st = gen.stats();
-            assert.equal(st.sent, 8);
-            assert.equal(st.unrouted, 4);
-            assert.equal(st.versions.stable.requests, 4);
-            assert.equal(st.versions.canary.requests, 4);
-            assert.deepEqual(st.versions.stable.codes, { "200": 4 });
-            assert.deepEqual(st.splits, { "endpoints 1/3": { requests: 8, canary: 4 } }, "the split in force: 1 canary endpoint of 3");
+            assert.equal(st.sent, 12);
+            assert.equal(st.unrouted, 0, "an endpoint whose server is not ready gets nothing, as kube-proxy skips a pod that is not Ready");
+            assert.equal(st.versions.stable.requests, 6);
+            assert.equal(st.versions.canary.requests, 6);
+            assert.deepEqual(st.versions.stable.codes, { "200": 6 });
+            assert.deepEqual(st.splits, { "endpoints 1/2": { requests: 12, canary: 6 } }, "the split in force: 1 canary endpoint of the 2 servable");
             // Rows cycle 0,1,2,0,…; true labels 1,0,1: stable (always 1) is right on rows 0 and 2.
             const stableRows = seen.filter((s) => s.port === stablePort && s.path !== "/feedback").map((s) => s.body.inputs[0].data[0] / 2);
             assert.equal(st.versions.stable.correct, stableRows.filter((r) => holdout.labels[r] === 1).length);
-            // Half of the 8 predictions get their true label back, through the Service's endpoints in turn: one of
-            // the four lands on the endpoint with no server (counted, not sent).
-            assert.equal(st.feedback.sent, 3);
-            assert.deepEqual(st.feedback.codes, { "200": 3, unrouted: 1 });
+            // Half of the 12 predictions get their true label back, through the Service's servable endpoints in turn.
+            assert.equal(st.feedback.sent, 6);
+            assert.deepEqual(st.feedback.codes, { "200": 6 });
             const fb = seen.filter((s) => s.path === "/feedback");
             assert.ok(fb.every((f) => typeof f.body.id === "string" && [0, 1].includes(f.body.label)));
             assert.ok(seen.every((s) => s.path === "/feedback" || s.path === "/v2/models/digits/infer"));
