@@ -7,7 +7,7 @@ import { execFileSync } from "child_process";
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { GIT_STATUS_ARGS, dirtyFingerprint, dirtyPaths, isTreeDirty, resolveGitSha } from "../domain/image/gitSha";
-import { formatIssue as formatRuleIssue } from "../domain/rules/issues";
+import { formatIssue as formatRuleIssue, formatPath, valueAt } from "../domain/rules/issues";
 import { clusterKind, ConfigIssue, crossCheck } from "./crossChecks";
 import { CONFIG_NAMESPACE, configSchema, Environment, GpuPoolConfig, ModelConfig, RawConfig, RetentionConfig } from "./schema";
 import { defaultThreshold } from "../domain/severity";
@@ -33,24 +33,6 @@ export class ConfigError extends pulumi.RunError {
 
 export function formatIssue(issue: ConfigIssue): string {
     return formatRuleIssue({ path: issue.path, value: issue.value, reason: issue.message });
-}
-
-export function formatPath(path: readonly PropertyKey[]): string {
-    let out = "";
-    for (const part of path) {
-        if (typeof part === "number") out += `[${part}]`;
-        else out += out === "" ? String(part) : `.${String(part)}`;
-    }
-    return out;
-}
-
-function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
-    let cur: any = root;
-    for (const part of path) {
-        if (cur === null || typeof cur !== "object") return undefined;
-        cur = cur[part as any];
-    }
-    return cur;
 }
 
 function zodIssues(error: z.ZodError, raw: unknown): ConfigIssue[] {

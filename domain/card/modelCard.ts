@@ -10,7 +10,7 @@
  */
 import * as semver from "semver";
 import { z } from "zod";
-import { formatIssue, RuleIssue } from "../rules/issues";
+import { formatIssue, formatPath, RuleIssue, valueAt } from "../rules/issues";
 
 /** The `schema` value of every v1 card. */
 export const MODEL_CARD_SCHEMA = "model-fleet/model-card-v1";
@@ -102,23 +102,9 @@ export class ModelCardError extends Error {
     }
 }
 
-/** `dataset.sha256`, `models[0].x`: the key-path form the stack config's errors use. */
+/** `dataset.sha256`, `models[0].x`: the key-path form the stack config's errors use ("(card)" for the root). */
 export function keyPath(path: readonly PropertyKey[]): string {
-    let out = "";
-    for (const part of path) {
-        if (typeof part === "number") out += `[${part}]`;
-        else out += out === "" ? String(part) : `.${String(part)}`;
-    }
-    return out === "" ? "(card)" : out;
-}
-
-function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
-    let cur: any = root;
-    for (const part of path) {
-        if (cur === null || typeof cur !== "object") return undefined;
-        cur = cur[part as any];
-    }
-    return cur;
+    return formatPath(path) || "(card)";
 }
 
 /** Every problem of `error`, one per key path (an unknown key is named as its own path). */

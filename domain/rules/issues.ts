@@ -28,3 +28,23 @@ export function prefixIssues(prefix: string, issues: readonly RuleIssue[]): Rule
 }
 
 export const isInt = (v: unknown): v is number => typeof v === "number" && Number.isInteger(v);
+
+/** `models[0].canary.steps[1]`: a zod issue path in the key-path form every config and card error uses ("" for the root). */
+export function formatPath(path: readonly PropertyKey[]): string {
+    let out = "";
+    for (const part of path) {
+        if (typeof part === "number") out += `[${part}]`;
+        else out += out === "" ? String(part) : `.${String(part)}`;
+    }
+    return out;
+}
+
+/** The value at a zod issue path in the raw input (undefined where the path leaves the objects). */
+export function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
+    let cur: any = root;
+    for (const part of path) {
+        if (cur === null || typeof cur !== "object") return undefined;
+        cur = cur[part as any];
+    }
+    return cur;
+}

@@ -16,7 +16,6 @@
  * down afterwards.
  */
 import { strict as assert } from "node:assert";
-import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as k8s from "@kubernetes/client-node";
@@ -30,6 +29,7 @@ import { NGINX_WEIGHT } from "../rehearsal/observe";
 import { isRolloutDeleteAwaitPanic, SANDBOX_DIR } from "../sandbox";
 import { prepareEngine, REPO_ROOT, sandboxStack } from "../stack";
 import { deployedStacks } from "../stacks";
+import { cli } from "./cli";
 
 const FIRST = "local";
 const STACK = "local-nginx";
@@ -46,17 +46,6 @@ const HASH = "rollouts-pod-template-hash";
 const SCENARIO = path.join(REPO_ROOT, "tests", "scenarios", "worse-model.yaml");
 const TIME_SCALE = Number(process.env.REHEARSAL_TIME_SCALE ?? 10);
 const paths = sandboxPaths(SANDBOX_DIR);
-
-function cli(script: string, args: string[]): { status: number | null; out: string; seconds: number } {
-    const t0 = Date.now();
-    const r = spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", path.join(REPO_ROOT, "sandbox", "cmd", script), ...args], {
-        cwd: REPO_ROOT,
-        env: process.env,
-        encoding: "utf8",
-        maxBuffer: 256 << 20,
-    });
-    return { status: r.status, out: `${r.stdout}${r.stderr}`, seconds: (Date.now() - t0) / 1000 };
-}
 
 const sandboxLines = (out: string) =>
     out

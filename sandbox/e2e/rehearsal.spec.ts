@@ -7,7 +7,6 @@
  * REHEARSAL_TIME_SCALE (default 10) compresses pauses, analysis intervals and scenario times.
  */
 import { strict as assert } from "node:assert";
-import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { readState, sandboxPaths } from "../cluster/controlPlane";
@@ -15,23 +14,13 @@ import { isAlive } from "../cluster/processes";
 import { SANDBOX_DIR } from "../sandbox";
 import { loadScenario } from "../rehearsal/scenario";
 import { REPO_ROOT } from "../stack";
+import { cli } from "./cli";
 
 const STACK = "local";
 const MODEL = "sentiment";
 const TIME_SCALE = Number(process.env.REHEARSAL_TIME_SCALE ?? 10);
 const SCENARIOS = path.join(REPO_ROOT, "tests", "scenarios");
 const paths = sandboxPaths(SANDBOX_DIR);
-
-function cli(script: string, args: string[]): { status: number | null; out: string; seconds: number } {
-    const t0 = Date.now();
-    const r = spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", path.join(REPO_ROOT, "sandbox", "cmd", script), ...args], {
-        cwd: REPO_ROOT,
-        env: process.env,
-        encoding: "utf8",
-        maxBuffer: 256 << 20,
-    });
-    return { status: r.status, out: `${r.stdout}${r.stderr}`, seconds: (Date.now() - t0) / 1000 };
-}
 
 describe("sandbox e2e: release rehearsals (every tests/scenarios/*.yaml)", function () {
     let startedHere = false;
