@@ -146,7 +146,7 @@ export function cosignVerifyPromotionArgs(image: Omit<ImageToSign, "gitSha"> & {
 }
 
 /** `cosign verify-attestation`: an attestation of the type, by the key, over exactly this digest. */
-export function cosignVerifyAttestationArgs(image: ImageToSign, publicKey: string, type: AttestationType): string[] {
+export function cosignVerifyAttestationArgs(image: Pick<ImageToSign, "ref">, publicKey: string, type: AttestationType): string[] {
     parseDigestRef(image.ref);
     requireKey(publicKey);
     return ["verify-attestation", "--key", publicKey, ...PRIVATE_VERIFY_FLAGS, "--type", type, "--output", "json", image.ref];

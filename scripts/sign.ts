@@ -12,6 +12,9 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { command, PULUMI_CLI_HINTS, REPO_ROOT, requireTool, runMain, table, ToolRequest, UsageError, Values } from "./cli";
+import { attestedCard } from "./cardAttestation";
+import { cardCheckFrom, cardDifferences } from "../release/cardAttestation";
+import { ModelCard } from "../domain/card/modelCard";
 import {
     builderFromEnv,
     BUILDX_VERSION_ARGS,
@@ -110,13 +113,12 @@ function sbomSource(value: string | undefined, verify: boolean): SbomSource {
     return { kind: "dir", dir: path.resolve(value) };
 }
 
-/** `--card <dir>`: the directory (absolute), after every card in it is checked against its image; undefined without it. */
-function cardDirectory(value: string | undefined, images: readonly ImageToSign[]): string | undefined {
+/** `--card <dir>`: the directory (absolute) and its card per model, after every card is checked against its image; undefined without it. */
+function cardDirectory(value: string | undefined, images: readonly ImageToSign[]): { dir: string; cards: Record<string, ModelCard> } | undefined {
     if (value === undefined) return undefined;
     if (!fs.existsSync(value) || !fs.statSync(value).isDirectory()) throw new UsageError(`--card ${value}: not a directory holding <model>.card.json files`);
     const dir = path.resolve(value);
-    checkCards(images, dir, (file) => (fs.existsSync(file) ? fs.readFileSync(file, "utf8") : undefined));
-    return dir;
+    return { dir, cards: checkCards(images, dir, (file) => (fs.existsSync(file) ? fs.readFileSync(file, "utf8") : undefined)) };
 }
 
 function readInputs(values: Opts): SigningInputs & { stack?: string } {
@@ -185,14 +187,14 @@ function cosignPath(): string {
 }
 
 /** Runs one verification quietly: whether it passed, and cosign's last error line when it did not. */
-function checkQuietly(cosign: string, step: CosignStep): { ok: boolean; why: string } {
+function checkQuietly(cosign: string, step: CosignStep): { ok: boolean; why: string; stdout: string } {
     const r = spawnSync(cosign, step.args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], maxBuffer: 64 << 20 });
     if (r.error) throw new SigningError(`cosign: ${r.error.message}`);
     const lines = String(r.stderr)
         .split("\n")
         .map((l) => l.trim())
         .filter((l) => l.startsWith("Error:") || l.startsWith("error"));
-    return { ok: r.status === 0, why: lines[lines.length - 1] ?? `exit ${r.status}` };
+    return { ok: r.status === 0, why: lines[lines.length - 1] ?? `exit ${r.status}`, stdout: String(r.stdout) };
 }
 
 /** The public key to check existing signatures with before signing: the stack's PEM, else `cosign public-key`. */
@@ -213,10 +215,33 @@ function publicKeyForSigning(cosign: string, values: Opts, inputs: SigningInputs
 }
 
 /** Verifies each image's signature and attestations before signing; prints what is already there. */
-function verifiedBefore(cosign: string, images: readonly ImageToSign[], publicKey: string, sbom: SbomSource, card: boolean): Record<string, ImageStatus> {
-    const results = verifyPlan(images, publicKey, sbom.kind !== "none", card).map((step) => ({ step, ...checkQuietly(cosign, step) }));
+function verifiedBefore(
+    cosign: string,
+    images: readonly ImageToSign[],
+    publicKey: string,
+    sbom: SbomSource,
+    cards: Record<string, ModelCard> | undefined,
+): Record<string, ImageStatus> {
+    const results = verifyPlan(images, publicKey, sbom.kind !== "none", cards !== undefined).map((step) => ({ step, ...checkQuietly(cosign, step) }));
     for (const r of results) {
         console.error(`sign: ${r.step.model}: ${r.step.what}: ${r.ok ? "verifies already, not signed again" : `not yet (${r.why})`}`);
+    }
+    // A card attestation that verifies must be the card given: one card per digest, never a second, different one.
+    const conflicts = results
+        .filter((r) => r.ok && r.step.what === "verify card" && cards !== undefined)
+        .flatMap((r) => {
+            const img = images.find((i) => i.model === r.step.model)!;
+            const attested = cardCheckFrom({ code: 0, stdout: r.stdout, stderr: "" }, parseDigestRef(img.ref).digest);
+            if (attested.status !== "verified") return [`${img.model}: ${img.ref}: ${attested.detail}`];
+            const differ = cardDifferences(attested.card, cards![img.model]);
+            return differ.length === 0
+                ? []
+                : [`${img.model}: ${img.ref} already carries a card attestation that differs from the given card in ${differ.join(", ")}`];
+        });
+    if (conflicts.length > 0) {
+        throw new SigningError(
+            `--card: nothing was signed: one card per digest; a digest's card is written once, when it is signed:\n${conflicts.map((c) => `  - ${c}`).join("\n")}`,
+        );
     }
     return statusFromChecks(results);
 }
@@ -244,8 +269,9 @@ function main(values: Opts): number {
     const inputs = readInputs(values);
     const sbom = sbomSource(values.sbom, values.verify === true);
     // Before anything is signed or verified: every card valid and describing its image.
-    const cardDir = cardDirectory(values.card, inputs.images);
-    const card = cardDir !== undefined;
+    const cardGiven = cardDirectory(values.card, inputs.images);
+    const cardDir = cardGiven?.dir;
+    const card = cardGiven !== undefined;
     const dryRun = values["dry-run"] === true;
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "model-fleet-sign-"));
     let keep = false;
@@ -262,11 +288,24 @@ function main(values: Opts): number {
             const steps = verifyPlan(inputs.images, publicKeyFor(values, inputs, tmp), sbom.kind !== "none", card);
             const cosign = cosignPath();
             const results = steps.map((s) => ({ step: s, code: runCosign(cosign, s) }));
+            // The card attestation that verifies must also be the card in --card <dir>.
+            const cardChecks = cardGiven
+                ? inputs.images.map((img) => {
+                      const attested = attestedCard(cosign, img.ref, publicKeyFor(values, inputs, tmp));
+                      const differ = attested.status === "verified" ? cardDifferences(attested.card, cardGiven.cards[img.model]) : [];
+                      return {
+                          model: img.model,
+                          ok: attested.status === "verified" && differ.length === 0,
+                          why: attested.status === "verified" ? `differs in ${differ.join(", ")}` : attested.detail,
+                      };
+                  })
+                : [];
+            for (const c of cardChecks) if (!c.ok) console.error(`sign: ${c.model}: the attested card is not ${values.card}/${c.model}.card.json: ${c.why}`);
             console.log(
-                `\n${table([["MODEL", "CHECK", "RESULT"], ...results.map((r) => [r.step.model, r.step.what, r.code === 0 ? "ok" : `FAILED (exit ${r.code})`])])}`,
+                `\n${table([["MODEL", "CHECK", "RESULT"], ...results.map((r) => [r.step.model, r.step.what, r.code === 0 ? "ok" : `FAILED (exit ${r.code})`]), ...cardChecks.map((c) => [c.model, "card matches --card", c.ok ? "ok" : "FAILED"])])}`,
             );
-            const failed = results.filter((r) => r.code !== 0).length;
-            if (failed > 0) throw new SigningError(`${failed} of ${results.length} checks failed`);
+            const failed = results.filter((r) => r.code !== 0).length + cardChecks.filter((c) => !c.ok).length;
+            if (failed > 0) throw new SigningError(`${failed} of ${results.length + cardChecks.length} checks failed`);
             return 0;
         }
 
@@ -287,7 +326,7 @@ function main(values: Opts): number {
         }
         if (sbom.kind === "buildkit") requireBuildx();
         const cosign = cosignPath();
-        const status = verifiedBefore(cosign, inputs.images, publicKeyForSigning(cosign, values, inputs, tmp), sbom, card);
+        const status = verifiedBefore(cosign, inputs.images, publicKeyForSigning(cosign, values, inputs, tmp), sbom, cardGiven?.cards);
         const steps = signPlan(inputs.images, inputs.keyRef, tmp, sbom, status, cardDir);
         // SBOMs are needed only for the images whose SBOM attestation is still missing.
         const needSbom = inputs.images.filter((i) => steps.some((s) => s.model === i.model && s.what === "attest sbom"));
