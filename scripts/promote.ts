@@ -197,7 +197,8 @@ export function verifySignature(check: SignatureCheck, to: string): void {
     }
 }
 
-async function main(values: Values<typeof promoteCommand.spec.options>): Promise<number> {
+/** The whole promotion (also what `npm run rollback` runs, with an explicit digest): returns the exit code. */
+export async function promote(values: Values<typeof promoteCommand.spec.options>): Promise<number> {
     const { model, from, to } = values;
     const explicit = values.digest !== undefined || values.version !== undefined;
     if (!model || !to || (!explicit && !from) || (explicit && (!values.digest || !values.version))) {
@@ -332,5 +333,5 @@ async function main(values: Values<typeof promoteCommand.spec.options>): Promise
 }
 
 if (require.main === module) {
-    void runMain(promoteCommand, main);
+    void runMain(promoteCommand, promote);
 }
