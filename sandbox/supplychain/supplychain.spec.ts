@@ -638,6 +638,32 @@ describe("supply chain: sign and verify with cosign, distribution and crane", fu
             );
         });
 
+        it("a digest that already carries a card is not given a second, different one: sign --card refuses and names the keys; --verify --card fails", () => {
+            // `version` was signed and its card attested by the first test. Another card for the same digest (a metric changed).
+            const changed = { ...card, metrics: { ...card.metrics, accuracy: 0.5 } };
+            const dir = fs.mkdtempSync(path.join(tmp, "cards-changed-"));
+            fs.writeFileSync(path.join(dir, "sentiment.card.json"), modelCardJson(changed));
+            const before = tagDigests();
+            const r = npmSign(signArgs(version, dir));
+            assert.equal(r.status, 1, `${r.stdout}\n${r.stderr}`);
+            assert.match(r.stderr, /one card per digest/);
+            assert.match(
+                r.stderr,
+                /sentiment: \S+@sha256:[0-9a-f]{64} already carries a card attestation that differs from the given card in metrics\.accuracy$/m,
+            );
+            assert.doesNotMatch(r.stderr, /^\$ cosign attest /m, "nothing was attested");
+            assert.deepEqual(tagDigests(), before, "the registry is unchanged");
+            // --verify takes the public key.
+            const verifyArgs = (d: string) => [...signArgs(version, d).map((a) => (a === keyA.key ? keyA.pub : a)), "--verify"];
+            const verify = npmSign(verifyArgs(dir));
+            assert.equal(verify.status, 1, `${verify.stdout}\n${verify.stderr}`);
+            assert.match(verify.stdout, /sentiment\s+card matches --card\s+FAILED/);
+            assert.match(verify.stderr, /the attested card is not \S+\/sentiment\.card\.json: differs in metrics\.accuracy/);
+            const good = npmSign(verifyArgs(cardDir));
+            assert.equal(good.status, 0, `${good.stdout}\n${good.stderr}`);
+            assert.match(good.stdout, /sentiment\s+card matches --card\s+ok/);
+        });
+
         it("a card whose digest is not the image's is refused before anything is signed: nothing is pushed", () => {
             const unsigned = imageAt(pushImage("v2.2.0-cardwrong", { "model.json": '{"card":"wrong"}\n' }), { version: "2.2.0" });
             const before = tagDigests();
