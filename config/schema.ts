@@ -213,6 +213,21 @@ const digestSource = z.strictObject({
         })
         .optional()
         .describe("Set by `npm run promote -- --allow-vulnerable <reason>`: the digest was promoted despite scan findings at or above the threshold."),
+    regressionOverride: z
+        .strictObject({
+            digest: z.string().regex(DIGEST, "must be sha256:<64 lower-case hex>").describe("The digest the override was granted for."),
+            reason: z.string().trim().min(1, "must give a reason").describe("Why the card gate's refusal is accepted."),
+            by: z.string().min(1).describe("Who granted it (git user or $USER)."),
+            at: z.iso.datetime({ error: "must be an ISO 8601 UTC timestamp" }).describe("When (ISO 8601, UTC)."),
+            refused: z
+                .string()
+                .optional()
+                .describe("What the card gate refused at that time, e.g. `held-out accuracy 0.811111 vs the running version's 0.971111: 0.16 worse, …`."),
+        })
+        .optional()
+        .describe(
+            "Set by `npm run promote -- --allow-regression <reason>`: the digest was promoted although the card gate refused it (no verified card, another held-out split, or an accuracy drop beyond `canary.analysis.maxAccuracyDrop`; docs/model-card.md).",
+        ),
 });
 
 export const canarySchema = z.strictObject({

@@ -41,6 +41,8 @@ export interface PromotionRequest {
     signingKey?: string;
     /** Recorded when the scan gate was overridden (`--allow-vulnerable <reason>`); any older override is dropped. */
     vulnerabilityOverride?: { reason: string; by: string; at: string; findings?: string };
+    /** Recorded when the card gate was overridden (`--allow-regression <reason>`, release/cardGate.ts); any older one is dropped. */
+    regressionOverride?: { reason: string; by: string; at: string; refused?: string };
 }
 
 /**
@@ -59,7 +61,15 @@ export interface PromotionPlan {
     targetStack: string;
     /** Index of the model in the target's `models` array. */
     index: number;
-    current: { version?: string; digest?: string; tag?: string; previousTag?: string; signingKey?: string; overrideDigest?: string };
+    current: {
+        version?: string;
+        digest?: string;
+        tag?: string;
+        previousTag?: string;
+        signingKey?: string;
+        overrideDigest?: string;
+        regressionOverrideDigest?: string;
+    };
     next: { version: string; digest: string; tag?: string; ref?: string };
     /** `stack dev` or `explicit digest`. */
     origin: string;
@@ -216,6 +226,7 @@ export function planPromotion(req: PromotionRequest): PromotionPlan {
         previousTag: typeof image.previousTag === "string" ? image.previousTag : undefined,
         signingKey: typeof image.signingKey === "string" ? image.signingKey : undefined,
         overrideDigest: isObject(image.vulnerabilityOverride) ? String(image.vulnerabilityOverride.digest) : undefined,
+        regressionOverrideDigest: isObject(image.regressionOverride) ? String(image.regressionOverride.digest) : undefined,
     };
 
     const sets: ConfigSet[] = [];
@@ -253,6 +264,19 @@ export function planPromotion(req: PromotionRequest): PromotionPlan {
     } else if (current.overrideDigest !== undefined && current.overrideDigest !== next.digest) {
         sets.push({ path: `models[${index}].image.vulnerabilityOverride`, value: undefined });
     }
+    const ro = req.regressionOverride;
+    if (ro) {
+        const base = `models[${index}].image.regressionOverride`;
+        sets.push(
+            { path: `${base}.digest`, value: next.digest },
+            { path: `${base}.reason`, value: ro.reason },
+            { path: `${base}.by`, value: ro.by },
+            { path: `${base}.at`, value: ro.at },
+        );
+        if (ro.refused) sets.push({ path: `${base}.refused`, value: ro.refused });
+    } else if (current.regressionOverrideDigest !== undefined && current.regressionOverrideDigest !== next.digest) {
+        sets.push({ path: `models[${index}].image.regressionOverride`, value: undefined });
+    }
     let kind: PromotionKind;
     if (sets.length === 0) {
         kind = "none";
@@ -281,6 +305,9 @@ export function planPromotion(req: PromotionRequest): PromotionPlan {
         if (o) lines.push(`+ image.vulnerabilityOverride: ${o.reason} (${o.by}, ${o.at}${o.findings ? `; ${o.findings}` : ""})`);
         else if (current.overrideDigest !== undefined && current.overrideDigest !== next.digest)
             lines.push(`- image.vulnerabilityOverride (it was for ${current.overrideDigest})`);
+        if (ro) lines.push(`+ image.regressionOverride: ${ro.reason} (${ro.by}, ${ro.at}${ro.refused ? `; ${ro.refused}` : ""})`);
+        else if (current.regressionOverrideDigest !== undefined && current.regressionOverrideDigest !== next.digest)
+            lines.push(`- image.regressionOverride (it was for ${current.regressionOverrideDigest})`);
         if (kind === "downgrade") {
             lines.push(`  note: ${current.version} → ${next.version} is a downgrade (rollback)`);
         } else if (kind === "redeploy") {

@@ -1,13 +1,15 @@
 /**
- * npm run promote -- --model <m> --from dev --to prod [--allow-vulnerable <reason>] [--dry-run]
+ * npm run promote -- --model <m> --from dev --to prod [--allow-vulnerable <reason>] [--allow-regression <reason>] [--dry-run]
  * npm run promote -- --model <m> --to prod --digest sha256:… --version x.y.z --repository <host>/<path> [--tag …] [--signing-key …] [--dry-run]
  *
  * Thin wrapper around the pure `planPromotion` and `decideScanGate`: reads the source stack's `images` and `signing`
  * outputs with the Pulumi CLI, reads `Pulumi.<to>.yaml`, asks the registry for the digest's scan result (ECR or
  * Harbor, release/scanFindings.ts), prints the findings and refuses a digest without a finished scan or with
  * findings at or above the target's `supplyChain.scan.severity` unless `--allow-vulnerable <reason>` (recorded next
- * to the digest), then pins the target model, with the signing key, by `pulumi config set --path` (or only prints
- * those commands with --dry-run). It never builds: the target runs the source's exact digest.
+ * to the digest), verifies the signature, reads the candidate's and the running version's verified model cards, prints
+ * their diff and refuses by `decideCardGate` (release/cardGate.ts) unless `--allow-regression <reason>` (recorded
+ * next to the digest), then pins the target model, with the signing key, by `pulumi config set --path` (or only
+ * prints those commands with --dry-run). It never builds: the target runs the source's exact digest.
  */
 import { ECRClient } from "@aws-sdk/client-ecr";
 import { execFileSync, spawnSync } from "child_process";
@@ -26,7 +28,10 @@ import {
     signatureCheck,
 } from "../release/promotion";
 import { decideScanGate, FINDING_COLUMNS, findingRows, overrideRefusal, ScanResult } from "../release/scanGate";
-import { COSIGN_VERSION, cosignVerifyPromotionArgs, shellLine } from "../release/signing";
+import { COSIGN_VERSION, cosignVerifyPromotionArgs, parseDigestRef, shellLine } from "../release/signing";
+import { CardCheck } from "../release/cardAttestation";
+import { CARD_DIFF_COLUMNS, cardDiffTable, decideCardGate, maxAccuracyDropOf } from "../release/cardGate";
+import { attestedCard } from "./cardAttestation";
 import { parseReleaseTag } from "../domain/image/tag";
 import { CONFIG_NAMESPACE } from "../config/schema";
 import { defaultThreshold } from "../domain/severity";
@@ -36,8 +41,8 @@ import { ecrScan, EcrScanClient, harborScan, locateImage } from "../release/scan
 export const promoteCommand = command({
     name: "promote",
     usage: [
-        "--model <name> --from <stack> --to <stack> [--allow-vulnerable <reason>] [--dry-run]",
-        "--model <name> --to <stack> --digest sha256:<64 hex> --version <x.y.z> --repository <host>/<path> [--tag v<x.y.z>-<sha>] [--signing-key <ref>] [--allow-vulnerable <reason>] [--dry-run]",
+        "--model <name> --from <stack> --to <stack> [--allow-vulnerable <reason>] [--allow-regression <reason>] [--dry-run]",
+        "--model <name> --to <stack> --digest sha256:<64 hex> --version <x.y.z> --repository <host>/<path> [--tag v<x.y.z>-<sha>] [--signing-key <ref>] [--allow-vulnerable <reason>] [--allow-regression <reason>] [--dry-run]",
     ],
     description: `
 Pins a model of the target stack to the exact image another stack runs (its \`images\` stack output, read with the
@@ -48,7 +53,11 @@ findings, and refuses a digest with no finished scan or with findings at or abov
 supplyChain.scan.severity, unless --allow-vulnerable <reason> records an override next to the digest (not on Harbor,
 whose prevent_vul would refuse the pull anyway). It then verifies the digest's signature with cosign and the key
 it was signed with (the source's \`signing\` output, or --signing-key), which is recorded next to it: an unsigned
-digest is refused here, not by the target's admission after approval.`,
+digest is refused here, not by the target's admission after approval. Last, it reads the digest's model card and the
+running version's (verified card attestations), prints their diff, and refuses a digest without a verified card that
+describes it, with a card of another held-out split, or whose held-out accuracy is worse than the running version's by
+more than the target's canary.analysis.maxAccuracyDrop (none set: no drop), unless --allow-regression <reason>
+records an override next to the digest.`,
     options: {
         model: { type: "string", value: "name", help: "the model to promote (an entry of model-fleet:models in both stacks)" },
         from: { type: "string", value: "stack", help: "source stack: promote what it runs (needs the Pulumi CLI)" },
@@ -62,6 +71,11 @@ digest is refused here, not by the target's admission after approval.`,
             type: "string",
             value: "reason",
             help: "promote despite findings at or above the threshold (or no scan); recorded with who and when",
+        },
+        "allow-regression": {
+            type: "string",
+            value: "reason",
+            help: "promote although the card gate refuses (no verified card, another held-out split, an accuracy drop); recorded with who and when",
         },
         "dry-run": { type: "boolean", help: "print the pulumi config commands instead of running them" },
     },
@@ -152,6 +166,88 @@ export async function scanResultOf(ref: string, stacks: Array<{ name: string; do
     );
 }
 
+/** Cosign (PATH or the tool cache), or the error that says how to get it. */
+function cosignCli(purpose: string): string {
+    return requireTool(promoteCommand, {
+        name: "cosign",
+        title: `Cosign (${COSIGN_VERSION})`,
+        purpose,
+        instead: [
+            "build it into the tool cache: `npm run tools -- build cosign` (then rerun; it is picked up from there)",
+            `or install cosign ${COSIGN_VERSION} (https://github.com/sigstore/cosign/releases) and put \`cosign\` on PATH`,
+        ],
+    }).path;
+}
+
+/** What cosign's --key takes for a signature check's key: the PEM written into `dir`, or the key reference. */
+function keyFile(key: { pem: string } | { ref: string }, dir: string): string {
+    if ("ref" in key) return key.ref;
+    const file = path.join(dir, "signing.pub");
+    fs.writeFileSync(file, key.pem);
+    return file;
+}
+
+/** The override of the card gate promote records next to the digest (`image.regressionOverride`). */
+export interface RegressionOverride {
+    reason: string;
+    by: string;
+    at: string;
+    refused?: string;
+}
+
+/**
+ * The card gate (release/cardGate.ts) after the signature check: reads the candidate's verified card with the key
+ * its signature was checked with, and the running version's (the target's pinned digest, looked up in the
+ * candidate's repository, where it was built and attested) with the key the target recorded for it, else the same
+ * key; prints the diff and the decision. Throws a PromotionError when refused; returns the override to record.
+ */
+export function checkCards(input: {
+    check: SignatureCheck;
+    to: string;
+    /** The candidate's `<repository>@sha256:…` and facts. */
+    candidate: { model: string; version: string; digest: string; ref: string; gitSha?: string };
+    /** The target's pinned image of the model, when it has one. */
+    running?: { version?: string; digest: string; gitSha?: string; signingKey?: string };
+    maxAccuracyDrop?: number;
+    override?: { reason: string; by: string; at: string };
+}): RegressionOverride | undefined {
+    const { check, to, candidate, running } = input;
+    const candidateKey = check.kind === "verify" ? check.key : undefined;
+    const runningKey = running?.signingKey ? { ref: running.signingKey } : candidateKey;
+    const noKey: CardCheck = { status: "unverified", detail: "no signing key is known to verify a card with" };
+    const runningRef = running ? `${parseDigestRef(candidate.ref).repository}@${running.digest}` : undefined;
+    let candidateCard: CardCheck = noKey;
+    let runningCard: CardCheck = noKey;
+    if (candidateKey || (running && runningKey)) {
+        const cosign = cosignCli("to read the model cards (verified card attestations) before promoting");
+        const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "model-fleet-promote-"));
+        try {
+            if (candidateKey) candidateCard = attestedCard(cosign, candidate.ref, keyFile(candidateKey, tmp));
+            if (runningRef && runningKey) runningCard = attestedCard(cosign, runningRef, keyFile(runningKey, tmp));
+        } finally {
+            fs.rmSync(tmp, { recursive: true, force: true });
+        }
+    }
+    const decision = decideCardGate({
+        candidate: { ...candidate, card: candidateCard },
+        ...(running ? { running: { model: candidate.model, ...running, card: runningCard } } : {}),
+        ...(input.maxAccuracyDrop !== undefined ? { maxAccuracyDrop: input.maxAccuracyDrop } : {}),
+        ...(input.override ? { override: input.override } : {}),
+    });
+    const cardOf = (c: CardCheck) => (c.status === "verified" ? c.card : undefined);
+    console.log(`Model cards: ${running ? `running ${runningRef}` : "no running version"} → candidate ${candidate.ref}`);
+    console.log(table([CARD_DIFF_COLUMNS, ...cardDiffTable(cardOf(runningCard), cardOf(candidateCard))]));
+    for (const note of decision.notes) console.log(`  ${note}`);
+    console.log(decision.summary + "\n");
+    if (!decision.allowed) {
+        throw new PromotionError(
+            `refusing to promote ${candidate.digest} into stack ${to}: ${decision.refusals.join("; ")}. ` +
+                `Attest the candidate's card (npm run sign -- … --card <dir>), or record an exception: --allow-regression "<reason>"`,
+        );
+    }
+    return decision.overridden && input.override ? { ...input.override, refused: decision.refusals.join("; ") } : undefined;
+}
+
 /** Runs the signature check `signatureCheck` decided: cosign verify by the key, or a refusal naming what to do. */
 export function verifySignature(check: SignatureCheck, to: string): void {
     if (check.kind === "skip") {
@@ -159,24 +255,10 @@ export function verifySignature(check: SignatureCheck, to: string): void {
         return;
     }
     if (check.kind === "refuse") throw new PromotionError(`refusing to promote into stack ${to}: ${check.why}`);
-    const cosign = requireTool(promoteCommand, {
-        name: "cosign",
-        title: `Cosign (${COSIGN_VERSION})`,
-        purpose: "to verify the digest's signature before promoting it",
-        instead: [
-            "build it into the tool cache: `npm run tools -- build cosign` (then rerun; it is picked up from there)",
-            `or install cosign ${COSIGN_VERSION} (https://github.com/sigstore/cosign/releases) and put \`cosign\` on PATH`,
-        ],
-    }).path;
+    const cosign = cosignCli("to verify the digest's signature before promoting it");
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "model-fleet-promote-"));
     try {
-        let key: string;
-        if ("pem" in check.key) {
-            key = path.join(tmp, "signing.pub");
-            fs.writeFileSync(key, check.key.pem);
-        } else {
-            key = check.key.ref;
-        }
+        const key = keyFile(check.key, tmp);
         const args = cosignVerifyPromotionArgs(check.image, key);
         console.log(`Signature of ${check.image.ref}: $ ${shellLine("cosign", args)}`);
         const r = spawnSync(cosign, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], maxBuffer: 64 << 20 });
@@ -203,6 +285,12 @@ export async function promote(values: Values<typeof promoteCommand.spec.options>
     const explicit = values.digest !== undefined || values.version !== undefined;
     if (!model || !to || (!explicit && !from) || (explicit && (!values.digest || !values.version))) {
         throw new UsageError(promoteCommand.usage());
+    }
+    for (const flag of ["allow-vulnerable", "allow-regression"] as const) {
+        const reason = values[flag] as string | undefined;
+        if (reason !== undefined && reason.trim() === "") {
+            throw new UsageError(`--${flag} needs a reason: it is recorded next to the digest\n${promoteCommand.usage()}`);
+        }
     }
     if (explicit && !values.repository) {
         throw new UsageError(
@@ -255,6 +343,7 @@ export async function promote(values: Values<typeof promoteCommand.spec.options>
     console.log(probe.diff + "\n");
     // The scan gate, for a digest the target does not run yet.
     let vulnerabilityOverride: { reason: string; by: string; at: string; findings?: string } | undefined;
+    let regressionOverride: RegressionOverride | undefined;
     if (probe.current.digest !== probe.next.digest) {
         const registryType = String(stackValue(doc, "registry")?.type ?? "ecr");
         const threshold = String(stackValue(doc, "supplyChain")?.scan?.severity ?? defaultThreshold(registryType));
@@ -287,25 +376,52 @@ export async function promote(values: Values<typeof promoteCommand.spec.options>
         if (decision.overridden && override) vulnerabilityOverride = { ...override, ...(decision.blocking ? { findings: decision.blocking } : {}) };
 
         // The signature, with the key admission will trust: refused here rather than at the target's admission.
-        verifySignature(
-            signatureCheck({
-                model,
-                version: probe.next.version,
-                ref,
-                ...(gitSha ? { gitSha } : {}),
-                ...(publicKeyPem ? { publicKeyPem } : {}),
-                ...(signingKey ? { signingKey } : {}),
-                admissionEnabled: stackValue(doc, "supplyChain")?.admission?.enabled !== false,
-                origin: from ? `stack ${from}` : "--digest",
-            }),
+        const check = signatureCheck({
+            model,
+            version: probe.next.version,
+            ref,
+            ...(gitSha ? { gitSha } : {}),
+            ...(publicKeyPem ? { publicKeyPem } : {}),
+            ...(signingKey ? { signingKey } : {}),
+            admissionEnabled: stackValue(doc, "supplyChain")?.admission?.enabled !== false,
+            origin: from ? `stack ${from}` : "--digest",
+        });
+        verifySignature(check, to);
+
+        // The card gate: the candidate's verified card, compared with the running version's.
+        const current = probe.current;
+        const why = values["allow-regression"] as string | undefined;
+        regressionOverride = checkCards({
+            check,
             to,
-        );
+            candidate: { model, version: probe.next.version, digest: probe.next.digest, ref, ...(gitSha ? { gitSha } : {}) },
+            ...(current.digest
+                ? {
+                      running: {
+                          digest: current.digest,
+                          ...(current.version ? { version: current.version } : {}),
+                          ...(current.tag && parseReleaseTag(current.tag) ? { gitSha: parseReleaseTag(current.tag)!.sha } : {}),
+                          ...(current.signingKey ? { signingKey: current.signingKey } : {}),
+                      },
+                  }
+                : {}),
+            maxAccuracyDrop: maxAccuracyDropOf(targetModels[probe.index], `${path.basename(file)} models[${probe.index}]`),
+            ...(why !== undefined ? { override: { reason: why, by: whoAmI(), at: new Date().toISOString() } } : {}),
+        });
     }
 
-    const plan = vulnerabilityOverride
-        ? planPromotion({ model, target: { stack: to, models: targetModels }, source, signingKey, vulnerabilityOverride })
-        : probe;
-    if (vulnerabilityOverride) console.log(plan.diff);
+    const plan =
+        vulnerabilityOverride || regressionOverride
+            ? planPromotion({
+                  model,
+                  target: { stack: to, models: targetModels },
+                  source,
+                  signingKey,
+                  ...(vulnerabilityOverride ? { vulnerabilityOverride } : {}),
+                  ...(regressionOverride ? { regressionOverride } : {}),
+              })
+            : probe;
+    if (vulnerabilityOverride || regressionOverride) console.log(plan.diff);
     if (plan.commands.length === 0) {
         return 0;
     }

@@ -95,6 +95,7 @@ describe("promotion by digest", () => {
                 previousTag: undefined,
                 signingKey: DEV_KEY,
                 overrideDigest: undefined,
+                regressionOverrideDigest: undefined,
             });
             assert.deepEqual(plan.next, devImages.sentiment);
             assert.equal(plan.origin, "stack dev");
