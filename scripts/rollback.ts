@@ -10,7 +10,7 @@
 import { spawnSync } from "child_process";
 import { command, findTool, readFleetConfig, REPO_ROOT, runMain, UsageError, Values } from "./cli";
 import { promote } from "./promote";
-import { gatherVersions } from "./versions";
+import { gatherVersions, RegistryAccess } from "./versions";
 import { planRollback, RollbackError } from "../release/rollback";
 import { PromotionError } from "../release/promotion";
 import { RegistryError } from "../release/registryImages";
@@ -44,6 +44,11 @@ when the Pulumi CLI is not installed). --dry-run prints what it would do and cha
 type Opts = Values<typeof rollbackCommand.spec.options>;
 
 export async function rollback(values: Opts): Promise<number> {
+    return rollbackWith(values, {});
+}
+
+/** The rollback with its registry access and Pulumi CLI injectable (tests); `rollback` uses the real ones. */
+export async function rollbackWith(values: Opts, deps: { access?: RegistryAccess; cli?: string | null }): Promise<number> {
     const model = values.model as string | undefined;
     const stack = values.stack as string | undefined;
     if (!model || !stack) throw new UsageError(rollbackCommand.usage());
@@ -52,7 +57,7 @@ export async function rollback(values: Opts): Promise<number> {
     if (!pinned.declared) throw new RollbackError(`model ${model} is not declared in Pulumi.${stack}.yaml`);
     if (pinned.builds) planRollback({ model, stack, running: pinned, builds: true, held: [] });
 
-    const { report } = await gatherVersions({ model, stack, registry: values.registry, key: undefined, json: undefined }, { verify: false });
+    const { report } = await gatherVersions({ model, stack, registry: values.registry, key: undefined, json: undefined }, { verify: false, ...deps });
     const plan = planRollback({ model, stack, running: pinned, builds: false, held: report.entries, ...(values.to ? { to: values.to as string } : {}) });
     console.log(
         `rollback ${model} in stack ${stack}: ${pinned.version ?? "?"} (${pinned.tag ?? pinned.digest ?? "?"}) → ${plan.version} (${plan.tag}), chosen as ${plan.chosenBy}`,
@@ -79,7 +84,7 @@ export async function rollback(values: Opts): Promise<number> {
     if (code !== 0) return code;
 
     const preview = ["preview", "--stack", stack, "--diff"];
-    const cli = findTool("pulumi");
+    const cli = deps.cli === undefined ? findTool("pulumi") : deps.cli === null ? undefined : { path: deps.cli };
     if (values["dry-run"] || !cli) {
         console.log(`\n${values["dry-run"] ? "--dry-run: then" : "the Pulumi CLI is not installed; preview with"}: pulumi ${preview.join(" ")}`);
         return 0;

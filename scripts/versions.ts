@@ -194,11 +194,14 @@ export interface Gathered {
 }
 
 /** Everything `npm run versions` shows (rollback uses it without cosign: `verify: false`). */
-export async function gatherVersions(values: Opts, opts: { verify: boolean; access?: RegistryAccess; now?: Date }): Promise<Gathered> {
+export async function gatherVersions(
+    values: Opts,
+    opts: { verify: boolean; access?: RegistryAccess; now?: Date; /** The Pulumi CLI; null: none (tests). Default: found on PATH or in the tool cache. */ cli?: string | null },
+): Promise<Gathered> {
     const model = values.model as string;
     const registryStack = (values.stack as string | undefined) ?? buildingStack(model);
     const stacks = values.stack ? [values.stack as string] : knownStacks();
-    const cli = findTool("pulumi")?.path;
+    const cli = opts.cli === undefined ? findTool("pulumi")?.path : (opts.cli ?? undefined);
     const notes: string[] = [];
     if (!cli) notes.push("the Pulumi CLI is not installed: running digests are read from the stack files only (not the `images` outputs)");
 
