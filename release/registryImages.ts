@@ -198,6 +198,12 @@ export function isCosignTag(tag: string): boolean {
     return /^sha256-[0-9a-f]{64}\.(sig|att|sbom)$/.test(tag);
 }
 
+/**
+ * `created` values that say "no time": Go's zero time, which crane and ko write (go-containerregistry `empty.Image`),
+ * and the Unix epoch of reproducible builds (`SOURCE_DATE_EPOCH=0`). Neither is when the image was pushed.
+ */
+export const PLACEHOLDER_TIMES: ReadonlySet<string> = new Set(["0001-01-01T00:00:00.000Z", "1970-01-01T00:00:00.000Z"]);
+
 /** Every tagged image of a repository served by the distribution API (`host[:port]/path`). */
 export async function ociImages(repository: string, fetchImpl: Fetch = fetch, skipTag: (tag: string) => boolean = () => false): Promise<RepositoryListing> {
     const slash = repository.indexOf("/");
@@ -248,8 +254,12 @@ export async function ociImages(repository: string, fetchImpl: Fetch = fetch, sk
         }
         const configDigest = manifest?.config?.digest;
         const config = typeof configDigest === "string" ? (await json(new URL(`${origin}/v2/${name}/blobs/${configDigest}`))).body : undefined;
-        const pushedAt = isoOf(config?.created);
-        if (!pushedAt) notes.push(`${digest}: its image config has no \`created\` time, so its push time is unknown`);
+        const created = isoOf(config?.created);
+        const pushedAt = created && !PLACEHOLDER_TIMES.has(created) ? created : undefined;
+        if (!pushedAt)
+            notes.push(
+                `${digest}: its image config has no \`created\` time${created ? ` (only the placeholder ${created})` : ""}, so its push time is unknown`,
+            );
         images.push({ digest, tags: digestTags, ...(pushedAt ? { pushedAt, pushedAtSource: "image config created" } : {}) });
     }
     notes.unshift("the distribution API records no push time: each image's config `created` stands for it");

@@ -98,9 +98,7 @@ export function planRollback(req: RollbackRequest): RollbackPlan {
         }
         const matches = candidates.filter((c) => (byTag ? c.tag === req.to : c.version === req.to));
         if (matches.length === 0) {
-            throw new RollbackError(
-                `${model} ${req.to} is not in the registry any more (retention expired it, or it was never pushed there): ${holds}`,
-            );
+            throw new RollbackError(`${model} ${req.to} is not in the registry any more (retention expired it, or it was never pushed there): ${holds}`);
         }
         const digests = [...new Set(matches.map((m) => m.digest))];
         if (digests.length > 1) {
@@ -135,7 +133,9 @@ export function planRollback(req: RollbackRequest): RollbackPlan {
             chosen = same[0];
             chosenBy = `the highest held version below the running ${current}`;
             if (new Set(same.map((c) => c.digest)).size > 1) {
-                notes.push(`${top} is held as several images (${same.map((c) => c.tag).join(", ")}): took the newest push, ${chosen.tag}; --to <tag> picks another`);
+                notes.push(
+                    `${top} is held as several images (${same.map((c) => c.tag).join(", ")}): took the newest push, ${chosen.tag}; --to <tag> picks another`,
+                );
             }
         }
     }

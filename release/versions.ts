@@ -61,7 +61,8 @@ export interface VersionEntry {
     readonly pushedAt?: string;
     readonly pushedAtSource?: PushTimeSource;
     readonly signature: SignatureStatus;
-    readonly card: { readonly status: "verified"; readonly card: CardSummary } | { readonly status: "unverified" | "invalid" | "unchecked"; readonly detail: string };
+    readonly card:
+        { readonly status: "verified"; readonly card: CardSummary } | { readonly status: "unverified" | "invalid" | "unchecked"; readonly detail: string };
     readonly runningIn: RunningIn[];
     readonly retention: RetentionVerdict;
 }
@@ -256,7 +257,13 @@ function isRecord(v: unknown): v is Record<string, any> {
  * `model-fleet:*` config (support/stackFile.ts `readFleetConfig`), `region` its `aws:region`; `builtTags` the release
  * tags of the models it builds, from its `images` output when known.
  */
-export function stackRegistry(stack: string, config: Record<string, any>, region: string | undefined, model: string, builtTags: Record<string, string> = {}): StackRegistry {
+export function stackRegistry(
+    stack: string,
+    config: Record<string, any>,
+    region: string | undefined,
+    model: string,
+    builtTags: Record<string, string> = {},
+): StackRegistry {
     const registry = isRecord(config.registry) ? config.registry : {};
     const type = registry.type ?? "ecr";
     const prefix = typeof registry.repositoryPrefix === "string" ? registry.repositoryPrefix : "model-fleet";
@@ -283,7 +290,8 @@ export function stackRegistry(stack: string, config: Record<string, any>, region
         }
         location = { kind: "harbor", url: h.url, project: h.project, repository: `${prefix}/${model}`, username: String(h.username ?? "admin") };
     } else if (type === "external") {
-        if (typeof registry.externalPrefix !== "string") throw new RegistryError(`Pulumi.${stack}.yaml: registry.externalPrefix is required with registry.type external`);
+        if (typeof registry.externalPrefix !== "string")
+            throw new RegistryError(`Pulumi.${stack}.yaml: registry.externalPrefix is required with registry.type external`);
         location = { kind: "oci", repository: `${registry.externalPrefix}/${model}` };
     } else {
         throw new RegistryError(`Pulumi.${stack}.yaml: registry.type ${JSON.stringify(type)} is not ecr, harbor or external`);
@@ -292,7 +300,10 @@ export function stackRegistry(stack: string, config: Record<string, any>, region
 }
 
 /** What a stack file pins for a model: its version, digest, tags and recorded signing key, or that it builds it. */
-export function pinnedImage(config: Record<string, any>, model: string): { declared: boolean; builds: boolean; version?: string; digest?: string; tag?: string; previousTag?: string; signingKey?: string } {
+export function pinnedImage(
+    config: Record<string, any>,
+    model: string,
+): { declared: boolean; builds: boolean; version?: string; digest?: string; tag?: string; previousTag?: string; signingKey?: string } {
     const m = (Array.isArray(config.models) ? config.models : []).find((x: any) => isRecord(x) && x.name === model);
     if (!isRecord(m)) return { declared: false, builds: false };
     const image = isRecord(m.image) ? m.image : {};

@@ -92,7 +92,9 @@ export async function rollbackWith(values: Opts, deps: { access?: RegistryAccess
     console.log(`\n$ pulumi ${preview.join(" ")}`);
     const r = spawnSync(cli.path, preview, { cwd: REPO_ROOT, stdio: "inherit" });
     if (r.status !== 0) {
-        throw new RollbackError(`\`pulumi ${preview.join(" ")}\` exited ${r.status ?? r.error?.message}: Pulumi.${stack}.yaml is updated; review it, fix and preview again`);
+        throw new RollbackError(
+            `\`pulumi ${preview.join(" ")}\` exited ${r.status ?? r.error?.message}: Pulumi.${stack}.yaml is updated; review it, fix and preview again`,
+        );
     }
     console.log(`\nPulumi.${stack}.yaml updated. Review and commit it, then run: pulumi up --stack ${stack}`);
     return 0;

@@ -106,7 +106,9 @@ export function declaredRetention(reg: StackRegistry, model: string): DeclaredRe
     if (reg.type === "external") return { kind: "none", why: "registry.type external: the program declares no retention for it" };
     const parsed = retentionSchema.safeParse(reg.retention);
     if (!parsed.success) {
-        const problems = parsed.error.issues.map((i) => `registry.retention${i.path.map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`)).join("")}: ${i.message}`);
+        const problems = parsed.error.issues.map(
+            (i) => `registry.retention${i.path.map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`)).join("")}: ${i.message}`,
+        );
         throw new RegistryError(`Pulumi.${reg.stack}.yaml: ${problems.join("; ")}`);
     }
     const retention = parsed.data;
@@ -114,7 +116,10 @@ export function declaredRetention(reg: StackRegistry, model: string): DeclaredRe
         const deployed = reg.deployedTags[model] ?? [];
         return {
             kind: "ecr",
-            policy: ecrLifecyclePolicy({ ...retention, protectTags: protectPatterns(deployed, retention.protectTags) }, { releaseTagPrefix: RELEASE_TAG_PREFIX }),
+            policy: ecrLifecyclePolicy(
+                { ...retention, protectTags: protectPatterns(deployed, retention.protectTags) },
+                { releaseTagPrefix: RELEASE_TAG_PREFIX },
+            ),
         };
     }
     const deployed = [...new Set(Object.values(reg.deployedTags).flat())];
@@ -162,7 +167,14 @@ export function defaultAccess(cli: string | undefined): RegistryAccess {
 }
 
 /** The key a stack's images verify with: --key, the stack's `signing` output, its stack file, or the model's recorded key. */
-function verificationKey(values: Opts, stack: string, config: Record<string, any>, signingOutput: any, model: string, tmp: string): { key?: string; from: string } {
+function verificationKey(
+    values: Opts,
+    stack: string,
+    config: Record<string, any>,
+    signingOutput: any,
+    model: string,
+    tmp: string,
+): { key?: string; from: string } {
     if (values.key) return { key: values.key as string, from: "--key" };
     const pem = typeof signingOutput?.publicKeyPem === "string" ? signingOutput.publicKeyPem : config.supplyChain?.signing?.publicKeyPem;
     if (typeof pem === "string") {
@@ -196,7 +208,12 @@ export interface Gathered {
 /** Everything `npm run versions` shows (rollback uses it without cosign: `verify: false`). */
 export async function gatherVersions(
     values: Opts,
-    opts: { verify: boolean; access?: RegistryAccess; now?: Date; /** The Pulumi CLI; null: none (tests). Default: found on PATH or in the tool cache. */ cli?: string | null },
+    opts: {
+        verify: boolean;
+        access?: RegistryAccess;
+        now?: Date;
+        /** The Pulumi CLI; null: none (tests). Default: found on PATH or in the tool cache. */ cli?: string | null;
+    },
 ): Promise<Gathered> {
     const model = values.model as string;
     const registryStack = (values.stack as string | undefined) ?? buildingStack(model);
@@ -225,7 +242,8 @@ export async function gatherVersions(
 
     const { config, region } = readFleetConfig(registryStack);
     const reg = stackRegistry(registryStack, config, region, model, builtTags);
-    for (const m of reg.builds) if (!builtTags[m]) notes.push(`stack ${registryStack} builds ${m}: its deployed tag (protected by name) is unknown without its \`images\` output`);
+    for (const m of reg.builds)
+        if (!builtTags[m]) notes.push(`stack ${registryStack} builds ${m}: its deployed tag (protected by name) is unknown without its \`images\` output`);
     const location: RepositoryLocation = values.registry ? { kind: "oci", repository: values.registry as string } : reg.location;
     if (values.registry) notes.push(`listed ${values.registry} (--registry); retention evaluated as stack ${registryStack}'s ${reg.type} rules would treat it`);
     const listing = await listRepository(location, registryStack, opts.access ?? defaultAccess(cli));

@@ -27,7 +27,9 @@ async function images() {
 }
 
 function statuses(verdicts: Map<string, { status: string; why: string }>): Record<string, string> {
-    return Object.fromEntries(Object.entries(DIGESTS).map(([name, d]) => [name, verdicts.get(d) ? `${verdicts.get(d)!.status}: ${verdicts.get(d)!.why}` : "-"]));
+    return Object.fromEntries(
+        Object.entries(DIGESTS).map(([name, d]) => [name, verdicts.get(d) ? `${verdicts.get(d)!.status}: ${verdicts.get(d)!.why}` : "-"]),
+    );
 }
 
 describe("retention verdicts", () => {
@@ -78,7 +80,9 @@ describe("retention verdicts", () => {
         const untagged = [{ digest: DIGESTS.untagged, tags: [], pushedAt: "2026-12-09T00:00:00Z" }];
         const body = (extras: string): HarborRetentionBody => ({
             algorithm: "or",
-            rules: [{ action: "retain", template: "always", params: {}, tag_selectors: [{ kind: "doublestar", decoration: "matches", pattern: "**", extras }] }],
+            rules: [
+                { action: "retain", template: "always", params: {}, tag_selectors: [{ kind: "doublestar", decoration: "matches", pattern: "**", extras }] },
+            ],
         });
         assert.equal(harborRetentionVerdicts(body(JSON.stringify({ untagged: false })), untagged, NOW).get(DIGESTS.untagged)!.status, "expires");
         assert.equal(harborRetentionVerdicts(body(JSON.stringify({ untagged: true })), untagged, NOW).get(DIGESTS.untagged)!.status, "protected");

@@ -66,7 +66,10 @@ describe("planRollback", () => {
             `sentiment 2.0.0 is not in the registry any more (retention expired it, or it was never pushed there): the registry holds: ${HELD_LIST}`,
         );
         refused(await request({ to: "v2.1.3-fffffff" }), /v2\.1\.3-fffffff is not in the registry any more/);
-        refused(await request({ running: { version: "2.1.2", digest: DIGESTS.v212 } }), `the registry holds no version of sentiment older than the running 2.1.2: the registry holds: ${HELD_LIST}`);
+        refused(
+            await request({ running: { version: "2.1.2", digest: DIGESTS.v212 } }),
+            `the registry holds no version of sentiment older than the running 2.1.2: the registry holds: ${HELD_LIST}`,
+        );
     });
 
     it("refuses the running version, a stack that builds the model, and what is not a version", async () => {
@@ -80,16 +83,23 @@ describe("planRollback", () => {
         const req = await request();
         const rebuilt = { digest: "sha256:" + "b2".repeat(32), releaseTags: ["v2.1.3-feedbee"], pushedAt: "2026-11-02T09:00:00.000Z" };
         const held = [...req.held, rebuilt];
-        refused({ ...req, held, to: "2.1.3" }, /2\.1\.3 is held as 2 different images \(v2\.1\.3-0ddba11, v2\.1\.3-feedbee\): give the release tag, --to <tag>/);
+        refused(
+            { ...req, held, to: "2.1.3" },
+            /2\.1\.3 is held as 2 different images \(v2\.1\.3-0ddba11, v2\.1\.3-feedbee\): give the release tag, --to <tag>/,
+        );
         assert.equal(planRollback({ ...req, held, to: "v2.1.3-0ddba11" }).digest, DIGESTS.v213);
         const plan = planRollback({ ...req, held });
         assert.equal(plan.tag, "v2.1.3-feedbee");
-        assert.deepEqual(plan.notes, ["2.1.3 is held as several images (v2.1.3-feedbee, v2.1.3-0ddba11): took the newest push, v2.1.3-feedbee; --to <tag> picks another"]);
+        assert.deepEqual(plan.notes, [
+            "2.1.3 is held as several images (v2.1.3-feedbee, v2.1.3-0ddba11): took the newest push, v2.1.3-feedbee; --to <tag> picks another",
+        ]);
     });
 
     it("warns when retention would expire the target before the rollback is applied", async () => {
         const req = await request();
-        const held = req.held.map((h) => (h.digest === DIGESTS.v213 ? { ...h, retention: { status: "expires" as const, why: "priority 3 (tag v*): older than the newest 2" } } : h));
+        const held = req.held.map((h) =>
+            h.digest === DIGESTS.v213 ? { ...h, retention: { status: "expires" as const, why: "priority 3 (tag v*): older than the newest 2" } } : h,
+        );
         assert.match(planRollback({ ...req, held }).notes[0], /^retention would expire v2\.1\.3-0ddba11 at its next run \(priority 3/);
     });
 });

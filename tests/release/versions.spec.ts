@@ -42,14 +42,19 @@ describe("versions: registry listings (recorded-shape answers)", () => {
     });
 
     it("ECR: a missing repository, and missing credentials, are one readable RegistryError", async () => {
-        const missing = { send: async () => Promise.reject(Object.assign(new Error("The repository does not exist"), { name: "RepositoryNotFoundException" })) };
+        const missing = {
+            send: async () => Promise.reject(Object.assign(new Error("The repository does not exist"), { name: "RepositoryNotFoundException" })),
+        };
         await assert.rejects(ecrImages(missing as any, { region: "us-west-2", repositoryName: "model-fleet/x" }), (e: any) => {
             assert.ok(e instanceof RegistryError);
             assert.match(e.message, /ECR repository model-fleet\/x \(us-west-2\) does not exist/);
             return true;
         });
         const noCreds = { send: async () => Promise.reject(Object.assign(new Error("Could not load credentials"), { name: "CredentialsProviderError" })) };
-        await assert.rejects(ecrImages(noCreds as any, { region: "us-west-2", repositoryName: "model-fleet/x" }), /CredentialsProviderError.*ecr:DescribeRepositories/);
+        await assert.rejects(
+            ecrImages(noCreds as any, { region: "us-west-2", repositoryName: "model-fleet/x" }),
+            /CredentialsProviderError.*ecr:DescribeRepositories/,
+        );
     });
 
     it("Harbor: listArtifacts with tags, the repository URL-encoded twice, basic auth; digest, tag names and push_time", async () => {
@@ -89,7 +94,11 @@ describe("versions: registry listings (recorded-shape answers)", () => {
             ["/v2/model-fleet/sentiment/tags/list?n=1000", "/v2/model-fleet/sentiment/tags/list?last=rollback-2.1.2-1234567&n=1000"],
         );
         const heads = requests.filter((r) => r.method === "HEAD").map((r) => r.url.split("/").pop());
-        assert.deepEqual(heads.sort(), ["rollback-2.1.2-1234567", "v2.1.2-1234567", "v2.1.3-0ddba11", "v2.1.4-5e2c9a1", "v2.2.0-8aa5dba"], "no lookup of cosign or cache tags");
+        assert.deepEqual(
+            heads.sort(),
+            ["rollback-2.1.2-1234567", "v2.1.2-1234567", "v2.1.3-0ddba11", "v2.1.4-5e2c9a1", "v2.2.0-8aa5dba"],
+            "no lookup of cosign or cache tags",
+        );
         assert.match(requests.find((r) => r.method === "HEAD")!.headers.Accept, /application\/vnd\.oci\.image\.index\.v1\+json/);
         assert.deepEqual(
             listing.images.map((i) => [i.digest, i.tags, i.pushedAt ?? null, i.pushedAtSource ?? null]),
@@ -105,6 +114,23 @@ describe("versions: registry listings (recorded-shape answers)", () => {
         assert.ok(!requests.some((r) => r.url.endsWith("/manifests/sha256:" + (0xa77).toString(16).padStart(64, "0"))));
         assert.match(listing.notes.join("\n"), /records no push time: each image's config `created` stands for it/);
         assert.match(listing.notes.join("\n"), new RegExp(`${DIGESTS.v212}: its image config has no \`created\` time`));
+    });
+
+    it("distribution: a placeholder `created` (Go's zero time that crane writes, the epoch) is no push time", async () => {
+        for (const placeholder of ["0001-01-01T00:00:00Z", "1970-01-01T00:00:00Z"]) {
+            const { repository, fetch } = fakeDistributionFetch();
+            const edited = (async (input: any, init: any) => {
+                const res = await fetch(input, init);
+                if (!String(input).includes("/blobs/")) return res;
+                return new Response(JSON.stringify({ ...((await res.json()) as object), created: placeholder }), { status: 200 });
+            }) as typeof globalThis.fetch;
+            const listing = await ociImages(repository, edited, (t) => !isVersionTag(t));
+            assert.deepEqual(
+                listing.images.map((i) => i.pushedAt),
+                [undefined, undefined, undefined, undefined],
+            );
+            assert.match(listing.notes.join("\n"), /its image config has no `created` time \(only the placeholder (0001|1970)-01-01T00:00:00\.000Z\)/);
+        }
     });
 
     it("distribution: an unreachable registry, a missing repository and an auth challenge are readable errors", async () => {
@@ -124,10 +150,14 @@ describe("versions: registry listings (recorded-shape answers)", () => {
     });
 
     it("plain HTTP only on loopback and .local hosts (go-containerregistry's rule)", () => {
-        assert.deepEqual(
-            ["127.0.0.1:15100", "localhost:5000", "[::1]:5000", "registry.local", "registry.example.com", "10.0.0.1:5000"].map(ociScheme),
-            ["http", "http", "http", "http", "https", "https"],
-        );
+        assert.deepEqual(["127.0.0.1:15100", "localhost:5000", "[::1]:5000", "registry.local", "registry.example.com", "10.0.0.1:5000"].map(ociScheme), [
+            "http",
+            "http",
+            "http",
+            "http",
+            "https",
+            "https",
+        ]);
     });
 });
 
@@ -146,8 +176,15 @@ describe("versions: Harbor listing against the stub (swagger-checked requests)",
             const at = new Date(Date.UTC(2026, 0, 1) + i * 60_000).toISOString();
             stub.artifacts.set(`models/model-fleet/sentiment@${digest}`, { digest, push_time: at, tags: [{ name: `v1.0.${i}-abcdef0`, push_time: at }] });
         }
-        stub.artifacts.set(`models/model-fleet/other@sha256:${"9".repeat(64)}`, { digest: "sha256:" + "9".repeat(64), push_time: "2026-01-01T00:00:00Z", tags: null });
-        const listing = await harborImages({ url: stub.url, project: "models", repository: "model-fleet/sentiment", username: stub.username }, { password: stub.password });
+        stub.artifacts.set(`models/model-fleet/other@sha256:${"9".repeat(64)}`, {
+            digest: "sha256:" + "9".repeat(64),
+            push_time: "2026-01-01T00:00:00Z",
+            tags: null,
+        });
+        const listing = await harborImages(
+            { url: stub.url, project: "models", repository: "model-fleet/sentiment", username: stub.username },
+            { password: stub.password },
+        );
         assert.equal(listing.images.length, 105);
         assert.deepEqual(listing.images[0].tags, ["v1.0.104-abcdef0"]);
         const lists = stub.requests.filter((r) => r.path.endsWith("/artifacts"));
@@ -217,26 +254,51 @@ describe("versions: from a listing to versions", () => {
         assert.deepEqual(
             entries.map((e) => [e.version, e.versionFrom, e.signature.status, e.runningIn]),
             [
-                ["2.1.4", "tag+card", "verified", [{ stack: "prod", via: "output+config" }, { stack: "staging", via: "config" }]],
+                [
+                    "2.1.4",
+                    "tag+card",
+                    "verified",
+                    [
+                        { stack: "prod", via: "output+config" },
+                        { stack: "staging", via: "config" },
+                    ],
+                ],
                 ["2.1.3", "card", "unchecked", []],
                 ["2.1.2", "tag≠card", "unchecked", [{ stack: "dev", via: "output" }]],
             ],
         );
         assert.deepEqual(entries[0].card, {
             status: "verified",
-            card: { version: "2.1.4", dataset: { name: "digits", version: "scikit-learn==1.9.1" }, accuracy: 0.9711, trainedAt: "2026-11-20T09:00:03+00:00", parent: "2.1.3" },
+            card: {
+                version: "2.1.4",
+                dataset: { name: "digits", version: "scikit-learn==1.9.1" },
+                accuracy: 0.9711,
+                trainedAt: "2026-11-20T09:00:03+00:00",
+                parent: "2.1.3",
+            },
         });
         const rows = versionRows(entries);
         assert.deepEqual(rows[0].slice(0, 4), ["version", "tags", "digest", "pushed"]);
-        assert.deepEqual(rows[1].slice(4, 11), ["digits scikit-learn==1.9.1", "0.9711", "2026-11-20", "2.1.3", "verified", "verified", "prod, staging (config)"]);
+        assert.deepEqual(rows[1].slice(4, 11), [
+            "digits scikit-learn==1.9.1",
+            "0.9711",
+            "2026-11-20",
+            "2.1.3",
+            "verified",
+            "verified",
+            "prod, staging (config)",
+        ]);
         assert.equal(rows[3][0], "2.1.2 (card: 2.0.0)");
     });
 
     it("--json: a stable form, every key present (null when unknown), in a fixed order", () => {
-        const [entry] = versionEntries([{ digest: DIGESTS.v214, tags: ["v2.1.4-5e2c9a1"], pushedAt: "2026-11-20T10:00:00.000Z", pushedAtSource: "ECR imagePushedAt" }], {
-            retention: new Map([[DIGESTS.v214, { status: "protected" as const, why: "priority 1 (tag v2.1.4-5e2c9a1): protect rule" }]]),
-            stacks: [{ stack: "prod", configDigest: DIGESTS.v214 }],
-        });
+        const [entry] = versionEntries(
+            [{ digest: DIGESTS.v214, tags: ["v2.1.4-5e2c9a1"], pushedAt: "2026-11-20T10:00:00.000Z", pushedAtSource: "ECR imagePushedAt" }],
+            {
+                retention: new Map([[DIGESTS.v214, { status: "protected" as const, why: "priority 1 (tag v2.1.4-5e2c9a1): protect rule" }]]),
+                stacks: [{ stack: "prod", configDigest: DIGESTS.v214 }],
+            },
+        );
         const json = versionsJson({
             model: "sentiment",
             repository: "123456789012.dkr.ecr.us-west-2.amazonaws.com/model-fleet/sentiment",

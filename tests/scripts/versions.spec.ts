@@ -39,7 +39,9 @@ async function run(main: () => Promise<number>): Promise<{ code: number; out: st
 describe("npm run versions: the retention it evaluates is the program's", () => {
     it("ECR (prod): the lifecycle policy of the model's repository in the offline plan", async () => {
         const plan = await runStack("prod");
-        const planned = JSON.parse(byType(plan.resources, "aws:ecr/lifecyclePolicy:LifecyclePolicy").find((p) => p.name === "registry-sentiment-lifecycle")!.inputs.policy);
+        const planned = JSON.parse(
+            byType(plan.resources, "aws:ecr/lifecyclePolicy:LifecyclePolicy").find((p) => p.name === "registry-sentiment-lifecycle")!.inputs.policy,
+        );
         const { config, region } = readFleetConfig("prod");
         assert.deepEqual(declaredRetention(stackRegistry("prod", config, region, "sentiment"), "sentiment"), { kind: "ecr", policy: planned });
     });
@@ -87,7 +89,9 @@ describe("npm run versions: the report", () => {
         process.env.PATH = "";
         process.env.MODEL_FLEET_TOOLS_DIR = tools;
         try {
-            const r = await run(() => runMain(versionsCommand, versions, ["--model", "sentiment", "--stack", "prod", "--registry", `127.0.0.1:${port}/model-fleet/sentiment`]));
+            const r = await run(() =>
+                runMain(versionsCommand, versions, ["--model", "sentiment", "--stack", "prod", "--registry", `127.0.0.1:${port}/model-fleet/sentiment`]),
+            );
             assert.equal(r.code, 1);
             assert.equal(
                 r.err,
@@ -110,7 +114,14 @@ describe("npm run versions: the report", () => {
 });
 
 describe("npm run rollback: what it refuses before promoting", () => {
-    const rb = (v: Record<string, unknown>) => run(() => runMain(rollbackCommand, (x) => rollbackWith(x, { access: access(), cli: null }), Object.entries(v).flatMap(([k, x]) => [`--${k}`, String(x)])));
+    const rb = (v: Record<string, unknown>) =>
+        run(() =>
+            runMain(
+                rollbackCommand,
+                (x) => rollbackWith(x, { access: access(), cli: null }),
+                Object.entries(v).flatMap(([k, x]) => [`--${k}`, String(x)]),
+            ),
+        );
 
     it("a version the registry no longer holds, naming those it holds; the running version; a stack that builds", async () => {
         const before = fs.readFileSync(path.join(__dirname, "..", "..", "Pulumi.prod.yaml"), "utf8");
@@ -121,7 +132,10 @@ describe("npm run rollback: what it refuses before promoting", () => {
             "rollback: sentiment 2.0.0 is not in the registry any more (retention expired it, or it was never pushed there): the registry holds: " +
                 "2.2.0 (v2.2.0-8aa5dba), 2.1.4 (v2.1.4-5e2c9a1), 2.1.3 (v2.1.3-0ddba11), 2.1.2 (v2.1.2-1234567)",
         );
-        assert.match((await rb({ model: "sentiment", stack: "prod", to: "v2.1.4-5e2c9a1" })).err, new RegExp(`^rollback: stack prod already runs sentiment 2\\.1\\.4 \\(${DIGESTS.v214}\\)`));
+        assert.match(
+            (await rb({ model: "sentiment", stack: "prod", to: "v2.1.4-5e2c9a1" })).err,
+            new RegExp(`^rollback: stack prod already runs sentiment 2\\.1\\.4 \\(${DIGESTS.v214}\\)`),
+        );
         assert.match((await rb({ model: "sentiment", stack: "dev" })).err, /^rollback: stack dev builds sentiment from source \(image\.build\)/);
         assert.match((await rb({ model: "nope", stack: "prod" })).err, /^rollback: model nope is not declared in Pulumi\.prod\.yaml/);
         assert.equal((await rb({ model: "sentiment" })).code, 2);
