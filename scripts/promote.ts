@@ -161,8 +161,24 @@ export async function scanResultOf(ref: string, stacks: Array<{ name: string; do
             return harborScan({ url: harbor.url, username: String(harbor.username), password: access.harborPassword(s.name) }, loc.path, loc.digest);
         }
     }
+    // A registry the program does not manage (`registry.type: external`, `<externalPrefix>/<model>@<digest>`): it has no
+    // scan API the program knows, so the digest counts as never scanned, and only --allow-vulnerable, recorded, lets it
+    // through (the gate fails closed; the team's own scan is the reason to give).
+    for (const s of stacks) {
+        const registry = stackValue(s.doc, "registry");
+        const prefix = typeof registry?.externalPrefix === "string" ? registry.externalPrefix.replace(/\/+$/, "") : undefined;
+        if (registry?.type === "external" && prefix !== undefined && parseDigestRef(ref).repository.startsWith(`${prefix}/`)) {
+            return {
+                scanner: `external registry of stack ${s.name} (${prefix}: no scan API the program reads)`,
+                state: "none",
+                status: "not scanned by a registry the program knows",
+                counts: {},
+                findings: [],
+            };
+        }
+    }
     throw new PromotionError(
-        `${loc.host} is neither an ECR registry nor the Harbor of stack ${stacks.map((s) => s.name).join(" or ")}: cannot read the scan result of ${ref}`,
+        `${loc.host} is neither an ECR registry, the Harbor of stack ${stacks.map((s) => s.name).join(" or ")}, nor its external registry: cannot read the scan result of ${ref}`,
     );
 }
 

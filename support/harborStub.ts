@@ -191,7 +191,8 @@ export class HarborStub {
     public readonly robots = new Map<number, Dict>();
     /**
      * Artifacts by `<project>/<repository>@<digest>`, as `GET …/artifacts/{reference}` answers them; `scan_overview`
-     * is only returned with `with_scan_overview=true`, as Harbor does (swagger `getArtifact`).
+     * is only returned with `with_scan_overview=true`, as Harbor does (swagger `getArtifact`). `GET …/artifacts`
+     * (swagger `listArtifacts`) lists a repository's, with their tags, a page at a time.
      */
     public readonly artifacts = new Map<string, Dict>();
     /** Projects that still hold repositories (DELETE answers 412). */
@@ -349,6 +350,21 @@ export class HarborStub {
                 this.immutableRules.delete(rule.id);
                 return { status: 200 };
             }
+        }
+        if ((m = /^\/projects\/([^/]+)\/repositories\/([^/]+)\/artifacts$/.exec(path)) && method === "GET") {
+            // listArtifacts: the repository's artifacts, newest push first, a page at a time (page from 1, page_size default 10).
+            const prefix = `${decodeURIComponent(m[1])}/${decodeURIComponent(decodeURIComponent(m[2]))}@`;
+            const all = [...this.artifacts.entries()]
+                .filter(([k]) => k.startsWith(prefix))
+                .map(([, a]) => a)
+                .sort((a, b) => String(b.push_time).localeCompare(String(a.push_time)));
+            const page = Number(query.page ?? 1);
+            const size = Number(query.page_size ?? 10);
+            const rows = all.slice((page - 1) * size, page * size).map(({ scan_overview, tags, ...rest }) => ({
+                ...rest,
+                ...(query.with_tag === "false" ? {} : { tags: tags ?? null }),
+            }));
+            return { status: 200, body: rows, headers: { "X-Total-Count": String(all.length) } };
         }
         if ((m = /^\/projects\/([^/]+)\/repositories\/([^/]+)\/artifacts\/([^/]+)$/.exec(path)) && method === "GET") {
             // The repository segment arrives URL-encoded twice (`a%252Fb`), as the swagger asks of clients.

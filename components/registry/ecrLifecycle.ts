@@ -63,7 +63,7 @@ export const MAX_WILDCARDS = 4;
 /**
  * Characters an ECR tag pattern may hold here: the OCI tag alphabet (`[A-Za-z0-9_.-]`, distribution-spec tag
  * grammar) plus ECR's single wildcard `*`. Restricting patterns to it is also what makes minimatch a faithful ECR
- * matcher (see ecrEvaluator.ts): none of minimatch's other metacharacters can occur.
+ * matcher (see release/ecrEvaluator.ts): none of minimatch's other metacharacters can occur.
  */
 export const TAG_PATTERN = /^[A-Za-z0-9_.*-]+$/;
 const OCI_TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;

@@ -6,7 +6,7 @@
  */
 import { strict as assert } from "assert";
 import * as path from "path";
-import { evaluateLifecyclePolicy } from "../helpers/ecrEvaluator";
+import { evaluateLifecyclePolicy } from "../../release/ecrEvaluator";
 import { byType, k8sObjects, revealSecrets, runStack, SECRET_SIG, StackRun } from "../../support/harness";
 import { formatReports, unknownFields, validateK8sObjects } from "../helpers/k8sValidate";
 

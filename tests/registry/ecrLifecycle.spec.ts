@@ -10,7 +10,7 @@ import {
     retentionProblems,
     validateLifecyclePolicy,
 } from "../../components/registry/ecrLifecycle";
-import { EcrImage, ecrWildcardMatch, evaluateLifecyclePolicy } from "../helpers/ecrEvaluator";
+import { EcrImage, ecrWildcardMatch, evaluateLifecyclePolicy } from "../../release/ecrEvaluator";
 import { prng } from "../../sandbox/rehearsal/exporter";
 
 const DAY = 24 * 60 * 60 * 1000;

@@ -301,7 +301,23 @@ describe("promotion scan gate: Harbor's scan overview (stub)", function () {
         }
         await assert.rejects(
             scanResultOf(`other.example.com/x/y@${DIGEST}`, [{ name: "local", doc }], { ecr: () => assert.fail(), harborPassword: () => "" }),
-            /neither an ECR registry nor the Harbor of stack local/,
+            /neither an ECR registry, the Harbor of stack local, nor its external registry/,
+        );
+    });
+
+    it("an image in the target's external registry (registry.type external) counts as never scanned: refused unless --allow-vulnerable records why", async () => {
+        const doc = { config: { "model-fleet:registry": { type: "external", externalPrefix: "registry.example.com/team/" } } };
+        const result = await scanResultOf(`registry.example.com/team/sentiment@${DIGEST}`, [{ name: "prod", doc }], {
+            ecr: () => assert.fail("not ECR"),
+            harborPassword: () => assert.fail("not Harbor"),
+        });
+        assert.equal(result.state, "none");
+        assert.match(result.scanner, /external registry of stack prod \(registry\.example\.com\/team: no scan API/);
+        assert.equal(decideScanGate(result, "HIGH").allowed, false);
+        assert.equal(decideScanGate(result, "HIGH", { reason: "scanned by our Trivy job", by: "me", at: "2026-12-07T00:00:00Z" }).allowed, true);
+        await assert.rejects(
+            scanResultOf(`registry.example.com/other/sentiment@${DIGEST}`, [{ name: "prod", doc }], { ecr: () => assert.fail(), harborPassword: () => "" }),
+            /nor its external registry/,
         );
     });
 });

@@ -16,6 +16,8 @@ import { policyCommand } from "../../scripts/policy";
 import { promoteCommand } from "../../scripts/promote";
 import { referenceFetchCommand } from "../../scripts/referenceFetch";
 import { signCommand } from "../../scripts/sign";
+import { versionsCommand } from "../../scripts/versions";
+import { rollbackCommand } from "../../scripts/rollback";
 
 import { toolsCommand } from "../../sandbox/cmd/tools";
 import { rehearseCommand } from "../../sandbox/cmd/rehearse";
@@ -28,6 +30,8 @@ const COMMANDS: Array<Command<any>> = [
     docsCommand,
     referenceFetchCommand,
     signCommand,
+    versionsCommand,
+    rollbackCommand,
     toolsCommand,
     rehearseCommand,
     sandboxCommand,

@@ -432,8 +432,9 @@ const ALL_REPOSITORIES = { repository: [{ kind: "doublestar", decoration: "repoM
  *  - `latestPushedK` = keepReleases over release tags (tagged artifacts only, so untagged ones never take a slot);
  *  - `nDaysSinceLastPush` = untaggedDays over every artifact, untagged included: untagged artifacts older than that
  *    are no longer retained by anything and are cleaned up.
+ * Exported so that `npm run versions` evaluates the very body this provider writes (release/retentionVerdict.ts).
  */
-function retentionBody(spec: Dict, id?: number): Dict {
+export function retentionBody(spec: Dict, id?: number): Dict {
     const rule = (template: string, params: Dict, selector: Dict) => ({
         disabled: false,
         action: "retain",

@@ -25,9 +25,37 @@
  * Not modelled: images referenced by a multi-arch index are not independently expired by ECR (observed with
  * get-lifecycle-policy-preview, DefangLabs/pulumi-defang#466); the histories evaluated here are single-manifest.
  * Pull-time and archive count types need data this model has not and are rejected.
+ *
+ * Used by `npm run versions` (release/retentionVerdict.ts) on the policy the program declares
+ * (components/registry/ecrLifecycle.ts `ecrLifecyclePolicy`, computed by the command), and by the tests. The policy
+ * is taken structurally: release/ sits below the commands and does not import components/ (docs/design/layers.md).
  */
 import { minimatch } from "minimatch";
-import { LifecyclePolicy, LifecycleRule, TAG_PATTERN } from "../../components/registry/ecrLifecycle";
+
+/** The parts of an ECR lifecycle rule the evaluator reads (components/registry/ecrLifecycle.ts `LifecycleRule`). */
+export interface LifecycleRule {
+    rulePriority: number;
+    description?: string;
+    selection: {
+        tagStatus: "tagged" | "untagged" | "any";
+        tagPatternList?: string[];
+        tagPrefixList?: string[];
+        countType: string;
+        countUnit?: string;
+        countNumber: number;
+    };
+    action: { type: string };
+}
+
+export interface LifecyclePolicy {
+    rules: LifecycleRule[];
+}
+
+/**
+ * The pattern alphabet under which minimatch's `*` is ECR's `*`: the same as components/registry/ecrLifecycle.ts
+ * `TAG_PATTERN`, which config validation enforces (tests/release/retentionVerdict.spec.ts checks they are equal).
+ */
+export const TAG_PATTERN = /^[A-Za-z0-9_.*-]+$/;
 
 export interface EcrImage {
     digest: string;
