@@ -156,11 +156,25 @@ function shortDigest(d: string | undefined): string {
     return d ?? "(none)";
 }
 
-/** `pulumi config set --path <path> <value> --stack <stack>` (or `config rm --path`) as an argument list. */
+/**
+ * `pulumi config set --path <path> <value> --stack <stack>` (or `config rm --path`) as an argument list. A target
+ * given as a stack file (`…/Pulumi.<name>.yaml`, outside the project directory) is the stack `<name>` with
+ * `--config-file <file>`: the CLI edits that file, not `Pulumi.<name>.yaml` beside Pulumi.yaml.
+ */
 export function configSetArgs(set: ConfigSet, stack: string): string[] {
-    return set.value === undefined
-        ? ["config", "rm", "--path", set.path, "--stack", stack]
-        : ["config", "set", "--path", set.path, set.value, "--stack", stack];
+    const target = /\.ya?ml$/.test(stack)
+        ? [
+              "--stack",
+              stack
+                  .split("/")
+                  .pop()!
+                  .replace(/\.ya?ml$/, "")
+                  .replace(/^Pulumi\./, ""),
+              "--config-file",
+              stack,
+          ]
+        : ["--stack", stack];
+    return set.value === undefined ? ["config", "rm", "--path", set.path, ...target] : ["config", "set", "--path", set.path, set.value, ...target];
 }
 
 /** Computes the config change that pins `model` in the target stack to the source's digest and version. */

@@ -1,5 +1,5 @@
 /**
- * npm run rollback -- --model <m> --stack <s> [--to <version|tag>] [--signing-key <ref>] [--registry <host/path>] [--dry-run]
+ * npm run rollback -- --model <m> --stack <s> [--to <version|tag>] [--signing-key <ref>] [--registry <host/path>] [--allow-regression <reason>] [--skip-preview] [--dry-run]
  *
  * Pins an older version the registry still holds, through the promotion path: lists the stack's repository
  * (scripts/versions.ts), decides the target with the pure `planRollback` (release/rollback.ts), then calls
@@ -9,6 +9,7 @@
  */
 import { spawnSync } from "child_process";
 import { command, findTool, readFleetConfig, REPO_ROOT, runMain, UsageError, Values } from "./cli";
+import { stackFilePath, stackNameOf } from "../support/stackFile";
 import { promote } from "./promote";
 import { gatherVersions, RegistryAccess } from "./versions";
 import { planRollback, RollbackError } from "../release/rollback";
@@ -19,7 +20,7 @@ import { pinnedImage } from "../release/versions";
 export const rollbackCommand = command({
     name: "rollback",
     usage: [
-        "--model <name> --stack <name> [--to <x.y.z>|<v<x.y.z>-<sha>>] [--signing-key <ref>] [--registry <host>/<path>] [--allow-regression <reason>] [--allow-vulnerable <reason>] [--dry-run]",
+        "--model <name> --stack <name> [--to <x.y.z>|<v<x.y.z>-<sha>>] [--signing-key <ref>] [--registry <host>/<path>] [--allow-regression <reason>] [--allow-vulnerable <reason>] [--skip-preview] [--dry-run]",
     ],
     description: `
 Rolls a model of a stack back to an older version the registry still holds. Default: the release the running one
@@ -45,6 +46,7 @@ when the Pulumi CLI is not installed). --dry-run prints what it would do and cha
             help: "roll back although the target's card is missing or its held-out accuracy is lower than the running version's by more than maxAccuracyDrop; recorded with who and when",
         },
         "allow-vulnerable": { type: "string", value: "reason", help: "roll back despite scan findings at or above the threshold; recorded with who and when" },
+        "skip-preview": { type: "boolean", help: "update the stack file but do not run `pulumi preview` (print the command instead)" },
         "dry-run": { type: "boolean", help: "print what would be done; change nothing" },
     },
     userErrors: [RollbackError, RegistryError, PromotionError],
@@ -69,7 +71,7 @@ export async function rollbackWith(values: Opts, deps: { access?: RegistryAccess
     const { report } = await gatherVersions({ model, stack, registry: values.registry, key: undefined, json: undefined }, { verify: false, ...deps });
     const plan = planRollback({ model, stack, running: pinned, builds: false, held: report.entries, ...(values.to ? { to: values.to as string } : {}) });
     console.log(
-        `rollback ${model} in stack ${stack}: ${pinned.version ?? "?"} (${pinned.tag ?? pinned.digest ?? "?"}) → ${plan.version} (${plan.tag}), chosen as ${plan.chosenBy}`,
+        `rollback ${model} in stack ${stackNameOf(stack)}: ${pinned.version ?? "?"} (${pinned.tag ?? pinned.digest ?? "?"}) → ${plan.version} (${plan.tag}), chosen as ${plan.chosenBy}`,
     );
     for (const n of plan.notes) console.log(`note: ${n}`);
     const signingKey =
@@ -93,10 +95,18 @@ export async function rollbackWith(values: Opts, deps: { access?: RegistryAccess
     });
     if (code !== 0) return code;
 
-    const preview = ["preview", "--stack", stack, "--diff"];
+    // A stack given as a file is previewed with that file's config (as promote edited it).
+    const preview = /\.ya?ml$/.test(stack)
+        ? ["preview", "--stack", stackNameOf(stack), "--config-file", stackFilePath(stack), "--diff"]
+        : ["preview", "--stack", stack, "--diff"];
     const cli = deps.cli === undefined ? findTool("pulumi") : deps.cli === null ? undefined : { path: deps.cli };
-    if (values["dry-run"] || !cli) {
-        console.log(`\n${values["dry-run"] ? "--dry-run: then" : "the Pulumi CLI is not installed; preview with"}: pulumi ${preview.join(" ")}`);
+    if (values["dry-run"] || values["skip-preview"] || !cli) {
+        const why = values["dry-run"]
+            ? "--dry-run: then"
+            : values["skip-preview"]
+              ? "--skip-preview: preview with"
+              : "the Pulumi CLI is not installed; preview with";
+        console.log(`\n${why}: pulumi ${preview.join(" ")}`);
         return 0;
     }
     console.log(`\n$ pulumi ${preview.join(" ")}`);

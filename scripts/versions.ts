@@ -224,8 +224,9 @@ export async function gatherVersions(
 
     const states: StackModelState[] = [];
     const builtTags: Record<string, string> = {};
-    for (const stack of stacks) {
-        const { config } = readFleetConfig(stack);
+    for (const stackOrFile of stacks) {
+        // A stack file given by path (`--stack dir/Pulumi.<name>.yaml`) is the stack <name>.
+        const { config, stack } = readFleetConfig(stackOrFile);
         const pinned = pinnedImage(config, model);
         let outputDigest: string | undefined;
         if (cli && pinned.declared) {

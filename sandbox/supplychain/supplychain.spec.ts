@@ -11,7 +11,10 @@
  * under the stack's ClusterPolicy and refuses the others, and refuses a signature in cosign v3's default (Sigstore
  * bundle) format. A model card (filled from a real training's evaluation) is attested by `npm run sign --card` with
  * its own predicate type, verifies with the stack's key and not with another's, and a card for another digest is
- * refused before anything is signed. docs/supply-chain.md, docs/model-card.md.
+ * refused before anything is signed, as is a second, different card for a carded digest. Lineage: two versions with
+ * real trainings' cards are listed by `npm run versions`, a promotion whose card shows a regression is refused (and
+ * goes through, recorded, with --allow-regression), `npm run rollback` returns to the older one, and a card attested
+ * with another key is refused. docs/supply-chain.md, docs/model-card.md.
  */
 import { strict as assert } from "assert";
 import { spawnSync } from "child_process";
@@ -675,6 +678,213 @@ describe("supply chain: sign and verify with cosign, distribution and crane", fu
             assert.doesNotMatch(r.stderr, /^\$ cosign /m, "no cosign command ran");
             assert.deepEqual(tagDigests(), before, "no signature or attestation was pushed");
             fails(cosignVerifyArgs(unsigned, keyA.pub), /no signatures found/);
+        });
+    });
+
+    describe("lineage: two versions with their cards, npm run versions, the card gate and npm run rollback", () => {
+        /** Its own repository (model `sentiment`), so the listing holds only this flow's images. */
+        const PREFIX = `${REGISTRY}/model-fleet-lineage`;
+        const LREPO = `${PREFIX}/sentiment`;
+        const NO_SCANNER = "the suite's registry has no scanner (registry.type external)";
+        /** Each version: release tag, short and full git sha, the training whose real evaluation its card carries. */
+        const VERSIONS = {
+            "2.1.0": { sha: "aaa1111", fixture: "", parent: null },
+            "2.2.0": { sha: "bbb2222", fixture: "digits-1.0.0", parent: "2.1.0" },
+        } as const;
+        const digests: Record<string, string> = {};
+        const cards: Record<string, ModelCard> = {};
+        let stackFile: string;
+        let dir: string;
+        const fullSha = (short: string) => short + "0".repeat(40 - short.length);
+        /** `npm run <script> -- <args>` with the suite's tools and the Pulumi file backend. */
+        const npmRun = (script: string, args: string[]): Run => {
+            const r = spawnSync("npm", ["run", "--silent", script, "--", ...args], {
+                cwd: REPO_ROOT,
+                env: { ...env, ...pulumiEnv },
+                encoding: "utf8",
+                timeout: 240000,
+                maxBuffer: 64 << 20,
+            });
+            if (r.error) throw r.error;
+            return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+        };
+        const pinned = (): any => YAML.parse(fs.readFileSync(stackFile, "utf8")).config["model-fleet:models"][0];
+        const repoTags = (): Record<string, string> =>
+            Object.fromEntries(
+                ok(crane, ["ls", LREPO])
+                    .split("\n")
+                    .filter(Boolean)
+                    .map((t) => [t, ok(crane, ["digest", `${LREPO}:${t}`])]),
+            );
+        const promoteArgs = (version: "2.2.0" | "2.3.0", digest: string, sha: string) => [
+            "--model",
+            "sentiment",
+            "--to",
+            stackFile,
+            "--digest",
+            digest,
+            "--version",
+            version,
+            "--tag",
+            `v${version}-${sha}`,
+            "--repository",
+            LREPO,
+            "--signing-key",
+            keyA.pub,
+            "--allow-vulnerable",
+            NO_SCANNER,
+        ];
+
+        before(() => {
+            dir = fs.mkdtempSync(path.join(tmp, "lineage-"));
+            // Two versions built with crane; each signed and its card (a real training's evaluation) attested by npm run sign --card.
+            for (const [version, v] of Object.entries(VERSIONS)) {
+                const tag = `v${version}-${v.sha}`;
+                digests[version] = pushImage(tag, { "model.json": JSON.stringify({ model: "sentiment", version }) + "\n" }, LREPO);
+                const fixture = (f: string) => JSON.parse(fs.readFileSync(path.join(REPO_ROOT, "tests", "fixtures", "card", v.fixture, f), "utf8"));
+                cards[version] = cardFromEvaluation({
+                    evaluation: fixture("evaluation.json"),
+                    trainingRun: fixture("training-run.json"),
+                    build: { model: "sentiment", version, gitSha: fullSha(v.sha), digest: digests[version], parent: v.parent },
+                });
+                const cardDir = fs.mkdtempSync(path.join(dir, `cards-${version}-`));
+                fs.writeFileSync(path.join(cardDir, "sentiment.card.json"), modelCardJson(cards[version]));
+                const r = npmSign([
+                    "--image",
+                    `${LREPO}@${digests[version]}`,
+                    "--model",
+                    "sentiment",
+                    "--version",
+                    version,
+                    "--git-sha",
+                    v.sha,
+                    "--key",
+                    keyA.key,
+                    "--sbom",
+                    "none",
+                    "--card",
+                    cardDir,
+                ]);
+                assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
+            }
+            // The target stack: runs 2.1.0 from a registry the program does not manage; the canary's quality gate allows a 0.05 drop.
+            stackWithOutputs("lineage", {});
+            stackFile = path.join(dir, "Pulumi.lineage.yaml");
+            fs.writeFileSync(
+                stackFile,
+                YAML.stringify({
+                    config: {
+                        "model-fleet:registry": { type: "external", externalPrefix: PREFIX },
+                        "model-fleet:models": [
+                            {
+                                name: "sentiment",
+                                version: "2.1.0",
+                                image: { digest: digests["2.1.0"], tag: "v2.1.0-aaa1111", signingKey: keyA.pub },
+                                canary: { steps: [25, 50, 100], pauseSeconds: 60, analysis: { successRate: 0.99, p99LatencyMs: 500, maxAccuracyDrop: 0.05 } },
+                            },
+                        ],
+                    },
+                }),
+            );
+        });
+
+        it("npm run versions lists both, each with its verified card and signature, and the stack that runs 2.1.0", () => {
+            const r = npmRun("versions", ["--model", "sentiment", "--stack", stackFile, "--key", keyA.pub, "--json"]);
+            assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
+            const report = JSON.parse(r.stdout);
+            assert.equal(report.repository, LREPO);
+            const row = (v: string) => report.versions.find((e: any) => e.digest === digests[v]);
+            for (const v of ["2.1.0", "2.2.0"]) {
+                assert.equal(row(v)?.version, v, `${v} is listed: ${r.stdout}`);
+                assert.equal(row(v).versionFrom, "tag+card");
+                assert.equal(row(v).signature.status, "verified");
+                assert.equal(row(v).card.status, "verified");
+                assert.equal(row(v).card.accuracy, cards[v].metrics.accuracy);
+                assert.equal(row(v).card.parent, cards[v].parent);
+                assert.equal(row(v).retention.status, "unmanaged");
+            }
+            assert.deepEqual(row("2.1.0").runningIn, [{ stack: "lineage", via: "config" }]);
+            assert.deepEqual(row("2.2.0").runningIn, []);
+            const order = report.versions.map((e: any) => e.version).filter((v: string) => v in VERSIONS);
+            assert.deepEqual(order, ["2.2.0", "2.1.0"], "newest first (no push time in the distribution API: highest version)");
+        });
+
+        it("npm run promote refuses 2.2.0, whose card shows a regression (0.81 against the running 0.97, more than maxAccuracyDrop 0.05); nothing changes", () => {
+            const before = fs.readFileSync(stackFile, "utf8");
+            const r = npmRun("promote", promoteArgs("2.2.0", digests["2.2.0"], "bbb2222"));
+            assert.equal(r.status, 1, `${r.stdout}\n${r.stderr}`);
+            assert.match(r.stdout, /^\* metrics\.accuracy\s+0\.9711\d*\s+0\.8111\d*$/m);
+            assert.match(r.stderr, /held-out accuracy 0\.811111 vs the running version's 0\.971111: 0\.16 worse, more than allowed \(maxAccuracyDrop 0\.05\)/);
+            assert.match(r.stderr, /--allow-regression "<reason>"/);
+            assert.equal(fs.readFileSync(stackFile, "utf8"), before, "the stack file is unchanged");
+        });
+
+        it("with --allow-regression the promotion goes through, with who, when and why recorded next to the digest (the real Pulumi CLI edits the stack file)", () => {
+            const r = npmRun("promote", [...promoteArgs("2.2.0", digests["2.2.0"], "bbb2222"), "--allow-regression", "rehearsing the rollback"]);
+            assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
+            const m = pinned();
+            assert.equal(m.version, "2.2.0");
+            assert.equal(m.image.digest, digests["2.2.0"]);
+            assert.equal(m.image.previousTag, "v2.1.0-aaa1111");
+            assert.equal(m.image.regressionOverride.digest, digests["2.2.0"]);
+            assert.equal(m.image.regressionOverride.reason, "rehearsing the rollback");
+            assert.match(m.image.regressionOverride.refused, /0\.16 worse/);
+        });
+
+        it("npm run rollback goes back to 2.1.0 (the release 2.2.0 replaced) through the signature and card checks, and rebuilds nothing", () => {
+            const tagsBefore = repoTags();
+            const r = npmRun("rollback", ["--model", "sentiment", "--stack", stackFile, "--allow-vulnerable", NO_SCANNER, "--skip-preview"]);
+            assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
+            assert.match(r.stdout, /rollback sentiment in stack lineage: 2\.2\.0 \(v2\.2\.0-bbb2222\) → 2\.1\.0 \(v2\.1\.0-aaa1111\)/);
+            assert.match(r.stdout, /^signed by \S+\/a\/cosign\.pub, with the model and version annotations$/m);
+            assert.match(r.stdout, /^\* metrics\.accuracy\s+0\.8111\d*\s+0\.9711\d*$/m);
+            assert.match(r.stdout, /--skip-preview: preview with: pulumi preview --stack lineage --config-file \S+Pulumi\.lineage\.yaml --diff/);
+            const m = pinned();
+            assert.equal(m.version, "2.1.0");
+            assert.equal(m.image.digest, digests["2.1.0"]);
+            assert.equal(m.image.regressionOverride, undefined, "the override belonged to 2.2.0's digest");
+            assert.deepEqual(repoTags(), tagsBefore, "nothing was built or pushed");
+        });
+
+        it("npm run rollback refuses a version the registry does not hold, naming those it holds", () => {
+            const before = fs.readFileSync(stackFile, "utf8");
+            const r = npmRun("rollback", ["--model", "sentiment", "--stack", stackFile, "--to", "1.9.0", "--skip-preview"]);
+            assert.equal(r.status, 1, `${r.stdout}\n${r.stderr}`);
+            assert.match(r.stderr, /1\.9\.0/);
+            assert.match(r.stderr, /2\.2\.0/);
+            assert.equal(fs.readFileSync(stackFile, "utf8"), before);
+        });
+
+        it("npm run promote refuses a version whose card is signed by another key, though its image signature verifies", () => {
+            const digest = pushImage("v2.3.0-ccc3333", { "model.json": '{"model":"sentiment","version":"2.3.0"}\n' }, LREPO);
+            const sign = npmSign([
+                "--image",
+                `${LREPO}@${digest}`,
+                "--model",
+                "sentiment",
+                "--version",
+                "2.3.0",
+                "--git-sha",
+                "ccc3333",
+                "--key",
+                keyA.key,
+                "--sbom",
+                "none",
+            ]);
+            assert.equal(sign.status, 0, `${sign.stdout}\n${sign.stderr}`);
+            const card = { ...cards["2.1.0"], version: "2.3.0", gitSha: fullSha("ccc3333"), parent: "2.1.0", image: { digest } };
+            const file = path.join(dir, "sentiment.card.json");
+            fs.writeFileSync(file, modelCardJson(card));
+            ok(cosign, cosignAttestArgs(imageAt(digest, { ref: `${LREPO}@${digest}` }), keyB.key, MODEL_CARD_PREDICATE_TYPE, file));
+            const before = fs.readFileSync(stackFile, "utf8");
+            const r = npmRun("promote", promoteArgs("2.3.0", digest, "ccc3333"));
+            assert.equal(r.status, 1, `${r.stdout}\n${r.stderr}`);
+            assert.match(r.stdout, /^signed by \S+\/a\/cosign\.pub, with the model and version annotations$/m);
+            assert.match(
+                r.stdout,
+                /card gate: candidate 2\.3\.0 \(sha256:[0-9a-f]{64}\): no card attestation verifies with the key \(.*found: https:\/\/slsa\.dev\/provenance\/v1\); promotion needs its verified card/,
+            );
+            assert.equal(fs.readFileSync(stackFile, "utf8"), before);
         });
     });
 

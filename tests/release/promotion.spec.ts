@@ -294,6 +294,25 @@ describe("promotion by digest", () => {
                 "prod",
             ]);
         });
+        it("configSetArgs edits a stack file given by path with --config-file (the stack named by the file), not the project's Pulumi.<name>.yaml", () => {
+            assert.deepEqual(configSetArgs({ path: "models[0].version", value: "2.1.0" }, "/tmp/x/Pulumi.lineage.yaml"), [
+                "config",
+                "set",
+                "--path",
+                "models[0].version",
+                "2.1.0",
+                "--stack",
+                "lineage",
+                "--config-file",
+                "/tmp/x/Pulumi.lineage.yaml",
+            ]);
+            assert.deepEqual(configSetArgs({ path: "models[0].image.tag", value: undefined }, "/tmp/x/Pulumi.lineage.yaml").slice(-4), [
+                "--stack",
+                "lineage",
+                "--config-file",
+                "/tmp/x/Pulumi.lineage.yaml",
+            ]);
+        });
         it("parses the --path syntax it emits and rejects anything else", () => {
             assert.deepEqual(parseConfigPath("models[2].image.digest"), ["models", 2, "image", "digest"]);
             assert.deepEqual(parseConfigPath("models[10].version"), ["models", 10, "version"]);
