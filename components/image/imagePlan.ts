@@ -4,6 +4,7 @@
  */
 import * as path from "path";
 import { cardLabels } from "../../domain/card/modelCard";
+import { trainingSpecPath } from "../../domain/image/build";
 import { assertDigest, assertModelVersion, BUILD_CACHE_TAG, buildTag, deployedReleaseTags, parseReleaseTag, shortSha } from "../../domain/image/tag";
 
 /** Same shape as the config's `ImageSource`: build from a context, or deploy an existing digest (promotion). */
@@ -34,10 +35,6 @@ export interface ModelImageCard {
     readonly parent?: string | null;
 }
 
-/** The reference image's spec path for a training spec id (its Dockerfile's `TRAINING_SPEC` build arg). */
-export function trainingSpecPath(id: string): string {
-    return `training/versions/${id}.json`;
-}
 
 /**
  * OCI annotation keys set on every built image. Nothing time-varying (no `created`): an unchanged model does not
@@ -50,7 +47,7 @@ export const OCI_LABELS = {
     title: "org.opencontainers.image.title",
 } as const;
 
-export const BUILD_PLATFORMS = ["linux/amd64"] as const;
+export { BUILD_PLATFORMS } from "../../domain/image/build";
 
 /**
  * Image variants of images/model-server (its Dockerfile's `VARIANT` build arg): `cpu` installs requirements.txt

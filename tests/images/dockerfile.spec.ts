@@ -54,6 +54,8 @@ function check(text: string): string[] {
         const digest = s.from.getImageDigest();
         if (image && names.has(image) && !tag && !digest) {
             // FROM <earlier stage>
+        } else if (image === "scratch" && !tag && !digest) {
+            // FROM scratch: the empty image (a reserved name, nothing is pulled)
         } else if (!image) {
             problems.push(`FROM without an image`);
         } else if (tag === "latest") {
@@ -105,19 +107,27 @@ describe("reference model-server Dockerfile", () => {
     it("follows every structural rule", () => {
         assert.deepEqual(check(DOCKERFILE), []);
     });
-    it("is multi-stage: builder (deps), weights, runtime", () => {
-        assert.ok(st.length >= 2);
+    it("is multi-stage: builder (deps), weights, the training record (exported for the model card, never in the image), runtime last", () => {
         assert.deepEqual(
             st.map((s) => s.name),
-            ["builder", "weights", "runtime"],
+            ["builder", "weights", "training-record", "runtime"],
         );
+        const record = st.find((s) => s.name === "training-record")!;
+        assert.equal(record.from.getImage(), "scratch");
+        const kw = record.instructions.map((i) => `${i.getKeyword()} ${fromFlag(i) ?? ""} ${args(i).join(" ")}`.replace(/\s+/g, " "));
+        assert.deepEqual(kw, ["COPY weights /weights/evaluation.json /weights/card.json /training-record/training-run.json /"]);
+        assert.ok(!final.instructions.some((i) => fromFlag(i) === "training-record"), "the runtime image does not copy the record");
     });
     it("pins every base to python:3.11.x-slim-bookworm (the CI machine's minor, see images/model-server/ci.sh), never latest or untagged", () => {
-        for (const s of st) {
+        for (const s of st.filter((x) => x.from.getImage() !== "scratch")) {
             assert.equal(s.from.getImageName(), "python");
             assert.match(s.from.getImageTag() ?? "", /^3\.11\.\d+-slim-bookworm$/);
         }
-        assert.equal(new Set(st.map((s) => s.from.getImage())).size, 1, "builder and runtime share a base, so the venv's interpreter path matches");
+        assert.equal(
+            new Set(st.filter((x) => x.from.getImage() !== "scratch").map((s) => s.from.getImage())).size,
+            1,
+            "builder and runtime share a base, so the venv's interpreter path matches",
+        );
     });
     it("runs the final stage as the numeric non-root uid the pod uses", () => {
         const user = final.instructions.filter((i) => i.getKeyword() === "USER").map((i) => args(i)[0]);
@@ -168,8 +178,8 @@ describe("reference model-server Dockerfile", () => {
         const kw = weights.instructions.map((i) => `${i.getKeyword()} ${args(i).join(" ")}`);
         const run = kw.find((k) => k.startsWith("RUN python -m training.build "));
         assert.ok(run?.startsWith('RUN python -m training.build --spec "$TRAINING_SPEC" --out /weights &&'), kw.join("\n"));
-        // One weights-layer digest per spec: the run record (when it trained) is not copied, every mtime is fixed.
-        assert.ok(run!.includes("rm /weights/training-run.json"), run);
+        // One weights-layer digest per spec: the run record (when it trained) leaves /weights, every mtime is fixed.
+        assert.ok(run!.includes("mv /weights/training-run.json /training-record/training-run.json"), run);
         assert.ok(run!.includes("touch --no-dereference --date=@0 /weights /weights/model.onnx /weights/evaluation.json /weights/card.json"), run);
         const spec = kw.find((k) => k.startsWith("ARG TRAINING_SPEC="))?.slice("ARG TRAINING_SPEC=".length) ?? "";
         assert.equal(spec, "training/versions/digits/1.1.0.json");
