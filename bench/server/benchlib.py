@@ -122,8 +122,8 @@ _RULES: List[Tuple[str, "re.Pattern[str]"]] = [
     ("inference", re.compile(r"onnxruntime/|^infer \(.*app/main\.py|^predict \(.*app/model\.py")),
     # run_in_executor: the event loop hands the batch to the inference thread and is woken with the result
     ("thread handoff", re.compile(r"concurrent/futures/|^run_in_executor \(")),
-    ("decode+validate", re.compile(r"json/decoder\.py|^(parse_json|parse_instances|_row|_reject_constant) \(.*app/main\.py|app/oip\.py")),
-    ("response (ids + JSON)", re.compile(r"app/ids\.py|json/encoder\.py|^(render|init_headers|__init__) \(.*starlette/responses\.py|hmac\.py")),
+    ("decode+validate", re.compile(r"json/decoder\.py|^(parse_json|parse_json_exact|_decode|parse_body|parse_instances|_rows?|_reject_constant) \(.*app/main\.py|app/oip\.py")),
+    ("response (ids + JSON)", re.compile(r"app/ids\.py|json/encoder\.py|^(\w+\.)?(render|init_headers|__init__) \(.*starlette/responses\.py|^(FastJSONResponse\.render|refuse_non_finite) \(.*app/main\.py|hmac\.py")),
 ]
 
 

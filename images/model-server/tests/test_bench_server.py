@@ -143,6 +143,15 @@ def test_split_profile_by_innermost_category():
     assert list(split) == list(benchlib.CATEGORIES)
 
 
+def test_orjson_frames_are_categorised():
+    """orjson is C: its time is sampled in the app's frame that calls it (py-spy names methods Class.method)."""
+    assert benchlib.category(["_decode (app/main.py:262)"]) == "decode+validate"
+    assert benchlib.category(["parse_body (app/main.py:288)", "v2_infer (app/main.py:640)"]) == "decode+validate"
+    assert benchlib.category(["FastJSONResponse.render (app/main.py:400)", "JSONResponse.__init__ (starlette/responses.py:197)"]) == "response (ids + JSON)"
+    assert benchlib.category(["JSONResponse.render (starlette/responses.py:200)"]) == "response (ids + JSON)"
+    assert benchlib.category(["refuse_non_finite (app/main.py:410)"]) == "response (ids + JSON)"
+
+
 def test_a_metric_inside_the_handler_counts_as_metrics_not_as_the_handler():
     frames, n = benchlib.frames_of(PROC + "predict (app/main.py:378);Counter.inc (prometheus_client/metrics.py:343) 2")
     assert (benchlib.category(frames), n) == ("metrics", 2)
