@@ -11,7 +11,7 @@ import { execFileSync, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { command, PULUMI_CLI_HINTS, REPO_ROOT, requireTool, runMain, table, ToolRequest, UsageError, Values } from "./cli";
+import { Command, command, PULUMI_CLI_HINTS, REPO_ROOT, requireTool, runMain, table, ToolRequest, UsageError, Values } from "./cli";
 import { attestedCard } from "./cardAttestation";
 import { cardCheckFrom, cardDifferences } from "../release/cardAttestation";
 import { ModelCard } from "../domain/card/modelCard";
@@ -121,19 +121,11 @@ function cardDirectory(value: string | undefined, images: readonly ImageToSign[]
     return { dir, cards: checkCards(images, dir, (file) => (fs.existsSync(file) ? fs.readFileSync(file, "utf8") : undefined)) };
 }
 
-function readInputs(values: Opts): SigningInputs & { stack?: string } {
-    const sources = [values.stack, values.outputs, values.image].filter((v) => v !== undefined);
-    if (sources.length !== 1) throw new UsageError(`give exactly one of --stack, --outputs, --image\n${signCommand.usage()}`);
-    if (values.image !== undefined) {
-        const missing = (["model", "version", "git-sha", "key"] as const).filter((k) => values[k] === undefined);
-        if (missing.length > 0) throw new UsageError(`--image needs ${missing.map((k) => `--${k}`).join(", ")}`);
-        parseDigestRef(values.image);
-        const image: ImageToSign = { model: values.model!, version: values.version!, ref: values.image, gitSha: values["git-sha"]! };
-        return { images: [image], keyRef: values.key! };
-    }
-    for (const k of ["model", "version", "git-sha"] as const) {
-        if (values[k] !== undefined) throw new UsageError(`--${k} goes with --image (the stack outputs say it for each image)`);
-    }
+/**
+ * A stack's outputs (`pulumi stack output --json --show-secrets`, with the Pulumi CLI on PATH or in the tool cache),
+ * or those saved in `--outputs <file>`; `cmd` names the command in a missing-CLI message. Also `npm run card`'s.
+ */
+export function readStackOutputs(cmd: Command<any>, values: { stack?: string; outputs?: string }): { outputs: unknown; source: string } {
     let outputs: unknown;
     let source: string;
     if (values.outputs !== undefined) {
@@ -155,7 +147,7 @@ function readInputs(values: Opts): SigningInputs & { stack?: string } {
                 ...PULUMI_CLI_HINTS,
             ],
         };
-        const cli = requireTool(signCommand, req).path;
+        const cli = requireTool(cmd, req).path;
         // --show-secrets: on a kubeconfig stack the key reference is a Pulumi secret. It is read, never printed.
         const out = execFileSync(cli, ["stack", "output", "--stack", stack, "--json", "--show-secrets"], {
             cwd: REPO_ROOT,
@@ -168,6 +160,23 @@ function readInputs(values: Opts): SigningInputs & { stack?: string } {
             throw new SigningError(`pulumi stack output --stack ${stack} --json did not print JSON: ${out.slice(0, 200)}`);
         }
     }
+    return { outputs, source };
+}
+
+function readInputs(values: Opts): SigningInputs & { stack?: string } {
+    const sources = [values.stack, values.outputs, values.image].filter((v) => v !== undefined);
+    if (sources.length !== 1) throw new UsageError(`give exactly one of --stack, --outputs, --image\n${signCommand.usage()}`);
+    if (values.image !== undefined) {
+        const missing = (["model", "version", "git-sha", "key"] as const).filter((k) => values[k] === undefined);
+        if (missing.length > 0) throw new UsageError(`--image needs ${missing.map((k) => `--${k}`).join(", ")}`);
+        parseDigestRef(values.image);
+        const image: ImageToSign = { model: values.model!, version: values.version!, ref: values.image, gitSha: values["git-sha"]! };
+        return { images: [image], keyRef: values.key! };
+    }
+    for (const k of ["model", "version", "git-sha"] as const) {
+        if (values[k] !== undefined) throw new UsageError(`--${k} goes with --image (the stack outputs say it for each image)`);
+    }
+    const { outputs, source } = readStackOutputs(signCommand, values);
     const inputs = signingInputsFromOutputs(outputs, source);
     return { ...inputs, keyRef: values.key ?? inputs.keyRef, ...(values.stack ? { stack: values.stack } : {}) };
 }
