@@ -8,7 +8,7 @@ import * as semver from "semver";
 import { isPlainImagePattern } from "../domain/admission";
 import { DIGEST, isReleaseTag } from "../domain/image/tag";
 import { cardFields } from "../domain/card/modelCard";
-import { DEFAULT_MEASUREMENT } from "../domain/measurement";
+import { DEFAULT_BACKGROUND_START_DELAY_SECONDS, DEFAULT_MEASUREMENT } from "../domain/measurement";
 import { z } from "zod";
 
 /** RFC 1123 label, as Kubernetes requires for names. */
@@ -219,6 +219,25 @@ export const canarySchema = z.strictObject({
     // Bounds and order: domain/rules/canary.ts canaryStepsIssues (run by crossChecks.ts), shared with ModelCanary.
     steps: z.array(z.number()).describe("Traffic weights, strictly increasing, each in 1..100."),
     pauseSeconds: z.int().min(0).max(86400).describe("Pause after each weight before its analysis."),
+    backgroundAnalysis: z
+        .strictObject({
+            enabled: z
+                .boolean()
+                .optional()
+                .describe("Run the background analysis. Default: true (on for every canary); false leaves the canary judged at its gates only."),
+            startDelaySeconds: z
+                .int("must be an integer")
+                .min(0, "must be ≥ 0")
+                .max(86400, "must be ≤ 86400")
+                .optional()
+                .describe(
+                    `Seconds from the first pause (the first weight's pods up) to the background analysis' first measurement. Default: ${DEFAULT_BACKGROUND_START_DELAY_SECONDS} (one rate window of the canary's traffic).`,
+                ),
+        })
+        .optional()
+        .describe(
+            "The canary's background analysis (Argo `strategy.canary.analysis`): the gates' templates, measured every interval from the first pause to full promotion, so a fault during a pause aborts without waiting for the next gate. It only aborts (Failed/Error); no data there is not a verdict. Default: on, with the start delay below.",
+        ),
     analysis: z.strictObject({
         successRate: z
             .number()
