@@ -44,6 +44,28 @@ export function trafficRoutingFor(mode: TrafficRouting, names: { stableIngress: 
     }
 }
 
+/**
+ * The nginx Ingress of a model (pure): only the inference paths (/predict and the v2 model endpoints) to `service`;
+ * /feedback (the quality gate's input) and /metrics stay in-cluster.
+ */
+export function inferenceIngressSpec(model: string, host: string, service: string): k8s.types.input.networking.v1.IngressSpec {
+    return {
+        ingressClassName: "nginx",
+        rules: [
+            {
+                host,
+                http: {
+                    paths: inferencePaths(model).map((p) => ({
+                        path: p,
+                        pathType: "Exact",
+                        backend: { service: { name: service, port: { name: HTTP_PORT_NAME } } },
+                    })),
+                },
+            },
+        ],
+    };
+}
+
 export interface CanaryStrategyInput {
     mode: TrafficRouting;
     steps: CanaryStep[];
@@ -186,23 +208,8 @@ export class ModelCanary extends pulumi.ComponentResource {
                     `${name}-ingress`,
                     {
                         metadata: argoManaged(routeName),
-                        spec: {
-                            ingressClassName: "nginx",
-                            rules: [
-                                {
-                                    host: args.host,
-                                    http: {
-                                        // Only the inference paths (/predict and the v2 model endpoints): /feedback (the quality gate's input) and /metrics stay in-cluster.
-                                        paths: inferencePaths(args.model).map((p) => ({
-                                            path: p,
-                                            pathType: "Exact",
-                                            // Argo checks the stable Ingress routes to the Rollout's stableService.
-                                            backend: { service: { name: args.stableService, port: { name: HTTP_PORT_NAME } } },
-                                        })),
-                                    },
-                                },
-                            ],
-                        },
+                        // Argo checks the stable Ingress routes to the Rollout's stableService.
+                        spec: inferenceIngressSpec(args.model, args.host, args.stableService),
                     },
                     { parent: this },
                 ),
