@@ -22,6 +22,7 @@ import { ModelRegistry } from "./components/registry/ModelRegistry";
 import { DEFAULT_MEASUREMENT } from "./domain/measurement";
 import { RolloutsController } from "./components/rollouts/RolloutsController";
 import { scaleCanary, scaleMeasurement } from "./components/rollouts/timeScale";
+import { releaseStrategy } from "./domain/rules/release";
 import { ModelNamespace } from "./components/serving/ModelNamespace";
 import { ModelService, ModelWorkload } from "./components/serving/ModelService";
 import { AdmissionPolicy } from "./components/supplychain/AdmissionPolicy";
@@ -201,9 +202,9 @@ const modelImages = new Map(
     ]),
 );
 
-// Deployment or Rollout, decided once per model (a model with a canary is an Argo Rollout): the controller, each
+// Deployment or Rollout, decided once per model (a canary or blue-green model is an Argo Rollout): the controller, each
 // ModelService and the alerts follow this one value.
-const workloadKinds = new Map(config.models.map((m) => [m.name, m.canary ? ("Rollout" as const) : ("Deployment" as const)]));
+const workloadKinds = new Map(config.models.map((m) => [m.name, releaseStrategy(m) ? ("Rollout" as const) : ("Deployment" as const)]));
 
 // Serving: the Argo Rollouts controller when some model is a Rollout, then one ModelService per model.
 const rollouts = [...workloadKinds.values()].includes("Rollout")
@@ -335,6 +336,15 @@ export const canaries = pulumi.output(
         config.models.flatMap((m, i) => {
             const c = services[i].canary;
             return c ? [[m.name, { rolloutName: c.rolloutName, steps: c.steps, exposure: c.exposure }]] : [];
+        }),
+    ),
+);
+/** Per blue-green model: the Rollout and its preview Service (where the new version is analysed before the switch). */
+export const blueGreens = pulumi.output(
+    Object.fromEntries(
+        config.models.flatMap((m, i) => {
+            const b = services[i].blueGreen;
+            return b ? [[m.name, { rolloutName: b.rolloutName, previewService: b.previewService }]] : [];
         }),
     ),
 );

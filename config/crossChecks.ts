@@ -6,6 +6,7 @@ import { instanceGpu, layoutFits, migProfiles } from "../domain/gpu/catalogue";
 import * as semver from "semver";
 import { deployedReleaseTags, parseReleaseTag } from "../domain/image/tag";
 import { canaryStepsIssues } from "../domain/rules/canary";
+import { releaseIssues, serviceNameIssues } from "../domain/rules/release";
 import { gpuRequestIssues, migOnBottlerocketIssues } from "../domain/rules/gpu";
 import { prefixIssues, RuleIssue } from "../domain/rules/issues";
 import { replicasIssues } from "../domain/rules/replicas";
@@ -146,10 +147,12 @@ function checkModelGpu(model: Record<string, any>, i: number, pools: any[], out:
 
 function checkModels(models: any[], pools: any[], env: Environment, out: ConfigIssue[]): void {
     duplicates(models, "models", out);
+    out.push(...fromRule("models", serviceNameIssues(models.map((m) => (isObj(m) ? m : {})))));
     models.forEach((model, i) => {
         if (!isObj(model)) return;
         const p = `models[${i}]`;
         out.push(...fromRule(`${p}.`, replicasIssues(isObj(model.autoscaling) ? model.autoscaling : undefined, env)));
+        out.push(...fromRule(`${p}.`, releaseIssues(model)));
         if (isObj(model.canary)) out.push(...fromRule(`${p}.canary.`, canaryStepsIssues(model.canary.steps)));
         const analysis = isObj(model.canary) && isObj(model.canary.analysis) ? model.canary.analysis : undefined;
         if (analysis && analysis.minFeedbackSamples !== undefined && analysis.maxAccuracyDrop === undefined) {

@@ -8,7 +8,7 @@ import * as semver from "semver";
 import { isPlainImagePattern } from "../domain/admission";
 import { DIGEST, isReleaseTag } from "../domain/image/tag";
 import { cardFields } from "../domain/card/modelCard";
-import { DEFAULT_MEASUREMENT } from "../domain/measurement";
+import { DEFAULT_BACKGROUND_START_DELAY_SECONDS, DEFAULT_MEASUREMENT } from "../domain/measurement";
 import { z } from "zod";
 
 /** RFC 1123 label, as Kubernetes requires for names. */
@@ -230,50 +230,99 @@ const digestSource = z.strictObject({
         ),
 });
 
+/** The analysis thresholds of a canary gate (and, in part, of a blue-green pre-promotion analysis). */
+export const analysisSchema = z.strictObject({
+    successRate: z.number().gt(0, "must be in (0, 1]").max(1, "must be in (0, 1]").describe("Minimum non-5xx share of the canary's /predict requests, 0..1."),
+    maxClientErrorIncrease: z
+        .number()
+        .min(0, "must be in [0, 1]")
+        .max(1, "must be in [0, 1]")
+        .default(0.05)
+        .describe(
+            "Maximum client-error (4xx) share of the canary's /predict requests above stable's (absolute, 0..1): fails a version that rejects requests its predecessor served.",
+        ),
+    p99LatencyMs: z.number().gt(0, "must be > 0").describe("Maximum canary p99 latency, milliseconds."),
+    minRequests: z
+        .int("must be an integer")
+        .min(1, "must be ≥ 1")
+        .max(1000000, "must be ≤ 1000000")
+        .default(100)
+        .describe(
+            `Inference requests the canary (and, for the client-error comparison, stable) must have served in the request gates' rate window (${DEFAULT_MEASUREMENT.rateWindow}) before the success-rate, client-error and latency gates decide; fewer leave a measurement inconclusive (the rollout pauses at the inconclusive limit). Keep it ≥ 1 / (1 − successRate), so that a single 5xx cannot fail a measurement on its own.`,
+        ),
+    maxAccuracyDrop: z
+        .number()
+        .min(0, "must be in [0, 1]")
+        .max(1, "must be in [0, 1]")
+        .optional()
+        .describe("Maximum drop of the canary's accuracy below stable's (absolute, 0..1), from labelled feedback (`/feedback`). Omit to run no quality gate."),
+    minFeedbackSamples: z
+        .int("must be an integer")
+        .min(1, "must be ≥ 1")
+        .max(1000000, "must be ≤ 1000000")
+        .default(100)
+        .describe(
+            `Labelled feedback samples the canary and stable each need in the quality gate's feedback window (${DEFAULT_MEASUREMENT.feedbackWindow}) before the quality gate decides; fewer leave it inconclusive (the rollout pauses). Needs maxAccuracyDrop.`,
+        ),
+});
+
 export const canarySchema = z.strictObject({
     // Bounds and order: domain/rules/canary.ts canaryStepsIssues (run by crossChecks.ts), shared with ModelCanary.
     steps: z.array(z.number()).describe("Traffic weights, strictly increasing, each in 1..100."),
     pauseSeconds: z.int().min(0).max(86400).describe("Pause after each weight before its analysis."),
-    analysis: z.strictObject({
-        successRate: z
-            .number()
-            .gt(0, "must be in (0, 1]")
-            .max(1, "must be in (0, 1]")
-            .describe("Minimum non-5xx share of the canary's /predict requests, 0..1."),
-        maxClientErrorIncrease: z
-            .number()
-            .min(0, "must be in [0, 1]")
-            .max(1, "must be in [0, 1]")
-            .default(0.05)
-            .describe(
-                "Maximum client-error (4xx) share of the canary's /predict requests above stable's (absolute, 0..1): fails a version that rejects requests its predecessor served.",
-            ),
-        p99LatencyMs: z.number().gt(0, "must be > 0").describe("Maximum canary p99 latency, milliseconds."),
-        minRequests: z
-            .int("must be an integer")
-            .min(1, "must be ≥ 1")
-            .max(1000000, "must be ≤ 1000000")
-            .default(100)
-            .describe(
-                `Inference requests the canary (and, for the client-error comparison, stable) must have served in the request gates' rate window (${DEFAULT_MEASUREMENT.rateWindow}) before the success-rate, client-error and latency gates decide; fewer leave a measurement inconclusive (the rollout pauses at the inconclusive limit). Keep it ≥ 1 / (1 − successRate), so that a single 5xx cannot fail a measurement on its own.`,
-            ),
-        maxAccuracyDrop: z
-            .number()
-            .min(0, "must be in [0, 1]")
-            .max(1, "must be in [0, 1]")
-            .optional()
-            .describe(
-                "Maximum drop of the canary's accuracy below stable's (absolute, 0..1), from labelled feedback (`/feedback`). Omit to run no quality gate.",
-            ),
-        minFeedbackSamples: z
-            .int("must be an integer")
-            .min(1, "must be ≥ 1")
-            .max(1000000, "must be ≤ 1000000")
-            .default(100)
-            .describe(
-                `Labelled feedback samples the canary and stable each need in the quality gate's feedback window (${DEFAULT_MEASUREMENT.feedbackWindow}) before the quality gate decides; fewer leave it inconclusive (the rollout pauses). Needs maxAccuracyDrop.`,
-            ),
-    }),
+    backgroundAnalysis: z
+        .strictObject({
+            enabled: z
+                .boolean()
+                .optional()
+                .describe("Run the background analysis. Default: true (on for every canary); false leaves the canary judged at its gates only."),
+            startDelaySeconds: z
+                .int("must be an integer")
+                .min(0, "must be ≥ 0")
+                .max(86400, "must be ≤ 86400")
+                .optional()
+                .describe(
+                    `Seconds from the first pause (the first weight's pods up) to the background analysis' first measurement. Default: ${DEFAULT_BACKGROUND_START_DELAY_SECONDS} (one rate window of the canary's traffic).`,
+                ),
+        })
+        .optional()
+        .describe(
+            "The canary's background analysis (Argo `strategy.canary.analysis`): the gates' templates, measured every interval from the first pause to full promotion, so a fault during a pause aborts without waiting for the next gate. It only aborts (Failed/Error); no data there is not a verdict. Default: on, with the start delay below.",
+        ),
+    analysis: analysisSchema,
+});
+
+export const RELEASE_STRATEGIES = ["canary", "blueGreen"] as const;
+
+export const blueGreenSchema = z.strictObject({
+    autoPromotionEnabled: z
+        .boolean()
+        .optional()
+        .describe(
+            "Switch the active Service to the new version as soon as its pre-promotion analysis passed. Default: false in production (the Rollout pauses for `kubectl argo rollouts promote`), true otherwise. true is allowed in production.",
+        ),
+    scaleDownDelaySeconds: z
+        .int("must be an integer")
+        .min(0, "must be ≥ 0")
+        .max(86400, "must be ≤ 86400")
+        .optional()
+        .describe(
+            "Seconds the previous version keeps its pods after the switch: the window for an instant rollback (and for every node to follow the Service's new selector). Default: 30, Argo's own default; keep it ≥ 30.",
+        ),
+    analysis: analysisSchema
+        .pick({ successRate: true, p99LatencyMs: true, minRequests: true })
+        .describe(
+            "Thresholds of the pre-promotion analysis: the gates' success-rate and latency templates, on the preview's pods alone (no comparison with the active version). The preview needs `minRequests` test requests per rate window through the `<model>-preview` Service, or the analysis is inconclusive and the Rollout pauses.",
+        ),
+});
+
+export const releaseSchema = z.strictObject({
+    strategy: z
+        .enum(RELEASE_STRATEGIES, { error: "must be 'canary' or 'blueGreen'" })
+        .describe("`canary`: the `canary` key's steps and gates. `blueGreen`: a full preview next to the active version, analysed, then switched at once."),
+    blueGreen: blueGreenSchema
+        .optional()
+        .describe("Blue-green settings; required with strategy blueGreen, not allowed otherwise (with blueGreen the `canary` key is not allowed)."),
 });
 
 export const observabilityOverridesSchema = z.strictObject({
@@ -358,7 +407,12 @@ export const modelSchema = z.strictObject({
         targetRequestsPerSecond: z.number().gt(0).optional().describe("HPA requests-per-second target per pod (needs prometheus-adapter)."),
     }),
     startupBudgetSeconds: z.int().min(10).max(3600).default(600).describe("Time the startup probe allows for loading weights."),
-    canary: canarySchema.optional().describe("Argo Rollouts canary; omit for a plain Deployment."),
+    release: releaseSchema
+        .optional()
+        .describe(
+            "How a new version is released ([release strategies](design/release-strategies.md)). Default: `canary` when `canary` is set, else none (a plain Deployment, rolling update).",
+        ),
+    canary: canarySchema.optional().describe("Argo Rollouts canary; omit for a plain Deployment (or with release.strategy blueGreen)."),
     observability: observabilityOverridesSchema
         .optional()
         .describe("Per-model alert thresholds; each overrides the canary analysis value and the fleet default."),
@@ -587,6 +641,9 @@ export type MigConfig = z.infer<typeof migSchema>;
 export type GpuPoolConfig = z.infer<typeof gpuPoolSchema>;
 export type ModelConfig = z.infer<typeof modelSchema>;
 export type CanaryConfig = z.infer<typeof canarySchema>;
+export type AnalysisConfig = z.infer<typeof analysisSchema>;
+export type ReleaseConfig = z.infer<typeof releaseSchema>;
+export type BlueGreenConfig = z.infer<typeof blueGreenSchema>;
 export type RolloutsConfig = z.infer<typeof rolloutsSchema>;
 export type ServingConfig = z.infer<typeof servingSchema>;
 export type ImageSource = ModelConfig["image"];

@@ -37,3 +37,10 @@ export const DEFAULT_MEASUREMENT: MeasurementPolicy = {
     rateWindow: "2m",
     feedbackWindow: "10m",
 };
+
+/**
+ * Default seconds from the background analysis' start (the canary's first pause) to its first measurement: one
+ * request rate window (`DEFAULT_MEASUREMENT.rateWindow`), so its first measurement already covers a full window of
+ * the canary's traffic rather than its first seconds (a fresh pod's warm-up).
+ */
+export const DEFAULT_BACKGROUND_START_DELAY_SECONDS = 120;

@@ -1,7 +1,7 @@
 /**
  * Rollouts: a canary earns its traffic. An Argo Rollout with a canary strategy has an analysis gate: an
  * `analysis` step before traffic reaches 100%, or a background analysis (`strategy.canary.analysis`) that starts
- * before then. A gate without templates gates nothing.
+ * before then. A blue-green Rollout has a pre-promotion analysis. A gate without templates gates nothing.
  */
 import type { ResourceValidationPolicy } from "@pulumi/policy";
 import { ROLLOUT } from "./podSpecs";
@@ -63,4 +63,34 @@ export const rolloutCanaryAnalysis: ResourceValidationPolicy = {
     }),
 };
 
-export const rolloutPolicies = [rolloutCanaryAnalysis];
+const BLUE_GREEN_REMEDIATION =
+    "add `strategy.blueGreen.prePromotionAnalysis` with AnalysisTemplates (success rate and p99 latency on the preview), " +
+    "so a failing new version is aborted before the active Service switches to it.";
+
+/**
+ * A blue-green Rollout switches all traffic at once: its only gate is the pre-promotion analysis (argo-rollouts
+ * v1.9.0 rollout/analysis.go reconcilePrePromotionAnalysisRun; without templates Argo skips it).
+ */
+export const rolloutBlueGreenAnalysis: ResourceValidationPolicy = {
+    name: "rollout-bluegreen-analysis",
+    description: "An Argo Rollout blue-green has a pre-promotion analysis with at least one AnalysisTemplate: the switch of all traffic waits for it.",
+    enforcementLevel: "mandatory",
+    severity: "high",
+    remediationSteps: BLUE_GREEN_REMEDIATION,
+    validateResource: validateTypes([ROLLOUT], (props, args, report) => {
+        const blueGreen = obj(props.spec?.strategy).blueGreen;
+        if (blueGreen === undefined || blueGreen === null) {
+            return args.notApplicable("The Rollout has no blue-green strategy");
+        }
+        if (!hasTemplates(obj(blueGreen).prePromotionAnalysis)) {
+            report(
+                violation(
+                    "the blue-green Rollout has no pre-promotion analysis (`strategy.blueGreen.prePromotionAnalysis` with templates): all traffic would switch unchecked.",
+                    BLUE_GREEN_REMEDIATION,
+                ),
+            );
+        }
+    }),
+};
+
+export const rolloutPolicies = [rolloutCanaryAnalysis, rolloutBlueGreenAnalysis];

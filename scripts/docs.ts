@@ -9,7 +9,13 @@ import { command, CONFIG_NAMESPACE, fleetConfigOf, readStackDocument, REPO_ROOT,
 
 /** The generated file, relative to the repository root. */
 export const CONFIG_REFERENCE = "docs/config-reference.md";
-const EXAMPLE_FILES = ["Pulumi.prod.yaml", "Pulumi.dev.yaml", "tests/fixtures/stacks/harbor.yaml", "tests/fixtures/stacks/supply-chain.yaml"];
+const EXAMPLE_FILES = [
+    "Pulumi.prod.yaml",
+    "Pulumi.dev.yaml",
+    "tests/fixtures/stacks/harbor.yaml",
+    "tests/fixtures/stacks/supply-chain.yaml",
+    "tests/fixtures/stacks/blue-green.yaml",
+];
 
 export const docsCommand = command({
     name: "docs",

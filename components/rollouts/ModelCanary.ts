@@ -8,13 +8,14 @@ import * as pulumi from "@pulumi/pulumi";
 import type { IRolloutSpec } from "@kubernetes-models/argo-rollouts/argoproj.io/v1alpha1/RolloutSpec";
 import type { ICanaryStrategy } from "@kubernetes-models/argo-rollouts/argoproj.io/v1alpha1/CanaryStrategy";
 import type { IRolloutTrafficRouting } from "@kubernetes-models/argo-rollouts/argoproj.io/v1alpha1/RolloutTrafficRouting";
+import type { IRolloutAnalysisBackground } from "@kubernetes-models/argo-rollouts/argoproj.io/v1alpha1/RolloutAnalysisBackground";
 import type { CanaryConfig } from "../../config/schema";
 import { SKIP_AWAIT } from "../../domain/labels";
 import { canaryIssues } from "../../domain/rules/canary";
 import { throwOnIssues } from "../errors";
 import { inferencePaths, PORT_NAME } from "../../domain/serving";
 import { analysisMinSeconds } from "./analysis";
-import { AnalysisTemplateNames, basicCanaryReplicas, CanaryStep, canarySteps, Exposure, exposure } from "./canary";
+import { AnalysisTemplateNames, backgroundAnalysis, basicCanaryReplicas, CanaryStep, canarySteps, Exposure, exposure } from "./canary";
 
 export const MODEL_CANARY_TYPE = "model-fleet:rollouts:ModelCanary";
 
@@ -43,6 +44,28 @@ export function trafficRoutingFor(mode: TrafficRouting, names: { stableIngress: 
     }
 }
 
+/**
+ * The nginx Ingress of a model (pure): only the inference paths (/predict and the v2 model endpoints) to `service`;
+ * /feedback (the quality gate's input) and /metrics stay in-cluster.
+ */
+export function inferenceIngressSpec(model: string, host: string, service: string): k8s.types.input.networking.v1.IngressSpec {
+    return {
+        ingressClassName: "nginx",
+        rules: [
+            {
+                host,
+                http: {
+                    paths: inferencePaths(model).map((p) => ({
+                        path: p,
+                        pathType: "Exact",
+                        backend: { service: { name: service, port: { name: HTTP_PORT_NAME } } },
+                    })),
+                },
+            },
+        ],
+    };
+}
+
 export interface CanaryStrategyInput {
     mode: TrafficRouting;
     steps: CanaryStep[];
@@ -51,6 +74,8 @@ export interface CanaryStrategyInput {
     stableIngress: string;
     virtualService: string;
     abortScaleDownDelaySeconds: number;
+    /** The background analysis (canary.ts backgroundAnalysis); none when turned off. */
+    analysis?: IRolloutAnalysisBackground;
 }
 
 /** `spec.strategy.canary` (pure), from the Services' known names: nothing in it waits on a Service's readiness. */
@@ -67,6 +92,7 @@ export function canaryStrategy(input: CanaryStrategyInput): ICanaryStrategy {
         // utils/replicaset/canary.go GetDesiredCanaryWeight). 0 would keep the canary up indefinitely. Without a
         // router Argo ignores the field: the abort sets the canary weight to 0 and the canary is scaled down at once.
         abortScaleDownDelaySeconds: input.abortScaleDownDelaySeconds,
+        ...(input.analysis ? { analysis: input.analysis } : {}),
         steps: input.steps,
     };
 }
@@ -125,6 +151,8 @@ export class ModelCanary extends pulumi.ComponentResource {
     public readonly canaryService: pulumi.Output<string>;
     /** The rendered canary steps. */
     public readonly steps: CanaryStep[];
+    /** The rendered background analysis (`strategy.canary.analysis`); undefined when turned off. */
+    public readonly backgroundAnalysis?: IRolloutAnalysisBackground;
     /** Worst-case exposure computed from the rendered steps. */
     public readonly exposure: CanaryExposure;
 
@@ -140,7 +168,9 @@ export class ModelCanary extends pulumi.ComponentResource {
         const mode = args.trafficRouting;
         const canaryServiceName = `${args.model}-canary`;
         throwOnIssues(`ModelCanary ${args.model}: invalid canary config`, canaryIssues(args.canary), "canary.");
-        const steps: CanaryStep[] = canarySteps(args.canary, args.analysisTemplates, { model: args.model, version: args.version, service: canaryServiceName });
+        const target = { model: args.model, version: args.version, service: canaryServiceName };
+        const steps: CanaryStep[] = canarySteps(args.canary, args.analysisTemplates, target);
+        const background = backgroundAnalysis(args.canary, args.analysisTemplates, target);
         super(MODEL_CANARY_TYPE, name, {}, opts);
 
         const routeName = args.model; // the stable Ingress / VirtualService
@@ -149,6 +179,7 @@ export class ModelCanary extends pulumi.ComponentResource {
         const argoManaged = (objectName: string) => ({ ...meta(objectName), annotations: { ...SKIP_AWAIT } });
 
         this.steps = steps;
+        this.backgroundAnalysis = background;
         const ex = exposure(steps, args.analysisMinSeconds ?? analysisMinSeconds(args.analysisTemplates));
         this.exposure = {
             ...ex,
@@ -177,23 +208,8 @@ export class ModelCanary extends pulumi.ComponentResource {
                     `${name}-ingress`,
                     {
                         metadata: argoManaged(routeName),
-                        spec: {
-                            ingressClassName: "nginx",
-                            rules: [
-                                {
-                                    host: args.host,
-                                    http: {
-                                        // Only the inference paths (/predict and the v2 model endpoints): /feedback (the quality gate's input) and /metrics stay in-cluster.
-                                        paths: inferencePaths(args.model).map((p) => ({
-                                            path: p,
-                                            pathType: "Exact",
-                                            // Argo checks the stable Ingress routes to the Rollout's stableService.
-                                            backend: { service: { name: args.stableService, port: { name: HTTP_PORT_NAME } } },
-                                        })),
-                                    },
-                                },
-                            ],
-                        },
+                        // Argo checks the stable Ingress routes to the Rollout's stableService.
+                        spec: inferenceIngressSpec(args.model, args.host, args.stableService),
                     },
                     { parent: this },
                 ),
@@ -235,6 +251,7 @@ export class ModelCanary extends pulumi.ComponentResource {
             stableIngress: routeName,
             virtualService: routeName,
             abortScaleDownDelaySeconds,
+            analysis: background,
         });
         const rolloutSpec: Omit<IRolloutSpec, "template" | "strategy"> = {
             replicas: args.replicas,
@@ -273,6 +290,7 @@ export class ModelCanary extends pulumi.ComponentResource {
             rolloutName: this.rolloutName,
             canaryService: this.canaryService,
             steps: this.steps,
+            backgroundAnalysis: this.backgroundAnalysis,
             exposure: this.exposure,
         });
     }

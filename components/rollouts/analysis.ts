@@ -34,7 +34,29 @@ export const ANALYSIS_ARGS = {
     minFeedbackSamples: "min-feedback-samples",
     maxClientErrorIncrease: "max-client-error-increase",
     minRequests: "min-requests",
+    // Measurement args (templated fields of every metric, with the measurement policy's values as template defaults):
+    // the step gates pass none of them; the background analysis overrides them (canary.ts backgroundAnalysis).
+    count: "count",
+    inconclusiveLimit: "inconclusive-limit",
+    initialDelay: "initial-delay",
 } as const;
+
+/**
+ * The measurement args every template declares WITH a default (the measurement policy's count and inconclusive
+ * limit, no initial delay). Defaults, not step args, because Argo validates a step gate's templates with a
+ * placeholder for every arg without a value (argo-rollouts v1.9.0 `pkg/apis/rollouts/validation/validation_references.go`
+ * `setArgValuePlaceHolder`): a `count` of "dummy-value" would resolve to 0, "runs indefinitely", and the Rollout would
+ * be InvalidSpec. Argo merges equal defaults of several templates into one run (`utils/analysis/helpers.go`
+ * `flattenArgs` refuses only DIFFERENT values) and resolves `{{args.*}}` in every metric field before it validates
+ * and measures (`analysis/analysis.go` `getResolvedMetricsWithoutSecrets`, `utils/analysis/factory.go`
+ * `ResolveMetricArgs`), so `count: "5"` is an IntOrString string Argo reads as 5.
+ */
+export const MEASUREMENT_ARGS = [ANALYSIS_ARGS.count, ANALYSIS_ARGS.inconclusiveLimit, ANALYSIS_ARGS.initialDelay] as const;
+
+/** Template defaults of the measurement args under a measurement policy. */
+export function measurementArgDefaults(p: MeasurementPolicy): Record<(typeof MEASUREMENT_ARGS)[number], string> {
+    return { [ANALYSIS_ARGS.count]: String(p.count), [ANALYSIS_ARGS.inconclusiveLimit]: String(p.inconclusiveLimit), [ANALYSIS_ARGS.initialDelay]: "0s" };
+}
 
 /** `{{args.<name>}}` placeholder. */
 export function arg(name: string): string {
@@ -295,9 +317,12 @@ function metric(name: string, query: string, conditions: { successCondition: str
     return {
         name,
         interval: p.interval,
-        count: p.count,
+        // Templated (MEASUREMENT_ARGS): a step gate gets the policy's values (the templates' arg defaults); the
+        // background analysis runs indefinitely (count 0), never decides Inconclusive, and starts after its delay.
+        initialDelay: arg(ANALYSIS_ARGS.initialDelay),
+        count: arg(ANALYSIS_ARGS.count),
         failureLimit: p.failureLimit,
-        inconclusiveLimit: p.inconclusiveLimit,
+        inconclusiveLimit: arg(ANALYSIS_ARGS.inconclusiveLimit),
         consecutiveErrorLimit: p.consecutiveErrorLimit,
         ...conditions,
         provider: {
@@ -310,7 +335,7 @@ function metric(name: string, query: string, conditions: { successCondition: str
     };
 }
 
-/** Args every template declares (no defaults: merged templates may not give one arg two values). */
+/** Args every template declares without a default (merged templates may not give one arg two values); plus MEASUREMENT_ARGS. */
 const COMMON_ARGS = [ANALYSIS_ARGS.service, ANALYSIS_ARGS.model, ANALYSIS_ARGS.version, ANALYSIS_ARGS.namespace, ANALYSIS_ARGS.canaryHash];
 
 /** Metric names are unique across the three templates: Argo merges them into one AnalysisRun per gate. */
@@ -321,7 +346,11 @@ export function analysisTemplateSpecs(opts: AnalysisTemplateOptions): AnalysisTe
     const p = opts.measurement ?? DEFAULT_MEASUREMENT;
     validateMeasurement(p);
     const q: PromQueryOptions = { ...opts, rateWindow: opts.rateWindow ?? p.rateWindow, feedbackWindow: opts.feedbackWindow ?? p.feedbackWindow };
-    const args = (...extra: string[]) => [...COMMON_ARGS, ...extra].map((name) => ({ name }));
+    const defaults = measurementArgDefaults(p);
+    const args = (...extra: string[]) => [
+        ...[...COMMON_ARGS, ...extra].map((name) => ({ name })),
+        ...MEASUREMENT_ARGS.map((name) => ({ name, value: defaults[name] })),
+    ];
     return {
         successRate: {
             args: args(ANALYSIS_ARGS.successRate, ANALYSIS_ARGS.minRequests),
@@ -421,11 +450,21 @@ export function analysisMinSeconds(names: AnalysisTemplateNames, measurement: Me
     };
 }
 
-/** Minimum seconds one AnalysisRun of this template takes: initialDelay + (count − 1) × interval, longest metric. */
+/**
+ * The template's metrics with `{{args.x}}` replaced by the template's own arg defaults (what a step gate, which passes
+ * none of the measurement args, runs). Args without a default stay as placeholders.
+ */
+export function metricsWithDefaults(spec: IAnalysisTemplateSpec): IMetric[] {
+    const values = new Map((spec.args ?? []).filter((a) => a.value !== undefined).map((a) => [a.name, a.value as string]));
+    const text = JSON.stringify(spec.metrics ?? []).replace(/\{\{args\.([a-z0-9-]+)\}\}/g, (all, name: string) => values.get(name) ?? all);
+    return JSON.parse(text) as IMetric[];
+}
+
+/** Minimum seconds one AnalysisRun of this template takes as a step gate: initialDelay + (count − 1) × interval, longest metric. */
 export function templateMinSeconds(spec: IAnalysisTemplateSpec): number {
     return Math.max(
         0,
-        ...(spec.metrics ?? []).map((mt) => {
+        ...metricsWithDefaults(spec).map((mt) => {
             const count = typeof mt.count === "number" ? mt.count : Number(mt.count ?? 1);
             return durationSeconds(mt.initialDelay ?? 0) + Math.max(0, count - 1) * durationSeconds(mt.interval ?? 0);
         }),

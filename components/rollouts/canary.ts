@@ -12,10 +12,14 @@
  */
 import type { ICanaryStep } from "@kubernetes-models/argo-rollouts/argoproj.io/v1alpha1/CanaryStep";
 import type { IAnalysisRunArgument } from "@kubernetes-models/argo-rollouts/argoproj.io/v1alpha1/AnalysisRunArgument";
+import type { IRolloutAnalysisBackground } from "@kubernetes-models/argo-rollouts/argoproj.io/v1alpha1/RolloutAnalysisBackground";
 import type { CanaryConfig } from "../../config/schema";
 import { canaryIssues } from "../../domain/rules/canary";
 import { formatIssue } from "../../domain/rules/issues";
+import { DEFAULT_BACKGROUND_START_DELAY_SECONDS } from "../../domain/measurement";
 import { ANALYSIS_ARGS, AnalysisTemplateNames, durationSeconds } from "./analysis";
+
+export { DEFAULT_BACKGROUND_START_DELAY_SECONDS };
 
 /** The validated `models[].canary` config: steps (weights %), pauseSeconds, analysis thresholds. */
 export type { CanaryConfig };
@@ -106,6 +110,56 @@ export function canarySteps(canary: CanaryConfig, templates: AnalysisTemplateNam
         });
     }
     return steps;
+}
+
+/**
+ * The background run's inconclusive limit: far more measurements than any rollout takes, so it never completes
+ * Inconclusive. Argo pauses a rollout whose background run is Inconclusive (v1.9.0 `rollout/analysis.go`
+ * `reconcileBackgroundAnalysisRun`); over a whole rollout, no data is expected (a 5 % step on light traffic below
+ * `minRequests`, the comparisons with stable at 100 % where stable has no pods). Pausing on it is the gates' job.
+ */
+export const BACKGROUND_INCONCLUSIVE_LIMIT = 1_000_000;
+
+/**
+ * Step index the background run starts at: 1, the first pause. Argo completes a `setWeight` step only once the
+ * canary's pods are available (`rollout/canary.go` `completedCurrentCanaryStep`), so the start delay counts from
+ * pods that serve; an index before it (`startingStep` unset: 0) would count it from the ReplicaSet's creation.
+ */
+export const BACKGROUND_STARTING_STEP = 1;
+
+/** Whether the canary runs a background analysis (default on) and its start delay in seconds (default 120). */
+export function backgroundSettings(canary: CanaryConfig): { enabled: boolean; startDelaySeconds: number } {
+    return {
+        enabled: canary.backgroundAnalysis?.enabled ?? true,
+        startDelaySeconds: canary.backgroundAnalysis?.startDelaySeconds ?? DEFAULT_BACKGROUND_START_DELAY_SECONDS,
+    };
+}
+
+/**
+ * Argo `strategy.canary.analysis` (RolloutAnalysisBackground, argo-rollouts v1.9.0
+ * `pkg/apis/rollouts/v1alpha1/types.go`: templates, args, startingStep; the delay is the metrics' `initialDelay`,
+ * docs/features/analysis.md "Delay Analysis Runs"), or undefined when it is turned off.
+ *
+ * The same templates as a gate below 100 % (success rate, client errors, latency, quality with maxAccuracyDrop)
+ * and the same args, plus the measurement args: `count` 0 (with an interval: runs until the rollout is fully
+ * promoted or aborted, docs/features/analysis.md "count … 0 … background analysis"), an inconclusive limit it never
+ * reaches, and the start delay. `failureLimit` stays the policy's: a second failed measurement anywhere in the
+ * rollout fails the run, and Argo aborts (`reconcileBackgroundAnalysisRun`: Failed/Error → abort).
+ */
+export function backgroundAnalysis(canary: CanaryConfig, templates: AnalysisTemplateNames, target: AnalysisTarget): IRolloutAnalysisBackground | undefined {
+    validateCanary(canary);
+    const { enabled, startDelaySeconds } = backgroundSettings(canary);
+    if (!enabled) return undefined;
+    return {
+        templates: gateTemplates(canary, templates, 0).map((templateName) => ({ templateName })),
+        args: [
+            ...analysisArgs(canary, target),
+            { name: ANALYSIS_ARGS.count, value: "0" },
+            { name: ANALYSIS_ARGS.inconclusiveLimit, value: String(BACKGROUND_INCONCLUSIVE_LIMIT) },
+            { name: ANALYSIS_ARGS.initialDelay, value: `${startDelaySeconds}s` },
+        ],
+        startingStep: BACKGROUND_STARTING_STEP,
+    };
 }
 
 export interface Exposure {

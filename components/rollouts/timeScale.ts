@@ -1,10 +1,11 @@
 /**
  * Release rehearsals compress time (`rollouts.timeScale`, sandbox only): canary pauses, analysis intervals and the
- * PromQL windows (request rates, feedback) are divided by the same factor. Steps, weights, thresholds, count and
+ * PromQL windows (request rates, feedback) and the background analysis' start delay are divided by the same factor. Steps, weights, thresholds, count and
  * limits never change.
  */
 import type { CanaryConfig } from "../../config/schema";
 import { durationSeconds, MeasurementPolicy } from "./analysis";
+import { backgroundSettings } from "./canary";
 
 /** Seconds divided by the factor, at least `min`. */
 export function scaleSeconds(seconds: number, factor: number, min = 1): number {
@@ -21,5 +22,12 @@ export function scaleMeasurement(p: MeasurementPolicy, factor: number): Measurem
 }
 
 export function scaleCanary(c: CanaryConfig, factor: number): CanaryConfig {
-    return factor === 1 ? c : { ...c, pauseSeconds: c.pauseSeconds === 0 ? 0 : scaleSeconds(c.pauseSeconds, factor) };
+    if (factor === 1) return c;
+    const delay = backgroundSettings(c).startDelaySeconds;
+    return {
+        ...c,
+        pauseSeconds: c.pauseSeconds === 0 ? 0 : scaleSeconds(c.pauseSeconds, factor),
+        // The background analysis' start delay is a pause like the steps' (its default included).
+        backgroundAnalysis: { ...c.backgroundAnalysis, startDelaySeconds: delay === 0 ? 0 : scaleSeconds(delay, factor) },
+    };
 }

@@ -14,6 +14,8 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { Environment, ModelConfig } from "../../config/schema";
 import { ModelCanary } from "../rollouts/ModelCanary";
+import { ModelBlueGreen } from "../rollouts/ModelBlueGreen";
+import { releaseStrategy } from "../../domain/rules/release";
 import { hpaBehavior, hpaMetrics } from "./autoscaling";
 import { throwOnIssues } from "../errors";
 import { servingIssues } from "./checks";
@@ -123,6 +125,8 @@ export class ModelService extends pulumi.ComponentResource {
     public readonly pdbName: pulumi.Output<string>;
     /** The canary component, for a canary model. */
     public readonly canary?: ModelCanary;
+    /** The blue-green component, for a model with `release.strategy: blueGreen`. */
+    public readonly blueGreen?: ModelBlueGreen;
     /** Name of the Secret holding the prediction-id HMAC key (`<model>-prediction-id-key`). */
     public readonly predictionIdKeySecretName: pulumi.Output<string>;
 
@@ -136,6 +140,7 @@ export class ModelService extends pulumi.ComponentResource {
             "model.",
         );
         const rollout = workload.kind === "Rollout" ? workload : undefined;
+        const strategy = releaseStrategy(model);
 
         super(MODEL_SERVICE_TYPE, name, {}, opts);
 
@@ -173,8 +178,9 @@ export class ModelService extends pulumi.ComponentResource {
             {
                 parent: this,
                 // With traffic routing, Argo Rollouts adds `rollouts-pod-template-hash` to the stable Service's
-                // selector (rollout/service.go ensureSVCTargets); re-applying ours mid-canary would undo that.
-                ignoreChanges: rollout && rollout.trafficRouting !== "none" ? ["spec.selector"] : [],
+                // selector (rollout/service.go ensureSVCTargets); re-applying ours mid-canary would undo that. A
+                // blue-green model's Service is the active Service, whose selector Argo sets in every routing mode.
+                ignoreChanges: rollout && (rollout.trafficRouting !== "none" || strategy === "blueGreen") ? ["spec.selector"] : [],
             },
         );
         this.serviceName = service.metadata.name;
@@ -212,7 +218,7 @@ export class ModelService extends pulumi.ComponentResource {
         });
 
         let scaleTargetRef: k8s.types.input.autoscaling.v2.CrossVersionObjectReference;
-        if (rollout && model.canary) {
+        if (rollout && strategy === "canary" && model.canary) {
             const rollouts = rollout;
             this.workloadKind = "Rollout";
             this.canary = new ModelCanary(
@@ -240,6 +246,33 @@ export class ModelService extends pulumi.ComponentResource {
             );
             this.workloadName = this.canary.rolloutName;
             scaleTargetRef = { apiVersion: "argoproj.io/v1alpha1", kind: "Rollout", name: this.canary.rolloutName };
+        } else if (rollout && strategy === "blueGreen" && model.release?.blueGreen) {
+            this.workloadKind = "Rollout";
+            this.blueGreen = new ModelBlueGreen(
+                `${name}-bluegreen`,
+                {
+                    namespace: ns,
+                    model: model.name,
+                    version: model.version,
+                    labels,
+                    workloadLabels,
+                    selector,
+                    podTemplate: template,
+                    port: model.port,
+                    blueGreen: model.release.blueGreen,
+                    trafficRouting: rollout.trafficRouting,
+                    // The known name, not the Output: the Rollout must not wait on the Service's readiness.
+                    activeService: model.name,
+                    host: rollout.host,
+                    analysisTemplates: rollout.analysisTemplates,
+                    replicas: model.autoscaling.minReplicas,
+                    production: (args.environment ?? "production") === "production",
+                    progressDeadlineSeconds: progressDeadlineSeconds(model.startupBudgetSeconds),
+                },
+                { parent: this, dependsOn: args.rolloutsDependsOn },
+            );
+            this.workloadName = this.blueGreen.rolloutName;
+            scaleTargetRef = { apiVersion: "argoproj.io/v1alpha1", kind: "Rollout", name: this.blueGreen.rolloutName };
         } else {
             this.workloadKind = "Deployment";
             const progressDeadline = progressDeadlineSeconds(model.startupBudgetSeconds);

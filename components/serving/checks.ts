@@ -5,10 +5,11 @@
 import type { Environment, ModelConfig } from "../../config/schema";
 import { formatIssue, RuleIssue } from "../../domain/rules/issues";
 import { replicasIssues } from "../../domain/rules/replicas";
+import { releaseIssues, releaseStrategy } from "../../domain/rules/release";
 import { drainCanProgress, MODEL_PDB_POLICY } from "./disruption";
 
 export interface ServingCheckInput {
-    model: Pick<ModelConfig, "name" | "gpu" | "autoscaling" | "canary" | "startupBudgetSeconds">;
+    model: Pick<ModelConfig, "name" | "gpu" | "autoscaling" | "canary" | "startupBudgetSeconds"> & { release?: ModelConfig["release"] };
     environment: Environment;
     /** Whether GPU scheduling was passed. */
     hasGpuScheduling: boolean;
@@ -37,14 +38,16 @@ export function servingIssues(input: ServingCheckInput): RuleIssue[] {
     if (model.gpu === undefined && input.hasGpuScheduling) {
         out.push({ path: "gpu", reason: "is unset: the model has no gpu config but GPU scheduling was passed" });
     }
-    if (model.canary !== undefined && input.workloadKind !== "Rollout") {
+    out.push(...releaseIssues(model));
+    const strategy = releaseStrategy(model);
+    if (strategy !== undefined && input.workloadKind !== "Rollout") {
         out.push({
-            path: "canary",
-            reason: "is set: the model has a canary but no rollouts wiring (a Rollout workload: trafficRouting, analysisTemplates, host) was passed",
+            path: strategy === "canary" ? "canary" : "release.strategy",
+            reason: `is set: the model ${strategy === "canary" ? "has a canary" : "is released blue-green"} but no rollouts wiring (a Rollout workload: trafficRouting, analysisTemplates, host) was passed`,
         });
     }
-    if (model.canary === undefined && input.workloadKind === "Rollout") {
-        out.push({ path: "canary", reason: "is required by a Rollout workload" });
+    if (strategy === undefined && input.workloadKind === "Rollout") {
+        out.push({ path: "canary", reason: "is required by a Rollout workload (or release.strategy blueGreen with release.blueGreen)" });
     }
     return out;
 }

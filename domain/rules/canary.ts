@@ -26,6 +26,7 @@ export function canaryStepsIssues(steps: unknown): RuleIssue[] {
 export function canaryIssues(canary: {
     steps: unknown;
     pauseSeconds: number;
+    backgroundAnalysis?: { enabled?: boolean; startDelaySeconds?: number };
     analysis: {
         successRate: number;
         p99LatencyMs: number;
@@ -39,6 +40,9 @@ export function canaryIssues(canary: {
     // 0 is allowed: the gate then starts at once and its first measurements are likely no-data (Inconclusive).
     if (!isInt(canary.pauseSeconds) || canary.pauseSeconds < 0)
         out.push({ path: "pauseSeconds", value: canary.pauseSeconds, reason: "must be an integer ≥ 0" });
+    const delay = canary.backgroundAnalysis?.startDelaySeconds;
+    if (delay !== undefined && (!isInt(delay) || delay < 0))
+        out.push({ path: "backgroundAnalysis.startDelaySeconds", value: delay, reason: "must be an integer ≥ 0" });
     const a = canary.analysis;
     const p = (key: string) => `analysis.${key}`;
     if (!(a.successRate > 0 && a.successRate <= 1)) out.push({ path: p("successRate"), value: a.successRate, reason: "must be in (0, 1]" });

@@ -6,6 +6,8 @@
  * - `rollout/canary.go`: on abort `status.currentStepIndex` is reset to 0 (or to the step count when stable is the
  *   current pod hash), so the step where a rollout was decided is taken from before the abort — the failed
  *   AnalysisRun's `step-index` label, else the last index observed.
+ * - the background analysis' run carries `rollout-type: Background` and no `step-index` (`utils/analysis/factory.go`
+ *   BackgroundLabels); a step gate's `rollout-type: Step` and its `step-index`.
  * - pause reasons (`pkg/apis/rollouts/v1alpha1/types.go`): `CanaryPauseStep` is a timed `pause` step;
  *   `InconclusiveAnalysisRun` is the pause an Inconclusive analysis causes (rollout/analysis.go).
  * - `analysis/analysis.go` (asssessRunStatus, assessMetricStatus): an AnalysisRun completes with the worst phase of
@@ -17,10 +19,18 @@
  *   replica split: ready canary pods / ready pods of the model.
  */
 import type { KubeObject } from "../cluster/kube";
-import type { Outcome } from "./scenario";
+import type { Outcome, RunKind } from "./scenario";
 
 export const HASH_LABEL = "rollouts-pod-template-hash";
 export const STEP_INDEX_LABEL = "step-index";
+/** How the Rollout created an AnalysisRun (pkg/apis/rollouts/v1alpha1/types.go RolloutTypeLabel): `Step` or `Background`. */
+export const RUN_TYPE_LABEL = "rollout-type";
+export const RUN_TYPE_BACKGROUND = "Background";
+
+/** The kind of an AnalysisRun from its `rollout-type` label: the background analysis or a step gate. */
+export function runKind(ar: KubeObject): RunKind {
+    return ar.metadata?.labels?.[RUN_TYPE_LABEL] === RUN_TYPE_BACKGROUND ? "background" : "step";
+}
 export const NGINX_WEIGHT = "nginx.ingress.kubernetes.io/canary-weight";
 export const NGINX_WEIGHT_TOTAL = "nginx.ingress.kubernetes.io/canary-weight-total";
 export const PAUSE_INCONCLUSIVE = "InconclusiveAnalysisRun";
@@ -65,7 +75,7 @@ export interface MeasurementEvent {
 export type EventBody =
     | { kind: "rollout"; phase: string; step: number | null; stepText: string; message?: string; abort?: boolean; pauseReasons: string[] }
     | ({ kind: "weight" } & Weight)
-    | { kind: "analysisrun"; run: string; step?: number; phase: string; message?: string; metrics: Record<string, string> }
+    | { kind: "analysisrun"; run: string; runKind?: RunKind; step?: number; phase: string; message?: string; metrics: Record<string, string> }
     | ({ kind: "measurement" } & MeasurementEvent)
     | { kind: "targets"; targets: Array<{ pod: string; hash: string; health: string; labels: Record<string, string> }> }
     | { kind: "note"; text: string }
@@ -130,6 +140,8 @@ export interface RecordedOutcome {
      * without a failed run (e.g. Degraded by the progress deadline) or any other pause.
      */
     decidedBy: string[];
+    /** The AnalysisRun that decided it (the one `decidedBy` comes from) and its kind; undefined when no run did. */
+    decidingRun?: { name: string; kind: RunKind };
 }
 
 /** Names of the metric results in `phases`, sorted. */
@@ -159,6 +171,8 @@ export class Recorder {
     /** The analysis metrics of the last Failed/Error run that failed or errored, and of the last Inconclusive run that were inconclusive. */
     private failedRunMetrics: string[] = [];
     private inconclusiveRunMetrics: string[] = [];
+    private failedRun?: { name: string; kind: RunKind };
+    private inconclusiveRun?: { name: string; kind: RunKind };
     private pending: Array<{ tMs: number; body: EventBody }> = [];
 
     constructor(private readonly o: RecorderOptions) {}
@@ -265,12 +279,26 @@ export class Recorder {
             if (this.runs.get(name) !== runKey) {
                 this.runs.set(name, runKey);
                 out.push(
-                    ...this.emit(s.tMs, { kind: "analysisrun", run: name, step: runStep, phase: runPhase, message: ar.status?.message || undefined, metrics }),
+                    ...this.emit(s.tMs, {
+                        kind: "analysisrun",
+                        run: name,
+                        runKind: runKind(ar),
+                        step: runStep,
+                        phase: runPhase,
+                        message: ar.status?.message || undefined,
+                        metrics,
+                    }),
                 );
             }
             if ((runPhase === "Failed" || runPhase === "Error") && runStep !== undefined) this.failedRunStep = runStep;
-            if (runPhase === "Failed" || runPhase === "Error") this.failedRunMetrics = metricsIn(results, ["Failed", "Error"]);
-            if (runPhase === "Inconclusive") this.inconclusiveRunMetrics = metricsIn(results, ["Inconclusive"]);
+            if (runPhase === "Failed" || runPhase === "Error") {
+                this.failedRunMetrics = metricsIn(results, ["Failed", "Error"]);
+                this.failedRun = { name, kind: runKind(ar) };
+            }
+            if (runPhase === "Inconclusive") {
+                this.inconclusiveRunMetrics = metricsIn(results, ["Inconclusive"]);
+                this.inconclusiveRun = { name, kind: runKind(ar) };
+            }
         }
 
         if (!this.outcome && this.t0Ms !== undefined) {
@@ -309,6 +337,7 @@ export class Recorder {
                 message: `${r.phase}${st.message ? `: ${st.message}` : ""}`,
                 stableRevisionAfter: stableRS,
                 decidedBy: this.failedRunMetrics,
+                ...(this.failedRun ? { decidingRun: this.failedRun } : {}),
             };
         }
         this.abortedAt = undefined;
@@ -324,6 +353,7 @@ export class Recorder {
                     message: `Paused (${r.pauseReasons.join(", ") || "spec.paused"})${st.message ? `: ${st.message}` : ""}`,
                     stableRevisionAfter: stableRS,
                     decidedBy: r.pauseReasons.includes(PAUSE_INCONCLUSIVE) ? this.inconclusiveRunMetrics : [],
+                    ...(r.pauseReasons.includes(PAUSE_INCONCLUSIVE) && this.inconclusiveRun ? { decidingRun: this.inconclusiveRun } : {}),
                 };
             }
             return undefined;
@@ -342,7 +372,7 @@ export function formatEvent(e: TimelineEvent): string {
         case "weight":
             return `${time}weight    canary ${e.weight}%  (${e.canaryPods} canary / ${e.stablePods} stable ready pods; from ${e.source})`;
         case "analysisrun":
-            return `${time}analysis  ${e.run} (step ${e.step ?? "?"}) ${e.phase}  ${Object.entries(e.metrics)
+            return `${time}analysis  ${e.run} (${e.runKind === "background" ? "background" : `step ${e.step ?? "?"}`}) ${e.phase}  ${Object.entries(e.metrics)
                 .map(([k, v]) => `${k}=${v}`)
                 .join(" ")}${e.message ? `  "${e.message}"` : ""}`;
         case "measurement":

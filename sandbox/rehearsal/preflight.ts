@@ -48,7 +48,7 @@ export function rehearsalDigest(model: string, version: string): string {
 }
 
 /** The stack file's config after the rehearsal's edits: new patch version, new digest, no tag, the time scale. */
-export function rehearsalConfigEdits(models: any[], index: number, timeScale: number): ConfigEdit[] {
+export function rehearsalConfigEdits(models: any[], index: number, timeScale: number, pauseSeconds?: number): ConfigEdit[] {
     const m = models[index];
     const version = semver.inc(m.version, "patch");
     if (!version) throw new Error(`models[${index}].version "${m.version}" is not a semantic version`);
@@ -58,6 +58,9 @@ export function rehearsalConfigEdits(models: any[], index: number, timeScale: nu
         { key: `${PROJECT_KEY}:rollouts.timeScale`, value: String(timeScale) },
     ];
     if (m.image?.tag !== undefined) edits.push({ key: `${PROJECT_KEY}:models[${index}].image.tag` });
+    // The scenario's own pause (scenario seconds, divided by the time scale like the stack's): a fault can start
+    // inside a pause long enough to tell a background abort from the next gate's.
+    if (pauseSeconds !== undefined) edits.push({ key: `${PROJECT_KEY}:models[${index}].canary.pauseSeconds`, value: String(pauseSeconds) });
     return edits;
 }
 
@@ -86,7 +89,7 @@ export interface StackPlan {
 }
 
 /** Reads the stack file's text (pure): throws when the model is missing or has no canary, or the Prometheus URL is not loopback http. */
-export function planStack(stackText: string, o: Pick<PreflightOptions, "stack" | "model" | "timeScale">): StackPlan {
+export function planStack(stackText: string, o: Pick<PreflightOptions, "stack" | "model" | "timeScale"> & { pauseSeconds?: number }): StackPlan {
     const config = YAML.parse(stackText).config as Record<string, any>;
     const models: any[] = config[`${PROJECT_KEY}:models`] ?? [];
     const index = models.findIndex((m) => m.name === o.model);
@@ -99,7 +102,7 @@ export function planStack(stackText: string, o: Pick<PreflightOptions, "stack" |
             `rollouts.prometheusUrl ${promUrl} must be http://127.0.0.1:<port>: the rehearsal runs Prometheus there for the host's Argo controller`,
         );
     }
-    const edits = rehearsalConfigEdits(models, index, o.timeScale);
+    const edits = rehearsalConfigEdits(models, index, o.timeScale, o.pauseSeconds);
     return {
         ns: config[`${PROJECT_KEY}:serving`]?.namespace ?? "models",
         routing: rolloutsCfg.trafficRouting ?? "none",
@@ -218,7 +221,7 @@ export async function preflight(o: PreflightOptions, log: (l: string) => void, s
 
     const stackFile = path.join(engine.workDir, `Pulumi.${o.stack}.yaml`);
     const originalText = fs.readFileSync(stackFile, "utf8");
-    const sp = planStack(originalText, o);
+    const sp = planStack(originalText, { ...o, pauseSeconds: scenario.pauseSeconds });
     if (scenario.servers) {
         // Real model servers: the routers the load generator reproduces, and weights the repository can train.
         if (sp.routing === "istio") throw new Error(`scenario ${scenario.name} runs real servers: traffic routing none or nginx (the stack routes with istio)`);

@@ -2,7 +2,7 @@
  * What the program rendered for the model, read back from the API server after `pulumi up`: the Rollout's canary
  * steps, the AnalysisTemplates its gates run, and from them the deadline for an outcome. The summaries are pure.
  */
-import { templateMinSeconds } from "../../components/rollouts/analysis";
+import { MEASUREMENT_ARGS, metricsWithDefaults, templateMinSeconds } from "../../components/rollouts/analysis";
 import { exposure } from "../../components/rollouts/canary";
 import type { KubeObject } from "../cluster/kube";
 import { stepText } from "./observe";
@@ -31,8 +31,17 @@ export function stepLines(rollout: KubeObject): string[] {
     });
 }
 
+/** The background analysis (`strategy.canary.analysis`) as one line with its measurement args, or none. */
+export function backgroundLine(rollout: KubeObject | undefined): string | undefined {
+    const bg = rollout?.spec?.strategy?.canary?.analysis;
+    if (!bg) return undefined;
+    const args = (bg.args ?? []).filter((a: any) => (MEASUREMENT_ARGS as readonly string[]).includes(a.name)).map((a: any) => `${a.name}=${a.value}`);
+    return `background analysis ${(bg.templates ?? []).map((t: any) => t.templateName).join(", ")} from step ${bg.startingStep ?? 0}  args: ${args.join(" ")}`;
+}
+
+/** Each metric as a step gate runs it (the templates' measurement arg defaults resolved). */
 export function templateSummary(t: KubeObject): Record<string, unknown>[] {
-    return (t.spec?.metrics ?? []).map((m: any) => ({
+    return metricsWithDefaults(t.spec ?? {}).map((m: any) => ({
         template: t.metadata?.name,
         metric: m.name,
         interval: m.interval,
@@ -64,7 +73,12 @@ export async function readRendered(kube: RolloutReader, ns: string, model: strin
     const templates = (await Promise.all(gateTemplateNames(rollout).map((n) => kube.read(ROLLOUT_API, "AnalysisTemplate", n, ns)))).filter(
         (t): t is KubeObject => !!t,
     );
-    return { steps: stepLines(rollout!), templates: templates.flatMap(templateSummary), budgetSeconds: outcomeBudget(rollout, templates) };
+    const background = backgroundLine(rollout);
+    return {
+        steps: [...stepLines(rollout!), ...(background ? [`bg ${background}`] : [])],
+        templates: templates.flatMap(templateSummary),
+        budgetSeconds: outcomeBudget(rollout, templates),
+    };
 }
 
 /** The printed summary: steps, then each template metric with its limits, conditions and query. */

@@ -24,6 +24,8 @@ export interface RehearsalReport {
     stepAtEnd: number | null;
     /** The analysis metrics that decided the outcome (RecordedOutcome.decidedBy); empty when none did. */
     decidedBy: string[];
+    /** The AnalysisRun they come from and its kind (step gate or background analysis); absent when no run decided. */
+    decidingRun?: RecordedOutcome["decidingRun"];
     maxCanaryWeight: number;
     canaryWeightAtEnd: number;
     stableRevisionBefore: string;
@@ -92,8 +94,9 @@ export function newReport(
  * Whether an outcome is the expected one: the same outcome, at the expected step (if given), decided by exactly the
  * expected metrics (if given). A latency scenario that aborts because another metric failed does not match.
  */
-export function matchExpectation(exp: Expectation | undefined, got: Pick<RecordedOutcome, "outcome" | "step" | "decidedBy">): boolean {
+export function matchExpectation(exp: Expectation | undefined, got: Pick<RecordedOutcome, "outcome" | "step" | "decidedBy" | "decidingRun">): boolean {
     if (!exp) return true;
+    if (exp.run !== undefined && exp.run !== got.decidingRun?.kind) return false;
     if (exp.outcome !== got.outcome) return false;
     if (exp.atStep !== undefined && exp.atStep !== got.step) return false;
     if (exp.decidedBy !== undefined && [...exp.decidedBy].sort().join(",") !== [...got.decidedBy].sort().join(",")) return false;
@@ -102,14 +105,14 @@ export function matchExpectation(exp: Expectation | undefined, got: Pick<Recorde
 
 /** `aborted at step 5, decided by latency-p99` */
 export function expectationText(exp: Expectation): string {
-    return `${exp.outcome}${exp.atStep !== undefined ? ` at step ${exp.atStep}` : ""}${exp.decidedBy ? `, decided by ${exp.decidedBy.join(" and ")}` : ""}`;
+    return `${exp.outcome}${exp.atStep !== undefined ? ` at step ${exp.atStep}` : ""}${exp.decidedBy ? `, decided by ${exp.decidedBy.join(" and ")}` : ""}${exp.run ? ` (${exp.run} run)` : ""}`;
 }
 
 /** The `final:` line: outcome, step, deciding metrics, weights, stable hash, and the expectation with MATCH or MISMATCH. */
 export function finalLine(r: RehearsalReport, out: RecordedOutcome): string {
     const exp = r.expect;
     return (
-        `  final: ${out.outcome} at step ${out.step ?? "-"}${out.decidedBy.length ? ` decided by ${out.decidedBy.join(" and ")}` : ""}; canary weight max ${r.maxCanaryWeight}%, at end ${r.canaryWeightAtEnd}%; stable ${r.stableRevisionBefore} → ${out.stableRevisionAfter}` +
+        `  final: ${out.outcome} at step ${out.step ?? "-"}${out.decidedBy.length ? ` decided by ${out.decidedBy.join(" and ")}` : ""}${out.decidingRun ? ` (${out.decidingRun.kind} run ${out.decidingRun.name})` : ""}; canary weight max ${r.maxCanaryWeight}%, at end ${r.canaryWeightAtEnd}%; stable ${r.stableRevisionBefore} → ${out.stableRevisionAfter}` +
         (exp ? `; expected ${expectationText(exp)}: ${r.match ? "MATCH" : "MISMATCH"}` : "")
     );
 }
@@ -123,6 +126,7 @@ export function recordOutcome(
     r.outcome = out.outcome;
     r.stepAtEnd = out.step;
     r.decidedBy = out.decidedBy;
+    if (out.decidingRun) r.decidingRun = out.decidingRun;
     r.maxCanaryWeight = w.maxCanaryWeight;
     r.canaryWeightAtEnd = w.canaryWeightAtEnd;
     r.stableRevisionAfter = out.stableRevisionAfter;

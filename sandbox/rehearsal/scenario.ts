@@ -9,7 +9,10 @@
  * stable:
  *   - {at: 0s, successRate: 0.999, p99LatencyMs: 110, accuracy: 0.94}
  * expect: {outcome: aborted, atStep: 5, decidedBy: latency-p99}   # promoted | aborted | paused; atStep and decidedBy optional
+ * pauseSeconds: 900                          # optional: the canary's pauseSeconds for this rehearsal (scenario seconds)
  * ```
+ *
+ * `expect.run: step | background` optionally names the kind of AnalysisRun that must decide (Argo's `rollout-type`).
  *
  * Or, with real model servers (issue #25), instead of the two timelines:
  *
@@ -93,6 +96,8 @@ export interface Servers {
 export interface Scenario {
     name: string;
     description?: string;
+    /** The model's `canary.pauseSeconds` for this rehearsal (scenario seconds); the stack file's otherwise. */
+    pauseSeconds?: number;
     /** Scripted metrics: the two timelines (empty with `servers`). */
     canary: Segment[];
     stable: Segment[];
@@ -107,7 +112,12 @@ export interface Expectation {
     atStep?: number;
     /** The metrics of the deciding AnalysisRun that failed (abort) or were inconclusive (pause), sorted. */
     decidedBy?: string[];
+    /** Which kind of AnalysisRun decided: a step gate's or the background analysis (Argo's `rollout-type` label). */
+    run?: RunKind;
 }
+
+export const RUN_KINDS = ["step", "background"] as const;
+export type RunKind = (typeof RUN_KINDS)[number];
 
 /** The analysis metrics the program's AnalysisTemplates define (components/rollouts/analysis.ts): what `decidedBy` may name. */
 export const ANALYSIS_METRICS: readonly string[] = Object.values(METRIC_NAMES);
@@ -224,6 +234,7 @@ const serversSchema = z.strictObject({
 
 export const scenarioSchema = z.strictObject({
     description: z.string().optional(),
+    pauseSeconds: z.int({ error: "must be an integer number of seconds" }).min(0, "must be ≥ 0").max(86400, "must be ≤ 86400").optional(),
     canary: timelineSchema.optional(),
     stable: timelineSchema.optional(),
     servers: serversSchema.optional(),
@@ -232,10 +243,13 @@ export const scenarioSchema = z.strictObject({
             outcome: z.enum(OUTCOMES, { error: `must be one of ${OUTCOMES.join(", ")}` }),
             atStep: z.int({ error: "must be an integer step index" }).min(0, "must be ≥ 0").optional(),
             decidedBy: z.union([metricName, z.array(metricName).min(1, "must name at least one metric")], { error: metricNameError }).optional(),
+            run: z.enum(RUN_KINDS, { error: `must be one of ${RUN_KINDS.join(", ")}` }).optional(),
         })
         .superRefine((e, ctx) => {
             if (e.outcome === "promoted" && e.decidedBy !== undefined)
                 ctx.addIssue({ code: "custom", path: ["decidedBy"], message: "a promotion is decided by no single metric: only aborted or paused name one" });
+            if (e.outcome === "promoted" && e.run !== undefined)
+                ctx.addIssue({ code: "custom", path: ["run"], message: "a promotion is decided by no single run: only aborted or paused name one" });
         })
         .optional(),
 });
@@ -313,6 +327,7 @@ export function parseScenario(doc: unknown, name: string, file = name): Scenario
         outcome: e.outcome,
         ...(e.atStep !== undefined ? { atStep: e.atStep } : {}),
         ...(e.decidedBy !== undefined ? { decidedBy: [...new Set([e.decidedBy].flat())].sort() } : {}),
+        ...(e.run !== undefined ? { run: e.run } : {}),
     };
     const sv = r.data.servers;
     const version = (v: z.infer<typeof serverVersionSchema>): ServerVersion => ({
@@ -328,6 +343,7 @@ export function parseScenario(doc: unknown, name: string, file = name): Scenario
     return {
         name,
         description: r.data.description,
+        ...(r.data.pauseSeconds !== undefined ? { pauseSeconds: r.data.pauseSeconds } : {}),
         canary: resolve(r.data.canary ?? []),
         stable: resolve(r.data.stable ?? []),
         ...(servers ? { servers } : {}),

@@ -5,6 +5,7 @@
  * are applicable to its resources, not skipped.
  */
 import * as assert from "assert";
+import * as path from "path";
 import { mandatoryViolations } from "../../support/policy/evaluate";
 import { checkStack, CheckResult, plannedFrom } from "../../scripts/policy";
 import { runStack } from "../../support/harness";
@@ -72,3 +73,24 @@ for (const stack of ["dev", "prod"]) {
         });
     });
 }
+
+describe("policy pack on the blue-green fixture stack (tests/fixtures/stacks/blue-green.yaml)", function () {
+    this.timeout(120000);
+    it("passes; without its pre-promotion analysis the blue-green Rollout fails rollout-bluegreen-analysis", async () => {
+        const run = await runStack("blue-green", { configFile: path.join(__dirname, "..", "fixtures", "stacks", "blue-green.yaml") });
+        const result = await checkStack("blue-green", plannedFrom(run.resources), run.outputs);
+        const mandatory = mandatoryViolations(result.evaluation).map((v) => `${v.policyName} [${v.resourceType} ${v.resourceName}] ${v.message}`);
+        assert.deepStrictEqual(mandatory, [], result.report);
+        const rollouts = run.resources.filter((r) => r.type === "kubernetes:argoproj.io/v1alpha1:Rollout").length;
+        assert.strictEqual(rollouts, 2);
+        // Not vacuous: the same stack with the blue-green Rollout's pre-promotion analysis removed fails.
+        const planned = plannedFrom(run.resources);
+        const bg = planned.find((r) => r.type === "kubernetes:argoproj.io/v1alpha1:Rollout" && r.inputs?.spec?.strategy?.blueGreen)!;
+        delete bg.inputs.spec.strategy.blueGreen.prePromotionAnalysis;
+        const broken = await checkStack("blue-green", planned, run.outputs);
+        assert.deepStrictEqual(
+            mandatoryViolations(broken.evaluation).map((v) => v.policyName),
+            ["rollout-bluegreen-analysis"],
+        );
+    });
+});

@@ -20,14 +20,16 @@ const NO_SCHEMA_KINDS = [
 ];
 
 const HARBOR = path.join(__dirname, "..", "fixtures", "stacks", "harbor.yaml");
+const BLUE_GREEN = path.join(__dirname, "..", "fixtures", "stacks", "blue-green.yaml");
+const FIXTURES: Record<string, string> = { harbor: HARBOR, "blue-green": BLUE_GREEN };
 const runs: Record<string, StackRun> = {};
 
 async function stack(name: string): Promise<StackRun> {
-    runs[name] ??= await runStack(name === "harbor" ? "harbor" : name, name === "harbor" ? { configFile: HARBOR } : {});
+    runs[name] ??= await runStack(name, FIXTURES[name] ? { configFile: FIXTURES[name] } : {});
     return runs[name];
 }
 
-for (const name of ["dev", "prod", "harbor"]) {
+for (const name of ["dev", "prod", "harbor", "blue-green"]) {
     describe(`stack ${name}`, () => {
         it("plans with no warning", async () => {
             const run = await stack(name);
@@ -79,13 +81,17 @@ for (const name of ["dev", "prod", "harbor"]) {
             );
         });
 
-        it("exports per model: version, digest image, GPU resource, replica bounds, and the rendered canary steps of each Rollout", async () => {
+        it("exports per model: version, digest image, GPU resource, replica bounds, and each Rollout's canary steps or blue-green preview", async () => {
             const run = await stack(name);
             for (const [model, m] of Object.entries<any>(run.outputs.models)) {
                 assert.match(m.image, /@sha256:[0-9a-f]{64}$/, model);
                 assert.ok(m.minReplicas <= m.maxReplicas);
                 assert.match(m.workload, /^(Deployment|Rollout)\//);
-                assert.equal(m.workload.startsWith("Rollout/"), (run.outputs.canaries[model]?.steps ?? []).length > 0);
+                const canary = (run.outputs.canaries[model]?.steps ?? []).length > 0;
+                const blueGreen = run.outputs.blueGreens[model] !== undefined;
+                assert.equal(m.workload.startsWith("Rollout/"), canary || blueGreen, model);
+                assert.ok(!(canary && blueGreen), `${model}: one strategy`);
+                if (blueGreen) assert.equal(run.outputs.blueGreens[model].previewService, `${model}-preview`);
             }
         });
     });

@@ -15,6 +15,9 @@ import {
     durationSeconds,
     latencyP99Query,
     measuredValue,
+    measurementArgDefaults,
+    MEASUREMENT_ARGS,
+    metricsWithDefaults,
     METRIC_NAMES,
     prometheusAuthentication,
     requestVolumeGuard,
@@ -24,7 +27,18 @@ import {
     validatePrometheusUrl,
     VALUE_DECIMALS,
 } from "../../components/rollouts/analysis";
-import { argNumber, basicCanaryReplicas, CanaryConfig, canarySteps, exposure, validateCanary } from "../../components/rollouts/canary";
+import {
+    argNumber,
+    BACKGROUND_INCONCLUSIVE_LIMIT,
+    backgroundAnalysis,
+    basicCanaryReplicas,
+    CanaryConfig,
+    canarySteps,
+    DEFAULT_BACKGROUND_START_DELAY_SECONDS,
+    exposure,
+    validateCanary,
+} from "../../components/rollouts/canary";
+import { scaleCanary } from "../../components/rollouts/timeScale";
 import { canaryStrategy, trafficRoutingFor } from "../../components/rollouts/ModelCanary";
 import { ANALYSIS_TEMPLATE_NAMES } from "../../components/rollouts/RolloutsController";
 
@@ -229,7 +243,7 @@ describe("rollouts: canary steps", () => {
             for (const s of canarySteps(canary, ANALYSIS_TEMPLATE_NAMES, TARGET).filter((x) => x.analysis)) {
                 const supplied = new Set(s.analysis!.args!.map((a) => a.name));
                 for (const t of s.analysis!.templates!) {
-                    for (const a of byName[t.templateName!].args ?? []) {
+                    for (const a of (byName[t.templateName!].args ?? []).filter((x) => x.value === undefined)) {
                         assert.ok(supplied.has(a.name), `${t.templateName} needs arg ${a.name}`);
                     }
                 }
@@ -339,10 +353,16 @@ describe("rollouts: analysis templates", () => {
             assert.ok(m.successCondition, `${m.name} successCondition`);
             assert.ok(m.failureCondition, `${m.name} failureCondition`);
             assert.equal(m.interval, DEFAULT_MEASUREMENT.interval);
-            assert.equal(m.count, DEFAULT_MEASUREMENT.count);
             assert.equal(m.failureLimit, DEFAULT_MEASUREMENT.failureLimit);
-            assert.equal(m.inconclusiveLimit, DEFAULT_MEASUREMENT.inconclusiveLimit);
             assert.equal(m.consecutiveErrorLimit, DEFAULT_MEASUREMENT.consecutiveErrorLimit);
+        }
+        // count, inconclusiveLimit and initialDelay are args; as a step gate (the templates' defaults) they are the policy's.
+        const asGate = [specs.successRate, specs.clientErrors, specs.latency, specs.quality].flatMap((s) => metricsWithDefaults(s));
+        assert.equal(asGate.length, 4);
+        for (const m of asGate) {
+            assert.equal(Number(m.count), DEFAULT_MEASUREMENT.count, m.name);
+            assert.equal(Number(m.inconclusiveLimit), DEFAULT_MEASUREMENT.inconclusiveLimit, m.name);
+            assert.equal(m.initialDelay, "0s", m.name);
         }
     });
 
@@ -350,10 +370,12 @@ describe("rollouts: analysis templates", () => {
         assert.deepEqual(allMetrics.map((m) => m.name).sort(), Object.values(METRIC_NAMES).sort());
     });
 
-    it("templates declare args without defaults (two merged templates may not both give one arg a value)", () => {
+    it("templates declare args without defaults, but the measurement args, whose defaults are equal in every template (Argo merges equal values)", () => {
         for (const s of [specs.successRate, specs.clientErrors, specs.latency, specs.quality]) {
             for (const a of s.args ?? []) {
-                assert.equal(a.value, undefined, a.name);
+                if ((MEASUREMENT_ARGS as readonly string[]).includes(a.name)) {
+                    assert.equal(a.value, measurementArgDefaults(DEFAULT_MEASUREMENT)[a.name as (typeof MEASUREMENT_ARGS)[number]], a.name);
+                } else assert.equal(a.value, undefined, a.name);
                 assert.equal(a.valueFrom, undefined, a.name);
             }
             for (const a of [ANALYSIS_ARGS.service, ANALYSIS_ARGS.model, ANALYSIS_ARGS.version, ANALYSIS_ARGS.namespace]) {
@@ -637,6 +659,148 @@ describe("rollouts: verdicts (Argo's decision table on our conditions)", () => {
         assert.equal(evaluateResult(q, [0.03], THRESHOLD_ARGS), "Successful");
         assert.equal(evaluateResult(q, [0.031], THRESHOLD_ARGS), "Failed");
         assert.equal(evaluateResult(q, [-0.02], THRESHOLD_ARGS), "Successful");
+    });
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// A stand-in for how Argo builds and validates a run from templates + a Rollout's args (argo-rollouts v1.9.0):
+// `utils/analysis/helpers.go` flattenArgs (equal values merge, different ones are an error) and MergeArgs (the
+// Rollout's value wins), `utils/analysis/factory.go` ResolveMetricArgs (`{{args.x}}` in the metric's JSON),
+// `pkg/apis/rollouts/v1alpha1/analysis_types.go` EffectiveCount (count 0 with an interval: runs indefinitely), and
+// `pkg/apis/rollouts/validation/validation_references.go` setArgValuePlaceHolder ("dummy-value" for a step gate's
+// template args without a value, before it refuses a metric that runs indefinitely).
+// ---------------------------------------------------------------------------------------------------------------
+type Arg = { name: string; value?: string; valueFrom?: unknown };
+function argoFlatten(templates: Array<{ args?: Arg[] }>): Arg[] {
+    const out: Arg[] = [];
+    for (const t of templates)
+        for (const a of t.args ?? []) {
+            const prev = out.find((x) => x.name === a.name);
+            if (!prev) out.push({ ...a });
+            else if (prev.value !== undefined && a.value !== undefined && prev.value !== a.value)
+                throw new Error(`Argument \`${a.name}\` specified multiple times with different values`);
+            else if (prev.value === undefined) Object.assign(prev, a);
+        }
+    return out;
+}
+function argoMerge(incoming: Arg[], templateArgs: Arg[]): Arg[] {
+    const out = templateArgs.map((a) => ({ ...a }));
+    for (const a of incoming) {
+        const t = out.find((x) => x.name === a.name);
+        if (t && a.value !== undefined) t.value = a.value;
+        else if (t && a.valueFrom !== undefined) t.valueFrom = a.valueFrom;
+    }
+    return out;
+}
+function argoResolve(metric: object, args: Arg[]): any {
+    const text = JSON.stringify(metric).replace(/\{\{\s*args\.([A-Za-z0-9-]+)\s*\}\}/g, (all, n: string) => {
+        const a = args.find((x) => x.name === n);
+        return a?.value ?? (a?.valueFrom ? "resolved-at-run-time" : all);
+    });
+    return JSON.parse(text);
+}
+/** Go's intstr IntValue: an int, or Atoi of the string (0 when it is not a number). */
+const intValue = (v: unknown) => (typeof v === "number" ? v : /^-?\d+$/.test(String(v ?? "")) ? Number(v) : 0);
+/** undefined: runs indefinitely. */
+function effectiveCount(m: { count?: unknown; interval?: string }): number | undefined {
+    if (m.count === undefined || intValue(m.count) === 0) return m.interval ? undefined : 1;
+    return intValue(m.count);
+}
+
+describe("rollouts: background analysis", () => {
+    const templateSpecs: Record<string, typeof specs.successRate> = {
+        [ANALYSIS_TEMPLATE_NAMES.successRate]: specs.successRate,
+        [ANALYSIS_TEMPLATE_NAMES.clientErrors]: specs.clientErrors,
+        [ANALYSIS_TEMPLATE_NAMES.latency]: specs.latency,
+        [ANALYSIS_TEMPLATE_NAMES.quality]: specs.quality,
+    };
+    /** The metrics of the run Argo creates from a RolloutAnalysis (templates + args), resolved. */
+    function runMetrics(a: { templates?: Array<{ templateName?: string }>; args?: Arg[] }): any[] {
+        const ts = (a.templates ?? []).map((t) => templateSpecs[t.templateName!]);
+        const args = argoMerge(a.args ?? [], argoFlatten(ts as Array<{ args?: Arg[] }>));
+        return ts.flatMap((t) => t.metrics ?? []).map((m) => argoResolve(m, args));
+    }
+
+    it("is on by default: the gates' templates below 100 % and their args, from the first pause (startingStep 1)", () => {
+        for (const canary of [PROD_CANARY, DEV_CANARY]) {
+            const bg = backgroundAnalysis(canary, ANALYSIS_TEMPLATE_NAMES, TARGET)!;
+            assert.ok(bg, "rendered without any backgroundAnalysis key");
+            assert.equal(bg.startingStep, 1);
+            const firstGate = canarySteps(canary, ANALYSIS_TEMPLATE_NAMES, TARGET).find((s) => s.analysis)!.analysis!;
+            assert.deepEqual(bg.templates, firstGate.templates);
+            assert.equal(canarySteps(canary, ANALYSIS_TEMPLATE_NAMES, TARGET)[bg.startingStep!].pause !== undefined, true, "step 1 is the first pause");
+            assert.deepEqual(
+                bg.args!.filter((a) => !(MEASUREMENT_ARGS as readonly string[]).includes(a.name)),
+                firstGate.args,
+                "the same args as the gates",
+            );
+        }
+    });
+
+    it("as Argo resolves it: runs until the rollout ends (count 0), never Inconclusive, after the start delay; fails like a gate", () => {
+        const bg = backgroundAnalysis(PROD_CANARY, ANALYSIS_TEMPLATE_NAMES, TARGET)!;
+        const metrics = runMetrics(bg as any);
+        assert.equal(metrics.length, 4);
+        for (const m of metrics) {
+            assert.equal(effectiveCount(m), undefined, `${m.name} runs indefinitely`);
+            assert.equal(intValue(m.inconclusiveLimit), BACKGROUND_INCONCLUSIVE_LIMIT, m.name);
+            assert.equal(m.initialDelay, `${DEFAULT_BACKGROUND_START_DELAY_SECONDS}s`);
+            assert.equal(m.failureLimit, DEFAULT_MEASUREMENT.failureLimit);
+            assert.doesNotMatch(JSON.stringify(m).replace(/\{\{args\.(namespace|canary-hash|stable-hash)\}\}/g, ""), /\{\{args\./, "every arg resolved");
+        }
+        assert.equal(DEFAULT_BACKGROUND_START_DELAY_SECONDS, durationSeconds(DEFAULT_MEASUREMENT.rateWindow), "the default delay is one rate window");
+    });
+
+    it("a step gate, as Argo validates it (placeholders for args without values), still measures count times: not indefinitely", () => {
+        for (const t of Object.values(templateSpecs)) {
+            const placeholders = (t.args ?? []).map((a) => (a.value === undefined && a.valueFrom === undefined ? { ...a, value: "dummy-value" } : a));
+            for (const m of (t.metrics ?? []).map((x) => argoResolve(x, placeholders as Arg[]))) {
+                assert.equal(effectiveCount(m), DEFAULT_MEASUREMENT.count, m.name);
+                assert.equal(intValue(m.inconclusiveLimit), DEFAULT_MEASUREMENT.inconclusiveLimit);
+            }
+        }
+        for (const s of canarySteps(PROD_CANARY, ANALYSIS_TEMPLATE_NAMES, TARGET).filter((x) => x.analysis)) {
+            for (const m of runMetrics(s.analysis as any)) assert.equal(effectiveCount(m), DEFAULT_MEASUREMENT.count, m.name);
+        }
+    });
+
+    it("the stand-in is not vacuous: a count arg without a default would make Argo refuse every step gate; different defaults would not merge", () => {
+        const noDefault = { ...specs.latency, args: specs.latency.args!.map((a) => (a.name === ANALYSIS_ARGS.count ? { name: a.name } : a)) };
+        const placeholders = noDefault.args.map((a) => (a.value === undefined ? { ...a, value: "dummy-value" } : a));
+        assert.equal(effectiveCount(argoResolve(noDefault.metrics![0], placeholders as Arg[])), undefined);
+        const other = { args: [{ name: ANALYSIS_ARGS.count, value: "3" }] };
+        assert.throws(() => argoFlatten([specs.latency as { args?: Arg[] }, other]), /multiple times with different values/);
+    });
+
+    it("backgroundAnalysis.enabled false turns it off; startDelaySeconds sets the delay; a bad delay is refused", () => {
+        assert.equal(backgroundAnalysis({ ...PROD_CANARY, backgroundAnalysis: { enabled: false } }, ANALYSIS_TEMPLATE_NAMES, TARGET), undefined);
+        const bg = backgroundAnalysis({ ...PROD_CANARY, backgroundAnalysis: { startDelaySeconds: 30 } }, ANALYSIS_TEMPLATE_NAMES, TARGET)!;
+        assert.equal(bg.args!.find((a) => a.name === ANALYSIS_ARGS.initialDelay)!.value, "30s");
+        assert.throws(
+            () => backgroundAnalysis({ ...PROD_CANARY, backgroundAnalysis: { startDelaySeconds: -1 } }, ANALYSIS_TEMPLATE_NAMES, TARGET),
+            /backgroundAnalysis\.startDelaySeconds/,
+        );
+    });
+
+    it("ModelCanary's strategy carries it as strategy.canary.analysis, and only when given", () => {
+        const base = {
+            mode: "nginx" as const,
+            steps: [],
+            canaryService: "c",
+            stableService: "s",
+            stableIngress: "s",
+            virtualService: "s",
+            abortScaleDownDelaySeconds: 30,
+        };
+        const bg = backgroundAnalysis(PROD_CANARY, ANALYSIS_TEMPLATE_NAMES, TARGET)!;
+        assert.deepEqual(canaryStrategy({ ...base, analysis: bg }).analysis, bg);
+        assert.equal("analysis" in canaryStrategy(base), false);
+    });
+
+    it("a rehearsal's time scale divides the start delay like the pauses (the default included)", () => {
+        assert.equal(scaleCanary(PROD_CANARY, 10).backgroundAnalysis?.startDelaySeconds, DEFAULT_BACKGROUND_START_DELAY_SECONDS / 10);
+        assert.equal(scaleCanary({ ...PROD_CANARY, backgroundAnalysis: { enabled: false, startDelaySeconds: 0 } }, 10).backgroundAnalysis?.enabled, false);
+        assert.equal(scaleCanary(PROD_CANARY, 1), PROD_CANARY);
     });
 });
 

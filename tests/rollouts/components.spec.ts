@@ -11,7 +11,7 @@ import type { CanaryConfig, ModelConfig } from "../../config/schema";
 import { modelLabels, selectorLabels } from "../../domain/labels";
 import { buildPodTemplate } from "../../components/serving/podTemplate";
 import { ModelService } from "../../components/serving/ModelService";
-import { canarySteps, exposure } from "../../components/rollouts/canary";
+import { backgroundAnalysis, canarySteps, exposure } from "../../components/rollouts/canary";
 import { analysisTemplateSpecs, templateMinSeconds } from "../../components/rollouts/analysis";
 import { ModelCanary, MODEL_CANARY_TYPE, TrafficRouting } from "../../components/rollouts/ModelCanary";
 import {
@@ -80,7 +80,7 @@ interface CanaryRun {
     resources: MockResource[];
     objects: K8sObject[];
     captured: Captured;
-    out: { rolloutName: string; canaryService: string; steps: unknown[]; exposure: ModelCanary["exposure"] };
+    out: { rolloutName: string; canaryService: string; steps: unknown[]; backgroundAnalysis: unknown; exposure: ModelCanary["exposure"] };
 }
 
 function renderCanary(mode: TrafficRouting, over: { replicas?: number; canary?: CanaryConfig; progressDeadlineSeconds?: number } = {}): Promise<CanaryRun> {
@@ -124,7 +124,13 @@ function renderCanary(mode: TrafficRouting, over: { replicas?: number; canary?: 
             },
             { transformations: [capture(captured)] },
         );
-        return { rolloutName: await unwrap(c.rolloutName), canaryService: await unwrap(c.canaryService), steps: c.steps, exposure: c.exposure };
+        return {
+            rolloutName: await unwrap(c.rolloutName),
+            canaryService: await unwrap(c.canaryService),
+            steps: c.steps,
+            backgroundAnalysis: c.backgroundAnalysis,
+            exposure: c.exposure,
+        };
     }).then(({ resources, result }) => ({ resources, objects: k8sObjects(resources), captured, out: result }));
 }
 
@@ -324,6 +330,25 @@ describe("rollouts components: ModelCanary", function () {
                 assert.equal(ro.spec.progressDeadlineAbort, undefined, "no abort on Argo's 600 s default deadline (GPU start-up exceeds it)");
             });
 
+            it("Rollout: a background analysis (strategy.canary.analysis) by default, with every arg its templates leave without a value", () => {
+                const ro = rolloutOf(runs[mode]!);
+                const bg: any = ro.spec.strategy.canary.analysis;
+                assert.equal(bg.startingStep, 1);
+                // Argo's background check (v1.9.0 validation_references.go ValidateAnalysisTemplateWithType): each
+                // template arg without a value must be among the Rollout's canary.analysis.args.
+                const specs = analysisTemplateSpecs({ prometheusUrl: PROM });
+                const byName = Object.fromEntries(Object.entries(ANALYSIS_TEMPLATE_NAMES).map(([k, n]) => [n, specs[k as keyof typeof specs]]));
+                const given = new Set(bg.args.map((a: { name: string }) => a.name));
+                for (const t of bg.templates) {
+                    for (const a of byName[t.templateName].args ?? []) if (a.value === undefined) assert.ok(given.has(a.name), `${t.templateName}: ${a.name}`);
+                }
+                assert.deepEqual(runs[mode]!.out.backgroundAnalysis, bg);
+                assert.deepEqual(
+                    bg,
+                    backgroundAnalysis(CANARY, ANALYSIS_TEMPLATE_NAMES, { model: "sentiment", version: "2.1.4", service: "sentiment-canary" }),
+                );
+            });
+
             it("canary Service: <model>-canary, ClusterIP, port http, same selector as the stable Service", () => {
                 const svc = only(runs[mode]!.objects, "Service", "sentiment-canary");
                 const stable = only(runs[mode]!.objects, "Service", "sentiment");
@@ -403,6 +428,13 @@ describe("rollouts components: ModelCanary", function () {
         assert.equal(rolloutOf(r).spec.progressDeadlineSeconds, 1500);
         assert.equal(rolloutOf(r).spec.progressDeadlineAbort, true);
         await assertValid([rolloutOf(r)]);
+    });
+
+    it("backgroundAnalysis.enabled: false renders no strategy.canary.analysis (the gates alone)", async () => {
+        const r = await renderCanary("nginx", { canary: { ...CANARY, backgroundAnalysis: { enabled: false } } });
+        const ro = only(r.objects, "Rollout", "sentiment");
+        assert.equal(ro.spec.strategy.canary.analysis, undefined);
+        assert.equal(ro.spec.strategy.canary.steps.filter((x: { analysis?: unknown }) => x.analysis).length, CANARY.steps.length);
     });
 
     it("rejects an invalid canary config before registering anything", async () => {

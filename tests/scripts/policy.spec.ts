@@ -92,7 +92,7 @@ describe("policy runner (scripts/policy.ts)", function () {
         // A production stack without an admission policy (issue #16).
         assert.match(lines[8], /^  production-admission-policy: /);
         assert.match(lines[9], /^    - \[stack\] the production stack declares no admission policy/);
-        assert.strictEqual(lines[lines.length - 1], "24 policies evaluated: 3 mandatory and 1 advisory violation(s). FAILED");
+        assert.strictEqual(lines[lines.length - 1], "25 policies evaluated: 3 mandatory and 1 advisory violation(s). FAILED");
     });
 
     it("exits 0 when only advisory policies are violated", () => {

@@ -7,6 +7,7 @@ import { ANALYSIS_TEMPLATE_NAMES } from "../../../components/rollouts/RolloutsCo
 import type { KubeObject } from "../../../sandbox/cluster/kube";
 import { canaryWeight, formatEvent, Recorder, Snapshot } from "../../../sandbox/rehearsal/observe";
 import { rehearsalConfigEdits, rehearsalDigest } from "../../../sandbox/rehearsal/preflight";
+import { finalLine, matchExpectation, newReport, recordOutcome } from "../../../sandbox/rehearsal/report";
 
 const STEPS = [
     { setWeight: 25 },
@@ -127,6 +128,7 @@ describe("rehearsal recorder", () => {
             message: "Degraded: RolloutAborted: metric failed",
             stableRevisionAfter: "st4ble",
             decidedBy: ["success-rate"],
+            decidingRun: { name: "sentiment-c4n4ry-2-2", kind: "step" },
         });
         assert.equal(r.maxCanaryWeight, 33.3);
         assert.equal(r.lastWeight?.weight, 0);
@@ -231,6 +233,63 @@ describe("rehearsal recorder: the metric that decided", () => {
         assert.deepEqual(r.outcome?.decidedBy, ["latency-p99", "success-rate"]);
     });
 
+    it("an abort by the background analysis names its run (rollout-type Background, no step-index), at the step the rollout was in", () => {
+        // utils/analysis/factory.go BackgroundLabels: rollout-type=Background and the pod hash, no step-index.
+        const r = new Recorder(opts);
+        r.start(T0, "c4n4ry");
+        r.observe(
+            snap(
+                10,
+                { phase: "Paused", currentStepIndex: 1, stableRS: "st4ble", currentPodHash: "c4n4ry", pauseConditions: [{ reason: "CanaryPauseStep" }] },
+                stable,
+            ),
+        );
+        const background: KubeObject = {
+            apiVersion: "argoproj.io/v1alpha1",
+            kind: "AnalysisRun",
+            metadata: {
+                name: "sentiment-c4n4ry-2",
+                labels: { "rollout-type": "Background", "rollouts-pod-template-hash": "c4n4ry" },
+                creationTimestamp: new Date(0),
+            },
+            status: {
+                phase: "Failed",
+                metricResults: [
+                    { name: "success-rate", phase: "Failed", measurements: [] },
+                    { name: "latency-p99", phase: "Successful", measurements: [] },
+                ],
+            },
+        };
+        const step2 = gate(2, "Running", { "success-rate": "Running" });
+        const events = r.observe(snap(40, aborted, stable, [step2, background]));
+        assert.equal(r.outcome?.outcome, "aborted");
+        assert.equal(r.outcome?.step, 1, "the pause it was in, not a gate's index");
+        assert.deepEqual(r.outcome?.decidedBy, ["success-rate"]);
+        assert.deepEqual(r.outcome?.decidingRun, { name: "sentiment-c4n4ry-2", kind: "background" });
+        const line = events.filter((e) => e.kind === "analysisrun" && e.run === "sentiment-c4n4ry-2").map(formatEvent)[0];
+        assert.match(line, /sentiment-c4n4ry-2 \(background\) Failed/);
+        const report = newReport({
+            stack: "local",
+            model: "sentiment",
+            scenario: "fault-mid-pause",
+            scenarioFile: "tests/scenarios/fault-mid-pause.yaml",
+            timeScale: 10,
+            versions: { stable: "2.2.0", canary: "2.2.1", canaryDigest: "sha256:x" },
+            startedMs: T0,
+            expect: { outcome: "aborted", decidedBy: ["success-rate"], run: "background" },
+            stableHash: "st4ble",
+            events: r.events,
+        });
+        assert.equal(recordOutcome(report, r.outcome!, { maxCanaryWeight: 33.3, canaryWeightAtEnd: 0, toOutcome: 40 }), true);
+        assert.deepEqual(report.decidingRun, { name: "sentiment-c4n4ry-2", kind: "background" });
+        assert.match(
+            finalLine(report, r.outcome!),
+            /decided by success-rate \(background run sentiment-c4n4ry-2\).*expected aborted, decided by success-rate \(background run\): MATCH/,
+        );
+        // The same abort expected from a step gate does not match.
+        assert.equal(matchExpectation({ outcome: "aborted", run: "step" }, r.outcome!), false);
+    });
+
     it("an abort without a failed AnalysisRun (e.g. Degraded by the progress deadline) is decided by no metric", () => {
         const r = new Recorder(opts);
         r.start(T0, "c4n4ry");
@@ -277,6 +336,14 @@ describe("rehearsal config edits", () => {
             { key: "model-fleet:models[0].image.tag" },
         ]);
         assert.equal(rehearsalConfigEdits(models, 1, 1).length, 3, "no tag to remove");
+    });
+
+    it("a scenario's pauseSeconds sets the model's canary.pauseSeconds for the rehearsal (the restore writes the file back)", () => {
+        assert.deepEqual(rehearsalConfigEdits(models, 0, 10, 900).at(-1), { key: "model-fleet:models[0].canary.pauseSeconds", value: "900" });
+        assert.equal(
+            rehearsalConfigEdits(models, 0, 10).some((e) => e.key.endsWith("pauseSeconds")),
+            false,
+        );
     });
 
     it("the digest is valid and stable per model and version", () => {

@@ -4,7 +4,8 @@
  */
 import { strict as assert } from "node:assert";
 import type { KubeObject } from "../../../sandbox/cluster/kube";
-import { gateTemplateNames, outcomeBudget, readRendered, renderedLines, stepLines, templateSummary } from "../../../sandbox/rehearsal/rendered";
+import { analysisTemplateSpecs } from "../../../components/rollouts/analysis";
+import { backgroundLine, gateTemplateNames, outcomeBudget, readRendered, renderedLines, stepLines, templateSummary } from "../../../sandbox/rehearsal/rendered";
 
 const gate = (templates: string[]) => ({
     analysis: {
@@ -107,5 +108,29 @@ describe("rehearsal: the rendered canary", () => {
             "      success: len(result) > 0 && result[0] <= 800   failure: len(result) > 0 && result[0] > 800",
             "      query: q",
         ]);
+    });
+
+    it("the program's templates (count and inconclusiveLimit are args) are summarised as a step gate runs them; the background analysis is one line", () => {
+        const spec = analysisTemplateSpecs({ prometheusUrl: "http://127.0.0.1:19090" }).latency;
+        assert.equal(spec.metrics![0].count, "{{args.count}}");
+        const [m] = templateSummary({ apiVersion: "argoproj.io/v1alpha1", kind: "AnalysisTemplate", metadata: { name: "model-latency-p99" }, spec });
+        assert.equal(m.count, "5");
+        assert.equal(m.inconclusiveLimit, "1");
+        assert.equal(backgroundLine(ROLLOUT), undefined);
+        const withBg = structuredClone(ROLLOUT);
+        withBg.spec.strategy.canary.analysis = {
+            templates: [{ templateName: "model-success-rate" }, { templateName: "model-latency-p99" }],
+            args: [
+                { name: "service", value: "sentiment-canary" },
+                { name: "count", value: "0" },
+                { name: "inconclusive-limit", value: "1000000" },
+                { name: "initial-delay", value: "12s" },
+            ],
+            startingStep: 1,
+        };
+        assert.equal(
+            backgroundLine(withBg),
+            "background analysis model-success-rate, model-latency-p99 from step 1  args: count=0 inconclusive-limit=1000000 initial-delay=12s",
+        );
     });
 });

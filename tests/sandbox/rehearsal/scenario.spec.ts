@@ -3,6 +3,7 @@ import { readFleetConfig } from "../../../support/stackFile";
 import { strict as assert } from "node:assert";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { DEFAULT_BACKGROUND_START_DELAY_SECONDS } from "../../../domain/measurement";
 import { ANALYSIS_METRICS, breakpoints, loadScenario, parseDuration, parseScenario, ScenarioError, valuesAt } from "../../../sandbox/rehearsal/scenario";
 
 const SCENARIOS = path.join(__dirname, "..", "..", "scenarios");
@@ -194,6 +195,7 @@ describe("rehearsal scenarios: the shipped ones (tests/scenarios)", () => {
             "client-errors": "aborted",
             "no-data": "paused",
             "stable-degraded": "promoted",
+            "fault-mid-pause": "aborted",
         };
         assert.deepEqual(files.map((f) => f.replace(/\.yaml$/, "")).sort(), Object.keys(expected).sort());
         for (const f of files) {
@@ -210,6 +212,7 @@ describe("rehearsal scenarios: the shipped ones (tests/scenarios)", () => {
             "latency-p99": ["latency-p99"],
             "error-ratio": ["success-rate"],
             "client-errors": ["client-error-increase"],
+            "fault-mid-pause": ["success-rate"],
         };
         for (const f of files) {
             const s = loadScenario(path.join(SCENARIOS, f));
@@ -249,5 +252,28 @@ describe("rehearsal scenarios: the shipped ones (tests/scenarios)", () => {
         const sd = load("stable-degraded");
         assert.ok(sd.stable[0].values.p99LatencyMs > a.p99LatencyMs && sd.stable[0].values.successRate < a.successRate);
         assert.ok(sd.canary[0].values.p99LatencyMs <= a.p99LatencyMs && sd.canary[0].values.successRate >= a.successRate);
+    });
+});
+
+describe("rehearsal scenarios: a fault mid-pause (background analysis)", () => {
+    it("fault-mid-pause: the fault starts inside its long pause, after the background analysis' first measurement, and must be decided by the background run", () => {
+        const s = loadScenario(path.join(SCENARIOS, "fault-mid-pause.yaml"));
+        assert.equal(s.pauseSeconds, 900);
+        assert.deepEqual(s.expect, { outcome: "aborted", atStep: 1, decidedBy: ["success-rate"], run: "background" });
+        const faultAt = s.canary.find((seg) => seg.values.successRate < 0.95)!.at;
+        assert.ok(faultAt > DEFAULT_BACKGROUND_START_DELAY_SECONDS, "after the background analysis' first measurement");
+        // Two failed background measurements a minute apart after the fault, well before the pause (and its gate) ends.
+        assert.ok(faultAt + 3 * 60 < s.pauseSeconds!, "aborts inside the pause");
+    });
+
+    it("pauseSeconds and expect.run are validated with the rest", () => {
+        assert.throws(
+            () => parseScenario({ ...ok, pauseSeconds: -1, expect: { outcome: "promoted", run: "gate" } }, "x"),
+            (e: Error) => /pauseSeconds: must be ≥ 0/.test(e.message) && /expect\.run: must be one of step, background/.test(e.message),
+        );
+        assert.throws(
+            () => parseScenario({ ...ok, expect: { outcome: "promoted", run: "step" } }, "x"),
+            /expect\.run: a promotion is decided by no single run/,
+        );
     });
 });

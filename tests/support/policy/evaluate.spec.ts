@@ -47,6 +47,7 @@ const EXPECTED_POLICIES: [string, "mandatory" | "advisory", "resource" | "stack"
     ["hpa-replica-bounds", "mandatory", "resource"],
     ["hpa-production-min-replicas", "mandatory", "resource"],
     ["rollout-canary-analysis", "mandatory", "resource"],
+    ["rollout-bluegreen-analysis", "mandatory", "resource"],
     ["service-internal-load-balancer", "mandatory", "resource"],
     ["production-admission-policy", "mandatory", "stack"],
     ["pdb-per-workload", "advisory", "stack"],
