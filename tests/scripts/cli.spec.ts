@@ -16,6 +16,7 @@ import { policyCommand } from "../../scripts/policy";
 import { promoteCommand } from "../../scripts/promote";
 import { referenceFetchCommand } from "../../scripts/referenceFetch";
 import { signCommand } from "../../scripts/sign";
+import { cardCommand } from "../../scripts/card";
 import { versionsCommand } from "../../scripts/versions";
 import { rollbackCommand } from "../../scripts/rollback";
 
@@ -30,6 +31,7 @@ const COMMANDS: Array<Command<any>> = [
     docsCommand,
     referenceFetchCommand,
     signCommand,
+    cardCommand,
     versionsCommand,
     rollbackCommand,
     toolsCommand,
