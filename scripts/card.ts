@@ -32,7 +32,11 @@ each image was built at. Nothing is written unless every card is valid.`,
     options: {
         stack: { type: "string", value: "name", help: "the stack whose built images get cards (its outputs, read with the Pulumi CLI)" },
         outputs: { type: "string", value: "file.json", help: "read the outputs from this file instead (`pulumi stack output --json`)" },
-        config: { type: "string", value: "stack|file", help: "with --outputs: the stack (or Pulumi.<stack>.yaml) whose config says what it builds" },
+        config: {
+            type: "string",
+            value: "stack|file",
+            help: "the stack (or a Pulumi.<stack>.yaml) whose config says what it builds: required with --outputs; default: --stack",
+        },
         out: { type: "string", value: "dir", help: "where <model>.card.json go (created)" },
         training: { type: "string", value: "dir", help: "read <dir>/<model>/{evaluation,training-run}.json instead of exporting them with docker buildx" },
         "git-sha": { type: "string", value: "40 hex", help: "the full commit the images were built at (default: GITHUB_SHA, else git rev-parse HEAD)" },
@@ -61,7 +65,7 @@ function readJson(file: string): unknown {
 
 function main(values: Opts): number {
     if ((values.stack === undefined) === (values.outputs === undefined) || !values.out) throw new UsageError(cardCommand.usage());
-    const configOf = values.stack ?? values.config;
+    const configOf = values.config ?? values.stack;
     if (!configOf) throw new UsageError(`--outputs needs --config <stack>: the stack config says which models it builds\n${cardCommand.usage()}`);
     const { outputs, source } = readStackOutputs(cardCommand, values);
     const images = signingInputsFromOutputs(outputs, source).images;

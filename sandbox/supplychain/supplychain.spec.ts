@@ -121,6 +121,11 @@ describe("supply chain: sign and verify with cosign, distribution and crane", fu
     let outputsFile: string;
     let sbomDir: string;
     let sbom: Record<string, unknown>;
+    /** What the workflow's card step reads: a stack config that builds `sentiment`, and a real training's record. */
+    let cardConfig: string;
+    let trainingDir: string;
+    /** The full commit a card names, for an image built at `short`. */
+    const fullSha = (short: string): string => short + "0".repeat(40 - short.length);
 
     const run = (cmd: string, args: readonly string[], extraEnv: NodeJS.ProcessEnv = {}): Run => {
         const r = spawnSync(cmd, [...args], { cwd: tmp, env: { ...env, ...extraEnv }, encoding: "utf8", timeout: 240000, maxBuffer: 64 << 20 });
@@ -197,9 +202,33 @@ describe("supply chain: sign and verify with cosign, distribution and crane", fu
      * the file backend), plus GitHub Actions' run variables (a new run id per call: a re-run's provenance differs).
      */
     let runNumber = 0;
-    const workflowSign = (stackName: string): Run => {
+    const workflowSign = (stackName: string, img: ImageToSign): Run => {
         const step = workflowSignStep();
-        const values: Record<string, string | undefined> = { STACK: stackName, SBOM_DIR: sbomDir, PULUMI_ACCESS_TOKEN: undefined };
+        // The workflow's card step before it: `npm run card` reads the stack's outputs with the Pulumi CLI and fills the
+        // card from a training record (the build cache's export in CI; a real training's record here: no Docker).
+        const cardDir = fs.mkdtempSync(path.join(tmp, "workflow-cards-"));
+        const card = spawnSync(
+            "npm",
+            [
+                "run",
+                "--silent",
+                "card",
+                "--",
+                "--stack",
+                stackName,
+                "--config",
+                cardConfig,
+                "--training",
+                trainingDir,
+                "--git-sha",
+                fullSha(img.gitSha),
+                "--out",
+                cardDir,
+            ],
+            { cwd: REPO_ROOT, env: { ...env, ...pulumiEnv }, encoding: "utf8", timeout: 240000 },
+        );
+        assert.equal(card.status, 0, `npm run card:\n${card.stdout}${card.stderr}`);
+        const values: Record<string, string | undefined> = { STACK: stackName, SBOM_DIR: sbomDir, CARD_DIR: cardDir, PULUMI_ACCESS_TOKEN: undefined };
         for (const k of Object.keys(step.env)) assert.ok(k in values, `the workflow's signing step sets ${k}; the suite does not know its value`);
         runNumber += 1;
         const github = {
@@ -346,6 +375,22 @@ describe("supply chain: sign and verify with cosign, distribution and crane", fu
         };
         fs.writeFileSync(path.join(sbomDir, "sentiment.spdx.json"), JSON.stringify(sbom, null, 2));
 
+        cardConfig = path.join(tmp, "Pulumi.supplychain-build.yaml");
+        fs.writeFileSync(
+            cardConfig,
+            YAML.stringify({
+                config: {
+                    "model-fleet:models": [
+                        { name: "sentiment", version: "2.1.5", image: { build: { context: "images/model-server" } }, card: { parent: null } },
+                    ],
+                },
+            }),
+        );
+        trainingDir = path.join(tmp, "training");
+        fs.mkdirSync(path.join(trainingDir, "sentiment"), { recursive: true });
+        for (const f of ["evaluation.json", "training-run.json"])
+            fs.copyFileSync(path.join(REPO_ROOT, "tests", "fixtures", "card", f), path.join(trainingDir, "sentiment", f));
+
         // The stack outputs contract (index.ts `images` and `signing`): a stack the Pulumi CLI reads, and the same as
         // `pulumi stack output --json` prints it.
         stack = stackWithOutputs("supplychain-dev", outputsFor(signed));
@@ -360,15 +405,15 @@ describe("supply chain: sign and verify with cosign, distribution and crane", fu
         if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
     });
 
-    it("the workflow's signing command, run as the workflow runs it, signs the stack's digest and attests provenance and SBOM through a registry that refuses tag overwrites as ECR does", () => {
-        const r = workflowSign(stack);
+    it("the workflow's signing command, run as the workflow runs it, signs the stack's digest and attests provenance, SBOM and model card (from npm run card) through a registry that refuses tag overwrites as ECR does", () => {
+        const r = workflowSign(stack, signed);
         assert.equal(r.status, 0, `the workflow's command failed:\n${r.stdout}\n${r.stderr}`);
         assert.deepEqual(immutable?.refusals, [], "nothing was refused: cosign's .att rewrite is excluded from immutability");
         // It read the stack with the Pulumi CLI, checked first (nothing verified yet), then ran the pure argv.
         // cosign v3.1.3 prints "error during command execution: no signatures found" for an unsigned digest.
         assert.match(r.stderr, /^sign: sentiment: verify: not yet \((?:error during command execution|Error): no signatures found[^)]*\)$/m);
         assert.ok(r.stderr.includes(`$ cosign ${cosignSignArgs(signed, keyA.key).join(" ")}`), r.stderr);
-        assert.match(r.stdout, /sentiment\s+2\.1\.5\s+\S+@sha256:[0-9a-f]{64}\s+signature, provenance, sbom\s+-/);
+        assert.match(r.stdout, /sentiment\s+2\.1\.5\s+\S+@sha256:[0-9a-f]{64}\s+signature, provenance, sbom, card\s+-/);
         // No public service was asked (no TUF fetch, no transparency log entry); cosign warns about exactly the two
         // deprecated flags of the legacy format (docs/supply-chain.md).
         assert.doesNotMatch(r.stderr, /TUF|tuf-repo|rekor|fulcio|tlog entry|transparency log entry/i);
@@ -394,6 +439,7 @@ describe("supply chain: sign and verify with cosign, distribution and crane", fu
         assert.deepEqual(payload.optional, signatureAnnotations(signed));
         const att = JSON.parse(ok(crane, ["manifest", legacyTag(digest, "att")]));
         assert.deepEqual(att.layers.map((l: { annotations: Record<string, string> }) => l.annotations.predicateType).sort(), [
+            MODEL_CARD_PREDICATE_TYPE,
             "https://slsa.dev/provenance/v1",
             "https://spdx.dev/Document",
         ]);
@@ -405,25 +451,25 @@ describe("supply chain: sign and verify with cosign, distribution and crane", fu
 
     it("a re-run of the workflow's command (a new run: new provenance) signs nothing: every check verifies, and no tag changes", () => {
         const before = tagDigests();
-        const r = workflowSign(stack);
+        const r = workflowSign(stack, signed);
         assert.equal(r.status, 0, `the re-run failed:\n${r.stdout}\n${r.stderr}`);
-        for (const check of ["verify", "verify provenance", "verify sbom"]) {
+        for (const check of ["verify", "verify provenance", "verify sbom", "verify card"]) {
             assert.match(r.stderr, new RegExp(`^sign: sentiment: ${check}: verifies already, not signed again$`, "m"));
         }
         assert.doesNotMatch(r.stderr, /^\$ cosign /m, "no cosign sign or attest ran");
-        assert.match(r.stdout, /sentiment\s+2\.1\.5\s+\S+@sha256:[0-9a-f]{64}\s+-\s+signature, provenance, sbom/);
+        assert.match(r.stdout, /sentiment\s+2\.1\.5\s+\S+@sha256:[0-9a-f]{64}\s+-\s+signature, provenance, sbom, card/);
         assert.match(r.stdout, /Nothing to sign: every image's signature and attestations already verify\./);
         assert.deepEqual(tagDigests(), before, "the registry is unchanged");
         assert.deepEqual(immutable?.refusals, []);
     });
 
-    it("a run that stopped after the signature finishes only the two attestations (cosign rewrites .att, which the exclusions allow)", () => {
+    it("a run that stopped after the signature finishes only the three attestations (cosign rewrites .att, which the exclusions allow)", () => {
         const half = imageAt(pushImage("v2.1.5-half", { "model.json": '{"half":true}\n' }));
         ok(cosign, cosignSignArgs(half, keyA.key));
         const sigBefore = ok(crane, ["digest", legacyTag(half.ref.split("@")[1], "sig")]);
-        const r = workflowSign(stackWithOutputs("supplychain-half", outputsFor(half)));
+        const r = workflowSign(stackWithOutputs("supplychain-half", outputsFor(half)), half);
         assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
-        assert.match(r.stdout, /sentiment\s+2\.1\.5\s+\S+@sha256:[0-9a-f]{64}\s+provenance, sbom\s+signature/);
+        assert.match(r.stdout, /sentiment\s+2\.1\.5\s+\S+@sha256:[0-9a-f]{64}\s+provenance, sbom, card\s+signature/);
         assert.equal(ok(crane, ["digest", legacyTag(half.ref.split("@")[1], "sig")]), sigBefore, "the signature was not written again");
         ok(cosign, cosignVerifyAttestationArgs(half, keyA.pub, "spdxjson"));
         assert.deepEqual(immutable?.refusals, []);
@@ -432,7 +478,7 @@ describe("supply chain: sign and verify with cosign, distribution and crane", fu
     it("with the ECR exclusion list of before (the build cache only), the registry refuses cosign's second attestation: the blocker this fixes", () => {
         const img = pushImage("v2.1.5-oldlist", { "model.json": '{"oldList":true}\n' });
         const viaOldList = imageAt(img, { ref: `127.0.0.1:${OLD_LIST_PORT}/model-fleet/sentiment@${img}` });
-        const r = workflowSign(stackWithOutputs("supplychain-oldlist", outputsFor(viaOldList)));
+        const r = workflowSign(stackWithOutputs("supplychain-oldlist", outputsFor(viaOldList)), viaOldList);
         assert.equal(r.status, 1, `${r.stdout}\n${r.stderr}`);
         assert.match(r.stderr, /TAG_INVALID|tag invalid/i);
         assert.match(r.stderr, /cosign attest sbom of sentiment failed/);
@@ -695,7 +741,6 @@ describe("supply chain: sign and verify with cosign, distribution and crane", fu
         const cards: Record<string, ModelCard> = {};
         let stackFile: string;
         let dir: string;
-        const fullSha = (short: string) => short + "0".repeat(40 - short.length);
         /** `npm run <script> -- <args>` with the suite's tools and the Pulumi file backend. */
         const npmRun = (script: string, args: string[]): Run => {
             const r = spawnSync("npm", ["run", "--silent", script, "--", ...args], {

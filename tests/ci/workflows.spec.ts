@@ -618,10 +618,28 @@ describe("CI workflows (.github/workflows)", () => {
             const sign = steps[signAt];
             // The command the real-tools suite runs (it reads this step), with an SBOM source the build really has:
             // without --sbom the command refuses, and BuildKit's SBOM does not exist (docker-build is not asked for one).
-            assert.equal(sign.run?.trim(), 'npm run sign -- --stack "$STACK" --sbom "$SBOM_DIR"', "signs the whole stack, the command the suite runs");
+            assert.equal(
+                sign.run?.trim(),
+                'npm run sign -- --stack "$STACK" --sbom "$SBOM_DIR" --card "$CARD_DIR"',
+                "signs the whole stack and attests its cards, the command the suite runs",
+            );
             assert.equal(sign.env?.STACK, "${{ vars.PULUMI_ORG }}/dev");
             assert.equal(sign.env?.PULUMI_ACCESS_TOKEN, "${{ secrets.PULUMI_ACCESS_TOKEN }}", "reads the stack outputs from Pulumi Cloud");
-            assert.deepEqual(Object.keys(sign.env ?? {}).sort(), ["PULUMI_ACCESS_TOKEN", "SBOM_DIR", "STACK"], "the suite sets each of these");
+            assert.deepEqual(Object.keys(sign.env ?? {}).sort(), ["CARD_DIR", "PULUMI_ACCESS_TOKEN", "SBOM_DIR", "STACK"], "the suite sets each of these");
+
+            // The model cards: npm run card, after pulumi up and the ECR login (it reads the build cache), before signing,
+            // into the directory npm run sign reads (docs/model-card.md).
+            const cardAt = indexOfStep(job, (s) => /^npm run card\b/.test(s.run?.trim() ?? ""));
+            const ecrLoginAt = indexOfStep(job, (s) => s.uses !== undefined && actionName(s.uses) === "aws-actions/amazon-ecr-login");
+            assert.ok(cardAt > upAt && cardAt > ecrLoginAt && cardAt < signAt, "cards are written after pulumi up and the ECR login, before npm run sign");
+            const cardStep = steps[cardAt];
+            assert.equal(cardStep.run?.trim(), 'npm run card -- --stack "$STACK" --out "$CARD_DIR"');
+            assert.equal(cardStep.env?.CARD_DIR, sign.env?.CARD_DIR, "written where npm run sign reads them");
+            assert.equal(cardStep.env?.STACK, sign.env?.STACK);
+            assert.ok(
+                indexOfStep(job, (s) => s.uses !== undefined && actionName(s.uses) === "docker/setup-buildx-action") < cardAt,
+                "docker buildx is set up before",
+            );
 
             // The SBOMs: Syft, from the pushed digests of the same stack, into the directory npm run sign reads.
             const sbomAt = indexOfStep(job, (s) => /"\$SYFT" scan "registry:\$ref"/.test(s.run ?? ""));
