@@ -1,0 +1,22 @@
+/**
+ * Model weights apart from the server image (issue #28): an OCI artifact mounted read-only into the pod with a
+ * Kubernetes image volume (`volumes[].image`, KEP 4639). Pure: no Pulumi, no I/O.
+ *
+ * Image volumes are beta and on by default (feature gate `ImageVolume`) since Kubernetes v1.35
+ * (https://kubernetes.io/docs/tasks/configure-pod-container/image-volumes/, "FEATURE STATE: Kubernetes v1.35 [beta]
+ * (enabled by default)"; https://github.com/kubernetes/enhancements/issues/4639). Before 1.35 the gate is off by
+ * default, and an API server with the gate off drops the field: the pod would start without its weights.
+ */
+import * as semver from "semver";
+
+/** The lowest Kubernetes minor version whose image volumes are on by default. */
+export const IMAGE_VOLUME_MIN_KUBERNETES = "1.35";
+
+/** A Kubernetes minor version as the config states it: `1.<minor>`. */
+export const KUBERNETES_MINOR = /^1\.(0|[1-9]\d?)$/;
+
+/** Whether a cluster of Kubernetes minor version `version` (`1.<minor>`) has image volumes on by default. */
+export function imageVolumesOnByDefault(version: string): boolean {
+    if (!KUBERNETES_MINOR.test(version)) throw new Error(`not a Kubernetes minor version 1.<minor>: ${JSON.stringify(version)}`);
+    return semver.gte(`${version}.0`, `${IMAGE_VOLUME_MIN_KUBERNETES}.0`);
+}
