@@ -120,8 +120,10 @@ const registry =
               region: onEks ? config.region : undefined,
               k8sProvider: config.registry.type === "harbor" ? cluster.provider : undefined,
               // Retention never expires the release a stack runs: built here (v<version>-<sha>) or promoted with its tags.
-              deployedTags: Object.fromEntries(
-                  config.models.map((m) => [m.name, keptReleaseTags(imageInput(m), "previousTag" in m.image ? m.image.previousTag : undefined)]),
+              deployedTags: withWeightsTags(
+                  Object.fromEntries(
+                      config.models.map((m) => [m.name, keptReleaseTags(imageInput(m), "previousTag" in m.image ? m.image.previousTag : undefined)]),
+                  ),
               ),
               pullSecretNamespace: namespace.namespaceName,
           })
@@ -129,6 +131,8 @@ const registry =
 const repositoryUrlByModel: Record<string, pulumi.Input<string>> = registry
     ? registry.repositoryUrlByModel
     : Object.fromEntries(config.models.map((m) => [m.name, `${externalPrefix}/${m.name}`]));
+/** The URL of a repository of this stack by name (a model's, or a `registry.repositories` entry). */
+const repositoryUrlOf = (name: string): pulumi.Input<string> => repositoryUrlByModel[name] ?? `${externalPrefix}/${name}`;
 
 // Supply chain (docs/design/supply-chain.md). The key this stack's builds are signed with: an AWS KMS key that
 // only the build role may sign with, or (kubeconfig) a configured cosign key reference, held as a secret.
@@ -165,8 +169,9 @@ const admission =
               {
                   namespace: config.serving.namespace,
                   publicKeys: trustedPublicKeys,
-                  // Verification covers the stack's own repositories; images from elsewhere only if listed explicitly.
-                  repositories: config.models.map((m) => repositoryUrlByModel[m.name]),
+                  // Verification covers the stack's own repositories (the weights artifacts' among them); images from
+                  // elsewhere only if listed explicitly.
+                  repositories: [...new Set(config.models.flatMap((m) => [m.name, ...(m.weights ? [weightsRepository(m)] : [])]))].map(repositoryUrlOf),
                   allowedImages: sc.admission.allowedImages,
                   mode: sc.admission.mode,
                   installKyverno: sc.admission.installKyverno,
@@ -230,6 +235,7 @@ const services = config.models.map(
                 namespace: namespace.namespaceName,
                 model: m.canary ? { ...m, canary: scaleCanary(m.canary, config.rollouts.timeScale) } : m,
                 image: modelImages.get(m.name)!.ref,
+                weights: m.weights ? pulumi.interpolate`${repositoryUrlOf(weightsRepository(m))}@${m.weights.digest}` : undefined,
                 gpu: scheduling.get(m.name),
                 environment: config.environment,
                 serving: config.serving,
@@ -370,6 +376,22 @@ function registryCredentials(): { username: pulumi.Input<string>; password: pulu
     }
     ecrToken ??= aws.ecr.getAuthorizationTokenOutput({ registryId: identity!.accountId });
     return { username: ecrToken.userName, password: pulumi.secret(ecrToken.password) };
+}
+
+/** The repository (by name) of a model's weights artifact: `weights.repository`, default the model's own. */
+function weightsRepository(m: ModelConfig): string {
+    return m.weights?.repository ?? m.name;
+}
+
+/** Retention also keeps every weights artifact's release tag, in the repository that holds it. */
+function withWeightsTags(tags: Record<string, string[]>): Record<string, string[]> {
+    const out = { ...tags };
+    for (const m of config.models) {
+        if (m.weights?.tag === undefined) continue;
+        const repo = weightsRepository(m);
+        out[repo] = [...new Set([...(out[repo] ?? []), m.weights.tag])];
+    }
+    return out;
 }
 
 /** What a model's image is planned from (imagePlan.ts): the same input for ModelImage and for the tags retention keeps. */
