@@ -18,6 +18,7 @@ import { GPU_POOL_LABEL } from "./components/gpu/labels";
 import { ModelObservability } from "./components/observability/ModelObservability";
 import { DEFAULT_THRESHOLDS, resolveThresholds } from "./components/observability/rules";
 import { parseReleaseTag } from "./domain/image/tag";
+import { withWeightsTags } from "./domain/image/weights";
 import { ModelRegistry } from "./components/registry/ModelRegistry";
 import { DEFAULT_MEASUREMENT } from "./domain/measurement";
 import { RolloutsController } from "./components/rollouts/RolloutsController";
@@ -120,10 +121,12 @@ const registry =
               region: onEks ? config.region : undefined,
               k8sProvider: config.registry.type === "harbor" ? cluster.provider : undefined,
               // Retention never expires the release a stack runs: built here (v<version>-<sha>) or promoted with its tags.
+              // …and every weights artifact's release tag, in the repository that holds it.
               deployedTags: withWeightsTags(
                   Object.fromEntries(
                       config.models.map((m) => [m.name, keptReleaseTags(imageInput(m), "previousTag" in m.image ? m.image.previousTag : undefined)]),
                   ),
+                  config.models,
               ),
               pullSecretNamespace: namespace.namespaceName,
           })
@@ -381,17 +384,6 @@ function registryCredentials(): { username: pulumi.Input<string>; password: pulu
 /** The repository (by name) of a model's weights artifact: `weights.repository`, default the model's own. */
 function weightsRepository(m: ModelConfig): string {
     return m.weights?.repository ?? m.name;
-}
-
-/** Retention also keeps every weights artifact's release tag, in the repository that holds it. */
-function withWeightsTags(tags: Record<string, string[]>): Record<string, string[]> {
-    const out = { ...tags };
-    for (const m of config.models) {
-        if (m.weights?.tag === undefined) continue;
-        const repo = weightsRepository(m);
-        out[repo] = [...new Set([...(out[repo] ?? []), m.weights.tag])];
-    }
-    return out;
 }
 
 /** What a model's image is planned from (imagePlan.ts): the same input for ModelImage and for the tags retention keeps. */

@@ -20,3 +20,25 @@ export function imageVolumesOnByDefault(version: string): boolean {
     if (!KUBERNETES_MINOR.test(version)) throw new Error(`not a Kubernetes minor version 1.<minor>: ${JSON.stringify(version)}`);
     return semver.gte(`${version}.0`, `${IMAGE_VOLUME_MIN_KUBERNETES}.0`);
 }
+
+/** What retention needs of a model's weights: its name and `weights.{repository?, tag?}`. */
+export interface WeightsTagSource {
+    readonly name: string;
+    readonly weights?: { readonly repository?: string; readonly tag?: string };
+}
+
+/**
+ * The release tags retention keeps per repository, with every weights artifact's tag added to the repository that
+ * holds it (`weights.repository`, default the model's own). Used by the program and by `npm run versions`, so both
+ * protect the same tags.
+ */
+export function withWeightsTags(deployedTags: Readonly<Record<string, readonly string[]>>, models: readonly WeightsTagSource[]): Record<string, string[]> {
+    const out: Record<string, string[]> = Object.fromEntries(Object.entries(deployedTags).map(([k, v]) => [k, [...v]]));
+    for (const m of models) {
+        const tag = m.weights?.tag;
+        if (typeof tag !== "string") continue;
+        const repo = m.weights?.repository ?? m.name;
+        out[repo] = [...new Set([...(out[repo] ?? []), tag])];
+    }
+    return out;
+}
