@@ -18,6 +18,7 @@ import { GPU_POOL_LABEL } from "./components/gpu/labels";
 import { ModelObservability } from "./components/observability/ModelObservability";
 import { DEFAULT_THRESHOLDS, resolveThresholds } from "./components/observability/rules";
 import { parseReleaseTag } from "./domain/image/tag";
+import { withWeightsTags } from "./domain/image/weights";
 import { ModelRegistry } from "./components/registry/ModelRegistry";
 import { DEFAULT_MEASUREMENT } from "./domain/measurement";
 import { RolloutsController } from "./components/rollouts/RolloutsController";
@@ -120,8 +121,12 @@ const registry =
               region: onEks ? config.region : undefined,
               k8sProvider: config.registry.type === "harbor" ? cluster.provider : undefined,
               // Retention never expires the release a stack runs: built here (v<version>-<sha>) or promoted with its tags.
-              deployedTags: Object.fromEntries(
-                  config.models.map((m) => [m.name, keptReleaseTags(imageInput(m), "previousTag" in m.image ? m.image.previousTag : undefined)]),
+              // …and every weights artifact's release tag, in the repository that holds it.
+              deployedTags: withWeightsTags(
+                  Object.fromEntries(
+                      config.models.map((m) => [m.name, keptReleaseTags(imageInput(m), "previousTag" in m.image ? m.image.previousTag : undefined)]),
+                  ),
+                  config.models,
               ),
               pullSecretNamespace: namespace.namespaceName,
           })
@@ -129,6 +134,8 @@ const registry =
 const repositoryUrlByModel: Record<string, pulumi.Input<string>> = registry
     ? registry.repositoryUrlByModel
     : Object.fromEntries(config.models.map((m) => [m.name, `${externalPrefix}/${m.name}`]));
+/** The URL of a repository of this stack by name (a model's, or a `registry.repositories` entry). */
+const repositoryUrlOf = (name: string): pulumi.Input<string> => repositoryUrlByModel[name] ?? `${externalPrefix}/${name}`;
 
 // Supply chain (docs/design/supply-chain.md). The key this stack's builds are signed with: an AWS KMS key that
 // only the build role may sign with, or (kubeconfig) a configured cosign key reference, held as a secret.
@@ -165,8 +172,9 @@ const admission =
               {
                   namespace: config.serving.namespace,
                   publicKeys: trustedPublicKeys,
-                  // Verification covers the stack's own repositories; images from elsewhere only if listed explicitly.
-                  repositories: config.models.map((m) => repositoryUrlByModel[m.name]),
+                  // Verification covers the stack's own repositories (the weights artifacts' among them); images from
+                  // elsewhere only if listed explicitly.
+                  repositories: [...new Set(config.models.flatMap((m) => [m.name, ...(m.weights ? [weightsRepository(m)] : [])]))].map(repositoryUrlOf),
                   allowedImages: sc.admission.allowedImages,
                   mode: sc.admission.mode,
                   installKyverno: sc.admission.installKyverno,
@@ -230,6 +238,7 @@ const services = config.models.map(
                 namespace: namespace.namespaceName,
                 model: m.canary ? { ...m, canary: scaleCanary(m.canary, config.rollouts.timeScale) } : m,
                 image: modelImages.get(m.name)!.ref,
+                weights: m.weights ? pulumi.interpolate`${repositoryUrlOf(weightsRepository(m))}@${m.weights.digest}` : undefined,
                 gpu: scheduling.get(m.name),
                 environment: config.environment,
                 serving: config.serving,
@@ -370,6 +379,11 @@ function registryCredentials(): { username: pulumi.Input<string>; password: pulu
     }
     ecrToken ??= aws.ecr.getAuthorizationTokenOutput({ registryId: identity!.accountId });
     return { username: ecrToken.userName, password: pulumi.secret(ecrToken.password) };
+}
+
+/** The repository (by name) of a model's weights artifact: `weights.repository`, default the model's own. */
+function weightsRepository(m: ModelConfig): string {
+    return m.weights?.repository ?? m.name;
 }
 
 /** What a model's image is planned from (imagePlan.ts): the same input for ModelImage and for the tags retention keeps. */

@@ -5,6 +5,7 @@
 import { instanceGpu, layoutFits, migProfiles } from "../domain/gpu/catalogue";
 import * as semver from "semver";
 import { deployedReleaseTags, parseReleaseTag } from "../domain/image/tag";
+import { IMAGE_VOLUME_MIN_KUBERNETES, imageVolumesOnByDefault, KUBERNETES_MINOR } from "../domain/image/weights";
 import { canaryStepsIssues } from "../domain/rules/canary";
 import { releaseIssues, serviceNameIssues } from "../domain/rules/release";
 import { gpuRequestIssues, migOnBottlerocketIssues } from "../domain/rules/gpu";
@@ -255,7 +256,55 @@ function checkRetention(registry: Record<string, any>, deployedTagCount: number,
 
 /** How many exact release tags retention protects across the models (see deployedReleaseTags). */
 function deployedTagCount(models: any[]): number {
-    return models.filter((m) => isObj(m) && isObj(m.image)).reduce((n, m) => n + deployedReleaseTags(m.image, "built").length, 0);
+    const images = models.filter((m) => isObj(m) && isObj(m.image)).reduce((n, m) => n + deployedReleaseTags(m.image, "built").length, 0);
+    return images + models.filter((m) => isObj(m) && isObj(m.weights) && typeof m.weights.tag === "string").length;
+}
+
+/**
+ * `models[].weights` (docs/design/weights.md): the cluster must state a version with image volumes on by default, the
+ * artifact's repository must be one the stack declares (and admission verifies), and its tag must not be the
+ * server image's own tag in the same repository (release tags are immutable: one tag, one digest).
+ */
+function checkWeights(raw: Record<string, unknown>, out: ConfigIssue[]): void {
+    const models = arr(raw.models);
+    const cluster = isObj(raw.cluster) ? raw.cluster : {};
+    const version = typeof cluster.version === "string" && KUBERNETES_MINOR.test(cluster.version) ? cluster.version : undefined;
+    const registry = isObj(raw.registry) ? raw.registry : {};
+    const declared = new Set([...models.filter(isObj).map((m) => m.name), ...arr(registry.repositories)].filter((n) => typeof n === "string"));
+    let versionReported = false;
+    models.forEach((model, i) => {
+        if (!isObj(model) || !isObj(model.weights)) return;
+        const p = `models[${i}].weights`;
+        if (cluster.version === undefined) {
+            out.push({
+                path: p,
+                message: `needs cluster.version (the cluster's Kubernetes minor version): image volumes are on by default only from ${IMAGE_VOLUME_MIN_KUBERNETES}`,
+            });
+        } else if (version !== undefined && !imageVolumesOnByDefault(version) && !versionReported) {
+            versionReported = true;
+            out.push({
+                path: "cluster.version",
+                value: version,
+                message: `must be ≥ ${IMAGE_VOLUME_MIN_KUBERNETES} for ${p}: image volumes (feature gate ImageVolume) are off by default before it, and an API server with the gate off drops the volume, so the pod would start without its weights`,
+            });
+        }
+        const repository = typeof model.weights.repository === "string" ? model.weights.repository : model.name;
+        if (model.weights.repository !== undefined && typeof model.weights.repository === "string" && !declared.has(repository)) {
+            out.push({
+                path: `${p}.repository`,
+                value: repository,
+                message: `is not a repository of this stack: name a model or add it to registry.repositories (declared: ${[...declared].join(", ") || "none"})`,
+            });
+        }
+        const imageTag = isObj(model.image) && typeof model.image.tag === "string" ? model.image.tag : undefined;
+        if (repository === model.name && typeof model.weights.tag === "string" && model.weights.tag === imageTag) {
+            out.push({
+                path: `${p}.tag`,
+                value: model.weights.tag,
+                message: "must differ from image.tag in the same repository (release tags are immutable: one tag names one digest)",
+            });
+        }
+    });
 }
 
 function checkRegistry(registry: unknown, models: any[], region: string | undefined, out: ConfigIssue[]): void {
@@ -574,6 +623,7 @@ export function crossCheck(raw: Record<string, unknown>, env: Environment, regio
     checkPools(pools, out);
     checkModels(arr(raw.models), pools, env, out);
     checkRegistry(raw.registry, arr(raw.models), region, out);
+    checkWeights(raw, out);
     checkSupplyChain(raw, region, aws, out);
     const timeScale = isObj(raw.rollouts) ? raw.rollouts.timeScale : undefined;
     if (env === "production" && timeScale !== undefined && timeScale !== 1) {

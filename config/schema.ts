@@ -7,6 +7,7 @@
 import * as semver from "semver";
 import { isPlainImagePattern } from "../domain/admission";
 import { DIGEST, isReleaseTag } from "../domain/image/tag";
+import { IMAGE_VOLUME_MIN_KUBERNETES, KUBERNETES_MINOR } from "../domain/image/weights";
 import { cardFields } from "../domain/card/modelCard";
 import { DEFAULT_BACKGROUND_START_DELAY_SECONDS, DEFAULT_MEASUREMENT } from "../domain/measurement";
 import { z } from "zod";
@@ -49,6 +50,13 @@ export const clusterSchema = z.strictObject({
         .optional()
         .describe("`kubeconfig` clusters only: path of the kubeconfig file (relative to the project root). Never the ambient KUBECONFIG."),
     context: z.string().min(1).optional().describe("`kubeconfig` clusters only: context of that file. Default: its current-context."),
+    version: z
+        .string()
+        .regex(KUBERNETES_MINOR, "must be a Kubernetes minor version such as 1.35")
+        .optional()
+        .describe(
+            `Kubernetes minor version of the cluster's control plane and nodes, e.g. \`1.35\`. Default: not stated. Required by \`models[].weights\` (image volumes are on by default from ${IMAGE_VOLUME_MIN_KUBERNETES}; [weights](design/weights.md)).`,
+        ),
 });
 
 export const addonsSchema = z
@@ -230,6 +238,21 @@ const digestSource = z.strictObject({
         ),
 });
 
+/** Model weights as an OCI artifact of their own, mounted read-only with an image volume ([weights](design/weights.md)). */
+export const weightsSchema = z.strictObject({
+    digest: z.string().regex(DIGEST, "must be sha256:<64 lower-case hex>").describe("Digest of the weights artifact; the pod mounts `<repository>@<digest>`."),
+    tag: z
+        .string()
+        .refine(isReleaseTag, "must be a release tag v<semver>-<7 lower-case hex sha>")
+        .optional()
+        .describe("Release tag the artifact was pushed with; retention never expires it (as `image.tag`). The pod never references it."),
+    repository: dnsLabel
+        .optional()
+        .describe(
+            "Repository `<repositoryPrefix>/<name>` (or `<externalPrefix>/<name>`) holding the artifact: a model's repository or a `registry.repositories` entry. Default: the model's own.",
+        ),
+});
+
 /** The analysis thresholds of a canary gate (and, in part, of a blue-green pre-promotion analysis). */
 export const analysisSchema = z.strictObject({
     successRate: z.number().gt(0, "must be in (0, 1]").max(1, "must be in (0, 1]").describe("Minimum non-5xx share of the canary's /predict requests, 0..1."),
@@ -385,6 +408,11 @@ export const modelSchema = z.strictObject({
     image: z
         .union([buildSource, digestSource], { error: 'must be either {build: {context, dockerfile?}} or {digest: "sha256:…"}' })
         .describe("Either `{build: {context, dockerfile?}}` (dev) or `{digest}` (promoted)."),
+    weights: weightsSchema
+        .optional()
+        .describe(
+            `Weights apart from the server image: mounted read-only at /weights (MODEL_PATH=/weights/model.onnx) from an image volume, by digest. Needs \`cluster.version\` ≥ ${IMAGE_VOLUME_MIN_KUBERNETES}. Default: none (the weights baked into the image).`,
+        ),
     port: z
         .int()
         .min(1024, "must be in 1024..65535 (the server runs as non-root)")
@@ -647,5 +675,6 @@ export type BlueGreenConfig = z.infer<typeof blueGreenSchema>;
 export type RolloutsConfig = z.infer<typeof rolloutsSchema>;
 export type ServingConfig = z.infer<typeof servingSchema>;
 export type ImageSource = ModelConfig["image"];
+export type WeightsConfig = z.infer<typeof weightsSchema>;
 export type ObservabilityConfig = z.infer<typeof observabilitySchema>;
 export type SupplyChainConfig = z.infer<typeof supplyChainSchema>;

@@ -9,6 +9,7 @@
  */
 import * as semver from "semver";
 import { BUILD_CACHE_TAG, deployedReleaseTags, parseReleaseTag } from "../domain/image/tag";
+import { withWeightsTags } from "../domain/image/weights";
 import type { ModelCard } from "../domain/card/modelCard";
 import { CardCheck } from "./cardAttestation";
 import { isCosignTag, ListedImage, PushTimeSource, RegistryError, RepositoryLocation } from "./registryImages";
@@ -268,7 +269,7 @@ export function stackRegistry(
     const type = registry.type ?? "ecr";
     const prefix = typeof registry.repositoryPrefix === "string" ? registry.repositoryPrefix : "model-fleet";
     const models: any[] = Array.isArray(config.models) ? config.models : [];
-    const deployedTags: Record<string, string[]> = {};
+    let deployedTags: Record<string, string[]> = {};
     const builds: string[] = [];
     for (const m of models) {
         if (!isRecord(m) || typeof m.name !== "string" || !isRecord(m.image)) continue;
@@ -279,6 +280,11 @@ export function stackRegistry(
             deployedTags[m.name] = deployedReleaseTags({ digest: m.image.digest, tag: m.image.tag, previousTag: m.image.previousTag }, "");
         }
     }
+    // The weights artifacts' release tags too, as the program keeps them (docs/design/weights.md).
+    deployedTags = withWeightsTags(
+        deployedTags,
+        models.filter((m) => isRecord(m) && typeof m.name === "string").map((m) => ({ name: m.name, weights: isRecord(m.weights) ? m.weights : undefined })),
+    );
     let location: RepositoryLocation;
     if (type === "ecr") {
         if (typeof region !== "string") throw new RegistryError(`Pulumi.${stack}.yaml: registry.type ecr needs aws:region (the registry's region)`);

@@ -83,6 +83,8 @@ export interface ModelServiceArgs {
     readonly model: ModelConfig;
     /** Image digest reference `<repository>@sha256:…` (ModelImage.ref). No default. */
     readonly image: pulumi.Input<string>;
+    /** The weights artifact `<repository>@sha256:…`, mounted read-only with an image volume (`models[].weights`); default none (the image's own weights). */
+    readonly weights?: pulumi.Input<string>;
     /** GPU limits/tolerations/nodeSelector from `gpuScheduling(...)`; required iff `model.gpu` is set; default none (CPU model). */
     readonly gpu?: GpuScheduling;
     /** Stack environment (production requires minReplicas ≥ 2); default "production" (the strict one). */
@@ -215,6 +217,7 @@ export class ModelService extends pulumi.ComponentResource {
             imagePullSecrets: args.imagePullSecrets,
             podTemplateHashEnv: rollout !== undefined,
             predictionIdKeySecret: idKeySecret.metadata.name,
+            weights: args.weights,
         });
 
         let scaleTargetRef: k8s.types.input.autoscaling.v2.CrossVersionObjectReference;

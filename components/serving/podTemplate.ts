@@ -41,6 +41,15 @@ export const PREDICTION_ID_KEY_SECRET_KEY = "key";
  * holding a GPU and inferring on CPU.
  */
 export const MODEL_DEVICE_ENV = "MODEL_DEVICE";
+/** Name of the image volume that carries a model's weights artifact (`models[].weights`, docs/design/weights.md). */
+export const WEIGHTS_VOLUME_NAME = "weights";
+/** Where the weights artifact is mounted, read-only: its files (model.onnx, card.json, …) sit at the mount's root. */
+export const WEIGHTS_MOUNT_PATH = "/weights";
+/** Env var of the ONNX file the server loads (images/model-server/app/main.py; default /models/model.onnx, in the image). */
+export const MODEL_PATH_ENV = "MODEL_PATH";
+/** The weights artifact's model file, relative to its root. */
+export const WEIGHTS_MODEL_FILE = "model.onnx";
+
 /** Size limit of the writable `/tmp` emptyDir (the root filesystem is read-only). */
 export const TMP_SIZE_LIMIT = "1Gi";
 
@@ -82,6 +91,17 @@ export interface PodTemplateInput {
     podTemplateHashEnv?: boolean;
     /** Name of the model's Secret holding the prediction-id HMAC key (PREDICTION_ID_KEY_SECRET_KEY); default none (the server makes a per-pod key). */
     predictionIdKeySecret?: pulumi.Input<string>;
+    /**
+     * The weights artifact `<repository>@sha256:…`, mounted read-only at WEIGHTS_MOUNT_PATH with an image volume, and
+     * MODEL_PATH pointing into it; default none (the server loads the weights baked into its image).
+     */
+    weights?: pulumi.Input<string>;
+}
+
+/** The image volume of a weights artifact (k8s.io/api v0.35 core/v1 ImageVolumeSource: `reference`, `pullPolicy`). */
+export function weightsVolume(reference: pulumi.Input<string>): k8s.types.input.core.v1.Volume {
+    // A digest reference is immutable: IfNotPresent never re-pulls what the node already has (as for the server image).
+    return { name: WEIGHTS_VOLUME_NAME, image: { reference, pullPolicy: "IfNotPresent" } };
 }
 
 export interface ProbeTiming {
@@ -185,6 +205,7 @@ export function buildPodTemplate(input: PodTemplateInput): k8s.types.input.core.
                 ? [{ name: PREDICTION_ID_KEY_ENV, valueFrom: { secretKeyRef: { name: input.predictionIdKeySecret, key: PREDICTION_ID_KEY_SECRET_KEY } } }]
                 : []),
             ...(gpu ? [{ name: MODEL_DEVICE_ENV, value: "cuda" }] : []),
+            ...(input.weights !== undefined ? [{ name: MODEL_PATH_ENV, value: `${WEIGHTS_MOUNT_PATH}/${WEIGHTS_MODEL_FILE}` }] : []),
         ],
         resources: {
             requests: { cpu: input.resources.cpu, memory: input.resources.memory },
@@ -225,7 +246,11 @@ export function buildPodTemplate(input: PodTemplateInput): k8s.types.input.core.
             capabilities: { drop: ["ALL"] },
             seccompProfile: { type: "RuntimeDefault" },
         },
-        volumeMounts: [{ name: "tmp", mountPath: "/tmp" }],
+        volumeMounts: [
+            { name: "tmp", mountPath: "/tmp" },
+            // Image volumes are always read-only (and noexec); readOnly states it in the template too.
+            ...(input.weights !== undefined ? [{ name: WEIGHTS_VOLUME_NAME, mountPath: WEIGHTS_MOUNT_PATH, readOnly: true }] : []),
+        ],
         terminationMessagePolicy: "FallbackToLogsOnError",
     };
 
@@ -243,7 +268,7 @@ export function buildPodTemplate(input: PodTemplateInput): k8s.types.input.core.
             seccompProfile: { type: "RuntimeDefault" },
         },
         containers: [container],
-        volumes: [{ name: "tmp", emptyDir: { sizeLimit: TMP_SIZE_LIMIT } }],
+        volumes: [{ name: "tmp", emptyDir: { sizeLimit: TMP_SIZE_LIMIT } }, ...(input.weights !== undefined ? [weightsVolume(input.weights)] : [])],
         topologySpreadConstraints: topologySpread(input.model, input.maxReplicas),
         ...(gpu ? { nodeSelector: gpu.nodeSelector, tolerations: gpu.tolerations } : {}),
     };

@@ -17,6 +17,12 @@
  *  - attestors: one entry per trusted key, `count: 1` (any one of them suffices); the transparency log and the
  *    certificate log are ignored (`rekor.ignoreTlog`, `ctlog.ignoreSCT`): private KMS/key signing uploads nothing to
  *    the public Rekor (`cosign sign --tlog-upload=false`).
+ *  - `imageExtractors` (Pod): Kyverno's standard extractors cover only `initContainers`, `containers` and
+ *    `ephemeralContainers` (pkg/utils/api/image.go `BuildStandardExtractors`); it does not extract an image volume's
+ *    `spec.volumes[].image.reference` on its own. A rule's `imageExtractors` replace the standard ones for the kind
+ *    (`lookupImageExtractor`; pkg/engine/utils/image.go `ExtractMatchingImages`), so all four are listed: the three
+ *    standard ones and `/spec/volumes/*\/image` with value `reference` (a volume without `image` is skipped: `extract`
+ *    returns on nil). A weights artifact (docs/design/weights.md) is thus verified like the server image.
  * 2. `validate` (SOURCES_RULE_NAME), the separate, explicit rule for other registries: every container, init
  *    container and ephemeral container image must be of the stack's repositories or match one of `allowedImages`
  *    (Kyverno pattern: wildcards, alternatives joined by ` | `; pkg/engine/pattern/pattern.go). Without it, scoping
@@ -61,6 +67,19 @@ export const CLUSTER_POLICY_KIND = "ClusterPolicy";
 export const VERIFY_RULE_NAME = "signed-by-stack-key-and-pinned-by-digest";
 /** Name of the rule that admits images only from the stack's repositories and the explicitly allowed ones. */
 export const SOURCES_RULE_NAME = "images-from-stack-repositories-or-allowed";
+
+/**
+ * The verify rule's image extractors for Pods (kyverno api/kyverno/v1 rule_types.go `ImageExtractorConfig`): the
+ * standard container extractors, plus the image volumes' references, which Kyverno v1.18.2 does not extract by itself.
+ */
+export function podImageExtractors(): Record<string, Array<{ path: string; value?: string; key?: string; name: string }>> {
+    return {
+        Pod: [
+            ...["initContainers", "containers", "ephemeralContainers"].map((tag) => ({ path: `/spec/${tag}/*/image`, key: "name", name: tag })),
+            { path: "/spec/volumes/*/image", value: "reference", name: "imageVolumes" },
+        ],
+    };
+}
 
 export interface AdmissionPolicyInput {
     /** ClusterPolicy name. */
@@ -143,6 +162,7 @@ export function admissionClusterPolicy(input: AdmissionPolicyInput): Record<stri
                 {
                     name: VERIFY_RULE_NAME,
                     match: { any: [{ resources: { kinds: ["Pod"], namespaces: [input.namespace] } }] },
+                    imageExtractors: podImageExtractors(),
                     verifyImages: [
                         {
                             imageReferences: references,
@@ -174,6 +194,8 @@ export function admissionClusterPolicy(input: AdmissionPolicyInput): Record<stri
                                 "=(ephemeralContainers)": [{ image: sources }],
                                 "=(initContainers)": [{ image: sources }],
                                 containers: [{ image: sources }],
+                                // An image volume (weights) comes from the stack's repositories only, never an allowed image.
+                                "=(volumes)": [{ "=(image)": { reference: references.join(" | ") } }],
                             },
                         },
                     },

@@ -15,12 +15,14 @@ import {
     buildPodTemplate,
     DEFAULT_DRAIN_SECONDS,
     DEFAULT_PRESTOP_SLEEP_SECONDS,
+    MODEL_PATH_ENV,
     POD_TEMPLATE_HASH_ENV,
     PodTemplateInput,
     startupProbeTiming,
     terminationGracePeriod,
     topologySpread,
     serverWorkers,
+    WEIGHTS_VOLUME_NAME,
 } from "../../components/serving/podTemplate";
 import { unwrap } from "../../support/harness";
 import { validateK8sObject } from "../helpers/k8sValidate";
@@ -140,6 +142,41 @@ describe("serving: buildPodTemplate", () => {
         assert.deepEqual(envOf(t), [{ name: "POD_TEMPLATE_HASH", valueFrom: { fieldRef: { fieldPath: "metadata.labels['rollouts-pod-template-hash']" } } }]);
         const errors = await validateK8sObject({ apiVersion: "v1", kind: "PodTemplate", metadata: { name: "iris" }, template: await unwrap(t) });
         assert.deepEqual(errors, []);
+    });
+
+    it("weights: an image volume of the artifact by digest, mounted read-only at /weights, MODEL_PATH into it; none without weights", async () => {
+        const weights = "123456789012.dkr.ecr.us-east-1.amazonaws.com/model-fleet/iris@sha256:" + "d".repeat(64);
+        const plain = buildPodTemplate(INPUT).spec as any;
+        assert.deepEqual(
+            plain.volumes.map((v: any) => v.name),
+            ["tmp"],
+        );
+        assert.equal(
+            plain.containers[0].env.find((e: any) => e.name === MODEL_PATH_ENV),
+            undefined,
+            "without weights the server loads its own",
+        );
+        const t = buildPodTemplate({ ...INPUT, weights: pulumi.output(weights) });
+        const resolved = (await unwrap(t)) as any;
+        // k8s.io/api v0.35.4 core/v1 types.go: VolumeSource.Image *ImageVolumeSource {reference, pullPolicy}.
+        assert.deepEqual(resolved.spec.volumes[1], { name: WEIGHTS_VOLUME_NAME, image: { reference: weights, pullPolicy: "IfNotPresent" } });
+        assert.deepEqual(resolved.spec.containers[0].volumeMounts[1], { name: "weights", mountPath: "/weights", readOnly: true });
+        assert.deepEqual(
+            resolved.spec.containers[0].env.filter((e: any) => e.name === MODEL_PATH_ENV),
+            [{ name: "MODEL_PATH", value: "/weights/model.onnx" }],
+        );
+        assert.equal(resolved.spec.containers[0].image, INPUT.image, "the server image keeps its own digest");
+        const errors = await validateK8sObject({ apiVersion: "v1", kind: "PodTemplate", metadata: { name: "iris" }, template: resolved });
+        assert.deepEqual(errors, []);
+    });
+
+    it("a weights-only change changes only the weights volume's reference (same server image: a new ReplicaSet, same image)", async () => {
+        const ref = (hex: string) => "123456789012.dkr.ecr.us-east-1.amazonaws.com/model-fleet/iris@sha256:" + hex.repeat(64);
+        const a = (await unwrap(buildPodTemplate({ ...INPUT, weights: ref("1") }))) as any;
+        const b = (await unwrap(buildPodTemplate({ ...INPUT, weights: ref("2") }))) as any;
+        assert.notDeepEqual(a, b);
+        b.spec.volumes[1].image.reference = ref("1");
+        assert.deepEqual(a, b, "nothing else differs");
     });
 
     it("annotates for scraping only when asked", () => {

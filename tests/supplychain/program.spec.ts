@@ -117,10 +117,29 @@ describe("supply chain: the admission ClusterPolicy", () => {
         assert.equal(sources.validate.failureAction, "Enforce");
         const image = `${REPO}@* | ${REPO}:* | docker.io/istio/proxyv2:*`;
         assert.deepEqual(sources.validate.pattern, {
-            spec: { "=(ephemeralContainers)": [{ image }], "=(initContainers)": [{ image }], containers: [{ image }] },
+            spec: {
+                "=(ephemeralContainers)": [{ image }],
+                "=(initContainers)": [{ image }],
+                containers: [{ image }],
+                "=(volumes)": [{ "=(image)": { reference: `${REPO}@* | ${REPO}:*` } }],
+            },
         });
         // The allowed images are not verified: only the stack's repositories are.
         assert.deepEqual(p.spec.rules[0].verifyImages[0].imageReferences, [`${REPO}@*`, `${REPO}:*`]);
+    });
+
+    it("verifies image volumes (weights) too: Kyverno v1.18.2 extracts only containers by itself, so the rule lists all four extractors", () => {
+        // kyverno@v1.18.2 pkg/utils/api/image.go: BuildStandardExtractors covers initContainers, containers and
+        // ephemeralContainers; lookupImageExtractor returns a rule's own extractors for the kind instead of them.
+        const p = build("Enforce", [PEM_A]);
+        assert.deepEqual(p.spec.rules[0].imageExtractors, {
+            Pod: [
+                { path: "/spec/initContainers/*/image", key: "name", name: "initContainers" },
+                { path: "/spec/containers/*/image", key: "name", name: "containers" },
+                { path: "/spec/ephemeralContainers/*/image", key: "name", name: "ephemeralContainers" },
+                { path: "/spec/volumes/*/image", value: "reference", name: "imageVolumes" },
+            ],
+        });
     });
 
     it("audits instead in Audit mode (and never blocks when Kyverno is down)", () => {
