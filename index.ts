@@ -37,7 +37,11 @@ const config = loadConfig();
 const onEks = config.cluster.kind === "eks";
 
 const cluster = onEks
-    ? new EksCluster("cluster", { clusterName: config.cluster.name, region: config.region })
+    ? new EksCluster("cluster", {
+          clusterName: config.cluster.name,
+          region: config.region,
+          ...(config.cluster.version !== undefined ? { statedVersion: config.cluster.version } : {}),
+      })
     : new KubeconfigCluster("cluster", {
           clusterName: config.cluster.name,
           kubeconfigPath: path.resolve(__dirname, config.cluster.kubeconfig!),

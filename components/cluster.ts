@@ -5,6 +5,7 @@
 import * as aws from "@pulumi/aws";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { clusterVersionMismatch } from "../domain/image/weights";
 
 export interface EksClusterArgs {
     /** Name of the existing EKS cluster. No default. */
@@ -13,12 +14,16 @@ export interface EksClusterArgs {
     readonly region: pulumi.Input<string>;
     /** Subnet tag that marks private subnets. Default: the EKS convention `kubernetes.io/role/internal-elb=1`. */
     readonly privateSubnetTag?: pulumi.Input<{ key: string; value: string }>;
+    /** The Kubernetes minor version the config states (`cluster.version`), checked against the cluster's. Default: not checked. */
+    readonly statedVersion?: string;
 }
 
 export class EksCluster extends pulumi.ComponentResource {
     public readonly name: pulumi.Output<string>;
     public readonly endpoint: pulumi.Output<string>;
     public readonly vpcId: pulumi.Output<string>;
+    /** The cluster's Kubernetes minor version (EKS `version`); fails the deployment when it is not the stated one. */
+    public readonly version: pulumi.Output<string>;
     /** Private subnets of the cluster's VPC, where GPU nodes go. */
     public readonly privateSubnetIds: pulumi.Output<string[]>;
     /** Kubernetes provider for everything the fleet declares in the cluster. */
@@ -40,6 +45,12 @@ export class EksCluster extends pulumi.ComponentResource {
         this.name = cluster.name;
         this.endpoint = cluster.endpoint;
         this.vpcId = cluster.vpcConfig.vpcId;
+        const stated = args.statedVersion;
+        this.version = pulumi.all([cluster.name, cluster.version]).apply(([clusterName, live]) => {
+            const problem = stated === undefined ? undefined : clusterVersionMismatch(clusterName, stated, live);
+            if (problem) throw new Error(problem);
+            return live;
+        });
         this.privateSubnetIds = subnets.ids;
         const kubeconfig = pulumi.jsonStringify({
             apiVersion: "v1",
@@ -62,6 +73,6 @@ export class EksCluster extends pulumi.ComponentResource {
             ],
         });
         this.provider = new k8s.Provider(`${name}-k8s`, { kubeconfig, enableServerSideApply: true, deleteUnreachable: false }, { parent: this });
-        this.registerOutputs({ name: this.name, endpoint: this.endpoint, vpcId: this.vpcId, privateSubnetIds: this.privateSubnetIds });
+        this.registerOutputs({ name: this.name, endpoint: this.endpoint, version: this.version, vpcId: this.vpcId, privateSubnetIds: this.privateSubnetIds });
     }
 }

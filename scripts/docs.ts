@@ -15,6 +15,7 @@ const EXAMPLE_FILES = [
     "tests/fixtures/stacks/harbor.yaml",
     "tests/fixtures/stacks/supply-chain.yaml",
     "tests/fixtures/stacks/blue-green.yaml",
+    "tests/fixtures/stacks/weights.yaml",
 ];
 
 export const docsCommand = command({

@@ -264,7 +264,8 @@ export class FleetMocks implements pulumi.runtime.Mocks {
                     arn: `arn:aws:eks:${this.region}:${ACCOUNT_ID}:cluster/${inputs.name}`,
                     endpoint: `https://${inputs.name}.gr7.${this.region}.eks.amazonaws.com`,
                     certificateAuthorities: [{ data: Buffer.from("mock-ca").toString("base64") }],
-                    version: "1.33",
+                    // The shipped EKS stacks state 1.35 (cluster.version, checked against this by EksCluster).
+                    version: "1.35",
                     vpcConfig: { vpcId: "vpc-0mock", subnetIds: ["subnet-public-a", "subnet-private-a", "subnet-private-b"] },
                     roleArn: `arn:aws:iam::${ACCOUNT_ID}:role/eks-cluster`,
                     status: "ACTIVE",

@@ -42,3 +42,16 @@ export function withWeightsTags(deployedTags: Readonly<Record<string, readonly s
     }
     return out;
 }
+
+/**
+ * The stated `cluster.version` against the version the EKS API reports for the existing cluster (`DescribeCluster`
+ * `version`, `1.<minor>`): a problem to raise when they differ, since the stack's checks (image volumes from
+ * ${IMAGE_VOLUME_MIN_KUBERNETES}) were made on the stated one. Undefined when they agree.
+ */
+export function clusterVersionMismatch(cluster: string, stated: string, live: string): string | undefined {
+    if (stated === live) return undefined;
+    return (
+        `cluster.version says ${stated}, but EKS cluster ${cluster} runs Kubernetes ${live}: the stack's checks (image volumes for ` +
+        `models[].weights need ${IMAGE_VOLUME_MIN_KUBERNETES}) were made on the stated version. Set cluster.version to ${live}, or upgrade the cluster first`
+    );
+}

@@ -1,0 +1,43 @@
+import { strict as assert } from "assert";
+import { clusterVersionMismatch, IMAGE_VOLUME_MIN_KUBERNETES, imageVolumesOnByDefault, withWeightsTags } from "../../../domain/image/weights";
+import { runStack } from "../../../support/harness";
+
+describe("domain/image/weights: image volumes and the cluster version", function () {
+    this.timeout(120000);
+
+    it("image volumes are on by default from 1.35 (KEP 4639 beta), compared as versions, not strings", () => {
+        assert.equal(IMAGE_VOLUME_MIN_KUBERNETES, "1.35");
+        assert.equal(imageVolumesOnByDefault("1.35"), true);
+        assert.equal(imageVolumesOnByDefault("1.99"), true);
+        assert.equal(imageVolumesOnByDefault("1.34"), false);
+        assert.equal(imageVolumesOnByDefault("1.4"), false);
+        assert.throws(() => imageVolumesOnByDefault("v1.35"), /not a Kubernetes minor version/);
+    });
+
+    it("clusterVersionMismatch: nothing when the stated version is the cluster's, else what to do", () => {
+        assert.equal(clusterVersionMismatch("ml-prod", "1.35", "1.35"), undefined);
+        assert.match(
+            clusterVersionMismatch("ml-prod", "1.35", "1.34") ?? "",
+            /^cluster\.version says 1\.35, but EKS cluster ml-prod runs Kubernetes 1\.34: .*Set cluster\.version to 1\.34, or upgrade the cluster first$/,
+        );
+    });
+
+    it("withWeightsTags: retention keeps each weights tag in the repository that holds it", () => {
+        assert.deepEqual(withWeightsTags({ sentiment: ["v2.1.4-5e2c9a1"] }, [{ name: "sentiment", weights: { tag: "v2.1.4-8d41f0c" } }, { name: "x" }]), {
+            sentiment: ["v2.1.4-5e2c9a1", "v2.1.4-8d41f0c"],
+        });
+    });
+
+    it("the program fails a stack whose stated cluster.version is not the EKS cluster's (the mock cluster runs 1.35)", async () => {
+        await runStack("prod", { configFile: "tests/fixtures/stacks/weights.yaml" });
+        await assert.rejects(
+            runStack("prod", {
+                configFile: "tests/fixtures/stacks/weights.yaml",
+                editConfig: (c) => {
+                    c["model-fleet:cluster"] = { ...c["model-fleet:cluster"], version: "1.36" };
+                },
+            }),
+            /cluster\.version says 1\.36, but EKS cluster ml-prod runs Kubernetes 1\.35/,
+        );
+    });
+});
