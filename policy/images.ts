@@ -66,13 +66,21 @@ function checkImages(workload: Parameters<Parameters<typeof validateWorkloads>[0
             report(violation(`${ref.label} ${problem}.`, IMAGE_REMEDIATION));
         }
     }
+    // Image volumes (Kubernetes 1.35 `volumes[].image.reference`, a model's weights: docs/design/weights.md) are images too.
+    const volumes: unknown = (workload.podSpec as { volumes?: unknown }).volumes;
+    for (const v of Array.isArray(volumes) ? volumes : []) {
+        if (v?.image === undefined || v.image === null) continue;
+        const problem = imageProblem(v.image.reference);
+        if (problem) report(violation(`image volume "${v.name}" ${problem}.`, IMAGE_REMEDIATION));
+    }
 }
 
 export const imageDigestPinned: ResourceValidationPolicy = {
     name: "image-digest-pinned",
     description:
         "Every container image in every workload the program declares (Deployment, StatefulSet, DaemonSet, ReplicaSet, " +
-        "Job, CronJob, Pod, Argo Rollout) is pinned by sha256 digest; a tag-only reference fails and `latest` always fails.",
+        "Job, CronJob, Pod, Argo Rollout) is pinned by sha256 digest, and so is every image volume's reference (a model's weights); " +
+        "a tag-only reference fails and `latest` always fails.",
     enforcementLevel: "mandatory",
     severity: "high",
     remediationSteps: IMAGE_REMEDIATION,
