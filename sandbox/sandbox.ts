@@ -69,7 +69,8 @@ export async function removeDeadKyvernoWebhooks(paths: SandboxPaths, state: Clus
     const kyverno = state.processes.find((p) => p.name === "kyverno");
     if (!kyverno || recordStatus(kyverno) === "running") return [];
     const removed = await removeKyvernoWebhooks(new Kube(paths.kubeconfig));
-    if (removed.length > 0) log(`Kyverno (pid ${kyverno.pid}) no longer runs: removed its webhook configurations (${removed.join(", ")}); pods are admitted unchecked`);
+    if (removed.length > 0)
+        log(`Kyverno (pid ${kyverno.pid}) no longer runs: removed its webhook configurations (${removed.join(", ")}); pods are admitted unchecked`);
     return removed;
 }
 
@@ -192,7 +193,9 @@ async function addStack(paths: SandboxPaths, running: ClusterState, stack: strin
     );
     log(`adding stack ${stack} to the running sandbox (stack ${deployedStacks(running).join(", ")}, started ${running.startedAt})`);
     if (stackEnforcesAdmission(stack) && !running.processes.some((p) => p.name === "kyverno")) {
-        log(`stack ${stack} enforces admission, but this sandbox runs no Kyverno (its first stack does not enforce): its ClusterPolicy is stored, not enforced`);
+        log(
+            `stack ${stack} enforces admission, but this sandbox runs no Kyverno (its first stack does not enforce): its ClusterPolicy is stored, not enforced`,
+        );
     }
     await removeDeadKyvernoWebhooks(paths, running, log);
     for (const node of nodes) await kube.apply(node as unknown as KubeObject);
@@ -224,7 +227,9 @@ export async function status(): Promise<number> {
     for (const p of state.processes) console.log(`  ${p.name.padEnd(24)} pid ${String(p.pid).padEnd(8)} ${shown[recordStatus(p)]}`);
     const kyverno = state.processes.find((p) => p.name === "kyverno");
     if (kyverno && recordStatus(kyverno) !== "running") {
-        console.log("  Kyverno does not run: its webhooks (failurePolicy Fail) refuse the models namespace's pods until removed (`up --stack` or `down` removes them)");
+        console.log(
+            "  Kyverno does not run: its webhooks (failurePolicy Fail) refuse the models namespace's pods until removed (`up --stack` or `down` removes them)",
+        );
     }
     for (const stack of stacks) {
         const ns = stackNamespace(stack);
