@@ -282,6 +282,28 @@ describe("sandbox e2e: admission enforced by Kyverno v1.18.2's admission control
         assert.ok(message.includes(`${VERIFY_RULE_NAME}: unverified image ${signedRef}`), message);
     });
 
+    it("a Deployment of the unsigned digest is refused itself: Kyverno's autogen rules cover the pod controllers", async () => {
+        // Kyverno generates `autogen-<rule>` rules for Deployments and the other pod controllers from a Pod rule
+        // (pkg/autogen), so the API server refuses the Deployment's create: what a `pulumi up` creating it gets back.
+        // An Argo Rollout is not among those kinds: its pods are refused by the ReplicaSet controller's creates.
+        const template = pod("unused", [{ name: "model", image: unsignedRef }]);
+        const deployment = {
+            apiVersion: "apps/v1",
+            kind: "Deployment",
+            metadata: { name: "sentiment-unsigned", namespace: NAMESPACE },
+            spec: {
+                replicas: 1,
+                selector: { matchLabels: { app: "sentiment-deployment" } },
+                template: { metadata: { labels: { app: "sentiment-deployment" } }, spec: template.spec },
+            },
+        };
+        const message = refused(await create(kube, deployment as KubeObject), "the Deployment of the unsigned digest");
+        log(`(deployment) ${message}`);
+        assert.ok(message.startsWith(`admission webhook "${FINE_GRAINED.validate}" denied the request:`), message);
+        assert.ok(message.includes(`resource Deployment/${NAMESPACE}/sentiment-unsigned was blocked`), message);
+        assert.ok(message.includes(`autogen-${VERIFY_RULE_NAME}: unverified image ${unsignedRef}`), message);
+    });
+
     describe("the same policy without matchConditions (Kyverno's shared webhooks)", () => {
         before(async function () {
             await kube.delete({ apiVersion: policy.apiVersion, kind: policy.kind, metadata: { name: POLICY } });
