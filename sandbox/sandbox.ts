@@ -7,10 +7,20 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { z } from "zod";
 import { gpuPoolSchema } from "../config/schema";
-import { ClusterState, readState, sandboxPaths, SandboxPaths, startCluster, stopCluster, waitFor, writeState } from "./cluster/controlPlane";
+import {
+    ClusterState,
+    readState,
+    removeKyvernoWebhooks,
+    sandboxPaths,
+    SandboxPaths,
+    startCluster,
+    stopCluster,
+    waitFor,
+    writeState,
+} from "./cluster/controlPlane";
 import { Kube, KubeObject } from "./cluster/kube";
 import { poolNodes, SANDBOX_POOL_LABEL, sandboxNodes, SandboxPool } from "./cluster/nodes";
-import { commandLine, processesWithEnv, ProcessRecord, recordStatus, sleep, StopOutcome } from "./cluster/processes";
+import { commandLine, processesWithEnv, ProcessRecord, recordStatus, sleep, stopProcess, StopOutcome } from "./cluster/processes";
 import { formatRows, podRows } from "./cluster/view";
 import {
     backendDir,
@@ -28,7 +38,7 @@ import {
 } from "./stack";
 import { buildTools, isBuilt, selectTools, toolPath } from "./toolchain/build";
 import { readFleetConfig, stackFilePath } from "../support/stackFile";
-import { deployedStacks, downPlan, nodesToAdd, upAction, withAddedStack, withoutStack } from "./stacks";
+import { deployedStacks, downPlan, enforcesAdmission, nodesToAdd, upAction, withAddedStack, withoutStack } from "./stacks";
 
 export const SANDBOX_DIR = path.join(REPO_ROOT, "out", "sandbox");
 
@@ -44,6 +54,24 @@ export function stackPools(stack: string): SandboxPool[] {
 /** The namespace of a stack's model workloads (serving.namespace, default models). */
 export function stackNamespace(stack: string): string {
     return readFleetConfig(stack).config.serving?.namespace ?? "models";
+}
+
+/** Whether a stack enforces admission (sandbox/stacks.ts `enforcesAdmission`): the sandbox then runs Kyverno. */
+export function stackEnforcesAdmission(stack: string): boolean {
+    return enforcesAdmission(readFleetConfig(stack).config, stack);
+}
+
+/**
+ * Kyverno's webhook configurations, removed when its recorded process no longer runs (it crashed, or was stopped by
+ * hand): left behind with failurePolicy Fail they refuse every pod of the models namespace. Returns what it removed.
+ */
+export async function removeDeadKyvernoWebhooks(paths: SandboxPaths, state: ClusterState, log: (l: string) => void): Promise<string[]> {
+    const kyverno = state.processes.find((p) => p.name === "kyverno");
+    if (!kyverno || recordStatus(kyverno) === "running") return [];
+    const removed = await removeKyvernoWebhooks(new Kube(paths.kubeconfig));
+    if (removed.length > 0)
+        log(`Kyverno (pid ${kyverno.pid}) no longer runs: removed its webhook configurations (${removed.join(", ")}); pods are admitted unchecked`);
+    return removed;
 }
 
 /** A recorded sandbox whose processes still run. */
@@ -122,6 +150,8 @@ export async function up(stack: string): Promise<number> {
     const t0 = Date.now();
     const log = (line: string) => console.log(`[sandbox] ${line}`);
     const nodes = sandboxNodes(stackPools(stack));
+    // Kyverno's admission controller runs for a stack that enforces admission only.
+    const admission = stackEnforcesAdmission(stack);
     // The tools it runs: built now (with progress) when missing or out of date, found in the cache otherwise.
     const tools = selectTools(["sandbox"]);
     if (tools.some((t) => !isBuilt(t))) {
@@ -131,7 +161,7 @@ export async function up(stack: string): Promise<number> {
     const signals = onSignals(log);
     let state: ClusterState;
     try {
-        state = await startCluster(paths, stack, nodes, REPO_ROOT, log, signals.abort.signal);
+        state = await startCluster(paths, stack, nodes, REPO_ROOT, log, signals.abort.signal, { admission });
     } catch (e) {
         if (!signals.abort.signal.aborted) throw e;
         log(`interrupted while the cluster started: ${(e as Error).message.split("\n")[0]}; every process it had started was stopped`);
@@ -162,6 +192,12 @@ async function addStack(paths: SandboxPaths, running: ClusterState, stack: strin
         ),
     );
     log(`adding stack ${stack} to the running sandbox (stack ${deployedStacks(running).join(", ")}, started ${running.startedAt})`);
+    if (stackEnforcesAdmission(stack) && !running.processes.some((p) => p.name === "kyverno")) {
+        log(
+            `stack ${stack} enforces admission, but this sandbox runs no Kyverno (its first stack does not enforce): its ClusterPolicy is stored, not enforced`,
+        );
+    }
+    await removeDeadKyvernoWebhooks(paths, running, log);
     for (const node of nodes) await kube.apply(node as unknown as KubeObject);
     if (nodes.length > 0) {
         const names = new Set(nodes.map((n) => n.metadata.name));
@@ -189,6 +225,12 @@ export async function status(): Promise<number> {
     console.log(`stack ${stacks.join(", ")}, started ${state.startedAt}, kubeconfig ${path.relative(REPO_ROOT, paths.kubeconfig)}`);
     const shown = { running: "running", gone: "STOPPED", reused: "STOPPED (its pid now runs another program)" } as const;
     for (const p of state.processes) console.log(`  ${p.name.padEnd(24)} pid ${String(p.pid).padEnd(8)} ${shown[recordStatus(p)]}`);
+    const kyverno = state.processes.find((p) => p.name === "kyverno");
+    if (kyverno && recordStatus(kyverno) !== "running") {
+        console.log(
+            "  Kyverno does not run: its webhooks (failurePolicy Fail) refuse the models namespace's pods until removed (`up --stack` or `down` removes them)",
+        );
+    }
     for (const stack of stacks) {
         const ns = stackNamespace(stack);
         if (stacks.length > 1) console.log(`stack ${stack} (namespace ${ns}):`);
@@ -370,6 +412,18 @@ export async function down(stack?: string): Promise<number> {
     await stopEngineLeftovers(paths, deployedStacks(state), log);
     let destroyError: string | undefined;
     const apiserver = state.processes.find((p) => p.name === "kube-apiserver");
+    // Kyverno first, and its webhook configurations with it (it deletes none itself when run out of cluster): the
+    // destroy below then meets no webhook of a stopped Kyverno.
+    const kyverno = state.processes.find((p) => p.name === "kyverno");
+    if (kyverno && apiserver && recordStatus(apiserver) === "running") {
+        try {
+            await stopProcess(kyverno);
+            const removed = await removeKyvernoWebhooks(new Kube(paths.kubeconfig));
+            log(`stopped Kyverno (pid ${kyverno.pid}) and removed its ${removed.length} webhook configurations`);
+        } catch (e) {
+            log(`could not remove Kyverno's webhook configurations: ${(e as Error).message}`);
+        }
+    }
     if (apiserver && recordStatus(apiserver) === "running" && fs.existsSync(path.join(paths.root, "workspace"))) {
         // The stacks added beside the first, the last added first, then the first.
         const { destroy } = downPlan(state);

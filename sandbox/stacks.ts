@@ -6,6 +6,7 @@
  * for it. Stacks deployed side by side must not share a cluster-scoped object or a Harbor project: the stack files
  * keep them apart (docs/sandbox.md#the-second-stack-local-nginx).
  */
+import { defaultEnvironment } from "../config/load";
 
 /** A stack deployed into a running sandbox after its first, and the fake nodes that were added for it. */
 export interface AddedStack {
@@ -89,4 +90,18 @@ export function downPlan(s: SandboxStacks, stack?: string): { destroy: AddedStac
     const a = added.find((x) => x.stack === stack);
     if (!a) throw new Error(`stack ${stack} is not deployed in the sandbox (deployed: ${deployedStacks(s).join(", ")})`);
     return { destroy: [a], first: false };
+}
+
+/**
+ * Whether a stack enforces admission, from its raw `model-fleet:` config, as config/load.ts settles it: the policy
+ * declared (`supplyChain.admission.enabled`, default true) in mode Enforce (`mode`, default Enforce in production,
+ * Audit otherwise; the environment defaults to production for stacks named prod*). The sandbox runs Kyverno's
+ * admission controller for such a stack only: an Audit policy (the `local` stack's) refuses nothing, and Kyverno would
+ * only add two webhook calls and registry lookups to every pod.
+ */
+export function enforcesAdmission(config: Record<string, any>, stack: string): boolean {
+    const admission = config.supplyChain?.admission ?? {};
+    if (admission.enabled === false) return false;
+    const production = (config.environment ?? defaultEnvironment(stack)) === "production";
+    return (admission.mode ?? (production ? "Enforce" : "Audit")) === "Enforce";
 }

@@ -2,7 +2,8 @@
  * Starts the sandbox cluster on 127.0.0.1, the way envtest and kwokctl do: etcd, kube-apiserver (Pod Security
  * admission on, as in every cluster since 1.25), kube-controller-manager, kube-scheduler, kwok (fake nodes and pod
  * lifecycles), the Argo Rollouts controller as the cluster's add-on (its CRDs and the Prometheus Operator's taken
- * from the upstream module sources), and the HTTPS Harbor stub. Everything is checked before anything starts; each
+ * from the upstream module sources), the HTTPS Harbor stub, and, for a stack that enforces admission, Kyverno's
+ * admission controller with its webhooks registered in this API server. Everything is checked before anything starts; each
  * process is recorded the moment it is spawned; a failure or an interrupt stops what was started. The command lines
  * come from the typed builders in ./components.
  */
@@ -14,7 +15,7 @@ import { Kube, KubeObject, parseManifests } from "./kube";
 import { NodeObject } from "./nodes";
 import type { AddedStack } from "../stacks";
 import { adminKubeconfig, makePki, Pki } from "./pki";
-import { buildClusterComponents, Component, HARBOR_CREDENTIALS, PORTS } from "./components";
+import { buildClusterComponents, Component, HARBOR_CREDENTIALS, KYVERNO_NAMESPACE, KYVERNO_WEBHOOK_SELECTOR, PORTS } from "./components";
 import {
     httpStatus,
     portTaken,
@@ -29,7 +30,7 @@ import {
     waitReady,
 } from "./processes";
 
-export { HARBOR_CREDENTIALS, PORTS };
+export { HARBOR_CREDENTIALS, KYVERNO_WEBHOOK_SELECTOR, PORTS };
 
 export interface SandboxPaths {
     root: string;
@@ -62,7 +63,7 @@ export interface ClusterState {
 }
 
 /** Every binary and data directory the cluster needs, checked before anything starts. */
-function requiredTools() {
+function requiredTools(admission: boolean) {
     return {
         etcd: toolPath("etcd"),
         apiserver: toolPath("kubernetes", "kube-apiserver"),
@@ -73,7 +74,9 @@ function requiredTools() {
         argo: toolPath("argo-rollouts", "rollouts-controller"),
         argoCrds: toolShare("argo-rollouts", "crds"),
         promOperatorCrds: toolShare("prometheus-operator-crds", "crds"),
-        kyvernoCrds: toolShare("kyverno", "crds"),
+        // With Kyverno running, all 22 of its CRDs (the ClusterPolicy's among them); otherwise the ClusterPolicy's only.
+        kyvernoCrds: admission ? toolShare("kyverno-admission", "crds") : toolShare("kyverno", "crds"),
+        kyverno: admission ? toolPath("kyverno-admission", "kyverno") : undefined,
     };
 }
 
@@ -110,6 +113,7 @@ export function componentProcess(c: Component, pki: Pki): ProcessSpec {
         command: c.command,
         args: c.args,
         cwd: c.cwd,
+        env: c.env ? { ...process.env, ...c.env } : undefined,
         ready: async () => {
             const status = await httpStatus(c.health.url, client);
             return c.health.accept === "ok" ? status === 200 : status > 0;
@@ -119,8 +123,8 @@ export function componentProcess(c: Component, pki: Pki): ProcessSpec {
 }
 
 /**
- * The CRDs the program's objects need: Argo Rollouts', the Prometheus Operator's and Kyverno's ClusterPolicy (no
- * Kyverno controller runs here: the admission policy is stored and schema-checked, not enforced), from upstream sources.
+ * The CRDs the program's objects need: Argo Rollouts', the Prometheus Operator's and Kyverno's, from upstream sources.
+ * Without Kyverno running, only its ClusterPolicy CRD: the admission policy is stored and schema-checked, not enforced.
  */
 function upstreamCrds(tools: ReturnType<typeof requiredTools>): KubeObject[] {
     return [tools.argoCrds, tools.promOperatorCrds, tools.kyvernoCrds].flatMap((dir) =>
@@ -160,6 +164,59 @@ async function waitFor<T>(
 
 export { waitFor };
 
+/** Options of `startCluster`. */
+export interface ClusterOptions {
+    /** Run Kyverno's admission controller (tool `kyverno-admission`) with its webhooks in this API server. Default false. */
+    readonly admission?: boolean;
+}
+
+/** Kyverno's webhook configurations (labelled `webhook.kyverno.io/managed-by=kyverno`), mutating and validating. */
+export async function kyvernoWebhookConfigurations(kube: Kube): Promise<KubeObject[]> {
+    const kinds = ["MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"];
+    const apiVersion = "admissionregistration.k8s.io/v1";
+    // A list's items carry no apiVersion and kind: set them, so that each can be read, replaced or deleted as it is.
+    const lists = await Promise.all(
+        kinds.map(async (kind) => (await kube.list(apiVersion, kind, undefined, KYVERNO_WEBHOOK_SELECTOR)).map((o) => ({ ...o, apiVersion, kind }))),
+    );
+    return lists.flat();
+}
+
+/**
+ * Deletes Kyverno's webhook configurations; returns `<Kind>/<name>` of each. Run out of cluster, Kyverno deletes
+ * nothing when it stops (`IsGoingDown` is false in its debug mode: pkg/webhooks/server.go), and a left configuration
+ * with failurePolicy Fail refuses every pod of the models namespace ("failed calling webhook"), so the sandbox
+ * removes them itself once Kyverno is stopped (`down`, or a deploy into a sandbox whose Kyverno died).
+ */
+export async function removeKyvernoWebhooks(kube: Kube): Promise<string[]> {
+    const found = await kyvernoWebhookConfigurations(kube);
+    for (const w of found) await kube.delete({ apiVersion: w.apiVersion, kind: w.kind, metadata: { name: w.metadata!.name } });
+    return found.map((w) => `${w.kind}/${w.metadata!.name}`);
+}
+
+/**
+ * Waits until Kyverno enforces a ClusterPolicy on pods: its condition Ready=True and its webhooks registered. A policy
+ * with `webhookConfiguration.matchConditions` gets webhooks of its own, `{mutate|validate}.kyverno.svc-{fail|ignore}-
+ * finegrained-<policy>` (pkg/controllers/webhook/controller.go, utils.go `webhookNameAndPath`); any other is served by
+ * the shared `{mutate|validate}.kyverno.svc-{fail|ignore}` webhooks, which then list pods. Before that, a pod is
+ * admitted unchecked. Returns the webhooks' names.
+ */
+export async function waitPolicyEnforced(kube: Kube, policy: string, seconds = 120): Promise<string[]> {
+    return waitFor(`ClusterPolicy ${policy} to be Ready with its webhooks registered`, seconds, async () => {
+        const p = await kube.read("kyverno.io/v1", "ClusterPolicy", policy);
+        if (!p?.status?.conditions?.some((c: any) => c.type === "Ready" && c.status === "True")) return undefined;
+        const fineGrained = (p.spec?.webhookConfiguration?.matchConditions ?? []).length > 0;
+        const hooks = (await kyvernoWebhookConfigurations(kube))
+            .flatMap((c) => (c.webhooks as Array<{ name: string; rules?: Array<{ resources?: string[] }> }> | undefined) ?? [])
+            .filter((w) =>
+                fineGrained
+                    ? w.name.endsWith(`-finegrained-${policy}`)
+                    : /^(mutate|validate)\.kyverno\.svc-(fail|ignore)$/.test(w.name) && (w.rules ?? []).some((r) => r.resources?.includes("pods")),
+            )
+            .map((w) => w.name);
+        return hooks.some((n) => n.startsWith("mutate.")) && hooks.some((n) => n.startsWith("validate.")) ? hooks : undefined;
+    });
+}
+
 /**
  * Starts the whole cluster and registers the fake nodes. Each process is recorded in the state file the moment it is
  * spawned, so that `down` finds it even when `up` dies before it is ready. Throws (after stopping whatever it
@@ -173,10 +230,12 @@ export async function startCluster(
     repoRoot: string,
     log: (line: string) => void,
     signal?: AbortSignal,
+    options: ClusterOptions = {},
 ): Promise<ClusterState> {
-    const tools = requiredTools();
+    const admission = options.admission ?? false;
+    const tools = requiredTools(admission);
     const taken: string[] = [];
-    for (const [name, port] of Object.entries(PORTS)) {
+    for (const [name, port] of Object.entries(PORTS).filter(([n]) => admission || !n.startsWith("kyverno"))) {
         if (await portTaken(port)) taken.push(`127.0.0.1:${port} (${name})`);
     }
     if (taken.length > 0) {
@@ -234,8 +293,12 @@ export async function startCluster(
                 { fatal },
             );
         }
-        log(`${crds.length} upstream CRDs established (Argo Rollouts v1.9.0, Prometheus Operator v0.85.0, Kyverno v1.18.2 ClusterPolicy)`);
+        log(
+            `${crds.length} upstream CRDs established (Argo Rollouts v1.9.0, Prometheus Operator v0.85.0, Kyverno v1.18.2 ${admission ? "(all 22)" : "ClusterPolicy"})`,
+        );
         await kube.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: "argo-rollouts" } });
+        // Kyverno keeps its CA and serving Secrets, Leases and Events in its namespace, which must exist first.
+        if (admission) await kube.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: KYVERNO_NAMESPACE } });
         await start("kube-controller-manager");
         await start("kube-scheduler");
         await start("kwok");
@@ -252,6 +315,20 @@ export async function startCluster(
         log(`${nodes.length} kwok nodes Ready`);
         await start("argo-rollouts");
         await start("harbor-stub");
+        if (admission) {
+            await start("kyverno");
+            // Its webhook controller registers the configurations once it leads (a Lease) and has reconciled.
+            const hooks = await waitFor(
+                "Kyverno's webhook configurations",
+                120,
+                async () => {
+                    const names = (await kyvernoWebhookConfigurations(kube)).map((c) => c.metadata!.name!);
+                    return names.includes("kyverno-policy-validating-webhook-cfg") ? names : undefined;
+                },
+                { fatal },
+            );
+            log(`Kyverno v1.18.2 admission controller registered ${hooks.length} webhook configurations (${hooks.sort().join(", ")})`);
+        }
         return state;
     } catch (e) {
         try {

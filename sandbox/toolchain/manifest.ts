@@ -267,6 +267,72 @@ export const TOOLS: readonly ToolSpec[] = [
         checks: [{ binary: "kyverno-verify", args: ["--version"], expect: /^kyverno-verify \(kyverno v1\.18\.2\)$/ }],
     },
     {
+        // Kyverno v1.18.2's admission controller (./cmd/kyverno), run out of cluster by the sandbox with its webhooks
+        // registered in the sandbox's API server (sandbox/cluster/components/kyverno.ts). Its own wrapper, so that the
+        // kyverno-verify stamp stays as it is, with kyverno-verify's go.mod pins (go.sum adds 8 modules), so that the
+        // two share the Go build cache: about 460 packages of its 2,945 are not in kyverno-verify. The binary has no
+        // version flag (it logs the version at startup); the check is its flag set.
+        name: "kyverno-admission",
+        version: "v1.18.2",
+        module: "github.com/kyverno/kyverno",
+        moduleVersion: "v1.18.2",
+        // Estimated, not measured from empty caches: kyverno-verify's cold build (184 s) plus this build's own 460 packages
+        // measured with kyverno-verify's in the Go build cache (189 s wall, niced, load average 8-9 on 2 cores).
+        coldSeconds: 370,
+        binaries: { kyverno: "github.com/kyverno/kyverno/cmd/kyverno" },
+        ldflags: ["-X github.com/kyverno/kyverno/pkg/version.BuildVersion=v1.18.2"],
+        // Every CRD of config/crds/** at the tag (22 files), as the chart's crds subchart installs them: the controller's
+        // informers wait for all of them (cmd/kyverno/main.go). Here rather than in the `kyverno` data tool's share, so
+        // that the stamp of that tool, which every sandbox needs, stays as it is.
+        share: [
+            {
+                module: "github.com/kyverno/kyverno@v1.18.2",
+                dir: "config/crds/kyverno",
+                files: [
+                    "kyverno.io_cleanuppolicies.yaml",
+                    "kyverno.io_clustercleanuppolicies.yaml",
+                    "kyverno.io_clusterpolicies.yaml",
+                    "kyverno.io_globalcontextentries.yaml",
+                    "kyverno.io_policies.yaml",
+                    "kyverno.io_policyexceptions.yaml",
+                    "kyverno.io_updaterequests.yaml",
+                ],
+                to: "crds",
+            },
+            {
+                module: "github.com/kyverno/kyverno@v1.18.2",
+                dir: "config/crds/policies.kyverno.io",
+                files: [
+                    "policies.kyverno.io_deletingpolicies.yaml",
+                    "policies.kyverno.io_generatingpolicies.yaml",
+                    "policies.kyverno.io_imagevalidatingpolicies.yaml",
+                    "policies.kyverno.io_mutatingpolicies.yaml",
+                    "policies.kyverno.io_namespaceddeletingpolicies.yaml",
+                    "policies.kyverno.io_namespacedgeneratingpolicies.yaml",
+                    "policies.kyverno.io_namespacedimagevalidatingpolicies.yaml",
+                    "policies.kyverno.io_namespacedmutatingpolicies.yaml",
+                    "policies.kyverno.io_namespacedvalidatingpolicies.yaml",
+                    "policies.kyverno.io_policyexceptions.yaml",
+                    "policies.kyverno.io_validatingpolicies.yaml",
+                ],
+                to: "crds",
+            },
+            {
+                module: "github.com/kyverno/kyverno@v1.18.2",
+                dir: "config/crds/reports",
+                files: ["reports.kyverno.io_clusterephemeralreports.yaml", "reports.kyverno.io_ephemeralreports.yaml"],
+                to: "crds",
+            },
+            {
+                module: "github.com/kyverno/kyverno@v1.18.2",
+                dir: "config/crds/policyreport",
+                files: ["wgpolicyk8s.io_clusterpolicyreports.yaml", "wgpolicyk8s.io_policyreports.yaml"],
+                to: "crds",
+            },
+        ],
+        checks: [{ binary: "kyverno", args: ["--help"], expect: /-serverIP string/ }],
+    },
+    {
         // Sigstore cosign (signing and verifying the model images, issue #16). v3.1.3 is the newest tag the module proxy
         // serves; its go.mod has no replaces. Release stamps: cosign Makefile LDFLAGS (sigs.k8s.io/release-utils/version);
         // the commit is not in the module zip, so gitCommit carries the tag, and buildDate is the tag time the proxy reports.
@@ -321,12 +387,29 @@ export const TOOLS: readonly ToolSpec[] = [
 
 /** What each command needs, so a command builds only its own tools (`npm run tools -- build <set>`). */
 export const TOOL_SETS = {
-    /** `npm run sandbox -- up` and the e2e suite (the rehearsal's Prometheus included). */
-    sandbox: ["pulumi", "pulumi-resource-kubernetes", "kubernetes", "etcd", "kwok", "argo-rollouts", "prometheus-operator-crds", "kyverno", "prometheus"],
+    /**
+     * `npm run sandbox -- up` and the e2e suite (the rehearsal's Prometheus included; Kyverno's admission controller, and
+     * cosign, distribution and crane for sandbox/e2e/admission.spec.ts's signed images).
+     */
+    sandbox: [
+        "pulumi",
+        "pulumi-resource-kubernetes",
+        "kubernetes",
+        "etcd",
+        "kwok",
+        "argo-rollouts",
+        "prometheus-operator-crds",
+        "kyverno",
+        "prometheus",
+        "kyverno-admission",
+        "cosign",
+        "distribution",
+        "crane",
+    ],
     /** `npm run test:promql` and `npm run test:promtool`. */
     promql: ["prometheus", "argo-evaluate", "prometheus-operator-crds"],
-    /** `npm run test:admission`. */
-    admission: ["kyverno"],
+    /** `npm run test:admission` (the CRD schema), and Kyverno's admission controller (`kyverno-admission`). */
+    admission: ["kyverno", "kyverno-admission"],
     /** `npm run test:supplychain`. */
     supplychain: ["cosign", "distribution", "crane", "kyverno-verify", "kyverno"],
 } as const satisfies Record<string, readonly string[]>;

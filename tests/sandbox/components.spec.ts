@@ -25,6 +25,7 @@ const GOLDEN_CONFIG: ClusterComponentsConfig = {
         kwok: "/tools/kwok/bin/kwok",
         argo: "/tools/argo-rollouts/bin/rollouts-controller",
         node: "/usr/bin/node",
+        kyverno: "/tools/kyverno-admission/bin/kyverno",
     },
     pki: {
         caCert: "/sandbox/pki/ca.crt",
@@ -49,17 +50,47 @@ function render(conf: ClusterComponentsConfig): string {
 }
 
 describe("sandbox components", () => {
-    it("the seven command lines match the golden file", () => {
+    it("the eight command lines match the golden file", () => {
         const got = render(GOLDEN_CONFIG);
         if (process.env.UPDATE_GOLDEN) fs.writeFileSync(GOLDEN, got);
         assert.equal(got, fs.readFileSync(GOLDEN, "utf8"));
     });
 
-    it("start in dependency order: etcd, API server, controllers, kwok, Argo Rollouts, the Harbor stub", () => {
+    it("start in dependency order: etcd, API server, controllers, kwok, Argo Rollouts, the Harbor stub, Kyverno", () => {
         assert.deepEqual(
             buildClusterComponents(GOLDEN_CONFIG).map((c) => c.name),
+            ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "argo-rollouts", "harbor-stub", "kyverno"],
+        );
+    });
+
+    it("Kyverno runs only when its binary is given (a sandbox that enforces admission), every listener on loopback", () => {
+        const { kyverno: _kyverno, ...withoutKyverno } = GOLDEN_CONFIG.binaries;
+        assert.deepEqual(
+            buildClusterComponents({ ...GOLDEN_CONFIG, binaries: withoutKyverno }).map((c) => c.name),
             ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "argo-rollouts", "harbor-stub"],
         );
+        const k = buildClusterComponents(GOLDEN_CONFIG).find((c) => c.name === "kyverno")!;
+        // Out of cluster (cmd/kyverno/main.go): serverIP makes the webhook URLs and the certificate's IP SAN; both
+        // Secret names are required; the metrics servers default to 0.0.0.0:8000 and :8080.
+        for (const flag of [
+            "--serverIP=127.0.0.1:16292",
+            "--webhookServerHost=127.0.0.1",
+            "--webhookServerPort=16292",
+            "--metricsHost=127.0.0.1",
+            "--controllerRuntimeMetricsAddress=0",
+            "--caSecretName=kyverno-svc.kyverno.svc.kyverno-tls-ca",
+            "--tlsSecretName=kyverno-svc.kyverno.svc.kyverno-tls-pair",
+        ]) {
+            assert.ok(k.args.includes(flag), `${flag} missing: ${k.args.join(" ")}`);
+        }
+        assert.deepEqual(k.env, {
+            KYVERNO_NAMESPACE: "kyverno",
+            KYVERNO_SERVICEACCOUNT_NAME: "kyverno-admission-controller",
+            KYVERNO_DEPLOYMENT: "kyverno-sandbox",
+            KYVERNO_POD_NAME: "kyverno-sandbox",
+            INIT_CONFIG: "kyverno",
+            METRICS_CONFIG: "kyverno-metrics",
+        });
     });
 
     it("a flag can be overridden per component, in place, and new flags are appended", () => {

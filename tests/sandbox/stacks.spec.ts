@@ -10,7 +10,8 @@ import { byType, k8sObjects, runStack, StackRun } from "../../support/harness";
 import { mandatoryViolations } from "../../support/policy/evaluate";
 import { poolNodes, SANDBOX_POOL_LABEL, sandboxNodes } from "../../sandbox/cluster/nodes";
 import { stackNamespace, stackPools } from "../../sandbox/sandbox";
-import { deployedStacks, downPlan, nodesToAdd, upAction, withAddedStack, withoutStack } from "../../sandbox/stacks";
+import { deployedStacks, downPlan, enforcesAdmission, nodesToAdd, upAction, withAddedStack, withoutStack } from "../../sandbox/stacks";
+import { readFleetConfig } from "../../support/stackFile";
 
 const node = (name: string, pool: string) => ({ metadata: { name, labels: { [SANDBOX_POOL_LABEL]: pool } } });
 
@@ -109,5 +110,17 @@ describe("the local-nginx stack, deployable beside local", function () {
         assert.ok(!projects(local).includes(projects(nginx)[0]), `Harbor project ${projects(nginx)[0]} is local's too`);
         const added = nodesToAdd(sandboxNodes(stackPools("local")), stackPools("local-nginx").flatMap(poolNodes), SANDBOX_POOL_LABEL);
         assert.equal(added.length, 5, "every node of its pool is its own");
+    });
+});
+
+describe("sandbox stacks: Kyverno's admission controller runs for a stack that enforces admission", () => {
+    it("as config/load.ts settles the mode: Enforce when set, by default in production; never when admission is off", () => {
+        assert.equal(enforcesAdmission(readFleetConfig("local").config, "local"), false, "local is Audit (development): no Kyverno");
+        assert.equal(enforcesAdmission(readFleetConfig("local-nginx").config, "local-nginx"), false);
+        assert.equal(enforcesAdmission({ supplyChain: { admission: { mode: "Enforce" } } }, "local"), true);
+        assert.equal(enforcesAdmission({}, "prod-sandbox"), true, "production by its name: Enforce by default");
+        assert.equal(enforcesAdmission({ environment: "development" }, "prod-sandbox"), false);
+        assert.equal(enforcesAdmission({ environment: "production", supplyChain: { admission: { enabled: false } } }, "x"), false);
+        assert.equal(enforcesAdmission({ environment: "production", supplyChain: { admission: { mode: "Audit" } } }, "x"), false);
     });
 });

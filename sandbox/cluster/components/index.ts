@@ -12,6 +12,7 @@ import { buildHarborStubComponent } from "./harborStub";
 import { buildKubeApiserverComponent } from "./kubeApiserver";
 import { buildKubeControllerManagerComponent, buildKubeSchedulerComponent } from "./kubeControllers";
 import { buildKwokComponent } from "./kwok";
+import { buildKyvernoComponent } from "./kyverno";
 
 export * from "./component";
 export {
@@ -22,7 +23,9 @@ export {
     buildKubeControllerManagerComponent,
     buildKubeSchedulerComponent,
     buildKwokComponent,
+    buildKyvernoComponent,
 };
+export * from "./kyverno";
 
 /** Fixed loopback ports: a second sandbox on the same machine is refused, not silently shifted. */
 export const PORTS = {
@@ -35,6 +38,9 @@ export const PORTS = {
     argoMetrics: 16290,
     argoHealthz: 16291,
     harbor: 18443,
+    /** Kyverno's admission controller (only when the sandbox enforces admission): its HTTPS webhook server and its metrics. */
+    kyvernoWebhook: 16292,
+    kyvernoMetrics: 16293,
 } as const;
 
 export const HARBOR_CREDENTIALS = { username: "admin", password: "sandbox-harbor-pass" } as const;
@@ -49,6 +55,8 @@ export interface ComponentBinaries {
     argo: string;
     /** Node.js, for the Harbor stub. */
     node: string;
+    /** Kyverno's admission controller (`kyverno-admission`); when absent, Kyverno does not run. */
+    kyverno?: string;
 }
 
 /** The PKI files the components read (sandbox/cluster/pki.ts `Pki`). */
@@ -78,7 +86,7 @@ export interface ClusterComponentsConfig {
     extraArgs?: Partial<Record<ComponentName, readonly string[]>>;
 }
 
-/** Every component of the sandbox cluster, in start order. */
+/** Every component of the sandbox cluster, in start order (Kyverno's admission controller last, when its binary is given). */
 export function buildClusterComponents(conf: ClusterComponentsConfig): Component[] {
     const ports = conf.ports ?? PORTS;
     const extra = conf.extraArgs ?? {};
@@ -124,5 +132,16 @@ export function buildClusterComponents(conf: ClusterComponentsConfig): Component
             password: HARBOR_CREDENTIALS.password,
             extraArgs: extra["harbor-stub"],
         }),
+        ...(conf.binaries.kyverno
+            ? [
+                  buildKyvernoComponent({
+                      binary: conf.binaries.kyverno,
+                      kubeconfig: kc,
+                      webhookPort: ports.kyvernoWebhook,
+                      metricsPort: ports.kyvernoMetrics,
+                      extraArgs: extra.kyverno,
+                  }),
+              ]
+            : []),
     ];
 }
