@@ -30,9 +30,15 @@
  *
  * Both rules carry the mode as `failureAction` (the spec-level `validationFailureAction` is deprecated upstream):
  * Enforce refuses, Audit admits and reports. The webhook settings sit under `spec.webhookConfiguration`
- * (`failurePolicy`, `timeoutSeconds`, `matchConditions`): the spec-level `failurePolicy` and `webhookTimeoutSeconds`
+ * (`failurePolicy`, `timeoutSeconds`): the spec-level `failurePolicy` and `webhookTimeoutSeconds`
  * are deprecated in v1.18.2 (spec_types.go: "Deprecated, use failurePolicy under the webhookConfiguration instead").
- * The match condition keeps Kyverno's webhook (and its failure policy) to the models namespace.
+ * No `matchConditions`: with them Kyverno registers the policy on webhooks of its own ("fine-grained"), and there
+ * Kyverno v1.18.2 verifies no image — `retrieveAndCategorizePolicies` (pkg/webhooks/resource/handlers.go) puts a
+ * verifyImages policy named by the URL in the validating list only, so the mutating phase never verifies and the
+ * validating phase refuses every image, signed or not, as "unverified image" (sandbox/e2e/admission.spec.ts shows it
+ * with the real admission controller). The rules' `match` keeps the policy to the models namespace; the shared
+ * webhooks' own scope (and so the reach of failurePolicy Fail when Kyverno is down) is Kyverno's install setting,
+ * its chart values `config.webhooks` (namespaceSelector) and `config.matchConditions` (docs/supply-chain.md).
  */
 import { isPlainImagePattern } from "../../domain/admission";
 import { fleetLabels } from "../../domain/labels";
@@ -156,7 +162,6 @@ export function admissionClusterPolicy(input: AdmissionPolicyInput): Record<stri
                 failurePolicy: enforce ? "Fail" : "Ignore",
                 // Signature lookups go to the registry; 30 s is the most the API allows a webhook.
                 timeoutSeconds: input.webhookTimeoutSeconds ?? 30,
-                matchConditions: [{ name: "models-namespace", expression: `request.namespace == '${input.namespace}'` }],
             },
             rules: [
                 {
