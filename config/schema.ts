@@ -325,7 +325,9 @@ export const canarySchema = z.strictObject({
                 .min(1, "must be in 1..100")
                 .max(100, "must be in 1..100")
                 .optional()
-                .describe("Share of the inference requests copied to the canary, %. Default: the first step's weight (the canary runs that share of the pods)."),
+                .describe(
+                    "Share of the inference requests copied to the canary, %. Default: the first step's weight (the canary runs that share of the pods).",
+                ),
         })
         .optional()
         .describe(

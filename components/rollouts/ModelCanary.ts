@@ -275,7 +275,8 @@ export class ModelCanary extends pulumi.ComponentResource {
                     // orderRoutes), so indexes move: the whole route list is Argo's once declared.
                     {
                         parent: this,
-                        ignoreChanges: managedRoutes(args.canary, mode).length > 0 ? ["spec.http"] : ["spec.http[0].route[0].weight", "spec.http[0].route[1].weight"],
+                        ignoreChanges:
+                            managedRoutes(args.canary, mode).length > 0 ? ["spec.http"] : ["spec.http[0].route[0].weight", "spec.http[0].route[1].weight"],
                     },
                 ),
             );

@@ -472,7 +472,10 @@ describe("rollouts components: ModelCanary experiments (A/B by header or cookie,
         // Argo inserts its managed routes before `primary` (istio.go orderRoutes): Pulumi must not undo them.
         assert.deepEqual(r.captured.ignoreChanges?.get("sentiment-canary-virtualservice"), ["spec.http"]);
         const plain = await renderCanary("istio");
-        assert.deepEqual(plain.captured.ignoreChanges?.get("sentiment-canary-virtualservice"), ["spec.http[0].route[0].weight", "spec.http[0].route[1].weight"]);
+        assert.deepEqual(plain.captured.ignoreChanges?.get("sentiment-canary-virtualservice"), [
+            "spec.http[0].route[0].weight",
+            "spec.http[0].route[1].weight",
+        ]);
         assert.deepEqual(r.out.exposure.firstGateWeight, 0);
     });
 

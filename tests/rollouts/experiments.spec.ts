@@ -86,10 +86,7 @@ describe("rollouts: canary experiments, rendered steps", () => {
         assert.deepEqual(steps[1].setHeaderRoute, { name: HEADER_ROUTE, match: [{ headerName: "x-canary", headerValue: { exact: "always" } }] });
         assert.deepEqual(templatesOf(steps[3]), [T.successRate, T.clientErrors, T.latency, T.quality], "pinned users see the canary's answers: quality too");
         assert.deepEqual(steps[4].setCanaryScale, { matchTrafficWeight: true });
-        assert.deepEqual(
-            steps.slice(5).map(kind),
-            ["setWeight", "pause", "analysis", "setWeight", "pause", "analysis", "setWeight", "pause", "analysis"],
-        );
+        assert.deepEqual(steps.slice(5).map(kind), ["setWeight", "pause", "analysis", "setWeight", "pause", "analysis", "setWeight", "pause", "analysis"]);
         // Argo: a step's route must be in managedRoutes (validation.go ValidateStepRouteFoundInManagedRoute).
         assert.deepEqual(managedRoutes(HEADER, "istio"), [{ name: HEADER_ROUTE }]);
     });
