@@ -305,14 +305,10 @@ export const canarySchema = z.strictObject({
                 .optional()
                 .describe("Route requests carrying this header with this exact value to the canary."),
             cookie: z
-                .strictObject({
-                    name: z
-                        .string()
-                        .regex(/^[A-Za-z0-9_-]{1,64}$/, "must be 1..64 of letters, digits, '_' and '-'")
-                        .describe("Cookie name; a request with `<name>=always` goes to the canary (ingress-nginx `canary-by-cookie` semantics)."),
-                })
+                .string()
+                .regex(/^[A-Za-z0-9_-]{1,64}$/, "must be 1..64 of letters, digits, '_' and '-'")
                 .optional()
-                .describe("Route requests carrying the cookie `<name>=always` to the canary."),
+                .describe("Cookie name: requests carrying the cookie `<name>=always` go to the canary (ingress-nginx `canary-by-cookie` semantics)."),
         })
         .optional()
         .describe(

@@ -106,7 +106,7 @@ export const MIRROR_ROUTE = "mirror";
  */
 export function abTestHeaderMatch(ab: NonNullable<CanaryConfig["abTest"]>): { headerName: string; headerValue: { exact?: string; regex?: string } }[] {
     if (ab.header) return [{ headerName: ab.header.name, headerValue: { exact: ab.header.value } }];
-    if (ab.cookie) return [{ headerName: "cookie", headerValue: { regex: `^(.*?;\\s*)?${ab.cookie.name}=always(;.*)?$` } }];
+    if (ab.cookie) return [{ headerName: "cookie", headerValue: { regex: `^(.*?;\\s*)?${ab.cookie}=always(;.*)?$` } }];
     throw new Error("canary.abTest needs exactly one of header and cookie");
 }
 
@@ -120,7 +120,7 @@ export function abTestHeaderMatch(ab: NonNullable<CanaryConfig["abTest"]>): { he
  */
 export function nginxAbTestAnnotations(ab: NonNullable<CanaryConfig["abTest"]>): Record<string, string> {
     if (ab.header) return { "canary-by-header": ab.header.name, "canary-by-header-value": ab.header.value };
-    if (ab.cookie) return { "canary-by-cookie": ab.cookie.name };
+    if (ab.cookie) return { "canary-by-cookie": ab.cookie };
     throw new Error("canary.abTest needs exactly one of header and cookie");
 }
 

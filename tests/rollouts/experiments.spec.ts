@@ -28,7 +28,7 @@ const BASE: CanaryConfig = {
     analysis: { successRate: 0.99, maxClientErrorIncrease: 0.05, p99LatencyMs: 250, maxAccuracyDrop: 0.03, minFeedbackSamples: 100, minRequests: 100 },
 };
 const HEADER: CanaryConfig = { ...BASE, abTest: { header: { name: "x-canary", value: "always" } } };
-const COOKIE: CanaryConfig = { ...BASE, abTest: { cookie: { name: "canary" } } };
+const COOKIE: CanaryConfig = { ...BASE, abTest: { cookie: "canary" } };
 const MIRROR: CanaryConfig = { ...BASE, mirror: { percentage: 20 } };
 const TARGET = { model: "sentiment", version: "2.1.4", service: "sentiment-canary" };
 
@@ -55,7 +55,7 @@ describe("rollouts: canary experiments, the routing rule (domain/rules/canary.ts
             );
             assert.match(issues[0].reason, new RegExp(`needs rollouts.trafficRouting istio \\(this stack's is ${routing}\\)`));
         }
-        const both = { ...BASE, abTest: { header: { name: "x-canary", value: "1" }, cookie: { name: "c" } } };
+        const both = { ...BASE, abTest: { header: { name: "x-canary", value: "1" }, cookie: "c" } };
         assert.deepEqual(
             canaryExperimentIssues(both, "istio").map((i) => `${i.path} ${i.reason}`),
             ["abTest needs exactly one of header and cookie"],
