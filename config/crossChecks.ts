@@ -6,7 +6,7 @@ import { instanceGpu, layoutFits, migProfiles } from "../domain/gpu/catalogue";
 import * as semver from "semver";
 import { deployedReleaseTags, parseReleaseTag } from "../domain/image/tag";
 import { IMAGE_VOLUME_MIN_KUBERNETES, imageVolumesOnByDefault, KUBERNETES_MINOR } from "../domain/image/weights";
-import { canaryStepsIssues } from "../domain/rules/canary";
+import { canaryExperimentIssues, canaryStepsIssues } from "../domain/rules/canary";
 import { releaseIssues, serviceNameIssues } from "../domain/rules/release";
 import { gpuRequestIssues, migOnBottlerocketIssues } from "../domain/rules/gpu";
 import { prefixIssues, RuleIssue } from "../domain/rules/issues";
@@ -146,7 +146,7 @@ function checkModelGpu(model: Record<string, any>, i: number, pools: any[], out:
     );
 }
 
-function checkModels(models: any[], pools: any[], env: Environment, out: ConfigIssue[]): void {
+function checkModels(models: any[], pools: any[], env: Environment, routing: unknown, out: ConfigIssue[]): void {
     duplicates(models, "models", out);
     out.push(...fromRule("models", serviceNameIssues(models.map((m) => (isObj(m) ? m : {})))));
     models.forEach((model, i) => {
@@ -155,6 +155,7 @@ function checkModels(models: any[], pools: any[], env: Environment, out: ConfigI
         out.push(...fromRule(`${p}.`, replicasIssues(isObj(model.autoscaling) ? model.autoscaling : undefined, env)));
         out.push(...fromRule(`${p}.`, releaseIssues(model)));
         if (isObj(model.canary)) out.push(...fromRule(`${p}.canary.`, canaryStepsIssues(model.canary.steps)));
+        if (isObj(model.canary)) out.push(...fromRule(`${p}.canary.`, canaryExperimentIssues(model.canary, routing)));
         const analysis = isObj(model.canary) && isObj(model.canary.analysis) ? model.canary.analysis : undefined;
         if (analysis && analysis.minFeedbackSamples !== undefined && analysis.maxAccuracyDrop === undefined) {
             out.push({
@@ -621,7 +622,7 @@ export function crossCheck(raw: Record<string, unknown>, env: Environment, regio
     checkClusterKind(raw, out);
     checkExternalRegistry(raw, out);
     checkPools(pools, out);
-    checkModels(arr(raw.models), pools, env, out);
+    checkModels(arr(raw.models), pools, env, isObj(raw.rollouts) ? raw.rollouts.trafficRouting : undefined, out);
     checkRegistry(raw.registry, arr(raw.models), region, out);
     checkWeights(raw, out);
     checkSupplyChain(raw, region, aws, out);

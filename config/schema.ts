@@ -312,6 +312,46 @@ export const canarySchema = z.strictObject({
         .describe(
             "The canary's background analysis (Argo `strategy.canary.analysis`): the gates' templates, measured every interval from the first pause to full promotion, so a fault during a pause aborts without waiting for the next gate. It only aborts (Failed/Error); no data there is not a verdict. Default: on, with the start delay below.",
         ),
+    abTest: z
+        .strictObject({
+            header: z
+                .strictObject({
+                    name: z
+                        .string()
+                        .regex(/^[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?$/, "must be a lower-case HTTP header name (letters, digits, '-')")
+                        .describe("Request header name, lower case (Istio matches lower-case header keys), e.g. `x-canary`."),
+                    value: z
+                        .string()
+                        .regex(/^[A-Za-z0-9._~-]{1,128}$/, "must be 1..128 of letters, digits and . _ ~ -")
+                        .describe("Exact header value that pins a request to the canary, e.g. `always`."),
+                })
+                .optional()
+                .describe("Route requests carrying this header with this exact value to the canary."),
+            cookie: z
+                .string()
+                .regex(/^[A-Za-z0-9_-]{1,64}$/, "must be 1..64 of letters, digits, '_' and '-'")
+                .optional()
+                .describe("Cookie name: requests carrying the cookie `<name>=always` go to the canary (ingress-nginx `canary-by-cookie` semantics)."),
+        })
+        .optional()
+        .describe(
+            "A/B phase before the first weight (nginx or istio only): the canary's pods come up with no weighted traffic, requests with the header (or cookie) go to the canary, and the first gate judges that traffic. The route stays until full promotion or abort. Exactly one of header and cookie. [Release strategies](design/release-strategies.md).",
+        ),
+    mirror: z
+        .strictObject({
+            percentage: z
+                .int("must be an integer")
+                .min(1, "must be in 1..100")
+                .max(100, "must be in 1..100")
+                .optional()
+                .describe(
+                    "Share of the inference requests copied to the canary, %. Default: the first step's weight (the canary runs that share of the pods).",
+                ),
+        })
+        .optional()
+        .describe(
+            "Dark launch before any user traffic (istio only): a copy of the inference requests goes to the canary (responses discarded), judged by a gate, then the mirror is removed and the weights start. [Release strategies](design/release-strategies.md).",
+        ),
     analysis: analysisSchema,
 });
 

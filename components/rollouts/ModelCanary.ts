@@ -11,11 +11,21 @@ import type { IRolloutTrafficRouting } from "@kubernetes-models/argo-rollouts/ar
 import type { IRolloutAnalysisBackground } from "@kubernetes-models/argo-rollouts/argoproj.io/v1alpha1/RolloutAnalysisBackground";
 import type { CanaryConfig } from "../../config/schema";
 import { SKIP_AWAIT } from "../../domain/labels";
-import { canaryIssues } from "../../domain/rules/canary";
+import { canaryExperimentIssues, canaryIssues } from "../../domain/rules/canary";
 import { throwOnIssues } from "../errors";
 import { inferencePaths, PORT_NAME } from "../../domain/serving";
 import { analysisMinSeconds } from "./analysis";
-import { AnalysisTemplateNames, backgroundAnalysis, basicCanaryReplicas, CanaryStep, canarySteps, Exposure, exposure } from "./canary";
+import {
+    AnalysisTemplateNames,
+    backgroundAnalysis,
+    basicCanaryReplicas,
+    CanaryStep,
+    canarySteps,
+    Exposure,
+    exposure,
+    managedRoutes,
+    nginxAbTestAnnotations,
+} from "./canary";
 
 export const MODEL_CANARY_TYPE = "model-fleet:rollouts:ModelCanary";
 
@@ -32,13 +42,32 @@ export const DEFAULT_ROLLBACK_WINDOW_REVISIONS = 3;
 /** Old ReplicaSets kept (rollback targets). Must be ≥ the rollback window. */
 export const DEFAULT_REVISION_HISTORY_LIMIT = 5;
 
-/** The `canary` strategy's routing-dependent part (pure). */
-export function trafficRoutingFor(mode: TrafficRouting, names: { stableIngress: string; virtualService: string }): IRolloutTrafficRouting | undefined {
+/**
+ * The `canary` strategy's routing-dependent part (pure). With an A/B test, nginx gets the canary Ingress annotations
+ * (`additionalIngressAnnotations`, canary.ts nginxAbTestAnnotations); Istio gets the `managedRoutes` its header and
+ * mirror steps name (argo-rollouts v1.9.0 validation.go: required with setHeaderRoute/setMirrorRoute, and each
+ * step's route must be listed).
+ */
+export function trafficRoutingFor(
+    mode: TrafficRouting,
+    names: { stableIngress: string; virtualService: string },
+    canary?: Pick<CanaryConfig, "abTest" | "mirror" | "steps">,
+): IRolloutTrafficRouting | undefined {
     switch (mode) {
         case "nginx":
-            return { nginx: { stableIngress: names.stableIngress } };
-        case "istio":
-            return { istio: { virtualService: { name: names.virtualService, routes: [ISTIO_ROUTE] } } };
+            return {
+                nginx: {
+                    stableIngress: names.stableIngress,
+                    ...(canary?.abTest ? { additionalIngressAnnotations: nginxAbTestAnnotations(canary.abTest) } : {}),
+                },
+            };
+        case "istio": {
+            const routes = canary ? managedRoutes(canary as CanaryConfig, mode) : [];
+            return {
+                ...(routes.length > 0 ? { managedRoutes: routes } : {}),
+                istio: { virtualService: { name: names.virtualService, routes: [ISTIO_ROUTE] } },
+            };
+        }
         case "none":
             return undefined;
     }
@@ -76,11 +105,13 @@ export interface CanaryStrategyInput {
     abortScaleDownDelaySeconds: number;
     /** The background analysis (canary.ts backgroundAnalysis); none when turned off. */
     analysis?: IRolloutAnalysisBackground;
+    /** The canary's experiments (A/B test, mirror), for the router's part of them; none: plain weights. */
+    experiments?: Pick<CanaryConfig, "abTest" | "mirror" | "steps">;
 }
 
 /** `spec.strategy.canary` (pure), from the Services' known names: nothing in it waits on a Service's readiness. */
 export function canaryStrategy(input: CanaryStrategyInput): ICanaryStrategy {
-    const trafficRouting = trafficRoutingFor(input.mode, input);
+    const trafficRouting = trafficRoutingFor(input.mode, input, input.experiments);
     const routed = trafficRouting !== undefined;
     return {
         canaryService: input.canaryService,
@@ -167,10 +198,14 @@ export class ModelCanary extends pulumi.ComponentResource {
         }
         const mode = args.trafficRouting;
         const canaryServiceName = `${args.model}-canary`;
-        throwOnIssues(`ModelCanary ${args.model}: invalid canary config`, canaryIssues(args.canary), "canary.");
+        throwOnIssues(
+            `ModelCanary ${args.model}: invalid canary config`,
+            [...canaryIssues(args.canary), ...canaryExperimentIssues(args.canary, mode)],
+            "canary.",
+        );
         const target = { model: args.model, version: args.version, service: canaryServiceName };
-        const steps: CanaryStep[] = canarySteps(args.canary, args.analysisTemplates, target);
-        const background = backgroundAnalysis(args.canary, args.analysisTemplates, target);
+        const steps: CanaryStep[] = canarySteps(args.canary, args.analysisTemplates, target, mode);
+        const background = backgroundAnalysis(args.canary, args.analysisTemplates, target, mode);
         super(MODEL_CANARY_TYPE, name, {}, opts);
 
         const routeName = args.model; // the stable Ingress / VirtualService
@@ -236,7 +271,13 @@ export class ModelCanary extends pulumi.ComponentResource {
                         },
                     },
                     // Argo re-weights the route during a canary; re-applying 100/0 mid-rollout would be a silent rollback.
-                    { parent: this, ignoreChanges: ["spec.http[0].route[0].weight", "spec.http[0].route[1].weight"] },
+                    // With managed routes Argo also inserts its header/mirror routes before `primary` (istio.go
+                    // orderRoutes), so indexes move: the whole route list is Argo's once declared.
+                    {
+                        parent: this,
+                        ignoreChanges:
+                            managedRoutes(args.canary, mode).length > 0 ? ["spec.http"] : ["spec.http[0].route[0].weight", "spec.http[0].route[1].weight"],
+                    },
                 ),
             );
         }
@@ -252,6 +293,7 @@ export class ModelCanary extends pulumi.ComponentResource {
             virtualService: routeName,
             abortScaleDownDelaySeconds,
             analysis: background,
+            experiments: args.canary,
         });
         const rolloutSpec: Omit<IRolloutSpec, "template" | "strategy"> = {
             replicas: args.replicas,

@@ -14,7 +14,8 @@ import type { ICanaryStep } from "@kubernetes-models/argo-rollouts/argoproj.io/v
 import type { IAnalysisRunArgument } from "@kubernetes-models/argo-rollouts/argoproj.io/v1alpha1/AnalysisRunArgument";
 import type { IRolloutAnalysisBackground } from "@kubernetes-models/argo-rollouts/argoproj.io/v1alpha1/RolloutAnalysisBackground";
 import type { CanaryConfig } from "../../config/schema";
-import { canaryIssues } from "../../domain/rules/canary";
+import { CanaryRouting, canaryExperimentIssues, canaryIssues } from "../../domain/rules/canary";
+import { inferencePaths } from "../../domain/serving";
 import { formatIssue } from "../../domain/rules/issues";
 import { DEFAULT_BACKGROUND_START_DELAY_SECONDS } from "../../domain/measurement";
 import { ANALYSIS_ARGS, AnalysisTemplateNames, durationSeconds } from "./analysis";
@@ -38,9 +39,9 @@ export interface AnalysisTarget {
 
 export type CanaryStep = ICanaryStep;
 
-/** Throws on a canary config the rendered steps could not honour (domain/rules/canary.ts, as config validation). */
-export function validateCanary(canary: CanaryConfig): void {
-    const issues = canaryIssues(canary);
+/** Throws on a canary config the rendered steps could not honour on `routing` (domain/rules/canary.ts, as config validation). */
+export function validateCanary(canary: CanaryConfig, routing: CanaryRouting = "none"): void {
+    const issues = [...canaryIssues(canary), ...canaryExperimentIssues(canary, routing)];
     if (issues.length > 0) throw new Error(`invalid canary config: ${issues.map(formatIssue).join("; ")}`);
 }
 
@@ -93,14 +94,89 @@ export function gateTemplates(canary: CanaryConfig, templates: AnalysisTemplateN
     return names;
 }
 
+/** Name of the Istio VirtualService route Argo adds for the A/B header (or cookie) match (a `managedRoutes` entry). */
+export const HEADER_ROUTE = "ab-test";
+/** Name of the Istio VirtualService route Argo adds for the mirror (a `managedRoutes` entry). */
+export const MIRROR_ROUTE = "mirror";
+
 /**
- * Argo `strategy.canary.steps` for a model: per weight `setWeight` → `pause` → `analysis`.
- * If the last configured weight is below 100, Argo promotes to 100% once the last gate has passed.
+ * The Istio match of the A/B route (argo-rollouts v1.9.0 types.go `HeaderRoutingMatch`: headerName + one of exact,
+ * prefix, regex). A cookie is a regex on the `cookie` header matching `<name>=always` among the cookies, the value
+ * ingress-nginx's `canary-by-cookie` routes to the canary, so both routers pin the same requests.
  */
-export function canarySteps(canary: CanaryConfig, templates: AnalysisTemplateNames, target: AnalysisTarget): CanaryStep[] {
-    validateCanary(canary);
+export function abTestHeaderMatch(ab: NonNullable<CanaryConfig["abTest"]>): { headerName: string; headerValue: { exact?: string; regex?: string } }[] {
+    if (ab.header) return [{ headerName: ab.header.name, headerValue: { exact: ab.header.value } }];
+    if (ab.cookie) return [{ headerName: "cookie", headerValue: { regex: `^(.*?;\\s*)?${ab.cookie}=always(;.*)?$` } }];
+    throw new Error("canary.abTest needs exactly one of header and cookie");
+}
+
+/**
+ * The nginx canary Ingress annotations of the A/B test, which Argo copies onto the canary Ingress it manages
+ * (`trafficRouting.nginx.additionalIngressAnnotations`, argo-rollouts v1.9.0 rollout/trafficrouting/nginx/nginx.go:
+ * keys get the `nginx.ingress.kubernetes.io/` prefix; "canary-by-header and canary-by-cookie, if set, will always
+ * take precedence" over canary-weight). ingress-nginx: a request whose header equals `canary-by-header-value`, or
+ * whose cookie is `always`, goes to the canary; any other request falls through to the weight
+ * (https://kubernetes.github.io/ingress-nginx/user-guide/nginx-configuration/annotations/#canary).
+ */
+export function nginxAbTestAnnotations(ab: NonNullable<CanaryConfig["abTest"]>): Record<string, string> {
+    if (ab.header) return { "canary-by-header": ab.header.name, "canary-by-header-value": ab.header.value };
+    if (ab.cookie) return { "canary-by-cookie": ab.cookie };
+    throw new Error("canary.abTest needs exactly one of header and cookie");
+}
+
+/** The mirror's share of requests: `mirror.percentage`, else the first weight (the share of pods the canary runs). */
+export function mirrorPercentage(canary: CanaryConfig): number {
+    return canary.mirror?.percentage ?? canary.steps[0];
+}
+
+/**
+ * The experiment phases before the first weight (empty without `mirror` and `abTest`):
+ *  - `setCanaryScale {weight: first step}`: the canary's pods, with no weighted traffic. Argo removes every managed
+ *    route while the new ReplicaSet has no available pod (v1.9.0 rollout/trafficrouting.go), and with a router a
+ *    canary at weight 0 has none, so the routes need this first; the step completes once the pods are available
+ *    (rollout/canary.go `completedCurrentCanaryStep`).
+ *  - mirror (Istio): `setMirrorRoute` copying `percentage` % of the inference paths (a route without `match` is removed
+ *    instead: istio.go `reconcileVirtualServiceMirrorRoutes`) → pause → gate → `setMirrorRoute` without match,
+ *    which removes it. The gate runs no quality template: mirrored responses never reach a user, so no feedback.
+ *  - A/B (Istio: `setHeaderRoute`; nginx: the canary Ingress annotations, in force as soon as the canary Service
+ *    selects the canary's pods) → pause → gate on the pinned requests. The route stays until full promotion or abort
+ *    (rollout/trafficrouting.go `RemoveManagedRoutes`), so a pinned user stays on the new version.
+ *  - `setCanaryScale {matchTrafficWeight: true}`: the weights size the canary again.
+ */
+export function experimentSteps(canary: CanaryConfig, templates: AnalysisTemplateNames, target: AnalysisTarget, routing: CanaryRouting): CanaryStep[] {
+    if (canary.mirror === undefined && canary.abTest === undefined) return [];
     const args = analysisArgs(canary, target);
-    const steps: CanaryStep[] = [];
+    const gate = (names: string[]): CanaryStep => ({ analysis: { templates: names.map((templateName) => ({ templateName })), args: structuredClone(args) } });
+    const pause: CanaryStep = { pause: { duration: `${canary.pauseSeconds}s` } };
+    const steps: CanaryStep[] = [{ setCanaryScale: { weight: canary.steps[0] } }];
+    if (canary.mirror !== undefined) {
+        const match = inferencePaths(target.model).map((path) => ({ path: { exact: path } }));
+        steps.push({ setMirrorRoute: { name: MIRROR_ROUTE, percentage: mirrorPercentage(canary), match } });
+        steps.push({ ...pause }, gate(gateTemplates(canary, templates, 0).filter((t) => t !== templates.quality)));
+        steps.push({ setMirrorRoute: { name: MIRROR_ROUTE } });
+    }
+    if (canary.abTest !== undefined) {
+        if (routing === "istio") steps.push({ setHeaderRoute: { name: HEADER_ROUTE, match: abTestHeaderMatch(canary.abTest) } });
+        steps.push({ ...pause }, gate(gateTemplates(canary, templates, 0)));
+    }
+    steps.push({ setCanaryScale: { matchTrafficWeight: true } });
+    return steps;
+}
+
+/** The managed routes (Istio) the experiment steps name; Argo requires each step's route in the list (validation.go). */
+export function managedRoutes(canary: CanaryConfig, routing: CanaryRouting): { name: string }[] {
+    if (routing !== "istio") return [];
+    return [...(canary.abTest ? [{ name: HEADER_ROUTE }] : []), ...(canary.mirror ? [{ name: MIRROR_ROUTE }] : [])];
+}
+
+/**
+ * Argo `strategy.canary.steps` for a model: the experiment phases (`experimentSteps`), then per weight `setWeight` →
+ * `pause` → `analysis`. If the last configured weight is below 100, Argo promotes to 100% once the last gate has passed.
+ */
+export function canarySteps(canary: CanaryConfig, templates: AnalysisTemplateNames, target: AnalysisTarget, routing: CanaryRouting = "none"): CanaryStep[] {
+    validateCanary(canary, routing);
+    const args = analysisArgs(canary, target);
+    const steps: CanaryStep[] = experimentSteps(canary, templates, target, routing);
     for (const weight of canary.steps) {
         steps.push({ setWeight: weight });
         steps.push({ pause: { duration: `${canary.pauseSeconds}s` } });
@@ -124,8 +200,16 @@ export const BACKGROUND_INCONCLUSIVE_LIMIT = 1_000_000;
  * Step index the background run starts at: 1, the first pause. Argo completes a `setWeight` step only once the
  * canary's pods are available (`rollout/canary.go` `completedCurrentCanaryStep`), so the start delay counts from
  * pods that serve; an index before it (`startingStep` unset: 0) would count it from the ReplicaSet's creation.
+ * With experiment phases the first pause comes later (`backgroundStartingStep`): `setCanaryScale` completes likewise
+ * once the pods are available.
  */
 export const BACKGROUND_STARTING_STEP = 1;
+
+/** Index of the first pause in `steps`: BACKGROUND_STARTING_STEP without experiments, later after their setup steps. */
+export function backgroundStartingStep(steps: CanaryStep[]): number {
+    const i = steps.findIndex((s) => s.pause !== undefined);
+    return i === -1 ? BACKGROUND_STARTING_STEP : i;
+}
 
 /** Whether the canary runs a background analysis (default on) and its start delay in seconds (default 120). */
 export function backgroundSettings(canary: CanaryConfig): { enabled: boolean; startDelaySeconds: number } {
@@ -146,8 +230,13 @@ export function backgroundSettings(canary: CanaryConfig): { enabled: boolean; st
  * reaches, and the start delay. `failureLimit` stays the policy's: a second failed measurement anywhere in the
  * rollout fails the run, and Argo aborts (`reconcileBackgroundAnalysisRun`: Failed/Error → abort).
  */
-export function backgroundAnalysis(canary: CanaryConfig, templates: AnalysisTemplateNames, target: AnalysisTarget): IRolloutAnalysisBackground | undefined {
-    validateCanary(canary);
+export function backgroundAnalysis(
+    canary: CanaryConfig,
+    templates: AnalysisTemplateNames,
+    target: AnalysisTarget,
+    routing: CanaryRouting = "none",
+): IRolloutAnalysisBackground | undefined {
+    validateCanary(canary, routing);
     const { enabled, startDelaySeconds } = backgroundSettings(canary);
     if (!enabled) return undefined;
     return {
@@ -158,7 +247,7 @@ export function backgroundAnalysis(canary: CanaryConfig, templates: AnalysisTemp
             { name: ANALYSIS_ARGS.inconclusiveLimit, value: String(BACKGROUND_INCONCLUSIVE_LIMIT) },
             { name: ANALYSIS_ARGS.initialDelay, value: `${startDelaySeconds}s` },
         ],
-        startingStep: BACKGROUND_STARTING_STEP,
+        startingStep: backgroundStartingStep(canarySteps(canary, templates, target, routing)),
     };
 }
 

@@ -58,3 +58,35 @@ export function canaryIssues(canary: {
     if (!isInt(a.minRequests) || a.minRequests < 1) out.push({ path: p("minRequests"), value: a.minRequests, reason: "must be an integer ≥ 1" });
     return out;
 }
+
+/** How a stack splits canary traffic (`rollouts.trafficRouting`). */
+export type CanaryRouting = "none" | "nginx" | "istio";
+
+/**
+ * Problems of a canary's experiments on the stack's router, paths relative to the canary:
+ *  - `abTest` needs exactly one of `header` and `cookie`, and a router: nginx pins requests with the canary Ingress'
+ *    `canary-by-header`/`canary-by-cookie` annotations, Istio with a `setHeaderRoute` step. Without a router traffic
+ *    splits by ready pods behind one Service, so no request can be pinned to a version.
+ *  - `mirror` needs Istio: argo-rollouts v1.9.0 `pkg/apis/rollouts/validation/validation.go` refuses `setMirrorRoute`
+ *    without Istio ("SetMirrorRoute requires TrafficRouting, supports Istio only"), and ingress-nginx has no mirror step.
+ * `routing` undefined (not a known mode) is left to the schema.
+ */
+export function canaryExperimentIssues(canary: { abTest?: unknown; mirror?: unknown }, routing: unknown): RuleIssue[] {
+    const out: RuleIssue[] = [];
+    const ab = canary.abTest;
+    if (ab !== undefined && ab !== null && typeof ab === "object") {
+        const { header, cookie } = ab as { header?: unknown; cookie?: unknown };
+        if ((header === undefined) === (cookie === undefined)) out.push({ path: "abTest", reason: "needs exactly one of header and cookie" });
+        if (routing === "none")
+            out.push({
+                path: "abTest",
+                reason: "needs rollouts.trafficRouting nginx or istio (this stack's is none): without a router traffic splits by ready pods, so no request can be pinned to the canary",
+            });
+    }
+    if (canary.mirror !== undefined && (routing === "none" || routing === "nginx"))
+        out.push({
+            path: "mirror",
+            reason: `needs rollouts.trafficRouting istio (this stack's is ${routing}): Argo Rollouts mirrors traffic only through an Istio VirtualService (setMirrorRoute)`,
+        });
+    return out;
+}
