@@ -9,27 +9,11 @@ import type { BlueGreenConfig } from "../../config/schema";
 import { SKIP_AWAIT } from "../../domain/labels";
 import { AnalysisTemplateNames } from "./canary";
 import { blueGreenStrategy, DEFAULT_SCALE_DOWN_DELAY_SECONDS, prePromotionAnalysis, previewServiceName } from "./blueGreen";
-import { DEFAULT_REVISION_HISTORY_LIMIT, HTTP_PORT_NAME, inferenceIngressSpec, TrafficRouting } from "./ModelCanary";
+import { DEFAULT_REVISION_HISTORY_LIMIT, HTTP_PORT_NAME, inferenceIngressSpec, RolloutWorkloadArgs, TrafficRouting } from "./ModelCanary";
 
 export const MODEL_BLUE_GREEN_TYPE = "model-fleet:rollouts:ModelBlueGreen";
 
-export interface ModelBlueGreenArgs {
-    /** Namespace of the model. No default. */
-    readonly namespace: pulumi.Input<string>;
-    /** Model name (DNS label). No default. */
-    readonly model: string;
-    /** Model version (semver). No default. */
-    readonly version: string;
-    /** Labels of the Services and Ingress/VirtualService (no version). No default. */
-    readonly labels: Record<string, string>;
-    /** Labels of the Rollout (with the version). Default: `labels`. */
-    readonly workloadLabels?: Record<string, string>;
-    /** Pod selector labels (no version). No default. */
-    readonly selector: Record<string, string>;
-    /** The hardened pod template from serving's buildPodTemplate. No default. */
-    readonly podTemplate: pulumi.Input<k8s.types.input.core.v1.PodTemplateSpec>;
-    /** Container port (the Services route port `http` to it). No default. */
-    readonly port: number;
+export interface ModelBlueGreenArgs extends RolloutWorkloadArgs {
     /** The blue-green config (analysis thresholds, promotion, scale-down delay). No default. */
     readonly blueGreen: BlueGreenConfig;
     /** Traffic routing of the fleet: with nginx / istio the host goes to the active Service (no weights). No default. */

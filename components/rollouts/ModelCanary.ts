@@ -128,7 +128,8 @@ export function canaryStrategy(input: CanaryStrategyInput): ICanaryStrategy {
     };
 }
 
-export interface ModelCanaryArgs {
+/** What every Rollout of a model takes, canary or blue-green. */
+export interface RolloutWorkloadArgs {
     /** Namespace of the model. No default. */
     readonly namespace: pulumi.Input<string>;
     /** Model name (DNS label). No default. */
@@ -145,6 +146,9 @@ export interface ModelCanaryArgs {
     readonly podTemplate: pulumi.Input<k8s.types.input.core.v1.PodTemplateSpec>;
     /** Container port (the Services route port `http` to it). No default. */
     readonly port: number;
+}
+
+export interface ModelCanaryArgs extends RolloutWorkloadArgs {
     /** Canary config (steps, pauseSeconds, analysis). No default. */
     readonly canary: CanaryConfig;
     /** Traffic routing: none | nginx | istio. No default. */

@@ -13,7 +13,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { Environment, ModelConfig } from "../../config/schema";
-import { ModelCanary } from "../rollouts/ModelCanary";
+import { ModelCanary, RolloutWorkloadArgs } from "../rollouts/ModelCanary";
 import { ModelBlueGreen } from "../rollouts/ModelBlueGreen";
 import { releaseStrategy } from "../../domain/rules/release";
 import { hpaBehavior, hpaMetrics } from "./autoscaling";
@@ -221,20 +221,24 @@ export class ModelService extends pulumi.ComponentResource {
         });
 
         let scaleTargetRef: k8s.types.input.autoscaling.v2.CrossVersionObjectReference;
+        // What either Rollout takes (components/rollouts/ModelCanary.ts RolloutWorkloadArgs).
+        const rolloutWorkload: RolloutWorkloadArgs = {
+            namespace: ns,
+            model: model.name,
+            version: model.version,
+            labels,
+            workloadLabels,
+            selector,
+            podTemplate: template,
+            port: model.port,
+        };
         if (rollout && strategy === "canary" && model.canary) {
             const rollouts = rollout;
             this.workloadKind = "Rollout";
             this.canary = new ModelCanary(
                 `${name}-canary`,
                 {
-                    namespace: ns,
-                    model: model.name,
-                    version: model.version,
-                    labels,
-                    workloadLabels,
-                    selector,
-                    podTemplate: template,
-                    port: model.port,
+                    ...rolloutWorkload,
                     canary: model.canary,
                     trafficRouting: rollouts.trafficRouting,
                     // The known name, not the Output: the Rollout must not wait on the Service's readiness.
@@ -254,14 +258,7 @@ export class ModelService extends pulumi.ComponentResource {
             this.blueGreen = new ModelBlueGreen(
                 `${name}-bluegreen`,
                 {
-                    namespace: ns,
-                    model: model.name,
-                    version: model.version,
-                    labels,
-                    workloadLabels,
-                    selector,
-                    podTemplate: template,
-                    port: model.port,
+                    ...rolloutWorkload,
                     blueGreen: model.release.blueGreen,
                     trafficRouting: rollout.trafficRouting,
                     // The known name, not the Output: the Rollout must not wait on the Service's readiness.

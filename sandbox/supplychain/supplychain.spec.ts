@@ -250,12 +250,12 @@ describe("supply chain: sign and verify with cosign, distribution and crane", fu
     };
 
     /** Every tag of the repository with the digest it names (to see that a run wrote nothing). */
-    const tagDigests = (): Record<string, string> =>
+    const tagDigests = (repo = REPO): Record<string, string> =>
         Object.fromEntries(
-            ok(crane, ["ls", REPO])
+            ok(crane, ["ls", repo])
                 .split("\n")
                 .filter(Boolean)
-                .map((t) => [t, ok(crane, ["digest", `${REPO}:${t}`])]),
+                .map((t) => [t, ok(crane, ["digest", `${repo}:${t}`])]),
         );
 
     const imageAt = (digest: string, over: Partial<ImageToSign> = {}): ImageToSign => ({
@@ -754,13 +754,6 @@ describe("supply chain: sign and verify with cosign, distribution and crane", fu
             return { status: r.status, stdout: r.stdout, stderr: r.stderr };
         };
         const pinned = (): any => YAML.parse(fs.readFileSync(stackFile, "utf8")).config["model-fleet:models"][0];
-        const repoTags = (): Record<string, string> =>
-            Object.fromEntries(
-                ok(crane, ["ls", LREPO])
-                    .split("\n")
-                    .filter(Boolean)
-                    .map((t) => [t, ok(crane, ["digest", `${LREPO}:${t}`])]),
-            );
         const promoteArgs = (version: "2.2.0" | "2.3.0", digest: string, sha: string) => [
             "--model",
             "sentiment",
@@ -877,7 +870,7 @@ describe("supply chain: sign and verify with cosign, distribution and crane", fu
         });
 
         it("npm run rollback goes back to 2.1.0 (the release 2.2.0 replaced) through the signature and card checks, and rebuilds nothing", () => {
-            const tagsBefore = repoTags();
+            const tagsBefore = tagDigests(LREPO);
             const r = npmRun("rollback", ["--model", "sentiment", "--stack", stackFile, "--allow-vulnerable", NO_SCANNER, "--skip-preview"]);
             assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
             assert.match(r.stdout, /rollback sentiment in stack lineage: 2\.2\.0 \(v2\.2\.0-bbb2222\) → 2\.1\.0 \(v2\.1\.0-aaa1111\)/);
@@ -888,7 +881,7 @@ describe("supply chain: sign and verify with cosign, distribution and crane", fu
             assert.equal(m.version, "2.1.0");
             assert.equal(m.image.digest, digests["2.1.0"]);
             assert.equal(m.image.regressionOverride, undefined, "the override belonged to 2.2.0's digest");
-            assert.deepEqual(repoTags(), tagsBefore, "nothing was built or pushed");
+            assert.deepEqual(tagDigests(LREPO), tagsBefore, "nothing was built or pushed");
         });
 
         it("npm run rollback refuses a version the registry does not hold, naming those it holds", () => {
