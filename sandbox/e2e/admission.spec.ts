@@ -40,7 +40,7 @@ import { Kube, KubeObject } from "../cluster/kube";
 import { portTaken, ProcessRecord, stopProcess } from "../cluster/processes";
 import { SANDBOX_DIR } from "../sandbox";
 import { REPO_ROOT } from "../stack";
-import { startRegistry } from "../supplychain/registry";
+import { pushFilesImage, startRegistry } from "../supplychain/registry";
 import { binDir, toolPath } from "../toolchain/build";
 import { toolSpec } from "../toolchain/manifest";
 
@@ -136,14 +136,7 @@ describe("sandbox e2e: admission enforced by Kyverno v1.18.2's admission control
         return r.stdout.trim();
     };
     /** A one-layer image made from one file with crane, pushed under `tag`; its digest. */
-    const pushImage = (tag: string, content: string): string => {
-        const dir = fs.mkdtempSync(path.join(tmp, "layer-"));
-        fs.writeFileSync(path.join(dir, "model.json"), content);
-        const tar = `${dir}.tar`;
-        ok("tar", ["--sort=name", "--mtime=@0", "--owner=0", "--group=0", "--numeric-owner", "-cf", tar, "-C", dir, "."]);
-        ok(crane, ["append", "--oci-empty-base", "-f", tar, "-t", `${REPO}:${tag}`]);
-        return ok(crane, ["digest", `${REPO}:${tag}`]);
-    };
+    const pushImage = (tag: string, content: string): string => pushFilesImage(crane, REPO, tag, { "model.json": content }, tmp, (c, a) => ok(c, a));
     const refused = (r: Created, what: string): string => {
         assert.equal(r.admitted, false, `${what} should be refused, it was admitted`);
         return (r as { message: string }).message;

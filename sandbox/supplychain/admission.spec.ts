@@ -22,7 +22,7 @@ import * as YAML from "yaml";
 import { admissionClusterPolicy, SOURCES_RULE_NAME, VERIFY_RULE_NAME } from "../../components/supplychain/admission";
 import { DEFAULT_NAMESPACE } from "../../components/serving/ModelNamespace";
 import { cosignSignArgs } from "../../release/signing";
-import { startRegistry } from "./registry";
+import { pushFilesImage, startRegistry } from "./registry";
 import { portTaken, ProcessRecord, stopProcess } from "../cluster/processes";
 import { toolPath } from "../toolchain/build";
 
@@ -85,15 +85,8 @@ describe("supply chain: admission scoped to the stack's repositories (Kyverno v1
         assert.equal(r.status, 0, `${path.basename(cmd)} ${args.join(" ")} exited ${r.status}:\n${r.stdout}${r.stderr}`);
         return r.stdout.trim();
     };
-    /** A one-layer image made from one file, pushed under `tag`; its digest. */
-    const pushImage = (tag: string, content: string): string => {
-        const dir = fs.mkdtempSync(path.join(tmp, "layer-"));
-        fs.writeFileSync(path.join(dir, "model.json"), content);
-        const tar = `${dir}.tar`;
-        ok("tar", ["--sort=name", "--mtime=@0", "--owner=0", "--group=0", "--numeric-owner", "-cf", tar, "-C", dir, "."]);
-        ok(crane, ["append", "--oci-empty-base", "-f", tar, "-t", `${REPO}:${tag}`]);
-        return ok(crane, ["digest", `${REPO}:${tag}`]);
-    };
+    /** A one-layer image made from one file with crane, pushed under `tag`; its digest. */
+    const pushImage = (tag: string, content: string): string => pushFilesImage(crane, REPO, tag, { "model.json": content }, tmp, (c, a) => ok(c, a));
     const writeJson = (name: string, value: unknown): string => {
         const file = path.join(tmp, name);
         fs.writeFileSync(file, name.endsWith(".yaml") ? YAML.stringify(value) : JSON.stringify(value, null, 2));

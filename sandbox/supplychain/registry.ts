@@ -36,3 +36,24 @@ export async function startRegistry(tmp: string, address: string, env: NodeJS.Pr
         path.join(tmp, "logs"),
     );
 }
+
+/**
+ * A one-layer image made from `files` with crane (a tar with fixed owners and times, `crane append
+ * --oci-empty-base`), pushed as `<repo>:<tag>`; its digest. `ok` runs a command and returns its stdout, failing the
+ * test otherwise.
+ */
+export function pushFilesImage(
+    crane: string,
+    repo: string,
+    tag: string,
+    files: Record<string, string>,
+    tmp: string,
+    ok: (cmd: string, args: readonly string[]) => string,
+): string {
+    const dir = fs.mkdtempSync(path.join(tmp, "layer-"));
+    for (const [name, content] of Object.entries(files)) fs.writeFileSync(path.join(dir, name), content);
+    const tar = `${dir}.tar`;
+    ok("tar", ["--sort=name", "--mtime=@0", "--owner=0", "--group=0", "--numeric-owner", "-cf", tar, "-C", dir, "."]);
+    ok(crane, ["append", "--oci-empty-base", "-f", tar, "-t", `${repo}:${tag}`]);
+    return ok(crane, ["digest", `${repo}:${tag}`]);
+}
