@@ -14,7 +14,8 @@ import { Kube, KubeObject, parseManifests } from "./kube";
 import { NodeObject } from "./nodes";
 import type { AddedStack } from "../stacks";
 import { adminKubeconfig, makePki, Pki } from "./pki";
-import { buildClusterComponents, Component, HARBOR_CREDENTIALS, PORTS } from "./components";
+import { autoscalingApiObjects, buildAutoscalingComponents, buildClusterComponents, Component, HARBOR_CREDENTIALS, PORTS } from "./components";
+import { makeKedaCerts } from "./autoscalingPki";
 import {
     httpStatus,
     portTaken,
@@ -74,6 +75,10 @@ function requiredTools() {
         argoCrds: toolShare("argo-rollouts", "crds"),
         promOperatorCrds: toolShare("prometheus-operator-crds", "crds"),
         kyvernoCrds: toolShare("kyverno", "crds"),
+        metricsServer: toolPath("metrics-server"),
+        keda: toolPath("keda", "keda"),
+        kedaAdapter: toolPath("keda", "keda-adapter"),
+        kedaCrds: toolShare("keda", "crds"),
     };
 }
 
@@ -110,6 +115,7 @@ export function componentProcess(c: Component, pki: Pki): ProcessSpec {
         command: c.command,
         args: c.args,
         cwd: c.cwd,
+        env: c.env ? { ...process.env, ...c.env } : undefined,
         ready: async () => {
             const status = await httpStatus(c.health.url, client);
             return c.health.accept === "ok" ? status === 200 : status > 0;
@@ -123,7 +129,7 @@ export function componentProcess(c: Component, pki: Pki): ProcessSpec {
  * Kyverno controller runs here: the admission policy is stored and schema-checked, not enforced), from upstream sources.
  */
 function upstreamCrds(tools: ReturnType<typeof requiredTools>): KubeObject[] {
-    return [tools.argoCrds, tools.promOperatorCrds, tools.kyvernoCrds].flatMap((dir) =>
+    return [tools.argoCrds, tools.promOperatorCrds, tools.kyvernoCrds, tools.kedaCrds].flatMap((dir) =>
         fs
             .readdirSync(dir)
             .filter((f) => f.endsWith(".yaml"))
@@ -202,8 +208,20 @@ export async function startCluster(
             kwokConfig,
             repoRoot,
             binaries: { ...tools, node: process.execPath },
-            pki,
+            pki: { ...pki, proxyClientCert: pki.adminCert, proxyClientKey: pki.adminKey },
         });
+        // metrics-server and KEDA (the HPAs' metrics), after the cluster's own components.
+        const kedaCertDir = path.join(paths.root, "keda");
+        components.push(
+            ...buildAutoscalingComponents({
+                kubeconfig: paths.kubeconfig,
+                binaries: tools,
+                ports: PORTS,
+                kwokPort: PORTS.kwok,
+                metricsServerCertDir: path.join(paths.root, "metrics-server"),
+                kedaCertDir,
+            }),
+        );
         const byName = new Map(components.map((c) => [c.name, componentProcess(c, pki)]));
         const start = async (name: Component["name"]) => {
             throwIfAborted(signal);
@@ -234,8 +252,9 @@ export async function startCluster(
                 { fatal },
             );
         }
-        log(`${crds.length} upstream CRDs established (Argo Rollouts v1.9.0, Prometheus Operator v0.85.0, Kyverno v1.18.2 ClusterPolicy)`);
+        log(`${crds.length} upstream CRDs established (Argo Rollouts v1.9.0, Prometheus Operator v0.85.0, Kyverno v1.18.2 ClusterPolicy, KEDA v2.21.0)`);
         await kube.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: "argo-rollouts" } });
+        for (const o of autoscalingApiObjects(PORTS)) await kube.apply(o as KubeObject);
         await start("kube-controller-manager");
         await start("kube-scheduler");
         await start("kwok");
@@ -252,6 +271,10 @@ export async function startCluster(
         log(`${nodes.length} kwok nodes Ready`);
         await start("argo-rollouts");
         await start("harbor-stub");
+        makeKedaCerts(pki, kedaCertDir);
+        await start("metrics-server");
+        await start("keda-operator");
+        await start("keda-adapter");
         return state;
     } catch (e) {
         try {

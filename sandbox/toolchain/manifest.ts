@@ -157,6 +157,11 @@ export const TOOLS: readonly ToolSpec[] = [
                 files: ["pod-ready.yaml", "pod-complete.yaml", "pod-delete.yaml"],
                 to: "stages",
             },
+            // The emulated kubelet resource metrics metrics-server scrapes (kwokctl's --enable-metrics-server): the Metric
+            // at /metrics/nodes/{nodeName}/metrics/resource, and each pod's CPU and memory usage from its annotations
+            // kwok.x-k8s.io/usage-cpu and usage-memory. kwok's --config takes them beside the stages.
+            { module: "sigs.k8s.io/kwok@v0.8.0", dir: "kustomize/metrics/resource", files: ["metrics-resource.yaml"], to: "stages" },
+            { module: "sigs.k8s.io/kwok@v0.8.0", dir: "kustomize/metrics/usage", files: ["usage-from-annotation.yaml"], to: "stages" },
         ],
         checks: [{ binary: "kwok", args: ["--version"], expect: /v0\.8\.0/ }],
     },

@@ -6,6 +6,7 @@
  */
 import * as path from "node:path";
 import { buildArgoRolloutsComponent } from "./argoRollouts";
+import { autoscalingApiObjects, buildAutoscalingComponents } from "./autoscaling";
 import { Component, ComponentName, LOOPBACK } from "./component";
 import { buildEtcdComponent } from "./etcd";
 import { buildHarborStubComponent } from "./harborStub";
@@ -14,6 +15,7 @@ import { buildKubeControllerManagerComponent, buildKubeSchedulerComponent } from
 import { buildKwokComponent } from "./kwok";
 
 export * from "./component";
+export { autoscalingApiObjects, buildAutoscalingComponents };
 export {
     buildArgoRolloutsComponent,
     buildEtcdComponent,
@@ -35,6 +37,13 @@ export const PORTS = {
     argoMetrics: 16290,
     argoHealthz: 16291,
     harbor: 18443,
+    // metrics-server and KEDA (./autoscaling.ts)
+    metricsServer: 16310,
+    kedaMetrics: 16311,
+    kedaHealth: 16312,
+    kedaGrpc: 16313,
+    kedaAdapter: 16314,
+    kedaAdapterMetrics: 16315,
 } as const;
 
 export const HARBOR_CREDENTIALS = { username: "admin", password: "sandbox-harbor-pass" } as const;
@@ -60,6 +69,9 @@ export interface ComponentPki {
     saPub: string;
     harborCert: string;
     harborKey: string;
+    /** The aggregator's client identity towards extension API servers (metrics-server, KEDA): the admin pair, as kwokctl uses; default none. */
+    proxyClientCert?: string;
+    proxyClientKey?: string;
 }
 
 export interface ClusterComponentsConfig {
@@ -95,6 +107,8 @@ export function buildClusterComponents(conf: ClusterComponentsConfig): Component
             clientCaFile: conf.pki.caCert,
             serviceAccountKeyFile: conf.pki.saPub,
             serviceAccountSigningKeyFile: conf.pki.saKey,
+            proxyClientCertFile: conf.pki.proxyClientCert,
+            proxyClientKeyFile: conf.pki.proxyClientKey,
             extraArgs: extra["kube-apiserver"],
         }),
         buildKubeControllerManagerComponent({
