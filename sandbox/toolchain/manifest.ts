@@ -330,7 +330,7 @@ export const TOOLS: readonly ToolSpec[] = [
         version: "v0.8.0",
         module: "sigs.k8s.io/metrics-server",
         moduleVersion: "v0.8.0",
-        coldSeconds: 0,
+        coldSeconds: 620,
         binaries: { "metrics-server": "sigs.k8s.io/metrics-server/cmd/metrics-server" },
         ldflags: [
             "-X k8s.io/client-go/pkg/version.gitVersion=v0.8.0",
@@ -349,7 +349,7 @@ export const TOOLS: readonly ToolSpec[] = [
         version: "v2.21.0",
         module: "github.com/kedacore/keda/v2",
         moduleVersion: "v2.21.0",
-        coldSeconds: 0,
+        coldSeconds: 1469,
         binaries: { keda: "github.com/kedacore/keda/v2/cmd/operator", "keda-adapter": "github.com/kedacore/keda/v2/cmd/adapter" },
         ldflags: ["-X github.com/kedacore/keda/v2/version.Version=2.21.0", "-X github.com/kedacore/keda/v2/version.GitCommit=v2.21.0"],
         // The CRDs the operator watches (config/crd/bases; it runs controllers for all of them).
