@@ -168,7 +168,7 @@ describe("sandbox e2e: the autoscaling loop (stack local-keda beside local: KEDA
             [`ScaledObject/${MODEL}`],
             "the HPA is KEDA's, named as the plain one",
         );
-        assert.deepEqual(h.spec.scaleTargetRef, { apiVersion: "argoproj.io/v1alpha1", kind: "Rollout", name: MODEL });
+        assert.deepEqual({ ...h.spec.scaleTargetRef }, { apiVersion: "argoproj.io/v1alpha1", kind: "Rollout", name: MODEL });
         assert.deepEqual([h.spec.minReplicas, h.spec.maxReplicas], [MIN, MAX]);
         assert.deepEqual(
             h.spec.metrics.map((m: any) =>

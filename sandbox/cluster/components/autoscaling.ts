@@ -69,7 +69,8 @@ export function buildAutoscalingComponents(conf: AutoscalingComponentsConfig): C
                 ],
                 extra["metrics-server"],
             ),
-            health: { url: `https://${address}:${p.metricsServer}/livez`, tls: "admin", accept: "ok" },
+            // Its serving certificate is self-signed (--cert-dir); /livez is always allowed, anonymous included.
+            health: { url: `https://${address}:${p.metricsServer}/livez`, tls: "insecure", accept: "ok" },
             timeoutSeconds: 90,
         },
         {
