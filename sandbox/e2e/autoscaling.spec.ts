@@ -171,12 +171,14 @@ describe("sandbox e2e: the autoscaling loop (stack local-keda beside local: KEDA
         assert.deepEqual({ ...h.spec.scaleTargetRef }, { apiVersion: "argoproj.io/v1alpha1", kind: "Rollout", name: MODEL });
         assert.deepEqual([h.spec.minReplicas, h.spec.maxReplicas], [MIN, MAX]);
         assert.deepEqual(
-            h.spec.metrics.map((m: any) =>
-                m.type === "Resource"
-                    ? `Resource ${m.resource.name} ${m.resource.target.type}`
-                    : `External ${m.external.metric.name} ${m.external.target.type}`,
-            ),
-            ["Resource cpu Utilization", "External s1-prometheus AverageValue"],
+            h.spec.metrics
+                .map((m: any) =>
+                    m.type === "Resource"
+                        ? `Resource ${m.resource.name} ${m.resource.target.type}`
+                        : `External ${m.external.metric.name} ${m.external.target.type}`,
+                )
+                .sort(),
+            ["External s1-prometheus AverageValue", "Resource cpu Utilization"],
         );
         assert.equal(h.spec.behavior.scaleDown.stabilizationWindowSeconds, 60, "GPU scale-down window 600 s ÷ rollouts.timeScale 10");
         await waitFor(`${MIN} Running pod of ${MODEL}`, 180, async () => ((await pods()).filter(isRunning).length === MIN ? true : undefined));
