@@ -22,6 +22,8 @@ import { withWeightsTags } from "./domain/image/weights";
 import { ModelRegistry } from "./components/registry/ModelRegistry";
 import { DEFAULT_MEASUREMENT } from "./domain/measurement";
 import { RolloutsController } from "./components/rollouts/RolloutsController";
+import { AutoscalingAddons } from "./components/serving/AutoscalingAddons";
+import { modelAutoscaler } from "./components/serving/autoscaling";
 import { scaleCanary, scaleMeasurement } from "./components/rollouts/timeScale";
 import { releaseStrategy } from "./domain/rules/release";
 import { ModelNamespace } from "./components/serving/ModelNamespace";
@@ -234,6 +236,15 @@ const rollouts = [...workloadKinds.values()].includes("Rollout")
       )
     : undefined;
 
+// Autoscaling: KEDA for the models serving.autoscaler gives it (a ScaledObject makes each one's HPA), metrics-server
+// for every HPA's CPU metric; each add-on off when the cluster already runs it.
+const autoscalers = new Map(config.models.map((m) => [m.name, modelAutoscaler(config.serving.autoscaler, m.autoscaling.targetRequestsPerSecond)]));
+const installKeda = config.addons.keda && [...autoscalers.values()].includes("keda");
+const autoscalingAddons =
+    config.models.length > 0 && (config.addons.metricsServer || installKeda)
+        ? new AutoscalingAddons("autoscaling", { metricsServer: config.addons.metricsServer, keda: installKeda }, k8sOpts)
+        : undefined;
+
 const services = config.models.map(
     (m) =>
         new ModelService(
@@ -249,6 +260,10 @@ const services = config.models.map(
                 imagePullSecrets: registry?.pullSecretName ? [registry.pullSecretName] : undefined,
                 workload: workloadOf(m),
                 rolloutsDependsOn: rollouts?.ready,
+                autoscaler: autoscalers.get(m.name),
+                prometheusUrl: config.rollouts.prometheusUrl,
+                timeScale: config.rollouts.timeScale,
+                autoscalingDependsOn: autoscalingAddons?.kedaReady,
             },
             // With Enforce, pods created before the policy exists would never have been checked.
             { ...k8sOpts, dependsOn: admission ? [admission] : [] },

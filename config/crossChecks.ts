@@ -615,6 +615,21 @@ function checkSupplyChain(raw: Record<string, unknown>, region: string | undefin
     }
 }
 
+/** A plain HPA has no source for requests per second (no adapter serves it): that target needs KEDA. */
+function checkAutoscaler(raw: Record<string, unknown>, out: ConfigIssue[]): void {
+    if (!isObj(raw.serving) || raw.serving.autoscaler !== "hpa") return;
+    arr(raw.models).forEach((model, i) => {
+        const rps = isObj(model) && isObj(model.autoscaling) ? model.autoscaling.targetRequestsPerSecond : undefined;
+        if (rps !== undefined) {
+            out.push({
+                path: `models[${i}].autoscaling.targetRequestsPerSecond`,
+                value: rps,
+                message: "needs KEDA (serving.autoscaler 'auto' or 'keda'): with 'hpa' nothing serves the request rate",
+            });
+        }
+    });
+}
+
 /** Every cross-field problem of a raw config object. */
 export function crossCheck(raw: Record<string, unknown>, env: Environment, region: string | undefined, aws: AwsFacts = {}): ConfigIssue[] {
     const out: ConfigIssue[] = [];
@@ -626,6 +641,7 @@ export function crossCheck(raw: Record<string, unknown>, env: Environment, regio
     checkRegistry(raw.registry, arr(raw.models), region, out);
     checkWeights(raw, out);
     checkSupplyChain(raw, region, aws, out);
+    checkAutoscaler(raw, out);
     const timeScale = isObj(raw.rollouts) ? raw.rollouts.timeScale : undefined;
     if (env === "production" && timeScale !== undefined && timeScale !== 1) {
         out.push({

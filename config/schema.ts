@@ -69,6 +69,16 @@ export const addonsSchema = z
             .boolean()
             .default(true)
             .describe("Install the Argo Rollouts controller chart. Turn off when the cluster already runs it (its CRDs must exist)."),
+        metricsServer: z
+            .boolean()
+            .default(true)
+            .describe("Install metrics-server (chart 3.13.0, app v0.8.0): the CPU metric of every model's HPA. Turn off when the cluster already runs it."),
+        keda: z
+            .boolean()
+            .default(true)
+            .describe(
+                "Install KEDA (chart 2.21.0) when a model autoscales through KEDA (serving.autoscaler). Turn off when the cluster already runs it (its CRDs must exist).",
+            ),
     })
     .prefault({});
 
@@ -472,7 +482,11 @@ export const modelSchema = z.strictObject({
         minReplicas: posInt.describe("HPA minimum; ≤ maxReplicas, ≥ 2 in production."),
         maxReplicas: posInt.max(100).describe("HPA maximum; the capacity plan sizes GPU pools for it."),
         targetCpuUtilization: z.int().min(10).max(100).default(70).describe("HPA CPU utilisation target, percent."),
-        targetRequestsPerSecond: z.number().gt(0).optional().describe("HPA requests-per-second target per pod (needs prometheus-adapter)."),
+        targetRequestsPerSecond: z
+            .number()
+            .gt(0)
+            .optional()
+            .describe("Requests-per-second target per pod, from Prometheus (rollouts.prometheusUrl) through KEDA: the model autoscales through KEDA."),
     }),
     startupBudgetSeconds: z.int().min(10).max(3600).default(600).describe("Time the startup probe allows for loading weights."),
     release: releaseSchema
@@ -523,6 +537,12 @@ export const servingSchema = z
         ingressNamespace: dnsLabel.default("ingress-nginx").describe("Namespace of the ingress controller allowed to reach models."),
         monitoringNamespace: dnsLabel.default("monitoring").describe("Namespace of Prometheus, allowed to scrape /metrics."),
         prometheusOperator: z.boolean().default(false).describe("Declare ServiceMonitors instead of scrape annotations."),
+        autoscaler: z
+            .enum(["auto", "hpa", "keda"], { error: "must be 'auto', 'hpa' or 'keda'" })
+            .default("auto")
+            .describe(
+                "What scales each model: `hpa` a plain HPA on CPU; `keda` a KEDA ScaledObject (CPU, plus requests per second when set) that makes the HPA of the same name; `auto` KEDA for models with targetRequestsPerSecond, a plain HPA otherwise.",
+            ),
         serviceMonitorLabels: z
             .record(z.string(), z.string())
             .default({})

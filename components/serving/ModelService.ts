@@ -16,7 +16,7 @@ import type { Environment, ModelConfig } from "../../config/schema";
 import { ModelCanary, RolloutWorkloadArgs } from "../rollouts/ModelCanary";
 import { ModelBlueGreen } from "../rollouts/ModelBlueGreen";
 import { releaseStrategy } from "../../domain/rules/release";
-import { hpaBehavior, hpaMetrics } from "./autoscaling";
+import { Autoscaler, hpaBehavior, hpaMetrics, KEDA_TRANSFER_HPA_OWNERSHIP, modelAutoscaler, scaledObjectSpec, ScaleTargetRef } from "./autoscaling";
 import { throwOnIssues } from "../errors";
 import { servingIssues } from "./checks";
 import { MODEL_PDB_POLICY, UNHEALTHY_POD_EVICTION_POLICY } from "./disruption";
@@ -97,6 +97,14 @@ export interface ModelServiceArgs {
     readonly imagePullSecrets?: pulumi.Input<string>[];
     /** Resources the Rollout must wait for (Argo Rollouts CRDs/controller, AnalysisTemplates); default none. */
     readonly rolloutsDependsOn?: pulumi.Input<pulumi.Input<pulumi.Resource>[]>;
+    /** What scales the model (`serving.autoscaler` resolved by modelAutoscaler); default: KEDA iff the model sets targetRequestsPerSecond. */
+    readonly autoscaler?: Autoscaler;
+    /** Prometheus of KEDA's request-rate trigger (`rollouts.prometheusUrl`); required iff the model sets targetRequestsPerSecond; default none. */
+    readonly prometheusUrl?: string;
+    /** `rollouts.timeScale`: compresses the scaling behaviour's windows (rehearsals only); default 1. */
+    readonly timeScale?: number;
+    /** Resources the ScaledObject must wait for (the KEDA chart and its CRDs); default none. */
+    readonly autoscalingDependsOn?: pulumi.Input<pulumi.Input<pulumi.Resource>[]>;
 }
 
 /** Subset of the Prometheus Operator's `monitoring.coreos.com/v1` ServiceMonitor spec this component sets. */
@@ -121,8 +129,10 @@ export class ModelService extends pulumi.ComponentResource {
     public readonly workloadKind: WorkloadKind;
     /** Name of the Deployment or Rollout. */
     public readonly workloadName: pulumi.Output<string>;
-    /** Name of the HorizontalPodAutoscaler. */
+    /** Name of the HorizontalPodAutoscaler (under KEDA: the one KEDA makes, named as the plain one). */
     public readonly hpaName: pulumi.Output<string>;
+    /** What scales the model. */
+    public readonly autoscaler: Autoscaler;
     /** Name of the PodDisruptionBudget. */
     public readonly pdbName: pulumi.Output<string>;
     /** The canary component, for a canary model. */
@@ -220,7 +230,7 @@ export class ModelService extends pulumi.ComponentResource {
             weights: args.weights,
         });
 
-        let scaleTargetRef: k8s.types.input.autoscaling.v2.CrossVersionObjectReference;
+        let scaleTargetRef: Omit<ScaleTargetRef, "name"> & { name: pulumi.Input<string> };
         // What either Rollout takes (components/rollouts/ModelCanary.ts RolloutWorkloadArgs).
         const rolloutWorkload: RolloutWorkloadArgs = {
             namespace: ns,
@@ -302,25 +312,53 @@ export class ModelService extends pulumi.ComponentResource {
             scaleTargetRef = { apiVersion: "apps/v1", kind: "Deployment", name: deployment.metadata.name };
         }
 
-        const hpa = new k8s.autoscaling.v2.HorizontalPodAutoscaler(
-            `${name}-hpa`,
-            {
-                metadata: meta(model.name),
-                spec: {
-                    scaleTargetRef,
-                    minReplicas: model.autoscaling.minReplicas,
-                    maxReplicas: model.autoscaling.maxReplicas,
-                    metrics: hpaMetrics({
-                        ...model.autoscaling,
-                        gpu: model.gpu !== undefined,
-                        startupBudgetSeconds: model.startupBudgetSeconds,
-                    }),
-                    behavior: hpaBehavior({ gpu: model.gpu !== undefined, startupBudgetSeconds: model.startupBudgetSeconds }),
+        const gpu = model.gpu !== undefined;
+        const timeScale = args.timeScale ?? 1;
+        this.autoscaler = args.autoscaler ?? modelAutoscaler("auto", model.autoscaling.targetRequestsPerSecond);
+        if (this.autoscaler === "keda") {
+            // KEDA makes the HPA, named as the plain one (dashboards and alerts select horizontalpodautoscaler=<model>),
+            // and takes over the plain HPA a stack switching to KEDA still has (the transfer annotation).
+            const spec = pulumi.all([ns, scaleTargetRef.name]).apply(([namespace, targetName]) =>
+                scaledObjectSpec({
+                    ...model.autoscaling,
+                    gpu,
+                    startupBudgetSeconds: model.startupBudgetSeconds,
+                    scaleTargetRef: { ...scaleTargetRef, name: targetName },
+                    hpaName: model.name,
+                    namespace,
+                    model: model.name,
+                    prometheusUrl: args.prometheusUrl,
+                    timeScale,
+                }),
+            );
+            new k8s.apiextensions.CustomResource(
+                `${name}-scaledobject`,
+                {
+                    apiVersion: "keda.sh/v1alpha1",
+                    kind: "ScaledObject",
+                    metadata: { ...meta(model.name), annotations: { [KEDA_TRANSFER_HPA_OWNERSHIP]: "true" } },
+                    spec,
                 },
-            },
-            { parent: this },
-        );
-        this.hpaName = hpa.metadata.name;
+                { parent: this, dependsOn: args.autoscalingDependsOn },
+            );
+            this.hpaName = pulumi.output(model.name);
+        } else {
+            const hpa = new k8s.autoscaling.v2.HorizontalPodAutoscaler(
+                `${name}-hpa`,
+                {
+                    metadata: meta(model.name),
+                    spec: {
+                        scaleTargetRef,
+                        minReplicas: model.autoscaling.minReplicas,
+                        maxReplicas: model.autoscaling.maxReplicas,
+                        metrics: hpaMetrics(model.autoscaling),
+                        behavior: hpaBehavior({ gpu, startupBudgetSeconds: model.startupBudgetSeconds }, timeScale),
+                    },
+                },
+                { parent: this },
+            );
+            this.hpaName = hpa.metadata.name;
+        }
 
         const pdb = new k8s.policy.v1.PodDisruptionBudget(
             `${name}-pdb`,

@@ -1,38 +1,39 @@
 /**
- * HorizontalPodAutoscaler (autoscaling/v2) spec pieces for a model (pure).
+ * A model's autoscaling (pure): the HorizontalPodAutoscaler (autoscaling/v2) spec pieces, and the KEDA ScaledObject
+ * (keda.sh/v1alpha1) that makes an HPA of the same name with a request-rate metric from Prometheus
+ * (docs/design/hpa-and-canary.md).
  */
 import * as k8s from "@pulumi/kubernetes";
+import { DEFAULT_SERIES_LABELS, matchers } from "../rollouts/analysis";
+import { scaleSeconds } from "../rollouts/timeScale";
 
-/**
- * Pods metric the HPA reads for request load, as prometheus-adapter exposes it on the custom metrics API
- * (`custom.metrics.k8s.io/v1beta1`, `pods/http_requests_per_second`). See `prometheusAdapterRule()`.
- */
-export const RPS_METRIC = "http_requests_per_second";
-/** The model server's request counter (images/model-server, labelled by status `code`) the metric is computed from. */
+/** The model server's request counter (images/model-server, labelled by status `code`) the request rate is computed from. */
 export const RPS_SOURCE_COUNTER = "model_server_requests_total";
-/** rate() window of the adapter rule: at least two 30 s scrapes. */
+/** rate() window of the request-rate query: at least two 30 s scrapes. */
 export const RPS_RATE_WINDOW = "2m";
 
-/** One prometheus-adapter `rules.custom` entry (chart prometheus-community/prometheus-adapter, values `rules.custom`). */
-export interface PrometheusAdapterRule {
-    seriesQuery: string;
-    resources: { overrides: Record<string, { resource: string }> };
-    name: { matches: string; as: string };
-    metricsQuery: string;
+/** `serving.autoscaler`: what scales each model. */
+export type AutoscalerMode = "auto" | "hpa" | "keda";
+/** What one model gets: a plain HPA, or a KEDA ScaledObject (which makes the HPA). */
+export type Autoscaler = "hpa" | "keda";
+
+/** `keda` when the mode says so, or under `auto` when the model scales on requests per second (only KEDA serves that metric). */
+export function modelAutoscaler(mode: AutoscalerMode, targetRequestsPerSecond: number | undefined): Autoscaler {
+    if (mode === "auto") return targetRequestsPerSecond !== undefined ? "keda" : "hpa";
+    return mode;
 }
 
 /**
- * The prometheus-adapter rule the HPA's Pods metric expects: per-pod request rate of the server's counter,
- * associated with the pod and namespace through the `pod` and `namespace` series labels (both the annotation
- * scrape job and a ServiceMonitor set them), renamed to RPS_METRIC.
+ * The model's request rate, all pods together, as Prometheus has it: the server's counter over the series labels a
+ * scrape of the model's pods gives (namespace and the pod label `app.kubernetes.io/name`, as the canary analysis
+ * selects them: components/rollouts/analysis.ts DEFAULT_SERIES_LABELS). KEDA divides it by the pods (AverageValue).
  */
-export function prometheusAdapterRule(): PrometheusAdapterRule {
-    return {
-        seriesQuery: `${RPS_SOURCE_COUNTER}{namespace!="",pod!=""}`,
-        resources: { overrides: { namespace: { resource: "namespace" }, pod: { resource: "pod" } } },
-        name: { matches: `^${RPS_SOURCE_COUNTER}$`, as: RPS_METRIC },
-        metricsQuery: `sum(rate(<<.Series>>{<<.LabelMatchers>>}[${RPS_RATE_WINDOW}])) by (<<.GroupBy>>)`,
-    };
+export function requestsPerSecondQuery(namespace: string, model: string, window: string = RPS_RATE_WINDOW): string {
+    const selector = matchers([
+        [DEFAULT_SERIES_LABELS.namespace, "=", namespace],
+        [DEFAULT_SERIES_LABELS.model, "=", model],
+    ]);
+    return `sum(rate(${RPS_SOURCE_COUNTER}${selector}[${window}]))`;
 }
 
 /** Scale-down stabilisation of CPU-only models (the Kubernetes default). */
@@ -47,7 +48,7 @@ export interface AutoscalingInput {
     maxReplicas: number;
     /** Average CPU utilisation target, percent of the CPU request. */
     targetCpuUtilization: number;
-    /** Average requests per second per pod; adds the Pods metric when set. */
+    /** Average requests per second per pod (KEDA's prometheus trigger); none: CPU only. */
     targetRequestsPerSecond?: number;
     /** GPU pods are expensive to add and slow to start: damp scale-down and pace scale-up. */
     gpu: boolean;
@@ -55,37 +56,14 @@ export interface AutoscalingInput {
     startupBudgetSeconds: number;
 }
 
-/**
- * A number as a Kubernetes quantity: integers as is, fractions in milli-units (2.5 → "2500m"), rounded up to the
- * next milli-unit so the target is never below the configured value.
- */
-export function toQuantity(value: number): string {
-    if (!Number.isFinite(value) || value < 0) {
-        throw new Error(`cannot express ${value} as a quantity`);
-    }
-    if (Number.isInteger(value)) {
-        return String(value);
-    }
-    return `${Math.ceil(Math.round(value * 1e6) / 1e3)}m`;
-}
-
-export function hpaMetrics(input: AutoscalingInput): k8s.types.input.autoscaling.v2.MetricSpec[] {
-    const metrics: k8s.types.input.autoscaling.v2.MetricSpec[] = [
+/** The plain HPA's metric: CPU utilisation (metrics.k8s.io, served by metrics-server). */
+export function hpaMetrics(input: Pick<AutoscalingInput, "targetCpuUtilization">): k8s.types.input.autoscaling.v2.MetricSpec[] {
+    return [
         {
             type: "Resource",
             resource: { name: "cpu", target: { type: "Utilization", averageUtilization: input.targetCpuUtilization } },
         },
     ];
-    if (input.targetRequestsPerSecond !== undefined) {
-        metrics.push({
-            type: "Pods",
-            pods: {
-                metric: { name: RPS_METRIC },
-                target: { type: "AverageValue", averageValue: toQuantity(input.targetRequestsPerSecond) },
-            },
-        });
-    }
-    return metrics;
 }
 
 /** Scale-down stabilisation window: 300 s for CPU models; for GPU models max(600 s, startup budget), ≤ 3600 s. */
@@ -104,7 +82,33 @@ export function scaleDownWindowSeconds(gpu: boolean, startupBudgetSeconds: numbe
  *   weight loading); scale down one pod per 5 minutes after the stabilisation window — the HPA acts on the
  *   highest recommendation of the whole window, so a dip shorter than it never removes a GPU pod (no flapping).
  */
-export function hpaBehavior(input: Pick<AutoscalingInput, "gpu" | "startupBudgetSeconds">): k8s.types.input.autoscaling.v2.HorizontalPodAutoscalerBehavior {
+export function hpaBehavior(
+    input: Pick<AutoscalingInput, "gpu" | "startupBudgetSeconds">,
+    timeScale = 1,
+): k8s.types.input.autoscaling.v2.HorizontalPodAutoscalerBehavior {
+    return compressBehavior(unscaledBehavior(input), timeScale);
+}
+
+/**
+ * Release rehearsals (`rollouts.timeScale`, never 1 in production): the windows and policy periods divided by the
+ * factor (a window of 0 stays 0, a period at least 1 s), so that a scale-down is seen in minutes. Pod counts and
+ * percentages never change.
+ */
+function compressBehavior(
+    b: k8s.types.input.autoscaling.v2.HorizontalPodAutoscalerBehavior,
+    factor: number,
+): k8s.types.input.autoscaling.v2.HorizontalPodAutoscalerBehavior {
+    if (factor === 1) return b;
+    type Rules = { stabilizationWindowSeconds: number; selectPolicy: string; policies: Array<{ type: string; value: number; periodSeconds: number }> };
+    const rules = (r: Rules): Rules => ({
+        ...r,
+        stabilizationWindowSeconds: scaleSeconds(r.stabilizationWindowSeconds, factor, 0),
+        policies: r.policies.map((p) => ({ ...p, periodSeconds: scaleSeconds(p.periodSeconds, factor) })),
+    });
+    return { scaleUp: rules(b.scaleUp as Rules), scaleDown: rules(b.scaleDown as Rules) };
+}
+
+function unscaledBehavior(input: Pick<AutoscalingInput, "gpu" | "startupBudgetSeconds">): k8s.types.input.autoscaling.v2.HorizontalPodAutoscalerBehavior {
     const scaleDownWindow = scaleDownWindowSeconds(input.gpu, input.startupBudgetSeconds);
     if (input.gpu) {
         return {
@@ -134,5 +138,79 @@ export function hpaBehavior(input: Pick<AutoscalingInput, "gpu" | "startupBudget
             selectPolicy: "Min",
             policies: [{ type: "Percent", value: 50, periodSeconds: 60 }],
         },
+    };
+}
+
+/** What the ScaledObject scales: the Rollout (its /scale subresource) or the Deployment. */
+export interface ScaleTargetRef {
+    apiVersion: string;
+    kind: string;
+    name: string;
+}
+
+/** KEDA's annotation that lets a ScaledObject take over an existing HPA of the same name (keda apis/keda/v1alpha1 scaledobject_types.go). */
+export const KEDA_TRANSFER_HPA_OWNERSHIP = "scaledobject.keda.sh/transfer-hpa-ownership";
+
+export interface ScaledObjectInput extends AutoscalingInput {
+    scaleTargetRef: ScaleTargetRef;
+    /** Name of the HPA KEDA makes: the plain HPA's name (the model's), so that dashboards and alerts keep selecting it. */
+    hpaName: string;
+    /** Namespace and name of the model's pods, for the request-rate query. */
+    namespace: string;
+    model: string;
+    /** Prometheus the request-rate trigger queries (`rollouts.prometheusUrl`); needed when targetRequestsPerSecond is set. */
+    prometheusUrl?: string;
+    /** `rollouts.timeScale`: compresses the behaviour's windows and the rate window (rehearsals only); default 1. */
+    timeScale?: number;
+}
+
+/** A KEDA trigger (keda.sh/v1alpha1 ScaleTriggers): metadata values are strings. */
+export interface KedaTrigger {
+    type: string;
+    metricType: "Utilization" | "AverageValue" | "Value";
+    metadata: Record<string, string>;
+}
+
+export interface ScaledObjectSpec {
+    scaleTargetRef: ScaleTargetRef;
+    minReplicaCount: number;
+    maxReplicaCount: number;
+    advanced: {
+        horizontalPodAutoscalerConfig: { name: string; behavior: k8s.types.input.autoscaling.v2.HorizontalPodAutoscalerBehavior };
+    };
+    triggers: KedaTrigger[];
+}
+
+/**
+ * The KEDA ScaledObject of a model: the same target, bounds and behaviour as the plain HPA, and KEDA's HPA named as
+ * the plain one (`advanced.horizontalPodAutoscalerConfig.name`; keda controllers/keda/hpa.go getHPAName). Triggers:
+ * `cpu` (a Resource metric, Utilization, from metrics-server) and, with a request-rate target, `prometheus` (an
+ * External metric `s1-prometheus`, AverageValue: the model's rate ÷ its pods, against targetRequestsPerSecond).
+ */
+export function scaledObjectSpec(input: ScaledObjectInput): ScaledObjectSpec {
+    const timeScale = input.timeScale ?? 1;
+    const triggers: KedaTrigger[] = [{ type: "cpu", metricType: "Utilization", metadata: { value: String(input.targetCpuUtilization) } }];
+    if (input.targetRequestsPerSecond !== undefined) {
+        if (!input.prometheusUrl) {
+            throw new Error(`model ${input.model}: targetRequestsPerSecond needs a Prometheus URL (rollouts.prometheusUrl) for KEDA's prometheus trigger`);
+        }
+        // A compressed window still spans four seconds at least (two scrapes of a compressed scrape interval).
+        const window = timeScale === 1 ? RPS_RATE_WINDOW : `${scaleSeconds(120, timeScale, 4)}s`;
+        triggers.push({
+            type: "prometheus",
+            metricType: "AverageValue",
+            metadata: {
+                serverAddress: input.prometheusUrl,
+                query: requestsPerSecondQuery(input.namespace, input.model, window),
+                threshold: String(input.targetRequestsPerSecond),
+            },
+        });
+    }
+    return {
+        scaleTargetRef: input.scaleTargetRef,
+        minReplicaCount: input.minReplicas,
+        maxReplicaCount: input.maxReplicas,
+        advanced: { horizontalPodAutoscalerConfig: { name: input.hpaName, behavior: hpaBehavior(input, timeScale) } },
+        triggers,
     };
 }

@@ -15,7 +15,17 @@ import { Kube, KubeObject, parseManifests } from "./kube";
 import { NodeObject } from "./nodes";
 import type { AddedStack } from "../stacks";
 import { adminKubeconfig, makePki, Pki } from "./pki";
-import { buildClusterComponents, Component, HARBOR_CREDENTIALS, KYVERNO_NAMESPACE, KYVERNO_WEBHOOK_SELECTOR, PORTS } from "./components";
+import {
+    autoscalingApiObjects,
+    buildAutoscalingComponents,
+    buildClusterComponents,
+    Component,
+    HARBOR_CREDENTIALS,
+    KYVERNO_NAMESPACE,
+    KYVERNO_WEBHOOK_SELECTOR,
+    PORTS,
+} from "./components";
+import { makeKedaCerts } from "./autoscalingPki";
 import {
     httpStatus,
     portTaken,
@@ -77,6 +87,10 @@ function requiredTools(admission: boolean) {
         // With Kyverno running, all 22 of its CRDs (the ClusterPolicy's among them); otherwise the ClusterPolicy's only.
         kyvernoCrds: admission ? toolShare("kyverno-admission", "crds") : toolShare("kyverno", "crds"),
         kyverno: admission ? toolPath("kyverno-admission", "kyverno") : undefined,
+        metricsServer: toolPath("metrics-server"),
+        keda: toolPath("keda", "keda"),
+        kedaAdapter: toolPath("keda", "keda-adapter"),
+        kedaCrds: toolShare("keda", "crds"),
     };
 }
 
@@ -127,7 +141,7 @@ export function componentProcess(c: Component, pki: Pki): ProcessSpec {
  * Without Kyverno running, only its ClusterPolicy CRD: the admission policy is stored and schema-checked, not enforced.
  */
 function upstreamCrds(tools: ReturnType<typeof requiredTools>): KubeObject[] {
-    return [tools.argoCrds, tools.promOperatorCrds, tools.kyvernoCrds].flatMap((dir) =>
+    return [tools.argoCrds, tools.promOperatorCrds, tools.kyvernoCrds, tools.kedaCrds].flatMap((dir) =>
         fs
             .readdirSync(dir)
             .filter((f) => f.endsWith(".yaml"))
@@ -261,8 +275,20 @@ export async function startCluster(
             kwokConfig,
             repoRoot,
             binaries: { ...tools, node: process.execPath },
-            pki,
+            pki: { ...pki, proxyClientCert: pki.adminCert, proxyClientKey: pki.adminKey },
         });
+        // metrics-server and KEDA (the HPAs' metrics), after the cluster's own components.
+        const kedaCertDir = path.join(paths.root, "keda");
+        components.push(
+            ...buildAutoscalingComponents({
+                kubeconfig: paths.kubeconfig,
+                binaries: tools,
+                ports: PORTS,
+                kwokPort: PORTS.kwok,
+                metricsServerCertDir: path.join(paths.root, "metrics-server"),
+                kedaCertDir,
+            }),
+        );
         const byName = new Map(components.map((c) => [c.name, componentProcess(c, pki)]));
         const start = async (name: Component["name"]) => {
             throwIfAborted(signal);
@@ -294,11 +320,12 @@ export async function startCluster(
             );
         }
         log(
-            `${crds.length} upstream CRDs established (Argo Rollouts v1.9.0, Prometheus Operator v0.85.0, Kyverno v1.18.2 ${admission ? "(all 22)" : "ClusterPolicy"})`,
+            `${crds.length} upstream CRDs established (Argo Rollouts v1.9.0, Prometheus Operator v0.85.0, Kyverno v1.18.2 ${admission ? "(all 22)" : "ClusterPolicy"}, KEDA v2.21.0)`,
         );
         await kube.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: "argo-rollouts" } });
         // Kyverno keeps its CA and serving Secrets, Leases and Events in its namespace, which must exist first.
         if (admission) await kube.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: KYVERNO_NAMESPACE } });
+        for (const o of autoscalingApiObjects(PORTS)) await kube.apply(o as KubeObject);
         await start("kube-controller-manager");
         await start("kube-scheduler");
         await start("kwok");
@@ -315,6 +342,10 @@ export async function startCluster(
         log(`${nodes.length} kwok nodes Ready`);
         await start("argo-rollouts");
         await start("harbor-stub");
+        makeKedaCerts(pki, kedaCertDir);
+        await start("metrics-server");
+        await start("keda-operator");
+        await start("keda-adapter");
         if (admission) {
             await start("kyverno");
             // Its webhook controller registers the configurations once it leads (a Lease) and has reconciled.

@@ -74,6 +74,9 @@ export function gpuResources(pool: SandboxPool): Record<string, number> {
     return devicesPerNode(pool.instanceType, pool.mig)!;
 }
 
+/** The node annotation metrics-server v0.8.0 takes as the node's resource-metrics path (kwok kustomize/kwokctl/resource/node.yaml). */
+export const RESOURCE_METRICS_PATH_ANNOTATION = "metrics.k8s.io/resource-metrics-path";
+
 function baseNode(name: string, cpu: number, memoryGiB: number, labels: Record<string, string>, instanceType: string): NodeObject {
     const resources = { cpu: String(cpu), memory: `${memoryGiB}Gi`, pods: "110", "ephemeral-storage": "200Gi" };
     return {
@@ -89,7 +92,12 @@ function baseNode(name: string, cpu: number, memoryGiB: number, labels: Record<s
                 type: "kwok",
                 ...labels,
             },
-            annotations: { [KWOK_ANNOTATION.key]: KWOK_ANNOTATION.value, "node.alpha.kubernetes.io/ttl": "0" },
+            annotations: {
+                [KWOK_ANNOTATION.key]: KWOK_ANNOTATION.value,
+                "node.alpha.kubernetes.io/ttl": "0",
+                // Where metrics-server scrapes this node (kwok's Metric path; metrics-server pkg/scraper/client/resource/client.go).
+                [RESOURCE_METRICS_PATH_ANNOTATION]: `/metrics/nodes/${name}/metrics/resource`,
+            },
         },
         spec: {},
         status: {

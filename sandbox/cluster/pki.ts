@@ -35,7 +35,8 @@ function openssl(args: string[], cwd: string): void {
     }
 }
 
-function signed(dir: string, name: string, subject: string, ext: string): void {
+/** A key and a certificate `<name>.{key,crt}` in `dir`, signed by the CA there. */
+export function signed(dir: string, name: string, subject: string, ext: string): void {
     openssl(
         [
             "req",

@@ -157,6 +157,11 @@ export const TOOLS: readonly ToolSpec[] = [
                 files: ["pod-ready.yaml", "pod-complete.yaml", "pod-delete.yaml"],
                 to: "stages",
             },
+            // The emulated kubelet resource metrics metrics-server scrapes (kwokctl's --enable-metrics-server): the Metric
+            // at /metrics/nodes/{nodeName}/metrics/resource, and each pod's CPU and memory usage from its annotations
+            // kwok.x-k8s.io/usage-cpu and usage-memory. kwok's --config takes them beside the stages.
+            { module: "sigs.k8s.io/kwok@v0.8.0", dir: "kustomize/metrics/resource", files: ["metrics-resource.yaml"], to: "stages" },
+            { module: "sigs.k8s.io/kwok@v0.8.0", dir: "kustomize/metrics/usage", files: ["usage-from-annotation.yaml"], to: "stages" },
         ],
         checks: [{ binary: "kwok", args: ["--version"], expect: /v0\.8\.0/ }],
     },
@@ -383,13 +388,64 @@ export const TOOLS: readonly ToolSpec[] = [
         ],
         checks: [{ binary: "crane", args: ["version"], expect: /^0\.22\.1\b/ }],
     },
+    {
+        // metrics-server serves metrics.k8s.io (CPU and memory) to the HPA controller; in the sandbox it scrapes kwok's
+        // emulated kubelet resource metrics. v0.8.0, not v0.9.0 (not an approved release: go-partial.tsv). No replaces.
+        // Release stamps: its Makefile VERSION_LDFLAGS (k8s.io/client-go/pkg/version).
+        name: "metrics-server",
+        version: "v0.8.0",
+        module: "sigs.k8s.io/metrics-server",
+        moduleVersion: "v0.8.0",
+        coldSeconds: 620,
+        binaries: { "metrics-server": "sigs.k8s.io/metrics-server/cmd/metrics-server" },
+        ldflags: [
+            "-X k8s.io/client-go/pkg/version.gitVersion=v0.8.0",
+            "-X k8s.io/client-go/pkg/version.gitCommit=v0.8.0",
+            "-X k8s.io/client-go/pkg/version.buildDate=2026-01-01T00:00:00Z",
+        ],
+        checks: [{ binary: "metrics-server", args: ["--version"], expect: /v0\.8\.0/ }],
+    },
+    {
+        // KEDA: the operator (ScaledObject → HPA, scalers) and its metrics apiserver (external.metrics.k8s.io), one
+        // wrapper for both. v2.21.0, not v2.21.1, whose go.mod asks for go 1.27.4 (newer than the approved go1.27.3).
+        // The wrapper carries its replace and exclude. Release stamps: its Makefile GO_LDFLAGS (version.Version,
+        // version.GitCommit; the commit is not in the module zip, so it carries the tag). Neither binary has a version
+        // flag (both log it at startup), so the checks ask for their flags.
+        name: "keda",
+        version: "v2.21.0",
+        module: "github.com/kedacore/keda/v2",
+        moduleVersion: "v2.21.0",
+        coldSeconds: 1469,
+        binaries: { keda: "github.com/kedacore/keda/v2/cmd/operator", "keda-adapter": "github.com/kedacore/keda/v2/cmd/adapter" },
+        ldflags: ["-X github.com/kedacore/keda/v2/version.Version=2.21.0", "-X github.com/kedacore/keda/v2/version.GitCommit=v2.21.0"],
+        // The CRDs the operator watches (config/crd/bases; it runs controllers for all of them).
+        share: [
+            {
+                module: "github.com/kedacore/keda/v2@v2.21.0",
+                dir: "config/crd/bases",
+                files: [
+                    "keda.sh_scaledobjects.yaml",
+                    "keda.sh_scaledjobs.yaml",
+                    "keda.sh_triggerauthentications.yaml",
+                    "keda.sh_clustertriggerauthentications.yaml",
+                    "eventing.keda.sh_cloudeventsources.yaml",
+                    "eventing.keda.sh_clustercloudeventsources.yaml",
+                ],
+                to: "crds",
+            },
+        ],
+        checks: [
+            { binary: "keda", args: ["--help"], expect: /metrics-service-bind-address/ },
+            { binary: "keda-adapter", args: ["--help"], expect: /metrics-service-address/ },
+        ],
+    },
 ];
 
 /** What each command needs, so a command builds only its own tools (`npm run tools -- build <set>`). */
 export const TOOL_SETS = {
     /**
-     * `npm run sandbox -- up` and the e2e suite (the rehearsal's Prometheus included; Kyverno's admission controller, and
-     * cosign, distribution and crane for sandbox/e2e/admission.spec.ts's signed images).
+     * `npm run sandbox -- up` and the e2e suite (the rehearsal's Prometheus, metrics-server and KEDA included; Kyverno's
+     * admission controller, and cosign, distribution and crane for sandbox/e2e/admission.spec.ts's signed images).
      */
     sandbox: [
         "pulumi",
@@ -405,6 +461,8 @@ export const TOOL_SETS = {
         "cosign",
         "distribution",
         "crane",
+        "metrics-server",
+        "keda",
     ],
     /** `npm run test:promql` and `npm run test:promtool`. */
     promql: ["prometheus", "argo-evaluate", "prometheus-operator-crds"],

@@ -140,8 +140,10 @@ describe("config: the stack files", () => {
             ingressNamespace: "ingress-nginx",
             monitoringNamespace: "monitoring",
             prometheusOperator: false,
+            autoscaler: "auto",
             serviceMonitorLabels: {},
         });
+        assert.deepEqual(cfg.addons, { gpu: true, argoRollouts: true, metricsServer: true, keda: true }, "each add-on installed unless the cluster runs it");
         assert.equal(parseConfig(rawConfigOf(BASES.dev).raw, ctx("dev", "us-east-1")).build.requireCleanTree, false);
         assert.equal(cfg.gpuPools[0].amiType, "AL2023_x86_64_NVIDIA");
         assert.equal(cfg.registry.repositoryPrefix, "model-fleet");

@@ -6,7 +6,17 @@
 import { strict as assert } from "node:assert";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { buildClusterComponents, buildEtcdComponent, ClusterComponentsConfig, formatComponent, withExtraArgs } from "../../sandbox/cluster/components";
+import {
+    autoscalingApiObjects,
+    buildAutoscalingComponents,
+    buildClusterComponents,
+    buildEtcdComponent,
+    ClusterComponentsConfig,
+    Component,
+    formatComponent,
+    PORTS,
+    withExtraArgs,
+} from "../../sandbox/cluster/components";
 
 const GOLDEN = path.join(__dirname, "testdata", "components.txt");
 
@@ -35,12 +45,25 @@ const GOLDEN_CONFIG: ClusterComponentsConfig = {
         saPub: "/sandbox/pki/sa.pub",
         harborCert: "/sandbox/pki/harbor.crt",
         harborKey: "/sandbox/pki/harbor.key",
+        proxyClientCert: "/sandbox/pki/admin.crt",
+        proxyClientKey: "/sandbox/pki/admin.key",
     },
 };
 
-function render(conf: ClusterComponentsConfig): string {
+/** metrics-server and KEDA, started after the cluster (controlPlane.ts), with the same fixed paths. */
+const autoscaling = () =>
+    buildAutoscalingComponents({
+        kubeconfig: "/sandbox/kubeconfig",
+        binaries: { metricsServer: "/tools/metrics-server/bin/metrics-server", keda: "/tools/keda/bin/keda", kedaAdapter: "/tools/keda/bin/keda-adapter" },
+        ports: PORTS,
+        kwokPort: PORTS.kwok,
+        metricsServerCertDir: "/sandbox/metrics-server",
+        kedaCertDir: "/sandbox/keda",
+    });
+
+function render(conf: ClusterComponentsConfig, more: Component[] = autoscaling()): string {
     return (
-        buildClusterComponents(conf)
+        [...buildClusterComponents(conf), ...more]
             .map(
                 (c) =>
                     `# ${c.name}: ready when ${c.health.url} answers ${c.health.accept === "ok" ? "200" : "at all"} (${c.health.tls}), within ${c.timeoutSeconds} s\n${formatComponent(c)}`,
@@ -50,7 +73,34 @@ function render(conf: ClusterComponentsConfig): string {
 }
 
 describe("sandbox components", () => {
-    it("the eight command lines match the golden file", () => {
+    it("registers metrics.k8s.io and external.metrics.k8s.io with the aggregator, each through an ExternalName Service to 127.0.0.1 on its component's port", () => {
+        const objs = autoscalingApiObjects(PORTS);
+        const apis = objs.filter((o) => o.kind === "APIService");
+        assert.deepEqual(
+            apis.map((a) => [a.metadata.name, (a.spec as any).group, (a.spec as any).service, (a.spec as any).insecureSkipTLSVerify]),
+            [
+                ["v1beta1.metrics.k8s.io", "metrics.k8s.io", { namespace: "kube-system", name: "metrics-server", port: PORTS.metricsServer }, true],
+                [
+                    "v1beta1.external.metrics.k8s.io",
+                    "external.metrics.k8s.io",
+                    { namespace: "keda", name: "keda-metrics-apiserver", port: PORTS.kedaAdapter },
+                    true,
+                ],
+            ],
+        );
+        for (const a of apis) {
+            const ref = (a.spec as any).service;
+            const svc = objs.find((o) => o.kind === "Service" && o.metadata.name === ref.name && o.metadata.namespace === ref.namespace);
+            assert.deepEqual(svc?.spec, { type: "ExternalName", externalName: "127.0.0.1" });
+        }
+        // KEDA's processes read their namespace from the environment (there is no service-account file outside a pod).
+        for (const c of autoscaling().filter((x) => x.name.startsWith("keda"))) {
+            assert.equal(c.env?.KEDA_CLUSTER_OBJECT_NAMESPACE, "keda");
+            assert.equal(c.env?.KUBECONFIG, "/sandbox/kubeconfig");
+        }
+    });
+
+    it("the eleven command lines match the golden file (the eight of the cluster, Kyverno last, then metrics-server and KEDA's two)", () => {
         const got = render(GOLDEN_CONFIG);
         if (process.env.UPDATE_GOLDEN) fs.writeFileSync(GOLDEN, got);
         assert.equal(got, fs.readFileSync(GOLDEN, "utf8"));

@@ -122,5 +122,45 @@ describe("sandbox stacks: Kyverno's admission controller runs for a stack that e
         assert.equal(enforcesAdmission({ environment: "development" }, "prod-sandbox"), false);
         assert.equal(enforcesAdmission({ environment: "production", supplyChain: { admission: { enabled: false } } }, "x"), false);
         assert.equal(enforcesAdmission({ environment: "production", supplyChain: { admission: { mode: "Audit" } } }, "x"), false);
+        assert.equal(enforcesAdmission(readFleetConfig("local-keda").config, "local-keda"), false);
+    });
+});
+
+describe("the local-keda stack (the autoscaling loop), deployable beside local", function () {
+    this.timeout(180_000);
+    let local: StackRun;
+    let keda: StackRun;
+    before(async () => {
+        local = await runStack("local");
+        keda = await runStack("local-keda");
+    });
+
+    it("validates, and the policy pack reports no mandatory violation", async () => {
+        const result = await checkStack("local-keda", plannedFrom(keda.resources), keda.outputs);
+        assert.deepEqual(
+            mandatoryViolations(result.evaluation).map((v) => `${v.policyName}: ${v.message}`),
+            [],
+            result.report,
+        );
+    });
+
+    it("its model autoscales through a KEDA ScaledObject on its Rollout (no plain HPA), and the capacity plan warns that its pool cannot hold maxReplicas", () => {
+        const objects = k8sObjects(keda.resources);
+        const so = objects.find((o) => o.kind === "ScaledObject")!;
+        assert.deepEqual(so.spec.scaleTargetRef, { apiVersion: "argoproj.io/v1alpha1", kind: "Rollout", name: "sentiment" });
+        assert.deepEqual([so.spec.minReplicaCount, so.spec.maxReplicaCount], [1, 4]);
+        assert.equal(so.spec.triggers[1].metadata.serverAddress, "http://127.0.0.1:19091");
+        assert.equal(objects.filter((o) => o.kind === "HorizontalPodAutoscaler").length, 0);
+        assert.deepEqual(keda.warnings.filter((w) => /l4-keda/.test(w)).length, 1, keda.warnings.join("\n"));
+    });
+
+    it("shares nothing with local: its own namespace and pool, no add-on chart (the sandbox runs metrics-server and KEDA)", () => {
+        const namespaces = new Set(k8sObjects(keda.resources).flatMap((o) => (o.metadata.namespace ? [o.metadata.namespace] : [])));
+        assert.deepEqual([...namespaces], [stackNamespace("local-keda")]);
+        assert.notEqual(stackNamespace("local-keda"), stackNamespace("local"));
+        const localNodes = new Set(sandboxNodes(stackPools("local")).map((n) => n.metadata.name));
+        for (const n of stackPools("local-keda").flatMap(poolNodes)) assert.ok(!localNodes.has(n.metadata.name), n.metadata.name);
+        assert.equal(byType(keda.resources, "kubernetes:helm.sh/v4:Chart").length, 0);
+        assert.ok(local.resources.length > 0);
     });
 });

@@ -8,7 +8,7 @@ import { ANALYSIS_TEMPLATE_NAMES } from "../../components/rollouts/RolloutsContr
 import { strict as assert } from "assert";
 import * as pulumi from "@pulumi/pulumi";
 import type { Environment, ModelConfig } from "../../config/schema";
-import { RPS_METRIC, toQuantity } from "../../components/serving/autoscaling";
+import { hpaBehavior, KEDA_TRANSFER_HPA_OWNERSHIP, requestsPerSecondQuery } from "../../components/serving/autoscaling";
 import { drainCanProgress, PdbPolicy } from "../../components/serving/disruption";
 import { selectorLabels } from "../../domain/labels";
 import { DEFAULT_DENY_POLICY_NAME, ModelNamespace } from "../../components/serving/ModelNamespace";
@@ -166,6 +166,10 @@ const SCENARIOS: Scenario[] = [
     },
 ];
 
+const PROMETHEUS_URL = "http://prometheus.monitoring.svc:9090";
+/** A model with a request-rate target autoscales through KEDA (serving.autoscaler `auto`, ModelService's default). */
+const viaKeda = (m: ModelConfig) => m.autoscaling.targetRequestsPerSecond !== undefined;
+
 interface Rendered {
     resources: MockResource[];
     objects: K8sObject[];
@@ -186,6 +190,7 @@ function renderAll(scenarios: Scenario[]): Promise<Rendered> {
                 gpu: s.gpu,
                 serving: s.serving,
                 workload: s.rollouts ? { kind: "Rollout", ...s.rollouts } : undefined,
+                prometheusUrl: PROMETHEUS_URL,
             };
             return new ModelService(s.model.name, args);
         });
@@ -277,7 +282,15 @@ describe("serving: ModelService and ModelNamespace", function () {
     describe("every rendered object is valid", () => {
         it("validates against kubernetes-models / @kubernetes-models/argo-rollouts (ServiceMonitor has no schema)", async () => {
             const reports = await validateK8sObjects(r.objects);
-            assert.deepEqual(formatReports(reports, ["monitoring.coreos.com/v1/ServiceMonitor", "networking.istio.io/v1beta1/VirtualService"]), []);
+            // No package has KEDA's schema: the sandbox e2e suite has the API server validate the ScaledObject with KEDA v2.21.0's CRD.
+            assert.deepEqual(
+                formatReports(reports, [
+                    "monitoring.coreos.com/v1/ServiceMonitor",
+                    "networking.istio.io/v1beta1/VirtualService",
+                    "keda.sh/v1alpha1/ScaledObject",
+                ]),
+                [],
+            );
             // The check really ran on each kind (a missing schema would hide a problem).
             const validated = new Set(reports.filter((x) => x.status === "valid").map((x) => `${x.object.apiVersion}/${x.object.kind}`));
             for (const k of [
@@ -295,7 +308,9 @@ describe("serving: ModelService and ModelNamespace", function () {
             }
             assert.equal(
                 reports.filter((x) => x.status === "no-schema").length,
-                SCENARIOS.filter((s) => s.serving?.prometheusOperator).length + SCENARIOS.filter((s) => s.rollouts?.trafficRouting === "istio").length,
+                SCENARIOS.filter((s) => s.serving?.prometheusOperator).length +
+                    SCENARIOS.filter((s) => s.rollouts?.trafficRouting === "istio").length +
+                    SCENARIOS.filter((s) => viaKeda(s.model)).length,
             );
         });
 
@@ -493,40 +508,64 @@ describe("serving: ModelService and ModelNamespace", function () {
                 }
             });
 
-            it("autoscales (autoscaling/v2) the workload within the configured bounds on the configured targets", () => {
-                const hpa = find(r.objects, "HorizontalPodAutoscaler", m.name);
-                assert.equal(hpa.apiVersion, "autoscaling/v2");
-                assert.deepEqual(
-                    hpa.spec.scaleTargetRef,
-                    m.canary
-                        ? { apiVersion: "argoproj.io/v1alpha1", kind: "Rollout", name: m.name }
-                        : { apiVersion: "apps/v1", kind: "Deployment", name: m.name },
-                );
-                assert.equal(hpa.spec.minReplicas, m.autoscaling.minReplicas);
-                assert.equal(hpa.spec.maxReplicas, m.autoscaling.maxReplicas);
-                const cpu = hpa.spec.metrics.filter((x: any) => x.type === "Resource");
-                assert.deepEqual(cpu, [
-                    { type: "Resource", resource: { name: "cpu", target: { type: "Utilization", averageUtilization: m.autoscaling.targetCpuUtilization } } },
-                ]);
-                const pods = hpa.spec.metrics.filter((x: any) => x.type === "Pods");
-                if (m.autoscaling.targetRequestsPerSecond !== undefined) {
-                    assert.deepEqual(pods, [
+            const target = () =>
+                m.canary ? { apiVersion: "argoproj.io/v1alpha1", kind: "Rollout", name: m.name } : { apiVersion: "apps/v1", kind: "Deployment", name: m.name };
+            const cpuTarget = () => ({
+                type: "Resource",
+                resource: { name: "cpu", target: { type: "Utilization", averageUtilization: m.autoscaling.targetCpuUtilization } },
+            });
+            /** The HPA's behaviour: the plain HPA's, or the one KEDA gives the HPA it makes. */
+            const behavior = () =>
+                viaKeda(m)
+                    ? find(r.objects, "ScaledObject", m.name).spec.advanced.horizontalPodAutoscalerConfig.behavior
+                    : find(r.objects, "HorizontalPodAutoscaler", m.name).spec.behavior;
+
+            if (viaKeda(m)) {
+                it("autoscales through a KEDA ScaledObject: same target, bounds and HPA name; CPU and the model's request rate from Prometheus", () => {
+                    assert.equal(
+                        r.objects.filter((o) => o.kind === "HorizontalPodAutoscaler" && o.metadata.labels?.["app.kubernetes.io/name"] === m.name).length,
+                        0,
+                    );
+                    const so = find(r.objects, "ScaledObject", m.name);
+                    assert.equal(so.apiVersion, "keda.sh/v1alpha1");
+                    assert.equal(so.metadata.namespace, NS);
+                    assert.equal(so.metadata.annotations[KEDA_TRANSFER_HPA_OWNERSHIP], "true");
+                    assert.deepEqual(so.spec.scaleTargetRef, target());
+                    assert.equal(so.spec.minReplicaCount, m.autoscaling.minReplicas);
+                    assert.equal(so.spec.maxReplicaCount, m.autoscaling.maxReplicas);
+                    assert.equal(so.spec.advanced.horizontalPodAutoscalerConfig.name, m.name, "the HPA keeps the model's name (dashboards, alerts)");
+                    assert.deepEqual(
+                        so.spec.advanced.horizontalPodAutoscalerConfig.behavior,
+                        hpaBehavior({ gpu: isGpu, startupBudgetSeconds: m.startupBudgetSeconds }),
+                    );
+                    assert.deepEqual(so.spec.triggers, [
+                        { type: "cpu", metricType: "Utilization", metadata: { value: String(m.autoscaling.targetCpuUtilization) } },
                         {
-                            type: "Pods",
-                            pods: {
-                                metric: { name: RPS_METRIC },
-                                target: { type: "AverageValue", averageValue: toQuantity(m.autoscaling.targetRequestsPerSecond) },
+                            type: "prometheus",
+                            metricType: "AverageValue",
+                            metadata: {
+                                serverAddress: PROMETHEUS_URL,
+                                query: `sum(rate(model_server_requests_total{namespace="${NS}",app_kubernetes_io_name="${m.name}"}[2m]))`,
+                                threshold: String(m.autoscaling.targetRequestsPerSecond),
                             },
                         },
                     ]);
-                } else {
-                    assert.deepEqual(pods, []);
-                }
-                assert.equal(hpa.spec.metrics.length, cpu.length + pods.length);
-            });
+                    assert.equal(so.spec.triggers[1].metadata.query, requestsPerSecondQuery(NS, m.name));
+                });
+            } else {
+                it("autoscales (autoscaling/v2) the workload within the configured bounds on CPU", () => {
+                    const hpa = find(r.objects, "HorizontalPodAutoscaler", m.name);
+                    assert.equal(hpa.apiVersion, "autoscaling/v2");
+                    assert.deepEqual(hpa.spec.scaleTargetRef, target());
+                    assert.equal(hpa.spec.minReplicas, m.autoscaling.minReplicas);
+                    assert.equal(hpa.spec.maxReplicas, m.autoscaling.maxReplicas);
+                    assert.deepEqual(hpa.spec.metrics, [cpuTarget()]);
+                    assert.equal(r.objects.filter((o) => o.kind === "ScaledObject" && o.metadata.name === m.name).length, 0);
+                });
+            }
 
             it(`scales up and down with policies, damping scale-down ${isGpu ? "for ≥ 10 min and ≥ the startup budget (GPU)" : "for 5 min"}`, () => {
-                const b = find(r.objects, "HorizontalPodAutoscaler", m.name).spec.behavior;
+                const b = behavior();
                 assert.ok(b.scaleUp.policies.length > 0 && b.scaleDown.policies.length > 0);
                 const window = b.scaleDown.stabilizationWindowSeconds;
                 if (isGpu) {
@@ -611,7 +650,7 @@ describe("serving: ModelService and ModelNamespace", function () {
                     "ServiceAccount",
                     "Service",
                     m.canary ? "Rollout" : "Deployment",
-                    "HorizontalPodAutoscaler",
+                    viaKeda(m) ? "ScaledObject" : "HorizontalPodAutoscaler",
                     "PodDisruptionBudget",
                     "NetworkPolicy",
                     "NetworkPolicy",

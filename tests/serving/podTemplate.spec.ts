@@ -1,15 +1,7 @@
-/** Pure serving logic: labels, the pod template, probe and autoscaling arithmetic, the adapter rule. */
+/** Pure serving logic: labels, the pod template, probe and autoscaling arithmetic, the KEDA ScaledObject. */
 import { strict as assert } from "assert";
 import * as pulumi from "@pulumi/pulumi";
-import {
-    hpaBehavior,
-    hpaMetrics,
-    prometheusAdapterRule,
-    RPS_METRIC,
-    RPS_SOURCE_COUNTER,
-    scaleDownWindowSeconds,
-    toQuantity,
-} from "../../components/serving/autoscaling";
+import { hpaBehavior, hpaMetrics, modelAutoscaler, RPS_SOURCE_COUNTER, scaledObjectSpec, scaleDownWindowSeconds } from "../../components/serving/autoscaling";
 import { LABEL_VALUE, labelValue, modelLabels, selectorLabels } from "../../domain/labels";
 import {
     buildPodTemplate,
@@ -186,24 +178,10 @@ describe("serving: buildPodTemplate", () => {
 });
 
 describe("serving: autoscaling", () => {
-    it("expresses request rates as quantities, never below the target", () => {
-        assert.equal(toQuantity(25), "25");
-        assert.equal(toQuantity(25.5), "25500m");
-        assert.equal(toQuantity(0.1), "100m");
-        assert.equal(toQuantity(0.0015), "2m");
-        assert.throws(() => toQuantity(-1));
-        assert.throws(() => toQuantity(Infinity));
-    });
-
-    it("CPU utilisation always, the RPS Pods metric only when configured", () => {
-        const base = { minReplicas: 2, maxReplicas: 5, targetCpuUtilization: 65, gpu: false, startupBudgetSeconds: 600 };
-        assert.deepEqual(hpaMetrics(base), [{ type: "Resource", resource: { name: "cpu", target: { type: "Utilization", averageUtilization: 65 } } }]);
-        const withRps = hpaMetrics({ ...base, targetRequestsPerSecond: 12 });
-        assert.equal(withRps.length, 2);
-        assert.deepEqual(withRps[1], {
-            type: "Pods",
-            pods: { metric: { name: "http_requests_per_second" }, target: { type: "AverageValue", averageValue: "12" } },
-        });
+    it("the plain HPA scales on CPU utilisation only (no adapter serves a request rate)", () => {
+        assert.deepEqual(hpaMetrics({ targetCpuUtilization: 65 }), [
+            { type: "Resource", resource: { name: "cpu", target: { type: "Utilization", averageUtilization: 65 } } },
+        ]);
     });
 
     it("GPU scale-down waits at least 10 minutes and at least the startup budget, capped at the API maximum", () => {
@@ -225,13 +203,70 @@ describe("serving: autoscaling", () => {
         assert.deepEqual(gpuB.scaleDown.policies, [{ type: "Pods", value: 1, periodSeconds: 300 }]);
     });
 
-    it("documents the prometheus-adapter rule that exposes the Pods metric", () => {
-        const rule = prometheusAdapterRule();
-        assert.equal(rule.name.as, RPS_METRIC);
-        assert.ok(new RegExp(rule.name.matches).test(RPS_SOURCE_COUNTER));
-        assert.match(rule.seriesQuery, /^model_server_requests_total\{namespace!="",pod!=""\}$/);
-        assert.deepEqual(rule.resources.overrides, { namespace: { resource: "namespace" }, pod: { resource: "pod" } });
-        assert.match(rule.metricsQuery, /^sum\(rate\(<<\.Series>>\{<<\.LabelMatchers>>\}\[2m\]\)\) by \(<<\.GroupBy>>\)$/);
+    it("KEDA for a model with a request-rate target under auto; the mode decides otherwise", () => {
+        assert.equal(modelAutoscaler("auto", undefined), "hpa");
+        assert.equal(modelAutoscaler("auto", 40), "keda");
+        assert.equal(modelAutoscaler("keda", undefined), "keda");
+        assert.equal(modelAutoscaler("hpa", undefined), "hpa");
+    });
+
+    const soBase = {
+        minReplicas: 2,
+        maxReplicas: 6,
+        targetCpuUtilization: 70,
+        gpu: true,
+        startupBudgetSeconds: 900,
+        scaleTargetRef: { apiVersion: "argoproj.io/v1alpha1", kind: "Rollout", name: "sentiment" },
+        hpaName: "sentiment",
+        namespace: "models",
+        model: "sentiment",
+        prometheusUrl: "http://127.0.0.1:19090",
+    };
+
+    it("renders a ScaledObject with the HPA's target, bounds, name and behaviour; cpu and prometheus triggers", () => {
+        const so = scaledObjectSpec({ ...soBase, targetRequestsPerSecond: 2.5 });
+        assert.deepEqual(so.scaleTargetRef, soBase.scaleTargetRef);
+        assert.equal(so.minReplicaCount, 2);
+        assert.equal(so.maxReplicaCount, 6);
+        assert.deepEqual(so.advanced.horizontalPodAutoscalerConfig, { name: "sentiment", behavior: hpaBehavior({ gpu: true, startupBudgetSeconds: 900 }) });
+        assert.deepEqual(so.triggers, [
+            { type: "cpu", metricType: "Utilization", metadata: { value: "70" } },
+            {
+                type: "prometheus",
+                metricType: "AverageValue",
+                metadata: {
+                    serverAddress: "http://127.0.0.1:19090",
+                    query: 'sum(rate(model_server_requests_total{namespace="models",app_kubernetes_io_name="sentiment"}[2m]))',
+                    threshold: "2.5",
+                },
+            },
+        ]);
+        assert.ok((so.triggers[1]?.metadata.query ?? "").includes(RPS_SOURCE_COUNTER));
+    });
+
+    it("a ScaledObject without a request-rate target scales on CPU alone; with one it needs a Prometheus URL", () => {
+        assert.deepEqual(
+            scaledObjectSpec(soBase).triggers.map((t) => t.type),
+            ["cpu"],
+        );
+        assert.throws(
+            () => scaledObjectSpec({ ...soBase, prometheusUrl: undefined, targetRequestsPerSecond: 3 }),
+            /model sentiment: targetRequestsPerSecond needs a Prometheus URL/,
+        );
+    });
+
+    it("a rehearsal time scale divides the behaviour's windows and periods and the rate window, never the pod counts", () => {
+        const b = hpaBehavior({ gpu: true, startupBudgetSeconds: 120 }, 10) as any;
+        assert.equal(b.scaleUp.stabilizationWindowSeconds, 6);
+        assert.deepEqual(b.scaleUp.policies, [{ type: "Pods", value: 2, periodSeconds: 12 }]);
+        assert.equal(b.scaleDown.stabilizationWindowSeconds, 60);
+        assert.deepEqual(b.scaleDown.policies, [{ type: "Pods", value: 1, periodSeconds: 30 }]);
+        const cpu = hpaBehavior({ gpu: false, startupBudgetSeconds: 120 }, 10) as any;
+        assert.equal(cpu.scaleUp.stabilizationWindowSeconds, 0, "a window of 0 stays 0");
+        assert.deepEqual(hpaBehavior({ gpu: true, startupBudgetSeconds: 120 }, 1), hpaBehavior({ gpu: true, startupBudgetSeconds: 120 }));
+        const so = scaledObjectSpec({ ...soBase, targetRequestsPerSecond: 1, timeScale: 10 });
+        assert.match(so.triggers[1].metadata.query, /\[12s\]\)\)$/);
+        assert.deepEqual(so.advanced.horizontalPodAutoscalerConfig.behavior, hpaBehavior(soBase, 10));
     });
 });
 

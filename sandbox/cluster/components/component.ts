@@ -4,7 +4,18 @@
  * file; `controlPlane.ts` turns components into processes.
  */
 
-export type ComponentName = "etcd" | "kube-apiserver" | "kube-controller-manager" | "kube-scheduler" | "kwok" | "argo-rollouts" | "harbor-stub" | "kyverno";
+export type ComponentName =
+    | "etcd"
+    | "kube-apiserver"
+    | "kube-controller-manager"
+    | "kube-scheduler"
+    | "kwok"
+    | "argo-rollouts"
+    | "harbor-stub"
+    | "kyverno"
+    | "metrics-server"
+    | "keda-operator"
+    | "keda-adapter";
 
 /** How a component's readiness is probed: `admin` presents the sandbox's admin client certificate, `ca` trusts the sandbox CA, `insecure` skips verification (self-signed serving certificates). */
 export type HealthTls = "none" | "insecure" | "admin" | "ca";
@@ -64,6 +75,6 @@ export function withExtraArgs(args: readonly string[], extra: readonly string[] 
 
 /** A component's command line as a shell would run it (the golden-file format, like kwokctl's dry run). */
 export function formatComponent(c: Component): string {
-    const env = Object.entries(c.env ?? {}).map(([k, v]) => `${k}=${v} `);
-    return `${c.cwd ? `cd ${c.cwd} && ` : ""}${env.join("")}${[c.command, ...c.args].join(" ")} &`;
+    const env = Object.entries(c.env ?? {}).map(([k, v]) => `${k}=${v === "" ? '""' : v}`);
+    return `${c.cwd ? `cd ${c.cwd} && ` : ""}${[...env, c.command, ...c.args].join(" ")} &`;
 }

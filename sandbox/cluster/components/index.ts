@@ -6,6 +6,7 @@
  */
 import * as path from "node:path";
 import { buildArgoRolloutsComponent } from "./argoRollouts";
+import { autoscalingApiObjects, buildAutoscalingComponents } from "./autoscaling";
 import { Component, ComponentName, LOOPBACK } from "./component";
 import { buildEtcdComponent } from "./etcd";
 import { buildHarborStubComponent } from "./harborStub";
@@ -15,6 +16,7 @@ import { buildKwokComponent } from "./kwok";
 import { buildKyvernoComponent } from "./kyverno";
 
 export * from "./component";
+export { autoscalingApiObjects, buildAutoscalingComponents };
 export {
     buildArgoRolloutsComponent,
     buildEtcdComponent,
@@ -41,6 +43,13 @@ export const PORTS = {
     /** Kyverno's admission controller (only when the sandbox enforces admission): its HTTPS webhook server and its metrics. */
     kyvernoWebhook: 16292,
     kyvernoMetrics: 16293,
+    // metrics-server and KEDA (./autoscaling.ts)
+    metricsServer: 16310,
+    kedaMetrics: 16311,
+    kedaHealth: 16312,
+    kedaGrpc: 16313,
+    kedaAdapter: 16314,
+    kedaAdapterMetrics: 16315,
 } as const;
 
 export const HARBOR_CREDENTIALS = { username: "admin", password: "sandbox-harbor-pass" } as const;
@@ -68,6 +77,9 @@ export interface ComponentPki {
     saPub: string;
     harborCert: string;
     harborKey: string;
+    /** The aggregator's client identity towards extension API servers (metrics-server, KEDA): the admin pair, as kwokctl uses; default none. */
+    proxyClientCert?: string;
+    proxyClientKey?: string;
 }
 
 export interface ClusterComponentsConfig {
@@ -103,6 +115,8 @@ export function buildClusterComponents(conf: ClusterComponentsConfig): Component
             clientCaFile: conf.pki.caCert,
             serviceAccountKeyFile: conf.pki.saPub,
             serviceAccountSigningKeyFile: conf.pki.saKey,
+            proxyClientCertFile: conf.pki.proxyClientCert,
+            proxyClientKeyFile: conf.pki.proxyClientKey,
             extraArgs: extra["kube-apiserver"],
         }),
         buildKubeControllerManagerComponent({

@@ -13,6 +13,9 @@ export interface KubeApiserverComponentConfig extends CommonComponentConfig {
     clientCaFile: string;
     serviceAccountKeyFile: string;
     serviceAccountSigningKeyFile: string;
+    /** Client pair the aggregator presents to extension API servers (APIServices); default none (no aggregated API reachable). */
+    proxyClientCertFile?: string;
+    proxyClientKeyFile?: string;
 }
 
 export function buildKubeApiserverComponent(conf: KubeApiserverComponentConfig): Component {
@@ -39,6 +42,10 @@ export function buildKubeApiserverComponent(conf: KubeApiserverComponentConfig):
                 // PodSecurity is in the default admission chain; named so that nobody turns it off by accident.
                 "--enable-admission-plugins=PodSecurity",
                 "--allow-privileged=true",
+                // Without a proxy-client pair the aggregated call reaches metrics-server or KEDA anonymous and is refused.
+                ...(conf.proxyClientCertFile && conf.proxyClientKeyFile
+                    ? [`--proxy-client-cert-file=${conf.proxyClientCertFile}`, `--proxy-client-key-file=${conf.proxyClientKeyFile}`]
+                    : []),
             ],
             conf.extraArgs,
         ),
