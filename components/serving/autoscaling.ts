@@ -90,7 +90,7 @@ export function hpaBehavior(
 }
 
 /**
- * Release rehearsals (`rollouts.timeScale`, never 1 in production): the windows and policy periods divided by the
+ * Release rehearsals (`rollouts.timeScale`, which production keeps at 1): the windows and policy periods divided by the
  * factor (a window of 0 stays 0, a period at least 1 s), so that a scale-down is seen in minutes. Pod counts and
  * percentages never change.
  */
