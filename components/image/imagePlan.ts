@@ -35,7 +35,6 @@ export interface ModelImageCard {
     readonly parent?: string | null;
 }
 
-
 /**
  * OCI annotation keys set on every built image. Nothing time-varying (no `created`): an unchanged model does not
  * rebuild. Beside them, the model card's labels (`io.model-fleet.card.*`, domain/card/modelCard.ts `cardLabels`).
