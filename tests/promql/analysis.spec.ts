@@ -51,9 +51,13 @@ const ARGS = analysisArgs(CANARY_CONFIG, { model: MODEL, version: "2.1.4", servi
     assert.ok(value !== undefined, `no value for arg ${a.name}`);
     return { name: a.name, value };
 });
-const argValue = (name: string) => ARGS.find((a) => a.name === name)!.value;
-
 const specs = analysisTemplateSpecs({ prometheusUrl: "http://prometheus-operated.monitoring.svc:9090" });
+// Argo's MergeArgs (argo-rollouts v1.9.0 `utils/analysis/helpers.go`): an arg the step does not pass takes the
+// template's default (the measurement args: count, inconclusive-limit, initial-delay).
+for (const a of [specs.successRate, specs.clientErrors, specs.latency, specs.quality].flatMap((s) => s.args ?? [])) {
+    if (a.value !== undefined && !ARGS.some((b) => b.name === a.name)) ARGS.push({ name: a.name, value: a.value });
+}
+const argValue = (name: string) => ARGS.find((a) => a.name === name)!.value;
 const TEMPLATE_METRICS: Record<MetricKey, IMetric> = Object.fromEntries(
     [specs.successRate, specs.clientErrors, specs.latency, specs.quality]
         .flatMap((s) => s.metrics ?? [])

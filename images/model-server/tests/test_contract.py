@@ -162,6 +162,14 @@ def collect_queries(rendered: Dict[str, List[dict]], rules: List[dict]) -> List[
                 for rule in matching:
                     for q in adapter_promql(rule, name):
                         queries.append(Query(stack, f"HPA/{hpa['metadata']['name']} {m['type']} metric {name} (adapter rule)", q, target))
+        # KEDA (serving.autoscaler auto|keda): the ScaledObject's prometheus trigger holds its own PromQL
+        # (keda v2.21.0 pkg/scalers/prometheus_scaler.go reads metadata.query).
+        for so in _by_kind(objs, "ScaledObject"):
+            ref = so["spec"]["scaleTargetRef"]
+            target = [w for w in workloads if w["kind"] == ref.get("kind", "Deployment") and w["metadata"]["name"] == ref["name"]]
+            for t in so["spec"].get("triggers", []):
+                if t["type"] == "prometheus":
+                    queries.append(Query(stack, f"ScaledObject/{so['metadata']['name']} prometheus trigger", t["metadata"]["query"], target))
     return queries
 
 
@@ -354,7 +362,8 @@ def test_every_documented_series_is_exposed(exposed):
 def test_rendered_queries_were_found(queries):
     sources = {q.source for q in queries}
     assert any(s.startswith("AnalysisTemplate/") for s in sources), sources
-    assert any(s.startswith("HPA/") for s in sources), sources
+    # The request-rate autoscaling query: KEDA's trigger (serving.autoscaler auto|keda) or prometheus-adapter's rule (hpa).
+    assert any(s.startswith(("HPA/", "ScaledObject/")) for s in sources), sources
     assert all(selectors(substitute_args(q.promql)) for q in queries)
 
 
