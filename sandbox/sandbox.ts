@@ -38,7 +38,7 @@ import {
 } from "./stack";
 import { buildTools, isBuilt, selectTools, toolPath } from "./toolchain/build";
 import { readFleetConfig, stackFilePath } from "../support/stackFile";
-import { deployedStacks, downPlan, enforcesAdmission, nodesToAdd, upAction, withAddedStack, withoutStack } from "./stacks";
+import { deployedStacks, downPlan, nodesToAdd, sandboxFeatures, SandboxFeatures, sandboxToolSets, upAction, withAddedStack, withoutStack } from "./stacks";
 
 export const SANDBOX_DIR = path.join(REPO_ROOT, "out", "sandbox");
 
@@ -56,9 +56,9 @@ export function stackNamespace(stack: string): string {
     return readFleetConfig(stack).config.serving?.namespace ?? "models";
 }
 
-/** Whether a stack enforces admission (sandbox/stacks.ts `enforcesAdmission`): the sandbox then runs Kyverno. */
-export function stackEnforcesAdmission(stack: string): boolean {
-    return enforcesAdmission(readFleetConfig(stack).config, stack);
+/** What a stack needs the sandbox to run (sandbox/stacks.ts `sandboxFeatures`): Kyverno, KEDA. */
+export function stackFeatures(stack: string): SandboxFeatures {
+    return sandboxFeatures(readFleetConfig(stack).config, stack);
 }
 
 /**
@@ -141,7 +141,8 @@ async function deployStack(
 export async function up(stack: string): Promise<number> {
     const paths = sandboxPaths(SANDBOX_DIR);
     const running = runningSandbox(paths);
-    const action = upAction(running, stack);
+    const features = stackFeatures(stack);
+    const action = upAction(running, stack, features);
     if (action.kind === "refuse") {
         console.error(action.message);
         return 1;
@@ -150,10 +151,9 @@ export async function up(stack: string): Promise<number> {
     const t0 = Date.now();
     const log = (line: string) => console.log(`[sandbox] ${line}`);
     const nodes = sandboxNodes(stackPools(stack));
-    // Kyverno's admission controller runs for a stack that enforces admission only.
-    const admission = stackEnforcesAdmission(stack);
+    // Kyverno's admission controller runs for a stack that enforces admission only, KEDA for one that autoscales through it.
     // The tools it runs: built now (with progress) when missing or out of date, found in the cache otherwise.
-    const tools = selectTools(["sandbox"]);
+    const tools = selectTools(sandboxToolSets(features));
     if (tools.some((t) => !isBuilt(t))) {
         log("building the sandbox's tools from their Go modules first (cold: tens of minutes; once per machine)");
         await buildTools(tools, { tty: Boolean(process.stdout.isTTY) && !process.env.CI, write: (s) => process.stdout.write(s) });
@@ -161,7 +161,7 @@ export async function up(stack: string): Promise<number> {
     const signals = onSignals(log);
     let state: ClusterState;
     try {
-        state = await startCluster(paths, stack, nodes, REPO_ROOT, log, signals.abort.signal, { admission });
+        state = await startCluster(paths, stack, nodes, REPO_ROOT, log, signals.abort.signal, features);
     } catch (e) {
         if (!signals.abort.signal.aborted) throw e;
         log(`interrupted while the cluster started: ${(e as Error).message.split("\n")[0]}; every process it had started was stopped`);
@@ -180,6 +180,7 @@ export async function up(stack: string): Promise<number> {
 async function addStack(paths: SandboxPaths, running: ClusterState, stack: string): Promise<number> {
     const t0 = Date.now();
     const log = (line: string) => console.log(`[sandbox] ${line}`);
+    const features = stackFeatures(stack);
     const kube = new Kube(paths.kubeconfig);
     const existing = (await kube.list("v1", "Node")) as Array<KubeObject & { metadata: { name: string } }>;
     const nodes = nodesToAdd(existing, stackPools(stack).flatMap(poolNodes), SANDBOX_POOL_LABEL);
@@ -192,7 +193,7 @@ async function addStack(paths: SandboxPaths, running: ClusterState, stack: strin
         ),
     );
     log(`adding stack ${stack} to the running sandbox (stack ${deployedStacks(running).join(", ")}, started ${running.startedAt})`);
-    if (stackEnforcesAdmission(stack) && !running.processes.some((p) => p.name === "kyverno")) {
+    if (features.admission && !running.processes.some((p) => p.name === "kyverno")) {
         log(
             `stack ${stack} enforces admission, but this sandbox runs no Kyverno (its first stack does not enforce): its ClusterPolicy is stored, not enforced`,
         );

@@ -6,6 +6,7 @@
  * for it. Stacks deployed side by side must not share a cluster-scoped object or a Harbor project: the stack files
  * keep them apart (docs/sandbox.md#the-second-stack-local-nginx).
  */
+import { modelAutoscaler, type AutoscalerMode } from "../components/serving/autoscaling";
 import { defaultEnvironment } from "../config/load";
 
 /** A stack deployed into a running sandbox after its first, and the fake nodes that were added for it. */
@@ -30,13 +31,29 @@ export function deployedStacks(s: SandboxStacks): string[] {
 
 export type UpAction = { kind: "start" } | { kind: "add" } | { kind: "refuse"; message: string };
 
-/** What `up --stack <stack>` does: start a sandbox (none runs), add the stack to the running one, or refuse (it is there already). */
-export function upAction(running: (SandboxStacks & { startedAt: string }) | undefined, stack: string): UpAction {
+/**
+ * What `up --stack <stack>` does: start a sandbox (none runs), add the stack to the running one, or refuse (it is
+ * there already, or it autoscales through KEDA and the running sandbox, started for a stack that does not, runs no
+ * KEDA: its ScaledObjects would find no CRD).
+ */
+export function upAction(
+    running: (SandboxStacks & { startedAt: string; processes?: ReadonlyArray<{ name: string }> }) | undefined,
+    stack: string,
+    features: SandboxFeatures = { admission: false, keda: false },
+): UpAction {
     if (!running) return { kind: "start" };
     if (deployedStacks(running).includes(stack)) {
         return {
             kind: "refuse",
             message: `a sandbox is already running (stack ${deployedStacks(running).join(", ")}, started ${running.startedAt}) with stack ${stack} deployed; nothing was changed. Stop it with \`npm run sandbox -- down\`.`,
+        };
+    }
+    if (features.keda && !(running.processes ?? []).some((p) => p.name === "keda-operator")) {
+        return {
+            kind: "refuse",
+            message:
+                `stack ${stack} autoscales through KEDA, but the running sandbox (stack ${running.stack}, which does not) runs no KEDA; nothing was changed. ` +
+                `\`npm run sandbox -- down\`, then \`npm run sandbox -- up --stack ${stack}\` first and add ${running.stack} beside it.`,
         };
     }
     return { kind: "add" };
@@ -90,6 +107,36 @@ export function downPlan(s: SandboxStacks, stack?: string): { destroy: AddedStac
     const a = added.find((x) => x.stack === stack);
     if (!a) throw new Error(`stack ${stack} is not deployed in the sandbox (deployed: ${deployedStacks(s).join(", ")})`);
     return { destroy: [a], first: false };
+}
+
+/** What a sandbox runs beyond its fixed components, decided by the stack that starts it. */
+export interface SandboxFeatures {
+    /** Kyverno's admission controller (`enforcesAdmission`). */
+    readonly admission: boolean;
+    /** KEDA's operator and metrics apiserver, and its CRDs (`autoscalesThroughKeda`). */
+    readonly keda: boolean;
+}
+
+export function sandboxFeatures(config: Record<string, any>, stack: string): SandboxFeatures {
+    return { admission: enforcesAdmission(config, stack), keda: autoscalesThroughKeda(config) };
+}
+
+/** The tool sets (sandbox/toolchain/manifest.ts) a sandbox with these features runs. */
+export function sandboxToolSets(f: SandboxFeatures): Array<"sandbox" | "admission" | "autoscaling"> {
+    return ["sandbox", ...(f.admission ? (["admission"] as const) : []), ...(f.keda ? (["autoscaling"] as const) : [])];
+}
+
+/**
+ * Whether a stack autoscales a model through KEDA, from its raw `model-fleet:` config, as the program decides it
+ * (components/serving/autoscaling.ts `modelAutoscaler`): `serving.autoscaler` (default auto) is keda, or auto and the
+ * model scales on requests per second. The sandbox runs KEDA (operator, metrics apiserver, CRDs) for such a stack
+ * only; metrics-server (CPU) runs in every sandbox.
+ */
+export function autoscalesThroughKeda(config: Record<string, any>): boolean {
+    const mode = (config.serving?.autoscaler ?? "auto") as AutoscalerMode;
+    return ((config.models ?? []) as Array<{ autoscaling?: { targetRequestsPerSecond?: number } }>).some(
+        (m) => m.autoscaling !== undefined && modelAutoscaler(mode, m.autoscaling.targetRequestsPerSecond) === "keda",
+    );
 }
 
 /**

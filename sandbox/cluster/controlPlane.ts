@@ -13,7 +13,7 @@ import * as YAML from "yaml";
 import { toolPath, toolShare } from "../toolchain/build";
 import { Kube, KubeObject, parseManifests } from "./kube";
 import { NodeObject } from "./nodes";
-import type { AddedStack } from "../stacks";
+import type { AddedStack, SandboxFeatures } from "../stacks";
 import { adminKubeconfig, makePki, Pki } from "./pki";
 import {
     autoscalingApiObjects,
@@ -73,7 +73,7 @@ export interface ClusterState {
 }
 
 /** Every binary and data directory the cluster needs, checked before anything starts. */
-function requiredTools(admission: boolean) {
+function requiredTools({ admission, keda }: SandboxFeatures) {
     return {
         etcd: toolPath("etcd"),
         apiserver: toolPath("kubernetes", "kube-apiserver"),
@@ -88,9 +88,9 @@ function requiredTools(admission: boolean) {
         kyvernoCrds: admission ? toolShare("kyverno-admission", "crds") : toolShare("kyverno", "crds"),
         kyverno: admission ? toolPath("kyverno-admission", "kyverno") : undefined,
         metricsServer: toolPath("metrics-server"),
-        keda: toolPath("keda", "keda"),
-        kedaAdapter: toolPath("keda", "keda-adapter"),
-        kedaCrds: toolShare("keda", "crds"),
+        keda: keda ? toolPath("keda", "keda") : undefined,
+        kedaAdapter: keda ? toolPath("keda", "keda-adapter") : undefined,
+        kedaCrds: keda ? toolShare("keda", "crds") : undefined,
     };
 }
 
@@ -141,7 +141,7 @@ export function componentProcess(c: Component, pki: Pki): ProcessSpec {
  * Without Kyverno running, only its ClusterPolicy CRD: the admission policy is stored and schema-checked, not enforced.
  */
 function upstreamCrds(tools: ReturnType<typeof requiredTools>): KubeObject[] {
-    return [tools.argoCrds, tools.promOperatorCrds, tools.kyvernoCrds, tools.kedaCrds].flatMap((dir) =>
+    return [tools.argoCrds, tools.promOperatorCrds, tools.kyvernoCrds, ...(tools.kedaCrds ? [tools.kedaCrds] : [])].flatMap((dir) =>
         fs
             .readdirSync(dir)
             .filter((f) => f.endsWith(".yaml"))
@@ -178,11 +178,12 @@ async function waitFor<T>(
 
 export { waitFor };
 
-/** Options of `startCluster`. */
-export interface ClusterOptions {
-    /** Run Kyverno's admission controller (tool `kyverno-admission`) with its webhooks in this API server. Default false. */
-    readonly admission?: boolean;
-}
+/**
+ * Options of `startCluster` (sandbox/stacks.ts `sandboxFeatures`): `admission` runs Kyverno's admission controller
+ * (tool `kyverno-admission`) with its webhooks in this API server, `keda` KEDA's operator, metrics apiserver and CRDs.
+ * Default neither.
+ */
+export type ClusterOptions = Partial<SandboxFeatures>;
 
 /** Kyverno's webhook configurations (labelled `webhook.kyverno.io/managed-by=kyverno`), mutating and validating. */
 export async function kyvernoWebhookConfigurations(kube: Kube): Promise<KubeObject[]> {
@@ -247,9 +248,10 @@ export async function startCluster(
     options: ClusterOptions = {},
 ): Promise<ClusterState> {
     const admission = options.admission ?? false;
-    const tools = requiredTools(admission);
+    const keda = options.keda ?? false;
+    const tools = requiredTools({ admission, keda });
     const taken: string[] = [];
-    for (const [name, port] of Object.entries(PORTS).filter(([n]) => admission || !n.startsWith("kyverno"))) {
+    for (const [name, port] of Object.entries(PORTS).filter(([n]) => (admission || !n.startsWith("kyverno")) && (keda || !n.startsWith("keda")))) {
         if (await portTaken(port)) taken.push(`127.0.0.1:${port} (${name})`);
     }
     if (taken.length > 0) {
@@ -277,7 +279,7 @@ export async function startCluster(
             binaries: { ...tools, node: process.execPath },
             pki: { ...pki, proxyClientCert: pki.adminCert, proxyClientKey: pki.adminKey },
         });
-        // metrics-server and KEDA (the HPAs' metrics), after the cluster's own components.
+        // metrics-server and, for a KEDA stack, KEDA (the HPAs' metrics), after the cluster's own components.
         const kedaCertDir = path.join(paths.root, "keda");
         components.push(
             ...buildAutoscalingComponents({
@@ -320,12 +322,12 @@ export async function startCluster(
             );
         }
         log(
-            `${crds.length} upstream CRDs established (Argo Rollouts v1.9.0, Prometheus Operator v0.85.0, Kyverno v1.18.2 ${admission ? "(all 22)" : "ClusterPolicy"}, KEDA v2.21.0)`,
+            `${crds.length} upstream CRDs established (Argo Rollouts v1.9.0, Prometheus Operator v0.85.0, Kyverno v1.18.2 ${admission ? "(all 22)" : "ClusterPolicy"}${keda ? ", KEDA v2.21.0" : ""})`,
         );
         await kube.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: "argo-rollouts" } });
         // Kyverno keeps its CA and serving Secrets, Leases and Events in its namespace, which must exist first.
         if (admission) await kube.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: KYVERNO_NAMESPACE } });
-        for (const o of autoscalingApiObjects(PORTS)) await kube.apply(o as KubeObject);
+        for (const o of autoscalingApiObjects(PORTS, { keda })) await kube.apply(o as KubeObject);
         await start("kube-controller-manager");
         await start("kube-scheduler");
         await start("kwok");
@@ -342,10 +344,12 @@ export async function startCluster(
         log(`${nodes.length} kwok nodes Ready`);
         await start("argo-rollouts");
         await start("harbor-stub");
-        makeKedaCerts(pki, kedaCertDir);
         await start("metrics-server");
-        await start("keda-operator");
-        await start("keda-adapter");
+        if (keda) {
+            makeKedaCerts(pki, kedaCertDir);
+            await start("keda-operator");
+            await start("keda-adapter");
+        }
         if (admission) {
             await start("kyverno");
             // Its webhook controller registers the configurations once it leads (a Lease) and has reconciled.

@@ -114,7 +114,7 @@ async function create(kube: Kube, obj: KubeObject): Promise<Created> {
     }
 }
 
-describe("sandbox e2e: admission enforced by Kyverno v1.18.2's admission controller", function () {
+describe("sandbox e2e: admission enforced by Kyverno v1.18.2's admission controller [tools: e2e-late]", function () {
     this.timeout(600_000);
     const log = (l: string) => console.log(`      [admission] ${l}`);
 

@@ -444,8 +444,8 @@ export const TOOLS: readonly ToolSpec[] = [
 /** What each command needs, so a command builds only its own tools (`npm run tools -- build <set>`). */
 export const TOOL_SETS = {
     /**
-     * `npm run sandbox -- up` and the e2e suite (the rehearsal's Prometheus, metrics-server and KEDA included; Kyverno's
-     * admission controller, and cosign, distribution and crane for sandbox/e2e/admission.spec.ts's signed images).
+     * `npm run sandbox -- up` of any stack, and the e2e suite but its two specs below (the rehearsal's Prometheus and
+     * metrics-server, which every sandbox runs, included).
      */
     sandbox: [
         "pulumi",
@@ -457,17 +457,19 @@ export const TOOL_SETS = {
         "prometheus-operator-crds",
         "kyverno",
         "prometheus",
-        "kyverno-admission",
-        "cosign",
-        "distribution",
-        "crane",
         "metrics-server",
-        "keda",
     ],
+    /** KEDA, which the sandbox runs for a stack that autoscales through it (sandbox/stacks.ts `autoscalesThroughKeda`). */
+    autoscaling: ["keda"],
+    /** `npm run test:admission` (the CRD schema), and Kyverno's admission controller, which the sandbox runs for a stack that enforces. */
+    admission: ["kyverno", "kyverno-admission"],
+    /**
+     * The e2e specs that need more than the `sandbox` set (sandbox/e2e/admission.spec.ts, autoscaling.spec.ts; titled
+     * `[tools: e2e-late]`): `.ci/run` runs them last, while these build.
+     */
+    "e2e-late": ["kyverno", "kyverno-admission", "keda", "cosign", "distribution", "crane"],
     /** `npm run test:promql` and `npm run test:promtool`. */
     promql: ["prometheus", "argo-evaluate", "prometheus-operator-crds"],
-    /** `npm run test:admission` (the CRD schema), and Kyverno's admission controller (`kyverno-admission`). */
-    admission: ["kyverno", "kyverno-admission"],
     /** `npm run test:supplychain`. */
     supplychain: ["cosign", "distribution", "crane", "kyverno-verify", "kyverno"],
 } as const satisfies Record<string, readonly string[]>;

@@ -74,7 +74,7 @@ function render(conf: ClusterComponentsConfig, more: Component[] = autoscaling()
 
 describe("sandbox components", () => {
     it("registers metrics.k8s.io and external.metrics.k8s.io with the aggregator, each through an ExternalName Service to 127.0.0.1 on its component's port", () => {
-        const objs = autoscalingApiObjects(PORTS);
+        const objs = autoscalingApiObjects(PORTS, { keda: true });
         const apis = objs.filter((o) => o.kind === "APIService");
         assert.deepEqual(
             apis.map((a) => [a.metadata.name, (a.spec as any).group, (a.spec as any).service, (a.spec as any).insecureSkipTLSVerify]),
@@ -98,6 +98,36 @@ describe("sandbox components", () => {
             assert.equal(c.env?.KEDA_CLUSTER_OBJECT_NAMESPACE, "keda");
             assert.equal(c.env?.KUBECONFIG, "/sandbox/kubeconfig");
         }
+    });
+
+    it("without KEDA (a stack that does not autoscale through it): metrics-server alone, and no external.metrics.k8s.io APIService left without its server", () => {
+        const objs = autoscalingApiObjects(PORTS, { keda: false });
+        assert.deepEqual(
+            objs.map((o) => `${o.kind}/${o.metadata.namespace ?? ""}/${o.metadata.name}`),
+            ["Service/kube-system/metrics-server", "APIService//v1beta1.metrics.k8s.io"],
+        );
+        const {
+            keda: _k,
+            kedaAdapter: _a,
+            ...metricsServerOnly
+        } = {
+            metricsServer: "/tools/metrics-server/bin/metrics-server",
+            keda: "/tools/keda/bin/keda",
+            kedaAdapter: "/tools/keda/bin/keda-adapter",
+        };
+        const components = buildAutoscalingComponents({
+            kubeconfig: "/sandbox/kubeconfig",
+            binaries: metricsServerOnly,
+            ports: PORTS,
+            kwokPort: PORTS.kwok,
+            metricsServerCertDir: "/sandbox/metrics-server",
+            kedaCertDir: "/sandbox/keda",
+        });
+        assert.deepEqual(
+            components.map((c) => c.name),
+            ["metrics-server"],
+        );
+        assert.deepEqual(components[0], autoscaling()[0], "metrics-server's command line does not depend on KEDA");
     });
 
     it("the eleven command lines match the golden file (the eight of the cluster, Kyverno last, then metrics-server and KEDA's two)", () => {

@@ -10,7 +10,18 @@ import { byType, k8sObjects, runStack, StackRun } from "../../support/harness";
 import { mandatoryViolations } from "../../support/policy/evaluate";
 import { poolNodes, SANDBOX_POOL_LABEL, sandboxNodes } from "../../sandbox/cluster/nodes";
 import { stackNamespace, stackPools } from "../../sandbox/sandbox";
-import { deployedStacks, downPlan, enforcesAdmission, nodesToAdd, upAction, withAddedStack, withoutStack } from "../../sandbox/stacks";
+import {
+    autoscalesThroughKeda,
+    deployedStacks,
+    downPlan,
+    enforcesAdmission,
+    nodesToAdd,
+    sandboxFeatures,
+    sandboxToolSets,
+    upAction,
+    withAddedStack,
+    withoutStack,
+} from "../../sandbox/stacks";
 import { readFleetConfig } from "../../support/stackFile";
 
 const node = (name: string, pool: string) => ({ metadata: { name, labels: { [SANDBOX_POOL_LABEL]: pool } } });
@@ -123,6 +134,36 @@ describe("sandbox stacks: Kyverno's admission controller runs for a stack that e
         assert.equal(enforcesAdmission({ environment: "production", supplyChain: { admission: { enabled: false } } }, "x"), false);
         assert.equal(enforcesAdmission({ environment: "production", supplyChain: { admission: { mode: "Audit" } } }, "x"), false);
         assert.equal(enforcesAdmission(readFleetConfig("local-keda").config, "local-keda"), false);
+    });
+});
+
+describe("sandbox stacks: KEDA runs for a stack that autoscales through it", () => {
+    const model = (autoscaling: Record<string, number>) => ({ name: "m", autoscaling: { minReplicas: 1, maxReplicas: 2, ...autoscaling } });
+    it("as the program decides it (modelAutoscaler): auto with targetRequestsPerSecond, or keda; never hpa", () => {
+        assert.equal(autoscalesThroughKeda(readFleetConfig("local-keda").config), true);
+        assert.equal(autoscalesThroughKeda(readFleetConfig("local").config), false, "local's models scale on CPU: a plain HPA");
+        assert.equal(autoscalesThroughKeda(readFleetConfig("local-nginx").config), false);
+        assert.equal(autoscalesThroughKeda({ models: [model({})] }), false);
+        assert.equal(autoscalesThroughKeda({ serving: { autoscaler: "keda" }, models: [model({})] }), true);
+        assert.equal(autoscalesThroughKeda({ serving: { autoscaler: "hpa" }, models: [model({ targetRequestsPerSecond: 5 })] }), false);
+        assert.equal(autoscalesThroughKeda({ models: [model({}), model({ targetRequestsPerSecond: 5 })] }), true);
+        assert.equal(autoscalesThroughKeda({}), false);
+    });
+
+    it("the tool sets a sandbox builds follow what its first stack needs", () => {
+        assert.deepEqual(sandboxToolSets(sandboxFeatures(readFleetConfig("local").config, "local")), ["sandbox"]);
+        assert.deepEqual(sandboxToolSets(sandboxFeatures(readFleetConfig("local-keda").config, "local-keda")), ["sandbox", "autoscaling"]);
+        assert.deepEqual(sandboxToolSets({ admission: true, keda: true }), ["sandbox", "admission", "autoscaling"]);
+    });
+
+    it("a KEDA stack is not added to a sandbox that runs no KEDA (its ScaledObjects would find no CRD); the reverse is fine", () => {
+        const local = { stack: "local", startedAt: "t", processes: [{ name: "etcd" }, { name: "metrics-server" }] };
+        const refused = upAction(local, "local-keda", { admission: false, keda: true });
+        assert.equal(refused.kind, "refuse");
+        assert.match((refused as { message: string }).message, /runs no KEDA; nothing was changed.*up --stack local-keda` first and add local beside it/);
+        const keda = { stack: "local-keda", startedAt: "t", processes: [{ name: "metrics-server" }, { name: "keda-operator" }, { name: "keda-adapter" }] };
+        assert.deepEqual(upAction(keda, "local", { admission: false, keda: false }), { kind: "add" });
+        assert.deepEqual(upAction({ ...keda, stack: "x", added: [] }, "local-keda", { admission: false, keda: true }), { kind: "add" });
     });
 });
 

@@ -23,7 +23,8 @@ export const KEDA_NAMESPACE = "keda";
 
 export interface AutoscalingComponentsConfig {
     kubeconfig: string;
-    binaries: { metricsServer: string; keda: string; kedaAdapter: string };
+    /** KEDA's two only for a sandbox that runs KEDA (sandbox/stacks.ts `autoscalesThroughKeda`); metrics-server always. */
+    binaries: { metricsServer: string; keda?: string; kedaAdapter?: string };
     ports: AutoscalingPorts;
     /** kwok's server port: the kubelet port metrics-server scrapes (`/metrics/nodes/<node>/metrics/resource`). */
     kwokPort: number;
@@ -49,33 +50,36 @@ export function buildAutoscalingComponents(conf: AutoscalingComponentsConfig): C
     const p = conf.ports;
     const extra = conf.extraArgs ?? {};
     const delegated = [`--authentication-kubeconfig=${kc}`, `--authorization-kubeconfig=${kc}`];
+    const metricsServer: Component = {
+        name: "metrics-server",
+        command: conf.binaries.metricsServer,
+        args: withExtraArgs(
+            [
+                `--kubeconfig=${kc}`,
+                ...delegated,
+                `--bind-address=${address}`,
+                `--secure-port=${p.metricsServer}`,
+                `--cert-dir=${conf.metricsServerCertDir}`,
+                // kwok's nodes: InternalIP is --node-ip (127.0.0.1), the kubelet port kwok's own server; its HTTPS side
+                // presents httptest's self-signed certificate.
+                "--kubelet-preferred-address-types=InternalIP",
+                `--kubelet-port=${conf.kwokPort}`,
+                "--kubelet-insecure-tls",
+                "--metric-resolution=15s",
+            ],
+            extra["metrics-server"],
+        ),
+        // Its serving certificate is self-signed (--cert-dir); /livez is always allowed, anonymous included.
+        health: { url: `https://${address}:${p.metricsServer}/livez`, tls: "insecure", accept: "ok" },
+        timeoutSeconds: 90,
+    };
+    const { keda, kedaAdapter } = conf.binaries;
+    if (keda === undefined || kedaAdapter === undefined) return [metricsServer];
     return [
-        {
-            name: "metrics-server",
-            command: conf.binaries.metricsServer,
-            args: withExtraArgs(
-                [
-                    `--kubeconfig=${kc}`,
-                    ...delegated,
-                    `--bind-address=${address}`,
-                    `--secure-port=${p.metricsServer}`,
-                    `--cert-dir=${conf.metricsServerCertDir}`,
-                    // kwok's nodes: InternalIP is --node-ip (127.0.0.1), the kubelet port kwok's own server; its HTTPS side
-                    // presents httptest's self-signed certificate.
-                    "--kubelet-preferred-address-types=InternalIP",
-                    `--kubelet-port=${conf.kwokPort}`,
-                    "--kubelet-insecure-tls",
-                    "--metric-resolution=15s",
-                ],
-                extra["metrics-server"],
-            ),
-            // Its serving certificate is self-signed (--cert-dir); /livez is always allowed, anonymous included.
-            health: { url: `https://${address}:${p.metricsServer}/livez`, tls: "insecure", accept: "ok" },
-            timeoutSeconds: 90,
-        },
+        metricsServer,
         {
             name: "keda-operator",
-            command: conf.binaries.keda,
+            command: keda,
             args: withExtraArgs(
                 [
                     `--metrics-bind-address=${address}:${p.kedaMetrics}`,
@@ -97,7 +101,7 @@ export function buildAutoscalingComponents(conf: AutoscalingComponentsConfig): C
         },
         {
             name: "keda-adapter",
-            command: conf.binaries.kedaAdapter,
+            command: kedaAdapter,
             args: withExtraArgs(
                 [
                     // Without it the adapter's listers take the in-cluster config (custom-metrics-apiserver pkg/cmd/builder.go).
@@ -153,11 +157,18 @@ function aggregated(group: string, service: { namespace: string; name: string; p
     ];
 }
 
-/** The namespace, ExternalName Services and APIServices of `metrics.k8s.io` (metrics-server) and `external.metrics.k8s.io` (KEDA). */
-export function autoscalingApiObjects(ports: AutoscalingPorts, address: string = LOOPBACK): ApiObject[] {
+/**
+ * The ExternalName Service and APIService of `metrics.k8s.io` (metrics-server) and, for a sandbox that runs KEDA,
+ * KEDA's namespace and those of `external.metrics.k8s.io`. Never an APIService without its server: an unavailable
+ * aggregated group fails API discovery for every client (`unable to retrieve the complete list of server APIs`).
+ */
+export function autoscalingApiObjects(ports: AutoscalingPorts, opts: { keda: boolean; address?: string }): ApiObject[] {
+    const address = opts.address ?? LOOPBACK;
+    const metrics = aggregated("metrics.k8s.io", { namespace: "kube-system", name: "metrics-server", port: ports.metricsServer }, address);
+    if (!opts.keda) return metrics;
     return [
+        ...metrics,
         { apiVersion: "v1", kind: "Namespace", metadata: { name: KEDA_NAMESPACE } },
-        ...aggregated("metrics.k8s.io", { namespace: "kube-system", name: "metrics-server", port: ports.metricsServer }, address),
         ...aggregated("external.metrics.k8s.io", { namespace: KEDA_NAMESPACE, name: "keda-metrics-apiserver", port: ports.kedaAdapter }, address),
     ];
 }
