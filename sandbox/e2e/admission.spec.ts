@@ -18,13 +18,18 @@
  * added to the validating list only, and the validating phase finds no `kyverno.io/verify-images` entry). (f) With
  * Kyverno stopped, failurePolicy decides: Fail refuses with the API server's "failed calling webhook", Ignore admits
  * unchecked; `sandbox down`'s cleanup (deleting Kyverno's webhook configurations) lets pods through again.
- * Needs `npm run tools -- build sandbox` (kyverno-admission, cosign, distribution and crane are in that set).
+ * Through the real engine too: `pulumi preview` and `pulumi up` of an inline program that declares a Deployment of
+ * the unsigned digest fail with Kyverno's message; the signed digest's Deployment is created.
+ * Needs `npm run tools -- build sandbox e2e-late` (kyverno-admission, cosign, distribution and crane are in
+ * `e2e-late`); titled `[tools: e2e-late]`, so `.ci/run` runs it after the rest of the suite.
  */
 import { strict as assert } from "node:assert";
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import * as k8s from "@pulumi/kubernetes";
+import { LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
 import { admissionClusterPolicy, SOURCES_RULE_NAME, VERIFY_RULE_NAME } from "../../components/supplychain/admission";
 import {
     ClusterState,
@@ -32,6 +37,7 @@ import {
     readState,
     removeKyvernoWebhooks,
     sandboxPaths,
+    SandboxPaths,
     startCluster,
     stopCluster,
     waitPolicyEnforced,
@@ -39,7 +45,7 @@ import {
 import { Kube, KubeObject } from "../cluster/kube";
 import { portTaken, ProcessRecord, stopProcess } from "../cluster/processes";
 import { SANDBOX_DIR } from "../sandbox";
-import { REPO_ROOT } from "../stack";
+import { EngineEnv, prepareEngine, PROJECT, REPO_ROOT } from "../stack";
 import { pushFilesImage, startRegistry } from "../supplychain/registry";
 import { binDir, toolPath } from "../toolchain/build";
 import { toolSpec } from "../toolchain/manifest";
@@ -306,6 +312,85 @@ describe("sandbox e2e: admission enforced by Kyverno v1.18.2's admission control
         const message = refused(await create(kube, deployment as KubeObject), "the Deployment of the unsigned digest");
         log(`(deployment) ${message}`);
         assert.ok(message.includes(`autogen-${VERIFY_RULE_NAME}`) && message.includes(unsignedRef), message);
+    });
+
+    describe("through the real engine: `pulumi preview` and `pulumi up` (pulumi v3.274.1, the Kubernetes provider 4.25.0)", () => {
+        let paths: SandboxPaths;
+        let engine: EngineEnv;
+        /** A stack whose inline program declares one Deployment of `image` (skipAwait: no nodes run its pods). */
+        const deploymentStack = async (stackName: string, image: string): Promise<Stack> => {
+            fs.writeFileSync(path.join(engine.workDir, `Pulumi.${stackName}.yaml`), "config: {}\n");
+            const kubeconfig = fs.readFileSync(paths.kubeconfig, "utf8");
+            const program = async () => {
+                const provider = new k8s.Provider("sandbox", { kubeconfig });
+                const labels = { app: stackName };
+                new k8s.apps.v1.Deployment(
+                    stackName,
+                    {
+                        metadata: { name: stackName, namespace: NAMESPACE, annotations: { "pulumi.com/skipAwait": "true" } },
+                        spec: {
+                            replicas: 1,
+                            selector: { matchLabels: labels },
+                            template: { metadata: { labels }, spec: pod("unused", [{ name: "model", image }]).spec as k8s.types.input.core.v1.PodSpec },
+                        },
+                    },
+                    { provider },
+                );
+            };
+            return LocalWorkspace.createOrSelectStack(
+                { stackName, projectName: PROJECT, program },
+                {
+                    workDir: engine.workDir,
+                    pulumiHome: engine.pulumiHome,
+                    envVars: engine.env,
+                    pulumiCommand: await PulumiCommand.get({ root: path.dirname(binDir(toolSpec("pulumi"))), skipVersionCheck: true }),
+                    secretsProvider: "passphrase",
+                },
+            );
+        };
+
+        before(function () {
+            this.timeout(300_000);
+            paths = sandboxPaths(path.join(tmp, "sandbox"));
+            const stackFile = path.join(paths.root, "workspace", "Pulumi.engine-signed.yaml");
+            fs.mkdirSync(path.dirname(stackFile), { recursive: true });
+            fs.writeFileSync(stackFile, "config: {}\n");
+            engine = prepareEngine(paths, "engine-signed", state!.caCert);
+        });
+
+        it("`pulumi up` fails on the Deployment of the unsigned digest with Kyverno's message, as `pulumi preview` does (the provider's dry run goes through the webhooks)", async function () {
+            this.timeout(600_000);
+            const stack = await deploymentStack("engine-unsigned", unsignedRef);
+            const failure = async (op: Promise<unknown>, what: string): Promise<string> => {
+                try {
+                    await op;
+                } catch (e) {
+                    return String((e as Error).message);
+                }
+                assert.fail(`${what} succeeded: the unsigned digest was admitted`);
+            };
+            for (const [what, op] of [
+                ["pulumi preview", () => stack.preview()],
+                ["pulumi up", () => stack.up()],
+            ] as const) {
+                const message = await failure(op(), what);
+                const line = message.split("\n").find((l) => l.includes("denied the request")) ?? message.slice(-2000);
+                log(`(${what}) ${line.trim()}`);
+                assert.ok(message.includes(`admission webhook "${SHARED.mutate}" denied the request`), `${what}:\n${message.slice(-4000)}`);
+                assert.ok(message.includes(`autogen-${VERIFY_RULE_NAME}`) && message.includes(unsignedRef), `${what}:\n${message.slice(-4000)}`);
+            }
+            assert.equal(await kube.read("apps/v1", "Deployment", "engine-unsigned", NAMESPACE), undefined, "nothing was created");
+        });
+
+        it("`pulumi up` creates the Deployment of the signed digest", async function () {
+            this.timeout(600_000);
+            const stack = await deploymentStack("engine-signed", signedRef);
+            const up = await stack.up();
+            assert.equal(up.summary.result, "succeeded");
+            const d = await kube.read("apps/v1", "Deployment", "engine-signed", NAMESPACE);
+            assert.equal(d?.spec?.template?.spec?.containers?.[0]?.image, signedRef);
+            await stack.destroy();
+        });
     });
 
     describe("the policy of before, with webhookConfiguration.matchConditions (Kyverno's fine-grained webhooks)", () => {

@@ -17,7 +17,7 @@ import * as k8sClient from "@kubernetes/client-node";
 import { FIELD_MANAGER, Kube, KubeObject, statusCode } from "../cluster/kube";
 import { SANDBOX_POOL_LABEL } from "../cluster/nodes";
 import { podGpu } from "../cluster/view";
-import { isRolloutDeleteAwaitPanic, SANDBOX_DIR, stackPools } from "../sandbox";
+import { isRolloutDeleteAwaitPanic, SANDBOX_DIR, stackNamespace, stackPools } from "../sandbox";
 import { backendDir, backendUrl, EngineEnv, POLICY_DIR, prepareEngine, PROJECT, readStackLocks, REPO_ROOT, sandboxStack } from "../stack";
 
 const STACK = "local";
@@ -334,6 +334,53 @@ describe("sandbox e2e: the real engine deploys the local stack", function () {
             assert.match(output, /a100-mig.*(does not fit|needs|maxSize)/i, `no capacity warning in:\n${output.slice(-3000)}`);
         });
     }
+
+    it("4. a weights-only update (models[].weights.digest) rolls embedder to a new ReplicaSet with the same server image: only the image volume's reference changes", async function () {
+        this.timeout(900_000);
+        restoreConfig();
+        const i = models.findIndex((m) => m.name === "embedder");
+        const committed = readFleetConfig(STACK).config.models[i];
+        const NS = stackNamespace(STACK);
+        const before = (await kube.read("apps/v1", "Deployment", "embedder", NS))!;
+        const template = (d: KubeObject) =>
+            d.spec.template.spec as { containers: Array<{ image: string }>; volumes: Array<{ name: string; image?: { reference: string } }> };
+        const weightsRef = (d: KubeObject) => template(d).volumes.find((v) => v.name === "weights")?.image?.reference;
+        const server = template(before).containers[0].image;
+        assert.ok(server.endsWith(`@${committed.image.digest}`), server);
+        assert.ok(weightsRef(before)?.endsWith(`/embedder@${committed.weights.digest}`), `the image volume: ${weightsRef(before)}`);
+        const next = `sha256:${"4d".repeat(32)}`;
+        await stack.setConfig(`model-fleet:models[${i}].weights.digest`, { value: next }, true);
+        const { steps } = await changedSteps(stack);
+        assert.deepEqual(
+            steps.map((s) => s.split(" ").slice(0, 2).join(" ")),
+            ["update kubernetes:apps/v1:Deployment"],
+            steps.join("; "),
+        );
+        const up = await stack.up({ color: "never" });
+        assert.equal(up.summary.result, "succeeded");
+        const after = (await kube.read("apps/v1", "Deployment", "embedder", NS))!;
+        assert.equal(template(after).containers[0].image, server, "the server image is the same digest");
+        assert.equal(weightsRef(after), weightsRef(before)!.replace(committed.weights.digest, next));
+        // The Deployment controller rolled a new ReplicaSet (Pulumi's await: the rollout completed); the old one holds
+        // the old weights, at 0 replicas, with the same server image.
+        const sets = (await kube.list("apps/v1", "ReplicaSet", NS, "app.kubernetes.io/name=embedder")).filter((r) =>
+            r.metadata?.ownerReferences?.some((o: any) => o.kind === "Deployment" && o.name === "embedder"),
+        );
+        const byWeights = (ref: string | undefined) => sets.find((r) => weightsRef(r) === ref);
+        const [oldSet, newSet] = [byWeights(weightsRef(before)), byWeights(weightsRef(after))];
+        assert.ok(oldSet && newSet && oldSet.metadata!.name !== newSet.metadata!.name, sets.map((r) => r.metadata!.name).join(", "));
+        assert.equal(template(newSet).containers[0].image, server);
+        assert.equal(template(oldSet).containers[0].image, server);
+        assert.deepEqual([oldSet.spec.replicas, newSet.status?.readyReplicas], [0, newSet.spec.replicas]);
+        const podsNow = (await kube.list("v1", "Pod", NS, "app.kubernetes.io/name=embedder")).filter((p) => !p.metadata?.deletionTimestamp);
+        assert.ok(podsNow.length > 0 && podsNow.every((p) => weightsRef(p) === weightsRef(after)), "every embedder pod mounts the new weights");
+        console.log(
+            `    weights-only update: ReplicaSet ${oldSet.metadata!.name} → ${newSet.metadata!.name}, server image unchanged (${server.split("@")[1].slice(0, 19)}…)`,
+        );
+        // Back to the committed config, for what follows.
+        restoreConfig();
+        await stack.up({ color: "never" });
+    });
 
     it("5. the policy pack runs in the real engine: 0 mandatory violations, and a broken config is blocked with the policy's message", async function () {
         restoreConfig();
