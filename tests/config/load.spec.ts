@@ -81,7 +81,7 @@ describe("config: the stack files", () => {
             local.gpuPools.map((p) => [p.name, p.nodes, p.minSize, p.maxSize, p.mig?.strategy ?? "none"]),
             [
                 ["l4", 3, 3, 3, "none"],
-                ["a100-mig", 1, 1, 1, "mixed"],
+                ["a100-mig", 2, 2, 2, "mixed"],
             ],
         );
         assert.ok(local.models.some((m) => m.canary) && local.models.some((m) => m.gpu?.profile));
