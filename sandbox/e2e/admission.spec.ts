@@ -132,6 +132,8 @@ describe("sandbox e2e: admission enforced by Kyverno v1.18.2's admission control
     let crane: string;
     let signedRef: string;
     let unsignedRef: string;
+    let signedWeightsRef: string;
+    let unsignedWeightsRef: string;
     let policy: Record<string, any>;
     let n = 0;
     const name = (what: string) => `sentiment-${what}-${++n}`;
@@ -176,29 +178,22 @@ describe("sandbox e2e: admission enforced by Kyverno v1.18.2's admission control
         signedRef = `${REPO}@${pushImage("v2.1.5-abc1234", '{"model":"sentiment","version":"2.1.5"}\n')}`;
         unsignedRef = `${REPO}@${pushImage("v2.1.6-def5678", '{"model":"sentiment","version":"2.1.6"}\n')}`;
         // `npm run sign` exactly as an operator runs it for one image (scripts/sign.ts): signature and provenance.
-        const signed = spawnSync(
-            "npm",
-            [
-                "run",
-                "--silent",
-                "sign",
-                "--",
-                "--image",
-                signedRef,
-                "--model",
-                "sentiment",
-                "--version",
-                "2.1.5",
-                "--git-sha",
-                "abc1234",
-                "--key",
-                path.join(keyDir, "cosign.key"),
-                "--sbom",
-                "none",
-            ],
-            { cwd: REPO_ROOT, env, encoding: "utf8", timeout: 300_000, maxBuffer: 64 << 20 },
-        );
-        assert.equal(signed.status, 0, `npm run sign exited ${signed.status}:\n${signed.stdout}${signed.stderr}`);
+        const sign = (ref: string, version: string, gitSha: string) => {
+            const signed = spawnSync(
+                "npm",
+                [
+                    ...["run", "--silent", "sign", "--", "--image", ref, "--model", "sentiment", "--version", version, "--git-sha", gitSha],
+                    ...["--key", path.join(keyDir, "cosign.key"), "--sbom", "none"],
+                ],
+                { cwd: REPO_ROOT, env, encoding: "utf8", timeout: 300_000, maxBuffer: 64 << 20 },
+            );
+            assert.equal(signed.status, 0, `npm run sign exited ${signed.status}:\n${signed.stdout}${signed.stderr}`);
+        };
+        sign(signedRef, "2.1.5", "abc1234");
+        // Weights artifacts (models[].weights) in the same repository: one signed as the server image is, one not.
+        signedWeightsRef = `${REPO}@${pushImage("v2.1.5-0a1b2c3", '{"weights":"sentiment","version":"2.1.5"}\n')}`;
+        unsignedWeightsRef = `${REPO}@${pushImage("v2.1.6-4d5e6f7", '{"weights":"sentiment","version":"2.1.6"}\n')}`;
+        sign(signedWeightsRef, "2.1.5", "0a1b2c3");
 
         // The sandbox with Kyverno (no nodes: admission happens at create, before any scheduling).
         const t0 = Date.now();
@@ -312,6 +307,27 @@ describe("sandbox e2e: admission enforced by Kyverno v1.18.2's admission control
         const message = refused(await create(kube, deployment as KubeObject), "the Deployment of the unsigned digest");
         log(`(deployment) ${message}`);
         assert.ok(message.includes(`autogen-${VERIFY_RULE_NAME}`) && message.includes(unsignedRef), message);
+    });
+
+    it("weights (models[].weights): the image volume's reference is verified too (the policy's imageExtractors): signed admitted, unsigned refused beside a signed server image", async () => {
+        const withWeights = (n: string, weights: string): KubeObject => {
+            const p = pod(n, [{ name: "model", image: signedRef }]);
+            p.spec.volumes = [{ name: "weights", image: { reference: weights, pullPolicy: "IfNotPresent" } }];
+            p.spec.containers[0].volumeMounts = [{ name: "weights", mountPath: "/weights", readOnly: true }];
+            return p;
+        };
+        const ok = await create(kube, withWeights(name("weights-signed"), signedWeightsRef));
+        assert.ok(ok.admitted, `refused: ${(ok as { message: string }).message}`);
+        assert.equal(
+            JSON.parse(ok.object.metadata?.annotations?.["kyverno.io/verify-images"] ?? "{}")[signedWeightsRef],
+            "pass",
+            "Kyverno verified the volume's reference",
+        );
+        const message = refused(await create(kube, withWeights(name("weights-unsigned"), unsignedWeightsRef)), "the unsigned weights artifact");
+        log(`(weights) ${message}`);
+        assert.ok(message.includes(VERIFY_RULE_NAME) && message.includes(unsignedWeightsRef), message);
+        const byTag = refused(await create(kube, withWeights(name("weights-tag"), `${REPO}:v2.1.5-0a1b2c3`)), "the weights artifact by tag");
+        assert.match(byTag, /missing digest|digest/, byTag);
     });
 
     describe("through the real engine: `pulumi preview` and `pulumi up` (pulumi v3.274.1, the Kubernetes provider 4.25.0)", () => {
