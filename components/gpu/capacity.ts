@@ -26,6 +26,8 @@ export interface CapacityModelInput {
     name: string;
     gpu?: { pool: string; profile?: string; count?: number };
     autoscaling: { maxReplicas: number };
+    /** Blue-green (release.strategy): a release runs the full preview beside the active version. */
+    release?: { strategy?: "canary" | "blueGreen" };
 }
 
 export interface ModelDemand {
@@ -34,6 +36,12 @@ export interface ModelDemand {
     profile?: string;
     devicesPerReplica: number;
     maxReplicas: number;
+    /**
+     * Blue-green only: the replicas while a release runs, the preview at full size beside the active version (2 ×
+     * maxReplicas, until scaleDownDelaySeconds after the switch): what the pool must hold, or the preview stays
+     * Pending and the release is aborted by its progress deadline. `devices` counts them.
+     */
+    replicasDuringRelease?: number;
     devices: number;
 }
 
@@ -125,9 +133,18 @@ function poolCapacity(pool: CapacityPoolInput, models: readonly CapacityModelInp
             profile = Object.keys(layout)[0];
         }
         const key = profile ?? "gpu";
-        demand[key] = (demand[key] ?? 0) + count * maxReplicas;
-        demands.push({ model: m.name, ...(profile ? { profile } : {}), devicesPerReplica: count, maxReplicas, devices: count * maxReplicas });
-        for (let r = 0; r < maxReplicas; r++) items.push(count);
+        const blueGreen = m.release?.strategy === "blueGreen";
+        const replicas = blueGreen ? 2 * maxReplicas : maxReplicas;
+        demand[key] = (demand[key] ?? 0) + count * replicas;
+        demands.push({
+            model: m.name,
+            ...(profile ? { profile } : {}),
+            devicesPerReplica: count,
+            maxReplicas,
+            ...(blueGreen ? { replicasDuringRelease: replicas } : {}),
+            devices: count * replicas,
+        });
+        for (let r = 0; r < replicas; r++) items.push(count);
     }
 
     const gpu = hw?.gpu ?? "unknown";

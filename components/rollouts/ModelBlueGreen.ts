@@ -9,7 +9,14 @@ import type { BlueGreenConfig } from "../../config/schema";
 import { SKIP_AWAIT } from "../../domain/labels";
 import { AnalysisTemplateNames } from "./canary";
 import { blueGreenStrategy, DEFAULT_SCALE_DOWN_DELAY_SECONDS, prePromotionAnalysis, previewServiceName } from "./blueGreen";
-import { DEFAULT_REVISION_HISTORY_LIMIT, HTTP_PORT_NAME, inferenceIngressSpec, RolloutWorkloadArgs, TrafficRouting } from "./ModelCanary";
+import {
+    DEFAULT_REVISION_HISTORY_LIMIT,
+    DEFAULT_ROLLBACK_WINDOW_REVISIONS,
+    HTTP_PORT_NAME,
+    inferenceIngressSpec,
+    RolloutWorkloadArgs,
+    TrafficRouting,
+} from "./ModelCanary";
 
 export const MODEL_BLUE_GREEN_TYPE = "model-fleet:rollouts:ModelBlueGreen";
 
@@ -30,6 +37,8 @@ export interface ModelBlueGreenArgs extends RolloutWorkloadArgs {
     readonly production?: boolean;
     /** Old ReplicaSets kept for rollback; default 5. */
     readonly revisionHistoryLimit?: number;
+    /** Revisions within which a rollback skips the pre-promotion analysis (Argo `rollbackWindow`, as the canary's); default 3. */
+    readonly rollbackWindowRevisions?: number;
     /** Seconds a new revision may take to make progress before the rollout aborts; default none (Argo's 600 s, Degraded without abort). */
     readonly progressDeadlineSeconds?: number;
 }
@@ -42,6 +51,13 @@ export class ModelBlueGreen extends pulumi.ComponentResource {
 
     constructor(name: string, args: ModelBlueGreenArgs, opts?: pulumi.ComponentResourceOptions) {
         const previewName = previewServiceName(args.model);
+        const revisionHistoryLimit = args.revisionHistoryLimit ?? DEFAULT_REVISION_HISTORY_LIMIT;
+        const windowRevisions = args.rollbackWindowRevisions ?? DEFAULT_ROLLBACK_WINDOW_REVISIONS;
+        if (!Number.isInteger(windowRevisions) || windowRevisions < 1 || windowRevisions > revisionHistoryLimit) {
+            throw new pulumi.RunError(
+                `ModelBlueGreen ${args.model}: rollbackWindow.revisions (${windowRevisions}) must be in 1..revisionHistoryLimit (${revisionHistoryLimit})`,
+            );
+        }
         let strategy;
         try {
             strategy = blueGreenStrategy({
@@ -112,10 +128,13 @@ export class ModelBlueGreen extends pulumi.ComponentResource {
                 spec: {
                     replicas: args.replicas,
                     selector: { matchLabels: args.selector },
-                    revisionHistoryLimit: args.revisionHistoryLimit ?? DEFAULT_REVISION_HISTORY_LIMIT,
+                    revisionHistoryLimit,
                     ...(args.progressDeadlineSeconds !== undefined
                         ? { progressDeadlineSeconds: args.progressDeadlineSeconds, progressDeadlineAbort: true }
                         : {}),
+                    // A rollback to a recent revision switches back without a new pre-promotion analysis (argo-rollouts
+                    // v1.9.0 rollout/analysis.go: analysis skipped when isRollbackWithinWindow; bluegreen.go promotes it).
+                    rollbackWindow: { revisions: windowRevisions },
                     template: args.podTemplate,
                     strategy: { blueGreen: strategy },
                 },

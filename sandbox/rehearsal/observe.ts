@@ -26,10 +26,13 @@ export const STEP_INDEX_LABEL = "step-index";
 /** How the Rollout created an AnalysisRun (pkg/apis/rollouts/v1alpha1/types.go RolloutTypeLabel): `Step` or `Background`. */
 export const RUN_TYPE_LABEL = "rollout-type";
 export const RUN_TYPE_BACKGROUND = "Background";
+/** A blue-green Rollout's analysis of its preview before the switch (types.go RolloutTypePrePromotionLabel). */
+export const RUN_TYPE_PRE_PROMOTION = "PrePromotion";
 
-/** The kind of an AnalysisRun from its `rollout-type` label: the background analysis or a step gate. */
+/** The kind of an AnalysisRun from its `rollout-type` label: the background analysis, a step gate or a pre-promotion analysis. */
 export function runKind(ar: KubeObject): RunKind {
-    return ar.metadata?.labels?.[RUN_TYPE_LABEL] === RUN_TYPE_BACKGROUND ? "background" : "step";
+    const label = ar.metadata?.labels?.[RUN_TYPE_LABEL];
+    return label === RUN_TYPE_BACKGROUND ? "background" : label === RUN_TYPE_PRE_PROMOTION ? "prePromotion" : "step";
 }
 export const NGINX_WEIGHT = "nginx.ingress.kubernetes.io/canary-weight";
 export const NGINX_WEIGHT_TOTAL = "nginx.ingress.kubernetes.io/canary-weight-total";
@@ -57,7 +60,7 @@ export interface Weight {
     weight: number;
     canaryPods: number;
     stablePods: number;
-    source: "replicas" | "ingress" | "virtualservice";
+    source: "replicas" | "ingress" | "virtualservice" | "activeService";
 }
 
 export interface MeasurementEvent {
@@ -91,6 +94,12 @@ export function canaryWeight(s: Snapshot, routing: Routing, canaryHash: string |
     const ready = s.pods.filter(isReady);
     const canaryPods = canaryHash ? ready.filter((p) => p.metadata?.labels?.[HASH_LABEL] === canaryHash).length : 0;
     const stablePods = ready.length - canaryPods;
+    if (s.rollout.spec?.strategy?.blueGreen) {
+        // Blue-green: every request goes where the active Service points (Argo pins its selector to one hash,
+        // status.blueGreen.activeSelector); the preview's pods take none of the users' traffic before the switch.
+        const active = s.rollout.status?.blueGreen?.activeSelector;
+        return { weight: canaryHash !== undefined && active === canaryHash ? 100 : 0, canaryPods, stablePods, source: "activeService" };
+    }
     if (routing === "nginx") {
         const a = s.canaryIngress?.metadata?.annotations ?? {};
         const w = Number(a[NGINX_WEIGHT] ?? 0);
@@ -372,7 +381,9 @@ export function formatEvent(e: TimelineEvent): string {
         case "weight":
             return `${time}weight    canary ${e.weight}%  (${e.canaryPods} canary / ${e.stablePods} stable ready pods; from ${e.source})`;
         case "analysisrun":
-            return `${time}analysis  ${e.run} (${e.runKind === "background" ? "background" : `step ${e.step ?? "?"}`}) ${e.phase}  ${Object.entries(e.metrics)
+            return `${time}analysis  ${e.run} (${e.runKind === "background" ? "background" : e.runKind === "prePromotion" ? "pre-promotion" : `step ${e.step ?? "?"}`}) ${e.phase}  ${Object.entries(
+                e.metrics,
+            )
                 .map(([k, v]) => `${k}=${v}`)
                 .join(" ")}${e.message ? `  "${e.message}"` : ""}`;
         case "measurement":

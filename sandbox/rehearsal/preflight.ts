@@ -2,7 +2,8 @@
  * The rehearsal's first phase: every check before anything changes, and the plan the later phases follow. It
  * throws, having changed nothing (but restoring an interrupted earlier rehearsal, and bringing a deployed stack
  * that is behind the program up to date), when the scenario is invalid, no sandbox of the stack runs, a tool or the
- * Prometheus port is missing, the model has no canary, or its Rollout cannot be brought to rest.
+ * Prometheus port is missing, the model is released by no Rollout (no canary, no blue-green), or its Rollout cannot
+ * be brought to rest.
  */
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
@@ -94,7 +95,11 @@ export function planStack(stackText: string, o: Pick<PreflightOptions, "stack" |
     const models: any[] = config[`${PROJECT_KEY}:models`] ?? [];
     const index = models.findIndex((m) => m.name === o.model);
     if (index < 0) throw new Error(`stack ${o.stack} has no model "${o.model}" (models: ${models.map((m) => m.name).join(", ")})`);
-    if (!models[index].canary) throw new Error(`model "${o.model}" has no canary config: it is a Deployment, there is nothing to rehearse`);
+    const blueGreen = models[index].release?.strategy === "blueGreen";
+    if (!models[index].canary && !blueGreen)
+        throw new Error(`model "${o.model}" has no canary config and is not blue-green: it is a Deployment, there is nothing to rehearse`);
+    if (blueGreen && o.pauseSeconds !== undefined)
+        throw new Error(`the scenario sets pauseSeconds, but model "${o.model}" is released blue-green: it has no canary pauses`);
     const rolloutsCfg = config[`${PROJECT_KEY}:rollouts`] ?? {};
     const promUrl = new URL(rolloutsCfg.prometheusUrl ?? "");
     if (promUrl.protocol !== "http:" || !isLoopback(promUrl.hostname) || !promUrl.port) {

@@ -1,6 +1,7 @@
 /**
  * What the program rendered for the model, read back from the API server after `pulumi up`: the Rollout's canary
- * steps, the AnalysisTemplates its gates run, and from them the deadline for an outcome. The summaries are pure.
+ * steps (or its blue-green strategy and pre-promotion analysis), the AnalysisTemplates its gates run, and from them
+ * the deadline for an outcome. The summaries are pure.
  */
 import { MEASUREMENT_ARGS, metricsWithDefaults, templateMinSeconds } from "../../components/rollouts/analysis";
 import { exposure } from "../../components/rollouts/canary";
@@ -17,8 +18,21 @@ export interface Rendered {
     budgetSeconds: number;
 }
 
+/** A blue-green strategy as text lines: its Services, promotion and the pre-promotion analysis with its args. */
+export function blueGreenLines(rollout: KubeObject): string[] {
+    const bg = rollout.spec?.strategy?.blueGreen;
+    if (!bg) return [];
+    const pre = bg.prePromotionAnalysis;
+    const args = (pre?.args ?? []).filter((a: any) => a.value !== undefined).map((a: any) => `${a.name}=${a.value}`);
+    return [
+        `blueGreen: active ${bg.activeService}, preview ${bg.previewService}, autoPromotionEnabled ${bg.autoPromotionEnabled ?? true}, scaleDownDelaySeconds ${bg.scaleDownDelaySeconds ?? 30}`,
+        ...(pre ? [`prePromotionAnalysis ${(pre.templates ?? []).map((t: any) => t.templateName).join(", ")}  args: ${args.join(" ")}`] : []),
+    ];
+}
+
 /** Rendered steps as text lines, with the analysis args of each gate. */
 export function stepLines(rollout: KubeObject): string[] {
+    if (rollout.spec?.strategy?.blueGreen) return blueGreenLines(rollout);
     const steps: any[] = rollout.spec?.strategy?.canary?.steps ?? [];
     return steps.map((s, i) => {
         const args = s.analysis
@@ -55,16 +69,23 @@ export function templateSummary(t: KubeObject): Record<string, unknown>[] {
     }));
 }
 
-/** The AnalysisTemplate names the Rollout's steps use, each once, in order. */
+/** The AnalysisTemplate names the Rollout's steps (or its blue-green pre-promotion analysis) use, each once, in order. */
 export function gateTemplateNames(rollout: KubeObject | undefined): string[] {
     const steps: any[] = rollout?.spec?.strategy?.canary?.steps ?? [];
-    return [...new Set(steps.flatMap((s) => (s.analysis?.templates ?? []).map((t: any) => t.templateName as string)))];
+    const pre: any[] = rollout?.spec?.strategy?.blueGreen?.prePromotionAnalysis?.templates ?? [];
+    return [...new Set([...steps.flatMap((s) => s.analysis?.templates ?? []), ...pre].map((t: any) => t.templateName as string))];
 }
 
-/** Twice the least time the steps take (every pause and each gate's measurements), plus 180 s. */
+/**
+ * Twice the least time the steps take (every pause and each gate's measurements), plus 180 s. Blue-green: twice the
+ * pre-promotion analysis (its templates' metrics run side by side in one AnalysisRun: the slowest decides), plus 180 s.
+ */
 export function outcomeBudget(rollout: KubeObject | undefined, templates: KubeObject[]): number {
     const minSeconds = Object.fromEntries(templates.map((t) => [t.metadata!.name!, templateMinSeconds(t.spec)]));
-    const expected = exposure(rollout?.spec?.strategy?.canary?.steps ?? [], minSeconds).minSecondsToFull;
+    const pre: any[] | undefined = rollout?.spec?.strategy?.blueGreen?.prePromotionAnalysis?.templates;
+    const expected = pre
+        ? Math.max(0, ...pre.map((t: any) => minSeconds[t.templateName] ?? 0))
+        : exposure(rollout?.spec?.strategy?.canary?.steps ?? [], minSeconds).minSecondsToFull;
     return Math.ceil(expected * 2 + 180);
 }
 

@@ -12,7 +12,8 @@
  * pauseSeconds: 900                          # optional: the canary's pauseSeconds for this rehearsal (scenario seconds)
  * ```
  *
- * `expect.run: step | background` optionally names the kind of AnalysisRun that must decide (Argo's `rollout-type`).
+ * `expect.run: step | background | prePromotion` optionally names the kind of AnalysisRun that must decide (Argo's
+ * `rollout-type`; prePromotion: a blue-green model's analysis of its preview, docs/design/release-strategies.md).
  *
  * Or, with real model servers (issue #25), instead of the two timelines:
  *
@@ -116,7 +117,8 @@ export interface Expectation {
     run?: RunKind;
 }
 
-export const RUN_KINDS = ["step", "background"] as const;
+/** A canary's step gate or background analysis, or a blue-green's pre-promotion analysis (Argo's `rollout-type`). */
+export const RUN_KINDS = ["step", "background", "prePromotion"] as const;
 export type RunKind = (typeof RUN_KINDS)[number];
 
 /** The analysis metrics the program's AnalysisTemplates define (components/rollouts/analysis.ts): what `decidedBy` may name. */

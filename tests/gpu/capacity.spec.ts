@@ -55,6 +55,18 @@ describe("gpu capacity: plan per pool", () => {
         );
     });
 
+    it("a blue-green model needs room for its full preview beside the active version: 2 × maxReplicas during a release", () => {
+        const canary = capacityPlan([l4Pool], [model("a", "l4", 4)])[0];
+        const bg = capacityPlan([l4Pool], [{ ...model("a", "l4", 4), release: { strategy: "blueGreen" as const } }])[0];
+        assert.deepStrictEqual([canary.demand, bg.demand], [{ gpu: 4 }, { gpu: 8 }]);
+        assert.deepStrictEqual(bg.models[0], { model: "a", devicesPerReplica: 1, maxReplicas: 4, replicasDuringRelease: 8, devices: 8 });
+        assert.strictEqual(canary.models[0].replicasDuringRelease, undefined);
+        // g6.12xlarge: 4 L4 per node; maxSize 2 holds the 8, maxSize 1 does not, and says so.
+        assert.deepStrictEqual([canary.nodesNeeded, bg.nodesNeeded, bg.fits], [1, 2, true]);
+        const small = capacityPlan([{ ...l4Pool, maxSize: 1 }], [{ ...model("a", "l4", 4), release: { strategy: "blueGreen" as const } }])[0];
+        assert.strictEqual(small.fits, false);
+    });
+
     it("warns when maxSize cannot hold the models at maxReplicas, and recommends a better layout", () => {
         const plan = capacityPlan([{ ...migPool, maxSize: 1 }], [model("llm", "mig", 3, "3g.40gb"), model("embed", "mig", 20, "1g.10gb")]);
         const [p] = plan;

@@ -174,6 +174,7 @@ describe("rollouts components: ModelBlueGreen", function () {
             assert.equal(bg.scaleDownDelaySeconds, 30);
             assert.deepEqual(bg.prePromotionAnalysis, prePromotionAnalysis(BG, ANALYSIS_TEMPLATE_NAMES, TARGET));
             assert.equal(ro.spec.progressDeadlineAbort, true);
+            assert.deepEqual(ro.spec.rollbackWindow, { revisions: 3 }, "a rollback to a recent revision skips the pre-promotion analysis, as the canary's");
             const preview = only(objs, "Service", "sentiment-preview");
             assert.deepEqual(preview.spec.selector, selectorLabels("sentiment"));
             assert.equal(preview.spec.ports[0].targetPort, "http");

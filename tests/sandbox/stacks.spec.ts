@@ -205,3 +205,40 @@ describe("the local-keda stack (the autoscaling loop), deployable beside local",
         assert.ok(local.resources.length > 0);
     });
 });
+
+describe("the local-bluegreen stack (the blue-green rehearsals), deployable alone or beside local", function () {
+    this.timeout(180_000);
+    let bg: StackRun;
+    before(async () => {
+        bg = await runStack("local-bluegreen");
+    });
+
+    it("validates, and the policy pack reports no mandatory violation", async () => {
+        const result = await checkStack("local-bluegreen", plannedFrom(bg.resources), bg.outputs);
+        assert.deepEqual(
+            mandatoryViolations(result.evaluation).map((v) => `${v.policyName}: ${v.message}`),
+            [],
+            result.report,
+        );
+    });
+
+    it("its model is a blue-green Rollout (preview Service, pre-promotion analysis, automatic promotion, rollback window); its pool holds the preview beside the active version", () => {
+        const objects = k8sObjects(bg.resources);
+        const ro = objects.find((o) => o.kind === "Rollout")!;
+        const s = ro.spec.strategy.blueGreen;
+        assert.deepEqual([s.activeService, s.previewService, s.autoPromotionEnabled, s.scaleDownDelaySeconds], ["sentiment", "sentiment-preview", true, 30]);
+        assert.deepEqual(
+            s.prePromotionAnalysis.templates.map((t: { templateName: string }) => t.templateName),
+            ["model-success-rate", "model-latency-p99"],
+        );
+        assert.deepEqual(ro.spec.rollbackWindow, { revisions: 3 });
+        assert.ok(objects.some((o) => o.kind === "Service" && o.metadata.name === "sentiment-preview"));
+        const pool = stackPools("local-bluegreen").find((p) => p.name === "l4-bluegreen")!;
+        const { maxReplicas } = readFleetConfig("local-bluegreen").config.models[0].autoscaling;
+        assert.ok(pool.nodes! >= 2 * maxReplicas, "room for the full preview next to the active version");
+        const namespaces = new Set(objects.flatMap((o) => (o.metadata.namespace ? [o.metadata.namespace] : [])));
+        assert.deepEqual([...namespaces], [stackNamespace("local-bluegreen")]);
+        const localNodes = new Set(sandboxNodes(stackPools("local")).map((n) => n.metadata.name));
+        for (const n of stackPools("local-bluegreen").flatMap(poolNodes)) assert.ok(!localNodes.has(n.metadata.name), n.metadata.name);
+    });
+});

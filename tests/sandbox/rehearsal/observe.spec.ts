@@ -5,7 +5,7 @@
 import { strict as assert } from "node:assert";
 import { ANALYSIS_TEMPLATE_NAMES } from "../../../components/rollouts/RolloutsController";
 import type { KubeObject } from "../../../sandbox/cluster/kube";
-import { canaryWeight, formatEvent, Recorder, Snapshot } from "../../../sandbox/rehearsal/observe";
+import { canaryWeight, formatEvent, Recorder, runKind, Snapshot } from "../../../sandbox/rehearsal/observe";
 import { rehearsalConfigEdits, rehearsalDigest } from "../../../sandbox/rehearsal/preflight";
 import { finalLine, matchExpectation, newReport, recordOutcome } from "../../../sandbox/rehearsal/report";
 
@@ -67,6 +67,33 @@ describe("rehearsal recorder", () => {
         assert.equal(canaryWeight(s, "nginx", "c4n4ry").weight, 25);
         s.canaryIngress.metadata!.annotations!["nginx.ingress.kubernetes.io/canary-weight-total"] = "1000";
         assert.equal(canaryWeight(s, "nginx", "c4n4ry").weight, 2.5);
+    });
+
+    it("blue-green: the users' traffic is where the active Service points (status.blueGreen.activeSelector), whatever the preview's ready pods", () => {
+        const pods = [pod("a", "st4ble"), pod("b", "st4ble"), pod("c", "c4n4ry"), pod("d", "c4n4ry")];
+        const bg = (activeSelector: string): Snapshot => ({
+            tMs: T0,
+            rollout: {
+                ...rollout({ blueGreen: { activeSelector, previewSelector: "c4n4ry" } }),
+                spec: { strategy: { blueGreen: { activeService: "sentiment" } } },
+            },
+            pods,
+            analysisRuns: [],
+        });
+        assert.deepEqual(canaryWeight(bg("st4ble"), "none", "c4n4ry"), { weight: 0, canaryPods: 2, stablePods: 2, source: "activeService" });
+        assert.equal(canaryWeight(bg("c4n4ry"), "nginx", "c4n4ry").weight, 100, "promoted: the switch, at once");
+    });
+
+    it("an AnalysisRun's kind from Argo's rollout-type label: Step, Background, PrePromotion (blue-green)", () => {
+        const ar = (label?: string): KubeObject => ({
+            apiVersion: "argoproj.io/v1alpha1",
+            kind: "AnalysisRun",
+            metadata: { name: "r", labels: label ? { "rollout-type": label } : {} },
+        });
+        assert.deepEqual(
+            ["Step", "Background", "PrePromotion", undefined].map((l) => runKind(ar(l))),
+            ["step", "background", "prePromotion", "step"],
+        );
     });
 
     it("records steps, weights, runs and each measurement once; an abort is decided at the failed run's step with weight back to 0", () => {

@@ -45,11 +45,22 @@ describe("rehearsal preflight: the plan from the stack file", () => {
 
     it("refuses, before anything changes, a model that is missing or has no canary, and a Prometheus URL off loopback", () => {
         assert.throws(() => planStack(LOCAL, { ...opts, model: "nope" }), /stack local has no model "nope" \(models: sentiment, embedder\)/);
-        assert.throws(() => planStack(LOCAL, { ...opts, model: "embedder" }), /model "embedder" has no canary config/);
+        assert.throws(() => planStack(LOCAL, { ...opts, model: "embedder" }), /model "embedder" has no canary config and is not blue-green/);
         const remote = stackText((c) => (c["model-fleet:rollouts"].prometheusUrl = "http://prometheus.monitoring:9090"));
         assert.throws(() => planStack(remote, opts), /rollouts.prometheusUrl http:\/\/prometheus.monitoring:9090\/ must be http:\/\/127.0.0.1:<port>/);
         const https = stackText((c) => (c["model-fleet:rollouts"].prometheusUrl = "https://127.0.0.1:19090"));
         assert.throws(() => planStack(https, opts), /must be http:\/\/127.0.0.1:<port>/);
+    });
+
+    it("a blue-green model is rehearsed (the new version becomes its preview); a scenario's pauseSeconds is refused for it", () => {
+        const bgText = stackText((c) => {
+            const m = c["model-fleet:models"][0];
+            delete m.canary;
+            m.release = { strategy: "blueGreen", blueGreen: { analysis: { successRate: 0.95 } } };
+        });
+        const p = planStack(bgText, opts);
+        assert.deepEqual([p.stableVersion, p.canaryVersion], ["2.2.0", "2.2.1"]);
+        assert.throws(() => planStack(bgText, { ...opts, pauseSeconds: 900 }), /sets pauseSeconds, but model "sentiment" is released blue-green/);
     });
 
     it("defaults: namespace models, routing none; a configured time scale is what the restore puts back", () => {

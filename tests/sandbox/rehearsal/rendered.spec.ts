@@ -133,4 +133,30 @@ describe("rehearsal: the rendered canary", () => {
             "background analysis model-success-rate, model-latency-p99 from step 1  args: count=0 inconclusive-limit=1000000 initial-delay=12s",
         );
     });
+
+    it("blue-green: the strategy and its pre-promotion analysis as lines; the deadline is twice the slowest template of that one run plus 180 s", () => {
+        const bg: KubeObject = {
+            apiVersion: "argoproj.io/v1alpha1",
+            kind: "Rollout",
+            metadata: { name: "sentiment", namespace: "models" },
+            spec: {
+                strategy: {
+                    blueGreen: {
+                        activeService: "sentiment",
+                        previewService: "sentiment-preview",
+                        autoPromotionEnabled: true,
+                        scaleDownDelaySeconds: 30,
+                        prePromotionAnalysis: gate(["model-success-rate", "model-latency-p99"]).analysis,
+                    },
+                },
+            },
+        };
+        assert.deepEqual(stepLines(bg), [
+            "blueGreen: active sentiment, preview sentiment-preview, autoPromotionEnabled true, scaleDownDelaySeconds 30",
+            "prePromotionAnalysis model-success-rate, model-latency-p99  args: service=sentiment-canary p99-latency-ms=800",
+        ]);
+        assert.deepEqual(gateTemplateNames(bg), ["model-success-rate", "model-latency-p99"]);
+        // Each template: 5 measurements 6 s apart (24 s); both run in one AnalysisRun, side by side.
+        assert.equal(outcomeBudget(bg, TEMPLATES), Math.ceil(24 * 2 + 180));
+    });
 });

@@ -269,11 +269,25 @@ describe("rehearsal scenarios: a fault mid-pause (background analysis)", () => {
     it("pauseSeconds and expect.run are validated with the rest", () => {
         assert.throws(
             () => parseScenario({ ...ok, pauseSeconds: -1, expect: { outcome: "promoted", run: "gate" } }, "x"),
-            (e: Error) => /pauseSeconds: must be ≥ 0/.test(e.message) && /expect\.run: must be one of step, background/.test(e.message),
+            (e: Error) => /pauseSeconds: must be ≥ 0/.test(e.message) && /expect\.run: must be one of step, background, prePromotion/.test(e.message),
         );
         assert.throws(
             () => parseScenario({ ...ok, expect: { outcome: "promoted", run: "step" } }, "x"),
             /expect\.run: a promotion is decided by no single run/,
         );
+    });
+});
+
+describe("rehearsal scenarios: blue-green (tests/scenarios/blue-green, the local-bluegreen stack)", () => {
+    const load = (n: string) => loadScenario(path.join(SCENARIOS, "blue-green", `${n}.yaml`));
+    it("one preview that fails its pre-promotion gate (decided by that run) and one that passes, against local-bluegreen's thresholds", () => {
+        const a = readFleetConfig("local-bluegreen").config.models.find((m: { name: string }) => m.name === "sentiment").release.blueGreen.analysis;
+        const fails = load("preview-fails");
+        assert.deepEqual(fails.expect, { outcome: "aborted", decidedBy: ["success-rate"], run: "prePromotion" });
+        assert.ok(fails.canary[0].values.successRate < a.successRate && fails.canary[0].values.p99LatencyMs <= a.p99LatencyMs);
+        const passes = load("preview-passes");
+        assert.deepEqual(passes.expect, { outcome: "promoted" });
+        assert.ok(passes.canary.every((c) => c.values.successRate >= a.successRate && c.values.p99LatencyMs <= a.p99LatencyMs));
+        for (const s of [fails, passes]) assert.equal(s.pauseSeconds, undefined, "a blue-green release has no canary pause");
     });
 });
