@@ -328,7 +328,8 @@ describe("sandbox e2e: the real engine deploys the local stack", function () {
             const i = models.findIndex((m) => m.name === "embedder");
             editConfig((c) => {
                 c["model-fleet:gpuPools"][1].mig.layout = { "3g.40gb": 1, "2g.20gb": 1, "1g.10gb": 1 };
-                c["model-fleet:models"][i].autoscaling.maxReplicas = 12;
+                // 20 × 1g.10gb need 20 GPUs with one per GPU: 3 nodes of 8, and the pool has 2.
+                c["model-fleet:models"][i].autoscaling.maxReplicas = 20;
             });
             const { output } = await changedSteps(stack);
             assert.match(output, /a100-mig.*(does not fit|needs|maxSize)/i, `no capacity warning in:\n${output.slice(-3000)}`);
@@ -373,7 +374,15 @@ describe("sandbox e2e: the real engine deploys the local stack", function () {
         assert.equal(template(oldSet).containers[0].image, server);
         assert.deepEqual([oldSet.spec.replicas, newSet.status?.readyReplicas], [0, newSet.spec.replicas]);
         const podsNow = (await kube.list("v1", "Pod", NS, "app.kubernetes.io/name=embedder")).filter((p) => !p.metadata?.deletionTimestamp);
-        assert.ok(podsNow.length > 0 && podsNow.every((p) => weightsRef(p) === weightsRef(after)), "every embedder pod mounts the new weights");
+        assert.ok(
+            podsNow.length > 0 &&
+                podsNow.every(
+                    (p) =>
+                        (p.spec.volumes as Array<{ name: string; image?: { reference: string } }>).find((v) => v.name === "weights")?.image?.reference ===
+                        weightsRef(after),
+                ),
+            "every embedder pod mounts the new weights",
+        );
         console.log(
             `    weights-only update: ReplicaSet ${oldSet.metadata!.name} → ${newSet.metadata!.name}, server image unchanged (${server.split("@")[1].slice(0, 19)}…)`,
         );

@@ -48,14 +48,22 @@ export function rehearsalDigest(model: string, version: string): string {
     return `sha256:${createHash("sha256").update(`model-fleet rehearsal ${model} ${version}`).digest("hex")}`;
 }
 
-/** The stack file's config after the rehearsal's edits: new patch version, new digest, no tag, the time scale. */
-export function rehearsalConfigEdits(models: any[], index: number, timeScale: number, pauseSeconds?: number): ConfigEdit[] {
+/**
+ * The stack file's config after the rehearsal's edits: new patch version, new digest, no tag, the time scale. A
+ * blue-green model's digest is also per scenario (`scenario`): Argo fast-tracks a ReplicaSet that still carries a
+ * `scale-down-deadline`, as an aborted preview does, skipping its pre-promotion analysis (argo-rollouts v1.9.0
+ * rollout/analysis.go `rollbackToScaleDownDelay`, bluegreen.go `isBlueGreenFastTracked`), so a rehearsal right after
+ * an aborted one must bring up a ReplicaSet of its own.
+ */
+export function rehearsalConfigEdits(models: any[], index: number, timeScale: number, pauseSeconds?: number, scenario?: string): ConfigEdit[] {
     const m = models[index];
     const version = semver.inc(m.version, "patch");
     if (!version) throw new Error(`models[${index}].version "${m.version}" is not a semantic version`);
+    const blueGreen = m.release?.strategy === "blueGreen";
+    const digest = rehearsalDigest(m.name, blueGreen && scenario !== undefined ? `${version} ${scenario}` : version);
     const edits: ConfigEdit[] = [
         { key: `${PROJECT_KEY}:models[${index}].version`, value: version },
-        { key: `${PROJECT_KEY}:models[${index}].image.digest`, value: rehearsalDigest(m.name, version) },
+        { key: `${PROJECT_KEY}:models[${index}].image.digest`, value: digest },
         { key: `${PROJECT_KEY}:rollouts.timeScale`, value: String(timeScale) },
     ];
     if (m.image?.tag !== undefined) edits.push({ key: `${PROJECT_KEY}:models[${index}].image.tag` });
@@ -90,7 +98,10 @@ export interface StackPlan {
 }
 
 /** Reads the stack file's text (pure): throws when the model is missing or has no canary, or the Prometheus URL is not loopback http. */
-export function planStack(stackText: string, o: Pick<PreflightOptions, "stack" | "model" | "timeScale"> & { pauseSeconds?: number }): StackPlan {
+export function planStack(
+    stackText: string,
+    o: Pick<PreflightOptions, "stack" | "model" | "timeScale"> & { pauseSeconds?: number; scenario?: string },
+): StackPlan {
     const config = YAML.parse(stackText).config as Record<string, any>;
     const models: any[] = config[`${PROJECT_KEY}:models`] ?? [];
     const index = models.findIndex((m) => m.name === o.model);
@@ -107,7 +118,7 @@ export function planStack(stackText: string, o: Pick<PreflightOptions, "stack" |
             `rollouts.prometheusUrl ${promUrl} must be http://127.0.0.1:<port>: the rehearsal runs Prometheus there for the host's Argo controller`,
         );
     }
-    const edits = rehearsalConfigEdits(models, index, o.timeScale, o.pauseSeconds);
+    const edits = rehearsalConfigEdits(models, index, o.timeScale, o.pauseSeconds, o.scenario);
     return {
         ns: config[`${PROJECT_KEY}:serving`]?.namespace ?? "models",
         routing: rolloutsCfg.trafficRouting ?? "none",
@@ -226,7 +237,7 @@ export async function preflight(o: PreflightOptions, log: (l: string) => void, s
 
     const stackFile = path.join(engine.workDir, `Pulumi.${o.stack}.yaml`);
     const originalText = fs.readFileSync(stackFile, "utf8");
-    const sp = planStack(originalText, { ...o, pauseSeconds: scenario.pauseSeconds });
+    const sp = planStack(originalText, { ...o, pauseSeconds: scenario.pauseSeconds, scenario: scenario.name });
     if (scenario.servers) {
         // Real model servers: the routers the load generator reproduces, and weights the repository can train.
         if (sp.routing === "istio") throw new Error(`scenario ${scenario.name} runs real servers: traffic routing none or nginx (the stack routes with istio)`);

@@ -61,6 +61,11 @@ describe("rehearsal preflight: the plan from the stack file", () => {
         const p = planStack(bgText, opts);
         assert.deepEqual([p.stableVersion, p.canaryVersion], ["2.2.0", "2.2.1"]);
         assert.throws(() => planStack(bgText, { ...opts, pauseSeconds: 900 }), /sets pauseSeconds, but model "sentiment" is released blue-green/);
+        // Each scenario its own ReplicaSet: an aborted preview keeps a scale-down deadline that fast-tracks a re-release.
+        const digest = (scenario: string, text = bgText) => planStack(text, { ...opts, scenario }).canaryDigest;
+        assert.notEqual(digest("preview-fails"), digest("preview-passes"));
+        assert.equal(digest("preview-fails"), digest("preview-fails"));
+        assert.equal(digest("a", LOCAL), digest("b", LOCAL), "a canary's version keeps one digest (its ReplicaSet is reused)");
     });
 
     it("defaults: namespace models, routing none; a configured time scale is what the restore puts back", () => {
