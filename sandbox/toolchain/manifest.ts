@@ -65,7 +65,7 @@ export const TOOLS: readonly ToolSpec[] = [
         version: "v3.274.1",
         module: "github.com/pulumi/pulumi/pkg/v3",
         moduleVersion: "v3.274.1",
-        coldSeconds: 540,
+        coldSeconds: 314,
         binaries: { pulumi: "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi" },
         // pulumi/pulumi .goreleaser: tags osusergo,grpcnotrace; the version stamp.
         ldflags: ["-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v3.274.1"],
@@ -86,7 +86,7 @@ export const TOOLS: readonly ToolSpec[] = [
         version: "4.25.0",
         module: "github.com/pulumi/pulumi-kubernetes/provider/v4",
         moduleVersion: "v4.0.0-20260115033456-f47bc2d6f199",
-        coldSeconds: 857,
+        coldSeconds: 397,
         binaries: { "pulumi-resource-kubernetes": "." },
         ldflags: ["-X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=4.25.0"],
         // It requires pulumi pkg/sdk v3.215.0. Requiring the CLI's v3.274.1 instead, so that the two builds would share
@@ -115,7 +115,7 @@ export const TOOLS: readonly ToolSpec[] = [
         version: KUBE_VERSION,
         module: "k8s.io/kubernetes",
         moduleVersion: KUBE_VERSION,
-        coldSeconds: 213,
+        coldSeconds: 205,
         binaries: {
             "kube-apiserver": "k8s.io/kubernetes/cmd/kube-apiserver",
             "kube-controller-manager": "k8s.io/kubernetes/cmd/kube-controller-manager",
@@ -133,7 +133,7 @@ export const TOOLS: readonly ToolSpec[] = [
         version: "v3.6.16",
         module: "go.etcd.io/etcd/server/v3",
         moduleVersion: "v3.6.16",
-        coldSeconds: 22,
+        coldSeconds: 19,
         binaries: { etcd: "go.etcd.io/etcd/server/v3" },
         ldflags: [],
         checks: [{ binary: "etcd", args: ["--version"], expect: /etcd Version: 3\.6\.16/ }],
@@ -143,7 +143,7 @@ export const TOOLS: readonly ToolSpec[] = [
         version: "v0.8.0",
         module: "sigs.k8s.io/kwok",
         moduleVersion: "v0.8.0",
-        coldSeconds: 67,
+        coldSeconds: 60,
         binaries: { kwok: "sigs.k8s.io/kwok/cmd/kwok" },
         // kwok hack/releases.sh
         ldflags: ["-X sigs.k8s.io/kwok/pkg/consts.Version=v0.8.0", `-X sigs.k8s.io/kwok/pkg/consts.KubeVersion=${KUBE_VERSION}`],
@@ -171,7 +171,7 @@ export const TOOLS: readonly ToolSpec[] = [
         version: "v1.9.0",
         module: "github.com/argoproj/argo-rollouts",
         moduleVersion: "v1.9.0",
-        coldSeconds: 134,
+        coldSeconds: 128,
         binaries: { "rollouts-controller": "github.com/argoproj/argo-rollouts/cmd/rollouts-controller" },
         // argo-rollouts Makefile LDFLAGS
         ldflags: [
@@ -230,7 +230,7 @@ export const TOOLS: readonly ToolSpec[] = [
         version: "v3.16.0",
         module: "github.com/prometheus/prometheus",
         moduleVersion: "v0.316.0",
-        coldSeconds: 125,
+        coldSeconds: 121,
         binaries: { prometheus: "github.com/prometheus/prometheus/cmd/prometheus", promtool: "github.com/prometheus/prometheus/cmd/promtool" },
         ldflags: [
             "-X github.com/prometheus/common/version.Version=3.16.0",
@@ -281,9 +281,8 @@ export const TOOLS: readonly ToolSpec[] = [
         version: "v1.18.2",
         module: "github.com/kyverno/kyverno",
         moduleVersion: "v1.18.2",
-        // Estimated, not measured from empty caches: kyverno-verify's cold build (184 s) plus this build's own 460 packages
-        // measured with kyverno-verify's in the Go build cache (189 s wall, niced, load average 8-9 on 2 cores).
-        coldSeconds: 370,
+        // Cold CI 2026-12-07: 329 s from empty caches (niced, beside the e2e suite); kyverno-verify after it takes seconds.
+        coldSeconds: 329,
         binaries: { kyverno: "github.com/kyverno/kyverno/cmd/kyverno" },
         ldflags: ["-X github.com/kyverno/kyverno/pkg/version.BuildVersion=v1.18.2"],
         // Every CRD of config/crds/** at the tag (22 files), as the chart's crds subchart installs them: the controller's
@@ -345,7 +344,7 @@ export const TOOLS: readonly ToolSpec[] = [
         version: "v3.1.3",
         module: "github.com/sigstore/cosign/v3",
         moduleVersion: "v3.1.3",
-        coldSeconds: 165,
+        coldSeconds: 116,
         binaries: { cosign: "github.com/sigstore/cosign/v3/cmd/cosign" },
         ldflags: [
             "-buildid=",
@@ -364,7 +363,7 @@ export const TOOLS: readonly ToolSpec[] = [
         version: "v3.1.2",
         module: "github.com/distribution/distribution/v3",
         moduleVersion: "v3.1.2",
-        coldSeconds: 89,
+        coldSeconds: 67,
         binaries: { registry: "github.com/distribution/distribution/v3/cmd/registry" },
         ldflags: [
             "-X github.com/distribution/distribution/v3/version.version=3.1.2",
@@ -380,7 +379,7 @@ export const TOOLS: readonly ToolSpec[] = [
         version: "v0.22.1",
         module: "github.com/google/go-containerregistry",
         moduleVersion: "v0.22.1",
-        coldSeconds: 9,
+        coldSeconds: 4,
         binaries: { crane: "github.com/google/go-containerregistry/cmd/crane" },
         ldflags: [
             "-X github.com/google/go-containerregistry/cmd/crane/cmd.Version=0.22.1",
@@ -396,7 +395,7 @@ export const TOOLS: readonly ToolSpec[] = [
         version: "v0.8.0",
         module: "sigs.k8s.io/metrics-server",
         moduleVersion: "v0.8.0",
-        coldSeconds: 620,
+        coldSeconds: 100,
         binaries: { "metrics-server": "sigs.k8s.io/metrics-server/cmd/metrics-server" },
         ldflags: [
             "-X k8s.io/client-go/pkg/version.gitVersion=v0.8.0",
@@ -415,7 +414,7 @@ export const TOOLS: readonly ToolSpec[] = [
         version: "v2.21.0",
         module: "github.com/kedacore/keda/v2",
         moduleVersion: "v2.21.0",
-        coldSeconds: 1469,
+        coldSeconds: 457,
         binaries: { keda: "github.com/kedacore/keda/v2/cmd/operator", "keda-adapter": "github.com/kedacore/keda/v2/cmd/adapter" },
         ldflags: ["-X github.com/kedacore/keda/v2/version.Version=2.21.0", "-X github.com/kedacore/keda/v2/version.GitCommit=v2.21.0"],
         // The CRDs the operator watches (config/crd/bases; it runs controllers for all of them).
