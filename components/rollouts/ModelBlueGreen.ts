@@ -37,6 +37,8 @@ export interface ModelBlueGreenArgs extends RolloutWorkloadArgs {
     readonly production?: boolean;
     /** Old ReplicaSets kept for rollback; default 5. */
     readonly revisionHistoryLimit?: number;
+    /** Seconds from the preview being available to the pre-promotion analysis' first measurement; default one rate window (120). */
+    readonly analysisDelaySeconds?: number;
     /** Revisions within which a rollback skips the pre-promotion analysis (Argo `rollbackWindow`, as the canary's); default 3. */
     readonly rollbackWindowRevisions?: number;
     /** Seconds a new revision may take to make progress before the rollout aborts; default none (Argo's 600 s, Degraded without abort). */
@@ -65,11 +67,12 @@ export class ModelBlueGreen extends pulumi.ComponentResource {
                 previewService: previewName,
                 autoPromotionEnabled: args.blueGreen.autoPromotionEnabled ?? !(args.production ?? true),
                 scaleDownDelaySeconds: args.blueGreen.scaleDownDelaySeconds ?? DEFAULT_SCALE_DOWN_DELAY_SECONDS,
-                prePromotionAnalysis: prePromotionAnalysis(args.blueGreen, args.analysisTemplates, {
-                    model: args.model,
-                    version: args.version,
-                    service: previewName,
-                }),
+                prePromotionAnalysis: prePromotionAnalysis(
+                    args.blueGreen,
+                    args.analysisTemplates,
+                    { model: args.model, version: args.version, service: previewName },
+                    args.analysisDelaySeconds,
+                ),
             });
         } catch (e) {
             throw new pulumi.RunError(`ModelBlueGreen ${args.model}: ${(e as Error).message}`);

@@ -16,7 +16,8 @@ import type { BlueGreenConfig, CanaryConfig } from "../../config/schema";
 import { canaryIssues } from "../../domain/rules/canary";
 import { formatIssue } from "../../domain/rules/issues";
 import { PREVIEW_SERVICE_SUFFIX } from "../../domain/rules/release";
-import { ANALYSIS_ARGS } from "./analysis";
+import { DEFAULT_MEASUREMENT } from "../../domain/measurement";
+import { ANALYSIS_ARGS, durationSeconds } from "./analysis";
 import { AnalysisTarget, analysisArgs, AnalysisTemplateNames, gateTemplates } from "./canary";
 
 /** Argo's own default of `scaleDownDelaySeconds` (types.go: "If omitted, the Rollout waits 30 seconds"). */
@@ -31,7 +32,12 @@ export function previewServiceName(model: string): string {
  * The pre-promotion analysis: the gate-at-100 % templates (the canary alone; the preview serves no production traffic,
  * so a comparison with the active version would compare test traffic with real traffic) and the gates' args.
  */
-export function prePromotionAnalysis(bg: BlueGreenConfig, templates: AnalysisTemplateNames, target: AnalysisTarget): IRolloutAnalysis {
+export function prePromotionAnalysis(
+    bg: BlueGreenConfig,
+    templates: AnalysisTemplateNames,
+    target: AnalysisTarget,
+    initialDelaySeconds: number = durationSeconds(DEFAULT_MEASUREMENT.rateWindow),
+): IRolloutAnalysis {
     // The canary args builder wants a whole canary analysis: the comparisons' thresholds are unused by these templates.
     const asCanary: CanaryConfig = {
         steps: [100],
@@ -44,7 +50,9 @@ export function prePromotionAnalysis(bg: BlueGreenConfig, templates: AnalysisTem
     return {
         templates: gateTemplates(asCanary, templates, 100).map((templateName) => ({ templateName })),
         // Only the args these two templates declare (analysis.ts): no stable hash or client-error threshold to mislead a reader.
-        args: analysisArgs(asCanary, target).filter((a) => !unused.has(a.name)),
+        // The first measurement once the preview served a full rate window of its own (as the background analysis'
+        // start delay): measured at once, the window holds a sample or none, and two empty results are Inconclusive.
+        args: [...analysisArgs(asCanary, target).filter((a) => !unused.has(a.name)), { name: ANALYSIS_ARGS.initialDelay, value: `${initialDelaySeconds}s` }],
     };
 }
 

@@ -15,6 +15,9 @@ import * as pulumi from "@pulumi/pulumi";
 import type { Environment, ModelConfig } from "../../config/schema";
 import { ModelCanary, RolloutWorkloadArgs } from "../rollouts/ModelCanary";
 import { ModelBlueGreen } from "../rollouts/ModelBlueGreen";
+import { durationSeconds } from "../rollouts/analysis";
+import { scaleMeasurement } from "../rollouts/timeScale";
+import { DEFAULT_MEASUREMENT } from "../../domain/measurement";
 import { releaseStrategy } from "../../domain/rules/release";
 import { Autoscaler, hpaBehavior, hpaMetrics, KEDA_TRANSFER_HPA_OWNERSHIP, modelAutoscaler, scaledObjectSpec, ScaleTargetRef } from "./autoscaling";
 import { throwOnIssues } from "../errors";
@@ -277,6 +280,8 @@ export class ModelService extends pulumi.ComponentResource {
                     analysisTemplates: rollout.analysisTemplates,
                     replicas: model.autoscaling.minReplicas,
                     production: (args.environment ?? "production") === "production",
+                    // One rate window of the (time-scaled) measurement policy before the first measurement.
+                    analysisDelaySeconds: durationSeconds(scaleMeasurement(DEFAULT_MEASUREMENT, args.timeScale ?? 1).rateWindow),
                     progressDeadlineSeconds: progressDeadlineSeconds(model.startupBudgetSeconds),
                 },
                 { parent: this, dependsOn: args.rolloutsDependsOn },

@@ -30,12 +30,19 @@ describe("rollouts: blue-green strategy", () => {
             [ANALYSIS_TEMPLATE_NAMES.successRate, ANALYSIS_TEMPLATE_NAMES.latency],
         );
         const declared = new Set([...specs.successRate.args!, ...specs.latency.args!].filter((x) => x.value === undefined).map((x) => x.name));
-        assert.deepEqual(new Set(a.args!.map((x) => x.name)), declared, "every arg the templates need, and nothing else");
+        // Plus initial-delay, which the templates default to 0s: the preview is measured once it served a full rate window.
+        assert.deepEqual(
+            new Set(a.args!.map((x) => x.name)),
+            new Set([...declared, ANALYSIS_ARGS.initialDelay]),
+            "every arg the templates need, and nothing else",
+        );
         const byName = Object.fromEntries(a.args!.map((x) => [x.name, x]));
         assert.equal(byName[ANALYSIS_ARGS.successRate].value, "0.99");
         assert.equal(byName[ANALYSIS_ARGS.p99LatencyMs].value, "250");
         assert.equal(byName[ANALYSIS_ARGS.minRequests].value, "100");
         assert.equal(byName[ANALYSIS_ARGS.service].value, "sentiment-preview");
+        assert.equal(byName[ANALYSIS_ARGS.initialDelay].value, "120s", "one rate window (2m) by default");
+        assert.equal(prePromotionAnalysis(BG, ANALYSIS_TEMPLATE_NAMES, TARGET, 12).args!.find((x) => x.name === ANALYSIS_ARGS.initialDelay)!.value, "12s");
     });
 
     it("the queries select the preview's pods as a canary's: canary-hash = podTemplateHashValue Latest, the new ReplicaSet", () => {
