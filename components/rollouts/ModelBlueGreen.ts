@@ -9,14 +9,7 @@ import type { BlueGreenConfig } from "../../config/schema";
 import { SKIP_AWAIT } from "../../domain/labels";
 import { AnalysisTemplateNames } from "./canary";
 import { blueGreenStrategy, DEFAULT_SCALE_DOWN_DELAY_SECONDS, prePromotionAnalysis, previewServiceName } from "./blueGreen";
-import {
-    DEFAULT_REVISION_HISTORY_LIMIT,
-    DEFAULT_ROLLBACK_WINDOW_REVISIONS,
-    HTTP_PORT_NAME,
-    inferenceIngressSpec,
-    RolloutWorkloadArgs,
-    TrafficRouting,
-} from "./ModelCanary";
+import { HTTP_PORT_NAME, inferenceIngressSpec, RolloutWorkloadArgs, rolloutHistory, TrafficRouting } from "./ModelCanary";
 
 export const MODEL_BLUE_GREEN_TYPE = "model-fleet:rollouts:ModelBlueGreen";
 
@@ -53,13 +46,7 @@ export class ModelBlueGreen extends pulumi.ComponentResource {
 
     constructor(name: string, args: ModelBlueGreenArgs, opts?: pulumi.ComponentResourceOptions) {
         const previewName = previewServiceName(args.model);
-        const revisionHistoryLimit = args.revisionHistoryLimit ?? DEFAULT_REVISION_HISTORY_LIMIT;
-        const windowRevisions = args.rollbackWindowRevisions ?? DEFAULT_ROLLBACK_WINDOW_REVISIONS;
-        if (!Number.isInteger(windowRevisions) || windowRevisions < 1 || windowRevisions > revisionHistoryLimit) {
-            throw new pulumi.RunError(
-                `ModelBlueGreen ${args.model}: rollbackWindow.revisions (${windowRevisions}) must be in 1..revisionHistoryLimit (${revisionHistoryLimit})`,
-            );
-        }
+        const { revisionHistoryLimit, windowRevisions } = rolloutHistory("ModelBlueGreen", args);
         let strategy;
         try {
             strategy = blueGreenStrategy({

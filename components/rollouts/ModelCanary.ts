@@ -179,6 +179,24 @@ export interface CanaryExposure extends Exposure {
     firstGateTrafficShare: number;
 }
 
+/**
+ * A Rollout's kept ReplicaSets and its rollback window (defaults 5 and 3): the window must lie within the history,
+ * since a rollback target outside it no longer exists. Throws a RunError naming the component and model.
+ */
+export function rolloutHistory(
+    component: string,
+    args: { model: string; revisionHistoryLimit?: number; rollbackWindowRevisions?: number },
+): { revisionHistoryLimit: number; windowRevisions: number } {
+    const revisionHistoryLimit = args.revisionHistoryLimit ?? DEFAULT_REVISION_HISTORY_LIMIT;
+    const windowRevisions = args.rollbackWindowRevisions ?? DEFAULT_ROLLBACK_WINDOW_REVISIONS;
+    if (!Number.isInteger(windowRevisions) || windowRevisions < 1 || windowRevisions > revisionHistoryLimit) {
+        throw new pulumi.RunError(
+            `${component} ${args.model}: rollbackWindow.revisions (${windowRevisions}) must be in 1..revisionHistoryLimit (${revisionHistoryLimit})`,
+        );
+    }
+    return { revisionHistoryLimit, windowRevisions };
+}
+
 export class ModelCanary extends pulumi.ComponentResource {
     /** Name of the Rollout (the HPA's scaleTargetRef). */
     public readonly rolloutName: pulumi.Output<string>;
@@ -192,14 +210,7 @@ export class ModelCanary extends pulumi.ComponentResource {
     public readonly exposure: CanaryExposure;
 
     constructor(name: string, args: ModelCanaryArgs, opts?: pulumi.ComponentResourceOptions) {
-        const revisionHistoryLimit = args.revisionHistoryLimit ?? DEFAULT_REVISION_HISTORY_LIMIT;
-        const windowRevisions = args.rollbackWindowRevisions ?? DEFAULT_ROLLBACK_WINDOW_REVISIONS;
-        if (!Number.isInteger(windowRevisions) || windowRevisions < 1 || windowRevisions > revisionHistoryLimit) {
-            // A rollback target outside the kept ReplicaSet history no longer exists.
-            throw new pulumi.RunError(
-                `ModelCanary ${args.model}: rollbackWindow.revisions (${windowRevisions}) must be in 1..revisionHistoryLimit (${revisionHistoryLimit})`,
-            );
-        }
+        const { revisionHistoryLimit, windowRevisions } = rolloutHistory("ModelCanary", args);
         const mode = args.trafficRouting;
         const canaryServiceName = `${args.model}-canary`;
         throwOnIssues(
