@@ -95,6 +95,8 @@ export interface StackPlan {
     canaryVersion: string;
     canaryDigest: string;
     edits: ConfigEdit[];
+    /** The model's `canary.abTest` (its header or cookie), when it has one. */
+    abTest?: { header?: { name: string; value: string }; cookie?: string };
 }
 
 /** Reads the stack file's text (pure): throws when the model is missing or has no canary, or the Prometheus URL is not loopback http. */
@@ -130,7 +132,23 @@ export function planStack(
         canaryVersion: edits[0].value!,
         canaryDigest: edits[1].value!,
         edits,
+        ...(models[index].canary?.abTest ? { abTest: models[index].canary.abTest } : {}),
     };
+}
+
+/**
+ * A real-server scenario's A/B group against the model's `canary.abTest` (pure): a model with an A/B phase needs the
+ * group (its first gate judges only the group's requests: without them it has no data), and a group needs the
+ * phase (no router rule would pin its requests). Undefined when they agree.
+ */
+export function abTrafficProblem(sp: Pick<StackPlan, "abTest">, scenario: Pick<Scenario, "name" | "servers">, model: string): string | undefined {
+    if (!scenario.servers) return undefined;
+    const share = scenario.servers.traffic.abShare;
+    if (sp.abTest && share === undefined)
+        return `model "${model}" has canary.abTest: its A/B gate judges only the requests that carry its ${sp.abTest.header ? `header ${sp.abTest.header.name}` : `cookie ${sp.abTest.cookie}`}; scenario ${scenario.name} must say which share of users carries it (servers.traffic.abShare)`;
+    if (!sp.abTest && share !== undefined)
+        return `scenario ${scenario.name} sends an A/B group (servers.traffic.abShare), but model "${model}" has no canary.abTest: no router rule would pin its requests`;
+    return undefined;
 }
 
 /**
@@ -242,6 +260,8 @@ export async function preflight(o: PreflightOptions, log: (l: string) => void, s
         // Real model servers: the routers the load generator reproduces, and weights the repository can train.
         if (sp.routing === "istio") throw new Error(`scenario ${scenario.name} runs real servers: traffic routing none or nginx (the stack routes with istio)`);
         for (const v of ["stable", "canary"] as const) trainingSpecFile(scenario.servers[v].training);
+        const ab = abTrafficProblem(sp, scenario, o.model);
+        if (ab) throw new Error(`${ab}; nothing was changed`);
     }
     for (const [what, port] of [
         ["Prometheus", sp.promPort],

@@ -196,6 +196,7 @@ async function startMetrics(
             namespace: plan.ns,
             kubeconfig: plan.paths.kubeconfig,
             routing: plan.routing === "nginx" ? "nginx" : "none",
+            ...(plan.abTest ? { abTest: plan.abTest } : {}),
             stableHash: plan.stableHash,
             versions: { stable: plan.stableVersion, canary: plan.canaryVersion },
             timeScale,

@@ -21,7 +21,7 @@
  * servers:
  *   stable: {training: digits/1.1.0}
  *   canary: {training: digits/1.0.0}                          # a training spec in images/model-server/training/versions
- *   traffic: {requestsPerSecond: 6, feedback: 1}
+ *   traffic: {requestsPerSecond: 6, feedback: 1}              # abShare: 0.3 for a model with canary.abTest
  * ```
  *
  * Each kwok pod is then backed by a real model server with its version's trained weights, and a load generator
@@ -86,6 +86,11 @@ export interface Traffic {
     feedback: number;
     /** Instances per request. */
     batch: number;
+    /**
+     * Share of the users in the A/B group, 0..1: their requests carry the model's `canary.abTest` header (or cookie).
+     * Required by, and only for, a model with `canary.abTest`.
+     */
+    abShare?: number;
 }
 
 export interface Servers {
@@ -230,6 +235,7 @@ const serversSchema = z.strictObject({
             requestsPerSecond: z.number({ error: "must be a number > 0" }).gt(0, "must be > 0").max(100, "must be ≤ 100 (per scenario second)").optional(),
             feedback: rate.optional(),
             batch: z.int({ error: "must be an integer 1..128" }).min(1, "must be an integer 1..128").max(128, "must be an integer 1..128").optional(),
+            abShare: z.number({ error: "must be a number in (0, 1)" }).gt(0, "must be in (0, 1)").lt(1, "must be in (0, 1)").optional(),
         })
         .optional(),
 });

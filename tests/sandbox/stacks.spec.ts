@@ -242,3 +242,44 @@ describe("the local-bluegreen stack (the blue-green rehearsals), deployable alon
         for (const n of stackPools("local-bluegreen").flatMap(poolNodes)) assert.ok(!localNodes.has(n.metadata.name), n.metadata.name);
     });
 });
+
+describe("the local-ab stack (the A/B-by-header rehearsal), deployable alone or beside local", function () {
+    this.timeout(180_000);
+    let ab: StackRun;
+    before(async () => {
+        ab = await runStack("local-ab");
+    });
+
+    it("validates, and the policy pack reports no mandatory violation", async () => {
+        const result = await checkStack("local-ab", plannedFrom(ab.resources), ab.outputs);
+        assert.deepEqual(
+            mandatoryViolations(result.evaluation).map((v) => `${v.policyName}: ${v.message}`),
+            [],
+            result.report,
+        );
+    });
+
+    it("its model is an nginx canary whose A/B phase comes first: the header rule for the canary Ingress, the canary's pods, a gate at weight 0; its pool holds them beside stable", () => {
+        const objects = k8sObjects(ab.resources);
+        const ro = objects.find((o) => o.kind === "Rollout")!;
+        const c = ro.spec.strategy.canary;
+        assert.deepEqual(c.trafficRouting.nginx.additionalIngressAnnotations, { "canary-by-header": "x-canary", "canary-by-header-value": "always" });
+        assert.deepEqual(c.steps.slice(0, 2), [{ setCanaryScale: { weight: 50 } }, { pause: { duration: "60s" } }]);
+        assert.deepEqual(
+            c.steps[2].analysis.templates.map((t: { templateName: string }) => t.templateName),
+            ["model-success-rate", "model-client-errors", "model-latency-p99", "model-quality"],
+            "the A/B gate judges quality too: pinned users see the answers",
+        );
+        assert.ok(
+            objects.some((o) => o.kind === "Ingress" && o.metadata.name === "sentiment"),
+            "the stable Ingress Argo makes the canary twin of",
+        );
+        const pool = stackPools("local-ab").find((p) => p.name === "l4-ab")!;
+        const { maxReplicas } = readFleetConfig("local-ab").config.models[0].autoscaling;
+        assert.ok(pool.nodes! >= maxReplicas + 1, "room for the canary's pod beside stable");
+        const namespaces = new Set(objects.flatMap((o) => (o.metadata.namespace ? [o.metadata.namespace] : [])));
+        assert.deepEqual([...namespaces], [stackNamespace("local-ab")]);
+        const localNodes = new Set(sandboxNodes(stackPools("local")).map((n) => n.metadata.name));
+        for (const n of stackPools("local-ab").flatMap(poolNodes)) assert.ok(!localNodes.has(n.metadata.name), n.metadata.name);
+    });
+});

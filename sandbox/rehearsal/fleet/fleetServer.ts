@@ -19,7 +19,7 @@ import { parseArgs } from "node:util";
 import { Kube } from "../../cluster/kube";
 import type { PodRef } from "../exporter";
 import { BackendOptions, PodBackends } from "./backends";
-import { readyEndpoints, canaryShare, RoutingMode, RoutingView } from "./routing";
+import { readyEndpoints, canaryRules, canaryShare, RoutingMode, RoutingView } from "./routing";
 import { Holdout, LoadGenerator, TrafficOptions } from "./traffic";
 
 export interface FleetConfig {
@@ -41,7 +41,9 @@ export async function readRoutingView(kube: Kube, c: Pick<FleetConfig, "namespac
     if (c.routing === "nginx") {
         view.canary = readyEndpoints(slices, `${c.model}-canary`);
         // Argo's name for the canary Ingress: <rollout>-<stable ingress>-canary (rollout/trafficrouting/nginx/nginx.go).
-        view.canaryShare = canaryShare(await kube.read("networking.k8s.io/v1", "Ingress", `${c.model}-${c.model}-canary`, c.namespace));
+        const ingress = await kube.read("networking.k8s.io/v1", "Ingress", `${c.model}-${c.model}-canary`, c.namespace);
+        view.canaryShare = canaryShare(ingress);
+        view.rules = canaryRules(ingress);
     }
     return view;
 }

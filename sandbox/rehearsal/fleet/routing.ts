@@ -11,6 +11,11 @@
  *   requests to the canary Service (`canary-weight-total`, default 100, is the denominator). ingress-nginx draws at
  *   random per request; the rehearsal spreads the share evenly (error diffusion), so a 25 % weight is exactly every
  *   fourth request.
+ * - nginx A/B (`canary.abTest`): Argo copies `canary-by-header` (+ `canary-by-header-value`) or `canary-by-cookie` onto
+ *   the canary Ingress (`additionalIngressAnnotations`). ingress-nginx decides a request by them before the weight
+ *   (rootfs/etc/nginx/lua/balancer.lua `route_to_alternative_balancer`): with a header value, a request whose header
+ *   equals it goes to the canary and any other value falls through; without one, `always` → canary, `never` →
+ *   stable; then the cookie, `always`/`never` alike; then the weight. `pinnedToCanary` is that decision.
  */
 import type { KubeObject } from "../../cluster/kube";
 
@@ -23,6 +28,9 @@ export const SERVICE_NAME_LABEL = "kubernetes.io/service-name";
 export const CANARY_ANNOTATION = "nginx.ingress.kubernetes.io/canary";
 export const CANARY_WEIGHT_ANNOTATION = "nginx.ingress.kubernetes.io/canary-weight";
 export const CANARY_WEIGHT_TOTAL_ANNOTATION = "nginx.ingress.kubernetes.io/canary-weight-total";
+export const CANARY_BY_HEADER_ANNOTATION = "nginx.ingress.kubernetes.io/canary-by-header";
+export const CANARY_BY_HEADER_VALUE_ANNOTATION = "nginx.ingress.kubernetes.io/canary-by-header-value";
+export const CANARY_BY_COOKIE_ANNOTATION = "nginx.ingress.kubernetes.io/canary-by-cookie";
 
 /** The ready Pod endpoints of a Service's EndpointSlices, deduplicated, sorted by pod name (a stable round-robin order). */
 export function readyEndpoints(slices: KubeObject[], service: string): Endpoint[] {
@@ -48,6 +56,50 @@ export function canaryShare(ingress: KubeObject | undefined): number {
     const total = Number(a[CANARY_WEIGHT_TOTAL_ANNOTATION] ?? 100);
     if (!Number.isFinite(weight) || !Number.isFinite(total) || total <= 0) return 0;
     return Math.min(1, Math.max(0, weight / total));
+}
+
+/** The canary Ingress' header and cookie rules (ingress-nginx's traffic shaping policy): none without its canary annotation. */
+export interface CanaryRules {
+    /** `canary-by-header`, lower case (nginx reads `$http_<name>`, case-insensitive). */
+    header?: string;
+    /** `canary-by-header-value`: the one value that pins to the canary. */
+    headerValue?: string;
+    /** `canary-by-cookie`. */
+    cookie?: string;
+}
+
+export function canaryRules(ingress: KubeObject | undefined): CanaryRules {
+    const a = ingress?.metadata?.annotations ?? {};
+    if (a[CANARY_ANNOTATION] !== "true") return {};
+    const rules: CanaryRules = {};
+    if (a[CANARY_BY_HEADER_ANNOTATION]) rules.header = a[CANARY_BY_HEADER_ANNOTATION].toLowerCase();
+    if (rules.header && a[CANARY_BY_HEADER_VALUE_ANNOTATION]) rules.headerValue = a[CANARY_BY_HEADER_VALUE_ANNOTATION];
+    if (a[CANARY_BY_COOKIE_ANNOTATION]) rules.cookie = a[CANARY_BY_COOKIE_ANNOTATION];
+    return rules;
+}
+
+/** What a request carries that the rules read: headers by lower-case name, cookies by name. */
+export interface RequestMarks {
+    headers?: Record<string, string>;
+    cookies?: Record<string, string>;
+}
+
+/**
+ * ingress-nginx's header and cookie rules for one request (balancer.lua `route_to_alternative_balancer`): true →
+ * the canary, false → stable, undefined → the weight decides.
+ */
+export function pinnedToCanary(rules: CanaryRules, marks: RequestMarks | undefined): boolean | undefined {
+    const header = rules.header ? marks?.headers?.[rules.header] : undefined;
+    if (header !== undefined) {
+        if (rules.headerValue) {
+            if (header === rules.headerValue) return true;
+        } else if (header === "always") return true;
+        else if (header === "never") return false;
+    }
+    const cookie = rules.cookie ? marks?.cookies?.[rules.cookie] : undefined;
+    if (cookie === "always") return true;
+    if (cookie === "never") return false;
+    return undefined;
 }
 
 /** Round-robin over a list that may change between calls (pods come and go): one cursor per key. */
@@ -91,6 +143,8 @@ export interface RoutingView {
     canary: Endpoint[];
     /** nginx only: the canary Ingress's share, 0..1. */
     canaryShare: number;
+    /** nginx only: the canary Ingress's header and cookie rules (A/B). */
+    rules?: CanaryRules;
 }
 
 /** Picks the endpoint of one request, as kube-proxy (none) or ingress-nginx in front of the two Services (nginx) would. */
@@ -98,8 +152,12 @@ export class Router {
     private readonly rr = new RoundRobin();
     private readonly split = new EvenShare();
 
-    pick(view: RoutingView): Endpoint | undefined {
-        if (view.mode === "nginx" && view.canary.length > 0 && this.split.take(view.canaryShare)) return this.rr.next("canary", view.canary);
+    pick(view: RoutingView, marks?: RequestMarks): Endpoint | undefined {
+        if (view.mode === "nginx" && view.canary.length > 0) {
+            // A pinned request does not draw from the weight (nginx returns before math.random).
+            const pinned = pinnedToCanary(view.rules ?? {}, marks);
+            if (pinned ?? this.split.take(view.canaryShare)) return this.rr.next("canary", view.canary);
+        }
         return this.rr.next("stable", view.stable);
     }
 

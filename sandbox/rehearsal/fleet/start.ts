@@ -14,6 +14,7 @@ import type { ServerSpec } from "./backends";
 import type { FleetConfig } from "./fleetServer";
 import { modelServerPython, SERVER_DIR, train } from "./prepare";
 import type { RoutingMode } from "./routing";
+import { markLabel, TrafficOptions, userMarks, USERS } from "./traffic";
 
 /** The most requests the generator keeps in flight (beyond, a due request is counted as saturated). */
 export const MAX_IN_FLIGHT = 64;
@@ -38,6 +39,8 @@ export interface FleetStart {
     namespace: string;
     kubeconfig: string;
     routing: RoutingMode;
+    /** The model's `canary.abTest`: the A/B group's requests carry it (`servers.traffic.abShare` of the users). */
+    abTest?: { header?: { name: string; value: string }; cookie?: string };
     stableHash: string;
     versions: { stable: string; canary: string };
     timeScale: number;
@@ -83,6 +86,7 @@ export async function startFleet(o: FleetStart): Promise<{ record: ProcessRecord
             feedbackShare: t.feedback,
             batch: t.batch,
             maxInFlight: MAX_IN_FLIGHT,
+            ...(o.abTest && t.abShare !== undefined ? { abTest: { ...o.abTest, share: t.abShare } } : {}),
         },
         namespace: o.namespace,
         kubeconfig: o.kubeconfig,
@@ -105,9 +109,17 @@ export async function startFleet(o: FleetStart): Promise<{ record: ProcessRecord
         o.running,
     );
     o.log(
-        `  fleet on ${url}: a real model server per pod (${path.relative(REPO_ROOT, python)}), ${config.traffic.requestsPerSecond} requests/s (${t.requestsPerSecond} × time scale ${o.timeScale}), batch ${t.batch}, feedback on ${t.feedback * 100}% of predictions with the true labels, routed by ${o.routing === "nginx" ? "the canary Ingress's weight" : "round-robin over the Service's ready endpoints"}`,
+        `  fleet on ${url}: a real model server per pod (${path.relative(REPO_ROOT, python)}), ${config.traffic.requestsPerSecond} requests/s (${t.requestsPerSecond} × time scale ${o.timeScale}), batch ${t.batch}, feedback on ${t.feedback * 100}% of predictions with the true labels, routed by ${o.routing === "nginx" ? "the canary Ingress's weight" : "round-robin over the Service's ready endpoints"}${abGroupLine(config.traffic)}`,
     );
     return { record, url, report };
+}
+
+/** The log's words for the A/B group (pure): empty without one. */
+export function abGroupLine(t: Pick<TrafficOptions, "abTest">): string {
+    const ab = t.abTest;
+    if (!ab) return "";
+    const users = Math.round(ab.share * USERS);
+    return `; an A/B group of ${users} of ${USERS} users whose every request carries ${markLabel(userMarks(ab, 0))} (its header and cookie rules on the canary Ingress pin them)`;
 }
 
 /** The fleet's /stats (undefined when it does not answer). */

@@ -6,11 +6,15 @@
  * with the prediction id the server returned. The server scores the feedback: the quality gate's counters come from
  * the real servers, never from this file.
  *
+ * A/B (`abTest`): the requests come from USERS simulated users in turn; the first `share` of them form the A/B group,
+ * whose every request carries the model's `canary.abTest` header (or `<cookie>=always`), as a client of that group
+ * would, so the router's header rule (routing.ts `pinnedToCanary`) keeps each user on one version.
+ *
  * What the generator saw is counted per version (the pod's `rollouts-pod-template-hash` decides) for the report:
  * requests by status, its own accuracy from the answers and the true labels, client-side latency quantiles.
  */
 import type { Backend } from "./backends";
-import { EvenShare, Router, RoutingView } from "./routing";
+import { EvenShare, RequestMarks, Router, RoutingView } from "./routing";
 
 export interface Holdout {
     features: number[][];
@@ -27,6 +31,43 @@ export interface TrafficOptions {
     batch: number;
     /** Requests in flight at most; beyond it a due request is counted as `saturated` and not sent. */
     maxInFlight: number;
+    /** The A/B group, when the model has `canary.abTest`. */
+    abTest?: AbTraffic;
+}
+
+/** The rehearsal's users' A/B group (`canary.abTest`): who carries the model's header or cookie. */
+export interface AbTraffic {
+    /** Share of the users in the A/B group, 0..1 (rounded to whole users of USERS). */
+    share: number;
+    /** The header its requests carry (the model's `canary.abTest.header`). */
+    header?: { name: string; value: string };
+    /** Or the cookie, sent as `<name>=always` (`canary.abTest.cookie`, ingress-nginx `canary-by-cookie`). */
+    cookie?: string;
+}
+
+/** The simulated users the requests come from, in turn. */
+export const USERS = 100;
+
+/** The marks user `user`'s requests carry (pure): the A/B group is users 0 … round(share × USERS) − 1, for good. */
+export function userMarks(ab: AbTraffic | undefined, user: number): RequestMarks | undefined {
+    if (!ab || user >= Math.round(ab.share * USERS)) return undefined;
+    if (ab.header) return { headers: { [ab.header.name.toLowerCase()]: ab.header.value } };
+    if (ab.cookie) return { cookies: { [ab.cookie]: "always" } };
+    return undefined;
+}
+
+/** How the report names the A/B group's mark: `x-canary: always` or `cookie ab=always`. */
+export function markLabel(marks: RequestMarks | undefined): string | undefined {
+    const h = Object.entries(marks?.headers ?? {})[0];
+    if (h) return `${h[0]}: ${h[1]}`;
+    const c = Object.entries(marks?.cookies ?? {})[0];
+    return c ? `cookie ${c[0]}=${c[1]}` : undefined;
+}
+
+/** The HTTP headers that carry the marks (the header itself, or a Cookie header). */
+export function markHeaders(marks: RequestMarks | undefined): Record<string, string> {
+    const cookies = Object.entries(marks?.cookies ?? {});
+    return { ...(marks?.headers ?? {}), ...(cookies.length ? { Cookie: cookies.map(([k, v]) => `${k}=${v}`).join("; ") } : {}) };
 }
 
 export interface VersionTraffic {
@@ -54,15 +95,20 @@ export interface TrafficStats {
     feedback: { sent: number; codes: Record<string, number> };
     /**
      * Requests by the split in force when each was sent — `ingress 25%` (nginx: the canary Ingress's weight) or
-     * `endpoints 1/3` (replica weighting: canary endpoints / ready endpoints) — and how many of them the canary served.
+     * `endpoints 1/3` (replica weighting: canary endpoints / ready endpoints), with `, <mark>` for the A/B group's
+     * requests (`ingress 0%, x-canary: always`) — and how many of them the canary served.
      */
     splits: Record<string, { requests: number; canary: number }>;
 }
 
 /** The name of the split in force (pure): the Ingress's weight with nginx, the canary's share of ready endpoints without. */
-export function splitKey(view: RoutingView, isCanary: (namespace: string, pod: string) => boolean): string {
-    if (view.mode === "nginx") return `ingress ${Math.round(view.canaryShare * 1000) / 10}%`;
-    return `endpoints ${view.stable.filter((e) => isCanary(e.namespace, e.pod)).length}/${view.stable.length}`;
+export function splitKey(view: RoutingView, isCanary: (namespace: string, pod: string) => boolean, marks?: RequestMarks): string {
+    const mark = markLabel(marks);
+    const base =
+        view.mode === "nginx"
+            ? `ingress ${Math.round(view.canaryShare * 1000) / 10}%`
+            : `endpoints ${view.stable.filter((e) => isCanary(e.namespace, e.pod)).length}/${view.stable.length}`;
+    return mark ? `${base}, ${mark}` : base;
 }
 
 type Lookup = (namespace: string, pod: string) => Backend | undefined;
@@ -104,6 +150,7 @@ export class LoadGenerator {
     private readonly splits: Record<string, { requests: number; canary: number }> = {};
     private inFlight = 0;
     private next = 0;
+    private user = 0;
     private timer?: NodeJS.Timeout;
     private startedMs = 0;
     private due = 0;
@@ -166,7 +213,8 @@ export class LoadGenerator {
 
     private async send(): Promise<void> {
         const view = this.servable(this.view());
-        const ep = this.router.pick(view);
+        const marks = userMarks(this.o.abTest, this.user++ % USERS);
+        const ep = this.router.pick(view, marks);
         const backend = ep && this.lookup(ep.namespace, ep.pod);
         if (!backend) {
             this.counts.unrouted++;
@@ -174,7 +222,7 @@ export class LoadGenerator {
         }
         const rows = this.rows();
         const v = this.versions[backend.version];
-        const split = (this.splits[splitKey(view, (ns, pod) => this.lookup(ns, pod)?.version === "canary")] ??= { requests: 0, canary: 0 });
+        const split = (this.splits[splitKey(view, (ns, pod) => this.lookup(ns, pod)?.version === "canary", marks)] ??= { requests: 0, canary: 0 });
         split.requests++;
         if (backend.version === "canary") split.canary++;
         this.inFlight++;
@@ -184,7 +232,7 @@ export class LoadGenerator {
         try {
             const r = await fetch(`http://127.0.0.1:${backend.port}/v2/models/${this.o.model}/infer`, {
                 method: "POST",
-                headers: { "Content-Type": "application/json" },
+                headers: { "Content-Type": "application/json", ...markHeaders(marks) },
                 body: inferBody(this.holdout, rows, this.inputName()),
                 signal: AbortSignal.timeout(30_000),
             });

@@ -12,9 +12,19 @@ import * as path from "node:path";
 import type { KubeObject } from "../../../sandbox/cluster/kube";
 import { reconcilePlan, serverEnv, type Backend } from "../../../sandbox/rehearsal/fleet/backends";
 import { dockerfilePythonMinor, envDir, trainingSpecFile } from "../../../sandbox/rehearsal/fleet/prepare";
-import { canaryShare, EvenShare, readyEndpoints, RoundRobin, Router, RoutingView } from "../../../sandbox/rehearsal/fleet/routing";
-import { heldOutAccuracy, versionEnv } from "../../../sandbox/rehearsal/fleet/start";
-import { inferBody, LoadGenerator, parseInferResponse, quantile, splitKey } from "../../../sandbox/rehearsal/fleet/traffic";
+import { canaryRules, canaryShare, EvenShare, pinnedToCanary, readyEndpoints, RoundRobin, Router, RoutingView } from "../../../sandbox/rehearsal/fleet/routing";
+import { abGroupLine, heldOutAccuracy, versionEnv } from "../../../sandbox/rehearsal/fleet/start";
+import {
+    inferBody,
+    LoadGenerator,
+    markHeaders,
+    markLabel,
+    parseInferResponse,
+    quantile,
+    splitKey,
+    userMarks,
+    USERS,
+} from "../../../sandbox/rehearsal/fleet/traffic";
 import { parseScenario, ScenarioError, TRAFFIC_DEFAULTS } from "../../../sandbox/rehearsal/scenario";
 
 function slice(service: string, endpoints: Array<{ pod: string; ready?: boolean; kind?: string }>): KubeObject {
@@ -105,6 +115,67 @@ describe("rehearsal fleet: the cluster's traffic split", () => {
         assert.ok(Array.from({ length: 8 }, () => r3.pick({ ...nginx, canary: [] })!.pod).every((p) => p.startsWith("s")));
         // Feedback goes to the model's Service, round-robin, whatever the split.
         assert.deepEqual([r2.feedback(nginx)!.pod, r2.feedback(nginx)!.pod, r2.feedback(nginx)!.pod], ["s1", "s2", "s1"]);
+    });
+
+    it("A/B: the canary Ingress's header and cookie rules, read only with its canary annotation (Argo copies additionalIngressAnnotations)", () => {
+        const ingress = (annotations: Record<string, string>) => ({ metadata: { annotations } }) as KubeObject;
+        const A = "nginx.ingress.kubernetes.io/";
+        assert.deepEqual(canaryRules(ingress({ [`${A}canary`]: "true", [`${A}canary-by-header`]: "X-Canary", [`${A}canary-by-header-value`]: "always" })), {
+            header: "x-canary",
+            headerValue: "always",
+        });
+        assert.deepEqual(canaryRules(ingress({ [`${A}canary`]: "true", [`${A}canary-by-cookie`]: "ab" })), { cookie: "ab" });
+        assert.deepEqual(canaryRules(ingress({ [`${A}canary-by-header`]: "x-canary" })), {}, "not a canary Ingress");
+        assert.deepEqual(canaryRules(ingress({ [`${A}canary`]: "true", [`${A}canary-by-header-value`]: "always" })), {}, "a value without a header is nothing");
+        assert.deepEqual(canaryRules(undefined), {});
+    });
+
+    it("A/B: ingress-nginx's order (balancer.lua route_to_alternative_balancer): header (its value, else always/never), then cookie, then the weight", () => {
+        const byValue = { header: "x-canary", headerValue: "b" };
+        assert.equal(pinnedToCanary(byValue, { headers: { "x-canary": "b" } }), true);
+        assert.equal(pinnedToCanary(byValue, { headers: { "x-canary": "always" } }), undefined, "with a value, any other value falls through");
+        assert.equal(pinnedToCanary(byValue, { headers: { "x-canary": "never" } }), undefined, "…never included");
+        const bare = { header: "x-canary" };
+        assert.equal(pinnedToCanary(bare, { headers: { "x-canary": "always" } }), true);
+        assert.equal(pinnedToCanary(bare, { headers: { "x-canary": "never" } }), false);
+        assert.equal(pinnedToCanary(bare, { headers: { "x-canary": "yes" } }), undefined);
+        const both = { header: "x-canary", cookie: "ab" };
+        assert.equal(
+            pinnedToCanary(both, { headers: { "x-canary": "other" }, cookies: { ab: "always" } }),
+            true,
+            "a header that falls through reaches the cookie",
+        );
+        assert.equal(pinnedToCanary(both, { headers: { "x-canary": "never" }, cookies: { ab: "always" } }), false, "the header decides first");
+        assert.equal(pinnedToCanary({ cookie: "ab" }, { cookies: { ab: "never" } }), false);
+        assert.equal(pinnedToCanary({}, { headers: { "x-canary": "always" } }), undefined, "no rule on the Ingress: the header means nothing");
+        assert.equal(pinnedToCanary(bare, undefined), undefined);
+    });
+
+    it("A/B: the router sends pinned requests to the canary Service without drawing on the weight; the others split by the weight", () => {
+        const ep = (pod: string) => ({ namespace: "models", pod });
+        const view: RoutingView = {
+            mode: "nginx",
+            stable: [ep("s1"), ep("s2")],
+            canary: [ep("c1")],
+            canaryShare: 0,
+            rules: { header: "x-canary", headerValue: "always" },
+        };
+        const r = new Router();
+        const marked = { headers: { "x-canary": "always" } };
+        assert.ok(Array.from({ length: 10 }, () => r.pick(view, marked)!.pod).every((p) => p === "c1"));
+        assert.ok(
+            Array.from({ length: 10 }, () => r.pick(view)!.pod).every((p) => p.startsWith("s")),
+            "weight 0: nobody else",
+        );
+        // At 50 %, pinned requests do not consume the weight's share: the unmarked still split exactly half and half.
+        const r2 = new Router();
+        const picks = Array.from({ length: 40 }, (_, i) => r2.pick({ ...view, canaryShare: 0.5 }, i % 2 ? marked : undefined)!.pod);
+        assert.equal(picks.filter((p, i) => i % 2 === 0 && p === "c1").length, 10);
+        assert.ok(picks.every((p, i) => i % 2 === 0 || p === "c1"));
+        // No canary endpoint: stable serves the pinned requests too (the canary Service selects nothing yet).
+        assert.equal(new Router().pick({ ...view, canary: [] }, marked)!.pod, "s1");
+        // Without a router (replica weighting), a header means nothing.
+        assert.equal(new Router().pick({ mode: "none", stable: [ep("s1")], canary: [], canaryShare: 0, rules: view.rules }, marked)!.pod, "s1");
     });
 });
 
@@ -277,6 +348,29 @@ describe("rehearsal fleet: the load generator", () => {
             splitKey({ mode: "none", stable: [ep("s1"), ep("c1"), ep("s2")], canary: [], canaryShare: 0 }, (_n, p) => p.startsWith("c")),
             "endpoints 1/3",
         );
+    });
+
+    it("A/B group: the first share of the users carry the model's header (or cookie) on every request, for good; the split names the mark", () => {
+        const ab = { share: 0.3, header: { name: "X-Canary", value: "always" } };
+        const group = Array.from({ length: USERS }, (_, u) => userMarks(ab, u)).filter((m) => m !== undefined);
+        assert.equal(group.length, 30);
+        assert.deepEqual(userMarks(ab, 0), { headers: { "x-canary": "always" } });
+        assert.equal(userMarks(ab, 30), undefined);
+        assert.equal(userMarks(undefined, 0), undefined);
+        assert.deepEqual(userMarks({ share: 0.5, cookie: "ab" }, 1), { cookies: { ab: "always" } });
+        assert.equal(markLabel(userMarks(ab, 0)), "x-canary: always");
+        assert.equal(markLabel({ cookies: { ab: "always" } }), "cookie ab=always");
+        assert.equal(markLabel(undefined), undefined);
+        assert.deepEqual(markHeaders(userMarks(ab, 0)), { "x-canary": "always" });
+        assert.deepEqual(markHeaders({ cookies: { ab: "always" } }), { Cookie: "ab=always" });
+        assert.deepEqual(markHeaders(undefined), {});
+        const ep = (pod: string) => ({ namespace: "models", pod });
+        assert.equal(
+            splitKey({ mode: "nginx", stable: [ep("s")], canary: [ep("c")], canaryShare: 0 }, () => false, userMarks(ab, 0)),
+            "ingress 0%, x-canary: always",
+        );
+        assert.match(abGroupLine({ abTest: ab }), /an A\/B group of 30 of 100 users whose every request carries x-canary: always/);
+        assert.equal(abGroupLine({}), "");
     });
 
     it("refuses an empty held-out set", () => {

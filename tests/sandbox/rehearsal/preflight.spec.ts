@@ -7,7 +7,8 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as YAML from "yaml";
 import type { KubeObject } from "../../../sandbox/cluster/kube";
-import { bringToRest, checkTimeScale, planStack, rehearsalDigest } from "../../../sandbox/rehearsal/preflight";
+import { abTrafficProblem, bringToRest, checkTimeScale, planStack, rehearsalDigest } from "../../../sandbox/rehearsal/preflight";
+import { parseScenario } from "../../../sandbox/rehearsal/scenario";
 
 const LOCAL = fs.readFileSync(path.join(__dirname, "..", "..", "..", "Pulumi.local.yaml"), "utf8");
 const opts = { stack: "local", model: "sentiment", timeScale: 10 };
@@ -66,6 +67,40 @@ describe("rehearsal preflight: the plan from the stack file", () => {
         assert.notEqual(digest("preview-fails"), digest("preview-passes"));
         assert.equal(digest("preview-fails"), digest("preview-fails"));
         assert.equal(digest("a", LOCAL), digest("b", LOCAL), "a canary's version keeps one digest (its ReplicaSet is reused)");
+    });
+
+    it("A/B: the model's canary.abTest is in the plan; a real-server scenario must send an A/B group to it, and only to it", () => {
+        const AB = fs.readFileSync(path.join(__dirname, "..", "..", "..", "Pulumi.local-ab.yaml"), "utf8");
+        const p = planStack(AB, { ...opts, stack: "local-ab" });
+        assert.deepEqual(p.abTest, { header: { name: "x-canary", value: "always" } });
+        assert.equal(p.routing, "nginx");
+        assert.equal(planStack(LOCAL, opts).abTest, undefined);
+        const scenario = (traffic: string) =>
+            parseScenario(YAML.parse(`servers:\n  stable: {training: digits/1.1.0}\n  canary: {training: digits/1.0.0}\n  traffic: {${traffic}}\n`), "s");
+        assert.equal(abTrafficProblem(p, scenario("abShare: 0.3"), "sentiment"), undefined);
+        assert.match(
+            abTrafficProblem(p, scenario("requestsPerSecond: 6"), "sentiment")!,
+            /model "sentiment" has canary.abTest: its A\/B gate judges only the requests that carry its header x-canary; scenario s must say which share of users carries it \(servers.traffic.abShare\)/,
+        );
+        assert.match(
+            abTrafficProblem({}, scenario("abShare: 0.3"), "sentiment")!,
+            /sends an A\/B group \(servers.traffic.abShare\), but model "sentiment" has no canary.abTest/,
+        );
+        assert.equal(
+            abTrafficProblem(
+                p,
+                parseScenario(
+                    YAML.parse(
+                        "canary: [{at: 0s, successRate: 1, p99LatencyMs: 100, accuracy: 0.9}]\nstable: [{at: 0s, successRate: 1, p99LatencyMs: 100, accuracy: 0.9}]\n",
+                    ),
+                    "scripted",
+                ),
+                "sentiment",
+            ),
+            undefined,
+            "scripted metrics need no group",
+        );
+        assert.throws(() => scenario("abShare: 1"), /abShare: must be in \(0, 1\)/);
     });
 
     it("defaults: namespace models, routing none; a configured time scale is what the restore puts back", () => {

@@ -291,3 +291,15 @@ describe("rehearsal scenarios: blue-green (tests/scenarios/blue-green, the local
         for (const s of [fails, passes]) assert.equal(s.pauseSeconds, undefined, "a blue-green release has no canary pause");
     });
 });
+
+describe("rehearsal scenarios: A/B by header (tests/scenarios/ab-test, the local-ab stack)", () => {
+    it("a worse canary judged on the A/B group's traffic alone: real servers, a group share, and the accuracy gate to decide", () => {
+        const s = loadScenario(path.join(SCENARIOS, "ab-test", "worse-model.yaml"));
+        const model = readFleetConfig("local-ab").config.models.find((m: { name: string }) => m.name === "sentiment");
+        assert.ok(model.canary.abTest?.header, "the stack's model has an A/B phase by header");
+        assert.deepEqual([s.servers?.stable.training, s.servers?.canary.training], ["digits/1.1.0", "digits/1.0.0"]);
+        assert.equal(s.servers?.traffic.abShare, 0.3);
+        assert.deepEqual(s.expect, { outcome: "aborted", decidedBy: ["accuracy-drop"] });
+        assert.ok(model.canary.analysis.maxAccuracyDrop !== undefined, "the quality gate runs");
+    });
+});

@@ -1,0 +1,105 @@
+/**
+ * A/B by header in the sandbox (issue #28): the `local-ab` stack (Pulumi.local-ab.yaml, an nginx-routed canary with
+ * `canary.abTest` header `x-canary: always`) deployed by the real engine into a sandbox it starts, and a release
+ * rehearsal with real model servers (tests/scenarios/ab-test/worse-model.yaml) decided by the real Argo Rollouts
+ * controller v1.9.0 from what a real Prometheus scrapes off those servers.
+ *
+ * The program renders the A/B phase as `setCanaryScale` → pause → gate before the first weight, and the header rule
+ * as `trafficRouting.nginx.additionalIngressAnnotations`, which Argo copies onto the canary Ingress it writes
+ * (rollout/trafficrouting/nginx/nginx.go). The load generator's A/B group (30 of its 100 users) sends every request
+ * with the header; routing follows ingress-nginx's rule on that Ingress (balancer.lua `route_to_alternative_balancer`,
+ * sandbox/rehearsal/fleet/routing.ts): only those requests reach the canary, which is the genuinely worse model.
+ * The A/B gate fails on accuracy and Argo aborts before any weight.
+ *
+ * Starts its own sandbox (none may be running) and takes it down afterwards.
+ * REHEARSAL_TIME_SCALE (default 10) compresses analysis intervals and scenario times.
+ */
+import { strict as assert } from "node:assert";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { readState, sandboxPaths } from "../cluster/controlPlane";
+import { Kube } from "../cluster/kube";
+import { ROLLOUT_API } from "../rehearsal/rollout";
+import { SANDBOX_DIR } from "../sandbox";
+import { REPO_ROOT } from "../stack";
+import { cli } from "./cli";
+
+const STACK = "local-ab";
+const NS = "models-ab";
+const MODEL = "sentiment";
+const MARK = "x-canary: always";
+const TIME_SCALE = Number(process.env.REHEARSAL_TIME_SCALE ?? 10);
+const SCENARIO = path.join(REPO_ROOT, "tests", "scenarios", "ab-test", "worse-model.yaml");
+const paths = sandboxPaths(SANDBOX_DIR);
+
+describe("sandbox e2e: an A/B test by header (stack local-ab) decided by the real controller on real servers", function () {
+    let startedHere = false;
+    let kube: Kube;
+
+    before(function () {
+        this.timeout(1_800_000);
+        const state = readState(paths);
+        assert.equal(state, undefined, `a sandbox is recorded in ${paths.root} (stack ${state?.stack}): run \`npm run sandbox -- down\` first`);
+        const up = cli("sandbox.ts", ["up", "--stack", STACK]);
+        startedHere = true;
+        console.log(
+            up.out
+                .split("\n")
+                .filter((l) => l.startsWith("[sandbox]"))
+                .map((l) => `      ${l}`)
+                .join("\n"),
+        );
+        assert.equal(up.status, 0, up.out.slice(-6000));
+        kube = new Kube(paths.kubeconfig);
+    });
+
+    after(function () {
+        this.timeout(600_000);
+        if (startedHere) {
+            const down = cli("sandbox.ts", ["down"]);
+            assert.equal(down.status, 0, down.out.slice(-4000));
+        }
+    });
+
+    it("1. at rest: the Rollout carries the header rule for the canary Ingress and an A/B phase (canary pods, pause, gate) before the first weight", async () => {
+        const ro = (await kube.read(ROLLOUT_API, "Rollout", MODEL, NS))!;
+        assert.equal(ro.status?.phase, "Healthy");
+        const c = ro.spec.strategy.canary;
+        assert.deepEqual(c.trafficRouting.nginx.additionalIngressAnnotations, { "canary-by-header": "x-canary", "canary-by-header-value": "always" });
+        assert.deepEqual(c.steps[0], { setCanaryScale: { weight: 50 } });
+        assert.ok(c.steps[1].pause && c.steps[2].analysis, JSON.stringify(c.steps.slice(0, 4)));
+        assert.deepEqual(c.steps[3], { setCanaryScale: { matchTrafficWeight: true } });
+        assert.deepEqual(c.steps[4], { setWeight: 50 });
+    });
+
+    it(`2. ${path.basename(SCENARIO)}: only the A/B group's requests (${MARK}) reach the worse canary, its gate fails on accuracy, and Argo aborts before any weight`, async function () {
+        this.timeout(1_800_000);
+        const r = cli("rehearse.ts", ["--stack", STACK, "--model", MODEL, "--scenario", SCENARIO, "--time-scale", String(TIME_SCALE)]);
+        console.log(
+            r.out
+                .split("\n")
+                .filter((l) => /traffic routing|A\/B group|weight|analysis|OUTCOME|final:|^\s*error:|restore|report:/.test(l))
+                .map((l) => `      ${l.trim()}`)
+                .join("\n"),
+        );
+        assert.equal(r.status, 0, `rehearse exited ${r.status}:\n${r.out.slice(-6000)}`);
+        const report = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, "out", "rehearsal", STACK, MODEL, "worse-model.json"), "utf8"));
+        assert.equal(report.match, true, JSON.stringify({ outcome: report.outcome, decidedBy: report.decidedBy, expect: report.expect }));
+        assert.equal(report.outcome, "aborted");
+        assert.deepEqual(report.decidedBy, ["accuracy-drop"]);
+        assert.equal(report.maxCanaryWeight, 0, "no weighted traffic: the A/B phase decided");
+        assert.equal(report.stableRevisionAfter, report.stableRevisionBefore, "stable unchanged");
+        const traffic = report.servers.stats.traffic;
+        const group = traffic.splits[`ingress 0%, ${MARK}`];
+        const others = traffic.splits["ingress 0%"];
+        assert.ok(group && group.canary > 50, `the A/B group reached the canary: ${JSON.stringify(traffic.splits)}`);
+        assert.ok(others && others.requests > 100, JSON.stringify(traffic.splits));
+        assert.equal(others.canary, 0, "no request without the header reached the canary");
+        assert.equal(traffic.versions.canary.requests, group.canary, "the canary served the group's requests and nothing else");
+        // The group is 30 of 100 users, sending in turn: 30 % of the requests carry the header.
+        const share = group.requests / (group.requests + others.requests);
+        assert.ok(Math.abs(share - 0.3) < 0.02, `A/B group share ${share}`);
+        // What the servers' feedback counters decided, the generator saw too: the canary answers worse on that traffic.
+        assert.ok(traffic.versions.canary.accuracy < traffic.versions.stable.accuracy - 0.03, JSON.stringify(traffic.versions));
+    });
+});
