@@ -11,6 +11,10 @@
  * sandbox/rehearsal/fleet/routing.ts): only those requests reach the canary, which is the genuinely worse model.
  * The A/B gate fails on accuracy and Argo aborts before any weight.
  *
+ * The Istio variant (A/B by `setHeaderRoute` and a mirrored dark launch by `setMirrorRoute`, their `managedRoutes`),
+ * rendered by the program's own functions from this stack's canary plus a mirror, is admitted by the API server
+ * against Argo's CRD (a server-side dry run: no Istio runs here to decide one).
+ *
  * Starts its own sandbox (none may be running) and takes it down afterwards.
  * REHEARSAL_TIME_SCALE (default 10) compresses analysis intervals and scenario times.
  */
@@ -18,7 +22,13 @@ import { strict as assert } from "node:assert";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { readState, sandboxPaths } from "../cluster/controlPlane";
-import { Kube } from "../cluster/kube";
+import * as k8s from "@kubernetes/client-node";
+import { canarySteps } from "../../components/rollouts/canary";
+import { canaryStrategy } from "../../components/rollouts/ModelCanary";
+import { ANALYSIS_TEMPLATE_NAMES } from "../../components/rollouts/RolloutsController";
+import { canarySchema } from "../../config/schema";
+import { readFleetConfig } from "../../support/stackFile";
+import { FIELD_MANAGER, Kube, KubeObject } from "../cluster/kube";
 import { ROLLOUT_API } from "../rehearsal/rollout";
 import { SANDBOX_DIR } from "../sandbox";
 import { REPO_ROOT } from "../stack";
@@ -72,7 +82,48 @@ describe("sandbox e2e: an A/B test by header (stack local-ab) decided by the rea
         assert.deepEqual(c.steps[4], { setWeight: 50 });
     });
 
-    it(`2. ${path.basename(SCENARIO)}: only the A/B group's requests (${MARK}) reach the worse canary, its gate fails on accuracy, and Argo aborts before any weight`, async function () {
+    it("2. the Istio variant (setHeaderRoute, setMirrorRoute, managedRoutes), rendered by the program from this canary plus a mirror: admitted by the API server against Argo's CRD, nothing pruned", async () => {
+        const raw = readFleetConfig(STACK).config.models.find((m: { name: string }) => m.name === MODEL);
+        const canary = canarySchema.parse({ ...raw.canary, mirror: { percentage: 10 } });
+        const steps = canarySteps(canary, ANALYSIS_TEMPLATE_NAMES, { model: MODEL, version: raw.version, service: `${MODEL}-canary` }, "istio");
+        const strategy = canaryStrategy({
+            mode: "istio",
+            steps,
+            canaryService: `${MODEL}-canary`,
+            stableService: MODEL,
+            stableIngress: MODEL,
+            virtualService: MODEL,
+            abortScaleDownDelaySeconds: 30,
+            experiments: canary,
+        });
+        const atRest = (await kube.read(ROLLOUT_API, "Rollout", MODEL, NS))!;
+        const rollout: KubeObject = {
+            apiVersion: ROLLOUT_API,
+            kind: "Rollout",
+            metadata: { name: `${MODEL}-istio`, namespace: NS },
+            spec: { ...atRest.spec, strategy: { canary: JSON.parse(JSON.stringify(strategy)) } },
+        };
+        const created = await kube.objects.create(k8s.loadYaml<KubeObject>(JSON.stringify(rollout)), undefined, "All", FIELD_MANAGER);
+        const c = created.spec.strategy.canary;
+        assert.deepEqual(c.trafficRouting.managedRoutes, [{ name: "ab-test" }, { name: "mirror" }]);
+        // A structural schema prunes what it does not know: the steps come back whole.
+        assert.deepEqual(c.steps, JSON.parse(JSON.stringify(steps)));
+        const kinds = c.steps.slice(0, 9).map((x: Record<string, unknown>) => Object.keys(x)[0]);
+        assert.deepEqual(kinds, [
+            "setCanaryScale",
+            "setMirrorRoute",
+            "pause",
+            "analysis",
+            "setMirrorRoute",
+            "setHeaderRoute",
+            "pause",
+            "analysis",
+            "setCanaryScale",
+        ]);
+        assert.equal(await kube.read(ROLLOUT_API, "Rollout", `${MODEL}-istio`, NS), undefined, "a dry run stores nothing");
+    });
+
+    it(`3. ${path.basename(SCENARIO)}: only the A/B group's requests (${MARK}) reach the worse canary, its gate fails on accuracy, and Argo aborts before any weight`, async function () {
         this.timeout(1_800_000);
         const r = cli("rehearse.ts", ["--stack", STACK, "--model", MODEL, "--scenario", SCENARIO, "--time-scale", String(TIME_SCALE)]);
         console.log(
