@@ -84,6 +84,7 @@ function requiredTools({ admission, keda }: SandboxFeatures) {
         argo: toolPath("argo-rollouts", "rollouts-controller"),
         argoCrds: toolShare("argo-rollouts", "crds"),
         promOperatorCrds: toolShare("prometheus-operator-crds", "crds"),
+        istioCrds: toolShare("istio-crds", "crds"),
         // With Kyverno running, all 22 of its CRDs (the ClusterPolicy's among them); otherwise the ClusterPolicy's only.
         kyvernoCrds: admission ? toolShare("kyverno-admission", "crds") : toolShare("kyverno", "crds"),
         kyverno: admission ? toolPath("kyverno-admission", "kyverno") : undefined,
@@ -137,17 +138,26 @@ export function componentProcess(c: Component, pki: Pki): ProcessSpec {
 }
 
 /**
+ * Of Istio's CRDs, those Argo Rollouts reads or writes for an istio-routed canary (rollout/trafficrouting/istio:
+ * the VirtualService's routes, and a DestinationRule's subsets when one is configured).
+ */
+export const ISTIO_CRDS = ["virtualservices.networking.istio.io", "destinationrules.networking.istio.io"];
+
+/**
  * The CRDs the program's objects need: Argo Rollouts', the Prometheus Operator's and Kyverno's, from upstream sources.
  * Without Kyverno running, only its ClusterPolicy CRD: the admission policy is stored and schema-checked, not enforced.
  */
 function upstreamCrds(tools: ReturnType<typeof requiredTools>): KubeObject[] {
-    return [tools.argoCrds, tools.promOperatorCrds, tools.kyvernoCrds, ...(tools.kedaCrds ? [tools.kedaCrds] : [])].flatMap((dir) =>
+    const fromDir = (dir: string) =>
         fs
             .readdirSync(dir)
             .filter((f) => f.endsWith(".yaml"))
             .sort()
-            .flatMap((f) => parseManifests(fs.readFileSync(path.join(dir, f), "utf8"), (d) => YAML.parse(d))),
-    );
+            .flatMap((f) => parseManifests(fs.readFileSync(path.join(dir, f), "utf8"), (d) => YAML.parse(d)));
+    return [
+        ...[tools.argoCrds, tools.promOperatorCrds, tools.kyvernoCrds, ...(tools.kedaCrds ? [tools.kedaCrds] : [])].flatMap(fromDir),
+        ...fromDir(tools.istioCrds).filter((crd) => ISTIO_CRDS.includes(crd.metadata?.name ?? "")),
+    ];
 }
 
 /**
@@ -322,7 +332,7 @@ export async function startCluster(
             );
         }
         log(
-            `${crds.length} upstream CRDs established (Argo Rollouts v1.9.0, Prometheus Operator v0.85.0, Kyverno v1.18.2 ${admission ? "(all 22)" : "ClusterPolicy"}${keda ? ", KEDA v2.21.0" : ""})`,
+            `${crds.length} upstream CRDs established (Argo Rollouts v1.9.0, Prometheus Operator v0.85.0, Kyverno v1.18.2 ${admission ? "(all 22)" : "ClusterPolicy"}${keda ? ", KEDA v2.21.0" : ""}, Istio v1.32.0 VirtualService and DestinationRule)`,
         );
         await kube.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: "argo-rollouts" } });
         // Kyverno keeps its CA and serving Secrets, Leases and Events in its namespace, which must exist first.

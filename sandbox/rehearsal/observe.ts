@@ -107,7 +107,12 @@ export function canaryWeight(s: Snapshot, routing: Routing, canaryHash: string |
         return { weight: round1((w * 100) / total), canaryPods, stablePods, source: "ingress" };
     }
     if (routing === "istio") {
-        const routes: any[] = (s.virtualService?.spec?.http ?? []).flatMap((h: any) => h.route ?? []);
+        // The weights of the route Argo re-weights (the Rollout's `virtualService.routes`, `primary`): the header and
+        // mirror routes Argo puts before it carry other destinations (header: the canary alone; mirror: a copy).
+        const names: string[] = s.rollout.spec?.strategy?.canary?.trafficRouting?.istio?.virtualService?.routes ?? [];
+        const http: any[] = s.virtualService?.spec?.http ?? [];
+        const weighted = names.length > 0 ? http.filter((h) => names.includes(h.name)) : http.filter((h) => !h.match?.length);
+        const routes: any[] = weighted.flatMap((h: any) => h.route ?? []);
         const canary = routes.find((r) => r.destination?.host === canaryService);
         const total = routes.reduce((a, r) => a + Number(r.weight ?? 0), 0);
         return { weight: total > 0 ? round1((Number(canary?.weight ?? 0) * 100) / total) : 0, canaryPods, stablePods, source: "virtualservice" };

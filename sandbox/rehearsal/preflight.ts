@@ -257,8 +257,7 @@ export async function preflight(o: PreflightOptions, log: (l: string) => void, s
     const originalText = fs.readFileSync(stackFile, "utf8");
     const sp = planStack(originalText, { ...o, pauseSeconds: scenario.pauseSeconds, scenario: scenario.name });
     if (scenario.servers) {
-        // Real model servers: the routers the load generator reproduces, and weights the repository can train.
-        if (sp.routing === "istio") throw new Error(`scenario ${scenario.name} runs real servers: traffic routing none or nginx (the stack routes with istio)`);
+        // Real model servers: weights the repository can train, and the A/B group the model's phase needs.
         for (const v of ["stable", "canary"] as const) trainingSpecFile(scenario.servers[v].training);
         const ab = abTrafficProblem(sp, scenario, o.model);
         if (ab) throw new Error(`${ab}; nothing was changed`);

@@ -195,7 +195,7 @@ async function startMetrics(
             model,
             namespace: plan.ns,
             kubeconfig: plan.paths.kubeconfig,
-            routing: plan.routing === "nginx" ? "nginx" : "none",
+            routing: plan.routing,
             ...(plan.abTest ? { abTest: plan.abTest } : {}),
             stableHash: plan.stableHash,
             versions: { stable: plan.stableVersion, canary: plan.canaryVersion },

@@ -209,6 +209,20 @@ export const TOOLS: readonly ToolSpec[] = [
         checks: [],
     },
     {
+        // Data only: Istio's CRDs from its API module (the sandbox installs VirtualService and DestinationRule), so the
+        // Argo Rollouts controller reconciles an istio-routed stack's VirtualService: weights, header and mirror
+        // routes. No Istio control plane or Envoy runs.
+        name: "istio-crds",
+        version: "v1.32.0",
+        module: "istio.io/api",
+        moduleVersion: "v1.32.0",
+        coldSeconds: 1,
+        binaries: {},
+        ldflags: [],
+        share: [{ module: "istio.io/api@v1.32.0", dir: "kubernetes", files: ["customresourcedefinitions.gen.yaml"], to: "crds" }],
+        checks: [],
+    },
+    {
         // Data only: Kyverno's ClusterPolicy CRD (for the sandbox's API server and the schema test) and the kyverno
         // chart's Chart.yaml and values.yaml, from the module source of the app version of the pinned chart 3.8.2.
         name: "kyverno",
@@ -454,6 +468,7 @@ export const TOOL_SETS = {
         "kwok",
         "argo-rollouts",
         "prometheus-operator-crds",
+        "istio-crds",
         "kyverno",
         "prometheus",
         "metrics-server",

@@ -283,3 +283,41 @@ describe("the local-ab stack (the A/B-by-header rehearsal), deployable alone or 
         for (const n of stackPools("local-ab").flatMap(poolNodes)) assert.ok(!localNodes.has(n.metadata.name), n.metadata.name);
     });
 });
+
+describe("the local-istio stack (the mirrored dark launch's rehearsal), deployable alone or beside local", function () {
+    this.timeout(180_000);
+    let istio: StackRun;
+    before(async () => {
+        istio = await runStack("local-istio");
+    });
+
+    it("validates, and the policy pack reports no mandatory violation", async () => {
+        const result = await checkStack("local-istio", plannedFrom(istio.resources), istio.outputs);
+        assert.deepEqual(
+            mandatoryViolations(result.evaluation).map((v) => `${v.policyName}: ${v.message}`),
+            [],
+            result.report,
+        );
+    });
+
+    it("its model is an Istio canary whose mirror phase comes first (managed mirror route, a gate without quality at weight 0); the VirtualService Argo re-weights; its own namespace and nodes", () => {
+        const objects = k8sObjects(istio.resources);
+        const c = objects.find((o) => o.kind === "Rollout")!.spec.strategy.canary;
+        assert.deepEqual(c.trafficRouting.managedRoutes, [{ name: "mirror" }]);
+        assert.equal(c.steps[1].setMirrorRoute.percentage, 50);
+        assert.deepEqual(
+            c.steps[3].analysis.templates.map((t: { templateName: string }) => t.templateName),
+            ["model-success-rate", "model-client-errors", "model-latency-p99"],
+            "mirrored answers reach nobody: no feedback, no quality template",
+        );
+        const vs = objects.find((o) => o.kind === "VirtualService")!;
+        assert.deepEqual(
+            vs.spec.http.map((h: { name: string }) => h.name),
+            ["primary"],
+        );
+        const namespaces = new Set(objects.flatMap((o) => (o.metadata.namespace ? [o.metadata.namespace] : [])));
+        assert.deepEqual([...namespaces], [stackNamespace("local-istio")]);
+        const localNodes = new Set(sandboxNodes(stackPools("local")).map((n) => n.metadata.name));
+        for (const n of stackPools("local-istio").flatMap(poolNodes)) assert.ok(!localNodes.has(n.metadata.name), n.metadata.name);
+    });
+});

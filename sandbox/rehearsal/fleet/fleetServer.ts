@@ -8,7 +8,7 @@
  *   GET  /healthz                              200
  *
  * It also runs the load generator (traffic.ts) against those servers, routed from the API server's EndpointSlices
- * and, with nginx, the canary Ingress Argo writes (routing.ts), refreshed every second.
+ * and, with nginx, the canary Ingress Argo writes, with Istio the VirtualService (routing.ts), refreshed every second.
  *
  * Started by the rehearsal (`node -r ts-node/register/transpile-only fleetServer.ts --port P --config F`) in its own
  * process group; the servers are its children, so stopping the group stops them all.
@@ -19,7 +19,7 @@ import { parseArgs } from "node:util";
 import { Kube } from "../../cluster/kube";
 import type { PodRef } from "../exporter";
 import { BackendOptions, PodBackends } from "./backends";
-import { readyEndpoints, canaryRules, canaryShare, RoutingMode, RoutingView } from "./routing";
+import { readyEndpoints, canaryRules, canaryShare, IstioHttpRoute, RoutingMode, RoutingView } from "./routing";
 import { Holdout, LoadGenerator, TrafficOptions } from "./traffic";
 
 export interface FleetConfig {
@@ -44,6 +44,12 @@ export async function readRoutingView(kube: Kube, c: Pick<FleetConfig, "namespac
         const ingress = await kube.read("networking.k8s.io/v1", "Ingress", `${c.model}-${c.model}-canary`, c.namespace);
         view.canaryShare = canaryShare(ingress);
         view.rules = canaryRules(ingress);
+    } else if (c.routing === "istio") {
+        view.canary = readyEndpoints(slices, `${c.model}-canary`);
+        view.canaryService = `${c.model}-canary`;
+        // The program's VirtualService, named after the model, whose routes Argo writes (rollout/trafficrouting/istio).
+        const vs = await kube.read("networking.istio.io/v1beta1", "VirtualService", c.model, c.namespace);
+        view.http = (vs?.spec?.http ?? []) as IstioHttpRoute[];
     }
     return view;
 }

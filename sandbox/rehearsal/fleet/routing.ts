@@ -16,6 +16,13 @@
  *   (rootfs/etc/nginx/lua/balancer.lua `route_to_alternative_balancer`): with a header value, a request whose header
  *   equals it goes to the canary and any other value falls through; without one, `always` → canary, `never` →
  *   stable; then the cookie, `always`/`never` alike; then the weight. `pinnedToCanary` is that decision.
+ * - istio: Argo writes the VirtualService's routes (rollout/trafficrouting/istio/istio.go): the weights of the
+ *   `primary` route, and ahead of it the header route (`setHeaderRoute`) and the mirror route (`setMirrorRoute`: the
+ *   primary's destinations plus `mirror` and `mirrorPercentage`). Envoy takes the first HTTP route one of whose `match`
+ *   blocks matches (a route without `match` matches every request), picks a destination by weight, and with a `mirror`
+ *   sends a copy of that share of the requests to the mirror host and drops its answer
+ *   (https://istio.io/latest/docs/reference/config/networking/virtual-service/#HTTPRoute). `istioRouteFor` is the
+ *   first step; the router does the weights and the copy. A destination's host is a Service name (or its FQDN).
  */
 import type { KubeObject } from "../../cluster/kube";
 
@@ -132,7 +139,68 @@ export class EvenShare {
     }
 }
 
-export type RoutingMode = "none" | "nginx";
+/** An Istio string match (exact, prefix, or an RE2 regex that must match the whole value). */
+export interface StringMatch {
+    exact?: string;
+    prefix?: string;
+    regex?: string;
+}
+
+/** One HTTP route of a VirtualService, as far as routing a request reads it. */
+export interface IstioHttpRoute {
+    name?: string;
+    match?: Array<{ uri?: StringMatch; method?: StringMatch; headers?: Record<string, StringMatch> }>;
+    route?: Array<{ destination?: { host?: string }; weight?: number }>;
+    mirror?: { host?: string };
+    mirrorPercentage?: { value?: number };
+}
+
+/** What a request is, for the routers: its path, method and marks. */
+export interface RoutedRequest extends RequestMarks {
+    path: string;
+    method: string;
+}
+
+export function stringMatches(m: StringMatch | undefined, value: string | undefined): boolean {
+    if (m === undefined) return true;
+    if (value === undefined) return false;
+    if (m.exact !== undefined) return value === m.exact;
+    if (m.prefix !== undefined) return value.startsWith(m.prefix);
+    if (m.regex !== undefined) return new RegExp(`^(?:${m.regex})$`).test(value);
+    return true;
+}
+
+/** The first HTTP route the request matches (every condition of one of its match blocks; no match: every request). */
+export function istioRouteFor(http: readonly IstioHttpRoute[], req: RoutedRequest): IstioHttpRoute | undefined {
+    const cookieHeader = Object.entries(req.cookies ?? {})
+        .map(([k, v]) => `${k}=${v}`)
+        .join("; ");
+    const headers: Record<string, string> = { ...(cookieHeader ? { cookie: cookieHeader } : {}), ...req.headers };
+    return http.find(
+        (r) =>
+            !r.match?.length ||
+            r.match.some(
+                (m) =>
+                    stringMatches(m.uri, req.path) &&
+                    stringMatches(m.method, req.method) &&
+                    Object.entries(m.headers ?? {}).every(([name, hm]) => stringMatches(hm, headers[name.toLowerCase()])),
+            ),
+    );
+}
+
+/** The canary's share of a route's destinations, by weight (0 without a canary destination). */
+export function routeCanaryShare(route: IstioHttpRoute | undefined, isCanaryHost: (host: string) => boolean): number {
+    const dests = route?.route ?? [];
+    const total = dests.reduce((a, d) => a + Number(d.weight ?? (dests.length === 1 ? 100 : 0)), 0);
+    if (total <= 0) return 0;
+    const canary = dests.filter((d) => isCanaryHost(d.destination?.host ?? "")).reduce((a, d) => a + Number(d.weight ?? (dests.length === 1 ? 100 : 0)), 0);
+    return canary / total;
+}
+
+/** The Service a destination host names: `sentiment-canary`, `sentiment-canary.models.svc.cluster.local` → sentiment-canary. */
+export const serviceOfHost = (host: string) => host.split(".")[0];
+
+export type RoutingMode = "none" | "nginx" | "istio";
 
 /** Where the cluster's traffic for the model is: the Services' ready endpoints, and the canary Ingress's share. */
 export interface RoutingView {
@@ -145,14 +213,54 @@ export interface RoutingView {
     canaryShare: number;
     /** nginx only: the canary Ingress's header and cookie rules (A/B). */
     rules?: CanaryRules;
+    /** istio only: the VirtualService's HTTP routes, and the canary Service's name. */
+    http?: IstioHttpRoute[];
+    canaryService?: string;
+}
+
+/** Where one request goes: the endpoint that answers it, and the one that gets a copy (Istio's mirror), if any. */
+export interface Routed {
+    endpoint?: Endpoint;
+    mirror?: Endpoint;
+    /** istio: the route it took (its name), or none when no route matched (Envoy answers 404). */
+    route?: string;
 }
 
 /** Picks the endpoint of one request, as kube-proxy (none) or ingress-nginx in front of the two Services (nginx) would. */
 export class Router {
     private readonly rr = new RoundRobin();
     private readonly split = new EvenShare();
+    /** istio: a weight split and a mirror share per route. */
+    private readonly splits: Record<string, EvenShare> = {};
+    private readonly mirrors: Record<string, EvenShare> = {};
 
     pick(view: RoutingView, marks?: RequestMarks): Endpoint | undefined {
+        return this.route(view, { path: "/", method: "POST", ...marks }).endpoint;
+    }
+
+    /** The endpoint of one request, and with Istio the copy its route mirrors. */
+    route(view: RoutingView, req: RoutedRequest): Routed {
+        if (view.mode === "istio") return this.istio(view, req);
+        return { endpoint: this.proxied(view, req) };
+    }
+
+    private istio(view: RoutingView, req: RoutedRequest): Routed {
+        const route = istioRouteFor(view.http ?? [], req);
+        if (!route) return {};
+        const isCanary = (host: string) => serviceOfHost(host) === view.canaryService;
+        const key = route.name ?? "";
+        const toCanary = (this.splits[key] ??= new EvenShare()).take(routeCanaryShare(route, isCanary));
+        // Envoy answers 503 (no healthy upstream) when the picked destination has no ready endpoint.
+        const endpoint = toCanary ? this.rr.next("canary", view.canary) : this.rr.next("stable", view.stable);
+        let mirror: Endpoint | undefined;
+        const share = Number(route.mirror?.host ? (route.mirrorPercentage?.value ?? 100) : 0) / 100;
+        if (share > 0 && (this.mirrors[key] ??= new EvenShare()).take(share)) {
+            mirror = isCanary(route.mirror!.host!) ? this.rr.next("mirror", view.canary) : this.rr.next("mirror", view.stable);
+        }
+        return { endpoint, ...(mirror ? { mirror } : {}), route: key };
+    }
+
+    private proxied(view: RoutingView, marks: RequestMarks): Endpoint | undefined {
         if (view.mode === "nginx" && view.canary.length > 0) {
             // A pinned request does not draw from the weight (nginx returns before math.random).
             const pinned = pinnedToCanary(view.rules ?? {}, marks);

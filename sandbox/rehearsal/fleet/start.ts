@@ -109,10 +109,16 @@ export async function startFleet(o: FleetStart): Promise<{ record: ProcessRecord
         o.running,
     );
     o.log(
-        `  fleet on ${url}: a real model server per pod (${path.relative(REPO_ROOT, python)}), ${config.traffic.requestsPerSecond} requests/s (${t.requestsPerSecond} × time scale ${o.timeScale}), batch ${t.batch}, feedback on ${t.feedback * 100}% of predictions with the true labels, routed by ${o.routing === "nginx" ? "the canary Ingress's weight" : "round-robin over the Service's ready endpoints"}${abGroupLine(config.traffic)}`,
+        `  fleet on ${url}: a real model server per pod (${path.relative(REPO_ROOT, python)}), ${config.traffic.requestsPerSecond} requests/s (${t.requestsPerSecond} × time scale ${o.timeScale}), batch ${t.batch}, feedback on ${t.feedback * 100}% of predictions with the true labels, routed by ${ROUTED_BY[o.routing]}${abGroupLine(config.traffic)}`,
     );
     return { record, url, report };
 }
+
+const ROUTED_BY: Record<RoutingMode, string> = {
+    none: "round-robin over the Service's ready endpoints",
+    nginx: "the canary Ingress's weight",
+    istio: "the VirtualService's routes (weights, header and mirror routes)",
+};
 
 /** The log's words for the A/B group (pure): empty without one. */
 export function abGroupLine(t: Pick<TrafficOptions, "abTest">): string {

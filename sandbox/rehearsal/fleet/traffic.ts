@@ -14,7 +14,7 @@
  * requests by status, its own accuracy from the answers and the true labels, client-side latency quantiles.
  */
 import type { Backend } from "./backends";
-import { EvenShare, RequestMarks, Router, RoutingView } from "./routing";
+import { Endpoint, EvenShare, RequestMarks, routeCanaryShare, Router, RoutingView, serviceOfHost } from "./routing";
 
 export interface Holdout {
     features: number[][];
@@ -92,6 +92,11 @@ export interface TrafficStats {
     /** 200 answers without the label and prediction_id outputs (counted under their status too). */
     malformed: number;
     versions: Record<"stable" | "canary", VersionTraffic & { accuracy?: number }>;
+    /**
+     * Istio's mirrored copies (the VirtualService's mirror route): sent to the mirror host's pods, answers dropped as
+     * Envoy drops them; per version that answered, with their status codes. Never counted under `versions`.
+     */
+    mirrored: Record<"stable" | "canary", { requests: number; codes: Record<string, number> }>;
     feedback: { sent: number; codes: Record<string, number> };
     /**
      * Requests by the split in force when each was sent — `ingress 25%` (nginx: the canary Ingress's weight) or
@@ -102,12 +107,17 @@ export interface TrafficStats {
 }
 
 /** The name of the split in force (pure): the Ingress's weight with nginx, the canary's share of ready endpoints without. */
-export function splitKey(view: RoutingView, isCanary: (namespace: string, pod: string) => boolean, marks?: RequestMarks): string {
+export function splitKey(view: RoutingView, isCanary: (namespace: string, pod: string) => boolean, marks?: RequestMarks, route?: string): string {
     const mark = markLabel(marks);
-    const base =
-        view.mode === "nginx"
-            ? `ingress ${Math.round(view.canaryShare * 1000) / 10}%`
-            : `endpoints ${view.stable.filter((e) => isCanary(e.namespace, e.pod)).length}/${view.stable.length}`;
+    const pct = (share: number) => `${Math.round(share * 1000) / 10}%`;
+    let base: string;
+    if (view.mode === "nginx") base = `ingress ${pct(view.canaryShare)}`;
+    else if (view.mode === "istio") {
+        // The weight of the route the request took (Argo's mirror route copies the primary's weights).
+        const r = (view.http ?? []).find((h) => (h.name ?? "") === route);
+        const mirror = r?.mirror?.host ? `, mirror ${r.mirrorPercentage?.value ?? 100}% to ${serviceOfHost(r.mirror.host)}` : "";
+        base = r ? `route ${route || "(unnamed)"} ${pct(routeCanaryShare(r, (h) => serviceOfHost(h) === view.canaryService))}${mirror}` : "no route";
+    } else base = `endpoints ${view.stable.filter((e) => isCanary(e.namespace, e.pod)).length}/${view.stable.length}`;
     return mark ? `${base}, ${mark}` : base;
 }
 
@@ -147,6 +157,7 @@ export class LoadGenerator {
     private readonly versions = { stable: emptyVersion(), canary: emptyVersion() };
     private readonly latencies: Record<"stable" | "canary", number[]> = { stable: [], canary: [] };
     private readonly feedback = { sent: 0, codes: {} as Record<string, number> };
+    private readonly mirrored = { stable: { requests: 0, codes: {} as Record<string, number> }, canary: { requests: 0, codes: {} as Record<string, number> } };
     private readonly splits: Record<string, { requests: number; canary: number }> = {};
     private inFlight = 0;
     private next = 0;
@@ -214,15 +225,21 @@ export class LoadGenerator {
     private async send(): Promise<void> {
         const view = this.servable(this.view());
         const marks = userMarks(this.o.abTest, this.user++ % USERS);
-        const ep = this.router.pick(view, marks);
+        const path = `/v2/models/${this.o.model}/infer`;
+        const routed = this.router.route(view, { path, method: "POST", ...marks });
+        const ep = routed.endpoint;
         const backend = ep && this.lookup(ep.namespace, ep.pod);
         if (!backend) {
             this.counts.unrouted++;
             return;
         }
         const rows = this.rows();
+        if (routed.mirror) void this.sendMirror(routed.mirror, rows, marks);
         const v = this.versions[backend.version];
-        const split = (this.splits[splitKey(view, (ns, pod) => this.lookup(ns, pod)?.version === "canary", marks)] ??= { requests: 0, canary: 0 });
+        const split = (this.splits[splitKey(view, (ns, pod) => this.lookup(ns, pod)?.version === "canary", marks, routed.route)] ??= {
+            requests: 0,
+            canary: 0,
+        });
         split.requests++;
         if (backend.version === "canary") split.canary++;
         this.inFlight++;
@@ -230,7 +247,7 @@ export class LoadGenerator {
         v.requests++;
         const t0 = performance.now();
         try {
-            const r = await fetch(`http://127.0.0.1:${backend.port}/v2/models/${this.o.model}/infer`, {
+            const r = await fetch(`http://127.0.0.1:${backend.port}${path}`, {
                 method: "POST",
                 headers: { "Content-Type": "application/json", ...markHeaders(marks) },
                 body: inferBody(this.holdout, rows, this.inputName()),
@@ -258,6 +275,26 @@ export class LoadGenerator {
             bump(v.codes, "error");
         } finally {
             this.inFlight--;
+        }
+    }
+
+    /** Istio's mirror: the same request to the mirror host's pod, fire and forget; only its status is counted. */
+    private async sendMirror(ep: Endpoint, rows: number[], marks: RequestMarks | undefined): Promise<void> {
+        const backend = this.lookup(ep.namespace, ep.pod);
+        if (!backend) return;
+        const m = this.mirrored[backend.version];
+        m.requests++;
+        try {
+            const r = await fetch(`http://127.0.0.1:${backend.port}/v2/models/${this.o.model}/infer`, {
+                method: "POST",
+                headers: { "Content-Type": "application/json", ...markHeaders(marks) },
+                body: inferBody(this.holdout, rows, this.inputName()),
+                signal: AbortSignal.timeout(30_000),
+            });
+            await r.arrayBuffer();
+            bump(m.codes, String(r.status));
+        } catch {
+            bump(m.codes, "error");
         }
     }
 
@@ -299,6 +336,10 @@ export class LoadGenerator {
             ...this.counts,
             versions: { stable: version("stable"), canary: version("canary") },
             feedback: { sent: this.feedback.sent, codes: { ...this.feedback.codes } },
+            mirrored: {
+                stable: { requests: this.mirrored.stable.requests, codes: { ...this.mirrored.stable.codes } },
+                canary: { requests: this.mirrored.canary.requests, codes: { ...this.mirrored.canary.codes } },
+            },
             splits: Object.fromEntries(Object.entries(this.splits).map(([k, x]) => [k, { ...x }])),
         };
     }

@@ -12,7 +12,20 @@ import * as path from "node:path";
 import type { KubeObject } from "../../../sandbox/cluster/kube";
 import { reconcilePlan, serverEnv, type Backend } from "../../../sandbox/rehearsal/fleet/backends";
 import { dockerfilePythonMinor, envDir, trainingSpecFile } from "../../../sandbox/rehearsal/fleet/prepare";
-import { canaryRules, canaryShare, EvenShare, pinnedToCanary, readyEndpoints, RoundRobin, Router, RoutingView } from "../../../sandbox/rehearsal/fleet/routing";
+import {
+    canaryRules,
+    canaryShare,
+    EvenShare,
+    IstioHttpRoute,
+    istioRouteFor,
+    pinnedToCanary,
+    readyEndpoints,
+    RoundRobin,
+    routeCanaryShare,
+    Router,
+    RoutingView,
+    stringMatches,
+} from "../../../sandbox/rehearsal/fleet/routing";
 import { abGroupLine, heldOutAccuracy, versionEnv } from "../../../sandbox/rehearsal/fleet/start";
 import {
     inferBody,
@@ -176,6 +189,114 @@ describe("rehearsal fleet: the cluster's traffic split", () => {
         assert.equal(new Router().pick({ ...view, canary: [] }, marked)!.pod, "s1");
         // Without a router (replica weighting), a header means nothing.
         assert.equal(new Router().pick({ mode: "none", stable: [ep("s1")], canary: [], canaryShare: 0, rules: view.rules }, marked)!.pod, "s1");
+    });
+});
+
+describe("rehearsal fleet: Istio's routing of the VirtualService Argo writes", () => {
+    const ep = (pod: string) => ({ namespace: "models", pod });
+    const INFER = "/v2/models/sentiment/infer";
+    const primary = (canaryWeight: number): IstioHttpRoute => ({
+        name: "primary",
+        route: [
+            { destination: { host: "sentiment" }, weight: 100 - canaryWeight },
+            { destination: { host: "sentiment-canary" }, weight: canaryWeight },
+        ],
+    });
+    // What argo-rollouts v1.9.0 istio.go createMirrorRoute writes ahead of primary: its destinations, the match, the copy.
+    const mirror: IstioHttpRoute = {
+        name: "mirror",
+        match: [{ uri: { exact: INFER } }, { uri: { exact: "/predict" } }],
+        route: primary(0).route,
+        mirror: { host: "sentiment-canary" },
+        mirrorPercentage: { value: 50 },
+    };
+    // createHeaderRoute: the header match, all to the canary.
+    const header: IstioHttpRoute = {
+        name: "ab-test",
+        match: [{ headers: { "x-canary": { exact: "always" } } }],
+        route: [{ destination: { host: "sentiment-canary.models.svc.cluster.local" } }],
+    };
+    const req = (path: string, headers?: Record<string, string>) => ({ path, method: "POST", ...(headers ? { headers } : {}) });
+
+    it("string matches: exact, prefix, and a regex that must match the whole value; an absent condition matches", () => {
+        assert.ok(stringMatches({ exact: "/a" }, "/a") && !stringMatches({ exact: "/a" }, "/ab"));
+        assert.ok(stringMatches({ prefix: "/v2/" }, "/v2/models") && !stringMatches({ prefix: "/v2/" }, "/v1"));
+        assert.ok(stringMatches({ regex: "^(.*?;\\s*)?ab=always(;.*)?$" }, "x=1; ab=always"));
+        assert.ok(!stringMatches({ regex: "ab" }, "xaby"), "RE2 full match, as Envoy's safe_regex");
+        assert.ok(stringMatches(undefined, undefined) && !stringMatches({ exact: "x" }, undefined));
+    });
+
+    it("the first route whose match blocks match (any block, every condition); a route without match takes the rest", () => {
+        const http = [header, mirror, primary(0)];
+        assert.equal(istioRouteFor(http, req(INFER, { "x-canary": "always" }))?.name, "ab-test");
+        assert.equal(istioRouteFor(http, req(INFER))?.name, "mirror");
+        assert.equal(istioRouteFor(http, req("/feedback"))?.name, "primary", "the mirror's match is the inference paths only");
+        assert.equal(istioRouteFor([mirror], req("/feedback")), undefined, "no route: Envoy answers 404");
+        assert.equal(
+            istioRouteFor([{ name: "c", match: [{ headers: { cookie: { regex: ".*ab=always.*" } } }] }], {
+                path: "/",
+                method: "GET",
+                cookies: { ab: "always" },
+            })?.name,
+            "c",
+        );
+        assert.equal(
+            routeCanaryShare(primary(25), (h) => h === "sentiment-canary"),
+            0.25,
+        );
+        assert.equal(
+            routeCanaryShare(header, (h) => h.startsWith("sentiment-canary")),
+            1,
+            "one destination without weight takes all",
+        );
+        assert.equal(
+            routeCanaryShare(undefined, () => true),
+            0,
+        );
+    });
+
+    it("the router: weights per route, a copy of the mirror's share to the canary's pods, the header route to the canary", () => {
+        const view: RoutingView = {
+            mode: "istio",
+            stable: [ep("s1"), ep("s2")],
+            canary: [ep("c1")],
+            canaryShare: 0,
+            canaryService: "sentiment-canary",
+            http: [header, mirror, primary(0)],
+        };
+        const r = new Router();
+        const routed = Array.from({ length: 10 }, () => r.route(view, req(INFER)));
+        assert.ok(
+            routed.every((x) => x.route === "mirror" && x.endpoint?.pod.startsWith("s")),
+            "users get stable's answers",
+        );
+        assert.equal(routed.filter((x) => x.mirror?.pod === "c1").length, 5, "half of them copied to the canary");
+        assert.equal(r.route(view, req("/feedback")).mirror, undefined, "not an inference path: no copy");
+        assert.equal(r.route(view, req(INFER, { "x-canary": "always" })).endpoint?.pod, "c1");
+        // A weight on primary: exactly that share to the canary's pods.
+        const r2 = new Router();
+        const w = { ...view, http: [primary(25)] };
+        assert.equal(Array.from({ length: 40 }, () => r2.route(w, req(INFER)).endpoint!.pod).filter((p) => p === "c1").length, 10);
+        // The canary picked but no canary pod ready: no endpoint (Envoy: 503 no healthy upstream).
+        assert.equal(new Router().route({ ...view, canary: [], http: [primary(100)] }, req(INFER)).endpoint, undefined);
+        // No copy without a canary pod, and none when the mirror route is gone.
+        assert.equal(new Router().route({ ...view, canary: [], http: [mirror] }, req(INFER)).mirror, undefined);
+    });
+
+    it("names the split by the route the request took, with its canary weight and mirror", () => {
+        const view: RoutingView = { mode: "istio", stable: [], canary: [], canaryShare: 0, canaryService: "sentiment-canary", http: [mirror, primary(10)] };
+        assert.equal(
+            splitKey(view, () => false, undefined, "mirror"),
+            "route mirror 0%, mirror 50% to sentiment-canary",
+        );
+        assert.equal(
+            splitKey(view, () => false, undefined, "primary"),
+            "route primary 10%",
+        );
+        assert.equal(
+            splitKey(view, () => false, undefined, undefined),
+            "no route",
+        );
     });
 });
 

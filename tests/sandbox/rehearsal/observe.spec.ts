@@ -69,6 +69,31 @@ describe("rehearsal recorder", () => {
         assert.equal(canaryWeight(s, "nginx", "c4n4ry").weight, 2.5);
     });
 
+    it("istio: the weight of the route Argo re-weights (the Rollout's virtualService.routes), not of the header or mirror routes ahead of it", () => {
+        const s = snap(0, {}, [pod("a", "st4ble"), pod("c", "c4n4ry")]);
+        s.rollout.spec = { strategy: { canary: { trafficRouting: { istio: { virtualService: { name: "sentiment", routes: ["primary"] } } } } } };
+        const dests = (w: number) => [
+            { destination: { host: "sentiment" }, weight: 100 - w },
+            { destination: { host: "sentiment-canary" }, weight: w },
+        ];
+        s.virtualService = {
+            apiVersion: "networking.istio.io/v1beta1",
+            kind: "VirtualService",
+            spec: {
+                http: [
+                    {
+                        name: "ab-test",
+                        match: [{ headers: { "x-canary": { exact: "always" } } }],
+                        route: [{ destination: { host: "sentiment-canary" }, weight: 100 }],
+                    },
+                    { name: "mirror", match: [{ uri: { exact: "/predict" } }], route: dests(0), mirror: { host: "sentiment-canary" } },
+                    { name: "primary", route: dests(20) },
+                ],
+            },
+        };
+        assert.deepEqual(canaryWeight(s, "istio", "c4n4ry", "sentiment-canary"), { weight: 20, canaryPods: 1, stablePods: 1, source: "virtualservice" });
+    });
+
     it("blue-green: the users' traffic is where the active Service points (status.blueGreen.activeSelector), whatever the preview's ready pods", () => {
         const pods = [pod("a", "st4ble"), pod("b", "st4ble"), pod("c", "c4n4ry"), pod("d", "c4n4ry")];
         const bg = (activeSelector: string): Snapshot => ({

@@ -303,3 +303,14 @@ describe("rehearsal scenarios: A/B by header (tests/scenarios/ab-test, the local
         assert.ok(model.canary.analysis.maxAccuracyDrop !== undefined, "the quality gate runs");
     });
 });
+
+describe("rehearsal scenarios: a mirrored dark launch (tests/scenarios/mirror, the local-istio stack)", () => {
+    it("a slow canary judged on the mirrored copies alone: real servers, the latency knob above the stack's p99, the latency gate to decide", () => {
+        const s = loadScenario(path.join(SCENARIOS, "mirror", "slow-canary.yaml"));
+        const model = readFleetConfig("local-istio").config.models.find((m: { name: string }) => m.name === "sentiment");
+        assert.ok(model.canary.mirror, "the stack's model has a mirror phase");
+        assert.ok((s.servers?.canary.predictDelaySeconds ?? 0) * 1000 > model.canary.analysis.p99LatencyMs);
+        assert.equal(s.servers?.traffic.abShare, undefined, "no A/B phase on this model");
+        assert.deepEqual(s.expect, { outcome: "aborted", decidedBy: ["latency-p99"] });
+    });
+});

@@ -1,0 +1,3 @@
+module local/istio-crds
+
+go 1.25
