@@ -112,6 +112,8 @@ export interface PromotionPlan {
      * weights (a weights-only release: the workload rolls with the same server image).
      */
     kind: PromotionKind;
+    /** Whether the weights the target mounts change (another artifact, one added, or removed): promote then checks them. */
+    weightsChange: boolean;
     sets: ConfigSet[];
     /** Argument lists for the `pulumi` CLI, in order: digest first, then version. */
     commands: string[][];
@@ -422,6 +424,7 @@ export function planPromotion(req: PromotionRequest): PromotionPlan {
         next,
         origin,
         kind,
+        weightsChange: weights.digestChanges,
         sets,
         commands: sets.map((s) => configSetArgs(s, target.stack)),
         diff: lines.join("\n"),
@@ -490,6 +493,49 @@ function weightsSets(
     }
     return { sets, diff, digestChanges };
 }
+
+/** The weights artifact a promotion pins, as promote checks it: its digest, `<repository>@<digest>`, tag and commit. */
+export interface WeightsCandidate {
+    digest: string;
+    ref: string;
+    tag?: string;
+    /** The weights' release tag's sha: what their signature's revision annotation must carry. */
+    gitSha?: string;
+}
+
+/**
+ * The weights artifact `plan` pins, with the reference its signature and card are read from: the source stack's
+ * `ref`, or for an explicit `--weights-digest` the target's weights repository at `repositoryUrl` (`--weights-repository`,
+ * else the image's repository when the weights are in the model's own). Undefined when the plan pins no weights
+ * (none in the source, or left as they are).
+ */
+export function weightsCandidate(plan: PromotionPlan, repositoryUrl: string | undefined): WeightsCandidate | undefined {
+    const w = plan.next.weights;
+    if (!w) return undefined;
+    let ref = w.ref;
+    if (ref === undefined) {
+        if (!repositoryUrl) {
+            throw new PromotionError(
+                `--weights-digest: the target's weights are in repository ${plan.current.weights?.repository}, not the model's own: give its URL, --weights-repository <host>/<path>`,
+            );
+        }
+        ref = `${repositoryUrl.replace(/\/+$/, "")}@${w.digest}`;
+    }
+    const sha = w.tag ? parseReleaseTag(w.tag)?.sha : undefined;
+    return { digest: w.digest, ref, ...(w.tag ? { tag: w.tag } : {}), ...(sha ? { gitSha: sha } : {}) };
+}
+
+/**
+ * Why the weights artifact has no scan gate: it holds the model's files (model.onnx, card.json, evaluation.json), no
+ * operating system or package manager, so a registry scan has nothing to find and ECR reports it UNSUPPORTED_IMAGE
+ * ("its media type, operating system, or package manager isn't supported",
+ * https://docs.aws.amazon.com/AmazonECRPublic/latest/APIReference/API_ImageScanStatus.html; Inspector's
+ * UNSUPPORTED_OS, https://docs.aws.amazon.com/inspector/v2/APIReference/API_ScanStatus.html). Gating on it would
+ * refuse every weights artifact for a scan that cannot exist; its signature by the stack's key, its card and the
+ * digest pin are what promote checks (docs/design/weights.md).
+ */
+export const WEIGHTS_SCAN_NOTE =
+    "not scanned: a weights artifact holds model files, no OS packages (ECR reports such content UNSUPPORTED_IMAGE); its signature and card are checked instead";
 
 type PathPart = string | number;
 
