@@ -12,6 +12,7 @@ import {
     PromotionError,
     PromotionPlan,
     PromotionSource,
+    weightsCandidate,
 } from "../../release/promotion";
 import { fleetConfigOf, PROJECT, readStackDocument } from "../../support/stackFile";
 import { runProgram, unwrap } from "../../support/harness";
@@ -382,6 +383,26 @@ describe("promotion by digest", () => {
                 [],
             );
             assert.match(kept.diff, new RegExp(`  weights: ${W_NEW} \\(left as they are: no weights given with the digest\\)`));
+        });
+
+        it("weightsCandidate: the source's ref, or an explicit digest in the target's weights repository (its URL needed when not the model's own)", () => {
+            const fromStack = planPromotion({ model: "sentiment", target: { stack: "prod", models: prodModels }, source: withWeights(DEV_WEIGHTS) });
+            assert.deepEqual(weightsCandidate(fromStack, undefined), { digest: W_NEW, ref: DEV_WEIGHTS.ref, tag: "v2.2.0-0f1e2d3", gitSha: "0f1e2d3" });
+            const explicit = (weights: Record<string, unknown>) =>
+                planPromotion({
+                    model: "sentiment",
+                    target: { stack: "prod", models: prodWith(weights) },
+                    source: { kind: "explicit", digest: OLD_DIGEST, version: "2.1.3", weights: { digest: W_OLD } },
+                });
+            assert.deepEqual(weightsCandidate(explicit({ digest: W_NEW }), `${DEV_REPO}/`), { digest: W_OLD, ref: `${DEV_REPO}@${W_OLD}` });
+            assert.throws(
+                () => weightsCandidate(explicit({ digest: W_NEW, repository: "sentiment-weights" }), undefined),
+                /--weights-digest: the target's weights are in repository sentiment-weights, not the model's own: give its URL, --weights-repository/,
+            );
+            assert.equal(
+                weightsCandidate(planPromotion({ model: "sentiment", target: { stack: "prod", models: prodModels }, source: fromDev() }), DEV_REPO),
+                undefined,
+            );
         });
 
         it("refuses a malformed weights entry in the source output (every problem at once) and a malformed --weights-digest/--weights-tag", () => {
