@@ -301,7 +301,7 @@ export function checkCards(input: {
 }
 
 /** Runs the signature check `signatureCheck` decided: cosign verify by the key, or a refusal naming what to do. */
-export function verifySignature(check: SignatureCheck, to: string, what = "image"): void {
+export function verifySignature(check: SignatureCheck, to: string, what: "image" | "weights" = "image"): void {
     if (check.kind === "skip") {
         console.error(`promote: ${check.why}`);
         return;
@@ -321,7 +321,7 @@ export function verifySignature(check: SignatureCheck, to: string, what = "image
                 .filter((l) => l.startsWith("Error:"))
                 .pop();
             throw new PromotionError(
-                `refusing to promote ${check.image.ref} (${what}) into stack ${to}: it is not signed by the key admission will trust (${why ?? `cosign exited ${r.status}`}). ` +
+                `refusing to promote ${check.image.ref}${what === "weights" ? " (weights)" : ""} into stack ${to}: it is not signed by the key admission will trust (${why ?? `cosign exited ${r.status}`}). ` +
                     `Sign it first (npm run sign -- --stack <source> --sbom <dir>), or give the key it was signed with: --signing-key <ref>`,
             );
         }
