@@ -841,7 +841,7 @@ describe("supply chain: sign and verify with cosign, distribution and crane", fu
                 assert.equal(row(v).card.parent, cards[v].parent);
                 assert.equal(row(v).retention.status, "unmanaged");
             }
-            assert.deepEqual(row("2.1.0").runningIn, [{ stack: "lineage", via: "config" }]);
+            assert.deepEqual(row("2.1.0").runningIn, [{ stack: "lineage", via: "config", artifact: "image" }]);
             assert.deepEqual(row("2.2.0").runningIn, []);
             const order = report.versions.map((e: any) => e.version).filter((v: string) => v in VERSIONS);
             assert.deepEqual(order, ["2.2.0", "2.1.0"], "newest first (no push time in the distribution API: highest version)");
