@@ -311,14 +311,25 @@ export const retentionRules = registry?.retentionRules ?? [];
 /** Harbor: the Kubernetes image pull Secret built from the robot account (never the robot secret itself). */
 export const pullSecretName = registry?.pullSecretName;
 export const gpuNodeRoleArns = pulumi.output(Object.fromEntries([...pools].map(([name, p]) => [name, p.nodeRoleArn])));
-/** What `npm run promote` reads: the exact image of every model. */
+/**
+ * What `npm run promote` and `npm run sign` read: the exact image of every model, and its weights artifact when it
+ * mounts one (`weights.repository` is the repository's name in this stack, `ref` its `<repository url>@<digest>`).
+ */
 export const images = pulumi.output(
     Object.fromEntries(
         config.models.map((m) => {
             const img = modelImages.get(m.name)!;
             // gitSha: the commit the image was built from (a build's sha, or the one its release tag names).
             const gitSha = "build" in m.image ? config.gitSha : m.image.tag ? parseReleaseTag(m.image.tag)?.sha : undefined;
-            return [m.name, { version: img.version, tag: img.tag, digest: img.digest, ref: img.ref, gitSha }];
+            const weights = m.weights
+                ? {
+                      digest: m.weights.digest,
+                      tag: m.weights.tag,
+                      ref: pulumi.interpolate`${repositoryUrlOf(weightsRepository(m))}@${m.weights.digest}`,
+                      repository: weightsRepository(m),
+                  }
+                : undefined;
+            return [m.name, { version: img.version, tag: img.tag, digest: img.digest, ref: img.ref, gitSha, ...(weights ? { weights } : {}) }];
         }),
     ),
 );

@@ -258,7 +258,10 @@ function checkRetention(registry: Record<string, any>, deployedTagCount: number,
 /** How many exact release tags retention protects across the models (see deployedReleaseTags). */
 function deployedTagCount(models: any[]): number {
     const images = models.filter((m) => isObj(m) && isObj(m.image)).reduce((n, m) => n + deployedReleaseTags(m.image, "built").length, 0);
-    return images + models.filter((m) => isObj(m) && isObj(m.weights) && typeof m.weights.tag === "string").length;
+    const weights = models
+        .filter((m) => isObj(m) && isObj(m.weights))
+        .reduce((n, m) => n + new Set([m.weights.tag, m.weights.previousTag].filter((t) => typeof t === "string")).size, 0);
+    return images + weights;
 }
 
 /**
@@ -303,6 +306,13 @@ function checkWeights(raw: Record<string, unknown>, out: ConfigIssue[]): void {
                 path: `${p}.tag`,
                 value: model.weights.tag,
                 message: "must differ from image.tag in the same repository (release tags are immutable: one tag names one digest)",
+            });
+        }
+        if (typeof model.weights.previousTag === "string" && model.weights.previousTag === model.weights.tag) {
+            out.push({
+                path: `${p}.previousTag`,
+                value: model.weights.previousTag,
+                message: "must differ from weights.tag (it names the weights this artifact replaced)",
             });
         }
     });

@@ -256,6 +256,13 @@ export const weightsSchema = z.strictObject({
         .refine(isReleaseTag, "must be a release tag v<semver>-<7 lower-case hex sha>")
         .optional()
         .describe("Release tag the artifact was pushed with; retention never expires it (as `image.tag`). The pod never references it."),
+    previousTag: z
+        .string()
+        .refine(isReleaseTag, "must be a release tag v<semver>-<7 lower-case hex sha>")
+        .optional()
+        .describe(
+            "Release tag of the weights this artifact replaced (set by `npm run promote`): the weights `npm run rollback` restores with `image.previousTag`, also never expired.",
+        ),
     repository: dnsLabel
         .optional()
         .describe(

@@ -10,7 +10,7 @@
  * Pure: the command runs in scripts/cardAttestation.ts.
  */
 import { isDeepStrictEqual } from "util";
-import { MODEL_CARD_PREDICATE_TYPE, ModelCard, ModelCardError, parseModelCard } from "../domain/card/modelCard";
+import { cardSubject, MODEL_CARD_PREDICATE_TYPE, ModelCard, ModelCardError, parseModelCard } from "../domain/card/modelCard";
 
 /** A card attestation that verified but cannot be trusted as this digest's card (not a card, another digest, two different cards). */
 export class CardAttestationError extends Error {
@@ -73,8 +73,12 @@ export function cardFromVerifiedAttestations(stdout: string, digest: string): Mo
             if (e instanceof ModelCardError) throw new CardAttestationError(e.message);
             throw e;
         }
-        if (card.image.digest !== digest) {
-            throw new CardAttestationError(`the card attested on ${digest} describes another image: image.digest ${card.image.digest}`);
+        if (cardSubject(card) !== digest) {
+            throw new CardAttestationError(
+                card.weights
+                    ? `the card attested on ${digest} describes another weights artifact: weights.digest ${card.weights.digest}`
+                    : `the card attested on ${digest} describes another image: image.digest ${card.image.digest}`,
+            );
         }
         cards.push(card);
     });

@@ -40,6 +40,11 @@ export interface CardGateImage {
     /** The running version may be unknown (a stack file without `version`); the candidate's always is. */
     version?: string;
     digest: string;
+    /**
+     * The weights artifact the model mounts, when it has one: its card (read from that artifact) must be the weights'
+     * card (`weights.digest`), and `gitSha` is then the weights' (their release tag's sha). docs/design/weights.md.
+     */
+    weightsDigest?: string;
     /** The image's short git sha, when known (the card's full sha must start with it). */
     gitSha?: string;
     card: CardCheck;
@@ -76,7 +81,7 @@ function untrusted(image: CardGateImage): string | undefined {
     const issues = cardMismatches(c.card, {
         model: image.model,
         version: image.version ?? c.card.version,
-        digest: image.digest,
+        ...(image.weightsDigest ? { weightsDigest: image.weightsDigest } : { digest: image.digest }),
         ...(image.gitSha ? { gitSha: image.gitSha } : {}),
     });
     return issues.length > 0 ? `its card does not describe it: ${issues.map(formatIssue).join("; ")}` : undefined;
@@ -88,7 +93,8 @@ export function decideCardGate(input: CardGateInput): CardGateDecision {
     const maxDrop = input.maxAccuracyDrop ?? 0;
     const refusals: string[] = [];
     const notes: string[] = [];
-    const cand = `candidate ${candidate.version} (${candidate.digest})`;
+    const what = (i: CardGateImage) => (i.weightsDigest ? `${i.digest}, weights ${i.weightsDigest}` : i.digest);
+    const cand = `candidate ${candidate.version} (${what(candidate)})`;
 
     const candidateProblem = untrusted(candidate);
     if (candidateProblem) refusals.push(`${cand}: ${candidateProblem}; promotion needs its verified card`);
@@ -96,7 +102,7 @@ export function decideCardGate(input: CardGateInput): CardGateDecision {
     if (!running) {
         notes.push(`the target runs no digest of ${candidate.model} yet: there is no running version to compare with`);
     } else {
-        const run = `running ${running.version ?? "version"} (${running.digest})`;
+        const run = `running ${running.version ?? "version"} (${what(running)})`;
         const runningProblem = untrusted(running);
         if (runningProblem) {
             notes.push(
@@ -173,6 +179,7 @@ const DIFF_KEYS = [
     "split.instances",
     "gitSha",
     "image.digest",
+    "weights.digest",
 ];
 
 function at(card: ModelCard | undefined, key: string): string {

@@ -52,6 +52,8 @@ export interface CardBuildFacts {
     readonly gitSha: string;
     /** `sha256:<64 hex>` of the pushed image (the stack output `images.<model>.digest`). */
     readonly digest: string;
+    /** `sha256:<64 hex>` of the weights artifact the model mounts (`images.<model>.weights.digest`), when it has one. */
+    readonly weightsDigest?: string;
     /**
      * The version this one was trained from or replaces; `null` for a first version. Undefined: the training spec's
      * `parent` (evaluation.json `spec.parent`); when the spec has none either, an error (it is not guessed).
@@ -133,6 +135,7 @@ export function cardFromEvaluation(inputs: CardInputs, source = `the card of ${i
         split: { sha256: e.split.holdout_sha256, instances: e.split.holdout_instances },
         parent,
         image: { digest: inputs.build.digest },
+        ...(inputs.build.weightsDigest ? { weights: { digest: inputs.build.weightsDigest } } : {}),
     };
     return parseModelCard(card, source);
 }
@@ -140,10 +143,37 @@ export function cardFromEvaluation(inputs: CardInputs, source = `the card of ${i
 /**
  * Whether `card` describes `image` (the stack output or the `--image` flags): the same digest, model and version,
  * and a git sha that starts with the image's (the outputs carry the 7-char sha). The problems, none when it does.
+ *
+ * A model with a weights artifact (`weightsDigest`) needs the weights' card: `weights.digest` is that artifact's.
+ * Its `image.digest` (the server image it was released with) is compared only when `digest` is given (`npm run
+ * sign`, which attests the card of exactly the stack's pair); promote's card gate gives the weights alone, since the
+ * metrics are the weights' and the same weights may be promoted with another server build. A card naming weights
+ * does not describe a model that mounts none.
  */
-export function cardMismatches(card: ModelCard, image: { model: string; version: string; digest: string; gitSha?: string }): RuleIssue[] {
+export function cardMismatches(
+    card: ModelCard,
+    image: { model: string; version: string; digest?: string; weightsDigest?: string; gitSha?: string },
+): RuleIssue[] {
     const out: RuleIssue[] = [];
-    if (card.image.digest !== image.digest) out.push({ path: "image.digest", value: card.image.digest, reason: `is not the image's digest ${image.digest}` });
+    if (image.digest !== undefined && card.image.digest !== image.digest) {
+        out.push({ path: "image.digest", value: card.image.digest, reason: `is not the image's digest ${image.digest}` });
+    }
+    if (image.weightsDigest !== undefined && card.weights?.digest !== image.weightsDigest) {
+        out.push({
+            path: "weights.digest",
+            ...(card.weights ? { value: card.weights.digest } : {}),
+            reason: card.weights
+                ? `is not the weights artifact's digest ${image.weightsDigest}`
+                : `is required: the model mounts the weights artifact ${image.weightsDigest}`,
+        });
+    }
+    if (image.weightsDigest === undefined && card.weights !== undefined) {
+        out.push({
+            path: "weights.digest",
+            value: card.weights.digest,
+            reason: "names a weights artifact, but the model mounts none (its weights are in the image)",
+        });
+    }
     if (card.model !== image.model) out.push({ path: "model", value: card.model, reason: `is not the image's model ${image.model}` });
     if (card.version !== image.version) out.push({ path: "version", value: card.version, reason: `is not the image's version ${image.version}` });
     if (image.gitSha !== undefined && !card.gitSha.startsWith(image.gitSha)) {

@@ -13,20 +13,37 @@ import { isDigest, isDigestRef, parseDigestRef, parseReleaseTag } from "../domai
 /** `models[i]…` paths are relative to the stack config namespace (= Pulumi project name). */
 export const MODELS_KEY = `${CONFIG_NAMESPACE}:models`;
 
-/** One entry of the stack output `images`: `{ <model>: { version, tag, digest, ref } }`. */
+/** A model's weights artifact in the stack output `images` (docs/design/weights.md). */
+export interface WeightsRecord {
+    digest: string;
+    /** Its release tag `v<semver>-<sha>`, when it was pushed with one. */
+    tag?: string;
+    /** `<repository url>@<digest>`. */
+    ref: string;
+    /** The repository's name in the stack (a model's, or a `registry.repositories` entry). */
+    repository: string;
+}
+
+/** One entry of the stack output `images`: `{ <model>: { version, tag, digest, ref, weights? } }`. */
 export interface ImageRecord {
     version: string;
     /** `v<semver>-<sha>`; absent when the source stack itself runs a promoted digest. */
     tag?: string;
     digest: string;
     ref: string;
+    /** The weights artifact the model mounts; absent when its weights are baked into the image. */
+    weights?: WeightsRecord;
 }
 
 export type PromotionSource =
     /** Promote what another stack runs: its `pulumi stack output --json images`. */
     | { kind: "stack"; stack: string; images: unknown }
-    /** Pin an explicit digest and version (rollback, or a digest from elsewhere). */
-    | { kind: "explicit"; digest: string; version: string; tag?: string };
+    /**
+     * Pin an explicit digest and version (rollback, or a digest from elsewhere). `weights`: the weights artifact to
+     * pin with it (in the target's weights repository), `"none"` to remove the target's weights (the image has them
+     * baked in), absent to leave the target's weights as they are.
+     */
+    | { kind: "explicit"; digest: string; version: string; tag?: string; weights?: { digest: string; tag?: string } | "none" };
 
 export interface PromotionRequest {
     model: string;
@@ -54,7 +71,16 @@ export interface ConfigSet {
     value: string | undefined;
 }
 
-export type PromotionKind = "none" | "upgrade" | "downgrade" | "redeploy" | "retag";
+export type PromotionKind = "none" | "upgrade" | "downgrade" | "redeploy" | "retag" | "weights";
+
+/** What a target model mounts as weights now (its `weights` config). */
+export interface CurrentWeights {
+    digest?: string;
+    tag?: string;
+    previousTag?: string;
+    /** `weights.repository` as written (absent: the model's own). */
+    repository?: string;
+}
 
 export interface PromotionPlan {
     model: string;
@@ -69,15 +95,25 @@ export interface PromotionPlan {
         signingKey?: string;
         overrideDigest?: string;
         regressionOverrideDigest?: string;
+        /** The target's weights artifact; undefined when the model mounts none. */
+        weights?: CurrentWeights;
     };
-    next: { version: string; digest: string; tag?: string; ref?: string };
+    /**
+     * `weights`: the weights artifact pinned with the image (`repository` as the target writes it: absent for the
+     * model's own); `null`: the target's weights are removed; undefined: the target's weights are left as they are
+     * (an explicit digest without `weights`).
+     */
+    next: { version: string; digest: string; tag?: string; ref?: string; weights?: { digest: string; tag?: string; ref?: string; repository?: string } | null };
     /** `stack dev` or `explicit digest`. */
     origin: string;
     /**
      * none: already there; upgrade/downgrade by semver; redeploy: same version, another digest (a rebuild);
-     * retag: same image, only its recorded release tag changes.
+     * retag: same image and weights, only a recorded release tag changes; weights: same image and version, other
+     * weights (a weights-only release: the workload rolls with the same server image).
      */
     kind: PromotionKind;
+    /** Whether the weights the target mounts change (another artifact, one added, or removed): promote then checks them. */
+    weightsChange: boolean;
     sets: ConfigSet[];
     /** Argument lists for the `pulumi` CLI, in order: digest first, then version. */
     commands: string[][];
@@ -139,7 +175,28 @@ export function imageRecordFor(images: unknown, model: string, stack: string): I
         }
         tag = entry.tag as string;
     }
-    return { version, digest, ref, ...(tag ? { tag } : {}) };
+    const weights = entry.weights === undefined || entry.weights === null ? undefined : weightsRecordOf(entry.weights, `${what}.weights`);
+    return { version, digest, ref, ...(tag ? { tag } : {}), ...(weights ? { weights } : {}) };
+}
+
+const REPOSITORY_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+/** Validates `images.<model>.weights`: every problem in one error. */
+function weightsRecordOf(w: unknown, what: string): WeightsRecord {
+    if (!isObject(w)) throw new PromotionError(`${what} is not an object`);
+    const problems: string[] = [];
+    const digest = typeof w.digest === "string" && isDigest(w.digest) ? w.digest : undefined;
+    if (!digest) problems.push(`digest ${JSON.stringify(w.digest)} is malformed: expected sha256:<64 lowercase hex>`);
+    if (typeof w.ref !== "string" || !isDigestRef(w.ref) || (digest && parseDigestRef(w.ref)?.digest !== digest)) {
+        problems.push(`ref ${JSON.stringify(w.ref)} is not <repository>@${digest ?? "<digest>"}`);
+    }
+    if (w.tag !== undefined && w.tag !== null && (typeof w.tag !== "string" || !parseReleaseTag(w.tag))) {
+        problems.push(`tag ${JSON.stringify(w.tag)} is not a release tag v<semver>-<sha>`);
+    }
+    if (typeof w.repository !== "string" || !REPOSITORY_NAME.test(w.repository))
+        problems.push(`repository ${JSON.stringify(w.repository)} is not a repository name`);
+    if (problems.length > 0) throw new PromotionError(`${what}: ${problems.join("; ")}`);
+    return { digest: digest!, ref: w.ref as string, repository: w.repository as string, ...(typeof w.tag === "string" ? { tag: w.tag } : {}) };
 }
 
 /** Extracts `model-fleet:models` from a parsed `Pulumi.<stack>.yaml` document. */
@@ -192,7 +249,19 @@ export function planPromotion(req: PromotionRequest): PromotionPlan {
     let origin: string;
     if (source.kind === "stack") {
         const rec = imageRecordFor(source.images, model, source.stack);
-        next = rec;
+        // The target runs exactly what the source ran: its weights artifact, or none (the weights baked into its image).
+        const { weights, ...image } = rec;
+        next = {
+            ...image,
+            weights: weights
+                ? {
+                      digest: weights.digest,
+                      ref: weights.ref,
+                      ...(weights.tag ? { tag: weights.tag } : {}),
+                      ...(weights.repository !== model ? { repository: weights.repository } : {}),
+                  }
+                : null,
+        };
         origin = `stack ${source.stack}`;
     } else {
         const what = "explicit --digest/--version";
@@ -202,6 +271,17 @@ export function planPromotion(req: PromotionRequest): PromotionPlan {
                 throw new PromotionError(`${what}: --tag ${JSON.stringify(source.tag)} is not a release tag v${next.version}-<sha>`);
             }
             next.tag = source.tag;
+        }
+        if (source.weights === "none") {
+            next.weights = null;
+        } else if (source.weights !== undefined) {
+            const w = { digest: checkedDigest(source.weights.digest, `${what} --weights-digest`) } as { digest: string; tag?: string };
+            if (source.weights.tag !== undefined) {
+                if (!parseReleaseTag(source.weights.tag))
+                    throw new PromotionError(`${what}: --weights-tag ${JSON.stringify(source.weights.tag)} is not a release tag v<semver>-<sha>`);
+                w.tag = source.weights.tag;
+            }
+            next.weights = w;
         }
         origin = "explicit digest";
     }
@@ -241,7 +321,9 @@ export function planPromotion(req: PromotionRequest): PromotionPlan {
         signingKey: typeof image.signingKey === "string" ? image.signingKey : undefined,
         overrideDigest: isObject(image.vulnerabilityOverride) ? String(image.vulnerabilityOverride.digest) : undefined,
         regressionOverrideDigest: isObject(image.regressionOverride) ? String(image.regressionOverride.digest) : undefined,
+        ...(isObject(entry.weights) ? { weights: currentWeights(entry.weights) } : {}),
     };
+    const weights = weightsSets(index, current.weights, next.weights);
 
     const sets: ConfigSet[] = [];
     if (current.digest !== next.digest) {
@@ -259,6 +341,7 @@ export function planPromotion(req: PromotionRequest): PromotionPlan {
     if (current.digest !== next.digest && current.previousTag !== current.tag) {
         sets.push({ path: `models[${index}].image.previousTag`, value: current.tag });
     }
+    sets.push(...weights.sets);
     // The signing key travels with the digest too: admission in the target trusts exactly the recorded keys.
     const nextKey = req.signingKey ?? (current.digest === next.digest ? current.signingKey : undefined);
     if (nextKey !== current.signingKey) {
@@ -295,7 +378,7 @@ export function planPromotion(req: PromotionRequest): PromotionPlan {
     if (sets.length === 0) {
         kind = "none";
     } else if (current.digest === next.digest && current.version === next.version) {
-        kind = "retag";
+        kind = weights.digestChanges ? "weights" : "retag";
     } else if (current.version && semver.valid(current.version) === current.version && current.version !== next.version) {
         kind = semver.gt(next.version, current.version) ? "upgrade" : "downgrade";
     } else if (current.version === next.version) {
@@ -307,7 +390,9 @@ export function planPromotion(req: PromotionRequest): PromotionPlan {
     const header = `stack ${target.stack}: model "${model}" (${MODELS_KEY}[${index}]) ← ${origin}${next.tag ? ` (tag ${next.tag})` : ""}`;
     const lines = [header];
     if (kind === "none") {
-        lines.push(`  already at version ${next.version}, ${next.digest}: nothing to change`);
+        lines.push(
+            `  already at version ${next.version}, ${next.digest}${next.weights ? ` with weights ${next.weights.digest}` : current.weights?.digest && next.weights === undefined ? ` (weights ${current.weights.digest} left as they are)` : ""}: nothing to change`,
+        );
     } else {
         lines.push(`- version: ${current.version ?? "(none)"}`, `+ version: ${next.version}`);
         lines.push(`- image.digest: ${shortDigest(current.digest)}`, `+ image.digest: ${next.digest}`);
@@ -315,6 +400,7 @@ export function planPromotion(req: PromotionRequest): PromotionPlan {
         if (current.digest !== next.digest && current.previousTag !== current.tag) {
             lines.push(`  image.previousTag: ${current.tag ?? "(none)"} (kept as the rollback target)`);
         }
+        lines.push(...weights.diff);
         if (nextKey !== current.signingKey) lines.push(`- image.signingKey: ${current.signingKey ?? "(none)"}`, `+ image.signingKey: ${nextKey ?? "(none)"}`);
         if (o) lines.push(`+ image.vulnerabilityOverride: ${o.reason} (${o.by}, ${o.at}${o.findings ? `; ${o.findings}` : ""})`);
         else if (current.overrideDigest !== undefined && current.overrideDigest !== next.digest)
@@ -326,6 +412,8 @@ export function planPromotion(req: PromotionRequest): PromotionPlan {
             lines.push(`  note: ${current.version} → ${next.version} is a downgrade (rollback)`);
         } else if (kind === "redeploy") {
             lines.push(`  note: same version ${next.version}, different image: the source rebuilt it from another commit`);
+        } else if (kind === "weights") {
+            lines.push(`  note: weights-only release: the same server image with other weights; the workload rolls a new ReplicaSet`);
         }
     }
     return {
@@ -336,11 +424,118 @@ export function planPromotion(req: PromotionRequest): PromotionPlan {
         next,
         origin,
         kind,
+        weightsChange: weights.digestChanges,
         sets,
         commands: sets.map((s) => configSetArgs(s, target.stack)),
         diff: lines.join("\n"),
     };
 }
+
+function currentWeights(w: Record<string, unknown>): CurrentWeights {
+    const str = (v: unknown) => (typeof v === "string" ? v : undefined);
+    const out: CurrentWeights = {};
+    for (const k of ["digest", "tag", "previousTag", "repository"] as const) {
+        const v = str(w[k]);
+        if (v !== undefined) out[k] = v;
+    }
+    return out;
+}
+
+/**
+ * The `weights` config changes of a promotion, and their diff lines: the weights travel with the image as its digest
+ * does (digest, tag, repository), the replaced weights' tag is kept as `weights.previousTag` (what rollback restores
+ * with `image.previousTag`, and retention keeps), and a source without weights removes the target's.
+ */
+function weightsSets(
+    index: number,
+    current: CurrentWeights | undefined,
+    next: PromotionPlan["next"]["weights"],
+): { sets: ConfigSet[]; diff: string[]; digestChanges: boolean } {
+    const base = `models[${index}].weights`;
+    if (next === undefined) {
+        return {
+            sets: [],
+            diff: current?.digest ? [`  weights: ${current.digest} (left as they are: no weights given with the digest)`] : [],
+            digestChanges: false,
+        };
+    }
+    if (next === null) {
+        if (!current) return { sets: [], diff: [], digestChanges: false };
+        return {
+            sets: [{ path: base, value: undefined }],
+            diff: [
+                `- weights: ${current.digest ?? "(none)"}${current.tag ? ` (tag ${current.tag})` : ""}`,
+                `  note: the source runs the model without a weights artifact (its weights are baked into its image): the target's weights are removed, so it runs exactly what the source ran`,
+            ],
+            digestChanges: true,
+        };
+    }
+    const sets: ConfigSet[] = [];
+    const diff: string[] = [];
+    const digestChanges = current?.digest !== next.digest;
+    if (digestChanges) {
+        sets.push({ path: `${base}.digest`, value: next.digest });
+        diff.push(`- weights.digest: ${current?.digest ?? "(none)"}`, `+ weights.digest: ${next.digest}`);
+    }
+    if (current?.tag !== next.tag) {
+        sets.push({ path: `${base}.tag`, value: next.tag });
+        diff.push(`- weights.tag: ${current?.tag ?? "(none)"}`, `+ weights.tag: ${next.tag ?? "(none)"}`);
+    }
+    // An explicit digest names no repository: the target's own is kept. A stack's output names one.
+    const repository = next.ref === undefined ? current?.repository : next.repository;
+    if (current?.repository !== repository) {
+        sets.push({ path: `${base}.repository`, value: repository });
+        diff.push(`- weights.repository: ${current?.repository ?? "(the model's own)"}`, `+ weights.repository: ${repository ?? "(the model's own)"}`);
+    }
+    if (current && digestChanges && current.previousTag !== current.tag) {
+        sets.push({ path: `${base}.previousTag`, value: current.tag });
+        diff.push(`  weights.previousTag: ${current.tag ?? "(none)"} (kept as the rollback target's weights)`);
+    }
+    return { sets, diff, digestChanges };
+}
+
+/** The weights artifact a promotion pins, as promote checks it: its digest, `<repository>@<digest>`, tag and commit. */
+export interface WeightsCandidate {
+    digest: string;
+    ref: string;
+    tag?: string;
+    /** The weights' release tag's sha: what their signature's revision annotation must carry. */
+    gitSha?: string;
+}
+
+/**
+ * The weights artifact `plan` pins, with the reference its signature and card are read from: the source stack's
+ * `ref`, or for an explicit `--weights-digest` the target's weights repository at `repositoryUrl` (`--weights-repository`,
+ * else the image's repository when the weights are in the model's own). Undefined when the plan pins no weights
+ * (none in the source, or left as they are).
+ */
+export function weightsCandidate(plan: PromotionPlan, repositoryUrl: string | undefined): WeightsCandidate | undefined {
+    const w = plan.next.weights;
+    if (!w) return undefined;
+    let ref = w.ref;
+    if (ref === undefined) {
+        if (!repositoryUrl) {
+            throw new PromotionError(
+                `--weights-digest: the target's weights are in repository ${plan.current.weights?.repository}, not the model's own: give its URL, --weights-repository <host>/<path>`,
+            );
+        }
+        ref = `${repositoryUrl.replace(/\/+$/, "")}@${w.digest}`;
+    }
+    const sha = w.tag ? parseReleaseTag(w.tag)?.sha : undefined;
+    return { digest: w.digest, ref, ...(w.tag ? { tag: w.tag } : {}), ...(sha ? { gitSha: sha } : {}) };
+}
+
+/**
+ * Why the weights artifact has no scan gate: it holds the model's files (model.onnx, card.json, evaluation.json), no
+ * operating system or package manager, so a registry scan has nothing to find and ECR reports it UNSUPPORTED_IMAGE
+ * ("its media type, operating system, or package manager isn't supported",
+ * https://docs.aws.amazon.com/AmazonECRPublic/latest/APIReference/API_ImageScanStatus.html; Inspector's
+ * UNSUPPORTED_OS, https://docs.aws.amazon.com/inspector/v2/APIReference/API_ScanStatus.html). Gating on it would
+ * refuse every weights artifact for a scan that cannot exist; its signature by the stack's key, its card and the
+ * digest pin are what promote checks (docs/design/weights.md).
+ */
+export const WEIGHTS_SCAN_NOTE =
+    "not scanned: a weights artifact holds model files, no OS packages (ECR reports such content UNSUPPORTED_IMAGE); its signature and card are checked instead";
 
 type PathPart = string | number;
 

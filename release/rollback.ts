@@ -9,6 +9,11 @@
  *   version below the running one (newest push among its digests).
  * Refused: a stack that builds the model (a promotion target never builds), a version the registry no longer holds
  * (retention expired it, or it was never pushed there: the error names the versions it holds), the running digest.
+ *
+ * Weights (docs/design/weights.md): a model that mounts a weights artifact rolls back its weights with its image, to
+ * the weights of the chosen version: the recorded `weights.previousTag` when it is a release of that version (what
+ * the promotion that replaced it kept), else the one weights artifact its repository holds under a release tag of
+ * that version. None, or several: refused, naming the explicit promotion that says which (`--weights-digest`).
  */
 import * as semver from "semver";
 import { parseReleaseTag } from "../domain/image/tag";
@@ -32,11 +37,22 @@ export interface HeldVersion {
 export interface RollbackRequest {
     readonly model: string;
     readonly stack: string;
-    /** What the stack file pins for the model now. */
-    readonly running: { readonly version?: string; readonly digest?: string; readonly tag?: string; readonly previousTag?: string };
+    /** What the stack file pins for the model now; `weights`: the weights artifact it mounts, if any. */
+    readonly running: {
+        readonly version?: string;
+        readonly digest?: string;
+        readonly tag?: string;
+        readonly previousTag?: string;
+        readonly weights?: { readonly digest?: string; readonly tag?: string; readonly previousTag?: string; readonly repository?: string };
+    };
     /** The model's image is built by the stack (`image.build`): not a promotion target. */
     readonly builds: boolean;
     readonly held: readonly HeldVersion[];
+    /**
+     * The weights repository's versions, when the model's weights are in a repository of their own
+     * (`weights.repository`); absent: they share the image's repository, `held`.
+     */
+    readonly weightsHeld?: readonly HeldVersion[];
     /** `--to`: a version (`2.1.3`) or a release tag (`v2.1.3-0ddba11`). */
     readonly to?: string;
 }
@@ -47,6 +63,8 @@ export interface RollbackPlan {
     readonly tag: string;
     /** Why this one: `--to 2.1.3`, `the recorded previousTag`, `the highest held version below 2.2.0`. */
     readonly chosenBy: string;
+    /** The weights restored with it (a model that mounts weights), and why those. */
+    readonly weights?: { readonly digest: string; readonly tag: string; readonly chosenBy: string };
     readonly notes: string[];
 }
 
@@ -85,7 +103,10 @@ export function planRollback(req: RollbackRequest): RollbackPlan {
                 `Here, set models[].version back (or revert the commit) and let the stack build it`,
         );
     }
-    const candidates = candidatesOf(req.held);
+    // In a repository the image shares with its weights, the weights the stack records are not image versions.
+    const weightsOwn = running.weights !== undefined && req.weightsHeld === undefined;
+    const knownWeights = new Set([running.weights?.digest, running.weights?.tag, running.weights?.previousTag].filter((x): x is string => x !== undefined));
+    const candidates = candidatesOf(req.held).filter((c) => !(weightsOwn && (knownWeights.has(c.digest) || knownWeights.has(c.tag))));
     const holds = `the registry holds: ${heldList(req.held)}`;
     const notes: string[] = [];
     let chosen: Candidate;
@@ -101,6 +122,7 @@ export function planRollback(req: RollbackRequest): RollbackPlan {
             throw new RollbackError(`${model} ${req.to} is not in the registry any more (retention expired it, or it was never pushed there): ${holds}`);
         }
         const digests = [...new Set(matches.map((m) => m.digest))];
+        if (digests.length > 1 && weightsOwn) throw sharedRepository(model, req.to, matches);
         if (digests.length > 1) {
             throw new RollbackError(
                 `${model} ${req.to} is held as ${digests.length} different images (${matches.map((m) => m.tag).join(", ")}): give the release tag, --to <tag>`,
@@ -132,6 +154,7 @@ export function planRollback(req: RollbackRequest): RollbackPlan {
             const same = older.filter((c) => c.version === top).sort(newestPush);
             chosen = same[0];
             chosenBy = `the highest held version below the running ${current}`;
+            if (new Set(same.map((c) => c.digest)).size > 1 && weightsOwn) throw sharedRepository(model, top, same);
             if (new Set(same.map((c) => c.digest)).size > 1) {
                 notes.push(
                     `${top} is held as several images (${same.map((c) => c.tag).join(", ")}): took the newest push, ${chosen.tag}; --to <tag> picks another`,
@@ -148,5 +171,41 @@ export function planRollback(req: RollbackRequest): RollbackPlan {
             `retention would expire ${chosen.tag} at its next run (${chosen.retention.why}); once \`pulumi up\` applies the rollback its tag is protected as the deployed release`,
         );
     }
-    return { digest: chosen.digest, version: chosen.version, tag: chosen.tag, chosenBy, notes };
+    const weights = running.weights ? rollbackWeights(req, chosen) : undefined;
+    return { digest: chosen.digest, version: chosen.version, tag: chosen.tag, chosenBy, ...(weights ? { weights } : {}), notes };
+}
+
+function sharedRepository(model: string, version: string, matches: readonly Candidate[]): RollbackError {
+    return new RollbackError(
+        `${model} ${version} is held as ${new Set(matches.map((m) => m.digest)).size} digests (${matches.map((m) => m.tag).join(", ")}) in a repository that also holds its weights artifacts: ` +
+            `which is the server image is not known from the tags. Roll back explicitly: npm run promote -- --model ${model} --to <stack> --digest <image> --version ${version} --weights-digest <weights>`,
+    );
+}
+
+/** The weights that ran with `chosen` (see the module comment), or the error that says how to name them. */
+function rollbackWeights(req: RollbackRequest, chosen: Candidate): { digest: string; tag: string; chosenBy: string } {
+    const w = req.running.weights!;
+    const pool = candidatesOf(req.weightsHeld ?? req.held).filter((c) => c.digest !== chosen.digest);
+    const explicit = `npm run promote -- --model ${req.model} --to ${req.stack} --digest ${chosen.digest} --version ${chosen.version} --tag ${chosen.tag} --weights-digest <sha256:…|none>`;
+    if (w.previousTag && parseReleaseTag(w.previousTag)?.version === chosen.version) {
+        const recorded = pool.find((c) => c.tag === w.previousTag);
+        if (!recorded) {
+            throw new RollbackError(
+                `the weights that ran with ${req.model} ${chosen.version} (the recorded weights.previousTag ${w.previousTag}) are not in the registry any more; roll back explicitly: ${explicit}`,
+            );
+        }
+        return { digest: recorded.digest, tag: recorded.tag, chosenBy: `the recorded weights.previousTag ${recorded.tag}` };
+    }
+    const ofVersion = pool.filter((c) => c.version === chosen.version);
+    const digests = [...new Set(ofVersion.map((c) => c.digest))];
+    if (digests.length === 1) {
+        const pick = ofVersion.sort(newestPush)[0];
+        return { digest: pick.digest, tag: pick.tag, chosenBy: `the weights artifact tagged for ${chosen.version} (${pick.tag})` };
+    }
+    throw new RollbackError(
+        digests.length === 0
+            ? `stack ${req.stack} mounts weights for ${req.model}, and the registry holds no weights artifact tagged for ${chosen.version} (v${chosen.version}-<sha>)` +
+                  `${w.previousTag ? `; the recorded weights.previousTag ${w.previousTag} is of another version` : ""}: which weights ran with it is not known. Roll back explicitly: ${explicit}`
+            : `the registry holds ${digests.length} weights artifacts tagged for ${req.model} ${chosen.version} (${ofVersion.map((c) => c.tag).join(", ")}): which ran with it is not known. Roll back explicitly: ${explicit}`,
+    );
 }

@@ -13,6 +13,7 @@ import { MODEL_CARD_PREDICATE_TYPE, ModelCard, ModelCardError, parseModelCardJso
 import { formatIssue } from "../domain/rules/issues";
 import { modelLabels } from "../domain/labels";
 import { cardMismatches } from "./modelCard";
+import { parseReleaseTag } from "../domain/image/tag";
 
 /** The cosign release the tool cache builds and the workflow installs (sigstore/cosign-installer `cosign-release`). */
 export const COSIGN_VERSION = "v3.1.3";
@@ -36,7 +37,7 @@ export const ANNOTATION_KEYS = {
     gitSha: "org.opencontainers.image.revision",
 } as const;
 
-/** What is signed: one model image, by digest. */
+/** What is signed: one model image, by digest, and the weights artifact it mounts, if any. */
 export interface ImageToSign {
     readonly model: string;
     readonly version: string;
@@ -45,6 +46,26 @@ export interface ImageToSign {
     readonly gitSha: string;
     /** The release tag (`v<version>-<sha>`), recorded in the provenance. */
     readonly tag?: string;
+    /**
+     * The model's weights artifact (docs/design/weights.md): signed with the same key and the same model and version
+     * annotations as the image (admission verifies the image volume as it verifies the container), attested with a
+     * provenance and, with `--card`, the model card (the weights' card); no SBOM (no packages in it).
+     */
+    readonly weights?: WeightsToSign;
+}
+
+/** A weights artifact to sign: `<repository>@sha256:…`, its release tag, and the commit its annotation names. */
+export interface WeightsToSign {
+    readonly ref: string;
+    readonly tag?: string;
+    /** The weights' release tag's sha; without a tag, the image's. */
+    readonly gitSha: string;
+}
+
+/** The weights artifact of `image` as a signing subject of its own: same model and version, its ref, tag and commit. */
+export function weightsSubject(image: ImageToSign): ImageToSign | undefined {
+    const w = image.weights;
+    return w ? { model: image.model, version: image.version, ref: w.ref, gitSha: w.gitSha, ...(w.tag ? { tag: w.tag } : {}) } : undefined;
 }
 
 const DIGEST = /^sha256:[0-9a-f]{64}$/;
@@ -190,12 +211,22 @@ function requireKey(keyRef: string): void {
 // The stack outputs `npm run sign -- --stack <name>` reads
 
 const sha = z.string().regex(/^[0-9a-f]{7,40}$/, "a hex git sha");
+const WeightsOutput = z.object({
+    digest: z.string().regex(DIGEST, "sha256:<64 hex>"),
+    tag: z
+        .string()
+        .refine((t) => parseReleaseTag(t) !== undefined, "a release tag v<semver>-<sha>")
+        .optional(),
+    ref: z.string().min(1),
+    repository: z.string().min(1),
+});
 const ImageOutput = z.object({
     version: z.string().min(1),
     tag: z.string().optional(),
     digest: z.string().regex(DIGEST, "sha256:<64 hex>"),
     ref: z.string().min(1),
     gitSha: sha,
+    weights: WeightsOutput.optional(),
 });
 /** The contract of index.ts's outputs (`pulumi stack output --json`): `images` and `signing`. */
 const StackOutputs = z.object({
@@ -215,7 +246,7 @@ export function signingInputsFromOutputs(outputs: unknown, source: string): Sign
     if (!parsed.success) {
         const problems = parsed.error.issues.map((i) => `  ${i.path.join(".") || "(outputs)"}: ${i.message}`);
         throw new SigningError(
-            `${source} does not have the outputs signing needs (images.<model>.{version,digest,ref,gitSha}, signing.keyRef):\n${problems.join("\n")}`,
+            `${source} does not have the outputs signing needs (images.<model>.{version,digest,ref,gitSha,weights?}, signing.keyRef):\n${problems.join("\n")}`,
         );
     }
     const { images, signing } = parsed.data;
@@ -227,7 +258,18 @@ export function signingInputsFromOutputs(outputs: unknown, source: string): Sign
         } catch (e) {
             problems.push(`  images.${model}.ref: ${(e as Error).message}`);
         }
-        return { model, version: img.version, ref: img.ref, gitSha: img.gitSha, ...(img.tag ? { tag: img.tag } : {}) };
+        let weights: WeightsToSign | undefined;
+        if (img.weights) {
+            const w = img.weights;
+            try {
+                const { digest } = parseDigestRef(w.ref);
+                if (digest !== w.digest) problems.push(`  images.${model}.weights: ref ${w.ref} is not the digest ${w.digest}`);
+            } catch (e) {
+                problems.push(`  images.${model}.weights.ref: ${(e as Error).message}`);
+            }
+            weights = { ref: w.ref, gitSha: (w.tag ? parseReleaseTag(w.tag)?.sha : undefined) ?? img.gitSha, ...(w.tag ? { tag: w.tag } : {}) };
+        }
+        return { model, version: img.version, ref: img.ref, gitSha: img.gitSha, ...(img.tag ? { tag: img.tag } : {}), ...(weights ? { weights } : {}) };
     });
     if (problems.length > 0) throw new SigningError(`${source}:\n${problems.join("\n")}`);
     if (list.length === 0) throw new SigningError(`${source}: no images to sign`);
@@ -263,23 +305,26 @@ export function builderFromEnv(env: Readonly<Record<string, string | undefined>>
 
 /** SLSA v1 build type of a model image: docker-build run by `pulumi up` of a model-fleet stack. */
 export const BUILD_TYPE = "urn:model-fleet:buildtype:pulumi-docker-build:v1";
+/** SLSA v1 build type of a weights artifact: pushed by the training pipeline, signed for the stack that mounts it. */
+export const WEIGHTS_BUILD_TYPE = "urn:model-fleet:buildtype:weights-artifact:v1";
 
 /**
  * The SLSA v1 provenance predicate (https://slsa.dev/spec/v1.0/provenance) of a built image: which model, version
  * and commit, built by which run. BuildKit's own provenance (when the image carries it) is inside the signed index;
  * this one is a signed attestation that `cosign verify-attestation --type slsaprovenance1` and admission can check.
  */
-export function provenancePredicate(image: ImageToSign, builder: Builder, stack?: string): Record<string, unknown> {
+export function provenancePredicate(image: ImageToSign, builder: Builder, stack?: string, artifact: Artifact = "image"): Record<string, unknown> {
     const full = builder.source && builder.source.commit.startsWith(image.gitSha) ? builder.source : undefined;
     return {
         buildDefinition: {
-            buildType: BUILD_TYPE,
+            buildType: artifact === "weights" ? WEIGHTS_BUILD_TYPE : BUILD_TYPE,
             externalParameters: {
                 model: image.model,
                 version: image.version,
                 gitSha: image.gitSha,
                 ...(image.tag ? { tag: image.tag } : {}),
                 ...(stack ? { stack } : {}),
+                ...(artifact === "weights" ? { artifact: "weights" } : {}),
             },
             internalParameters: {},
             resolvedDependencies: full ? [{ uri: full.uri, digest: { gitCommit: full.commit } }] : [],
@@ -309,7 +354,14 @@ export interface ImageStatus {
     readonly sbom: boolean;
     /** The model card attestation; absent without `--card` (no card is attested nor checked). */
     readonly card?: boolean;
+    /** The weights artifact's signature, provenance and (with `--card`) card; absent for a model without weights. */
+    readonly weightsSignature?: boolean;
+    readonly weightsProvenance?: boolean;
+    readonly weightsCard?: boolean;
 }
+
+/** Which artifact of a model a step is about. */
+export type Artifact = "image" | "weights";
 
 const NOTHING_VERIFIED: ImageStatus = { signature: false, provenance: false, sbom: false };
 
@@ -318,6 +370,9 @@ const VERIFIED_BY: Partial<Record<CosignStep["what"], keyof ImageStatus>> = {
     "verify provenance": "provenance",
     "verify sbom": "sbom",
     "verify card": "card",
+    "verify weights": "weightsSignature",
+    "verify weights provenance": "weightsProvenance",
+    "verify weights card": "weightsCard",
 };
 
 /** Reads the results of `verifyPlan`'s steps (exit code 0 = verified) into a status per model. */
@@ -332,27 +387,57 @@ export function statusFromChecks(results: ReadonlyArray<{ step: CosignStep; ok: 
     return out;
 }
 
-/** One line per image for the summary: what this run did, and what was already there. */
-export function signOutcome(status: ImageStatus | undefined, sbom: SbomSource, card = false): { done: string[]; skipped: string[] } {
+/**
+ * One line per image for the summary: what this run did, and what was already there. `weights`: the model has a
+ * weights artifact (its card then goes on the weights, not on the image).
+ */
+export function signOutcome(status: ImageStatus | undefined, sbom: SbomSource, card = false, weights = false): { done: string[]; skipped: string[] } {
     const s = status ?? NOTHING_VERIFIED;
     const parts: Array<[string, boolean]> = [
         ["signature", s.signature],
         ["provenance", s.provenance],
         ...(sbom.kind === "none" ? [] : ([["sbom", s.sbom]] as Array<[string, boolean]>)),
-        ...(card ? ([["card", s.card === true]] as Array<[string, boolean]>) : []),
+        ...(card && !weights ? ([["card", s.card === true]] as Array<[string, boolean]>) : []),
+        ...(weights
+            ? ([
+                  ["weights signature", s.weightsSignature === true],
+                  ["weights provenance", s.weightsProvenance === true],
+                  ...(card ? [["weights card", s.weightsCard === true]] : []),
+              ] as Array<[string, boolean]>)
+            : []),
     ];
     return { done: parts.filter(([, v]) => !v).map(([n]) => n), skipped: parts.filter(([, v]) => v).map(([n]) => n) };
 }
 
 export interface CosignStep {
     readonly model: string;
-    readonly what: "sign" | "attest provenance" | "attest sbom" | "attest card" | "verify" | "verify provenance" | "verify sbom" | "verify card";
+    readonly what:
+        | "sign"
+        | "attest provenance"
+        | "attest sbom"
+        | "attest card"
+        | "verify"
+        | "verify provenance"
+        | "verify sbom"
+        | "verify card"
+        | "sign weights"
+        | "attest weights provenance"
+        | "attest weights card"
+        | "verify weights"
+        | "verify weights provenance"
+        | "verify weights card";
     readonly args: string[];
 }
 
 /** File names of the predicates the sign command writes (provenance) or reads (`--sbom <dir>`, `--card <dir>`). */
-export const predicateFile = (model: string, type: AttestationType): string =>
-    type === "spdxjson" ? `${model}.spdx.json` : type === MODEL_CARD_PREDICATE_TYPE ? `${model}.card.json` : `${model}.provenance.json`;
+export const predicateFile = (model: string, type: AttestationType, artifact: Artifact = "image"): string =>
+    type === "spdxjson"
+        ? `${model}.spdx.json`
+        : type === MODEL_CARD_PREDICATE_TYPE
+          ? `${model}.card.json`
+          : artifact === "weights"
+            ? `${model}.weights.provenance.json`
+            : `${model}.provenance.json`;
 
 /**
  * The cosign commands that sign one image set: a signature, then the provenance, (unless the SBOM source is
@@ -387,12 +472,31 @@ export function signPlan(
                 args: cosignAttestArgs(img, keyRef, "spdxjson", joinPath(dir, predicateFile(img.model, "spdxjson"))),
             });
         }
-        if (cardDir !== undefined && !verified.card) {
+        const weights = weightsSubject(img);
+        // The model card describes the weights: on the weights artifact when the model has one, else on the image.
+        if (cardDir !== undefined && !weights && !verified.card) {
             steps.push({
                 model: img.model,
                 what: "attest card",
                 args: cosignAttestArgs(img, keyRef, MODEL_CARD_PREDICATE_TYPE, joinPath(cardDir, predicateFile(img.model, MODEL_CARD_PREDICATE_TYPE))),
             });
+        }
+        if (weights) {
+            if (!verified.weightsSignature) steps.push({ model: img.model, what: "sign weights", args: cosignSignArgs(weights, keyRef) });
+            if (!verified.weightsProvenance) {
+                steps.push({
+                    model: img.model,
+                    what: "attest weights provenance",
+                    args: cosignAttestArgs(weights, keyRef, "slsaprovenance1", joinPath(predicateDir, predicateFile(img.model, "slsaprovenance1", "weights"))),
+                });
+            }
+            if (cardDir !== undefined && !verified.weightsCard) {
+                steps.push({
+                    model: img.model,
+                    what: "attest weights card",
+                    args: cosignAttestArgs(weights, keyRef, MODEL_CARD_PREDICATE_TYPE, joinPath(cardDir, predicateFile(img.model, MODEL_CARD_PREDICATE_TYPE))),
+                });
+            }
         }
         return steps;
     });
@@ -400,12 +504,36 @@ export function signPlan(
 
 /** The cosign commands that verify one image set: the signature and each attestation `signPlan` makes. */
 export function verifyPlan(images: readonly ImageToSign[], publicKey: string, sbom: boolean, card = false): CosignStep[] {
-    return images.flatMap((img) => [
-        { model: img.model, what: "verify" as const, args: cosignVerifyArgs(img, publicKey) },
-        { model: img.model, what: "verify provenance" as const, args: cosignVerifyAttestationArgs(img, publicKey, "slsaprovenance1") },
-        ...(sbom ? [{ model: img.model, what: "verify sbom" as const, args: cosignVerifyAttestationArgs(img, publicKey, "spdxjson") }] : []),
-        ...(card ? [{ model: img.model, what: "verify card" as const, args: cosignVerifyAttestationArgs(img, publicKey, MODEL_CARD_PREDICATE_TYPE) }] : []),
-    ]);
+    return images.flatMap((img): CosignStep[] => {
+        const weights = weightsSubject(img);
+        return [
+            { model: img.model, what: "verify", args: cosignVerifyArgs(img, publicKey) },
+            { model: img.model, what: "verify provenance", args: cosignVerifyAttestationArgs(img, publicKey, "slsaprovenance1") },
+            ...(sbom ? [{ model: img.model, what: "verify sbom" as const, args: cosignVerifyAttestationArgs(img, publicKey, "spdxjson") }] : []),
+            ...(card && !weights
+                ? [{ model: img.model, what: "verify card" as const, args: cosignVerifyAttestationArgs(img, publicKey, MODEL_CARD_PREDICATE_TYPE) }]
+                : []),
+            ...(weights
+                ? [
+                      { model: img.model, what: "verify weights" as const, args: cosignVerifyArgs(weights, publicKey) },
+                      {
+                          model: img.model,
+                          what: "verify weights provenance" as const,
+                          args: cosignVerifyAttestationArgs(weights, publicKey, "slsaprovenance1"),
+                      },
+                      ...(card
+                          ? [
+                                {
+                                    model: img.model,
+                                    what: "verify weights card" as const,
+                                    args: cosignVerifyAttestationArgs(weights, publicKey, MODEL_CARD_PREDICATE_TYPE),
+                                },
+                            ]
+                          : []),
+                  ]
+                : []),
+        ];
+    });
 }
 
 /**
@@ -432,9 +560,18 @@ export function checkCards(images: readonly ImageToSign[], dir: string, read: (f
             problems.push(`${img.model}: ${e.message}`);
             continue;
         }
-        const mismatches = cardMismatches(card, { model: img.model, version: img.version, digest: parseDigestRef(img.ref).digest, gitSha: img.gitSha });
+        // A model with weights: the weights' card, naming both the weights artifact and the server image, and the
+        // weights' commit (docs/design/weights.md).
+        const mismatches = cardMismatches(card, {
+            model: img.model,
+            version: img.version,
+            digest: parseDigestRef(img.ref).digest,
+            ...(img.weights ? { weightsDigest: parseDigestRef(img.weights.ref).digest } : {}),
+            gitSha: img.weights?.gitSha ?? img.gitSha,
+        });
         if (mismatches.length > 0) {
-            problems.push(`${img.model}: ${file} does not describe ${img.ref}:\n${mismatches.map((m) => `  - ${formatIssue(m)}`).join("\n")}`);
+            const what = img.weights ? `${img.ref} with the weights ${img.weights.ref}` : img.ref;
+            problems.push(`${img.model}: ${file} does not describe ${what}:\n${mismatches.map((m) => `  - ${formatIssue(m)}`).join("\n")}`);
             continue;
         }
         cards[img.model] = card;

@@ -127,6 +127,7 @@ export function cardsFromRecords(
                     version: img.version,
                     gitSha: fullSha,
                     digest: parseDigestRef(img.ref).digest,
+                    ...(img.weights ? { weightsDigest: parseDigestRef(img.weights.ref).digest } : {}),
                     ...(build.parent !== undefined ? { parent: build.parent } : {}),
                 },
             });

@@ -27,6 +27,8 @@ export function isVersionTag(tag: string): boolean {
 export interface RunningIn {
     readonly stack: string;
     readonly via: "output" | "config" | "output+config";
+    /** `weights`: the stack mounts this digest as the model's weights artifact (docs/design/weights.md), not as its image. */
+    readonly artifact?: "weights";
 }
 
 /** One stack's view of a model: the digest its output says it runs, and the one its stack file pins. */
@@ -34,6 +36,9 @@ export interface StackModelState {
     readonly stack: string;
     readonly outputDigest?: string;
     readonly configDigest?: string;
+    /** The weights artifact the stack mounts for the model: its `images` output's and its stack file's. */
+    readonly outputWeightsDigest?: string;
+    readonly configWeightsDigest?: string;
 }
 
 export type SignatureStatus = { readonly status: "verified" } | { readonly status: "unverified" | "unchecked"; readonly detail: string };
@@ -127,7 +132,20 @@ export function versionEntries(images: readonly ListedImage[], facts: VersionFac
             const runningIn = (facts.stacks ?? []).flatMap((s): RunningIn[] => {
                 const out = s.outputDigest === image.digest;
                 const cfg = s.configDigest === image.digest;
-                return out || cfg ? [{ stack: s.stack, via: out && cfg ? "output+config" : out ? "output" : "config" }] : [];
+                const wOut = s.outputWeightsDigest === image.digest;
+                const wCfg = s.configWeightsDigest === image.digest;
+                return [
+                    ...(out || cfg ? [{ stack: s.stack, via: out && cfg ? ("output+config" as const) : out ? ("output" as const) : ("config" as const) }] : []),
+                    ...(wOut || wCfg
+                        ? [
+                              {
+                                  stack: s.stack,
+                                  via: wOut && wCfg ? ("output+config" as const) : wOut ? ("output" as const) : ("config" as const),
+                                  artifact: "weights" as const,
+                              },
+                          ]
+                        : []),
+                ];
             });
             const version = fromTag ?? fromCard;
             return {
@@ -195,7 +213,7 @@ export function versionsJson(report: VersionsReport): object {
                           parent: e.card.card.parent,
                       }
                     : { status: e.card.status, detail: e.card.detail, version: null, dataset: null, accuracy: null, trainedAt: null, parent: null },
-            runningIn: e.runningIn.map((r) => ({ stack: r.stack, via: r.via })),
+            runningIn: e.runningIn.map((r) => ({ stack: r.stack, via: r.via, artifact: r.artifact ?? "image" })),
             retention: { status: e.retention.status, why: e.retention.why },
         })),
         notes: [...report.notes],
@@ -222,7 +240,12 @@ export function versionRows(entries: readonly VersionEntry[]): string[][] {
             c ? (c.parent ?? "none") : "-",
             e.signature.status,
             e.card.status,
-            e.runningIn.map((r) => (r.via === "output+config" ? r.stack : `${r.stack} (${r.via})`)).join(", ") || "-",
+            e.runningIn
+                .map((r) => {
+                    const how = [...(r.via === "output+config" ? [] : [r.via]), ...(r.artifact ? ["weights"] : [])];
+                    return how.length ? `${r.stack} (${how.join(", ")})` : r.stack;
+                })
+                .join(", ") || "-",
             `${e.retention.status}: ${e.retention.why}`,
         ];
     });
@@ -305,11 +328,29 @@ export function stackRegistry(
     return { stack, type, location, ...(type !== "external" ? { retention: registry.retention } : {}), deployedTags, builds };
 }
 
-/** What a stack file pins for a model: its version, digest, tags and recorded signing key, or that it builds it. */
+/** What a stack file pins for a model's weights artifact (`weights`), when it mounts one. */
+export interface PinnedWeights {
+    digest?: string;
+    tag?: string;
+    previousTag?: string;
+    /** `weights.repository` as written; absent: the model's own. */
+    repository?: string;
+}
+
+/** What a stack file pins for a model: its version, digest, tags, recorded signing key and weights, or that it builds it. */
 export function pinnedImage(
     config: Record<string, any>,
     model: string,
-): { declared: boolean; builds: boolean; version?: string; digest?: string; tag?: string; previousTag?: string; signingKey?: string } {
+): {
+    declared: boolean;
+    builds: boolean;
+    version?: string;
+    digest?: string;
+    tag?: string;
+    previousTag?: string;
+    signingKey?: string;
+    weights?: PinnedWeights;
+} {
     const m = (Array.isArray(config.models) ? config.models : []).find((x: any) => isRecord(x) && x.name === model);
     if (!isRecord(m)) return { declared: false, builds: false };
     const image = isRecord(m.image) ? m.image : {};
@@ -322,5 +363,12 @@ export function pinnedImage(
         ...(str(image.tag) ? { tag: str(image.tag) } : {}),
         ...(str(image.previousTag) ? { previousTag: str(image.previousTag) } : {}),
         ...(str(image.signingKey) ? { signingKey: str(image.signingKey) } : {}),
+        ...(isRecord(m.weights)
+            ? {
+                  weights: Object.fromEntries(
+                      (["digest", "tag", "previousTag", "repository"] as const).flatMap((k) => (str(m.weights[k]) ? [[k, str(m.weights[k])]] : [])),
+                  ) as PinnedWeights,
+              }
+            : {}),
     };
 }

@@ -1,6 +1,7 @@
 /**
  * npm run promote -- --model <m> --from dev --to prod [--allow-vulnerable <reason>] [--allow-regression <reason>] [--dry-run]
- * npm run promote -- --model <m> --to prod --digest sha256:… --version x.y.z --repository <host>/<path> [--tag …] [--signing-key …] [--dry-run]
+ * npm run promote -- --model <m> --to prod --digest sha256:… --version x.y.z --repository <host>/<path> [--tag …] [--signing-key …]
+ *                   [--weights-digest sha256:…|none [--weights-tag …] [--weights-repository <host>/<path>]] [--dry-run]
  *
  * Thin wrapper around the pure `planPromotion` and `decideScanGate`: reads the source stack's `images` and `signing`
  * outputs with the Pulumi CLI, reads `Pulumi.<to>.yaml`, asks the registry for the digest's scan result (ECR or
@@ -10,6 +11,8 @@
  * their diff and refuses by `decideCardGate` (release/cardGate.ts) unless `--allow-regression <reason>` (recorded
  * next to the digest), then pins the target model, with the signing key, by `pulumi config set --path` (or only
  * prints those commands with --dry-run). It never builds: the target runs the source's exact digest.
+ * A model's weights artifact (docs/design/weights.md) travels with the image: its signature is verified with the
+ * same key, the card gate reads the weights' card, and it has no scan gate (`WEIGHTS_SCAN_NOTE`).
  */
 import { ECRClient } from "@aws-sdk/client-ecr";
 import { execFileSync, spawnSync } from "child_process";
@@ -21,6 +24,9 @@ import {
     applyConfigSets,
     imageRecordFor,
     modelsFromStackFile,
+    WEIGHTS_SCAN_NOTE,
+    WeightsCandidate,
+    weightsCandidate,
     planPromotion,
     PromotionError,
     PromotionSource,
@@ -42,7 +48,7 @@ export const promoteCommand = command({
     name: "promote",
     usage: [
         "--model <name> --from <stack> --to <stack> [--allow-vulnerable <reason>] [--allow-regression <reason>] [--dry-run]",
-        "--model <name> --to <stack> --digest sha256:<64 hex> --version <x.y.z> --repository <host>/<path> [--tag v<x.y.z>-<sha>] [--signing-key <ref>] [--allow-vulnerable <reason>] [--allow-regression <reason>] [--dry-run]",
+        "--model <name> --to <stack> --digest sha256:<64 hex> --version <x.y.z> --repository <host>/<path> [--tag v<x.y.z>-<sha>] [--signing-key <ref>] [--weights-digest sha256:<64 hex>|none [--weights-tag v<x.y.z>-<sha>] [--weights-repository <host>/<path>]] [--allow-vulnerable <reason>] [--allow-regression <reason>] [--dry-run]",
     ],
     description: `
 Pins a model of the target stack to the exact image another stack runs (its \`images\` stack output, read with the
@@ -57,7 +63,14 @@ digest is refused here, not by the target's admission after approval. Last, it r
 running version's (verified card attestations), prints their diff, and refuses a digest without a verified card that
 describes it, with a card of another held-out split, or whose held-out accuracy is worse than the running version's by
 more than the target's canary.analysis.maxAccuracyDrop (none set: no drop), unless --allow-regression <reason>
-records an override next to the digest.`,
+records an override next to the digest.
+
+Weights artifacts (docs/design/weights.md): the source's weights (its images.<model>.weights output) are pinned with
+the image (weights.digest, .tag, .repository; the replaced weights' tag kept as weights.previousTag), and a source
+without weights removes the target's. Their signature is verified with the same key and annotations before anything
+changes, and the card gate reads the weights' card (a model with weights carries its card on the weights). They
+have no scan gate: no OS packages to scan. With --digest, --weights-digest (and --weights-tag) pins weights too,
+"none" removes them; without it the target's weights are left as they are.`,
     options: {
         model: { type: "string", value: "name", help: "the model to promote (an entry of model-fleet:models in both stacks)" },
         from: { type: "string", value: "stack", help: "source stack: promote what it runs (needs the Pulumi CLI)" },
@@ -67,6 +80,17 @@ records an override next to the digest.`,
         tag: { type: "string", value: "v<x.y.z>-<sha>", help: "release tag of --digest (keeps its deployed-tag protect rule)" },
         repository: { type: "string", value: "host/path", help: "with --digest: the repository holding it (where its scan result is read)" },
         "signing-key": { type: "string", value: "ref", help: "with --digest: the cosign key reference it was signed with (e.g. awskms:///<key arn>)" },
+        "weights-digest": {
+            type: "string",
+            value: "sha256:…|none",
+            help: "with --digest: the weights artifact to pin with it (signed by the same key), or none to remove the target's weights",
+        },
+        "weights-tag": { type: "string", value: "v<x.y.z>-<sha>", help: "with --weights-digest: its release tag (kept by retention)" },
+        "weights-repository": {
+            type: "string",
+            value: "host/path",
+            help: "with --weights-digest: the repository holding it, when not the model's own (default: --repository)",
+        },
         "allow-vulnerable": {
             type: "string",
             value: "reason",
@@ -220,10 +244,10 @@ export interface RegressionOverride {
 export function checkCards(input: {
     check: SignatureCheck;
     to: string;
-    /** The candidate's `<repository>@sha256:…` and facts. */
-    candidate: { model: string; version: string; digest: string; ref: string; gitSha?: string };
-    /** The target's pinned image of the model, when it has one. */
-    running?: { version?: string; digest: string; gitSha?: string; signingKey?: string };
+    /** The candidate's `<repository>@sha256:…` and facts; `weights`: the weights artifact it mounts, which carries its card. */
+    candidate: { model: string; version: string; digest: string; ref: string; gitSha?: string; weights?: WeightsCandidate };
+    /** The target's pinned image of the model, when it has one, and the digest of the weights it mounts. */
+    running?: { version?: string; digest: string; gitSha?: string; signingKey?: string; weightsDigest?: string };
     maxAccuracyDrop?: number;
     override?: { reason: string; by: string; at: string };
 }): RegressionOverride | undefined {
@@ -231,27 +255,39 @@ export function checkCards(input: {
     const candidateKey = check.kind === "verify" ? check.key : undefined;
     const runningKey = running?.signingKey ? { ref: running.signingKey } : candidateKey;
     const noKey: CardCheck = { status: "unverified", detail: "no signing key is known to verify a card with" };
-    const runningRef = running ? `${parseDigestRef(candidate.ref).repository}@${running.digest}` : undefined;
+    // The card is on the weights artifact when the model mounts one (docs/design/weights.md); the running version's is
+    // looked up where the candidate's is (its weights' repository, else the image's).
+    const candidateRef = candidate.weights?.ref ?? candidate.ref;
+    const runningRef = running
+        ? running.weightsDigest
+            ? `${parseDigestRef(candidateRef).repository}@${running.weightsDigest}`
+            : `${parseDigestRef(candidate.ref).repository}@${running.digest}`
+        : undefined;
     let candidateCard: CardCheck = noKey;
     let runningCard: CardCheck = noKey;
     if (candidateKey || (running && runningKey)) {
         const cosign = cosignCli("to read the model cards (verified card attestations) before promoting");
         const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "model-fleet-promote-"));
         try {
-            if (candidateKey) candidateCard = attestedCard(cosign, candidate.ref, keyFile(candidateKey, tmp));
+            if (candidateKey) candidateCard = attestedCard(cosign, candidateRef, keyFile(candidateKey, tmp));
             if (runningRef && runningKey) runningCard = attestedCard(cosign, runningRef, keyFile(runningKey, tmp));
         } finally {
             fs.rmSync(tmp, { recursive: true, force: true });
         }
     }
+    const { weights, ...image } = candidate;
     const decision = decideCardGate({
-        candidate: { ...candidate, card: candidateCard },
+        candidate: {
+            ...image,
+            ...(weights ? { weightsDigest: weights.digest, ...(weights.gitSha ? { gitSha: weights.gitSha } : {}) } : {}),
+            card: candidateCard,
+        },
         ...(running ? { running: { model: candidate.model, ...running, card: runningCard } } : {}),
         ...(input.maxAccuracyDrop !== undefined ? { maxAccuracyDrop: input.maxAccuracyDrop } : {}),
         ...(input.override ? { override: input.override } : {}),
     });
     const cardOf = (c: CardCheck) => (c.status === "verified" ? c.card : undefined);
-    console.log(`Model cards: ${running ? `running ${runningRef}` : "no running version"} → candidate ${candidate.ref}`);
+    console.log(`Model cards: ${running ? `running ${runningRef}` : "no running version"} → candidate ${candidateRef}`);
     console.log(table([CARD_DIFF_COLUMNS, ...cardDiffTable(cardOf(runningCard), cardOf(candidateCard))]));
     for (const note of decision.notes) console.log(`  ${note}`);
     console.log(decision.summary + "\n");
@@ -265,7 +301,7 @@ export function checkCards(input: {
 }
 
 /** Runs the signature check `signatureCheck` decided: cosign verify by the key, or a refusal naming what to do. */
-export function verifySignature(check: SignatureCheck, to: string): void {
+export function verifySignature(check: SignatureCheck, to: string, what: "image" | "weights" = "image"): void {
     if (check.kind === "skip") {
         console.error(`promote: ${check.why}`);
         return;
@@ -285,7 +321,7 @@ export function verifySignature(check: SignatureCheck, to: string): void {
                 .filter((l) => l.startsWith("Error:"))
                 .pop();
             throw new PromotionError(
-                `refusing to promote ${check.image.ref} into stack ${to}: it is not signed by the key admission will trust (${why ?? `cosign exited ${r.status}`}). ` +
+                `refusing to promote ${check.image.ref}${what === "weights" ? " (weights)" : ""} into stack ${to}: it is not signed by the key admission will trust (${why ?? `cosign exited ${r.status}`}). ` +
                     `Sign it first (npm run sign -- --stack <source> --sbom <dir>), or give the key it was signed with: --signing-key <ref>`,
             );
         }
@@ -308,6 +344,13 @@ export async function promote(values: Values<typeof promoteCommand.spec.options>
             throw new UsageError(`--${flag} needs a reason: it is recorded next to the digest\n${promoteCommand.usage()}`);
         }
     }
+    for (const flag of ["weights-digest", "weights-tag", "weights-repository"] as const) {
+        if (values[flag] !== undefined && !explicit)
+            throw new UsageError(`--${flag} goes with --digest (a stack's output names its weights)\n${promoteCommand.usage()}`);
+    }
+    if ((values["weights-tag"] !== undefined || values["weights-repository"] !== undefined) && (values["weights-digest"] ?? "none") === "none") {
+        throw new UsageError(`--weights-tag and --weights-repository go with --weights-digest sha256:…\n${promoteCommand.usage()}`);
+    }
     if (explicit && !values.repository) {
         throw new UsageError(
             `--repository <host>/<path> is required with --digest: the scan gate reads the digest's scan result there\n${promoteCommand.usage()}`,
@@ -321,7 +364,18 @@ export async function promote(values: Values<typeof promoteCommand.spec.options>
     let ref: string;
     let cli: string | undefined;
     if (explicit) {
-        source = { kind: "explicit", digest: values.digest as string, version: values.version as string, ...(values.tag ? { tag: values.tag as string } : {}) };
+        const wd = values["weights-digest"] as string | undefined;
+        source = {
+            kind: "explicit",
+            digest: values.digest as string,
+            version: values.version as string,
+            ...(values.tag ? { tag: values.tag as string } : {}),
+            ...(wd === "none"
+                ? { weights: "none" as const }
+                : wd
+                  ? { weights: { digest: wd, ...(values["weights-tag"] ? { tag: values["weights-tag"] as string } : {}) } }
+                  : {}),
+        };
         ref = `${values.repository}@${values.digest}`;
     } else {
         cli = pulumiCli(`to read stack ${from}'s \`images\` output`, [
@@ -357,10 +411,17 @@ export async function promote(values: Values<typeof promoteCommand.spec.options>
     const probe = planPromotion({ model, target: { stack: to, models: targetModels }, source, signingKey });
 
     console.log(probe.diff + "\n");
+    // The weights artifact pinned with the image (docs/design/weights.md): its reference, for its signature and card.
+    const weights = weightsCandidate(
+        probe,
+        (values["weights-repository"] as string | undefined) ??
+            (probe.current.weights?.repository === undefined ? (values.repository as string | undefined) : undefined),
+    );
+    const imageChanges = probe.current.digest !== probe.next.digest;
     // The scan gate, for a digest the target does not run yet.
     let vulnerabilityOverride: { reason: string; by: string; at: string; findings?: string } | undefined;
     let regressionOverride: RegressionOverride | undefined;
-    if (probe.current.digest !== probe.next.digest) {
+    if (imageChanges) {
         const registryType = String(stackValue(doc, "registry")?.type ?? "ecr");
         const threshold = String(stackValue(doc, "supplyChain")?.scan?.severity ?? defaultThreshold(registryType));
         const stacks = [...(from ? [{ name: from as string, doc: readStackDocument(stackFilePath(from as string)) }] : []), { name: to, doc }];
@@ -390,7 +451,9 @@ export async function promote(values: Values<typeof promoteCommand.spec.options>
         const cannot = overrideRefusal(registryType, decision, threshold);
         if (cannot) throw new PromotionError(`refusing to promote ${probe.next.digest} into stack ${to}: ${cannot}`);
         if (decision.overridden && override) vulnerabilityOverride = { ...override, ...(decision.blocking ? { findings: decision.blocking } : {}) };
-
+    }
+    if (weights && probe.weightsChange) console.log(`Scan of the weights ${weights.ref}: ${WEIGHTS_SCAN_NOTE}\n`);
+    if (imageChanges || probe.weightsChange) {
         // The signature, with the key admission will trust: refused here rather than at the target's admission.
         const check = signatureCheck({
             model,
@@ -402,22 +465,40 @@ export async function promote(values: Values<typeof promoteCommand.spec.options>
             admissionEnabled: stackValue(doc, "supplyChain")?.admission?.enabled !== false,
             origin: from ? `stack ${from}` : "--digest",
         });
-        verifySignature(check, to);
+        if (imageChanges) verifySignature(check, to);
+        // The weights artifact: signed by the same key, with the same model and version annotations (npm run sign).
+        if (weights && probe.weightsChange) {
+            const weightsCheck = signatureCheck({
+                model,
+                version: probe.next.version,
+                ref: weights.ref,
+                ...(weights.gitSha ? { gitSha: weights.gitSha } : {}),
+                ...(publicKeyPem ? { publicKeyPem } : {}),
+                ...(signingKey ? { signingKey } : {}),
+                admissionEnabled: stackValue(doc, "supplyChain")?.admission?.enabled !== false,
+                origin: from ? `stack ${from}` : "--digest",
+            });
+            verifySignature(weightsCheck, to, "weights");
+        }
 
         // The card gate: the candidate's verified card, compared with the running version's.
         const current = probe.current;
         const why = values["allow-regression"] as string | undefined;
+        const runningTag = current.weights?.digest ? current.weights.tag : current.tag;
+        const runningSha = runningTag ? parseReleaseTag(runningTag)?.sha : undefined;
         regressionOverride = checkCards({
             check,
             to,
-            candidate: { model, version: probe.next.version, digest: probe.next.digest, ref, ...(gitSha ? { gitSha } : {}) },
+            candidate: { model, version: probe.next.version, digest: probe.next.digest, ref, ...(gitSha ? { gitSha } : {}), ...(weights ? { weights } : {}) },
             ...(current.digest
                 ? {
                       running: {
                           digest: current.digest,
                           ...(current.version ? { version: current.version } : {}),
-                          ...(current.tag && parseReleaseTag(current.tag) ? { gitSha: parseReleaseTag(current.tag)!.sha } : {}),
+                          // The commit its card must name: the weights' (their tag's) when it mounts weights, else the image's.
+                          ...(runningSha ? { gitSha: runningSha } : {}),
                           ...(current.signingKey ? { signingKey: current.signingKey } : {}),
+                          ...(current.weights?.digest ? { weightsDigest: current.weights.digest } : {}),
                       },
                   }
                 : {}),

@@ -5,7 +5,8 @@
  * (scripts/versions.ts), decides the target with the pure `planRollback` (release/rollback.ts), then calls
  * `promote()` (scripts/promote.ts) with the explicit digest, version, release tag, repository and signing key, so
  * the scan gate, the signature check and the card checks apply as for any promotion. Then `pulumi preview --diff`.
- * Never rebuilds.
+ * Never rebuilds. A model that mounts a weights artifact rolls back its weights with it (`--weights-digest`,
+ * `--weights-tag`; the rule is release/rollback.ts's, docs/design/weights.md).
  */
 import { spawnSync } from "child_process";
 import { command, findTool, readFleetConfig, REPO_ROOT, runMain, UsageError, Values } from "./cli";
@@ -29,7 +30,12 @@ Refuses a version retention no longer holds (naming those it holds), and the ver
 rebuilds: it runs the promotion of that digest (npm run promote with --digest --version --tag --repository
 --signing-key), with its scan gate, signature check and card gate (--allow-regression and --allow-vulnerable are
 passed to it), then \`pulumi preview --stack <s> --diff\` (or prints it
-when the Pulumi CLI is not installed). --dry-run prints what it would do and changes nothing.`,
+when the Pulumi CLI is not installed). --dry-run prints what it would do and changes nothing.
+
+A model that mounts a weights artifact (models[].weights) rolls back its weights with its image: to the recorded
+weights.previousTag when it is a release of the chosen version, else to the one weights artifact tagged for that
+version (v<x.y.z>-<sha>) in the weights' repository; none or several is refused, naming the explicit
+\`npm run promote -- --digest … --weights-digest …\` that says which.`,
     options: {
         model: { type: "string", value: "name", help: "the model to roll back" },
         stack: { type: "string", value: "name", help: "the stack (a promotion target: it deploys digests, it does not build)" },
@@ -68,11 +74,26 @@ export async function rollbackWith(values: Opts, deps: { access?: RegistryAccess
     if (!pinned.declared) throw new RollbackError(`model ${model} is not declared in Pulumi.${stack}.yaml`);
     if (pinned.builds) planRollback({ model, stack, running: pinned, builds: true, held: [] });
 
-    const { report } = await gatherVersions({ model, stack, registry: values.registry, key: undefined, json: undefined }, { verify: false, ...deps });
-    const plan = planRollback({ model, stack, running: pinned, builds: false, held: report.entries, ...(values.to ? { to: values.to as string } : {}) });
+    const base = { model, stack, registry: values.registry, key: undefined, json: undefined };
+    const { report } = await gatherVersions({ ...base, weights: undefined }, { verify: false, ...deps });
+    // Weights in a repository of their own: its versions too (in the model's own, `report` holds them already).
+    const weightsReport =
+        pinned.weights?.repository !== undefined && pinned.weights.repository !== model && values.registry === undefined
+            ? (await gatherVersions({ ...base, weights: true }, { verify: false, ...deps })).report
+            : undefined;
+    const plan = planRollback({
+        model,
+        stack,
+        running: pinned,
+        builds: false,
+        held: report.entries,
+        ...(weightsReport ? { weightsHeld: weightsReport.entries } : {}),
+        ...(values.to ? { to: values.to as string } : {}),
+    });
     console.log(
         `rollback ${model} in stack ${stackNameOf(stack)}: ${pinned.version ?? "?"} (${pinned.tag ?? pinned.digest ?? "?"}) → ${plan.version} (${plan.tag}), chosen as ${plan.chosenBy}`,
     );
+    if (plan.weights) console.log(`  with the weights ${plan.weights.tag} (${plan.weights.digest}), chosen as ${plan.weights.chosenBy}`);
     for (const n of plan.notes) console.log(`note: ${n}`);
     const signingKey =
         (values["signing-key"] as string | undefined) ??
@@ -89,6 +110,9 @@ export async function rollbackWith(values: Opts, deps: { access?: RegistryAccess
         tag: plan.tag,
         repository: report.repository,
         "signing-key": signingKey,
+        "weights-digest": plan.weights?.digest,
+        "weights-tag": plan.weights?.tag,
+        "weights-repository": plan.weights ? (weightsReport?.repository ?? report.repository) : undefined,
         "allow-vulnerable": values["allow-vulnerable"],
         "allow-regression": values["allow-regression"],
         "dry-run": values["dry-run"],

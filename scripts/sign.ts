@@ -3,7 +3,8 @@
  *                 --sbom <dir>|buildkit|none [--card <dir>] [--key <ref>] [--verify] [--dry-run]
  *
  * Signs every image of a stack (its `images` and `signing` outputs) with Cosign, and attests a SLSA provenance, an
- * SPDX SBOM and (`--card <dir>`) its model card for each; `--verify` checks them all. Before signing it verifies: what already verifies is not
+ * SPDX SBOM and (`--card <dir>`) its model card for each; a model's weights artifact (`images.<model>.weights`) is
+ * signed with the same annotations and attested with a provenance and the card (docs/design/weights.md); `--verify` checks them all. Before signing it verifies: what already verifies is not
  * signed again (idempotent: re-runs write nothing new). The cosign command lines come from the pure functions of
  * ./signing (the real-tools suite runs the workflow's own command line). Flow, flags and reasons: docs/supply-chain.md.
  */
@@ -38,6 +39,7 @@ import {
     signPlan,
     statusFromChecks,
     verifyPlan,
+    weightsSubject,
 } from "../release/signing";
 
 export const signCommand = command({
@@ -54,6 +56,12 @@ attests a SLSA v1 provenance and an SPDX SBOM for each (cosign attest). Nothing 
 transparency log or certificate authority: the key alone vouches for the image. The images and the key come from a
 stack's outputs (\`images\`, \`signing\`: read with \`pulumi stack output --json\`), from a file holding those outputs,
 or from --image and its flags. --verify checks the signature (and its annotations) and both attestations instead.
+
+Weights artifacts (a model's \`images.<model>.weights\` output, docs/design/weights.md): signed by digest with the same
+key and the same model and version annotations (the git sha: the weights' release tag's), and attested with a
+provenance and, with --card, the model card, which then goes on the weights artifact instead of the image (the
+card is the weights' card: it names weights.digest and the server image's image.digest). No SBOM: the artifact holds
+no packages.
 
 Idempotent: before signing, each image's signature and attestations are verified with the public key (the stack's
 signing.publicKeyPem, else \`cosign public-key\` of the key); whatever verifies is skipped and said so, so a re-run
@@ -237,15 +245,16 @@ function verifiedBefore(
     }
     // A card attestation that verifies must be the card given: one card per digest, never a second, different one.
     const conflicts = results
-        .filter((r) => r.ok && r.step.what === "verify card" && cards !== undefined)
+        .filter((r) => r.ok && (r.step.what === "verify card" || r.step.what === "verify weights card") && cards !== undefined)
         .flatMap((r) => {
             const img = images.find((i) => i.model === r.step.model)!;
-            const attested = cardCheckFrom({ code: 0, stdout: r.stdout, stderr: "" }, parseDigestRef(img.ref).digest);
-            if (attested.status !== "verified") return [`${img.model}: ${img.ref}: ${attested.detail}`];
+            const ref = r.step.what === "verify weights card" ? img.weights!.ref : img.ref;
+            const attested = cardCheckFrom({ code: 0, stdout: r.stdout, stderr: "" }, parseDigestRef(ref).digest);
+            if (attested.status !== "verified") return [`${img.model}: ${ref}: ${attested.detail}`];
             const differ = cardDifferences(attested.card, cards![img.model]);
             return differ.length === 0
                 ? []
-                : [`${img.model}: ${img.ref} already carries a card attestation that differs from the given card in ${differ.join(", ")}`];
+                : [`${img.model}: ${ref} already carries a card attestation that differs from the given card in ${differ.join(", ")}`];
         });
     if (conflicts.length > 0) {
         throw new SigningError(
@@ -300,7 +309,8 @@ function main(values: Opts): number {
             // The card attestation that verifies must also be the card in --card <dir>.
             const cardChecks = cardGiven
                 ? inputs.images.map((img) => {
-                      const attested = attestedCard(cosign, img.ref, publicKeyFor(values, inputs, tmp));
+                      // The card is on the weights artifact when the model has one (docs/design/weights.md).
+                      const attested = attestedCard(cosign, img.weights?.ref ?? img.ref, publicKeyFor(values, inputs, tmp));
                       const differ = attested.status === "verified" ? cardDifferences(attested.card, cardGiven.cards[img.model]) : [];
                       return {
                           model: img.model,
@@ -322,6 +332,11 @@ function main(values: Opts): number {
         for (const img of inputs.images) {
             const file = path.join(tmp, predicateFile(img.model, "slsaprovenance1"));
             fs.writeFileSync(file, JSON.stringify(provenancePredicate(img, builder, inputs.stack), null, 2) + "\n");
+            const weights = weightsSubject(img);
+            if (weights) {
+                const wfile = path.join(tmp, predicateFile(img.model, "slsaprovenance1", "weights"));
+                fs.writeFileSync(wfile, JSON.stringify(provenancePredicate(weights, builder, inputs.stack, "weights"), null, 2) + "\n");
+            }
         }
         if (dryRun) {
             // Keep the provenance predicates the printed commands name. A real run first verifies and skips what verifies.
@@ -350,8 +365,8 @@ function main(values: Opts): number {
             if (code !== 0) throw new SigningError(`cosign ${s.what} of ${s.model} failed (exit ${code}); nothing after it was signed`);
         }
         const rows = inputs.images.map((i) => {
-            const { done, skipped } = signOutcome(status[i.model], sbom, card);
-            return [i.model, i.version, i.ref, done.join(", ") || "-", skipped.join(", ") || "-"];
+            const { done, skipped } = signOutcome(status[i.model], sbom, card, i.weights !== undefined);
+            return [i.model, i.version, i.weights ? `${i.ref} + weights ${i.weights.ref}` : i.ref, done.join(", ") || "-", skipped.join(", ") || "-"];
         });
         console.log(`\n${table([["MODEL", "VERSION", "IMAGE", "SIGNED NOW", "ALREADY VERIFIED (SKIPPED)"], ...rows])}`);
         if (steps.length === 0) console.log(`\nNothing to sign: every image's signature and attestations already verify.`);

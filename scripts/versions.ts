@@ -40,7 +40,7 @@ import { parseReleaseTag, RELEASE_TAG_PATTERN, RELEASE_TAG_PREFIX } from "../dom
 
 export const versionsCommand = command({
     name: "versions",
-    usage: ["--model <name> [--stack <name>] [--registry <host>/<path>] [--key <ref>] [--json]"],
+    usage: ["--model <name> [--weights] [--stack <name>] [--registry <host>/<path>] [--key <ref>] [--json]"],
     description: `
 Lists every version of a model the registry still holds, newest first (by push time): its tags, its card (version,
 data set, held-out accuracy, when it trained, parent) read from the card attestation that verifies with the stack's
@@ -48,7 +48,12 @@ key, whether its signature and card verify (cosign), which stacks run it (their 
 Pulumi CLI, and the digest pinned in Pulumi.<stack>.yaml), and what the stack's retention does to it (protected,
 kept for now, expires at the next run). The registry, key and retention are those of --stack (default: the one
 stack that builds the model); the running stacks are every Pulumi.*.yaml, or only --stack. cosign's .sig/.att tags
-and the build cache are not versions. --json prints the stable form documented in docs/model-card.md.`,
+and the build cache are not versions. --json prints the stable form documented in docs/model-card.md.
+
+Weights artifacts (docs/design/weights.md): a digest a stack mounts as the model's weights is marked "(weights)" in
+"running in"; --weights lists the repository that holds the model's weights (its weights.repository in the
+registry stack, default the model's own) with the same checks: the weights' signature (model and version
+annotations), their card, and retention (which keeps weights.tag and weights.previousTag).`,
     options: {
         model: { type: "string", value: "name", help: "the model (its repository is <repositoryPrefix>/<model>)" },
         stack: { type: "string", value: "name", help: "read this stack's registry, key and retention, and only its running digest" },
@@ -59,6 +64,7 @@ and the build cache are not versions. --json prints the stable form documented i
         },
         key: { type: "string", value: "ref", help: "the public key to verify with (a .pub file or KMS URI) instead of the stack's" },
         json: { type: "boolean", help: "print the machine-readable form (schema model-fleet/versions-v1)" },
+        weights: { type: "boolean", help: "list the model's weights artifacts (the repository its weights.repository names) instead of its images" },
     },
     userErrors: [RegistryError],
 });
@@ -229,20 +235,35 @@ export async function gatherVersions(
         const { config, stack } = readFleetConfig(stackOrFile);
         const pinned = pinnedImage(config, model);
         let outputDigest: string | undefined;
+        let outputWeightsDigest: string | undefined;
         if (cli && pinned.declared) {
             const r = pulumiRead(cli, ["stack", "output", "--stack", stack, "--json", "images"]);
             const images = r.ok ? jsonOr(r.out) : undefined;
             if (!r.ok) notes.push(`stack ${stack}: ${r.why}`);
             outputDigest = typeof images?.[model]?.digest === "string" ? images[model].digest : undefined;
+            outputWeightsDigest = typeof images?.[model]?.weights?.digest === "string" ? images[model].weights.digest : undefined;
             if (stack === registryStack && images && typeof images === "object") {
                 for (const [m, img] of Object.entries<any>(images)) if (typeof img?.tag === "string") builtTags[m] = img.tag;
             }
         }
-        if (pinned.declared) states.push({ stack, ...(outputDigest ? { outputDigest } : {}), ...(pinned.digest ? { configDigest: pinned.digest } : {}) });
+        if (pinned.declared) {
+            states.push({
+                stack,
+                ...(outputDigest ? { outputDigest } : {}),
+                ...(pinned.digest ? { configDigest: pinned.digest } : {}),
+                ...(outputWeightsDigest ? { outputWeightsDigest } : {}),
+                ...(pinned.weights?.digest ? { configWeightsDigest: pinned.weights.digest } : {}),
+            });
+        }
     }
 
     const { config, region } = readFleetConfig(registryStack);
-    const reg = stackRegistry(registryStack, config, region, model, builtTags);
+    // --weights: the repository holding the model's weights artifacts in the registry stack (docs/design/weights.md).
+    const weightsOf = pinnedImage(config, model).weights;
+    if (values.weights && !weightsOf) throw new UsageError(`--weights: stack ${registryStack} mounts no weights artifact for ${model} (models[].weights)`);
+    const repositoryName = values.weights ? (weightsOf!.repository ?? model) : model;
+    if (values.weights) notes.push(`the weights artifacts of ${model}: repository ${repositoryName} of stack ${registryStack}`);
+    const reg = stackRegistry(registryStack, config, region, repositoryName, builtTags);
     for (const m of reg.builds)
         if (!builtTags[m]) notes.push(`stack ${registryStack} builds ${m}: its deployed tag (protected by name) is unknown without its \`images\` output`);
     const location: RepositoryLocation = values.registry ? { kind: "oci", repository: values.registry as string } : reg.location;
@@ -250,7 +271,7 @@ export async function gatherVersions(
     const listing = await listRepository(location, registryStack, opts.access ?? defaultAccess(cli));
     notes.push(...listing.notes);
     const now = opts.now ?? new Date();
-    const retention = retentionVerdicts(declaredRetention(reg, model), listing.images, now);
+    const retention = retentionVerdicts(declaredRetention(reg, repositoryName), listing.images, now);
 
     const signatures = new Map<string, SignatureStatus>();
     const cards = new Map<string, CardStatus>();

@@ -79,6 +79,12 @@ export const modelCardSchema = z
         }),
         parent: cardFields.parent,
         image: z.strictObject({ digest: cardFields.digest }),
+        /**
+         * The weights artifact, for a model that mounts its weights apart from the server (docs/design/weights.md):
+         * the card is then the weights' card, attested on that artifact (`cardSubject`), and `image.digest` names the
+         * server image the version was released with.
+         */
+        weights: z.strictObject({ digest: cardFields.digest }).optional(),
     })
     .superRefine((card, ctx) => {
         if (Date.parse(card.training.finishedAt) < Date.parse(card.training.startedAt)) {
@@ -87,6 +93,14 @@ export const modelCardSchema = z
     });
 
 export type ModelCard = z.infer<typeof modelCardSchema>;
+
+/**
+ * The digest a card is attested on and describes: the weights artifact's when the card names one (the held-out
+ * metrics are the weights'), else the image's (the weights baked into it).
+ */
+export function cardSubject(card: Pick<ModelCard, "image" | "weights">): string {
+    return card.weights?.digest ?? card.image.digest;
+}
 
 /** A card that is not valid: one message listing every offending key path; printed without a stack trace. */
 export class ModelCardError extends Error {

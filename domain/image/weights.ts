@@ -24,21 +24,22 @@ export function imageVolumesOnByDefault(version: string): boolean {
 /** What retention needs of a model's weights: its name and `weights.{repository?, tag?}`. */
 export interface WeightsTagSource {
     readonly name: string;
-    readonly weights?: { readonly repository?: string; readonly tag?: string };
+    readonly weights?: { readonly repository?: string; readonly tag?: string; readonly previousTag?: string };
 }
 
 /**
- * The release tags retention keeps per repository, with every weights artifact's tag added to the repository that
- * holds it (`weights.repository`, default the model's own). Used by the program and by `npm run versions`, so both
- * protect the same tags.
+ * The release tags retention keeps per repository, with every weights artifact's tag and `previousTag` (the weights
+ * the running ones replaced: what `npm run rollback` restores, as `image.previousTag` is kept for images by
+ * components/image/imagePlan.ts `keptReleaseTags`) added to the repository that holds it (`weights.repository`,
+ * default the model's own). Used by the program and by `npm run versions`, so both protect the same tags.
  */
 export function withWeightsTags(deployedTags: Readonly<Record<string, readonly string[]>>, models: readonly WeightsTagSource[]): Record<string, string[]> {
     const out: Record<string, string[]> = Object.fromEntries(Object.entries(deployedTags).map(([k, v]) => [k, [...v]]));
     for (const m of models) {
-        const tag = m.weights?.tag;
-        if (typeof tag !== "string") continue;
+        const tags = [m.weights?.tag, m.weights?.previousTag].filter((t): t is string => typeof t === "string");
+        if (tags.length === 0) continue;
         const repo = m.weights?.repository ?? m.name;
-        out[repo] = [...new Set([...(out[repo] ?? []), tag])];
+        out[repo] = [...new Set([...(out[repo] ?? []), ...tags])];
     }
     return out;
 }

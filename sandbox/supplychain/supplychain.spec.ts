@@ -841,7 +841,7 @@ describe("supply chain: sign and verify with cosign, distribution and crane", fu
                 assert.equal(row(v).card.parent, cards[v].parent);
                 assert.equal(row(v).retention.status, "unmanaged");
             }
-            assert.deepEqual(row("2.1.0").runningIn, [{ stack: "lineage", via: "config" }]);
+            assert.deepEqual(row("2.1.0").runningIn, [{ stack: "lineage", via: "config", artifact: "image" }]);
             assert.deepEqual(row("2.2.0").runningIn, []);
             const order = report.versions.map((e: any) => e.version).filter((v: string) => v in VERSIONS);
             assert.deepEqual(order, ["2.2.0", "2.1.0"], "newest first (no push time in the distribution API: highest version)");
@@ -923,6 +923,194 @@ describe("supply chain: sign and verify with cosign, distribution and crane", fu
                 /card gate: candidate 2\.3\.0 \(sha256:[0-9a-f]{64}\): no card attestation verifies with the key \(.*found: https:\/\/slsa\.dev\/provenance\/v1\); promotion needs its verified card/,
             );
             assert.equal(fs.readFileSync(stackFile, "utf8"), before);
+        });
+    });
+
+    describe("weights artifacts (docs/design/weights.md): npm run sign signs them, npm run promote refuses unsigned weights and pins signed ones, rollback restores them", () => {
+        /** Its own repository: the server images and their weights artifacts side by side (weights in the model's own repository). */
+        const PREFIX = `${REGISTRY}/model-fleet-weights`;
+        const WREPO = `${PREFIX}/sentiment`;
+        const NO_SCANNER = "the suite's registry has no scanner (registry.type external)";
+        /** Per version: the server image's and the weights' release tags (the weights' own commit). */
+        const RELEASES = {
+            "2.1.0": { image: "aaa1111", weights: "ccc3333", parent: null },
+            "2.2.0": { image: "bbb2222", weights: "ddd4444", parent: "2.1.0" },
+        } as const;
+        const images: Record<string, string> = {};
+        const weights: Record<string, string> = {};
+        let unsignedWeights: string;
+        let stackFile: string;
+        let dir: string;
+        const npmRun = (script: string, args: string[]): Run => {
+            const r = spawnSync("npm", ["run", "--silent", script, "--", ...args], {
+                cwd: REPO_ROOT,
+                env: { ...env, ...pulumiEnv },
+                encoding: "utf8",
+                timeout: 240000,
+                maxBuffer: 64 << 20,
+            });
+            if (r.error) throw r.error;
+            return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+        };
+        const pinned = (): any => YAML.parse(fs.readFileSync(stackFile, "utf8")).config["model-fleet:models"][0];
+        /** A weights artifact as the training pipeline pushes it: model.onnx, card.json and evaluation.json at its root. */
+        const pushWeights = (tag: string, marker: string): string =>
+            pushImage(tag, { "model.onnx": `onnx-bytes-${marker}\n`, "card.json": "{}\n", "evaluation.json": JSON.stringify({ marker }) + "\n" }, WREPO);
+        /** The `images` output of a stack that runs `version` with its weights (index.ts), and the key it signs with. */
+        const outputsOf = (version: "2.1.0" | "2.2.0") => {
+            const r = RELEASES[version];
+            return {
+                images: {
+                    sentiment: {
+                        version,
+                        tag: `v${version}-${r.image}`,
+                        digest: images[version],
+                        ref: `${WREPO}@${images[version]}`,
+                        gitSha: r.image,
+                        weights: { digest: weights[version], tag: `v${version}-${r.weights}`, ref: `${WREPO}@${weights[version]}`, repository: "sentiment" },
+                    },
+                },
+                signing: { keyRef: keyA.key, publicKeyPem: fs.readFileSync(keyA.pub, "utf8") },
+            };
+        };
+        const promoteArgs = (weightsDigest: string, weightsTag: string) => [
+            "--model",
+            "sentiment",
+            "--to",
+            stackFile,
+            "--digest",
+            images["2.2.0"],
+            "--version",
+            "2.2.0",
+            "--tag",
+            "v2.2.0-bbb2222",
+            "--repository",
+            WREPO,
+            "--signing-key",
+            keyA.pub,
+            "--weights-digest",
+            weightsDigest,
+            "--weights-tag",
+            weightsTag,
+            "--allow-vulnerable",
+            NO_SCANNER,
+        ];
+
+        before(() => {
+            dir = fs.mkdtempSync(path.join(tmp, "weights-"));
+            for (const [version, r] of Object.entries(RELEASES)) {
+                images[version] = pushImage(`v${version}-${r.image}`, { "serve.py": `print('server ${version}')\n` }, WREPO);
+                weights[version] = pushWeights(`v${version}-${r.weights}`, version);
+            }
+            unsignedWeights = pushWeights("v2.2.0-eee5555", "unsigned");
+            // The target: runs 2.1.0's image and weights, from a registry the program does not manage.
+            stackWithOutputs("weights", {});
+            stackFile = path.join(dir, "Pulumi.weights.yaml");
+            fs.writeFileSync(
+                stackFile,
+                YAML.stringify({
+                    config: {
+                        "model-fleet:cluster": { version: "1.35" },
+                        "model-fleet:registry": { type: "external", externalPrefix: PREFIX },
+                        "model-fleet:models": [
+                            {
+                                name: "sentiment",
+                                version: "2.1.0",
+                                image: { digest: images["2.1.0"], tag: "v2.1.0-aaa1111", signingKey: keyA.pub },
+                                weights: { digest: weights["2.1.0"], tag: "v2.1.0-ccc3333" },
+                            },
+                        ],
+                    },
+                }),
+            );
+        });
+
+        it("npm run sign (from the outputs) signs each image and its weights with the same key and annotations, attests the weights' provenance and card, and --verify checks them; a re-run signs nothing", () => {
+            for (const version of ["2.1.0", "2.2.0"] as const) {
+                const r = RELEASES[version];
+                const outputs = path.join(dir, `outputs-${version}.json`);
+                fs.writeFileSync(outputs, JSON.stringify(outputsOf(version)));
+                const cardDir = fs.mkdtempSync(path.join(dir, `cards-${version}-`));
+                const fixture = (f: string) => JSON.parse(fs.readFileSync(path.join(REPO_ROOT, "tests", "fixtures", "card", f), "utf8"));
+                const card = cardFromEvaluation({
+                    evaluation: fixture("evaluation.json"),
+                    trainingRun: fixture("training-run.json"),
+                    build: {
+                        model: "sentiment",
+                        version,
+                        gitSha: fullSha(r.weights),
+                        digest: images[version],
+                        weightsDigest: weights[version],
+                        parent: r.parent,
+                    },
+                });
+                fs.writeFileSync(path.join(cardDir, "sentiment.card.json"), modelCardJson(card));
+                const signed = npmSign(["--outputs", outputs, "--sbom", "none", "--card", cardDir]);
+                assert.equal(signed.status, 0, `${signed.stdout}\n${signed.stderr}`);
+                assert.match(signed.stdout, /signature, provenance, weights signature, weights provenance, weights card\s+-/);
+                // The weights' signature carries the model, the version and the weights' own commit.
+                const wref = `${WREPO}@${weights[version]}`;
+                const verified = JSON.parse(ok(cosign, cosignVerifyArgs({ model: "sentiment", version, ref: wref, gitSha: r.weights }, keyA.pub)));
+                assert.deepEqual(verified[0].optional, signatureAnnotations({ model: "sentiment", version, ref: wref, gitSha: r.weights }));
+                // The card is the weights' (its subject the weights artifact), not on the server image.
+                const att = ok(cosign, cosignVerifyAttestationArgs({ ref: wref }, keyA.pub, MODEL_CARD_PREDICATE_TYPE));
+                const statement = JSON.parse(Buffer.from(JSON.parse(att.split("\n")[0]).payload, "base64").toString("utf8"));
+                assert.deepEqual(statement.subject[0].digest, { sha256: weights[version].slice(7) });
+                assert.deepEqual(statement.predicate.weights, { digest: weights[version] });
+                fails(
+                    cosignVerifyAttestationArgs({ ref: `${WREPO}@${images[version]}` }, keyA.pub, MODEL_CARD_PREDICATE_TYPE),
+                    /none of the attestations matched|no matching attestations/,
+                );
+                const verify = npmSign(["--outputs", outputs, "--verify", "--sbom", "none", "--card", cardDir]);
+                assert.equal(verify.status, 0, `${verify.stdout}\n${verify.stderr}`);
+                assert.match(verify.stdout, /sentiment\s+verify weights card\s+ok/);
+                const tags = tagDigests(WREPO);
+                const again = npmSign(["--outputs", outputs, "--sbom", "none", "--card", cardDir]);
+                assert.equal(again.status, 0, `${again.stdout}\n${again.stderr}`);
+                assert.match(again.stdout, /Nothing to sign/);
+                assert.deepEqual(tagDigests(WREPO), tags, "a re-run writes nothing");
+            }
+        });
+
+        it("npm run promote refuses unsigned weights before changing anything", () => {
+            const before = fs.readFileSync(stackFile, "utf8");
+            const r = npmRun("promote", promoteArgs(unsignedWeights, "v2.2.0-eee5555"));
+            assert.equal(r.status, 1, `${r.stdout}\n${r.stderr}`);
+            assert.match(
+                r.stderr,
+                new RegExp(
+                    `refusing to promote ${WREPO.replace(/\./g, "\\.")}@${unsignedWeights} \\(weights\\) into stack \\S+: it is not signed by the key admission will trust`,
+                ),
+            );
+            assert.equal(fs.readFileSync(stackFile, "utf8"), before, "the stack file is unchanged");
+        });
+
+        it("npm run promote pins the signed weights with the image: digest, tag, and the replaced weights' tag as weights.previousTag", () => {
+            const r = npmRun("promote", promoteArgs(weights["2.2.0"], "v2.2.0-ddd4444"));
+            assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
+            assert.match(r.stdout, /^\+ weights\.digest: sha256:[0-9a-f]{64}$/m);
+            assert.match(r.stdout, /^ {2}weights\.previousTag: v2\.1\.0-ccc3333 \(kept as the rollback target's weights\)$/m);
+            assert.match(r.stdout, /Scan of the weights \S+: not scanned: a weights artifact holds model files/);
+            assert.match(r.stdout, /card gate: passed/);
+            const m = pinned();
+            assert.deepEqual([m.version, m.image.digest, m.image.previousTag], ["2.2.0", images["2.2.0"], "v2.1.0-aaa1111"]);
+            assert.deepEqual(m.weights, { digest: weights["2.2.0"], tag: "v2.2.0-ddd4444", previousTag: "v2.1.0-ccc3333" });
+        });
+
+        it("npm run versions marks the weights the stack mounts; npm run rollback restores 2.1.0's image with its weights (weights.previousTag)", () => {
+            const v = npmRun("versions", ["--model", "sentiment", "--stack", stackFile, "--key", keyA.pub, "--json"]);
+            assert.equal(v.status, 0, `${v.stdout}\n${v.stderr}`);
+            const listed = JSON.parse(v.stdout).versions as any[];
+            assert.deepEqual(listed.find((e) => e.digest === weights["2.2.0"]).runningIn, [{ stack: "weights", via: "config", artifact: "weights" }]);
+            assert.deepEqual(listed.find((e) => e.digest === images["2.2.0"]).runningIn, [{ stack: "weights", via: "config", artifact: "image" }]);
+            const tagsBefore = tagDigests(WREPO);
+            const r = npmRun("rollback", ["--model", "sentiment", "--stack", stackFile, "--allow-vulnerable", NO_SCANNER, "--skip-preview"]);
+            assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
+            assert.match(r.stdout, /with the weights v2\.1\.0-ccc3333 \(sha256:[0-9a-f]{64}\), chosen as the recorded weights\.previousTag v2\.1\.0-ccc3333/);
+            const m = pinned();
+            assert.deepEqual([m.version, m.image.digest], ["2.1.0", images["2.1.0"]]);
+            assert.deepEqual(m.weights, { digest: weights["2.1.0"], tag: "v2.1.0-ccc3333", previousTag: "v2.2.0-ddd4444" });
+            assert.deepEqual(tagDigests(WREPO), tagsBefore, "nothing was built or pushed");
         });
     });
 

@@ -71,6 +71,16 @@ describe("release/cardAttestation: the card a verified attestation carries", () 
         );
     });
 
+    it("a weights card (weights.digest) is read from its weights artifact, whose digest is the subject; not from the server image", () => {
+        const weights = "sha256:" + "2".repeat(64);
+        const weightsCard = { ...card(), weights: { digest: weights } };
+        assert.deepEqual(cardFromVerifiedAttestations(envelope(weightsCard, { digest: weights }), weights), weightsCard);
+        assert.match(
+            refusal(() => cardFromVerifiedAttestations(envelope(weightsCard), DIGEST)),
+            /the card attested on sha256:e76c\w+ describes another weights artifact: weights\.digest sha256:2222/,
+        );
+    });
+
     it("refuses a predicate that is not a valid card, naming its key paths", () => {
         const { metrics: _m, ...noMetrics } = card();
         const bad = { ...noMetrics, gitSha: "abc" };

@@ -187,6 +187,7 @@ describe("release/cardGate: the card diff promote prints", () => {
                 "  split.instances",
                 "  gitSha",
                 "* image.digest",
+                "  weights.digest",
             ],
         );
         assert.deepEqual(rows[1], ["* parent", "null", "2.1.0"]);
@@ -194,6 +195,61 @@ describe("release/cardGate: the card diff promote prints", () => {
         assert.deepEqual(rows[8], ["* metrics.macroF1", "0.9715154758468874", "-"]);
         assert.deepEqual(rows[6], ["  training.finishedAt", "2026-12-07T03:15:29.270+00:00", "2026-12-07T03:15:29.270+00:00"]);
         assert.deepEqual(rows[12], ["* image.digest", RUNNING, CANDIDATE]);
+    });
+
+    describe("a model with a weights artifact: the card is the weights' card", () => {
+        const W_RUN = "sha256:" + "3".repeat(64);
+        const W_CAND = "sha256:" + "4".repeat(64);
+        const weightsCard = (version: string, image: string, weights: string, change: (c: any) => void = () => {}) =>
+            card(version, image, (c: any) => ((c.weights = { digest: weights }), change(c)));
+
+        it("passes the candidate weights' card even with another server image (the metrics are the weights'), and compares accuracies", () => {
+            const d = decideCardGate({
+                candidate: {
+                    model: "sentiment",
+                    version: "2.2.0",
+                    digest: CANDIDATE,
+                    weightsDigest: W_CAND,
+                    card: verified(weightsCard("2.2.0", RUNNING, W_CAND, withAccuracy(0.8))),
+                },
+                running: { model: "sentiment", version: "2.1.0", digest: RUNNING, weightsDigest: W_RUN, card: verified(weightsCard("2.1.0", RUNNING, W_RUN)) },
+                maxAccuracyDrop: 0.02,
+            });
+            assert.equal(d.allowed, false);
+            assert.deepEqual(d.refusals, ["held-out accuracy 0.8 vs the running version's 0.971111: 0.171111 worse, more than allowed (maxAccuracyDrop 0.02)"]);
+        });
+
+        it("refuses an image's card (no weights.digest) for a model that mounts weights, and a weights card of other weights", () => {
+            const imageCard = decideCardGate({
+                candidate: { model: "sentiment", version: "2.2.0", digest: CANDIDATE, weightsDigest: W_CAND, card: verified(card("2.2.0", CANDIDATE)) },
+            });
+            assert.deepEqual(imageCard.refusals, [
+                `candidate 2.2.0 (${CANDIDATE}, weights ${W_CAND}): its card does not describe it: weights.digest is required: the model mounts the weights artifact ${W_CAND}; promotion needs its verified card`,
+            ]);
+            const other = decideCardGate({
+                candidate: {
+                    model: "sentiment",
+                    version: "2.2.0",
+                    digest: CANDIDATE,
+                    weightsDigest: W_CAND,
+                    card: verified(weightsCard("2.2.0", CANDIDATE, W_RUN)),
+                },
+            });
+            assert.match(other.refusals[0], new RegExp(`weights\\.digest \\(${W_RUN}\\) is not the weights artifact's digest ${W_CAND}`));
+        });
+
+        it("a weights card does not describe a model whose weights are in its image", () => {
+            const d = decideCardGate({
+                candidate: { model: "sentiment", version: "2.2.0", digest: CANDIDATE, card: verified(weightsCard("2.2.0", CANDIDATE, W_CAND)) },
+            });
+            assert.match(d.refusals[0], /weights\.digest \(sha256:4+\) names a weights artifact, but the model mounts none/);
+        });
+
+        it("the card diff shows the weights digests", () => {
+            const rows = cardDiffTable(weightsCard("2.1.0", RUNNING, W_RUN), weightsCard("2.2.0", RUNNING, W_CAND));
+            assert.deepEqual(rows[rows.length - 1], ["* weights.digest", W_RUN, W_CAND]);
+            assert.deepEqual(rows[rows.length - 2], ["  image.digest", RUNNING, RUNNING]);
+        });
     });
 
     it("one card missing: its column is '-', nothing marked", () => {

@@ -127,4 +127,25 @@ describe("release/modelCard: whether a card describes an image", () => {
             ["image.digest", "model", "version", "gitSha"],
         );
     });
+
+    it("a model with a weights artifact: the card names it (weights.digest, from the build's facts) and must match it", () => {
+        const weightsDigest = `sha256:${"2".repeat(64)}`;
+        const weightsCard = cardFromEvaluation({ evaluation: evaluation(), trainingRun: trainingRun(), build: { ...BUILD, weightsDigest } });
+        assert.deepEqual(weightsCard.weights, { digest: weightsDigest });
+        assert.deepEqual(cardMismatches(weightsCard, { ...image, weightsDigest }), []);
+        // promote's gate gives the weights alone: the same weights' card holds with another server build.
+        assert.deepEqual(cardMismatches(weightsCard, { model: "sentiment", version: "2.2.0", weightsDigest }), []);
+        assert.deepEqual(
+            cardMismatches(weightsCard, { ...image, weightsDigest: `sha256:${"3".repeat(64)}` }).map((i) => `${i.path}: ${i.reason}`),
+            [`weights.digest: is not the weights artifact's digest sha256:${"3".repeat(64)}`],
+        );
+        assert.deepEqual(
+            cardMismatches(card, { ...image, weightsDigest }).map((i) => `${i.path}: ${i.reason}`),
+            [`weights.digest: is required: the model mounts the weights artifact ${weightsDigest}`],
+        );
+        assert.deepEqual(
+            cardMismatches(weightsCard, image).map((i) => `${i.path}: ${i.reason}`),
+            ["weights.digest: names a weights artifact, but the model mounts none (its weights are in the image)"],
+        );
+    });
 });

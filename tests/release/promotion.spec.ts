@@ -12,6 +12,7 @@ import {
     PromotionError,
     PromotionPlan,
     PromotionSource,
+    weightsCandidate,
 } from "../../release/promotion";
 import { fleetConfigOf, PROJECT, readStackDocument } from "../../support/stackFile";
 import { runProgram, unwrap } from "../../support/harness";
@@ -97,7 +98,8 @@ describe("promotion by digest", () => {
                 overrideDigest: undefined,
                 regressionOverrideDigest: undefined,
             });
-            assert.deepEqual(plan.next, devImages.sentiment);
+            // dev mounts no weights artifact: the target runs the image alone too (weights: null removes any).
+            assert.deepEqual(plan.next, { ...devImages.sentiment, weights: null });
             assert.equal(plan.origin, "stack dev");
         });
         it("prints a diff old → new", () => {
@@ -229,6 +231,221 @@ describe("promotion by digest", () => {
                 );
             });
         }
+    });
+
+    describe("weights artifacts travel with the image", () => {
+        const W_OLD = "sha256:" + "0a0b0c0d".repeat(8);
+        const W_NEW = "sha256:" + "1e2f3a4b".repeat(8);
+        const DEV_WEIGHTS = { digest: W_NEW, tag: "v2.2.0-0f1e2d3", ref: `${DEV_REPO}@${W_NEW}`, repository: "sentiment" };
+        const withWeights = (weights: unknown, image: Record<string, unknown> = devImages.sentiment) =>
+            fromDev({ ...devImages, sentiment: { ...image, weights } });
+        /** prod's models, sentiment mounting `weights`. */
+        const prodWith = (weights: Record<string, unknown>, image?: Record<string, unknown>) =>
+            prodModels.map((m: any, i) => (i === sentimentIndex ? { ...m, ...(image ? { image: { ...m.image, ...image } } : {}), weights } : m));
+        const W = `models[${sentimentIndex}].weights`;
+
+        it("pins the source's weights digest and tag, keeps the replaced weights tag as weights.previousTag, and shows both in the diff", () => {
+            const plan = planPromotion({
+                model: "sentiment",
+                target: { stack: "prod", models: prodWith({ digest: W_OLD, tag: "v2.1.4-8d41f0c" }) },
+                source: withWeights(DEV_WEIGHTS),
+            });
+            assert.equal(plan.kind, "upgrade");
+            assert.deepEqual(
+                plan.sets.filter((x) => x.path.startsWith(W)),
+                [
+                    { path: `${W}.digest`, value: W_NEW },
+                    { path: `${W}.tag`, value: "v2.2.0-0f1e2d3" },
+                    { path: `${W}.previousTag`, value: "v2.1.4-8d41f0c" },
+                ],
+            );
+            assert.deepEqual(plan.current.weights, { digest: W_OLD, tag: "v2.1.4-8d41f0c" });
+            const diff = plan.diff.split("\n");
+            for (const line of [
+                `- weights.digest: ${W_OLD}`,
+                `+ weights.digest: ${W_NEW}`,
+                "- weights.tag: v2.1.4-8d41f0c",
+                "+ weights.tag: v2.2.0-0f1e2d3",
+                "  weights.previousTag: v2.1.4-8d41f0c (kept as the rollback target's weights)",
+            ])
+                assert.ok(diff.includes(line), `diff has ${JSON.stringify(line)}:\n${plan.diff}`);
+        });
+
+        it("a weights-only change (same image and version, new weights) is its own kind, not none or retag", () => {
+            const plan = planPromotion({
+                model: "sentiment",
+                target: {
+                    stack: "prod",
+                    models: prodWith({ digest: W_OLD, tag: "v2.2.0-8d41f0c" }, { digest: NEW_DIGEST, tag: "v2.2.0-a1b2c3d" }).map((m: any, i) =>
+                        i === sentimentIndex ? { ...m, version: "2.2.0" } : m,
+                    ),
+                },
+                source: withWeights(DEV_WEIGHTS),
+            });
+            assert.equal(plan.kind, "weights");
+            assert.deepEqual(plan.sets, [
+                { path: `${W}.digest`, value: W_NEW },
+                { path: `${W}.tag`, value: "v2.2.0-0f1e2d3" },
+                { path: `${W}.previousTag`, value: "v2.2.0-8d41f0c" },
+            ]);
+            assert.match(plan.diff, /note: weights-only release: the same server image with other weights/);
+        });
+
+        it("the weights repository is written only when it is not the model's own; a promoted model that gains weights records no previousTag", () => {
+            const plan = planPromotion({
+                model: "sentiment",
+                target: { stack: "prod", models: prodModels },
+                source: withWeights({ ...DEV_WEIGHTS, repository: "sentiment-weights", ref: `${DEV_REPO}-weights@${W_NEW}` }),
+            });
+            assert.deepEqual(
+                plan.sets.filter((x) => x.path.startsWith(W)),
+                [
+                    { path: `${W}.digest`, value: W_NEW },
+                    { path: `${W}.tag`, value: "v2.2.0-0f1e2d3" },
+                    { path: `${W}.repository`, value: "sentiment-weights" },
+                ],
+            );
+            const back = planPromotion({
+                model: "sentiment",
+                target: { stack: "prod", models: prodWith({ digest: W_OLD, repository: "sentiment-weights" }) },
+                source: withWeights(DEV_WEIGHTS),
+            });
+            assert.deepEqual(
+                back.sets.find((x) => x.path === `${W}.repository`),
+                { path: `${W}.repository`, value: undefined },
+            );
+            assert.ok(back.diff.includes("+ weights.repository: (the model's own)"));
+        });
+
+        it("a source without weights removes the target's weights (the source's image has them baked in) and says so", () => {
+            const plan = planPromotion({
+                model: "sentiment",
+                target: { stack: "prod", models: prodWith({ digest: W_OLD, tag: "v2.1.4-8d41f0c" }) },
+                source: fromDev(),
+            });
+            assert.deepEqual(
+                plan.sets.filter((x) => x.path.startsWith(W)),
+                [{ path: W, value: undefined }],
+            );
+            assert.deepEqual(
+                plan.commands.find((c) => c.includes(W)),
+                ["config", "rm", "--path", W, "--stack", "prod"],
+            );
+            assert.match(plan.diff, new RegExp(`- weights: ${W_OLD} \\(tag v2\\.1\\.4-8d41f0c\\)`));
+            assert.match(plan.diff, /note: the source runs the model without a weights artifact .*: the target's weights are removed/);
+            const cfg = validateStackDoc(YAML.parse(YAML.stringify(applyConfigSets(prodDoc, plan.sets))), "prod");
+            assert.equal(cfg.models[sentimentIndex].weights, undefined);
+        });
+
+        it("applied to Pulumi.prod.yaml (with cluster.version 1.35), the promoted weights validate and nothing else moves", () => {
+            const doc = JSON.parse(JSON.stringify(prodDoc));
+            doc.config["model-fleet:cluster"] = { ...doc.config["model-fleet:cluster"], version: "1.35" };
+            doc.config["model-fleet:models"] = prodWith({ digest: W_OLD, tag: "v2.1.4-8d41f0c" });
+            const plan = planPromotion({
+                model: "sentiment",
+                target: { stack: "prod", models: doc.config["model-fleet:models"] },
+                source: withWeights(DEV_WEIGHTS),
+            });
+            const cfg = validateStackDoc(YAML.parse(YAML.stringify(applyConfigSets(doc, plan.sets))), "prod");
+            assert.deepEqual(cfg.models[sentimentIndex].weights, { digest: W_NEW, tag: "v2.2.0-0f1e2d3", previousTag: "v2.1.4-8d41f0c" });
+            const again = planPromotion({
+                model: "sentiment",
+                target: { stack: "prod", models: modelsFromStackFile(applyConfigSets(doc, plan.sets), "prod") },
+                source: withWeights(DEV_WEIGHTS),
+            });
+            assert.equal(again.kind, "none");
+            assert.match(again.diff, new RegExp(`with weights ${W_NEW}: nothing to change`));
+        });
+
+        it('explicit --weights-digest/--weights-tag pin weights in the target\'s repository; "none" removes them; none given leaves them', () => {
+            const target = { stack: "prod", models: prodWith({ digest: W_NEW, tag: "v2.2.0-0f1e2d3", repository: "sentiment-weights" }) };
+            const rollback = planPromotion({
+                model: "sentiment",
+                target,
+                source: { kind: "explicit", digest: OLD_DIGEST, version: "2.1.3", weights: { digest: W_OLD, tag: "v2.1.3-8d41f0c" } },
+            });
+            assert.deepEqual(
+                rollback.sets.filter((x) => x.path.startsWith(W)),
+                [
+                    { path: `${W}.digest`, value: W_OLD },
+                    { path: `${W}.tag`, value: "v2.1.3-8d41f0c" },
+                    { path: `${W}.previousTag`, value: "v2.2.0-0f1e2d3" },
+                ],
+            );
+            const none = planPromotion({ model: "sentiment", target, source: { kind: "explicit", digest: OLD_DIGEST, version: "2.1.3", weights: "none" } });
+            assert.deepEqual(
+                none.sets.filter((x) => x.path.startsWith(W)),
+                [{ path: W, value: undefined }],
+            );
+            const kept = planPromotion({ model: "sentiment", target, source: { kind: "explicit", digest: OLD_DIGEST, version: "2.1.3" } });
+            assert.deepEqual(
+                kept.sets.filter((x) => x.path.startsWith(W)),
+                [],
+            );
+            assert.match(kept.diff, new RegExp(`  weights: ${W_NEW} \\(left as they are: no weights given with the digest\\)`));
+        });
+
+        it("weightsCandidate: the source's ref, or an explicit digest in the target's weights repository (its URL needed when not the model's own)", () => {
+            const fromStack = planPromotion({ model: "sentiment", target: { stack: "prod", models: prodModels }, source: withWeights(DEV_WEIGHTS) });
+            assert.deepEqual(weightsCandidate(fromStack, undefined), { digest: W_NEW, ref: DEV_WEIGHTS.ref, tag: "v2.2.0-0f1e2d3", gitSha: "0f1e2d3" });
+            const explicit = (weights: Record<string, unknown>) =>
+                planPromotion({
+                    model: "sentiment",
+                    target: { stack: "prod", models: prodWith(weights) },
+                    source: { kind: "explicit", digest: OLD_DIGEST, version: "2.1.3", weights: { digest: W_OLD } },
+                });
+            assert.deepEqual(weightsCandidate(explicit({ digest: W_NEW }), `${DEV_REPO}/`), { digest: W_OLD, ref: `${DEV_REPO}@${W_OLD}` });
+            assert.throws(
+                () => weightsCandidate(explicit({ digest: W_NEW, repository: "sentiment-weights" }), undefined),
+                /--weights-digest: the target's weights are in repository sentiment-weights, not the model's own: give its URL, --weights-repository/,
+            );
+            assert.equal(
+                weightsCandidate(planPromotion({ model: "sentiment", target: { stack: "prod", models: prodModels }, source: fromDev() }), DEV_REPO),
+                undefined,
+            );
+        });
+
+        it("refuses a malformed weights entry in the source output (every problem at once) and a malformed --weights-digest/--weights-tag", () => {
+            assert.throws(
+                () =>
+                    planPromotion({
+                        model: "sentiment",
+                        target: { stack: "prod", models: prodModels },
+                        source: withWeights({ digest: "sha256:abc", tag: "latest", ref: `${DEV_REPO}:latest`, repository: "Bad" }),
+                    }),
+                (e: Error) =>
+                    e instanceof PromotionError &&
+                    e.message ===
+                        `stack dev images.sentiment.weights: digest "sha256:abc" is malformed: expected sha256:<64 lowercase hex>; ref "${DEV_REPO}:latest" is not <repository>@<digest>; tag "latest" is not a release tag v<semver>-<sha>; repository "Bad" is not a repository name`,
+            );
+            assert.throws(
+                () =>
+                    planPromotion({
+                        model: "sentiment",
+                        target: { stack: "prod", models: prodModels },
+                        source: withWeights({ ...DEV_WEIGHTS, ref: `${DEV_REPO}@${W_OLD}` }),
+                    }),
+                new RegExp(`ref "${DEV_REPO}@${W_OLD}" is not <repository>@${W_NEW}`),
+            );
+            assert.throws(
+                () =>
+                    planPromotion({
+                        model: "sentiment",
+                        target: { stack: "prod", models: prodModels },
+                        source: { kind: "explicit", digest: OLD_DIGEST, version: "2.1.3", weights: { digest: "sha256:1" } },
+                    }),
+                /--weights-digest: digest "sha256:1" is malformed/,
+            );
+            assert.throws(
+                () =>
+                    planPromotion({
+                        model: "sentiment",
+                        target: { stack: "prod", models: prodModels },
+                        source: { kind: "explicit", digest: OLD_DIGEST, version: "2.1.3", weights: { digest: W_OLD, tag: "2.1.3" } },
+                    }),
+                /--weights-tag "2\.1\.3" is not a release tag/,
+            );
+        });
     });
 
     describe("refusals", () => {

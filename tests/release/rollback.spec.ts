@@ -102,4 +102,63 @@ describe("planRollback", () => {
         );
         assert.match(planRollback({ ...req, held }).notes[0], /^retention would expire v2\.1\.3-0ddba11 at its next run \(priority 3/);
     });
+
+    describe("a model that mounts a weights artifact rolls its weights back with it", () => {
+        const W = (n: string) => `sha256:${n.repeat(64)}`;
+        /** The weights repository (a `registry.repositories` entry of its own): one artifact per release. */
+        const weightsHeld = [
+            { digest: W("a"), releaseTags: ["v2.1.4-8d41f0c"] },
+            { digest: W("b"), releaseTags: ["v2.1.3-7c30e0b"] },
+            { digest: W("c"), releaseTags: ["v2.1.2-6b2fd0a"] },
+        ];
+        const mounts = (weights: Record<string, string>) => ({
+            ...RUNNING,
+            previousTag: "v2.1.3-0ddba11",
+            weights: { digest: W("a"), tag: "v2.1.4-8d41f0c", repository: "sentiment-weights", ...weights },
+        });
+
+        it("to the recorded weights.previousTag, when it is a release of the chosen version", async () => {
+            const plan = planRollback(await request({ running: mounts({ previousTag: "v2.1.3-7c30e0b" }), weightsHeld }));
+            assert.equal(plan.tag, "v2.1.3-0ddba11");
+            assert.deepEqual(plan.weights, { digest: W("b"), tag: "v2.1.3-7c30e0b", chosenBy: "the recorded weights.previousTag v2.1.3-7c30e0b" });
+        });
+
+        it("else to the one weights artifact tagged for the chosen version (--to, or a stale previousTag of another version)", async () => {
+            const plan = planRollback(await request({ running: mounts({ previousTag: "v2.1.3-7c30e0b" }), weightsHeld, to: "2.1.2" }));
+            assert.deepEqual(plan.weights, { digest: W("c"), tag: "v2.1.2-6b2fd0a", chosenBy: "the weights artifact tagged for 2.1.2 (v2.1.2-6b2fd0a)" });
+        });
+
+        it("refuses when the weights of the chosen version are not known: none held, several, or the recorded one expired", async () => {
+            refused(
+                await request({ running: mounts({}), weightsHeld: weightsHeld.slice(0, 1) }),
+                /^stack prod mounts weights for sentiment, and the registry holds no weights artifact tagged for 2\.1\.3 \(v2\.1\.3-<sha>\): which weights ran with it is not known\. Roll back explicitly: npm run promote -- --model sentiment --to prod --digest sha256:\w+ --version 2\.1\.3 --tag v2\.1\.3-0ddba11 --weights-digest <sha256:…\|none>$/,
+            );
+            refused(
+                await request({ running: mounts({}), weightsHeld: [...weightsHeld, { digest: W("d"), releaseTags: ["v2.1.3-0000000"] }] }),
+                /the registry holds 2 weights artifacts tagged for sentiment 2\.1\.3 \(v2\.1\.3-7c30e0b, v2\.1\.3-0000000\): which ran with it is not known/,
+            );
+            refused(
+                await request({ running: mounts({ previousTag: "v2.1.3-7c30e0b" }), weightsHeld: weightsHeld.slice(0, 1) }),
+                /the weights that ran with sentiment 2\.1\.3 \(the recorded weights\.previousTag v2\.1\.3-7c30e0b\) are not in the registry any more/,
+            );
+        });
+
+        it("weights in the model's own repository: the recorded weights tags are not image versions; an ambiguous version is refused", async () => {
+            const listing = await ecrImages(fakeEcr(), { region: "us-west-2", repositoryName: "model-fleet/sentiment" });
+            const shared = [...versionEntries(listing.images), { digest: W("b"), releaseTags: ["v2.1.3-7c30e0b"] }];
+            const running = { ...RUNNING, previousTag: "v2.1.3-0ddba11", weights: { digest: W("a"), tag: "v2.1.4-8d41f0c", previousTag: "v2.1.3-7c30e0b" } };
+            const plan = planRollback(await request({ running, held: shared }));
+            assert.deepEqual([plan.digest, plan.tag], [DIGESTS.v213, "v2.1.3-0ddba11"]);
+            assert.deepEqual(plan.weights, { digest: W("b"), tag: "v2.1.3-7c30e0b", chosenBy: "the recorded weights.previousTag v2.1.3-7c30e0b" });
+            // Unrecorded weights of 2.1.3 beside its image: which digest is the server is not known from tags.
+            refused(
+                await request({ running: { ...running, previousTag: undefined, weights: { digest: W("a") } }, held: shared, to: "2.1.3" }),
+                /sentiment 2\.1\.3 is held as 2 digests \(.*\) in a repository that also holds its weights artifacts: which is the server image is not known from the tags/,
+            );
+        });
+
+        it("a model without weights gets no weights in its plan", async () => {
+            assert.equal(planRollback(await request()).weights, undefined);
+        });
+    });
 });

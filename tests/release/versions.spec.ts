@@ -291,6 +291,65 @@ describe("versions: from a listing to versions", () => {
         assert.equal(rows[3][0], "2.1.2 (card: 2.0.0)");
     });
 
+    it("marks the digests a stack mounts as the model's weights artifact, apart from the image it runs", () => {
+        const weights = `sha256:${"7".repeat(64)}`;
+        const entries = versionEntries(
+            [
+                { digest: DIGESTS.v214, tags: ["v2.1.4-5e2c9a1"], pushedAt: "2026-11-20T10:00:00.000Z" },
+                { digest: weights, tags: ["v2.1.4-8d41f0c"], pushedAt: "2026-11-20T09:00:00.000Z" },
+            ],
+            {
+                stacks: [
+                    { stack: "prod", outputDigest: DIGESTS.v214, configDigest: DIGESTS.v214, outputWeightsDigest: weights, configWeightsDigest: weights },
+                    { stack: "staging", configDigest: DIGESTS.v214, configWeightsDigest: weights },
+                ],
+            },
+        );
+        assert.deepEqual(
+            entries.map((e) => [e.digest, e.runningIn]),
+            [
+                [
+                    DIGESTS.v214,
+                    [
+                        { stack: "prod", via: "output+config" },
+                        { stack: "staging", via: "config" },
+                    ],
+                ],
+                [
+                    weights,
+                    [
+                        { stack: "prod", via: "output+config", artifact: "weights" },
+                        { stack: "staging", via: "config", artifact: "weights" },
+                    ],
+                ],
+            ],
+        );
+        assert.deepEqual(
+            versionRows(entries).map((r) => r[10]),
+            ["running in", "prod, staging (config)", "prod (weights), staging (config, weights)"],
+        );
+    });
+
+    it("pinnedImage reads the weights a stack file pins (digest, tags, repository)", () => {
+        const config = {
+            models: [
+                {
+                    name: "sentiment",
+                    version: "2.1.4",
+                    image: { digest: DIGESTS.v214 },
+                    weights: { digest: DIGESTS.v213, tag: "v2.1.4-8d41f0c", previousTag: "v2.1.3-7c30e0b", repository: "w" },
+                },
+            ],
+        };
+        assert.deepEqual(pinnedImage(config, "sentiment").weights, {
+            digest: DIGESTS.v213,
+            tag: "v2.1.4-8d41f0c",
+            previousTag: "v2.1.3-7c30e0b",
+            repository: "w",
+        });
+        assert.equal(pinnedImage({ models: [{ name: "sentiment", image: { digest: DIGESTS.v214 } }] }, "sentiment").weights, undefined);
+    });
+
     it("--json: a stable form, every key present (null when unknown), in a fixed order", () => {
         const [entry] = versionEntries(
             [{ digest: DIGESTS.v214, tags: ["v2.1.4-5e2c9a1"], pushedAt: "2026-11-20T10:00:00.000Z", pushedAtSource: "ECR imagePushedAt" }],
@@ -329,7 +388,7 @@ describe("versions: from a listing to versions", () => {
                         pushedAtSource: "ECR imagePushedAt",
                         signature: { status: "unchecked", detail: "not checked" },
                         card: { status: "unchecked", detail: "not checked", version: null, dataset: null, accuracy: null, trainedAt: null, parent: null },
-                        runningIn: [{ stack: "prod", via: "config" }],
+                        runningIn: [{ stack: "prod", via: "config", artifact: "image" }],
                         retention: { status: "protected", why: "priority 1 (tag v2.1.4-5e2c9a1): protect rule" },
                     },
                 ],

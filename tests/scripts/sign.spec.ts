@@ -354,6 +354,121 @@ describe("signing (release/signing.ts)", () => {
         });
     });
 
+    describe("weights artifacts (images.<model>.weights)", () => {
+        const W_DIGEST = "sha256:" + "fedcba9876543210".repeat(4);
+        const W_REF = `${REPO}@${W_DIGEST}`;
+        const WITH_WEIGHTS: ImageToSign = { ...IMAGE, weights: { ref: W_REF, tag: "v2.1.5-8d41f0c", gitSha: "8d41f0c" } };
+        const WEIGHTS_SUBJECT = { model: "sentiment", version: "2.1.5", ref: W_REF, gitSha: "8d41f0c", tag: "v2.1.5-8d41f0c" };
+        const outputs = (weights: unknown) => ({
+            images: { sentiment: { version: "2.1.5", tag: "v2.1.5-abc1234", digest: DIGEST, ref: IMAGE.ref, gitSha: "abc1234", weights } },
+            signing: { keyRef: KMS },
+        });
+
+        it("reads a model's weights from the outputs: the commit is the weights tag's, else the image's", () => {
+            const tagged = { digest: W_DIGEST, tag: "v2.1.5-8d41f0c", ref: W_REF, repository: "sentiment" };
+            assert.deepEqual(signingInputsFromOutputs(outputs(tagged), "stack dev").images, [WITH_WEIGHTS]);
+            const untagged = { digest: W_DIGEST, ref: W_REF, repository: "sentiment" };
+            assert.deepEqual(signingInputsFromOutputs(outputs(untagged), "stack dev").images[0].weights, { ref: W_REF, gitSha: "abc1234" });
+        });
+
+        it("refuses weights by tag, of another digest, or with a tag that is not a release tag, naming the path", () => {
+            assert.throws(
+                () => signingInputsFromOutputs(outputs({ digest: W_DIGEST, ref: `${REPO}:weights`, repository: "sentiment" }), "stack dev"),
+                /images\.sentiment\.weights\.ref: .*not pinned by digest/,
+            );
+            assert.throws(
+                () => signingInputsFromOutputs(outputs({ digest: DIGEST, ref: W_REF, repository: "sentiment" }), "stack dev"),
+                new RegExp(`images\\.sentiment\\.weights: ref ${W_REF.replace(/[.]/g, "\\.")} is not the digest ${DIGEST}`),
+            );
+            assert.throws(
+                () => signingInputsFromOutputs(outputs({ digest: W_DIGEST, tag: "latest", ref: W_REF, repository: "sentiment" }), "stack dev"),
+                /images\.sentiment\.weights\.tag: a release tag/,
+            );
+        });
+
+        it("signs the weights with the same key and the model and version annotations (the git sha: the weights'), attests a provenance, no SBOM", () => {
+            const plan = signPlan([WITH_WEIGHTS], KMS, "/tmp/p", { kind: "dir", dir: "/sboms" });
+            assert.deepEqual(
+                plan.map((x) => x.what),
+                ["sign", "attest provenance", "attest sbom", "sign weights", "attest weights provenance"],
+            );
+            assert.deepEqual(plan[3].args, cosignSignArgs(WEIGHTS_SUBJECT, KMS));
+            assert.deepEqual(plan[3].args.slice(-7), [
+                "-a",
+                `${ANNOTATION_KEYS.model}=sentiment`,
+                "-a",
+                `${ANNOTATION_KEYS.version}=2.1.5`,
+                "-a",
+                `${ANNOTATION_KEYS.gitSha}=8d41f0c`,
+                W_REF,
+            ]);
+            assert.deepEqual(plan[4].args.slice(-4), ["slsaprovenance1", "--predicate", "/tmp/p/sentiment.weights.provenance.json", W_REF]);
+            const predicate: any = provenancePredicate(WEIGHTS_SUBJECT, { id: "urn:model-fleet:signer:local" }, "dev", "weights");
+            assert.equal(predicate.buildDefinition.buildType, "urn:model-fleet:buildtype:weights-artifact:v1");
+            assert.deepEqual(predicate.buildDefinition.externalParameters, {
+                model: "sentiment",
+                version: "2.1.5",
+                gitSha: "8d41f0c",
+                tag: "v2.1.5-8d41f0c",
+                stack: "dev",
+                artifact: "weights",
+            });
+        });
+
+        it("--card: the card goes on the weights artifact, not on the image; verify mirrors it", () => {
+            const plan = signPlan([WITH_WEIGHTS], KMS, "/tmp/p", { kind: "none" }, {}, "/cards");
+            assert.deepEqual(
+                plan.map((x) => x.what),
+                ["sign", "attest provenance", "sign weights", "attest weights provenance", "attest weights card"],
+            );
+            assert.deepEqual(plan[4].args.slice(-4), [MODEL_CARD_PREDICATE_TYPE, "--predicate", "/cards/sentiment.card.json", W_REF]);
+            const verify = verifyPlan([WITH_WEIGHTS], "k.pub", false, true);
+            assert.deepEqual(
+                verify.map((x) => x.what),
+                ["verify", "verify provenance", "verify weights", "verify weights provenance", "verify weights card"],
+            );
+            assert.deepEqual(verify[2].args, cosignVerifyArgs(WEIGHTS_SUBJECT, "k.pub"));
+            assert.deepEqual(verify[4].args, cosignVerifyAttestationArgs({ ref: W_REF }, "k.pub", MODEL_CARD_PREDICATE_TYPE));
+        });
+
+        it("idempotent: what verifies on the weights is skipped, the rest is signed, and the summary says which", () => {
+            const checks = verifyPlan([WITH_WEIGHTS], "k.pub", false, true);
+            const status = statusFromChecks(checks.map((step) => ({ step, ok: step.what !== "verify weights card" })));
+            assert.deepEqual(status.sentiment, {
+                signature: true,
+                provenance: true,
+                sbom: false,
+                weightsSignature: true,
+                weightsProvenance: true,
+                weightsCard: false,
+            });
+            assert.deepEqual(
+                signPlan([WITH_WEIGHTS], KMS, "/tmp/p", { kind: "none" }, status, "/cards").map((x) => x.what),
+                ["attest weights card"],
+            );
+            assert.deepEqual(signOutcome(status.sentiment, { kind: "none" }, true, true), {
+                done: ["weights card"],
+                skipped: ["signature", "provenance", "weights signature", "weights provenance"],
+            });
+        });
+
+        it("checks the weights' card: it names the weights artifact and the server image, and the weights' commit", () => {
+            const card: ModelCard = { ...CARD, gitSha: "8d41f0c" + "0".repeat(33), weights: { digest: W_DIGEST } };
+            assert.deepEqual(
+                checkCards([WITH_WEIGHTS], "/cards", () => modelCardJson(card)),
+                { sentiment: card },
+            );
+            assert.throws(
+                () => checkCards([WITH_WEIGHTS], "/cards", () => modelCardJson(CARD)),
+                (e: Error) =>
+                    e instanceof SigningError &&
+                    e.message.includes(`does not describe ${IMAGE.ref} with the weights ${W_REF}`) &&
+                    e.message.includes(`weights.digest is required: the model mounts the weights artifact ${W_DIGEST}`) &&
+                    e.message.includes("gitSha (abc1234000000000000000000000000000000000) is not the commit the image was built from (8d41f0c)"),
+            );
+        });
+    });
+
     describe("provenance", () => {
         const actions = {
             GITHUB_ACTIONS: "true",

@@ -28,6 +28,31 @@ describe("domain/image/weights: image volumes and the cluster version", function
         });
     });
 
+    it("withWeightsTags: the replaced weights (weights.previousTag, the rollback's weights) stay kept too, once per repository", () => {
+        assert.deepEqual(
+            withWeightsTags({ sentiment: ["v2.2.0-a1b2c3d", "v2.1.4-5e2c9a1"], shared: [] }, [
+                { name: "sentiment", weights: { tag: "v2.2.0-0f1e2d3", previousTag: "v2.1.4-8d41f0c" } },
+                { name: "digits", weights: { repository: "shared", tag: "v1.0.0-1111111", previousTag: "v1.0.0-1111111" } },
+            ]),
+            { sentiment: ["v2.2.0-a1b2c3d", "v2.1.4-5e2c9a1", "v2.2.0-0f1e2d3", "v2.1.4-8d41f0c"], shared: ["v1.0.0-1111111"] },
+        );
+    });
+
+    it("the `images` output carries each model's weights artifact (digest, tag, ref by digest, repository), what promote and sign read", async () => {
+        const run = await runStack("prod", { configFile: "tests/fixtures/stacks/weights.yaml" });
+        const sentiment = run.outputs.images.sentiment;
+        const digest = "sha256:7d2e4f6a8b0c1d3e5f7a9b1c3d5e7f9a0b2c4d6e8f0a1b3c5d7e9f1a3b5c7d9e";
+        assert.deepEqual(sentiment.weights, {
+            digest,
+            tag: "v2.1.4-8d41f0c",
+            ref: `${run.outputs.repositoryUrls.sentiment}@${digest}`,
+            repository: "sentiment",
+        });
+        for (const [model, img] of Object.entries<any>(run.outputs.images)) {
+            if (model !== "sentiment") assert.equal(img.weights, undefined, `${model} mounts no weights: no weights in its output`);
+        }
+    });
+
     it("the program fails a stack whose stated cluster.version is not the EKS cluster's (the mock cluster runs 1.35)", async () => {
         await runStack("prod", { configFile: "tests/fixtures/stacks/weights.yaml" });
         await assert.rejects(
