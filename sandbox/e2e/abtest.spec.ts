@@ -19,60 +19,30 @@
  * REHEARSAL_TIME_SCALE (default 10) compresses analysis intervals and scenario times.
  */
 import { strict as assert } from "node:assert";
-import * as fs from "node:fs";
 import * as path from "node:path";
-import { readState, sandboxPaths } from "../cluster/controlPlane";
 import * as k8s from "@kubernetes/client-node";
 import { canarySteps } from "../../components/rollouts/canary";
 import { canaryStrategy } from "../../components/rollouts/ModelCanary";
 import { ANALYSIS_TEMPLATE_NAMES } from "../../components/rollouts/RolloutsController";
 import { canarySchema } from "../../config/schema";
 import { readFleetConfig } from "../../support/stackFile";
-import { FIELD_MANAGER, Kube, KubeObject } from "../cluster/kube";
+import { FIELD_MANAGER, KubeObject } from "../cluster/kube";
 import { ROLLOUT_API } from "../rehearsal/rollout";
-import { SANDBOX_DIR } from "../sandbox";
 import { REPO_ROOT } from "../stack";
-import { cli } from "./cli";
+import { ownSandbox, rehearse } from "./cli";
 
 const STACK = "local-ab";
 const NS = "models-ab";
 const MODEL = "sentiment";
 const MARK = "x-canary: always";
-const TIME_SCALE = Number(process.env.REHEARSAL_TIME_SCALE ?? 10);
 const SCENARIO = path.join(REPO_ROOT, "tests", "scenarios", "ab-test", "worse-model.yaml");
-const paths = sandboxPaths(SANDBOX_DIR);
 
 describe("sandbox e2e: an A/B test by header (stack local-ab) decided by the real controller on real servers", function () {
-    let startedHere = false;
-    let kube: Kube;
-
-    before(function () {
-        this.timeout(1_800_000);
-        const state = readState(paths);
-        assert.equal(state, undefined, `a sandbox is recorded in ${paths.root} (stack ${state?.stack}): run \`npm run sandbox -- down\` first`);
-        const up = cli("sandbox.ts", ["up", "--stack", STACK]);
-        startedHere = true;
-        console.log(
-            up.out
-                .split("\n")
-                .filter((l) => l.startsWith("[sandbox]"))
-                .map((l) => `      ${l}`)
-                .join("\n"),
-        );
-        assert.equal(up.status, 0, up.out.slice(-6000));
-        kube = new Kube(paths.kubeconfig);
-    });
-
-    after(function () {
-        this.timeout(600_000);
-        if (startedHere) {
-            const down = cli("sandbox.ts", ["down"]);
-            assert.equal(down.status, 0, down.out.slice(-4000));
-        }
-    });
+    const sandbox = ownSandbox(STACK);
+    const kube = () => sandbox.kube();
 
     it("1. at rest: the Rollout carries the header rule for the canary Ingress and an A/B phase (canary pods, pause, gate) before the first weight", async () => {
-        const ro = (await kube.read(ROLLOUT_API, "Rollout", MODEL, NS))!;
+        const ro = (await kube().read(ROLLOUT_API, "Rollout", MODEL, NS))!;
         assert.equal(ro.status?.phase, "Healthy");
         const c = ro.spec.strategy.canary;
         assert.deepEqual(c.trafficRouting.nginx.additionalIngressAnnotations, { "canary-by-header": "x-canary", "canary-by-header-value": "always" });
@@ -96,14 +66,14 @@ describe("sandbox e2e: an A/B test by header (stack local-ab) decided by the rea
             abortScaleDownDelaySeconds: 30,
             experiments: canary,
         });
-        const atRest = (await kube.read(ROLLOUT_API, "Rollout", MODEL, NS))!;
+        const atRest = (await kube().read(ROLLOUT_API, "Rollout", MODEL, NS))!;
         const rollout: KubeObject = {
             apiVersion: ROLLOUT_API,
             kind: "Rollout",
             metadata: { name: `${MODEL}-istio`, namespace: NS },
             spec: { ...atRest.spec, strategy: { canary: JSON.parse(JSON.stringify(strategy)) } },
         };
-        const created = await kube.objects.create(k8s.loadYaml<KubeObject>(JSON.stringify(rollout)), undefined, "All", FIELD_MANAGER);
+        const created = await kube().objects.create(k8s.loadYaml<KubeObject>(JSON.stringify(rollout)), undefined, "All", FIELD_MANAGER);
         const c = created.spec.strategy.canary;
         assert.deepEqual(c.trafficRouting.managedRoutes, [{ name: "ab-test" }, { name: "mirror" }]);
         // A structural schema prunes what it does not know: the steps come back whole.
@@ -120,21 +90,12 @@ describe("sandbox e2e: an A/B test by header (stack local-ab) decided by the rea
             "analysis",
             "setCanaryScale",
         ]);
-        assert.equal(await kube.read(ROLLOUT_API, "Rollout", `${MODEL}-istio`, NS), undefined, "a dry run stores nothing");
+        assert.equal(await kube().read(ROLLOUT_API, "Rollout", `${MODEL}-istio`, NS), undefined, "a dry run stores nothing");
     });
 
     it(`3. ${path.basename(SCENARIO)}: only the A/B group's requests (${MARK}) reach the worse canary, its gate fails on accuracy, and Argo aborts before any weight`, async function () {
         this.timeout(1_800_000);
-        const r = cli("rehearse.ts", ["--stack", STACK, "--model", MODEL, "--scenario", SCENARIO, "--time-scale", String(TIME_SCALE)]);
-        console.log(
-            r.out
-                .split("\n")
-                .filter((l) => /traffic routing|A\/B group|weight|analysis|OUTCOME|final:|^\s*error:|restore|report:/.test(l))
-                .map((l) => `      ${l.trim()}`)
-                .join("\n"),
-        );
-        assert.equal(r.status, 0, `rehearse exited ${r.status}:\n${r.out.slice(-6000)}`);
-        const report = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, "out", "rehearsal", STACK, MODEL, "worse-model.json"), "utf8"));
+        const report = rehearse(STACK, MODEL, SCENARIO, /traffic routing|A\/B group|weight|analysis|OUTCOME|final:|^\s*error:|restore|report:/);
         assert.equal(report.match, true, JSON.stringify({ outcome: report.outcome, decidedBy: report.decidedBy, expect: report.expect }));
         assert.equal(report.outcome, "aborted");
         assert.deepEqual(report.decidedBy, ["accuracy-drop"]);

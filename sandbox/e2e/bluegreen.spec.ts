@@ -11,82 +11,40 @@
  * REHEARSAL_TIME_SCALE (default 10) compresses analysis intervals and scenario times.
  */
 import { strict as assert } from "node:assert";
-import * as fs from "node:fs";
 import * as path from "node:path";
-import { readState, sandboxPaths } from "../cluster/controlPlane";
-import { Kube } from "../cluster/kube";
 import { ROLLOUT_API } from "../rehearsal/rollout";
-import { SANDBOX_DIR } from "../sandbox";
 import { REPO_ROOT } from "../stack";
-import { cli } from "./cli";
+import { ownSandbox, rehearse } from "./cli";
 
 const STACK = "local-bluegreen";
 const NS = "models-bluegreen";
 const MODEL = "sentiment";
 const HASH = "rollouts-pod-template-hash";
-const TIME_SCALE = Number(process.env.REHEARSAL_TIME_SCALE ?? 10);
 const SCENARIOS = path.join(REPO_ROOT, "tests", "scenarios", "blue-green");
-const paths = sandboxPaths(SANDBOX_DIR);
 
 describe("sandbox e2e: blue-green releases (stack local-bluegreen) decided by the real controller", function () {
-    let startedHere = false;
-    let kube: Kube;
-
-    before(function () {
-        this.timeout(1_800_000);
-        const state = readState(paths);
-        assert.equal(state, undefined, `a sandbox is recorded in ${paths.root} (stack ${state?.stack}): run \`npm run sandbox -- down\` first`);
-        const up = cli("sandbox.ts", ["up", "--stack", STACK]);
-        startedHere = true;
-        console.log(
-            up.out
-                .split("\n")
-                .filter((l) => l.startsWith("[sandbox]"))
-                .map((l) => `      ${l}`)
-                .join("\n"),
-        );
-        assert.equal(up.status, 0, up.out.slice(-6000));
-        kube = new Kube(paths.kubeconfig);
-    });
-
-    after(function () {
-        this.timeout(600_000);
-        if (startedHere) {
-            const down = cli("sandbox.ts", ["down"]);
-            assert.equal(down.status, 0, down.out.slice(-4000));
-        }
-    });
+    const sandbox = ownSandbox(STACK);
+    const kube = () => sandbox.kube();
 
     it("1. at rest: a blue-green Rollout, both Services pinned by Argo to the one running ReplicaSet", async function () {
-        const ro = (await kube.read(ROLLOUT_API, "Rollout", MODEL, NS))!;
+        const ro = (await kube().read(ROLLOUT_API, "Rollout", MODEL, NS))!;
         assert.ok(ro.spec.strategy.blueGreen, "strategy.blueGreen");
         assert.equal(ro.status?.phase, "Healthy");
         const stable = ro.status.stableRS as string;
         assert.equal(ro.status.blueGreen?.activeSelector, stable);
         for (const svc of [MODEL, `${MODEL}-preview`]) {
-            const s = (await kube.read("v1", "Service", svc, NS))!;
+            const s = (await kube().read("v1", "Service", svc, NS))!;
             assert.equal(s.spec.selector?.[HASH], stable, `${svc} selects the running ReplicaSet`);
         }
     });
 
     /** `npm run rehearse` of one scenario; its report. */
-    const rehearse = (file: string) => {
-        const r = cli("rehearse.ts", ["--stack", STACK, "--model", MODEL, "--scenario", path.join(SCENARIOS, file), "--time-scale", String(TIME_SCALE)]);
-        console.log(
-            r.out
-                .split("\n")
-                .filter((l) => /steps|blueGreen|prePromotion|analysis .*pre-promotion|OUTCOME|final:|^\s*error:|restore|report:/.test(l))
-                .map((l) => `      ${l.trim()}`)
-                .join("\n"),
-        );
-        assert.equal(r.status, 0, `rehearse exited ${r.status}:\n${r.out.slice(-6000)}`);
-        const reportFile = path.join(REPO_ROOT, "out", "rehearsal", STACK, MODEL, file.replace(/\.yaml$/, ".json"));
-        return JSON.parse(fs.readFileSync(reportFile, "utf8"));
-    };
+    const rehearseScenario = (file: string) =>
+        rehearse(STACK, MODEL, path.join(SCENARIOS, file), /steps|blueGreen|prePromotion|analysis .*pre-promotion|OUTCOME|final:|^\s*error:|restore|report:/);
 
     it("2. preview-fails.yaml: the pre-promotion analysis fails on the preview, Argo aborts, and the active Service never switched", function () {
         this.timeout(1_800_000);
-        const report = rehearse("preview-fails.yaml");
+        const report = rehearseScenario("preview-fails.yaml");
         assert.equal(report.match, true);
         assert.equal(report.outcome, "aborted");
         assert.deepEqual(report.decidedBy, ["success-rate"]);
@@ -99,7 +57,7 @@ describe("sandbox e2e: blue-green releases (stack local-bluegreen) decided by th
 
     it("3. preview-passes.yaml: the pre-promotion analysis passes and Argo switches the active Service to the new version at once", function () {
         this.timeout(1_800_000);
-        const report = rehearse("preview-passes.yaml");
+        const report = rehearseScenario("preview-passes.yaml");
         assert.equal(report.match, true);
         assert.equal(report.outcome, "promoted");
         assert.equal(report.maxCanaryWeight, 100, "the switch: all traffic at once");

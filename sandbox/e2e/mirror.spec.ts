@@ -16,53 +16,22 @@
  * REHEARSAL_TIME_SCALE (default 10) compresses analysis intervals and scenario times.
  */
 import { strict as assert } from "node:assert";
-import * as fs from "node:fs";
 import * as path from "node:path";
-import { readState, sandboxPaths } from "../cluster/controlPlane";
-import { Kube } from "../cluster/kube";
 import { ROLLOUT_API } from "../rehearsal/rollout";
-import { SANDBOX_DIR } from "../sandbox";
 import { REPO_ROOT } from "../stack";
-import { cli } from "./cli";
+import { ownSandbox, rehearse } from "./cli";
 
 const STACK = "local-istio";
 const NS = "models-istio";
 const MODEL = "sentiment";
-const TIME_SCALE = Number(process.env.REHEARSAL_TIME_SCALE ?? 10);
 const SCENARIO = path.join(REPO_ROOT, "tests", "scenarios", "mirror", "slow-canary.yaml");
-const paths = sandboxPaths(SANDBOX_DIR);
 
 describe("sandbox e2e: a mirrored dark launch (stack local-istio) decided by the real controller on real servers", function () {
-    let startedHere = false;
-    let kube: Kube;
-
-    before(function () {
-        this.timeout(1_800_000);
-        const state = readState(paths);
-        assert.equal(state, undefined, `a sandbox is recorded in ${paths.root} (stack ${state?.stack}): run \`npm run sandbox -- down\` first`);
-        const up = cli("sandbox.ts", ["up", "--stack", STACK]);
-        startedHere = true;
-        console.log(
-            up.out
-                .split("\n")
-                .filter((l) => l.startsWith("[sandbox]"))
-                .map((l) => `      ${l}`)
-                .join("\n"),
-        );
-        assert.equal(up.status, 0, up.out.slice(-6000));
-        kube = new Kube(paths.kubeconfig);
-    });
-
-    after(function () {
-        this.timeout(600_000);
-        if (startedHere) {
-            const down = cli("sandbox.ts", ["down"]);
-            assert.equal(down.status, 0, down.out.slice(-4000));
-        }
-    });
+    const sandbox = ownSandbox(STACK);
+    const kube = () => sandbox.kube();
 
     it("1. at rest: Argo took the Istio-routed Rollout (Healthy, the mirror phase before the first weight) and the VirtualService has the program's one primary route, all to stable", async () => {
-        const ro = (await kube.read(ROLLOUT_API, "Rollout", MODEL, NS))!;
+        const ro = (await kube().read(ROLLOUT_API, "Rollout", MODEL, NS))!;
         assert.equal(ro.status?.phase, "Healthy", JSON.stringify(ro.status?.conditions));
         const c = ro.spec.strategy.canary;
         assert.deepEqual(c.trafficRouting.managedRoutes, [{ name: "mirror" }]);
@@ -72,7 +41,7 @@ describe("sandbox e2e: a mirrored dark launch (stack local-istio) decided by the
             ["setCanaryScale", "setMirrorRoute", "pause", "analysis", "setMirrorRoute", "setCanaryScale"],
         );
         assert.equal(c.steps[1].setMirrorRoute.percentage, 50);
-        const vs = (await kube.read("networking.istio.io/v1beta1", "VirtualService", MODEL, NS))!;
+        const vs = (await kube().read("networking.istio.io/v1beta1", "VirtualService", MODEL, NS))!;
         assert.deepEqual(vs.spec.http, [
             {
                 name: "primary",
@@ -86,16 +55,7 @@ describe("sandbox e2e: a mirrored dark launch (stack local-istio) decided by the
 
     it(`2. ${path.basename(SCENARIO)}: Argo adds the mirror route, copies of half the inference requests reach the slow canary while users get stable's answers, the mirror gate fails on latency, and Argo aborts before any weight`, async function () {
         this.timeout(1_800_000);
-        const r = cli("rehearse.ts", ["--stack", STACK, "--model", MODEL, "--scenario", SCENARIO, "--time-scale", String(TIME_SCALE)]);
-        console.log(
-            r.out
-                .split("\n")
-                .filter((l) => /traffic routing|weight|analysis .*\(step|OUTCOME|final:|^\s*error:|restore|report:/.test(l))
-                .map((l) => `      ${l.trim()}`)
-                .join("\n"),
-        );
-        assert.equal(r.status, 0, `rehearse exited ${r.status}:\n${r.out.slice(-6000)}`);
-        const report = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, "out", "rehearsal", STACK, MODEL, "slow-canary.json"), "utf8"));
+        const report = rehearse(STACK, MODEL, SCENARIO, /traffic routing|weight|analysis .*\(step|OUTCOME|final:|^\s*error:|restore|report:/);
         assert.equal(report.match, true, JSON.stringify({ outcome: report.outcome, decidedBy: report.decidedBy, expect: report.expect }));
         assert.equal(report.outcome, "aborted");
         assert.deepEqual(report.decidedBy, ["latency-p99"]);
@@ -117,7 +77,7 @@ describe("sandbox e2e: a mirrored dark launch (stack local-istio) decided by the
         assert.ok(Object.values(traffic.splits).every((s: any) => s.canary === 0));
         assert.ok(traffic.versions.stable.p99Ms < 800, JSON.stringify(traffic.versions.stable));
         // After the abort Argo removed its managed route: the VirtualService is the program's again.
-        const vs = (await kube.read("networking.istio.io/v1beta1", "VirtualService", MODEL, NS))!;
+        const vs = (await kube().read("networking.istio.io/v1beta1", "VirtualService", MODEL, NS))!;
         assert.deepEqual(
             vs.spec.http.map((h: { name: string }) => h.name),
             ["primary"],

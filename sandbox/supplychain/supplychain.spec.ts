@@ -291,6 +291,20 @@ describe("supply chain: sign and verify with cosign, distribution and crane", fu
         return r;
     };
 
+    /** `npm run <script> -- <args>` with the suite's tools and the Pulumi file backend. */
+    const npmRun = (script: string, args: string[]): Run => {
+        const r = spawnSync("npm", ["run", "--silent", script, "--", ...args], {
+            cwd: REPO_ROOT,
+            env: { ...env, ...pulumiEnv },
+            encoding: "utf8",
+            timeout: 240000,
+            maxBuffer: 64 << 20,
+        });
+        if (r.error) throw r.error;
+        return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+    };
+    /** The first model a stack file pins. */
+    const pinnedModel = (stackFile: string): any => YAML.parse(fs.readFileSync(stackFile, "utf8")).config["model-fleet:models"][0];
     before(async function () {
         // A missing tool fails here with `npm run tools -- build <name>` in the message (MissingToolError).
         cosign = toolPath("cosign");
@@ -741,19 +755,7 @@ describe("supply chain: sign and verify with cosign, distribution and crane", fu
         const cards: Record<string, ModelCard> = {};
         let stackFile: string;
         let dir: string;
-        /** `npm run <script> -- <args>` with the suite's tools and the Pulumi file backend. */
-        const npmRun = (script: string, args: string[]): Run => {
-            const r = spawnSync("npm", ["run", "--silent", script, "--", ...args], {
-                cwd: REPO_ROOT,
-                env: { ...env, ...pulumiEnv },
-                encoding: "utf8",
-                timeout: 240000,
-                maxBuffer: 64 << 20,
-            });
-            if (r.error) throw r.error;
-            return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-        };
-        const pinned = (): any => YAML.parse(fs.readFileSync(stackFile, "utf8")).config["model-fleet:models"][0];
+        const pinned = () => pinnedModel(stackFile);
         const promoteArgs = (version: "2.2.0" | "2.3.0", digest: string, sha: string) => [
             "--model",
             "sentiment",
@@ -941,18 +943,7 @@ describe("supply chain: sign and verify with cosign, distribution and crane", fu
         let unsignedWeights: string;
         let stackFile: string;
         let dir: string;
-        const npmRun = (script: string, args: string[]): Run => {
-            const r = spawnSync("npm", ["run", "--silent", script, "--", ...args], {
-                cwd: REPO_ROOT,
-                env: { ...env, ...pulumiEnv },
-                encoding: "utf8",
-                timeout: 240000,
-                maxBuffer: 64 << 20,
-            });
-            if (r.error) throw r.error;
-            return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-        };
-        const pinned = (): any => YAML.parse(fs.readFileSync(stackFile, "utf8")).config["model-fleet:models"][0];
+        const pinned = () => pinnedModel(stackFile);
         /** A weights artifact as the training pipeline pushes it: model.onnx, card.json and evaluation.json at its root. */
         const pushWeights = (tag: string, marker: string): string =>
             pushImage(tag, { "model.onnx": `onnx-bytes-${marker}\n`, "card.json": "{}\n", "evaluation.json": JSON.stringify({ marker }) + "\n" }, WREPO);

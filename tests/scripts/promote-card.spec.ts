@@ -10,37 +10,16 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as YAML from "yaml";
-import { MODEL_CARD_PREDICATE_TYPE, ModelCard } from "../../domain/card/modelCard";
-import { cardFromEvaluation } from "../../release/modelCard";
+import type { ModelCard } from "../../domain/card/modelCard";
 import { PromotionError } from "../../release/promotion";
 import { promote } from "../../scripts/promote";
 import { HARBOR_SWAGGER, HarborStub } from "../../support/harborStub";
 import { needsReference } from "../../support/reference";
+import { FakeCosign, fixtureCard, writeFakeCosign } from "../helpers/fakeCosign";
 
-const FIXTURES = path.join(__dirname, "..", "fixtures", "card");
 const RUNNING = "sha256:" + "1".repeat(64);
 const CANDIDATE = "sha256:" + "2".repeat(64);
 const RUNNING_KEY = "awskms:///arn:aws:kms:us-east-1:123456789012:key/running-key";
-
-function card(version: string, digest: string, gitSha: string, accuracy: number): ModelCard {
-    const c: any = cardFromEvaluation({
-        evaluation: JSON.parse(fs.readFileSync(path.join(FIXTURES, "evaluation.json"), "utf8")),
-        trainingRun: JSON.parse(fs.readFileSync(path.join(FIXTURES, "training-run.json"), "utf8")),
-        build: { model: "sentiment", version, gitSha, digest, parent: null },
-    });
-    c.metrics.accuracy = accuracy;
-    return c;
-}
-
-function envelope(c: ModelCard): string {
-    const statement = {
-        _type: "https://in-toto.io/Statement/v0.1",
-        predicateType: MODEL_CARD_PREDICATE_TYPE,
-        subject: [{ name: "registry/models/model-fleet/sentiment", digest: { sha256: c.image.digest.replace("sha256:", "") } }],
-        predicate: c,
-    };
-    return JSON.stringify({ payloadType: "application/vnd.in-toto+json", payload: Buffer.from(JSON.stringify(statement)).toString("base64"), signatures: [] });
-}
 
 describe("scripts/promote: promote() reads both cards, prints their diff and gates on them", function () {
     const stub = new HarborStub();
@@ -48,6 +27,7 @@ describe("scripts/promote: promote() reads both cards, prints their diff and gat
     let host: string;
     let stackFile: string;
     let devKey: string;
+    let cosign: FakeCosign;
     let out: string[];
     const saved = { path: process.env.PATH, harbor: process.env.HARBOR_PASSWORD, fetch: globalThis.fetch, log: console.log, error: console.error };
 
@@ -58,25 +38,7 @@ describe("scripts/promote: promote() reads both cards, prints their diff and gat
         tmp = fs.mkdtempSync(path.join(os.tmpdir(), "promote-card-"));
         devKey = path.join(tmp, "dev.pub");
         fs.writeFileSync(devKey, "-----BEGIN PUBLIC KEY-----\nfake\n-----END PUBLIC KEY-----\n");
-        fs.mkdirSync(path.join(tmp, "bin"));
-        fs.mkdirSync(path.join(tmp, "att"));
-        // The fake cosign: logs its call; verify passes; verify-attestation prints att/<key basename>.<digest hex> or fails as cosign does.
-        fs.writeFileSync(
-            path.join(tmp, "bin", "cosign"),
-            [
-                "#!/bin/sh",
-                'key=""; prev=""; for a in "$@"; do [ "$prev" = "--key" ] && key="$a"; prev="$a"; last="$a"; done',
-                `echo "$1 $key $last" >> "${tmp}/calls.log"`,
-                'case "$1" in',
-                "  verify) echo '[]'; exit 0;;",
-                `  verify-attestation) f="${tmp}/att/$(basename "$key").\${last##*@sha256:}"`,
-                '    if [ -f "$f" ]; then cat "$f"; exit 0; fi',
-                '    echo "Error: none of the attestations matched the predicate type: https://model-fleet.dev/attestations/model-card/v1" >&2; exit 1;;',
-                "esac",
-                "exit 2",
-            ].join("\n") + "\n",
-            { mode: 0o755 },
-        );
+        cosign = writeFakeCosign(tmp);
         stackFile = path.join(tmp, "Pulumi.target.yaml");
         const analysis = { successRate: 0.99, p99LatencyMs: 500, maxAccuracyDrop: 0.02 };
         fs.writeFileSync(
@@ -108,14 +70,13 @@ describe("scripts/promote: promote() reads both cards, prints their diff and gat
     });
     beforeEach(() => {
         out = [];
-        process.env.PATH = `${path.join(tmp, "bin")}${path.delimiter}${saved.path}`;
+        process.env.PATH = `${cosign.bin}${path.delimiter}${saved.path}`;
         process.env.HARBOR_PASSWORD = stub.password;
         // The stub speaks HTTP: point the https URL of the stack file at it.
         globalThis.fetch = ((url: any, init: any) => saved.fetch(String(url).replace("https://", "http://"), init)) as typeof fetch;
         console.log = (...a: unknown[]) => out.push(a.join(" "));
         console.error = (...a: unknown[]) => out.push(a.join(" "));
-        fs.rmSync(path.join(tmp, "calls.log"), { force: true });
-        for (const f of fs.readdirSync(path.join(tmp, "att"))) fs.rmSync(path.join(tmp, "att", f));
+        cosign.reset();
     });
     afterEach(() => {
         process.env.PATH = saved.path;
@@ -126,10 +87,11 @@ describe("scripts/promote: promote() reads both cards, prints their diff and gat
         console.error = saved.error;
     });
 
-    const attest = (key: string, c: ModelCard) =>
-        fs.writeFileSync(path.join(tmp, "att", `${path.basename(key)}.${c.image.digest.slice(7)}`), envelope(c) + "\n");
-    const runningCard = (accuracy = 0.9711111111111111) => attest(RUNNING_KEY, card("2.1.0", RUNNING, "aaaaaaa" + "0".repeat(33), accuracy));
-    const candidateCard = (accuracy: number) => attest(devKey, card("2.2.0", CANDIDATE, "8aa5dba" + "0".repeat(33), accuracy));
+    const attest = (key: string, c: ModelCard) => cosign.attest(key, c);
+    const runningCard = (accuracy = 0.9711111111111111) =>
+        attest(RUNNING_KEY, fixtureCard({ version: "2.1.0", digest: RUNNING, gitSha: "aaaaaaa" + "0".repeat(33) }, accuracy));
+    const candidateCard = (accuracy: number) =>
+        attest(devKey, fixtureCard({ version: "2.2.0", digest: CANDIDATE, gitSha: "8aa5dba" + "0".repeat(33) }, accuracy));
     const run = (extra: Record<string, unknown> = {}) =>
         promote({
             model: "sentiment",
@@ -143,7 +105,7 @@ describe("scripts/promote: promote() reads both cards, prints their diff and gat
             ...extra,
         } as any);
     const printed = () => out.join("\n");
-    const calls = () => fs.readFileSync(path.join(tmp, "calls.log"), "utf8").trim().split("\n");
+    const calls = () => cosign.calls();
 
     it("reads the candidate's card with the signing key and the running digest's with the key the target recorded, in the candidate's repository", async () => {
         runningCard();

@@ -11,14 +11,13 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as YAML from "yaml";
-import { MODEL_CARD_PREDICATE_TYPE, ModelCard } from "../../domain/card/modelCard";
-import { cardFromEvaluation } from "../../release/modelCard";
+import type { ModelCard } from "../../domain/card/modelCard";
 import { PromotionError, WEIGHTS_SCAN_NOTE } from "../../release/promotion";
 import { promote } from "../../scripts/promote";
 import { HARBOR_SWAGGER, HarborStub } from "../../support/harborStub";
 import { needsReference } from "../../support/reference";
+import { FakeCosign, fixtureCard, writeFakeCosign } from "../helpers/fakeCosign";
 
-const FIXTURES = path.join(__dirname, "..", "fixtures", "card");
 const IMAGE = "sha256:" + "1".repeat(64);
 const NEW_IMAGE = "sha256:" + "2".repeat(64);
 const RUNNING_WEIGHTS = "sha256:" + "3".repeat(64);
@@ -26,25 +25,8 @@ const NEW_WEIGHTS = "sha256:" + "4".repeat(64);
 const RUNNING_KEY = "awskms:///arn:aws:kms:us-east-1:123456789012:key/running-key";
 
 /** The weights' card: names the weights artifact (the attestation's subject) and the server image. */
-function weightsCard(version: string, image: string, weights: string, gitSha: string, accuracy: number): ModelCard {
-    const c: any = cardFromEvaluation({
-        evaluation: JSON.parse(fs.readFileSync(path.join(FIXTURES, "evaluation.json"), "utf8")),
-        trainingRun: JSON.parse(fs.readFileSync(path.join(FIXTURES, "training-run.json"), "utf8")),
-        build: { model: "sentiment", version, gitSha, digest: image, weightsDigest: weights, parent: null },
-    });
-    c.metrics.accuracy = accuracy;
-    return c;
-}
-
-function envelope(c: ModelCard): string {
-    const statement = {
-        _type: "https://in-toto.io/Statement/v0.1",
-        predicateType: MODEL_CARD_PREDICATE_TYPE,
-        subject: [{ name: "registry/models/model-fleet/sentiment", digest: { sha256: c.weights!.digest.replace("sha256:", "") } }],
-        predicate: c,
-    };
-    return JSON.stringify({ payloadType: "application/vnd.in-toto+json", payload: Buffer.from(JSON.stringify(statement)).toString("base64"), signatures: [] });
-}
+const weightsCard = (version: string, image: string, weights: string, gitSha: string, accuracy: number): ModelCard =>
+    fixtureCard({ version, gitSha, digest: image, weightsDigest: weights }, accuracy);
 
 describe("scripts/promote: promote() verifies and gates a weights artifact with its image", function () {
     const stub = new HarborStub();
@@ -53,6 +35,7 @@ describe("scripts/promote: promote() verifies and gates a weights artifact with 
     let repo: string;
     let stackFile: string;
     let devKey: string;
+    let cosign: FakeCosign;
     let out: string[];
     const saved = { path: process.env.PATH, harbor: process.env.HARBOR_PASSWORD, fetch: globalThis.fetch, log: console.log, error: console.error };
 
@@ -64,24 +47,7 @@ describe("scripts/promote: promote() verifies and gates a weights artifact with 
         tmp = fs.mkdtempSync(path.join(os.tmpdir(), "promote-weights-"));
         devKey = path.join(tmp, "dev.pub");
         fs.writeFileSync(devKey, "-----BEGIN PUBLIC KEY-----\nfake\n-----END PUBLIC KEY-----\n");
-        fs.mkdirSync(path.join(tmp, "bin"));
-        fs.mkdirSync(path.join(tmp, "att"));
-        fs.writeFileSync(
-            path.join(tmp, "bin", "cosign"),
-            [
-                "#!/bin/sh",
-                'key=""; prev=""; for a in "$@"; do [ "$prev" = "--key" ] && key="$a"; prev="$a"; last="$a"; done',
-                `echo "$1 $key $last" >> "${tmp}/calls.log"`,
-                'case "$1" in',
-                `  verify) if grep -qx "$last" "${tmp}/unsigned" 2>/dev/null; then echo "Error: no signatures found" >&2; exit 1; fi; echo '[]'; exit 0;;`,
-                `  verify-attestation) f="${tmp}/att/$(basename "$key").\${last##*@sha256:}"`,
-                '    if [ -f "$f" ]; then cat "$f"; exit 0; fi',
-                '    echo "Error: none of the attestations matched the predicate type" >&2; exit 1;;',
-                "esac",
-                "exit 2",
-            ].join("\n") + "\n",
-            { mode: 0o755 },
-        );
+        cosign = writeFakeCosign(tmp);
         stackFile = path.join(tmp, "Pulumi.target.yaml");
         fs.writeFileSync(
             stackFile,
@@ -111,13 +77,12 @@ describe("scripts/promote: promote() verifies and gates a weights artifact with 
     });
     beforeEach(() => {
         out = [];
-        process.env.PATH = `${path.join(tmp, "bin")}${path.delimiter}${saved.path}`;
+        process.env.PATH = `${cosign.bin}${path.delimiter}${saved.path}`;
         process.env.HARBOR_PASSWORD = stub.password;
         globalThis.fetch = ((url: any, init: any) => saved.fetch(String(url).replace("https://", "http://"), init)) as typeof fetch;
         console.log = (...a: unknown[]) => out.push(a.join(" "));
         console.error = (...a: unknown[]) => out.push(a.join(" "));
-        for (const f of ["calls.log", "unsigned"]) fs.rmSync(path.join(tmp, f), { force: true });
-        for (const f of fs.readdirSync(path.join(tmp, "att"))) fs.rmSync(path.join(tmp, "att", f));
+        cosign.reset();
         // The running weights' card (its key: the one the target recorded) and the candidate weights' (the dev key).
         attest(RUNNING_KEY, weightsCard("2.1.0", IMAGE, RUNNING_WEIGHTS, "bbbbbbb" + "0".repeat(33), 0.9711111111111111));
     });
@@ -130,8 +95,7 @@ describe("scripts/promote: promote() verifies and gates a weights artifact with 
         console.error = saved.error;
     });
 
-    const attest = (key: string, c: ModelCard) =>
-        fs.writeFileSync(path.join(tmp, "att", `${path.basename(key)}.${c.weights!.digest.slice(7)}`), envelope(c) + "\n");
+    const attest = (key: string, c: ModelCard) => cosign.attest(key, c);
     const candidateCard = (version: string, image: string, accuracy = 0.97) =>
         attest(devKey, weightsCard(version, image, NEW_WEIGHTS, "ccccccc" + "0".repeat(33), accuracy));
     const run = (extra: Record<string, unknown>) =>
@@ -146,7 +110,7 @@ describe("scripts/promote: promote() verifies and gates a weights artifact with 
             ...extra,
         } as any);
     const printed = () => out.join("\n");
-    const calls = () => fs.readFileSync(path.join(tmp, "calls.log"), "utf8").trim().split("\n");
+    const calls = () => cosign.calls();
 
     it("an image with new weights: verifies both signatures with the same key, reads the weights' cards, and pins the weights", async () => {
         candidateCard("2.2.0", NEW_IMAGE);
@@ -179,7 +143,7 @@ describe("scripts/promote: promote() verifies and gates a weights artifact with 
 
     it("refuses unsigned weights before changing anything, naming the artifact", async () => {
         candidateCard("2.2.0", NEW_IMAGE);
-        fs.writeFileSync(path.join(tmp, "unsigned"), `${repo}@${NEW_WEIGHTS}\n`);
+        cosign.unsign(`${repo}@${NEW_WEIGHTS}`);
         await assert.rejects(
             run({ digest: NEW_IMAGE, version: "2.2.0", tag: "v2.2.0-8aa5dba" }),
             (e: Error) =>
