@@ -226,7 +226,7 @@ export interface Routed {
     route?: string;
 }
 
-/** Picks the endpoint of one request, as kube-proxy (none) or ingress-nginx in front of the two Services (nginx) would. */
+/** Picks the endpoint of one request as kube-proxy (none), ingress-nginx in front of the two Services (nginx) or Envoy under the VirtualService (istio) would. */
 export class Router {
     private readonly rr = new RoundRobin();
     private readonly split = new EvenShare();
