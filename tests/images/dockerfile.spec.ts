@@ -107,16 +107,24 @@ describe("reference model-server Dockerfile", () => {
     it("follows every structural rule", () => {
         assert.deepEqual(check(DOCKERFILE), []);
     });
-    it("is multi-stage: builder (deps), weights, the training record (exported for the model card, never in the image), runtime last", () => {
+    it("is multi-stage: builder (deps), weights, the training record (exported for the model card, never in the image), the weights artifact, runtime last", () => {
         assert.deepEqual(
             st.map((s) => s.name),
-            ["builder", "weights", "training-record", "runtime"],
+            ["builder", "weights", "training-record", "weights-artifact", "runtime"],
         );
         const record = st.find((s) => s.name === "training-record")!;
         assert.equal(record.from.getImage(), "scratch");
         const kw = record.instructions.map((i) => `${i.getKeyword()} ${fromFlag(i) ?? ""} ${args(i).join(" ")}`.replace(/\s+/g, " "));
         assert.deepEqual(kw, ["COPY weights /weights/evaluation.json /weights/card.json /training-record/training-run.json /"]);
         assert.ok(!final.instructions.some((i) => fromFlag(i) === "training-record"), "the runtime image does not copy the record");
+    });
+    it("the weights artifact (an image volume's source): from scratch, the weights stage's model.onnx, card.json and evaluation.json at its root, nothing else", () => {
+        const artifact = st.find((s) => s.name === "weights-artifact")!;
+        assert.equal(artifact.from.getImage(), "scratch");
+        const kw = artifact.instructions.map((i) => `${i.getKeyword()} ${fromFlag(i) ?? ""} ${args(i).join(" ")}`.replace(/\s+/g, " "));
+        assert.deepEqual(kw, ["COPY weights /weights/model.onnx /weights/card.json /weights/evaluation.json /"]);
+        // The pod reads /weights/model.onnx: the volume's mount path (podTemplate) joined with the artifact's root file.
+        assert.match(DOCKERFILE, /--target weights-artifact/);
     });
     it("pins every base to python:3.11.x-slim-bookworm (the CI machine's minor, see images/model-server/ci.sh), never latest or untagged", () => {
         for (const s of st.filter((x) => x.from.getImage() !== "scratch")) {
