@@ -284,7 +284,7 @@ describe("the local-ab stack (the A/B-by-header rehearsal), deployable alone or 
     });
 });
 
-describe("the local-istio stack (the mirrored dark launch's rehearsal), deployable alone or beside local", function () {
+describe("the local-istio stack (the Istio experiments' rehearsals), deployable alone or beside local", function () {
     this.timeout(180_000);
     let istio: StackRun;
     before(async () => {
@@ -300,11 +300,16 @@ describe("the local-istio stack (the mirrored dark launch's rehearsal), deployab
         );
     });
 
-    it("its model is an Istio canary whose mirror phase comes first (managed mirror route, a gate without quality at weight 0); the VirtualService Argo re-weights; its own namespace and nodes", () => {
+    it("its model is an Istio canary whose mirror then A/B phases come first (managed routes; the mirror gate without quality, the A/B gate with it, at weight 0); the VirtualService Argo re-weights; its own namespace and nodes", () => {
         const objects = k8sObjects(istio.resources);
         const c = objects.find((o) => o.kind === "Rollout")!.spec.strategy.canary;
-        assert.deepEqual(c.trafficRouting.managedRoutes, [{ name: "mirror" }]);
+        assert.deepEqual(c.trafficRouting.managedRoutes, [{ name: "ab-test" }, { name: "mirror" }]);
         assert.equal(c.steps[1].setMirrorRoute.percentage, 50);
+        assert.deepEqual(c.steps[5].setHeaderRoute, { name: "ab-test", match: [{ headerName: "x-canary", headerValue: { exact: "always" } }] });
+        assert.ok(
+            c.steps[7].analysis.templates.some((t: { templateName: string }) => t.templateName === "model-quality"),
+            "the A/B gate judges quality",
+        );
         assert.deepEqual(
             c.steps[3].analysis.templates.map((t: { templateName: string }) => t.templateName),
             ["model-success-rate", "model-client-errors", "model-latency-p99"],

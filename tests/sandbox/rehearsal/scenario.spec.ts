@@ -304,13 +304,22 @@ describe("rehearsal scenarios: A/B by header (tests/scenarios/ab-test, the local
     });
 });
 
-describe("rehearsal scenarios: a mirrored dark launch (tests/scenarios/mirror, the local-istio stack)", () => {
-    it("a slow canary judged on the mirrored copies alone: real servers, the latency knob above the stack's p99, the latency gate to decide", () => {
-        const s = loadScenario(path.join(SCENARIOS, "mirror", "slow-canary.yaml"));
-        const model = readFleetConfig("local-istio").config.models.find((m: { name: string }) => m.name === "sentiment");
-        assert.ok(model.canary.mirror, "the stack's model has a mirror phase");
-        assert.ok((s.servers?.canary.predictDelaySeconds ?? 0) * 1000 > model.canary.analysis.p99LatencyMs);
-        assert.equal(s.servers?.traffic.abShare, undefined, "no A/B phase on this model");
-        assert.deepEqual(s.expect, { outcome: "aborted", decidedBy: ["latency-p99"] });
+describe("rehearsal scenarios: Istio's experiments (tests/scenarios/istio, the local-istio stack)", () => {
+    const load = (n: string) => loadScenario(path.join(SCENARIOS, "istio", `${n}.yaml`));
+    const model = () => readFleetConfig("local-istio").config.models.find((m: { name: string }) => m.name === "sentiment");
+
+    it("a slow canary judged on the mirrored copies alone: the latency knob above the stack's p99, decided at the mirror gate (step 3)", () => {
+        const s = load("slow-canary");
+        assert.ok(model().canary.mirror && model().canary.abTest, "the stack's model has a mirror and an A/B phase");
+        assert.ok((s.servers?.canary.predictDelaySeconds ?? 0) * 1000 > model().canary.analysis.p99LatencyMs);
+        assert.deepEqual(s.expect, { outcome: "aborted", atStep: 3, decidedBy: ["latency-p99"] });
+    });
+
+    it("a worse but fast canary: it passes the mirror gate (no quality there) and is judged on the A/B group's traffic; both send a group (the model has abTest)", () => {
+        const s = load("worse-model");
+        assert.deepEqual([s.servers?.stable.training, s.servers?.canary.training], ["digits/1.1.0", "digits/1.0.0"]);
+        assert.equal(s.servers?.canary.predictDelaySeconds, 0);
+        assert.deepEqual(s.expect, { outcome: "aborted", decidedBy: ["accuracy-drop"] });
+        for (const n of ["slow-canary", "worse-model"]) assert.equal(load(n).servers?.traffic.abShare, 0.3);
     });
 });
