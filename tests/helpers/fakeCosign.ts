@@ -80,3 +80,36 @@ export function fixtureCard(build: { version: string; gitSha: string; digest: st
     c.metrics.accuracy = accuracy;
     return c;
 }
+
+/**
+ * Mocha hooks of an in-process promote(): before each test the fake cosign first on PATH, the Harbor stub's password,
+ * the stack file's https URLs sent to the stub (it speaks HTTP), and console output captured; after it, all restored.
+ * Call it at the top of the `describe`, so that its hooks run before the spec's own.
+ */
+export function inProcessPromote(o: { cosign: () => FakeCosign; harborPassword: () => string }): { printed: () => string; clear: () => void } {
+    const saved = { path: process.env.PATH, harbor: process.env.HARBOR_PASSWORD, fetch: globalThis.fetch, log: console.log, error: console.error };
+    let out: string[] = [];
+    beforeEach(() => {
+        out = [];
+        process.env.PATH = `${o.cosign().bin}${path.delimiter}${saved.path}`;
+        process.env.HARBOR_PASSWORD = o.harborPassword();
+        globalThis.fetch = ((url: any, init: any) => saved.fetch(String(url).replace("https://", "http://"), init)) as typeof fetch;
+        console.log = (...a: unknown[]) => out.push(a.join(" "));
+        console.error = (...a: unknown[]) => out.push(a.join(" "));
+        o.cosign().reset();
+    });
+    afterEach(() => {
+        process.env.PATH = saved.path;
+        if (saved.harbor === undefined) delete process.env.HARBOR_PASSWORD;
+        else process.env.HARBOR_PASSWORD = saved.harbor;
+        globalThis.fetch = saved.fetch;
+        console.log = saved.log;
+        console.error = saved.error;
+    });
+    return {
+        printed: () => out.join("\n"),
+        clear: () => {
+            out = [];
+        },
+    };
+}

@@ -15,7 +15,7 @@ import { PromotionError } from "../../release/promotion";
 import { promote } from "../../scripts/promote";
 import { HARBOR_SWAGGER, HarborStub } from "../../support/harborStub";
 import { needsReference } from "../../support/reference";
-import { FakeCosign, fixtureCard, writeFakeCosign } from "../helpers/fakeCosign";
+import { FakeCosign, fixtureCard, inProcessPromote, writeFakeCosign } from "../helpers/fakeCosign";
 
 const RUNNING = "sha256:" + "1".repeat(64);
 const CANDIDATE = "sha256:" + "2".repeat(64);
@@ -28,8 +28,7 @@ describe("scripts/promote: promote() reads both cards, prints their diff and gat
     let stackFile: string;
     let devKey: string;
     let cosign: FakeCosign;
-    let out: string[];
-    const saved = { path: process.env.PATH, harbor: process.env.HARBOR_PASSWORD, fetch: globalThis.fetch, log: console.log, error: console.error };
+    const env = inProcessPromote({ cosign: () => cosign, harborPassword: () => stub.password });
 
     before(async function () {
         needsReference(this, HARBOR_SWAGGER);
@@ -68,25 +67,6 @@ describe("scripts/promote: promote() reads both cards, prints their diff and gat
         await stub.stop();
         if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
     });
-    beforeEach(() => {
-        out = [];
-        process.env.PATH = `${cosign.bin}${path.delimiter}${saved.path}`;
-        process.env.HARBOR_PASSWORD = stub.password;
-        // The stub speaks HTTP: point the https URL of the stack file at it.
-        globalThis.fetch = ((url: any, init: any) => saved.fetch(String(url).replace("https://", "http://"), init)) as typeof fetch;
-        console.log = (...a: unknown[]) => out.push(a.join(" "));
-        console.error = (...a: unknown[]) => out.push(a.join(" "));
-        cosign.reset();
-    });
-    afterEach(() => {
-        process.env.PATH = saved.path;
-        if (saved.harbor === undefined) delete process.env.HARBOR_PASSWORD;
-        else process.env.HARBOR_PASSWORD = saved.harbor;
-        globalThis.fetch = saved.fetch;
-        console.log = saved.log;
-        console.error = saved.error;
-    });
-
     const attest = (key: string, c: ModelCard) => cosign.attest(key, c);
     const runningCard = (accuracy = 0.9711111111111111) =>
         attest(RUNNING_KEY, fixtureCard({ version: "2.1.0", digest: RUNNING, gitSha: "aaaaaaa" + "0".repeat(33) }, accuracy));
@@ -104,7 +84,7 @@ describe("scripts/promote: promote() reads both cards, prints their diff and gat
             "dry-run": true,
             ...extra,
         } as any);
-    const printed = () => out.join("\n");
+    const printed = env.printed;
     const calls = () => cosign.calls();
 
     it("reads the candidate's card with the signing key and the running digest's with the key the target recorded, in the candidate's repository", async () => {
@@ -166,7 +146,7 @@ describe("scripts/promote: promote() reads both cards, prints their diff and gat
         );
         candidateCard(0.5);
         fs.rmSync(path.join(tmp, "att", `${path.basename(RUNNING_KEY)}.${RUNNING.slice(7)}`));
-        out = [];
+        env.clear();
         assert.equal(await run(), 0);
         assert.match(
             printed(),

@@ -16,7 +16,7 @@ import { PromotionError, WEIGHTS_SCAN_NOTE } from "../../release/promotion";
 import { promote } from "../../scripts/promote";
 import { HARBOR_SWAGGER, HarborStub } from "../../support/harborStub";
 import { needsReference } from "../../support/reference";
-import { FakeCosign, fixtureCard, writeFakeCosign } from "../helpers/fakeCosign";
+import { FakeCosign, fixtureCard, inProcessPromote, writeFakeCosign } from "../helpers/fakeCosign";
 
 const IMAGE = "sha256:" + "1".repeat(64);
 const NEW_IMAGE = "sha256:" + "2".repeat(64);
@@ -36,8 +36,7 @@ describe("scripts/promote: promote() verifies and gates a weights artifact with 
     let stackFile: string;
     let devKey: string;
     let cosign: FakeCosign;
-    let out: string[];
-    const saved = { path: process.env.PATH, harbor: process.env.HARBOR_PASSWORD, fetch: globalThis.fetch, log: console.log, error: console.error };
+    const env = inProcessPromote({ cosign: () => cosign, harborPassword: () => stub.password });
 
     before(async function () {
         needsReference(this, HARBOR_SWAGGER);
@@ -76,23 +75,8 @@ describe("scripts/promote: promote() verifies and gates a weights artifact with 
         if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
     });
     beforeEach(() => {
-        out = [];
-        process.env.PATH = `${cosign.bin}${path.delimiter}${saved.path}`;
-        process.env.HARBOR_PASSWORD = stub.password;
-        globalThis.fetch = ((url: any, init: any) => saved.fetch(String(url).replace("https://", "http://"), init)) as typeof fetch;
-        console.log = (...a: unknown[]) => out.push(a.join(" "));
-        console.error = (...a: unknown[]) => out.push(a.join(" "));
-        cosign.reset();
         // The running weights' card (its key: the one the target recorded) and the candidate weights' (the dev key).
         attest(RUNNING_KEY, weightsCard("2.1.0", IMAGE, RUNNING_WEIGHTS, "bbbbbbb" + "0".repeat(33), 0.9711111111111111));
-    });
-    afterEach(() => {
-        process.env.PATH = saved.path;
-        if (saved.harbor === undefined) delete process.env.HARBOR_PASSWORD;
-        else process.env.HARBOR_PASSWORD = saved.harbor;
-        globalThis.fetch = saved.fetch;
-        console.log = saved.log;
-        console.error = saved.error;
     });
 
     const attest = (key: string, c: ModelCard) => cosign.attest(key, c);
@@ -109,7 +93,7 @@ describe("scripts/promote: promote() verifies and gates a weights artifact with 
             "dry-run": true,
             ...extra,
         } as any);
-    const printed = () => out.join("\n");
+    const printed = env.printed;
     const calls = () => cosign.calls();
 
     it("an image with new weights: verifies both signatures with the same key, reads the weights' cards, and pins the weights", async () => {
