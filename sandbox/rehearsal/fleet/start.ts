@@ -125,7 +125,7 @@ export function abGroupLine(t: Pick<TrafficOptions, "abTest">): string {
     const ab = t.abTest;
     if (!ab) return "";
     const users = Math.round(ab.share * USERS);
-    return `; an A/B group of ${users} of ${USERS} users whose every request carries ${markLabel(userMarks(ab, 0))} (its header and cookie rules on the canary Ingress pin them)`;
+    return `; an A/B group of ${users} of ${USERS} users whose every request carries ${markLabel(userMarks(ab, 0))} (the router's header or cookie rule pins them to the canary: the canary Ingress's with nginx, Argo's header route with Istio)`;
 }
 
 /** The fleet's /stats (undefined when it does not answer). */
