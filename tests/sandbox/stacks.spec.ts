@@ -24,6 +24,16 @@ import {
 } from "../../sandbox/stacks";
 import { readFleetConfig } from "../../support/stackFile";
 
+/** A sandbox stack file validates, and the policy pack reports no mandatory violation on what it declares. */
+async function noMandatoryViolation(stack: string, run: StackRun): Promise<void> {
+    const result = await checkStack(stack, plannedFrom(run.resources), run.outputs);
+    assert.deepEqual(
+        mandatoryViolations(result.evaluation).map((v) => `${v.policyName}: ${v.message}`),
+        [],
+        result.report,
+    );
+}
+
 const node = (name: string, pool: string) => ({ metadata: { name, labels: { [SANDBOX_POOL_LABEL]: pool } } });
 
 describe("sandbox stacks: a second stack beside the first", () => {
@@ -78,14 +88,7 @@ describe("the local-nginx stack, deployable beside local", function () {
         nginx = await runStack("local-nginx");
     });
 
-    it("validates, and the policy pack reports no mandatory violation", async () => {
-        const result = await checkStack("local-nginx", plannedFrom(nginx.resources), nginx.outputs);
-        assert.deepEqual(
-            mandatoryViolations(result.evaluation).map((v) => `${v.policyName}: ${v.message}`),
-            [],
-            result.report,
-        );
-    });
+    it("validates, and the policy pack reports no mandatory violation", () => noMandatoryViolation("local-nginx", nginx));
 
     it("its canary is routed by nginx: the stable Ingress (class nginx) to the stable Service, dynamicStableScale, an abort delay", () => {
         const objects = k8sObjects(nginx.resources);
@@ -176,14 +179,7 @@ describe("the local-keda stack (the autoscaling loop), deployable beside local",
         keda = await runStack("local-keda");
     });
 
-    it("validates, and the policy pack reports no mandatory violation", async () => {
-        const result = await checkStack("local-keda", plannedFrom(keda.resources), keda.outputs);
-        assert.deepEqual(
-            mandatoryViolations(result.evaluation).map((v) => `${v.policyName}: ${v.message}`),
-            [],
-            result.report,
-        );
-    });
+    it("validates, and the policy pack reports no mandatory violation", () => noMandatoryViolation("local-keda", keda));
 
     it("its model autoscales through a KEDA ScaledObject on its Rollout (no plain HPA), and the capacity plan warns that its pool cannot hold maxReplicas", () => {
         const objects = k8sObjects(keda.resources);
@@ -213,14 +209,7 @@ describe("the local-bluegreen stack (the blue-green rehearsals), deployable alon
         bg = await runStack("local-bluegreen");
     });
 
-    it("validates, and the policy pack reports no mandatory violation", async () => {
-        const result = await checkStack("local-bluegreen", plannedFrom(bg.resources), bg.outputs);
-        assert.deepEqual(
-            mandatoryViolations(result.evaluation).map((v) => `${v.policyName}: ${v.message}`),
-            [],
-            result.report,
-        );
-    });
+    it("validates, and the policy pack reports no mandatory violation", () => noMandatoryViolation("local-bluegreen", bg));
 
     it("its model is a blue-green Rollout (preview Service, pre-promotion analysis, automatic promotion, rollback window); its pool holds the preview beside the active version", () => {
         const objects = k8sObjects(bg.resources);
@@ -250,14 +239,7 @@ describe("the local-ab stack (the A/B-by-header rehearsal), deployable alone or 
         ab = await runStack("local-ab");
     });
 
-    it("validates, and the policy pack reports no mandatory violation", async () => {
-        const result = await checkStack("local-ab", plannedFrom(ab.resources), ab.outputs);
-        assert.deepEqual(
-            mandatoryViolations(result.evaluation).map((v) => `${v.policyName}: ${v.message}`),
-            [],
-            result.report,
-        );
-    });
+    it("validates, and the policy pack reports no mandatory violation", () => noMandatoryViolation("local-ab", ab));
 
     it("its model is an nginx canary whose A/B phase comes first: the header rule for the canary Ingress, the canary's pods, a gate at weight 0; its pool holds them beside stable", () => {
         const objects = k8sObjects(ab.resources);
@@ -291,14 +273,7 @@ describe("the local-istio stack (the Istio experiments' rehearsals), deployable 
         istio = await runStack("local-istio");
     });
 
-    it("validates, and the policy pack reports no mandatory violation", async () => {
-        const result = await checkStack("local-istio", plannedFrom(istio.resources), istio.outputs);
-        assert.deepEqual(
-            mandatoryViolations(result.evaluation).map((v) => `${v.policyName}: ${v.message}`),
-            [],
-            result.report,
-        );
-    });
+    it("validates, and the policy pack reports no mandatory violation", () => noMandatoryViolation("local-istio", istio));
 
     it("its model is an Istio canary whose mirror then A/B phases come first (managed routes; the mirror gate without quality, the A/B gate with it, at weight 0); the VirtualService Argo re-weights; its own namespace and nodes", () => {
         const objects = k8sObjects(istio.resources);
