@@ -234,7 +234,7 @@ export class LoadGenerator {
             return;
         }
         const rows = this.rows();
-        if (routed.mirror) void this.sendMirror(routed.mirror, rows, marks);
+        if (routed.mirror) void this.sendMirror(routed.mirror, path, rows, marks);
         const v = this.versions[backend.version];
         const split = (this.splits[splitKey(view, (ns, pod) => this.lookup(ns, pod)?.version === "canary", marks, routed.route)] ??= {
             requests: 0,
@@ -247,12 +247,7 @@ export class LoadGenerator {
         v.requests++;
         const t0 = performance.now();
         try {
-            const r = await fetch(`http://127.0.0.1:${backend.port}${path}`, {
-                method: "POST",
-                headers: { "Content-Type": "application/json", ...markHeaders(marks) },
-                body: inferBody(this.holdout, rows, this.inputName()),
-                signal: AbortSignal.timeout(30_000),
-            });
+            const r = await this.infer(backend, path, rows, marks);
             const body = await r.json().catch(() => undefined);
             bump(v.codes, String(r.status));
             if (r.status !== 200) return;
@@ -278,19 +273,24 @@ export class LoadGenerator {
         }
     }
 
+    /** One v2 infer request of `rows` to a backend's server, with the request's marks as headers. */
+    private infer(backend: Backend, path: string, rows: number[], marks: RequestMarks | undefined): Promise<Response> {
+        return fetch(`http://127.0.0.1:${backend.port}${path}`, {
+            method: "POST",
+            headers: { "Content-Type": "application/json", ...markHeaders(marks) },
+            body: inferBody(this.holdout, rows, this.inputName()),
+            signal: AbortSignal.timeout(30_000),
+        });
+    }
+
     /** Istio's mirror: the same request to the mirror host's pod, fire and forget; only its status is counted. */
-    private async sendMirror(ep: Endpoint, rows: number[], marks: RequestMarks | undefined): Promise<void> {
+    private async sendMirror(ep: Endpoint, path: string, rows: number[], marks: RequestMarks | undefined): Promise<void> {
         const backend = this.lookup(ep.namespace, ep.pod);
         if (!backend) return;
         const m = this.mirrored[backend.version];
         m.requests++;
         try {
-            const r = await fetch(`http://127.0.0.1:${backend.port}/v2/models/${this.o.model}/infer`, {
-                method: "POST",
-                headers: { "Content-Type": "application/json", ...markHeaders(marks) },
-                body: inferBody(this.holdout, rows, this.inputName()),
-                signal: AbortSignal.timeout(30_000),
-            });
+            const r = await this.infer(backend, path, rows, marks);
             await r.arrayBuffer();
             bump(m.codes, String(r.status));
         } catch {
